@@ -1,0 +1,212 @@
+"""The REST API under /api/v1: one NinjaAPI, every app's router, and the JSON error envelope.
+
+Every error leaves as `{"error": {"code", "message", "field", "details"}}` with a stable code; bad input
+is a 4xx, never a 500. Conventions: docs/API.md.
+"""
+
+from __future__ import annotations
+
+import decimal
+import json
+import logging
+from datetime import datetime
+
+import orjson
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, AuthorizationError, HttpError, Throttled, ValidationError
+from ninja.parser import Parser
+from ninja.renderers import BaseRenderer
+
+from omnishop.core.errors import DomainError
+
+logger = logging.getLogger(__name__)
+
+
+def _default(value):
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def dumps(data) -> bytes:
+    return orjson.dumps(data, default=_default, option=orjson.OPT_PASSTHROUGH_DATETIME)
+
+
+class OrjsonRenderer(BaseRenderer):
+    media_type = "application/json"
+
+    def render(self, request, data, *, response_status):
+        return dumps(data)
+
+
+class StrictJsonParser(Parser):
+    def parse_body(self, request: HttpRequest):
+        content_type = request.META.get("CONTENT_TYPE", "")
+        if content_type and not content_type.startswith("application/json"):
+            raise UnsupportedMediaType(content_type)
+        return orjson.loads(request.body)
+
+
+class UnsupportedMediaType(Exception):
+    pass
+
+
+def error_response(status: int, code: str, message: str, field: str | None = None, **details) -> HttpResponse:
+    body = {"error": {"code": code, "message": message, "field": field, "details": details}}
+    return HttpResponse(dumps(body), status=status, content_type="application/json")
+
+
+def _field_path(loc: tuple | list) -> str | None:
+    """('body', 'body', 'lines', 0, 'quantity') -> 'lines[0].quantity'."""
+    parts = [p for p in loc if p not in ("body", "query", "path", "header", "cookie", "form", "file")]
+    # ninja nests the body under the parameter name; drop it when it is the first part of a body loc.
+    if (
+        loc
+        and loc[0] == "body"
+        and len(parts) > 1
+        and isinstance(parts[0], str)
+        and parts[0] in _BODY_PARAM_NAMES
+    ):
+        parts = parts[1:]
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or None
+
+
+# Names we give the body parameter in endpoints; the envelope reports fields relative to the body.
+_BODY_PARAM_NAMES = {"body", "payload", "data"}
+
+_PYDANTIC_CODES = {
+    "missing": "required",
+    "extra_forbidden": "unknown_field",
+}
+
+
+def _validation_response(errors: list[dict]) -> HttpResponse:
+    first = errors[0] if errors else {"loc": (), "msg": "Invalid input", "type": "invalid"}
+    code = _PYDANTIC_CODES.get(first.get("type", ""), "validation_error")
+    field = _field_path(first.get("loc", ()))
+    message = first.get("msg", "Invalid input")
+    if code == "unknown_field":
+        message = f"Unknown field '{field}'."
+    elif code == "required":
+        message = f"'{field}' is required."
+    problems = [
+        {
+            "field": _field_path(e.get("loc", ())),
+            "code": _PYDANTIC_CODES.get(e.get("type", ""), e.get("type")),
+            "message": e.get("msg"),
+        }
+        for e in errors
+    ]
+    return error_response(422, code, message, field, errors=problems)
+
+
+api = NinjaAPI(
+    title="Omnishop API",
+    version="1",
+    description="One customer, one catalog, one stock and one order pipeline behind every channel. "
+    "Conventions (authentication, errors, idempotency, pagination): see docs/API.md.",
+    renderer=OrjsonRenderer(),
+    parser=StrictJsonParser(),
+    urls_namespace="api-v1",
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+)
+
+
+@api.exception_handler(DomainError)
+def _domain_error(request, exc: DomainError):
+    return error_response(exc.status, exc.code, exc.message, exc.field, **exc.details)
+
+
+@api.exception_handler(ValidationError)
+def _validation_error(request, exc: ValidationError):
+    return _validation_response(exc.errors)
+
+
+@api.exception_handler(DjangoValidationError)
+def _django_validation_error(request, exc: DjangoValidationError):
+    if hasattr(exc, "error_dict"):
+        field, messages = next(iter(exc.message_dict.items()))
+        return error_response(422, "validation_error", "; ".join(messages), field, errors=exc.message_dict)
+    return error_response(422, "validation_error", "; ".join(exc.messages))
+
+
+@api.exception_handler(AuthenticationError)
+def _authentication_error(request, exc):
+    return error_response(401, "authentication_required", "Valid credentials are required for this endpoint.")
+
+
+@api.exception_handler(AuthorizationError)
+def _authorization_error(request, exc):
+    return error_response(403, "permission_denied", str(exc) or "You may not do this.")
+
+
+@api.exception_handler(Throttled)
+def _throttled(request, exc: Throttled):
+    response = error_response(429, "rate_limited", "Too many requests; slow down.", retry_after=exc.wait)
+    if exc.wait:
+        response["Retry-After"] = str(int(exc.wait))
+    return response
+
+
+@api.exception_handler(HttpError)
+def _http_error(request, exc: HttpError):
+    cause = exc.__cause__
+    if isinstance(cause, UnsupportedMediaType):
+        return error_response(415, "unsupported_media_type", "Send JSON with Content-Type: application/json.")
+    if isinstance(cause, RequestDataTooBig):
+        return _too_big()
+    if isinstance(cause, orjson.JSONDecodeError | json.JSONDecodeError | UnicodeDecodeError):
+        return error_response(400, "malformed_json", f"The request body is not valid JSON: {cause}.")
+    if exc.status_code == 404:
+        return error_response(404, "not_found", str(exc) or "No such object.")
+    return error_response(exc.status_code, "http_error", str(exc))
+
+
+def _too_big() -> HttpResponse:
+    limit = settings.OMNISHOP_API_MAX_BODY
+    return error_response(
+        413, "payload_too_large", f"The request body is larger than {limit} bytes.", limit=limit
+    )
+
+
+@api.exception_handler(RequestDataTooBig)
+def _request_too_big(request, exc):
+    return _too_big()
+
+
+@api.exception_handler(Http404)
+def _not_found(request, exc):
+    return error_response(404, "not_found", str(exc) or "No such object.")
+
+
+@api.exception_handler(Exception)
+def _unexpected(request, exc):
+    logger.exception("Unhandled error in %s %s", request.method, request.path)
+    return error_response(500, "internal_error", "Something went wrong on our side; it has been logged.")
+
+
+def register_routers() -> None:
+    """Attach every app's router. Apps own their routers; this is the one list of them."""
+    from omnishop.catalog.api import router as catalog_router
+    from omnishop.channels.api import router as channels_router
+    from omnishop.customers.api import router as customers_router
+
+    api.add_router("/channels", channels_router)
+    api.add_router("/catalog", catalog_router)
+    api.add_router("/customers", customers_router)
+
+
+register_routers()

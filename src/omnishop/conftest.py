@@ -1,0 +1,115 @@
+"""Fixtures shared by every app's tests: channels, keys, users and an API client that speaks JSON."""
+
+from __future__ import annotations
+
+import os
+
+import orjson
+import pytest
+from django.test import Client
+
+os.environ.setdefault("OMNISHOP_TESTING", "1")
+
+
+class ApiClient:
+    """A thin JSON client over Django's test client, for /api/v1 paths."""
+
+    def __init__(self, client: Client | None = None, headers: dict | None = None) -> None:
+        self.client = client or Client()
+        self.headers = dict(headers or {})
+
+    def with_key(self, secret: str) -> ApiClient:
+        return ApiClient(self.client, {**self.headers, "Authorization": f"Bearer {secret}"})
+
+    def with_session(self, token: str) -> ApiClient:
+        return ApiClient(self.client, {**self.headers, "X-Session-Token": token})
+
+    def _headers(self, extra: dict | None) -> dict:
+        return {**self.headers, **(extra or {})}
+
+    def get(self, path: str, params: dict | None = None, headers: dict | None = None):
+        return self.client.get(f"/api/v1{path}", params or {}, headers=self._headers(headers))
+
+    def post(
+        self,
+        path: str,
+        body=None,
+        headers: dict | None = None,
+        raw: bytes | None = None,
+        content_type: str = "application/json",
+    ):
+        data = raw if raw is not None else (orjson.dumps(body) if body is not None else b"")
+        return self.client.post(
+            f"/api/v1{path}", data, content_type=content_type, headers=self._headers(headers)
+        )
+
+    def put(self, path: str, body=None, headers: dict | None = None):
+        return self.client.put(
+            f"/api/v1{path}",
+            orjson.dumps(body),
+            content_type="application/json",
+            headers=self._headers(headers),
+        )
+
+    def patch(self, path: str, body=None, headers: dict | None = None):
+        return self.client.patch(
+            f"/api/v1{path}",
+            orjson.dumps(body),
+            content_type="application/json",
+            headers=self._headers(headers),
+        )
+
+    def delete(self, path: str, headers: dict | None = None):
+        return self.client.delete(f"/api/v1{path}", headers=self._headers(headers))
+
+
+@pytest.fixture
+def api() -> ApiClient:
+    return ApiClient()
+
+
+@pytest.fixture
+def make_channel(db):
+    from omnishop.channels.services import create_channel
+
+    def make(code: str = "web", kind: str = "web", currency: str = "GBP", **kwargs):
+        return create_channel(
+            code=code, name=kwargs.pop("name", code.title()), kind=kind, currency=currency, **kwargs
+        )
+
+    return make
+
+
+@pytest.fixture
+def web_channel(make_channel):
+    return make_channel("web", "web", "GBP")
+
+
+@pytest.fixture
+def market_channel(make_channel):
+    return make_channel("marketplace", "marketplace", "EUR", locale="de-DE", country="DE")
+
+
+@pytest.fixture
+def make_key(db):
+    from omnishop.channels.models import ApiKey
+    from omnishop.channels.services import issue_api_key
+
+    def make(channel, scopes=ApiKey.SCOPE_NAMES, name="test key") -> str:
+        return issue_api_key(channel=channel, name=name, scopes=scopes).secret
+
+    return make
+
+
+@pytest.fixture
+def staff_user(db, django_user_model):
+    return django_user_model.objects.create_superuser(
+        email="staff@example.com", username="staff", password="correct horse battery staple"
+    )
+
+
+@pytest.fixture
+def staff_api(staff_user) -> ApiClient:
+    client = Client(enforce_csrf_checks=False)
+    client.force_login(staff_user)
+    return ApiClient(client)

@@ -1,0 +1,178 @@
+"""Who is calling the API: a channel (API key), a shopper, or a staff member.
+
+Three kinds of principal, one `Principal` object on `request.auth`:
+- channel API keys: `Authorization: Bearer osk_…` (or `X-Api-Key`), scoped to one channel and a set of
+  scopes such as `catalog:read`;
+- shoppers: an allauth session (`X-Session-Token` from the headless API, or the browser session cookie);
+- staff: Django users with `is_staff`, authenticated the same way as shoppers, checked per permission.
+
+An endpoint lists the kinds it accepts: `auth=[channel_key("catalog:read"), staff("catalog.view_product")]`.
+A valid credential without the needed scope or permission is a 403, never a fall-through to another kind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.cache import cache
+from django.http import HttpRequest
+from ninja.errors import AuthorizationError
+from ninja.security.base import AuthBase
+from ninja.utils import check_csrf
+
+from .errors import RateLimited
+
+# Failed credential attempts allowed per client address per minute before answering 429.
+FAILED_AUTH_LIMIT_PER_MINUTE = 30
+
+
+@dataclass
+class Principal:
+    kind: str  # "channel" | "shopper" | "staff"
+    channel: Any = None
+    api_key: Any = None
+    user: Any = None
+    scopes: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def idempotency_scope(self) -> str:
+        if self.kind == "channel":
+            return f"key:{self.api_key.pk}"
+        return f"user:{self.user.pk}"
+
+    @property
+    def customer(self):
+        """The shopper's unified customer record (created on first use)."""
+        if not hasattr(self, "_customer"):
+            from omnishop.customers.services import customer_for_user
+
+            self._customer = customer_for_user(user=self.user)
+        return self._customer
+
+    def can_see_channel(self, channel) -> bool:
+        return self.kind == "staff" or (self.kind == "channel" and self.channel.pk == channel.pk)
+
+
+def client_address(request: HttpRequest) -> str:
+    return request.META.get("REMOTE_ADDR", "unknown")
+
+
+def _note_failure(request: HttpRequest) -> None:
+    bucket = f"authfail:{client_address(request)}"
+    if cache.add(bucket, 1, timeout=60):
+        return
+    try:
+        count = cache.incr(bucket)
+    except ValueError:
+        cache.set(bucket, 1, timeout=60)
+        return
+    if count > FAILED_AUTH_LIMIT_PER_MINUTE:
+        raise RateLimited("Too many failed authentication attempts; wait a minute.", retry_after=60)
+
+
+def _check_not_limited(request: HttpRequest) -> None:
+    count = cache.get(f"authfail:{client_address(request)}", 0)
+    if count > FAILED_AUTH_LIMIT_PER_MINUTE:
+        raise RateLimited("Too many failed authentication attempts; wait a minute.", retry_after=60)
+
+
+def _api_key_from(request: HttpRequest) -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() == "bearer ":
+        token = header[7:].strip()
+        if token.startswith("osk_"):
+            return token
+    return request.headers.get("X-Api-Key") or None
+
+
+class ChannelKeyAuth(AuthBase):
+    openapi_type = "http"
+    openapi_scheme = "bearer"
+
+    def __init__(self, *scopes: str) -> None:
+        self.scopes = frozenset(scopes)
+        super().__init__()
+
+    def __call__(self, request: HttpRequest) -> Principal | None:
+        raw = _api_key_from(request)
+        if not raw:
+            return None
+        _check_not_limited(request)
+        from omnishop.channels.services import authenticate_api_key
+
+        api_key = authenticate_api_key(raw)
+        if api_key is None:
+            _note_failure(request)
+            return None
+        missing = self.scopes - set(api_key.scopes)
+        if missing:
+            raise AuthorizationError(403, f"This API key lacks the scope(s): {', '.join(sorted(missing))}.")
+        return Principal(
+            kind="channel", channel=api_key.channel, api_key=api_key, scopes=frozenset(api_key.scopes)
+        )
+
+
+def _session_user(request: HttpRequest):
+    token = request.headers.get("X-Session-Token")
+    if token:
+        from allauth.headless.internal.sessionkit import authenticate_by_x_session_token
+
+        found = authenticate_by_x_session_token(token)
+        if found is None:
+            _note_failure(request)
+            return None
+        return found[0]
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        # A browser session cookie rides along on cross-site requests: unsafe methods need the CSRF token.
+        if request.method not in ("GET", "HEAD", "OPTIONS") and check_csrf(request) is not None:
+            raise AuthorizationError(403, "CSRF token missing or wrong for a cookie-authenticated request.")
+        return user
+    return None
+
+
+class ShopperAuth(AuthBase):
+    """A signed-in shopper (staff users are accepted too, acting as themselves)."""
+
+    openapi_type = "apiKey"
+    openapi_in = "header"
+    openapi_name = "X-Session-Token"
+
+    def __call__(self, request: HttpRequest) -> Principal | None:
+        user = _session_user(request)
+        if user is None or not user.is_active:
+            return None
+        return Principal(kind="staff" if user.is_staff else "shopper", user=user)
+
+
+class StaffAuth(AuthBase):
+    openapi_type = "apiKey"
+    openapi_in = "header"
+    openapi_name = "X-Session-Token"
+
+    def __init__(self, *permissions: str) -> None:
+        self.permissions = permissions
+        super().__init__()
+
+    def __call__(self, request: HttpRequest) -> Principal | None:
+        if _api_key_from(request):
+            return None  # a channel key is not a staff credential; let the key's own auth answer
+        user = _session_user(request)
+        if user is None or not user.is_active or not user.is_staff:
+            return None
+        if self.permissions and not user.has_perms(self.permissions):
+            raise AuthorizationError(403, f"Staff permission needed: {', '.join(self.permissions)}.")
+        return Principal(kind="staff", user=user)
+
+
+def channel_key(*scopes: str) -> ChannelKeyAuth:
+    return ChannelKeyAuth(*scopes)
+
+
+def staff(*permissions: str) -> StaffAuth:
+    return StaffAuth(*permissions)
+
+
+def shopper() -> ShopperAuth:
+    return ShopperAuth()

@@ -1,0 +1,36 @@
+"""Base schemas for the API: inputs reject unknown fields, outputs serialise money and times one way."""
+
+from ninja import Schema
+from pydantic import ConfigDict
+
+
+class InputSchema(Schema):
+    """Request bodies: an unknown field is an error (a typo must not be silently ignored)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class OutputSchema(Schema):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class MoneyOut(Schema):
+    amount: str
+    currency: str
+
+
+class ErrorBody(Schema):
+    code: str
+    message: str
+    field: str | None = None
+    details: dict = {}
+
+
+class ErrorOut(Schema):
+    error: ErrorBody
+
+
+class Page(Schema):
+    """Every list endpoint answers with items and an opaque cursor for the next page (null at the end)."""
+
+    next_cursor: str | None = None

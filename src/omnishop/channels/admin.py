@@ -61,7 +61,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     list_filter = ("channel", ("revoked_at", admin.EmptyFieldListFilter))
     search_fields = ("prefix", "name", "channel__code")
     readonly_fields = ("prefix", "secret_hash", "created_by", "created_at", "last_used_at", "revoked_at")
-    fields = ("channel", "name", "scopes", "expires_at") + readonly_fields
+    fields = ("channel", "name", "scopes", "expires_at", *readonly_fields)
     actions = ["revoke"]
 
     def has_add_permission(self, request):

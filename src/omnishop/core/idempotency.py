@@ -9,6 +9,7 @@ Keys are kept OMNISHOP_IDEMPOTENCY_TTL_HOURS (default 48 h, at least the promise
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Callable
 from datetime import timedelta
@@ -36,11 +37,9 @@ def request_fingerprint(request: HttpRequest, operation: str) -> str:
     digest.update(operation.encode())
     digest.update(b"\0")
     body = request.body or b""
-    try:
-        # Key order and whitespace do not make a different request.
+    # Key order and whitespace do not make a different request.
+    with contextlib.suppress(orjson.JSONDecodeError):
         body = orjson.dumps(orjson.loads(body), option=orjson.OPT_SORT_KEYS)
-    except orjson.JSONDecodeError:
-        pass
     digest.update(body)
     return digest.hexdigest()
 

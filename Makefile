@@ -33,7 +33,7 @@ test-postgres: install
 
 ## make bench: benchmarks on a throwaway PostgreSQL, JSON under bench/results/
 bench: install
-	@bash scripts/run-bench
+	@bash scripts/run-bench $(ONLY)
 
 lint: install
 	@$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -97,7 +97,9 @@ if DATABASE_VENDOR == "sqlite":
         ),
     }
     # Tests use a file (not :memory:) so that a real Celery worker process can open the same database.
-    DATABASES["default"]["TEST"] = {"NAME": os.environ.get("OMNISHOP_TEST_SQLITE") or None}
+    DATABASES["default"]["TEST"] = {
+        "NAME": os.environ.get("OMNISHOP_TEST_SQLITE") or str(VAR_DIR / f"test-{os.getpid()}.sqlite3")
+    }
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = int(os.environ.get("DB_CONN_MAX_AGE", "600"))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

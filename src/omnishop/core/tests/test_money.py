@@ -13,8 +13,8 @@ from omnishop.core.money import (
     Money,
     parse_amount,
     quantize,
+    validate_currency,
 )
-from omnishop.core.money import validate_currency
 
 
 def test_currency_codes_are_checked_against_iso_4217():

@@ -203,10 +203,12 @@ def register_routers() -> None:
     from omnishop.catalog.api import router as catalog_router
     from omnishop.channels.api import router as channels_router
     from omnishop.customers.api import router as customers_router
+    from omnishop.storefront.api import router as storefront_router
 
     api.add_router("/channels", channels_router)
     api.add_router("/catalog", catalog_router)
     api.add_router("/customers", customers_router)
+    api.add_router("/storefront", storefront_router)
 
 
 register_routers()

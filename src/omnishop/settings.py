@@ -4,6 +4,7 @@ DATABASE_URL (default: SQLite under var/), REDIS_URL (unset: background jobs run
 SECRET_KEY, DEBUG, ALLOWED_HOSTS, OMNISHOP_VAR_DIR. See docs/ARCHITECTURE.md.
 """
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -50,6 +51,7 @@ INSTALLED_APPS = [
     "omnishop.catalog",
     "omnishop.customers",
     "omnishop.backoffice",
+    "omnishop.storefront",
 ]
 
 MIDDLEWARE = [
@@ -197,6 +199,18 @@ if not DEBUG and not TESTING:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+# --- Storefront / serving (omnishop serve): static files, admin CSS included, served by whitenoise --------
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+)
+with contextlib.suppress(OSError):  # whitenoise warns on every start when the folder is missing
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
 
 LOGGING = {
     "version": 1,

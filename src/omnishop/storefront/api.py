@@ -1,0 +1,45 @@
+"""Storefront API: a channel's published catalog, public (published prices are not private).
+
+GET /api/v1/storefront/{channel_code}/products and /products/{slug}. Parsing and rendering are shared
+with the lean WSGI path in `fastpath.py`, so both answer byte-for-byte the same.
+"""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from ninja import Query, Router, Schema
+
+from omnishop.core.schemas import ErrorOut
+
+from . import render, services
+from .schemas import ProductDetailOut, ProductPageOut
+
+router = Router(tags=["storefront"])
+ERRORS = {404: ErrorOut, 422: ErrorOut}
+
+
+class ProductFilters(Schema):
+    """Documented here; validated by services.parse_page_query (the same code the fast path runs)."""
+
+    limit: int = services.DEFAULT_LIMIT
+    cursor: str | None = None
+    ordering: str = "id"
+    category: str | None = None
+    q: str | None = None
+    in_stock: bool | None = None
+
+
+@router.get("/{channel_code}/products", response={200: ProductPageOut, **ERRORS}, auth=None)
+def list_products(request: HttpRequest, channel_code: str, filters: Query[ProductFilters] = None):
+    """Published products of the channel, 20 a page: price range in the channel currency, availability.
+
+    Filters: `category` (a category path; its whole subtree matches), `q` (text in the title),
+    `in_stock`. Ordering: `id` (default), `-id`, `title`, `-title`. Follow `next_cursor` for more.
+    """
+    return HttpResponse(render.product_page(channel_code, request.GET), content_type="application/json")
+
+
+@router.get("/{channel_code}/products/{slug}", response={200: ProductDetailOut, **ERRORS}, auth=None)
+def get_product(request: HttpRequest, channel_code: str, slug: str):
+    """A published product with every published variant (price, compare-at, availability) and images."""
+    return HttpResponse(render.product_detail(channel_code, slug), content_type="application/json")

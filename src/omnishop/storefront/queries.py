@@ -1,0 +1,149 @@
+"""The storefront's SQL: one statement for a page of product cards, one for a product's detail.
+
+Hand-written SQL on purpose: this is the hottest read path of the platform, and building an ORM queryset
+costs more Python time than the database spends answering. Both statements are portable between
+SQLite and PostgreSQL except for the image aggregate, which each vendor spells differently. Only
+published listings of active variants of active products in an active channel are ever selected; the
+channel is matched by code inside the statement, so channel A's listings cannot leak into channel B.
+"""
+
+from __future__ import annotations
+
+from django.db import connection
+
+# Rows of a page: one per published variant of each product on the page, products in page order.
+_PAGE_SQL = """
+WITH ch AS (SELECT id, currency FROM channels_channel WHERE code = %s AND is_active),
+page AS (
+    SELECT p.id, p.slug, p.title, p.category_id,
+        (SELECT i.url FROM catalog_productimage i WHERE i.product_id = p.id
+         ORDER BY i.position, i.id LIMIT 1) AS image_url,
+        (SELECT i.alt FROM catalog_productimage i WHERE i.product_id = p.id
+         ORDER BY i.position, i.id LIMIT 1) AS image_alt
+    FROM catalog_product p
+    WHERE p.is_active {where}
+      AND EXISTS (
+        SELECT 1 FROM catalog_variant v
+        JOIN catalog_channellisting l ON l.variant_id = v.id
+        WHERE v.product_id = p.id AND v.is_active AND l.is_published
+          AND l.channel_id = (SELECT id FROM ch) {listing_where})
+    ORDER BY {order}
+    LIMIT %s
+)
+SELECT p.id, p.slug, p.title, c.path, c.name, p.image_url, p.image_alt, ch.id, ch.currency,
+       v.id, l.price, l.compare_at_price, l.title
+FROM page p
+CROSS JOIN ch
+JOIN catalog_variant v ON v.product_id = p.id AND v.is_active
+JOIN catalog_channellisting l ON l.variant_id = v.id AND l.channel_id = ch.id AND l.is_published
+LEFT JOIN catalog_category c ON c.id = p.category_id
+ORDER BY {order}, v.position, v.id
+"""
+
+ORDERINGS = {
+    # name: (ORDER BY clause, keyset condition for "after the cursor row", sort column)
+    "id": ("p.id", "AND p.id > %s", "id"),
+    "-id": ("p.id DESC", "AND p.id < %s", "id"),
+    "title": ("p.title, p.id", "AND (p.title > %s OR (p.title = %s AND p.id > %s))", "title"),
+    "-title": ("p.title DESC, p.id DESC", "AND (p.title < %s OR (p.title = %s AND p.id < %s))", "title"),
+}
+
+_DETAIL_SQL = """
+SELECT p.id, p.slug, p.title, p.description, p.brand, {product_attributes}, c.path, c.name, ch.id, ch.currency,
+       v.id, v.sku, v.title, {variant_attributes}, l.price, l.compare_at_price, l.title,
+       {images}
+FROM catalog_product p
+JOIN channels_channel ch ON ch.code = %s AND ch.is_active
+JOIN catalog_variant v ON v.product_id = p.id AND v.is_active
+JOIN catalog_channellisting l ON l.variant_id = v.id AND l.channel_id = ch.id AND l.is_published
+LEFT JOIN catalog_category c ON c.id = p.category_id
+WHERE p.slug = %s AND p.is_active
+ORDER BY v.position, v.id
+"""
+
+# [[url, alt, variant_id], ...] as JSON text, in display order.
+_IMAGES = {
+    "postgresql": (
+        "(SELECT coalesce(json_agg(json_build_array(i.url, i.alt, i.variant_id) ORDER BY i.position, i.id),"
+        " '[]')::text FROM catalog_productimage i WHERE i.product_id = p.id)"
+    ),
+    "sqlite": (
+        "(SELECT json_group_array(json_array(i.url, i.alt, i.variant_id)) FROM"
+        " (SELECT url, alt, variant_id FROM catalog_productimage WHERE product_id = p.id"
+        " ORDER BY position, id) i)"
+    ),
+}
+
+_DETAIL_BY_VENDOR: dict[str, str] = {}
+
+_CHANNEL_SQL = "SELECT id, currency FROM channels_channel WHERE code = %s AND is_active"
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def page_rows(
+    *,
+    channel_code: str,
+    ordering: str,
+    after: tuple | None,
+    limit: int,
+    category_path: str | None,
+    q: str | None,
+) -> list[tuple]:
+    """Variant rows of up to `limit` products after the keyset `after` (sort value, id)."""
+    order, keyset, _ = ORDERINGS[ordering]
+    where: list[str] = []
+    params: list = [channel_code]
+    if after is not None:
+        where.append(keyset)
+        value, pk = after
+        params.extend([pk] if keyset.count("%s") == 1 else [value, value, pk])
+    if category_path is not None:
+        where.append(
+            "AND p.category_id IN (SELECT id FROM catalog_category WHERE path = %s OR path LIKE %s ESCAPE '\\')"
+        )
+        params.extend([category_path, _escape_like(category_path) + "/%"])
+    listing_where = ""
+    listing_params: list = []
+    if q:
+        pattern = f"%{_escape_like(q.upper())}%"
+        # A product matches on its own title or on the title this channel lists it under.
+        listing_where = "AND (UPPER(p.title) LIKE %s ESCAPE '\\' OR UPPER(l.title) LIKE %s ESCAPE '\\')"
+        listing_params = [pattern, pattern]
+    sql = _PAGE_SQL.format(where=" ".join(where), listing_where=listing_where, order=order)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *listing_params, limit])
+        return cursor.fetchall()
+
+
+def detail_rows(*, channel_code: str, slug: str) -> list[tuple]:
+    """One row per published variant of the product `slug` in the channel; none if it is not for sale."""
+    vendor = connection.vendor
+    sql = _DETAIL_BY_VENDOR.get(vendor)
+    if sql is None:
+        cast = "::text" if vendor == "postgresql" else ""
+        sql = _DETAIL_BY_VENDOR[vendor] = _DETAIL_SQL.format(
+            product_attributes=f"p.attributes{cast}",
+            variant_attributes=f"v.attributes{cast}",
+            images=_IMAGES.get(vendor, _IMAGES["sqlite"]),
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [channel_code, slug])
+        return cursor.fetchall()
+
+
+def channel_currency(channel_code: str) -> str | None:
+    """The currency of an active channel, or None when there is no such active channel."""
+    with connection.cursor() as cursor:
+        cursor.execute(_CHANNEL_SQL, [channel_code])
+        row = cursor.fetchone()
+    return row[1] if row else None
+
+
+def channel_id(channel_code: str) -> int | None:
+    with connection.cursor() as cursor:
+        cursor.execute(_CHANNEL_SQL, [channel_code])
+        row = cursor.fetchone()
+    return row[0] if row else None

@@ -1,0 +1,341 @@
+"""What a channel's shoppers see: pages of product cards and product details, public and fast.
+
+Only published listings of active variants of active products in an active channel are shown; prices are
+the channel's listing prices in the channel's currency, quantised to the currency's minor unit. Stock
+comes from the inventory context (`inventory.services.availability_for`); when that context is not
+installed, availability is reported as unknown (`null`), never guessed.
+
+These functions return plain dicts and lists ready for orjson: no models are instantiated on this path
+(see docs/storefront.md for the measurements behind that choice).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from functools import cache
+
+import orjson
+from django.apps import apps
+
+from omnishop.channels.services import ChannelNotFound
+from omnishop.core.errors import NotFound, ValidationFailed
+from omnishop.core.money import minor_units
+from omnishop.core.pagination import InvalidOrdering, decode_cursor, encode_cursor
+
+from . import queries
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+MAX_QUERY_LENGTH = 200
+ORDERINGS = tuple(queries.ORDERINGS)
+
+
+class ProductNotFound(NotFound):
+    code = "product_not_found"
+
+
+class InStockFilterUnavailable(ValidationFailed):
+    code = "in_stock_filter_unavailable"
+    default_message = "Filtering by stock needs the inventory context, which is not installed."
+
+
+@dataclass(frozen=True, slots=True)
+class PageQuery:
+    """The validated query string of a product list request."""
+
+    limit: int = DEFAULT_LIMIT
+    cursor: str | None = None
+    ordering: str = "id"
+    category: str | None = None
+    q: str | None = None
+    in_stock: bool | None = None
+
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+_KNOWN_PARAMS = frozenset(PageQuery.__slots__)
+
+
+def parse_page_query(params: Mapping[str, str]) -> PageQuery:
+    """Validate list parameters from a query string; every problem is a 422 naming the parameter."""
+    unknown = sorted(set(params) - _KNOWN_PARAMS)
+    if unknown:
+        raise ValidationFailed(f"Unknown query parameter '{unknown[0]}'.", field=unknown[0])
+    limit = DEFAULT_LIMIT
+    raw_limit = params.get("limit")
+    if raw_limit is not None:
+        try:
+            limit = int(raw_limit)
+        except ValueError:
+            raise ValidationFailed("limit must be a whole number.", field="limit") from None
+        if not 1 <= limit <= MAX_LIMIT:
+            raise ValidationFailed(f"limit must be between 1 and {MAX_LIMIT}.", field="limit", max=MAX_LIMIT)
+    ordering = params.get("ordering") or "id"
+    if ordering not in queries.ORDERINGS:
+        raise InvalidOrdering(
+            f"Cannot order by '{ordering}'; choose one of {', '.join(ORDERINGS)}.",
+            field="ordering",
+            allowed=list(ORDERINGS),
+        )
+    in_stock = None
+    raw_in_stock = params.get("in_stock")
+    if raw_in_stock is not None and raw_in_stock != "":
+        lowered = raw_in_stock.lower()
+        if lowered not in _TRUE and lowered not in _FALSE:
+            raise ValidationFailed("in_stock must be true or false.", field="in_stock")
+        in_stock = lowered in _TRUE
+    q = (params.get("q") or "").strip() or None
+    if q is not None and len(q) > MAX_QUERY_LENGTH:
+        raise ValidationFailed(f"q is longer than {MAX_QUERY_LENGTH} characters.", field="q")
+    category = (params.get("category") or "").strip("/ ") or None
+    return PageQuery(
+        limit=limit,
+        cursor=params.get("cursor") or None,
+        ordering=ordering,
+        category=category,
+        q=q,
+        in_stock=in_stock,
+    )
+
+
+# --- money ----------------------------------------------------------------------------------------------
+
+
+@cache
+def _exponent(currency: str) -> Decimal:
+    return Decimal(1).scaleb(-minor_units(currency))
+
+
+def _amount(value, currency: str) -> str | None:
+    """A listing price as the decimal string of the channel currency (SQLite hands back floats)."""
+    if value is None:
+        return None
+    if not isinstance(value, Decimal):
+        value = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    return str(value.quantize(_exponent(currency), rounding=ROUND_HALF_UP))
+
+
+# --- availability ---------------------------------------------------------------------------------------
+
+
+@cache
+def _availability_service():
+    """inventory.services.availability_for when the inventory context is installed, else None."""
+    if not apps.is_installed("omnishop.inventory"):
+        return None
+    from omnishop.inventory import services as inventory
+
+    return getattr(inventory, "availability_for", None)
+
+
+def _availability(channel_id: int, variant_ids: list[int]) -> dict[int, int] | None:
+    """Sellable quantity per variant in the channel, or None when stock is not known to this install."""
+    service = _availability_service()
+    if service is None or not variant_ids:
+        return None
+    from omnishop.channels.models import Channel
+
+    # The service needs only the channel's identity; a bare instance avoids a query on the hot path.
+    result = service(channel=Channel(pk=channel_id), variant_ids=variant_ids)
+    return {variant_id: int(_quantity(value)) for variant_id, value in result.items()}
+
+
+def _quantity(value) -> int:
+    for name in ("available", "quantity"):
+        if hasattr(value, name):
+            return getattr(value, name)
+    return value
+
+
+def _product_availability(variant_ids: list[int], stock: dict[int, int] | None) -> dict | None:
+    if stock is None:
+        return None
+    quantity = sum(max(stock.get(v, 0), 0) for v in variant_ids)
+    return {"in_stock": quantity > 0, "quantity": quantity}
+
+
+# --- product cards --------------------------------------------------------------------------------------
+
+
+def _cards(rows: list[tuple]) -> tuple[list[dict], list[int], int | None]:
+    """Fold variant rows (products in page order) into cards; returns cards, all variant ids, channel id."""
+    cards: list[dict] = []
+    variant_ids: list[int] = []
+    channel_id = None
+    card = None
+    for (
+        pid,
+        slug,
+        title,
+        cpath,
+        cname,
+        img_url,
+        img_alt,
+        ch_id,
+        currency,
+        vid,
+        price,
+        compare,
+        ltitle,
+    ) in rows:
+        channel_id = ch_id
+        variant_ids.append(vid)
+        if card is None or card["id"] != pid:
+            card = {
+                "id": pid,
+                "slug": slug,
+                "title": ltitle or title,
+                "category": {"path": cpath, "name": cname} if cpath is not None else None,
+                "image": {"url": img_url, "alt": img_alt} if img_url is not None else None,
+                "price": {"currency": currency, "min": price, "max": price},
+                "compare_at_price": compare,
+                "availability": None,
+                "_variants": [vid],
+                "_sort": title,
+            }
+            cards.append(card)
+            continue
+        card["_variants"].append(vid)
+        band = card["price"]
+        if price < band["min"]:
+            band["min"] = price
+        elif price > band["max"]:
+            band["max"] = price
+        if compare is not None and (card["compare_at_price"] is None or compare > card["compare_at_price"]):
+            card["compare_at_price"] = compare
+    for card in cards:
+        band = card["price"]
+        currency = band["currency"]
+        band["min"] = _amount(band["min"], currency)
+        band["max"] = _amount(band["max"], currency)
+        card["compare_at_price"] = _amount(card["compare_at_price"], currency)
+    return cards, variant_ids, channel_id
+
+
+def product_page(*, channel_code: str, query: PageQuery) -> dict:
+    """One page of a channel's published products with price range and availability."""
+    ordering = query.ordering
+    after = decode_cursor(query.cursor, ordering) if query.cursor else None
+    if after is not None and not _valid_keyset(after, ordering):
+        raise ValidationFailed("The cursor is not one this API issued.", field="cursor")
+    wanted = query.limit + 1  # one more than a page tells whether there is a next page
+    items: list[dict] = []
+    first_batch = True
+    while True:
+        # Stock filtering happens after the page query (stock belongs to inventory): fetch full batches
+        # and refill from where the last batch ended until the page is full or the catalog ends.
+        batch = wanted - len(items) if query.in_stock is None else wanted
+        rows = queries.page_rows(
+            channel_code=channel_code,
+            ordering=ordering,
+            after=after,
+            limit=batch,
+            category_path=query.category,
+            q=query.q,
+        )
+        if not rows:
+            if first_batch and queries.channel_currency(channel_code) is None:
+                raise ChannelNotFound(f"No active channel '{channel_code}'.", field="channel_code")
+            break
+        first_batch = False
+        cards, variant_ids, channel_id = _cards(rows)
+        stock = _availability(channel_id, variant_ids)
+        for card in cards:
+            card["availability"] = _product_availability(card.pop("_variants"), stock)
+        if query.in_stock is None:
+            items.extend(cards)
+            break
+        if stock is None:
+            raise InStockFilterUnavailable(field="in_stock")
+        items.extend(c for c in cards if c["availability"]["in_stock"] is query.in_stock)
+        if len(items) >= wanted or len(cards) < batch:
+            break
+        last = cards[-1]
+        after = (_sort_value(last, ordering), last["id"])
+    next_cursor = None
+    if len(items) > query.limit:
+        del items[query.limit :]
+        last = items[-1]
+        next_cursor = encode_cursor(ordering, _sort_value(last, ordering), last["id"])
+    for card in items:
+        del card["_sort"]
+    return {"items": items, "next_cursor": next_cursor}
+
+
+def _sort_value(card: dict, ordering: str):
+    return card["id"] if queries.ORDERINGS[ordering][2] == "id" else card["_sort"]
+
+
+def _valid_keyset(after: tuple, ordering: str) -> bool:
+    value, pk = after
+    if not isinstance(pk, int) or isinstance(pk, bool):
+        return False
+    return isinstance(value, int) if queries.ORDERINGS[ordering][2] == "id" else isinstance(value, str)
+
+
+# --- product detail -------------------------------------------------------------------------------------
+
+
+def _json(value):
+    if value is None:
+        return None
+    return orjson.Fragment(value) if isinstance(value, str | bytes) else value
+
+
+def product_detail(*, channel_code: str, slug: str) -> dict:
+    """A published product of the channel with all its published variants, images and attributes."""
+    rows = queries.detail_rows(channel_code=channel_code, slug=slug)
+    if not rows:
+        if queries.channel_currency(channel_code) is None:
+            raise ChannelNotFound(f"No active channel '{channel_code}'.", field="channel_code")
+        raise ProductNotFound(f"No product '{slug}' is for sale in this channel.", field="slug")
+    first = rows[0]
+    (pid, pslug, ptitle, description, brand, pattrs, cpath, cname, ch_id, currency) = first[:10]
+    variant_ids = [row[10] for row in rows]
+    stock = _availability(ch_id, variant_ids)
+    variants = []
+    prices = []
+    compares = []
+    listing_title = None
+    for row in rows:
+        vid, sku, vtitle, vattrs, price, compare, ltitle = row[10:17]
+        listing_title = listing_title or ltitle
+        prices.append(price)
+        if compare is not None:
+            compares.append(compare)
+        available = None if stock is None else max(stock.get(vid, 0), 0)
+        variants.append(
+            {
+                "id": vid,
+                "sku": sku,
+                "title": vtitle,
+                "attributes": _json(vattrs),
+                "price": _amount(price, currency),
+                "compare_at_price": _amount(compare, currency),
+                "available": available,
+                "in_stock": None if available is None else available > 0,
+            }
+        )
+    images = [
+        {"url": url, "alt": alt, "variant_id": variant_id} for url, alt, variant_id in orjson.loads(first[17])
+    ]
+    return {
+        "id": pid,
+        "slug": pslug,
+        "title": listing_title or ptitle,
+        "description": description,
+        "brand": brand,
+        "category": {"path": cpath, "name": cname} if cpath is not None else None,
+        "attributes": _json(pattrs),
+        "images": images,
+        "price": {
+            "currency": currency,
+            "min": _amount(min(prices), currency),
+            "max": _amount(max(prices), currency),
+        },
+        "compare_at_price": _amount(max(compares), currency) if compares else None,
+        "availability": _product_availability(variant_ids, stock),
+        "variants": variants,
+    }

@@ -11,6 +11,7 @@ These functions return plain dicts and lists ready for orjson: no models are ins
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -125,9 +126,11 @@ def _availability_service():
     """inventory.services.availability_for when the inventory context is installed, else None."""
     if not apps.is_installed("omnishop.inventory"):
         return None
-    from omnishop.inventory import services as inventory
-
-    return getattr(inventory, "availability_for", None)
+    for module in ("omnishop.inventory.services", "omnishop.inventory.services.availability"):
+        service = getattr(importlib.import_module(module), "availability_for", None)
+        if service is not None:
+            return service
+    return None
 
 
 def _availability(channel_id: int, variant_ids: list[int]) -> dict[int, int] | None:

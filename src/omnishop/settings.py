@@ -49,8 +49,11 @@ INSTALLED_APPS = [
     "omnishop.core",
     "omnishop.channels",
     "omnishop.catalog",
+    "omnishop.inventory",
     "omnishop.customers",
     "omnishop.backoffice",
+    "omnishop.recommendations",
+    "omnishop.search",
     "omnishop.storefront",
 ]
 
@@ -131,6 +134,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "omnishop.core.tasks.purge_expired_idempotency_keys",
         "schedule": 3600.0,
     },
+}
+
+# --- Inventory -----------------------------------------------------------------------------------------
+# Expired checkout holds go back on sale within a minute.
+CELERY_BEAT_SCHEDULE["inventory-expire-reservations"] = {
+    "task": "omnishop.inventory.tasks.expire_reservations",
+    "schedule": 60.0,
 }
 
 # --- Auth -----------------------------------------------------------------------------------------------

@@ -1,0 +1,416 @@
+"""Stock: where it is (locations), how much (stock levels), why it changed (the append-only ledger), who holds
+it (reservations, allocations), how it moves (transfers, counts) and how it is bought (purchase orders).
+
+Invariants live here as database constraints so no code path, concurrent or not, can break them:
+every stock quantity is ≥ 0 and `allocated + reserved ≤ on_hand`. The workflows live in `services`.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import F, Q
+
+
+class StockLocation(models.Model):
+    class Kind(models.TextChoices):
+        WAREHOUSE = "warehouse", "Warehouse"
+        RETAIL_STORE = "retail_store", "Retail store"
+        DROP_SHIP = "drop_ship", "Drop-ship supplier"
+
+    code = models.SlugField(max_length=50, unique=True)
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.WAREHOUSE)
+    address_line1 = models.CharField(max_length=200, blank=True)
+    address_line2 = models.CharField(max_length=200, blank=True)
+    city = models.CharField(max_length=100, blank=True)
+    postcode = models.CharField(max_length=20, blank=True)
+    country = models.CharField(max_length=2, blank=True, help_text="ISO-3166 alpha-2")
+    ships_to_customers = models.BooleanField(default=True)
+    serves_pickup = models.BooleanField(default=False)
+    supplier = models.ForeignKey(
+        "catalog.Supplier",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        help_text="For drop-ship locations: the supplier who holds and ships the stock.",
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=["warehouse", "retail_store", "drop_ship"]), name="location_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(ships_to_customers=True) | Q(serves_pickup=True),
+                name="location_ships_or_serves_pickup",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
+
+
+class ChannelLocation(models.Model):
+    """A location that serves a channel; lower priority numbers are used first."""
+
+    channel = models.ForeignKey("channels.Channel", on_delete=models.CASCADE, related_name="stock_locations")
+    location = models.ForeignKey(StockLocation, on_delete=models.CASCADE, related_name="channel_links")
+    priority = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["channel_id", "priority", "location_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "location"], name="channel_location_unique"),
+        ]
+
+
+class ChannelInventoryPolicy(models.Model):
+    """How much of the stock a channel may promise, how long its checkouts hold stock, how it allocates."""
+
+    class Strategy(models.TextChoices):
+        PRIORITY = "priority", "By channel location priority"
+        FEWEST_LOCATIONS = "fewest_locations", "One location if possible, else the fewest"
+
+    channel = models.OneToOneField(
+        "channels.Channel", on_delete=models.CASCADE, related_name="inventory_policy"
+    )
+    reservation_ttl_seconds = models.PositiveIntegerField(default=15 * 60)
+    max_hold_seconds = models.PositiveIntegerField(
+        default=60 * 60, help_text="Longest a reservation may be held in total, extensions included."
+    )
+    safety_buffer = models.PositiveIntegerField(default=0, help_text="Units per SKU never promised.")
+    quota_percent = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="At most this % of free stock is promised (blank = no quota)."
+    )
+    quota_minus = models.PositiveIntegerField(default=0, help_text="…minus this many units.")
+    allocation_strategy = models.CharField(max_length=30, choices=Strategy.choices, default=Strategy.PRIORITY)
+
+    class Meta:
+        verbose_name_plural = "channel inventory policies"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(quota_percent__isnull=True) | Q(quota_percent__lte=100),
+                name="policy_quota_max_100",
+            ),
+            models.CheckConstraint(condition=Q(reservation_ttl_seconds__gte=1), name="policy_ttl_positive"),
+        ]
+
+
+class StockLevel(models.Model):
+    """Units of one variant at one location. Free (sellable) = on_hand − allocated − reserved."""
+
+    variant = models.ForeignKey("catalog.Variant", on_delete=models.PROTECT, related_name="stock_levels")
+    location = models.ForeignKey(StockLocation, on_delete=models.PROTECT, related_name="stock_levels")
+    on_hand = models.IntegerField(default=0)
+    allocated = models.IntegerField(default=0)
+    reserved = models.IntegerField(default=0)
+    reorder_point = models.IntegerField(
+        null=True, blank=True, help_text="Set by replenishment; a low-stock alert opens below it."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["variant_id", "location_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["variant", "location"], name="stocklevel_variant_location_unique"
+            ),
+            models.CheckConstraint(condition=Q(on_hand__gte=0), name="stocklevel_on_hand_not_negative"),
+            models.CheckConstraint(condition=Q(allocated__gte=0), name="stocklevel_allocated_not_negative"),
+            models.CheckConstraint(condition=Q(reserved__gte=0), name="stocklevel_reserved_not_negative"),
+            models.CheckConstraint(
+                condition=Q(on_hand__gte=F("allocated") + F("reserved")),
+                name="stocklevel_committed_le_on_hand",
+            ),
+        ]
+        indexes = [models.Index(fields=["location", "updated_at"], name="stocklevel_location_updated")]
+
+    @property
+    def free(self) -> int:
+        return self.on_hand - self.allocated - self.reserved
+
+
+class StockMovement(models.Model):
+    """One change of on_hand, never edited or deleted: the ledger that on_hand must always add up to."""
+
+    class Kind(models.TextChoices):
+        RECEIPT = "receipt", "Receipt"
+        SALE = "sale", "Sale / shipment"
+        RETURN = "return", "Customer return"
+        ADJUSTMENT = "adjustment", "Adjustment"
+        CYCLE_COUNT = "cycle_count", "Cycle count"
+        TRANSFER_OUT = "transfer_out", "Transfer out"
+        TRANSFER_IN = "transfer_in", "Transfer in"
+        WRITE_OFF = "write_off", "Damage / write-off"
+
+    variant = models.ForeignKey("catalog.Variant", on_delete=models.PROTECT, related_name="+")
+    location = models.ForeignKey(StockLocation, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    quantity = models.IntegerField(help_text="Signed change of on_hand.")
+    reason_code = models.CharField(max_length=40, blank=True)
+    reference_type = models.CharField(max_length=30, blank=True, help_text="purchase_order, order, transfer…")
+    reference = models.CharField(max_length=100, blank=True)
+    actor = models.CharField(max_length=100, blank=True, help_text="user:12, channel:web, system")
+    note = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.CheckConstraint(condition=~Q(quantity=0), name="movement_quantity_not_zero")]
+        indexes = [
+            models.Index(fields=["variant", "location", "created_at"], name="movement_variant_location"),
+            models.Index(fields=["kind", "created_at"], name="movement_kind_created"),
+        ]
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("Stock movements are append-only; record a correcting movement instead.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Stock movements are append-only.")
+
+
+class StockEvent(models.Model):
+    """Outbox: a variant's stock changed at a location. The webhook work delivers these to channels."""
+
+    variant = models.ForeignKey("catalog.Variant", on_delete=models.CASCADE, related_name="+")
+    location = models.ForeignKey(StockLocation, on_delete=models.CASCADE, related_name="+")
+    cause = models.CharField(max_length=30)
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["id"], condition=Q(delivered_at__isnull=True), name="stockevent_undelivered")
+        ]
+
+
+class Reservation(models.Model):
+    """Stock held for a checkout until it expires, is released, or becomes an order's allocation."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        CONVERTED = "converted"
+        RELEASED = "released"
+        EXPIRED = "expired"
+
+    channel = models.ForeignKey("channels.Channel", on_delete=models.PROTECT, related_name="+")
+    key = models.CharField(max_length=255, help_text="Idempotency key: the same key returns the same hold.")
+    reference = models.CharField(max_length=100, blank=True, help_text="e.g. the checkout id")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    expires_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "key"], name="reservation_channel_key_unique")
+        ]
+        indexes = [
+            models.Index(
+                fields=["expires_at"], condition=Q(status="active"), name="reservation_active_expiry"
+            )
+        ]
+
+
+class ReservationLine(models.Model):
+    reservation = models.ForeignKey(Reservation, on_delete=models.CASCADE, related_name="lines")
+    variant = models.ForeignKey("catalog.Variant", on_delete=models.PROTECT, related_name="+")
+    location = models.ForeignKey(StockLocation, on_delete=models.PROTECT, related_name="+")
+    quantity = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="reservationline_qty_positive")
+        ]
+
+
+class Allocation(models.Model):
+    """Stock committed to a placed order: which units come from which location."""
+
+    class Status(models.TextChoices):
+        ALLOCATED = "allocated"
+        FULFILLED = "fulfilled"
+        CANCELLED = "cancelled"
+
+    channel = models.ForeignKey("channels.Channel", on_delete=models.PROTECT, related_name="+")
+    order_reference = models.CharField(max_length=100)
+    reservation = models.OneToOneField(
+        Reservation, null=True, blank=True, on_delete=models.PROTECT, related_name="allocation"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ALLOCATED)
+    strategy = models.CharField(max_length=30, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "order_reference"], name="allocation_channel_order_unique"
+            )
+        ]
+
+
+class AllocationLine(models.Model):
+    allocation = models.ForeignKey(Allocation, on_delete=models.CASCADE, related_name="lines")
+    variant = models.ForeignKey("catalog.Variant", on_delete=models.PROTECT, related_name="+")
+    location = models.ForeignKey(StockLocation, on_delete=models.PROTECT, related_name="+")
+    quantity = models.PositiveIntegerField()
+    shipped = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="allocationline_qty_positive"),
+            models.CheckConstraint(
+                condition=Q(shipped__lte=F("quantity")), name="allocationline_shipped_le_qty"
+            ),
+        ]
+
+
+class Transfer(models.Model):
+    class Status(models.TextChoices):
+        REQUESTED = "requested"
+        IN_TRANSIT = "in_transit"
+        RECEIVED = "received"
+        CANCELLED = "cancelled"
+
+    source = models.ForeignKey(StockLocation, on_delete=models.PROTECT, related_name="transfers_out")
+    destination = models.ForeignKey(StockLocation, on_delete=models.PROTECT, related_name="transfers_in")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.REQUESTED)
+    note = models.CharField(max_length=500, blank=True)
+    created_by = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(source=F("destination")), name="transfer_distinct_locations")
+        ]
+
+
+class TransferLine(models.Model):
+    transfer = models.ForeignKey(Transfer, on_delete=models.CASCADE, related_name="lines")
+    variant = models.ForeignKey("catalog.Variant", on_delete=models.PROTECT, related_name="+")
+    quantity = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["transfer", "variant"], name="transferline_variant_unique"),
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="transferline_qty_positive"),
+        ]
+
+
+class CycleCount(models.Model):
+    """A count sheet for one location; completing it books the differences as cycle-count movements."""
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        COMPLETED = "completed"
+        CANCELLED = "cancelled"
+
+    location = models.ForeignKey(StockLocation, on_delete=models.PROTECT, related_name="counts")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    created_by = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["location"], condition=Q(status="open"), name="cyclecount_one_open_per_location"
+            )
+        ]
+
+
+class CycleCountLine(models.Model):
+    count = models.ForeignKey(CycleCount, on_delete=models.CASCADE, related_name="lines")
+    variant = models.ForeignKey("catalog.Variant", on_delete=models.PROTECT, related_name="+")
+    expected = models.IntegerField(help_text="on_hand when the count was completed")
+    counted = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["count", "variant"], name="countline_variant_unique")]
+
+
+class PurchaseOrder(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft"
+        SENT = "sent"
+        PARTIALLY_RECEIVED = "partially_received"
+        RECEIVED = "received"
+        CANCELLED = "cancelled"
+
+    number = models.CharField(max_length=30, unique=True)
+    supplier = models.ForeignKey("catalog.Supplier", on_delete=models.PROTECT, related_name="purchase_orders")
+    location = models.ForeignKey(StockLocation, on_delete=models.PROTECT, related_name="purchase_orders")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
+    currency = models.CharField(max_length=3)
+    note = models.CharField(max_length=500, blank=True)
+    created_by = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+
+class PurchaseOrderLine(models.Model):
+    purchase_order = models.ForeignKey(PurchaseOrder, on_delete=models.CASCADE, related_name="lines")
+    variant = models.ForeignKey("catalog.Variant", on_delete=models.PROTECT, related_name="+")
+    quantity = models.PositiveIntegerField()
+    received = models.PositiveIntegerField(default=0)
+    unit_cost = models.DecimalField(max_digits=14, decimal_places=4)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["purchase_order", "variant"], name="poline_variant_unique"),
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="poline_qty_positive"),
+        ]
+
+
+class PurchaseOrderReceipt(models.Model):
+    """One receipt line (e.g. a delivery note line). Its key makes a repeated receipt a no-op."""
+
+    line = models.ForeignKey(PurchaseOrderLine, on_delete=models.CASCADE, related_name="receipts")
+    key = models.CharField(max_length=100)
+    quantity = models.PositiveIntegerField()
+    movement = models.OneToOneField(StockMovement, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["line", "key"], name="poreceipt_line_key_unique")]
+
+
+class LowStockAlert(models.Model):
+    variant = models.ForeignKey("catalog.Variant", on_delete=models.CASCADE, related_name="+")
+    location = models.ForeignKey(StockLocation, on_delete=models.CASCADE, related_name="+")
+    free = models.IntegerField()
+    reorder_point = models.IntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["variant", "location"],
+                condition=Q(resolved_at__isnull=True),
+                name="lowstock_one_open",
+            )
+        ]

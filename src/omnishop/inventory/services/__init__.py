@@ -1,0 +1,106 @@
+"""The inventory context's business operations. Other apps import from here (never from api or admin).
+
+Modules by concept: `stock` (the guarded primitives, receipts, adjustments, the ledger check), `holds`
+(reservations and allocations), `availability` (available-to-promise), `strategies` (allocation),
+`transfers` (transfers and cycle counts), `replenishment` (reorder suggestions and purchase orders),
+`locations` (locations, channel links and policies).
+"""
+
+from .availability import Availability, availability_feed, availability_for, availability_of
+from .holds import (
+    LineRequest,
+    allocate_reservation,
+    allocate_stock,
+    atp,
+    cancel_allocation,
+    expire_reservations,
+    extend_reservation,
+    release_reservation,
+    reserve_stock,
+    ship_allocation,
+)
+from .locations import channel_locations, create_location, get_policy, set_channel_locations, set_policy
+from .replenishment import (
+    OrderLine,
+    ReceiptLine,
+    Suggestion,
+    cancel_purchase_order,
+    create_purchase_order,
+    create_replenishment_orders,
+    receive_purchase_order,
+    round_to_order,
+    send_purchase_order,
+    suggest_replenishment,
+)
+from .stock import (
+    ADJUSTMENT_REASONS,
+    Mismatch,
+    adjust_stock,
+    location_by_code,
+    receive_stock,
+    record_return,
+    variants_by_sku,
+    verify_ledger,
+)
+from .strategies import Candidate, Pick, register_strategy
+from .transfers import (
+    SkuQuantity,
+    cancel_count,
+    cancel_transfer,
+    complete_count,
+    dispatch_transfer,
+    receive_transfer,
+    request_transfer,
+    start_count,
+)
+
+__all__ = [
+    "ADJUSTMENT_REASONS",
+    "Availability",
+    "Candidate",
+    "LineRequest",
+    "Mismatch",
+    "OrderLine",
+    "Pick",
+    "ReceiptLine",
+    "SkuQuantity",
+    "Suggestion",
+    "adjust_stock",
+    "allocate_reservation",
+    "allocate_stock",
+    "atp",
+    "availability_feed",
+    "availability_for",
+    "availability_of",
+    "cancel_allocation",
+    "cancel_count",
+    "cancel_purchase_order",
+    "cancel_transfer",
+    "channel_locations",
+    "complete_count",
+    "create_location",
+    "create_purchase_order",
+    "create_replenishment_orders",
+    "dispatch_transfer",
+    "expire_reservations",
+    "extend_reservation",
+    "get_policy",
+    "location_by_code",
+    "receive_purchase_order",
+    "receive_stock",
+    "receive_transfer",
+    "record_return",
+    "register_strategy",
+    "release_reservation",
+    "request_transfer",
+    "reserve_stock",
+    "round_to_order",
+    "send_purchase_order",
+    "set_channel_locations",
+    "set_policy",
+    "ship_allocation",
+    "start_count",
+    "suggest_replenishment",
+    "variants_by_sku",
+    "verify_ledger",
+]

@@ -1,0 +1,160 @@
+"""The catalog's business failures, one class each, with the stable codes documented in docs/catalog.md."""
+
+from omnishop.core.errors import AlreadyExists, Conflict, NotFound, ValidationFailed
+from omnishop.core.money import CurrencyMismatch, InvalidAmount, InvalidCurrency
+
+__all__ = [
+    "AttributeInUse",
+    "AttributeNotFound",
+    "CategoryCycle",
+    "CategoryNotEmpty",
+    "CategoryNotFound",
+    "CurrencyMismatch",
+    "DuplicateAttribute",
+    "DuplicateCategory",
+    "DuplicateGtin",
+    "DuplicateOffer",
+    "DuplicateSku",
+    "DuplicateSlug",
+    "DuplicateSupplier",
+    "DuplicateVariantAttributes",
+    "ImageNotFound",
+    "InvalidAmount",
+    "InvalidAttributeValue",
+    "InvalidCompareAtPrice",
+    "InvalidCountry",
+    "InvalidCurrency",
+    "InvalidEmail",
+    "InvalidGtin",
+    "InvalidPhone",
+    "InvalidUrl",
+    "ListingNotFound",
+    "OfferNotFound",
+    "ProductInUse",
+    "ProductNotFound",
+    "SupplierNotFound",
+    "UnknownAttribute",
+    "VariantInUse",
+    "VariantNotFound",
+    "VariantNotInProduct",
+]
+
+
+class CategoryNotFound(NotFound):
+    code = "category_not_found"
+
+
+class AttributeNotFound(NotFound):
+    code = "attribute_not_found"
+
+
+class ProductNotFound(NotFound):
+    code = "product_not_found"
+
+
+class VariantNotFound(NotFound):
+    code = "variant_not_found"
+
+
+class ImageNotFound(NotFound):
+    code = "image_not_found"
+
+
+class ListingNotFound(NotFound):
+    code = "listing_not_found"
+
+
+class SupplierNotFound(NotFound):
+    code = "supplier_not_found"
+
+
+class OfferNotFound(NotFound):
+    code = "offer_not_found"
+
+
+class DuplicateCategory(AlreadyExists):
+    code = "duplicate_category"
+
+
+class DuplicateAttribute(AlreadyExists):
+    code = "duplicate_attribute"
+
+
+class DuplicateSlug(AlreadyExists):
+    code = "duplicate_slug"
+
+
+class DuplicateSku(AlreadyExists):
+    code = "duplicate_sku"
+
+
+class DuplicateGtin(AlreadyExists):
+    code = "duplicate_gtin"
+
+
+class DuplicateVariantAttributes(AlreadyExists):
+    code = "duplicate_variant_attributes"
+
+
+class DuplicateSupplier(AlreadyExists):
+    code = "duplicate_supplier"
+
+
+class DuplicateOffer(AlreadyExists):
+    code = "duplicate_offer"
+
+
+class CategoryCycle(ValidationFailed):
+    code = "category_cycle"
+
+
+class CategoryNotEmpty(Conflict):
+    code = "category_not_empty"
+
+
+class AttributeInUse(Conflict):
+    code = "attribute_in_use"
+
+
+class ProductInUse(Conflict):
+    code = "product_in_use"
+
+
+class VariantInUse(Conflict):
+    code = "variant_in_use"
+
+
+class InvalidGtin(ValidationFailed):
+    code = "invalid_gtin"
+
+
+class InvalidUrl(ValidationFailed):
+    code = "invalid_url"
+
+
+class InvalidEmail(ValidationFailed):
+    code = "invalid_email"
+
+
+class InvalidPhone(ValidationFailed):
+    code = "invalid_phone"
+
+
+class InvalidCountry(ValidationFailed):
+    code = "invalid_country"
+
+
+class UnknownAttribute(ValidationFailed):
+    code = "unknown_attribute"
+
+
+class InvalidAttributeValue(ValidationFailed):
+    code = "invalid_attribute_value"
+
+
+class InvalidCompareAtPrice(ValidationFailed):
+    code = "invalid_compare_at_price"
+
+
+class VariantNotInProduct(ValidationFailed):
+    code = "variant_not_in_product"

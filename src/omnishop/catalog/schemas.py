@@ -1,0 +1,419 @@
+"""Request and response shapes of the catalog API. Money travels as decimal strings with an ISO currency."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from ninja import Schema
+from pydantic import Field
+
+from omnishop.core.money import quantize
+from omnishop.core.schemas import InputSchema, OutputSchema, Page
+
+AttributeType = Literal["text", "number", "boolean", "choice"]
+AttributeValues = dict[str, Any]
+
+
+# --- categories and attributes ------------------------------------------------------------------
+
+
+class CategoryIn(InputSchema):
+    name: str = Field(min_length=1, max_length=200)
+    slug: str | None = Field(default=None, max_length=100)
+    parent_id: int | None = None
+    position: int = Field(default=0, ge=0)
+
+
+class CategoryPatch(InputSchema):
+    name: str | None = Field(default=None, max_length=200)
+    slug: str | None = Field(default=None, max_length=100)
+    parent_id: int | None = None
+    position: int | None = Field(default=None, ge=0)
+
+
+class CategoryOut(OutputSchema):
+    id: int
+    name: str
+    slug: str
+    path: str
+    parent_id: int | None
+    position: int
+
+
+class CategoryPage(Page):
+    items: list[CategoryOut]
+
+
+class AttributeIn(InputSchema):
+    code: str = Field(min_length=1, max_length=50)
+    name: str = Field(min_length=1, max_length=200)
+    type: AttributeType = "text"
+    choices: list[str] = Field(default_factory=list, max_length=500)
+    is_variant_axis: bool = False
+
+
+class AttributePatch(InputSchema):
+    name: str | None = Field(default=None, max_length=200)
+    type: AttributeType | None = None
+    choices: list[str] | None = Field(default=None, max_length=500)
+    is_variant_axis: bool | None = None
+
+
+class AttributeOut(OutputSchema):
+    id: int
+    code: str
+    name: str
+    type: str
+    choices: list[str]
+    is_variant_axis: bool
+
+
+class AttributePage(Page):
+    items: list[AttributeOut]
+
+
+# --- listings -----------------------------------------------------------------------------------
+
+
+class ListingIn(InputSchema):
+    """Upsert of one listing; fields left out keep their stored values (price is needed for a new one)."""
+
+    price: str | None = Field(default=None, description='Decimal string, e.g. "19.99".')
+    compare_at_price: str | None = None
+    currency: str | None = Field(default=None, description="Must equal the channel's currency if sent.")
+    is_published: bool | None = None
+    title: str | None = Field(default=None, max_length=500)
+
+
+class BulkListingItem(ListingIn):
+    sku: str | None = Field(default=None, max_length=64)
+    variant_id: int | None = None
+
+
+class BulkListingsIn(InputSchema):
+    listings: list[BulkListingItem] = Field(min_length=1, max_length=1000)
+
+
+class ListingOut(OutputSchema):
+    channel: str
+    variant_id: int
+    sku: str
+    is_published: bool
+    price: str
+    compare_at_price: str | None
+    currency: str
+    title: str
+    published_at: datetime | None
+    updated_at: datetime
+
+    @staticmethod
+    def resolve_channel(obj) -> str:
+        return obj.channel.code
+
+    @staticmethod
+    def resolve_sku(obj) -> str:
+        return obj.variant.sku
+
+    @staticmethod
+    def resolve_price(obj) -> str:
+        return str(quantize(obj.price, obj.currency))
+
+    @staticmethod
+    def resolve_compare_at_price(obj) -> str | None:
+        return None if obj.compare_at_price is None else str(quantize(obj.compare_at_price, obj.currency))
+
+
+class ListingPage(Page):
+    items: list[ListingOut]
+
+
+class BulkListingsOut(Schema):
+    items: list[ListingOut]
+
+
+# --- products, variants, images -----------------------------------------------------------------
+
+
+class VariantIn(InputSchema):
+    sku: str = Field(min_length=1, max_length=64)
+    gtin: str | None = Field(default=None, max_length=14)
+    title: str = Field(default="", max_length=300)
+    attributes: AttributeValues = Field(default_factory=dict)
+    weight_grams: int | None = Field(default=None, ge=0)
+    position: int | None = Field(default=None, ge=0)
+    is_active: bool = True
+
+
+class VariantPatch(InputSchema):
+    sku: str | None = Field(default=None, max_length=64)
+    gtin: str | None = Field(default=None, max_length=14)
+    title: str | None = Field(default=None, max_length=300)
+    attributes: AttributeValues | None = None
+    weight_grams: int | None = Field(default=None, ge=0)
+    position: int | None = Field(default=None, ge=0)
+    is_active: bool | None = None
+
+
+class NestedImageIn(InputSchema):
+    url: str = Field(min_length=1, max_length=1000)
+    alt: str = Field(default="", max_length=300)
+    position: int | None = Field(default=None, ge=0)
+    variant_sku: str | None = Field(default=None, description="SKU of one of the new variants it shows.")
+
+
+class ImageIn(InputSchema):
+    url: str = Field(min_length=1, max_length=1000)
+    alt: str = Field(default="", max_length=300)
+    position: int | None = Field(default=None, ge=0)
+    variant_id: int | None = None
+
+
+class ImagePatch(InputSchema):
+    url: str | None = Field(default=None, max_length=1000)
+    alt: str | None = Field(default=None, max_length=300)
+    position: int | None = Field(default=None, ge=0)
+    variant_id: int | None = None
+
+
+class ProductIn(InputSchema):
+    title: str = Field(min_length=1, max_length=500)
+    slug: str | None = Field(default=None, max_length=200)
+    description: str = ""
+    brand: str = Field(default="", max_length=200)
+    category_id: int | None = None
+    attributes: AttributeValues = Field(default_factory=dict)
+    is_active: bool = True
+    variants: list[VariantIn] = Field(default_factory=list, max_length=500)
+    images: list[NestedImageIn] = Field(default_factory=list, max_length=100)
+
+
+class ProductPatch(InputSchema):
+    title: str | None = Field(default=None, max_length=500)
+    slug: str | None = Field(default=None, max_length=200)
+    description: str | None = None
+    brand: str | None = Field(default=None, max_length=200)
+    category_id: int | None = None
+    attributes: AttributeValues | None = None
+    is_active: bool | None = None
+
+
+class ImageOut(OutputSchema):
+    id: int
+    product_id: int
+    variant_id: int | None
+    url: str
+    alt: str
+    position: int
+
+
+class VariantOut(OutputSchema):
+    id: int
+    product_id: int
+    sku: str
+    gtin: str | None
+    title: str
+    attributes: AttributeValues
+    weight_grams: int | None
+    position: int
+    is_active: bool
+    created_at: datetime
+    updated_at: datetime
+    listings: list[ListingOut] = Field(description="Listings of the channels the caller may see.")
+
+    @staticmethod
+    def resolve_listings(obj) -> list:
+        return getattr(obj, "visible_listings", [])
+
+
+class VariantPage(Page):
+    items: list[VariantOut]
+
+
+class CategoryRef(OutputSchema):
+    id: int
+    path: str
+
+
+class ProductOut(OutputSchema):
+    id: int
+    title: str
+    slug: str
+    description: str
+    brand: str
+    category: CategoryRef | None
+    attributes: AttributeValues
+    is_active: bool
+    created_at: datetime
+    updated_at: datetime
+    variants: list[VariantOut]
+    images: list[ImageOut]
+
+    @staticmethod
+    def resolve_variants(obj) -> list:
+        return list(obj.variants.all())
+
+    @staticmethod
+    def resolve_images(obj) -> list:
+        return list(obj.images.all())
+
+
+class ProductPage(Page):
+    items: list[ProductOut]
+
+
+# --- suppliers and offers -----------------------------------------------------------------------
+
+
+class SupplierIn(InputSchema):
+    code: str = Field(min_length=1, max_length=50)
+    name: str = Field(min_length=1, max_length=200)
+    email: str = Field(default="", max_length=254)
+    phone: str = Field(default="", max_length=40)
+    country: str = Field(default="", max_length=2)
+    city: str = Field(default="", max_length=200)
+    postcode: str = Field(default="", max_length=20)
+    currency: str = Field(default="GBP", max_length=3)
+    default_lead_time_days: int = Field(default=7, ge=0, le=3650)
+    is_active: bool = True
+
+
+class SupplierPatch(InputSchema):
+    name: str | None = Field(default=None, max_length=200)
+    email: str | None = Field(default=None, max_length=254)
+    phone: str | None = Field(default=None, max_length=40)
+    country: str | None = Field(default=None, max_length=2)
+    city: str | None = Field(default=None, max_length=200)
+    postcode: str | None = Field(default=None, max_length=20)
+    currency: str | None = Field(default=None, max_length=3)
+    default_lead_time_days: int | None = Field(default=None, ge=0, le=3650)
+    is_active: bool | None = None
+
+
+class SupplierOut(OutputSchema):
+    id: int
+    code: str
+    name: str
+    email: str
+    phone: str
+    country: str
+    city: str
+    postcode: str
+    currency: str
+    default_lead_time_days: int
+    is_active: bool
+
+
+class SupplierPage(Page):
+    items: list[SupplierOut]
+
+
+class OfferIn(InputSchema):
+    supplier_id: int
+    variant_id: int
+    cost: str = Field(description='Unit cost as a decimal string (up to 4 places), e.g. "2.1250".')
+    currency: str | None = Field(default=None, description="Defaults to the supplier's currency.")
+    lead_time_days: int | None = Field(default=None, ge=0, le=3650)
+    min_order_quantity: int = Field(default=1, ge=1)
+    pack_size: int = Field(default=1, ge=1)
+    supplier_sku: str = Field(default="", max_length=100)
+    is_preferred: bool = False
+
+
+class OfferPatch(InputSchema):
+    cost: str | None = None
+    currency: str | None = None
+    lead_time_days: int | None = Field(default=None, ge=0, le=3650)
+    min_order_quantity: int | None = Field(default=None, ge=1)
+    pack_size: int | None = Field(default=None, ge=1)
+    supplier_sku: str | None = Field(default=None, max_length=100)
+    is_preferred: bool | None = None
+
+
+class OfferOut(OutputSchema):
+    id: int
+    supplier_id: int
+    supplier_code: str
+    variant_id: int
+    sku: str
+    supplier_sku: str
+    cost: str
+    currency: str
+    lead_time_days: int
+    min_order_quantity: int
+    pack_size: int
+    is_preferred: bool
+    updated_at: datetime
+
+    @staticmethod
+    def resolve_supplier_code(obj) -> str:
+        return obj.supplier.code
+
+    @staticmethod
+    def resolve_sku(obj) -> str:
+        return obj.variant.sku
+
+    @staticmethod
+    def resolve_cost(obj) -> str:
+        return str(obj.cost)
+
+
+class OfferPage(Page):
+    items: list[OfferOut]
+
+
+# --- list filters -------------------------------------------------------------------------------
+
+
+class ListParams(Schema):
+    cursor: str | None = None
+    limit: int = 50
+    ordering: str = "id"
+
+
+class ProductFilters(ListParams):
+    q: str | None = Field(default=None, description="Substring of title, description, brand or SKU.")
+    category: int | None = Field(default=None, description="Category id; includes its whole subtree.")
+    is_active: bool | None = None
+    updated_since: datetime | None = None
+    sku: str | None = None
+    supplier: int | None = Field(default=None, description="Supplier id (needs cost access).")
+
+
+class VariantFilters(ProductFilters):
+    product: int | None = None
+    gtin: str | None = Field(default=None, description="Any GTIN length; matches the same trade item.")
+
+
+class ListingFilters(ListParams):
+    is_published: bool | None = None
+    sku: str | None = None
+    q: str | None = None
+    updated_since: datetime | None = None
+
+
+class CategoryFilters(ListParams):
+    ordering: str = "path"
+    parent: int | None = Field(default=None, description="Direct children of this category.")
+    within: int | None = Field(default=None, description="The whole subtree of this category.")
+    q: str | None = None
+
+
+class AttributeFilters(ListParams):
+    ordering: str = "code"
+    q: str | None = None
+    is_variant_axis: bool | None = None
+
+
+class SupplierFilters(ListParams):
+    ordering: str = "code"
+    q: str | None = None
+    is_active: bool | None = None
+    country: str | None = None
+
+
+class OfferFilters(ListParams):
+    supplier: int | None = None
+    variant: int | None = None
+    sku: str | None = None
+    is_preferred: bool | None = None

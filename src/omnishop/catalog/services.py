@@ -1,0 +1,914 @@
+"""Catalog operations: the category tree, attributes, products with their variants and images, and the
+queries that find them. Channel listings (prices per channel) live in `listings`, suppliers and their
+offers in `suppliers`; both are re-exported here so other apps import one module.
+
+Every write validates first, then runs in one transaction, so a failed multi-row create leaves nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import URLValidator
+from django.db import IntegrityError, transaction
+from django.db.models import CharField, Exists, OuterRef, ProtectedError, Q, QuerySet, RestrictedError, Value
+from django.db.models.functions import Concat, Length, Substr
+from django.utils import timezone
+from django.utils.text import slugify
+
+from omnishop.core.errors import ValidationFailed
+
+from . import gtin as gtins
+from .errors import (
+    AttributeInUse,
+    AttributeNotFound,
+    CategoryCycle,
+    CategoryNotEmpty,
+    CategoryNotFound,
+    DuplicateAttribute,
+    DuplicateCategory,
+    DuplicateGtin,
+    DuplicateSku,
+    DuplicateSlug,
+    DuplicateVariantAttributes,
+    ImageNotFound,
+    InvalidAttributeValue,
+    InvalidGtin,
+    InvalidUrl,
+    ProductInUse,
+    ProductNotFound,
+    UnknownAttribute,
+    VariantInUse,
+    VariantNotFound,
+    VariantNotInProduct,
+)
+from .fields import non_negative_int as _non_negative_int
+from .fields import slug as _slug
+from .fields import text as _text
+from .models import Attribute, Category, Product, ProductImage, SupplierOffer, Variant
+from .unset import UNSET
+
+# --- small validators ---------------------------------------------------------------------------
+
+
+_url_validator = URLValidator(schemes=["http", "https"])
+
+
+def validate_image_url(url: object, *, field: str = "url") -> str:
+    url = _text(url, field=field, max_length=1000)
+    try:
+        _url_validator(url)
+    except DjangoValidationError:
+        raise InvalidUrl(f"'{url}' is not an http(s) URL.", field=field) from None
+    return url
+
+
+def validate_gtin(code: object, *, field: str = "gtin") -> str | None:
+    """Return the GTIN as digits, None for blank, or raise `invalid_gtin` (wrong length or check digit)."""
+    if code is None:
+        return None
+    if not isinstance(code, str):
+        raise InvalidGtin("A GTIN is sent as a string of digits.", field=field)
+    code = code.strip()
+    if not code:
+        return None
+    if not gtins.is_valid_gtin(code):
+        raise InvalidGtin(
+            f"'{code}' is not a valid GTIN-8/12/13/14: wrong length, non-digits or wrong check digit.",
+            field=field,
+        )
+    return code
+
+
+def _validate_sku(sku: object, *, field: str) -> str:
+    sku = _text(sku, field=field, max_length=64)
+    if not sku.isprintable():
+        raise ValidationFailed("A SKU may not contain control characters.", field=field)
+    return sku
+
+
+# --- categories ---------------------------------------------------------------------------------
+
+MAX_PATH = 1000
+
+
+def get_category(category_id: int, *, field: str = "category_id") -> Category:
+    try:
+        return Category.objects.get(pk=category_id)
+    except (Category.DoesNotExist, ValueError, TypeError):
+        raise CategoryNotFound(f"No category {category_id}.", field=field) from None
+
+
+def _child_path(parent: Category | None, slug: str) -> str:
+    path = f"{parent.path}/{slug}" if parent else slug
+    if len(path) > MAX_PATH:
+        raise ValidationFailed(f"The category path would exceed {MAX_PATH} characters.", field="slug")
+    return path
+
+
+def create_category(
+    *, name: str, slug: str | None = None, parent: Category | None = None, position: int = 0
+) -> Category:
+    """Add a node under `parent` (or at the root); its path is the parent's path plus its slug."""
+    name = _text(name, field="name", max_length=200)
+    slug = _slug(
+        slug if slug is not None else slugify(name, allow_unicode=True), field="slug", max_length=100
+    )
+    position = _non_negative_int(position, field="position")
+    path = _child_path(parent, slug)
+    try:
+        with transaction.atomic():
+            return Category.objects.create(parent=parent, name=name, slug=slug, path=path, position=position)
+    except IntegrityError:
+        raise DuplicateCategory(f"A category '{path}' exists.", field="slug", path=path) from None
+
+
+def update_category(
+    *,
+    category: Category,
+    name: str = UNSET,
+    slug: str = UNSET,
+    parent: Category | None = UNSET,
+    position: int = UNSET,
+) -> Category:
+    """Rename, re-slug or move a node; its whole subtree's paths are rewritten in the same transaction."""
+    with transaction.atomic():
+        node = Category.objects.select_for_update().get(pk=category.pk)
+        old_path = node.path
+        if name is not UNSET:
+            node.name = _text(name, field="name", max_length=200)
+        if slug is not UNSET:
+            node.slug = _slug(slug, field="slug", max_length=100)
+        if position is not UNSET:
+            node.position = _non_negative_int(position, field="position")
+        if parent is not UNSET:
+            if parent is not None:
+                parent = Category.objects.get(pk=parent.pk)  # its current path, not a stale copy
+                if parent.pk == node.pk or parent.path.startswith(old_path + "/"):
+                    raise CategoryCycle(
+                        f"Cannot move '{old_path}' under its own subtree ('{parent.path}').",
+                        field="parent_id",
+                    )
+            node.parent = parent
+        parent_node = node.parent if parent is UNSET else parent
+        new_path = _child_path(parent_node, node.slug)
+        if new_path != old_path:
+            if Category.objects.filter(path=new_path).exclude(pk=node.pk).exists():
+                raise DuplicateCategory(f"A category '{new_path}' exists.", field="slug", path=new_path)
+            descendants = Category.objects.filter(path__startswith=old_path + "/")
+            longest = max(descendants.annotate(n=Length("path")).values_list("n", flat=True), default=0)
+            if longest - len(old_path) + len(new_path) > MAX_PATH:
+                raise ValidationFailed(
+                    f"A path in the subtree would exceed {MAX_PATH} characters.", field="slug"
+                )
+            descendants.update(
+                path=Concat(Value(new_path), Substr("path", len(old_path) + 1), output_field=CharField())
+            )
+            node.path = new_path
+        node.save()
+    return node
+
+
+def delete_category(*, category: Category) -> None:
+    """Delete an empty node; its products become uncategorised. A node with children must be emptied first."""
+    with transaction.atomic():
+        if Category.objects.filter(parent=category).exists():
+            raise CategoryNotEmpty(
+                f"'{category.path}' has subcategories; move or delete them first.", field="category_id"
+            )
+        category.delete()
+
+
+def category_subtree(category: Category) -> QuerySet[Category]:
+    return Category.objects.filter(Q(path=category.path) | Q(path__startswith=category.path + "/"))
+
+
+# --- attributes ---------------------------------------------------------------------------------
+
+
+def get_attribute(attribute_id: int) -> Attribute:
+    try:
+        return Attribute.objects.get(pk=attribute_id)
+    except (Attribute.DoesNotExist, ValueError, TypeError):
+        raise AttributeNotFound(f"No attribute {attribute_id}.", field="attribute_id") from None
+
+
+def _choices(type_: str, choices: Sequence[str]) -> list[str]:
+    if type_ != Attribute.Type.CHOICE:
+        if choices:
+            raise ValidationFailed("Only choice attributes have choices.", field="choices")
+        return []
+    cleaned = [_text(c, field="choices", max_length=200) for c in choices]
+    if not cleaned:
+        raise ValidationFailed("A choice attribute needs at least one choice.", field="choices")
+    if len(set(cleaned)) != len(cleaned):
+        raise ValidationFailed("Choices must be distinct.", field="choices")
+    return cleaned
+
+
+def _attribute_in_use(code: str) -> bool:
+    return (
+        Product.objects.filter(attributes__has_key=code).exists()
+        or Variant.objects.filter(attributes__has_key=code).exists()
+    )
+
+
+def create_attribute(
+    *, code: str, name: str, type: str = "text", choices: Sequence[str] = (), is_variant_axis: bool = False
+) -> Attribute:
+    """Define a property products and variants may carry; values are checked against its type."""
+    code = _slug(code, field="code", max_length=50)
+    name = _text(name, field="name", max_length=200)
+    if type not in Attribute.Type.values:
+        raise ValidationFailed(
+            f"Unknown attribute type '{type}'.", field="type", allowed=Attribute.Type.values
+        )
+    try:
+        with transaction.atomic():
+            return Attribute.objects.create(
+                code=code,
+                name=name,
+                type=type,
+                choices=_choices(type, choices),
+                is_variant_axis=is_variant_axis,
+            )
+    except IntegrityError:
+        raise DuplicateAttribute(f"An attribute '{code}' exists.", field="code") from None
+
+
+def update_attribute(
+    *,
+    attribute: Attribute,
+    name: str = UNSET,
+    type: str = UNSET,
+    choices: Sequence[str] = UNSET,
+    is_variant_axis: bool = UNSET,
+) -> Attribute:
+    """Change an attribute; its type, and choices that products use, cannot change under stored values."""
+    with transaction.atomic():
+        attribute = Attribute.objects.select_for_update().get(pk=attribute.pk)
+        if name is not UNSET:
+            attribute.name = _text(name, field="name", max_length=200)
+        if type is not UNSET and type != attribute.type:
+            if type not in Attribute.Type.values:
+                raise ValidationFailed(
+                    f"Unknown attribute type '{type}'.", field="type", allowed=Attribute.Type.values
+                )
+            if _attribute_in_use(attribute.code):
+                raise AttributeInUse(
+                    f"Products use '{attribute.code}'; its type cannot change.", field="type"
+                )
+            attribute.type = type
+            if choices is UNSET:
+                choices = attribute.choices if type == Attribute.Type.CHOICE else []
+        if choices is not UNSET:
+            new_choices = _choices(attribute.type, choices)
+            removed = set(attribute.choices) - set(new_choices)
+            key = f"attributes__{attribute.code}__in"
+            if removed and (
+                Product.objects.filter(**{key: sorted(removed)}).exists()
+                or Variant.objects.filter(**{key: sorted(removed)}).exists()
+            ):
+                raise AttributeInUse(
+                    "Products use a choice you removed.", field="choices", removed=sorted(removed)
+                )
+            attribute.choices = new_choices
+        if is_variant_axis is not UNSET:
+            attribute.is_variant_axis = bool(is_variant_axis)
+        attribute.save()
+    return attribute
+
+
+def delete_attribute(*, attribute: Attribute) -> None:
+    with transaction.atomic():
+        if _attribute_in_use(attribute.code):
+            raise AttributeInUse(
+                f"Products or variants carry '{attribute.code}'; remove the values first.",
+                field="attribute_id",
+            )
+        attribute.delete()
+
+
+def _attribute_registry(values: Iterable[Mapping[str, Any]]) -> dict[str, Attribute]:
+    codes = {code for mapping in values for code in mapping}
+    return {a.code: a for a in Attribute.objects.filter(code__in=codes)} if codes else {}
+
+
+def _check_attribute_values(values: object, *, field: str, registry: Mapping[str, Attribute]) -> dict:
+    if values is None:
+        return {}
+    if not isinstance(values, Mapping):
+        raise ValidationFailed("attributes must be an object of attribute code → value.", field=field)
+    for code, value in values.items():
+        attribute = registry.get(code)
+        if attribute is None:
+            raise UnknownAttribute(f"No attribute '{code}'; define it first.", field=f"{field}.{code}")
+        kind = attribute.type
+        ok = (
+            (kind == Attribute.Type.TEXT and isinstance(value, str) and len(value) <= 1000)
+            or (
+                kind == Attribute.Type.NUMBER
+                and isinstance(value, int | float)
+                and not isinstance(value, bool)
+            )
+            or (kind == Attribute.Type.BOOLEAN and isinstance(value, bool))
+            or (kind == Attribute.Type.CHOICE and value in attribute.choices)
+        )
+        if not ok:
+            expected = f"one of {attribute.choices}" if kind == Attribute.Type.CHOICE else f"a {kind}"
+            raise InvalidAttributeValue(
+                f"'{code}' must be {expected}; got {value!r}.", field=f"{field}.{code}", expected=kind
+            )
+    return dict(values)
+
+
+# --- products and variants ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewVariant:
+    sku: str
+    gtin: str | None = None
+    title: str = ""
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    weight_grams: int | None = None
+    position: int | None = None
+    is_active: bool = True
+
+
+@dataclass(frozen=True)
+class NewImage:
+    url: str
+    alt: str = ""
+    position: int | None = None
+    variant_sku: str | None = None  # the image shows this variant (one of the product's)
+
+
+def get_product(product_id: int, *, queryset: QuerySet[Product] | None = None) -> Product:
+    try:
+        return (queryset if queryset is not None else Product.objects.all()).get(pk=product_id)
+    except (Product.DoesNotExist, ValueError, TypeError):
+        raise ProductNotFound(f"No product {product_id}.", field="product_id") from None
+
+
+def get_variant(variant_id: int, *, field: str = "variant_id") -> Variant:
+    try:
+        return Variant.objects.select_related("product").get(pk=variant_id)
+    except (Variant.DoesNotExist, ValueError, TypeError):
+        raise VariantNotFound(f"No variant {variant_id}.", field=field) from None
+
+
+def get_variant_by_sku(sku: str) -> Variant:
+    try:
+        return Variant.objects.select_related("product").get(sku=sku)
+    except Variant.DoesNotExist:
+        raise VariantNotFound(f"No variant with SKU '{sku}'.", field="sku") from None
+
+
+def find_variant_by_gtin(code: str) -> Variant | None:
+    """The variant a scanned barcode names, whichever GTIN length it was stored or scanned as."""
+    code = validate_gtin(code)
+    if code is None:
+        return None
+    return Variant.objects.select_related("product").filter(gtin__in=gtins.equivalent_forms(code)).first()
+
+
+def _unique_slug(title: str) -> str:
+    base = (slugify(title, allow_unicode=True) or "product")[:180]
+    taken = set(Product.objects.filter(slug__startswith=base).values_list("slug", flat=True))
+    if base not in taken:
+        return base
+    n = 2
+    while f"{base}-{n}" in taken:
+        n += 1
+    return f"{base}-{n}"
+
+
+def _check_variants_free(
+    specs: Sequence[tuple[str, str | None]], *, field_of, exclude_pk: int | None = None
+) -> None:
+    """Raise duplicate_sku / duplicate_gtin for the first (sku, gtin) pair already taken, in one query each."""
+    seen_skus: dict[str, int] = {}
+    seen_gtins: dict[str, int] = {}
+    for index, (sku, gtin) in enumerate(specs):
+        if sku in seen_skus:
+            raise DuplicateSku(
+                f"SKU '{sku}' appears twice in the request.", field=field_of(index, "sku"), sku=sku
+            )
+        seen_skus[sku] = index
+        if gtin:
+            canonical = gtins.as_gtin14(gtin)
+            if canonical in seen_gtins:
+                raise DuplicateGtin(
+                    f"GTIN '{gtin}' appears twice in the request.", field=field_of(index, "gtin"), gtin=gtin
+                )
+            seen_gtins[canonical] = index
+    others = Variant.objects.exclude(pk=exclude_pk) if exclude_pk else Variant.objects.all()
+    taken = set(others.filter(sku__in=list(seen_skus)).values_list("sku", flat=True))
+    if taken:
+        index = min(seen_skus[s] for s in taken)
+        sku = specs[index][0]
+        raise DuplicateSku(f"SKU '{sku}' is already in use.", field=field_of(index, "sku"), sku=sku)
+    if seen_gtins:
+        forms = [f for g in seen_gtins for f in gtins.equivalent_forms(g.lstrip("0") or "0")]
+        clashes = {gtins.as_gtin14(g) for g in others.filter(gtin__in=forms).values_list("gtin", flat=True)}
+        if clashes:
+            index = min(seen_gtins[c] for c in clashes)
+            gtin = specs[index][1]
+            raise DuplicateGtin(
+                f"GTIN '{gtin}' is already used by another variant.", field=field_of(index, "gtin"), gtin=gtin
+            )
+
+
+def _check_distinct_options(attribute_sets: Sequence[Mapping], *, field_of, existing: Iterable[Mapping] = ()):
+    seen = {tuple(sorted(a.items())) for a in existing if a}
+    for index, attrs in enumerate(attribute_sets):
+        if not attrs:
+            continue
+        key = tuple(sorted(attrs.items()))
+        if key in seen:
+            raise DuplicateVariantAttributes(
+                "Another variant of this product has the same attribute values.",
+                field=field_of(index, "attributes"),
+            )
+        seen.add(key)
+
+
+def _clean_variant(spec: NewVariant, *, prefix: str, registry: Mapping[str, Attribute]) -> dict:
+    weight = spec.weight_grams
+    if weight is not None:
+        weight = _non_negative_int(weight, field=f"{prefix}weight_grams")
+    return {
+        "sku": _validate_sku(spec.sku, field=f"{prefix}sku"),
+        "gtin": validate_gtin(spec.gtin, field=f"{prefix}gtin"),
+        "title": _text(spec.title or "", field=f"{prefix}title", max_length=300, required=False),
+        "attributes": _check_attribute_values(
+            spec.attributes, field=f"{prefix}attributes", registry=registry
+        ),
+        "weight_grams": weight,
+        "is_active": bool(spec.is_active),
+    }
+
+
+def _raise_for_integrity(rows: Sequence[dict], *, field_of, exclude_pk: int | None = None) -> None:
+    """After a unique violation lost to a concurrent writer, name the field that clashed."""
+    _check_variants_free([(r["sku"], r["gtin"]) for r in rows], field_of=field_of, exclude_pk=exclude_pk)
+
+
+def _touch(product_id: int) -> None:
+    """A change to a variant or image is a change to the product, for `updated_since` sync clients."""
+    Product.objects.filter(pk=product_id).update(updated_at=timezone.now())
+
+
+def create_product(
+    *,
+    title: str,
+    variants: Sequence[NewVariant] = (),
+    images: Sequence[NewImage] = (),
+    slug: str | None = None,
+    description: str = "",
+    brand: str = "",
+    category: Category | None = None,
+    attributes: Mapping[str, Any] | None = None,
+    is_active: bool = True,
+) -> Product:
+    """Create a product with its variants and images in one transaction: all of it, or nothing."""
+    title = _text(title, field="title", max_length=500)
+    description = _text(description or "", field="description", max_length=100_000, required=False)
+    brand = _text(brand or "", field="brand", max_length=200, required=False)
+    registry = _attribute_registry([attributes or {}, *(v.attributes or {} for v in variants)])
+    attributes = _check_attribute_values(attributes, field="attributes", registry=registry)
+
+    def field_of(index: int, name: str) -> str:
+        return f"variants[{index}].{name}"
+
+    rows = [_clean_variant(v, prefix=f"variants[{i}].", registry=registry) for i, v in enumerate(variants)]
+    _check_distinct_options([r["attributes"] for r in rows], field_of=field_of)
+    skus = {r["sku"] for r in rows}
+    image_rows = []
+    for index, image in enumerate(images):
+        prefix = f"images[{index}]."
+        if image.variant_sku is not None and image.variant_sku not in skus:
+            raise VariantNotInProduct(
+                f"Image shows SKU '{image.variant_sku}', which is not one of this product's variants.",
+                field=f"{prefix}variant_sku",
+            )
+        image_rows.append(
+            {
+                "url": validate_image_url(image.url, field=f"{prefix}url"),
+                "alt": _text(image.alt or "", field=f"{prefix}alt", max_length=300, required=False),
+                "position": index
+                if image.position is None
+                else _non_negative_int(image.position, field=f"{prefix}position"),
+                "variant_sku": image.variant_sku,
+            }
+        )
+    if slug is not None:
+        slug = _slug(slug, field="slug", max_length=200)
+        if Product.objects.filter(slug=slug).exists():
+            raise DuplicateSlug(f"A product with slug '{slug}' exists.", field="slug")
+    _check_variants_free([(r["sku"], r["gtin"]) for r in rows], field_of=field_of)
+    try:
+        with transaction.atomic():
+            product = Product.objects.create(
+                title=title,
+                slug=slug or _unique_slug(title),
+                description=description,
+                brand=brand,
+                category=category,
+                attributes=attributes,
+                is_active=is_active,
+            )
+            created = Variant.objects.bulk_create(
+                [
+                    Variant(product=product, position=i if v.position is None else v.position, **row)
+                    for i, (v, row) in enumerate(zip(variants, rows, strict=True))
+                ]
+            )
+            by_sku = {v.sku: v for v in created}
+            ProductImage.objects.bulk_create(
+                [
+                    ProductImage(
+                        product=product,
+                        variant=by_sku.get(r["variant_sku"]),
+                        url=r["url"],
+                        alt=r["alt"],
+                        position=r["position"],
+                    )
+                    for r in image_rows
+                ]
+            )
+    except IntegrityError:
+        if slug and Product.objects.filter(slug=slug).exists():
+            raise DuplicateSlug(f"A product with slug '{slug}' exists.", field="slug") from None
+        _raise_for_integrity(rows, field_of=field_of)
+        raise
+    return product
+
+
+def update_product(
+    *,
+    product: Product,
+    title: str = UNSET,
+    slug: str = UNSET,
+    description: str = UNSET,
+    brand: str = UNSET,
+    category: Category | None = UNSET,
+    attributes: Mapping[str, Any] = UNSET,
+    is_active: bool = UNSET,
+) -> Product:
+    """Change a product's own fields; variants and images have their own operations."""
+    if title is not UNSET:
+        product.title = _text(title, field="title", max_length=500)
+    if description is not UNSET:
+        product.description = _text(
+            description or "", field="description", max_length=100_000, required=False
+        )
+    if brand is not UNSET:
+        product.brand = _text(brand or "", field="brand", max_length=200, required=False)
+    if category is not UNSET:
+        product.category = category
+    if attributes is not UNSET:
+        product.attributes = _check_attribute_values(
+            attributes, field="attributes", registry=_attribute_registry([attributes or {}])
+        )
+    if is_active is not UNSET:
+        product.is_active = bool(is_active)
+    if slug is not UNSET:
+        product.slug = _slug(slug, field="slug", max_length=200)
+        if Product.objects.filter(slug=product.slug).exclude(pk=product.pk).exists():
+            raise DuplicateSlug(f"A product with slug '{product.slug}' exists.", field="slug")
+    try:
+        with transaction.atomic():
+            product.save()
+    except IntegrityError:
+        raise DuplicateSlug(f"A product with slug '{product.slug}' exists.", field="slug") from None
+    return product
+
+
+def delete_product(*, product: Product) -> None:
+    """Delete a product and its variants, images and listings, unless orders or stock still refer to it
+    (then 409 `product_in_use`: deactivate it instead)."""
+    try:
+        with transaction.atomic():
+            product.delete()
+    except (ProtectedError, RestrictedError):
+        raise ProductInUse(
+            "Other records (stock, orders) refer to this product's variants; deactivate it instead.",
+            field="product_id",
+        ) from None
+
+
+def add_variant(*, product: Product, variant: NewVariant) -> Variant:
+    """Add one sellable SKU to an existing product."""
+    registry = _attribute_registry([variant.attributes or {}])
+    row = _clean_variant(variant, prefix="", registry=registry)
+
+    def field_of(index: int, name: str) -> str:
+        return name
+
+    _check_distinct_options(
+        [row["attributes"]],
+        field_of=field_of,
+        existing=Variant.objects.filter(product=product).values_list("attributes", flat=True),
+    )
+    _check_variants_free([(row["sku"], row["gtin"])], field_of=field_of)
+    position = variant.position
+    if position is None:
+        position = Variant.objects.filter(product=product).count()
+    try:
+        with transaction.atomic():
+            created = Variant.objects.create(product=product, position=position, **row)
+            _touch(product.pk)
+    except IntegrityError:
+        _raise_for_integrity([row], field_of=field_of)
+        raise
+    return created
+
+
+def update_variant(
+    *,
+    variant: Variant,
+    sku: str = UNSET,
+    gtin: str | None = UNSET,
+    title: str = UNSET,
+    attributes: Mapping[str, Any] = UNSET,
+    weight_grams: int | None = UNSET,
+    position: int = UNSET,
+    is_active: bool = UNSET,
+) -> Variant:
+    if sku is not UNSET:
+        variant.sku = _validate_sku(sku, field="sku")
+    if gtin is not UNSET:
+        variant.gtin = validate_gtin(gtin)
+    if title is not UNSET:
+        variant.title = _text(title or "", field="title", max_length=300, required=False)
+    if attributes is not UNSET:
+        variant.attributes = _check_attribute_values(
+            attributes, field="attributes", registry=_attribute_registry([attributes or {}])
+        )
+        _check_distinct_options(
+            [variant.attributes],
+            field_of=lambda i, name: name,
+            existing=Variant.objects.filter(product_id=variant.product_id)
+            .exclude(pk=variant.pk)
+            .values_list("attributes", flat=True),
+        )
+    if weight_grams is not UNSET:
+        variant.weight_grams = (
+            None if weight_grams is None else _non_negative_int(weight_grams, field="weight_grams")
+        )
+    if position is not UNSET:
+        variant.position = _non_negative_int(position, field="position")
+    if is_active is not UNSET:
+        variant.is_active = bool(is_active)
+
+    def field_of(index: int, name: str) -> str:
+        return name
+
+    _check_variants_free([(variant.sku, variant.gtin)], field_of=field_of, exclude_pk=variant.pk)
+    try:
+        with transaction.atomic():
+            variant.save()
+            _touch(variant.product_id)
+    except IntegrityError:
+        _raise_for_integrity(
+            [{"sku": variant.sku, "gtin": variant.gtin}], field_of=field_of, exclude_pk=variant.pk
+        )
+        raise
+    return variant
+
+
+def delete_variant(*, variant: Variant) -> None:
+    try:
+        with transaction.atomic():
+            product_id = variant.product_id
+            variant.delete()
+            _touch(product_id)
+    except (ProtectedError, RestrictedError):
+        raise VariantInUse(
+            f"Other records (stock, orders) refer to '{variant.sku}'; deactivate it instead.",
+            field="variant_id",
+        ) from None
+
+
+# --- images -------------------------------------------------------------------------------------
+
+
+def get_image(image_id: int) -> ProductImage:
+    try:
+        return ProductImage.objects.get(pk=image_id)
+    except (ProductImage.DoesNotExist, ValueError, TypeError):
+        raise ImageNotFound(f"No image {image_id}.", field="image_id") from None
+
+
+def _image_variant(product_id: int, variant: Variant | None) -> Variant | None:
+    if variant is not None and variant.product_id != product_id:
+        raise VariantNotInProduct(f"Variant '{variant.sku}' belongs to another product.", field="variant_id")
+    return variant
+
+
+def add_image(
+    *, product: Product, url: str, alt: str = "", position: int | None = None, variant: Variant | None = None
+) -> ProductImage:
+    url = validate_image_url(url)
+    alt = _text(alt or "", field="alt", max_length=300, required=False)
+    variant = _image_variant(product.pk, variant)
+    if position is None:
+        position = ProductImage.objects.filter(product=product).count()
+    position = _non_negative_int(position, field="position")
+    with transaction.atomic():
+        image = ProductImage.objects.create(
+            product=product, variant=variant, url=url, alt=alt, position=position
+        )
+        _touch(product.pk)
+    return image
+
+
+def update_image(
+    *,
+    image: ProductImage,
+    url: str = UNSET,
+    alt: str = UNSET,
+    position: int = UNSET,
+    variant: Variant | None = UNSET,
+) -> ProductImage:
+    if url is not UNSET:
+        image.url = validate_image_url(url)
+    if alt is not UNSET:
+        image.alt = _text(alt or "", field="alt", max_length=300, required=False)
+    if position is not UNSET:
+        image.position = _non_negative_int(position, field="position")
+    if variant is not UNSET:
+        image.variant = _image_variant(image.product_id, variant)
+    with transaction.atomic():
+        image.save()
+        _touch(image.product_id)
+    return image
+
+
+def delete_image(*, image: ProductImage) -> None:
+    with transaction.atomic():
+        image.delete()
+        _touch(image.product_id)
+
+
+# --- finding products ---------------------------------------------------------------------------
+
+
+def products_matching(
+    *,
+    q: str | None = None,
+    category: Category | None = None,
+    is_active: bool | None = None,
+    updated_since: datetime | None = None,
+    sku: str | None = None,
+    supplier_id: int | None = None,
+    queryset: QuerySet[Product] | None = None,
+) -> QuerySet[Product]:
+    """Products filtered as list endpoints and the back office need. Text search is a plain
+    case-insensitive substring match over title, description, brand and SKU (real search comes later)."""
+    qs = queryset if queryset is not None else Product.objects.all()
+    if q:
+        q = q.strip()
+        sku_hit = Variant.objects.filter(product=OuterRef("pk"), sku__icontains=q)
+        qs = qs.filter(
+            Q(title__icontains=q) | Q(description__icontains=q) | Q(brand__icontains=q) | Q(Exists(sku_hit))
+        )
+    if category is not None:
+        qs = qs.filter(Q(category__path=category.path) | Q(category__path__startswith=category.path + "/"))
+    if is_active is not None:
+        qs = qs.filter(is_active=is_active)
+    if updated_since is not None:
+        qs = qs.filter(updated_at__gte=updated_since)
+    if sku:
+        qs = qs.filter(Exists(Variant.objects.filter(product=OuterRef("pk"), sku=sku)))
+    if supplier_id is not None:
+        qs = qs.filter(
+            Exists(SupplierOffer.objects.filter(variant__product=OuterRef("pk"), supplier_id=supplier_id))
+        )
+    return qs
+
+
+def variants_matching(
+    *,
+    q: str | None = None,
+    product_id: int | None = None,
+    category: Category | None = None,
+    is_active: bool | None = None,
+    updated_since: datetime | None = None,
+    sku: str | None = None,
+    gtin: str | None = None,
+    supplier_id: int | None = None,
+) -> QuerySet[Variant]:
+    qs = Variant.objects.select_related("product")
+    if gtin:
+        qs = qs.filter(gtin__in=gtins.equivalent_forms(validate_gtin(gtin, field="gtin") or ""))
+    if q:
+        q = q.strip()
+        qs = qs.filter(
+            Q(sku__icontains=q)
+            | Q(title__icontains=q)
+            | Q(product__title__icontains=q)
+            | Q(product__brand__icontains=q)
+            | Q(product__description__icontains=q)
+        )
+    if product_id is not None:
+        qs = qs.filter(product_id=product_id)
+    if category is not None:
+        qs = qs.filter(
+            Q(product__category__path=category.path)
+            | Q(product__category__path__startswith=category.path + "/")
+        )
+    if is_active is not None:
+        qs = qs.filter(is_active=is_active)
+    if updated_since is not None:
+        qs = qs.filter(updated_at__gte=updated_since)
+    if sku:
+        qs = qs.filter(sku=sku)
+    if supplier_id is not None:
+        qs = qs.filter(Exists(SupplierOffer.objects.filter(variant=OuterRef("pk"), supplier_id=supplier_id)))
+    return qs
+
+
+from .listings import (  # noqa: E402  (re-exported: other apps import catalog.services only)
+    ListingChange,
+    bulk_upsert_listings,
+    delete_listing,
+    get_listing,
+    listings_for_channel,
+    sellable_listings,
+    set_listings_published,
+    upsert_listing,
+)
+from .suppliers import (  # noqa: E402
+    create_offer,
+    create_supplier,
+    delete_offer,
+    delete_supplier,
+    get_offer,
+    get_supplier,
+    normalise_email,
+    normalise_phone,
+    parse_cost,
+    update_offer,
+    update_supplier,
+    validate_country,
+)
+
+__all__ = [
+    "UNSET",
+    "ListingChange",
+    "NewImage",
+    "NewVariant",
+    "add_image",
+    "add_variant",
+    "bulk_upsert_listings",
+    "category_subtree",
+    "create_attribute",
+    "create_category",
+    "create_offer",
+    "create_product",
+    "create_supplier",
+    "delete_attribute",
+    "delete_category",
+    "delete_image",
+    "delete_listing",
+    "delete_offer",
+    "delete_product",
+    "delete_supplier",
+    "delete_variant",
+    "find_variant_by_gtin",
+    "get_attribute",
+    "get_category",
+    "get_image",
+    "get_listing",
+    "get_offer",
+    "get_product",
+    "get_supplier",
+    "get_variant",
+    "get_variant_by_sku",
+    "listings_for_channel",
+    "normalise_email",
+    "normalise_phone",
+    "parse_cost",
+    "products_matching",
+    "sellable_listings",
+    "set_listings_published",
+    "update_attribute",
+    "update_category",
+    "update_image",
+    "update_offer",
+    "update_product",
+    "update_supplier",
+    "update_variant",
+    "upsert_listing",
+    "validate_country",
+    "validate_gtin",
+    "validate_image_url",
+    "variants_matching",
+]

@@ -157,6 +157,10 @@ AUTH_PASSWORD_VALIDATORS = [
 if TESTING:
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
+# Customers: shopper accounts through allauth (docs/customers.md). The adapter answers the per-account
+# lock-out after repeated wrong passwords with a 429; sign-up and verified e-mails link the Customer.
+ACCOUNT_ADAPTER = "omnishop.customers.accounts.AccountAdapter"
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Omnishop] "
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*"]
 ACCOUNT_EMAIL_VERIFICATION = "optional"

@@ -1,5 +1,330 @@
-"""Customers API (filled in by the customers work)."""
+"""Customers API: staff search and 360° views, channel keys recognising their shoppers, signed-in shoppers
+managing their own profile, address book and preferences, and staff merging duplicates."""
 
-from ninja import Router
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.http import HttpRequest, HttpResponse
+from ninja import Header, Query, Router
+
+from omnishop.api import dumps
+from omnishop.core.auth import channel_key, shopper, staff
+from omnishop.core.errors import ValidationFailed
+from omnishop.core.idempotency import idempotent, run_idempotent
+from omnishop.core.pagination import paginate
+from omnishop.core.schemas import ErrorOut
+
+from . import services
+from .models import Customer, MergeRecord
+from .schemas import (
+    AddressIn,
+    AddressOut,
+    AddressPatch,
+    ChannelCustomerOut,
+    ChannelCustomerPage,
+    ConsentOut,
+    Customer360Out,
+    CustomerOut,
+    CustomerPage,
+    DuplicateOut,
+    IdentityOut,
+    MergeIn,
+    MergeOut,
+    MergePage,
+    PreferencesIn,
+    PreferencesOut,
+    ProfilePatch,
+    ResolveIn,
+    ResolveOut,
+)
 
 router = Router(tags=["customers"])
+ERRORS = {
+    400: ErrorOut,
+    401: ErrorOut,
+    403: ErrorOut,
+    404: ErrorOut,
+    409: ErrorOut,
+    422: ErrorOut,
+    429: ErrorOut,
+}
+ORDERINGS = ("created_at", "updated_at", "last_name", "email", "id")
+IdempotencyKey = Header(None, alias="Idempotency-Key")
+
+READ = [channel_key("customers:read"), staff("customers.view_customer")]
+WRITE = [channel_key("customers:write"), staff("customers.add_customer")]
+MERGE = [staff("customers.merge_customer")]
+
+
+def _customer_view(request: HttpRequest, customer: Customer) -> dict:
+    """Staff see the whole profile; a channel sees the name and only the contact details it gave us."""
+    if request.auth.kind != "channel":
+        return CustomerOut.from_orm(customer).model_dump(mode="json")
+    own = customer.identities.filter(channel=request.auth.channel).order_by("-last_seen_at", "-pk")
+    email = next((i.email for i in own if i.email), "")
+    phone = next((i.phone for i in own if i.phone), "")
+    return ChannelCustomerOut(
+        id=customer.pk,
+        first_name=customer.first_name,
+        last_name=customer.last_name,
+        email=email,
+        phone=phone,
+        created_at=customer.created_at,
+    ).model_dump(mode="json")
+
+
+def _visible_customer(request: HttpRequest, customer_id: int) -> Customer:
+    qs = Customer.objects.filter(pk=customer_id)
+    if request.auth.kind == "channel":
+        qs = services.customers_on_channel(qs, request.auth.channel)
+    customer = qs.first()
+    if customer is None:
+        raise services.CustomerNotFound(f"No customer {customer_id}.", field="customer_id")
+    return customer
+
+
+def _json(status: int, data) -> HttpResponse:
+    return HttpResponse(dumps(data), status=status, content_type="application/json")
+
+
+# --- the signed-in shopper ------------------------------------------------------------------------------
+
+
+@router.get("/me", response={200: CustomerOut, **ERRORS}, auth=[shopper()])
+def my_profile(request: HttpRequest):
+    return request.auth.customer
+
+
+@router.patch("/me", response={200: CustomerOut, **ERRORS}, auth=[shopper()])
+def update_my_profile(request: HttpRequest, body: ProfilePatch):
+    return services.update_profile(customer=request.auth.customer, **body.dict(exclude_unset=True))
+
+
+@router.get("/me/addresses", response={200: list[AddressOut], **ERRORS}, auth=[shopper()])
+def my_addresses(request: HttpRequest):
+    return list(request.auth.customer.addresses.all())
+
+
+@router.post("/me/addresses", response={201: AddressOut, **ERRORS}, auth=[shopper()])
+def add_my_address(request: HttpRequest, body: AddressIn, idempotency_key: str | None = IdempotencyKey):
+    customer = request.auth.customer
+    return idempotent(
+        request,
+        idempotency_key,
+        201,
+        lambda: AddressOut.from_orm(services.add_address(customer=customer, **body.dict())),
+    )
+
+
+@router.patch("/me/addresses/{address_id}", response={200: AddressOut, **ERRORS}, auth=[shopper()])
+def update_my_address(request: HttpRequest, address_id: int, body: AddressPatch):
+    address = services.get_address(customer=request.auth.customer, address_id=address_id)
+    changes = body.dict(exclude_unset=True)
+    nulls = [k for k, v in changes.items() if v is None]
+    if nulls:
+        raise ValidationFailed(f"'{nulls[0]}' cannot be null; leave it out to keep it.", field=nulls[0])
+    return services.update_address(address=address, **changes)
+
+
+@router.delete("/me/addresses/{address_id}", response={204: None, **ERRORS}, auth=[shopper()])
+def delete_my_address(request: HttpRequest, address_id: int):
+    services.delete_address(
+        address=services.get_address(customer=request.auth.customer, address_id=address_id)
+    )
+    return 204, None
+
+
+def _preferences_out(customer: Customer) -> dict:
+    prefs = services.preferences_of(customer)
+    return {
+        "language": prefs.language,
+        "favourite_categories": sorted(prefs.favourite_categories.values_list("pk", flat=True)),
+        "marketing_consent": [
+            ConsentOut.from_orm(c).model_dump(mode="json")
+            for c in customer.consents.select_related("channel")
+        ],
+    }
+
+
+@router.get("/me/preferences", response={200: PreferencesOut, **ERRORS}, auth=[shopper()])
+def my_preferences(request: HttpRequest):
+    return _preferences_out(request.auth.customer)
+
+
+@router.patch("/me/preferences", response={200: PreferencesOut, **ERRORS}, auth=[shopper()])
+def update_my_preferences(request: HttpRequest, body: PreferencesIn):
+    customer = request.auth.customer
+    changes = body.dict(exclude_unset=True)
+    services.update_preferences(
+        customer=customer,
+        language=changes.get("language"),
+        favourite_category_ids=changes.get("favourite_categories"),
+        consents=[
+            services.ConsentChange(channel=c.channel, granted=c.granted) for c in body.marketing_consent
+        ],
+    )
+    return _preferences_out(customer)
+
+
+# --- duplicates and merges (staff) ----------------------------------------------------------------------
+
+
+@router.get(
+    "/duplicates", response={200: list[DuplicateOut], **ERRORS}, auth=[staff("customers.view_customer")]
+)
+def find_duplicates(request: HttpRequest, min_score: float = 0.8, limit: int = 100):
+    if not 0 <= min_score <= 1:
+        raise ValidationFailed("min_score must be between 0 and 1.", field="min_score")
+    if not 1 <= limit <= 1000:
+        raise ValidationFailed("limit must be between 1 and 1000.", field="limit")
+    return [p.as_dict() for p in services.find_duplicates(min_score=min_score, limit=limit)]
+
+
+@router.get("/merges", response={200: MergePage, **ERRORS}, auth=[staff("customers.view_mergerecord")])
+def list_merges(
+    request: HttpRequest, customer: int | None = None, cursor: str | None = None, limit: int = 50
+):
+    qs = MergeRecord.objects.all()
+    if customer is not None:
+        qs = qs.filter(survivor_id=customer) | qs.filter(merged_id=customer)
+    page = paginate(qs, cursor=cursor, limit=limit, ordering="-id", allowed=("id",))
+    return {"items": page.items, "next_cursor": page.next_cursor}
+
+
+@router.post("/merges", response={201: MergeOut, **ERRORS}, auth=MERGE)
+def merge(request: HttpRequest, body: MergeIn, idempotency_key: str | None = IdempotencyKey):
+    def build():
+        survivor = services.get_customer(body.survivor)
+        merged = services.get_customer(body.merged)
+        record = services.merge_customers(
+            survivor=survivor, merged=merged, actor=request.auth.user, reason=body.reason, score=body.score
+        )
+        return MergeOut.from_orm(record)
+
+    return idempotent(request, idempotency_key, 201, build)
+
+
+@router.post("/merges/{merge_id}/undo", response={200: MergeOut, **ERRORS}, auth=MERGE)
+def undo_merge(request: HttpRequest, merge_id: int):
+    record = services.get_merge_record(merge_id)
+    return services.undo_merge(record=record, actor=request.auth.user)
+
+
+# --- customers (staff and channels) ---------------------------------------------------------------------
+
+
+@router.get("", response={200: CustomerPage | ChannelCustomerPage, **ERRORS}, auth=READ)
+def list_customers(
+    request: HttpRequest,
+    q: str | None = None,
+    email: str | None = None,
+    phone: str | None = None,
+    channel: str | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    include_merged: bool = False,
+    ordering: str = "-created_at",
+    cursor: str | None = None,
+    limit: int = Query(50),
+):
+    """Search customers. A channel key sees only customers who have an identity on its own channel."""
+    is_channel = request.auth.kind == "channel"
+    channel_obj = None
+    if channel:
+        from omnishop.channels.models import Channel
+
+        channel_obj = Channel.objects.filter(code=channel).first()
+        if channel_obj is None:
+            raise services.ChannelNotFound(f"No channel '{channel}'.", field="channel")
+    qs = services.search_customers(
+        q=q,
+        email=email,
+        phone=phone,
+        channel=channel_obj,
+        visible_to_channel=request.auth.channel if is_channel else None,
+        created_after=created_after,
+        created_before=created_before,
+        include_merged=include_merged and not is_channel,
+    )
+    page = paginate(qs, cursor=cursor, limit=limit, ordering=ordering, allowed=ORDERINGS)
+    return _json(
+        200, {"items": [_customer_view(request, c) for c in page.items], "next_cursor": page.next_cursor}
+    )
+
+
+@router.post("", response={200: ResolveOut, 201: ResolveOut, **ERRORS}, auth=WRITE)
+def resolve_customer(request: HttpRequest, body: ResolveIn, idempotency_key: str | None = IdempotencyKey):
+    """Recognise a shopper from a channel (guest checkout, POS sale, marketplace order): the existing
+    customer with that e-mail / phone / channel id, or a new one (201)."""
+    from omnishop.channels.services import get_channel
+
+    if request.auth.kind == "channel":
+        if body.channel and body.channel != request.auth.channel.code:
+            raise services.ChannelNotFound(
+                "A channel key records customers on its own channel only.", field="channel"
+            )
+        channel = request.auth.channel
+    else:
+        if not body.channel:
+            raise ValidationFailed("Staff must name the channel the customer came from.", field="channel")
+        try:
+            channel = get_channel(body.channel)
+        except services.NotFound:
+            raise services.ChannelNotFound(f"No channel '{body.channel}'.", field="channel") from None
+
+    def work():
+        result = services.resolve_customer(
+            channel=channel,
+            external_id=body.external_id,
+            email=body.email,
+            phone=body.phone,
+            first_name=body.first_name,
+            last_name=body.last_name,
+        )
+        data = {
+            "customer": _customer_view(request, result.customer),
+            "identity": IdentityOut.from_orm(result.identity).model_dump(mode="json"),
+            "created": result.created,
+        }
+        return (201 if result.created else 200), dumps(data)
+
+    return run_idempotent(
+        request,
+        scope=request.auth.idempotency_scope,
+        key=idempotency_key,
+        operation=f"{request.method} {request.path}",
+        work=work,
+    )
+
+
+@router.get("/{customer_id}", response={200: CustomerOut | ChannelCustomerOut, **ERRORS}, auth=READ)
+def get_customer(request: HttpRequest, customer_id: int):
+    return _json(200, _customer_view(request, _visible_customer(request, customer_id)))
+
+
+@router.get("/{customer_id}/360", response={200: Customer360Out, **ERRORS}, auth=READ)
+def customer_360(request: HttpRequest, customer_id: int):
+    """Profile, every channel identity, address book, preferences and orders across channels. A channel
+    key gets the same shape limited to its own channel (no address book, no other channel's data)."""
+    customer = _visible_customer(request, customer_id)
+    channel = request.auth.channel if request.auth.kind == "channel" else None
+    view = services.customer_360(customer=customer, channel=channel)
+    prefs = view["preferences"]
+    return _json(
+        200,
+        {
+            "customer": _customer_view(request, customer),
+            "identities": [IdentityOut.from_orm(i).model_dump(mode="json") for i in view["identities"]],
+            "addresses": [AddressOut.from_orm(a).model_dump(mode="json") for a in view["addresses"]],
+            "preferences": {
+                "language": prefs["language"],
+                "favourite_categories": prefs["favourite_categories"],
+                "marketing_consent": [
+                    ConsentOut.from_orm(c).model_dump(mode="json") for c in prefs["marketing_consent"]
+                ],
+            },
+            "merged_from": view["merged_from"],
+            "orders": view["orders"],
+        },
+    )

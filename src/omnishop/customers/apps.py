@@ -5,3 +5,6 @@ class CustomersConfig(AppConfig):
     name = "omnishop.customers"
     label = "customers"
     verbose_name = "Customers"
+
+    def ready(self) -> None:
+        from . import accounts  # noqa: F401  (connects the allauth receivers)

@@ -1,5 +1,597 @@
-"""Customer operations (filled in by the customers work)."""
+"""Customer operations: recognise a person arriving from any channel, keep their profile, address book and
+preferences, and answer the 360° view. Merging lives in `merging.py`, duplicate detection in
+`duplicates.py`; both are re-exported here so callers have one module to import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from babel import Locale, UnknownLocaleError
+from django.apps import apps
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from omnishop.core.errors import NotFound, ValidationFailed
+
+from .duplicates import DuplicatePair, find_duplicates
+from .merging import (
+    AlreadyMerged,
+    MergeAlreadyUndone,
+    MergeConflict,
+    MergeIntoSelf,
+    MergeNotLatest,
+    merge_customers,
+    undo_merge,
+)
+from .models import Address, ChannelIdentity, Customer, CustomerPreferences, MarketingConsent, MergeRecord
+from .normalise import InvalidEmail, InvalidPhone, optional_email, optional_phone
+
+__all__ = [
+    "AlreadyMerged",
+    "DuplicatePair",
+    "InvalidEmail",
+    "InvalidPhone",
+    "MergeAlreadyUndone",
+    "MergeConflict",
+    "MergeIntoSelf",
+    "MergeNotLatest",
+    "find_duplicates",
+    "merge_customers",
+    "undo_merge",
+]
 
 
-def customer_for_user(*, user):
-    raise NotImplementedError("customers context not built yet")
+class CustomerNotFound(NotFound):
+    code = "customer_not_found"
+
+
+class AddressNotFound(NotFound):
+    code = "address_not_found"
+
+
+class MergeRecordNotFound(NotFound):
+    code = "merge_not_found"
+
+
+class IdentifierRequired(ValidationFailed):
+    code = "identifier_required"
+
+
+class InvalidCountry(ValidationFailed):
+    code = "invalid_country"
+
+
+class InvalidLanguage(ValidationFailed):
+    code = "invalid_language"
+
+
+class CategoryNotFound(ValidationFailed):
+    code = "category_not_found"
+
+
+class ChannelNotFound(ValidationFailed):
+    code = "channel_not_found"
+
+
+# --- finding customers ----------------------------------------------------------------------------------
+
+
+def active(customer: Customer) -> Customer:
+    """The record that now stands for `customer`: itself, or the survivor it was merged into."""
+    seen = set()
+    while customer.merged_into_id is not None and customer.pk not in seen:
+        seen.add(customer.pk)
+        customer = Customer.objects.get(pk=customer.merged_into_id)
+    return customer
+
+
+def get_customer(customer_id: int) -> Customer:
+    customer = Customer.objects.filter(pk=customer_id).first()
+    if customer is None:
+        raise CustomerNotFound(f"No customer {customer_id}.", field="customer_id")
+    return customer
+
+
+def customers_on_channel(queryset: QuerySet, channel) -> QuerySet:
+    """Only customers the channel itself knows (an identity on it): a channel never discovers others."""
+    return queryset.filter(Exists(ChannelIdentity.objects.filter(customer=OuterRef("pk"), channel=channel)))
+
+
+def search_customers(
+    *,
+    q: str | None = None,
+    email: str | None = None,
+    phone: str | None = None,
+    channel=None,
+    visible_to_channel=None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    include_merged: bool = False,
+) -> QuerySet:
+    """The customer list behind the staff screens and the API; every filter is optional."""
+    qs = Customer.objects.all()
+    if not include_merged:
+        qs = qs.filter(merged_into__isnull=True)
+    if visible_to_channel is not None:
+        qs = customers_on_channel(qs, visible_to_channel)
+    if channel is not None:
+        qs = customers_on_channel(qs, channel)
+    if email:
+        value = optional_email(email)
+        qs = qs.filter(Q(email=value) | Q(identities__email=value))
+    if phone:
+        value = optional_phone(phone)
+        qs = qs.filter(Q(phone=value) | Q(identities__phone=value))
+    if q:
+        term = q.strip()
+        cond = Q(first_name__icontains=term) | Q(last_name__icontains=term) | Q(email__icontains=term.lower())
+        parts = term.split()
+        if len(parts) > 1:
+            cond |= Q(first_name__icontains=parts[0], last_name__icontains=" ".join(parts[1:]))
+        digits = "".join(ch for ch in term if ch.isdigit())
+        if len(digits) >= 4:
+            cond |= Q(phone__contains=digits)
+        qs = qs.filter(cond)
+    if created_after:
+        qs = qs.filter(created_at__gte=created_after)
+    if created_before:
+        qs = qs.filter(created_at__lt=created_before)
+    return qs.distinct() if (email or phone) else qs
+
+
+# --- recognising a person -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Resolution:
+    customer: Customer
+    identity: ChannelIdentity
+    created: bool  # a new customer was created
+
+
+def resolve_customer(
+    *,
+    channel,
+    external_id: str | None = None,
+    email: str | None = None,
+    phone: str | None = None,
+    first_name: str = "",
+    last_name: str = "",
+    seen_at: datetime | None = None,
+) -> Resolution:
+    """Attach activity from a channel (a guest checkout, an import row, an event) to the one customer it
+    belongs to: by the channel's own id, else by normalised e-mail, else phone; a stranger becomes a new
+    customer. The channel identity is recorded or refreshed either way."""
+    external_id = (external_id or "").strip()
+    email = optional_email(email)
+    phone = optional_phone(phone, region=channel.country)
+    if not (external_id or email or phone):
+        raise IdentifierRequired("Give at least one of external_id, email or phone.", field="email")
+    now = seen_at or timezone.now()
+    first_name, last_name = (first_name or "").strip(), (last_name or "").strip()
+    try:
+        with transaction.atomic():
+            return _resolve(channel, external_id, email, phone, first_name, last_name, now)
+    except IntegrityError:
+        # Another request recorded the same (channel, external_id) a moment ago: it is ours to reuse now.
+        with transaction.atomic():
+            return _resolve(channel, external_id, email, phone, first_name, last_name, now)
+
+
+def _resolve(channel, external_id, email, phone, first_name, last_name, now) -> Resolution:
+    identity = None
+    if external_id:
+        identity = (
+            ChannelIdentity.objects.select_for_update()
+            .filter(channel=channel, external_id=external_id)
+            .select_related("customer")
+            .first()
+        )
+    created = False
+    if identity is not None:
+        customer = active(identity.customer)
+    else:
+        customer = _find_by_contact(email=email, phone=phone)
+        if customer is None:
+            customer = Customer.objects.create(
+                first_name=first_name, last_name=last_name, email=email, phone=phone
+            )
+            created = True
+    _fill_blanks(customer, first_name=first_name, last_name=last_name, email=email, phone=phone)
+    if identity is None and not external_id:
+        identity = ChannelIdentity.objects.filter(
+            channel=channel, customer=customer, external_id="", email=email, phone=phone
+        ).first()
+    if identity is None:
+        identity = ChannelIdentity.objects.create(
+            customer=customer,
+            channel=channel,
+            external_id=external_id,
+            email=email,
+            phone=phone,
+            first_seen_at=now,
+            last_seen_at=now,
+        )
+    else:
+        identity.customer = customer
+        identity.email = email or identity.email
+        identity.phone = phone or identity.phone
+        identity.last_seen_at = max(identity.last_seen_at, now)
+        identity.save(update_fields=["customer", "email", "phone", "last_seen_at"])
+    return Resolution(customer=customer, identity=identity, created=created)
+
+
+def _find_by_contact(*, email: str, phone: str) -> Customer | None:
+    """The oldest active customer with this e-mail, else this phone (on the profile or any identity)."""
+    for field, value in (("email", email), ("phone", phone)):
+        if not value:
+            continue
+        found = (
+            Customer.objects.filter(merged_into__isnull=True)
+            .filter(Q(**{field: value}) | Q(**{f"identities__{field}": value}))
+            .order_by("created_at", "pk")
+            .first()
+        )
+        if found is not None:
+            return found
+    return None
+
+
+def _fill_blanks(customer: Customer, **values: str) -> None:
+    changed = [name for name, value in values.items() if value and not getattr(customer, name)]
+    for name in changed:
+        setattr(customer, name, values[name])
+    if changed:
+        customer.save(update_fields=[*changed, "updated_at"])
+
+
+# --- shoppers (signed-in users) -------------------------------------------------------------------------
+
+
+def customer_for_user(*, user) -> Customer:
+    """The signed-in user's customer record, created on first use. A guest customer with the user's
+    *verified* e-mail becomes theirs; an unverified address never claims someone's order history."""
+    existing = Customer.objects.filter(user=user).first()
+    if existing is not None:
+        return active(existing)
+    with transaction.atomic():
+        existing = Customer.objects.select_for_update().filter(user=user).first()
+        if existing is not None:
+            return active(existing)
+        email = _safe_email(user.email)
+        guest = None
+        for verified in _verified_emails(user):
+            guest = _oldest_guest_with_email(verified)
+            if guest is not None:
+                break
+        if guest is not None:
+            guest.user = user
+            guest.save(update_fields=["user", "updated_at"])
+            _fill_blanks(guest, first_name=user.first_name, last_name=user.last_name, email=email)
+            customer = guest
+        else:
+            customer = Customer.objects.create(
+                user=user, email=email, first_name=user.first_name, last_name=user.last_name
+            )
+        _merge_other_guests(customer=customer, user=user)
+        return customer
+
+
+def link_verified_email(*, user, email: str) -> Customer:
+    """Called when a shopper proves an e-mail address: guest customers with that address are merged into
+    the shopper's customer (each merge recorded and undoable)."""
+    customer = customer_for_user(user=user)
+    with transaction.atomic():
+        _merge_other_guests(customer=customer, user=user, emails=[_safe_email(email)])
+    customer.refresh_from_db()
+    return customer
+
+
+def _merge_other_guests(*, customer: Customer, user, emails: Iterable[str] | None = None) -> None:
+    for email in emails if emails is not None else _verified_emails(user):
+        if not email:
+            continue
+        for guest in _guests_with_email(email).exclude(pk=customer.pk):
+            merge_customers(
+                survivor=customer,
+                merged=guest,
+                actor=None,
+                actor_label="verified-email",
+                reason=f"Shopper verified {email}",
+                score=1.0,
+            )
+            customer.refresh_from_db()
+
+
+def _guests_with_email(email: str) -> QuerySet:
+    return (
+        Customer.objects.filter(user__isnull=True, merged_into__isnull=True)
+        .filter(Q(email=email) | Q(identities__email=email))
+        .distinct()
+        .order_by("created_at", "pk")
+    )
+
+
+def _oldest_guest_with_email(email: str) -> Customer | None:
+    return _guests_with_email(email).first()
+
+
+def _verified_emails(user) -> list[str]:
+    from allauth.account.models import EmailAddress
+
+    rows = EmailAddress.objects.filter(user=user, verified=True).order_by("-primary", "pk")
+    return [e for e in (_safe_email(row.email) for row in rows) if e]
+
+
+def _safe_email(raw: str | None) -> str:
+    try:
+        return optional_email(raw)
+    except InvalidEmail:
+        return ""
+
+
+def update_profile(
+    *,
+    customer: Customer,
+    first_name: str | None = None,
+    last_name: str | None = None,
+    phone: str | None = None,
+) -> Customer:
+    """Change the shopper's name or phone; the e-mail changes only through the account (it must be proven)."""
+    if first_name is not None:
+        customer.first_name = first_name.strip()
+    if last_name is not None:
+        customer.last_name = last_name.strip()
+    if phone is not None:
+        customer.phone = optional_phone(phone)
+    customer.save()
+    return customer
+
+
+# --- address book ---------------------------------------------------------------------------------------
+
+
+def _countries() -> frozenset[str]:
+    territories = Locale("en").territories
+    return frozenset(
+        code
+        for code in territories
+        if len(code) == 2 and code.isalpha() and code not in {"ZZ", "EU", "EZ", "UN", "QO"}
+    )
+
+
+COUNTRIES = _countries()
+
+ADDRESS_FIELDS = ("name", "company", "line1", "line2", "city", "postcode", "region", "country", "phone")
+
+
+def _clean_address(values: dict) -> dict:
+    cleaned = {k: (v.strip() if isinstance(v, str) else v) for k, v in values.items()}
+    if "country" in cleaned:
+        country = (cleaned["country"] or "").upper()
+        if country not in COUNTRIES:
+            raise InvalidCountry(
+                f"'{cleaned['country']}' is not an ISO-3166 alpha-2 country code.", field="country"
+            )
+        cleaned["country"] = country
+    for required in ("name", "line1", "city"):
+        if required in cleaned and not cleaned[required]:
+            raise ValidationFailed(f"'{required}' must not be empty.", field=required)
+    if cleaned.get("postcode"):
+        cleaned["postcode"] = cleaned["postcode"].upper()
+    return cleaned
+
+
+def add_address(
+    *,
+    customer: Customer,
+    name: str,
+    line1: str,
+    city: str,
+    country: str,
+    company: str = "",
+    line2: str = "",
+    postcode: str = "",
+    region: str = "",
+    phone: str = "",
+    is_default_shipping: bool = False,
+    is_default_billing: bool = False,
+) -> Address:
+    """Add to the address book; the first address becomes the default for shipping and billing."""
+    values = _clean_address(
+        dict(
+            name=name,
+            company=company,
+            line1=line1,
+            line2=line2,
+            city=city,
+            postcode=postcode,
+            region=region,
+            country=country,
+        )
+    )
+    values["phone"] = optional_phone(phone, region=values["country"])
+    with transaction.atomic():
+        first = not customer.addresses.exists()
+        ship, bill = is_default_shipping or first, is_default_billing or first
+        _clear_defaults(customer, shipping=ship, billing=bill)
+        return Address.objects.create(
+            customer=customer, is_default_shipping=ship, is_default_billing=bill, **values
+        )
+
+
+def update_address(*, address: Address, **changes) -> Address:
+    unknown = set(changes) - {*ADDRESS_FIELDS, "is_default_shipping", "is_default_billing"}
+    if unknown:
+        raise ValidationFailed(
+            f"Unknown address field(s): {', '.join(sorted(unknown))}.", field=sorted(unknown)[0]
+        )
+    flags = {k: changes.pop(k) for k in ("is_default_shipping", "is_default_billing") if k in changes}
+    values = _clean_address(changes)
+    if "phone" in values:
+        values["phone"] = optional_phone(values["phone"], region=values.get("country", address.country))
+    with transaction.atomic():
+        _clear_defaults(
+            address.customer,
+            shipping=bool(flags.get("is_default_shipping")),
+            billing=bool(flags.get("is_default_billing")),
+            keep=address.pk,
+        )
+        for key, value in {**values, **flags}.items():
+            setattr(address, key, value)
+        address.save()
+    return address
+
+
+def delete_address(*, address: Address) -> None:
+    address.delete()
+
+
+def get_address(*, customer: Customer, address_id: int) -> Address:
+    address = customer.addresses.filter(pk=address_id).first()
+    if address is None:
+        raise AddressNotFound(f"No address {address_id} in this address book.", field="address_id")
+    return address
+
+
+def _clear_defaults(customer: Customer, *, shipping: bool, billing: bool, keep: int | None = None) -> None:
+    others = customer.addresses.exclude(pk=keep) if keep else customer.addresses.all()
+    if shipping:
+        others.filter(is_default_shipping=True).update(is_default_shipping=False)
+    if billing:
+        others.filter(is_default_billing=True).update(is_default_billing=False)
+
+
+# --- preferences and consent ----------------------------------------------------------------------------
+
+
+def preferences_of(customer: Customer) -> CustomerPreferences:
+    prefs, _ = CustomerPreferences.objects.get_or_create(customer=customer)
+    return prefs
+
+
+@dataclass(frozen=True)
+class ConsentChange:
+    channel: str  # channel code
+    granted: bool
+
+
+def update_preferences(
+    *,
+    customer: Customer,
+    language: str | None = None,
+    favourite_category_ids: Sequence[int] | None = None,
+    consents: Sequence[ConsentChange] = (),
+    source: str = MarketingConsent.Source.CUSTOMER_ACCOUNT,
+    at: datetime | None = None,
+) -> CustomerPreferences:
+    """Change language, favourite categories and per-channel marketing consent (each consent change is
+    stamped with when and from where it came)."""
+    from omnishop.catalog.models import Category
+    from omnishop.channels.models import Channel
+
+    now = at or timezone.now()
+    if language is not None and language.strip():
+        language = _clean_language(language)
+    channels = {}
+    for index, change in enumerate(consents):
+        found = Channel.objects.filter(code=change.channel).first()
+        if found is None:
+            raise ChannelNotFound(
+                f"No channel '{change.channel}'.", field=f"marketing_consent[{index}].channel"
+            )
+        channels[change.channel] = found
+    if favourite_category_ids is not None:
+        ids = list(dict.fromkeys(favourite_category_ids))
+        existing = set(Category.objects.filter(pk__in=ids).values_list("pk", flat=True))
+        missing = [i for i in ids if i not in existing]
+        if missing:
+            raise CategoryNotFound(
+                f"No category {missing[0]}.", field="favourite_categories", missing=missing
+            )
+    with transaction.atomic():
+        prefs = preferences_of(customer)
+        if language is not None:
+            prefs.language = language.strip()
+        prefs.save()
+        if favourite_category_ids is not None:
+            prefs.favourite_categories.set(ids)
+        for change in consents:
+            MarketingConsent.objects.update_or_create(
+                customer=customer,
+                channel=channels[change.channel],
+                defaults={"granted": change.granted, "recorded_at": now, "source": source},
+            )
+    return prefs
+
+
+def _clean_language(tag: str) -> str:
+    tag = tag.strip()
+    try:
+        Locale.parse(tag.replace("-", "_"))
+    except (ValueError, UnknownLocaleError):
+        raise InvalidLanguage(f"'{tag}' is not a known language tag.", field="language") from None
+    return tag
+
+
+# --- the 360° view --------------------------------------------------------------------------------------
+
+
+ORDERS_NOT_AVAILABLE = "Orders appear here once the orders context is installed; none is yet."
+
+
+def customer_360(*, customer: Customer, channel=None) -> dict:
+    """Everything we know about one customer across channels. With `channel`, only what that channel may
+    see: its own identities and consent, no address book, no other channel's data."""
+    identities = customer.identities.select_related("channel")
+    consents = customer.consents.select_related("channel")
+    merged_ids = list(Customer.objects.filter(merged_into=customer).values_list("pk", flat=True))
+    if channel is not None:
+        identities = identities.filter(channel=channel)
+        consents = consents.filter(channel=channel)
+    prefs = CustomerPreferences.objects.filter(customer=customer).first()
+    return {
+        "customer": customer,
+        "identities": list(identities),
+        "addresses": [] if channel is not None else list(customer.addresses.all()),
+        "preferences": {
+            "language": prefs.language if prefs else "",
+            "favourite_categories": (
+                list(prefs.favourite_categories.values_list("pk", flat=True))
+                if prefs and channel is None
+                else []
+            ),
+            "marketing_consent": list(consents),
+        },
+        "merged_from": merged_ids if channel is None else [],
+        "orders": _orders_section(customer=customer, channel=channel),
+    }
+
+
+def _orders_section(*, customer: Customer, channel) -> dict:
+    """Orders come from the orders context when it exists: it provides
+    `omnishop.orders.services.orders_for_customer(customer=, channel=)` returning JSON-ready dicts."""
+    if not apps.is_installed("omnishop.orders"):
+        return {"available": False, "note": ORDERS_NOT_AVAILABLE, "items": []}
+    from importlib import import_module
+
+    orders_services = import_module("omnishop.orders.services")
+    provider = getattr(orders_services, "orders_for_customer", None)
+    if provider is None:
+        return {
+            "available": False,
+            "note": "The orders context does not provide orders_for_customer(customer=, channel=) yet.",
+            "items": [],
+        }
+    return {"available": True, "note": "", "items": list(provider(customer=customer, channel=channel))}
+
+
+def get_merge_record(merge_id: int) -> MergeRecord:
+    record = MergeRecord.objects.filter(pk=merge_id).first()
+    if record is None:
+        raise MergeRecordNotFound(f"No merge {merge_id}.", field="merge_id")
+    return record

@@ -1,0 +1,95 @@
+"""Shoppers sign up and sign in through allauth's headless API and reach their own customer record."""
+
+import pytest
+from allauth.account.models import EmailAddress
+from django.core import mail
+
+from omnishop.customers.models import Customer
+from omnishop.customers.services import resolve_customer
+
+from .conftest import Headless, login_code_in
+
+pytestmark = pytest.mark.django_db
+
+
+def test_sign_up_with_password_gives_a_session_token_that_opens_the_profile(api, headless):
+    token = headless.sign_up("Ada@Example.com")
+    response = api.with_session(token).get("/customers/me")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["email"] == "ada@example.com" and body["has_account"] is True
+    assert Customer.objects.filter(user__email__iexact="ada@example.com").count() == 1
+
+
+def test_log_in_with_password_after_sign_up(api, headless):
+    headless.sign_up("grace@example.com", "hopper's compiler 1952")
+    response = headless.log_in("grace@example.com", "hopper's compiler 1952")
+    assert response.status_code == 200, response.content
+    token = response.json()["meta"]["session_token"]
+    assert api.with_session(token).get("/customers/me").json()["email"] == "grace@example.com"
+
+
+def test_passwordless_log_in_by_e_mailed_code(api, headless, web_channel):
+    headless.sign_up("linus@example.com")
+    token = Headless(ip="10.0.0.2").log_in_by_code("linus@example.com")
+    assert api.with_session(token).get("/customers/me").json()["email"] == "linus@example.com"
+    # Logging in by a code sent to the address proves the address.
+    assert EmailAddress.objects.get(email="linus@example.com").verified
+
+
+def test_a_wrong_log_in_code_is_refused(headless):
+    headless.sign_up("ken@example.com")
+    requested = headless.post("/auth/code/request", {"email": "ken@example.com"})
+    pending = requested.json()["meta"]["session_token"]
+    real = login_code_in(mail.outbox[-1].body)
+    wrong = "AAAA-AAAA" if real != "AAAA-AAAA" else "BBBB-BBBB"
+    response = headless.post("/auth/code/confirm", {"code": wrong}, token=pending)
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["code"] == "incorrect_code"
+
+
+def test_repeated_failed_log_ins_are_rate_limited(headless):
+    headless.sign_up("margaret@example.com")
+    statuses = [headless.log_in("margaret@example.com", f"wrong password {i}").status_code for i in range(7)]
+    assert statuses[0] == 400
+    assert 429 in statuses
+    # Even the right password is refused while the limit holds.
+    assert headless.log_in("margaret@example.com", "a sturdy passphrase 42").status_code == 429
+
+
+def test_an_invalid_session_token_is_unauthenticated(api):
+    response = api.with_session("not-a-real-token").get("/customers/me")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "authentication_required"
+
+
+def test_signing_up_does_not_claim_a_guest_history_before_the_e_mail_is_proven(api, headless, web_channel):
+    guest = resolve_customer(channel=web_channel, email="barbara@example.com", first_name="Barbara").customer
+    token = headless.sign_up("barbara@example.com")
+    me = api.with_session(token).get("/customers/me").json()
+    assert me["id"] != guest.pk
+    guest.refresh_from_db()
+    assert guest.user_id is None and guest.merged_into_id is None
+
+
+def test_proving_the_e_mail_by_code_links_the_guest_history(api, headless, web_channel):
+    guest = resolve_customer(
+        channel=web_channel, email="barbara@example.com", external_id="web-000123", first_name="Barbara"
+    ).customer
+    headless.sign_up("barbara@example.com")
+    token = Headless(ip="10.0.0.3").log_in_by_code("barbara@example.com")
+    me = api.with_session(token).get("/customers/me").json()
+    guest.refresh_from_db()
+    assert guest.merged_into_id == me["id"]
+    view = api.with_session(token).get("/customers/me").json()
+    assert view["first_name"] == "Barbara"
+
+
+def test_a_customer_created_for_a_verified_user_is_the_guest_record_itself(web_channel, django_user_model):
+    from omnishop.customers.services import customer_for_user
+
+    guest = resolve_customer(channel=web_channel, email="edsger@example.com").customer
+    user = django_user_model.objects.create_user(username="edsger", email="edsger@example.com", password="x")
+    EmailAddress.objects.create(user=user, email="edsger@example.com", verified=True, primary=True)
+    assert customer_for_user(user=user).pk == guest.pk
+    assert customer_for_user(user=user).pk == guest.pk  # created once, then found

@@ -203,11 +203,15 @@ def register_routers() -> None:
     from omnishop.catalog.api import router as catalog_router
     from omnishop.channels.api import router as channels_router
     from omnishop.customers.api import router as customers_router
+    from omnishop.inventory.api import channel_router as inventory_channel_router
+    from omnishop.inventory.api import router as inventory_router
     from omnishop.storefront.api import router as storefront_router
 
     api.add_router("/channels", channels_router)
     api.add_router("/catalog", catalog_router)
     api.add_router("/customers", customers_router)
+    api.add_router("/inventory", inventory_router)
+    api.add_router("/channels", inventory_channel_router)  # /channels/{code}/availability
     api.add_router("/storefront", storefront_router)
 
 

@@ -104,7 +104,7 @@ def availability_of(*, channel: Channel, variant: Variant) -> Availability:
     )
 
 
-FEED_ORDERINGS = ("stock_updated_at", "id")
+FEED_ORDERINGS = ("id",)
 
 
 def availability_feed(
@@ -113,7 +113,7 @@ def availability_feed(
     updated_since: datetime | None = None,
     cursor: str | None = None,
     limit: int = 100,
-    ordering: str = "stock_updated_at",
+    ordering: str = "id",
 ) -> tuple[PageResult, dict[int, int]]:
     """The channel's whole catalogue of stock, or what changed since `updated_since`, a page at a time.
 

@@ -63,7 +63,9 @@ def level():
 @pytest.fixture
 def make_offer(db):
     def make(variant, supplier_code="acme", **kwargs):
-        supplier, _ = Supplier.objects.get_or_create(code=supplier_code, defaults={"name": supplier_code.title()})
+        supplier, _ = Supplier.objects.get_or_create(
+            code=supplier_code, defaults={"name": supplier_code.title()}
+        )
         defaults = {"cost": "2.50", "currency": "GBP", "lead_time_days": 7, "is_preferred": True}
         return SupplierOffer.objects.create(supplier=supplier, variant=variant, **{**defaults, **kwargs})
 

@@ -27,7 +27,9 @@ def test_reserving_takes_units_off_sale_until_released(shop, warehouse, make_var
     assert_books_balance()
 
 
-def test_the_same_key_returns_the_same_reservation_without_holding_twice(shop, warehouse, make_variant, stock, level):
+def test_the_same_key_returns_the_same_reservation_without_holding_twice(
+    shop, warehouse, make_variant, stock, level
+):
     v = make_variant("MUG")
     stock(v, warehouse, 4)
     first = services.reserve_stock(channel=shop, lines=[LineRequest("MUG", 3)], key="k1")
@@ -44,7 +46,9 @@ def test_the_same_key_with_other_lines_is_refused(shop, warehouse, make_variant,
         services.reserve_stock(channel=shop, lines=[LineRequest("CAP", 2)], key="k1")
 
 
-def test_more_than_is_free_is_insufficient_stock_and_nothing_is_written(shop, warehouse, make_variant, stock, level):
+def test_more_than_is_free_is_insufficient_stock_and_nothing_is_written(
+    shop, warehouse, make_variant, stock, level
+):
     v = make_variant("TEE")
     other = make_variant("SOCKS")
     stock(v, warehouse, 2)
@@ -69,7 +73,9 @@ def test_expired_reservations_go_back_on_sale(shop, warehouse, make_variant, sto
     assert_books_balance()
 
 
-def test_ttl_comes_from_the_channel_policy_and_can_be_extended_up_to_the_hold_limit(shop, warehouse, make_variant, stock):
+def test_ttl_comes_from_the_channel_policy_and_can_be_extended_up_to_the_hold_limit(
+    shop, warehouse, make_variant, stock
+):
     stock(make_variant("BAG"), warehouse, 3)
     services.set_policy(channel=shop, reservation_ttl_seconds=60, max_hold_seconds=600)
     r = services.reserve_stock(channel=shop, lines=[LineRequest("BAG", 1)], key="k")

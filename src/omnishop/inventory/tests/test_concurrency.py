@@ -1,0 +1,182 @@
+"""Oversell-proof under real concurrency: every buyer on its own PostgreSQL connection, all at once."""
+
+from __future__ import annotations
+
+import queue
+import random
+import threading
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from omnishop.core.errors import DomainError
+from omnishop.inventory import services
+from omnishop.inventory.models import Allocation, Reservation, StockLevel
+from omnishop.inventory.services import LineRequest
+
+from .conftest import assert_books_balance
+
+pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(autouse=True)
+def _postgres_only():
+    if connection.vendor != "postgresql":
+        pytest.skip("needs real parallel connections (PostgreSQL)")
+
+
+def run_concurrently(work, jobs: list, *, workers: int) -> list[str]:
+    """Run work(job) for every job on `workers` threads (each its own connection), released together.
+
+    Returns an outcome per job: "ok", a domain error code, or the repr of any other failure (a deadlock, a
+    constraint violation), so such failures show up in the assertion.
+    """
+    outcomes: list[str | None] = [None] * len(jobs)
+    pending = queue.SimpleQueue()
+    for index in range(len(jobs)):
+        pending.put(index)
+    barrier = threading.Barrier(workers)
+
+    def worker():
+        barrier.wait()
+        try:
+            while True:
+                try:
+                    index = pending.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    work(jobs[index])
+                    outcomes[index] = "ok"
+                except DomainError as exc:
+                    outcomes[index] = exc.code
+                except Exception as exc:
+                    outcomes[index] = repr(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return outcomes
+
+
+def test_fifty_buyers_on_the_last_ten_units_exactly_ten_succeed(shop, warehouse, make_variant, stock):
+    v = make_variant("LAST-TEN")
+    stock(v, warehouse, 10)
+
+    def buy(i):
+        services.reserve_stock(channel=shop, lines=[LineRequest("LAST-TEN", 1)], key=f"buyer-{i}")
+
+    outcomes = run_concurrently(buy, list(range(50)), workers=50)
+    assert Counter(outcomes) == {"ok": 10, "insufficient_stock": 40}
+    level = StockLevel.objects.get(variant=v, location=warehouse)
+    assert (level.on_hand, level.reserved, level.free) == (10, 10, 0)
+    assert_books_balance()
+
+
+def test_hot_sku_two_hundred_buyers_one_hundred_units_checkout_and_order(
+    shop, warehouse, make_variant, stock
+):
+    v = make_variant("HOT")
+    stock(v, warehouse, 100)
+
+    def checkout(i):
+        reservation = services.reserve_stock(channel=shop, lines=[LineRequest("HOT", 1)], key=f"c-{i}")
+        services.allocate_reservation(reservation=reservation, order_reference=f"order-{i}")
+
+    outcomes = run_concurrently(checkout, list(range(200)), workers=40)
+    assert Counter(outcomes) == {"ok": 100, "insufficient_stock": 100}
+    level = StockLevel.objects.get(variant=v, location=warehouse)
+    assert (level.on_hand, level.allocated, level.reserved) == (100, 100, 0)
+    assert Allocation.objects.count() == 100
+    assert_books_balance()
+
+
+def test_orders_touching_overlapping_skus_in_different_orders_never_deadlock_or_oversell(
+    shop, make_location, make_variant, stock
+):
+    north, south = make_location("north"), make_location("south")
+    services.set_channel_locations(channel=shop, location_codes=["north", "south"])
+    services.set_policy(channel=shop, allocation_strategy="fewest_locations")
+    skus = [f"MULTI-{i}" for i in range(5)]
+    for sku in skus:
+        v = make_variant(sku)
+        stock(v, north, 6)
+        stock(v, south, 4)
+    rng = random.Random(7)
+    orders = []
+    for i in range(60):
+        lines = rng.sample(skus, rng.randint(2, 5))  # random subset, random order
+        orders.append((i, [LineRequest(sku, rng.randint(1, 3)) for sku in lines]))
+
+    def place(order):
+        i, lines = order
+        services.allocate_stock(channel=shop, lines=lines, order_reference=f"multi-{i}")
+
+    outcomes = run_concurrently(place, orders, workers=30)
+    assert set(outcomes) <= {"ok", "insufficient_stock"}, Counter(outcomes)
+    assert outcomes.count("ok") >= 1
+    allocated = Counter()
+    for allocation in Allocation.objects.prefetch_related("lines__variant"):
+        for line in allocation.lines.all():
+            allocated[line.variant.sku] += line.quantity
+    placed = Counter()
+    for (_i, lines), outcome in zip(orders, outcomes, strict=True):
+        if outcome == "ok":
+            for line in lines:
+                placed[line.sku] += line.quantity
+    assert allocated == placed
+    assert all(units <= 10 for units in allocated.values())
+    for level in StockLevel.objects.all():
+        assert 0 <= level.allocated <= level.on_hand
+    assert_books_balance()
+
+
+def test_the_same_reservation_key_sent_by_many_at_once_holds_stock_once(shop, warehouse, make_variant, stock):
+    v = make_variant("DUP")
+    stock(v, warehouse, 10)
+
+    def send(_):
+        services.reserve_stock(channel=shop, lines=[LineRequest("DUP", 2)], key="double-click")
+
+    outcomes = run_concurrently(send, list(range(12)), workers=12)
+    assert set(outcomes) == {"ok"}
+    assert Reservation.objects.count() == 1
+    assert StockLevel.objects.get(variant=v).reserved == 2
+    assert_books_balance()
+
+
+def test_expiry_sweeper_and_order_placement_racing_on_the_same_holds_settle_each_once(
+    shop, warehouse, make_variant, stock
+):
+    v = make_variant("RACE")
+    stock(v, warehouse, 40)
+    services.set_policy(channel=shop, reservation_ttl_seconds=1, max_hold_seconds=1)
+    reservations = [
+        services.reserve_stock(channel=shop, lines=[LineRequest("RACE", 1)], key=f"r-{i}") for i in range(40)
+    ]
+    Reservation.objects.update(expires_at=timezone.now() + timedelta(milliseconds=300))
+
+    def act(job):
+        kind, i = job
+        if kind == "sweep":
+            services.expire_reservations(now=timezone.now() + timedelta(seconds=1))
+        else:
+            services.allocate_reservation(reservation=reservations[i], order_reference=f"o-{i}")
+
+    jobs = [("sweep", n) for n in range(4)] + [("place", i) for i in range(40)]
+    random.Random(3).shuffle(jobs)
+    outcomes = run_concurrently(act, jobs, workers=20)
+    assert set(outcomes) <= {"ok", "reservation_expired"}, Counter(outcomes)
+    statuses = Counter(Reservation.objects.values_list("status", flat=True))
+    assert statuses["active"] == 0 and statuses["converted"] + statuses["expired"] == 40
+    assert Allocation.objects.count() == statuses["converted"]
+    level = StockLevel.objects.get(variant=v)
+    assert (level.reserved, level.allocated) == (0, statuses["converted"])
+    assert_books_balance()

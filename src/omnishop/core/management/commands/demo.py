@@ -1,0 +1,95 @@
+"""`omnishop demo`: migrate, load the demo shop (once; later runs reuse it), print where everything is and how
+to log in, then serve. `make demo` runs it on the embedded SQLite database under var/.
+"""
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from django.core.management import call_command, get_commands
+from django.core.management.base import BaseCommand
+from django.db import connections
+
+from omnishop.demo.loader import DemoResult, credentials_path, load_demo
+
+
+class Command(BaseCommand):
+    help = "Migrate, load the demo data (idempotent), print the URLs, log-ins and API key, and serve."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--small", action="store_true", help="Load a few products of each source only.")
+        parser.add_argument(
+            "--no-serve", action="store_true", help="Load and print, but do not start a server."
+        )
+        parser.add_argument(
+            "--server",
+            choices=["auto", "gunicorn", "runserver"],
+            default="auto",
+            help="auto: `omnishop serve` (gunicorn) when installed, else Django's development server.",
+        )
+
+    def handle(self, *args, **options):
+        started = time.monotonic()
+        settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
+        self.stdout.write("Migrating the database …")
+        call_command("migrate", interactive=False, verbosity=0)
+        self.stdout.write("Loading the demo (existing data is reused) …")
+        result = load_demo(small=options["small"])
+        self.stdout.write(banner(result, host=options["host"], port=options["port"]))
+        self.stdout.write(f"Ready in {time.monotonic() - started:.1f} s.\n")
+        if options["no_serve"]:
+            return
+        # Forked server processes must not inherit this process's database connection.
+        connections.close_all()
+        server = options["server"]
+        if server == "auto":
+            server = "gunicorn" if "serve" in get_commands() else "runserver"
+        if server == "gunicorn":
+            call_command("serve", host=options["host"], port=options["port"])
+        else:
+            call_command("runserver", f"{options['host']}:{options['port']}", use_reloader=False)
+
+
+def banner(result: DemoResult, *, host: str, port: int) -> str:
+    base = f"http://{host}:{port}"
+    new = {k: v for k, v in result.created.items() if v}
+    loaded = (
+        ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in new.items()) if new else "nothing new (reused)"
+    )
+    c = result.counts
+    key = result.api_key
+    lines = [
+        "",
+        "Omnishop demo",
+        "=============",
+        f"  loaded now   : {loaded}",
+        f"  in the shop  : {c['channels']} channels, {c['products']} products, {c['variants']} variants, "
+        f"{c['suppliers']} suppliers, {c['customers']} customers",
+        "  listings     : " + ", ".join(f"{code} {n}" for code, n in result.listings.items()),
+        "",
+        f"  API docs     : {base}/api/v1/docs",
+        f"  OpenAPI      : {base}/api/v1/openapi.json",
+        f"  Admin        : {base}/admin/",
+        f"  Storefront   : {base}/api/v1/storefront/web/products   (also: app, store-london, marketplace-eu)",
+        f"  Health       : {base}/health",
+        "",
+        "Log-ins",
+        f"  staff (admin and API) : {result.staff['username']} / {result.staff['email']}  password: "
+        f"{result.staff['password']}",
+    ]
+    for shopper in result.shoppers:
+        lines.append(f"  shopper               : {shopper['email']}  password: {shopper['password']}")
+    lines += [
+        f'  API log-in            : POST {base}/_allauth/app/v1/auth/login  {{"email": …, "password": …}}',
+        "                          then send the returned session token as X-Session-Token",
+        "",
+        f"Channel API key ({key['channel']}; scopes {key['scopes']})",
+        f"  {key['secret']}",
+        f"  try: curl -H 'Authorization: Bearer {key['secret']}' {base}/api/v1/channels/{key['channel']}",
+        f"  (kept in {credentials_path()}, mode 0600)",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,295 @@
+"""The demo behind `make demo`: what it loads, that loading it again changes nothing, that a failed load leaves
+nothing, and that the log-ins and API key it prints really work against the API.
+
+The database tests load the small demo (a few products of each source, every rule represented); the full
+demo's numbers are checked on the plan, which needs no database.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import stat
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+import orjson
+import pytest
+from django.core.cache import cache
+from django.core.management import call_command
+from django.test import Client
+
+from omnishop.catalog.models import ChannelListing, Product, Supplier, SupplierOffer, Variant
+from omnishop.channels.models import ApiKey, Channel
+from omnishop.customers.duplicates import find_duplicates
+from omnishop.customers.models import Customer
+from omnishop.demo import extract, loader, people
+from omnishop.demo.plan import CHANNELS, EUR_PER_GBP, MARKETPLACE_UPLIFT, listings_for, plan_products
+from omnishop.demo.suppliers import clean_city, offers_for, plan_suppliers
+from omnishop.inventory.models import StockLevel, StockLocation, StockMovement
+from omnishop.inventory.services import verify_ledger
+
+DATASETS = Path("/work/shared/datasets")
+HEADLESS_LOGIN = "/_allauth/app/v1/auth/login"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def credentials_file(tmp_path) -> Path:
+    return tmp_path / "demo-credentials.json"
+
+
+@pytest.fixture
+def small_demo(db, credentials_file):
+    return loader.load_demo(small=True, credentials_file=credentials_file)
+
+
+def _table_state() -> dict:
+    """Every row the demo writes, with the columns a reload could touch."""
+    return {
+        "channels": list(Channel.objects.values_list("code", "updated_at").order_by("code")),
+        "products": list(Product.objects.values_list("slug", "updated_at").order_by("slug")),
+        "variants": list(Variant.objects.values_list("sku", "updated_at").order_by("sku")),
+        "listings": list(
+            ChannelListing.objects.values_list(
+                "channel__code", "variant__sku", "price", "is_published", "updated_at"
+            ).order_by("channel__code", "variant__sku")
+        ),
+        "offers": list(
+            SupplierOffer.objects.values_list("supplier__code", "variant__sku", "cost", "is_preferred")
+        ),
+        "suppliers": list(Supplier.objects.values_list("code", "city")),
+        "stock": list(
+            StockLevel.objects.values_list("variant__sku", "location__code", "on_hand", "updated_at")
+        ),
+        "movements": StockMovement.objects.count(),
+        "customers": list(Customer.objects.values_list("pk", "email", "phone", "updated_at")),
+        "keys": list(ApiKey.objects.values_list("prefix", "revoked_at")),
+    }
+
+
+def _story_pair(pair) -> frozenset[str]:
+    a, b = Customer.objects.get(pk=pair.customer_a), Customer.objects.get(pk=pair.customer_b)
+    return frozenset({a.full_name, b.full_name})
+
+
+# --- the full demo, as planned -------------------------------------------------------------------------
+
+
+def test_the_full_demo_is_a_few_hundred_real_products_with_size_and_colour_variants():
+    products = plan_products()
+    by_source = {s: [p for p in products if p.source == s] for s in ("apparel", "gear", "giftware")}
+    assert len(by_source["apparel"]) == 147  # Magento's configurable products
+    assert sum(len(p.variants) for p in by_source["apparel"]) == 1847
+    assert len(by_source["gear"]) == 44 and len(by_source["giftware"]) == 120
+    hoodie = next(p for p in products if p.attributes.get("parent_sku") == "MH01")
+    assert hoodie.title == "Chaz Kangeroo Hoodie"
+    assert hoodie.category_path == ("Men", "Tops", "Hoodies & Sweatshirts")
+    assert {"size": "XS", "color": "Black"} in [v.attributes for v in hoodie.variants]
+    assert hoodie.description.startswith("<p>") and hoodie.images[0].startswith("https://")
+    skus = [v.sku for p in products for v in p.variants]
+    assert len(skus) == len(set(skus))
+    gtins = [v.gtin for p in products for v in p.variants if v.gtin]
+    assert len(gtins) == len(set(gtins))
+
+
+def test_marketplace_prices_are_euros_at_the_documented_rate_plus_uplift_and_some_listings_wait():
+    products = plan_products()
+    listings = [li for p in products for li in listings_for(p)]
+    price = {(li.channel, li.sku): li for li in listings}
+    for li in listings:
+        if li.channel == "marketplace-eu":
+            gbp = price[("web", li.sku)].price
+            assert li.currency == "EUR"
+            assert li.price == (gbp * EUR_PER_GBP * MARKETPLACE_UPLIFT).quantize(
+                Decimal("0.01"), ROUND_HALF_UP
+            )
+            assert li.price > gbp * EUR_PER_GBP
+        assert li.compare_at is None or li.compare_at >= li.price
+    for channel in ("web", "marketplace-eu", "app", "store-london"):
+        mine = [li for li in listings if li.channel == channel]
+        assert any(li.is_published for li in mine)
+        assert any(not li.is_published for li in mine), f"{channel} has no unpublished listing"
+
+
+def test_every_variant_has_one_preferred_supplier_whose_cost_is_below_the_price():
+    suppliers = plan_suppliers()
+    for product in plan_products():
+        offers = offers_for(product, suppliers)
+        for variant in product.variants:
+            mine = [o for o in offers if o.sku == variant.sku]
+            assert sum(o.is_preferred for o in mine) == 1
+            for offer in mine:
+                assert Decimal("0") < offer.cost < product.price
+                assert offer.min_order_quantity % offer.pack_size == 0
+                assert offer.lead_time_days >= 7
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("sao paulo - sp", "São Paulo"),
+        ("sao paulo / sao paulo", "São Paulo"),
+        ("sao  paulop", "São Paulo"),
+        ("rio de janeiro \\rio de janeiro", "Rio de Janeiro"),
+        ("pinhais/pr", "Pinhais"),
+        ("sbc/sp", "São Bernardo do Campo"),
+        ("ribeirao preto / sao paulo", "Ribeirão Preto"),
+        ("ferraz de  vasconcelos", "Ferraz de Vasconcelos"),
+        ("4482255", ""),
+    ],
+)
+def test_messy_seller_cities_are_cleaned(raw, clean):
+    assert clean_city(raw) == clean
+
+
+@pytest.mark.skipif(not DATASETS.is_dir(), reason="the team's datasets are not on this machine")
+def test_the_committed_extract_is_what_the_datasets_give():
+    for name, document in extract.build(DATASETS).items():
+        committed = (extract.DATA_DIR / name).read_text(encoding="utf-8")
+        assert committed == extract.render(document), f"{name} is stale: run python -m omnishop.demo.extract"
+
+
+# --- loading it ----------------------------------------------------------------------------------------
+
+
+def test_the_small_demo_loads_channels_catalog_suppliers_stock_and_customers(small_demo):
+    planned = plan_products(small=True)
+    variants = sum(len(p.variants) for p in planned)
+    luma_variants = sum(len(p.variants) for p in planned if p.source != "giftware")
+    channels = {c.code: c for c in Channel.objects.all()}
+    assert {(c.code, c.kind, c.currency) for c in channels.values()} == {
+        (p.code, p.kind, p.currency) for p in CHANNELS
+    }
+    assert Product.objects.count() == len(planned) == 17
+    assert Variant.objects.count() == variants
+    assert small_demo.listings == {
+        "web": variants,
+        "store-london": variants,
+        "app": luma_variants,
+        "marketplace-eu": luma_variants,
+    }
+    assert not ChannelListing.objects.exclude(currency=channels["marketplace-eu"].currency).filter(
+        channel__code="marketplace-eu"
+    )
+    assert ChannelListing.objects.filter(channel__code="web", is_published=False).exists()
+    assert Supplier.objects.count() == 4
+    assert not Variant.objects.exclude(supplier_offers__is_preferred=True).exists()
+    assert {s.city for s in Supplier.objects.all()} == {
+        "Campinas",
+        "Rio de Janeiro",
+        "Lages",
+        "Ferraz de Vasconcelos",
+    }
+    assert StockLocation.objects.count() == 3
+    assert StockLevel.objects.filter(location__code="warehouse-manchester").count() > 0
+    assert verify_ledger() == []
+    assert Customer.objects.filter(user__isnull=False).count() == len(people.SHOPPERS)
+
+
+def test_find_duplicates_finds_exactly_the_four_planted_pairs(small_demo):
+    pairs = {_story_pair(p) for p in find_duplicates()}
+    assert pairs == {
+        frozenset({"Olivia Bennett"}),  # same e-mail, typed in another case, unverified account
+        frozenset({"Daniel Okafor"}),  # same phone, national vs international format
+        frozenset({"Jonathan Smyth", "Jon Smyth"}),  # fuzzy name, same house
+        frozenset({"Catherine O'Neill", "Katherine ONeill"}),  # fuzzy name, "King's Road" / "Kings Rd"
+    }
+    # Amelia's marketplace order, e-mail in capitals, attached to her one customer at once.
+    amelia = Customer.objects.get(email="amelia.hughes@example.com")
+    assert amelia.identities.filter(channel__code="marketplace-eu").exists()
+    assert amelia.user is not None
+
+
+def test_loading_the_demo_again_changes_nothing(small_demo, credentials_file):
+    before = _table_state()
+    again = loader.load_demo(small=True, credentials_file=credentials_file)
+    assert _table_state() == before
+    assert not any(again.created.values())
+    assert again.api_key["secret"] == small_demo.api_key["secret"]
+
+
+def test_a_failed_load_leaves_nothing_behind(db, credentials_file, monkeypatch):
+    def broken(channels):
+        raise RuntimeError("the disk filled up")
+
+    monkeypatch.setattr(people, "ensure_customers", broken)
+    with pytest.raises(RuntimeError):
+        loader.load_demo(small=True, credentials_file=credentials_file)
+    assert (
+        not Channel.objects.exists() and not Product.objects.exists() and not StockMovement.objects.exists()
+    )
+    assert not credentials_file.exists()
+
+
+def test_the_credentials_file_is_private_and_a_lost_one_gets_a_new_key(small_demo, credentials_file):
+    assert stat.S_IMODE(credentials_file.stat().st_mode) == 0o600
+    stored = json.loads(credentials_file.read_text())
+    assert stored["api_key"]["secret"] == small_demo.api_key["secret"]
+    credentials_file.unlink()
+    again = loader.load_demo(small=True, credentials_file=credentials_file)
+    assert again.api_key["secret"] != small_demo.api_key["secret"]
+    old = ApiKey.objects.get(prefix=small_demo.api_key["prefix"])
+    assert old.revoked_at is not None
+    assert ApiKey.objects.filter(name=loader.DEMO_KEY_NAME, revoked_at__isnull=True).count() == 1
+
+
+# --- the printed credentials against the API ----------------------------------------------------------
+
+
+def _log_in(email: str, password: str):
+    client = Client(REMOTE_ADDR="10.9.8.7")
+    return client.post(
+        HEADLESS_LOGIN, orjson.dumps({"email": email, "password": password}), content_type="application/json"
+    )
+
+
+def test_the_printed_staff_log_in_opens_the_admin_and_the_staff_api(small_demo, api):
+    response = _log_in(small_demo.staff["email"], small_demo.staff["password"])
+    assert response.status_code == 200, response.content
+    token = response.json()["meta"]["session_token"]
+    listed = api.with_session(token).get("/channels")
+    assert listed.status_code == 200
+    assert {c["code"] for c in listed.json()} == {p.code for p in CHANNELS}
+    browser = Client()
+    assert browser.login(username=small_demo.staff["username"], password=small_demo.staff["password"])
+    assert browser.get("/admin/channels/channel/").status_code == 200
+
+
+def test_the_printed_shopper_log_ins_open_their_own_profiles(small_demo, api):
+    assert len(small_demo.shoppers) == 3
+    for shopper in small_demo.shoppers:
+        response = _log_in(shopper["email"], shopper["password"])
+        assert response.status_code == 200, (shopper["email"], response.content)
+        me = api.with_session(response.json()["meta"]["session_token"]).get("/customers/me")
+        assert me.status_code == 200
+        assert me.json()["email"] == shopper["email"].lower()
+    assert _log_in(small_demo.shoppers[0]["email"], "not the password").status_code == 400
+
+
+def test_the_printed_api_key_reads_its_own_channel_and_no_other(small_demo, api):
+    client = api.with_key(small_demo.api_key["secret"])
+    own = client.get(f"/channels/{small_demo.api_key['channel']}")
+    assert own.status_code == 200 and own.json()["code"] == "web"
+    assert client.get("/channels/marketplace-eu").status_code == 404
+
+
+def test_omnishop_demo_prints_the_urls_log_ins_and_key_then_reuses_everything(db, settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    out = io.StringIO()
+    call_command("demo", "--small", "--no-serve", stdout=out)
+    text = out.getvalue()
+    for expected in ("/api/v1/docs", "/api/v1/openapi.json", "/admin/", "/api/v1/storefront/web/products"):
+        assert f"http://127.0.0.1:8000{expected}" in text
+    assert people.STAFF_PASSWORD in text and people.SHOPPER_PASSWORD in text
+    secret = json.loads((tmp_path / "demo-credentials.json").read_text())["api_key"]["secret"]
+    assert secret in text
+    out = io.StringIO()
+    call_command("demo", "--small", "--no-serve", stdout=out)
+    assert "nothing new (reused)" in out.getvalue() and secret in out.getvalue()

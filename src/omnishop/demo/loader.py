@@ -1,0 +1,166 @@
+"""Load the whole demo in one transaction (all of it or nothing) and hand back what to print: counts, the
+log-ins and a channel API key.
+
+API key secrets are stored only hashed, so the demo key's secret is kept in a credentials file (var/, mode
+0600, git-ignored) the first time it is issued and read back on later runs; if the file is lost or the key no
+longer works, the old demo key is revoked and a new one issued.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+
+from omnishop.catalog.models import ChannelListing, Product, Supplier, SupplierOffer, Variant
+from omnishop.channels import services as channel_services
+from omnishop.channels.models import ApiKey, Channel
+from omnishop.customers.models import Customer
+
+from . import catalog, people, stock, suppliers
+from .plan import CHANNELS, plan_products
+
+DEMO_KEY_NAME = "Demo key (make demo)"
+DEMO_KEY_CHANNEL = "web"
+DEMO_KEY_SCOPES = (
+    "catalog:read",
+    "customers:read",
+    "inventory:read",
+    "orders:read",
+    "orders:write",
+    "events:write",
+)
+
+
+def credentials_path() -> Path:
+    return Path(settings.VAR_DIR) / "demo-credentials.json"
+
+
+@dataclass
+class DemoResult:
+    counts: dict[str, int]
+    listings: dict[str, int]
+    staff: dict[str, str]
+    shoppers: list[dict[str, str]]
+    api_key: dict[str, str]
+    created: dict[str, int] = field(default_factory=dict)
+
+
+def ensure_channels() -> dict[str, Channel]:
+    existing = {c.code: c for c in Channel.objects.filter(code__in=[p.code for p in CHANNELS])}
+    for p in CHANNELS:
+        if p.code not in existing:
+            existing[p.code] = channel_services.create_channel(
+                code=p.code,
+                name=p.name,
+                kind=p.kind,
+                currency=p.currency,
+                locale=p.locale,
+                country=p.country,
+                prices_include_tax=p.prices_include_tax,
+            )
+    return existing
+
+
+def _read_secret(path: Path) -> str | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("api_key", {}).get("secret")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _write_private(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2)
+        f.write("\n")
+    os.chmod(path, 0o600)
+
+
+def ensure_api_key(channel: Channel, staff, path: Path) -> tuple[str, ApiKey]:
+    """The demo key's secret: the stored one while it still authenticates, else a newly issued key."""
+    secret = _read_secret(path)
+    if secret:
+        api_key = channel_services.authenticate_api_key(secret)
+        if api_key is not None and api_key.channel_id == channel.pk:
+            return secret, api_key
+    for stale in ApiKey.objects.filter(channel=channel, name=DEMO_KEY_NAME, revoked_at__isnull=True):
+        channel_services.revoke_api_key(api_key=stale)
+    issued = channel_services.issue_api_key(
+        channel=channel, name=DEMO_KEY_NAME, scopes=DEMO_KEY_SCOPES, created_by=staff
+    )
+    return issued.secret, issued.api_key
+
+
+def load_demo(*, small: bool = False, credentials_file: Path | None = None) -> DemoResult:
+    """Create whatever of the demo is missing; a complete demo is left untouched (apart from re-issuing a
+    lost API key). `small` loads a few products of each source, for tests."""
+    path = credentials_file or credentials_path()
+    products = plan_products(small=small)
+    planned_suppliers = suppliers.plan_suppliers(small=small)
+    before = _counts()
+    with transaction.atomic():
+        channels = ensure_channels()
+        variants = catalog.ensure_products(products)
+        catalog.ensure_listings(products, channels=channels, variants=variants)
+        supplier_rows = suppliers.ensure_suppliers(planned_suppliers)
+        suppliers.ensure_offers(
+            products, planned_suppliers=planned_suppliers, suppliers=supplier_rows, variants=variants
+        )
+        locations = stock.ensure_locations(channels)
+        stock.ensure_stock(products, locations=locations, variants=variants)
+        people.ensure_customers(channels)
+        staff = people.ensure_staff()
+        secret, api_key = ensure_api_key(channels[DEMO_KEY_CHANNEL], staff, path)
+    after = _counts()
+    result = DemoResult(
+        counts=after,
+        created={name: after[name] - before.get(name, 0) for name in after},
+        listings={
+            code: ChannelListing.objects.filter(channel__code=code).count()
+            for code in [c.code for c in CHANNELS]
+        },
+        staff={
+            "username": people.STAFF_USERNAME,
+            "email": people.STAFF_EMAIL,
+            "password": people.STAFF_PASSWORD,
+        },
+        shoppers=[{"email": email, "password": people.SHOPPER_PASSWORD} for email in people.SHOPPERS],
+        api_key={
+            "channel": DEMO_KEY_CHANNEL,
+            "prefix": api_key.prefix,
+            "scopes": ",".join(api_key.scopes),
+            "secret": secret,
+        },
+    )
+    _write_private(
+        path,
+        {
+            "note": "Demo log-ins and API key printed by `omnishop demo`. Local demo only; keep this file private.",
+            "staff": result.staff,
+            "shoppers": result.shoppers,
+            "api_key": result.api_key,
+        },
+    )
+    return result
+
+
+def _counts() -> dict[str, int]:
+    from omnishop.inventory.models import StockLocation, StockMovement
+
+    return {
+        "channels": Channel.objects.count(),
+        "products": Product.objects.count(),
+        "variants": Variant.objects.count(),
+        "listings": ChannelListing.objects.count(),
+        "suppliers": Supplier.objects.count(),
+        "supplier_offers": SupplierOffer.objects.count(),
+        "stock_locations": StockLocation.objects.count(),
+        "stock_movements": StockMovement.objects.count(),
+        "customers": Customer.objects.count(),
+    }

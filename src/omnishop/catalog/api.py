@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from django.db.models import Prefetch, Q, QuerySet
 from django.http import HttpRequest
-from ninja import Header, Query, Router
+from ninja import Header, Query, Router, Status
 
 from omnishop.channels import services as channel_services
 from omnishop.core.auth import channel_key, staff
@@ -217,7 +217,7 @@ def update_category(request: HttpRequest, category_id: int, body: CategoryPatch)
 @router.delete("/categories/{category_id}", response={204: None, **ERRORS}, auth=_can("category", "delete"))
 def delete_category(request: HttpRequest, category_id: int):
     services.delete_category(category=services.get_category(category_id))
-    return 204, None
+    return Status(204, None)
 
 
 # --- attributes ---------------------------------------------------------------------------------
@@ -264,7 +264,7 @@ def update_attribute(request: HttpRequest, attribute_id: int, body: AttributePat
 @router.delete("/attributes/{attribute_id}", response={204: None, **ERRORS}, auth=_can("attribute", "delete"))
 def delete_attribute(request: HttpRequest, attribute_id: int):
     services.delete_attribute(attribute=services.get_attribute(attribute_id))
-    return 204, None
+    return Status(204, None)
 
 
 # --- products -----------------------------------------------------------------------------------
@@ -332,7 +332,7 @@ def update_product(request: HttpRequest, product_id: int, body: ProductPatch):
 @router.delete("/products/{product_id}", response={204: None, **ERRORS}, auth=_can("product", "delete"))
 def delete_product(request: HttpRequest, product_id: int):
     services.delete_product(product=services.get_product(product_id))
-    return 204, None
+    return Status(204, None)
 
 
 # --- variants and images ------------------------------------------------------------------------
@@ -392,7 +392,7 @@ def update_variant(request: HttpRequest, variant_id: int, body: VariantPatch):
 @router.delete("/variants/{variant_id}", response={204: None, **ERRORS}, auth=_can("variant", "delete"))
 def delete_variant(request: HttpRequest, variant_id: int):
     services.delete_variant(variant=services.get_variant(variant_id))
-    return 204, None
+    return Status(204, None)
 
 
 @router.post(
@@ -424,7 +424,7 @@ def update_image(request: HttpRequest, image_id: int, body: ImagePatch):
 @router.delete("/images/{image_id}", response={204: None, **ERRORS}, auth=_can("productimage", "delete"))
 def delete_image(request: HttpRequest, image_id: int):
     services.delete_image(image=services.get_image(image_id))
-    return 204, None
+    return Status(204, None)
 
 
 # --- channel listings ---------------------------------------------------------------------------
@@ -464,7 +464,7 @@ def bulk_upsert_listings(
         listings = services.bulk_upsert_listings(
             channel=channel, changes=[_listing_change(item) for item in body.listings]
         )
-        return BulkListingsOut(items=[ListingOut.from_orm(listing) for listing in listings])
+        return {"items": [ListingOut.from_orm(listing).model_dump(mode="json") for listing in listings]}
 
     return idempotent(request, idempotency_key, 200, build)
 
@@ -489,7 +489,7 @@ def delete_listing(request: HttpRequest, code: str, variant_id: int):
     services.delete_listing(
         listing=services.get_listing(channel=_channel(request, code), variant_id=variant_id)
     )
-    return 204, None
+    return Status(204, None)
 
 
 # --- suppliers and offers -----------------------------------------------------------------------
@@ -540,7 +540,7 @@ def update_supplier(request: HttpRequest, supplier_id: int, body: SupplierPatch)
 )
 def delete_supplier(request: HttpRequest, supplier_id: int):
     services.delete_supplier(supplier=services.get_supplier(supplier_id))
-    return 204, None
+    return Status(204, None)
 
 
 @router.get("/supplier-offers", response={200: OfferPage, **ERRORS}, auth=_private("supplieroffer", "view"))
@@ -596,4 +596,4 @@ def update_offer(request: HttpRequest, offer_id: int, body: OfferPatch):
 )
 def delete_offer(request: HttpRequest, offer_id: int):
     services.delete_offer(offer=services.get_offer(offer_id))
-    return 204, None
+    return Status(204, None)

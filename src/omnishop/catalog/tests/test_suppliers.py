@@ -1,0 +1,219 @@
+"""Suppliers and their offers: clean contact data, private costs, and one preferred offer per variant."""
+
+from decimal import Decimal
+
+import pytest
+
+from omnishop.catalog import services
+from omnishop.catalog.models import Supplier, SupplierOffer
+
+pytestmark = pytest.mark.django_db
+
+
+def error(response):
+    return response.json()["error"]
+
+
+def test_a_national_phone_number_is_stored_in_e164_for_the_suppliers_country(staff_api):
+    response = staff_api.post(
+        "/catalog/suppliers",
+        {
+            "code": "lyon-knit",
+            "name": "Lyon Knit",
+            "phone": "04 78 12 34 56",
+            "country": "fr",
+            "currency": "eur",
+            "email": "Ventes@Lyon-Knit.example",
+        },
+    )
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert (body["phone"], body["country"], body["currency"]) == ("+33478123456", "FR", "EUR")
+    assert (
+        body["email"] == "Ventes@lyon-knit.example"
+    )  # the domain is case-insensitive, the local part is not
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "code"),
+    [
+        ("phone", "12", "invalid_phone"),
+        ("phone", "call me", "invalid_phone"),
+        ("email", "not-an-email", "invalid_email"),
+        ("email", "a@b", "invalid_email"),
+        ("currency", "ZZZ", "invalid_currency"),
+        ("country", "XX", "invalid_country"),
+        ("code", "no spaces allowed", "validation_error"),
+    ],
+)
+def test_bad_supplier_details_are_refused_with_the_field(staff_api, field, value, code):
+    body = {"code": "acme", "name": "Acme", "country": "GB", field: value}
+    response = staff_api.post("/catalog/suppliers", body)
+    assert response.status_code == 422, response.content
+    assert (error(response)["code"], error(response)["field"]) == (code, field)
+    assert not Supplier.objects.exists()
+
+
+def test_a_supplier_code_is_unique(staff_api, supplier):
+    response = staff_api.post("/catalog/suppliers", {"code": "acme", "name": "Other"})
+    assert response.status_code == 409 and error(response)["code"] == "duplicate_supplier"
+
+
+def test_changing_the_country_re_reads_the_phone(supplier):
+    services.update_supplier(supplier=supplier, phone="030 901820", country="DE")
+    assert supplier.phone == "+4930901820"
+
+
+def test_making_an_offer_preferred_unsets_the_other(staff_api, supplier, hoodie):
+    variant = hoodie.variants.get(sku="HOOD-M")
+    other = services.create_supplier(code="bolt", name="Bolt Mills", currency="EUR")
+    first = services.create_offer(supplier=supplier, variant=variant, cost="7.5000", is_preferred=True)
+    response = staff_api.post(
+        "/catalog/supplier-offers",
+        {
+            "supplier_id": other.pk,
+            "variant_id": variant.pk,
+            "cost": "6.8125",
+            "is_preferred": True,
+            "pack_size": 12,
+            "min_order_quantity": 48,
+            "lead_time_days": 21,
+        },
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["currency"] == "EUR" and response.json()["cost"] == "6.8125"
+    assert list(SupplierOffer.objects.filter(is_preferred=True).values_list("supplier__code", flat=True)) == [
+        "bolt"
+    ]
+    staff_api.patch(f"/catalog/supplier-offers/{first.pk}", {"is_preferred": True})
+    assert list(SupplierOffer.objects.filter(is_preferred=True).values_list("supplier__code", flat=True)) == [
+        "acme"
+    ]
+
+
+def test_offers_default_to_the_suppliers_currency_and_lead_time(supplier, hoodie):
+    offer = services.create_offer(supplier=supplier, variant=hoodie.variants.first(), cost="2")
+    assert (offer.currency, offer.lead_time_days, offer.cost) == ("GBP", 7, Decimal("2.0000"))
+
+
+@pytest.mark.parametrize(
+    ("change", "code", "field"),
+    [
+        ({"cost": "-1"}, "invalid_amount", "cost"),
+        ({"cost": "1.00001"}, "invalid_amount", "cost"),
+        ({"cost": 1.5}, "validation_error", "cost"),
+        ({"min_order_quantity": 0}, "validation_error", "min_order_quantity"),
+        ({"pack_size": 0}, "validation_error", "pack_size"),
+        ({"lead_time_days": -1}, "validation_error", "lead_time_days"),
+        ({"currency": "ABC"}, "invalid_currency", "currency"),
+        ({"variant_id": 99999}, "variant_not_found", "variant_id"),
+        ({"supplier_id": 99999}, "supplier_not_found", "supplier_id"),
+    ],
+)
+def test_bad_offers_are_refused(staff_api, supplier, hoodie, change, code, field):
+    body = {"supplier_id": supplier.pk, "variant_id": hoodie.variants.first().pk, "cost": "1.00", **change}
+    response = staff_api.post("/catalog/supplier-offers", body)
+    assert response.status_code in (404, 422), response.content
+    assert (error(response)["code"], error(response)["field"]) == (code, field)
+    assert not SupplierOffer.objects.exists()
+
+
+def test_a_supplier_offers_a_variant_once(staff_api, supplier, hoodie):
+    variant = hoodie.variants.first()
+    services.create_offer(supplier=supplier, variant=variant, cost="1")
+    response = staff_api.post(
+        "/catalog/supplier-offers", {"supplier_id": supplier.pk, "variant_id": variant.pk, "cost": "2"}
+    )
+    assert response.status_code == 409 and error(response)["code"] == "duplicate_offer"
+
+
+def test_products_can_be_filtered_by_supplier(staff_api, supplier, hoodie, make_product):
+    make_product("Not from acme")
+    services.create_offer(supplier=supplier, variant=hoodie.variants.first(), cost="1")
+    found = staff_api.get("/catalog/products", {"supplier": supplier.pk}).json()["items"]
+    assert [p["id"] for p in found] == [hoodie.pk]
+
+
+@pytest.fixture
+def offer(supplier, hoodie):
+    return services.create_offer(supplier=supplier, variant=hoodie.variants.first(), cost="3.25")
+
+
+COST_MATRIX = [
+    # caller, read offers, create/change offers
+    ("anonymous", 401, 401),
+    ("read-only key", 403, 403),
+    ("write key", 200, 200),
+    ("other channel's write key", 200, 200),  # costs are merchant-wide, not per channel
+    ("staff without permission", 403, 403),
+    ("staff with permission", 200, 200),
+]
+
+
+@pytest.mark.parametrize(("caller", "read", "write"), COST_MATRIX)
+def test_costs_are_private_merchant_data(
+    api, make_key, make_staff, web_channel, market_channel, offer, caller, read, write
+):
+    client = {
+        "anonymous": lambda: api,
+        "read-only key": lambda: api.with_key(make_key(web_channel, scopes=["catalog:read"])),
+        "write key": lambda: api.with_key(make_key(web_channel, scopes=["catalog:read", "catalog:write"])),
+        "other channel's write key": lambda: api.with_key(make_key(market_channel, scopes=["catalog:write"])),
+        "staff without permission": lambda: make_staff("view_product"),
+        "staff with permission": lambda: make_staff(
+            "view_supplieroffer", "change_supplieroffer", "view_supplier"
+        ),
+    }[caller]()
+    assert client.get("/catalog/supplier-offers").status_code == read
+    assert client.get(f"/catalog/supplier-offers/{offer.pk}").status_code == read
+    assert client.get("/catalog/suppliers").status_code == read
+    assert client.patch(f"/catalog/supplier-offers/{offer.pk}", {"cost": "3.50"}).status_code == write
+    assert SupplierOffer.objects.get().cost == (Decimal("3.50") if write == 200 else Decimal("3.25"))
+
+
+def test_a_read_only_key_cannot_find_products_by_supplier(api, make_key, web_channel, supplier):
+    key = api.with_key(make_key(web_channel, scopes=["catalog:read"]))
+    response = key.get("/catalog/products", {"supplier": supplier.pk})
+    assert response.status_code == 403 and error(response)["field"] == "supplier"
+
+
+def test_deleting_a_supplier_removes_its_offers(staff_api, supplier, offer):
+    assert staff_api.delete(f"/catalog/suppliers/{supplier.pk}").status_code == 204
+    assert not SupplierOffer.objects.exists()
+    assert error(staff_api.get(f"/catalog/suppliers/{supplier.pk}"))["code"] == "supplier_not_found"
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_make_preferred_calls_leave_exactly_one_preferred_offer(hoodie):
+    import threading
+
+    from django.db import connection, connections
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs real parallel connections")
+    variant = hoodie.variants.first()
+    offers = [
+        services.create_offer(
+            supplier=services.create_supplier(code=f"s{n}", name=f"S{n}"), variant=variant, cost="1"
+        )
+        for n in range(2)
+    ]
+    barrier, failures = threading.Barrier(2), []
+
+    def prefer(offer):
+        try:
+            barrier.wait()
+            services.update_offer(offer=SupplierOffer.objects.get(pk=offer.pk), is_preferred=True)
+        except Exception as exc:  # recorded and asserted below
+            failures.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=prefer, args=(o,)) for o in offers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    assert SupplierOffer.objects.filter(variant=variant, is_preferred=True).count() == 1

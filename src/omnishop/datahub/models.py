@@ -1,0 +1,205 @@
+"""The data hub's own tables: import jobs and their accounting, quarantined rows, the ledger of what each
+source row became (natural key + content hash, for idempotent re-imports), the staging table of raw
+transaction lines that the orders context will consume, and the identity-resolution review queue.
+
+Targets (customers, products, suppliers, stock) live in their own apps; this app only records how data
+got there.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class ImportJob(models.Model):
+    """One run of one profile over one or more files. Accounting invariant, kept by the engine and checked
+    by a constraint: rows_read = imported + updated + unchanged + merged + quarantined."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    profile = models.CharField(max_length=80, db_index=True)
+    channel = models.ForeignKey(
+        "channels.Channel", null=True, blank=True, on_delete=models.PROTECT, related_name="import_jobs"
+    )
+    source_name = models.CharField(max_length=500, help_text="File name as given by the uploader.")
+    source_path = models.CharField(max_length=1000, blank=True, help_text="Where the file is stored.")
+    source_size = models.BigIntegerField(default=0)
+    source_sha256 = models.CharField(max_length=64, blank=True)
+    format = models.CharField(max_length=20, blank=True, help_text="Detected or requested file format.")
+    encoding = models.CharField(max_length=40, blank=True)
+    options = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING, db_index=True)
+    rows_read = models.PositiveBigIntegerField(default=0)
+    imported = models.PositiveBigIntegerField(default=0)
+    updated = models.PositiveBigIntegerField(default=0)
+    unchanged = models.PositiveBigIntegerField(default=0)
+    merged = models.PositiveBigIntegerField(default=0)
+    quarantined = models.PositiveBigIntegerField(default=0)
+    last_line = models.PositiveBigIntegerField(default=0, help_text="Last source line committed.")
+    entity_counts = models.JSONField(
+        default=dict, blank=True, help_text="Side effects, e.g. variants created."
+    )
+    quality = models.JSONField(default=dict, blank=True, help_text="Data-quality report of the job.")
+    error_code = models.CharField(max_length=60, blank=True)
+    error_message = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    api_key = models.ForeignKey(
+        "channels.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    rows_read=models.F("imported")
+                    + models.F("updated")
+                    + models.F("unchanged")
+                    + models.F("merged")
+                    + models.F("quarantined")
+                ),
+                name="datahub_job_accounting_balances",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"import #{self.pk} {self.profile} {self.source_name}"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+
+class QuarantinedRow(models.Model):
+    """A source row that did not import, kept verbatim with every reason, until fixed or discarded."""
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        RESOLVED = "resolved"
+        DISCARDED = "discarded"
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="quarantined_rows")
+    line = models.PositiveBigIntegerField(help_text="Line (or record) number in the source file.")
+    raw = models.JSONField(
+        help_text="The row as read: column -> text, or the raw text of an unparseable row."
+    )
+    reasons = models.JSONField(help_text="[{field, code, message}, ...]")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN, db_index=True)
+    resolved_by_job = models.ForeignKey(
+        ImportJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="resolved_rows"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["job_id", "line", "id"]
+
+
+class ImportedRecord(models.Model):
+    """Ledger: which object a (source, entity, natural key) became, and the hash of the content last
+    imported, so that importing the same data again is recognised as unchanged."""
+
+    source = models.CharField(max_length=80)
+    entity = models.CharField(max_length=40)
+    natural_key = models.CharField(max_length=300)
+    content_hash = models.CharField(max_length=32)
+    object_id = models.BigIntegerField()
+    last_job = models.ForeignKey(ImportJob, null=True, on_delete=models.SET_NULL, related_name="+")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "entity", "natural_key"], name="datahub_record_natural_key_unique"
+            )
+        ]
+
+
+class StagedTransactionLine(models.Model):
+    """A raw sales-transaction line (invoice line, cancellation, adjustment) as a channel reported it.
+
+    Orders do not exist yet: the orders context consumes these rows (setting `consumed_at`) to build its
+    orders, returns and customer histories. Until then they are the single, deduplicated, cleaned record
+    of what was sold, with links to the customer and variant where those could be resolved.
+    """
+
+    class Kind(models.TextChoices):
+        SALE = "sale"
+        CANCELLATION = "cancellation"
+        WRITE_OFF = "write_off"
+        ADJUSTMENT = "adjustment"
+        FEE = "fee"
+
+    source = models.CharField(max_length=80, help_text="Profile source namespace, e.g. online_retail.")
+    natural_key = models.CharField(max_length=200)
+    content_hash = models.CharField(max_length=32)
+    job = models.ForeignKey(ImportJob, on_delete=models.PROTECT, related_name="+")
+    channel = models.ForeignKey(
+        "channels.Channel", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    document_no = models.CharField(max_length=64, db_index=True, help_text="Invoice / order number.")
+    kind = models.CharField(max_length=14, choices=Kind.choices, default=Kind.SALE)
+    sku = models.CharField(max_length=64, blank=True, db_index=True)
+    description = models.CharField(max_length=500, blank=True)
+    quantity = models.IntegerField()
+    unit_price = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    line_total = models.DecimalField(max_digits=16, decimal_places=4)
+    currency = models.CharField(max_length=3)
+    occurred_at = models.DateTimeField(db_index=True)
+    customer_ref = models.CharField(max_length=100, blank=True, db_index=True)
+    customer = models.ForeignKey(
+        "customers.Customer", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    country = models.CharField(max_length=2, blank=True)
+    country_raw = models.CharField(max_length=100, blank=True)
+    variant = models.ForeignKey(
+        "catalog.Variant", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    consumed_at = models.DateTimeField(null=True, blank=True, help_text="Set by the orders context.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["occurred_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "natural_key"], name="datahub_staged_line_unique")
+        ]
+
+
+class MatchCandidate(models.Model):
+    """A possible duplicate found by identity resolution below the auto-merge threshold: staff decide."""
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        MERGED = "merged"
+        REJECTED = "rejected"
+
+    entity = models.CharField(max_length=20, help_text="customer | product")
+    left_id = models.BigIntegerField()
+    right_id = models.BigIntegerField()
+    score = models.FloatField()
+    reasons = models.JSONField(default=list)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN, db_index=True)
+    job = models.ForeignKey(ImportJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-score", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["entity", "left_id", "right_id"], name="datahub_match_pair_unique"
+            )
+        ]

@@ -1,0 +1,185 @@
+"""Import profiles are data: one TOML file per channel format under datahub/profiles/ (or a directory in
+settings.DATAHUB_PROFILE_DIRS), mapping source columns to Omnishop fields with per-field cleaners and
+naming the target that writes the cleaned rows. A new channel format is a new file, not new code.
+
+    name = "online_retail"            # what `omnishop import online_retail FILE` and the API call it
+    target = "transactions"           # transactions | products | customers | suppliers | supplier_offers
+    [reader]                          # reader options: format, delimiter, encoding, sheet, columns ...
+    [options]                         # target options: currency, timezone, flavour ...
+    [fields.document_no]
+    column = "InvoiceNo"              # or columns = [...] (first non-empty wins), or value = constant
+    required = true
+    clean = ["identifier"]            # cleaner names or {name = "...", option = ...} tables
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+from .cleaners import CleanError, build_chain, is_empty
+from .errors import InvalidProfile, MissingColumns, UnknownProfile
+
+BUILTIN_DIR = Path(__file__).resolve().parent / "profiles"
+TARGETS = ("transactions", "products", "customers", "suppliers", "supplier_offers", "stock_levels")
+
+
+@dataclass
+class FieldSpec:
+    name: str
+    columns: tuple[str, ...]
+    required: bool
+    constant: Any
+    clean: Any  # compiled chain
+    steps: list
+
+
+@dataclass
+class Profile:
+    name: str
+    title: str
+    description: str
+    target: str
+    source: str
+    reader: dict
+    options: dict
+    fields: list[FieldSpec]
+    path: Path
+    extra_columns: str = "ignore"
+    notes: list[str] = field(default_factory=list)
+
+    def required_columns(self) -> set[tuple[str, ...]]:
+        return {f.columns for f in self.fields if f.required and f.columns}
+
+    def check_columns(self, header: list[str]) -> list[str]:
+        """Raise `missing_columns` when a required field has none of its columns; return the optional
+        columns that are absent (reported in the quality report, their fields stay empty)."""
+        present = set(header)
+        missing = [
+            " or ".join(f.columns)
+            for f in self.fields
+            if f.required and f.columns and not present & set(f.columns)
+        ]
+        if missing:
+            raise MissingColumns(
+                f"The file lacks column(s) the '{self.name}' profile requires: {', '.join(missing)}.",
+                missing=missing,
+                found=header[:100],
+            )
+        return [" or ".join(f.columns) for f in self.fields if f.columns and not present & set(f.columns)]
+
+    def apply(self, values: dict[str, Any]) -> tuple[dict[str, Any], list[dict]]:
+        """Clean one source row: (Omnishop field -> value, reasons). Every failing field is reported,
+        not just the first."""
+        out: dict[str, Any] = {}
+        reasons: list[dict] = []
+        for spec in self.fields:
+            if spec.columns:
+                raw = None
+                for column in spec.columns:
+                    candidate = values.get(column)
+                    if not is_empty(candidate):
+                        raw = candidate
+                        break
+            else:
+                raw = spec.constant
+            try:
+                value = spec.clean(raw) if spec.steps else (None if is_empty(raw) else raw)
+            except CleanError as exc:
+                reasons.append({"field": spec.name, "code": exc.code, "message": exc.message})
+                continue
+            if value is None and spec.required:
+                reasons.append({"field": spec.name, "code": "required", "message": f"{spec.name} is empty."})
+                continue
+            out[spec.name] = value
+        return out, reasons
+
+    def describe(self) -> dict:
+        return {
+            "name": self.name,
+            "title": self.title,
+            "description": self.description,
+            "target": self.target,
+            "source": self.source,
+            "format": self.reader.get("format"),
+            "fields": [
+                {"field": f.name, "columns": list(f.columns), "required": f.required, "clean": f.steps}
+                for f in self.fields
+            ],
+        }
+
+
+def _profile_dirs() -> list[Path]:
+    extra = [Path(p) for p in getattr(settings, "DATAHUB_PROFILE_DIRS", [])]
+    return [BUILTIN_DIR, *extra]
+
+
+def parse_profile(path: Path) -> Profile:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidProfile(f"{path.name}: not valid TOML ({exc}).") from None
+    name = data.get("name") or path.stem
+    target = data.get("target")
+    if target not in TARGETS:
+        raise InvalidProfile(f"{path.name}: target must be one of {', '.join(TARGETS)}.", field="target")
+    fields = []
+    for field_name, spec in (data.get("fields") or {}).items():
+        if isinstance(spec, str):
+            spec = {"column": spec}
+        columns = tuple(spec.get("columns") or ([spec["column"]] if spec.get("column") else []))
+        steps = list(spec.get("clean", []))
+        try:
+            chain = build_chain(steps)
+        except KeyError as exc:
+            raise InvalidProfile(f"{path.name}: field {field_name} uses unknown cleaner {exc}.") from None
+        if not columns and "value" not in spec:
+            raise InvalidProfile(f"{path.name}: field {field_name} needs `column`, `columns` or `value`.")
+        fields.append(
+            FieldSpec(
+                name=field_name,
+                columns=columns,
+                required=bool(spec.get("required", False)),
+                constant=spec.get("value"),
+                clean=chain,
+                steps=steps,
+            )
+        )
+    return Profile(
+        name=name,
+        title=data.get("title", name),
+        description=data.get("description", ""),
+        target=target,
+        source=data.get("source", name),
+        reader=dict(data.get("reader", {})),
+        options=dict(data.get("options", {})),
+        fields=fields,
+        path=path,
+    )
+
+
+@cache
+def _index() -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for directory in _profile_dirs():
+        for path in sorted(directory.glob("*.toml")):
+            found[path.stem] = path
+    return found
+
+
+def get_profile(name: str) -> Profile:
+    path = _index().get(name)
+    if path is None:
+        raise UnknownProfile(
+            f"No import profile '{name}'. Known: {', '.join(sorted(_index()))}.", field="profile"
+        )
+    return parse_profile(path)
+
+
+def list_profiles() -> list[Profile]:
+    return [parse_profile(path) for _, path in sorted(_index().items())]

@@ -1,0 +1,659 @@
+"""Streaming readers: turn a file (plain, gzip or zip) into numbered rows of column -> value, never
+holding the whole file in memory.
+
+Formats: CSV/TSV (encoding detection, delimiter sniffing), JSON (top-level array, streamed element by
+element), JSON Lines, XLSX (openpyxl read-only), XML (defusedxml, no DTD/entities), fixed-width (column
+positions or whitespace-separated), Parquet (pyarrow, in batches). Compressed input is decompressed on
+the fly with a hard limit on the expanded size, so a zip bomb stops with `archive_too_large`.
+
+A problem with one row (wrong column count, undecodable bytes, malformed JSON line) is reported on that
+row (`SourceRow.problem`) so the engine can quarantine it; a problem with the file as a whole raises a
+`SourceError` subclass.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import csv
+import gzip
+import io
+import json
+import os
+import re
+import shutil
+import tempfile
+import zipfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from django.conf import settings
+
+from .errors import (
+    ArchiveTooLarge,
+    BinaryFile,
+    MalformedFile,
+    SourceError,
+    TruncatedFile,
+    UndecodableFile,
+    UnsafeXml,
+    UnsupportedFormat,
+)
+
+SAMPLE_BYTES = 64 * 1024
+FORMATS = ("csv", "tsv", "json", "jsonl", "xlsx", "xml", "fixed_width", "parquet")
+_EXTENSIONS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".txt": "csv",
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".xlsx": "xlsx",
+    ".xlsm": "xlsx",
+    ".xml": "xml",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".dat": "fixed_width",
+    ".fwf": "fixed_width",
+}
+_SURROGATES = re.compile("[\udc80-\udcff]")
+
+
+def _limit(name: str, default: int) -> int:
+    return int(getattr(settings, name, default))
+
+
+@dataclass
+class RowProblem:
+    field: str | None
+    code: str
+    message: str
+
+    def as_dict(self) -> dict:
+        return {"field": self.field, "code": self.code, "message": self.message}
+
+
+@dataclass
+class SourceRow:
+    line: int
+    values: dict[str, Any]
+    problem: RowProblem | None = None
+
+
+@dataclass
+class Source:
+    """An opened file: its detected format/encoding, header, and a one-pass row iterator."""
+
+    format: str
+    encoding: str
+    columns: list[str]
+    rows: Iterator[SourceRow]
+    notes: list[str] = field(default_factory=list)
+    _closers: list = field(default_factory=list)
+
+    def close(self) -> None:
+        for closer in reversed(self._closers):
+            with contextlib.suppress(OSError):
+                closer()
+
+    def __enter__(self) -> Source:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+# --- decompression --------------------------------------------------------------------------------------
+
+
+class LimitedReader(io.RawIOBase):
+    """Reads from a decompressing stream and fails once more than `limit` bytes came out of it."""
+
+    def __init__(self, inner: BinaryIO, limit: int, name: str) -> None:
+        self.inner = inner
+        self.limit = limit
+        self.name = name
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        try:
+            data = self.inner.read(len(buffer))
+        except (EOFError, zlib.error, gzip.BadGzipFile, zipfile.BadZipFile) as exc:
+            raise TruncatedFile(
+                f"{self.name}: the compressed data is truncated or corrupt ({exc})."
+            ) from None
+        self.count += len(data)
+        if self.count > self.limit:
+            raise ArchiveTooLarge(
+                f"{self.name} expands beyond {self.limit} bytes; refused (possible zip bomb).",
+                limit=self.limit,
+            )
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _open_binary(path: Path, closers: list) -> tuple[BinaryIO, str, bool]:
+    """The decompressed byte stream of `path` and the name of the content (inner name for archives)."""
+    limit = _limit("DATAHUB_MAX_DECOMPRESSED_BYTES", 4 * 1024**3)
+    raw = open(path, "rb")  # noqa: SIM115 - closed by Source.close
+    closers.append(raw.close)
+    magic = raw.read(4)
+    raw.seek(0)
+    name = path.name
+    if magic[:2] == b"\x1f\x8b":
+        inner = gzip.GzipFile(fileobj=raw, mode="rb")
+        closers.append(inner.close)
+        stream = io.BufferedReader(LimitedReader(inner, limit, name), buffer_size=256 * 1024)
+        return stream, (name[:-3] if name.lower().endswith(".gz") else name), True
+    if magic == b"PK\x03\x04" and not _is_xlsx(raw):
+        try:
+            archive = zipfile.ZipFile(raw)
+        except zipfile.BadZipFile as exc:
+            raise TruncatedFile(f"{name}: not a readable zip archive ({exc}).") from None
+        closers.append(archive.close)
+        members = [m for m in archive.infolist() if not m.is_dir() and not m.filename.startswith("__MACOSX")]
+        if len(members) != 1:
+            raise UnsupportedFormat(
+                f"{name}: a zip archive must hold exactly one data file (it holds {len(members)})."
+            )
+        member = members[0]
+        if member.file_size > limit:  # declared size: cheap first check; the stream is counted anyway
+            raise ArchiveTooLarge(
+                f"{member.filename} declares {member.file_size} bytes, more than the {limit} allowed.",
+                limit=limit,
+            )
+        inner = archive.open(member)
+        closers.append(inner.close)
+        stream = io.BufferedReader(LimitedReader(inner, limit, member.filename), buffer_size=256 * 1024)
+        return stream, member.filename, True
+    return raw, name, False
+
+
+def _is_xlsx(raw: BinaryIO) -> bool:
+    try:
+        with zipfile.ZipFile(raw) as archive:
+            names = set(archive.namelist())
+        return "[Content_Types].xml" in names and any(n.startswith("xl/") for n in names)
+    except zipfile.BadZipFile:
+        return False
+    finally:
+        raw.seek(0)
+
+
+def _materialise(stream: BinaryIO, closers: list, suffix: str) -> Path:
+    """Formats that need random access (XLSX, Parquet) inside gzip/zip: copy out, still size-limited."""
+    handle = tempfile.NamedTemporaryFile(prefix="datahub-", suffix=suffix, delete=False)  # noqa: SIM115
+    with handle:
+        shutil.copyfileobj(stream, handle, length=1024 * 1024)
+    closers.append(lambda: os.unlink(handle.name))
+    return Path(handle.name)
+
+
+# --- detection ------------------------------------------------------------------------------------------
+
+
+def detect_format(name: str, sample: bytes) -> str:
+    suffix = Path(name.lower()).suffix
+    if suffix in _EXTENSIONS:
+        return _EXTENSIONS[suffix]
+    if sample.startswith(b"PAR1"):
+        return "parquet"
+    if sample.startswith(b"PK\x03\x04"):
+        return "xlsx"
+    head = sample.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    if head == b"[":
+        return "json"
+    if head == b"{":
+        return "jsonl"
+    if head == b"<":
+        return "xml"
+    return "csv"
+
+
+def detect_encoding(sample: bytes, *, complete: bool = False) -> str:
+    """UTF-8 (with or without BOM), UTF-16 with BOM, then GB18030 or Latin-1/cp1252 by charset-normalizer."""
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if b"\x00" in sample[:4096]:
+        raise BinaryFile("The file contains NUL bytes: it is binary data, not a text export.")
+    try:
+        sample.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError as exc:
+        # A sample cut in the middle of a multi-byte character is still UTF-8.
+        if not complete and exc.start >= len(sample) - 3 and exc.reason == "unexpected end of data":
+            return "utf-8"
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(sample, cp_isolation=["gb18030", "cp1252", "latin_1", "big5", "shift_jis"]).best()
+    if best is None:
+        raise UndecodableFile("The text encoding of the file could not be determined.")
+    encoding = best.encoding
+    if encoding in ("latin_1", "iso8859_1"):
+        encoding = "cp1252"  # a superset for the printable range exporters actually write
+    if best.chaos > 0.5 and encoding not in ("gb18030", "cp1252"):
+        raise UndecodableFile("The file is neither UTF-8, GB18030 nor Latin-1 text.")
+    return encoding
+
+
+def _control_ratio(text: str) -> float:
+    if not text:
+        return 0.0
+    bad = sum(1 for ch in text if (ord(ch) < 32 and ch not in "\r\n\t") or 0xFFF0 <= ord(ch) <= 0xFFFF)
+    return bad / len(text)
+
+
+# --- opening --------------------------------------------------------------------------------------------
+
+
+def open_source(path: str | Path, *, format: str | None = None, options: dict | None = None) -> Source:
+    """Open `path` for streaming. `format` overrides detection; `options` are the profile's reader options
+    (delimiter, encoding, sheet, record_tag, columns for fixed width, ...)."""
+    path = Path(path)
+    options = dict(options or {})
+    closers: list = []
+    try:
+        stream, inner_name, compressed = _open_binary(path, closers)
+        peek = stream.peek(SAMPLE_BYTES)[:SAMPLE_BYTES] if hasattr(stream, "peek") else b""
+        if not hasattr(stream, "peek"):
+            peek = stream.read(SAMPLE_BYTES)
+            stream.seek(0)
+        fmt = format or options.get("format") or detect_format(inner_name, peek)
+        if fmt not in FORMATS:
+            raise UnsupportedFormat(f"Format '{fmt}' is not supported; use one of {', '.join(FORMATS)}.")
+        if fmt == "xlsx":
+            file_path = _materialise(stream, closers, ".xlsx") if compressed else path
+            return _open_xlsx(file_path, inner_name, options, closers)
+        if fmt == "parquet":
+            file_path = _materialise(stream, closers, ".parquet") if compressed else path
+            return _open_parquet(file_path, inner_name, options, closers)
+        if fmt == "xml":
+            return _open_xml(stream, options, closers)
+        encoding = options.get("encoding") or detect_encoding(peek, complete=len(peek) < SAMPLE_BYTES)
+        text = io.TextIOWrapper(stream, encoding=encoding, errors="surrogateescape", newline="")
+        if _control_ratio(peek[:4096].decode(encoding, errors="replace")) > 0.05:
+            raise BinaryFile("The file is mostly control characters: binary data, not a text export.")
+        if fmt in ("csv", "tsv"):
+            return _open_csv(text, fmt, encoding, options, closers)
+        if fmt == "jsonl":
+            return Source("jsonl", encoding, [], _jsonl_rows(text), _closers=closers)
+        if fmt == "json":
+            return Source("json", encoding, [], _json_array_rows(text), _closers=closers)
+        return _open_fixed_width(text, encoding, options, closers)
+    except BaseException:
+        for closer in reversed(closers):
+            with contextlib.suppress(OSError):
+                closer()
+        raise
+
+
+def _decode_guard(values: list[str]) -> RowProblem | None:
+    for value in values:
+        if _SURROGATES.search(value):
+            return RowProblem(
+                None, "bad_encoding", "The row contains bytes that are not valid in the file's encoding."
+            )
+    return None
+
+
+def _open_csv(text, fmt: str, encoding: str, options: dict, closers: list) -> Source:
+    max_columns = int(options.get("max_columns", _limit("DATAHUB_MAX_COLUMNS", 1000)))
+    csv.field_size_limit(_limit("DATAHUB_MAX_FIELD_BYTES", 1024 * 1024))
+    delimiter = options.get("delimiter") or ("\t" if fmt == "tsv" else None)
+    if delimiter is None:
+        sample = text.buffer.peek(SAMPLE_BYTES)[:16384].decode(encoding, errors="replace")
+        # Sniff on whole lines only, quote-aware: a comma inside a quoted HTML description must not win.
+        try:
+            delimiter = csv.Sniffer().sniff(sample.rsplit("\n", 1)[0] or sample, delimiters=",;\t|").delimiter
+        except csv.Error:
+            delimiter = ","
+    reader = csv.reader(text, delimiter=delimiter, quotechar=options.get("quotechar", '"'), strict=False)
+    try:
+        header = next(reader)
+    except StopIteration:
+        return Source(fmt, encoding, [], iter(()), _closers=closers)
+    except csv.Error as exc:
+        raise MalformedFile(f"The header line cannot be read: {exc}.") from None
+    if len(header) > max_columns:
+        raise MalformedFile(f"The header has {len(header)} columns; at most {max_columns} are allowed.")
+    header = [h.lstrip("\ufeff").strip() for h in header]
+    if _decode_guard(header):
+        raise UndecodableFile(f"The header is not valid {encoding} text; give the encoding explicitly.")
+
+    def rows() -> Iterator[SourceRow]:
+        width = len(header)
+        line = reader.line_num
+        while True:
+            start = line + 1
+            try:
+                record = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                line = reader.line_num
+                yield SourceRow(start, {"_raw": ""}, RowProblem(None, "malformed_row", str(exc)))
+                continue
+            line = reader.line_num
+            if not record:
+                continue  # blank line
+            if len(record) != width:
+                if len(record) > max_columns:
+                    values = {"_raw": delimiter.join(record[:50])[:2000] + " ..."}
+                    problem = RowProblem(
+                        None,
+                        "too_many_columns",
+                        f"The row has {len(record)} columns; the header has {width}.",
+                    )
+                    yield SourceRow(start, values, problem)
+                    continue
+                if len(record) < width and not any(record):
+                    continue
+                values = dict(zip(header, record, strict=False))
+                if len(record) > width:
+                    values["_extra"] = record[width:]
+                problem = RowProblem(
+                    None, "wrong_column_count", f"The row has {len(record)} columns; the header has {width}."
+                )
+                yield SourceRow(start, values, problem)
+                continue
+            yield SourceRow(start, dict(zip(header, record, strict=True)), _decode_guard(record))
+
+    return Source(fmt, encoding, header, rows(), notes=[f"delimiter {delimiter!r}"], _closers=closers)
+
+
+def _jsonl_rows(text) -> Iterator[SourceRow]:
+    max_bytes = _limit("DATAHUB_MAX_RECORD_BYTES", 4 * 1024 * 1024)
+    for number, line in enumerate(text, start=1):
+        if not line.strip():
+            continue
+        if len(line) > max_bytes:
+            yield SourceRow(
+                number, {"_raw": line[:2000]}, RowProblem(None, "record_too_large", "Line too long.")
+            )
+            continue
+        try:
+            value = json.loads(line, parse_float=Decimal)
+        except (json.JSONDecodeError, UnicodeError) as exc:
+            yield SourceRow(number, {"_raw": line[:2000]}, RowProblem(None, "malformed_json", str(exc)))
+            continue
+        if not isinstance(value, dict):
+            yield SourceRow(
+                number, {"_raw": line[:2000]}, RowProblem(None, "not_an_object", "Not an object.")
+            )
+            continue
+        yield SourceRow(number, value, _decode_guard([line]))
+
+
+def _json_array_rows(text) -> Iterator[SourceRow]:
+    """Stream the elements of a top-level JSON array without loading the document."""
+    decoder = json.JSONDecoder(parse_float=Decimal)
+    max_bytes = _limit("DATAHUB_MAX_RECORD_BYTES", 4 * 1024 * 1024)
+    buffer = ""
+    position = 0
+    eof = False
+
+    def fill() -> bool:
+        nonlocal buffer, position, eof
+        chunk = text.read(256 * 1024)
+        if not chunk:
+            eof = True
+            return False
+        buffer = buffer[position:] + chunk
+        position = 0
+        return True
+
+    def skip_ws() -> None:
+        nonlocal position
+        while True:
+            while position < len(buffer) and buffer[position] in " \t\r\n":
+                position += 1
+            if position < len(buffer) or eof or not fill():
+                return
+
+    fill()
+    skip_ws()
+    if position < len(buffer) and buffer[position] == "\ufeff":
+        position += 1
+        skip_ws()
+    if position >= len(buffer) or buffer[position] != "[":
+        raise MalformedFile("A JSON file must hold a top-level array of objects (or use JSON Lines).")
+    position += 1
+    number = 0
+    while True:
+        skip_ws()
+        if position >= len(buffer):
+            raise TruncatedFile("The JSON array is not closed: the file is truncated.")
+        if buffer[position] == "]":
+            return
+        if buffer[position] == ",":
+            position += 1
+            continue
+        while True:
+            try:
+                value, end = decoder.raw_decode(buffer, position)
+                break
+            except json.JSONDecodeError as exc:
+                if eof or len(buffer) - position > max_bytes:
+                    if eof:
+                        raise TruncatedFile(
+                            f"The JSON ends inside element {number + 1}: {exc.msg}."
+                        ) from None
+                    raise MalformedFile(
+                        f"JSON element {number + 1} is larger than {max_bytes} bytes."
+                    ) from None
+                fill()
+        number += 1
+        position = end
+        if isinstance(value, dict):
+            yield SourceRow(number, value)
+        else:
+            yield SourceRow(
+                number,
+                {"_raw": json.dumps(value, default=str)[:2000]},
+                RowProblem(None, "not_an_object", "The array element is not an object."),
+            )
+
+
+def _open_fixed_width(text, encoding: str, options: dict, closers: list) -> Source:
+    """Fixed-width records: `columns = [{name, start, end}, ...]` (0-based, end exclusive), or
+    `whitespace = true` to split right-aligned columns on runs of blanks (names from the header line or
+    `names`)."""
+    columns = options.get("columns")
+    names = options.get("names")
+    has_header = options.get("header", True)
+    lines = iter(text)
+    line_no = 0
+    if has_header:
+        header_line = next(lines, "")
+        line_no = 1
+        if not names and not columns:
+            names = header_line.split()
+    if columns:
+        names = [c["name"] for c in columns]
+    if not names:
+        raise MalformedFile("A fixed-width profile needs `columns` or `names` (or a header line).")
+
+    def rows() -> Iterator[SourceRow]:
+        nonlocal line_no
+        for raw_line in lines:
+            line_no += 1
+            line = raw_line.rstrip("\r\n")
+            if not line.strip():
+                continue
+            if columns:
+                if len(line) < columns[-1]["start"]:
+                    yield SourceRow(
+                        line_no,
+                        {"_raw": line},
+                        RowProblem(None, "short_record", "The record is shorter than the layout."),
+                    )
+                    continue
+                values = {c["name"]: line[c["start"] : c.get("end")] for c in columns}
+            else:
+                parts = line.split()
+                if len(parts) != len(names):
+                    yield SourceRow(
+                        line_no,
+                        {"_raw": line[:2000]},
+                        RowProblem(
+                            None,
+                            "wrong_column_count",
+                            f"The record has {len(parts)} fields; expected {len(names)}.",
+                        ),
+                    )
+                    continue
+                values = dict(zip(names, parts, strict=True))
+            yield SourceRow(line_no, values, _decode_guard([line]))
+
+    return Source("fixed_width", encoding, list(names), rows(), _closers=closers)
+
+
+def _cell(value: Any) -> Any:
+    """XLSX/Parquet cells keep their type where the cleaners understand it (numbers, datetimes)."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime | date | time | int | float | Decimal | bool):
+        return value
+    return str(value)
+
+
+def _open_xlsx(file_path: Path, inner_name: str, options: dict, closers: list) -> Source:
+    from openpyxl import load_workbook
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    try:
+        workbook = load_workbook(file_path, read_only=True, data_only=True)
+    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError) as exc:
+        raise MalformedFile(f"{inner_name} is not a readable XLSX workbook ({exc}).") from None
+    closers.append(workbook.close)
+    sheet_name = options.get("sheet")
+    if sheet_name and sheet_name not in workbook.sheetnames:
+        raise MalformedFile(f"The workbook has no sheet '{sheet_name}'.", field="sheet")
+    sheet = workbook[sheet_name] if sheet_name else workbook.worksheets[0]
+    rows_iter = sheet.iter_rows(values_only=True)
+    header_row = next(rows_iter, None) or ()
+    header = [str(h).strip() if h is not None else "" for h in header_row]
+    while header and header[-1] == "":
+        header.pop()
+    max_columns = _limit("DATAHUB_MAX_COLUMNS", 1000)
+    if len(header) > max_columns:
+        raise MalformedFile(f"The header has {len(header)} columns; at most {max_columns} are allowed.")
+
+    def rows() -> Iterator[SourceRow]:
+        width = len(header)
+        for number, record in enumerate(rows_iter, start=2):
+            if record is None or all(v is None or v == "" for v in record):
+                continue
+            values = {header[i]: _cell(record[i]) if i < len(record) else "" for i in range(width)}
+            extra = [v for v in record[width:] if v not in (None, "")]
+            if extra:
+                yield SourceRow(
+                    number, values, RowProblem(None, "wrong_column_count", "Cells right of the header.")
+                )
+                continue
+            yield SourceRow(number, values)
+
+    return Source("xlsx", "xlsx", header, rows(), notes=[f"sheet {sheet.title!r}"], _closers=closers)
+
+
+def _open_parquet(file_path: Path, inner_name: str, options: dict, closers: list) -> Source:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(file_path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise MalformedFile(f"{inner_name} is not a readable Parquet file ({exc}).") from None
+    closers.append(parquet.close)
+    header = list(parquet.schema_arrow.names)
+
+    def rows() -> Iterator[SourceRow]:
+        number = 0
+        try:
+            for batch in parquet.iter_batches(batch_size=int(options.get("batch_size", 10000))):
+                for record in batch.to_pylist():
+                    number += 1
+                    yield SourceRow(number, {k: _cell(v) for k, v in record.items()})
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise TruncatedFile(f"The Parquet data is corrupt after record {number}: {exc}.") from None
+
+    return Source("parquet", "parquet", header, rows(), _closers=closers)
+
+
+def _open_xml(stream, options: dict, closers: list) -> Source:
+    """Records are the elements named `record_tag` (default: the root's children); a record's fields are
+    its attributes and its children's text. DTDs, entities and external references are refused."""
+    from xml.etree.ElementTree import ParseError
+
+    from defusedxml import DefusedXmlException
+    from defusedxml.ElementTree import iterparse
+
+    record_tag = options.get("record_tag")
+
+    def rows() -> Iterator[SourceRow]:
+        depth = 0
+        number = 0
+        root = None
+        try:
+            for event, element in iterparse(stream, events=("start", "end"), forbid_dtd=True):
+                if event == "start":
+                    depth += 1
+                    if root is None:
+                        root = element
+                    continue
+                depth -= 1
+                tag = _local(element.tag)
+                is_record = tag == record_tag if record_tag else depth == 1
+                if not is_record:
+                    continue
+                number += 1
+                values: dict[str, Any] = {_local(k): v for k, v in element.attrib.items()}
+                for child in element:
+                    values[_local(child.tag)] = (
+                        (child.text or "").strip() if len(child) == 0 else _flatten(child)
+                    )
+                if not len(element) and element.text and element.text.strip():
+                    values.setdefault(tag, element.text.strip())
+                yield SourceRow(number, values)
+                element.clear()
+                if root is not None:
+                    for stale in list(root):
+                        root.remove(stale)
+        except DefusedXmlException as exc:
+            raise UnsafeXml(f"The XML uses a DTD, entities or external references, refused: {exc}.") from None
+        except ParseError as exc:
+            if "no element found" in str(exc) or "unclosed token" in str(exc):
+                raise TruncatedFile(f"The XML ends unexpectedly after record {number}: {exc}.") from None
+            raise MalformedFile(f"The XML is not well-formed after record {number}: {exc}.") from None
+
+    return Source("xml", "xml", [], rows(), _closers=closers)
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _flatten(element) -> dict:
+    return {_local(c.tag): (c.text or "").strip() for c in element}
+
+
+def columns_of(source: Source, first: SourceRow | None) -> list[str]:
+    """Header for formats without one (JSON, XML): the keys of the first record."""
+    if source.columns:
+        return source.columns
+    return list(first.values) if first else []
+
+
+__all__ = ["FORMATS", "RowProblem", "Source", "SourceError", "SourceRow", "detect_encoding", "open_source"]

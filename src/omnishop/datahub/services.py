@@ -1,0 +1,352 @@
+"""Data hub operations: start an import (from an upload, a server path or the CLI), run or resume it,
+look at and fix its quarantine, read its data-quality report, decide identity-resolution candidates.
+
+Imports are jobs: `start_import` stores the file and creates the job; `run_import` (directly, or through
+the Celery task for big files) streams it through its profile. Every count lives on the job row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from typing import BinaryIO
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from omnishop.core.errors import ValidationFailed
+
+from . import engine
+from .errors import (
+    FileTooLarge,
+    JobNotFound,
+    JobNotRunnable,
+    PathNotAllowed,
+    QuarantineRowClosed,
+    QuarantineRowNotFound,
+)
+from .models import ImportJob, MatchCandidate, QuarantinedRow
+from .profiles import get_profile
+
+
+def _upload_dir() -> Path:
+    path = Path(settings.DATAHUB_UPLOAD_DIR)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _store(stream: BinaryIO, name: str) -> tuple[Path, int, str]:
+    """Copy an upload to the job store in chunks (never in memory), enforcing the size limit."""
+    limit = int(settings.DATAHUB_MAX_UPLOAD_BYTES)
+    suffix = "".join(Path(name).suffixes)[-20:]
+    target = _upload_dir() / f"{uuid.uuid4().hex}{suffix}"
+    digest = hashlib.sha256()
+    size = 0
+    with open(target, "wb") as out:
+        while chunk := stream.read(1024 * 1024):
+            size += len(chunk)
+            if size > limit:
+                out.close()
+                target.unlink(missing_ok=True)
+                raise FileTooLarge(f"The file is larger than {limit} bytes.", field="file", limit=limit)
+            digest.update(chunk)
+            out.write(chunk)
+    return target, size, digest.hexdigest()
+
+
+def start_import(
+    *,
+    profile: str,
+    stream: BinaryIO,
+    filename: str,
+    channel=None,
+    user=None,
+    api_key=None,
+    options: dict | None = None,
+) -> ImportJob:
+    """Store the file and create a pending job for it (run it with `run_import` or `enqueue_import`)."""
+    get_profile(profile)  # unknown profile: fail before storing anything
+    path, size, digest = _store(stream, filename)
+    return ImportJob.objects.create(
+        profile=profile,
+        channel=channel,
+        source_name=Path(filename).name[:500],
+        source_path=str(path),
+        source_size=size,
+        source_sha256=digest,
+        created_by=user if getattr(user, "pk", None) else None,
+        api_key=api_key,
+        options=_check_options(options or {}),
+        format=(options or {}).get("format", "") if options else "",
+    )
+
+
+def _check_options(options: dict) -> dict:
+    allowed = {"reader", "target", "format"}
+    unknown = set(options) - allowed
+    if unknown:
+        raise ValidationFailed(f"Unknown import option(s): {', '.join(sorted(unknown))}.", field="options")
+    return options
+
+
+def start_server_import(
+    *, profile: str, path: str, channel=None, user=None, options: dict | None = None
+) -> ImportJob:
+    """Staff import of a file already on the server, restricted to DATAHUB_IMPORT_ROOTS (no path tricks)."""
+    real = Path(os.path.realpath(path))
+    roots = [Path(os.path.realpath(r)) for r in settings.DATAHUB_IMPORT_ROOTS]
+    if not any(real == root or root in real.parents for root in roots):
+        raise PathNotAllowed(field="path")
+    if not real.is_file():
+        raise ValidationFailed("There is no file at this path.", field="path")
+    with open(real, "rb") as handle:
+        return start_import(
+            profile=profile, stream=handle, filename=real.name, channel=channel, user=user, options=options
+        )
+
+
+def import_files(
+    *,
+    profile: str,
+    paths: Iterable[str | Path],
+    channel=None,
+    user=None,
+    options: dict | None = None,
+    progress=None,
+) -> list[ImportJob]:
+    """The CLI's path: one job per file, run now, in this process."""
+    jobs = []
+    for path in paths:
+        with open(path, "rb") as handle:
+            job = start_import(
+                profile=profile,
+                stream=handle,
+                filename=Path(path).name,
+                channel=channel,
+                user=user,
+                options=options,
+            )
+        jobs.append(run_import(job=job, progress=progress))
+    return jobs
+
+
+def run_import(*, job: ImportJob, progress=None, resume: bool = False) -> ImportJob:
+    """Run a pending job (or resume a failed/interrupted one after its last committed line)."""
+    allowed = {ImportJob.Status.PENDING} | (
+        {ImportJob.Status.FAILED, ImportJob.Status.RUNNING} if resume else set()
+    )
+    claimed = ImportJob.objects.filter(pk=job.pk, status__in=allowed).update(status=ImportJob.Status.RUNNING)
+    if not claimed:
+        raise JobNotRunnable(f"Import #{job.pk} is {job.status}.", status_now=job.status)
+    job.refresh_from_db()
+    return engine.run_job(job, progress=progress, resume=resume)
+
+
+def enqueue_import(*, job: ImportJob) -> ImportJob:
+    """Hand the job to the background worker (Celery); without Redis it runs at once, in-process."""
+    from .tasks import run_import_job
+
+    run_import_job.delay(job.pk)
+    job.refresh_from_db()
+    return job
+
+
+def rerun_import(*, job: ImportJob, user=None) -> ImportJob:
+    """A fresh job over the same stored file: safe at any time, natural keys make it a no-op for rows that
+    already made it (the way to finish a job that was killed halfway)."""
+    if not Path(job.source_path).is_file():
+        raise JobNotRunnable("The stored file of this job is gone; upload it again.")
+    with open(job.source_path, "rb") as handle:
+        return start_import(
+            profile=job.profile,
+            stream=handle,
+            filename=job.source_name,
+            channel=job.channel,
+            user=user,
+            options=job.options,
+        )
+
+
+# --- reading jobs ---------------------------------------------------------------------------------------
+
+
+def jobs_visible_to(principal) -> QuerySet[ImportJob]:
+    qs = ImportJob.objects.select_related("channel")
+    if principal.kind == "channel":
+        return qs.filter(channel=principal.channel)
+    return qs
+
+
+def get_job(*, principal, job_id: int) -> ImportJob:
+    job = jobs_visible_to(principal).filter(pk=job_id).first()
+    if job is None:
+        raise JobNotFound(field="job_id")
+    return job
+
+
+def quality_report(*, job: ImportJob) -> dict:
+    """The job's data-quality report: completeness per field, duplicates, rejects by reason, merges."""
+    report = dict(job.quality or {})
+    report.update(
+        {
+            "job": job.pk,
+            "profile": job.profile,
+            "status": job.status,
+            "counts": counts_of(job),
+            "open_quarantine": job.quarantined_rows.filter(status=QuarantinedRow.Status.OPEN).count(),
+        }
+    )
+    return report
+
+
+def counts_of(job: ImportJob) -> dict:
+    return {name: getattr(job, name) for name in ("rows_read", *engine.OUTCOMES)}
+
+
+def overall_quality(*, principal) -> dict:
+    """All jobs together: totals, rejects by reason across jobs, open quarantine, review queue."""
+    from collections import Counter
+
+    jobs = jobs_visible_to(principal)
+    totals: Counter = Counter()
+    reasons: Counter = Counter()
+    for job in jobs.only("rows_read", "imported", "updated", "unchanged", "merged", "quarantined", "quality"):
+        totals.update(counts_of(job))
+        for entry in (job.quality or {}).get("rejects_by_reason", []):
+            reasons[entry["reason"]] += entry["count"]
+    return {
+        "jobs": jobs.count(),
+        "counts": dict(totals),
+        "rejects_by_reason": [{"reason": r, "count": c} for r, c in reasons.most_common()],
+        "open_quarantine": QuarantinedRow.objects.filter(
+            job__in=jobs, status=QuarantinedRow.Status.OPEN
+        ).count(),
+        "review_queue": MatchCandidate.objects.filter(status=MatchCandidate.Status.OPEN).count(),
+    }
+
+
+# --- quarantine -----------------------------------------------------------------------------------------
+
+
+def get_quarantined_row(*, principal, row_id: int) -> QuarantinedRow:
+    row = (
+        QuarantinedRow.objects.filter(pk=row_id, job__in=jobs_visible_to(principal))
+        .select_related("job")
+        .first()
+    )
+    if row is None:
+        raise QuarantineRowNotFound(field="row_id")
+    return row
+
+
+def resubmit_quarantined(
+    *, row: QuarantinedRow, values: dict | None = None, user=None
+) -> tuple[QuarantinedRow, ImportJob]:
+    """Re-run one quarantined row, as is or with `values` fixed (column -> text), through its profile in a
+    small job of its own. If it imports, the quarantined row is resolved; if not, the new reasons are
+    returned on a new quarantined row of the small job, and the original stays open."""
+    if row.status != QuarantinedRow.Status.OPEN:
+        raise QuarantineRowClosed(field="row_id")
+    raw = {**row.raw, **{str(k): ("" if v is None else str(v)) for k, v in (values or {}).items()}}
+    raw.pop("_raw", None) if values else None
+    origin = row.job
+    job = ImportJob.objects.create(
+        profile=origin.profile,
+        channel=origin.channel,
+        source_name=f"resubmit of row {row.line} of import #{origin.pk}",
+        created_by=user if getattr(user, "pk", None) else None,
+        options=origin.options,
+        status=ImportJob.Status.RUNNING,
+        started_at=timezone.now(),
+    )
+    profile = get_profile(origin.profile)
+    runner = engine.Runner(job, profile)
+    if "_raw" in raw:
+        data, reasons = {}, list(row.reasons)
+    else:
+        data, reasons = profile.apply(raw)
+    with transaction.atomic():
+        if reasons:
+            runner.write(
+                [],
+                [QuarantinedRow(job=job, line=row.line, raw=raw, reasons=reasons)],
+                read=1,
+                last_line=row.line,
+            )
+        else:
+            prepared = engine.Prepared(row.line, raw, data, resubmitted_from=row.pk)
+            runner.write([prepared], [], read=1, last_line=row.line)
+        runner.target.finish()
+        job.refresh_from_db()
+        job.status = ImportJob.Status.SUCCEEDED
+        job.finished_at = timezone.now()
+        job.save(update_fields=["status", "finished_at"])
+        if job.quarantined == 0:
+            row.status = QuarantinedRow.Status.RESOLVED
+            row.resolved_by_job = job
+            row.raw = raw
+            row.save(update_fields=["status", "resolved_by_job", "raw"])
+    return row, job
+
+
+def discard_quarantined(*, row: QuarantinedRow) -> QuarantinedRow:
+    if row.status != QuarantinedRow.Status.OPEN:
+        raise QuarantineRowClosed(field="row_id")
+    row.status = QuarantinedRow.Status.DISCARDED
+    row.save(update_fields=["status"])
+    return row
+
+
+# --- identity-resolution review queue -------------------------------------------------------------------
+
+
+def decide_match(*, candidate: MatchCandidate, merge: bool, user=None) -> MatchCandidate:
+    """Staff decision on a look-alike pair: merge (through the customers merge service) or keep apart."""
+    if candidate.status != MatchCandidate.Status.OPEN:
+        raise QuarantineRowClosed("This candidate was already decided.", field="candidate_id")
+    with transaction.atomic():
+        if merge and candidate.entity == "customer":
+            from omnishop.customers.models import Customer
+            from omnishop.customers.services import merge_customers
+
+            merge_customers(
+                survivor=Customer.objects.get(pk=candidate.left_id),
+                merged=Customer.objects.get(pk=candidate.right_id),
+                actor=user if getattr(user, "pk", None) else None,
+                actor_label="datahub review",
+                reason="; ".join(candidate.reasons)[:500],
+                score=candidate.score,
+            )
+        candidate.status = MatchCandidate.Status.MERGED if merge else MatchCandidate.Status.REJECTED
+        candidate.decided_by = user if getattr(user, "pk", None) else None
+        candidate.decided_at = timezone.now()
+        candidate.save(update_fields=["status", "decided_by", "decided_at"])
+    return candidate
+
+
+def write_temp_copy(data: bytes, suffix: str) -> Path:
+    """For tests and the API: a bytes payload as a file in the upload folder."""
+    handle = tempfile.NamedTemporaryFile(dir=_upload_dir(), suffix=suffix, delete=False)  # noqa: SIM115
+    with handle:
+        handle.write(data)
+    return Path(handle.name)
+
+
+__all__ = [
+    "discard_quarantined",
+    "enqueue_import",
+    "get_job",
+    "import_files",
+    "quality_report",
+    "rerun_import",
+    "resubmit_quarantined",
+    "run_import",
+    "start_import",
+    "start_server_import",
+]

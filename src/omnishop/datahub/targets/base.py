@@ -1,0 +1,87 @@
+"""What every target shares: the job, profile options, side-effect counters and the ledger of natural
+keys → (object id, content hash) that makes re-imports idempotent."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from ..engine import Prepared, Result, content_hash
+from ..errors import SourceError
+from ..models import ImportedRecord
+
+
+class ChannelRequired(SourceError):
+    code = "channel_required"
+    default_message = "This profile imports channel data: run the job for a channel."
+
+
+class Target:
+    entity = ""
+
+    def __init__(self, *, profile, job) -> None:
+        self.profile = profile
+        self.job = job
+        self.options = {**profile.options, **(job.options.get("target") or {})}
+        self.source = self.options.get("source") or profile.source
+        self.channel = job.channel
+        self.entity_counts: Counter = Counter()
+
+    def require_channel(self):
+        if self.channel is None:
+            raise ChannelRequired(
+                f"The '{self.profile.name}' profile records channel identities and prices: choose a channel."
+            )
+        return self.channel
+
+    def write(self, rows: list[Prepared]) -> list[Result]:
+        raise NotImplementedError
+
+    def skip(self, rows: list[Prepared]) -> None:
+        """Rows a resumed job already committed: keep any per-file state (positions) in step."""
+
+    def finish(self) -> int:
+        """After the last batch; returns how many imported rows became merges (identity resolution)."""
+        return 0
+
+
+class Ledger:
+    """Natural key → (object id, content hash) for one (source, entity), loaded per batch."""
+
+    def __init__(self, *, source: str, entity: str, job) -> None:
+        self.source = source
+        self.entity = entity
+        self.job = job
+
+    def load(self, keys: list[str]) -> dict[str, tuple[int, str]]:
+        found: dict[str, tuple[int, str]] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), 2000):
+            chunk = unique[start : start + 2000]
+            for key, object_id, digest in ImportedRecord.objects.filter(
+                source=self.source, entity=self.entity, natural_key__in=chunk
+            ).values_list("natural_key", "object_id", "content_hash"):
+                found[key] = (object_id, digest)
+        return found
+
+    def record(self, entries: dict[str, tuple[int, str]], existing: dict[str, tuple[int, str]]) -> None:
+        new = [
+            ImportedRecord(
+                source=self.source,
+                entity=self.entity,
+                natural_key=k,
+                object_id=o,
+                content_hash=h,
+                last_job=self.job,
+            )
+            for k, (o, h) in entries.items()
+            if k not in existing
+        ]
+        ImportedRecord.objects.bulk_create(new, batch_size=1000)
+        changed = [(k, o, h) for k, (o, h) in entries.items() if k in existing and existing[k] != (o, h)]
+        for key, object_id, digest in changed:
+            ImportedRecord.objects.filter(source=self.source, entity=self.entity, natural_key=key).update(
+                object_id=object_id, content_hash=digest, last_job=self.job
+            )
+
+
+__all__ = ["ChannelRequired", "Ledger", "Prepared", "Result", "Target", "content_hash"]

@@ -1,0 +1,297 @@
+"""Transaction lines (Online Retail invoice lines, CDNOW purchases) into the staging table, plus what
+already has a home: the customers they belong to (customers context, by the channel's customer id) and
+the products/variants their stock codes name (catalog).
+
+Orders do not exist yet; the staging table is the contract with the orders context (docs/datahub.md).
+A line's natural key is (document, position of the line within the document in the file), so exact
+duplicate lines — real repeat purchases or double entries, indistinguishable — are kept, and the same file
+imported again (CSV or its XLSX twin) maps every line onto itself.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from decimal import Decimal
+
+from django.db.models import OuterRef, Subquery
+from django.utils import timezone
+from django.utils.text import slugify
+
+from omnishop.catalog.models import Product, Variant
+
+from ..bulk import insert_rows
+from ..engine import IMPORTED, QUARANTINED, UNCHANGED, UPDATED, Prepared, Result, content_hash
+from ..models import StagedTransactionLine
+from .base import Target
+
+Kind = StagedTransactionLine.Kind
+_HAS_UPPER = re.compile(r"[A-Z]")
+_HAS_LOWER = re.compile(r"[a-z]")
+
+
+class TransactionsTarget(Target):
+    entity = "transaction_line"
+
+    def __init__(self, *, profile, job) -> None:
+        super().__init__(profile=profile, job=job)
+        options = self.options
+        self.currency = options.get("currency", "GBP")
+        self.cancellation_prefixes = tuple(options.get("cancellation_prefixes", ["C"]))
+        self.adjustment_prefixes = tuple(options.get("adjustment_prefixes", ["A"]))
+        self.non_product_skus = {s.upper() for s in options.get("non_product_skus", [])}
+        self.non_product_patterns = [re.compile(p, re.I) for p in options.get("non_product_patterns", [])]
+        self.create_products = bool(options.get("create_products", False))
+        self.link_customers = bool(options.get("link_customers", False))
+        self.positions: Counter = Counter()
+        self.variant_ids: dict[str, int] = {}
+        self.customer_ids: dict[str, int] = {}
+        self.skus_seen: set[str] = set()
+        if self.link_customers:
+            self.require_channel()
+
+    # -- classification --------------------------------------------------------------------------------
+    def is_product_sku(self, sku: str) -> bool:
+        if not sku or sku in self.non_product_skus:
+            return False
+        return not any(p.search(sku) for p in self.non_product_patterns)
+
+    def classify(self, document: str, sku: str, quantity: int) -> str:
+        if document.upper().startswith(self.cancellation_prefixes):
+            return Kind.CANCELLATION
+        if document.upper().startswith(self.adjustment_prefixes):
+            return Kind.ADJUSTMENT
+        if sku and not self.is_product_sku(sku):
+            return Kind.FEE
+        if quantity < 0:
+            return Kind.WRITE_OFF
+        return Kind.SALE
+
+    def document(self, data: dict) -> str:
+        if self.options.get("document_with_customer") and data.get("customer_ref"):
+            return f"{data['customer_ref']}-{data['document_no']}"
+        return data["document_no"]
+
+    def key(self, row: Prepared) -> str:
+        document = self.document(row.data)
+        if row.resubmitted_from:
+            return f"{document}:q{row.resubmitted_from}"
+        self.positions[document] += 1
+        return f"{document}:{self.positions[document]}"
+
+    def skip(self, rows: list[Prepared]) -> None:
+        for row in rows:
+            self.key(row)
+
+    # -- writing ---------------------------------------------------------------------------------------
+    def write(self, rows: list[Prepared]) -> list[Result]:
+        results: list[Result] = []
+        staged: dict[str, tuple[int, dict]] = {}
+        for index, row in enumerate(rows):
+            values, reasons = self.build(row)
+            if reasons:
+                results.append(Result(QUARANTINED, reasons))
+                continue
+            results.append(Result(IMPORTED))
+            staged[values["natural_key"]] = (index, values)
+        lines = [values for _, values in staged.values()]
+        if self.create_products:
+            self.ensure_variants(lines)
+        if self.link_customers:
+            self.ensure_customers(lines)
+        existing = dict(
+            StagedTransactionLine.objects.filter(
+                source=self.source, natural_key__in=list(staged)
+            ).values_list("natural_key", "content_hash")
+        )
+        now = timezone.now()
+        new: list[tuple] = []
+        changed: list[StagedTransactionLine] = []
+        for key, (index, values) in staged.items():
+            values["variant_id"] = self.variant_ids.get(values["sku"])
+            values["customer_id"] = self.customer_ids.get(values["customer_ref"])
+            if key not in existing:
+                new.append(tuple(values[c] if c != "created_at" else now for c in _COLUMNS))
+            elif existing[key] != values["content_hash"]:
+                changed.append(StagedTransactionLine(**values))
+                results[index] = Result(UPDATED)
+            else:
+                results[index] = Result(UNCHANGED)
+        insert_rows(StagedTransactionLine._meta.db_table, _COLUMNS, new)
+        if changed:
+            ids = dict(
+                StagedTransactionLine.objects.filter(
+                    source=self.source, natural_key__in=[c.natural_key for c in changed]
+                ).values_list("natural_key", "id")
+            )
+            for line in changed:
+                line.pk = ids[line.natural_key]
+            StagedTransactionLine.objects.bulk_update(changed, _UPDATABLE, batch_size=500)
+        return results
+
+    def build(self, row: Prepared) -> tuple[dict | None, list[dict]]:
+        data = row.data
+        document = self.document(data)
+        sku = (data.get("sku") or "").upper()
+        quantity = data["quantity"]
+        unit_price = data.get("unit_price")
+        reasons = []
+        kind = self.classify(document, sku, quantity)
+        if quantity == 0:
+            reasons.append({"field": "quantity", "code": "zero_quantity", "message": "A line of 0 units."})
+        if unit_price is not None and unit_price < 0 and kind != Kind.ADJUSTMENT:
+            reasons.append(
+                {"field": "unit_price", "code": "negative_price", "message": f"Unit price {unit_price} < 0."}
+            )
+        if kind == Kind.CANCELLATION and quantity > 0:
+            reasons.append(
+                {
+                    "field": "quantity",
+                    "code": "positive_cancellation",
+                    "message": "A cancellation line adds units.",
+                }
+            )
+        line_total = data.get("line_total")
+        if line_total is None:
+            if unit_price is None:
+                reasons.append(
+                    {"field": "unit_price", "code": "required", "message": "No price and no line total."}
+                )
+            else:
+                line_total = unit_price * quantity
+        if reasons:
+            self.key(row)  # the line still takes its position, so the rest of the document keeps its keys
+            return None, reasons
+        description = data.get("description") or ""
+        values = {
+            "document_no": document,
+            "kind": kind,
+            "sku": sku,
+            "description": description[:500],
+            "quantity": quantity,
+            "unit_price": unit_price,
+            "line_total": Decimal(line_total),
+            "currency": data.get("currency") or self.currency,
+            "occurred_at": data["occurred_at"],
+            "customer_ref": data.get("customer_ref") or "",
+            "country": data.get("country") or "",
+            "country_raw": (data.get("country_raw") or "")[:100],
+        }
+        values["content_hash"] = content_hash(values)
+        values["natural_key"] = self.key(row)
+        values["source"] = self.source
+        values["job_id"] = self.job.pk
+        values["channel_id"] = self.channel.pk if self.channel else None
+        values["consumed_at"] = None
+        return values, []
+
+    # -- catalog: a product per stock code -------------------------------------------------------------
+    def ensure_variants(self, lines: list[dict]) -> None:
+        """Stock codes become variants (one product each) the first time they come with a product name;
+        warehouse notes in lower case ("damaged", "check") never become product titles."""
+        titles: dict[str, str] = {}
+        for line in lines:
+            sku = line["sku"]
+            if sku in self.variant_ids or not self.is_product_sku(sku):
+                continue
+            self.skus_seen.add(sku)
+            title = line["description"].strip()
+            if sku not in titles and title and _HAS_UPPER.search(title) and not _HAS_LOWER.search(title):
+                titles[sku] = title
+        if not titles:
+            return
+        wanted = [s for s in titles if s not in self.variant_ids]
+        for sku, variant_id in Variant.objects.filter(sku__in=wanted).values_list("sku", "id"):
+            self.variant_ids[sku] = variant_id
+        missing = [s for s in wanted if s not in self.variant_ids]
+        if not missing:
+            return
+        products = [
+            Product(
+                title=titles[sku][:500],
+                slug=f"{slugify(titles[sku])[:150]}-{slugify(sku)}"[:200],
+                attributes={"source": self.source},
+            )
+            for sku in missing
+        ]
+        Product.objects.bulk_create(products, batch_size=1000)
+        variants = [Variant(product_id=p.pk, sku=sku) for sku, p in zip(missing, products, strict=True)]
+        Variant.objects.bulk_create(variants, batch_size=1000)
+        for variant in variants:
+            self.variant_ids[variant.sku] = variant.pk
+        self.entity_counts["products_created"] += len(products)
+        self.entity_counts["variants_created"] += len(variants)
+
+    # -- customers: the channel's customer id --------------------------------------------------------------
+    def ensure_customers(self, lines: list[dict]) -> None:
+        from omnishop.customers.models import ChannelIdentity
+        from omnishop.customers.services import resolve_customer
+
+        refs = {line["customer_ref"]: line["occurred_at"] for line in lines if line["customer_ref"]}
+        unknown = [r for r in refs if r not in self.customer_ids]
+        if not unknown:
+            return
+        for ref, customer_id in ChannelIdentity.objects.filter(
+            channel=self.channel, external_id__in=unknown
+        ).values_list("external_id", "customer_id"):
+            self.customer_ids[ref] = customer_id
+        for ref in unknown:
+            if ref in self.customer_ids:
+                continue
+            resolution = resolve_customer(channel=self.channel, external_id=ref, seen_at=refs[ref])
+            self.customer_ids[ref] = resolution.customer.pk
+            self.entity_counts["customers_created" if resolution.created else "customers_matched"] += 1
+
+    def finish(self) -> int:
+        if self.create_products and self.skus_seen:
+            # Lines seen before their stock code got a product name (a note first, the name later).
+            (
+                StagedTransactionLine.objects.filter(source=self.source, variant__isnull=True)
+                .exclude(sku="")
+                .update(variant_id=Subquery(Variant.objects.filter(sku=OuterRef("sku")).values("id")[:1]))
+            )
+        return 0
+
+
+_COLUMNS = (
+    "source",
+    "natural_key",
+    "content_hash",
+    "job_id",
+    "channel_id",
+    "document_no",
+    "kind",
+    "sku",
+    "description",
+    "quantity",
+    "unit_price",
+    "line_total",
+    "currency",
+    "occurred_at",
+    "customer_ref",
+    "customer_id",
+    "country",
+    "country_raw",
+    "variant_id",
+    "consumed_at",
+    "created_at",
+)
+
+_UPDATABLE = [
+    "content_hash",
+    "job",
+    "document_no",
+    "kind",
+    "sku",
+    "description",
+    "quantity",
+    "unit_price",
+    "line_total",
+    "currency",
+    "occurred_at",
+    "customer_ref",
+    "country",
+    "country_raw",
+    "variant",
+    "customer",
+]

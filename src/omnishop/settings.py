@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "omnishop.catalog",
     "omnishop.inventory",
     "omnishop.customers",
+    "omnishop.datahub",
     "omnishop.backoffice",
     "omnishop.recommendations",
     "omnishop.search",
@@ -225,6 +226,16 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
+
+# --- datahub: imports (limits keep a hostile file from taking the server down) ---------------------------
+DATAHUB_UPLOAD_DIR = Path(os.environ.get("DATAHUB_UPLOAD_DIR") or VAR_DIR / "datahub" / "uploads")
+# Server-path imports (staff only) may read files under these folders and nowhere else.
+DATAHUB_IMPORT_ROOTS = env_list("DATAHUB_IMPORT_ROOTS", str(VAR_DIR / "datahub" / "inbox"))
+DATAHUB_PROFILE_DIRS = env_list("DATAHUB_PROFILE_DIRS")
+DATAHUB_MAX_UPLOAD_BYTES = int(os.environ.get("DATAHUB_MAX_UPLOAD_BYTES", str(512 * 1024**2)))
+DATAHUB_MAX_DECOMPRESSED_BYTES = int(os.environ.get("DATAHUB_MAX_DECOMPRESSED_BYTES", str(4 * 1024**3)))
+DATAHUB_MAX_COLUMNS = int(os.environ.get("DATAHUB_MAX_COLUMNS", "1000"))
+DATAHUB_BATCH_SIZE = int(os.environ.get("DATAHUB_BATCH_SIZE", "5000"))
 
 LOGGING = {
     "version": 1,

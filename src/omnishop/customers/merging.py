@@ -13,9 +13,11 @@ statement wins; a moved address loses its default flag when the survivor already
 
 from __future__ import annotations
 
+import datetime
 import json
 
 from django.core import serializers
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -71,11 +73,20 @@ def customer_relations() -> list[models.ForeignKey]:
 
 
 def _serialise(objects) -> list[dict]:
-    return json.loads(serializers.serialize("json", objects))
+    """Rows as JSON-ready dicts at full precision (Django's JSON serializer cuts times to milliseconds,
+    which would make an undo differ from the original)."""
+    return json.loads(json.dumps(serializers.serialize("python", objects), cls=_FullPrecisionEncoder))
+
+
+class _FullPrecisionEncoder(DjangoJSONEncoder):
+    def default(self, o):
+        if isinstance(o, datetime.datetime | datetime.time):
+            return o.isoformat()
+        return super().default(o)
 
 
 def _restore(rows: list[dict]) -> None:
-    for obj in serializers.deserialize("json", json.dumps(rows)):
+    for obj in serializers.deserialize("python", rows):
         obj.save()
 
 

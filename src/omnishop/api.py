@@ -203,16 +203,24 @@ def register_routers() -> None:
     from omnishop.catalog.api import router as catalog_router
     from omnishop.channels.api import router as channels_router
     from omnishop.customers.api import router as customers_router
+    from omnishop.datahub.api import router as datahub_router
     from omnishop.inventory.api import channel_router as inventory_channel_router
     from omnishop.inventory.api import router as inventory_router
+    from omnishop.recommendations.api import events_router
+    from omnishop.recommendations.api import router as recommendations_router
+    from omnishop.search.api import router as search_router
     from omnishop.storefront.api import router as storefront_router
 
     api.add_router("/channels", channels_router)
     api.add_router("/catalog", catalog_router)
     api.add_router("/customers", customers_router)
+    api.add_router("/datahub", datahub_router)
     api.add_router("/inventory", inventory_router)
     api.add_router("/channels", inventory_channel_router)  # /channels/{code}/availability
     api.add_router("/storefront", storefront_router)
+    api.add_router("/events", events_router)
+    api.add_router("/recommendations", recommendations_router)
+    api.add_router("/search", search_router)
 
 
 register_routers()

@@ -237,6 +237,17 @@ DATAHUB_MAX_DECOMPRESSED_BYTES = int(os.environ.get("DATAHUB_MAX_DECOMPRESSED_BY
 DATAHUB_MAX_COLUMNS = int(os.environ.get("DATAHUB_MAX_COLUMNS", "1000"))
 DATAHUB_BATCH_SIZE = int(os.environ.get("DATAHUB_BATCH_SIZE", "5000"))
 
+# --- recommendations and search ---------------------------------------------------------------------------
+OMNISHOP_RECS_EVENT_RETENTION_DAYS = int(os.environ.get("OMNISHOP_RECS_EVENT_RETENTION_DAYS", "400"))
+CELERY_BEAT_SCHEDULE["recommendations-retrain"] = {
+    "task": "omnishop.recommendations.tasks.train_models",
+    "schedule": float(os.environ.get("OMNISHOP_RECS_RETRAIN_SECONDS", str(6 * 3600))),
+}
+CELERY_BEAT_SCHEDULE["recommendations-purge-events"] = {
+    "task": "omnishop.recommendations.tasks.purge_old_events",
+    "schedule": 24 * 3600.0,
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -16,7 +16,7 @@ from omnishop.core.pagination import paginate
 from omnishop.core.schemas import ErrorOut
 
 from . import services
-from .models import Customer, MergeRecord
+from .models import Customer, CustomerPreferences, MergeRecord
 from .schemas import (
     AddressIn,
     AddressOut,
@@ -136,14 +136,13 @@ def delete_my_address(request: HttpRequest, address_id: int):
 
 
 def _preferences_out(customer: Customer) -> dict:
-    prefs = services.preferences_of(customer)
+    prefs = CustomerPreferences.objects.filter(customer=customer).first()  # reading creates nothing
     return {
-        "language": prefs.language,
-        "favourite_categories": sorted(prefs.favourite_categories.values_list("pk", flat=True)),
-        "marketing_consent": [
-            ConsentOut.from_orm(c).model_dump(mode="json")
-            for c in customer.consents.select_related("channel")
-        ],
+        "language": prefs.language if prefs else "",
+        "favourite_categories": sorted(prefs.favourite_categories.values_list("pk", flat=True))
+        if prefs
+        else [],
+        "marketing_consent": list(customer.consents.select_related("channel")),
     }
 
 

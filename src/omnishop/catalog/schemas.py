@@ -367,7 +367,7 @@ class OfferPage(Page):
 
 class ListParams(Schema):
     cursor: str | None = None
-    limit: int = 50
+    limit: int = 20
     ordering: str = "id"
 
 

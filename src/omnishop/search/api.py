@@ -1,5 +1,113 @@
-"""Product search API (filled in below the recommendations work)."""
+"""Search API: ranked product search with filters and facets, type-ahead, and staff-managed synonyms."""
 
-from ninja import Router
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from django.http import HttpRequest
+from ninja import Query, Router
+
+from omnishop.channels.models import Channel
+from omnishop.core.auth import channel_key, shopper, staff
+from omnishop.core.errors import NotFound, PermissionDenied, ValidationFailed
+from omnishop.core.schemas import ErrorOut
+
+from . import services
+from .schemas import SearchOut, SuggestionOut, SynonymIn, SynonymOut
 
 router = Router(tags=["search"])
+ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
+READ = [channel_key("catalog:read"), shopper(), staff()]
+
+
+class ChannelNotFound(NotFound):
+    code = "channel_not_found"
+
+
+def _channel(request: HttpRequest, code: str | None):
+    if request.auth.kind == "channel":
+        if code and code != request.auth.channel.code:
+            raise PermissionDenied("This key belongs to another channel.", field="channel")
+        return request.auth.channel
+    if not code:
+        raise ValidationFailed("Name the channel (its code).", field="channel")
+    channel = Channel.objects.filter(code=code, is_active=True).first()
+    if channel is None:
+        raise ChannelNotFound(f"No channel '{code}'.", field="channel")
+    return channel
+
+
+def _price(value: str | None, field: str) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        raise services.InvalidFilter(f"{field} must be a decimal amount.", field=field) from None
+    if not amount.is_finite() or amount < 0:
+        raise services.InvalidFilter(f"{field} must be a non-negative amount.", field=field)
+    return amount
+
+
+def _attributes(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        code, sep, value = pair.partition(":")
+        if not sep or not code:
+            raise services.InvalidFilter("attr filters look like code:value.", field="attr")
+        out[code.strip().lower()] = value.strip()
+    return out
+
+
+@router.get("/products", response={200: SearchOut, **ERRORS}, auth=READ)
+def search_products(
+    request: HttpRequest,
+    q: str = "",
+    channel: str | None = None,
+    category: int | None = None,
+    min_price: str | None = None,
+    max_price: str | None = None,
+    attr: list[str] = Query([]),
+    in_stock: bool = False,
+    limit: int = 20,
+    cursor: str | None = None,
+    anonymous_id: str | None = None,
+):
+    """Full-text product search for a channel: relevance-ranked, filtered, with facet counts."""
+    target = _channel(request, channel)
+    filters = services.Filters(
+        category_id=category,
+        min_price=_price(min_price, "min_price"),
+        max_price=_price(max_price, "max_price"),
+        attributes=_attributes(attr),
+        in_stock=in_stock,
+    )
+    customer = request.auth.customer if request.auth.kind == "shopper" else None
+    result = services.search_products(
+        channel=target,
+        query=q,
+        filters=filters,
+        limit=limit,
+        cursor=cursor,
+        customer=customer,
+        anonymous_id=(anonymous_id or "")[:64],
+    )
+    return {
+        "items": result.items,
+        "total": result.total,
+        "facets": result.facets,
+        "query_tokens": result.query_tokens,
+        "next_cursor": result.next_cursor,
+    }
+
+
+@router.get("/suggest", response={200: list[SuggestionOut], **ERRORS}, auth=READ)
+def suggest(request: HttpRequest, q: str = "", channel: str | None = None, limit: int = 8):
+    """Type-ahead: products whose words start with what has been typed so far."""
+    return services.suggest(channel=_channel(request, channel), query=q, limit=limit)
+
+
+@router.put("/synonyms", response={200: SynonymOut, **ERRORS}, auth=[staff("search.change_synonym")])
+def put_synonym(request: HttpRequest, body: SynonymIn):
+    """Set the synonyms of a term (replaces its list; an empty list removes the expansion)."""
+    return services.set_synonyms(term=body.term, synonyms=body.synonyms)

@@ -17,12 +17,12 @@ import numpy as np
 
 from .data import DATASETS, DAY, Interactions, Split, time_split
 from .metrics import evaluate, evaluate_lists, validation_users
-from .models import MODELS, Hybrid, Recommender, top_k
+from .models import MODELS, Hybrid, Recommender, normalise_rows, top_k
 
 WINDOW_DAYS = 35
 TUNE_ON = "ndcg@20"
 BASE_MODELS = ("popularity", "itemknn", "ease", "content")
-BLEND_GRID = (0.0, 0.05, 0.1, 0.25, 0.5, 1.0)
+BLEND_GRID = (0.0, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
 
 PROTOCOL = (
     "time split: test = last 35 days, train = everything before; validation = last 35 days of the "
@@ -78,15 +78,19 @@ def tune_blend(
     mask = np.zeros((len(users), history.shape[1]), bool)
     mask[:, ~rankable] = True
     mask[r, c] = True
-    scores = {name: model.score(rows).astype(np.float32, copy=False) for name, model in components.items()}
-    blender = Hybrid(components=components)
+    # Normalising is per model, so it is done once here; each trial is then a weighted sum and a top-k.
+    normalised = {
+        n: normalise_rows(m.score(rows).astype(np.float32, copy=False)) for n, m in components.items()
+    }
 
     def value(blend: dict[str, float]) -> float:
-        blender.blend = blend
-        active = {n: scores[n] for n, w in blend.items() if w > 0}
-        if not active:
+        combined = None
+        for n, w in blend.items():
+            if w > 0:
+                part = normalised[n] * np.float32(w)
+                combined = part if combined is None else combined + part
+        if combined is None:
             return -1.0
-        combined = blender.combine(active)
         combined[mask] = -np.inf
         return evaluate_lists(top_k(combined, 20), split, users)[TUNE_ON]
 

@@ -25,7 +25,7 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     return np.take_along_axis(part, order, axis=1)
 
 
-def _row_max_normalise(scores: np.ndarray) -> np.ndarray:
+def normalise_rows(scores: np.ndarray) -> np.ndarray:
     top = scores.max(axis=1, keepdims=True)
     top[top <= 0] = 1.0
     return np.clip(scores, 0, None) / top
@@ -79,7 +79,7 @@ class Popularity(Recommender):
     """Recency-weighted popularity: each purchase counts exp(-age / half-life); the strong baseline."""
 
     name: ClassVar[str] = "popularity"
-    grid: ClassVar[dict[str, list]] = {"half_life_days": [7, 30, 90, 3650]}
+    grid: ClassVar[dict[str, list]] = {"half_life_days": [1, 3, 7, 30, 90, 3650]}
     half_life_days: float = 30.0
     popularity: np.ndarray | None = field(default=None, repr=False)
 
@@ -108,7 +108,11 @@ class ItemKNN(Recommender):
     """
 
     name: ClassVar[str] = "itemknn"
-    grid: ClassVar[dict[str, list]] = {"k": [20, 50, 100, 200], "alpha": [0.5, 0.7], "min_support": [2]}
+    grid: ClassVar[dict[str, list]] = {
+        "k": [5, 10, 20, 50, 100, 200],
+        "alpha": [0.3, 0.5, 0.7],
+        "min_support": [2],
+    }
     k: int = 100
     alpha: float = 0.5
     min_support: int = 2
@@ -154,7 +158,7 @@ class EASE(Recommender):
     """
 
     name: ClassVar[str] = "ease"
-    grid: ClassVar[dict[str, list]] = {"l2": [50.0, 200.0, 500.0, 1500.0]}
+    grid: ClassVar[dict[str, list]] = {"l2": [50.0, 200.0, 500.0, 1500.0, 3000.0, 6000.0]}
     l2: float = 500.0
     max_items: int = 6000
     vocab: np.ndarray | None = field(default=None, repr=False)
@@ -267,7 +271,7 @@ class Hybrid(Recommender):
     def combine(self, scores: dict[str, np.ndarray]) -> np.ndarray:
         out = None
         for name, s in scores.items():
-            part = _row_max_normalise(s) * np.float32(self.blend.get(name, 0))
+            part = normalise_rows(s) * np.float32(self.blend.get(name, 0))
             out = part if out is None else out + part
         return out
 

@@ -1,0 +1,133 @@
+"""Full-text engines behind one interface: SQLite FTS5 (embedded default) and PostgreSQL text search.
+
+Both receive text that `text.tokenize` has already normalised and segmented, so neither needs a language
+configuration, Chinese works the same on both, and a query can only ever contain our own quoted tokens:
+user input never reaches MATCH or to_tsquery syntax. A dedicated search server would be a third class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.db import connection
+
+FTS_TABLE = "search_fts"
+PG_VECTOR = "setweight(to_tsvector('simple', title_tokens), 'A') || setweight(to_tsvector('simple', body_tokens), 'B')"
+
+
+@dataclass(frozen=True)
+class Term:
+    """One query position: a token or its synonyms (each a phrase of tokens); `prefix` for type-ahead."""
+
+    alternatives: tuple[tuple[str, ...], ...]
+    prefix: bool = False
+
+
+class Backend:
+    def replace(self, docs: Sequence[tuple[int, str, str]]) -> None:
+        """(product id, title tokens, body tokens) into the full-text structure (SearchDocument rows
+        themselves are written by the service)."""
+
+    def remove(self, product_ids: Sequence[int]) -> None:
+        pass
+
+    def match(self, terms: Sequence[Term], *, any_term: bool, limit: int) -> list[tuple[int, float]]:
+        raise NotImplementedError
+
+
+def _fts_quote(token: str) -> str:
+    return '"' + token.replace('"', '""') + '"'
+
+
+class SQLiteFTS5(Backend):
+    def replace(self, docs):
+        if not docs:
+            return
+        with connection.cursor() as cursor:
+            cursor.executemany(f"DELETE FROM {FTS_TABLE} WHERE rowid = %s", [(d[0],) for d in docs])
+            cursor.executemany(f"INSERT INTO {FTS_TABLE}(rowid, title, body) VALUES (%s, %s, %s)", docs)
+
+    def remove(self, product_ids):
+        with connection.cursor() as cursor:
+            cursor.executemany(f"DELETE FROM {FTS_TABLE} WHERE rowid = %s", [(p,) for p in product_ids])
+
+    @staticmethod
+    def expression(terms: Sequence[Term], *, any_term: bool) -> str:
+        parts = []
+        for term in terms:
+            alts = []
+            for phrase in term.alternatives:
+                text = " ".join(_fts_quote(t) for t in phrase)
+                alts.append(f"{text}*" if term.prefix and len(phrase) == 1 else text)
+            parts.append("(" + " OR ".join(alts) + ")")
+        return (" OR " if any_term else " AND ").join(parts)
+
+    def match(self, terms, *, any_term, limit):
+        if not terms:
+            return []
+        sql = (
+            f"SELECT rowid, bm25({FTS_TABLE}, 4.0, 1.0) AS rank FROM {FTS_TABLE} "
+            f"WHERE {FTS_TABLE} MATCH %s ORDER BY rank LIMIT %s"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [self.expression(terms, any_term=any_term), limit])
+            # bm25() is lower-is-better; flip it so every backend returns higher-is-better.
+            return [(pk, -rank) for pk, rank in cursor.fetchall()]
+
+
+def _pg_quote(token: str) -> str:
+    return "'" + token.replace("'", "''").replace("\\", "\\\\") + "'"
+
+
+class PostgresFTS(Backend):
+    @staticmethod
+    def expression(terms: Sequence[Term], *, any_term: bool) -> str:
+        parts = []
+        for term in terms:
+            alts = []
+            for phrase in term.alternatives:
+                text = " <-> ".join(_pg_quote(t) for t in phrase)
+                alts.append(f"{text}:*" if term.prefix and len(phrase) == 1 else f"({text})")
+            parts.append("(" + " | ".join(alts) + ")")
+        return (" | " if any_term else " & ").join(parts)
+
+    def match(self, terms, *, any_term, limit):
+        if not terms:
+            return []
+        sql = (
+            f"SELECT product_id, ts_rank_cd({PG_VECTOR}, q, 1) AS rank "
+            f"FROM search_searchdocument, to_tsquery('simple', %s) q "
+            f"WHERE ({PG_VECTOR}) @@ q ORDER BY rank DESC, product_id LIMIT %s"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [self.expression(terms, any_term=any_term), limit])
+            return [(pk, float(rank)) for pk, rank in cursor.fetchall()]
+
+
+def backend() -> Backend:
+    return PostgresFTS() if connection.vendor == "postgresql" else SQLiteFTS5()
+
+
+# --- schema (run by the migration, per database) -----------------------------------------------------------
+
+
+def create_structures(schema_editor) -> None:
+    vendor = schema_editor.connection.vendor
+    if vendor == "sqlite":
+        schema_editor.execute(
+            f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5(title, body, "
+            "tokenize = \"unicode61 remove_diacritics 2\", prefix = '2 3')"
+        )
+    elif vendor == "postgresql":
+        schema_editor.execute(
+            f"CREATE INDEX IF NOT EXISTS search_document_tsv ON search_searchdocument USING gin (({PG_VECTOR}))"
+        )
+
+
+def drop_structures(schema_editor) -> None:
+    vendor = schema_editor.connection.vendor
+    if vendor == "sqlite":
+        schema_editor.execute(f"DROP TABLE IF EXISTS {FTS_TABLE}")
+    elif vendor == "postgresql":
+        schema_editor.execute("DROP INDEX IF EXISTS search_document_tsv")

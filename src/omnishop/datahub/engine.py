@@ -140,6 +140,14 @@ class QualityStats:
 Progress = Callable[[ImportJob], None]
 
 
+def _quarantine_id(values: dict) -> int | None:
+    raw = values.get("_quarantine_id")
+    if raw is None:
+        return None
+    text = str(raw).strip()
+    return int(text) if text.isdigit() else None
+
+
 class Runner:
     def __init__(self, job: ImportJob, profile: Profile, *, progress: Progress | None = None) -> None:
         from .targets import target_for
@@ -170,7 +178,7 @@ class Runner:
             if reasons:
                 bad.append(QuarantinedRow(job=job, line=row.line, raw=raw_json(row.values), reasons=reasons))
             else:
-                good.append(Prepared(row.line, row.values, data))
+                good.append(Prepared(row.line, row.values, data, resubmitted_from=_quarantine_id(row.values)))
         if skipped:
             self.target.skip(skipped)
         if not good and not bad:
@@ -198,6 +206,16 @@ class Runner:
                             self.stats.samples[label].append(prepared.line)
             counts[QUARANTINED] = len(bad)
             QuarantinedRow.objects.bulk_create(bad, batch_size=1000)
+            fixed = [
+                p.resubmitted_from
+                for p, r in zip(good, results, strict=True)
+                if p.resubmitted_from and r.outcome != QUARANTINED
+            ]
+            if fixed:
+                # Rows of a downloaded quarantine file, fixed and uploaded again: their originals are done.
+                QuarantinedRow.objects.filter(
+                    pk__in=fixed, status=QuarantinedRow.Status.OPEN, job__profile=job.profile
+                ).update(status=QuarantinedRow.Status.RESOLVED, resolved_by_job=job)
             job.rows_read += read
             for outcome in OUTCOMES:
                 setattr(job, outcome, getattr(job, outcome) + counts[outcome])

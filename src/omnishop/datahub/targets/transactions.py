@@ -224,23 +224,56 @@ class TransactionsTarget(Target):
 
     # -- customers: the channel's customer id --------------------------------------------------------------
     def ensure_customers(self, lines: list[dict]) -> None:
-        from omnishop.customers.models import ChannelIdentity
+        """Customer ids of the channel → customers. Known ids are one query per batch; new ids are created
+        in bulk exactly as `resolve_customer` does for an id-only identity (a customer plus the channel
+        identity). If another writer takes one of the ids meanwhile, the batch falls back to
+        `resolve_customer` row by row."""
+        from django.db import IntegrityError, transaction
+
+        from omnishop.customers.models import ChannelIdentity, Customer
         from omnishop.customers.services import resolve_customer
 
-        refs = {line["customer_ref"]: line["occurred_at"] for line in lines if line["customer_ref"]}
-        unknown = [r for r in refs if r not in self.customer_ids]
-        if not unknown:
+        seen: dict[str, tuple] = {}
+        for line in lines:
+            ref = line["customer_ref"]
+            if ref and ref not in self.customer_ids:
+                first, last = seen.get(ref, (line["occurred_at"], line["occurred_at"]))
+                seen[ref] = (min(first, line["occurred_at"]), max(last, line["occurred_at"]))
+        if not seen:
             return
         for ref, customer_id in ChannelIdentity.objects.filter(
-            channel=self.channel, external_id__in=unknown
+            channel=self.channel, external_id__in=list(seen)
         ).values_list("external_id", "customer_id"):
             self.customer_ids[ref] = customer_id
-        for ref in unknown:
-            if ref in self.customer_ids:
-                continue
-            resolution = resolve_customer(channel=self.channel, external_id=ref, seen_at=refs[ref])
-            self.customer_ids[ref] = resolution.customer.pk
-            self.entity_counts["customers_created" if resolution.created else "customers_matched"] += 1
+        new = [ref for ref in seen if ref not in self.customer_ids]
+        self.entity_counts["customers_matched"] += len(seen) - len(new)
+        if not new:
+            return
+        try:
+            with transaction.atomic():
+                customers = Customer.objects.bulk_create([Customer() for _ in new], batch_size=1000)
+                ChannelIdentity.objects.bulk_create(
+                    [
+                        ChannelIdentity(
+                            customer_id=customer.pk,
+                            channel=self.channel,
+                            external_id=ref,
+                            first_seen_at=seen[ref][0],
+                            last_seen_at=seen[ref][1],
+                        )
+                        for ref, customer in zip(new, customers, strict=True)
+                    ],
+                    batch_size=1000,
+                )
+        except IntegrityError:
+            for ref in new:
+                resolution = resolve_customer(channel=self.channel, external_id=ref, seen_at=seen[ref][0])
+                self.customer_ids[ref] = resolution.customer.pk
+                self.entity_counts["customers_created" if resolution.created else "customers_matched"] += 1
+            return
+        for ref, customer in zip(new, customers, strict=True):
+            self.customer_ids[ref] = customer.pk
+        self.entity_counts["customers_created"] += len(new)
 
     def finish(self) -> int:
         if self.create_products and self.skus_seen:

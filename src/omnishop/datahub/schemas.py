@@ -1,0 +1,122 @@
+"""Request and response shapes of the data hub API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ninja import Schema
+
+from omnishop.core.schemas import InputSchema
+
+
+class ProfileOut(Schema):
+    name: str
+    title: str
+    description: str
+    target: str
+    source: str
+    format: str | None
+    fields: list[dict]
+
+
+class JobOut(Schema):
+    id: int
+    profile: str
+    channel: str | None
+    source_name: str
+    source_size: int
+    format: str
+    encoding: str
+    status: str
+    rows_read: int
+    imported: int
+    updated: int
+    unchanged: int
+    merged: int
+    quarantined: int
+    entity_counts: dict
+    error_code: str
+    error_message: str
+    created_by: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_seconds: float | None
+
+    @staticmethod
+    def resolve_channel(obj) -> str | None:
+        return obj.channel.code if obj.channel_id else None
+
+    @staticmethod
+    def resolve_created_by(obj) -> str | None:
+        if obj.created_by_id:
+            return obj.created_by.get_username()
+        if obj.api_key_id:
+            return f"api key {obj.api_key.prefix}"
+        return None
+
+
+class JobPage(Schema):
+    items: list[JobOut]
+    next_cursor: str | None
+
+
+class ServerImportIn(InputSchema):
+    profile: str
+    path: str
+    channel: str | None = None
+    options: dict[str, Any] | None = None
+
+
+class QuarantinedRowOut(Schema):
+    id: int
+    job: int
+    line: int
+    raw: dict
+    reasons: list[dict]
+    status: str
+    resolved_by_job: int | None
+    created_at: datetime
+
+    @staticmethod
+    def resolve_job(obj) -> int:
+        return obj.job_id
+
+    @staticmethod
+    def resolve_resolved_by_job(obj) -> int | None:
+        return obj.resolved_by_job_id
+
+
+class QuarantinePage(Schema):
+    items: list[QuarantinedRowOut]
+    next_cursor: str | None
+
+
+class ResubmitIn(InputSchema):
+    values: dict[str, str | None] = {}
+
+
+class ResubmitOut(Schema):
+    row: QuarantinedRowOut
+    job: JobOut
+
+
+class MatchOut(Schema):
+    id: int
+    entity: str
+    left_id: int
+    right_id: int
+    score: float
+    reasons: list
+    status: str
+    created_at: datetime
+
+
+class MatchPage(Schema):
+    items: list[MatchOut]
+    next_cursor: str | None
+
+
+class DecisionIn(InputSchema):
+    merge: bool

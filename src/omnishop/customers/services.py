@@ -5,13 +5,14 @@ preferences, and answer the 360° view. Merging lives in `merging.py`, duplicate
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from babel import Locale, UnknownLocaleError
 from django.apps import apps
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
@@ -182,7 +183,30 @@ def resolve_customer(
             return _resolve(channel, external_id, email, phone, first_name, last_name, now)
 
 
+def _lock_identifiers(*values: str) -> None:
+    """Two checkouts by the same new shopper at the same moment must not create two customers: on
+    PostgreSQL each identifier takes a transaction-scoped advisory lock (sorted, so never a deadlock).
+    SQLite needs none: its IMMEDIATE transactions already admit one writer at a time."""
+    if connection.vendor != "postgresql":
+        return
+    keys = sorted(
+        {
+            int.from_bytes(hashlib.blake2b(v.encode(), digest_size=8).digest(), "big", signed=True)
+            for v in values
+            if v
+        }
+    )
+    with connection.cursor() as cursor:
+        for key in keys:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+
+
 def _resolve(channel, external_id, email, phone, first_name, last_name, now) -> Resolution:
+    _lock_identifiers(
+        f"customer-email:{email}" if email else "",
+        f"customer-phone:{phone}" if phone else "",
+        f"customer-channel-id:{channel.pk}:{external_id}" if external_id else "",
+    )
     identity = None
     if external_id:
         identity = (

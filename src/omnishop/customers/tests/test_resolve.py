@@ -78,3 +78,35 @@ def test_invalid_contact_details_are_refused_and_nothing_is_written(web_channel,
     with pytest.raises(error):
         resolve_customer(channel=web_channel, external_id="X-123456", **kwargs)
     assert Customer.objects.count() == 0 and ChannelIdentity.objects.count() == 0
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_two_simultaneous_checkouts_by_one_new_shopper_create_one_customer(web_channel, market_channel):
+    import threading
+
+    from django.db import connection, connections
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs real parallel connections")
+    barrier = threading.Barrier(4)
+    results, errors = [], []
+
+    def checkout(channel):
+        try:
+            barrier.wait(timeout=10)
+            results.append(
+                resolve_customer(channel=channel, email="rush@example.com", phone="07911 123456").customer.pk
+            )
+        except Exception as exc:  # reported below; a thread must not die silently
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=checkout, args=(ch,)) for ch in (web_channel, market_channel) * 2]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(set(results)) == 1 and Customer.objects.count() == 1

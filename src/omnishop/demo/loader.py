@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,23 +98,34 @@ def ensure_api_key(channel: Channel, staff, path: Path) -> tuple[str, ApiKey]:
     return issued.secret, issued.api_key
 
 
-def load_demo(*, small: bool = False, credentials_file: Path | None = None) -> DemoResult:
+def load_demo(
+    *,
+    small: bool = False,
+    credentials_file: Path | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> DemoResult:
     """Create whatever of the demo is missing; a complete demo is left untouched (apart from re-issuing a
-    lost API key). `small` loads a few products of each source, for tests."""
+    lost API key). `small` loads a few products of each source, for tests; `progress` hears each step."""
     path = credentials_file or credentials_path()
+    say = progress or (lambda step: None)
     products = plan_products(small=small)
     planned_suppliers = suppliers.plan_suppliers(small=small)
     before = _counts()
     with transaction.atomic():
         channels = ensure_channels()
+        say(f"catalog: {len(products)} products")
         variants = catalog.ensure_products(products)
+        say(f"channel listings for {len(variants)} variants")
         catalog.ensure_listings(products, channels=channels, variants=variants)
+        say(f"suppliers and offers: {len(planned_suppliers)} suppliers")
         supplier_rows = suppliers.ensure_suppliers(planned_suppliers)
         suppliers.ensure_offers(
             products, planned_suppliers=planned_suppliers, suppliers=supplier_rows, variants=variants
         )
+        say("stock locations and opening stock")
         locations = stock.ensure_locations(channels)
         stock.ensure_stock(products, locations=locations, variants=variants)
+        say("customers, log-ins and the API key")
         people.ensure_customers(channels)
         staff = people.ensure_staff()
         secret, api_key = ensure_api_key(channels[DEMO_KEY_CHANNEL], staff, path)

@@ -36,8 +36,13 @@ class Command(BaseCommand):
         settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
         self.stdout.write("Migrating the database …")
         call_command("migrate", interactive=False, verbosity=0)
-        self.stdout.write("Loading the demo (existing data is reused) …")
-        result = load_demo(small=options["small"])
+        self.stdout.write("Loading the demo (what exists is reused) …")
+        clock = time.monotonic()
+
+        def progress(step: str) -> None:
+            self.stdout.write(f"  [{time.monotonic() - clock:5.1f} s] {step}")
+
+        result = load_demo(small=options["small"], progress=progress)
         self.stdout.write(banner(result, host=options["host"], port=options["port"]))
         self.stdout.write(f"Ready in {time.monotonic() - started:.1f} s.\n")
         if options["no_serve"]:
@@ -47,6 +52,7 @@ class Command(BaseCommand):
         server = options["server"]
         if server == "auto":
             server = "gunicorn" if "serve" in get_commands() else "runserver"
+        self.stdout.write(f"Starting the server ({server}); stop it with Ctrl-C.")
         if server == "gunicorn":
             call_command("serve", host=options["host"], port=options["port"])
         else:

@@ -181,39 +181,3 @@ def test_deleting_a_supplier_removes_its_offers(staff_api, supplier, offer):
     assert staff_api.delete(f"/catalog/suppliers/{supplier.pk}").status_code == 204
     assert not SupplierOffer.objects.exists()
     assert error(staff_api.get(f"/catalog/suppliers/{supplier.pk}"))["code"] == "supplier_not_found"
-
-
-@pytest.mark.postgres_only
-@pytest.mark.django_db(transaction=True)
-def test_two_concurrent_make_preferred_calls_leave_exactly_one_preferred_offer(hoodie):
-    import threading
-
-    from django.db import connection, connections
-
-    if connection.vendor != "postgresql":
-        pytest.skip("needs real parallel connections")
-    variant = hoodie.variants.first()
-    offers = [
-        services.create_offer(
-            supplier=services.create_supplier(code=f"s{n}", name=f"S{n}"), variant=variant, cost="1"
-        )
-        for n in range(2)
-    ]
-    barrier, failures = threading.Barrier(2), []
-
-    def prefer(offer):
-        try:
-            barrier.wait()
-            services.update_offer(offer=SupplierOffer.objects.get(pk=offer.pk), is_preferred=True)
-        except Exception as exc:  # recorded and asserted below
-            failures.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=prefer, args=(o,)) for o in offers]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert failures == []
-    assert SupplierOffer.objects.filter(variant=variant, is_preferred=True).count() == 1

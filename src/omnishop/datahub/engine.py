@@ -59,7 +59,8 @@ class Result:
 
 def _default(value):
     if isinstance(value, Decimal):
-        return str(value)
+        # 18, 18.0 and 18.00 are the same amount whether it came from CSV text or an XLSX number.
+        return format(value.normalize(), "f") if value.is_finite() else str(value)
     if isinstance(value, set | frozenset | tuple):
         return sorted(value, key=str)
     raise TypeError

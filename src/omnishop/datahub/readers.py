@@ -153,7 +153,7 @@ def _open_binary(path: Path, closers: list) -> tuple[BinaryIO, str, bool]:
     if magic[:2] == b"\x1f\x8b":
         inner = gzip.GzipFile(fileobj=raw, mode="rb")
         closers.append(inner.close)
-        stream = io.BufferedReader(LimitedReader(inner, limit, name), buffer_size=256 * 1024)
+        stream = io.BufferedReader(LimitedReader(inner, limit, name), buffer_size=SAMPLE_BYTES)
         return stream, (name[:-3] if name.lower().endswith(".gz") else name), True
     if magic == b"PK\x03\x04" and not _is_xlsx(raw):
         try:
@@ -174,7 +174,7 @@ def _open_binary(path: Path, closers: list) -> tuple[BinaryIO, str, bool]:
             )
         inner = archive.open(member)
         closers.append(inner.close)
-        stream = io.BufferedReader(LimitedReader(inner, limit, member.filename), buffer_size=256 * 1024)
+        stream = io.BufferedReader(LimitedReader(inner, limit, member.filename), buffer_size=SAMPLE_BYTES)
         return stream, member.filename, True
     return raw, name, False
 

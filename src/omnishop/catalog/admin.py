@@ -180,8 +180,47 @@ class ListingInline(admin.TabularInline):
     extra = 0
 
 
+class OfferForm(forms.ModelForm):
+    """The one-preferred-offer rule is applied on save (the other offer is unset), not refused here."""
+
+    class Meta:
+        model = SupplierOffer
+        fields = (
+            "supplier",
+            "variant",
+            "supplier_sku",
+            "cost",
+            "currency",
+            "lead_time_days",
+            "min_order_quantity",
+            "pack_size",
+            "is_preferred",
+        )
+
+    def clean_currency(self):
+        try:
+            return validate_currency(self.cleaned_data.get("currency") or "")
+        except DomainError as exc:
+            raise _form_error(exc) from None
+
+    def _get_validation_exclusions(self):
+        return {*super()._get_validation_exclusions(), "is_preferred"}
+
+
+class OfferFormSet(forms.BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        preferred = [
+            f for f in self.forms if f.cleaned_data.get("is_preferred") and not f.cleaned_data.get("DELETE")
+        ]
+        if len(preferred) > 1:
+            raise forms.ValidationError("Mark at most one offer of a variant as preferred.")
+
+
 class OfferInline(admin.TabularInline):
     model = SupplierOffer
+    form = OfferForm
+    formset = OfferFormSet
     fields = (
         "supplier",
         "supplier_sku",
@@ -204,6 +243,17 @@ class VariantAdmin(admin.ModelAdmin):
     search_fields = ("sku", "gtin", "title", "product__title")
     inlines = [ListingInline, OfferInline]
     actions = ["deactivate"]
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not SupplierOffer:
+            return super().save_formset(request, form, formset, change)
+        offers = formset.save(commit=False)
+        for offer in formset.deleted_objects:
+            services.delete_offer(offer=offer)
+        # Non-preferred first, so the preferred one is saved last and unsets any other.
+        for offer in sorted(offers, key=lambda o: o.is_preferred):
+            services.save_offer(offer=offer)
+        return None
 
     fields = ("product", *VariantForm.Meta.fields)
     raw_id_fields = ("product",)
@@ -314,6 +364,7 @@ class SupplierAdmin(admin.ModelAdmin):
 
 @admin.register(SupplierOffer)
 class SupplierOfferAdmin(admin.ModelAdmin):
+    form = OfferForm
     list_display = (
         "variant",
         "supplier",
@@ -329,6 +380,9 @@ class SupplierOfferAdmin(admin.ModelAdmin):
     search_fields = ("variant__sku", "supplier__code", "supplier__name", "supplier_sku")
     raw_id_fields = ("variant",)
     actions = ["make_preferred"]
+
+    def save_model(self, request, obj, form, change):
+        services.save_offer(offer=obj)
 
     @admin.action(
         description="Make preferred (unsets the variant's other preferred offer)", permissions=["change"]

@@ -237,7 +237,9 @@ def _offer_fields(offer: SupplierOffer, changes: dict[str, Any]) -> None:
         offer.is_preferred = bool(changes["is_preferred"])
 
 
-def _save_offer(offer: SupplierOffer) -> SupplierOffer:
+def save_offer(*, offer: SupplierOffer) -> SupplierOffer:
+    """Save an offer whose fields are checked; if it is preferred, the variant's other preferred offer is
+    unset in the same transaction (used by the services below and by the back-office forms)."""
     try:
         with transaction.atomic():
             # Lock the variant: concurrent "make preferred" calls for one variant run one after the other.
@@ -291,7 +293,7 @@ def create_offer(
         raise DuplicateOffer(
             f"Supplier '{supplier.code}' already has an offer for '{variant.sku}'.", field="variant_id"
         )
-    return _save_offer(offer)
+    return save_offer(offer=offer)
 
 
 def update_offer(*, offer: SupplierOffer, **changes: Any) -> SupplierOffer:
@@ -309,7 +311,7 @@ def update_offer(*, offer: SupplierOffer, **changes: Any) -> SupplierOffer:
     if unknown:
         raise ValidationFailed(f"Unknown field(s): {', '.join(sorted(unknown))}.", field=sorted(unknown)[0])
     _offer_fields(offer, {k: v for k, v in changes.items() if v is not UNSET})
-    return _save_offer(offer)
+    return save_offer(offer=offer)
 
 
 def delete_offer(*, offer: SupplierOffer) -> None:

@@ -133,3 +133,81 @@ def test_deactivate_action_takes_products_off_sale(admin_client, catalog):
         {"action": "deactivate", "_selected_action": [catalog.pk]},
     )
     assert not Product.objects.get(pk=catalog.pk).is_active
+
+
+def test_ticking_preferred_on_an_offer_form_moves_the_preference(admin_client, catalog):
+    variant = catalog.variants.first()
+    first = SupplierOffer.objects.get()
+    services.update_offer(offer=first, is_preferred=True)
+    other = services.create_offer(
+        supplier=services.create_supplier(code="bolt", name="Bolt"), variant=variant, cost="3"
+    )
+    response = admin_client.post(
+        reverse("admin:catalog_supplieroffer_change", args=[other.pk]),
+        {
+            "supplier": other.supplier_id,
+            "variant": variant.pk,
+            "supplier_sku": "",
+            "cost": "2.75",
+            "currency": "eur",
+            "lead_time_days": 5,
+            "min_order_quantity": 1,
+            "pack_size": 6,
+            "is_preferred": "on",
+        },
+    )
+    assert response.status_code == 302, response.context_data["adminform"].form.errors
+    assert list(SupplierOffer.objects.filter(is_preferred=True).values_list("pk", flat=True)) == [other.pk]
+    assert SupplierOffer.objects.get(pk=other.pk).currency == "EUR"
+
+
+def test_a_variant_page_refuses_two_preferred_offers_at_once(admin_client, catalog):
+    variant = catalog.variants.first()
+    offer = SupplierOffer.objects.get()
+    bolt = services.create_supplier(code="bolt", name="Bolt")
+    url = reverse("admin:catalog_variant_change", args=[variant.pk])
+    form = admin_client.get(url).context_data["adminform"].form
+    data = {name: value for name, value in form.initial.items() if value is not None and value is not False}
+    data.update({"product": variant.product_id, "attributes": "{}", "is_active": "on"})
+    prefix_l, prefix_o = "listings", "supplier_offers"
+    data.update(
+        {
+            f"{prefix_l}-TOTAL_FORMS": 1,
+            f"{prefix_l}-INITIAL_FORMS": 1,
+            f"{prefix_l}-0-id": ChannelListing.objects.get().pk,
+            f"{prefix_l}-0-variant": variant.pk,
+            f"{prefix_l}-0-channel": ChannelListing.objects.get().channel_id,
+            f"{prefix_l}-0-price": "10.00",
+            f"{prefix_o}-TOTAL_FORMS": 2,
+            f"{prefix_o}-INITIAL_FORMS": 1,
+            f"{prefix_o}-0-id": offer.pk,
+            f"{prefix_o}-0-variant": variant.pk,
+            f"{prefix_o}-0-supplier": offer.supplier_id,
+            f"{prefix_o}-0-cost": "4",
+            f"{prefix_o}-0-currency": "GBP",
+            f"{prefix_o}-0-lead_time_days": 7,
+            f"{prefix_o}-0-min_order_quantity": 1,
+            f"{prefix_o}-0-pack_size": 1,
+            f"{prefix_o}-0-is_preferred": "on",
+            f"{prefix_o}-1-variant": variant.pk,
+            f"{prefix_o}-1-supplier": bolt.pk,
+            f"{prefix_o}-1-cost": "3",
+            f"{prefix_o}-1-currency": "GBP",
+            f"{prefix_o}-1-lead_time_days": 7,
+            f"{prefix_o}-1-min_order_quantity": 1,
+            f"{prefix_o}-1-pack_size": 1,
+        }
+    )
+    one_preferred = admin_client.post(url, {**data, f"{prefix_o}-1-is_preferred": ""})
+    ctx = one_preferred.context_data if one_preferred.status_code == 200 else {}
+    assert one_preferred.status_code == 302, (
+        ctx["adminform"].form.errors,
+        [fs.formset.errors for fs in ctx["inline_admin_formsets"]],
+    )
+    assert SupplierOffer.objects.count() == 2
+    data[f"{prefix_o}-INITIAL_FORMS"] = 2
+    data[f"{prefix_o}-1-id"] = SupplierOffer.objects.get(supplier=bolt).pk
+    two_preferred = admin_client.post(url, {**data, f"{prefix_o}-1-is_preferred": "on"})
+    assert two_preferred.status_code == 200
+    assert b"at most one offer" in two_preferred.content
+    assert SupplierOffer.objects.filter(is_preferred=True).count() == 1

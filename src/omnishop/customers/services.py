@@ -202,11 +202,8 @@ def _lock_identifiers(*values: str) -> None:
 
 
 def _resolve(channel, external_id, email, phone, first_name, last_name, now) -> Resolution:
-    _lock_identifiers(
-        f"customer-email:{email}" if email else "",
-        f"customer-phone:{phone}" if phone else "",
-        f"customer-channel-id:{channel.pk}:{external_id}" if external_id else "",
-    )
+    # A channel id alone needs no lock: its unique constraint turns a race into a retry (resolve_customer).
+    _lock_identifiers(f"customer-email:{email}" if email else "", f"customer-phone:{phone}" if phone else "")
     identity = None
     if external_id:
         identity = (

@@ -80,33 +80,56 @@ def test_invalid_contact_details_are_refused_and_nothing_is_written(web_channel,
     assert Customer.objects.count() == 0 and ChannelIdentity.objects.count() == 0
 
 
-@pytest.mark.postgres_only
-@pytest.mark.django_db(transaction=True)
-def test_two_simultaneous_checkouts_by_one_new_shopper_create_one_customer(web_channel, market_channel):
+def _run_at_once(calls):
     import threading
 
-    from django.db import connection, connections
+    from django.db import connections
 
-    if connection.vendor != "postgresql":
-        pytest.skip("needs real parallel connections")
-    barrier = threading.Barrier(4)
+    barrier = threading.Barrier(len(calls))
     results, errors = [], []
 
-    def checkout(channel):
+    def run(call):
         try:
             barrier.wait(timeout=10)
-            results.append(
-                resolve_customer(channel=channel, email="rush@example.com", phone="07911 123456").customer.pk
-            )
+            results.append(call().customer.pk)
         except Exception as exc:  # reported below; a thread must not die silently
             errors.append(exc)
         finally:
             connections.close_all()
 
-    threads = [threading.Thread(target=checkout, args=(ch,)) for ch in (web_channel, market_channel) * 2]
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     assert errors == []
+    return results
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_two_simultaneous_checkouts_by_one_new_shopper_create_one_customer(web_channel, market_channel):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs real parallel connections")
+    calls = [
+        lambda ch=ch: resolve_customer(channel=ch, email="rush@example.com", phone="07911 123456")
+        for ch in (web_channel, market_channel) * 2
+    ]
+    results = _run_at_once(calls)
     assert len(set(results)) == 1 and Customer.objects.count() == 1
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_one_marketplace_order_delivered_twice_at_once_records_one_identity(market_channel):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs real parallel connections")
+    results = _run_at_once([lambda: resolve_customer(channel=market_channel, external_id="MK-777777")] * 3)
+    assert len(set(results)) == 1
+    assert (
+        ChannelIdentity.objects.filter(external_id="MK-777777").count() == 1 and Customer.objects.count() == 1
+    )

@@ -206,9 +206,12 @@ def register_routers() -> None:
     from omnishop.datahub.api import router as datahub_router
     from omnishop.inventory.api import channel_router as inventory_channel_router
     from omnishop.inventory.api import router as inventory_router
+    from omnishop.orders.api import router as orders_router
+    from omnishop.payments.api import router as payments_router
     from omnishop.recommendations.api import events_router
     from omnishop.recommendations.api import router as recommendations_router
     from omnishop.search.api import router as search_router
+    from omnishop.shipping.api import router as shipping_router
     from omnishop.storefront.api import router as storefront_router
 
     api.add_router("/channels", channels_router)
@@ -221,6 +224,9 @@ def register_routers() -> None:
     api.add_router("/events", events_router)
     api.add_router("/recommendations", recommendations_router)
     api.add_router("/search", search_router)
+    api.add_router("/orders", orders_router)
+    api.add_router("/payments", payments_router)
+    api.add_router("/shipping", shipping_router)
 
 
 register_routers()

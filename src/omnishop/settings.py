@@ -56,6 +56,9 @@ INSTALLED_APPS = [
     "omnishop.recommendations",
     "omnishop.search",
     "omnishop.storefront",
+    "omnishop.payments",
+    "omnishop.orders",
+    "omnishop.shipping",
 ]
 
 MIDDLEWARE = [
@@ -246,6 +249,18 @@ CELERY_BEAT_SCHEDULE["recommendations-retrain"] = {
 CELERY_BEAT_SCHEDULE["recommendations-purge-events"] = {
     "task": "omnishop.recommendations.tasks.purge_old_events",
     "schedule": 24 * 3600.0,
+}
+
+# --- orders, payments, shipping ---------------------------------------------------------------------------
+# Stripe (payments): secret API key and the webhook signing secret; unset = the stripe provider is off.
+STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
+STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
+# Carrier tracking webhooks older or newer than this many seconds are refused (replay protection).
+OMNISHOP_SHIPPING_WEBHOOK_TOLERANCE = int(os.environ.get("OMNISHOP_SHIPPING_WEBHOOK_TOLERANCE", "300"))
+# Received stock goes to backordered orders (first in, first out) within a minute.
+CELERY_BEAT_SCHEDULE["orders-allocate-backorders"] = {
+    "task": "omnishop.orders.tasks.allocate_backorders",
+    "schedule": 60.0,
 }
 
 LOGGING = {

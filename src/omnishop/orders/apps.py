@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+
+
+class OrdersConfig(AppConfig):
+    name = "omnishop.orders"
+    label = "orders"
+    verbose_name = "Orders"
+
+    def ready(self) -> None:
+        from omnishop.payments.services import on_payment_changed
+
+        from .services.payment_events import payment_changed
+
+        on_payment_changed(payment_changed)

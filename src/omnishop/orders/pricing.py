@@ -1,0 +1,171 @@
+"""Prices, shipping fees and taxes for a set of lines: the one place checkout totals are computed.
+
+Rules (written once, also in docs/orders.md): the unit price is the channel listing's price in the channel's
+currency; a line is unit price × quantity rounded once (core.money, ROUND_HALF_UP to the currency's minor
+unit). With tax-inclusive prices the tax in a line is total × rate / (1 + rate), rounded once, and the net
+is the rest; with tax-exclusive prices the tax is net × rate, rounded once. Shipping is taxed like a line at
+the destination's rate. Order totals are sums of rounded lines, never rounded again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from omnishop.catalog.models import ChannelListing
+from omnishop.core.money import quantize
+
+from .errors import QuantityTooLarge, ShippingMethodUnavailable, VariantUnavailable
+from .models import ShippingMethod, TaxRate
+
+MAX_LINE_QUANTITY = 10_000
+ZERO = Decimal(0)
+
+
+@dataclass
+class PricedLine:
+    variant_id: int
+    sku: str
+    title: str
+    quantity: int
+    unit_price: Decimal
+    weight_grams: int
+    tax_rate: Decimal = ZERO
+    line_net: Decimal = ZERO
+    line_tax: Decimal = ZERO
+    line_total: Decimal = ZERO
+    line_listed: Decimal = ZERO  # unit price × quantity as the channel lists it (gross or net)
+
+
+@dataclass
+class Quote:
+    currency: str
+    prices_include_tax: bool
+    lines: list[PricedLine]
+    shipping_method: ShippingMethod | None
+    tax_rate: Decimal
+    subtotal: Decimal = ZERO
+    shipping_total: Decimal = ZERO
+    shipping_tax: Decimal = ZERO
+    tax_total: Decimal = ZERO
+    total: Decimal = ZERO
+    weight_grams: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def listed_lines(*, channel, quantities: dict[int, int] | None = None, skus: dict[str, int] | None = None):
+    """Look up published listings (one query) for variant ids or SKUs → PricedLine without taxes."""
+    qs = ChannelListing.objects.filter(channel=channel).select_related("variant", "variant__product")
+    if skus is not None:
+        qs = qs.filter(variant__sku__in=list(skus))
+    else:
+        qs = qs.filter(variant_id__in=list(quantities))
+    by_key = {}
+    for listing in qs:
+        key = listing.variant.sku if skus is not None else listing.variant_id
+        by_key[key] = listing
+    wanted = skus if skus is not None else quantities
+    lines = []
+    for i, (key, quantity) in enumerate(wanted.items()):
+        listing = by_key.get(key)
+        if listing is None or not listing.is_published or not listing.variant.is_active:
+            raise VariantUnavailable(
+                f"'{key}' is not sold on channel '{channel.code}'.", field=f"lines[{i}].sku", sku=str(key)
+            )
+        if listing.currency != channel.currency:
+            from .errors import CurrencyMismatch
+
+            raise CurrencyMismatch(
+                f"The listing of '{key}' is in {listing.currency}, the channel sells in {channel.currency}.",
+                field=f"lines[{i}].sku",
+            )
+        if not isinstance(quantity, int) or quantity < 1:
+            raise QuantityTooLarge("Quantities are whole numbers from 1.", field=f"lines[{i}].quantity")
+        if quantity > MAX_LINE_QUANTITY:
+            raise QuantityTooLarge(
+                f"At most {MAX_LINE_QUANTITY} units per line.", field=f"lines[{i}].quantity"
+            )
+        variant = listing.variant
+        lines.append(
+            PricedLine(
+                variant_id=variant.pk,
+                sku=variant.sku,
+                title=(listing.title or f"{variant.product.title} {variant.title}".strip())[:500],
+                quantity=quantity,
+                unit_price=quantize(listing.price, channel.currency),
+                weight_grams=(variant.weight_grams or 0) * quantity,
+            )
+        )
+    return lines
+
+
+def tax_rate_for(*, channel, country: str | None) -> Decimal:
+    rates = dict(
+        TaxRate.objects.filter(channel=channel, country__in=[country or "", "*"]).values_list(
+            "country", "rate"
+        )
+    )
+    return rates.get(country or "", rates.get("*", ZERO))
+
+
+def _split(
+    amount: Decimal, rate: Decimal, currency: str, inclusive: bool
+) -> tuple[Decimal, Decimal, Decimal]:
+    """(net, tax, total) of an amount as listed."""
+    if inclusive:
+        tax = quantize(amount * rate / (1 + rate), currency)
+        return amount - tax, tax, amount
+    tax = quantize(amount * rate, currency)
+    return amount, tax, amount + tax
+
+
+def shipping_fee(method: ShippingMethod, *, goods: Decimal, weight_grams: int, country: str | None, currency):
+    if not method.is_active:
+        raise ShippingMethodUnavailable(f"'{method.code}' is not offered.", field="shipping_method")
+    if method.countries and country not in method.countries:
+        raise ShippingMethodUnavailable(
+            f"'{method.code}' does not ship to {country or 'an unknown country'}.", field="shipping_method"
+        )
+    kind = method.kind
+    if kind == ShippingMethod.Kind.PICKUP:
+        return quantize(method.price, currency)
+    if kind == ShippingMethod.Kind.FREE_OVER:
+        if method.free_over is not None and goods >= method.free_over:
+            return ZERO
+        return quantize(method.price, currency)
+    if kind == ShippingMethod.Kind.WEIGHT:
+        for band in sorted(method.bands, key=lambda b: int(b["up_to_grams"])):
+            if weight_grams <= int(band["up_to_grams"]):
+                return quantize(Decimal(str(band["price"])), currency)
+        raise ShippingMethodUnavailable(
+            f"'{method.code}' does not carry {weight_grams} g.",
+            field="shipping_method",
+            weight_grams=weight_grams,
+        )
+    return quantize(method.price, currency)
+
+
+def quote(*, channel, lines: list[PricedLine], method: ShippingMethod | None, country: str | None) -> Quote:
+    """Tax and total `lines` plus shipping for a destination country."""
+    currency, inclusive = channel.currency, channel.prices_include_tax
+    rate = tax_rate_for(channel=channel, country=country)
+    q = Quote(
+        currency=currency, prices_include_tax=inclusive, lines=lines, shipping_method=method, tax_rate=rate
+    )
+    for line in lines:
+        line.line_listed = quantize(line.unit_price * line.quantity, currency)
+        line.tax_rate = rate
+        line.line_net, line.line_tax, line.line_total = _split(line.line_listed, rate, currency, inclusive)
+        q.subtotal += line.line_listed
+        q.tax_total += line.line_tax
+        q.total += line.line_total
+        q.weight_grams += line.weight_grams
+    if method is not None:
+        fee = shipping_fee(
+            method, goods=q.subtotal, weight_grams=q.weight_grams, country=country, currency=currency
+        )
+        _, q.shipping_tax, gross = _split(fee, rate, currency, inclusive)
+        q.shipping_total = fee
+        q.tax_total += q.shipping_tax
+        q.total += gross
+    return q

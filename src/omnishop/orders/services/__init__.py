@@ -1,0 +1,68 @@
+"""The orders context's business operations; other apps import from here (never from api or admin).
+
+Modules by concept: `carts`, `checkout` (placing orders), `fulfilment` (shipping and delivery), `changes`
+(cancel, address change, split, merge), `exceptions` (the exception queue and backorders), `returns` (RMA),
+`payment_events` (what a payment change does to its order), `queries` (visibility, customer 360).
+"""
+
+from .carts import cart_quote, create_cart, get_cart, set_checkout_details, set_line
+from .changes import cancel_order, change_address, merge_orders, split_order
+from .checkout import (
+    ChannelLine,
+    PaymentRequest,
+    checkout_cart,
+    create_channel_order,
+    place_order,
+    quick_checkout,
+)
+from .common import clean_address, family_total, get_order, paid
+from .config import create_shipping_method, set_tax_rate
+from .exceptions import allocate_backorders, get_exception, open_exception, resolve_exception
+from .fulfilment import (
+    complete_order,
+    create_fulfilments,
+    get_fulfilment,
+    mark_delivered,
+    ship_fulfilment,
+)
+from .queries import orders_for_customer, visible_orders
+from .returns import decide_return, get_return, receive_return, request_return
+
+__all__ = [
+    "ChannelLine",
+    "PaymentRequest",
+    "allocate_backorders",
+    "cancel_order",
+    "cart_quote",
+    "change_address",
+    "checkout_cart",
+    "clean_address",
+    "complete_order",
+    "create_cart",
+    "create_channel_order",
+    "create_fulfilments",
+    "create_shipping_method",
+    "decide_return",
+    "family_total",
+    "get_cart",
+    "get_exception",
+    "get_fulfilment",
+    "get_order",
+    "get_return",
+    "mark_delivered",
+    "merge_orders",
+    "open_exception",
+    "orders_for_customer",
+    "paid",
+    "place_order",
+    "quick_checkout",
+    "receive_return",
+    "request_return",
+    "resolve_exception",
+    "set_checkout_details",
+    "set_line",
+    "set_tax_rate",
+    "ship_fulfilment",
+    "split_order",
+    "visible_orders",
+]

@@ -1,0 +1,87 @@
+"""Carts: lines priced from the channel listing, an address and a shipping method, and a live quote."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from omnishop.catalog.models import Variant
+from omnishop.core.errors import ValidationFailed
+
+from ..errors import CartClosed, CartNotFound, VariantUnavailable
+from ..models import Cart, CartLine
+from ..pricing import MAX_LINE_QUANTITY, Quote, listed_lines, quote
+from .checkout import shipping_method_for
+from .common import clean_address, destination_country, new_token
+
+
+def create_cart(*, channel, customer=None, email: str = "") -> Cart:
+    if len(email) > 254:
+        raise ValidationFailed("The e-mail is too long.", field="email")
+    return Cart.objects.create(channel=channel, customer=customer, email=email, token=new_token())
+
+
+def get_cart(token: str, *, channel=None) -> Cart:
+    qs = Cart.objects.select_related(
+        "channel", "customer", "shipping_method", "shipping_method__pickup_location"
+    )
+    cart = qs.filter(token=token).first()
+    if cart is None or (channel is not None and cart.channel_id != channel.pk):
+        raise CartNotFound("No such cart.", field="token")
+    return cart
+
+
+def _open(cart: Cart) -> None:
+    if cart.status != Cart.Status.OPEN:
+        raise CartClosed(field="cart")
+
+
+def set_line(*, cart: Cart, sku: str, quantity: int) -> Cart:
+    """Put `quantity` of a SKU in the cart (0 removes it); the SKU must be published on the cart's channel."""
+    _open(cart)
+    if not isinstance(quantity, int) or quantity < 0 or quantity > MAX_LINE_QUANTITY:
+        raise ValidationFailed(f"quantity is 0 to {MAX_LINE_QUANTITY}.", field="quantity")
+    variant = Variant.objects.filter(sku=sku).first()
+    if variant is None:
+        raise VariantUnavailable(f"No SKU '{sku}'.", field="sku")
+    with transaction.atomic():
+        if quantity == 0:
+            CartLine.objects.filter(cart=cart, variant=variant).delete()
+        else:
+            listed_lines(
+                channel=cart.channel, skus={sku: quantity}
+            )  # published and in the channel's currency
+            CartLine.objects.update_or_create(cart=cart, variant=variant, defaults={"quantity": quantity})
+        cart.save(update_fields=["updated_at"])
+    return cart
+
+
+def set_checkout_details(
+    *,
+    cart: Cart,
+    shipping_address: dict | None = None,
+    shipping_method: str | None = None,
+    email: str | None = None,
+) -> Cart:
+    _open(cart)
+    fields = ["updated_at"]
+    if shipping_address is not None:
+        cart.shipping_address = clean_address(shipping_address)
+        fields.append("shipping_address")
+    if shipping_method is not None:
+        cart.shipping_method = shipping_method_for(channel=cart.channel, code=shipping_method)
+        fields.append("shipping_method")
+    if email is not None:
+        if len(email) > 254 or (email and "@" not in email):
+            raise ValidationFailed("Give a valid e-mail address.", field="email")
+        cart.email = email
+        fields.append("email")
+    cart.save(update_fields=fields)
+    return cart
+
+
+def cart_quote(*, cart: Cart) -> Quote:
+    quantities = {line.variant.sku: line.quantity for line in cart.lines.select_related("variant")}
+    lines = listed_lines(channel=cart.channel, skus=quantities) if quantities else []
+    return quote(
+        channel=cart.channel, lines=lines, method=cart.shipping_method, country=destination_country(cart)
+    )

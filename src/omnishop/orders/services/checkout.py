@@ -1,0 +1,409 @@
+"""Placing orders: cart checkout, one-click buy, and orders that channels create directly (POS, marketplace).
+
+Checkout is all or nothing: validate, quote, reserve stock, take payment, then write the order and turn the
+reservation into its allocation in one transaction. A decline releases the reservation; a failure after the
+charge voids or refunds it. The same checkout twice yields one order: the cart is claimed with a conditional
+UPDATE and the order row is unique per (channel, checkout key).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from omnishop.core.errors import DomainError, ValidationFailed
+from omnishop.core.money import parse_amount, quantize
+from omnishop.inventory import services as inventory
+from omnishop.inventory.errors import InsufficientStock
+from omnishop.payments import services as payments
+from omnishop.payments.models import Payment
+
+from ..errors import (
+    CartClosed,
+    CheckoutInProgress,
+    EmptyCart,
+    QuickCheckoutUnavailable,
+    ShippingMethodUnavailable,
+)
+from ..models import Cart, Order, OrderException, OrderLine, ShippingMethod
+from ..pricing import PricedLine, listed_lines, quote
+from ..states import event
+from .common import address_from_book, clean_address, new_number, new_token, record_allocation
+
+
+@dataclass(frozen=True)
+class PaymentRequest:
+    provider: str
+    token: str = ""
+
+
+def shipping_method_for(*, channel, code: str | None) -> ShippingMethod | None:
+    if not code:
+        raise ShippingMethodUnavailable("Choose a shipping method.", field="shipping_method")
+    method = (
+        ShippingMethod.objects.select_related("pickup_location")
+        .filter(channel=channel, code=code, is_active=True)
+        .first()
+    )
+    if method is None:
+        raise ShippingMethodUnavailable(
+            f"No shipping method '{code}' on this channel.", field="shipping_method"
+        )
+    return method
+
+
+def _order_lines(order: Order, priced: list[PricedLine], *, allocated: bool) -> list[OrderLine]:
+    return OrderLine.objects.bulk_create(
+        [
+            OrderLine(
+                order=order,
+                variant_id=p.variant_id,
+                sku=p.sku,
+                title=p.title,
+                quantity=p.quantity,
+                allocated=p.quantity if allocated else 0,
+                unit_price=p.unit_price,
+                tax_rate=p.tax_rate,
+                line_net=p.line_net,
+                line_tax=p.line_tax,
+                line_total=p.line_total,
+                weight_grams=p.weight_grams,
+            )
+            for p in priced
+        ]
+    )
+
+
+def place_order(
+    *,
+    channel,
+    quantities: dict[str, int],
+    shipping_method: str | None,
+    shipping_address: dict | None,
+    payment: PaymentRequest,
+    key: str,
+    customer=None,
+    email: str = "",
+    cart: Cart | None = None,
+    actor: str,
+) -> Order:
+    """Check out `quantities` (SKU → units): quote, reserve, charge, write the order. Idempotent by `key`."""
+    if not key or len(key) > 255:
+        raise ValidationFailed("A checkout key of 1 to 255 characters is needed.", field="Idempotency-Key")
+    existing = Order.objects.filter(channel=channel, checkout_key=key).first()
+    if existing is not None:
+        return existing
+    if not quantities:
+        raise EmptyCart(field="lines")
+    method = shipping_method_for(channel=channel, code=shipping_method)
+    pickup = method.pickup_location if method.kind == ShippingMethod.Kind.PICKUP else None
+    address = clean_address(shipping_address, required=pickup is None)
+    country = (
+        address["country"] if address else (pickup.country if pickup and pickup.country else channel.country)
+    )
+    priced = listed_lines(channel=channel, skus=quantities)
+    q = quote(channel=channel, lines=priced, method=method, country=country)
+    number = new_number(channel)
+    reservation = inventory.reserve_stock(
+        channel=channel,
+        lines=[inventory.LineRequest(sku=p.sku, quantity=p.quantity) for p in priced],
+        key=f"checkout:{number}",
+        reference=number,
+        pickup_location=pickup,
+    )
+    try:
+        taken = payments.start_payment(
+            channel=channel,
+            reference=number,
+            provider=payment.provider,
+            amount=q.total,
+            currency=q.currency,
+            token=payment.token,
+            customer=customer,
+            notify=False,
+        )
+    except BaseException:
+        inventory.release_reservation(reservation=reservation)
+        raise
+    try:
+        with transaction.atomic():
+            status = Order.Status.PAID if taken.captured >= q.total else Order.Status.PENDING_PAYMENT
+            order = Order.objects.create(
+                number=number,
+                payment_reference=number,
+                channel=channel,
+                customer=customer,
+                email=email,
+                status=status,
+                currency=q.currency,
+                prices_include_tax=q.prices_include_tax,
+                shipping_address=address,
+                shipping_method=method,
+                shipping_method_name=method.name,
+                subtotal=q.subtotal,
+                shipping_total=q.shipping_total,
+                tax_total=q.tax_total,
+                total=q.total,
+                cart=cart,
+                checkout_key=key,
+                tracking_token=new_token(),
+            )
+            _order_lines(order, priced, allocated=True)
+            allocation = inventory.allocate_reservation(reservation=reservation, order_reference=number)
+            from ..models import OrderAllocation
+
+            OrderAllocation.objects.create(order=order, allocation=allocation)
+            event(
+                order,
+                "placed",
+                actor=actor,
+                message=f"Placed with {taken.provider} ({taken.status}).",
+                after={"status": status, "total": str(q.total), "payment": taken.pk},
+            )
+            if cart is not None:
+                Cart.objects.filter(pk=cart.pk).update(status=Cart.Status.ORDERED)
+    except BaseException as exc:
+        _undo_payment(taken)
+        reservation.refresh_from_db()
+        if reservation.status == "active":
+            inventory.release_reservation(reservation=reservation)
+        if isinstance(exc, IntegrityError):
+            winner = Order.objects.filter(channel=channel, checkout_key=key).first()
+            if winner is not None:
+                return winner
+        raise
+    return order
+
+
+def _undo_payment(payment: Payment) -> None:
+    payment.refresh_from_db()
+    if payment.status == Payment.Status.CAPTURED and payment.net > 0:
+        payments.refund_payment(
+            payment=payment, amount=payment.net, key="checkout-failed", reason="checkout failed"
+        )
+    elif payment.status in (
+        Payment.Status.AUTHORIZED,
+        Payment.Status.PENDING,
+        Payment.Status.REQUIRES_ACTION,
+    ):
+        payments.void_payment(payment=payment)
+
+
+def checkout_cart(*, cart: Cart, payment: PaymentRequest, key: str, actor: str) -> Order:
+    """Turn the cart into an order once: a second checkout of the same cart returns the first order."""
+    done = Order.objects.filter(cart=cart).first()
+    if done is not None:
+        return done
+    claimed = Cart.objects.filter(pk=cart.pk, status=Cart.Status.OPEN).update(
+        status=Cart.Status.CHECKING_OUT, updated_at=timezone.now()
+    )
+    if not claimed:
+        cart.refresh_from_db()
+        done = Order.objects.filter(cart=cart).first()
+        if done is not None:
+            return done
+        if cart.status == Cart.Status.CHECKING_OUT:
+            raise CheckoutInProgress(field="cart")
+        raise CartClosed(field="cart")
+    try:
+        quantities = {line.variant.sku: line.quantity for line in cart.lines.select_related("variant")}
+        return place_order(
+            channel=cart.channel,
+            quantities=quantities,
+            shipping_method=cart.shipping_method.code if cart.shipping_method_id else None,
+            shipping_address=cart.shipping_address,
+            payment=payment,
+            key=f"cart:{cart.token}",
+            customer=cart.customer,
+            email=cart.email or (cart.customer.email if cart.customer_id else ""),
+            cart=cart,
+            actor=actor,
+        )
+    except BaseException:
+        Cart.objects.filter(pk=cart.pk, status=Cart.Status.CHECKING_OUT).update(status=Cart.Status.OPEN)
+        raise
+
+
+def quick_checkout(*, channel, customer, sku: str, quantity: int, key: str, actor: str) -> Order:
+    """One-click buy: the shopper's default shipping address, their channel's first method, saved card."""
+    from omnishop.customers.models import Address
+
+    address = Address.objects.filter(customer=customer, is_default_shipping=True).first()
+    if address is None:
+        raise QuickCheckoutUnavailable("Save a default shipping address first.", field="shipping_address")
+    saved = payments.default_payment_method(customer=customer)
+    if saved is None:
+        raise QuickCheckoutUnavailable("Save a payment method first.", field="payment")
+    method = (
+        ShippingMethod.objects.filter(channel=channel, is_active=True)
+        .exclude(kind=ShippingMethod.Kind.PICKUP)
+        .order_by("price", "code")
+        .first()
+    )
+    if method is None:
+        raise QuickCheckoutUnavailable("This channel has no delivery method.", field="shipping_method")
+    return place_order(
+        channel=channel,
+        quantities={sku: quantity},
+        shipping_method=method.code,
+        shipping_address=address_from_book(address),
+        payment=PaymentRequest(provider=saved.provider, token=saved.token),
+        key=f"quick:{customer.pk}:{key}",
+        customer=customer,
+        email=customer.email,
+        actor=actor,
+    )
+
+
+@dataclass(frozen=True)
+class ChannelLine:
+    sku: str
+    quantity: int
+    unit_price: str | None = None
+
+
+def create_channel_order(
+    *,
+    channel,
+    lines: list[ChannelLine],
+    external_id: str = "",
+    customer=None,
+    email: str = "",
+    shipping_address: dict | None = None,
+    shipping_method: str | None = None,
+    shipping_total: str | None = None,
+    paid_amount: str | None = None,
+    payment_label: str = "",
+    handed_over: bool = False,
+    actor: str,
+) -> tuple[Order, bool]:
+    """An order the channel already took (marketplace import, POS sale): payment recorded as captured.
+
+    Deduplicated by the marketplace's external order id: the same id twice returns the first order (and
+    False). Stock is allocated at once; if it ran out the order waits in the exception queue.
+    """
+    if external_id:
+        existing = Order.objects.filter(channel=channel, external_id=external_id).first()
+        if existing is not None:
+            return existing, False
+    if not lines:
+        raise EmptyCart(field="lines")
+    quantities = {}
+    for i, line in enumerate(lines):
+        if line.sku in quantities:
+            raise ValidationFailed(f"SKU '{line.sku}' appears twice.", field=f"lines[{i}].sku")
+        quantities[line.sku] = line.quantity
+    method = shipping_method_for(channel=channel, code=shipping_method) if shipping_method else None
+    address = clean_address(shipping_address, required=False)
+    country = address["country"] if address else channel.country
+    priced = listed_lines(channel=channel, skus=quantities)
+    for i, (p, line) in enumerate(zip(priced, lines, strict=True)):
+        if line.unit_price is not None:
+            p.unit_price = parse_amount(line.unit_price, channel.currency, field=f"lines[{i}].unit_price")
+    q = quote(channel=channel, lines=priced, method=None, country=country)
+    fee = parse_amount(shipping_total, channel.currency, field="shipping_total") if shipping_total else None
+    if method is not None or fee is not None:
+        from ..pricing import _split, shipping_fee
+
+        if fee is None:
+            fee = shipping_fee(
+                method, goods=q.subtotal, weight_grams=q.weight_grams, country=country, currency=q.currency
+            )
+        _, ship_tax, gross = _split(fee, q.tax_rate, q.currency, q.prices_include_tax)
+        q.shipping_total, q.tax_total, q.total = fee, q.tax_total + ship_tax, q.total + gross
+    amount = q.total if paid_amount is None else parse_amount(paid_amount, q.currency, field="paid_amount")
+    number = new_number(channel)
+    try:
+        with transaction.atomic():
+            order = Order.objects.create(
+                number=number,
+                payment_reference=number,
+                channel=channel,
+                customer=customer,
+                email=email,
+                status=Order.Status.PENDING_PAYMENT,
+                currency=q.currency,
+                prices_include_tax=q.prices_include_tax,
+                shipping_address=address,
+                shipping_method=method,
+                shipping_method_name=method.name if method else "",
+                subtotal=q.subtotal,
+                shipping_total=q.shipping_total,
+                tax_total=q.tax_total,
+                total=q.total,
+                external_id=external_id,
+                tracking_token=new_token(),
+            )
+            _order_lines(order, priced, allocated=False)
+            event(
+                order,
+                "placed",
+                actor=actor,
+                message=f"Created by channel {channel.code}.",
+                after={"total": str(q.total), "external_id": external_id},
+            )
+            if amount > 0:
+                payments.record_external_payment(
+                    channel=channel,
+                    reference=number,
+                    amount=amount,
+                    currency=q.currency,
+                    label=payment_label or f"paid on {channel.code}",
+                    customer=customer,
+                )
+            status = (
+                Order.Status.PAID if amount >= quantize(q.total, q.currency) else Order.Status.PENDING_PAYMENT
+            )
+            try:
+                with transaction.atomic():
+                    allocation = inventory.allocate_stock(
+                        channel=channel,
+                        lines=[inventory.LineRequest(sku=p.sku, quantity=p.quantity) for p in priced],
+                        order_reference=number,
+                        pickup_location=method.pickup_location
+                        if method and method.kind == "pickup"
+                        else None,
+                    )
+                    record_allocation(order, allocation)
+            except InsufficientStock as short:
+                OrderException.objects.create(
+                    order=order, reason=OrderException.Reason.OUT_OF_STOCK, details=short.details
+                )
+                status = Order.Status.ON_HOLD
+            Order.objects.filter(pk=order.pk).update(status=status)
+            event(
+                order,
+                "status_changed",
+                actor=actor,
+                before={"status": "pending_payment"},
+                after={"status": status},
+            )
+            order.status = status
+    except IntegrityError:
+        existing = (
+            Order.objects.filter(channel=channel, external_id=external_id).first() if external_id else None
+        )
+        if existing is None:
+            raise
+        return existing, False
+    if handed_over and order.status == Order.Status.PAID:
+        from .fulfilment import create_fulfilments, ship_fulfilment
+
+        for fulfilment in create_fulfilments(order=order, actor=actor):
+            ship_fulfilment(fulfilment=fulfilment, carrier="in_store", tracking_number="", actor=actor)
+        order.refresh_from_db()
+    return order, True
+
+
+__all__ = [
+    "ChannelLine",
+    "DomainError",
+    "PaymentRequest",
+    "checkout_cart",
+    "create_channel_order",
+    "place_order",
+    "quick_checkout",
+    "shipping_method_for",
+]

@@ -1,0 +1,48 @@
+"""Payment failures, one class per business outcome."""
+
+from omnishop.core.errors import Conflict, DomainError, NotFound, ValidationFailed
+
+
+class PaymentDeclined(DomainError):
+    code = "payment_declined"
+    status = 402
+    default_message = "The payment was declined."
+
+
+class InsufficientFunds(PaymentDeclined):
+    code = "insufficient_funds"
+    default_message = "The card or balance does not cover the amount."
+
+
+class UnknownProvider(ValidationFailed):
+    code = "unknown_payment_provider"
+
+
+class InvalidPaymentToken(ValidationFailed):
+    code = "invalid_payment_token"
+
+
+class RefundExceedsCaptured(Conflict):
+    code = "refund_exceeds_captured"
+    default_message = "The refund is larger than what was captured and not yet refunded."
+
+
+class CaptureExceedsAuthorized(Conflict):
+    code = "capture_exceeds_authorized"
+    default_message = "The capture is larger than the authorised amount."
+
+
+class PaymentNotFound(NotFound):
+    code = "payment_not_found"
+
+
+class BadWebhookSignature(DomainError):
+    code = "bad_signature"
+    status = 400
+    default_message = "The webhook signature does not verify."
+
+
+class ProviderUnavailable(DomainError):
+    code = "provider_unavailable"
+    status = 502
+    default_message = "The payment provider could not be reached."

@@ -1,0 +1,298 @@
+"""Taking, capturing, voiding and refunding payments through providers, and applying their webhooks.
+
+A payment row is written before the provider is called and updated after, so a crash in between leaves a
+visible `pending` row, never an untracked charge. Amounts only move through conditional UPDATEs that keep
+captured <= amount and refunded <= captured. The paid amount of a reference is captured - refunded over
+its payments. Listeners (the orders context) are told after a payment changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Sum
+
+from omnishop.core.errors import InvalidTransition, ValidationFailed
+from omnishop.core.money import quantize
+
+from .errors import (
+    CaptureExceedsAuthorized,
+    InsufficientFunds,
+    PaymentDeclined,
+    PaymentNotFound,
+    RefundExceedsCaptured,
+)
+from .models import Payment, Refund, SavedPaymentMethod, WebhookDelivery
+from .providers import get_provider
+
+LISTENERS: list[Callable[[Payment], None]] = []
+
+
+def on_payment_changed(listener: Callable[[Payment], None]) -> None:
+    """Register a callback run (in the caller's transaction) whenever a payment's status or amounts change."""
+    if listener not in LISTENERS:
+        LISTENERS.append(listener)
+
+
+def _notify(payment: Payment) -> None:
+    for listener in LISTENERS:
+        listener(payment)
+
+
+def _positive(amount: Decimal, currency: str, field: str) -> Decimal:
+    if not isinstance(amount, Decimal):
+        raise ValidationFailed("Amounts are decimals.", field=field)
+    value = quantize(amount, currency)
+    if value <= 0:
+        raise ValidationFailed("The amount must be positive.", field=field)
+    return value
+
+
+def start_payment(
+    *,
+    channel,
+    reference: str,
+    provider: str,
+    amount: Decimal,
+    currency: str,
+    token: str = "",
+    customer=None,
+    capture: bool = True,
+    notify: bool = True,
+) -> Payment:
+    """Charge (or authorise) `amount` for `reference`; a decline raises after recording the failed attempt."""
+    impl = get_provider(provider)
+    amount = quantize(amount, currency)
+    if amount < 0:
+        raise ValidationFailed("The amount cannot be negative.", field="amount")
+    payment = Payment.objects.create(
+        reference=reference,
+        channel=channel,
+        customer=customer,
+        provider=provider,
+        status=Payment.Status.PENDING,
+        currency=currency,
+        amount=amount,
+    )
+    try:
+        result = impl.authorize(payment=payment, token=token, capture=capture)
+    except (PaymentDeclined, ValidationFailed) as exc:
+        Payment.objects.filter(pk=payment.pk).update(status=Payment.Status.FAILED, failure_code=exc.code)
+        raise
+    payment.status = result.status
+    payment.external_id = result.external_id
+    payment.client_secret = result.client_secret
+    payment.method_label = result.method_label
+    payment.failure_code = result.failure_code
+    if result.captured is not None:
+        payment.captured = quantize(result.captured, currency)
+    payment.save(
+        update_fields=["status", "external_id", "client_secret", "method_label", "failure_code", "captured"]
+    )
+    if payment.status == Payment.Status.FAILED:
+        error = InsufficientFunds if result.failure_code == "insufficient_funds" else PaymentDeclined
+        raise error(f"The payment was declined ({result.failure_code}).", field="payment.token")
+    if notify:
+        _notify(payment)
+    return payment
+
+
+def record_external_payment(
+    *, channel, reference: str, amount: Decimal, currency: str, label: str, customer=None
+):
+    """Money taken elsewhere (marketplace payout, cash at the till): a captured manual payment."""
+    amount = quantize(amount, currency)
+    if amount < 0:
+        raise ValidationFailed("The amount cannot be negative.", field="payment.amount")
+    return Payment.objects.create(
+        reference=reference,
+        channel=channel,
+        customer=customer,
+        provider="manual",
+        status=Payment.Status.CAPTURED,
+        currency=currency,
+        amount=amount,
+        captured=amount,
+        method_label=label[:60],
+    )
+
+
+def get_payment(payment_id: int) -> Payment:
+    payment = Payment.objects.select_related("channel").filter(pk=payment_id).first()
+    if payment is None:
+        raise PaymentNotFound(f"No payment {payment_id}.", field="id")
+    return payment
+
+
+def confirm_payment(*, payment: Payment) -> Payment:
+    """The money arrived (manual) or the shopper finished 3-D Secure (card): capture what was authorised."""
+    if payment.status not in (Payment.Status.PENDING, Payment.Status.REQUIRES_ACTION):
+        raise InvalidTransition(f"The payment is {payment.status}.", field="payment", status=payment.status)
+    result = get_provider(payment.provider).confirm(payment=payment)
+    return _apply(payment, status=result.status, captured=result.captured)
+
+
+def capture_payment(*, payment: Payment, amount: Decimal | None = None) -> Payment:
+    """Capture all or part of an authorisation (the rest of it is released by the provider)."""
+    if payment.status != Payment.Status.AUTHORIZED:
+        raise InvalidTransition(f"The payment is {payment.status}.", field="payment", status=payment.status)
+    amount = payment.amount if amount is None else _positive(amount, payment.currency, "amount")
+    if amount > payment.amount:
+        raise CaptureExceedsAuthorized(field="amount", authorized=str(payment.amount))
+    result = get_provider(payment.provider).capture(payment=payment, amount=amount)
+    return _apply(payment, status=Payment.Status.CAPTURED, captured=result.captured or amount)
+
+
+def void_payment(*, payment: Payment) -> Payment:
+    if payment.status not in (
+        Payment.Status.AUTHORIZED,
+        Payment.Status.PENDING,
+        Payment.Status.REQUIRES_ACTION,
+    ):
+        raise InvalidTransition(f"The payment is {payment.status}.", field="payment", status=payment.status)
+    get_provider(payment.provider).void(payment=payment)
+    return _apply(payment, status=Payment.Status.VOIDED, captured=None)
+
+
+def _apply(
+    payment: Payment, *, status: str | None, captured: Decimal | None, refunded: Decimal | None = None
+):
+    with transaction.atomic():
+        locked = Payment.objects.select_for_update().get(pk=payment.pk)
+        changed = False
+        if status and status != locked.status and locked.status != Payment.Status.CAPTURED:
+            locked.status = status
+            changed = True
+        if captured is not None:
+            captured = min(quantize(captured, locked.currency), locked.amount)
+            if captured > locked.captured:  # captures only grow; a late, smaller figure is stale
+                locked.captured = captured
+                locked.status = Payment.Status.CAPTURED
+                changed = True
+        if refunded is not None:
+            refunded = min(quantize(refunded, locked.currency), locked.captured)
+            if refunded > locked.refunded:
+                locked.refunded = refunded
+                changed = True
+        if changed:
+            locked.save(update_fields=["status", "captured", "refunded", "updated_at"])
+            _notify(locked)
+    return locked
+
+
+def refund_payment(*, payment: Payment, amount: Decimal, key: str, reason: str = "") -> Refund:
+    """Give money back on one payment; the same key refunds once."""
+    amount = _positive(amount, payment.currency, "amount")
+    existing = Refund.objects.filter(payment=payment, key=key).first()
+    if existing is not None:
+        return existing
+    with transaction.atomic():
+        taken = Payment.objects.filter(
+            pk=payment.pk, status=Payment.Status.CAPTURED, captured__gte=F("refunded") + amount
+        ).update(refunded=F("refunded") + amount)
+        if not taken:
+            payment.refresh_from_db()
+            raise RefundExceedsCaptured(
+                field="amount", refundable=str(quantize(payment.net, payment.currency)), requested=str(amount)
+            )
+        try:
+            with transaction.atomic():
+                refund = Refund.objects.create(
+                    payment=payment, amount=amount, status=Refund.Status.PENDING, key=key, reason=reason[:200]
+                )
+        except IntegrityError:
+            raise RefundExceedsCaptured("A refund with this key is in flight.", field="key") from None
+        result = get_provider(payment.provider).refund(payment=payment, amount=amount, key=key)
+        refund.status = result.status if result.status in Refund.Status.values else Refund.Status.SUCCEEDED
+        refund.external_id = result.external_id
+        refund.save(update_fields=["status", "external_id"])
+        payment.refresh_from_db()
+        _notify(payment)
+    return refund
+
+
+def refund_reference(
+    *, reference: str, amount: Decimal, currency: str, key: str, reason: str = ""
+) -> list[Refund]:
+    """Refund `amount` across a reference's captured payments, newest first (store credit last)."""
+    amount = _positive(amount, currency, "amount")
+    with transaction.atomic():
+        payments = list(
+            Payment.objects.select_for_update()
+            .filter(reference=reference, status=Payment.Status.CAPTURED)
+            .order_by("-created_at", "-pk")
+        )
+        refundable = sum((p.net for p in payments), Decimal(0))
+        if amount > refundable:
+            raise RefundExceedsCaptured(field="amount", refundable=str(quantize(refundable, currency)))
+        payments.sort(key=lambda p: p.provider == "store_credit")
+        refunds, left = [], amount
+        for p in payments:
+            if left <= 0:
+                break
+            part = min(left, p.net)
+            if part > 0:
+                refunds.append(refund_payment(payment=p, amount=part, key=f"{key}:{p.pk}", reason=reason))
+                left -= part
+    return refunds
+
+
+def paid_amount(*, reference: str) -> Decimal:
+    """Captured minus refunded over every payment of the reference."""
+    row = Payment.objects.filter(reference=reference).aggregate(c=Sum("captured"), r=Sum("refunded"))
+    return (row["c"] or Decimal(0)) - (row["r"] or Decimal(0))
+
+
+def payments_for(*, reference: str) -> list[Payment]:
+    return list(Payment.objects.filter(reference=reference).prefetch_related("refunds"))
+
+
+def move_payments(*, from_reference: str, to_reference: str) -> int:
+    """Orders merged: their payments now count towards the surviving order."""
+    return Payment.objects.filter(reference=from_reference).update(reference=to_reference)
+
+
+def handle_webhook(*, provider: str, body: bytes, headers) -> list[Payment]:
+    """Verify and apply a provider event; a delivery seen before (same event id) changes nothing."""
+    impl = get_provider(provider)
+    updates = impl.parse_webhook(body=body, headers=headers)
+    changed = []
+    for update in updates:
+        with transaction.atomic():
+            try:
+                with transaction.atomic():
+                    WebhookDelivery.objects.create(
+                        provider=provider, event_id=update.event_id, kind=update.kind
+                    )
+            except IntegrityError:
+                continue  # delivered before: already applied
+            if not update.external_id:
+                continue
+            payment = Payment.objects.filter(provider=provider, external_id=update.external_id).first()
+            if payment is None:
+                continue
+            changed.append(
+                _apply(payment, status=update.status, captured=update.captured, refunded=update.refunded)
+            )
+    return changed
+
+
+# --- saved payment methods ----------------------------------------------------------------------------
+
+
+def save_payment_method(*, customer, provider: str, token: str, label: str = "", is_default: bool = True):
+    get_provider(provider)
+    if not token or len(token) > 200:
+        raise ValidationFailed("A payment token of 1 to 200 characters is needed.", field="token")
+    with transaction.atomic():
+        if is_default:
+            SavedPaymentMethod.objects.filter(customer=customer, is_default=True).update(is_default=False)
+        return SavedPaymentMethod.objects.create(
+            customer=customer, provider=provider, token=token, label=label[:60], is_default=is_default
+        )
+
+
+def default_payment_method(*, customer) -> SavedPaymentMethod | None:
+    return SavedPaymentMethod.objects.filter(customer=customer).order_by("-is_default", "-pk").first()

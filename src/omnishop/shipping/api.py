@@ -1,0 +1,70 @@
+"""Shipping API: carriers (staff), signed tracking webhooks (carriers), the public tracking link."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+from ninja import Field, Router
+
+from omnishop.core.auth import staff
+from omnishop.core.schemas import ErrorOut, InputSchema
+
+from . import services
+from .models import Carrier
+
+router = Router(tags=["shipping"])
+ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+
+
+class CarrierIn(InputSchema):
+    code: str = Field(..., min_length=1, max_length=50, pattern=r"^[-a-z0-9_]+$")
+    name: str = Field(..., min_length=1, max_length=200)
+    webhook_secret: str = Field(..., max_length=200)
+    tracking_url_template: str = Field("", max_length=300)
+    status_map: dict[str, str] = {}
+
+
+def carrier_out(c: Carrier) -> dict:
+    return {
+        "code": c.code,
+        "name": c.name,
+        "tracking_url_template": c.tracking_url_template,
+        "status_map": c.status_map,
+        "is_active": c.is_active,
+    }
+
+
+@router.get("/carriers", response={200: dict, **ERRORS}, auth=[staff("shipping.view_carrier")])
+def list_carriers(request: HttpRequest):
+    return {"items": [carrier_out(c) for c in Carrier.objects.order_by("code")]}
+
+
+@router.post("/carriers", response={201: dict, **ERRORS}, auth=[staff("shipping.add_carrier")])
+def create_carrier(request: HttpRequest, body: CarrierIn):
+    from django.db import IntegrityError
+
+    from omnishop.core.errors import AlreadyExists
+
+    try:
+        carrier = services.create_carrier(**body.dict())
+    except IntegrityError:
+        raise AlreadyExists(f"Carrier '{body.code}' exists.", field="code") from None
+    return 201, carrier_out(carrier)
+
+
+@router.post("/webhooks/{carrier}", response={200: dict, **ERRORS}, auth=None)
+def tracking_webhook(request: HttpRequest, carrier: str):
+    """Tracking events from a carrier, signed: X-Omnishop-Timestamp (Unix seconds) and
+    X-Omnishop-Signature: sha256=HMAC(secret, timestamp + "." + raw body)."""
+    applied = services.ingest_webhook(
+        carrier_code=carrier,
+        body=request.body,
+        timestamp=request.headers.get("X-Omnishop-Timestamp"),
+        signature=request.headers.get("X-Omnishop-Signature"),
+    )
+    return {"applied": applied}
+
+
+@router.get("/track/{token}", response={200: dict, **ERRORS}, auth=None)
+def track(request: HttpRequest, token: str):
+    """The public tracking page's data; the token in the link is the only credential."""
+    return services.tracking_view(token=token)

@@ -190,6 +190,9 @@ def test_the_small_demo_loads_channels_catalog_suppliers_stock_and_customers(sma
     assert StockLocation.objects.count() == 3
     assert StockLevel.objects.filter(location__code="warehouse-manchester").count() > 0
     assert verify_ledger() == []
+    call_command(
+        "inventory", "verify", stdout=io.StringIO()
+    )  # `omnishop inventory verify`: exits 1 on a mismatch
     assert Customer.objects.filter(user__isnull=False).count() == len(people.SHOPPERS)
 
 

@@ -97,5 +97,8 @@ def banner(result: DemoResult, *, host: str, port: int) -> str:
         f"  try: curl -H 'Authorization: Bearer {key['secret']}' {base}/api/v1/channels/{key['channel']}",
         f"  (kept in {credentials_path()}, mode 0600)",
         "",
+        "Try: omnishop customers find-duplicates   (four planted cross-channel duplicates; docs/demo.md)",
+        "     omnishop inventory verify            (the stock ledger adds up)",
+        "",
     ]
     return "\n".join(lines)

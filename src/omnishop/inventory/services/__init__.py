@@ -8,10 +8,8 @@ Modules by concept: `stock` (the guarded primitives, receipts, adjustments, the 
 
 from .availability import Availability, availability_feed, availability_for, availability_of
 from .holds import (
-    LineRequest,
     allocate_reservation,
     allocate_stock,
-    atp,
     cancel_allocation,
     expire_reservations,
     extend_reservation,
@@ -43,6 +41,7 @@ from .stock import (
     verify_ledger,
 )
 from .strategies import Candidate, Pick, register_strategy
+from .taking import LineRequest, atp
 from .transfers import (
     SkuQuantity,
     cancel_count,

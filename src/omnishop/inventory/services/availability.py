@@ -21,8 +21,8 @@ from omnishop.channels.models import Channel
 from omnishop.core.pagination import PageResult, paginate
 
 from ..models import ChannelInventoryPolicy, ChannelLocation, StockLevel, StockLocation
-from .holds import atp
 from .locations import get_policy
+from .taking import atp
 
 _SQL = """
 SELECT sl.variant_id, SUM(sl.on_hand - sl.allocated - sl.reserved),

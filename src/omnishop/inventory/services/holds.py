@@ -1,19 +1,16 @@
 """Holding stock for buyers: reservations (checkouts in progress, with a TTL) and allocations (placed orders).
 
-The hot path is short on purpose: read the plan (one query), write the reservation rows, and take the stock
-with one conditional UPDATE per (variant, location) as the LAST statements before COMMIT, so a hot row is
-locked only for the time of its own commit. A zero row count means another buyer was faster: with one
-candidate location that is a definite `insufficient_stock`; with several, the plan is re-read and retried.
+Taking stock (plan in one read, take in one write) lives in `taking`; this module owns the life cycle of
+the holds: reserve, extend, release, expire, convert into an allocation, allocate directly, cancel, ship.
+Every change of a stock level is a guarded conditional update, rows taken in (variant, location) order.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -21,174 +18,18 @@ from omnishop.channels.models import Channel
 from omnishop.core.errors import AlreadyExists, IdempotencyKeyReused, InvalidTransition, ValidationFailed
 
 from ..errors import (
-    ChannelHasNoLocations,
-    DuplicateLine,
     HoldLimitReached,
-    InsufficientStock,
     ReservationExpired,
-    UnknownLocation,
 )
 from ..models import (
     Allocation,
     AllocationLine,
-    ChannelInventoryPolicy,
-    ChannelLocation,
     Reservation,
-    ReservationLine,
-    StockLevel,
     StockLocation,
     StockMovement,
 )
-from .stock import ALLOCATED, FREE, RESERVED, Change, Raced, apply_changes, check_quantity, record_events
-from .stock import variants_by_sku as _variants_by_sku
-from .strategies import STRATEGIES, Candidate, Pick, Shortfall
-
-PLAN_ATTEMPTS = 3
-
-
-@dataclass(frozen=True)
-class LineRequest:
-    sku: str
-    quantity: int
-
-
-@dataclass
-class Plan:
-    picks: list[Pick]
-    policy: ChannelInventoryPolicy
-    strategy: str
-    contested: bool  # more than one candidate location: a lost race is worth a re-plan
-
-
-def atp(free: int, *, safety_buffer: int, quota_percent: int | None, quota_minus: int) -> int:
-    """Available-to-promise for a channel from the free units of its locations."""
-    promised = free - safety_buffer
-    if quota_percent is not None:
-        promised = min(promised, math.floor(free * quota_percent / 100) - quota_minus)
-    return max(0, promised)
-
-
-def _demand(lines: Sequence[LineRequest]) -> tuple[dict[int, int], dict[int, str]]:
-    if not lines:
-        raise ValidationFailed("At least one line is needed.", field="lines")
-    seen: set[str] = set()
-    for i, line in enumerate(lines):
-        check_quantity(line.quantity, field=f"lines[{i}].quantity")
-        if line.sku in seen:
-            raise DuplicateLine(
-                f"SKU '{line.sku}' appears twice; send one line per SKU.", field=f"lines[{i}].sku"
-            )
-        seen.add(line.sku)
-    variants = _variants_by_sku((line.sku for line in lines), field="lines")
-    demand = {variants[line.sku].pk: line.quantity for line in lines}
-    return demand, {variants[line.sku].pk: line.sku for line in lines}
-
-
-_PLAN_SQL = """
-SELECT cl.location_id, loc.code, loc.kind, cl.priority, sl.variant_id,
-       sl.on_hand - sl.allocated - sl.reserved,
-       p.reservation_ttl_seconds, p.safety_buffer, p.quota_percent, p.quota_minus, p.allocation_strategy,
-       p.max_hold_seconds
-FROM {cl} cl
-JOIN {loc} loc ON loc.id = cl.location_id
-LEFT JOIN {sl} sl ON sl.location_id = cl.location_id AND sl.variant_id IN ({variants})
-LEFT JOIN {pol} p ON p.channel_id = cl.channel_id
-WHERE cl.channel_id = %s AND loc.is_active {extra}
-ORDER BY cl.priority, cl.location_id
-"""
-
-
-def plan(
-    *,
-    channel: Channel,
-    demand: dict[int, int],
-    skus: dict[int, str],
-    pickup_location: StockLocation | None = None,
-) -> Plan:
-    """Decide which units come from where for `channel` (one query), or raise insufficient_stock."""
-    extra, params = "AND loc.ships_to_customers", []
-    if pickup_location is not None:
-        extra, params = "AND loc.id = %s AND loc.serves_pickup", [pickup_location.pk]
-    sql = _PLAN_SQL.format(
-        cl=ChannelLocation._meta.db_table,
-        loc=StockLocation._meta.db_table,
-        sl=StockLevel._meta.db_table,
-        pol=ChannelInventoryPolicy._meta.db_table,
-        variants=", ".join(["%s"] * len(demand)),
-        extra=extra,
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*demand, channel.pk, *params])
-        rows = cursor.fetchall()
-    if not rows:
-        if pickup_location is not None:
-            raise UnknownLocation(
-                f"'{pickup_location.code}' does not serve pick-up for channel '{channel.code}'.",
-                field="pickup_location",
-            )
-        raise ChannelHasNoLocations(f"No active stock location ships for channel '{channel.code}'.")
-    policy = ChannelInventoryPolicy(channel=channel)
-    if rows[0][6] is not None:
-        (
-            policy.reservation_ttl_seconds,
-            policy.safety_buffer,
-            policy.quota_percent,
-            policy.quota_minus,
-            policy.allocation_strategy,
-            policy.max_hold_seconds,
-        ) = rows[0][6:12]
-    candidates: dict[int, Candidate] = {}
-    free: dict[tuple[int, int], int] = {}
-    for location_id, code, kind, priority, variant_id, units, *_ in rows:
-        candidates.setdefault(location_id, Candidate(location_id, code, kind, priority))
-        if variant_id is not None:
-            free[(variant_id, location_id)] = units
-    for variant_id, wanted in demand.items():
-        total = sum(max(0, free.get((variant_id, loc), 0)) for loc in candidates)
-        promised = atp(
-            total,
-            safety_buffer=policy.safety_buffer,
-            quota_percent=policy.quota_percent,
-            quota_minus=policy.quota_minus,
-        )
-        if promised < wanted:
-            raise _insufficient(skus[variant_id], wanted, promised)
-    name = "pos_store" if channel.kind == Channel.Kind.POS_STORE else policy.allocation_strategy
-    try:
-        picks = STRATEGIES[name](demand, list(candidates.values()), free)
-    except Shortfall as short:
-        raise _insufficient(skus[short.variant_id], short.requested, short.available) from None
-    return Plan(picks=picks, policy=policy, strategy=name, contested=len(candidates) > 1)
-
-
-def _insufficient(sku: str, requested: int, available: int) -> InsufficientStock:
-    return InsufficientStock(
-        f"Only {available} unit(s) of {sku} available; {requested} requested.",
-        field="lines",
-        sku=sku,
-        requested=requested,
-        available=available,
-    )
-
-
-def _take(*, channel, demand, skus, pickup_location, write, change_for):
-    """Plan, write rows, take stock; re-plan when a race was lost and another location may still have it."""
-    for attempt in range(PLAN_ATTEMPTS):
-        current = plan(channel=channel, demand=demand, skus=skus, pickup_location=pickup_location)
-        try:
-            with transaction.atomic():
-                result = write(current)
-                apply_changes([change_for(p) for p in current.picks], cause="hold")
-            return result
-        except Raced as raced:
-            if not current.contested or attempt == PLAN_ATTEMPTS - 1:
-                level = StockLevel.objects.filter(
-                    variant_id=raced.change.variant_id, location_id=raced.change.location_id
-                ).first()
-                raise _insufficient(
-                    skus[raced.change.variant_id], demand[raced.change.variant_id], level.free if level else 0
-                ) from None
-    raise AssertionError("unreachable")
+from .stock import ALLOCATED, RESERVED, Change, apply_changes, check_quantity, record_events
+from .taking import LineRequest, allocation_head, reservation_head, take
 
 
 def _same_lines(lines, demand: dict[int, int]) -> bool:
@@ -216,48 +57,23 @@ def reserve_stock(
     """
     if not key or len(key) > 255:
         raise ValidationFailed("A reservation key of 1 to 255 characters is needed.", field="key")
-    demand, skus = _demand(lines)
-    existing = Reservation.objects.filter(channel=channel, key=key).first()
-    if existing is not None:
-        return _replay(existing, demand)
-
-    def write(current: Plan) -> Reservation:
-        now = timezone.now()
-        reservation = Reservation.objects.create(
-            channel=channel,
-            key=key,
-            reference=reference,
-            expires_at=now + timedelta(seconds=current.policy.reservation_ttl_seconds),
-        )
-        ReservationLine.objects.bulk_create(
-            [
-                ReservationLine(
-                    reservation=reservation,
-                    variant_id=p.variant_id,
-                    location_id=p.location_id,
-                    quantity=p.quantity,
-                )
-                for p in current.picks
-            ]
-        )
-        record_events(((p.variant_id, p.location_id) for p in current.picks), cause="reserved")
-        return reservation
-
-    def change_for(p: Pick) -> Change:
-        return Change(p.variant_id, p.location_id, reserved=p.quantity, guard=FREE, guard_quantity=p.quantity)
-
-    try:
-        return _take(
-            channel=channel,
-            demand=demand,
-            skus=skus,
-            pickup_location=pickup_location,
-            write=write,
-            change_for=change_for,
-        )
-    except IntegrityError:
-        # A concurrent request with the same key committed first.
-        return _replay(Reservation.objects.get(channel=channel, key=key), demand)
+    taken = take(
+        channel=channel,
+        lines=lines,
+        holder=Reservation,
+        key=key,
+        head=reservation_head(channel=channel, key=key, reference=reference),
+        column="reserved",
+        cause="reserved",
+        pickup_location=pickup_location,
+    )
+    if taken.replay:
+        return _replay(Reservation.objects.select_related("channel").get(pk=taken.pk), taken.plan.demand)
+    head = reservation_head(channel=channel, key=key, reference=reference)(taken.plan, taken.at)
+    head.pop("channel_id")
+    reservation = Reservation(pk=taken.pk, channel=channel, **head)
+    reservation._state.adding = False
+    return reservation
 
 
 def _replay(reservation: Reservation, demand: dict[int, int]) -> Reservation:
@@ -439,37 +255,20 @@ def allocate_stock(
         raise ValidationFailed(
             "An order reference of 1 to 100 characters is needed.", field="order_reference"
         )
-    demand, skus = _demand(lines)
-    existing = Allocation.objects.filter(channel=channel, order_reference=order_reference).first()
-    if existing is not None:
-        return _replay_allocation(existing, demand)
-
-    def write(current: Plan) -> Allocation:
-        allocation = Allocation.objects.create(
-            channel=channel, order_reference=order_reference, strategy=current.strategy
-        )
-        _allocation_lines(allocation, current.picks)
-        record_events(((p.variant_id, p.location_id) for p in current.picks), cause="allocated")
-        return allocation
-
-    def change_for(p: Pick) -> Change:
-        return Change(
-            p.variant_id, p.location_id, allocated=p.quantity, guard=FREE, guard_quantity=p.quantity
-        )
-
-    try:
-        return _take(
-            channel=channel,
-            demand=demand,
-            skus=skus,
-            pickup_location=pickup_location,
-            write=write,
-            change_for=change_for,
-        )
-    except IntegrityError:
-        return _replay_allocation(
-            Allocation.objects.get(channel=channel, order_reference=order_reference), demand
-        )
+    taken = take(
+        channel=channel,
+        lines=lines,
+        holder=Allocation,
+        key=order_reference,
+        head=allocation_head(channel=channel, order_reference=order_reference),
+        column="allocated",
+        cause="allocated",
+        pickup_location=pickup_location,
+    )
+    allocation = Allocation.objects.select_related("channel").get(pk=taken.pk)
+    if taken.replay:
+        return _replay_allocation(allocation, taken.plan.demand)
+    return allocation
 
 
 def _replay_allocation(allocation: Allocation, demand: dict[int, int]) -> Allocation:

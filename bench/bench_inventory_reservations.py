@@ -1,0 +1,369 @@
+"""inventory.reservations: reservation (+ allocation) throughput on PostgreSQL, service layer and HTTP.
+
+Clients are separate processes (the GIL would otherwise serialise the service layer), 1, 8 and 32 of them,
+each hammering for a fixed window; uniform = a random one of 2,000 SKUs per operation, hot = every
+operation on the same SKU. The baseline, measured in the same run on the same database with the same
+clients: the conditional UPDATE the service uses (`reserved = reserved + 1 WHERE free >= 1`) sent directly
+with psycopg in autocommit, on a copy of the stock table (same columns, constraints, indexes), so the
+baseline does not upset the ledger. After the run `verify_ledger()` must be empty and the hot-limited case
+must end with exactly its stock reserved.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench.harness import BenchContext, median, percentile
+
+ROOT = Path(__file__).resolve().parent.parent
+SKUS = 2000
+HOT = "BENCH-HOT"
+LIMITED = "BENCH-LIMITED"
+LIMITED_UNITS = 1500
+CHANNEL = "bench-inv"
+LOCATION = "bench-inv-wh"
+RAW_TABLE = "bench_raw_stocklevel"
+
+
+def _django(db_url: str) -> None:
+    os.environ["DATABASE_URL"] = db_url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "omnishop.settings")
+    os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz")
+    sys.path.insert(0, str(ROOT / "src"))
+    import django
+
+    django.setup()
+
+
+# --- set-up (main process) ------------------------------------------------------------------------------
+
+
+def _seed() -> dict:
+    from django.core.management import call_command
+    from django.db import connection
+
+    from omnishop.catalog.models import Product, Variant
+    from omnishop.channels.models import Channel
+    from omnishop.channels.services import create_channel, issue_api_key
+    from omnishop.inventory import services
+    from omnishop.inventory.models import StockLevel, StockLocation, StockMovement
+
+    call_command("migrate", verbosity=0)
+    channel = Channel.objects.filter(code=CHANNEL).first() or create_channel(
+        code=CHANNEL, name="Bench", kind="web", currency="GBP"
+    )
+    location = StockLocation.objects.filter(code=LOCATION).first() or services.create_location(
+        code=LOCATION, name="Bench warehouse"
+    )
+    services.set_channel_locations(channel=channel, location_codes=[LOCATION])
+    product, _ = Product.objects.get_or_create(slug="bench-inventory", defaults={"title": "Bench"})
+    skus = [f"BENCH-{i:05d}" for i in range(SKUS)] + [HOT, LIMITED]
+    existing = set(Variant.objects.filter(sku__in=skus).values_list("sku", flat=True))
+    Variant.objects.bulk_create([Variant(product=product, sku=s) for s in skus if s not in existing])
+    variants = dict(Variant.objects.filter(sku__in=skus).values_list("sku", "pk"))
+    stocked = set(StockLevel.objects.filter(location=location).values_list("variant_id", flat=True))
+    fresh = {
+        sku: (LIMITED_UNITS if sku == LIMITED else 10_000_000) for sku in skus if variants[sku] not in stocked
+    }
+    StockMovement.objects.bulk_create(
+        [
+            StockMovement(
+                variant_id=variants[s], location=location, kind="receipt", quantity=q, reference="bench"
+            )
+            for s, q in fresh.items()
+        ]
+    )
+    StockLevel.objects.bulk_create(
+        [StockLevel(variant_id=variants[s], location=location, on_hand=q) for s, q in fresh.items()]
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {RAW_TABLE}")
+        cursor.execute(f"CREATE TABLE {RAW_TABLE} (LIKE inventory_stocklevel INCLUDING ALL)")
+        cursor.execute(
+            f"INSERT INTO {RAW_TABLE} SELECT * FROM inventory_stocklevel WHERE location_id = %s",
+            [location.pk],
+        )
+        cursor.execute(f"ANALYZE {RAW_TABLE}")
+        cursor.execute("ANALYZE")
+    key = issue_api_key(channel=channel, name="bench", scopes=["inventory:read", "inventory:write"]).secret
+    return {"location_id": location.pk, "variants": variants, "api_key": key}
+
+
+# --- clients (one process each) ---------------------------------------------------------------------------
+
+
+def _client(conn, mode: str, db_url: str, env: dict) -> None:
+    """A client process: set up once, then run each case it is sent and answer with its samples."""
+    variants, location_id = env["variants"], env["location_id"]
+    uniform = [s for s in variants if s.startswith("BENCH-0")]
+    rng = random.Random(os.getpid())
+    tag = f"{os.getpid()}-{time.time_ns()}"
+    counter = 0
+    if mode == "raw":
+        import psycopg
+
+        pg = psycopg.connect(db_url, autocommit=True)
+        sql = (
+            f"UPDATE {RAW_TABLE} SET reserved = reserved + 1, updated_at = now() "
+            "WHERE variant_id = %s AND location_id = %s AND on_hand - allocated - reserved >= 1"
+        )
+
+        def op(sku):
+            with pg.cursor() as cur:
+                cur.execute(sql, (variants[sku], location_id), prepare=True)
+                return "ok" if cur.rowcount == 1 else "insufficient_stock"
+
+    elif mode == "http":
+        import http.client
+
+        import orjson
+
+        host, port = env["http"]
+        headers = {"Authorization": f"Bearer {env['api_key']}", "Content-Type": "application/json"}
+
+        def op(sku):
+            nonlocal counter
+            counter += 1
+            body = orjson.dumps({"key": f"h-{tag}-{counter}", "lines": [{"sku": sku, "quantity": 1}]})
+            http_conn = http.client.HTTPConnection(host, port, timeout=30)
+            http_conn.request("POST", "/api/v1/inventory/reservations", body=body, headers=headers)
+            response = http_conn.getresponse()
+            data = response.read()
+            http_conn.close()
+            if response.status == 201:
+                return "ok"
+            return orjson.loads(data)["error"]["code"] if data.startswith(b"{") else f"http_{response.status}"
+
+    else:
+        _django(db_url)
+        from omnishop.channels.models import Channel
+        from omnishop.core.errors import DomainError
+        from omnishop.inventory import services
+
+        channel = Channel.objects.get(code=CHANNEL)
+
+        def op(sku):
+            nonlocal counter
+            counter += 1
+            try:
+                reservation = services.reserve_stock(
+                    channel=channel, lines=[services.LineRequest(sku, 1)], key=f"s-{tag}-{counter}"
+                )
+                if mode == "service_allocate":
+                    services.allocate_reservation(
+                        reservation=reservation, order_reference=f"o-{tag}-{counter}"
+                    )
+                return "ok"
+            except DomainError as exc:
+                return exc.code
+
+    op(uniform[0])  # warm up: connection, imports, prepared statements
+    conn.send("ready")
+    while True:
+        case = conn.recv()
+        if case is None:
+            return
+        start, end = case["start"], case["end"]
+        while time.time() < start:
+            time.sleep(0.001)
+        samples, outcomes = [], {}
+        while True:
+            sku = case["sku"] or rng.choice(uniform)
+            t0 = time.perf_counter()
+            try:
+                outcome = op(sku)
+            except Exception as exc:  # deadlocks, timeouts: counted as errors, never hidden
+                outcome = type(exc).__name__
+            t1 = time.perf_counter()
+            if time.time() > end:
+                break
+            samples.append((t1 - t0) * 1000)
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        conn.send((samples, outcomes))
+
+
+class Clients:
+    def __init__(self, mode: str, count: int, db_url: str, env: dict) -> None:
+        ctx = mp.get_context("spawn")
+        self.pipes = []
+        self.procs = []
+        for _ in range(count):
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=_client, args=(child, mode, db_url, env), daemon=True)
+            proc.start()
+            self.pipes.append(parent)
+            self.procs.append(proc)
+        for pipe in self.pipes:
+            if not pipe.poll(300) or pipe.recv() != "ready":
+                raise RuntimeError(f"a {mode} client did not start")
+
+    def run(self, clients: int, sku: str | None, seconds: float) -> tuple[float, list[float], dict]:
+        start = time.time() + 0.5
+        for pipe in self.pipes[:clients]:
+            pipe.send({"start": start, "end": start + seconds, "sku": sku})
+        samples, outcomes = [], {}
+        for pipe in self.pipes[:clients]:
+            s, o = pipe.recv()
+            samples += s
+            for k, v in o.items():
+                outcomes[k] = outcomes.get(k, 0) + v
+        return len(samples) / seconds, samples, outcomes
+
+    def close(self) -> None:
+        for pipe in self.pipes:
+            pipe.send(None)
+        for proc in self.procs:
+            proc.join(timeout=10)
+
+
+def _measure(clients_pool: Clients, clients: int, sku: str | None, seconds: float, repeats: int) -> dict:
+    rates, all_samples, outcomes = [], [], {}
+    for _ in range(repeats):
+        rate, samples, o = clients_pool.run(clients, sku, seconds)
+        rates.append(rate)
+        all_samples += samples
+        for k, v in o.items():
+            outcomes[k] = outcomes.get(k, 0) + v
+    return {
+        "value": round(median(rates), 1),
+        "p50_ms": round(percentile(all_samples, 50), 2),
+        "p99_ms": round(percentile(all_samples, 99), 2),
+        "errors": sum(v for k, v in outcomes.items() if k not in ("ok", "insufficient_stock")),
+        "outcomes": outcomes,
+    }
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start_server(db_url: str) -> tuple[subprocess.Popen, tuple[str, int]]:
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "SECRET_KEY": "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
+        "DEBUG": "0",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECURE_SSL_REDIRECT": "0",
+        "PYTHONPATH": str(ROOT / "src"),
+    }
+    server = subprocess.Popen(
+        [
+            str(ROOT / ".venv/bin/gunicorn"),
+            "omnishop.wsgi:application",
+            "--workers",
+            "2",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        cwd=ROOT,
+    )
+    for _ in range(100):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+        except OSError:
+            time.sleep(0.1)
+    return server, ("127.0.0.1", port)
+
+
+def main(ctx: BenchContext) -> None:
+    if not ctx.database_url:
+        print("inventory.reservations: BENCH_DATABASE_URL is not set (run scripts/run-bench); skipped")
+        return
+    _django(ctx.database_url)
+    env = _seed()
+    seconds, repeats = (1.5, 1) if ctx.quick else (4.0, 3)
+    counts = (1, 8, 32)
+    cases: list[dict] = []
+    baselines: dict[tuple[str, int], float] = {}
+
+    def record(name, unit, figures, baseline_key, notes):
+        case = {
+            "case": name,
+            "unit": unit,
+            **{k: figures[k] for k in ("value", "p50_ms", "p99_ms", "errors")},
+        }
+        base = baselines.get(baseline_key)
+        if base is not None:
+            case["baseline"] = {
+                "what": "the same conditional UPDATE as raw SQL via psycopg (autocommit), same database, same run, "
+                "same number of client processes",
+                "value": base,
+            }
+        case["notes"] = f"{notes}; outcomes {figures['outcomes']}"
+        cases.append(case)
+
+    pools = {}
+    try:
+        pools["raw"] = Clients("raw", max(counts), ctx.database_url, env)
+        for n in counts:
+            for shape, sku in (("uniform", None), ("hot", HOT)):
+                figures = _measure(pools["raw"], n, sku, seconds, repeats)
+                baselines[(shape, n)] = figures["value"]
+                record(f"raw-sql-{n}-clients-{shape}", "updates/s", figures, None, "baseline itself")
+        pools["raw"].close()
+
+        for mode, unit in (("service", "reservations/s"), ("service_allocate", "orders/s")):
+            pools[mode] = Clients(mode, max(counts), ctx.database_url, env)
+            for n in counts:
+                for shape, sku in (("uniform", None), ("hot", HOT)):
+                    figures = _measure(pools[mode], n, sku, seconds, repeats)
+                    what = (
+                        "reserve_stock()"
+                        if mode == "service"
+                        else "reserve_stock() then allocate_reservation()"
+                    )
+                    record(f"{mode}-{n}-clients-{shape}", unit, figures, (shape, n), f"service layer: {what}")
+            if mode == "service":
+                # Correctness under contention: 32 clients on a SKU with 1,500 units.
+                figures = _measure(pools[mode], 32, LIMITED, seconds, 1)
+                record("service-32-clients-hot-limited", unit, figures, ("hot", 32), "1,500 units only")
+            pools[mode].close()
+
+        server, address = _start_server(ctx.database_url)
+        try:
+            pools["http"] = Clients("http", max(counts), ctx.database_url, {**env, "http": address})
+            for n in counts:
+                for shape, sku in (("uniform", None), ("hot", HOT)):
+                    figures = _measure(pools["http"], n, sku, seconds, repeats)
+                    record(
+                        f"http-{n}-clients-{shape}",
+                        "reservations/s",
+                        figures,
+                        (shape, n),
+                        "POST /api/v1/inventory/reservations, gunicorn 2 sync workers, load generator on the same machine",
+                    )
+            pools["http"].close()
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+    finally:
+        for pool in pools.values():
+            for proc in pool.procs:
+                if proc.is_alive():
+                    proc.kill()
+
+    from omnishop.inventory import services
+    from omnishop.inventory.models import StockLevel
+
+    mismatches = services.verify_ledger()
+    limited = StockLevel.objects.get(variant__sku=LIMITED)
+    for case in cases:
+        if case["case"] == "service-32-clients-hot-limited":
+            case["notes"] += f"; afterwards reserved={limited.reserved} of on_hand={limited.on_hand}"
+    print(f"ledger after the benchmark: {'verified' if not mismatches else f'{len(mismatches)} MISMATCHES'}")
+    ctx.report("inventory.reservations", cases)

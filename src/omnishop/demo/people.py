@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user_model
 
+from omnishop.catalog.models import Category
 from omnishop.channels.models import Channel
 from omnishop.customers import services as customers
 from omnishop.customers.models import Address, ChannelIdentity, Customer
@@ -70,6 +71,7 @@ class Account:
     address: Place | None = None
     consents: dict[str, bool] = field(default_factory=dict)
     language: str = "en-GB"
+    favourite_categories: tuple[str, ...] = ()  # category paths; those the (small) demo lacks are skipped
 
 
 ELM_GROVE = Place("14 Elm Grove", "Leeds", "LS6 2AX")
@@ -94,7 +96,17 @@ STORY: tuple[Guest | Account, ...] = (
         email="AMELIA.HUGHES@EXAMPLE.COM",
         seen="2026-05-02T09:10:00",
     ),
-    Account("amelia.hughes@example.com", "Amelia", "Hughes", consents={"web": True, "app": True}),
+    Account(
+        "amelia.hughes@example.com",
+        "Amelia",
+        "Hughes",
+        consents={"web": True, "app": True},
+        favourite_categories=(
+            "women/tops/jackets",
+            "collections/new-luma-yoga-collection",
+            "home-gifts/kitchen-baking",
+        ),
+    ),
     Guest(
         "app", "APP-5F2C91", "Amelia", "Hughes", email="amelia.hughes@example.com", seen="2026-07-20T07:45:00"
     ),
@@ -124,6 +136,7 @@ STORY: tuple[Guest | Account, ...] = (
         phone="+44 161 496 0461",
         address=Place("8 Canal Street", "Manchester", "M1 3HE"),
         consents={"web": True},
+        favourite_categories=("gear/watches", "men/tops/jackets"),
     ),
     Guest(
         "web",
@@ -322,9 +335,11 @@ def _account(step: Account) -> None:
         customers.update_profile(customer=customer, phone=step.phone)
     if step.address:
         _add_address(customer, step.address, name=f"{step.first_name} {step.last_name}")
+    favourites = Category.objects.filter(path__in=step.favourite_categories).values_list("pk", flat=True)
     customers.update_preferences(
         customer=customer,
         language=step.language,
+        favourite_category_ids=list(favourites),
         consents=[customers.ConsentChange(channel=c, granted=g) for c, g in step.consents.items()],
     )
 

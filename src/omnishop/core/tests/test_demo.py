@@ -208,6 +208,8 @@ def test_find_duplicates_finds_exactly_the_four_planted_pairs(small_demo):
     amelia = Customer.objects.get(email="amelia.hughes@example.com")
     assert amelia.identities.filter(channel__code="marketplace-eu").exists()
     assert amelia.user is not None
+    assert amelia.preferences.language == "en-GB"
+    assert amelia.consents.get(channel__code="web").granted
 
 
 def test_loading_the_demo_again_changes_nothing(small_demo, credentials_file):

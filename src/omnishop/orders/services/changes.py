@@ -207,6 +207,7 @@ def split_order(*, order: Order, quantities: dict[int, int], actor: str) -> Orde
             tracking_token=new_token(),
         )
         keep_parent, keep_child = {}, {}
+        release_allocations(order)  # holds are re-taken below, split between parent and child
         for line in lines.values():
             moved = quantities.get(line.pk, 0)
             held = line.allocated - line.fulfilled
@@ -228,7 +229,7 @@ def split_order(*, order: Order, quantities: dict[int, int], actor: str) -> Orde
                     quantity=F("quantity") - moved,
                     weight_grams=F("weight_grams") - line.weight_grams * moved // max(line.quantity, 1),
                 )
-        _reallocate(order, keep_parent)
+        allocate(order, keep_parent)
         allocate(child, keep_child)
         child.shipping_total = Decimal(0)
         before = retotal(order, requote_shipping=False)["before"]

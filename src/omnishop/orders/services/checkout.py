@@ -30,7 +30,7 @@ from ..errors import (
 from ..models import Cart, Order, OrderException, OrderLine, ShippingMethod
 from ..pricing import PricedLine, listed_lines, quote
 from ..states import event
-from .common import address_from_book, clean_address, new_number, new_token, record_allocation
+from .common import address_from_book, allocate, clean_address, new_number, new_token, record_allocation
 
 
 @dataclass(frozen=True)
@@ -367,9 +367,17 @@ def create_channel_order(
                         else None,
                     )
                     record_allocation(order, allocation)
-            except InsufficientStock as short:
+            except InsufficientStock:
+                # Hold what is there line by line; the rest waits for a decision in the exception queue.
+                missing = []
+                for p in priced:
+                    try:
+                        with transaction.atomic():
+                            allocate(order, {p.variant_id: p.quantity})
+                    except InsufficientStock as short:
+                        missing.append(short.details)
                 OrderException.objects.create(
-                    order=order, reason=OrderException.Reason.OUT_OF_STOCK, details=short.details
+                    order=order, reason=OrderException.Reason.OUT_OF_STOCK, details={"missing": missing}
                 )
                 status = Order.Status.ON_HOLD
             Order.objects.filter(pk=order.pk).update(status=status)

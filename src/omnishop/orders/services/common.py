@@ -143,10 +143,10 @@ def retotal(order: Order, *, requote_shipping: bool = True) -> dict:
 def totals_of(order: Order) -> dict:
     c = order.currency
     return {
-        "subtotal": str(quantize(order.subtotal, c)),
-        "shipping": str(quantize(order.shipping_total, c)),
-        "tax": str(quantize(order.tax_total, c)),
-        "total": str(quantize(order.total, c)),
+        "subtotal": str(quantize(Decimal(order.subtotal), c)),
+        "shipping": str(quantize(Decimal(order.shipping_total), c)),
+        "tax": str(quantize(Decimal(order.tax_total), c)),
+        "total": str(quantize(Decimal(order.total), c)),
     }
 
 

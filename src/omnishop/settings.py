@@ -229,6 +229,8 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
+# Storefront reads run as server-side prepared statements on PostgreSQL (off: OMNISHOP_STOREFRONT_PREPARE=0).
+OMNISHOP_STOREFRONT_PREPARE = env_bool("OMNISHOP_STOREFRONT_PREPARE", True)
 
 # --- datahub: imports (limits keep a hostile file from taking the server down) ---------------------------
 DATAHUB_UPLOAD_DIR = Path(os.environ.get("DATAHUB_UPLOAD_DIR") or VAR_DIR / "datahub" / "uploads")

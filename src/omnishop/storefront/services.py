@@ -141,15 +141,7 @@ def _availability(channel_id: int, variant_ids: list[int]) -> dict[int, int] | N
     from omnishop.channels.models import Channel
 
     # The service needs only the channel's identity; a bare instance avoids a query on the hot path.
-    result = service(channel=Channel(pk=channel_id), variant_ids=variant_ids)
-    return {variant_id: int(_quantity(value)) for variant_id, value in result.items()}
-
-
-def _quantity(value) -> int:
-    for name in ("available", "quantity"):
-        if hasattr(value, name):
-            return getattr(value, name)
-    return value
+    return service(channel=Channel(pk=channel_id), variant_ids=variant_ids)
 
 
 def _product_availability(variant_ids: list[int], stock: dict[int, int] | None) -> dict | None:
@@ -219,6 +211,11 @@ def _cards(rows: list[tuple]) -> tuple[list[dict], list[int], int | None]:
 
 def product_page(*, channel_code: str, query: PageQuery) -> dict:
     """One page of a channel's published products with price range and availability."""
+    with queries.prepared_statements():
+        return _product_page(channel_code, query)
+
+
+def _product_page(channel_code: str, query: PageQuery) -> dict:
     ordering = query.ordering
     after = decode_cursor(query.cursor, ordering) if query.cursor else None
     if after is not None and not _valid_keyset(after, ordering):
@@ -289,6 +286,11 @@ def _json(value):
 
 def product_detail(*, channel_code: str, slug: str) -> dict:
     """A published product of the channel with all its published variants, images and attributes."""
+    with queries.prepared_statements():
+        return _product_detail(channel_code, slug)
+
+
+def _product_detail(channel_code: str, slug: str) -> dict:
     rows = queries.detail_rows(channel_code=channel_code, slug=slug)
     if not rows:
         if queries.channel_currency(channel_code) is None:

@@ -1,0 +1,266 @@
+"""api.catalog_list and api.product_detail: the storefront read path over HTTP, against raw SQL.
+
+Loads a fixed catalog (bench/catalog_fixture.py: ≥ 10,000 variants, 3 channels, listings, stock) into
+its own database on the bench PostgreSQL, migrates it with `omnishop migrate`, serves it with
+`omnishop serve` (gunicorn, 2 workers) and drives it with wrk at 1, 8 and 32 connections, rotating over
+many pages (cursors of all three channels) and product details. Each case runs ≥ 3 times; the value is
+the median req/s, with the median of the runs' p50 and p99 (wrk's own histogram, via a Lua `done`).
+
+Baseline, same run, same database: the exact statements those requests execute (captured with their
+parameters from the service), sent through psycopg as prepared statements from 8 threads with one
+connection each — requests/s, p50, p99. ratio = HTTP req/s at 8 clients ÷ baseline req/s.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+from bench.harness import ROOT, BenchContext, median, percentile
+
+DB_NAME = "omnishop_bench_catalog"
+CONNECTIONS = (1, 8, 32)
+REPEATS = 3
+
+LUA = r"""
+local paths = {%(paths)s}
+local counter = 0
+local next_id = 0
+function setup(thread)
+  thread:set("id", next_id)
+  next_id = next_id + 1
+end
+function init(args)
+  counter = (id or 0) * 7919
+end
+function request()
+  counter = counter + 1
+  return wrk.format("GET", paths[(counter %% #paths) + 1])
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '\nRESULT {"requests":%%d,"duration_us":%%d,"p50_us":%%d,"p99_us":%%d,"connect":%%d,"read":%%d,"write":%%d,"timeout":%%d,"status":%%d}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.connect, e.read, e.write, e.timeout, e.status))
+end
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _database(base_url: str) -> str:
+    import psycopg
+
+    with psycopg.connect(base_url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {DB_NAME}")
+    return base_url.rsplit("/", 1)[0] + f"/{DB_NAME}"
+
+
+def _env(database_url: str, var_dir: Path) -> dict:
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DEBUG": "0",
+        "SECRET_KEY": "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGH",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECURE_SSL_REDIRECT": "0",  # plain HTTP on the loopback
+        "OMNISHOP_VAR_DIR": str(var_dir),
+        "PYTHONPATH": f"{ROOT / 'src'}:{ROOT}",
+        "LOG_LEVEL": "ERROR",
+    }
+
+
+def _run(argv: list[str], env: dict) -> str:
+    done = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+def _serve(env: dict, port: int, workers: int = 2) -> subprocess.Popen:
+    omnishop = str(Path(sys.executable).with_name("omnishop"))
+    server = subprocess.Popen(
+        [omnishop, "serve", "--port", str(port), "--workers", str(workers)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
+                if response.status == 200:
+                    return server
+        except OSError:
+            time.sleep(0.3)
+        if server.poll() is not None:
+            raise RuntimeError(f"omnishop serve exited: {server.stderr.read().decode(errors='replace')}")
+    _stop(server)
+    raise RuntimeError("omnishop serve did not answer /health within 90 s")
+
+
+def _stop(server: subprocess.Popen) -> None:
+    try:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        os.killpg(server.pid, signal.SIGKILL)
+
+
+def _wrk(port: int, script: Path, connections: int, seconds: int) -> dict:
+    threads = 1 if connections == 1 else 2
+    out = subprocess.run(
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--timeout",
+            "5s",
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{port}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    line = next(x for x in out.splitlines() if x.startswith("RESULT "))
+    result = json.loads(line[len("RESULT ") :])
+    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    return result
+
+
+def _baseline(database_url: str, requests: list[list], seconds: float, threads: int = 8) -> dict:
+    """Replay each request's statements (prepared, as the app sends them) from `threads` connections."""
+    import psycopg
+
+    latencies: list[list[float]] = [[] for _ in range(threads)]
+    stop = threading.Event()
+    ready = threading.Barrier(threads + 1)
+
+    def worker(n: int) -> None:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            for statements in requests[:50]:  # warm: prepare every statement shape once
+                for sql, params in statements:
+                    conn.execute(sql, params, prepare=True).fetchall()
+            ready.wait()
+            i = n * 7919
+            mine = latencies[n]
+            while not stop.is_set():
+                statements = requests[i % len(requests)]
+                i += 1
+                start = time.perf_counter()
+                for sql, params in statements:
+                    conn.execute(sql, params, prepare=True).fetchall()
+                mine.append((time.perf_counter() - start) * 1000)
+
+    pool = [threading.Thread(target=worker, args=(n,)) for n in range(threads)]
+    for t in pool:
+        t.start()
+    ready.wait()
+    started = time.perf_counter()
+    time.sleep(seconds)
+    stop.set()
+    for t in pool:
+        t.join()
+    elapsed = time.perf_counter() - started
+    samples = [x for per in latencies for x in per]
+    return {
+        "rps": len(samples) / elapsed,
+        "p50_ms": percentile(samples, 50),
+        "p99_ms": percentile(samples, 99),
+    }
+
+
+def main(ctx: BenchContext) -> None:
+    if not ctx.database_url:
+        print("api.catalog: BENCH_DATABASE_URL is not set (run through scripts/run-bench); skipped")
+        return
+    if not shutil.which("wrk"):
+        raise RuntimeError("wrk is not installed (scripts/ensure-system-packages wrk)")
+    seconds = 3 if ctx.quick else 10
+    work = Path(tempfile.mkdtemp(prefix="omnishop-bench-catalog-"))
+    database_url = _database(ctx.database_url)
+    env = _env(database_url, work / "var")
+    omnishop = str(Path(sys.executable).with_name("omnishop"))
+    _run([omnishop, "migrate", "-v0"], env)
+    fixture = json.loads(_run([sys.executable, "-m", "bench.catalog_fixture", "load"], env))
+    sample_file = work / "sample.json"
+    _run([sys.executable, "-m", "bench.catalog_fixture", "sample", str(sample_file)], env)
+    sample = json.loads(sample_file.read_text())
+    print(
+        f"catalog: {fixture}; rotating over {len(sample['list'])} pages and {len(sample['detail'])} products"
+    )
+
+    port = _free_port()
+    server = _serve(env, port)
+    http: dict[str, dict[int, list[dict]]] = {"list": {}, "detail": {}}
+    try:
+        for kind in ("list", "detail"):
+            script = work / f"{kind}.lua"
+            paths = ", ".join(json.dumps(item["path"]) for item in sample[kind])
+            script.write_text(LUA % {"paths": paths})
+            _wrk(port, script, 8, 2)  # warm both workers' connections and prepared statements
+            for connections in CONNECTIONS:
+                http[kind][connections] = [_wrk(port, script, connections, seconds) for _ in range(REPEATS)]
+    finally:
+        _stop(server)
+
+    notes = (
+        f"omnishop serve: gunicorn 2 sync workers, lean storefront WSGI path; wrk on the same "
+        f"{os.cpu_count()}-core machine; {REPEATS}×{seconds}s per case, median; catalog {fixture['products']} "
+        f"products / {fixture['variants']} variants / 3 channels; rotating over "
+    )
+    for kind, benchmark, what in (
+        ("list", "api.catalog_list", "a page of 20 products (price range + availability), 2 statements"),
+        (
+            "detail",
+            "api.product_detail",
+            "a product with its published variants and availability, 2 statements",
+        ),
+    ):
+        requests = [[(sql, params) for sql, params in item["statements"]] for item in sample[kind]]
+        runs = [_baseline(database_url, requests, max(3, seconds // 2)) for _ in range(REPEATS)]
+        baseline = {
+            "what": f"the same statements as raw SQL via psycopg (prepared), 8 threads × own connection: {what}",
+            "value": round(median([r["rps"] for r in runs]), 1),
+            "p50_ms": round(median([r["p50_ms"] for r in runs]), 3),
+            "p99_ms": round(median([r["p99_ms"] for r in runs]), 3),
+        }
+        cases = []
+        for connections in CONNECTIONS:
+            results = http[kind][connections]
+            errors = sum(r["connect"] + r["read"] + r["write"] + r["timeout"] + r["status"] for r in results)
+            case = {
+                "case": f"{connections}-client{'s' if connections > 1 else ''}",
+                "unit": "requests/s",
+                "value": round(median([r["rps"] for r in results]), 1),
+                "p50_ms": round(median([r["p50_us"] for r in results]) / 1000, 3),
+                "p99_ms": round(median([r["p99_us"] for r in results]) / 1000, 3),
+                "errors": errors,
+                "runs": [round(r["rps"], 1) for r in results],
+                "baseline": baseline,
+                "notes": notes + f"{len(sample[kind])} paths",
+            }
+            cases.append(case)
+        ctx.report(benchmark, cases)
+    shutil.rmtree(work, ignore_errors=True)

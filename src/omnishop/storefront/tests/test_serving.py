@@ -1,0 +1,191 @@
+"""`omnishop serve` (gunicorn + whitenoise) and `omnishop worker` (Celery on Redis), run for real."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import timedelta
+from pathlib import Path
+
+import orjson
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test import override_settings
+from django.utils import timezone
+
+from omnishop.core.management.commands.serve import gunicorn_config
+from omnishop.core.management.commands.worker import celery_argv
+
+OMNISHOP = str(Path(sys.executable).with_name("omnishop"))
+REDIS_URL = os.environ.get("OMNISHOP_TEST_REDIS_URL", "")
+
+
+def database_url_of_test_db() -> str:
+    settings = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{Path(settings['NAME']).resolve()}"
+    host, port = settings["HOST"] or "127.0.0.1", settings["PORT"] or 5432
+    auth = settings["USER"] + (f":{settings['PASSWORD']}" if settings["PASSWORD"] else "")
+    return f"postgres://{auth}@{host}:{port}/{settings['NAME']}"
+
+
+def production_env(tmp_path: Path, **extra) -> dict:
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url_of_test_db(),
+        "SECRET_KEY": "serve-test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz-ABCD",
+        "DEBUG": "0",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_SSL_REDIRECT": "0",
+        "OMNISHOP_VAR_DIR": str(tmp_path),
+    }
+    env.pop("OMNISHOP_TESTING", None)
+    env.pop("REDIS_URL", None)
+    return {**env, **extra}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(url: str):
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.status, response.headers, response.read()
+
+
+def stop(process: subprocess.Popen) -> str:
+    try:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+        return process.communicate(timeout=30)[0].decode(errors="replace")
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        return process.communicate()[0].decode(errors="replace")
+
+
+def test_serve_defaults_are_two_sync_workers_without_access_log():
+    options = {
+        "host": "127.0.0.1",
+        "port": 8000,
+        "workers": 2,
+        "threads": 1,
+        "timeout": 30,
+        "keep_alive": 5,
+        "max_requests": 0,
+        "access_log": False,
+    }
+    config = gunicorn_config(options)
+    assert (config["bind"], config["workers"], config["worker_class"], config["accesslog"]) == (
+        "127.0.0.1:8000",
+        2,
+        "sync",
+        None,
+    )
+    threaded = gunicorn_config({**options, "threads": 4, "max_requests": 1000, "access_log": True})
+    assert (threaded["worker_class"], threaded["max_requests_jitter"], threaded["accesslog"]) == (
+        "gthread",
+        100,
+        "-",
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_serve_answers_the_storefront_and_the_admin_css_with_debug_off(
+    tmp_path, web_channel, make_product, list_in
+):
+    product = make_product("Served")
+    list_in(product, web_channel, "2.5")
+    port = free_port()
+    server = subprocess.Popen(
+        [OMNISHOP, "serve", "--port", str(port), "--workers", "1"],
+        env=production_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                get(f"http://127.0.0.1:{port}/health")
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise AssertionError(f"omnishop serve did not start:\n{stop(server)}") from None
+                time.sleep(0.2)
+        status, headers, body = get(f"http://127.0.0.1:{port}/static/admin/css/base.css")
+        assert status == 200 and headers["Content-Type"].startswith("text/css") and b"body" in body
+        status, headers, body = get(f"http://127.0.0.1:{port}/api/v1/storefront/web/products")
+        assert status == 200 and headers["X-Content-Type-Options"] == "nosniff"
+        assert [item["slug"] for item in orjson.loads(body)["items"]] == [product.slug]
+        status, _, body = get(f"http://127.0.0.1:{port}/admin/login/")
+        assert status == 200 and b"/static/admin/css/base.css" in body
+    finally:
+        stop(server)
+
+
+@override_settings(REDIS_URL="")
+def test_worker_refuses_to_start_without_redis():
+    with pytest.raises(CommandError, match="REDIS_URL is not set"):
+        call_command("worker")
+
+
+def test_worker_with_beat_runs_the_scheduler_with_its_schedule_under_var(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    argv = celery_argv({"loglevel": "info", "beat": True, "concurrency": 2, "queues": None, "pool": None})
+    assert argv == [
+        "worker",
+        "--loglevel",
+        "info",
+        "--beat",
+        "--schedule",
+        str(tmp_path / "celerybeat-schedule"),
+        "--concurrency",
+        "2",
+    ]
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_omnishop_worker_runs_a_job_sent_through_redis(tmp_path):
+    if not REDIS_URL:
+        pytest.skip("OMNISHOP_TEST_REDIS_URL is set by scripts/run-tests (make test), which starts Redis")
+    from celery import Celery
+
+    from omnishop.core.models import IdempotencyRecord
+
+    expired = IdempotencyRecord.objects.create(
+        scope="user:9",
+        key="stale",
+        operation="POST /x",
+        request_hash="h",
+        expires_at=timezone.now() - timedelta(hours=1),
+    )
+    worker = subprocess.Popen(
+        [OMNISHOP, "worker", "--pool", "solo", "--loglevel", "warning"],
+        env=production_env(tmp_path, REDIS_URL=REDIS_URL),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        result = Celery(broker=REDIS_URL, backend=REDIS_URL).send_task(
+            "omnishop.core.tasks.purge_expired_idempotency_keys"
+        )
+        deadline = time.monotonic() + 90
+        while not result.ready():
+            if worker.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"the worker did not run the job; its output:\n{stop(worker)}")
+            time.sleep(0.2)
+        assert result.get(timeout=5) >= 1
+        assert not IdempotencyRecord.objects.filter(pk=expired.pk).exists()
+    finally:
+        stop(worker)

@@ -13,6 +13,7 @@ import os
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+from django.db import connections
 
 
 class Command(BaseCommand):
@@ -64,6 +65,9 @@ class Command(BaseCommand):
         )
         if settings.DEBUG:
             self.stdout.write(self.style.WARNING("DEBUG is on: do not expose this server to the internet."))
+        # Workers are forked from this process: a database connection opened here (by `omnishop demo`'s
+        # loading, say) must not be inherited and shared by several workers.
+        connections.close_all()
         OmnishopServer(options["wsgi"], config).run()
 
 

@@ -122,9 +122,12 @@ def load_demo(
         suppliers.ensure_offers(
             products, planned_suppliers=planned_suppliers, suppliers=supplier_rows, variants=variants
         )
-        say("stock locations and opening stock")
+        say("stock locations, opening stock and reorders")
         locations = stock.ensure_locations(channels)
         stock.ensure_stock(products, locations=locations, variants=variants)
+        stock.ensure_reorders(
+            products, planned_suppliers=planned_suppliers, suppliers=supplier_rows, locations=locations
+        )
         say("customers, log-ins and the API key")
         people.ensure_customers(channels)
         staff = people.ensure_staff()
@@ -163,7 +166,7 @@ def load_demo(
 
 
 def _counts() -> dict[str, int]:
-    from omnishop.inventory.models import StockLocation, StockMovement
+    from omnishop.inventory.models import PurchaseOrder, StockLocation, StockMovement
 
     return {
         "channels": Channel.objects.count(),
@@ -174,5 +177,6 @@ def _counts() -> dict[str, int]:
         "supplier_offers": SupplierOffer.objects.count(),
         "stock_locations": StockLocation.objects.count(),
         "stock_movements": StockMovement.objects.count(),
+        "purchase_orders": PurchaseOrder.objects.count(),
         "customers": Customer.objects.count(),
     }

@@ -5,17 +5,21 @@ ledger line and `omnishop inventory verify` is clean.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from omnishop.catalog.models import Variant
+from omnishop.catalog.models import Supplier, Variant
 from omnishop.channels.models import Channel
 from omnishop.inventory import services as inventory
-from omnishop.inventory.models import ChannelLocation, StockLevel, StockLocation
+from omnishop.inventory.models import ChannelLocation, PurchaseOrder, StockLevel, StockLocation
 
 from .plan import PlannedProduct, listings_for, stable_number
+from .suppliers import PlannedSupplier, offers_for
 
 OPENING_REFERENCE = "DEMO-OPENING-STOCK"
+REORDER_NOTE = "Demo: reorder of SKUs sold out at the warehouse"
+REORDER_TARGET = 24  # units wanted per sold-out SKU, rounded up to the offer's MOQ and pack size
 
 
 @dataclass(frozen=True)
@@ -145,3 +149,36 @@ def ensure_stock(
             )
             received += units
     return received
+
+
+def ensure_reorders(
+    products: Sequence[PlannedProduct],
+    *,
+    planned_suppliers: Sequence[PlannedSupplier],
+    suppliers: dict[str, Supplier],
+    locations: dict[str, StockLocation],
+) -> int:
+    """The SKUs sold out at the warehouse are on order: one sent purchase order per preferred supplier, in
+    whole packs of at least the MOQ. Returns how many orders were raised (none when they exist)."""
+    if PurchaseOrder.objects.filter(note=REORDER_NOTE).exists():
+        return 0
+    lines: dict[str, list] = defaultdict(list)
+    for product in products:
+        preferred = {o.sku: o for o in offers_for(product, planned_suppliers) if o.is_preferred}
+        for sku, location, units in opening_stock(product):
+            if location == "warehouse-manchester" and units == 0:
+                offer = preferred[sku]
+                quantity = inventory.round_to_order(
+                    REORDER_TARGET, moq=offer.min_order_quantity, pack_size=offer.pack_size
+                )
+                lines[offer.supplier].append(inventory.OrderLine(sku=sku, quantity=quantity))
+    for code in sorted(lines):
+        order = inventory.create_purchase_order(
+            supplier=suppliers[code],
+            location=locations["warehouse-manchester"],
+            lines=lines[code],
+            note=REORDER_NOTE,
+            actor="system:demo",
+        )
+        inventory.send_purchase_order(order=order)
+    return len(lines)

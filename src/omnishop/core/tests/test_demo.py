@@ -25,8 +25,9 @@ from omnishop.customers.duplicates import find_duplicates
 from omnishop.customers.models import Customer
 from omnishop.demo import extract, loader, people
 from omnishop.demo.plan import CHANNELS, EUR_PER_GBP, MARKETPLACE_UPLIFT, listings_for, plan_products
+from omnishop.demo.stock import opening_stock
 from omnishop.demo.suppliers import clean_city, offers_for, plan_suppliers
-from omnishop.inventory.models import StockLevel, StockLocation, StockMovement
+from omnishop.inventory.models import PurchaseOrderLine, StockLevel, StockLocation, StockMovement
 from omnishop.inventory.services import verify_ledger
 
 DATASETS = Path("/work/shared/datasets")
@@ -69,6 +70,9 @@ def _table_state() -> dict:
             StockLevel.objects.values_list("variant__sku", "location__code", "on_hand", "updated_at")
         ),
         "movements": StockMovement.objects.count(),
+        "purchase_orders": list(
+            PurchaseOrderLine.objects.values_list("purchase_order__number", "variant__sku", "quantity")
+        ),
         "customers": list(Customer.objects.values_list("pk", "email", "phone", "updated_at")),
         "keys": list(ApiKey.objects.values_list("prefix", "revoked_at")),
     }
@@ -190,6 +194,18 @@ def test_the_small_demo_loads_channels_catalog_suppliers_stock_and_customers(sma
     assert StockLocation.objects.count() == 3
     assert StockLevel.objects.filter(location__code="warehouse-manchester").count() > 0
     assert verify_ledger() == []
+    sold_out = {
+        sku
+        for p in planned
+        for sku, loc, units in opening_stock(p)
+        if loc == "warehouse-manchester" and not units
+    }
+    assert sold_out, "the small demo should show a sold-out SKU"
+    on_order = PurchaseOrderLine.objects.filter(
+        purchase_order__status="sent", purchase_order__location__code="warehouse-manchester"
+    )
+    assert set(on_order.values_list("variant__sku", flat=True)) == sold_out
+    assert all(line.quantity >= 24 for line in on_order)
     call_command(
         "inventory", "verify", stdout=io.StringIO()
     )  # `omnishop inventory verify`: exits 1 on a mismatch

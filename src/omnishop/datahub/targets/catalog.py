@@ -55,6 +55,7 @@ class ProductsTarget(Target):
         super().__init__(profile=profile, job=job)
         self.flavour = self.options.get("flavour", "generic")
         self.rows = Ledger(source=self.source, entity="row", job=job)
+        self.product_ledger = Ledger(source=self.source, entity="product", job=job)
         self.products: dict[str, Product] = {}  # product key in this file -> product
         self.woo_ids: dict[str, str] = {}  # WooCommerce row ID -> product key
         self.magento_children: dict[str, tuple[str, dict]] = {}  # child sku -> (parent key, axis values)
@@ -166,7 +167,7 @@ class ProductsTarget(Target):
         key = self.product_key_of(row)
         if key in self.products:
             return self.products[key]
-        object_id = self.rows.load([f"product:{key}"]).get(f"product:{key}")
+        object_id = self.product_ledger.load([key]).get(key)
         product = Product.objects.filter(pk=object_id[0]).first() if object_id else None
         if product is None and create:
             product, _ = self.upsert_product(row.data, key=key)
@@ -194,8 +195,8 @@ class ProductsTarget(Target):
             fields["category"] = category
         product = self.products.get(key)
         merged = False
+        known = self.product_ledger.load([key]).get(key)
         if product is None:
-            known = self.rows.load([f"product:{key}"]).get(f"product:{key}")
             product = Product.objects.filter(pk=known[0]).first() if known else None
         if product is None and self.options.get("match_titles", True):
             product = self.match_product(title, attributes)
@@ -210,8 +211,8 @@ class ProductsTarget(Target):
                 setattr(product, name, value)
             product.save()
         self.products[key] = product
-        if not self.rows.load([f"product:{key}"]):
-            self.rows.record({f"product:{key}": (product.pk, "")}, {})
+        if known is None or known[0] != product.pk:
+            self.product_ledger.record({key: (product.pk, "")}, {key: known} if known else {})
         for position, url in enumerate(data.get("images") or []):
             ProductImage.objects.get_or_create(
                 product=product, url=url[:1000], defaults={"position": position}

@@ -7,7 +7,7 @@ orders; a shopper on their own; staff by Django permission (docs/orders.md has t
 from __future__ import annotations
 
 from django.http import HttpRequest
-from ninja import Header, Query, Router
+from ninja import Header, Query, Router, Status
 
 from omnishop.channels.models import Channel
 from omnishop.core.auth import channel_key, shopper, staff
@@ -484,7 +484,7 @@ def change_address(request: HttpRequest, number: str, body: AddressChangeIn):
 def split(request: HttpRequest, number: str, body: SplitIn):
     order = visible_order(request, number)
     child = services.split_order(order=order, quantities=_lines(body.lines), actor=actor(request))
-    return 201, serialise.order_out(child)
+    return Status(201, serialise.order_out(child))
 
 
 @router.post("/{number}/fulfilments", response={201: dict, **ERRORS}, auth=MANAGE)
@@ -492,7 +492,7 @@ def create_fulfilments(request: HttpRequest, number: str):
     """One pending fulfilment per stock location holding the order's units."""
     order = visible_order(request, number)
     services.create_fulfilments(order=order, actor=actor(request))
-    return 201, serialise.order_out(services.get_order(number))
+    return Status(201, serialise.order_out(services.get_order(number)))
 
 
 @router.post("/{number}/complete", response={200: dict, **ERRORS}, auth=MANAGE)

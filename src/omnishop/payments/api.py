@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.http import HttpRequest
-from ninja import Field, Header, Router
+from ninja import Field, Header, Router, Status
 
 from omnishop.core.auth import channel_key, shopper, staff
 from omnishop.core.errors import ValidationFailed
@@ -192,7 +192,7 @@ def save_method(request: HttpRequest, body: MethodIn):
         label=body.label,
         is_default=body.is_default,
     )
-    return 201, {"id": m.pk, "provider": m.provider, "label": m.label, "is_default": m.is_default}
+    return Status(201, {"id": m.pk, "provider": m.provider, "label": m.label, "is_default": m.is_default})
 
 
 __all__ = ["Decimal", "router"]

@@ -129,7 +129,7 @@ def get_payment(payment_id: int) -> Payment:
 def confirm_payment(*, payment: Payment) -> Payment:
     """The money arrived (manual) or the shopper finished 3-D Secure (card): capture what was authorised."""
     if payment.status not in (Payment.Status.PENDING, Payment.Status.REQUIRES_ACTION):
-        raise InvalidTransition(f"The payment is {payment.status}.", field="payment", status=payment.status)
+        raise InvalidTransition(f"The payment is {payment.status}.", field="payment", current=payment.status)
     result = get_provider(payment.provider).confirm(payment=payment)
     return _apply(payment, status=result.status, captured=result.captured)
 
@@ -137,7 +137,7 @@ def confirm_payment(*, payment: Payment) -> Payment:
 def capture_payment(*, payment: Payment, amount: Decimal | None = None) -> Payment:
     """Capture all or part of an authorisation (the rest of it is released by the provider)."""
     if payment.status != Payment.Status.AUTHORIZED:
-        raise InvalidTransition(f"The payment is {payment.status}.", field="payment", status=payment.status)
+        raise InvalidTransition(f"The payment is {payment.status}.", field="payment", current=payment.status)
     amount = payment.amount if amount is None else _positive(amount, payment.currency, "amount")
     if amount > payment.amount:
         raise CaptureExceedsAuthorized(field="amount", authorized=str(payment.amount))
@@ -151,7 +151,7 @@ def void_payment(*, payment: Payment) -> Payment:
         Payment.Status.PENDING,
         Payment.Status.REQUIRES_ACTION,
     ):
-        raise InvalidTransition(f"The payment is {payment.status}.", field="payment", status=payment.status)
+        raise InvalidTransition(f"The payment is {payment.status}.", field="payment", current=payment.status)
     get_provider(payment.provider).void(payment=payment)
     return _apply(payment, status=Payment.Status.VOIDED, captured=None)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.http import HttpRequest
-from ninja import Field, Router
+from ninja import Field, Router, Status
 
 from omnishop.core.auth import staff
 from omnishop.core.schemas import ErrorOut, InputSchema
@@ -48,7 +48,7 @@ def create_carrier(request: HttpRequest, body: CarrierIn):
         carrier = services.create_carrier(**body.dict())
     except IntegrityError:
         raise AlreadyExists(f"Carrier '{body.code}' exists.", field="code") from None
-    return 201, carrier_out(carrier)
+    return Status(201, carrier_out(carrier))
 
 
 @router.post("/webhooks/{carrier}", response={200: dict, **ERRORS}, auth=None)

@@ -151,7 +151,7 @@ def change_address(*, order: Order, address: dict, actor: str) -> Order:
             status__in=[Fulfilment.Status.SHIPPED, Fulfilment.Status.DELIVERED]
         )
         if order.status not in OPEN or shipped.exists():
-            raise AddressLocked(field="shipping_address", status=order.status)
+            raise AddressLocked(field="shipping_address", current=order.status)
         before_address = order.shipping_address
         order.shipping_address = cleaned
         order.save(update_fields=["shipping_address", "updated_at"])

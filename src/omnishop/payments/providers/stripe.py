@@ -1,13 +1,14 @@
 """Stripe adapter on the official SDK: PaymentIntents for card payments, Refunds, signed webhooks.
 
 Keys come from settings (STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET). Amounts go to Stripe in minor units.
-Webhooks are verified with `stripe.Webhook.construct_event` (HMAC-SHA256 over timestamp + raw body, with
+Webhooks are verified with `stripe.WebhookSignature.verify_header` (HMAC-SHA256 over timestamp + raw body, with
 a 5-minute tolerance); `payment_intent.succeeded`, `payment_intent.payment_failed`,
 `payment_intent.canceled`, `payment_intent.amount_capturable_updated` and `charge.refunded` are applied.
 """
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import stripe
@@ -49,7 +50,8 @@ class StripeProvider(Provider):
 
     def _call(self, fn, **params):
         try:
-            return fn(api_key=self._key(), **params)
+            result = fn(api_key=self._key(), **params)
+            return result.to_dict() if hasattr(result, "to_dict") else result
         except stripe.CardError as exc:
             raise PaymentDeclined(
                 exc.user_message or "The card was declined.", field="payment.token"
@@ -113,7 +115,10 @@ class StripeProvider(Provider):
         if not secret:
             raise BadWebhookSignature("Stripe webhooks are not configured (STRIPE_WEBHOOK_SECRET).")
         try:
-            event = stripe.Webhook.construct_event(body, headers.get("Stripe-Signature"), secret)
+            stripe.WebhookSignature.verify_header(
+                body.decode("utf-8"), headers.get("Stripe-Signature") or "", secret, tolerance=300
+            )
+            event = json.loads(body)
         except (stripe.SignatureVerificationError, ValueError) as exc:
             raise BadWebhookSignature(f"Stripe signature check failed: {exc}.") from None
         obj = event["data"]["object"]

@@ -1,0 +1,100 @@
+"""Carrier tracking webhooks: HMAC over the raw body, timestamp tolerance, dedupe, order effects, public link."""
+
+from __future__ import annotations
+
+import time
+
+import orjson
+import pytest
+
+from omnishop.orders import services as orders
+from omnishop.orders.models import Order, OrderException
+from omnishop.orders.tests.conftest import shop  # noqa: F401  (fixture)
+from omnishop.shipping import services
+from omnishop.shipping.models import TrackingEvent
+
+pytestmark = pytest.mark.django_db
+SECRET = "carrier-secret-0123456789"
+
+
+@pytest.fixture
+def carrier(db):
+    return services.create_carrier(
+        code="dhl",
+        name="DHL",
+        webhook_secret=SECRET,
+        tracking_url_template="https://track.example/{tracking_number}",
+        status_map={"zugestellt": "delivered"},
+    )
+
+
+@pytest.fixture
+def shipped(shop, carrier):  # noqa: F811
+    v = shop.variant(stock=3)
+    order = shop.checkout({v: 1})
+    (f,) = orders.create_fulfilments(order=order, actor="t")
+    orders.ship_fulfilment(fulfilment=f, carrier="dhl", tracking_number="JD0001", actor="t")
+    return orders.get_order(order.number)
+
+
+def post(api, events, *, secret=SECRET, at=None, carrier="dhl"):
+    body = orjson.dumps({"events": events})
+    ts = str(at or int(time.time()))
+    headers = {"X-Omnishop-Timestamp": ts, "X-Omnishop-Signature": services.sign(secret, ts, body)}
+    return api.post(f"/shipping/webhooks/{carrier}", raw=body, headers=headers)
+
+
+def ev(event_id, status, number="JD0001"):
+    return {
+        "id": event_id,
+        "tracking_number": number,
+        "status": status,
+        "occurred_at": "2026-11-25T10:00:00Z",
+        "location": "Leipzig",
+    }
+
+
+def test_delivered_event_in_the_carriers_own_words_advances_the_order(api, shipped):
+    assert post(api, [ev("e1", "transit"), ev("e2", "zugestellt")]).json() == {"applied": 2}
+    assert orders.get_order(shipped.number).status == Order.Status.DELIVERED
+    assert list(TrackingEvent.objects.values_list("status", flat=True)) == ["in_transit", "delivered"]
+
+
+def test_the_same_event_delivered_twice_is_applied_once(api, shipped):
+    post(api, [ev("e1", "in_transit")])
+    assert post(api, [ev("e1", "in_transit")]).json() == {"applied": 0}
+    assert TrackingEvent.objects.count() == 1
+
+
+def test_bad_signature_and_stale_timestamp_are_refused(api, shipped):
+    forged = post(api, [ev("e1", "delivered")], secret="not-the-secret-at-all")
+    stale = post(api, [ev("e1", "delivered")], at=int(time.time()) - 3600)
+    assert (forged.status_code, forged.json()["error"]["code"]) == (400, "bad_signature")
+    assert (stale.status_code, stale.json()["error"]["code"]) == (400, "stale_timestamp")
+    unsigned = api.post("/shipping/webhooks/dhl", raw=b'{"events": []}')
+    assert unsigned.status_code == 400
+    assert TrackingEvent.objects.count() == 0
+    assert orders.get_order(shipped.number).status == Order.Status.FULFILLED
+
+
+def test_unknown_status_or_carrier_is_a_4xx(api, shipped):
+    assert post(api, [ev("e1", "teleported")]).status_code == 422
+    assert post(api, [ev("e1", "delivered")], carrier="ups").status_code == 404
+    assert post(api, [{"id": "x"}]).status_code == 422
+
+
+def test_carrier_exception_lands_in_the_exception_queue(api, shipped):
+    post(api, [ev("e1", "failed_attempt")])
+    item = OrderException.objects.get(order__number=shipped.number)
+    assert item.reason == "carrier_exception"
+
+
+def test_public_tracking_link_shows_parcels_without_personal_data(api, shipped):
+    post(api, [ev("e1", "in_transit")])
+    response = api.get(f"/shipping/track/{shipped.tracking_token}")
+    assert response.status_code == 200
+    data = response.json()
+    assert data["parcels"][0]["tracking_url"] == "https://track.example/JD0001"
+    assert data["parcels"][0]["events"][0]["status"] == "in_transit"
+    assert "Ada" not in response.content.decode()
+    assert api.get("/shipping/track/guess").status_code == 404

@@ -16,7 +16,7 @@ from omnishop.core.pagination import paginate
 from omnishop.core.schemas import ErrorOut
 
 from . import services
-from .models import Customer, CustomerPreferences, MergeRecord
+from .models import ChannelIdentity, Customer, CustomerPreferences, MergeRecord
 from .schemas import (
     AddressIn,
     AddressOut,
@@ -57,11 +57,13 @@ WRITE = [channel_key("customers:write"), staff("customers.add_customer")]
 MERGE = [staff("customers.merge_customer")]
 
 
-def _customer_view(request: HttpRequest, customer: Customer) -> dict:
+def _customer_view(request: HttpRequest, customer: Customer, own_identities: list | None = None) -> dict:
     """Staff see the whole profile; a channel sees the name and only the contact details it gave us."""
     if request.auth.kind != "channel":
         return CustomerOut.from_orm(customer).model_dump(mode="json")
-    own = customer.identities.filter(channel=request.auth.channel).order_by("-last_seen_at", "-pk")
+    own = own_identities
+    if own is None:
+        own = customer.identities.filter(channel=request.auth.channel).order_by("-last_seen_at", "-pk")
     email = next((i.email for i in own if i.email), "")
     phone = next((i.phone for i in own if i.phone), "")
     return ChannelCustomerOut(
@@ -247,9 +249,13 @@ def list_customers(
         include_merged=include_merged and not is_channel,
     )
     page = paginate(qs, cursor=cursor, limit=limit, ordering=ordering, allowed=ORDERINGS)
-    return _json(
-        200, {"items": [_customer_view(request, c) for c in page.items], "next_cursor": page.next_cursor}
-    )
+    own: dict[int, list] = {c.pk: [] for c in page.items}
+    if is_channel:  # one query for the page, not one per customer
+        rows = ChannelIdentity.objects.filter(customer_id__in=own, channel=request.auth.channel)
+        for identity in rows.order_by("-last_seen_at", "-pk"):
+            own[identity.customer_id].append(identity)
+    items = [_customer_view(request, c, own[c.pk] if is_channel else None) for c in page.items]
+    return _json(200, {"items": items, "next_cursor": page.next_cursor})
 
 
 @router.post("", response={200: ResolveOut, 201: ResolveOut, **ERRORS}, auth=WRITE)

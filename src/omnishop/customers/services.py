@@ -6,6 +6,7 @@ preferences, and answer the 360° view. Merging lives in `merging.py`, duplicate
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +31,8 @@ from .merging import (
 )
 from .models import Address, ChannelIdentity, Customer, CustomerPreferences, MarketingConsent, MergeRecord
 from .normalise import InvalidEmail, InvalidPhone, optional_email, optional_phone
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "AlreadyMerged",
@@ -306,9 +309,14 @@ def link_verified_email(*, user, email: str) -> Customer:
     """Called when a shopper proves an e-mail address: guest customers with that address are merged into
     the shopper's customer (each merge recorded and undoable)."""
     customer = customer_for_user(user=user)
+    email = _safe_email(email)
     with transaction.atomic():
-        _merge_other_guests(customer=customer, user=user, emails=[_safe_email(email)])
-    customer.refresh_from_db()
+        _merge_other_guests(customer=customer, user=user, emails=[email])
+        customer.refresh_from_db()
+        # The account's proven primary address is the profile's e-mail too.
+        if email and email == _safe_email(user.email) and customer.email != email:
+            customer.email = email
+            customer.save(update_fields=["email", "updated_at"])
     return customer
 
 
@@ -317,14 +325,19 @@ def _merge_other_guests(*, customer: Customer, user, emails: Iterable[str] | Non
         if not email:
             continue
         for guest in _guests_with_email(email).exclude(pk=customer.pk):
-            merge_customers(
-                survivor=customer,
-                merged=guest,
-                actor=None,
-                actor_label="verified-email",
-                reason=f"Shopper verified {email}",
-                score=1.0,
-            )
+            try:
+                merge_customers(
+                    survivor=customer,
+                    merged=guest,
+                    actor=None,
+                    actor_label="verified-email",
+                    reason=f"Shopper verified {email}",
+                    score=1.0,
+                )
+            except MergeConflict as exc:
+                # Proving an e-mail must not fail because two records cannot be combined automatically
+                # (e.g. two store-credit balances in one currency); staff see the pair in find_duplicates.
+                logger.warning("Guest customer %s not merged into %s: %s", guest.pk, customer.pk, exc.message)
             customer.refresh_from_db()
 
 

@@ -183,5 +183,19 @@ def test_staff_see_the_address_book_in_the_360_view(world):
     add_address(customer=world["on_x"], name="Xena", line1="1 X Rd", city="Leeds", country="GB")
     view = world["callers"]["staff"].get(f"/customers/{world['on_x'].pk}/360").json()
     assert [a["city"] for a in view["addresses"]] == ["Leeds"]
-    assert view["orders"]["available"] is False and "orders context" in view["orders"]["note"]
-    assert view["orders"]["items"] == []
+    assert view["orders"]["items"] == []  # no orders yet
+
+
+def test_the_360_view_shows_orders_across_channels_but_a_channel_only_its_own(world):
+    from model_bakery import baker
+
+    from omnishop.orders.models import Order
+
+    both = world["both"]
+    baker.make(Order, customer=both, channel=world["x"], number="X-1001", currency="GBP", total="19.99")
+    baker.make(Order, customer=both, channel=world["y"], number="Y-2002", currency="EUR", total="5.00")
+    staff_view = world["callers"]["staff"].get(f"/customers/{both.pk}/360").json()["orders"]
+    assert staff_view["available"] is True
+    assert sorted(o["number"] for o in staff_view["items"]) == ["X-1001", "Y-2002"]
+    key_view = world["callers"]["key X"].get(f"/customers/{both.pk}/360").json()["orders"]
+    assert [o["number"] for o in key_view["items"]] == ["X-1001"]

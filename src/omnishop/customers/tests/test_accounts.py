@@ -1,5 +1,8 @@
 """Shoppers sign up and sign in through allauth's headless API and reach their own customer record."""
 
+import re
+
+import orjson
 import pytest
 from allauth.account.models import EmailAddress
 from django.core import mail
@@ -93,3 +96,22 @@ def test_a_customer_created_for_a_verified_user_is_the_guest_record_itself(web_c
     EmailAddress.objects.create(user=user, email="edsger@example.com", verified=True, primary=True)
     assert customer_for_user(user=user).pk == guest.pk
     assert customer_for_user(user=user).pk == guest.pk  # created once, then found
+
+
+def test_a_new_proven_primary_e_mail_becomes_the_profile_e_mail(api, headless):
+    token = headless.sign_up("old@example.com")
+    added = headless.post("/account/email", {"email": "new@example.com"}, token=token)
+    assert added.status_code == 200, added.content
+    link = re.search(r"/confirm-email/([^/\s]+)/", mail.outbox[-1].body)
+    assert link, mail.outbox[-1].body
+    verified = headless.post("/auth/email/verify", {"key": link.group(1)}, token=token)
+    assert verified.status_code == 200, verified.content
+    assert api.with_session(token).get("/customers/me").json()["email"] == "old@example.com"
+    primary = headless.client.patch(
+        "/_allauth/app/v1/account/email",
+        orjson.dumps({"email": "new@example.com", "primary": True}),
+        content_type="application/json",
+        headers={"X-Session-Token": token},
+    )
+    assert primary.status_code == 200, primary.content
+    assert api.with_session(token).get("/customers/me").json()["email"] == "new@example.com"

@@ -23,6 +23,7 @@ from omnishop.customers.services import (
     AlreadyMerged,
     ConsentChange,
     MergeAlreadyUndone,
+    MergeConflict,
     MergeIntoSelf,
     MergeNotLatest,
     add_address,
@@ -150,6 +151,9 @@ def test_rows_of_models_added_later_by_other_apps_move_too(web_channel):
         class Meta:
             app_label = "customers"
             db_table = "customers_test_laterorder"
+            constraints = [
+                models.UniqueConstraint(fields=["customer", "number"], name="test_laterorder_unique")
+            ]
 
     try:
         with connection.schema_editor() as editor:
@@ -166,6 +170,16 @@ def test_rows_of_models_added_later_by_other_apps_move_too(web_channel):
         undo_merge(record=record)
         order.refresh_from_db()
         assert order.customer_id == merged.pk
+
+        # Rows that would collide on the other app's unique constraint stop the merge; nothing moves.
+        LaterOrder.objects.create(customer=survivor, number="WEB-1001")
+        resolve_customer(channel=web_channel, email="m@example.com", external_id="W-424242")
+        with pytest.raises(MergeConflict) as caught:
+            merge_customers(survivor=survivor, merged=merged)
+        assert caught.value.details["model"] == "customers.LaterOrder"
+        merged.refresh_from_db()
+        assert merged.merged_into_id is None and merged.identities.count() == 2
+        assert MergeRecord.objects.filter(undone_at__isnull=True).count() == 0
     finally:
         with connection.schema_editor() as editor:
             editor.delete_model(LaterOrder)

@@ -38,6 +38,7 @@ from .schemas import (
     CategoryOut,
     CategoryPage,
     CategoryPatch,
+    Id,
     ImageIn,
     ImageOut,
     ImagePatch,
@@ -149,13 +150,15 @@ def _products(request: HttpRequest) -> QuerySet[Product]:
 def _channel(request: HttpRequest, code: str):
     """The channel in the path, if the caller may see it; another channel's key gets the same 404 as a
     channel that does not exist, so keys cannot probe which channels exist."""
+    if "\x00" in code:  # PostgreSQL cannot compare NUL characters; no channel code has one
+        raise channel_services.ChannelNotFound(f"No channel '{code}'.", field="code")
     channel = channel_services.get_channel(code)
     if not request.auth.can_see_channel(channel):
         raise channel_services.ChannelNotFound(f"No channel '{code}'.", field="code")
     return channel
 
 
-def _category(category_id: int | None, *, field: str = "category_id") -> Category | None:
+def _category(category_id: Id | None, *, field: str = "category_id") -> Category | None:
     if category_id is None:
         return None
     return services.get_category(category_id, field=field)
@@ -196,14 +199,14 @@ def create_category(request: HttpRequest, body: CategoryIn, idempotency_key: str
 
 
 @router.get("/categories/{category_id}", response={200: CategoryOut, **ERRORS}, auth=_can("category", "view"))
-def get_category(request: HttpRequest, category_id: int):
+def get_category(request: HttpRequest, category_id: Id):
     return services.get_category(category_id)
 
 
 @router.patch(
     "/categories/{category_id}", response={200: CategoryOut, **ERRORS}, auth=_can("category", "change")
 )
-def update_category(request: HttpRequest, category_id: int, body: CategoryPatch):
+def update_category(request: HttpRequest, category_id: Id, body: CategoryPatch):
     category = services.get_category(category_id)
     changes = _changes(body)
     if "parent_id" in changes:
@@ -215,7 +218,7 @@ def update_category(request: HttpRequest, category_id: int, body: CategoryPatch)
 
 
 @router.delete("/categories/{category_id}", response={204: None, **ERRORS}, auth=_can("category", "delete"))
-def delete_category(request: HttpRequest, category_id: int):
+def delete_category(request: HttpRequest, category_id: Id):
     services.delete_category(category=services.get_category(category_id))
     return Status(204, None)
 
@@ -250,19 +253,19 @@ def create_attribute(request: HttpRequest, body: AttributeIn, idempotency_key: s
 @router.get(
     "/attributes/{attribute_id}", response={200: AttributeOut, **ERRORS}, auth=_can("attribute", "view")
 )
-def get_attribute(request: HttpRequest, attribute_id: int):
+def get_attribute(request: HttpRequest, attribute_id: Id):
     return services.get_attribute(attribute_id)
 
 
 @router.patch(
     "/attributes/{attribute_id}", response={200: AttributeOut, **ERRORS}, auth=_can("attribute", "change")
 )
-def update_attribute(request: HttpRequest, attribute_id: int, body: AttributePatch):
+def update_attribute(request: HttpRequest, attribute_id: Id, body: AttributePatch):
     return services.update_attribute(attribute=services.get_attribute(attribute_id), **_changes(body))
 
 
 @router.delete("/attributes/{attribute_id}", response={204: None, **ERRORS}, auth=_can("attribute", "delete"))
-def delete_attribute(request: HttpRequest, attribute_id: int):
+def delete_attribute(request: HttpRequest, attribute_id: Id):
     services.delete_attribute(attribute=services.get_attribute(attribute_id))
     return Status(204, None)
 
@@ -316,12 +319,12 @@ def create_product(request: HttpRequest, body: ProductIn, idempotency_key: str |
 
 
 @router.get("/products/{product_id}", response={200: ProductOut, **ERRORS}, auth=_can("product", "view"))
-def get_product(request: HttpRequest, product_id: int):
+def get_product(request: HttpRequest, product_id: Id):
     return services.get_product(product_id, queryset=_products(request))
 
 
 @router.patch("/products/{product_id}", response={200: ProductOut, **ERRORS}, auth=_can("product", "change"))
-def update_product(request: HttpRequest, product_id: int, body: ProductPatch):
+def update_product(request: HttpRequest, product_id: Id, body: ProductPatch):
     changes = _changes(body)
     if "category_id" in changes:
         changes["category"] = _category(changes.pop("category_id"))
@@ -330,7 +333,7 @@ def update_product(request: HttpRequest, product_id: int, body: ProductPatch):
 
 
 @router.delete("/products/{product_id}", response={204: None, **ERRORS}, auth=_can("product", "delete"))
-def delete_product(request: HttpRequest, product_id: int):
+def delete_product(request: HttpRequest, product_id: Id):
     services.delete_product(product=services.get_product(product_id))
     return Status(204, None)
 
@@ -366,7 +369,7 @@ def list_variants(request: HttpRequest, filters: Query[VariantFilters]):
     "/products/{product_id}/variants", response={201: VariantOut, **ERRORS}, auth=_can("variant", "add")
 )
 def add_variant(
-    request: HttpRequest, product_id: int, body: VariantIn, idempotency_key: str | None = IDEMPOTENCY_KEY
+    request: HttpRequest, product_id: Id, body: VariantIn, idempotency_key: str | None = IDEMPOTENCY_KEY
 ):
     def build():
         variant = services.add_variant(
@@ -378,19 +381,19 @@ def add_variant(
 
 
 @router.get("/variants/{variant_id}", response={200: VariantOut, **ERRORS}, auth=_can("variant", "view"))
-def get_variant(request: HttpRequest, variant_id: int):
+def get_variant(request: HttpRequest, variant_id: Id):
     services.get_variant(variant_id)
     return _variants(request).get(pk=variant_id)
 
 
 @router.patch("/variants/{variant_id}", response={200: VariantOut, **ERRORS}, auth=_can("variant", "change"))
-def update_variant(request: HttpRequest, variant_id: int, body: VariantPatch):
+def update_variant(request: HttpRequest, variant_id: Id, body: VariantPatch):
     variant = services.update_variant(variant=services.get_variant(variant_id), **_changes(body))
     return _variants(request).get(pk=variant.pk)
 
 
 @router.delete("/variants/{variant_id}", response={204: None, **ERRORS}, auth=_can("variant", "delete"))
-def delete_variant(request: HttpRequest, variant_id: int):
+def delete_variant(request: HttpRequest, variant_id: Id):
     services.delete_variant(variant=services.get_variant(variant_id))
     return Status(204, None)
 
@@ -399,7 +402,7 @@ def delete_variant(request: HttpRequest, variant_id: int):
     "/products/{product_id}/images", response={201: ImageOut, **ERRORS}, auth=_can("productimage", "add")
 )
 def add_image(
-    request: HttpRequest, product_id: int, body: ImageIn, idempotency_key: str | None = IDEMPOTENCY_KEY
+    request: HttpRequest, product_id: Id, body: ImageIn, idempotency_key: str | None = IDEMPOTENCY_KEY
 ):
     def build():
         product = services.get_product(product_id)
@@ -413,7 +416,7 @@ def add_image(
 
 
 @router.patch("/images/{image_id}", response={200: ImageOut, **ERRORS}, auth=_can("productimage", "change"))
-def update_image(request: HttpRequest, image_id: int, body: ImagePatch):
+def update_image(request: HttpRequest, image_id: Id, body: ImagePatch):
     changes = _changes(body)
     if "variant_id" in changes:
         variant_id = changes.pop("variant_id")
@@ -422,7 +425,7 @@ def update_image(request: HttpRequest, image_id: int, body: ImagePatch):
 
 
 @router.delete("/images/{image_id}", response={204: None, **ERRORS}, auth=_can("productimage", "delete"))
-def delete_image(request: HttpRequest, image_id: int):
+def delete_image(request: HttpRequest, image_id: Id):
     services.delete_image(image=services.get_image(image_id))
     return Status(204, None)
 
@@ -470,14 +473,14 @@ def bulk_upsert_listings(
 
 
 @router.get("/channels/{code}/listings/{variant_id}", response={200: ListingOut, **ERRORS}, auth=LISTING_READ)
-def get_listing(request: HttpRequest, code: str, variant_id: int):
+def get_listing(request: HttpRequest, code: str, variant_id: Id):
     return services.get_listing(channel=_channel(request, code), variant_id=variant_id)
 
 
 @router.put(
     "/channels/{code}/listings/{variant_id}", response={200: ListingOut, **ERRORS}, auth=LISTING_WRITE
 )
-def put_listing(request: HttpRequest, code: str, variant_id: int, body: ListingIn):
+def put_listing(request: HttpRequest, code: str, variant_id: Id, body: ListingIn):
     """Create or change this channel's listing of one variant (fields left out keep their values)."""
     channel = _channel(request, code)
     variant = services.get_variant(variant_id)
@@ -485,7 +488,7 @@ def put_listing(request: HttpRequest, code: str, variant_id: int, body: ListingI
 
 
 @router.delete("/channels/{code}/listings/{variant_id}", response={204: None, **ERRORS}, auth=LISTING_DELETE)
-def delete_listing(request: HttpRequest, code: str, variant_id: int):
+def delete_listing(request: HttpRequest, code: str, variant_id: Id):
     services.delete_listing(
         listing=services.get_listing(channel=_channel(request, code), variant_id=variant_id)
     )
@@ -524,21 +527,21 @@ def create_supplier(request: HttpRequest, body: SupplierIn, idempotency_key: str
 @router.get(
     "/suppliers/{supplier_id}", response={200: SupplierOut, **ERRORS}, auth=_private("supplier", "view")
 )
-def get_supplier(request: HttpRequest, supplier_id: int):
+def get_supplier(request: HttpRequest, supplier_id: Id):
     return services.get_supplier(supplier_id)
 
 
 @router.patch(
     "/suppliers/{supplier_id}", response={200: SupplierOut, **ERRORS}, auth=_private("supplier", "change")
 )
-def update_supplier(request: HttpRequest, supplier_id: int, body: SupplierPatch):
+def update_supplier(request: HttpRequest, supplier_id: Id, body: SupplierPatch):
     return services.update_supplier(supplier=services.get_supplier(supplier_id), **_changes(body))
 
 
 @router.delete(
     "/suppliers/{supplier_id}", response={204: None, **ERRORS}, auth=_private("supplier", "delete")
 )
-def delete_supplier(request: HttpRequest, supplier_id: int):
+def delete_supplier(request: HttpRequest, supplier_id: Id):
     services.delete_supplier(supplier=services.get_supplier(supplier_id))
     return Status(204, None)
 
@@ -578,7 +581,7 @@ def create_offer(request: HttpRequest, body: OfferIn, idempotency_key: str | Non
 @router.get(
     "/supplier-offers/{offer_id}", response={200: OfferOut, **ERRORS}, auth=_private("supplieroffer", "view")
 )
-def get_offer(request: HttpRequest, offer_id: int):
+def get_offer(request: HttpRequest, offer_id: Id):
     return services.get_offer(offer_id)
 
 
@@ -587,13 +590,13 @@ def get_offer(request: HttpRequest, offer_id: int):
     response={200: OfferOut, **ERRORS},
     auth=_private("supplieroffer", "change"),
 )
-def update_offer(request: HttpRequest, offer_id: int, body: OfferPatch):
+def update_offer(request: HttpRequest, offer_id: Id, body: OfferPatch):
     return services.update_offer(offer=services.get_offer(offer_id), **_changes(body))
 
 
 @router.delete(
     "/supplier-offers/{offer_id}", response={204: None, **ERRORS}, auth=_private("supplieroffer", "delete")
 )
-def delete_offer(request: HttpRequest, offer_id: int):
+def delete_offer(request: HttpRequest, offer_id: Id):
     services.delete_offer(offer=services.get_offer(offer_id))
     return Status(204, None)

@@ -10,6 +10,8 @@ def text(value: object, *, field: str, max_length: int, required: bool = True) -
     if not isinstance(value, str):
         raise ValidationFailed(f"{field} must be text.", field=field)
     value = value.strip()
+    if "\x00" in value:
+        raise ValidationFailed(f"{field} may not contain NUL characters.", field=field)
     if required and not value:
         raise ValidationFailed(f"{field} may not be blank.", field=field)
     if len(value) > max_length:

@@ -19,7 +19,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from omnishop.core.errors import Conflict, ValidationFailed
-from omnishop.core.money import CurrencyMismatch, parse_amount, validate_currency
+from omnishop.core.money import CurrencyMismatch, InvalidAmount, parse_amount, validate_currency
 
 from .errors import InvalidCompareAtPrice, ListingNotFound, VariantNotFound
 from .models import ChannelListing, Variant
@@ -124,8 +124,14 @@ def _resolve_variants(changes: Sequence[ListingChange], *, prefix: str) -> list[
     return resolved
 
 
+MAX_PRICE = Decimal("1e10")  # the column holds 10 integer digits
+
+
 def _money(value: Any, currency: str, *, field: str) -> Decimal:
-    return parse_amount(value, currency, field=field)
+    amount = parse_amount(value, currency, field=field)
+    if amount >= MAX_PRICE:
+        raise InvalidAmount("A price must be below 10,000,000,000.", field=field)
+    return amount
 
 
 def _apply(listing: ChannelListing, change: ListingChange, *, channel, prefix: str, now) -> None:

@@ -3,33 +3,62 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from ninja import Schema
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from omnishop.core.money import quantize
 from omnishop.core.schemas import InputSchema, OutputSchema, Page
 
 AttributeType = Literal["text", "number", "boolean", "choice"]
 AttributeValues = dict[str, Any]
+# Ids and counts the database can hold: an id past 64 bits or a count past 32 bits is a 422, not a 500.
+Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
+Count = Annotated[int, Field(ge=0, le=2**31 - 1)]
+Positive = Annotated[int, Field(ge=1, le=2**31 - 1)]
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+class CatalogQuery(Schema):
+    """PostgreSQL cannot store or compare NUL characters in text or JSON: refuse them as input (422)."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if _has_nul(value):
+            raise ValueError("Text may not contain NUL (\\u0000) characters.")
+        return value
+
+
+class CatalogIn(InputSchema, CatalogQuery):
+    """Request bodies: unknown fields and NUL characters are refused."""
 
 
 # --- categories and attributes ------------------------------------------------------------------
 
 
-class CategoryIn(InputSchema):
+class CategoryIn(CatalogIn):
     name: str = Field(min_length=1, max_length=200)
     slug: str | None = Field(default=None, max_length=100)
-    parent_id: int | None = None
-    position: int = Field(default=0, ge=0)
+    parent_id: Id | None = None
+    position: Count = 0
 
 
-class CategoryPatch(InputSchema):
+class CategoryPatch(CatalogIn):
     name: str | None = Field(default=None, max_length=200)
     slug: str | None = Field(default=None, max_length=100)
-    parent_id: int | None = None
-    position: int | None = Field(default=None, ge=0)
+    parent_id: Id | None = None
+    position: Count | None = None
 
 
 class CategoryOut(OutputSchema):
@@ -45,7 +74,7 @@ class CategoryPage(Page):
     items: list[CategoryOut]
 
 
-class AttributeIn(InputSchema):
+class AttributeIn(CatalogIn):
     code: str = Field(min_length=1, max_length=50)
     name: str = Field(min_length=1, max_length=200)
     type: AttributeType = "text"
@@ -53,7 +82,7 @@ class AttributeIn(InputSchema):
     is_variant_axis: bool = False
 
 
-class AttributePatch(InputSchema):
+class AttributePatch(CatalogIn):
     name: str | None = Field(default=None, max_length=200)
     type: AttributeType | None = None
     choices: list[str] | None = Field(default=None, max_length=500)
@@ -76,7 +105,7 @@ class AttributePage(Page):
 # --- listings -----------------------------------------------------------------------------------
 
 
-class ListingIn(InputSchema):
+class ListingIn(CatalogIn):
     """Upsert of one listing; fields left out keep their stored values (price is needed for a new one)."""
 
     price: str | None = Field(default=None, description='Decimal string, e.g. "19.99".')
@@ -88,10 +117,10 @@ class ListingIn(InputSchema):
 
 class BulkListingItem(ListingIn):
     sku: str | None = Field(default=None, max_length=64)
-    variant_id: int | None = None
+    variant_id: Id | None = None
 
 
-class BulkListingsIn(InputSchema):
+class BulkListingsIn(CatalogIn):
     listings: list[BulkListingItem] = Field(min_length=1, max_length=1000)
 
 
@@ -135,65 +164,65 @@ class BulkListingsOut(Schema):
 # --- products, variants, images -----------------------------------------------------------------
 
 
-class VariantIn(InputSchema):
+class VariantIn(CatalogIn):
     sku: str = Field(min_length=1, max_length=64)
     gtin: str | None = Field(default=None, max_length=14)
     title: str = Field(default="", max_length=300)
     attributes: AttributeValues = Field(default_factory=dict)
-    weight_grams: int | None = Field(default=None, ge=0)
-    position: int | None = Field(default=None, ge=0)
+    weight_grams: Count | None = None
+    position: Count | None = None
     is_active: bool = True
 
 
-class VariantPatch(InputSchema):
+class VariantPatch(CatalogIn):
     sku: str | None = Field(default=None, max_length=64)
     gtin: str | None = Field(default=None, max_length=14)
     title: str | None = Field(default=None, max_length=300)
     attributes: AttributeValues | None = None
-    weight_grams: int | None = Field(default=None, ge=0)
-    position: int | None = Field(default=None, ge=0)
+    weight_grams: Count | None = None
+    position: Count | None = None
     is_active: bool | None = None
 
 
-class NestedImageIn(InputSchema):
+class NestedImageIn(CatalogIn):
     url: str = Field(min_length=1, max_length=1000)
     alt: str = Field(default="", max_length=300)
-    position: int | None = Field(default=None, ge=0)
+    position: Count | None = None
     variant_sku: str | None = Field(default=None, description="SKU of one of the new variants it shows.")
 
 
-class ImageIn(InputSchema):
+class ImageIn(CatalogIn):
     url: str = Field(min_length=1, max_length=1000)
     alt: str = Field(default="", max_length=300)
-    position: int | None = Field(default=None, ge=0)
-    variant_id: int | None = None
+    position: Count | None = None
+    variant_id: Id | None = None
 
 
-class ImagePatch(InputSchema):
+class ImagePatch(CatalogIn):
     url: str | None = Field(default=None, max_length=1000)
     alt: str | None = Field(default=None, max_length=300)
-    position: int | None = Field(default=None, ge=0)
-    variant_id: int | None = None
+    position: Count | None = None
+    variant_id: Id | None = None
 
 
-class ProductIn(InputSchema):
+class ProductIn(CatalogIn):
     title: str = Field(min_length=1, max_length=500)
     slug: str | None = Field(default=None, max_length=200)
     description: str = ""
     brand: str = Field(default="", max_length=200)
-    category_id: int | None = None
+    category_id: Id | None = None
     attributes: AttributeValues = Field(default_factory=dict)
     is_active: bool = True
     variants: list[VariantIn] = Field(default_factory=list, max_length=500)
     images: list[NestedImageIn] = Field(default_factory=list, max_length=100)
 
 
-class ProductPatch(InputSchema):
+class ProductPatch(CatalogIn):
     title: str | None = Field(default=None, max_length=500)
     slug: str | None = Field(default=None, max_length=200)
     description: str | None = None
     brand: str | None = Field(default=None, max_length=200)
-    category_id: int | None = None
+    category_id: Id | None = None
     attributes: AttributeValues | None = None
     is_active: bool | None = None
 
@@ -265,7 +294,7 @@ class ProductPage(Page):
 # --- suppliers and offers -----------------------------------------------------------------------
 
 
-class SupplierIn(InputSchema):
+class SupplierIn(CatalogIn):
     code: str = Field(min_length=1, max_length=50)
     name: str = Field(min_length=1, max_length=200)
     email: str = Field(default="", max_length=254)
@@ -278,7 +307,7 @@ class SupplierIn(InputSchema):
     is_active: bool = True
 
 
-class SupplierPatch(InputSchema):
+class SupplierPatch(CatalogIn):
     name: str | None = Field(default=None, max_length=200)
     email: str | None = Field(default=None, max_length=254)
     phone: str | None = Field(default=None, max_length=40)
@@ -308,24 +337,24 @@ class SupplierPage(Page):
     items: list[SupplierOut]
 
 
-class OfferIn(InputSchema):
-    supplier_id: int
-    variant_id: int
+class OfferIn(CatalogIn):
+    supplier_id: Id
+    variant_id: Id
     cost: str = Field(description='Unit cost as a decimal string (up to 4 places), e.g. "2.1250".')
     currency: str | None = Field(default=None, description="Defaults to the supplier's currency.")
     lead_time_days: int | None = Field(default=None, ge=0, le=3650)
-    min_order_quantity: int = Field(default=1, ge=1)
-    pack_size: int = Field(default=1, ge=1)
+    min_order_quantity: Positive = 1
+    pack_size: Positive = 1
     supplier_sku: str = Field(default="", max_length=100)
     is_preferred: bool = False
 
 
-class OfferPatch(InputSchema):
+class OfferPatch(CatalogIn):
     cost: str | None = None
     currency: str | None = None
     lead_time_days: int | None = Field(default=None, ge=0, le=3650)
-    min_order_quantity: int | None = Field(default=None, ge=1)
-    pack_size: int | None = Field(default=None, ge=1)
+    min_order_quantity: Positive | None = None
+    pack_size: Positive | None = None
     supplier_sku: str | None = Field(default=None, max_length=100)
     is_preferred: bool | None = None
 
@@ -365,7 +394,7 @@ class OfferPage(Page):
 # --- list filters -------------------------------------------------------------------------------
 
 
-class ListParams(Schema):
+class ListParams(CatalogQuery):
     cursor: str | None = None
     limit: int = 20
     ordering: str = "id"
@@ -373,15 +402,15 @@ class ListParams(Schema):
 
 class ProductFilters(ListParams):
     q: str | None = Field(default=None, description="Substring of title, description, brand or SKU.")
-    category: int | None = Field(default=None, description="Category id; includes its whole subtree.")
+    category: Id | None = Field(default=None, description="Category id; includes its whole subtree.")
     is_active: bool | None = None
     updated_since: datetime | None = None
     sku: str | None = None
-    supplier: int | None = Field(default=None, description="Supplier id (needs cost access).")
+    supplier: Id | None = Field(default=None, description="Supplier id (needs cost access).")
 
 
 class VariantFilters(ProductFilters):
-    product: int | None = None
+    product: Id | None = None
     gtin: str | None = Field(default=None, description="Any GTIN length; matches the same trade item.")
 
 
@@ -394,8 +423,8 @@ class ListingFilters(ListParams):
 
 class CategoryFilters(ListParams):
     ordering: str = "path"
-    parent: int | None = Field(default=None, description="Direct children of this category.")
-    within: int | None = Field(default=None, description="The whole subtree of this category.")
+    parent: Id | None = Field(default=None, description="Direct children of this category.")
+    within: Id | None = Field(default=None, description="The whole subtree of this category.")
     q: str | None = None
 
 
@@ -413,7 +442,7 @@ class SupplierFilters(ListParams):
 
 
 class OfferFilters(ListParams):
-    supplier: int | None = None
-    variant: int | None = None
+    supplier: Id | None = None
+    variant: Id | None = None
     sku: str | None = None
     is_preferred: bool | None = None

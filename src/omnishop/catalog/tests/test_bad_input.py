@@ -200,3 +200,69 @@ def test_a_bad_update_time_filter_is_a_422(staff_api, world):
         staff_api.get("/catalog/products", {"updated_since": "yesterday"}), 422, "validation_error"
     )
     assert_envelope(staff_api.get("/catalog/variants", {"gtin": "123"}), 422, "invalid_gtin")
+
+
+HUGE = 2**70  # past what a 64-bit id column or a 32-bit count can hold
+
+
+@pytest.mark.parametrize("path", READS)
+def test_an_id_too_large_for_the_database_is_a_422_not_a_500(staff_api, world, path):
+    assert_envelope(staff_api.get(path.format(**{k: HUGE for k in world})), 422, "validation_error")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "raw"),
+    [
+        ("post", "/catalog/products", b'{"title": "x", "category_id": %d}' % HUGE),
+        (
+            "post",
+            "/catalog/products",
+            b'{"title": "x", "variants": [{"sku": "A", "weight_grams": %d}]}' % HUGE,
+        ),
+        (
+            "post",
+            "/catalog/channels/web/listings/bulk",
+            b'{"listings": [{"variant_id": %d, "price": "1"}]}' % HUGE,
+        ),
+        (
+            "post",
+            "/catalog/supplier-offers",
+            b'{"supplier_id": 1, "variant_id": 1, "cost": "1", "pack_size": %d}' % HUGE,
+        ),
+        ("patch", "/catalog/categories/{category}", b'{"position": %d}' % HUGE),
+    ],
+)
+def test_numbers_too_large_for_the_database_are_422s(staff_api, world, method, path, raw):
+    before = counts()
+    assert_envelope(send(staff_api, method, path.format(**world), raw), 422, "validation_error")
+    assert counts() == before
+
+
+@pytest.mark.parametrize("price", ["1e20", "99999999999.00"])
+def test_a_price_too_large_for_the_column_is_refused(staff_api, world, price):
+    response = staff_api.put(f"/catalog/channels/web/listings/{world['listing']}", {"price": price})
+    assert_envelope(response, 422, "invalid_amount")
+    large_cost = staff_api.patch(f"/catalog/supplier-offers/{world['offer']}", {"cost": price})
+    assert_envelope(large_cost, 422, "invalid_amount")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("post", "/catalog/products", {"title": "Hoo\x00die"}),
+        ("post", "/catalog/products", {"title": "x", "attributes": {"material\x00": "cotton"}}),
+        ("patch", "/catalog/variants/{variant}", {"title": "M\x00"}),
+        ("post", "/catalog/suppliers", {"code": "b", "name": "B\x00"}),
+    ],
+)
+def test_nul_characters_are_refused_on_every_database(staff_api, world, method, path, body):
+    before = counts()
+    assert_envelope(
+        send(staff_api, method, path.format(**world), orjson.dumps(body)), 422, "validation_error"
+    )
+    assert counts() == before
+
+
+def test_a_nul_character_in_a_search_is_a_422(staff_api, world):
+    assert_envelope(staff_api.get("/catalog/products", {"q": "a\x00b"}), 422, "validation_error")
+    assert_envelope(staff_api.get("/catalog/channels/we%00b/listings"), 404, "channel_not_found")

@@ -328,3 +328,11 @@ def test_a_choice_in_use_cannot_be_removed(staff_api, attributes, make_product):
         staff_api.patch(f"/catalog/attributes/{size.pk}", {"choices": ["S", "M", "L", "XL"]}).status_code
         == 200
     )
+
+
+@pytest.mark.parametrize(
+    ("title", "slug"), [("纯棉 T恤", "纯棉-t恤"), ("Café Crème", "café-crème"), ("!!!", "product")]
+)
+def test_titles_in_any_script_get_a_usable_slug(staff_api, title, slug):
+    response = staff_api.post("/catalog/products", {"title": title})
+    assert response.status_code == 201 and response.json()["slug"] == slug

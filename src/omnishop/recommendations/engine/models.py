@@ -109,14 +109,14 @@ class ItemKNN(Recommender):
 
     name: ClassVar[str] = "itemknn"
     grid: ClassVar[dict[str, list]] = {
-        "k": [5, 10, 20, 50, 100, 200],
+        "k": [10, 20, 50, 100, 200],
         "alpha": [0.3, 0.5, 0.7],
-        "min_support": [2],
+        "min_support": [2, 5, 10],
     }
     k: int = 100
     alpha: float = 0.5
-    min_support: int = 2
-    block: int = 1024
+    min_support: int = 5
+    block: int = 2048
     sim: sp.csr_matrix | None = field(default=None, repr=False)
 
     def fit(self, data: Interactions, *, now: int) -> ItemKNN:
@@ -214,7 +214,7 @@ class Content(Recommender):
     def fit(self, data: Interactions, *, now: int) -> Content:
         from sklearn.feature_extraction.text import TfidfVectorizer
 
-        from omnishop.search.services import tokenize
+        from omnishop.search.text import tokenize  # pure text code: the engine stays free of Django
 
         self.n_items = data.n_items
         texts = data.item_text or [""] * data.n_items

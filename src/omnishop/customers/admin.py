@@ -9,7 +9,15 @@ from django.db.models import Count
 from omnishop.core.errors import DomainError
 
 from . import services
-from .models import Address, ChannelIdentity, Customer, CustomerPreferences, MarketingConsent, MergeRecord
+from .models import (
+    Address,
+    ChannelIdentity,
+    Customer,
+    CustomerPreferences,
+    DistinctPair,
+    MarketingConsent,
+    MergeRecord,
+)
 
 
 class ChannelIdentityInline(admin.TabularInline):
@@ -166,3 +174,19 @@ class MergeRecordAdmin(admin.ModelAdmin):
 
     def has_merge_permission(self, request) -> bool:
         return request.user.has_perm("customers.merge_customer")
+
+
+@admin.register(DistinctPair)
+class DistinctPairAdmin(admin.ModelAdmin):
+    list_display = ("customer_a", "customer_b", "decided_by", "note", "created_at")
+    search_fields = ("customer_a__email", "customer_b__email", "note")
+    raw_id_fields = ("customer_a", "customer_b")
+    readonly_fields = ("decided_by", "created_at")
+
+    def save_model(self, request, obj, form, change):
+        if not change:  # through the service, which orders the pair and records who decided
+            obj.pk = services.mark_distinct(
+                customer_a=obj.customer_a, customer_b=obj.customer_b, actor=request.user, note=obj.note
+            ).pk
+            return
+        super().save_model(request, obj, form, change)

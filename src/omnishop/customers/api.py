@@ -27,6 +27,8 @@ from .schemas import (
     Customer360Out,
     CustomerOut,
     CustomerPage,
+    DistinctPairIn,
+    DistinctPairOut,
     DuplicateOut,
     IdentityOut,
     MergeIn,
@@ -180,6 +182,24 @@ def find_duplicates(request: HttpRequest, min_score: float = 0.8, limit: int = 1
     if not 1 <= limit <= 1000:
         raise ValidationFailed("limit must be between 1 and 1000.", field="limit")
     return [p.as_dict() for p in services.find_duplicates(min_score=min_score, limit=limit)]
+
+
+@router.post("/duplicates/dismissals", response={201: DistinctPairOut, **ERRORS}, auth=MERGE)
+def dismiss_duplicate(
+    request: HttpRequest, body: DistinctPairIn, idempotency_key: str | None = IdempotencyKey
+):
+    """Staff judged the pair to be two different people: it is not proposed again."""
+
+    def build():
+        pair = services.mark_distinct(
+            customer_a=services.get_customer(body.customer_a),
+            customer_b=services.get_customer(body.customer_b),
+            actor=request.auth.user,
+            note=body.note,
+        )
+        return DistinctPairOut.from_orm(pair)
+
+    return idempotent(request, idempotency_key, 201, build)
 
 
 @router.get("/merges", response={200: MergePage, **ERRORS}, auth=[staff("customers.view_mergerecord")])

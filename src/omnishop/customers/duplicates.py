@@ -12,9 +12,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from itertools import combinations
 
+from django.db import IntegrityError, transaction
 from rapidfuzz import fuzz
 
-from .models import Address, ChannelIdentity, Customer
+from omnishop.core.errors import ValidationFailed
+
+from .models import Address, ChannelIdentity, Customer, DistinctPair
 from .normalise import normalise_postcode, phone_suffix
 
 # A block larger than this (a shared office postcode, a city like London) says little about identity and
@@ -88,6 +91,8 @@ def find_duplicates(*, min_score: float = 0.8, limit: int | None = None) -> list
                     reason = f"similar name ({name:.2f}) and address ({address:.2f}) in {block_name} {key}"
                 note(a, b, score, reason)
 
+    for a, b in DistinctPair.objects.values_list("customer_a_id", "customer_b_id").iterator():
+        pairs.pop((a, b), None)
     found = sorted(
         (p for p in pairs.values() if p.score >= min_score),
         key=lambda p: (-p.score, p.customer_a, p.customer_b),
@@ -184,3 +189,26 @@ def _address_similarity(a: _Profile, b: _Profile) -> float:
             place = 1.0 if (post_a and post_a == post_b) else fuzz.ratio(city_a, city_b) / 100
             best = max(best, 0.7 * line + 0.3 * place)
     return best
+
+
+class SameCustomer(ValidationFailed):
+    code = "same_customer"
+    default_message = "Both sides are the same customer."
+
+
+def mark_distinct(*, customer_a: Customer, customer_b: Customer, actor=None, note: str = "") -> DistinctPair:
+    """Record that staff judged two records to be different people, so they are not proposed again.
+    Marking a pair twice returns the first decision."""
+    if customer_a.pk == customer_b.pk:
+        raise SameCustomer(field="customer_b")
+    low, high = sorted((customer_a.pk, customer_b.pk))
+    try:
+        with transaction.atomic():
+            return DistinctPair.objects.create(
+                customer_a_id=low,
+                customer_b_id=high,
+                decided_by=actor if getattr(actor, "pk", None) else None,
+                note=note[:500],
+            )
+    except IntegrityError:
+        return DistinctPair.objects.get(customer_a_id=low, customer_b_id=high)

@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from omnishop.core.errors import Conflict
 
-from .models import Address, Customer, CustomerPreferences, MarketingConsent, MergeRecord
+from .models import Address, Customer, CustomerPreferences, DistinctPair, MarketingConsent, MergeRecord
 
 PROFILE_FIELDS = ("first_name", "last_name", "email", "phone")
 
@@ -55,8 +55,8 @@ class MergeNotLatest(Conflict):
 
 
 def customer_relations() -> list[models.ForeignKey]:
-    """Every foreign key (and one-to-one) in any installed model that points at Customer, MergeRecord's
-    bookkeeping excepted. Hidden relations (related_name='+') and many-to-many link tables count too."""
+    """Every foreign key (and one-to-one) in any installed model that points at Customer, this context's
+    bookkeeping (MergeRecord, DistinctPair) excepted. Hidden relations (related_name='+') and many-to-many link tables count too."""
     found = []
     for rel in Customer._meta.get_fields(include_hidden=True):
         if not (
@@ -64,7 +64,7 @@ def customer_relations() -> list[models.ForeignKey]:
         ):
             continue
         field = rel.field
-        if field.model is MergeRecord or not field.concrete or field.model._meta.proxy:
+        if field.model in (MergeRecord, DistinctPair) or not field.concrete or field.model._meta.proxy:
             continue
         if not field.model._meta.managed and not field.model._meta.auto_created:
             continue

@@ -174,3 +174,25 @@ class MergeRecord(models.Model):
 
     def __str__(self) -> str:
         return f"Merge {self.pk}: {self.merged_id} → {self.survivor_id}"
+
+
+class DistinctPair(models.Model):
+    """Staff judged these two records to be different people: duplicate detection stops proposing them."""
+
+    customer_a = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    customer_b = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    note = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["customer_a", "customer_b"], name="distinct_pair_unique"),
+            models.CheckConstraint(
+                condition=Q(customer_a__lt=models.F("customer_b")), name="distinct_pair_ordered"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_a_id} ≠ {self.customer_b_id}"

@@ -219,3 +219,24 @@ class MergeOut(OutputSchema):
 
 class MergePage(Page):
     items: list[MergeOut]
+
+
+class DistinctPairIn(InputSchema):
+    customer_a: int
+    customer_b: int
+    note: str = Field("", max_length=500)
+
+
+class DistinctPairOut(OutputSchema):
+    customer_a: int
+    customer_b: int
+    note: str
+    created_at: datetime
+
+    @staticmethod
+    def resolve_customer_a(obj) -> int:
+        return obj.customer_a_id
+
+    @staticmethod
+    def resolve_customer_b(obj) -> int:
+        return obj.customer_b_id

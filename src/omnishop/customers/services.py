@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from omnishop.core.errors import NotFound, ValidationFailed
 
-from .duplicates import DuplicatePair, find_duplicates
+from .duplicates import DuplicatePair, SameCustomer, find_duplicates, mark_distinct
 from .merging import (
     AlreadyMerged,
     MergeAlreadyUndone,
@@ -43,7 +43,9 @@ __all__ = [
     "MergeConflict",
     "MergeIntoSelf",
     "MergeNotLatest",
+    "SameCustomer",
     "find_duplicates",
+    "mark_distinct",
     "merge_customers",
     "undo_merge",
 ]

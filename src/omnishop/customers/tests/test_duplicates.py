@@ -6,7 +6,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from omnishop.customers.models import Customer, MergeRecord
+from omnishop.customers.models import Customer, DistinctPair, MergeRecord
 from omnishop.customers.services import add_address, find_duplicates, resolve_customer
 
 pytestmark = pytest.mark.django_db
@@ -132,3 +132,44 @@ def test_cli_table_output_lists_each_pair(web_channel):
     out = StringIO()
     call_command("customers", "find-duplicates", stdout=out)
     assert "1.00" in out.getvalue() and "1 pair(s)." in out.getvalue()
+
+
+def test_a_pair_marked_as_different_people_is_not_proposed_again(web_channel, staff_api):
+    a = Customer.objects.create(first_name="Sam", email="family@example.com")
+    b = Customer.objects.create(first_name="Alex", email="family@example.com")
+    c = Customer.objects.create(first_name="Kim", email="family@example.com")
+    assert len(find_duplicates()) == 3
+    response = staff_api.post(
+        "/customers/duplicates/dismissals",
+        {"customer_a": b.pk, "customer_b": a.pk, "note": "shared family inbox"},
+    )
+    assert response.status_code == 201, response.content
+    assert (response.json()["customer_a"], response.json()["customer_b"]) == (a.pk, b.pk)
+    assert pair_of(find_duplicates(), a, b) is None and len(find_duplicates()) == 2
+    again = staff_api.post("/customers/duplicates/dismissals", {"customer_a": a.pk, "customer_b": b.pk})
+    assert again.status_code == 201 and DistinctPair.objects.count() == 1
+    call_command("customers", "not-duplicate", str(a.pk), str(c.pk), stdout=StringIO())
+    assert [(p.customer_a, p.customer_b) for p in find_duplicates()] == [(b.pk, c.pk)]
+
+
+def test_dismissing_a_pair_with_bad_input(staff_api, web_channel):
+    a = Customer.objects.create(first_name="Sam")
+    for body, expected in [
+        ({"customer_a": a.pk, "customer_b": a.pk}, (422, "same_customer", "customer_b")),
+        ({"customer_a": a.pk, "customer_b": 999999}, (404, "customer_not_found", "customer_id")),
+        ({"customer_a": a.pk}, (422, "required", "customer_b")),
+    ]:
+        response = staff_api.post("/customers/duplicates/dismissals", body)
+        error = response.json()["error"]
+        assert (response.status_code, error["code"], error["field"]) == expected
+    assert DistinctPair.objects.count() == 0
+
+
+def test_a_distinct_pair_does_not_block_merging_either_customer(web_channel):
+    from omnishop.customers.services import mark_distinct, merge_customers, undo_merge
+
+    a, b, c = (Customer.objects.create(first_name=n) for n in "abc")
+    mark_distinct(customer_a=a, customer_b=b)
+    record = merge_customers(survivor=c, merged=a)
+    undo_merge(record=record)
+    assert DistinctPair.objects.get().customer_a_id == a.pk

@@ -1,4 +1,4 @@
-"""`omnishop customers find-duplicates|merge|unmerge`: the duplicate-customer workflow from a terminal."""
+"""`omnishop customers find-duplicates|merge|unmerge|not-duplicate`: the duplicate-customer workflow from a terminal."""
 
 from __future__ import annotations
 
@@ -27,6 +27,10 @@ class Command(BaseCommand):
         merge.add_argument("--reason", default="")
         unmerge = sub.add_parser("unmerge", help="Undo the merge MERGE_ID.")
         unmerge.add_argument("merge_id", type=int)
+        distinct = sub.add_parser("not-duplicate", help="Stop proposing customers A and B as duplicates.")
+        distinct.add_argument("customer_a", type=int)
+        distinct.add_argument("customer_b", type=int)
+        distinct.add_argument("--note", default="")
 
     def handle(self, *args, **options) -> None:
         try:
@@ -66,3 +70,13 @@ class Command(BaseCommand):
     def _unmerge(self, options) -> None:
         record = services.undo_merge(record=services.get_merge_record(options["merge_id"]))
         self.stdout.write(f"Undid merge {record.pk}: customer {record.merged_id} is separate again.")
+
+    def _not_duplicate(self, options) -> None:
+        pair = services.mark_distinct(
+            customer_a=services.get_customer(options["customer_a"]),
+            customer_b=services.get_customer(options["customer_b"]),
+            note=options["note"] or "marked distinct from the command line",
+        )
+        self.stdout.write(
+            f"Customers {pair.customer_a_id} and {pair.customer_b_id} are marked as different people."
+        )

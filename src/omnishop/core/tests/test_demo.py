@@ -171,7 +171,7 @@ def test_the_small_demo_loads_channels_catalog_suppliers_stock_and_customers(sma
     assert {(c.code, c.kind, c.currency) for c in channels.values()} == {
         (p.code, p.kind, p.currency) for p in CHANNELS
     }
-    assert Product.objects.count() == len(planned) == 17
+    assert Product.objects.count() == len(planned) == 8
     assert Variant.objects.count() == variants
     assert small_demo.listings == {
         "web": variants,

@@ -132,7 +132,7 @@ def _client(conn, mode: str, db_url: str, env: dict) -> None:
             nonlocal counter
             counter += 1
             body = orjson.dumps({"key": f"h-{tag}-{counter}", "lines": [{"sku": sku, "quantity": 1}]})
-            http_conn = http.client.HTTPConnection(host, port, timeout=30)
+            http_conn = http.client.HTTPConnection(host, port, timeout=120)
             http_conn.request("POST", "/api/v1/inventory/reservations", body=body, headers=headers)
             response = http_conn.getresponse()
             data = response.read()
@@ -271,12 +271,21 @@ def _start_server(db_url: str) -> tuple[subprocess.Popen, tuple[str, int]]:
         env=env,
         cwd=ROOT,
     )
-    for _ in range(100):
+    import http.client
+
+    deadline = time.time() + 180
+    while time.time() < deadline:  # both workers answer /health once they have booted
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            answered = 0
+            for _ in range(4):
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                conn.request("GET", "/health")
+                answered += conn.getresponse().status == 200
+                conn.close()
+            if answered == 4:
                 break
         except OSError:
-            time.sleep(0.1)
+            time.sleep(0.5)
     return server, ("127.0.0.1", port)
 
 
@@ -350,7 +359,10 @@ def main(ctx: BenchContext) -> None:
             pools["http"].close()
         finally:
             server.terminate()
-            server.wait(timeout=10)
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
     finally:
         for pool in pools.values():
             for proc in pool.procs:

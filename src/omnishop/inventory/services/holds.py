@@ -114,7 +114,7 @@ def _check_active(reservation: Reservation, now) -> None:
         raise ReservationExpired(field="reservation")
     if reservation.status != Reservation.Status.ACTIVE:
         raise InvalidTransition(
-            f"The reservation is {reservation.status}.", field="reservation", status=reservation.status
+            f"The reservation is {reservation.status}.", field="reservation", state=reservation.status
         )
 
 

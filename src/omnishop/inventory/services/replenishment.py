@@ -316,7 +316,7 @@ def _transition(order: PurchaseOrder, action: str) -> PurchaseOrder:
         raise InvalidTransition(
             f"A {order.status} purchase order cannot be {action}{'t' if action == 'send' else 'led'}.",
             field="status",
-            status=order.status,
+            state=order.status,
         )
     return order
 
@@ -359,7 +359,7 @@ def receive_purchase_order(
         locked = PurchaseOrder.objects.select_for_update().get(pk=order.pk)
         if locked.status not in (PurchaseOrder.Status.SENT, PurchaseOrder.Status.PARTIALLY_RECEIVED):
             raise InvalidTransition(
-                f"A {locked.status} purchase order cannot be received.", field="status", status=locked.status
+                f"A {locked.status} purchase order cannot be received.", field="status", state=locked.status
             )
         po_lines = {x.variant.sku: x for x in locked.lines.select_related("variant")}
         done = set(

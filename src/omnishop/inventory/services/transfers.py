@@ -88,7 +88,7 @@ def dispatch_transfer(*, transfer: Transfer, actor: str = "") -> Transfer:
         locked = Transfer.objects.select_for_update().get(pk=transfer.pk)
         if locked.status != Transfer.Status.REQUESTED:
             raise InvalidTransition(
-                f"The transfer is {locked.status}.", field="transfer", status=locked.status
+                f"The transfer is {locked.status}.", field="transfer", state=locked.status
             )
         lines = list(locked.lines.select_related("variant"))
         StockMovement.objects.bulk_create(
@@ -144,7 +144,7 @@ def receive_transfer(*, transfer: Transfer, actor: str = "") -> Transfer:
         locked = Transfer.objects.select_for_update().get(pk=transfer.pk)
         if locked.status != Transfer.Status.IN_TRANSIT:
             raise InvalidTransition(
-                f"The transfer is {locked.status}.", field="transfer", status=locked.status
+                f"The transfer is {locked.status}.", field="transfer", state=locked.status
             )
         lines = list(locked.lines.all())
         StockMovement.objects.bulk_create(
@@ -178,7 +178,7 @@ def cancel_transfer(*, transfer: Transfer) -> Transfer:
     transfer.refresh_from_db()
     if not updated:
         raise InvalidTransition(
-            f"The transfer is {transfer.status}.", field="transfer", status=transfer.status
+            f"The transfer is {transfer.status}.", field="transfer", state=transfer.status
         )
     return transfer
 
@@ -208,7 +208,7 @@ def complete_count(*, count: CycleCount, lines: Sequence[SkuQuantity], actor: st
             raise InvalidTransition(
                 f"This count is {locked.status}; a location is counted once per sheet.",
                 field="count",
-                status=locked.status,
+                state=locked.status,
             )
         resolved.sort(key=lambda pair: pair[0].pk)
         levels = {
@@ -274,5 +274,5 @@ def cancel_count(*, count: CycleCount) -> CycleCount:
     )
     count.refresh_from_db()
     if not updated:
-        raise InvalidTransition(f"This count is {count.status}.", field="count", status=count.status)
+        raise InvalidTransition(f"This count is {count.status}.", field="count", state=count.status)
     return count

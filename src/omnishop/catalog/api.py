@@ -171,9 +171,9 @@ def _category(category_id: Id | None, *, field: str = "category_id") -> Category
 def list_categories(request: HttpRequest, filters: Query[CategoryFilters]):
     qs = Category.objects.all()
     if filters.parent is not None:
-        qs = qs.filter(parent=services.get_category(filters.parent))
+        qs = qs.filter(parent=services.get_category(filters.parent, field="parent"))
     if filters.within is not None:
-        qs = qs & services.category_subtree(services.get_category(filters.within))
+        qs = qs & services.category_subtree(services.get_category(filters.within, field="within"))
     if filters.q:
         qs = qs.filter(Q(name__icontains=filters.q) | Q(path__icontains=filters.q))
     page = paginate(

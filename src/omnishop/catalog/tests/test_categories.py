@@ -5,6 +5,7 @@ import pytest
 from omnishop.catalog import services
 from omnishop.catalog.errors import CategoryCycle, DuplicateCategory
 from omnishop.catalog.models import Category, Product
+from omnishop.core.errors import ValidationFailed
 
 pytestmark = pytest.mark.django_db
 
@@ -119,3 +120,15 @@ def test_category_list_walks_the_tree_in_path_order_page_by_page(tree, staff_api
     assert second["next_cursor"] is None
     within = staff_api.get("/catalog/categories", {"within": tree["tops"].pk}).json()["items"]
     assert [c["path"] for c in within] == ["men/tops", "men/tops/hoodies", "men/tops/hoodies/zip-ups"]
+
+
+def test_a_move_that_would_make_a_descendant_path_too_long_changes_nothing(tree):
+    deep = tree["zip_ups"]
+    for n in range(9):  # ~9 × 100 characters below zip-ups
+        deep = services.create_category(name=f"L{n}", slug=f"{n}" * 99, parent=deep)
+    long_parent = services.create_category(name="Long", slug="x" * 100)
+    before = paths()
+    with pytest.raises(ValidationFailed) as info:
+        services.update_category(category=tree["tops"], parent=long_parent)
+    assert info.value.field == "slug" and "1000" in info.value.message
+    assert paths() == before

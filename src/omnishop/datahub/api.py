@@ -4,14 +4,17 @@ export any entity. A channel key (scope imports:write) sees only its own channel
 
 from __future__ import annotations
 
+import hashlib
+
 import orjson
 from django.http import HttpRequest, StreamingHttpResponse
 from ninja import File, Form, Header, Router
 from ninja.files import UploadedFile
 
+from omnishop.api import dumps
 from omnishop.core.auth import channel_key, staff
 from omnishop.core.errors import PermissionDenied, ValidationFailed
-from omnishop.core.idempotency import idempotent
+from omnishop.core.idempotency import idempotent, run_idempotent
 from omnishop.core.pagination import paginate
 from omnishop.core.schemas import ErrorOut
 
@@ -102,7 +105,28 @@ def upload_import(
         )
         return JobOut.from_orm(services.enqueue_import(job=job))
 
-    return idempotent(request, idempotency_key, 202, build)
+    if idempotency_key is None:
+        return idempotent(request, None, 202, build)
+    # A multipart body cannot be re-read for the fingerprint: hash what defines the upload instead.
+    digest = hashlib.sha256()
+    for chunk in file.chunks():
+        digest.update(chunk)
+    file.seek(0)
+    digest.update(orjson.dumps([profile, channel, options, file.name]))
+    return run_idempotent(
+        _Fingerprint(request, digest.hexdigest()),
+        scope=request.auth.idempotency_scope,
+        key=idempotency_key,
+        operation=f"{request.method} {request.path}",
+        work=lambda: (202, dumps(build().model_dump(mode="json"))),
+    )
+
+
+class _Fingerprint:
+    """What core.idempotency fingerprints (method, path, body), with the body replaced by a digest."""
+
+    def __init__(self, request: HttpRequest, digest: str) -> None:
+        self.method, self.path, self.body = request.method, request.path, digest.encode()
 
 
 @router.post("/imports/server", response={202: JobOut, **ERRORS}, auth=[staff("datahub.add_importjob")])

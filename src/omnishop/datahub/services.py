@@ -216,7 +216,9 @@ def overall_quality(*, principal) -> dict:
     jobs = jobs_visible_to(principal)
     totals: Counter = Counter()
     reasons: Counter = Counter()
-    for job in jobs.only("rows_read", "imported", "updated", "unchanged", "merged", "quarantined", "quality"):
+    for job in jobs.select_related(None).only(
+        "rows_read", "imported", "updated", "unchanged", "merged", "quarantined", "quality"
+    ):
         totals.update(counts_of(job))
         for entry in (job.quality or {}).get("rejects_by_reason", []):
             reasons[entry["reason"]] += entry["count"]

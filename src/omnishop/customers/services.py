@@ -484,7 +484,16 @@ def update_address(*, address: Address, **changes) -> Address:
 
 
 def delete_address(*, address: Address) -> None:
-    address.delete()
+    """Remove from the address book; a removed default passes to the most recently added address left."""
+    with transaction.atomic():
+        customer = address.customer
+        was_shipping, was_billing = address.is_default_shipping, address.is_default_billing
+        address.delete()
+        successor = customer.addresses.order_by("-created_at", "-pk").first()
+        if successor is not None and (was_shipping or was_billing):
+            successor.is_default_shipping = successor.is_default_shipping or was_shipping
+            successor.is_default_billing = successor.is_default_billing or was_billing
+            successor.save(update_fields=["is_default_shipping", "is_default_billing", "updated_at"])
 
 
 def get_address(*, customer: Customer, address_id: int) -> Address:

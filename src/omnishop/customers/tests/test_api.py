@@ -197,8 +197,10 @@ def test_address_book_first_address_is_default_and_a_new_default_replaces_it(me)
         f"/customers/me/addresses/{first.json()['id']}", {"is_default_shipping": True, "line2": "Flat 3"}
     )
     assert changed.json()["is_default_shipping"] and changed.json()["line2"] == "Flat 3"
-    assert me.delete(f"/customers/me/addresses/{second.json()['id']}").status_code == 204
-    assert [a["city"] for a in me.get("/customers/me/addresses").json()] == ["York"]
+    assert me.delete(f"/customers/me/addresses/{first.json()['id']}").status_code == 204
+    left = me.get("/customers/me/addresses").json()
+    assert [a["city"] for a in left] == ["Hull"]
+    assert left[0]["is_default_shipping"] and left[0]["is_default_billing"]  # the defaults passed on
 
 
 def test_adding_an_address_twice_with_one_idempotency_key_adds_it_once(me):

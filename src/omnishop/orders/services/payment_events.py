@@ -6,7 +6,7 @@ from omnishop.payments.models import Payment
 
 from ..models import Order, OrderException
 from ..states import event, transition
-from .common import settled
+from .common import family_total, settled
 
 
 def payment_changed(payment: Payment) -> None:
@@ -27,7 +27,7 @@ def payment_changed(payment: Payment) -> None:
                 "refunded": str(payment.refunded),
             },
         )
-        if order.status == Order.Status.PENDING_PAYMENT and settled(order):
+        if order.status == Order.Status.PENDING_PAYMENT and family_total(order) > 0 and settled(order):
             transition(
                 order, Order.Status.PAID, actor=f"provider:{payment.provider}", message="Payment captured."
             )

@@ -57,6 +57,43 @@ end
 """
 
 
+def _process_cpu(pids: list[int]) -> float:
+    """CPU seconds (user + system) used so far by these processes."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _postgres_pids(database_url: str) -> list[int]:
+    """The bench cluster's postmaster and its children (backends, writer, WAL…), for CPU accounting."""
+    import psycopg
+
+    try:
+        with psycopg.connect(database_url) as conn:
+            data_dir = conn.execute("SHOW data_directory").fetchone()[0]
+        postmaster = int(Path(data_dir, "postmaster.pid").read_text().split()[0])
+    except (OSError, psycopg.Error, ValueError):
+        return []
+    return [postmaster, *_children(postmaster)]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -117,6 +154,11 @@ def _serve(env: dict, port: int, workers: int = 2) -> subprocess.Popen:
     raise RuntimeError("omnishop serve did not answer /health within 90 s")
 
 
+def server_pid(server: subprocess.Popen) -> int:
+    """The gunicorn arbiter: `omnishop serve` itself (it runs gunicorn in-process)."""
+    return server.pid
+
+
 def _stop(server: subprocess.Popen) -> None:
     try:
         os.killpg(server.pid, signal.SIGTERM)
@@ -125,8 +167,11 @@ def _stop(server: subprocess.Popen) -> None:
         os.killpg(server.pid, signal.SIGKILL)
 
 
-def _wrk(port: int, script: Path, connections: int, seconds: int) -> dict:
+def _wrk(port: int, script: Path, connections: int, seconds: int, cpu_of: dict | None = None) -> dict:
     threads = 1 if connections == 1 else 2
+    cpu_of = cpu_of or {}
+    before = {name: _process_cpu(pids()) for name, pids in cpu_of.items()}
+    children_before = os.times()
     out = subprocess.run(
         [
             "wrk",
@@ -146,6 +191,14 @@ def _wrk(port: int, script: Path, connections: int, seconds: int) -> dict:
     line = next(x for x in out.splitlines() if x.startswith("RESULT "))
     result = json.loads(line[len("RESULT ") :])
     result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    children_after = os.times()
+    requests = max(result["requests"], 1)
+    for name, pids in cpu_of.items():
+        result[f"{name}_cpu_ms"] = (_process_cpu(pids()) - before[name]) * 1000 / requests
+    wrk_cpu = (children_after.children_user + children_after.children_system) - (
+        children_before.children_user + children_before.children_system
+    )
+    result["wrk_cpu_ms"] = wrk_cpu * 1000 / requests
     return result
 
 
@@ -213,6 +266,14 @@ def main(ctx: BenchContext) -> None:
 
     port = _free_port()
     server = _serve(env, port)
+    postgres = _postgres_pids(database_url)
+    # CPU per request of each party: the figure that does not depend on what else the machine is doing.
+    cpu_of = {
+        "server": lambda: _children(server_pid(server)),
+        "db": lambda: postgres + _children(postgres[0]),
+    }
+    if not postgres:
+        del cpu_of["db"]
     http: dict[str, dict[int, list[dict]]] = {"list": {}, "detail": {}}
     try:
         for kind in ("list", "detail"):
@@ -221,7 +282,9 @@ def main(ctx: BenchContext) -> None:
             script.write_text(LUA % {"paths": paths})
             _wrk(port, script, 8, 2)  # warm both workers' connections and prepared statements
             for connections in CONNECTIONS:
-                http[kind][connections] = [_wrk(port, script, connections, seconds) for _ in range(REPEATS)]
+                http[kind][connections] = [
+                    _wrk(port, script, connections, seconds, cpu_of) for _ in range(REPEATS)
+                ]
     finally:
         _stop(server)
 
@@ -258,6 +321,11 @@ def main(ctx: BenchContext) -> None:
                 "p99_ms": round(median([r["p99_us"] for r in results]) / 1000, 3),
                 "errors": errors,
                 "runs": [round(r["rps"], 1) for r in results],
+                "cpu_ms_per_request": {
+                    name: round(median([r[f"{name}_cpu_ms"] for r in results]), 3)
+                    for name in ("server", "db", "wrk")
+                    if f"{name}_cpu_ms" in results[0]
+                },
                 "baseline": baseline,
                 "notes": notes + f"{len(sample[kind])} paths",
             }

@@ -31,7 +31,7 @@ page AS (
         WHERE v.product_id = p.id AND v.is_active AND l.is_published
           AND l.channel_id = (SELECT id FROM ch) {listing_where})
     ORDER BY {order}
-    LIMIT %s
+    LIMIT {limit:d}
 )
 SELECT p.id, p.slug, p.title, c.path, c.name, p.image_url, p.image_alt, ch.id, ch.currency,
        v.id, l.price, l.compare_at_price, l.title
@@ -140,9 +140,11 @@ def page_rows(
         # A product matches on its own title or on the title this channel lists it under.
         listing_where = "AND (UPPER(p.title) LIKE %s ESCAPE '\\' OR UPPER(l.title) LIKE %s ESCAPE '\\')"
         listing_params = [pattern, pattern]
-    sql = _PAGE_SQL.format(where=" ".join(where), listing_where=listing_where, order=order)
+    # LIMIT is a literal (a validated int), not a parameter: a prepared statement's generic plan cannot
+    # see a parameter's value, assumes a large page and hash-joins whole tables (measured: 4× slower).
+    sql = _PAGE_SQL.format(where=" ".join(where), listing_where=listing_where, order=order, limit=int(limit))
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, *listing_params, limit])
+        cursor.execute(sql, [*params, *listing_params])
         return cursor.fetchall()
 
 

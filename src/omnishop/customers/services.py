@@ -1,17 +1,17 @@
-"""Customer operations: recognise a person arriving from any channel, keep their profile, address book and
-preferences, and answer the 360° view. Merging lives in `merging.py`, duplicate detection in
-`duplicates.py`; both are re-exported here so callers have one module to import.
+"""Customer operations: recognise a person arriving from any channel, link shoppers' accounts, keep their
+profile, and answer the 360° view. The address book (`addresses.py`), preferences and consent
+(`preferences.py`), merging (`merging.py`) and duplicate detection (`duplicates.py`) live beside it and
+are re-exported here, so callers have one module to import.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from babel import Locale, UnknownLocaleError
 from django.apps import apps
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
@@ -19,6 +19,16 @@ from django.utils import timezone
 
 from omnishop.core.errors import NotFound, ValidationFailed
 
+from .addresses import (
+    ADDRESS_FIELDS,
+    COUNTRIES,
+    AddressNotFound,
+    InvalidCountry,
+    add_address,
+    delete_address,
+    get_address,
+    update_address,
+)
 from .duplicates import DuplicatePair, SameCustomer, find_duplicates, mark_distinct
 from .merging import (
     AlreadyMerged,
@@ -29,34 +39,52 @@ from .merging import (
     merge_customers,
     undo_merge,
 )
-from .models import Address, ChannelIdentity, Customer, CustomerPreferences, MarketingConsent, MergeRecord
+from .models import ChannelIdentity, Customer, CustomerPreferences, MergeRecord
 from .normalise import InvalidEmail, InvalidPhone, optional_email, optional_phone
+from .preferences import (
+    CategoryNotFound,
+    ChannelNotFound,
+    ConsentChange,
+    InvalidLanguage,
+    preferences_of,
+    update_preferences,
+)
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "ADDRESS_FIELDS",
+    "COUNTRIES",
+    "AddressNotFound",
     "AlreadyMerged",
+    "CategoryNotFound",
+    "ChannelNotFound",
+    "ConsentChange",
     "DuplicatePair",
+    "InvalidCountry",
     "InvalidEmail",
+    "InvalidLanguage",
     "InvalidPhone",
     "MergeAlreadyUndone",
     "MergeConflict",
     "MergeIntoSelf",
     "MergeNotLatest",
     "SameCustomer",
+    "add_address",
+    "delete_address",
     "find_duplicates",
+    "get_address",
     "mark_distinct",
     "merge_customers",
+    "preferences_of",
     "undo_merge",
+    "update_address",
+    "update_preferences",
 ]
 
 
 class CustomerNotFound(NotFound):
     code = "customer_not_found"
-
-
-class AddressNotFound(NotFound):
-    code = "address_not_found"
 
 
 class MergeRecordNotFound(NotFound):
@@ -65,22 +93,6 @@ class MergeRecordNotFound(NotFound):
 
 class IdentifierRequired(ValidationFailed):
     code = "identifier_required"
-
-
-class InvalidCountry(ValidationFailed):
-    code = "invalid_country"
-
-
-class InvalidLanguage(ValidationFailed):
-    code = "invalid_language"
-
-
-class CategoryNotFound(ValidationFailed):
-    code = "category_not_found"
-
-
-class ChannelNotFound(ValidationFailed):
-    code = "channel_not_found"
 
 
 # --- finding customers ----------------------------------------------------------------------------------
@@ -386,201 +398,6 @@ def update_profile(
         customer.phone = optional_phone(phone)
     customer.save()
     return customer
-
-
-# --- address book ---------------------------------------------------------------------------------------
-
-
-def _countries() -> frozenset[str]:
-    territories = Locale("en").territories
-    return frozenset(
-        code
-        for code in territories
-        if len(code) == 2 and code.isalpha() and code not in {"ZZ", "EU", "EZ", "UN", "QO"}
-    )
-
-
-COUNTRIES = _countries()
-
-ADDRESS_FIELDS = ("name", "company", "line1", "line2", "city", "postcode", "region", "country", "phone")
-
-
-def _clean_address(values: dict) -> dict:
-    cleaned = {k: (v.strip() if isinstance(v, str) else v) for k, v in values.items()}
-    if "country" in cleaned:
-        country = (cleaned["country"] or "").upper()
-        if country not in COUNTRIES:
-            raise InvalidCountry(
-                f"'{cleaned['country']}' is not an ISO-3166 alpha-2 country code.", field="country"
-            )
-        cleaned["country"] = country
-    for required in ("name", "line1", "city"):
-        if required in cleaned and not cleaned[required]:
-            raise ValidationFailed(f"'{required}' must not be empty.", field=required)
-    if cleaned.get("postcode"):
-        cleaned["postcode"] = cleaned["postcode"].upper()
-    return cleaned
-
-
-def add_address(
-    *,
-    customer: Customer,
-    name: str,
-    line1: str,
-    city: str,
-    country: str,
-    company: str = "",
-    line2: str = "",
-    postcode: str = "",
-    region: str = "",
-    phone: str = "",
-    is_default_shipping: bool = False,
-    is_default_billing: bool = False,
-) -> Address:
-    """Add to the address book; the first address becomes the default for shipping and billing."""
-    values = _clean_address(
-        dict(
-            name=name,
-            company=company,
-            line1=line1,
-            line2=line2,
-            city=city,
-            postcode=postcode,
-            region=region,
-            country=country,
-        )
-    )
-    values["phone"] = optional_phone(phone, region=values["country"])
-    with transaction.atomic():
-        first = not customer.addresses.exists()
-        ship, bill = is_default_shipping or first, is_default_billing or first
-        _clear_defaults(customer, shipping=ship, billing=bill)
-        return Address.objects.create(
-            customer=customer, is_default_shipping=ship, is_default_billing=bill, **values
-        )
-
-
-def update_address(*, address: Address, **changes) -> Address:
-    unknown = set(changes) - {*ADDRESS_FIELDS, "is_default_shipping", "is_default_billing"}
-    if unknown:
-        raise ValidationFailed(
-            f"Unknown address field(s): {', '.join(sorted(unknown))}.", field=sorted(unknown)[0]
-        )
-    flags = {k: changes.pop(k) for k in ("is_default_shipping", "is_default_billing") if k in changes}
-    values = _clean_address(changes)
-    if "phone" in values:
-        values["phone"] = optional_phone(values["phone"], region=values.get("country", address.country))
-    with transaction.atomic():
-        _clear_defaults(
-            address.customer,
-            shipping=bool(flags.get("is_default_shipping")),
-            billing=bool(flags.get("is_default_billing")),
-            keep=address.pk,
-        )
-        for key, value in {**values, **flags}.items():
-            setattr(address, key, value)
-        address.save()
-    return address
-
-
-def delete_address(*, address: Address) -> None:
-    """Remove from the address book; a removed default passes to the most recently added address left."""
-    with transaction.atomic():
-        customer = address.customer
-        was_shipping, was_billing = address.is_default_shipping, address.is_default_billing
-        address.delete()
-        successor = customer.addresses.order_by("-created_at", "-pk").first()
-        if successor is not None and (was_shipping or was_billing):
-            successor.is_default_shipping = successor.is_default_shipping or was_shipping
-            successor.is_default_billing = successor.is_default_billing or was_billing
-            successor.save(update_fields=["is_default_shipping", "is_default_billing", "updated_at"])
-
-
-def get_address(*, customer: Customer, address_id: int) -> Address:
-    address = customer.addresses.filter(pk=address_id).first()
-    if address is None:
-        raise AddressNotFound(f"No address {address_id} in this address book.", field="address_id")
-    return address
-
-
-def _clear_defaults(customer: Customer, *, shipping: bool, billing: bool, keep: int | None = None) -> None:
-    others = customer.addresses.exclude(pk=keep) if keep else customer.addresses.all()
-    if shipping:
-        others.filter(is_default_shipping=True).update(is_default_shipping=False)
-    if billing:
-        others.filter(is_default_billing=True).update(is_default_billing=False)
-
-
-# --- preferences and consent ----------------------------------------------------------------------------
-
-
-def preferences_of(customer: Customer) -> CustomerPreferences:
-    prefs, _ = CustomerPreferences.objects.get_or_create(customer=customer)
-    return prefs
-
-
-@dataclass(frozen=True)
-class ConsentChange:
-    channel: str  # channel code
-    granted: bool
-
-
-def update_preferences(
-    *,
-    customer: Customer,
-    language: str | None = None,
-    favourite_category_ids: Sequence[int] | None = None,
-    consents: Sequence[ConsentChange] = (),
-    source: str = MarketingConsent.Source.CUSTOMER_ACCOUNT,
-    at: datetime | None = None,
-) -> CustomerPreferences:
-    """Change language, favourite categories and per-channel marketing consent (each consent change is
-    stamped with when and from where it came)."""
-    from omnishop.catalog.models import Category
-    from omnishop.channels.models import Channel
-
-    now = at or timezone.now()
-    if language is not None and language.strip():
-        language = _clean_language(language)
-    channels = {}
-    for index, change in enumerate(consents):
-        found = Channel.objects.filter(code=change.channel).first()
-        if found is None:
-            raise ChannelNotFound(
-                f"No channel '{change.channel}'.", field=f"marketing_consent[{index}].channel"
-            )
-        channels[change.channel] = found
-    if favourite_category_ids is not None:
-        ids = list(dict.fromkeys(favourite_category_ids))
-        existing = set(Category.objects.filter(pk__in=ids).values_list("pk", flat=True))
-        missing = [i for i in ids if i not in existing]
-        if missing:
-            raise CategoryNotFound(
-                f"No category {missing[0]}.", field="favourite_categories", missing=missing
-            )
-    with transaction.atomic():
-        prefs = preferences_of(customer)
-        if language is not None:
-            prefs.language = language.strip()
-        prefs.save()
-        if favourite_category_ids is not None:
-            prefs.favourite_categories.set(ids)
-        for change in consents:
-            MarketingConsent.objects.update_or_create(
-                customer=customer,
-                channel=channels[change.channel],
-                defaults={"granted": change.granted, "recorded_at": now, "source": source},
-            )
-    return prefs
-
-
-def _clean_language(tag: str) -> str:
-    tag = tag.strip()
-    try:
-        Locale.parse(tag.replace("-", "_"))
-    except (ValueError, UnknownLocaleError):
-        raise InvalidLanguage(f"'{tag}' is not a known language tag.", field="language") from None
-    return tag
 
 
 # --- the 360° view --------------------------------------------------------------------------------------

@@ -290,7 +290,7 @@ def listings_for(product: PlannedProduct) -> list[PlannedListing]:
     """Rules (docs/demo.md): the web shop and the store list everything; seasonal (Christmas) goods are
     unpublished out of season, and one product in twelve is "coming soon" on the web and the app (listed
     with its price, not yet published). The app sells the Luma range only. The marketplace sells the Luma range in EUR
-    at the fixed rate plus the uplift, under marketplace-style titles, and one product in ten is still
+    at the fixed rate plus the uplift, under brand-first marketplace titles, and one product in ten is still
     awaiting the marketplace's approval (unpublished)."""
     out = []
     coming_soon = product.index % 12 == 11
@@ -308,7 +308,9 @@ def listings_for(product: PlannedProduct) -> list[PlannedListing]:
         if product.source == "giftware":
             continue
         out.append(PlannedListing(channel="app", is_published=not coming_soon, **common))
-        title = f"{product.brand} {product.title}" + (f" – {variant.title}" if variant.title else "")
+        # The marketplace's own title convention: brand first. Product-level, as storefronts show it per
+        # product; the variant's size and colour are attributes there.
+        title = f"{product.brand} {product.title}"
         out.append(
             PlannedListing(
                 channel="marketplace-eu",

@@ -183,6 +183,12 @@ def test_the_small_demo_loads_channels_catalog_suppliers_stock_and_customers(sma
         channel__code="marketplace-eu"
     )
     assert ChannelListing.objects.filter(channel__code="web", is_published=False).exists()
+    hoodie = ChannelListing.objects.get(channel__code="marketplace-eu", variant__sku="MH01-XS-Black")
+    assert (hoodie.title, hoodie.price, hoodie.currency) == (
+        "Luma Chaz Kangeroo Hoodie",
+        Decimal("63.88"),
+        "EUR",
+    )
     assert Supplier.objects.count() == 4
     assert not Variant.objects.exclude(supplier_offers__is_preferred=True).exists()
     assert {s.city for s in Supplier.objects.all()} == {

@@ -373,3 +373,24 @@ def test_duplicate_candidates_through_the_api(staff_api, web_channel):
         "validation_error",
         "limit",
     )
+
+
+def test_merge_history_pages_and_refuses_bad_parameters(staff_api, api, web_channel):
+    customers = [resolve_customer(channel=web_channel, email=f"{n}@example.com").customer for n in "abcd"]
+    for merged in customers[1:]:
+        staff_api.post("/customers/merges", {"survivor": customers[0].pk, "merged": merged.pk})
+    first = staff_api.get("/customers/merges", {"limit": 2}).json()
+    rest = staff_api.get("/customers/merges", {"limit": 2, "cursor": first["next_cursor"]}).json()
+    assert len(first["items"]) == 2 and len(rest["items"]) == 1 and rest["next_cursor"] is None
+    assert error_of(staff_api.get("/customers/merges", {"cursor": "bogus"})) == (
+        422,
+        "invalid_cursor",
+        "cursor",
+    )
+    assert error_of(staff_api.get("/customers/merges", {"limit": 1000})) == (422, "validation_error", "limit")
+    assert error_of(staff_api.get("/customers/merges", {"customer": "x"})) == (
+        422,
+        "validation_error",
+        "customer",
+    )
+    assert api.get("/customers/merges").status_code == 401

@@ -54,7 +54,9 @@ class Command(BaseCommand):
             server = "gunicorn" if "serve" in get_commands() else "runserver"
         self.stdout.write(f"Starting the server ({server}); stop it with Ctrl-C.")
         if server == "gunicorn":
-            call_command("serve", host=options["host"], port=options["port"])
+            # With DEBUG on, whitenoise serves static files straight from the apps (autorefresh), so the
+            # collect step (seconds on every start) is only needed when the demo runs with DEBUG off.
+            call_command("serve", host=options["host"], port=options["port"], no_collectstatic=settings.DEBUG)
         else:
             call_command("runserver", f"{options['host']}:{options['port']}", use_reloader=False)
 

@@ -570,6 +570,8 @@ def build_chain(steps: list) -> Callable[[Any], Any]:
         compiled.append((CLEANERS[name], options))
 
     def run(value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
         for fn, options in compiled:
             value = fn(value, **options)
             if value is None or value == "":
@@ -579,8 +581,6 @@ def build_chain(steps: list) -> Callable[[Any], Any]:
     cached = lru_cache(maxsize=65536, typed=True)(run)
 
     def chain(value: Any) -> Any:
-        if is_empty(value):
-            return None
         try:
             return cached(value)
         except TypeError:  # unhashable input (a JSON list/object): no cache

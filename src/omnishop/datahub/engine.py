@@ -106,7 +106,10 @@ class QualityStats:
         for name in data:
             self.filled[name] += 1
         if self.tracking:
-            key = hash(tuple(map(str, row.values.values())))
+            try:
+                key = hash(tuple(row.values.values()))
+            except TypeError:  # JSON records can hold lists
+                key = hash(tuple(map(str, row.values.values())))
             if key in self.seen:
                 self.duplicates += 1
             else:

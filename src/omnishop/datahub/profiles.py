@@ -75,29 +75,42 @@ class Profile:
 
     def apply(self, values: dict[str, Any]) -> tuple[dict[str, Any], list[dict]]:
         """Clean one source row: (Omnishop field -> value, reasons). Every failing field is reported,
-        not just the first."""
+        not just the first. This is the per-row hot path: chains are memoised and treat empties."""
         out: dict[str, Any] = {}
         reasons: list[dict] = []
-        for spec in self.fields:
-            if spec.columns:
+        get = values.get
+        for name, columns, clean, required, constant in self._plan:
+            if columns is None:
+                raw = constant
+            elif len(columns) == 1:
+                raw = get(columns[0])
+            else:
                 raw = None
-                for column in spec.columns:
-                    candidate = values.get(column)
+                for column in columns:
+                    candidate = get(column)
                     if not is_empty(candidate):
                         raw = candidate
                         break
-            else:
-                raw = spec.constant
             try:
-                value = spec.clean(raw) if spec.steps else (None if is_empty(raw) else raw)
+                value = clean(raw)
             except CleanError as exc:
-                reasons.append({"field": spec.name, "code": exc.code, "message": exc.message})
+                reasons.append({"field": name, "code": exc.code, "message": exc.message})
                 continue
-            if value is None and spec.required:
-                reasons.append({"field": spec.name, "code": "required", "message": f"{spec.name} is empty."})
+            if value is None:
+                if required:
+                    reasons.append({"field": name, "code": "required", "message": f"{name} is empty."})
                 continue
-            out[spec.name] = value
+            out[name] = value
         return out, reasons
+
+    @property
+    def _plan(self) -> list[tuple]:
+        plan = self.__dict__.get("_compiled_plan")
+        if plan is None:
+            plan = self.__dict__["_compiled_plan"] = [
+                (f.name, f.columns or None, f.clean, f.required, f.constant) for f in self.fields
+            ]
+        return plan
 
     def describe(self) -> dict:
         return {

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from decimal import Decimal
+from functools import lru_cache
 
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
@@ -40,7 +41,11 @@ class TransactionsTarget(Target):
         self.cancellation_prefixes = tuple(options.get("cancellation_prefixes", ["C"]))
         self.adjustment_prefixes = tuple(options.get("adjustment_prefixes", ["A"]))
         self.non_product_skus = {s.upper() for s in options.get("non_product_skus", [])}
-        self.non_product_patterns = [re.compile(p, re.I) for p in options.get("non_product_patterns", [])]
+        patterns = options.get("non_product_patterns", [])
+        self.non_product_pattern = (
+            re.compile("|".join(f"(?:{p})" for p in patterns), re.I) if patterns else None
+        )
+        self.is_product_sku = lru_cache(maxsize=65536)(self._is_product_sku)
         self.create_products = bool(options.get("create_products", False))
         self.link_customers = bool(options.get("link_customers", False))
         self.positions: Counter = Counter()
@@ -51,10 +56,10 @@ class TransactionsTarget(Target):
             self.require_channel()
 
     # -- classification --------------------------------------------------------------------------------
-    def is_product_sku(self, sku: str) -> bool:
+    def _is_product_sku(self, sku: str) -> bool:
         if not sku or sku in self.non_product_skus:
             return False
-        return not any(p.search(sku) for p in self.non_product_patterns)
+        return not (self.non_product_pattern and self.non_product_pattern.search(sku))
 
     def classify(self, document: str, sku: str, quantity: int) -> str:
         if document.upper().startswith(self.cancellation_prefixes):

@@ -125,6 +125,9 @@ class Order(models.Model):
     external_id = models.CharField(max_length=100, blank=True, help_text="Marketplace order id.")
     cart = models.OneToOneField(Cart, null=True, blank=True, on_delete=models.SET_NULL, related_name="order")
     checkout_key = models.CharField(max_length=255, blank=True)
+    checkout_hash = models.CharField(
+        max_length=64, blank=True, help_text="Fingerprint of the checkout request."
+    )
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
     )

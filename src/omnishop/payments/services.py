@@ -99,6 +99,29 @@ def start_payment(
     return payment
 
 
+def record_failed_attempt(
+    *,
+    channel,
+    reference: str,
+    provider: str,
+    amount: Decimal,
+    currency: str,
+    failure_code: str,
+    customer=None,
+) -> Payment:
+    """Keep a declined attempt on record when the checkout that made it was rolled back."""
+    return Payment.objects.create(
+        reference=reference,
+        channel=channel,
+        customer=customer,
+        provider=provider,
+        status=Payment.Status.FAILED,
+        currency=currency,
+        amount=quantize(amount, currency),
+        failure_code=failure_code,
+    )
+
+
 def record_external_payment(
     *, channel, reference: str, amount: Decimal, currency: str, label: str, customer=None
 ):

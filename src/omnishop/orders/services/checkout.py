@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from omnishop.core.errors import DomainError, ValidationFailed
+from omnishop.core.errors import DomainError, IdempotencyKeyReused, ValidationFailed
 from omnishop.core.money import parse_amount, quantize
 from omnishop.inventory import services as inventory
 from omnishop.inventory.errors import InsufficientStock
 from omnishop.payments import services as payments
+from omnishop.payments.errors import PaymentDeclined
 from omnishop.payments.models import Payment
+from omnishop.payments.providers import get_provider
 
 from ..errors import (
     CartClosed,
@@ -27,7 +29,7 @@ from ..errors import (
     QuickCheckoutUnavailable,
     ShippingMethodUnavailable,
 )
-from ..models import Cart, Order, OrderException, OrderLine, ShippingMethod
+from ..models import Cart, Order, OrderAllocation, OrderException, OrderLine, ShippingMethod
 from ..pricing import PricedLine, listed_lines, quote
 from ..states import event
 from .common import address_from_book, allocate, clean_address, new_number, new_token, record_allocation
@@ -88,12 +90,15 @@ def place_order(
     email: str = "",
     cart: Cart | None = None,
     actor: str,
+    request_hash: str = "",
 ) -> Order:
-    """Check out `quantities` (SKU → units): quote, reserve, charge, write the order. Idempotent by `key`."""
+    """Check out `quantities` (SKU → units): quote, hold stock, charge, write the order. Idempotent by `key`
+    (the same key with a different `request_hash` is idempotency_key_reused)."""
     if not key or len(key) > 255:
         raise ValidationFailed("A checkout key of 1 to 255 characters is needed.", field="Idempotency-Key")
-    existing = Order.objects.filter(channel=channel, checkout_key=key).first()
+    existing = _replay(channel, key, request_hash)
     if existing is not None:
+        existing.replayed = True
         return existing
     if not quantities:
         raise EmptyCart(field="lines")
@@ -105,7 +110,114 @@ def place_order(
     )
     priced = listed_lines(channel=channel, skus=quantities)
     q = quote(channel=channel, lines=priced, method=method, country=country)
+    provider = get_provider(payment.provider)
+    fields = dict(
+        channel=channel,
+        customer=customer,
+        email=email,
+        currency=q.currency,
+        prices_include_tax=q.prices_include_tax,
+        shipping_address=address,
+        shipping_method=method,
+        shipping_method_name=method.name,
+        subtotal=q.subtotal,
+        shipping_total=q.shipping_total,
+        tax_total=q.tax_total,
+        total=q.total,
+        cart=cart,
+        checkout_key=key,
+        checkout_hash=request_hash,
+    )
+    try:
+        if provider.in_process:
+            return _place_in_one_transaction(fields, priced, payment, pickup, actor)
+        return _place_with_reservation(fields, priced, payment, pickup, actor)
+    except IntegrityError:
+        # The same checkout key committed first in a concurrent request: that order is the answer.
+        winner = _replay(channel, key, request_hash)
+        if winner is None:
+            raise
+        winner.replayed = True
+        return winner
+
+
+def _replay(channel, key: str, request_hash: str) -> Order | None:
+    existing = Order.objects.select_related("channel").filter(channel=channel, checkout_key=key).first()
+    if (
+        existing is not None
+        and request_hash
+        and existing.checkout_hash
+        and existing.checkout_hash != request_hash
+    ):
+        raise IdempotencyKeyReused(field="Idempotency-Key", order=existing.number)
+    return existing
+
+
+def _write_order(fields: dict, priced: list[PricedLine], taken: Payment, actor: str) -> Order:
+    number = fields["number"]
+    status = Order.Status.PAID if taken.captured >= fields["total"] else Order.Status.PENDING_PAYMENT
+    order = Order.objects.create(
+        status=status, payment_reference=number, tracking_token=new_token(), **fields
+    )
+    _order_lines(order, priced, allocated=True)
+    event(
+        order,
+        "placed",
+        actor=actor,
+        message=f"Placed with {taken.provider} ({taken.status}).",
+        after={"status": status, "total": str(fields["total"]), "payment": taken.pk},
+    )
+    if fields["cart"] is not None:
+        Cart.objects.filter(pk=fields["cart"].pk).update(status=Cart.Status.ORDERED)
+    return order
+
+
+def _place_in_one_transaction(fields, priced, payment: PaymentRequest, pickup, actor: str) -> Order:
+    """In-process providers (test card, store credit, bank transfer) answer at once: charge, write the order
+    and take the stock in ONE transaction, the stock's conditional UPDATE last, so a hot SKU's row is locked
+    only for its own commit. Anything failing rolls everything back, the charge included."""
+    fields = {**fields, "number": new_number(fields["channel"])}
+    try:
+        with transaction.atomic():
+            taken = payments.start_payment(
+                channel=fields["channel"],
+                reference=fields["number"],
+                provider=payment.provider,
+                amount=fields["total"],
+                currency=fields["currency"],
+                token=payment.token,
+                customer=fields["customer"],
+                notify=False,
+            )
+            order = _write_order(fields, priced, taken, actor)
+            allocation = inventory.allocate_stock(
+                channel=fields["channel"],
+                lines=[inventory.LineRequest(sku=p.sku, quantity=p.quantity) for p in priced],
+                order_reference=fields["number"],
+                pickup_location=pickup,
+            )
+            OrderAllocation.objects.create(order=order, allocation=allocation)
+    except PaymentDeclined as declined:
+        # The attempt is kept for the record (the rolled-back transaction took it with it).
+        payments.record_failed_attempt(
+            channel=fields["channel"],
+            reference=fields["number"],
+            provider=payment.provider,
+            amount=fields["total"],
+            currency=fields["currency"],
+            customer=fields["customer"],
+            failure_code=declined.code,
+        )
+        raise
+    return order
+
+
+def _place_with_reservation(fields, priced, payment: PaymentRequest, pickup, actor: str) -> Order:
+    """Remote providers (Stripe) take time: hold the stock with a reservation, charge outside any
+    transaction, then write the order and convert the reservation; a failure voids or refunds the charge."""
+    channel = fields["channel"]
     number = new_number(channel)
+    fields = {**fields, "number": number}
     reservation = inventory.reserve_stock(
         channel=channel,
         lines=[inventory.LineRequest(sku=p.sku, quantity=p.quantity) for p in priced],
@@ -118,10 +230,10 @@ def place_order(
             channel=channel,
             reference=number,
             provider=payment.provider,
-            amount=q.total,
-            currency=q.currency,
+            amount=fields["total"],
+            currency=fields["currency"],
             token=payment.token,
-            customer=customer,
+            customer=fields["customer"],
             notify=False,
         )
     except BaseException:
@@ -129,50 +241,14 @@ def place_order(
         raise
     try:
         with transaction.atomic():
-            status = Order.Status.PAID if taken.captured >= q.total else Order.Status.PENDING_PAYMENT
-            order = Order.objects.create(
-                number=number,
-                payment_reference=number,
-                channel=channel,
-                customer=customer,
-                email=email,
-                status=status,
-                currency=q.currency,
-                prices_include_tax=q.prices_include_tax,
-                shipping_address=address,
-                shipping_method=method,
-                shipping_method_name=method.name,
-                subtotal=q.subtotal,
-                shipping_total=q.shipping_total,
-                tax_total=q.tax_total,
-                total=q.total,
-                cart=cart,
-                checkout_key=key,
-                tracking_token=new_token(),
-            )
-            _order_lines(order, priced, allocated=True)
+            order = _write_order(fields, priced, taken, actor)
             allocation = inventory.allocate_reservation(reservation=reservation, order_reference=number)
-            from ..models import OrderAllocation
-
             OrderAllocation.objects.create(order=order, allocation=allocation)
-            event(
-                order,
-                "placed",
-                actor=actor,
-                message=f"Placed with {taken.provider} ({taken.status}).",
-                after={"status": status, "total": str(q.total), "payment": taken.pk},
-            )
-            if cart is not None:
-                Cart.objects.filter(pk=cart.pk).update(status=Cart.Status.ORDERED)
-    except BaseException as exc:
+    except BaseException:
         _undo_payment(taken)
         reservation.refresh_from_db()
         if reservation.status == "active":
             inventory.release_reservation(reservation=reservation)
-        if isinstance(exc, IntegrityError):
-            winner = Order.objects.filter(channel=channel, checkout_key=key).first()
-            if winner is not None:
-                return winner
         raise
     return order
 

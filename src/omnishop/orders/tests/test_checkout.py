@@ -170,3 +170,26 @@ def test_store_credit_pays_and_refunds_back_to_the_balance(shop, customer, give_
     with pytest.raises(InsufficientFunds):
         shop.checkout({v: 4}, key="k9", provider="store_credit", card="", customer=customer)
     assert_books_balance()
+
+
+@pytest.fixture
+def remote_card(monkeypatch):
+    """The test card behaving as a remote provider (like Stripe): the checkout takes the reservation path."""
+    from omnishop.payments.providers import PROVIDERS
+
+    monkeypatch.setattr(PROVIDERS["test_card"], "in_process", False)
+
+
+def test_remote_provider_checkout_reserves_then_converts_the_reservation(shop, remote_card):
+    from omnishop.inventory.models import Reservation
+
+    v = shop.variant(stock=2)
+    order = shop.checkout({v: 1})
+    assert order.status == Order.Status.PAID
+    assert Reservation.objects.get().status == "converted"
+    assert (shop.stock(v).allocated, shop.stock(v).reserved) == (1, 0)
+    with pytest.raises(PaymentDeclined):
+        shop.checkout({v: 1}, key="k2", card="4000000000000002")
+    assert Reservation.objects.filter(status="released").count() == 1
+    assert (shop.stock(v).allocated, shop.stock(v).reserved) == (1, 0)
+    assert_books_balance()

@@ -34,6 +34,8 @@ class Provider:
     code = ""
     #: refunds and captures complete synchronously (no webhook needed to learn the outcome)
     synchronous = True
+    #: answers without a network call, so a checkout may charge inside its database transaction
+    in_process = True
 
     def authorize(self, *, payment, token: str, capture: bool) -> ProviderResult:
         raise NotImplementedError

@@ -41,6 +41,7 @@ def from_minor(value: int, currency: str) -> Decimal:
 class StripeProvider(Provider):
     code = "stripe"
     synchronous = False
+    in_process = False
 
     def _key(self) -> str:
         key = getattr(settings, "STRIPE_SECRET_KEY", "")

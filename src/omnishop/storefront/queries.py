@@ -2,7 +2,7 @@
 
 Hand-written SQL on purpose: this is the hottest read path of the platform, and building an ORM queryset
 costs more Python time than the database spends answering. Both statements are portable between
-SQLite and PostgreSQL except for the image aggregate, which each vendor spells differently. Only
+SQLite and PostgreSQL except for the string and JSON aggregates, which each vendor spells differently. Only
 published listings of active variants of active products in an active channel are ever selected; the
 channel is matched by code inside the statement, so channel A's listings cannot leak into channel B.
 """
@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from django.conf import settings
 from django.db import connection
 
-# Rows of a page: one per published variant of each product on the page, products in page order.
+# One row per product of the page, in page order, with its published variants' ids and price range.
 _PAGE_SQL = """
 WITH ch AS (SELECT id, currency FROM channels_channel WHERE code = %s AND is_active),
 page AS (
@@ -34,14 +34,18 @@ page AS (
     LIMIT {limit:d}
 )
 SELECT p.id, p.slug, p.title, c.path, c.name, p.image_url, p.image_alt, ch.id, ch.currency,
-       v.id, l.price, l.compare_at_price, l.title
+       {variant_ids}, MIN(l.price), MAX(l.price), MAX(l.compare_at_price), MAX(l.title)
 FROM page p
 CROSS JOIN ch
 JOIN catalog_variant v ON v.product_id = p.id AND v.is_active
 JOIN catalog_channellisting l ON l.variant_id = v.id AND l.channel_id = ch.id AND l.is_published
 LEFT JOIN catalog_category c ON c.id = p.category_id
-ORDER BY {order}, v.position, v.id
+GROUP BY p.id, p.slug, p.title, c.path, c.name, p.image_url, p.image_alt, ch.id, ch.currency
+ORDER BY {order}
 """
+
+# The product's published variant ids as "12,13,14".
+_VARIANT_IDS = {"postgresql": "string_agg(v.id::text, ',')", "sqlite": "group_concat(v.id, ',')"}
 
 ORDERINGS = {
     # name: (ORDER BY clause, keyset condition for "after the cursor row", sort column)
@@ -120,7 +124,7 @@ def page_rows(
     category_path: str | None,
     q: str | None,
 ) -> list[tuple]:
-    """Variant rows of up to `limit` products after the keyset `after` (sort value, id)."""
+    """Rows of up to `limit` products after the keyset `after` (sort value, id)."""
     order, keyset, _ = ORDERINGS[ordering]
     where: list[str] = []
     params: list = [channel_code]
@@ -142,7 +146,13 @@ def page_rows(
         listing_params = [pattern, pattern]
     # LIMIT is a literal (a validated int), not a parameter: a prepared statement's generic plan cannot
     # see a parameter's value, assumes a large page and hash-joins whole tables (measured: 4× slower).
-    sql = _PAGE_SQL.format(where=" ".join(where), listing_where=listing_where, order=order, limit=int(limit))
+    sql = _PAGE_SQL.format(
+        where=" ".join(where),
+        listing_where=listing_where,
+        order=order,
+        limit=int(limit),
+        variant_ids=_VARIANT_IDS.get(connection.vendor, _VARIANT_IDS["sqlite"]),
+    )
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, *listing_params])
         return cursor.fetchall()

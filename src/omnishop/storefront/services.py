@@ -155,11 +155,10 @@ def _product_availability(variant_ids: list[int], stock: dict[int, int] | None) 
 
 
 def _cards(rows: list[tuple]) -> tuple[list[dict], list[int], int | None]:
-    """Fold variant rows (products in page order) into cards; returns cards, all variant ids, channel id."""
+    """Product rows (in page order) to cards; returns the cards, all their variant ids and the channel id."""
     cards: list[dict] = []
     variant_ids: list[int] = []
     channel_id = None
-    card = None
     for (
         pid,
         slug,
@@ -170,42 +169,33 @@ def _cards(rows: list[tuple]) -> tuple[list[dict], list[int], int | None]:
         img_alt,
         ch_id,
         currency,
-        vid,
-        price,
+        ids,
+        low,
+        high,
         compare,
         ltitle,
     ) in rows:
         channel_id = ch_id
-        variant_ids.append(vid)
-        if card is None or card["id"] != pid:
-            card = {
+        own = [int(v) for v in ids.split(",")]
+        variant_ids += own
+        cards.append(
+            {
                 "id": pid,
                 "slug": slug,
                 "title": ltitle or title,
                 "category": {"path": cpath, "name": cname} if cpath is not None else None,
                 "image": {"url": img_url, "alt": img_alt} if img_url is not None else None,
-                "price": {"currency": currency, "min": price, "max": price},
-                "compare_at_price": compare,
+                "price": {
+                    "currency": currency,
+                    "min": _amount(low, currency),
+                    "max": _amount(high, currency),
+                },
+                "compare_at_price": _amount(compare, currency),
                 "availability": None,
-                "_variants": [vid],
+                "_variants": own,
                 "_sort": title,
             }
-            cards.append(card)
-            continue
-        card["_variants"].append(vid)
-        band = card["price"]
-        if price < band["min"]:
-            band["min"] = price
-        elif price > band["max"]:
-            band["max"] = price
-        if compare is not None and (card["compare_at_price"] is None or compare > card["compare_at_price"]):
-            card["compare_at_price"] = compare
-    for card in cards:
-        band = card["price"]
-        currency = band["currency"]
-        band["min"] = _amount(band["min"], currency)
-        band["max"] = _amount(band["max"], currency)
-        card["compare_at_price"] = _amount(card["compare_at_price"], currency)
+        )
     return cards, variant_ids, channel_id
 
 

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SKUS = 2000
 HOT = "BENCH-HOT"
 LIMITED = "BENCH-LIMITED"
-LIMITED_UNITS = 1500
+LIMITED_UNITS = 300
 CHANNEL = "bench-inv"
 LOCATION = "bench-inv-wh"
 RAW_TABLE = "bench_raw_stocklevel"
@@ -338,9 +338,9 @@ def main(ctx: BenchContext) -> None:
                     )
                     record(f"{mode}-{n}-clients-{shape}", unit, figures, (shape, n), f"service layer: {what}")
             if mode == "service":
-                # Correctness under contention: 32 clients on a SKU with 1,500 units.
+                # Correctness under contention: 32 clients on a SKU with 300 units; most will be refused.
                 figures = _measure(pools[mode], 32, LIMITED, seconds, 1)
-                record("service-32-clients-hot-limited", unit, figures, ("hot", 32), "1,500 units only")
+                record("service-32-clients-hot-limited", unit, figures, ("hot", 32), "300 units only")
             pools[mode].close()
 
         server, address = _start_server(ctx.database_url)

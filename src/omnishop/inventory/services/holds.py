@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -29,7 +29,7 @@ from ..models import (
     StockMovement,
 )
 from .stock import ALLOCATED, RESERVED, Change, apply_changes, check_quantity, record_events
-from .taking import LineRequest, allocation_head, reservation_head, take
+from .taking import LineRequest, allocation_head, convert_in_one_statement, reservation_head, take
 
 
 def _same_lines(lines, demand: dict[int, int]) -> bool:
@@ -188,6 +188,60 @@ def _allocation_lines(allocation: Allocation, picks) -> None:
     )
 
 
+def _convert_fast(reservation: Reservation, order_reference: str, now) -> Allocation:
+    """PostgreSQL: close the reservation, create the allocation and its lines, move reserved → allocated in
+    one statement (rows locked in order)."""
+    allocation_id, closed = convert_in_one_statement(
+        reservation_id=reservation.pk, order_reference=order_reference, now=now
+    )
+    if not closed:
+        reservation.refresh_from_db()
+        _check_active(reservation, now)
+        raise ReservationExpired(field="reservation")  # active, but its TTL passed during the statement
+    if allocation_id is None:
+        raise IntegrityError("order reference taken by a concurrent allocation")
+    allocation = Allocation(
+        pk=allocation_id,
+        channel_id=reservation.channel_id,
+        order_reference=order_reference,
+        reservation=reservation,
+        status=Allocation.Status.ALLOCATED,
+        strategy="reservation",
+        created_at=now,
+    )
+    allocation._state.adding = False
+    return allocation
+
+
+def _convert(reservation: Reservation, order_reference: str, now) -> Allocation:
+    if not _close(reservation, to=Reservation.Status.CONVERTED, now=now, require_unexpired=True):
+        reservation.refresh_from_db()
+        _check_active(reservation, now)
+    allocation = Allocation.objects.create(
+        channel_id=reservation.channel_id,
+        order_reference=order_reference,
+        reservation=reservation,
+        strategy="reservation",
+    )
+    lines = list(reservation.lines.all())
+    _allocation_lines(allocation, lines)
+    apply_changes(
+        [
+            Change(
+                x.variant_id,
+                x.location_id,
+                reserved=-x.quantity,
+                allocated=x.quantity,
+                guard=RESERVED,
+                guard_quantity=x.quantity,
+            )
+            for x in lines
+        ],
+        cause="allocated",
+    )
+    return allocation
+
+
 def allocate_reservation(*, reservation: Reservation, order_reference: str) -> Allocation:
     """The order was placed: the reservation's held units become the order's allocation, same locations."""
     if not order_reference:
@@ -204,31 +258,10 @@ def allocate_reservation(*, reservation: Reservation, order_reference: str) -> A
         )
     try:
         with transaction.atomic():
-            if not _close(reservation, to=Reservation.Status.CONVERTED, now=now, require_unexpired=True):
-                reservation.refresh_from_db()
-                _check_active(reservation, now)
-            allocation = Allocation.objects.create(
-                channel_id=reservation.channel_id,
-                order_reference=order_reference,
-                reservation=reservation,
-                strategy="reservation",
-            )
-            lines = list(reservation.lines.all())
-            _allocation_lines(allocation, lines)
-            apply_changes(
-                [
-                    Change(
-                        x.variant_id,
-                        x.location_id,
-                        reserved=-x.quantity,
-                        allocated=x.quantity,
-                        guard=RESERVED,
-                        guard_quantity=x.quantity,
-                    )
-                    for x in lines
-                ],
-                cause="allocated",
-            )
+            if connection.vendor == "postgresql":
+                allocation = _convert_fast(reservation, order_reference, now)
+            else:
+                allocation = _convert(reservation, order_reference, now)
     except IntegrityError:
         existing = Allocation.objects.get(channel_id=reservation.channel_id, order_reference=order_reference)
         if existing.reservation_id == reservation.pk:

@@ -404,3 +404,55 @@ def allocation_head(*, channel: Channel, order_reference: str):
         }
 
     return head
+
+
+# --- converting a reservation into an allocation in one statement (PostgreSQL) -------------------------
+
+_CONVERT_SQL = """
+WITH closed AS (
+    UPDATE {reservation} SET status = 'converted', closed_at = %s
+    WHERE id = %s AND status = 'active' AND expires_at > %s
+    RETURNING id, channel_id
+),
+head AS (
+    INSERT INTO {allocation} (channel_id, order_reference, reservation_id, status, strategy, created_at)
+    SELECT channel_id, %s, id, 'allocated', 'reservation', %s FROM closed
+    ON CONFLICT (channel_id, order_reference) DO NOTHING
+    RETURNING id
+),
+held AS (SELECT variant_id, location_id, quantity FROM {reservation_line} WHERE reservation_id = %s),
+locked AS (
+    SELECT s.id, h.quantity FROM {sl} s JOIN held h ON s.variant_id = h.variant_id AND s.location_id = h.location_id
+    WHERE EXISTS (SELECT 1 FROM head)
+    ORDER BY s.variant_id, s.location_id
+    FOR UPDATE OF s
+),
+moved AS (
+    UPDATE {sl} s SET reserved = s.reserved - l.quantity, allocated = s.allocated + l.quantity, updated_at = %s
+    FROM locked l WHERE s.id = l.id
+    RETURNING s.id
+),
+line_rows AS (
+    INSERT INTO {allocation_line} (allocation_id, variant_id, location_id, quantity, shipped)
+    SELECT head.id, h.variant_id, h.location_id, h.quantity, 0 FROM head, held h
+)
+SELECT (SELECT id FROM head), (SELECT COUNT(*) FROM closed), (SELECT COUNT(*) FROM moved)
+"""
+
+
+def convert_in_one_statement(
+    *, reservation_id: int, order_reference: str, now: datetime
+) -> tuple[int | None, bool]:
+    """(allocation id, True) converted; (None, False) the reservation was not active and unexpired;
+    (None, True) the order reference is taken (the caller's transaction must roll back)."""
+    sql = _CONVERT_SQL.format(
+        reservation=Reservation._meta.db_table,
+        allocation=Allocation._meta.db_table,
+        reservation_line=ReservationLine._meta.db_table,
+        allocation_line=AllocationLine._meta.db_table,
+        sl=StockLevel._meta.db_table,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [now, reservation_id, now, order_reference, now, reservation_id, now])
+        allocation_id, closed, _moved = cursor.fetchone()
+    return allocation_id, bool(closed)

@@ -36,3 +36,28 @@ def insert_rows(table: str, columns: Sequence[str], rows: list[tuple]) -> None:
         ]
         placeholders = ", ".join(["%s"] * len(columns))
         cursor.executemany(f"INSERT INTO {name} ({quoted}) VALUES ({placeholders})", adapted)
+
+
+def existing_hashes(table: str, source: str, keys: list[str]) -> dict[str, str]:
+    """natural_key -> content_hash of the rows of `source` among `keys`, in one statement (an array
+    parameter on PostgreSQL rather than thousands of placeholders)."""
+    if not keys:
+        return {}
+    name = connection.ops.quote_name(table)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"SELECT natural_key, content_hash FROM {name} WHERE source = %s AND natural_key = ANY(%s)",
+                [source, keys],
+            )
+            return dict(cursor.fetchall())
+        found: dict[str, str] = {}
+        for start in range(0, len(keys), 5000):
+            chunk = keys[start : start + 5000]
+            marks = ", ".join(["%s"] * len(chunk))
+            cursor.execute(
+                f"SELECT natural_key, content_hash FROM {name} WHERE source = %s AND natural_key IN ({marks})",
+                [source, *chunk],
+            )
+            found.update(cursor.fetchall())
+        return found

@@ -22,8 +22,11 @@ class Target:
         self.profile = profile
         self.job = job
         self.options = {**profile.options, **(job.options.get("target") or {})}
-        self.source = self.options.get("source") or profile.source
         self.channel = job.channel
+        base = self.options.get("source") or profile.source
+        # Natural keys are per source *and* channel: the same invoice number or export row from two
+        # channels is two things.
+        self.source = f"{base}@{self.channel.code}" if self.channel is not None else base
         self.entity_counts: Counter = Counter()
 
     def require_channel(self):

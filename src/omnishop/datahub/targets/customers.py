@@ -20,7 +20,7 @@ class CustomersTarget(Target):
     def __init__(self, *, profile, job) -> None:
         super().__init__(profile=profile, job=job)
         self.require_channel()
-        self.ledger = Ledger(source=f"{self.source}@{self.channel.code}", entity="customer", job=job)
+        self.ledger = Ledger(source=self.source, entity="customer", job=job)
         self.auto_merge = float(self.options.get("auto_merge_score", 0.92))
         self.review = float(self.options.get("review_score", 0.75))
         self.created: set[int] = set()

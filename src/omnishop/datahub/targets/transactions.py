@@ -10,6 +10,7 @@ imported again (CSV or its XLSX twin) maps every line onto itself.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import Counter
 from decimal import Decimal
@@ -22,7 +23,7 @@ from django.utils.text import slugify
 from omnishop.catalog.models import Product, Variant
 
 from ..bulk import insert_rows
-from ..engine import IMPORTED, QUARANTINED, UNCHANGED, UPDATED, Prepared, Result, content_hash
+from ..engine import IMPORTED, QUARANTINED, UNCHANGED, UPDATED, Prepared, Result
 from ..models import StagedTransactionLine
 from .base import Target
 
@@ -182,7 +183,13 @@ class TransactionsTarget(Target):
             "country": data.get("country") or "",
             "country_raw": (data.get("country_raw") or "")[:100],
         }
-        values["content_hash"] = content_hash(values)
+        v = values
+        fingerprint = (
+            f"{v['document_no']}\x1f{v['kind']}\x1f{v['sku']}\x1f{v['description']}\x1f{v['quantity']}\x1f"
+            f"{_amount(v['unit_price'])}\x1f{_amount(v['line_total'])}\x1f{v['currency']}\x1f"
+            f"{v['occurred_at'].isoformat()}\x1f{v['customer_ref']}\x1f{v['country']}\x1f{v['country_raw']}"
+        )
+        values["content_hash"] = hashlib.blake2b(fingerprint.encode(), digest_size=16).hexdigest()
         values["natural_key"] = self.key(row)
         values["source"] = self.source
         values["job_id"] = self.job.pk
@@ -289,6 +296,12 @@ class TransactionsTarget(Target):
                 .update(variant_id=Subquery(Variant.objects.filter(sku=OuterRef("sku")).values("id")[:1]))
             )
         return 0
+
+
+@lru_cache(maxsize=65536)
+def _amount(value: Decimal | None) -> str:
+    """18, 18.0 and 18.00 hash as one amount (CSV text vs XLSX number)."""
+    return "" if value is None else format(value.normalize(), "f")
 
 
 _COLUMNS = (

@@ -192,7 +192,12 @@ def versions(request: HttpRequest, cursor: str | None = None, limit: int = 20):
 
 
 @router.post("/versions", response={202: dict, **ERRORS}, auth=[staff("recommendations.add_modelversion")])
-def retrain(request: HttpRequest):
-    """Queue a retraining run (a new version; the active one serves until the new one is evaluated)."""
-    tasks.train_models.delay()
-    return 202, {"status": "queued"}
+def retrain(request: HttpRequest, idempotency_key: str | None = IdempotencyKey):
+    """Queue a retraining run (a new version; the active one serves until the new one is evaluated).
+    Without a worker (no Redis) the run happens in this request."""
+
+    def build():
+        tasks.train_models.delay()
+        return {"status": "queued"}
+
+    return idempotent(request, idempotency_key, 202, build)

@@ -1,6 +1,6 @@
 """Errors of the recommendations context (codes documented in docs/recommendations.md)."""
 
-from omnishop.core.errors import DomainError, NotFound, ValidationFailed
+from omnishop.core.errors import Conflict, NotFound, ValidationFailed
 
 
 class BatchTooLarge(ValidationFailed):
@@ -24,6 +24,5 @@ class IdentityRequired(ValidationFailed):
     code = "identity_required"
 
 
-class TrainingFailed(DomainError):
-    code = "training_failed"
-    status = 500
+class NothingToTrain(Conflict):
+    code = "nothing_to_train"

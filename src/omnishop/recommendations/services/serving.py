@@ -7,14 +7,16 @@ and what the customer bought recently is left out (configurable per request).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db.models import Q
+import orjson
+from django.db import connection
 from django.utils import timezone
 
-from omnishop.catalog.models import ChannelListing, Product
+from omnishop.catalog.models import ChannelListing, Product, Variant
 from omnishop.customers import services as customer_services
 
 from ..errors import ProductNotFound
@@ -32,19 +34,54 @@ class Recommendation:
     reason: str
 
 
+# The active version changes a few times a day; reading it once per request would be most of the cost.
+# Activation in this process forgets it at once; other processes see a new version within this many seconds.
+VERSION_TTL = 2.0
+_version_cache: dict[str, tuple[float, int | None]] = {}
+
+
+def forget_version() -> None:
+    _version_cache.clear()
+
+
 def _version_id() -> int | None:
-    return ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).values_list("pk", flat=True).first()
+    now = time.monotonic()
+    cached = _version_cache.get("active")
+    if cached and cached[0] > now:
+        return cached[1]
+    found = (
+        ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).values_list("pk", flat=True).first()
+    )
+    _version_cache["active"] = (now + VERSION_TTL, found)
+    return found
 
 
-def _lists(version_id: int | None, kind: str, keys: Iterable[int]) -> dict[int, CandidateList]:
-    if version_id is None:
+def _placeholders(values: Sequence) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
+def _json(value):
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
+@dataclass(frozen=True)
+class _List:
+    product_ids: list[int]
+    scores: list[float]
+
+
+def _lists(version_id: int | None, kind: str, keys: Iterable[int]) -> dict[int, _List]:
+    """Precomputed lists by key: one indexed read (raw SQL: the ORM's overhead would dominate here)."""
+    keys = list(keys)
+    if version_id is None or not keys:
         return {}
-    return {
-        c.key: c
-        for c in CandidateList.objects.filter(version_id=version_id, kind=kind, key__in=list(keys)).only(
-            "key", "product_ids", "scores"
-        )
-    }
+    sql = (
+        f"SELECT key, product_ids, scores FROM {CandidateList._meta.db_table} "
+        f"WHERE version_id = %s AND kind = %s AND key IN ({_placeholders(keys)})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [version_id, kind, *keys])
+        return {key: _List(_json(ids), _json(scores)) for key, ids, scores in cursor.fetchall()}
 
 
 def _popular(version_id: int | None) -> list[tuple[int, float]]:
@@ -52,21 +89,29 @@ def _popular(version_id: int | None) -> list[tuple[int, float]]:
     return list(zip(found.product_ids, found.scores, strict=False)) if found else []
 
 
+_SELLABLE_SQL = """
+SELECT v.product_id, l.variant_id, l.title, p.title
+FROM {listing} l
+JOIN {variant} v ON v.id = l.variant_id
+JOIN {product} p ON p.id = v.product_id
+WHERE l.channel_id = %s AND l.is_published AND v.is_active AND p.is_active AND v.product_id IN ({ids})
+ORDER BY l.variant_id
+"""
+
+
 def _sellable(channel, product_ids: Sequence[int]) -> dict[int, str]:
-    """Product id → title for the products `channel` can sell now, in one or two queries."""
+    """Product id → title for the products `channel` can sell now: one query (two with stock tracking)."""
     if not product_ids:
         return {}
-    listings = (
-        ChannelListing.objects.filter(
-            channel=channel,
-            is_published=True,
-            variant__is_active=True,
-            variant__product__is_active=True,
-            variant__product_id__in=list(product_ids),
-        )
-        .values_list("variant__product_id", "variant_id", "title", "variant__product__title")
-        .order_by("variant_id")
+    sql = _SELLABLE_SQL.format(
+        listing=ChannelListing._meta.db_table,
+        variant=Variant._meta.db_table,
+        product=Product._meta.db_table,
+        ids=_placeholders(product_ids),
     )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [channel.pk, *product_ids])
+        listings = cursor.fetchall()
     titles: dict[int, str] = {}
     variants_of: dict[int, list[int]] = {}
     for product_id, variant_id, listing_title, product_title in listings:
@@ -80,25 +125,38 @@ def _sellable(channel, product_ids: Sequence[int]) -> dict[int, str]:
 
 def _stocked_variants(channel, variant_ids: list[int]) -> set[int] | None:
     """Variants with units the channel may promise, or None when the channel does not track stock."""
-    try:
-        from omnishop.inventory import services as inventory
-    except ImportError:  # the inventory context is optional in a slim install
-        return None
-    if not variant_ids or not inventory.channel_locations(channel=channel):
+    from omnishop.inventory import services as inventory
+
+    if not variant_ids or not _tracks_stock(channel):
         return None
     available = inventory.availability_for(channel=channel, variant_ids=variant_ids)
     return {v for v, units in available.items() if units > 0}
+
+
+def _tracks_stock(channel) -> bool:
+    """Whether the channel sells from stock locations (cached briefly: it changes when merchants set up)."""
+    from omnishop.inventory import services as inventory
+
+    now = time.monotonic()
+    cached = _version_cache.get(f"stock:{channel.pk}")
+    if cached and cached[0] > now:
+        return bool(cached[1])
+    tracks = bool(inventory.channel_locations(channel=channel))
+    _version_cache[f"stock:{channel.pk}"] = (now + VERSION_TTL, int(tracks))
+    return tracks
 
 
 def _recently_bought(customer_id: int | None, days: int) -> set[int]:
     if customer_id is None or days <= 0:
         return set()
     since = timezone.now() - timedelta(days=days)
-    return set(
-        Event.objects.filter(customer_id=customer_id, kind=Event.Kind.PURCHASE, occurred_at__gte=since)
-        .values_list("product_id", flat=True)
-        .distinct()
+    sql = (
+        f"SELECT DISTINCT product_id FROM {Event._meta.db_table} "
+        "WHERE customer_id = %s AND occurred_at >= %s AND kind = %s"
     )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [customer_id, since, Event.Kind.PURCHASE])
+        return {row[0] for row in cursor.fetchall()}
 
 
 def _finish(channel, ranked: list[tuple[int, float, str]], *, exclude: set[int], limit: int):
@@ -117,7 +175,7 @@ def _finish(channel, ranked: list[tuple[int, float, str]], *, exclude: set[int],
     return out[:limit]
 
 
-def _merged(lists: Iterable[CandidateList], reason: str) -> list[tuple[int, float, str]]:
+def _merged(lists: Iterable[_List], reason: str) -> list[tuple[int, float, str]]:
     totals: dict[int, float] = {}
     for found in lists:
         top = max(found.scores or [1.0]) or 1.0
@@ -151,16 +209,18 @@ def _require_product(product_id: int) -> None:
 
 def similar_products(*, channel, product_id: int, limit: int = 10) -> list[Recommendation]:
     """Products like this one (bought by the same people, or described alike)."""
-    _require_product(product_id)
     found = _lists(_version_id(), CandidateList.Kind.SIMILAR, [product_id]).get(product_id)
+    if found is None:
+        _require_product(product_id)
     ranked = _merged([found], "similar") if found else []
     return _finish(channel, ranked, exclude={product_id}, limit=limit)
 
 
 def bought_together(*, channel, product_id: int, limit: int = 10) -> list[Recommendation]:
     """Products customers bought (or put in the cart) along with this one."""
-    _require_product(product_id)
     found = _lists(_version_id(), CandidateList.Kind.BOUGHT_TOGETHER, [product_id]).get(product_id)
+    if found is None:
+        _require_product(product_id)
     ranked = _merged([found], "bought_together") if found else []
     return _finish(channel, ranked, exclude={product_id}, limit=limit)
 
@@ -180,12 +240,15 @@ def for_cart(*, channel, product_ids: Sequence[int], customer=None, limit: int =
 
 def for_session(*, channel, anonymous_id: str, limit: int = 10) -> list[Recommendation]:
     """'Because you viewed': for a visitor not signed in, products like the ones they just looked at."""
-    recent = list(
-        Event.objects.filter(anonymous_id=anonymous_id, channel=channel)
-        .filter(Q(kind=Event.Kind.VIEW) | Q(kind=Event.Kind.ADD_TO_CART))
-        .order_by("-occurred_at")
-        .values_list("product_id", flat=True)[:SESSION_EVENTS]
+    sql = (
+        f"SELECT product_id FROM {Event._meta.db_table} WHERE anonymous_id = %s AND channel_id = %s "
+        "AND kind IN (%s, %s) ORDER BY occurred_at DESC LIMIT %s"
     )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql, [anonymous_id, channel.pk, Event.Kind.VIEW, Event.Kind.ADD_TO_CART, SESSION_EVENTS]
+        )
+        recent = [row[0] for row in cursor.fetchall()]
     version_id = _version_id()
     viewed = list(dict.fromkeys(recent))
     similar = _lists(version_id, CandidateList.Kind.SIMILAR, viewed)

@@ -23,9 +23,10 @@ from omnishop.customers.models import Customer
 from ..engine.data import DAY, Interactions, from_arrays, time_split
 from ..engine.metrics import evaluate
 from ..engine.models import EASE, Content, Hybrid, ItemKNN, Popularity, top_k
-from ..errors import TrainingFailed
+from ..errors import NothingToTrain
 from ..models import CandidateList, Event, ModelVersion
 from .events import EVENT_WEIGHTS, retention_days
+from .serving import forget_version
 
 logger = logging.getLogger(__name__)
 
@@ -126,7 +127,7 @@ def train(*, now: datetime | None = None, blend: dict[str, float] | None = None)
         started = time.perf_counter()
         data = shop_interactions(now=now)
         if data.n_items == 0:
-            raise TrainingFailed("There are no active products to recommend.")
+            raise NothingToTrain("There are no active products to recommend.")
         stamp = int(now.timestamp())
         version.status = ModelVersion.Status.EVALUATING
         version.metrics = _evaluate(data, stamp, blend)
@@ -172,6 +173,7 @@ def _activate(version: ModelVersion) -> None:
         version.status = ModelVersion.Status.ACTIVE
         version.finished_at = version.activated_at = timezone.now()
         version.save()
+        transaction.on_commit(forget_version)
         old = ModelVersion.objects.filter(
             status__in=[ModelVersion.Status.RETIRED, ModelVersion.Status.REJECTED, ModelVersion.Status.FAILED]
         ).order_by("-number")[KEEP_VERSIONS - 1 :]

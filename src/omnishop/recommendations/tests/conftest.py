@@ -19,9 +19,13 @@ _seq = itertools.count(1)
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
+    from omnishop.recommendations.services.serving import forget_version
+
     cache.clear()
+    forget_version()
     yield
     cache.clear()
+    forget_version()
 
 
 @pytest.fixture

@@ -196,3 +196,34 @@ def test_before_any_training_recommendations_are_empty_not_errors(api, web_chann
     web = api.with_key(make_key(web_channel, ["catalog:read"]))
     response = web.get(f"/recommendations/products/{mug.pk}/similar")
     assert response.status_code == 200 and response.json() == {"version": None, "items": []}
+
+
+def test_a_signed_in_shopper_sees_their_own_recommendations(
+    api, shop, web_channel, make_product, shopper_session
+):
+    products, _ = shop
+    token, customer = shopper_session("tea.lover@example.com")
+    services.record_events(
+        channel=web_channel,
+        events=[{"kind": "purchase", "product_id": products["tea"].pk, "occurred_at": ago(days=40)}],
+        customer=customer,
+    )
+    services.train()
+    me = api.with_session(token).get("/recommendations/me", {"channel": "web"})
+    assert me.status_code == 200, me.content
+    assert me.json()["items"][0]["product_id"] == products["biscuits"].pk
+    assert api.get("/recommendations/me", {"channel": "web"}).status_code == 401
+
+
+def test_staff_can_queue_a_retraining_run_once_per_idempotency_key(staff_api, shop):
+    first = staff_api.post("/recommendations/versions", headers={"Idempotency-Key": "retrain-1"})
+    again = staff_api.post("/recommendations/versions", headers={"Idempotency-Key": "retrain-1"})
+    assert first.status_code == again.status_code == 202
+    assert ModelVersion.objects.count() == 1  # eager without Redis: trained in the request, once
+    assert ModelVersion.objects.get().status == ModelVersion.Status.ACTIVE
+
+
+def test_training_with_no_products_is_a_409_not_a_crash(staff_api, db):
+    response = staff_api.post("/recommendations/versions")
+    assert response.status_code == 409 and response.json()["error"]["code"] == "nothing_to_train"
+    assert ModelVersion.objects.get().status == ModelVersion.Status.FAILED

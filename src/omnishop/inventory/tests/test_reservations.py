@@ -117,3 +117,23 @@ def test_cancelling_an_order_puts_its_units_back_on_sale(shop, warehouse, make_v
     services.cancel_allocation(allocation=allocation)
     assert services.availability_for(channel=shop, variant_ids=[v.pk])[v.pk] == 3
     assert_books_balance()
+
+
+def test_the_expire_command_and_task_release_abandoned_checkouts(
+    shop, warehouse, make_variant, stock, level, capsys
+):
+    from django.core.management import call_command
+
+    from omnishop.inventory.tasks import expire_reservations
+
+    v = make_variant("ABANDON")
+    stock(v, warehouse, 2)
+    first = services.reserve_stock(channel=shop, lines=[LineRequest("ABANDON", 1)], key="a")
+    second = services.reserve_stock(channel=shop, lines=[LineRequest("ABANDON", 1)], key="b")
+    Reservation.objects.filter(pk=first.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    call_command("inventory", "expire")
+    assert "Expired 1 reservation(s)." in capsys.readouterr().out
+    Reservation.objects.filter(pk=second.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert expire_reservations.delay().get() == 1
+    assert level(v, warehouse).reserved == 0
+    assert_books_balance()

@@ -9,6 +9,7 @@ from ..errors import InvalidProfile
 def target_for(profile, job):
     from .catalog import ProductsTarget, SupplierOffersTarget, SuppliersTarget
     from .customers import CustomersTarget
+    from .stock import StockLevelsTarget
     from .transactions import TransactionsTarget
 
     classes = {
@@ -17,6 +18,7 @@ def target_for(profile, job):
         "customers": CustomersTarget,
         "suppliers": SuppliersTarget,
         "supplier_offers": SupplierOffersTarget,
+        "stock_levels": StockLevelsTarget,
     }
     if profile.target not in classes:
         raise InvalidProfile(f"Target '{profile.target}' is not available yet.", field="target")

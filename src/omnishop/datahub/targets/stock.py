@@ -1,0 +1,68 @@
+"""Stock levels per location from a channel's or warehouse's stock export: each row states how many units
+of a SKU are on hand at a location. The inventory context owns stock; the data hub turns the stated
+quantity into the difference from the books and books it with `adjust_stock` (reason "correction"), so
+the ledger explains every change and a re-import of the same counts is a no-op."""
+
+from __future__ import annotations
+
+from omnishop.core.errors import DomainError
+
+from ..engine import IMPORTED, QUARANTINED, UNCHANGED, UPDATED, Prepared, Result
+from .base import Target
+
+
+class StockLevelsTarget(Target):
+    entity = "stock_level"
+
+    def write(self, rows: list[Prepared]) -> list[Result]:
+        from omnishop.catalog.models import Variant
+        from omnishop.inventory.models import StockLevel, StockLocation
+        from omnishop.inventory.services import adjust_stock
+
+        variants = {v.sku: v for v in Variant.objects.filter(sku__in={r.data["sku"] for r in rows})}
+        locations = {
+            loc.code: loc for loc in StockLocation.objects.filter(code__in={r.data["location"] for r in rows})
+        }
+        results = []
+        for row in rows:
+            data = row.data
+            variant, location = variants.get(data["sku"]), locations.get(data["location"])
+            reasons = []
+            if variant is None:
+                reasons.append(
+                    {"field": "sku", "code": "unknown_sku", "message": f"No variant {data['sku']}."}
+                )
+            if location is None:
+                reasons.append(
+                    {
+                        "field": "location",
+                        "code": "unknown_location",
+                        "message": f"No location {data['location']}.",
+                    }
+                )
+            if reasons:
+                results.append(Result(QUARANTINED, reasons))
+                continue
+            level = StockLevel.objects.filter(variant=variant, location=location).first()
+            on_hand = level.on_hand if level else 0
+            delta = data["on_hand"] - on_hand
+            if delta == 0:
+                results.append(Result(UNCHANGED if level else IMPORTED))
+                continue
+            try:
+                adjust_stock(
+                    variant=variant,
+                    location=location,
+                    delta=delta,
+                    reason_code="correction",
+                    note=f"stock count imported by datahub import #{self.job.pk}"[:500],
+                    actor=f"datahub:{self.job.pk}",
+                )
+            except DomainError as exc:
+                results.append(
+                    Result(QUARANTINED, [{"field": "on_hand", "code": exc.code, "message": exc.message}])
+                )
+                continue
+            self.entity_counts["stock_adjustments"] += 1
+            results.append(Result(UPDATED if level else IMPORTED))
+        return results

@@ -187,7 +187,7 @@ def main(ctx) -> None:
     from bench.harness import median, percentile
 
     quick = ctx.quick
-    repeats = 1 if quick else 3
+    repeats = 1 if quick else int(os.environ.get("BENCH_DATAHUB_REPEATS", "3"))
     databases = []
     if ctx.database_url:
         databases.append(("postgresql", ctx.database_url))

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import base64
 import re
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 
@@ -124,8 +126,18 @@ def _drop_orphans() -> None:
         backend().remove(orphans)
 
 
-def refresh_index() -> int:
+# A catalogue edit becomes searchable within OMNISHOP_SEARCH_REFRESH_SECONDS (default 1 s): checking
+# for changes costs two indexed queries, so one process checks at most that often.
+_checked: dict[str, float] = {}
+
+
+def refresh_index(*, force: bool = False) -> int:
     """Index the products changed since the index last saw them (cheap when nothing changed)."""
+    every = float(getattr(settings, "OMNISHOP_SEARCH_REFRESH_SECONDS", 1.0))
+    now = time.monotonic()
+    if not force and "at" in _checked and _checked["at"] + every > now:
+        return 0
+    _checked["at"] = now
     seen = SearchDocument.objects.aggregate(m=Max("source_updated_at"))["m"]
     changed = Product.objects.all()
     if seen is not None:

@@ -1,0 +1,8 @@
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _index_sees_every_edit(settings):
+    # In production a process looks for catalogue edits at most once a second; tests edit and search
+    # within microseconds, so they look every time.
+    settings.OMNISHOP_SEARCH_REFRESH_SECONDS = 0

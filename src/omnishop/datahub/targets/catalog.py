@@ -444,25 +444,26 @@ class RowRejected(Exception):
 
 
 class SuppliersTarget(Target):
-    """Suppliers (marketplace sellers, vendors) by their code; re-imports update in place."""
+    """Suppliers (marketplace sellers, vendors) by their code, in bulk; re-imports update in place."""
 
     entity = "supplier"
+    FIELDS = ("name", "email", "phone", "country", "city", "postcode", "currency")
 
     def write(self, rows: list[Prepared]) -> list[Result]:
         ledger = Ledger(source=self.source, entity="supplier", job=self.job)
-        codes = [row.data["code"] for row in rows]
+        codes = [row.data["code"][:50] for row in rows]
         existing = ledger.load(codes)
         by_code = {s.code: s for s in Supplier.objects.filter(code__in=codes)}
-        results, entries = [], {}
-        seen: set[str] = set()
-        for row in rows:
+        results: list[Result] = []
+        entries: dict[str, tuple[int, str]] = {}
+        new: dict[str, Supplier] = {}
+        changed: dict[str, Supplier] = {}
+        for row, code in zip(rows, codes, strict=True):
             data = row.data
-            code = data["code"][:50]
             digest = content_hash(data)
-            if (code in existing and existing[code][1] == digest) or code in seen:
+            if (code in existing and existing[code][1] == digest) or code in new or code in changed:
                 results.append(Result(UNCHANGED))
                 continue
-            seen.add(code)
             values = {
                 "name": (data.get("name") or code)[:200],
                 "email": data.get("email") or "",
@@ -472,20 +473,23 @@ class SuppliersTarget(Target):
                 "postcode": (data.get("postcode") or "")[:20],
                 "currency": data.get("currency") or self.options.get("currency", "GBP"),
             }
-            if data.get("region"):
-                values["city"] = values["city"]
             supplier = by_code.get(code)
             if supplier is None:
-                supplier = Supplier.objects.create(code=code, **values)
+                new[code] = Supplier(code=code, **values)
                 outcome = IMPORTED
             else:
                 for name, value in values.items():
                     setattr(supplier, name, value)
-                supplier.save()
+                changed[code] = supplier
                 outcome = UPDATED if code in existing else MERGED
-            entries[code] = (supplier.pk, digest)
+            entries[code] = (0, digest)
             results.append(Result(outcome))
+        Supplier.objects.bulk_create(list(new.values()), batch_size=1000)
+        Supplier.objects.bulk_update(list(changed.values()), list(self.FIELDS), batch_size=500)
+        for code, supplier in {**new, **changed}.items():
+            entries[code] = (supplier.pk, entries[code][1])
         ledger.record(entries, existing)
+        self.entity_counts["suppliers_created"] += len(new)
         return results
 
 

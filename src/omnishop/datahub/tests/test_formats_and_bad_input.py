@@ -118,15 +118,17 @@ def test_chinese_gb18030_and_latin1_exports_are_decoded(run_import, retail_chann
     assert Customer.objects.get(email="lea@example.de").last_name == "Müller"
 
 
-def test_a_wrong_declared_encoding_quarantines_the_undecodable_rows(run_import, retail_channel):
-    # UTF-8 for most of the file, then one Latin-1 row far enough in that the sample did not see it.
+def test_a_wrong_declared_encoding_quarantines_the_undecodable_rows(run_import, retail_channel, monkeypatch):
+    # UTF-8 for the part the detector samples, then one Latin-1 row further in.
+    monkeypatch.setattr("omnishop.datahub.readers.SAMPLE_BYTES", 256)
     good = as_csv().encode() + b"".join(
-        f"X{i},x{i}@example.com,Name{i},Last,GB\r\n".encode() for i in range(3000)
+        f"X{i},x{i}@example.com,Name{i},Last,GB\r\n".encode() for i in range(8)
     )
+    assert len(good) > 256
     bad = "C9,bad@example.com,Zoé,Bad,FR\r\n".encode("latin-1")
     job = run_import("customers", good + bad, name="mixed.csv", channel=retail_channel)
-    assert job.status == ImportJob.Status.SUCCEEDED
-    assert job.imported == 3003 and job.quarantined == 1
+    assert (job.status, job.encoding) == (ImportJob.Status.SUCCEEDED, "utf-8")
+    assert job.imported == 11 and job.quarantined == 1
     assert job.quarantined_rows.get().reasons[0]["code"] == "bad_encoding"
 
 

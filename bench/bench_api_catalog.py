@@ -288,7 +288,9 @@ def main(ctx: BenchContext) -> None:
     finally:
         _stop(server)
 
+    load = os.getloadavg()[1]
     notes = (
+        f"load average {load:.1f} on the machine during the run (other work shares the cores); "
         f"omnishop serve: gunicorn 2 sync workers, lean storefront WSGI path; wrk on the same "
         f"{os.cpu_count()}-core machine; {REPEATS}×{seconds}s per case, median; catalog {fixture['products']} "
         f"products / {fixture['variants']} variants / 3 channels; rotating over "

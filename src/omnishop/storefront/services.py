@@ -23,7 +23,7 @@ from django.apps import apps
 from omnishop.channels.services import ChannelNotFound
 from omnishop.core.errors import NotFound, ValidationFailed
 from omnishop.core.money import minor_units
-from omnishop.core.pagination import InvalidOrdering, decode_cursor, encode_cursor
+from omnishop.core.pagination import InvalidCursor, InvalidOrdering, decode_cursor, encode_cursor
 
 from . import queries
 
@@ -209,7 +209,7 @@ def _product_page(channel_code: str, query: PageQuery) -> dict:
     ordering = query.ordering
     after = decode_cursor(query.cursor, ordering) if query.cursor else None
     if after is not None and not _valid_keyset(after, ordering):
-        raise ValidationFailed("The cursor is not one this API issued.", field="cursor")
+        raise InvalidCursor("The cursor is not one this API issued.", field="cursor")
     wanted = query.limit + 1  # one more than a page tells whether there is a next page
     items: list[dict] = []
     first_batch = True

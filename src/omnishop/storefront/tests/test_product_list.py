@@ -170,7 +170,11 @@ def test_listing_a_page_is_one_sql_statement_plus_one_for_stock(
     ("params", "code", "field"),
     [
         ({"cursor": "not-a-cursor"}, "invalid_cursor", "cursor"),
-        ({"cursor": "WyJpZCIsImEiLDFd"}, "validation_error", "cursor"),  # ["id","a",1]
+        (
+            {"cursor": "WyJpZCIsImEiLDFd"},
+            "invalid_cursor",
+            "cursor",
+        ),  # ["id","a",1]: well-formed, wrong types
         ({"limit": "100000"}, "validation_error", "limit"),
         ({"limit": "0"}, "validation_error", "limit"),
         ({"limit": "twenty"}, "validation_error", "limit"),

@@ -1,0 +1,123 @@
+"""Back-office screens for the data hub: jobs with their counts and data-quality report, the quarantine
+(discard / re-submit as is), and the identity-resolution review queue (merge / keep apart). Actions call
+the services."""
+
+from django.contrib import admin, messages
+from django.utils.html import format_html, format_html_join
+
+from . import services
+from .models import ImportJob, MatchCandidate, QuarantinedRow
+
+
+class QuarantineInline(admin.TabularInline):
+    model = QuarantinedRow
+    fk_name = "job"
+    extra = 0
+    max_num = 0
+    fields = ("line", "status", "reasons", "raw")
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = True
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "profile",
+        "source_name",
+        "channel",
+        "status",
+        "rows_read",
+        "imported",
+        "updated",
+        "unchanged",
+        "merged",
+        "quarantined",
+        "created_at",
+    )
+    list_filter = ("status", "profile", "channel")
+    search_fields = ("source_name", "profile")
+    readonly_fields = [f.name for f in ImportJob._meta.fields] + ["quality_report"]
+    exclude = ("quality",)
+    inlines = [QuarantineInline]
+    actions = ["rerun"]
+
+    def has_add_permission(self, request):
+        return False  # imports start from the API or `omnishop import`
+
+    @admin.display(description="Data-quality report")
+    def quality_report(self, job):
+        report = job.quality or {}
+        completeness = format_html_join(
+            "", "<tr><td>{}</td><td>{:.1%}</td></tr>", sorted((report.get("completeness") or {}).items())
+        )
+        rejects = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((r["reason"], r["count"], r["sample_lines"]) for r in report.get("rejects_by_reason", [])),
+        )
+        return format_html(
+            "<p>Exact duplicate rows: {}. Missing optional columns: {}. Side effects: {}.</p>"
+            "<table><tr><th>field</th><th>filled</th></tr>{}</table>"
+            "<table><tr><th>reason</th><th>rows</th><th>e.g. lines</th></tr>{}</table>",
+            report.get("duplicate_rows", 0),
+            ", ".join(report.get("missing_optional_columns", [])) or "none",
+            job.entity_counts or "none",
+            completeness,
+            rejects or format_html("<tr><td colspan=3>none</td></tr>"),
+        )
+
+    @admin.action(description="Run the stored file again (finishes a killed job; no-op otherwise)")
+    def rerun(self, request, queryset):
+        for job in queryset:
+            new = services.enqueue_import(job=services.rerun_import(job=job, user=request.user))
+            self.message_user(request, f"Import #{new.pk}: {new.status}.", messages.INFO)
+
+
+@admin.register(QuarantinedRow)
+class QuarantinedRowAdmin(admin.ModelAdmin):
+    list_display = ("id", "job", "line", "status", "first_reason")
+    list_filter = ("status", "job__profile")
+    readonly_fields = ("job", "line", "raw", "reasons", "status", "resolved_by_job", "created_at")
+    actions = ["resubmit", "discard"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description="reason")
+    def first_reason(self, row):
+        reason = (row.reasons or [{}])[0]
+        return f"{reason.get('field')}: {reason.get('code')}"
+
+    @admin.action(description="Re-submit as is (after fixing the catalog or profile)")
+    def resubmit(self, request, queryset):
+        for row in queryset.filter(status=QuarantinedRow.Status.OPEN):
+            row, job = services.resubmit_quarantined(row=row, user=request.user)
+            self.message_user(request, f"Row {row.line}: {row.status} (import #{job.pk}).", messages.INFO)
+
+    @admin.action(description="Discard")
+    def discard(self, request, queryset):
+        for row in queryset.filter(status=QuarantinedRow.Status.OPEN):
+            services.discard_quarantined(row=row)
+
+
+@admin.register(MatchCandidate)
+class MatchCandidateAdmin(admin.ModelAdmin):
+    list_display = ("id", "entity", "left_id", "right_id", "score", "status", "created_at")
+    list_filter = ("status", "entity")
+    readonly_fields = [f.name for f in MatchCandidate._meta.fields]
+    actions = ["merge", "keep_apart"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Merge (through the customers merge service; undoable there)")
+    def merge(self, request, queryset):
+        for candidate in queryset.filter(status=MatchCandidate.Status.OPEN):
+            services.decide_match(candidate=candidate, merge=True, user=request.user)
+
+    @admin.action(description="Keep apart")
+    def keep_apart(self, request, queryset):
+        for candidate in queryset.filter(status=MatchCandidate.Status.OPEN):
+            services.decide_match(candidate=candidate, merge=False, user=request.user)

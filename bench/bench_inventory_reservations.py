@@ -86,6 +86,9 @@ def _seed() -> dict:
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {RAW_TABLE}")
         cursor.execute(f"CREATE TABLE {RAW_TABLE} (LIKE inventory_stocklevel INCLUDING ALL)")
+        cursor.execute("SELECT reloptions FROM pg_class WHERE relname = 'inventory_stocklevel'")
+        for option in cursor.fetchone()[0] or []:  # the same fillfactor, so the same in-place updates
+            cursor.execute(f"ALTER TABLE {RAW_TABLE} SET ({option})")
         cursor.execute(
             f"INSERT INTO {RAW_TABLE} SELECT * FROM inventory_stocklevel WHERE location_id = %s",
             [location.pk],
@@ -149,14 +152,14 @@ def _client(conn, mode: str, db_url: str, env: dict) -> None:
 
         channel = Channel.objects.get(code=CHANNEL)
 
-        def op(sku):
+        def op(sku, allocate=False):
             nonlocal counter
             counter += 1
             try:
                 reservation = services.reserve_stock(
                     channel=channel, lines=[services.LineRequest(sku, 1)], key=f"s-{tag}-{counter}"
                 )
-                if mode == "service_allocate":
+                if allocate:
                     services.allocate_reservation(
                         reservation=reservation, order_reference=f"o-{tag}-{counter}"
                     )
@@ -178,7 +181,7 @@ def _client(conn, mode: str, db_url: str, env: dict) -> None:
             sku = case["sku"] or rng.choice(uniform)
             t0 = time.perf_counter()
             try:
-                outcome = op(sku)
+                outcome = op(sku, True) if case.get("allocate") else op(sku)
             except Exception as exc:  # deadlocks, timeouts: counted as errors, never hidden
                 outcome = type(exc).__name__
             t1 = time.perf_counter()
@@ -204,10 +207,12 @@ class Clients:
             if not pipe.poll(300) or pipe.recv() != "ready":
                 raise RuntimeError(f"a {mode} client did not start")
 
-    def run(self, clients: int, sku: str | None, seconds: float) -> tuple[float, list[float], dict]:
+    def run(
+        self, clients: int, sku: str | None, seconds: float, allocate: bool = False
+    ) -> tuple[float, list[float], dict]:
         start = time.time() + 0.5
         for pipe in self.pipes[:clients]:
-            pipe.send({"start": start, "end": start + seconds, "sku": sku})
+            pipe.send({"start": start, "end": start + seconds, "sku": sku, "allocate": allocate})
         samples, outcomes = [], {}
         for pipe in self.pipes[:clients]:
             s, o = pipe.recv()
@@ -223,21 +228,28 @@ class Clients:
             proc.join(timeout=10)
 
 
-def _measure(clients_pool: Clients, clients: int, sku: str | None, seconds: float, repeats: int) -> dict:
-    rates, all_samples, outcomes = [], [], {}
-    for _ in range(repeats):
-        rate, samples, o = clients_pool.run(clients, sku, seconds)
-        rates.append(rate)
-        all_samples += samples
-        for k, v in o.items():
-            outcomes[k] = outcomes.get(k, 0) + v
-    return {
-        "value": round(median(rates), 1),
-        "p50_ms": round(percentile(all_samples, 50), 2),
-        "p99_ms": round(percentile(all_samples, 99), 2),
-        "errors": sum(v for k, v in outcomes.items() if k not in ("ok", "insufficient_stock")),
-        "outcomes": outcomes,
-    }
+class Samples:
+    """Rates, latencies and outcomes of one case over its repeats."""
+
+    def __init__(self) -> None:
+        self.rates: list[float] = []
+        self.latencies: list[float] = []
+        self.outcomes: dict[str, int] = {}
+
+    def add(self, rate: float, latencies: list[float], outcomes: dict) -> None:
+        self.rates.append(rate)
+        self.latencies += latencies
+        for k, v in outcomes.items():
+            self.outcomes[k] = self.outcomes.get(k, 0) + v
+
+    def figures(self) -> dict:
+        return {
+            "value": round(median(self.rates), 1),
+            "p50_ms": round(percentile(self.latencies, 50), 2),
+            "p99_ms": round(percentile(self.latencies, 99), 2),
+            "errors": sum(v for k, v in self.outcomes.items() if k not in ("ok", "insufficient_stock")),
+            "outcomes": self.outcomes,
+        }
 
 
 def _free_port() -> int:
@@ -316,58 +328,62 @@ def main(ctx: BenchContext) -> None:
         case["notes"] = f"{notes}; outcomes {figures['outcomes']}"
         cases.append(case)
 
-    pools = {}
+    # Every variant is measured in turn inside each repeat (raw, service, service+allocation, HTTP), so a
+    # case and its baseline always share the machine's momentary load (other work on a shared machine).
+    variants = {
+        "raw": ("updates/s", "baseline itself"),
+        "service": ("reservations/s", "service layer: reserve_stock()"),
+        "service_allocate": ("orders/s", "service layer: reserve_stock() then allocate_reservation()"),
+        "http": (
+            "reservations/s",
+            "POST /api/v1/inventory/reservations, gunicorn 2 sync workers, load generator on the same machine",
+        ),
+    }
+    samples = {(v, n, shape): Samples() for v in variants for n in counts for shape in ("uniform", "hot")}
+    pools: dict[str, Clients] = {}
+    server = None
     try:
+        server, address = _start_server(ctx.database_url)
         pools["raw"] = Clients("raw", max(counts), ctx.database_url, env)
+        pools["service"] = Clients("service", max(counts), ctx.database_url, env)
+        pools["http"] = Clients("http", max(counts), ctx.database_url, {**env, "http": address})
         for n in counts:
             for shape, sku in (("uniform", None), ("hot", HOT)):
-                figures = _measure(pools["raw"], n, sku, seconds, repeats)
-                baselines[(shape, n)] = figures["value"]
-                record(f"raw-sql-{n}-clients-{shape}", "updates/s", figures, None, "baseline itself")
-        pools["raw"].close()
-
-        for mode, unit in (("service", "reservations/s"), ("service_allocate", "orders/s")):
-            pools[mode] = Clients(mode, max(counts), ctx.database_url, env)
-            for n in counts:
-                for shape, sku in (("uniform", None), ("hot", HOT)):
-                    figures = _measure(pools[mode], n, sku, seconds, repeats)
-                    what = (
-                        "reserve_stock()"
-                        if mode == "service"
-                        else "reserve_stock() then allocate_reservation()"
-                    )
-                    record(f"{mode}-{n}-clients-{shape}", unit, figures, (shape, n), f"service layer: {what}")
-            if mode == "service":
-                # Correctness under contention: 32 clients on a SKU with 300 units; most will be refused.
-                figures = _measure(pools[mode], 32, LIMITED, seconds, 1)
-                record("service-32-clients-hot-limited", unit, figures, ("hot", 32), "300 units only")
-            pools[mode].close()
-
-        server, address = _start_server(ctx.database_url)
-        try:
-            pools["http"] = Clients("http", max(counts), ctx.database_url, {**env, "http": address})
-            for n in counts:
-                for shape, sku in (("uniform", None), ("hot", HOT)):
-                    figures = _measure(pools["http"], n, sku, seconds, repeats)
-                    record(
-                        f"http-{n}-clients-{shape}",
-                        "reservations/s",
-                        figures,
-                        (shape, n),
-                        "POST /api/v1/inventory/reservations, gunicorn 2 sync workers, load generator on the same machine",
-                    )
-            pools["http"].close()
-        finally:
+                for _ in range(repeats):
+                    samples[("raw", n, shape)].add(*pools["raw"].run(n, sku, seconds))
+                    samples[("service", n, shape)].add(*pools["service"].run(n, sku, seconds))
+                    samples[("service_allocate", n, shape)].add(*pools["service"].run(n, sku, seconds, True))
+                    samples[("http", n, shape)].add(*pools["http"].run(n, sku, seconds))
+        limited = Samples()  # correctness under contention: 32 clients, 300 units, most buyers refused
+        limited.add(*pools["service"].run(32, LIMITED, seconds))
+    finally:
+        for pool in pools.values():
+            pool.close()
+            for proc in pool.procs:
+                if proc.is_alive():
+                    proc.kill()
+        if server is not None:
             server.terminate()
             try:
                 server.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 server.kill()
-    finally:
-        for pool in pools.values():
-            for proc in pool.procs:
-                if proc.is_alive():
-                    proc.kill()
+
+    for name, (unit, notes) in variants.items():
+        for n in counts:
+            for shape in ("uniform", "hot"):
+                baselines[(shape, n)] = samples[("raw", n, shape)].figures()["value"]
+                label = f"raw-sql-{n}-clients-{shape}" if name == "raw" else f"{name}-{n}-clients-{shape}"
+                record(
+                    label,
+                    unit,
+                    samples[(name, n, shape)].figures(),
+                    None if name == "raw" else (shape, n),
+                    notes,
+                )
+    record(
+        "service-32-clients-hot-limited", "reservations/s", limited.figures(), ("hot", 32), "300 units only"
+    )
 
     from omnishop.inventory import services
     from omnishop.inventory.models import StockLevel

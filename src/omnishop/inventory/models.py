@@ -102,7 +102,11 @@ class ChannelInventoryPolicy(models.Model):
 class StockLevel(models.Model):
     """Units of one variant at one location. Free (sellable) = on_hand − allocated − reserved."""
 
-    variant = models.ForeignKey("catalog.Variant", on_delete=models.PROTECT, related_name="stock_levels")
+    # No index of its own: the unique (variant, location) index serves variant lookups. No index on a
+    # quantity or on updated_at either, so PostgreSQL can update a stock level in place (HOT).
+    variant = models.ForeignKey(
+        "catalog.Variant", on_delete=models.PROTECT, related_name="stock_levels", db_index=False
+    )
     location = models.ForeignKey(StockLocation, on_delete=models.PROTECT, related_name="stock_levels")
     on_hand = models.IntegerField(default=0)
     allocated = models.IntegerField(default=0)
@@ -126,7 +130,6 @@ class StockLevel(models.Model):
                 name="stocklevel_committed_le_on_hand",
             ),
         ]
-        indexes = [models.Index(fields=["location", "updated_at"], name="stocklevel_location_updated")]
 
     @property
     def free(self) -> int:
@@ -177,8 +180,9 @@ class StockMovement(models.Model):
 class StockEvent(models.Model):
     """Outbox: a variant's stock changed at a location. The webhook work delivers these to channels."""
 
-    variant = models.ForeignKey("catalog.Variant", on_delete=models.CASCADE, related_name="+")
-    location = models.ForeignKey(StockLocation, on_delete=models.CASCADE, related_name="+")
+    # Written on every sale: only the indexes the outbox reader needs.
+    variant = models.ForeignKey("catalog.Variant", on_delete=models.CASCADE, related_name="+", db_index=False)
+    location = models.ForeignKey(StockLocation, on_delete=models.CASCADE, related_name="+", db_index=False)
     cause = models.CharField(max_length=30)
     created_at = models.DateTimeField(auto_now_add=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
@@ -199,7 +203,10 @@ class Reservation(models.Model):
         RELEASED = "released"
         EXPIRED = "expired"
 
-    channel = models.ForeignKey("channels.Channel", on_delete=models.PROTECT, related_name="+")
+    # The unique (channel, key) index serves channel lookups.
+    channel = models.ForeignKey(
+        "channels.Channel", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     key = models.CharField(max_length=255, help_text="Idempotency key: the same key returns the same hold.")
     reference = models.CharField(max_length=100, blank=True, help_text="e.g. the checkout id")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
@@ -221,8 +228,8 @@ class Reservation(models.Model):
 
 class ReservationLine(models.Model):
     reservation = models.ForeignKey(Reservation, on_delete=models.CASCADE, related_name="lines")
-    variant = models.ForeignKey("catalog.Variant", on_delete=models.PROTECT, related_name="+")
-    location = models.ForeignKey(StockLocation, on_delete=models.PROTECT, related_name="+")
+    variant = models.ForeignKey("catalog.Variant", on_delete=models.PROTECT, related_name="+", db_index=False)
+    location = models.ForeignKey(StockLocation, on_delete=models.PROTECT, related_name="+", db_index=False)
     quantity = models.PositiveIntegerField()
 
     class Meta:
@@ -240,7 +247,10 @@ class Allocation(models.Model):
         FULFILLED = "fulfilled"
         CANCELLED = "cancelled"
 
-    channel = models.ForeignKey("channels.Channel", on_delete=models.PROTECT, related_name="+")
+    # The unique (channel, key) index serves channel lookups.
+    channel = models.ForeignKey(
+        "channels.Channel", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     order_reference = models.CharField(max_length=100)
     reservation = models.OneToOneField(
         Reservation, null=True, blank=True, on_delete=models.PROTECT, related_name="allocation"
@@ -261,8 +271,8 @@ class Allocation(models.Model):
 
 class AllocationLine(models.Model):
     allocation = models.ForeignKey(Allocation, on_delete=models.CASCADE, related_name="lines")
-    variant = models.ForeignKey("catalog.Variant", on_delete=models.PROTECT, related_name="+")
-    location = models.ForeignKey(StockLocation, on_delete=models.PROTECT, related_name="+")
+    variant = models.ForeignKey("catalog.Variant", on_delete=models.PROTECT, related_name="+", db_index=False)
+    location = models.ForeignKey(StockLocation, on_delete=models.PROTECT, related_name="+", db_index=False)
     quantity = models.PositiveIntegerField()
     shipped = models.PositiveIntegerField(default=0)
 

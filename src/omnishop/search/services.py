@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 
-from omnishop.catalog.models import Category, ChannelListing, Product
+from omnishop.catalog.models import Category, ChannelListing, Product, Variant
 from omnishop.core.errors import ValidationFailed
 
 from .backends import Term, backend
@@ -40,7 +40,7 @@ __all__ = [
 
 MAX_QUERY_CHARS = 500
 MAX_TERMS = 12
-CANDIDATES = 1000
+CANDIDATES = 200
 INDEX_BATCH = 500
 
 
@@ -200,7 +200,12 @@ def _listings(channel, product_ids: Sequence[int] | None, filters: Filters):
         channel=channel, is_published=True, variant__is_active=True, variant__product__is_active=True
     )
     if product_ids is not None:
-        qs = qs.filter(variant__product_id__in=list(product_ids))
+        # Variant ids first: filtering listings by (channel, variant) uses the unique index, where a join
+        # filtered on the product would have SQLite walk every listing of the channel.
+        variant_ids = list(
+            Variant.objects.filter(product_id__in=list(product_ids)).values_list("pk", flat=True)
+        )
+        qs = qs.filter(variant_id__in=variant_ids)
     if filters.min_price is not None:
         qs = qs.filter(price__gte=filters.min_price)
     if filters.max_price is not None:

@@ -89,12 +89,15 @@ def _popular(version_id: int | None) -> list[tuple[int, float]]:
     return list(zip(found.product_ids, found.scores, strict=False)) if found else []
 
 
+# Written so that SQLite (no planner statistics) starts from the few candidate products: the variants of
+# these products, then their listing on the channel by the (channel, variant) unique index.
 _SELLABLE_SQL = """
 SELECT v.product_id, l.variant_id, l.title, p.title
-FROM {listing} l
-JOIN {variant} v ON v.id = l.variant_id
-JOIN {product} p ON p.id = v.product_id
-WHERE l.channel_id = %s AND l.is_published AND v.is_active AND p.is_active AND v.product_id IN ({ids})
+FROM {variant} v
+CROSS JOIN {listing} l
+CROSS JOIN {product} p
+WHERE v.product_id IN ({ids}) AND l.variant_id = v.id AND l.channel_id = %s AND p.id = v.product_id
+  AND l.is_published AND v.is_active AND p.is_active
 ORDER BY l.variant_id
 """
 
@@ -110,7 +113,7 @@ def _sellable(channel, product_ids: Sequence[int]) -> dict[int, str]:
         ids=_placeholders(product_ids),
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [channel.pk, *product_ids])
+        cursor.execute(sql, [*product_ids, channel.pk])
         listings = cursor.fetchall()
     titles: dict[int, str] = {}
     variants_of: dict[int, list[int]] = {}

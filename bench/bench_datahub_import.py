@@ -42,8 +42,10 @@ CLEAR = [
 
 
 def files(quick: bool) -> list[Path]:
+    """All nine months, or the first N (BENCH_DATAHUB_MONTHS) on a busy machine, or one with BENCH_QUICK."""
     found = sorted(DATA.glob("online_retail_*.csv.gz"))
-    return found[:1] if quick else found
+    months = 1 if quick else int(os.environ.get("BENCH_DATAHUB_MONTHS", str(len(found))))
+    return found[:months]
 
 
 # --- worker (one database) ------------------------------------------------------------------------------
@@ -173,6 +175,7 @@ def worker(db_url: str, quick: bool, repeats: int) -> dict:
 def _run_worker(db_url: str, quick: bool, repeats: int) -> dict:
     out = subprocess.run(
         [sys.executable, __file__, "--worker", db_url, "1" if quick else "0", str(repeats)],
+        env=os.environ.copy(),
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -187,7 +190,7 @@ def main(ctx) -> None:
     from bench.harness import median, percentile
 
     quick = ctx.quick
-    repeats = 1 if quick else int(os.environ.get("BENCH_DATAHUB_REPEATS", "3"))
+    repeats = int(os.environ.get("BENCH_DATAHUB_REPEATS", "1" if quick else "3"))
     databases = []
     if ctx.database_url:
         databases.append(("postgresql", ctx.database_url))

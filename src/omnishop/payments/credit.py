@@ -9,7 +9,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
 
 from omnishop.core.errors import ValidationFailed
 from omnishop.core.money import quantize, validate_currency
@@ -42,13 +41,14 @@ def _entry(
             entry = StoreCreditEntry.objects.create(
                 account=account, kind=kind, amount=signed, reference=reference, key=key
             )
-            qs = StoreCreditAccount.objects.filter(pk=account.pk)
-            if kind == StoreCreditEntry.Kind.SPEND:
-                qs = qs.filter(balance__gte=amount)
-            if not qs.update(balance=F("balance") + signed):
+            # Row lock + Decimal arithmetic in Python: exact on every database (SQLite compares decimals as
+            # floats), and two spends of the same balance queue up instead of both passing the check.
+            locked = StoreCreditAccount.objects.select_for_update().get(pk=account.pk)
+            if locked.balance + signed < 0:
                 raise InsufficientFunds(
                     "The store credit balance does not cover the amount.", field="payment.provider"
                 )
+            StoreCreditAccount.objects.filter(pk=account.pk).update(balance=locked.balance + signed)
     except IntegrityError:
         return StoreCreditEntry.objects.get(account=account, key=key)
     return entry
@@ -86,6 +86,6 @@ def verify_credit_ledger() -> list[int]:
 
     wrong = []
     for account in StoreCreditAccount.objects.annotate(total=Sum("entries__amount")):
-        if (account.total or Decimal(0)) != account.balance:
+        if Decimal(account.total or 0).quantize(Decimal("0.0001")) != account.balance:
             wrong.append(account.pk)
     return wrong

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Sum
+from django.db.models import Sum
 
 from omnishop.core.errors import InvalidTransition, ValidationFailed
 from omnishop.core.money import quantize
@@ -28,6 +28,7 @@ from .models import Payment, Refund, SavedPaymentMethod, WebhookDelivery
 from .providers import get_provider
 
 LISTENERS: list[Callable[[Payment], None]] = []
+STORED = Decimal("0.0001")  # the scale amounts are stored with
 
 
 def on_payment_changed(listener: Callable[[Payment], None]) -> None:
@@ -212,14 +213,15 @@ def refund_payment(*, payment: Payment, amount: Decimal, key: str, reason: str =
     if existing is not None:
         return existing
     with transaction.atomic():
-        taken = Payment.objects.filter(
-            pk=payment.pk, status=Payment.Status.CAPTURED, captured__gte=F("refunded") + amount
-        ).update(refunded=F("refunded") + amount)
-        if not taken:
-            payment.refresh_from_db()
+        # Row lock + Decimal arithmetic in Python: exact on every database (SQLite compares decimals as floats).
+        locked = Payment.objects.select_for_update().get(pk=payment.pk)
+        if locked.status != Payment.Status.CAPTURED or locked.refunded + amount > locked.captured:
             raise RefundExceedsCaptured(
-                field="amount", refundable=str(quantize(payment.net, payment.currency)), requested=str(amount)
+                field="amount",
+                refundable=str(quantize(locked.net, payment.currency)),
+                requested=str(amount),
             )
+        Payment.objects.filter(pk=payment.pk).update(refunded=locked.refunded + amount)
         try:
             with transaction.atomic():
                 refund = Refund.objects.create(
@@ -265,11 +267,35 @@ def refund_reference(
 def paid_amount(*, reference: str) -> Decimal:
     """Captured minus refunded over every payment of the reference."""
     row = Payment.objects.filter(reference=reference).aggregate(c=Sum("captured"), r=Sum("refunded"))
-    return (row["c"] or Decimal(0)) - (row["r"] or Decimal(0))
+    # Stored with 4 decimals; SQLite sums them as floats, so the sum is brought back to that scale.
+    return ((row["c"] or Decimal(0)) - (row["r"] or Decimal(0))).quantize(STORED)
 
 
 def payments_for(*, reference: str) -> list[Payment]:
     return list(Payment.objects.filter(reference=reference).prefetch_related("refunds"))
+
+
+def lower_open_payments(*, reference: str, due: Decimal) -> None:
+    """The order now costs less: payments not captured yet (transfer awaited, 3-D Secure, authorised) will
+    take no more than is still due, newest first."""
+    with transaction.atomic():
+        open_payments = (
+            Payment.objects.select_for_update()
+            .filter(
+                reference=reference,
+                status__in=[
+                    Payment.Status.PENDING,
+                    Payment.Status.REQUIRES_ACTION,
+                    Payment.Status.AUTHORIZED,
+                ],
+            )
+            .order_by("-created_at", "-pk")
+        )
+        for p in open_payments:
+            keep = max(Decimal(0), min(p.amount, due))
+            if keep != p.amount:
+                Payment.objects.filter(pk=p.pk).update(amount=keep)
+            due -= keep
 
 
 def move_payments(*, from_reference: str, to_reference: str) -> int:

@@ -137,6 +137,7 @@ def retotal(order: Order, *, requote_shipping: bool = True) -> dict:
     order.subtotal, order.shipping_total = subtotal, fee
     order.tax_total, order.total = tax + ship_tax, total + ship_gross
     order.save(update_fields=["subtotal", "shipping_total", "tax_total", "total", "updated_at"])
+    payments.lower_open_payments(reference=order.payment_reference, due=family_total(order) - paid(order))
     return {"before": before, "after": totals_of(order)}
 
 
@@ -164,7 +165,7 @@ def family_total(order: Order) -> Decimal:
         .exclude(status=Order.Status.MERGED)
         .aggregate(t=Sum("total"))
     )
-    return row["t"] or Decimal(0)
+    return Decimal(row["t"] or 0).quantize(Decimal("0.0001"))  # SQLite sums decimals as floats
 
 
 def settled(order: Order) -> bool:

@@ -84,9 +84,14 @@ def _lists(version_id: int | None, kind: str, keys: Iterable[int]) -> dict[int, 
         return {key: _List(_json(ids), _json(scores)) for key, ids, scores in cursor.fetchall()}
 
 
-def _popular(version_id: int | None) -> list[tuple[int, float]]:
-    found = _lists(version_id, CandidateList.Kind.POPULAR, [0]).get(0)
-    return list(zip(found.product_ids, found.scores, strict=False)) if found else []
+def _popular(version_id: int | None, channel) -> list[tuple[int, float]]:
+    """What sells on this channel, then what sells everywhere (key 0) for products it has not sold yet."""
+    found = _lists(version_id, CandidateList.Kind.POPULAR, [channel.pk, 0])
+    out: list[tuple[int, float]] = []
+    for key in (channel.pk, 0):
+        if key in found:
+            out.extend(zip(found[key].product_ids, found[key].scores, strict=False))
+    return out
 
 
 # Written so that SQLite (no planner statistics) starts from the few candidate products: the variants of
@@ -187,8 +192,8 @@ def _merged(lists: Iterable[_List], reason: str) -> list[tuple[int, float, str]]
     return [(p, s, reason) for p, s in sorted(totals.items(), key=lambda kv: -kv[1])]
 
 
-def _with_popular(version_id, ranked):
-    return ranked + [(p, s, "popular") for p, s in _popular(version_id)]
+def _with_popular(version_id, ranked, channel):
+    return ranked + [(p, s, "popular") for p, s in _popular(version_id, channel)]
 
 
 def for_customer(
@@ -202,7 +207,7 @@ def for_customer(
         [(p, s, "personal") for p, s in zip(found.product_ids, found.scores, strict=False)] if found else []
     )
     exclude = _recently_bought(customer.pk, exclude_purchased_days)
-    return _finish(channel, _with_popular(version_id, ranked), exclude=exclude, limit=limit)
+    return _finish(channel, _with_popular(version_id, ranked, channel), exclude=exclude, limit=limit)
 
 
 def _require_product(product_id: int) -> None:
@@ -238,7 +243,7 @@ def for_cart(*, channel, product_ids: Sequence[int], customer=None, limit: int =
     exclude = set(product_ids)
     if customer is not None:
         exclude |= _recently_bought(customer_services.active(customer).pk, DEFAULT_EXCLUDE_PURCHASED_DAYS)
-    return _finish(channel, _with_popular(version_id, ranked), exclude=exclude, limit=limit)
+    return _finish(channel, _with_popular(version_id, ranked, channel), exclude=exclude, limit=limit)
 
 
 def for_session(*, channel, anonymous_id: str, limit: int = 10) -> list[Recommendation]:
@@ -256,4 +261,4 @@ def for_session(*, channel, anonymous_id: str, limit: int = 10) -> list[Recommen
     viewed = list(dict.fromkeys(recent))
     similar = _lists(version_id, CandidateList.Kind.SIMILAR, viewed)
     ranked = _merged([similar[p] for p in viewed if p in similar], "because_you_viewed")
-    return _finish(channel, _with_popular(version_id, ranked), exclude=set(viewed), limit=limit)
+    return _finish(channel, _with_popular(version_id, ranked, channel), exclude=set(viewed), limit=limit)

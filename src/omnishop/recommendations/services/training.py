@@ -51,18 +51,20 @@ def _new_version(params: dict) -> ModelVersion:
         return ModelVersion.objects.create(number=number, params=params)
 
 
-def shop_interactions(*, now: datetime) -> Interactions:
-    """Every attributable, product-bearing event in the retention window, as arrays; merged customers are
-    counted under the customer they were merged into. Cold products (no events) are in the item space."""
+def shop_interactions(*, now: datetime) -> tuple[Interactions, np.ndarray]:
+    """Every attributable, product-bearing event in the retention window, as arrays, with the channel of
+    each; merged customers are counted under the customer they were merged into. Cold products (no events)
+    are in the item space."""
     since = now - timedelta(days=retention_days())
     rows = list(
         Event.objects.filter(occurred_at__gte=since, occurred_at__lte=now, product_id__isnull=False)
         .exclude(kind=Event.Kind.SEARCH)
-        .values_list("customer_id", "anonymous_id", "product_id", "kind", "occurred_at")
+        .values_list("customer_id", "anonymous_id", "product_id", "kind", "occurred_at", "channel_id")
     )
     merged = dict(Customer.objects.filter(merged_into__isnull=False).values_list("pk", "merged_into_id"))
     users, items, times, weights = [], [], [], []
-    for customer_id, anonymous_id, product_id, kind, occurred_at in rows:
+    channels = np.array([row[5] for row in rows], dtype=np.int64)
+    for customer_id, anonymous_id, product_id, kind, occurred_at, _ in rows:
         seen = 0
         while customer_id in merged and seen < 10:
             customer_id, seen = merged[customer_id], seen + 1
@@ -82,7 +84,7 @@ def shop_interactions(*, now: datetime) -> Interactions:
         )
         for pk, title, description, brand, path, attributes in catalog
     }
-    return from_arrays(
+    data = from_arrays(
         np.array(users, dtype=object).astype(str) if users else np.array([], dtype="<U1"),
         np.array(items, dtype=np.int64),
         np.array(times, dtype=np.int64),
@@ -90,6 +92,7 @@ def shop_interactions(*, now: datetime) -> Interactions:
         item_text=text,
         catalog_ids=np.array([pk for pk, *_ in catalog], dtype=np.int64),
     )
+    return data, channels
 
 
 def _hybrid(blend: dict[str, float], n_items: int) -> Hybrid:
@@ -125,7 +128,7 @@ def train(*, now: datetime | None = None, blend: dict[str, float] | None = None)
     version = _new_version({"blend": blend})
     try:
         started = time.perf_counter()
-        data = shop_interactions(now=now)
+        data, channels = shop_interactions(now=now)
         if data.n_items == 0:
             raise NothingToTrain("There are no active products to recommend.")
         stamp = int(now.timestamp())
@@ -137,6 +140,7 @@ def train(*, now: datetime | None = None, blend: dict[str, float] | None = None)
             data.select(data.weight >= EVENT_WEIGHTS["add_to_cart"]), now=stamp
         )
         lists = list(_candidate_lists(version, data, model, together))
+        lists += list(_channel_popular(version, data, channels, now=stamp))
         with transaction.atomic():
             CandidateList.objects.bulk_create(lists, batch_size=1000)
         version.stats = {
@@ -189,6 +193,22 @@ def _rows(keys, scores, length, exclude_self=False):
     for row, key in enumerate(keys["id"]):
         good = values[row] > 0
         yield best[row][good], values[row][good], int(key)
+
+
+def _channel_popular(version, data: Interactions, channels: np.ndarray, *, now: int):
+    """Per-channel popular lists (key = channel id): what sells on the web shop is not what sells on POS."""
+    for channel_id in np.unique(channels).tolist():
+        popular = Popularity(half_life_days=30).fit(data.select(channels == channel_id), now=now)
+        order = np.argsort(-popular.popularity, kind="stable")[:POPULAR_LENGTH]
+        order = order[popular.popularity[order] > 0]
+        if len(order):
+            yield CandidateList(
+                version=version,
+                kind=CandidateList.Kind.POPULAR,
+                key=int(channel_id),
+                product_ids=data.item_ids[order].tolist(),
+                scores=np.round(popular.popularity[order], 5).tolist(),
+            )
 
 
 def _candidate_lists(version, data: Interactions, model: Hybrid, together: ItemKNN):

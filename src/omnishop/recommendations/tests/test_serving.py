@@ -227,3 +227,27 @@ def test_training_with_no_products_is_a_409_not_a_crash(staff_api, db):
     response = staff_api.post("/recommendations/versions")
     assert response.status_code == 409 and response.json()["error"]["code"] == "nothing_to_train"
     assert ModelVersion.objects.get().status == ModelVersion.Status.FAILED
+
+
+def test_newcomers_get_what_is_popular_on_their_own_channel(shop, web_channel, market_channel, make_customer):
+    products, _ = shop
+    marketplace_buyers = [make_customer(market_channel, f"m{i}@example.com") for i in range(6)]
+    services.record_events(
+        channel=market_channel,
+        events=[
+            {
+                "kind": "purchase",
+                "product_id": products["milk"].pk,
+                "customer_id": c.pk,
+                "occurred_at": ago(days=2),
+            }
+            for c in marketplace_buyers
+        ],
+    )
+    services.train()
+    on_market = services.for_customer(
+        channel=market_channel, customer=make_customer(market_channel, "n@x.com")
+    )
+    on_web = services.for_customer(channel=web_channel, customer=make_customer(web_channel, "w@x.com"))
+    assert names(on_market, products)[0] == "milk"
+    assert names(on_web, products)[0] in {"tea", "coffee"}

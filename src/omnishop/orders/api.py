@@ -29,6 +29,7 @@ from .schemas import (
     ChannelOrderIn,
     CheckoutIn,
     DecisionIn,
+    ExchangeIn,
     MergeIn,
     QuickCheckoutIn,
     ReceiveIn,
@@ -411,6 +412,20 @@ def receive_return(request: HttpRequest, number: str, body: ReceiveIn):
         actor=actor(request),
     )
     return serialise.order_out(services.get_order(rma.order.number))
+
+
+@router.post("/returns/{number}/exchange", response={201: dict, **ERRORS}, auth=MANAGE)
+def exchange(request: HttpRequest, number: str, body: ExchangeIn):
+    """A new order for the replacement items, paid by the value of the return (refund_to: exchange)."""
+    rma = services.get_return(number)
+    visible_order(request, rma.order.number)
+    lines: dict[str, int] = {}
+    for i, x in enumerate(body.lines):
+        if x.sku in lines:
+            raise ValidationFailed(f"SKU '{x.sku}' appears twice.", field=f"lines[{i}].sku")
+        lines[x.sku] = x.quantity
+    new = services.place_exchange(rma=rma, lines=lines, actor=actor(request))
+    return Status(201, serialise.order_out(new))
 
 
 @router.post("/shipping-methods", response={201: dict, **ERRORS}, auth=CONFIGURE)

@@ -264,6 +264,7 @@ class ReturnRequest(models.Model):
     class RefundTo(models.TextChoices):
         ORIGINAL = "original", "The original payment method"
         STORE_CREDIT = "store_credit", "Store credit"
+        EXCHANGE = "exchange", "Pays for an exchange order"
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="returns")
     number = models.CharField(max_length=50, unique=True)

@@ -174,3 +174,7 @@ class TaxRateIn(InputSchema):
     channel: str | None = None
     country: str = Field(..., min_length=1, max_length=2)
     rate: str
+
+
+class ExchangeIn(InputSchema):
+    lines: list[LineIn]

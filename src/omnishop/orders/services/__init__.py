@@ -26,7 +26,7 @@ from .fulfilment import (
     ship_fulfilment,
 )
 from .queries import orders_for_customer, visible_orders
-from .returns import decide_return, get_return, receive_return, request_return
+from .returns import decide_return, get_return, place_exchange, receive_return, request_return
 
 __all__ = [
     "ChannelLine",
@@ -54,6 +54,7 @@ __all__ = [
     "open_exception",
     "orders_for_customer",
     "paid",
+    "place_exchange",
     "place_order",
     "quick_checkout",
     "receive_return",

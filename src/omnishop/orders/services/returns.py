@@ -56,7 +56,7 @@ def request_return(
 ) -> ReturnRequest:
     """Ask to send back (line id, quantity, reason) — never more than was delivered and not yet returned."""
     if refund_to not in ReturnRequest.RefundTo.values:
-        raise ValidationFailed("refund_to is 'original' or 'store_credit'.", field="refund_to")
+        raise ValidationFailed("refund_to is 'original', 'store_credit' or 'exchange'.", field="refund_to")
     if not lines:
         raise ValidationFailed("Name at least one line to return.", field="lines")
     with transaction.atomic():
@@ -174,6 +174,8 @@ def receive_return(
             OrderLine.objects.filter(pk=rl.order_line_id).update(returned=F("returned") + rl.quantity)
             total += line_value(rl.order_line, rl.quantity)
         refund = min(total, max(paid(order), Decimal(0))) if rma.refund_to == "original" else total
+        if rma.refund_to == "exchange":
+            refund = Decimal(0)  # the value pays for the exchange order instead (place_exchange)
         if refund > 0:
             if rma.refund_to == "original":
                 payments.refund_reference(
@@ -205,3 +207,83 @@ def receive_return(
             order, Order.Status.RETURNED if everything else Order.Status.PARTIALLY_RETURNED, actor=actor
         )
     return rma
+
+
+def place_exchange(*, rma: ReturnRequest, lines: dict[str, int], actor: str) -> Order:
+    """An exchange: a new order for the replacement items, paid by the returned items' value (any surplus
+    goes to store credit, or back to the original payment for a guest); the new order links to the return."""
+    from omnishop.payments import services as payment_services
+
+    from .checkout import ChannelLine, create_channel_order
+    from .common import settled
+
+    if rma.refund_to != ReturnRequest.RefundTo.EXCHANGE:
+        raise ValidationFailed("This return was not requested as an exchange.", field="refund_to")
+    if rma.status not in (ReturnRequest.Status.APPROVED, ReturnRequest.Status.RECEIVED):
+        raise InvalidTransition(f"The return is {rma.status}; approve it first.", field="status")
+    existing = rma.exchange_orders.first()
+    if existing is not None:
+        return existing
+    if not lines:
+        raise ValidationFailed("Name the replacement items.", field="lines")
+    order = rma.order
+    with transaction.atomic():
+        value = sum(
+            (line_value(rl.order_line, rl.quantity) for rl in rma.lines.select_related("order_line__order")),
+            Decimal(0),
+        )
+        new, _ = create_channel_order(
+            channel=order.channel,
+            lines=[ChannelLine(sku=sku, quantity=qty) for sku, qty in lines.items()],
+            customer=order.customer,
+            email=order.email,
+            shipping_address=order.shipping_address,
+            paid_amount="0",
+            actor=actor,
+        )
+        Order.objects.filter(pk=new.pk).update(exchange_for=rma)
+        applied = min(value, new.total)
+        if applied > 0:
+            payment_services.record_external_payment(
+                channel=order.channel,
+                reference=new.payment_reference,
+                amount=applied,
+                currency=order.currency,
+                label=f"exchange {rma.number}",
+                customer=order.customer,
+            )
+        surplus = value - applied
+        if surplus > 0:
+            if order.customer_id:
+                credit.issue_credit(
+                    customer=order.customer,
+                    amount=surplus,
+                    currency=order.currency,
+                    reference=rma.number,
+                    key=f"exchange:{rma.number}",
+                )
+            else:
+                payments.refund_reference(
+                    reference=order.payment_reference,
+                    amount=min(surplus, paid(order)),
+                    currency=order.currency,
+                    key=f"exchange:{rma.number}",
+                    reason=f"exchange {rma.number}",
+                )
+        ReturnRequest.objects.filter(pk=rma.pk).update(refund_amount=value)
+        new.refresh_from_db()
+        if new.status == Order.Status.PENDING_PAYMENT and settled(new):
+            transition(new, Order.Status.PAID, actor=actor, message=f"Paid by return {rma.number}.")
+        event(
+            order,
+            "exchanged",
+            actor=actor,
+            after={"return": rma.number, "order": new.number, "value": str(value)},
+        )
+        event(
+            new,
+            "exchange_for",
+            actor=actor,
+            after={"return": rma.number, "order": order.number, "applied": str(applied)},
+        )
+    return new

@@ -144,3 +144,34 @@ def test_nothing_can_be_returned_before_it_shipped(shop):
     order = shop.checkout({v: 1})
     with pytest.raises(InvalidTransition):
         services.request_return(order=order, lines=[(order.lines.get().pk, 1, "")], actor="shopper")
+
+
+def test_exchange_is_a_return_plus_a_new_order_paid_by_the_returned_value(shop, customer, api):
+    small = shop.variant(price="10.00", stock=3)
+    large = shop.variant(price="8.00", stock=3)
+    order = ship_all(shop.checkout({small: 1}, customer=customer))
+    line = order.lines.get()
+    rma = services.request_return(
+        order=order, lines=[(line.pk, 1, "wrong size")], refund_to="exchange", actor="shopper"
+    )
+    services.decide_return(rma=rma, approve=True, actor="staff")
+    paid_before = services.paid(order)
+    r = api.with_key(shop.key).post(
+        f"/orders/returns/{rma.number}/exchange", {"lines": [{"sku": large.sku, "quantity": 1}]}
+    )
+    assert r.status_code == 201, r.content
+    new = Order.objects.get(number=r.json()["number"])
+    assert new.exchange_for_id == rma.pk and new.status == Order.Status.PAID
+    assert services.paid(new) == new.total == Decimal("8.00")
+    # the 2.00 the replacement costs less comes back as store credit; the card is not refunded
+    assert credit.balance_of(customer=customer, currency="GBP") == Decimal("2.00")
+    services.receive_return(
+        rma=rma, dispositions={line.pk: "restock"}, location_code="main-wh", actor="staff"
+    )
+    assert services.paid(order) == paid_before
+    assert shop.stock(small).on_hand == 3 and shop.stock(large).allocated == 1
+    again = api.with_key(shop.key).post(
+        f"/orders/returns/{rma.number}/exchange", {"lines": [{"sku": large.sku, "quantity": 1}]}
+    )
+    assert again.json()["number"] == new.number
+    assert_books_balance()

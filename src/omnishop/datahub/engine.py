@@ -264,7 +264,7 @@ class Runner:
 
 def run_job(job: ImportJob, *, progress: Progress | None = None, resume: bool = False) -> ImportJob:
     """Run a pending (or, with resume, an interrupted) job to the end; the job row tells how it went."""
-    profile = get_profile(job.profile)
+    profile = get_profile(job.profile, country=job.channel.country if job.channel_id else None)
     job.status = ImportJob.Status.RUNNING
     job.started_at = job.started_at if resume and job.started_at else timezone.now()
     job.error_code = job.error_message = ""

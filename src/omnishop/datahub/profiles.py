@@ -132,7 +132,17 @@ def _profile_dirs() -> list[Path]:
     return [BUILTIN_DIR, *extra]
 
 
-def parse_profile(path: Path) -> Profile:
+def _localise(steps: list, country: str | None) -> list:
+    """`{name = "phone", region = "channel"}` takes the job's channel country as the default region."""
+    out = []
+    for step in steps:
+        if isinstance(step, dict) and step.get("region") == "channel":
+            step = {**step, "region": country or settings.OMNISHOP_DEFAULT_PHONE_REGION}
+        out.append(step)
+    return out
+
+
+def parse_profile(path: Path, *, country: str | None = None) -> Profile:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -148,7 +158,7 @@ def parse_profile(path: Path) -> Profile:
         columns = tuple(spec.get("columns") or ([spec["column"]] if spec.get("column") else []))
         steps = list(spec.get("clean", []))
         try:
-            chain = build_chain(steps)
+            chain = build_chain(_localise(steps, country))
         except KeyError as exc:
             raise InvalidProfile(f"{path.name}: field {field_name} uses unknown cleaner {exc}.") from None
         if not columns and "value" not in spec:
@@ -185,13 +195,14 @@ def _index() -> dict[str, Path]:
     return found
 
 
-def get_profile(name: str) -> Profile:
+def get_profile(name: str, *, country: str | None = None) -> Profile:
+    """The profile `name`; `country` (the job's channel country) localises channel-dependent cleaners."""
     path = _index().get(name)
     if path is None:
         raise UnknownProfile(
             f"No import profile '{name}'. Known: {', '.join(sorted(_index()))}.", field="profile"
         )
-    return parse_profile(path)
+    return parse_profile(path, country=country)
 
 
 def list_profiles() -> list[Profile]:

@@ -267,7 +267,7 @@ def resubmit_quarantined(
         status=ImportJob.Status.RUNNING,
         started_at=timezone.now(),
     )
-    profile = get_profile(origin.profile)
+    profile = get_profile(origin.profile, country=origin.channel.country if origin.channel_id else None)
     runner = engine.Runner(job, profile)
     if "_raw" in raw:
         data, reasons = {}, list(row.reasons)

@@ -102,3 +102,10 @@ def test_a_customer_row_without_any_identifier_is_quarantined(run_import, retail
     assert job.quarantined == 2
     codes = sorted(r.reasons[0]["code"] for r in job.quarantined_rows.all())
     assert codes == ["identifier_required", "invalid_email"]
+
+
+def test_national_phone_numbers_are_read_in_the_channel_country(run_import, make_channel):
+    us_shop = make_channel("us-shop", "web", "USD", country="US")
+    job = run_import("customers", (HEADER + "U1,,(415) 555-2671,Ada,Byron,,,,\r\n").encode(), channel=us_shop)
+    assert job.imported == 1
+    assert Customer.objects.get().phone == "+14155552671"

@@ -17,6 +17,7 @@ import gzip
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -166,6 +167,7 @@ def worker(db_url: str, quick: bool, repeats: int) -> dict:
 
     results["staged_lines"] = StagedTransactionLine.objects.count()
     results["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    shutil.rmtree(settings.DATAHUB_UPLOAD_DIR, ignore_errors=True)
     return results
 
 
@@ -231,6 +233,7 @@ def main(ctx) -> None:
             )
         if name == "postgresql" and result.get("version"):
             ctx.database_version = ctx.database_version or f"postgresql {result['version']}"
+    shutil.rmtree(sqlite_path.parent, ignore_errors=True)
     ctx.report("datahub.import_online_retail", cases)
 
 

@@ -84,7 +84,7 @@ def send_events(request: HttpRequest, body: EventBatchIn, idempotency_key: str |
 
     def build():
         result = services.record_events(
-            channel=channel, events=[e.dict() for e in body.events], customer=customer
+            channel=channel, events=[e.model_dump() for e in body.events], customer=customer
         )
         return {"accepted": result.accepted, "rejected": [asdict(r) for r in result.rejected]}
 

@@ -133,7 +133,8 @@ def _session_user(request: HttpRequest):
 
 
 class ShopperAuth(AuthBase):
-    """A signed-in shopper (staff users are accepted too, acting as themselves)."""
+    """A signed-in shopper. A staff user coming in this way acts as a shopper (their own data only):
+    staff powers are granted only by `staff(permission)`, never by a shopper endpoint."""
 
     openapi_type = "apiKey"
     openapi_in = "header"
@@ -143,7 +144,7 @@ class ShopperAuth(AuthBase):
         user = _session_user(request)
         if user is None or not user.is_active:
             return None
-        return Principal(kind="staff" if user.is_staff else "shopper", user=user)
+        return Principal(kind="shopper", user=user)
 
 
 class StaffAuth(AuthBase):

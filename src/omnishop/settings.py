@@ -270,4 +270,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
+    # Client errors (409 insufficient_stock in a flash sale, 422 bad input) are answers, not incidents.
+    "loggers": {"django.request": {"level": os.environ.get("REQUEST_LOG_LEVEL", "ERROR")}},
 }

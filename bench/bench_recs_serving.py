@@ -228,6 +228,8 @@ def child_main() -> None:
     from omnishop.recommendations.models import CandidateList
 
     seed = _seed()
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")  # a live database has planner statistics; a freshly seeded one not yet
     channel = seed["channel"]
     started = time.perf_counter()
     version = services.train()

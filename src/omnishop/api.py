@@ -57,7 +57,10 @@ class UnsupportedMediaType(Exception):
     pass
 
 
-def error_response(status: int, code: str, message: str, field: str | None = None, **details) -> HttpResponse:
+def error_response(
+    status: int, code: str, message: str, field: str | None = None, /, **details
+) -> HttpResponse:
+    """The error envelope. Positional-only parameters, so a detail may itself be called `status` or `code`."""
     body = {"error": {"code": code, "message": message, "field": field, "details": details}}
     return HttpResponse(dumps(body), status=status, content_type="application/json")
 

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.apps import apps
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
@@ -434,21 +433,20 @@ def customer_360(*, customer: Customer, channel=None) -> dict:
     }
 
 
-def _orders_section(*, customer: Customer, channel) -> dict:
-    """Orders come from the orders context when it exists: it provides
-    `omnishop.orders.services.orders_for_customer(customer=, channel=)` returning JSON-ready dicts."""
-    if not apps.is_installed("omnishop.orders"):
-        return {"available": False, "note": ORDERS_NOT_AVAILABLE, "items": []}
-    from importlib import import_module
+# Contexts that depend on customers (orders, …) contribute their part of the 360 view by registering a
+# provider at start-up (their AppConfig.ready), so customers never imports them.
+_360_SECTIONS: dict[str, Callable] = {}
 
-    orders_services = import_module("omnishop.orders.services")
-    provider = getattr(orders_services, "orders_for_customer", None)
+
+def register_360_section(name: str, provider: Callable) -> None:
+    """`provider(customer=, channel=)` returns JSON-ready dicts for the section `name` of the 360 view."""
+    _360_SECTIONS[name] = provider
+
+
+def _orders_section(*, customer: Customer, channel) -> dict:
+    provider = _360_SECTIONS.get("orders")
     if provider is None:
-        return {
-            "available": False,
-            "note": "The orders context does not provide orders_for_customer(customer=, channel=) yet.",
-            "items": [],
-        }
+        return {"available": False, "note": ORDERS_NOT_AVAILABLE, "items": []}
     return {"available": True, "note": "", "items": list(provider(customer=customer, channel=channel))}
 
 

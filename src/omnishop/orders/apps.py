@@ -7,8 +7,11 @@ class OrdersConfig(AppConfig):
     verbose_name = "Orders"
 
     def ready(self) -> None:
+        from omnishop.customers.services import register_360_section
         from omnishop.payments.services import on_payment_changed
 
+        from .services import orders_for_customer
         from .services.payment_events import payment_changed
 
         on_payment_changed(payment_changed)
+        register_360_section("orders", orders_for_customer)

@@ -1,5 +1,6 @@
 """Every API error is JSON with a stable code, a message and the offending field — never a 500 or HTML."""
 
+import orjson
 import pytest
 from django.test import override_settings
 
@@ -101,3 +102,12 @@ def test_repeated_bad_keys_are_rate_limited(api, web_channel):
     assert codes[0] == 401
     assert codes[-1] == 429
     cache.clear()
+
+
+def test_details_may_use_any_key_even_the_envelopes_own_names():
+    from omnishop.api import error_response
+
+    response = error_response(409, "invalid_transition", "No.", "state", status="sent", code="x", field="y")
+    body = orjson.loads(response.content)
+    assert body["error"]["code"] == "invalid_transition"
+    assert body["error"]["details"] == {"status": "sent", "code": "x", "field": "y"}

@@ -99,6 +99,13 @@ def banner(result: DemoResult, *, host: str, port: int) -> str:
         f"  try: curl -H 'Authorization: Bearer {key['secret']}' {base}/api/v1/channels/{key['channel']}",
         f"  (kept in {credentials_path()}, mode 0600)",
         "",
+        f"Recommendations and search ({c['events']} behaviour events; model trained at load)",
+    ]
+    auth = f"curl -H 'Authorization: Bearer {key['secret']}'"
+    for label, path in result.examples.items():
+        lines.append(f"  {label.replace('_', ' '):15}: {auth} '{base}{path}'")
+    lines += [
+        "",
         "Try: omnishop customers find-duplicates   (four planted cross-channel duplicates; docs/demo.md)",
         "     omnishop inventory verify            (the stock ledger adds up)",
         "",

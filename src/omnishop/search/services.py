@@ -23,10 +23,10 @@ from django.db.models import Max
 
 from omnishop.catalog.models import Category, ChannelListing, Product, Variant
 from omnishop.core.errors import ValidationFailed
+from omnishop.core.text import normalise, tokenize
 
 from .backends import Term, backend
 from .models import SearchDocument, Synonym
-from .text import normalise, tokenize
 
 __all__ = [
     "SearchResult",

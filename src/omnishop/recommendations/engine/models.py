@@ -214,7 +214,7 @@ class Content(Recommender):
     def fit(self, data: Interactions, *, now: int) -> Content:
         from sklearn.feature_extraction.text import TfidfVectorizer
 
-        from omnishop.search.text import tokenize  # pure text code: the engine stays free of Django
+        from omnishop.core.text import tokenize  # pure text code: the engine stays free of Django
 
         self.n_items = data.n_items
         texts = data.item_text or [""] * data.n_items

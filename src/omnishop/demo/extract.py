@@ -21,6 +21,7 @@ import re
 import statistics
 import sys
 from collections import Counter, defaultdict
+from datetime import datetime
 from pathlib import Path
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -31,6 +32,8 @@ GEAR = ("bags", "fitness_equipment", "fitness_equipment_ball", "fitness_equipmen
 GEAR_IMAGES = ("bags", "fitness_equipment", "watches")
 RETAIL_MONTHS = ("2010-12", "2011-06", "2011-07", "2011-08")
 RETAIL_PRODUCTS = 120
+# The demo's purchase history: the real invoices of the last two months of the file (for the demo giftware).
+BEHAVIOUR_MONTHS = ("2011-07", "2011-08")
 SELLERS = Path("olist_catalog/olist_sellers_dataset.csv")
 # Deliberately messy seller cities (state appended, double blanks, a typo, a backslash, an abbreviation)
 # plus clean ones from the biggest cities: the loader's city cleaning has real work to do.
@@ -188,6 +191,31 @@ def giftware(root: Path) -> list[dict]:
     return products
 
 
+def invoices(root: Path, skus: list[str]) -> list[list]:
+    """The invoices of customers (CustomerID given) that bought demo giftware in BEHAVIOUR_MONTHS, as
+    [customer id, days before the last day of the window, minute of the day, [giftware indexes]]."""
+    index = {sku: i for i, sku in enumerate(skus)}
+    found: dict[str, list] = {}
+    for month in BEHAVIOUR_MONTHS:
+        path = root / "online_retail_uci" / f"online_retail_{month}.csv.gz"
+        with gzip.open(path, "rt", newline="", encoding="utf-8") as f:
+            for r in csv.DictReader(f):
+                code = r["StockCode"].strip().upper()
+                if r["InvoiceNo"].startswith(("C", "A")) or not r["CustomerID"] or code not in index:
+                    continue
+                if int(r["Quantity"]) <= 0:
+                    continue
+                when = datetime.strptime(r["InvoiceDate"], "%Y-%m-%d %H:%M:%S")
+                row = found.setdefault(r["InvoiceNo"], [int(float(r["CustomerID"])), when, set()])
+                row[2].add(index[code])
+    last = max(when for _, when, _ in found.values()).date()
+    rows = [
+        [customer, (last - when.date()).days, when.hour * 60 + when.minute, sorted(items)]
+        for _, (customer, when, items) in sorted(found.items())
+    ]
+    return rows
+
+
 def sellers(root: Path) -> list[dict]:
     with open(root / SELLERS, newline="", encoding="utf-8") as f:
         by_id = {r["seller_id"]: r for r in csv.DictReader(f)}
@@ -208,14 +236,21 @@ def build(root: Path) -> dict[str, dict]:
     sources += [MAGENTO / f"Catalog__SimpleProduct__images_gear_{n}.csv" for n in GEAR_IMAGES]
     sources += [Path("online_retail_uci") / f"online_retail_{m}.csv.gz" for m in RETAIL_MONTHS]
     provenance = {str(p): sha256(root / p) for p in sources}
+    gifts = giftware(root)
+    behaviour_sources = [Path("online_retail_uci") / f"online_retail_{m}.csv.gz" for m in BEHAVIOUR_MONTHS]
     return {
         "catalog.json": {
             "sources": provenance,
             "apparel": magento_apparel(root),
             "gear": magento_gear(root),
-            "giftware": giftware(root),
+            "giftware": gifts,
         },
         "suppliers.json": {"sources": {str(SELLERS): provenance[str(SELLERS)]}, "sellers": sellers(root)},
+        "behaviour.json": {
+            "sources": {str(p): sha256(root / p) for p in behaviour_sources},
+            "skus": [g["sku"] for g in gifts],
+            "invoices": invoices(root, [g["sku"] for g in gifts]),
+        },
     }
 
 

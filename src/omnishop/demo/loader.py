@@ -21,10 +21,13 @@ from omnishop.catalog.models import ChannelListing, Product, Supplier, SupplierO
 from omnishop.channels import services as channel_services
 from omnishop.channels.models import ApiKey, Channel
 from omnishop.customers.models import Customer
+from omnishop.search import services as search_services
 
-from . import catalog, people, stock, suppliers
+from . import behaviour, catalog, people, stock, suppliers
 from .plan import CHANNELS, plan_products
 
+# The banner's recommendation example: Jumbo Bag Red Retrospot, in the small demo too.
+EXAMPLE_SKU = "85099B"
 DEMO_KEY_NAME = "Demo key (make demo)"
 DEMO_KEY_CHANNEL = "web"
 DEMO_KEY_SCOPES = (
@@ -49,6 +52,8 @@ class DemoResult:
     shoppers: list[dict[str, str]]
     api_key: dict[str, str]
     created: dict[str, int] = field(default_factory=dict)
+    # Paths (under /api/v1) that answer with the demo key: recommendations and search.
+    examples: dict[str, str] = field(default_factory=dict)
 
 
 def ensure_channels() -> dict[str, Channel]:
@@ -132,6 +137,10 @@ def load_demo(
         people.ensure_customers(channels)
         staff = people.ensure_staff()
         secret, api_key = ensure_api_key(channels[DEMO_KEY_CHANNEL], staff, path)
+        say("behaviour events and a recommendations model")
+        recorded = behaviour.ensure_events(products, channels=channels)
+        behaviour.ensure_trained(recorded=recorded)
+        search_services.refresh_index(force=True)
     after = _counts()
     result = DemoResult(
         counts=after,
@@ -152,6 +161,7 @@ def load_demo(
             "scopes": ",".join(api_key.scopes),
             "secret": secret,
         },
+        examples=_examples(),
     )
     _write_private(
         path,
@@ -165,8 +175,20 @@ def load_demo(
     return result
 
 
+def _examples() -> dict[str, str]:
+    bag = Variant.objects.filter(sku=EXAMPLE_SKU).values_list("product_id", flat=True).first()
+    shopper = Customer.objects.filter(email=people.SHOPPERS[0].lower()).values_list("pk", flat=True).first()
+    examples = {"search": "/api/v1/search/products?q=hoodie"}
+    if bag:
+        examples["bought_together"] = f"/api/v1/recommendations/products/{bag}/bought-together"
+    if shopper:
+        examples["for_customer"] = f"/api/v1/recommendations/customers/{shopper}"
+    return examples
+
+
 def _counts() -> dict[str, int]:
     from omnishop.inventory.models import PurchaseOrder, StockLocation, StockMovement
+    from omnishop.recommendations.models import Event, ModelVersion
 
     return {
         "channels": Channel.objects.count(),
@@ -179,4 +201,6 @@ def _counts() -> dict[str, int]:
         "stock_movements": StockMovement.objects.count(),
         "purchase_orders": PurchaseOrder.objects.count(),
         "customers": Customer.objects.count(),
+        "events": Event.objects.filter(source=behaviour.SOURCE).count(),
+        "model_versions": ModelVersion.objects.count(),
     }

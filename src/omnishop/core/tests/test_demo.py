@@ -29,6 +29,7 @@ from omnishop.demo.stock import opening_stock
 from omnishop.demo.suppliers import clean_city, offers_for, plan_suppliers
 from omnishop.inventory.models import PurchaseOrderLine, StockLevel, StockLocation, StockMovement
 from omnishop.inventory.services import verify_ledger
+from omnishop.recommendations.models import CandidateList, Event, ModelVersion
 
 DATASETS = Path("/work/shared/datasets")
 HEADLESS_LOGIN = "/_allauth/app/v1/auth/login"
@@ -75,6 +76,9 @@ def _table_state() -> dict:
         ),
         "customers": list(Customer.objects.values_list("pk", "email", "phone", "updated_at")),
         "keys": list(ApiKey.objects.values_list("prefix", "revoked_at")),
+        "events": Event.objects.count(),
+        "model_versions": list(ModelVersion.objects.values_list("number", "status")),
+        "candidate_lists": CandidateList.objects.count(),
     }
 
 
@@ -307,6 +311,43 @@ def test_the_printed_api_key_reads_its_own_channel_and_no_other(small_demo, api)
     assert client.get("/channels/marketplace-eu").status_code == 404
 
 
+def test_the_demo_shop_recommends_from_real_purchases_and_finds_products(small_demo, api):
+    assert Event.objects.filter(kind="purchase", source="demo").count() > 100
+    assert Event.objects.filter(kind="view", source="demo").exists()
+    assert ModelVersion.objects.filter(status="active").count() == 1
+    client = api.with_key(small_demo.api_key["secret"])
+    bag = Variant.objects.get(sku=loader.EXAMPLE_SKU).product_id
+    together = client.get(f"/recommendations/products/{bag}/bought-together")
+    assert together.status_code == 200
+    assert together.json()["items"] and bag not in [i["product_id"] for i in together.json()["items"]]
+    amelia = Customer.objects.get(email=people.SHOPPERS[0])
+    mine = client.get(f"/recommendations/customers/{amelia.pk}")
+    assert mine.status_code == 200 and mine.json()["items"]
+    # The demo shopper took over a real Online Retail history.
+    assert Event.objects.filter(customer_id=amelia.pk, kind="purchase").exists()
+    hoodie = client.get("/search/products", {"q": "hoodie"})
+    assert hoodie.status_code == 200
+    assert "Chaz Kangeroo Hoodie" in [i["title"] for i in hoodie.json()["items"]]
+    jumbo = client.get("/search/products", {"q": "jumbo bag"})
+    assert jumbo.json()["items"][0]["title"] == "Jumbo Bag Red Retrospot"
+    for path in small_demo.examples.values():
+        answer = client.get(path.removeprefix("/api/v1"))
+        assert answer.status_code == 200 and answer.json()["items"], path
+
+
+def test_loading_the_demo_again_neither_records_events_nor_retrains(small_demo, credentials_file):
+    events, versions = Event.objects.count(), ModelVersion.objects.count()
+    again = loader.load_demo(small=True, credentials_file=credentials_file)
+    assert (
+        (Event.objects.count(), ModelVersion.objects.count())
+        == (events, versions)
+        == (
+            again.counts["events"],
+            1,
+        )
+    )
+
+
 def test_omnishop_demo_prints_the_urls_log_ins_and_key_then_reuses_everything(db, settings, tmp_path):
     settings.VAR_DIR = tmp_path
     out = io.StringIO()
@@ -317,6 +358,8 @@ def test_omnishop_demo_prints_the_urls_log_ins_and_key_then_reuses_everything(db
     assert people.STAFF_PASSWORD in text and people.SHOPPER_PASSWORD in text
     secret = json.loads((tmp_path / "demo-credentials.json").read_text())["api_key"]["secret"]
     assert secret in text
+    assert "http://127.0.0.1:8000/api/v1/search/products?q=hoodie" in text
+    assert "/api/v1/recommendations/products/" in text and "/bought-together" in text
     out = io.StringIO()
     call_command("demo", "--small", "--no-serve", stdout=out)
     assert "nothing new (reused)" in out.getvalue() and secret in out.getvalue()

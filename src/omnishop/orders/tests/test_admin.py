@@ -156,3 +156,18 @@ def test_confirming_a_bank_transfer_from_the_admin_marks_the_order_paid(admin_cl
     )
     assert services.get_order(order.number).status == Order.Status.PAID
     assert Payment.objects.get(reference=order.payment_reference).status == Payment.Status.CAPTURED
+
+
+def test_staff_who_may_only_view_orders_cannot_cancel_one(shop, django_user_model):
+    from django.contrib.auth.models import Permission
+
+    viewer = django_user_model.objects.create_user(username="viewer", email="v@example.com", is_staff=True)
+    viewer.user_permissions.add(
+        Permission.objects.get(codename="view_order", content_type__app_label="orders")
+    )
+    client = Client()
+    client.force_login(viewer)
+    order = shop.checkout({shop.variant(): 1})
+    assert client.get(changelist(Order)).status_code == 200
+    client.post(changelist(Order), {"action": "cancel", "_selected_action": [order.pk]}, follow=True)
+    assert services.get_order(order.number).status == Order.Status.PAID

@@ -2,7 +2,8 @@
 
 Modules by concept: `carts`, `checkout` (placing orders), `fulfilment` (shipping and delivery), `changes`
 (cancel, address change, split, merge), `exceptions` (the exception queue and backorders), `returns` (RMA),
-`payment_events` (what a payment change does to its order), `queries` (visibility, customer 360).
+`payment_events` (what a payment change does to its order), `listeners` (who is told when an order becomes
+paid), `queries` (visibility, customer 360).
 """
 
 from .carts import cart_quote, create_cart, get_cart, set_checkout_details, set_line
@@ -25,6 +26,7 @@ from .fulfilment import (
     mark_delivered,
     ship_fulfilment,
 )
+from .listeners import on_order_paid
 from .queries import orders_for_customer, visible_orders
 from .returns import decide_return, get_return, place_exchange, receive_return, request_return
 
@@ -51,6 +53,7 @@ __all__ = [
     "get_return",
     "mark_delivered",
     "merge_orders",
+    "on_order_paid",
     "open_exception",
     "orders_for_customer",
     "paid",

@@ -32,6 +32,7 @@ from .common import (
     settled,
     totals_of,
 )
+from .listeners import order_paid
 
 CANCELLABLE = OPEN | {Order.Status.PARTIALLY_FULFILLED}
 
@@ -127,6 +128,7 @@ def cancel_order(
             )
         elif order.status == Order.Status.PENDING_PAYMENT and settled(order):
             transition(order, Order.Status.PAID, actor=actor)
+            order_paid(order)
     return get_order(order.number)
 
 
@@ -255,6 +257,8 @@ def _settle_hold(order: Order, *, actor: str) -> None:
         Order.objects.filter(pk=order.pk).update(backordered_at=None)
         target = Order.Status.PAID if settled(order) else Order.Status.PENDING_PAYMENT
         transition(order, target, actor=actor, message="All units held.")
+        if target == Order.Status.PAID:
+            order_paid(order)
 
 
 def merge_orders(*, orders: list[Order], actor: str) -> Order:
@@ -331,4 +335,5 @@ def merge_orders(*, orders: list[Order], actor: str) -> Order:
         target = Order.Status.PAID if settled(survivor) else Order.Status.PENDING_PAYMENT
         if survivor.status != target and target in (Order.Status.PAID,):
             transition(survivor, target, actor=actor)
+            order_paid(survivor)
     return get_order(survivor.number)

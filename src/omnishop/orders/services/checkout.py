@@ -33,6 +33,7 @@ from ..models import Cart, Order, OrderAllocation, OrderException, OrderLine, Sh
 from ..pricing import PricedLine, listed_lines, quote
 from ..states import event
 from .common import address_from_book, allocate, clean_address, new_number, new_token, record_allocation
+from .listeners import order_paid
 
 
 @dataclass(frozen=True)
@@ -169,6 +170,8 @@ def _write_order(fields: dict, priced: list[PricedLine], taken: Payment, actor: 
     )
     if fields["cart"] is not None:
         Cart.objects.filter(pk=fields["cart"].pk).update(status=Cart.Status.ORDERED)
+    if status == Order.Status.PAID:
+        order_paid(order)
     return order
 
 
@@ -465,6 +468,8 @@ def create_channel_order(
                 after={"status": status},
             )
             order.status = status
+            if status == Order.Status.PAID:
+                order_paid(order)
     except IntegrityError:
         existing = (
             Order.objects.filter(channel=channel, external_id=external_id).first() if external_id else None

@@ -7,6 +7,7 @@ from omnishop.payments.models import Payment
 from ..models import Order, OrderException
 from ..states import event, transition
 from .common import family_total, settled
+from .listeners import order_paid
 
 
 def payment_changed(payment: Payment) -> None:
@@ -31,6 +32,7 @@ def payment_changed(payment: Payment) -> None:
             transition(
                 order, Order.Status.PAID, actor=f"provider:{payment.provider}", message="Payment captured."
             )
+            order_paid(order)
         elif order.status == Order.Status.PENDING_PAYMENT and payment.status == Payment.Status.FAILED:
             OrderException.objects.create(
                 order=order,

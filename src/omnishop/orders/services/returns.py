@@ -24,6 +24,7 @@ from ..errors import QuantityTooLarge
 from ..models import Order, OrderLine, ReturnLine, ReturnRequest
 from ..states import event, transition
 from .common import lock, paid
+from .listeners import order_paid
 
 RETURNABLE = {
     Order.Status.PARTIALLY_FULFILLED,
@@ -274,6 +275,7 @@ def place_exchange(*, rma: ReturnRequest, lines: dict[str, int], actor: str) -> 
         new.refresh_from_db()
         if new.status == Order.Status.PENDING_PAYMENT and settled(new):
             transition(new, Order.Status.PAID, actor=actor, message=f"Paid by return {rma.number}.")
+            order_paid(new)
         event(
             order,
             "exchanged",

@@ -1,0 +1,99 @@
+"""Purchases from orders: one `purchase` event per order line when an order becomes paid.
+
+Orders know nothing of recommendations; this module registers `record_order_purchases` with
+`orders.services.on_order_paid` at start-up. The listener runs after the order's commit and may run more
+than once for one order (paid again after a hold, a repeated notification), so it is idempotent: every
+event of an order carries the time the order was FIRST paid (from the order's timeline), and a line whose
+(channel, variant, that time) purchase from source "orders" already exists is not written again.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from django.db import transaction
+
+from omnishop.customers import services as customer_services
+from omnishop.orders.models import Order
+
+from ..models import Event
+from .events import MAX_BATCH, record_events
+
+logger = logging.getLogger(__name__)
+
+SOURCE = "orders"
+# Orders that are no purchase (any more) by the time the listener runs.
+NOT_PURCHASES = frozenset({Order.Status.CANCELLED, Order.Status.MERGED})
+
+
+def guest_identity(order: Order) -> str:
+    """A guest order's lines are one anonymous basket: still co-purchase signal, never a person."""
+    return f"order:{order.number}"
+
+
+def record_order_purchases(order: Order) -> int:
+    """Write the purchase events of a paid order that are not written yet; returns how many were written."""
+    with transaction.atomic():
+        # The row lock serialises two listeners of one order (two workers, a retried webhook).
+        order = (
+            Order.objects.select_for_update(of=("self",))
+            .select_related("channel")
+            .filter(pk=order.pk)
+            .first()
+        )
+        if order is None or order.status in NOT_PURCHASES:
+            return 0
+        paid_at = first_paid_at(order)
+        lines = [line for line in order.lines.select_related("variant") if line.open_quantity > 0]
+        done = set(
+            Event.objects.filter(
+                channel=order.channel,
+                kind=Event.Kind.PURCHASE,
+                source=SOURCE,
+                occurred_at=paid_at,
+                variant_id__in=[line.variant_id for line in lines],
+            ).values_list("variant_id", flat=True)
+        )
+        customer = customer_services.active(order.customer) if order.customer_id else None
+        events = []
+        for line in lines:
+            if line.variant_id in done:
+                continue
+            raw = {
+                "kind": Event.Kind.PURCHASE,
+                # Both ids: record_events resolves a product only from product_id (a variant alone is refused).
+                "product_id": line.variant.product_id,
+                "variant_id": line.variant_id,
+                "quantity": line.open_quantity,
+                "occurred_at": paid_at,
+            }
+            if customer is None:
+                raw["anonymous_id"] = guest_identity(order)
+            events.append(raw)
+        written = 0
+        for start in range(0, len(events), MAX_BATCH):
+            result = record_events(
+                channel=order.channel,
+                events=events[start : start + MAX_BATCH],
+                customer=customer,
+                source=SOURCE,
+            )
+            written += result.accepted
+            for rejection in result.rejected:
+                logger.warning(
+                    "purchase event of order %s not recorded: %s (%s)",
+                    order.number,
+                    rejection.code,
+                    rejection.message,
+                )
+        return written
+
+
+def first_paid_at(order: Order) -> datetime:
+    """When the order first became paid: placed paid, or its first move to `paid` on the timeline."""
+    for entry in order.events.filter(kind__in=("placed", "status_changed")).order_by("created_at", "pk"):
+        if (entry.after or {}).get("status") == Order.Status.PAID:
+            return entry.created_at
+    # A paid order always has that entry; an order without one counts from when it was placed.
+    return order.created_at

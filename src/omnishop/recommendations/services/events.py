@@ -85,12 +85,15 @@ def record_events(
 
 
 def _lookups(channel, events, customer):
-    product_ids = {e["product_id"] for e in events if e.get("product_id") is not None}
+    variant_ids = {e["variant_id"] for e in events if e.get("variant_id") is not None}
+    variants = dict(Variant.objects.filter(pk__in=variant_ids).values_list("pk", "product_id"))
+    # An event may name only its variant: the variant's product must count as known too.
+    product_ids = {e["product_id"] for e in events if e.get("product_id") is not None} | set(
+        variants.values()
+    )
     for e in events:
         product_ids.update(i for i in (e.get("result_ids") or []) if isinstance(i, int))
     products = set(Product.objects.filter(pk__in=product_ids).values_list("pk", flat=True))
-    variant_ids = {e["variant_id"] for e in events if e.get("variant_id") is not None}
-    variants = dict(Variant.objects.filter(pk__in=variant_ids).values_list("pk", "product_id"))
     customers: dict[int, int] = {}
     if customer is None:
         wanted = {e["customer_id"] for e in events if e.get("customer_id") is not None}

@@ -194,3 +194,25 @@ def test_events_past_the_retention_period_are_purged_and_newer_ones_kept(web_cha
     )
     assert services.purge_old_events() == 1
     assert Event.objects.count() == 1
+
+
+def test_an_event_naming_only_its_variant_is_attributed_to_the_variants_product(
+    api, web_channel, make_key, make_product
+):
+    mug = make_product("Mug", channels=[web_channel])
+    variant = mug.variants.get()
+    key = make_key(web_channel, ["events:write"])
+    response = api.with_key(key).post(
+        "/events",
+        {
+            "events": [
+                {"kind": "add_to_cart", "variant_id": variant.pk, "anonymous_id": "v1"},
+                {"kind": "view", "variant_id": 987_654, "anonymous_id": "v1"},
+            ]
+        },
+    )
+    assert response.status_code == 202, response.content
+    assert response.json()["accepted"] == 1
+    assert [r["code"] for r in response.json()["rejected"]] == ["unknown_variant"]
+    event = Event.objects.get()
+    assert (event.product_id, event.variant_id) == (mug.pk, variant.pk)

@@ -22,6 +22,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
 
+from omnishop.catalog import services as catalog
 from omnishop.catalog.models import (
     Category,
     ChannelListing,
@@ -31,6 +32,8 @@ from omnishop.catalog.models import (
     SupplierOffer,
     Variant,
 )
+from omnishop.core.errors import DomainError
+from omnishop.core.money import CurrencyMismatch, parse_amount, validate_currency
 
 from ..engine import IMPORTED, MERGED, QUARANTINED, UNCHANGED, UPDATED, Prepared, Result, content_hash
 from .base import Ledger, Target
@@ -81,6 +84,9 @@ class ProductsTarget(Target):
                 outcome, object_id = self.apply(row, key, update=key in existing)
             except RowRejected as exc:
                 results.append(Result(QUARANTINED, [exc.reason]))
+                continue
+            except DomainError as exc:  # a catalog rule, checked before the row writes anything
+                results.append(Result(QUARANTINED, [reason_of(exc)]))
                 continue
             if key in existing:
                 outcome = UPDATED
@@ -285,11 +291,18 @@ class ProductsTarget(Target):
         data = row.data
         if self.flavour == "shopify":
             sku = self.shopify_sku(row)
-        gtin = data.get("gtin")
+        # The catalog's rules first, so a rejected row writes nothing.
+        gtin = catalog.validate_gtin(data.get("gtin"))
+        listing_values = self.listing_values(data)
         variant = Variant.objects.filter(sku=sku).select_related("product").first()
+        holder = catalog.find_variant_by_gtin(gtin) if gtin else None  # any GTIN length: one trade item
         merged = False
-        if variant is None and gtin:
-            variant = Variant.objects.filter(gtin=gtin).select_related("product").first()
+        if variant is None:
+            variant = holder
+        elif holder is not None and holder.pk != variant.pk:
+            raise catalog.DuplicateGtin(
+                f"GTIN '{gtin}' is already used by variant '{holder.sku}'.", field="gtin", gtin=gtin
+            )
         known = self.rows.load([f"variant:{sku}"]).get(f"variant:{sku}")
         if variant is not None and not known:
             merged = True  # the same SKU/GTIN came from another channel or file: one variant
@@ -299,8 +312,7 @@ class ProductsTarget(Target):
             "attributes": axes,
             "weight_grams": data.get("weight_grams"),
         }
-        gtin_free = gtin and not Variant.objects.filter(gtin=gtin).exclude(sku=sku).exists()
-        if gtin_free and (variant is None or variant.gtin in (None, "", gtin)):
+        if gtin and (variant is None or variant.gtin in (None, "", gtin)):
             fields["gtin"] = gtin
         if variant is None:
             product = self.parent_product(row)
@@ -311,7 +323,7 @@ class ProductsTarget(Target):
                 if value not in (None, "", {}):
                     setattr(variant, name, value)
             variant.save()
-        self.listing(variant, data)
+        self.listing(variant, listing_values)
         return (MERGED if merged else IMPORTED), variant.pk
 
     def axes_of(self, row: Prepared) -> dict:
@@ -394,19 +406,42 @@ class ProductsTarget(Target):
         self.holding -= set(empty)
         self.entity_counts["products_created"] -= len(empty)
 
-    def listing(self, variant: Variant, data: dict) -> None:
+    def listing_values(self, data: dict) -> dict | None:
+        """The row's listing on the job's channel, checked as the catalog checks listings: in the channel's
+        currency (a row `currency` field or the `currency` target option naming another is refused with
+        `currency_mismatch`), amounts within the currency's minor unit, no compare-at price below the price."""
         if self.channel is None or data.get("price") is None:
-            return
-        price = data["price"]
-        compare = data.get("compare_at_price")
+            return None
+        currency = self.channel.currency
+        given = data.get("currency") or self.options.get("currency")
+        if given and validate_currency(given) != currency:
+            raise CurrencyMismatch(
+                f"Channel '{self.channel.code}' sells in {currency}; this listing is in {given}.",
+                field="currency",
+                expected=currency,
+                got=given,
+            )
+        price, compare = data["price"], data.get("compare_at_price")
         if data.get("sale_price") is not None:
             compare, price = price, data["sale_price"]
-        values = {
+        price = parse_amount(price, currency, field="price")
+        compare = parse_amount(compare, currency, field="compare_at_price") if compare else None
+        if compare is not None and compare < price:
+            raise RowRejected(
+                "compare_at_price",
+                "invalid_compare_at_price",
+                "The compare-at ('was') price must not be below the price.",
+            )
+        return {
             "price": price,
             "compare_at_price": compare if compare and compare > price else None,
-            "currency": self.channel.currency,
+            "currency": currency,
             "is_published": data.get("published", True) is not False,
         }
+
+    def listing(self, variant: Variant, values: dict | None) -> None:
+        if values is None:
+            return
         listing, created = ChannelListing.objects.get_or_create(
             channel=self.channel, variant=variant, defaults=values
         )
@@ -437,6 +472,11 @@ class ProductsTarget(Target):
         return 0
 
 
+def reason_of(exc: DomainError) -> dict:
+    """A catalog DomainError as a quarantine reason: the catalog's field, code and message."""
+    return {"field": exc.field, "code": exc.code, "message": exc.message}
+
+
 class RowRejected(Exception):
     def __init__(self, field: str, code: str, message: str) -> None:
         self.reason = {"field": field, "code": code, "message": message}
@@ -464,15 +504,11 @@ class SuppliersTarget(Target):
             if (code in existing and existing[code][1] == digest) or code in new or code in changed:
                 results.append(Result(UNCHANGED))
                 continue
-            values = {
-                "name": (data.get("name") or code)[:200],
-                "email": data.get("email") or "",
-                "phone": data.get("phone") or "",
-                "country": data.get("country") or "",
-                "city": (data.get("city") or "")[:200],
-                "postcode": (data.get("postcode") or "")[:20],
-                "currency": data.get("currency") or self.options.get("currency", "GBP"),
-            }
+            try:
+                values = self.checked(data, code)
+            except DomainError as exc:
+                results.append(Result(QUARANTINED, [reason_of(exc)]))
+                continue
             supplier = by_code.get(code)
             if supplier is None:
                 new[code] = Supplier(code=code, **values)
@@ -492,6 +528,20 @@ class SuppliersTarget(Target):
         self.entity_counts["suppliers_created"] += len(new)
         return results
 
+    def checked(self, data: dict, code: str) -> dict:
+        """The supplier's fields through the catalog's checks: e-mail, country, phone (E.164, read in the
+        supplier's country) and currency, normalised as the catalog stores them."""
+        country = catalog.validate_country(data.get("country") or "")
+        return {
+            "name": (data.get("name") or code)[:200],
+            "email": catalog.normalise_email(data.get("email") or ""),
+            "phone": catalog.normalise_phone(data.get("phone") or "", region=country or None),
+            "country": country,
+            "city": (data.get("city") or "")[:200],
+            "postcode": (data.get("postcode") or "")[:20],
+            "currency": validate_currency(data.get("currency") or self.options.get("currency", "GBP")),
+        }
+
 
 class SupplierOffersTarget(Target):
     """What a supplier charges for a variant: (supplier code, SKU) → cost, currency, lead time, MOQ, pack."""
@@ -504,6 +554,12 @@ class SupplierOffersTarget(Target):
         ledger = Ledger(source=self.source, entity="supplier_offer", job=self.job)
         keys = [f"{r.data['supplier']}:{r.data['sku']}" for r in rows]
         existing = ledger.load(keys)
+        offers = {
+            (o.supplier_id, o.variant_id): o
+            for o in SupplierOffer.objects.filter(
+                supplier__in=suppliers.values(), variant__in=variants.values()
+            ).select_related("supplier", "variant")
+        }
         results, entries = [], {}
         for row, key in zip(rows, keys, strict=True):
             data = row.data
@@ -528,22 +584,25 @@ class SupplierOffersTarget(Target):
             if key in existing and existing[key][1] == digest:
                 results.append(Result(UNCHANGED))
                 continue
-            values = {
-                "cost": data["cost"],
-                "currency": data.get("currency") or supplier.currency,
-                "supplier_sku": (data.get("supplier_sku") or "")[:100],
-                "lead_time_days": data.get("lead_time_days") or supplier.default_lead_time_days,
-                "min_order_quantity": data.get("min_order_quantity") or 1,
-                "pack_size": data.get("pack_size") or 1,
-            }
-            offer, created = SupplierOffer.objects.update_or_create(
-                supplier=supplier, variant=variant, defaults=values
-            )
-            if data.get("is_preferred"):
-                SupplierOffer.objects.filter(variant=variant, is_preferred=True).exclude(pk=offer.pk).update(
-                    is_preferred=False
-                )
-                SupplierOffer.objects.filter(pk=offer.pk).update(is_preferred=True)
+            offer = offers.get((supplier.pk, variant.pk)) or SupplierOffer(supplier=supplier, variant=variant)
+            created = offer.pk is None
+            try:
+                offer.cost = catalog.parse_cost(data["cost"])
+                offer.currency = validate_currency(data.get("currency") or supplier.currency)
+                offer.supplier_sku = (data.get("supplier_sku") or "")[:100]
+                offer.lead_time_days = data.get("lead_time_days") or supplier.default_lead_time_days
+                offer.min_order_quantity = data.get("min_order_quantity") or 1
+                offer.pack_size = data.get("pack_size") or 1
+                if data.get("is_preferred") is not None:
+                    offer.is_preferred = bool(data["is_preferred"])
+                # The catalog's save: a preferred offer unsets the variant's other one, under a variant lock.
+                catalog.save_offer(offer=offer)
+            except DomainError as exc:
+                if offer.pk is not None:
+                    offer.refresh_from_db()  # back to its stored fields for a later row of this file
+                results.append(Result(QUARANTINED, [reason_of(exc)]))
+                continue
+            offers[(supplier.pk, variant.pk)] = offer
             entries[key] = (offer.pk, digest)
             results.append(Result(IMPORTED if created else UPDATED if key in existing else MERGED))
         ledger.record(entries, existing)

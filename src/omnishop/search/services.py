@@ -23,6 +23,7 @@ from django.db.models import Max
 
 from omnishop.catalog.models import Category, ChannelListing, Product, Variant
 from omnishop.core.errors import ValidationFailed
+from omnishop.core.money import quantize
 from omnishop.core.text import normalise, tokenize
 
 from .backends import Term, backend
@@ -322,7 +323,8 @@ def search_products(
     page = order[offset : offset + limit]
     items = [{**by_product[pk], "score": round(scores[pk], 6)} for pk in page]
     for item in items:
-        item["min_price"] = str(item["min_price"])
+        # Money leaves with the currency's own minor units ("59.00", not the column's "59.0000").
+        item["min_price"] = str(quantize(item["min_price"], item["currency"]))
     result = SearchResult(
         items=items,
         total=len(order),

@@ -195,3 +195,9 @@ def test_search_access(api, web_channel, make_key, staff_api, catalog):
     put = staff_api.put("/search/synonyms", {"term": "Tee", "synonyms": ["T-shirt", "top"]})
     assert put.status_code == 200 and put.json() == {"term": "tee", "synonyms": ["t shirt", "top"]}
     assert staff_api.put("/search/synonyms", {"term": "two words", "synonyms": []}).status_code == 422
+
+
+def test_prices_in_results_have_the_currencys_minor_units(api, web_channel, make_key, catalog):
+    client = api.with_key(make_key(web_channel, ["catalog:read"]))
+    items = client.get("/search/products", {"q": "teapot"}).json()["items"]
+    assert [(i["min_price"], i["currency"]) for i in items] == [("35.00", "GBP")]

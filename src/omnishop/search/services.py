@@ -353,7 +353,10 @@ def _facets(entries: list[dict]) -> dict:
             code: [{"value": k, "count": n} for k, n in counts.most_common(20)]
             for code, counts in sorted(attributes.items())
         },
-        "price": {"min": str(min(prices)) if prices else None, "max": str(max(prices)) if prices else None},
+        "price": {
+            "min": str(quantize(min(prices), entries[0]["currency"])) if prices else None,
+            "max": str(quantize(max(prices), entries[0]["currency"])) if prices else None,
+        },
     }
 
 

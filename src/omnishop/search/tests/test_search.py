@@ -199,5 +199,6 @@ def test_search_access(api, web_channel, make_key, staff_api, catalog):
 
 def test_prices_in_results_have_the_currencys_minor_units(api, web_channel, make_key, catalog):
     client = api.with_key(make_key(web_channel, ["catalog:read"]))
-    items = client.get("/search/products", {"q": "teapot"}).json()["items"]
-    assert [(i["min_price"], i["currency"]) for i in items] == [("35.00", "GBP")]
+    body = client.get("/search/products", {"q": "teapot"}).json()
+    assert [(i["min_price"], i["currency"]) for i in body["items"]] == [("35.00", "GBP")]
+    assert body["facets"]["price"] == {"min": "35.00", "max": "35.00"}

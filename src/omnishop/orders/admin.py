@@ -5,7 +5,6 @@ as a message, the way the API would answer it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from decimal import Decimal
 
 from django.contrib import admin, messages
@@ -13,8 +12,9 @@ from django.db.models import DecimalField, F, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils.html import format_html, format_html_join
 
+from omnishop.backoffice import kit
+from omnishop.backoffice.kit import ReadOnlyInline, money, run_each
 from omnishop.core.errors import DomainError
-from omnishop.core.money import quantize
 from omnishop.payments import services as payments
 from omnishop.payments.models import Payment
 
@@ -36,62 +36,14 @@ from .models import (
 )
 
 
-def money(amount: Decimal | None, currency: str) -> str:
-    if amount is None:
-        return "—"
-    return f"{quantize(Decimal(amount), currency)} {currency}"
-
-
 def staff_actor(request) -> str:
     return f"staff:{request.user.pk}"
 
 
-def run_each(model_admin, request, items: Iterable, call: Callable, *, label: Callable, done: str) -> int:
-    """Apply a service to each selected row; a DomainError becomes an error message, never a 500."""
-    count = 0
-    for item in items:
-        try:
-            call(item)
-            count += 1
-        except DomainError as exc:
-            model_admin.message_user(request, f"{label(item)}: {exc.message} ({exc.code})", messages.ERROR)
-    if count:
-        model_admin.message_user(request, f"{done}: {count}.", messages.SUCCESS)
-    return count
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Audit and ledger rows, and rows only services may write: view, search and filter, never edit."""
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
+class ReadOnlyAdmin(kit.ReadOnlyAdmin):
     def has_operate_permission(self, request) -> bool:
         """Actions that call services need the permission the API asks for (the forms stay read-only)."""
         return request.user.has_perm("orders.change_order")
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def get_readonly_fields(self, request, obj=None):
-        return self.fields  # inlines, unlike model admins, still build form fields without change permission
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 # --- the order page -----------------------------------------------------------------------------

@@ -4,12 +4,10 @@ confirm a received bank transfer or release an open authorisation with actions t
 
 from __future__ import annotations
 
-from decimal import Decimal
+from django.contrib import admin
 
-from django.contrib import admin, messages
-
-from omnishop.core.errors import DomainError
-from omnishop.core.money import quantize
+from omnishop.backoffice import kit
+from omnishop.backoffice.kit import ReadOnlyAdmin, ReadOnlyInline, money
 
 from . import services
 from .models import (
@@ -20,40 +18,6 @@ from .models import (
     StoreCreditEntry,
     WebhookDelivery,
 )
-
-
-def money(amount: Decimal | None, currency: str) -> str:
-    if amount is None:
-        return "—"
-    return f"{quantize(Decimal(amount), currency)} {currency}"
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def get_readonly_fields(self, request, obj=None):
-        return self.fields  # inlines, unlike model admins, still build form fields without change permission
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class RefundInline(ReadOnlyInline):
@@ -100,17 +64,7 @@ class PaymentAdmin(ReadOnlyAdmin):
         return request.user.has_perm("payments.change_payment")
 
     def _each(self, request, queryset, call, done: str):
-        count = 0
-        for payment in queryset:
-            try:
-                call(payment)
-                count += 1
-            except DomainError as exc:
-                self.message_user(
-                    request, f"Payment {payment.pk}: {exc.message} ({exc.code})", messages.ERROR
-                )
-        if count:
-            self.message_user(request, f"{done}: {count}.", messages.SUCCESS)
+        kit.run_each(self, request, queryset, call, label=lambda p: f"Payment {p.pk}", done=done)
 
     @admin.action(description="Confirm (money received / 3-D Secure done)", permissions=["operate"])
     def confirm(self, request, queryset):

@@ -1,0 +1,66 @@
+"""Building blocks every context's admin.py shares: money display, read-only screens, service actions.
+
+Admin screens never write business rows themselves; they show them and run services. These helpers make
+that the easy path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+
+from django.contrib import admin, messages
+
+from omnishop.core.errors import DomainError
+from omnishop.core.money import quantize
+
+
+def money(amount: Decimal | None, currency: str) -> str:
+    """'12.50 GBP': an amount shown with its currency's minor units, '—' when there is none."""
+    if amount is None:
+        return "—"
+    return f"{quantize(Decimal(amount), currency)} {currency}"
+
+
+def run_each(model_admin, request, items: Iterable, call: Callable, *, label: Callable, done: str) -> int:
+    """Apply a service to each selected row; a DomainError becomes an error message, never a 500."""
+    count = 0
+    for item in items:
+        try:
+            call(item)
+            count += 1
+        except DomainError as exc:
+            model_admin.message_user(request, f"{label(item)}: {exc.message} ({exc.code})", messages.ERROR)
+    if count:
+        model_admin.message_user(request, f"{done}: {count}.", messages.SUCCESS)
+    return count
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Audit and ledger rows, and rows only services may write: view, search and filter, never edit."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields  # inlines, unlike model admins, still build form fields without change permission
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -13,14 +13,14 @@ from datetime import UTC, datetime
 
 from django.db.models import Prefetch, Q, QuerySet
 from django.http import HttpRequest
-from ninja import Header, Query, Router, Status
+from ninja import Query, Router, Status
 
 from omnishop.channels import services as channel_services
 from omnishop.core.auth import channel_key, staff
 from omnishop.core.errors import PermissionDenied, ValidationFailed
-from omnishop.core.idempotency import idempotent
+from omnishop.core.idempotency import IDEMPOTENCY_KEY, idempotent
 from omnishop.core.pagination import PageResult, paginate
-from omnishop.core.schemas import ErrorOut
+from omnishop.core.schemas import ERRORS
 
 from . import services
 from .listings import ListingChange
@@ -69,16 +69,6 @@ from .schemas import (
 )
 
 router = Router(tags=["catalog"])
-ERRORS = {
-    400: ErrorOut,
-    401: ErrorOut,
-    403: ErrorOut,
-    404: ErrorOut,
-    409: ErrorOut,
-    413: ErrorOut,
-    422: ErrorOut,
-}
-IDEMPOTENCY_KEY = Header(None, alias="Idempotency-Key")
 
 
 def _can(model: str, action: str) -> list:

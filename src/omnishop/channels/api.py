@@ -2,19 +2,18 @@
 
 import orjson
 from django.http import HttpRequest
-from ninja import Header, Router
+from ninja import Router
 
 from omnishop.core.auth import channel_key, staff
 from omnishop.core.errors import NotFound, PermissionDenied
-from omnishop.core.idempotency import idempotent
-from omnishop.core.schemas import ErrorOut
+from omnishop.core.idempotency import IDEMPOTENCY_KEY, idempotent
+from omnishop.core.schemas import ERRORS
 
 from . import services
 from .models import ApiKey, Channel
 from .schemas import ApiKeyIn, ApiKeyOut, ChannelIn, ChannelOut, IssuedKeyOut
 
 router = Router(tags=["channels"])
-ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
 
 
 @router.get(
@@ -38,9 +37,7 @@ def get_channel(request: HttpRequest, code: str):
 
 
 @router.post("", response={201: ChannelOut, **ERRORS}, auth=[staff("channels.add_channel")])
-def create_channel(
-    request: HttpRequest, body: ChannelIn, idempotency_key: str | None = Header(None, alias="Idempotency-Key")
-):
+def create_channel(request: HttpRequest, body: ChannelIn, idempotency_key: str | None = IDEMPOTENCY_KEY):
     return idempotent(
         request, idempotency_key, 201, lambda: ChannelOut.from_orm(services.create_channel(**body.dict()))
     )
@@ -65,7 +62,7 @@ def issue_api_key(
     request: HttpRequest,
     code: str,
     body: ApiKeyIn,
-    idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
+    idempotency_key: str | None = IDEMPOTENCY_KEY,
 ):
     """Issue a key. A replay under the same Idempotency-Key returns the key's record with `key: null`:
     the secret is never stored, so a client that lost the first response revokes and issues again."""

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from ninja import Header
 
 from .errors import DomainError, IdempotencyInProgress, IdempotencyKeyReused, ValidationFailed
 from .models import IdempotencyRecord
@@ -26,6 +27,9 @@ from .models import IdempotencyRecord
 # A worker that died mid-request leaves its row in progress; after this long the key may be retried.
 ABANDONED_AFTER = timedelta(minutes=5)
 MAX_KEY_LENGTH = 255
+
+# The header parameter every create-style endpoint declares: `idempotency_key: str | None = IDEMPOTENCY_KEY`.
+IDEMPOTENCY_KEY = Header(None, alias="Idempotency-Key")
 
 
 class InvalidIdempotencyKey(ValidationFailed):

@@ -34,3 +34,8 @@ class Page(Schema):
     """Every list endpoint answers with items and an opaque cursor for the next page (null at the end)."""
 
     next_cursor: str | None = None
+
+
+# The client errors any endpoint can answer (docs/API.md): malformed JSON, credentials, scope, not found,
+# conflicts and idempotency, body too large, wrong media type, validation, rate limit.
+ERRORS = {status: ErrorOut for status in (400, 401, 403, 404, 409, 413, 415, 422, 429)}

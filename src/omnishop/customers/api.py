@@ -6,14 +6,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.http import HttpRequest, HttpResponse
-from ninja import Header, Query, Router
+from ninja import Query, Router
 
 from omnishop.api import dumps
 from omnishop.core.auth import channel_key, shopper, staff
 from omnishop.core.errors import ValidationFailed
-from omnishop.core.idempotency import idempotent, run_idempotent
+from omnishop.core.idempotency import IDEMPOTENCY_KEY, idempotent, run_idempotent
 from omnishop.core.pagination import paginate
-from omnishop.core.schemas import ErrorOut
+from omnishop.core.schemas import ERRORS
 
 from . import services
 from .models import ChannelIdentity, Customer, CustomerPreferences, MergeRecord
@@ -42,17 +42,7 @@ from .schemas import (
 )
 
 router = Router(tags=["customers"])
-ERRORS = {
-    400: ErrorOut,
-    401: ErrorOut,
-    403: ErrorOut,
-    404: ErrorOut,
-    409: ErrorOut,
-    422: ErrorOut,
-    429: ErrorOut,
-}
 ORDERINGS = ("created_at", "updated_at", "last_name", "email", "id")
-IdempotencyKey = Header(None, alias="Idempotency-Key")
 
 READ = [channel_key("customers:read"), staff("customers.view_customer")]
 WRITE = [channel_key("customers:write"), staff("customers.add_customer")]
@@ -111,7 +101,7 @@ def my_addresses(request: HttpRequest):
 
 
 @router.post("/me/addresses", response={201: AddressOut, **ERRORS}, auth=[shopper()])
-def add_my_address(request: HttpRequest, body: AddressIn, idempotency_key: str | None = IdempotencyKey):
+def add_my_address(request: HttpRequest, body: AddressIn, idempotency_key: str | None = IDEMPOTENCY_KEY):
     customer = request.auth.customer
     return idempotent(
         request,
@@ -186,7 +176,7 @@ def find_duplicates(request: HttpRequest, min_score: float = 0.8, limit: int = 1
 
 @router.post("/duplicates/dismissals", response={201: DistinctPairOut, **ERRORS}, auth=MERGE)
 def dismiss_duplicate(
-    request: HttpRequest, body: DistinctPairIn, idempotency_key: str | None = IdempotencyKey
+    request: HttpRequest, body: DistinctPairIn, idempotency_key: str | None = IDEMPOTENCY_KEY
 ):
     """Staff judged the pair to be two different people: it is not proposed again."""
 
@@ -214,7 +204,7 @@ def list_merges(
 
 
 @router.post("/merges", response={201: MergeOut, **ERRORS}, auth=MERGE)
-def merge(request: HttpRequest, body: MergeIn, idempotency_key: str | None = IdempotencyKey):
+def merge(request: HttpRequest, body: MergeIn, idempotency_key: str | None = IDEMPOTENCY_KEY):
     def build():
         survivor = services.get_customer(body.survivor)
         merged = services.get_customer(body.merged)
@@ -279,7 +269,7 @@ def list_customers(
 
 
 @router.post("", response={200: ResolveOut, 201: ResolveOut, **ERRORS}, auth=WRITE)
-def resolve_customer(request: HttpRequest, body: ResolveIn, idempotency_key: str | None = IdempotencyKey):
+def resolve_customer(request: HttpRequest, body: ResolveIn, idempotency_key: str | None = IDEMPOTENCY_KEY):
     """Recognise a shopper from a channel (guest checkout, POS sale, marketplace order): the existing
     customer with that e-mail / phone / channel id, or a new one (201)."""
     from omnishop.channels.services import get_channel

@@ -8,15 +8,15 @@ import hashlib
 
 import orjson
 from django.http import HttpRequest, StreamingHttpResponse
-from ninja import File, Form, Header, Router
+from ninja import File, Form, Router
 from ninja.files import UploadedFile
 
 from omnishop.api import dumps
 from omnishop.core.auth import channel_key, staff
 from omnishop.core.errors import PermissionDenied, ValidationFailed
-from omnishop.core.idempotency import idempotent, run_idempotent
+from omnishop.core.idempotency import IDEMPOTENCY_KEY, idempotent, run_idempotent
 from omnishop.core.pagination import paginate
-from omnishop.core.schemas import ErrorOut
+from omnishop.core.schemas import ERRORS
 
 from . import exports, services
 from .models import ImportJob, MatchCandidate, QuarantinedRow
@@ -36,15 +36,6 @@ from .schemas import (
 )
 
 router = Router(tags=["datahub"])
-ERRORS = {
-    400: ErrorOut,
-    401: ErrorOut,
-    403: ErrorOut,
-    404: ErrorOut,
-    409: ErrorOut,
-    413: ErrorOut,
-    422: ErrorOut,
-}
 WRITE = [channel_key("imports:write"), staff("datahub.add_importjob")]
 READ = [channel_key("imports:write"), staff("datahub.view_importjob")]
 
@@ -87,7 +78,7 @@ def upload_import(
     profile: str = Form(...),
     channel: str | None = Form(None),
     options: str | None = Form(None),
-    idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
+    idempotency_key: str | None = IDEMPOTENCY_KEY,
 ):
     """Upload a file (multipart field `file`) for `profile`; the job runs in the background (at once
     without Redis) and is returned with 202 — follow it at GET /imports/{id}."""
@@ -133,7 +124,7 @@ class _Fingerprint:
 def server_import(
     request: HttpRequest,
     body: ServerImportIn,
-    idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
+    idempotency_key: str | None = IDEMPOTENCY_KEY,
 ):
     """Staff: import a file already on the server, under DATAHUB_IMPORT_ROOTS."""
 
@@ -177,9 +168,7 @@ def get_import(request: HttpRequest, job_id: int):
 
 
 @router.post("/imports/{job_id}/rerun", response={202: JobOut, **ERRORS}, auth=WRITE)
-def rerun_import(
-    request: HttpRequest, job_id: int, idempotency_key: str | None = Header(None, alias="Idempotency-Key")
-):
+def rerun_import(request: HttpRequest, job_id: int, idempotency_key: str | None = IDEMPOTENCY_KEY):
     """Run the same stored file again as a new job (finishes a job that died halfway; a no-op otherwise)."""
 
     def build():

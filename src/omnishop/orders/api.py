@@ -7,13 +7,14 @@ orders; a shopper on their own; staff by Django permission (docs/orders.md has t
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
-from ninja import Header, Query, Router, Status
+from ninja import Query, Router, Status
 
 from omnishop.channels.models import Channel
 from omnishop.core.auth import channel_key, shopper, staff
 from omnishop.core.errors import PermissionDenied, ValidationFailed
-from omnishop.core.idempotency import idempotent, request_fingerprint
+from omnishop.core.idempotency import IDEMPOTENCY_KEY, idempotent, request_fingerprint
 from omnishop.core.pagination import paginate
+from omnishop.core.schemas import ERRORS as COMMON_ERRORS
 from omnishop.core.schemas import ErrorOut
 
 from . import serialise, services
@@ -42,16 +43,7 @@ from .schemas import (
 )
 
 router = Router(tags=["orders"])
-ERRORS = {
-    400: ErrorOut,
-    401: ErrorOut,
-    402: ErrorOut,
-    403: ErrorOut,
-    404: ErrorOut,
-    409: ErrorOut,
-    422: ErrorOut,
-}
-IdemKey = Header(None, alias="Idempotency-Key")
+ERRORS = {**COMMON_ERRORS, 402: ErrorOut}
 
 READ = [channel_key("orders:read"), staff("orders.view_order"), shopper()]
 SHOP = [channel_key("orders:write"), staff("orders.change_order"), shopper()]
@@ -134,7 +126,7 @@ def _cart_view(cart) -> dict:
 
 
 @router.post("/carts", response={201: dict, **ERRORS}, auth=SHOP)
-def create_cart(request: HttpRequest, body: CartIn, idempotency_key: str | None = IdemKey):
+def create_cart(request: HttpRequest, body: CartIn, idempotency_key: str | None = IDEMPOTENCY_KEY):
     """A channel key opens guest carts for its channel; a shopper opens their own cart on a named channel."""
     channel = acting_channel(request, body.channel)
     customer = request.auth.customer if request.auth.kind != "channel" else None
@@ -171,7 +163,7 @@ def update_cart(request: HttpRequest, token: str, body: CartDetailsIn):
 
 @router.post("/carts/{token}/checkout", response={201: dict, **ERRORS}, auth=SHOP)
 def checkout_cart(
-    request: HttpRequest, token: str, body: CartCheckoutIn, idempotency_key: str | None = IdemKey
+    request: HttpRequest, token: str, body: CartCheckoutIn, idempotency_key: str | None = IDEMPOTENCY_KEY
 ):
     """Place the cart's order: reserve, pay, place — all or nothing; the same cart twice is one order."""
     cart = _cart(request, token)
@@ -189,7 +181,7 @@ def checkout_cart(
 
 
 @router.post("/checkout", response={201: dict, **ERRORS}, auth=SHOP)
-def checkout(request: HttpRequest, body: CheckoutIn, idempotency_key: str | None = IdemKey):
+def checkout(request: HttpRequest, body: CheckoutIn, idempotency_key: str | None = IDEMPOTENCY_KEY):
     """Check out lines in one call (headless storefronts). Idempotency-Key is required: it is the order's key."""
     if not idempotency_key:
         raise ValidationFailed(
@@ -226,7 +218,9 @@ def checkout(request: HttpRequest, body: CheckoutIn, idempotency_key: str | None
 
 
 @router.post("/quick-checkout", response={201: dict, **ERRORS}, auth=[shopper()])
-def quick_checkout(request: HttpRequest, body: QuickCheckoutIn, idempotency_key: str | None = IdemKey):
+def quick_checkout(
+    request: HttpRequest, body: QuickCheckoutIn, idempotency_key: str | None = IDEMPOTENCY_KEY
+):
     """One-click buy with the shopper's default address, cheapest delivery method and saved payment method."""
     if not idempotency_key:
         raise ValidationFailed("Send an Idempotency-Key.", field="Idempotency-Key")
@@ -247,7 +241,9 @@ def quick_checkout(request: HttpRequest, body: QuickCheckoutIn, idempotency_key:
 
 
 @router.post("/channel-orders", response={201: dict, 200: dict, **ERRORS}, auth=[channel_key("orders:write")])
-def create_channel_order(request: HttpRequest, body: ChannelOrderIn, idempotency_key: str | None = IdemKey):
+def create_channel_order(
+    request: HttpRequest, body: ChannelOrderIn, idempotency_key: str | None = IDEMPOTENCY_KEY
+):
     """An order the channel already took payment for (POS sale, marketplace import); external_id dedupes."""
     from omnishop.customers.services import resolve_customer
 
@@ -430,7 +426,7 @@ def exchange(request: HttpRequest, number: str, body: ExchangeIn):
 
 @router.post("/shipping-methods", response={201: dict, **ERRORS}, auth=CONFIGURE)
 def create_shipping_method(
-    request: HttpRequest, body: ShippingMethodIn, idempotency_key: str | None = IdemKey
+    request: HttpRequest, body: ShippingMethodIn, idempotency_key: str | None = IDEMPOTENCY_KEY
 ):
     channel = acting_channel(request, body.channel)
 
@@ -522,7 +518,9 @@ def complete(request: HttpRequest, number: str):
 
 
 @router.post("/{number}/returns", response={201: dict, **ERRORS}, auth=SHOP)
-def request_return(request: HttpRequest, number: str, body: ReturnIn, idempotency_key: str | None = IdemKey):
+def request_return(
+    request: HttpRequest, number: str, body: ReturnIn, idempotency_key: str | None = IDEMPOTENCY_KEY
+):
     order = visible_order(request, number)
 
     def build():

@@ -5,12 +5,13 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.http import HttpRequest
-from ninja import Field, Header, Router, Status
+from ninja import Field, Router, Status
 
 from omnishop.core.auth import channel_key, shopper, staff
 from omnishop.core.errors import ValidationFailed
-from omnishop.core.idempotency import idempotent
+from omnishop.core.idempotency import IDEMPOTENCY_KEY, idempotent
 from omnishop.core.money import parse_amount, quantize, validate_currency
+from omnishop.core.schemas import ERRORS as COMMON_ERRORS
 from omnishop.core.schemas import ErrorOut, InputSchema
 
 from . import credit, services
@@ -18,19 +19,9 @@ from .errors import PaymentNotFound
 from .models import Payment, Refund, StoreCreditAccount
 
 router = Router(tags=["payments"])
-ERRORS = {
-    400: ErrorOut,
-    401: ErrorOut,
-    402: ErrorOut,
-    403: ErrorOut,
-    404: ErrorOut,
-    409: ErrorOut,
-    422: ErrorOut,
-    502: ErrorOut,
-}
+ERRORS = {**COMMON_ERRORS, 402: ErrorOut, 502: ErrorOut}
 MANAGE = [channel_key("orders:write"), staff("payments.change_payment")]
 READ = [channel_key("orders:read"), staff("payments.view_payment")]
-IdemKey = Header(None, alias="Idempotency-Key")
 
 
 class AmountIn(InputSchema):
@@ -115,7 +106,9 @@ def void(request: HttpRequest, payment_id: int):
 
 
 @router.post("/{payment_id}/refunds", response={201: dict, **ERRORS}, auth=MANAGE)
-def refund(request: HttpRequest, payment_id: int, body: RefundIn, idempotency_key: str | None = IdemKey):
+def refund(
+    request: HttpRequest, payment_id: int, body: RefundIn, idempotency_key: str | None = IDEMPOTENCY_KEY
+):
     """Partial or full refund; above what is captured and not yet refunded → 409 refund_exceeds_captured."""
     payment = _visible(request, payment_id)
     amount = parse_amount(body.amount, payment.currency)
@@ -138,7 +131,7 @@ def refund(request: HttpRequest, payment_id: int, body: RefundIn, idempotency_ke
 
 
 @router.post("/store-credit", response={201: dict, **ERRORS}, auth=[staff("payments.add_storecreditentry")])
-def issue_store_credit(request: HttpRequest, body: CreditIn, idempotency_key: str | None = IdemKey):
+def issue_store_credit(request: HttpRequest, body: CreditIn, idempotency_key: str | None = IDEMPOTENCY_KEY):
     """Give a customer credit (gift card, goodwill)."""
     from omnishop.customers.services import get_customer
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from django.http import HttpRequest
-from ninja import Header, Query, Router
+from ninja import Query, Router
 
 from omnishop.channels.models import Channel
 from omnishop.core.auth import channel_key, shopper, staff
 from omnishop.core.errors import PermissionDenied, ValidationFailed
-from omnishop.core.idempotency import idempotent
+from omnishop.core.idempotency import IDEMPOTENCY_KEY, idempotent
 from omnishop.core.pagination import paginate
-from omnishop.core.schemas import ErrorOut
+from omnishop.core.schemas import ERRORS
 from omnishop.customers import services as customer_services
 
 from . import services, tasks
@@ -34,16 +34,6 @@ from .schemas import (
 
 events_router = Router(tags=["events"])
 router = Router(tags=["recommendations"])
-ERRORS = {
-    400: ErrorOut,
-    401: ErrorOut,
-    403: ErrorOut,
-    404: ErrorOut,
-    409: ErrorOut,
-    413: ErrorOut,
-    422: ErrorOut,
-}
-IdempotencyKey = Header(None, alias="Idempotency-Key")
 MAX_LIMIT = 50
 
 WRITE_EVENTS = [channel_key("events:write"), shopper()]
@@ -77,7 +67,7 @@ def _out(items) -> dict:
 
 
 @events_router.post("", response={202: EventBatchOut, **ERRORS}, auth=WRITE_EVENTS)
-def send_events(request: HttpRequest, body: EventBatchIn, idempotency_key: str | None = IdempotencyKey):
+def send_events(request: HttpRequest, body: EventBatchIn, idempotency_key: str | None = IDEMPOTENCY_KEY):
     """Record a batch of behaviour events; each bad event is rejected with a reason, the rest accepted."""
     channel = _channel(request, body.channel)
     customer = request.auth.customer if request.auth.kind != "channel" else None
@@ -192,7 +182,7 @@ def versions(request: HttpRequest, cursor: str | None = None, limit: int = 20):
 
 
 @router.post("/versions", response={202: dict, **ERRORS}, auth=[staff("recommendations.add_modelversion")])
-def retrain(request: HttpRequest, idempotency_key: str | None = IdempotencyKey):
+def retrain(request: HttpRequest, idempotency_key: str | None = IDEMPOTENCY_KEY):
     """Queue a retraining run (a new version; the active one serves until the new one is evaluated).
     Without a worker (no Redis) the run happens in this request."""
 

@@ -10,13 +10,12 @@ from ninja import Query, Router
 from omnishop.channels.models import Channel
 from omnishop.core.auth import channel_key, shopper, staff
 from omnishop.core.errors import NotFound, PermissionDenied, ValidationFailed
-from omnishop.core.schemas import ErrorOut
+from omnishop.core.schemas import ERRORS
 
 from . import services
 from .schemas import SearchOut, SuggestionOut, SynonymIn, SynonymOut
 
 router = Router(tags=["search"])
-ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
 READ = [channel_key("catalog:read"), shopper(), staff()]
 
 

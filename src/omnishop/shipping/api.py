@@ -6,13 +6,12 @@ from django.http import HttpRequest
 from ninja import Field, Router, Status
 
 from omnishop.core.auth import staff
-from omnishop.core.schemas import ErrorOut, InputSchema
+from omnishop.core.schemas import ERRORS, InputSchema
 
 from . import services
 from .models import Carrier
 
 router = Router(tags=["shipping"])
-ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
 
 
 class CarrierIn(InputSchema):

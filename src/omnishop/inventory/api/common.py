@@ -9,12 +9,9 @@ from omnishop.channels.models import Channel
 from omnishop.channels.services import ChannelNotFound
 from omnishop.core.auth import channel_key, staff
 from omnishop.core.errors import ValidationFailed
-from omnishop.core.schemas import ErrorOut
 
 router = Router(tags=["inventory"])
 channel_router = Router(tags=["inventory"])
-
-ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
 
 READ = [channel_key("inventory:read"), staff("inventory.view_stocklevel")]
 HOLD = [channel_key("inventory:write"), staff("inventory.change_stocklevel")]

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.http import HttpRequest
-from ninja import Header, Query
+from ninja import Query
 
 from omnishop.core.errors import NotFound, ValidationFailed
-from omnishop.core.idempotency import idempotent
+from omnishop.core.idempotency import IDEMPOTENCY_KEY, idempotent
+from omnishop.core.schemas import ERRORS
 
 from .. import services
 from ..models import Allocation, Reservation
@@ -23,9 +24,7 @@ from ..schemas import (
     ReservationOut,
     ShipIn,
 )
-from .common import ERRORS, HOLD, READ, actor, channel_router, router, visible_channel
-
-IdemKey = Header(None, alias="Idempotency-Key")
+from .common import HOLD, READ, actor, channel_router, router, visible_channel
 
 
 def reservation_out(reservation: Reservation) -> dict:
@@ -81,7 +80,9 @@ def _own(request: HttpRequest, model, pk: int, label: str):
 
 
 @router.post("/reservations", response={201: ReservationOut, **ERRORS}, auth=HOLD)
-def create_reservation(request: HttpRequest, body: ReservationIn, idempotency_key: str | None = IdemKey):
+def create_reservation(
+    request: HttpRequest, body: ReservationIn, idempotency_key: str | None = IDEMPOTENCY_KEY
+):
     """Hold stock for a checkout (TTL from the channel's policy). Same key → same reservation."""
     channel = visible_channel(request, body.channel)
     key = body.key or idempotency_key
@@ -128,7 +129,7 @@ def allocate_reservation(
     request: HttpRequest,
     reservation_id: int,
     body: AllocateReservationIn,
-    idempotency_key: str | None = IdemKey,
+    idempotency_key: str | None = IDEMPOTENCY_KEY,
 ):
     """The order was placed: the held units become its allocation."""
     reservation = _own(request, Reservation, reservation_id, "reservation")
@@ -146,7 +147,9 @@ def allocate_reservation(
 
 
 @router.post("/allocations", response={201: AllocationOut, **ERRORS}, auth=HOLD)
-def create_allocation(request: HttpRequest, body: AllocationIn, idempotency_key: str | None = IdemKey):
+def create_allocation(
+    request: HttpRequest, body: AllocationIn, idempotency_key: str | None = IDEMPOTENCY_KEY
+):
     """Commit stock to an order placed without a reservation; answers which units come from where."""
     channel = visible_channel(request, body.channel)
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from django.http import HttpRequest
-from ninja import Header
 
 from omnishop.catalog.models import Supplier
 from omnishop.core.auth import staff
 from omnishop.core.errors import NotFound, ValidationFailed
-from omnishop.core.idempotency import idempotent
+from omnishop.core.idempotency import IDEMPOTENCY_KEY, idempotent
 from omnishop.core.pagination import paginate
+from omnishop.core.schemas import ERRORS
 
 from .. import services
 from ..models import PurchaseOrder
@@ -21,9 +21,8 @@ from ..schemas import (
     ReplenishIn,
     SuggestionOut,
 )
-from .common import ERRORS, actor, router
+from .common import actor, router
 
-IdemKey = Header(None, alias="Idempotency-Key")
 VIEW = [staff("inventory.view_purchaseorder")]
 CHANGE = [staff("inventory.change_purchaseorder")]
 ADD = [staff("inventory.add_purchaseorder")]
@@ -67,7 +66,7 @@ def suggestions(
 
 
 @router.post("/replenishment/run", response={201: list[PurchaseOrderOut], **ERRORS}, auth=ADD)
-def run_replenishment(request: HttpRequest, body: ReplenishIn, idempotency_key: str | None = IdemKey):
+def run_replenishment(request: HttpRequest, body: ReplenishIn, idempotency_key: str | None = IDEMPOTENCY_KEY):
     """Create draft purchase orders for the suggestions, one per supplier and location."""
 
     def build():
@@ -102,7 +101,7 @@ def list_orders(
 
 
 @router.post("/purchase-orders", response={201: PurchaseOrderOut, **ERRORS}, auth=ADD)
-def create_order(request: HttpRequest, body: PurchaseOrderIn, idempotency_key: str | None = IdemKey):
+def create_order(request: HttpRequest, body: PurchaseOrderIn, idempotency_key: str | None = IDEMPOTENCY_KEY):
     def build():
         supplier = Supplier.objects.filter(code=body.supplier).first()
         if supplier is None:

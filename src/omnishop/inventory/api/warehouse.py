@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from django.db.models import F, Q
 from django.http import HttpRequest
-from ninja import Header
 
 from omnishop.core.auth import staff
 from omnishop.core.errors import NotFound
-from omnishop.core.idempotency import idempotent
+from omnishop.core.idempotency import IDEMPOTENCY_KEY, idempotent
 from omnishop.core.pagination import paginate
+from omnishop.core.schemas import ERRORS
 
 from .. import services
 from ..models import (
@@ -43,9 +43,8 @@ from ..schemas import (
     TransferOut,
     TransferPage,
 )
-from .common import ERRORS, READ, actor, router, visible_channel
+from .common import READ, actor, router, visible_channel
 
-IdemKey = Header(None, alias="Idempotency-Key")
 MOVE = [staff("inventory.add_stockmovement")]
 
 
@@ -71,7 +70,7 @@ def list_locations(
 
 
 @router.post("/locations", response={201: LocationOut, **ERRORS}, auth=[staff("inventory.add_stocklocation")])
-def create_location(request: HttpRequest, body: LocationIn, idempotency_key: str | None = IdemKey):
+def create_location(request: HttpRequest, body: LocationIn, idempotency_key: str | None = IDEMPOTENCY_KEY):
     return idempotent(
         request, idempotency_key, 201, lambda: LocationOut.from_orm(services.create_location(**body.dict()))
     )
@@ -193,7 +192,7 @@ def _variant_and_location(sku: str, code: str):
 
 
 @router.post("/receipts", response={201: MovementOut, **ERRORS}, auth=MOVE)
-def create_receipt(request: HttpRequest, body: ReceiptIn, idempotency_key: str | None = IdemKey):
+def create_receipt(request: HttpRequest, body: ReceiptIn, idempotency_key: str | None = IDEMPOTENCY_KEY):
     """Goods in without a purchase order (opening stock, found stock)."""
 
     def build():
@@ -212,7 +211,9 @@ def create_receipt(request: HttpRequest, body: ReceiptIn, idempotency_key: str |
 
 
 @router.post("/adjustments", response={201: MovementOut, **ERRORS}, auth=MOVE)
-def create_adjustment(request: HttpRequest, body: AdjustmentIn, idempotency_key: str | None = IdemKey):
+def create_adjustment(
+    request: HttpRequest, body: AdjustmentIn, idempotency_key: str | None = IDEMPOTENCY_KEY
+):
     """Correct on_hand with a reason code (damaged, lost, found, …); only free units can be removed."""
 
     def build():
@@ -272,7 +273,7 @@ def list_transfers(
 
 
 @router.post("/transfers", response={201: TransferOut, **ERRORS}, auth=[staff("inventory.add_transfer")])
-def create_transfer(request: HttpRequest, body: TransferIn, idempotency_key: str | None = IdemKey):
+def create_transfer(request: HttpRequest, body: TransferIn, idempotency_key: str | None = IDEMPOTENCY_KEY):
     def build():
         transfer = services.request_transfer(
             source=services.location_by_code(body.source, field="source"),
@@ -339,7 +340,7 @@ def _count(pk: int) -> CycleCount:
 
 
 @router.post("/counts", response={201: CountOut, **ERRORS}, auth=MOVE)
-def start_count(request: HttpRequest, body: CountIn, idempotency_key: str | None = IdemKey):
+def start_count(request: HttpRequest, body: CountIn, idempotency_key: str | None = IDEMPOTENCY_KEY):
     """Open a count sheet for a location (one open count per location)."""
     return idempotent(
         request,

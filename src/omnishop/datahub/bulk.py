@@ -1,41 +1,13 @@
-"""Fast appends for the hot path (staging lines): PostgreSQL COPY, SQLite executemany — the same rows a
-`bulk_create` would write, without building a model instance and an INSERT statement per row."""
+"""Bulk helpers of the import hot path. The generic fast append (`insert_rows`: PostgreSQL COPY, SQLite
+executemany) lives in `omnishop.core.bulk` so other apps use it too; it is re-exported here for callers."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
-from decimal import Decimal
-
 from django.db import connection
 
+from omnishop.core.bulk import insert_rows
 
-def insert_rows(table: str, columns: Sequence[str], rows: list[tuple]) -> None:
-    if not rows:
-        return
-    quoted = ", ".join(connection.ops.quote_name(c) for c in columns)
-    name = connection.ops.quote_name(table)
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            raw = cursor.cursor  # the psycopg cursor under Django's wrapper
-            with raw.copy(f"COPY {name} ({quoted}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-            return
-        ops = connection.ops
-        adapted = [
-            tuple(
-                ops.adapt_datetimefield_value(v)
-                if isinstance(v, datetime)
-                else str(v)
-                if isinstance(v, Decimal)
-                else v
-                for v in row
-            )
-            for row in rows
-        ]
-        placeholders = ", ".join(["%s"] * len(columns))
-        cursor.executemany(f"INSERT INTO {name} ({quoted}) VALUES ({placeholders})", adapted)
+__all__ = ["existing_hashes", "insert_rows"]
 
 
 def existing_hashes(table: str, source: str, keys: list[str]) -> dict[str, str]:

@@ -1,0 +1,113 @@
+"""Fast appends for hot paths (import staging lines, order lines): PostgreSQL COPY, SQLite executemany —
+the same rows a `bulk_create` would write, without building a model instance and an INSERT statement per
+row, and without Django's per-value field adaptation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from django.conf import settings
+from django.db import connection
+
+_ZERO = timedelta(0)
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def insert_rows(table: str, columns: Sequence[str], rows: list[tuple]) -> None:
+    """Append `rows` (tuples in the order of `columns`) to `table` on the default connection, inside the
+    caller's transaction.
+
+    Accepted values: None, bool, int, float, str, Decimal (stored exactly, as its text), date, datetime
+    (aware, any zone; stored as UTC the way Django stores it — naive values are taken as UTC), and dict /
+    list for JSON columns (serialised with orjson: compact, UTF-8, the same JSON value Django would store).
+    Anything else is passed to the driver as is. No model `save()`, signals or field defaults run: give every
+    NOT NULL column a value.
+    """
+    if not rows:
+        return
+    name = connection.ops.quote_name(table)
+    quoted = ", ".join(connection.ops.quote_name(c) for c in columns)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            rows = _adapt(rows, len(columns), _PG_ADAPTERS)
+            raw = cursor.cursor  # the psycopg cursor under Django's wrapper
+            with raw.copy(f"COPY {name} ({quoted}) FROM STDIN") as copy:
+                write = copy.write_row
+                for row in rows:
+                    write(row)
+            return
+        rows = _adapt(rows, len(columns), _sqlite_adapters())
+        placeholders = ", ".join(["%s"] * len(columns))
+        cursor.executemany(f"INSERT INTO {name} ({quoted}) VALUES ({placeholders})", rows)
+
+
+def _adapt(rows: list[tuple], width: int, adapters: dict[type, Callable[[Any], Any]]) -> list[tuple]:
+    """Rows with every value of an `adapters` type converted. Works column by column: the type scan runs
+    in C (`zip`, `map`, `set`), and only columns that hold such a type pay a Python call per value."""
+    columns = list(zip(*rows, strict=True)) if width else []
+    changed = False
+    for index, column in enumerate(columns):
+        types = set(map(type, column))
+        unknown = types.difference(adapters)
+        if unknown and any(issubclass(t, base) for t in unknown for base in adapters):
+            adapters = _with_subclasses(adapters, unknown)
+        if types.isdisjoint(adapters):
+            continue
+        changed = True
+        only = adapters.get(next(iter(types))) if len(types) == 1 else None
+        # A column of one type (no None) skips the dispatch.
+        columns[index] = tuple(map(only or _dispatcher(adapters), column))
+    return list(zip(*columns, strict=True)) if changed else rows
+
+
+def _dispatcher(adapters: dict[type, Callable[[Any], Any]]) -> Callable[[Any], Any]:
+    get = adapters.get
+
+    def convert(value: Any) -> Any:
+        adapt = get(type(value))
+        return value if adapt is None else adapt(value)
+
+    return convert
+
+
+def _with_subclasses(
+    adapters: dict[type, Callable[[Any], Any]], types: set[type]
+) -> dict[type, Callable[[Any], Any]]:
+    """`adapters` extended to subclasses among `types` (a pandas Timestamp is a datetime)."""
+    extended = dict(adapters)
+    for kind in types:
+        for base, adapt in adapters.items():
+            if kind not in extended and issubclass(kind, base):
+                extended[kind] = adapt
+    return extended
+
+
+def _utc_text(value: datetime) -> str:
+    """An aware (or naive-UTC) datetime as the naive UTC text Django stores in SQLite
+    ("2010-12-01 08:26:00", with ".ffffff" when there are microseconds)."""
+    offset = value.utcoffset()
+    if offset is None:
+        return value.isoformat(" ")
+    if offset:
+        value = value - offset
+    return value.replace(tzinfo=None).isoformat(" ")
+
+
+def _sqlite_adapters() -> dict[type, Callable[[Any], Any]]:
+    adapters: dict[type, Callable[[Any], Any]] = {Decimal: str, dict: _json, list: _json}
+    if settings.USE_TZ and connection.timezone_name == "UTC":
+        adapters[datetime] = _utc_text
+    else:  # a database TIME_ZONE other than UTC: Django's own conversion
+        adapters[datetime] = connection.ops.adapt_datetimefield_value
+    adapters[date] = connection.ops.adapt_datefield_value
+    return adapters
+
+
+_PG_ADAPTERS: dict[type, Callable[[Any], Any]] = {dict: _json, list: _json}

@@ -128,10 +128,21 @@ class ImportedRecord(models.Model):
 class StagedTransactionLine(models.Model):
     """A raw sales-transaction line (invoice line, cancellation, adjustment) as a channel reported it.
 
-    Orders do not exist yet: the orders context consumes these rows (setting `consumed_at`) to build its
-    orders, returns and customer histories. Until then they are the single, deduplicated, cleaned record
-    of what was sold, with links to the customer and variant where those could be resolved.
+    The single, deduplicated, cleaned record of what was sold, with links to the customer and variant
+    where those could be resolved. At the end of each import the data hub turns the lines not yet
+    consumed into the orders context's past orders and returns (`consumed_at`, `consumed_as` say what
+    each line became); a line changed by a later import is consumed again.
     """
+
+    class Use(models.TextChoices):
+        ORDER = "order", "A line of a past order"
+        RETURN = "return", "Returned against an earlier order"
+        RETURN_PARTIAL = "return_partial", "Partly matched to an earlier order"
+        UNMATCHED_RETURN = "unmatched_return", "Credit with no earlier purchase to return against"
+        WRITE_OFF = "write_off", "Warehouse write-off, not a sale"
+        ADJUSTMENT = "adjustment", "Accounting adjustment, not a sale"
+        CONFLICT = "conflict", "Changed after returns were recorded against its order"
+        REJECTED = "rejected", "The order it belongs to could not be recorded"
 
     class Kind(models.TextChoices):
         SALE = "sale"
@@ -165,13 +176,21 @@ class StagedTransactionLine(models.Model):
     variant = models.ForeignKey(
         "catalog.Variant", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    consumed_at = models.DateTimeField(null=True, blank=True, help_text="Set by the orders context.")
+    consumed_at = models.DateTimeField(null=True, blank=True, help_text="When it became order history.")
+    consumed_as = models.CharField(max_length=16, choices=Use.choices, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["occurred_at", "id"]
         constraints = [
             models.UniqueConstraint(fields=["source", "natural_key"], name="datahub_staged_line_unique")
+        ]
+        indexes = [
+            models.Index(
+                fields=["source", "document_no"],
+                condition=Q(consumed_at__isnull=True),
+                name="datahub_staged_unconsumed",
+            )
         ]
 
 

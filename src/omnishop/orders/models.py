@@ -5,6 +5,8 @@ fulfilled units stay counted as allocated), returned <= fulfilled. Order statuse
 between them are in `states.py`.
 """
 
+from decimal import Decimal
+
 from django.db import models
 from django.db.models import F, Q
 
@@ -121,6 +123,12 @@ class Order(models.Model):
     subtotal = models.DecimalField(max_digits=14, decimal_places=4, default=0)
     shipping_total = models.DecimalField(max_digits=14, decimal_places=4, default=0)
     tax_total = models.DecimalField(max_digits=14, decimal_places=4, default=0)
+    fees_total = models.DecimalField(
+        max_digits=14,
+        decimal_places=4,
+        default=Decimal(0),
+        help_text="Charges outside the product lines and shipping (fees, manual amounts, vouchers sold).",
+    )
     total = models.DecimalField(max_digits=14, decimal_places=4, default=0)
     external_id = models.CharField(max_length=100, blank=True, help_text="Marketplace order id.")
     cart = models.OneToOneField(Cart, null=True, blank=True, on_delete=models.SET_NULL, related_name="order")

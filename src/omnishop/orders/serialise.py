@@ -39,6 +39,7 @@ def order_out(order: Order, *, full: bool = True) -> dict:
         "shipping_method": order.shipping_method_name,
         "subtotal": _m(order.subtotal, c),
         "shipping_total": _m(order.shipping_total, c),
+        "fees_total": _m(order.fees_total, c),
         "tax_total": _m(order.tax_total, c),
         "paid": _m(paid, c),
         "balance_due": _m(max(family_total(order) - paid, 0), c),

@@ -9,11 +9,14 @@ its payments. Listeners (the orders context) are told after a payment changed.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import F, Sum
 
+from omnishop.core.bulk import insert_rows
 from omnishop.core.errors import InvalidTransition, ValidationFailed
 from omnishop.core.money import quantize
 
@@ -345,3 +348,146 @@ def save_payment_method(*, customer, provider: str, token: str, label: str = "",
 
 def default_payment_method(*, customer) -> SavedPaymentMethod | None:
     return SavedPaymentMethod.objects.filter(customer=customer).order_by("-is_default", "-pk").first()
+
+
+# -- history from other systems (bulk) -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SettledPayment:
+    """Money a channel took before Omnishop knew the order (imported history)."""
+
+    reference: str
+    currency: str
+    amount: Decimal
+    at: datetime
+    customer_id: int | None = None
+
+
+def record_settled_payments(*, channel, payments: list[SettledPayment], label: str) -> None:
+    """Captured manual payments for imported past orders, written in bulk (one COPY / executemany); no
+    provider is called and no listener notified — the orders are history, not new sales."""
+    rows = []
+    for p in payments:
+        amount = quantize(p.amount, p.currency)
+        if amount < 0:
+            raise ValidationFailed(f"Payment {p.reference}: the amount cannot be negative.", field="amount")
+        if amount == 0:
+            continue
+        rows.append(
+            (
+                p.reference,
+                channel.pk,
+                p.customer_id,
+                "manual",
+                Payment.Status.CAPTURED.value,
+                p.currency,
+                amount,
+                amount,
+                Decimal(0),
+                "",
+                "",
+                label[:60],
+                "",
+                p.at,
+                p.at,
+            )
+        )
+    insert_rows(Payment._meta.db_table, _PAYMENT_COLUMNS, rows)
+
+
+def restate_settled_payment(*, reference: str, amount: Decimal, currency: str) -> None:
+    """An imported past order was re-imported with other lines: its settled payment follows the new total
+    (only while nothing was refunded on it — the caller checks that the order has no returns)."""
+    amount = quantize(amount, currency)
+    updated = Payment.objects.filter(reference=reference, provider="manual", refunded=0).update(
+        amount=amount, captured=amount
+    )
+    if not updated and amount > 0:
+        raise ValidationFailed(f"No settled payment to restate for {reference}.", field="reference")
+
+
+@dataclass(frozen=True)
+class SettledRefund:
+    """Money given back on an imported past order (a credit note of the channel)."""
+
+    reference: str
+    amount: Decimal
+    key: str
+    reason: str
+    at: datetime
+
+
+def record_settled_refunds(*, refunds: list[SettledRefund]) -> dict[str, Decimal]:
+    """Refunds on the settled payments of imported past orders, in bulk. Each is capped at what its
+    payment still holds (captured − refunded), so paid = captured − refunded never goes negative; a key
+    already used does nothing. Returns what was refunded per key."""
+    if not refunds:
+        return {}
+    references = {r.reference for r in refunds}
+    payments = {
+        p.reference: p
+        for p in Payment.objects.filter(
+            reference__in=references, provider="manual", status=Payment.Status.CAPTURED
+        ).order_by("created_at", "pk")
+    }
+    used = set(
+        Refund.objects.filter(
+            payment__in=[p.pk for p in payments.values()], key__in=[r.key for r in refunds]
+        ).values_list("key", flat=True)
+    )
+    done: dict[str, Decimal] = {}
+    rows, touched = [], {}
+    for r in refunds:
+        payment = payments.get(r.reference)
+        if payment is None or r.key in used:
+            continue
+        amount = min(quantize(r.amount, payment.currency), payment.captured - payment.refunded)
+        if amount <= 0:
+            continue
+        payment.refunded += amount
+        touched[payment.pk] = payment
+        used.add(r.key)
+        done[r.key] = amount
+        rows.append(
+            (payment.pk, amount, Refund.Status.SUCCEEDED.value, r.reason[:200], r.key[:120], "", r.at)
+        )
+    insert_rows(Refund._meta.db_table, _REFUND_COLUMNS, rows)
+    if touched:
+        Payment.objects.bulk_update(list(touched.values()), ["refunded"], batch_size=1000)
+    return done
+
+
+def refundable_by_reference(*, references: set[str]) -> dict[str, Decimal]:
+    """reference → captured − refunded over its captured payments, for many references in one query."""
+    found: dict[str, Decimal] = {}
+    refs = list(references)
+    for start in range(0, len(refs), 5000):
+        rows = (
+            Payment.objects.filter(reference__in=refs[start : start + 5000], status=Payment.Status.CAPTURED)
+            .values("reference")
+            .annotate(net=Sum(F("captured") - F("refunded")))
+        )
+        for row in rows:
+            found[row["reference"]] = Decimal(row["net"] or 0)
+    return found
+
+
+_PAYMENT_COLUMNS = (
+    "reference",
+    "channel_id",
+    "customer_id",
+    "provider",
+    "status",
+    "currency",
+    "amount",
+    "captured",
+    "refunded",
+    "external_id",
+    "client_secret",
+    "method_label",
+    "failure_code",
+    "created_at",
+    "updated_at",
+)
+_REFUND_COLUMNS = ("payment_id", "amount", "status", "reason", "key", "external_id", "created_at")

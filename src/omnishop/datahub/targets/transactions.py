@@ -26,6 +26,7 @@ from ..bulk import insert_rows
 from ..engine import IMPORTED, QUARANTINED, UNCHANGED, UPDATED, Prepared, Result
 from ..models import StagedTransactionLine
 from .base import Target
+from .history import OrderHistory
 
 Kind = StagedTransactionLine.Kind
 _HAS_UPPER = re.compile(r"[A-Z]")
@@ -48,12 +49,21 @@ class TransactionsTarget(Target):
         )
         self.is_product_sku = lru_cache(maxsize=65536)(self._is_product_sku)
         self.create_products = bool(options.get("create_products", False))
+        # Lines name products the catalog already has (e.g. imported from the channel's product master).
+        self.link_products = bool(options.get("link_products", False))
+        self.sku_prefix = str(options.get("sku_prefix", "")).upper()
+        # Feeds that name no product (CDNOW: "3 CDs, $45"): every line is this one catch-all product.
+        self.default_sku = str(options.get("default_sku", "")).upper()
+        self.default_title = str(options.get("default_title", self.default_sku))
         self.link_customers = bool(options.get("link_customers", False))
+        # Lines become the orders context's past orders and returns at the end of the job.
+        self.build_orders = bool(options.get("orders", False))
+        self.shipping_skus = {s.upper() for s in options.get("shipping_skus", [])}
         self.positions: Counter = Counter()
         self.variant_ids: dict[str, int] = {}
         self.customer_ids: dict[str, int] = {}
         self.skus_seen: set[str] = set()
-        if self.link_customers:
+        if self.link_customers or self.build_orders:
             self.require_channel()
 
     # -- classification --------------------------------------------------------------------------------
@@ -103,6 +113,8 @@ class TransactionsTarget(Target):
         lines = [values for _, values in staged.values()]
         if self.create_products:
             self.ensure_variants(lines)
+        elif self.link_products:
+            self.find_variants(lines)
         if self.link_customers:
             self.ensure_customers(lines)
         existing = dict(
@@ -139,6 +151,9 @@ class TransactionsTarget(Target):
         data = row.data
         document = self.document(data)
         sku = (data.get("sku") or "").upper()
+        if sku and self.sku_prefix:
+            sku = f"{self.sku_prefix}{sku}"[:64]
+        sku = sku or self.default_sku
         quantity = data["quantity"]
         unit_price = data.get("unit_price")
         reasons = []
@@ -195,20 +210,29 @@ class TransactionsTarget(Target):
         values["job_id"] = self.job.pk
         values["channel_id"] = self.channel.pk if self.channel else None
         values["consumed_at"] = None
+        values["consumed_as"] = ""
         return values, []
 
     # -- catalog: a product per stock code -------------------------------------------------------------
     def ensure_variants(self, lines: list[dict]) -> None:
-        """Stock codes become variants (one product each) the first time they come with a product name;
-        warehouse notes in lower case ("damaged", "check") never become product titles."""
+        """Stock codes become variants (one product each) the first time they come with a product name: the
+        description of a paid sale line (any case: "BAG 250g SWIRLY MARBLES"), or an all-capitals one
+        elsewhere. Warehouse notes sit on write-offs and zero-price lines ("damaged", "Found", "Dotcom
+        sales") and never become product titles."""
         titles: dict[str, str] = {}
         for line in lines:
             sku = line["sku"]
             if sku in self.variant_ids or not self.is_product_sku(sku):
                 continue
             self.skus_seen.add(sku)
-            title = line["description"].strip()
-            if sku not in titles and title and _HAS_UPPER.search(title) and not _HAS_LOWER.search(title):
+            title = self.default_title if sku == self.default_sku else line["description"].strip()
+            if sku == self.default_sku:
+                titles[sku] = title
+                continue
+            if sku in titles or not title or not _HAS_UPPER.search(title):
+                continue
+            paid_sale = line["kind"] == Kind.SALE and (line["unit_price"] or 0) > 0
+            if paid_sale or not _HAS_LOWER.search(title):
                 titles[sku] = title
         if not titles:
             return
@@ -233,6 +257,15 @@ class TransactionsTarget(Target):
             self.variant_ids[variant.sku] = variant.pk
         self.entity_counts["products_created"] += len(products)
         self.entity_counts["variants_created"] += len(variants)
+
+    def find_variants(self, lines: list[dict]) -> None:
+        """Stock codes → the catalog's variants by SKU, one query per batch for codes not seen before."""
+        wanted = {line["sku"] for line in lines if line["sku"] and line["sku"] not in self.variant_ids}
+        wanted = [sku for sku in wanted if sku not in self.skus_seen]
+        self.skus_seen.update(wanted)
+        for start in range(0, len(wanted), 2000):
+            chunk = wanted[start : start + 2000]
+            self.variant_ids.update(Variant.objects.filter(sku__in=chunk).values_list("sku", "id"))
 
     # -- customers: the channel's customer id --------------------------------------------------------------
     def ensure_customers(self, lines: list[dict]) -> None:
@@ -295,6 +328,8 @@ class TransactionsTarget(Target):
                 .exclude(sku="")
                 .update(variant_id=Subquery(Variant.objects.filter(sku=OuterRef("sku")).values("id")[:1]))
             )
+        if self.build_orders:
+            OrderHistory(self).consume()
         return 0
 
 
@@ -325,6 +360,7 @@ _COLUMNS = (
     "country_raw",
     "variant_id",
     "consumed_at",
+    "consumed_as",
     "created_at",
 )
 
@@ -345,4 +381,6 @@ _UPDATABLE = [
     "country_raw",
     "variant",
     "customer",
+    "consumed_at",
+    "consumed_as",
 ]

@@ -20,7 +20,7 @@ from django.db.models import Exists, OuterRef, ProtectedError, Q, QuerySet, Rest
 from django.utils import timezone
 from django.utils.text import slugify
 
-from omnishop.core.errors import ValidationFailed
+from omnishop.core.errors import Conflict, ValidationFailed
 
 from . import gtin as gtins
 from .errors import (
@@ -628,6 +628,58 @@ from .suppliers import (  # noqa: E402
     validate_country,
 )
 
+
+def save_offers(*, offers: Sequence[SupplierOffer]) -> list[SupplierOffer]:
+    """Save many checked offers at once (bulk imports) under save_offer's rule: an offer saved as preferred
+    unsets every other preferred offer of its variant. At most one of `offers` per variant may be
+    preferred; the variants are locked, the others unset first (the one-preferred index is checked row by
+    row), then the changed offers are updated and the new ones inserted."""
+    preferred: dict[int, SupplierOffer] = {}
+    for offer in offers:
+        if offer.is_preferred and preferred.setdefault(offer.variant_id, offer) is not offer:
+            raise ValidationFailed(
+                "Two offers for one variant are both marked preferred.", field="is_preferred"
+            )
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            variant_ids = sorted({offer.variant_id for offer in offers})
+            for start in range(0, len(variant_ids), 2000):
+                list(
+                    Variant.objects.select_for_update()
+                    .filter(pk__in=variant_ids[start : start + 2000])
+                    .order_by("pk")
+                    .values_list("pk", flat=True)
+                )
+            keep = [offer.pk for offer in preferred.values() if offer.pk is not None]
+            chosen = list(preferred)
+            for start in range(0, len(chosen), 2000):
+                SupplierOffer.objects.filter(
+                    variant_id__in=chosen[start : start + 2000], is_preferred=True
+                ).exclude(pk__in=keep).update(is_preferred=False)
+            changed = [offer for offer in offers if offer.pk is not None]
+            for offer in changed:
+                offer.updated_at = now
+            SupplierOffer.objects.bulk_update(
+                changed,
+                [
+                    "cost",
+                    "currency",
+                    "supplier_sku",
+                    "lead_time_days",
+                    "min_order_quantity",
+                    "pack_size",
+                    "is_preferred",
+                    "updated_at",
+                ],
+                batch_size=500,
+            )
+            SupplierOffer.objects.bulk_create([o for o in offers if o.pk is None], batch_size=500)
+    except IntegrityError:
+        raise Conflict("Another request changed these variants' offers at the same time; retry.") from None
+    return list(offers)
+
+
 __all__ = [
     "UNSET",
     "ListingChange",
@@ -666,6 +718,7 @@ __all__ = [
     "parse_cost",
     "products_matching",
     "save_offer",
+    "save_offers",
     "sellable_listings",
     "set_listings_published",
     "update_attribute",

@@ -10,18 +10,24 @@ Flavours (profile option `flavour`) differ only in how rows group into products:
 - woocommerce: Type simple/variable/variation/grouped/external; variations name their Parent.
 - magento: configurable rows list their children in configurable_variations; children usually come
   first, so they wait under a holding product and move to their parent when it arrives.
+
+Writes are per batch, not per row: `Batch` loads what the batch's rows can touch in a few queries (ledger
+entries, variants by SKU and GTIN, listings, images, slugs), each row is decided in Python against those
+objects in file order — exactly the decisions a row-by-row import would take — and `Batch.flush` writes
+the outcome with bulk inserts and updates.
 """
 
 from __future__ import annotations
 
 import hashlib
 import unicodedata
-from decimal import Decimal
+from collections import Counter
+from collections.abc import Iterable
 
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
 
+from omnishop.catalog import gtin as gtins
 from omnishop.catalog import services as catalog
 from omnishop.catalog.models import (
     Category,
@@ -36,7 +42,13 @@ from omnishop.core.errors import DomainError
 from omnishop.core.money import CurrencyMismatch, parse_amount, validate_currency
 
 from ..engine import IMPORTED, MERGED, QUARANTINED, UNCHANGED, UPDATED, Prepared, Result, content_hash
+from ..models import ImportedRecord
 from .base import Ledger, Target
+
+CHUNK = 2000  # keys per IN (...) query: well under SQLite's variable limit
+PRODUCT_FIELDS = ["title", "description", "brand", "attributes", "is_active", "category", "updated_at"]
+VARIANT_FIELDS = ["product", "title", "attributes", "weight_grams", "gtin", "updated_at"]
+LISTING_FIELDS = ["price", "compare_at_price", "currency", "is_published", "updated_at"]
 
 
 def normalise_title(title: str) -> str:
@@ -51,6 +63,261 @@ def _short(value: str, limit: int) -> str:
     return f"{value[: limit - 9]}-{digest}"
 
 
+def _chunks(values: Iterable, size: int = CHUNK):
+    values = list(values)
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _ref(obj) -> tuple[str, int]:
+    """A key for a model object that works before it is saved (the bulk insert gives it its pk)."""
+    return ("pk", obj.pk) if obj.pk is not None else ("new", id(obj))
+
+
+def record(ledger: Ledger, entries: dict[str, tuple[int, str]], existing: dict[str, tuple[int, str]]) -> None:
+    """Ledger.record in bulk: new keys in one insert, changed ones in one bulk update."""
+    ImportedRecord.objects.bulk_create(
+        [
+            ImportedRecord(
+                source=ledger.source,
+                entity=ledger.entity,
+                natural_key=key,
+                object_id=object_id,
+                content_hash=digest,
+                last_job=ledger.job,
+            )
+            for key, (object_id, digest) in entries.items()
+            if key not in existing
+        ],
+        batch_size=1000,
+    )
+    changed = {k: v for k, v in entries.items() if k in existing and existing[k] != v}
+    records = []
+    for chunk in _chunks(changed):
+        for stored in ImportedRecord.objects.filter(
+            source=ledger.source, entity=ledger.entity, natural_key__in=chunk
+        ):
+            stored.object_id, stored.content_hash = changed[stored.natural_key]
+            stored.last_job = ledger.job
+            records.append(stored)
+    ImportedRecord.objects.bulk_update(records, ["object_id", "content_hash", "last_job"], batch_size=1000)
+
+
+class Batch:
+    """One batch of product rows: the database objects its rows can reach, loaded up front and kept as one
+    Python object each, and the inserts and updates its rows decided, written by `flush`."""
+
+    def __init__(self, target: ProductsTarget, rows: list[Prepared], existing: dict) -> None:
+        self.target = target
+        self.existing = existing  # row ledger at the start of the batch
+        self.new_products: list[Product] = []
+        self.changed_products: dict[int, Product] = {}
+        self.new_variants: list[Variant] = []
+        self.changed_variants: dict[int, Variant] = {}
+        self.saved_variants: set[int] = set()  # pks whose own fields changed (updated_at moves)
+        self.new_listings: list[ChannelListing] = []
+        self.changed_listings: dict[int, ChannelListing] = {}
+        self.new_images: list[ProductImage] = []
+        self.product_entries: dict[str, tuple[Product, tuple | None]] = {}
+        self.emptied: dict[tuple, Product] = {}  # holding products a configurable took children from
+        self.load(rows)
+
+    # -- loading ---------------------------------------------------------------------------------------
+    def load(self, rows: list[Prepared]) -> None:
+        target = self.target
+        keys, skus, gtin_forms, titles, urls = set(), set(), set(), set(), set()
+        woo_ids = dict(target.woo_ids)
+        for row in rows:
+            data = row.data
+            if target.flavour == "woocommerce" and data.get("external_id"):
+                woo_ids[f"id:{data['external_id']}"] = data.get("sku") or ""
+            for name in ("sku", "product_key", "parent"):
+                if data.get(name):
+                    keys.add(str(data[name]))
+            if data.get("parent") in woo_ids:
+                keys.add(woo_ids[data["parent"]])
+            if data.get("sku"):
+                skus.add(data["sku"])
+            if target.flavour == "shopify" and data.get("product_key"):
+                skus.add(target.shopify_sku(row))
+            skus.update(c["sku"] for c in data.get("variations") or [] if c.get("sku"))
+            code = data.get("gtin")
+            if isinstance(code, str) and gtins.is_valid_gtin(code.strip()):
+                gtin_forms.update(gtins.equivalent_forms(code.strip()))
+            title = data.get("title") or data.get("sku") or data.get("product_key")
+            if title:
+                titles.add(str(title))
+            urls.update(url[:1000] for url in data.get("images") or [])
+            if data.get("image_url"):
+                urls.update((data["image_url"], data["image_url"][:1000]))
+        self.load_products(keys)
+        self.load_variants(skus, gtin_forms)
+        self.load_listings(list(self.variants_by_pk))
+        self.load_images(urls)
+        self.load_slugs(titles)
+        if target.options.get("match_titles", True):
+            target.load_title_candidates({normalise_title(t) for t in titles})
+
+    def load_products(self, keys: set[str]) -> None:
+        self.ledger: dict[str, tuple | None] = dict.fromkeys(keys)
+        self.ledger.update(self.target.product_ledger.load(list(keys)))
+        self.target.load_products(o[0] for o in self.ledger.values() if o)
+
+    def product_entry(self, key: str) -> tuple | None:
+        if key not in self.ledger:
+            self.ledger[key] = self.target.product_ledger.load([key]).get(key)
+        return self.ledger[key]
+
+    def load_variants(self, skus: set[str], gtin_forms: set[str]) -> None:
+        self.variants_by_pk: dict[int, Variant] = {}
+        self.by_sku: dict[str, Variant | None] = dict.fromkeys(skus)
+        self.by_gtin: dict[str, Variant] = {}  # GTIN-14 form -> the variant holding it
+        self.gtins_loaded: set[str] = {gtins.as_gtin14(f) for f in gtin_forms}
+        found: list[Variant] = []
+        for chunk in _chunks(skus):
+            found.extend(Variant.objects.filter(sku__in=chunk))
+        for chunk in _chunks(gtin_forms):
+            found.extend(Variant.objects.filter(gtin__in=chunk))
+        # find_variant_by_gtin takes the first in the catalog's order when several spellings are stored
+        for variant in sorted(found, key=lambda v: (v.product_id, v.position, v.pk)):
+            self.add_variant(self.variants_by_pk.setdefault(variant.pk, variant))
+
+    def add_variant(self, variant: Variant) -> None:
+        self.by_sku[variant.sku] = variant
+        if variant.gtin:
+            self.by_gtin.setdefault(gtins.as_gtin14(variant.gtin), variant)
+
+    def variant_by_sku(self, sku: str) -> Variant | None:
+        if sku not in self.by_sku:
+            variant = Variant.objects.filter(sku=sku).first()
+            self.by_sku[sku] = None
+            if variant is not None:
+                variant = self.variants_by_pk.setdefault(variant.pk, variant)
+                self.add_variant(variant)
+                self.load_listings([variant.pk])
+        return self.by_sku[sku]
+
+    def variant_by_gtin(self, code: str) -> Variant | None:
+        """catalog.find_variant_by_gtin against the batch: any stored GTIN length names one trade item."""
+        canonical = gtins.as_gtin14(code)
+        if canonical not in self.gtins_loaded:
+            self.gtins_loaded.add(canonical)
+            variant = catalog.find_variant_by_gtin(code)
+            if variant is not None:
+                variant = self.variants_by_pk.setdefault(variant.pk, variant)
+                self.add_variant(variant)
+                self.load_listings([variant.pk])
+        return self.by_gtin.get(canonical)
+
+    def load_listings(self, variant_ids: list[int]) -> None:
+        if not hasattr(self, "listings"):
+            self.listings: dict[tuple, ChannelListing] = {}
+        if self.target.channel is None:
+            return
+        for chunk in _chunks(variant_ids):
+            for listing in ChannelListing.objects.filter(channel=self.target.channel, variant_id__in=chunk):
+                self.listings[("pk", listing.variant_id)] = listing
+
+    def load_images(self, urls: set[str]) -> None:
+        self.images: dict[tuple, ProductImage] = {}
+        for chunk in _chunks(urls):
+            for image in ProductImage.objects.filter(url__in=chunk).order_by("product_id", "position", "id"):
+                self.images.setdefault((("pk", image.product_id), image.url), image)
+
+    def load_slugs(self, titles: set[str]) -> None:
+        bases = {slugify(t)[:150] or "product" for t in titles}
+        self.slugs_checked = set(bases)
+        self.slugs_taken: set[str] = set()
+        for chunk in _chunks(bases):
+            self.slugs_taken.update(Product.objects.filter(slug__in=chunk).values_list("slug", flat=True))
+
+    def slug_taken(self, slug: str) -> bool:
+        if slug not in self.slugs_checked:
+            self.slugs_checked.add(slug)
+            if Product.objects.filter(slug=slug).exists():
+                self.slugs_taken.add(slug)
+        return slug in self.slugs_taken
+
+    # -- deciding --------------------------------------------------------------------------------------
+    def create_product(self, product: Product) -> None:
+        self.slugs_taken.add(product.slug)
+        self.slugs_checked.add(product.slug)
+        self.new_products.append(product)
+
+    def change_product(self, product: Product) -> None:
+        if product.pk is not None:
+            self.changed_products[product.pk] = product
+
+    def create_variant(self, variant: Variant) -> None:
+        self.new_variants.append(variant)
+        self.add_variant(variant)
+
+    def change_variant(self, variant: Variant, *, saved: bool) -> None:
+        if variant.pk is not None:
+            self.changed_variants[variant.pk] = variant
+            if saved:
+                self.saved_variants.add(variant.pk)
+
+    def listing_of(self, variant: Variant) -> ChannelListing | None:
+        return self.listings.get(_ref(variant))
+
+    def add_listing(self, listing: ChannelListing) -> None:
+        self.listings[_ref(listing.variant)] = listing
+        self.new_listings.append(listing)
+
+    def image(self, product: Product, url: str, *, alt: str = "", position: int = 0) -> ProductImage:
+        """ProductImage get_or_create(product, url) against the batch."""
+        key = (_ref(product), url)
+        if key not in self.images:
+            self.images[key] = ProductImage(product=product, url=url, alt=alt, position=position)
+            self.new_images.append(self.images[key])
+        return self.images[key]
+
+    # -- writing ---------------------------------------------------------------------------------------
+    def flush(self) -> None:
+        target, now = self.target, timezone.now()
+        dropped = {id(p) for p in self.emptied.values() if p.pk is None and not target.variant_count[id(p)]}
+        for product in self.emptied.values():
+            if id(product) in dropped:
+                target.drop(product)
+        created = [p for p in self.new_products if id(p) not in dropped]
+        Product.objects.bulk_create(created, batch_size=500)
+        target.loaded.update((p.pk, p) for p in created)
+        for product in self.changed_products.values():
+            product.updated_at = now
+        Product.objects.bulk_update(list(self.changed_products.values()), PRODUCT_FIELDS, batch_size=500)
+        Variant.objects.bulk_create(self.new_variants, batch_size=500)
+        for pk in self.saved_variants:
+            self.changed_variants[pk].updated_at = now
+        Variant.objects.bulk_update(list(self.changed_variants.values()), VARIANT_FIELDS, batch_size=500)
+        ChannelListing.objects.bulk_create(self.new_listings, batch_size=500)
+        for listing in self.changed_listings.values():
+            listing.updated_at = now
+        ChannelListing.objects.bulk_update(
+            list(self.changed_listings.values()), LISTING_FIELDS, batch_size=500
+        )
+        ProductImage.objects.bulk_create(
+            [i for i in self.new_images if id(i.product) not in dropped], batch_size=500
+        )
+        entries = {
+            key: (product.pk, "")
+            for key, (product, _known) in self.product_entries.items()
+            if id(product) not in dropped
+        }
+        known = {key: k for key, (_p, k) in self.product_entries.items() if k}
+        record(target.product_ledger, entries, known)
+        # Holding products from earlier batches (saved) that gave away their last variant go now.
+        saved = {p.pk: p for p in self.emptied.values() if p.pk is not None}
+        if saved:
+            still = set(
+                Variant.objects.filter(product_id__in=list(saved)).values_list("product_id", flat=True)
+            )
+            empty = [pk for pk in saved if pk not in still]
+            Product.objects.filter(pk__in=empty).delete()
+            for pk in empty:
+                target.drop(saved[pk])
+
+
 class ProductsTarget(Target):
     entity = "product_row"
 
@@ -62,14 +329,20 @@ class ProductsTarget(Target):
         self.products: dict[str, Product] = {}  # product key in this file -> product
         self.woo_ids: dict[str, str] = {}  # WooCommerce row ID -> product key
         self.magento_children: dict[str, tuple[str, dict]] = {}  # child sku -> (parent key, axis values)
-        self.holding: set[int] = set()
+        self.holding: dict[int, Product] = {}  # id(product) -> product waiting for its configurable
+        self.variant_count: Counter = Counter()  # id(product) -> variants this job put under it
         self.categories: dict[tuple, Category] = {}
+        self.category_paths: dict[str, Category] | None = None
         self.drop_category_roots = set(self.options.get("drop_category_roots", []))
+        self.loaded: dict[int, Product] = {}  # pk -> the one Product object this job works on
+        self.title_index: dict[str, list] | None = None  # normalised title -> [pk | Product], oldest first
+        self.batch: Batch | None = None
 
     # -- per row ---------------------------------------------------------------------------------------
     def write(self, rows: list[Prepared]) -> list[Result]:
         keys = [self.row_key(row) for row in rows]
         existing = self.rows.load([k for k in keys if k])
+        self.batch = Batch(self, rows, existing)
         results, entries = [], {}
         for row, key in zip(rows, keys, strict=True):
             if key is None:
@@ -81,18 +354,20 @@ class ProductsTarget(Target):
                 results.append(Result(UNCHANGED))
                 continue
             try:
-                outcome, object_id = self.apply(row, key, update=key in existing)
+                outcome, obj = self.apply(row, key, update=key in existing)
             except RowRejected as exc:
                 results.append(Result(QUARANTINED, [exc.reason]))
                 continue
-            except DomainError as exc:  # a catalog rule, checked before the row writes anything
+            except DomainError as exc:  # a catalog rule, checked before the row changes anything
                 results.append(Result(QUARANTINED, [reason_of(exc)]))
                 continue
             if key in existing:
                 outcome = UPDATED
-            entries[key] = (object_id, digest)
+            entries[key] = (obj, digest)
             results.append(Result(outcome))
-        self.rows.record(entries, existing)
+        self.batch.flush()
+        self.batch = None
+        record(self.rows, {key: (obj.pk, digest) for key, (obj, digest) in entries.items()}, existing)
         return results
 
     def no_key_reason(self) -> dict:
@@ -139,26 +414,61 @@ class ProductsTarget(Target):
         options = [o for o in options if o and o != "Default Title"]
         return _short("-".join([data["product_key"], *(slugify(o) for o in options)]), 64)
 
-    # -- writing ---------------------------------------------------------------------------------------
-    def apply(self, row: Prepared, key: str, *, update: bool) -> tuple[str, int]:
+    # -- products of this job ------------------------------------------------------------------------
+    def load_products(self, pks: Iterable[int]) -> None:
+        """Bring products into the job's identity map, one query per 2,000 not yet there."""
+        missing = {pk for pk in pks if pk not in self.loaded}
+        for chunk in _chunks(missing):
+            for product in Product.objects.filter(pk__in=chunk):
+                self.loaded[product.pk] = product
+
+    def product_by_pk(self, pk: int) -> Product | None:
+        if pk not in self.loaded:
+            self.load_products([pk])
+        return self.loaded.get(pk)
+
+    def load_title_candidates(self, titles: set[str]) -> None:
+        """The products already in the catalog under the batch's normalised titles (the index of every
+        product's normalised title is read once per job, the first time it is needed)."""
+        if self.title_index is None:
+            self.title_index = {}
+            for pk, title in Product.objects.order_by("pk").values_list("pk", "title").iterator(5000):
+                self.title_index.setdefault(normalise_title(title), []).append(pk)
+        self.load_products(pk for t in titles for pk in self.title_index.get(t, ()) if isinstance(pk, int))
+
+    def index_title(self, product: Product) -> None:
+        if self.title_index is not None:
+            self.title_index.setdefault(normalise_title(product.title), []).append(product)
+
+    def drop(self, product: Product) -> None:
+        """A holding product that gave all its variants to their configurable parent: it is gone."""
+        product._dropped = True
+        self.holding.pop(id(product), None)
+        self.variant_count.pop(id(product), None)
+        self.entity_counts["products_created"] -= 1
+        for key in [k for k, p in self.products.items() if p is product]:
+            del self.products[key]
+        if product.pk is not None:
+            self.loaded.pop(product.pk, None)
+
+    # -- deciding each row -----------------------------------------------------------------------------
+    def apply(self, row: Prepared, key: str, *, update: bool):
         data = row.data
         if key.startswith("image:"):
             product = self.product_for(row, create=False)
             if product is None or not data.get("image_url"):
                 raise RowRejected("product_key", "unknown_product", "An image row before its product row.")
-            image, _ = ProductImage.objects.get_or_create(
-                product=product,
-                url=data["image_url"],
-                defaults={
-                    "alt": (data.get("image_alt") or "")[:300],
-                    "position": data.get("image_position") or 0,
-                },
+            image = self.batch.image(
+                product,
+                data["image_url"],
+                alt=(data.get("image_alt") or "")[:300],
+                position=data.get("image_position") or 0,
             )
-            return IMPORTED, image.pk
+            return IMPORTED, image
         if key.startswith("product:"):
             product, merged = self.upsert_product(data, key=data.get("sku") or data["product_key"])
             self.attach_waiting_children(product, data)
-            return (MERGED if merged else IMPORTED), product.pk
+            return (MERGED if merged else IMPORTED), product
         return self.upsert_variant(row, key[len("variant:") :])
 
     def product_key_of(self, row: Prepared) -> str:
@@ -173,8 +483,8 @@ class ProductsTarget(Target):
         key = self.product_key_of(row)
         if key in self.products:
             return self.products[key]
-        object_id = self.product_ledger.load([key]).get(key)
-        product = Product.objects.filter(pk=object_id[0]).first() if object_id else None
+        known = self.batch.product_entry(key)
+        product = self.product_by_pk(known[0]) if known else None
         if product is None and create:
             product, _ = self.upsert_product(row.data, key=key)
         if product is not None:
@@ -184,6 +494,7 @@ class ProductsTarget(Target):
     def upsert_product(self, data: dict, *, key: str) -> tuple[Product, bool]:
         """Create or refresh a product; an existing product with the same normalised title and attributes
         (another channel's copy) is reused rather than duplicated."""
+        batch = self.batch
         title = data.get("title") or key
         attributes = dict(data.get("attributes") or {})
         for extra in ("tags", "vendor_type", "grouped_skus"):
@@ -201,47 +512,48 @@ class ProductsTarget(Target):
             fields["category"] = category
         product = self.products.get(key)
         merged = False
-        known = self.product_ledger.load([key]).get(key)
+        known = batch.product_entry(key)
         if product is None:
-            product = Product.objects.filter(pk=known[0]).first() if known else None
+            product = self.product_by_pk(known[0]) if known else None
         if product is None and self.options.get("match_titles", True):
             product = self.match_product(title, attributes)
             merged = product is not None
         if product is None:
-            product = Product.objects.create(slug=self.unique_slug(title, key), **fields)
+            product = Product(slug=self.unique_slug(title, key), **fields)
+            batch.create_product(product)
+            self.index_title(product)
             self.entity_counts["products_created"] += 1
         else:
+            retitled = normalise_title(fields["title"]) != normalise_title(product.title)
             for name, value in fields.items():
                 if name == "attributes":
                     value = {**product.attributes, **value}
                 setattr(product, name, value)
-            product.save()
+            batch.change_product(product)
+            if retitled:
+                self.index_title(product)
         self.products[key] = product
         if known is None or known[0] != product.pk:
-            self.product_ledger.record({key: (product.pk, "")}, {key: known} if known else {})
+            batch.product_entries[key] = (product, known)
         for position, url in enumerate(data.get("images") or []):
-            ProductImage.objects.get_or_create(
-                product=product, url=url[:1000], defaults={"position": position}
-            )
+            batch.image(product, url[:1000], position=position)
         if data.get("image_url"):
-            ProductImage.objects.get_or_create(
-                product=product,
-                url=data["image_url"][:1000],
-                defaults={
-                    "alt": (data.get("image_alt") or "")[:300],
-                    "position": data.get("image_position") or 0,
-                },
+            batch.image(
+                product,
+                data["image_url"][:1000],
+                alt=(data.get("image_alt") or "")[:300],
+                position=data.get("image_position") or 0,
             )
         return product, merged
 
     def match_product(self, title: str, attributes: dict) -> Product | None:
         wanted = normalise_title(title)
-        if not wanted:
+        if not wanted or self.title_index is None:
             return None
-        first_word = wanted.split()[0]
-        for candidate in Product.objects.filter(title__icontains=first_word).only(
-            "id", "title", "attributes"
-        )[:200]:
+        for entry in self.title_index.get(wanted, ()):
+            candidate = self.product_by_pk(entry) if isinstance(entry, int) else entry
+            if candidate is None or getattr(candidate, "_dropped", False):
+                continue
             if normalise_title(candidate.title) != wanted:
                 continue
             shared = set(attributes) & set(candidate.attributes)
@@ -256,7 +568,7 @@ class ProductsTarget(Target):
     def unique_slug(self, title: str, key: str) -> str:
         base = slugify(title)[:150] or "product"
         slug = base
-        if Product.objects.filter(slug=slug).exists():
+        if self.batch.slug_taken(slug):
             slug = f"{base}-{hashlib.blake2b(f'{self.source}:{key}'.encode(), digest_size=4).hexdigest()}"
         return slug
 
@@ -277,33 +589,37 @@ class ProductsTarget(Target):
     def ensure_category(self, levels: tuple) -> Category:
         if levels in self.categories:
             return self.categories[levels]
+        if self.category_paths is None:  # the tree is small: read it once per job
+            self.category_paths = {c.path: c for c in Category.objects.all()}
         parent = self.ensure_category(levels[:-1]) if len(levels) > 1 else None
         slug = slugify(levels[-1])[:100] or "category"
         path = f"{parent.path}/{slug}" if parent else slug
-        node = Category.objects.filter(path=path).first()
+        node = self.category_paths.get(path)
         if node is None:
             node = Category.objects.create(parent=parent, name=levels[-1][:200], slug=slug, path=path)
+            self.category_paths[path] = node
             self.entity_counts["categories_created"] += 1
         self.categories[levels] = node
         return node
 
-    def upsert_variant(self, row: Prepared, sku: str) -> tuple[str, int]:
+    def upsert_variant(self, row: Prepared, sku: str):
+        batch = self.batch
         data = row.data
         if self.flavour == "shopify":
             sku = self.shopify_sku(row)
-        # The catalog's rules first, so a rejected row writes nothing.
+        # The catalog's rules first, so a rejected row changes nothing.
         gtin = catalog.validate_gtin(data.get("gtin"))
         listing_values = self.listing_values(data)
-        variant = Variant.objects.filter(sku=sku).select_related("product").first()
-        holder = catalog.find_variant_by_gtin(gtin) if gtin else None  # any GTIN length: one trade item
+        variant = batch.variant_by_sku(sku)
+        holder = batch.variant_by_gtin(gtin) if gtin else None  # any GTIN length: one trade item
         merged = False
         if variant is None:
             variant = holder
-        elif holder is not None and holder.pk != variant.pk:
+        elif holder is not None and holder is not variant:
             raise catalog.DuplicateGtin(
                 f"GTIN '{gtin}' is already used by variant '{holder.sku}'.", field="gtin", gtin=gtin
             )
-        known = self.rows.load([f"variant:{sku}"]).get(f"variant:{sku}")
+        known = batch.existing.get(f"variant:{sku}")
         if variant is not None and not known:
             merged = True  # the same SKU/GTIN came from another channel or file: one variant
         axes = self.axes_of(row)
@@ -316,15 +632,19 @@ class ProductsTarget(Target):
             fields["gtin"] = gtin
         if variant is None:
             product = self.parent_product(row)
-            variant = Variant.objects.create(product=product, sku=sku, **fields)
+            variant = Variant(product=product, sku=sku, **fields)
+            batch.create_variant(variant)
+            self.variant_count[id(product)] += 1
             self.entity_counts["variants_created"] += 1
         else:
             for name, value in fields.items():
                 if value not in (None, "", {}):
                     setattr(variant, name, value)
-            variant.save()
+            if variant.gtin and gtin:
+                batch.add_variant(variant)
+            batch.change_variant(variant, saved=True)
         self.listing(variant, listing_values)
-        return (MERGED if merged else IMPORTED), variant.pk
+        return (MERGED if merged else IMPORTED), variant
 
     def axes_of(self, row: Prepared) -> dict:
         data = row.data
@@ -376,7 +696,7 @@ class ProductsTarget(Target):
                 return self.products[parent_key]
         product, _ = self.upsert_product(data, key=data.get("sku") or data["product_key"])
         if self.flavour == "magento" and data.get("visibility", "").lower().startswith("not visible"):
-            self.holding.add(product.pk)
+            self.holding[id(product)] = product
         return product
 
     def shopify_product_data(self, data: dict) -> dict:
@@ -387,24 +707,24 @@ class ProductsTarget(Target):
         return out
 
     def attach_waiting_children(self, product: Product, data: dict) -> None:
-        """Magento: children imported before their configurable parent move under it now."""
-        children = [c.get("sku") for c in data.get("variations") or [] if c.get("sku")]
-        if not children:
-            return
-        variants = list(Variant.objects.filter(sku__in=children).exclude(product=product))
-        old_products = {v.product_id for v in variants}
-        for variant in variants:
+        """Magento: children imported before their configurable parent move under it now; a holding
+        product left without variants is deleted when the batch is written."""
+        batch = self.batch
+        for sku in [c.get("sku") for c in data.get("variations") or [] if c.get("sku")]:
+            variant = batch.variant_by_sku(sku)
+            if variant is None:
+                continue
+            old = variant.product if variant.product_id is None else self.product_by_pk(variant.product_id)
+            if old is product or (product.pk is not None and variant.product_id == product.pk):
+                continue
             variant.product = product
             variant.attributes = {**variant.attributes, **self.magento_children[variant.sku][1]}
-        Variant.objects.bulk_update(variants, ["product", "attributes"])
-        empty = [
-            pk
-            for pk in old_products
-            if pk in self.holding and not Variant.objects.filter(product_id=pk).exists()
-        ]
-        Product.objects.filter(pk__in=empty).delete()
-        self.holding -= set(empty)
-        self.entity_counts["products_created"] -= len(empty)
+            batch.change_variant(variant, saved=False)
+            self.variant_count[id(product)] += 1
+            if old is not None:
+                self.variant_count[id(old)] -= 1
+                if id(old) in self.holding:
+                    batch.emptied[_ref(old)] = old
 
     def listing_values(self, data: dict) -> dict | None:
         """The row's listing on the job's channel, checked as the catalog checks listings: in the channel's
@@ -442,33 +762,37 @@ class ProductsTarget(Target):
     def listing(self, variant: Variant, values: dict | None) -> None:
         if values is None:
             return
-        listing, created = ChannelListing.objects.get_or_create(
-            channel=self.channel, variant=variant, defaults=values
-        )
-        if created:
+        listing = self.batch.listing_of(variant)
+        if listing is None:
+            listing = ChannelListing(channel=self.channel, variant=variant, **values)
             if values["is_published"]:
-                ChannelListing.objects.filter(pk=listing.pk).update(published_at=timezone.now())
+                listing.published_at = timezone.now()
+            self.batch.add_listing(listing)
             self.entity_counts["listings_created"] += 1
             return
         for name, value in values.items():
             setattr(listing, name, value)
-        listing.save()
+        if listing.pk is not None:
+            self.batch.changed_listings[listing.pk] = listing
 
     def finish(self) -> int:
         if self.flavour == "shopify":
             # Shopify lists option names only on a product's first row: name the axes of its variants.
-            for _key, product in self.products.items():
-                names = product.attributes.get("_options")
-                if not names:
-                    continue
-                for variant in Variant.objects.filter(product=product):
+            named = {
+                p.pk: p.attributes["_options"] for p in self.products.values() if p.attributes.get("_options")
+            }
+            renamed_variants = []
+            for chunk in _chunks(named):
+                for variant in Variant.objects.filter(product_id__in=chunk):
+                    names = named[variant.product_id]
                     renamed = {}
                     for index, (axis, value) in enumerate(variant.attributes.items()):
                         real = slugify(names[index]) if index < len(names) else axis
                         renamed[real] = value
                     if renamed != variant.attributes:
                         variant.attributes = renamed
-                        variant.save(update_fields=["attributes"])
+                        renamed_variants.append(variant)
+            Variant.objects.bulk_update(renamed_variants, ["attributes"], batch_size=500)
         return 0
 
 
@@ -493,7 +817,9 @@ class SuppliersTarget(Target):
         ledger = Ledger(source=self.source, entity="supplier", job=self.job)
         codes = [row.data["code"][:50] for row in rows]
         existing = ledger.load(codes)
-        by_code = {s.code: s for s in Supplier.objects.filter(code__in=codes)}
+        by_code = {}
+        for chunk in _chunks(set(codes)):
+            by_code.update((s.code, s) for s in Supplier.objects.filter(code__in=chunk))
         results: list[Result] = []
         entries: dict[str, tuple[int, str]] = {}
         new: dict[str, Supplier] = {}
@@ -524,7 +850,7 @@ class SuppliersTarget(Target):
         Supplier.objects.bulk_update(list(changed.values()), list(self.FIELDS), batch_size=500)
         for code, supplier in {**new, **changed}.items():
             entries[code] = (supplier.pk, entries[code][1])
-        ledger.record(entries, existing)
+        record(ledger, entries, existing)
         self.entity_counts["suppliers_created"] += len(new)
         return results
 
@@ -544,23 +870,30 @@ class SuppliersTarget(Target):
 
 
 class SupplierOffersTarget(Target):
-    """What a supplier charges for a variant: (supplier code, SKU) → cost, currency, lead time, MOQ, pack."""
+    """What a supplier charges for a variant: (supplier code, SKU) → cost, currency, lead time, MOQ, pack.
+
+    Rows are decided in file order against the batch's offers (every offer of the batch's variants is
+    loaded, so a preferred row unsets its variant's other preferred offer in memory), then written at once
+    by the catalog's `save_offers`, which applies the one-preferred-offer rule in the database too."""
 
     entity = "supplier_offer"
 
     def write(self, rows: list[Prepared]) -> list[Result]:
-        suppliers = {s.code: s for s in Supplier.objects.filter(code__in={r.data["supplier"] for r in rows})}
-        variants = {v.sku: v for v in Variant.objects.filter(sku__in={r.data["sku"] for r in rows})}
+        suppliers, variants = {}, {}
+        for chunk in _chunks({r.data["supplier"] for r in rows}):
+            suppliers.update((s.code, s) for s in Supplier.objects.filter(code__in=chunk))
+        for chunk in _chunks({r.data["sku"] for r in rows}):
+            variants.update((v.sku, v) for v in Variant.objects.filter(sku__in=chunk))
         ledger = Ledger(source=self.source, entity="supplier_offer", job=self.job)
         keys = [f"{r.data['supplier']}:{r.data['sku']}" for r in rows]
         existing = ledger.load(keys)
-        offers = {
-            (o.supplier_id, o.variant_id): o
-            for o in SupplierOffer.objects.filter(
-                supplier__in=suppliers.values(), variant__in=variants.values()
-            ).select_related("supplier", "variant")
-        }
-        results, entries = [], {}
+        offers: dict[tuple[int, int], SupplierOffer] = {}
+        of_variant: dict[int, list[SupplierOffer]] = {}
+        for chunk in _chunks([v.pk for v in variants.values()]):
+            for offer in SupplierOffer.objects.filter(variant_id__in=chunk):
+                offers[(offer.supplier_id, offer.variant_id)] = offer
+                of_variant.setdefault(offer.variant_id, []).append(offer)
+        results, entries, touched = [], {}, {}
         for row, key in zip(rows, keys, strict=True):
             data = row.data
             supplier, variant = suppliers.get(data["supplier"]), variants.get(data["sku"])
@@ -584,29 +917,35 @@ class SupplierOffersTarget(Target):
             if key in existing and existing[key][1] == digest:
                 results.append(Result(UNCHANGED))
                 continue
-            offer = offers.get((supplier.pk, variant.pk)) or SupplierOffer(supplier=supplier, variant=variant)
-            created = offer.pk is None
-            try:
-                offer.cost = catalog.parse_cost(data["cost"])
-                offer.currency = validate_currency(data.get("currency") or supplier.currency)
-                offer.supplier_sku = (data.get("supplier_sku") or "")[:100]
-                offer.lead_time_days = data.get("lead_time_days") or supplier.default_lead_time_days
-                offer.min_order_quantity = data.get("min_order_quantity") or 1
-                offer.pack_size = data.get("pack_size") or 1
-                if data.get("is_preferred") is not None:
-                    offer.is_preferred = bool(data["is_preferred"])
-                # The catalog's save: a preferred offer unsets the variant's other one, under a variant lock.
-                catalog.save_offer(offer=offer)
+            try:  # the catalog's checks, before the offer changes
+                cost = catalog.parse_cost(data["cost"])
+                currency = validate_currency(data.get("currency") or supplier.currency)
             except DomainError as exc:
-                if offer.pk is not None:
-                    offer.refresh_from_db()  # back to its stored fields for a later row of this file
                 results.append(Result(QUARANTINED, [reason_of(exc)]))
                 continue
-            offers[(supplier.pk, variant.pk)] = offer
-            entries[key] = (offer.pk, digest)
+            offer = offers.get((supplier.pk, variant.pk))
+            created = offer is None
+            if created:
+                offer = SupplierOffer(supplier=supplier, variant=variant)
+                offers[(supplier.pk, variant.pk)] = offer
+                of_variant.setdefault(variant.pk, []).append(offer)
+            offer.cost, offer.currency = cost, currency
+            offer.supplier_sku = (data.get("supplier_sku") or "")[:100]
+            offer.lead_time_days = data.get("lead_time_days") or supplier.default_lead_time_days
+            offer.min_order_quantity = data.get("min_order_quantity") or 1
+            offer.pack_size = data.get("pack_size") or 1
+            if data.get("is_preferred") is not None:
+                offer.is_preferred = bool(data["is_preferred"])
+            if offer.is_preferred:  # save_offer's rule: the variant's other preferred offer steps down
+                for other in of_variant[variant.pk]:
+                    if other is not offer:
+                        other.is_preferred = False
+            touched[id(offer)] = offer
+            entries[key] = (offer, digest)
             results.append(Result(IMPORTED if created else UPDATED if key in existing else MERGED))
-        ledger.record(entries, existing)
+        catalog.save_offers(offers=list(touched.values()))
+        record(ledger, {k: (o.pk, d) for k, (o, d) in entries.items()}, existing)
         return results
 
 
-__all__ = ["Decimal", "ProductsTarget", "Q", "SupplierOffersTarget", "SuppliersTarget", "normalise_title"]
+__all__ = ["ProductsTarget", "SupplierOffersTarget", "SuppliersTarget", "normalise_title", "record"]

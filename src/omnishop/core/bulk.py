@@ -5,7 +5,7 @@ row, and without Django's per-value field adaptation."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -13,7 +13,7 @@ import orjson
 from django.conf import settings
 from django.db import connection
 
-_ZERO = timedelta(0)
+_DATETIME_OR_NONE = frozenset({datetime, type(None)})
 
 
 def _json(value: Any) -> str:
@@ -61,10 +61,24 @@ def _adapt(rows: list[tuple], width: int, adapters: dict[type, Callable[[Any], A
         if types.isdisjoint(adapters):
             continue
         changed = True
+        if datetime in types and types <= _DATETIME_OR_NONE:
+            columns[index] = _memoised(column, adapters[datetime])
+            continue
         only = adapters.get(next(iter(types))) if len(types) == 1 else None
         # A column of one type (no None) skips the dispatch.
         columns[index] = tuple(map(only or _dispatcher(adapters), column))
     return list(zip(*columns, strict=True)) if changed else rows
+
+
+def _memoised(column: tuple, adapt: Callable[[Any], Any]) -> tuple:
+    """A datetime column converted once per distinct value: imports repeat the same timestamps (every
+    line of an invoice, the batch's `created_at`). Only UTC values are merged by equality — two equal
+    local times that differ by `fold` are different instants."""
+    distinct = set(column)
+    if not all(value is None or value.tzinfo is UTC for value in distinct):
+        return tuple(adapt(value) if value is not None else None for value in column)
+    memo = {value: (adapt(value) if value is not None else None) for value in distinct}
+    return tuple(map(memo.__getitem__, column))
 
 
 def _dispatcher(adapters: dict[type, Callable[[Any], Any]]) -> Callable[[Any], Any]:

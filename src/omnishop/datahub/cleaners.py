@@ -555,9 +555,76 @@ def city(value: Any, *, fold_accents: bool = False) -> str:
     return " ".join(w if (i and w in _CITY_PARTICLES) else w.capitalize() for i, w in enumerate(words))
 
 
-def build_chain(steps: list) -> Callable[[Any], Any]:
-    """Compile a profile's cleaner list (names or {name=..., option=...} tables) into one function,
-    memoised on hashable input."""
+MEMO_SIZE = 65536
+
+
+class Failure:
+    """A remembered CleanError: the memo keeps failures too, so a bad value repeated thousands of times
+    is cleaned (and rejected) once."""
+
+    __slots__ = ("code", "message")
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        self.message = message
+
+
+class Chain:
+    """A profile field's compiled cleaner list. Calling it cleans one value (raising CleanError). The
+    profile's hot path reads `memo` directly: text value -> cleaned value or `Failure`, filled by
+    `remember`, cleared when it reaches MEMO_SIZE distinct values (exports repeat the same dates,
+    countries and codes thousands of times; a column of unique values must not grow without bound).
+    Typed cells (XLSX/Parquet numbers, datetimes) go through an LRU cache keyed by type and value, so
+    1, 1.0 and True stay distinct."""
+
+    __slots__ = ("_typed", "memo", "steps")
+
+    def __init__(self, steps: list[tuple[Callable, dict]]) -> None:
+        self.steps = steps
+        self.memo: dict[str, Any] = {}
+        self._typed = lru_cache(maxsize=MEMO_SIZE, typed=True)(self.run)
+
+    def run(self, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        for fn, options in self.steps:
+            value = fn(value, **options)
+            if value is None or value == "":
+                return None
+        return value
+
+    def remember(self, value: str) -> Any:
+        """Clean a text value into the memo: the cleaned value, or a Failure."""
+        try:
+            cleaned = self.run(value)
+        except CleanError as exc:
+            cleaned = Failure(exc.code, exc.message)
+        memo = self.memo
+        if len(memo) >= MEMO_SIZE:
+            memo.clear()
+        memo[value] = cleaned
+        return cleaned
+
+    def __call__(self, value: Any) -> Any:
+        if type(value) is str:
+            cleaned = self.memo.get(value, _MISSING)
+            if cleaned is _MISSING:
+                cleaned = self.remember(value)
+            if type(cleaned) is Failure:
+                raise CleanError(cleaned.code, cleaned.message)
+            return cleaned
+        try:
+            return self._typed(value)
+        except TypeError:  # unhashable input (a JSON list/object): no cache
+            return self.run(value)
+
+
+_MISSING = object()
+
+
+def build_chain(steps: list) -> Chain:
+    """Compile a profile's cleaner list (names or {name=..., option=...} tables) into one memoised
+    callable."""
     compiled: list[tuple[Callable, dict]] = []
     for step in steps:
         if isinstance(step, str):
@@ -568,22 +635,4 @@ def build_chain(steps: list) -> Callable[[Any], Any]:
         if name not in CLEANERS:
             raise KeyError(name)
         compiled.append((CLEANERS[name], options))
-
-    def run(value: Any) -> Any:
-        if value is None or (isinstance(value, str) and not value.strip()):
-            return None
-        for fn, options in compiled:
-            value = fn(value, **options)
-            if value is None or value == "":
-                return None
-        return value
-
-    cached = lru_cache(maxsize=65536, typed=True)(run)
-
-    def chain(value: Any) -> Any:
-        try:
-            return cached(value)
-        except TypeError:  # unhashable input (a JSON list/object): no cache
-            return run(value)
-
-    return chain
+    return Chain(compiled)

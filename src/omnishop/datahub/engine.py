@@ -41,7 +41,7 @@ OUTCOMES = (IMPORTED, UPDATED, UNCHANGED, MERGED, QUARANTINED)
 MAX_DUPLICATE_TRACKING = 5_000_000
 
 
-@dataclass
+@dataclass(slots=True)
 class Prepared:
     """A row that passed its profile: cleaned data plus where it came from."""
 
@@ -51,7 +51,7 @@ class Prepared:
     resubmitted_from: int | None = None  # QuarantinedRow id when a fixed row is re-submitted
 
 
-@dataclass
+@dataclass(slots=True)
 class Result:
     outcome: str
     reasons: list[dict] | None = None
@@ -92,7 +92,7 @@ class QualityStats:
 
     def __init__(self, profile: Profile) -> None:
         self.fields = [f.name for f in profile.fields]
-        self.filled: Counter = Counter()
+        self.shapes: Counter = Counter()
         self.rows = 0
         self.reasons: Counter = Counter()
         self.samples: dict[str, list[int]] = {}
@@ -103,32 +103,49 @@ class QualityStats:
 
     def observe(self, row: SourceRow, data: dict, reasons: list[dict]) -> None:
         self.rows += 1
-        for name in data:
-            self.filled[name] += 1
+        # Rows of a file share a handful of fill patterns: count the pattern (the cleaned fields, in plan
+        # order), and spread it over the fields once, in `report`.
+        self.shapes[tuple(data)] += 1
         if self.tracking:
+            values = row.values
             try:
-                key = hash(tuple(row.values.values()))
+                key = hash(tuple(values.values()))
             except TypeError:  # JSON records can hold lists
-                key = hash(tuple(map(str, row.values.values())))
-            if key in self.seen:
+                key = hash(tuple(map(str, values.values())))
+            seen = self.seen
+            if key in seen:
                 self.duplicates += 1
             else:
-                self.seen.add(key)
-                if len(self.seen) > MAX_DUPLICATE_TRACKING:
+                seen.add(key)
+                if len(seen) > MAX_DUPLICATE_TRACKING:
                     self.tracking = False
-                    self.seen.clear()
+                    seen.clear()
+        if reasons:
+            self.count_reasons(reasons, row.line)
+
+    def count_reasons(self, reasons: list[dict], line: int) -> None:
         for reason in reasons:
             label = f"{reason.get('field') or '*'}:{reason['code']}"
             self.reasons[label] += 1
             lines = self.samples.setdefault(label, [])
             if len(lines) < 5:
-                lines.append(row.line)
+                lines.append(line)
+
+    @property
+    def filled(self) -> Counter:
+        """Rows per cleaned field that had a value."""
+        filled: Counter = Counter()
+        for shape, rows in self.shapes.items():
+            for name in shape:
+                filled[name] += rows
+        return filled
 
     def report(self, job: ImportJob) -> dict:
         rows = self.rows or 1
+        filled = self.filled
         return {
             "rows": self.rows,
-            "completeness": {name: round(self.filled[name] / rows, 4) for name in self.fields},
+            "completeness": {name: round(filled[name] / rows, 4) for name in self.fields},
             "duplicate_rows": self.duplicates,
             "duplicates_exact": self.tracking,
             "rejects_by_reason": [
@@ -202,12 +219,7 @@ class Runner:
                             job=job, line=prepared.line, raw=raw_json(prepared.raw), reasons=result.reasons
                         )
                     )
-                    for reason in result.reasons or []:
-                        label = f"{reason.get('field') or '*'}:{reason['code']}"
-                        self.stats.reasons[label] += 1
-                        self.stats.samples.setdefault(label, [])
-                        if len(self.stats.samples[label]) < 5:
-                            self.stats.samples[label].append(prepared.line)
+                    self.stats.count_reasons(result.reasons or [], prepared.line)
             counts[QUARANTINED] = len(bad)
             QuarantinedRow.objects.bulk_create(bad, batch_size=1000)
             fixed = [

@@ -22,10 +22,11 @@ from typing import Any
 
 from django.conf import settings
 
-from .cleaners import CleanError, build_chain, is_empty
+from .cleaners import Chain, CleanError, Failure, build_chain, is_empty
 from .errors import InvalidProfile, MissingColumns, UnknownProfile
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "profiles"
+_MISSING = object()
 TARGETS = ("transactions", "products", "customers", "suppliers", "supplier_offers", "stock_levels")
 
 
@@ -35,7 +36,7 @@ class FieldSpec:
     columns: tuple[str, ...]
     required: bool
     constant: Any
-    clean: Any  # compiled chain
+    clean: Chain
     steps: list
 
 
@@ -75,27 +76,37 @@ class Profile:
 
     def apply(self, values: dict[str, Any]) -> tuple[dict[str, Any], list[dict]]:
         """Clean one source row: (Omnishop field -> value, reasons). Every failing field is reported,
-        not just the first. This is the per-row hot path: chains are memoised and treat empties."""
+        not just the first. This is the per-row hot path: the plan is compiled once per profile, a text
+        cell is looked up in its field's memo (cleaned value or remembered failure) before any cleaner
+        runs, and only multi-column fields pay for the "first non-empty column" scan."""
         out: dict[str, Any] = {}
         reasons: list[dict] = []
         get = values.get
-        for name, columns, clean, required, constant in self._plan:
-            if columns is None:
+        for name, column, columns, chain, memo, required, constant in self._plan:
+            if column is not None:
+                raw = get(column)
+            elif columns is None:
                 raw = constant
-            elif len(columns) == 1:
-                raw = get(columns[0])
             else:
                 raw = None
-                for column in columns:
-                    candidate = get(column)
+                for candidate_column in columns:
+                    candidate = get(candidate_column)
                     if not is_empty(candidate):
                         raw = candidate
                         break
-            try:
-                value = clean(raw)
-            except CleanError as exc:
-                reasons.append({"field": name, "code": exc.code, "message": exc.message})
-                continue
+            if type(raw) is str:
+                value = memo.get(raw, _MISSING)
+                if value is _MISSING:
+                    value = chain.remember(raw)
+                if type(value) is Failure:
+                    reasons.append({"field": name, "code": value.code, "message": value.message})
+                    continue
+            else:
+                try:
+                    value = chain(raw)
+                except CleanError as exc:
+                    reasons.append({"field": name, "code": exc.code, "message": exc.message})
+                    continue
             if value is None:
                 if required:
                     reasons.append({"field": name, "code": "required", "message": f"{name} is empty."})
@@ -105,10 +116,20 @@ class Profile:
 
     @property
     def _plan(self) -> list[tuple]:
+        """(name, single column, several columns, chain, its text memo, required, constant) per field."""
         plan = self.__dict__.get("_compiled_plan")
         if plan is None:
             plan = self.__dict__["_compiled_plan"] = [
-                (f.name, f.columns or None, f.clean, f.required, f.constant) for f in self.fields
+                (
+                    f.name,
+                    f.columns[0] if len(f.columns) == 1 else None,
+                    f.columns if len(f.columns) > 1 else None,
+                    f.clean,
+                    f.clean.memo,
+                    f.required,
+                    f.constant,
+                )
+                for f in self.fields
             ]
         return plan
 

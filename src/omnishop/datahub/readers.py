@@ -80,7 +80,7 @@ class RowProblem:
         return {"field": self.field, "code": self.code, "message": self.message}
 
 
-@dataclass
+@dataclass(slots=True)
 class SourceRow:
     line: int
     values: dict[str, Any]
@@ -302,11 +302,12 @@ def open_source(path: str | Path, *, format: str | None = None, options: dict | 
 
 
 def _decode_guard(values: list[str]) -> RowProblem | None:
-    for value in values:
-        if _SURROGATES.search(value):
-            return RowProblem(
-                None, "bad_encoding", "The row contains bytes that are not valid in the file's encoding."
-            )
+    """Bytes the file's encoding could not decode survive as lone surrogates (surrogateescape): one
+    search over the whole row finds them."""
+    if _SURROGATES.search("".join(values)):
+        return RowProblem(
+            None, "bad_encoding", "The row contains bytes that are not valid in the file's encoding."
+        )
     return None
 
 
@@ -370,7 +371,8 @@ def _open_csv(text, fmt: str, encoding: str, options: dict, closers: list) -> So
                 )
                 yield SourceRow(start, values, problem)
                 continue
-            yield SourceRow(start, dict(zip(header, record, strict=True)), _decode_guard(record))
+            # The width was checked above: no `strict` zip needed.
+            yield SourceRow(start, dict(zip(header, record)), _decode_guard(record))  # noqa: B905
 
     return Source(fmt, encoding, header, rows(), notes=[f"delimiter {delimiter!r}"], _closers=closers)
 

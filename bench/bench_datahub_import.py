@@ -1,6 +1,8 @@
 """datahub.import_online_retail: the shared Online Retail months (320,705 invoice lines, 9 gzip CSVs) through
 the `online_retail` profile end to end — streaming read, cleaning, classification, products/variants from
-stock codes, customers from customer ids, staging lines — on PostgreSQL (BENCH_DATABASE_URL) and SQLite.
+stock codes, customers from customer ids, staging lines, and the orders they make (completed past orders
+with their lines, payments and timeline; credit notes as returns and refunds) — on PostgreSQL
+(BENCH_DATABASE_URL) and SQLite.
 
 Cases per database: a first import into empty tables, and a re-import of the same files (every line
 "unchanged"). Baseline, same run, same database, same rows: the raw CSV lines read with the csv module and
@@ -29,6 +31,13 @@ DATA = ROOT.parent / "shared" / "datasets" / "online_retail_uci"
 CHANNEL = "bench-retail"
 RAW_TABLE = "bench_raw_online_retail"
 CLEAR = [
+    "payments_refund",
+    "payments_payment",
+    "orders_returnline",
+    "orders_returnrequest",
+    "orders_orderevent",
+    "orders_orderline",
+    "orders_order",
     "datahub_quarantinedrow",
     "datahub_matchcandidate",
     "datahub_stagedtransactionline",
@@ -112,6 +121,14 @@ def _baseline(paths: list[Path]) -> tuple[float, int]:
     return elapsed, count
 
 
+def _count(table: str) -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM {table}")
+        return cursor.fetchone()[0]
+
+
 def _import(paths: list[Path], channel) -> tuple[float, list[float], dict]:
     from omnishop.datahub import services
 
@@ -164,8 +181,16 @@ def worker(db_url: str, quick: bool, repeats: int) -> dict:
         results["first"].append(_import(paths, channel))
         results["again"].append(_import(paths, channel))
     from omnishop.datahub.models import StagedTransactionLine
+    from omnishop.orders.models import Order, OrderLine, ReturnRequest
 
     results["staged_lines"] = StagedTransactionLine.objects.count()
+    results["made"] = {
+        "orders": Order.objects.count(),
+        "order_lines": OrderLine.objects.count(),
+        "returns": ReturnRequest.objects.count(),
+        "customers": _count("customers_customer"),
+        "variants": _count("catalog_variant"),
+    }
     results["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     shutil.rmtree(settings.DATAHUB_UPLOAD_DIR, ignore_errors=True)
     return results
@@ -204,7 +229,12 @@ def main(ctx) -> None:
         rows = result["first"][0][2]["rows_read"]
         baseline_rates = [count / seconds for seconds, count in result["baseline"]]
         for label, key, note in (
-            ("first-import", "first", "empty tables: creates products, variants, customers, staging lines"),
+            (
+                "first-import",
+                "first",
+                "empty tables: creates products, variants, customers, staging lines, past orders, "
+                f"payments, returns ({result['made']})",
+            ),
             ("re-import", "again", "the same files again: every line recognised as unchanged"),
         ):
             rates = [totals["rows_read"] / seconds for seconds, _, totals in result[key]]

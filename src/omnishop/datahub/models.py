@@ -129,20 +129,20 @@ class StagedTransactionLine(models.Model):
     """A raw sales-transaction line (invoice line, cancellation, adjustment) as a channel reported it.
 
     The single, deduplicated, cleaned record of what was sold, with links to the customer and variant
-    where those could be resolved. At the end of each import the data hub turns the lines not yet
-    consumed into the orders context's past orders and returns (`consumed_at`, `consumed_as` say what
-    each line became); a line changed by a later import is consumed again.
+    where those could be resolved. Lines group into documents (`StagedDocument`): at the end of each import
+    the documents whose lines are new or changed become the orders context's past orders and returns.
+    `consumed_as` says what a line became where that is a property of the line (a write-off, a credit line
+    matched or not); an invoice line's fate is its document's status.
+
+    Few indexes on purpose: this table takes every line of every import (a year of a shop is millions).
     """
 
     class Use(models.TextChoices):
-        ORDER = "order", "A line of a past order"
         RETURN = "return", "Returned against an earlier order"
         RETURN_PARTIAL = "return_partial", "Partly matched to an earlier order"
         UNMATCHED_RETURN = "unmatched_return", "Credit with no earlier purchase to return against"
         WRITE_OFF = "write_off", "Warehouse write-off, not a sale"
-        ADJUSTMENT = "adjustment", "Accounting adjustment, not a sale"
-        CONFLICT = "conflict", "Changed after returns were recorded against its order"
-        REJECTED = "rejected", "The order it belongs to could not be recorded"
+        ADJUSTMENT = "adjustment", "Stock or accounting adjustment, not a sale"
 
     class Kind(models.TextChoices):
         SALE = "sale"
@@ -154,20 +154,20 @@ class StagedTransactionLine(models.Model):
     source = models.CharField(max_length=80, help_text="Profile source namespace, e.g. online_retail.")
     natural_key = models.CharField(max_length=200)
     content_hash = models.CharField(max_length=32)
-    job = models.ForeignKey(ImportJob, on_delete=models.PROTECT, related_name="+")
+    job = models.ForeignKey(ImportJob, on_delete=models.PROTECT, related_name="+", db_index=False)
     channel = models.ForeignKey(
-        "channels.Channel", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "channels.Channel", null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
-    document_no = models.CharField(max_length=64, db_index=True, help_text="Invoice / order number.")
+    document_no = models.CharField(max_length=64, help_text="Invoice / order number.")
     kind = models.CharField(max_length=14, choices=Kind.choices, default=Kind.SALE)
-    sku = models.CharField(max_length=64, blank=True, db_index=True)
+    sku = models.CharField(max_length=64, blank=True)
     description = models.CharField(max_length=500, blank=True)
     quantity = models.IntegerField()
     unit_price = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
     line_total = models.DecimalField(max_digits=16, decimal_places=4)
     currency = models.CharField(max_length=3)
-    occurred_at = models.DateTimeField(db_index=True)
-    customer_ref = models.CharField(max_length=100, blank=True, db_index=True)
+    occurred_at = models.DateTimeField()
+    customer_ref = models.CharField(max_length=100, blank=True)
     customer = models.ForeignKey(
         "customers.Customer", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -176,7 +176,6 @@ class StagedTransactionLine(models.Model):
     variant = models.ForeignKey(
         "catalog.Variant", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    consumed_at = models.DateTimeField(null=True, blank=True, help_text="When it became order history.")
     consumed_as = models.CharField(max_length=16, choices=Use.choices, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -185,11 +184,38 @@ class StagedTransactionLine(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["source", "natural_key"], name="datahub_staged_line_unique")
         ]
+        indexes = [models.Index(fields=["source", "document_no"], name="datahub_staged_document")]
+
+
+class StagedDocument(models.Model):
+    """An invoice or credit note made of staged lines, and what it became in the orders context. A new or
+    changed line sets its document back to pending; the end of the import settles pending documents."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "New or changed lines, not yet order history"
+        ORDER = "order", "A past order"
+        RETURNS = "returns", "Returns and refunds (see each line)"
+        NOT_A_SALE = "not_a_sale", "Only write-offs or adjustments"
+        REJECTED = "rejected", "A line names an unknown product: tried again by the next import"
+        CONFLICT = "conflict", "Changed after returns were recorded against its order: left as it was"
+        NEGATIVE = "negative", "Charges below zero: cannot be a paid order"
+
+    source = models.CharField(max_length=80)
+    document_no = models.CharField(max_length=64)
+    is_credit = models.BooleanField(default=False, help_text="A credit note (cancellation/return).")
+    occurred_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source", "document_no"], name="datahub_staged_document_unique")
+        ]
         indexes = [
             models.Index(
-                fields=["source", "document_no"],
-                condition=Q(consumed_at__isnull=True),
-                name="datahub_staged_unconsumed",
+                fields=["source", "status"],
+                condition=Q(status__in=["pending", "rejected"]),
+                name="datahub_document_open",
             )
         ]
 

@@ -1,15 +1,15 @@
 """Staged transaction lines → the orders context's past orders and returns, at the end of an import.
 
-Every line not yet consumed names a document (invoice or credit note); each such document is rebuilt from
-ALL its staged lines (an invoice may span files, a re-submitted quarantined row may add a line later):
+Every document (invoice or credit note) with a new or changed line is pending (or rejected earlier); each is
+rebuilt from ALL its staged lines (an invoice may span files, a re-submitted quarantined row may add a line):
 - an invoice becomes one completed, paid past order: product lines (one per variant), postage lines as
   shipping, other non-product lines (manual amounts, fees, vouchers) as fees; warehouse write-offs and
   accounting adjustments stay staged, marked as what they are;
 - a credit note ("C" invoice) becomes returns and refunds against the same customer's earlier orders
   (orders.services.history matches by variant, newest purchase first); what matches nothing is marked
   unmatched, never forced.
-Each line then says what it became (`consumed_as`), so the import's quality report can count it and a
-later import only revisits documents whose lines changed.
+The document's status says what it became (credit lines and write-offs also say it per line), so the
+import's quality report can count it and a later import only revisits documents whose lines changed.
 """
 
 from __future__ import annotations
@@ -17,15 +17,18 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from decimal import Decimal
 
+from django.db import connection
 from django.utils import timezone
 
 from omnishop.orders.services import history
 
-from ..models import StagedTransactionLine
+from ..models import StagedDocument, StagedTransactionLine
 
 Kind = StagedTransactionLine.Kind
 Use = StagedTransactionLine.Use
+Status = StagedDocument.Status
 CHUNK = 2000  # documents per round trip
+_SALE_STATUS = {"created": Status.ORDER, "replaced": Status.ORDER, "conflict": Status.CONFLICT}
 
 
 class OrderHistory:
@@ -33,31 +36,28 @@ class OrderHistory:
         self.target = target
         self.channel = target.channel
         self.actor = f"import #{target.job.pk}"
-        self.uses: dict[str, list[int]] = defaultdict(list)
+        self.uses: dict[str, list[int]] = defaultdict(list)  # line outcomes stored on the line
+        self.statuses: dict[str, list[str]] = defaultdict(list)  # document → status
         self.counts: Counter = Counter()
 
     def consume(self) -> None:
-        pending = (
-            StagedTransactionLine.objects.filter(source=self.target.source, consumed_at__isnull=True)
-            .values_list("document_no", "kind", "occurred_at")
-            .distinct()
-        )
-        sales: set[str] = set()
-        credits: dict[str, object] = {}
-        for document, kind, at in pending.iterator(chunk_size=5000):
-            if kind == Kind.CANCELLATION:
-                credits[document] = min(at, credits.get(document, at))
+        open_documents = StagedDocument.objects.filter(
+            source=self.target.source, status__in=[Status.PENDING, Status.REJECTED]
+        ).values_list("document_no", "is_credit", "occurred_at")
+        sales: list[str] = []
+        credits: list[tuple] = []
+        for document, is_credit, at in open_documents.iterator(chunk_size=5000):
+            if is_credit:
+                credits.append((at, document))
             else:
-                sales.add(document)
-        sales -= credits.keys()
-        ordered_sales = sorted(sales)
-        for start in range(0, len(ordered_sales), CHUNK):
-            self.record_sales(self.load(ordered_sales[start : start + CHUNK]))
-        ordered_credits = sorted(credits, key=lambda d: (credits[d], d))
-        for start in range(0, len(ordered_credits), CHUNK):
-            self.record_returns(
-                self.load(ordered_credits[start : start + CHUNK]), ordered_credits[start : start + CHUNK]
-            )
+                sales.append(document)
+        sales.sort()
+        for start in range(0, len(sales), CHUNK):
+            self.record_sales(self.load(sales[start : start + CHUNK]))
+        ordered = [document for _, document in sorted(credits)]
+        for start in range(0, len(ordered), CHUNK):
+            chunk = ordered[start : start + CHUNK]
+            self.record_returns(self.load(chunk), chunk)
         self.mark()
         for name, count in self.counts.items():
             self.target.entity_counts[name] += count
@@ -88,9 +88,9 @@ class OrderHistory:
                 sale.customer_id = sale.customer_id or customer_id
                 sale.country = sale.country or country
                 if kind == Kind.WRITE_OFF:
-                    self.uses[Use.WRITE_OFF].append(pk)
+                    self.counts["lines_write_off"] += 1
                 elif kind == Kind.ADJUSTMENT:
-                    self.uses[Use.ADJUSTMENT].append(pk)
+                    self.counts["lines_adjustment"] += 1
                 elif kind == Kind.FEE:
                     if sku in self.target.shipping_skus:
                         sale.shipping += Decimal(total)
@@ -100,6 +100,7 @@ class OrderHistory:
                 elif variant_id is None and not total and not title:
                     # Units with no name and no price: a stock correction booked as an invoice, not a sale.
                     self.uses[Use.ADJUSTMENT].append(pk)
+                    self.counts["lines_adjustment"] += 1
                 elif variant_id is None:
                     # A product line whose stock code never got a product: the invoice cannot be whole.
                     sale = None
@@ -108,20 +109,21 @@ class OrderHistory:
                     sale.lines.append(history.PastLine(variant_id, sku, title, quantity, Decimal(total)))
                     order_lines.append(pk)
             if sale is None:
-                self.uses[Use.REJECTED].extend(r[0] for r in rows)
+                self.statuses[Status.REJECTED].append(document)
                 self.counts["orders_rejected_unknown_product"] += 1
+                self.counts["lines_rejected"] += len(rows)
                 continue
             if not order_lines:
-                continue  # only write-offs / adjustments: no sale happened
+                self.statuses[Status.NOT_A_SALE].append(document)  # only write-offs / adjustments
+                continue
             sales.append(sale)
             members[document] = order_lines
         outcome = history.record_past_sales(channel=self.channel, sales=sales, actor=self.actor)
         for document, result in outcome.items():
             self.counts[f"orders_{result}"] += 1
-            use = {"created": Use.ORDER, "replaced": Use.ORDER, "conflict": Use.CONFLICT}.get(
-                result, Use.REJECTED
-            )
-            self.uses[use].extend(members[document])
+            status = _SALE_STATUS.get(result, Status.NEGATIVE)
+            self.statuses[status].append(document)
+            self.counts[f"lines_{status}"] += len(members[document])
 
     # -- credit notes ----------------------------------------------------------------------------------
     def record_returns(self, documents: dict[str, list[tuple]], order: list[str]) -> None:
@@ -139,6 +141,7 @@ class OrderHistory:
                 product = self.target.is_product_sku(sku)
                 if product and variant_id is None:
                     self.uses[Use.UNMATCHED_RETURN].append(pk)
+                    self.counts[f"lines_{Use.UNMATCHED_RETURN}"] += 1
                     continue
                 credit.lines.append(
                     history.PastReturnLine(
@@ -156,8 +159,9 @@ class OrderHistory:
             outcome = outcomes[credit.external_id]
             ids = members[credit.external_id]
             if outcome.recorded_before:
-                self.uses[Use.CONFLICT].extend(ids)
+                self.statuses[Status.CONFLICT].append(credit.external_id)
                 continue
+            self.statuses[Status.RETURNS].append(credit.external_id)
             for pk, line, matched, refunded in zip(
                 ids, credit.lines, outcome.matched, outcome.refunded, strict=True
             ):
@@ -170,16 +174,28 @@ class OrderHistory:
                 else:
                     use = Use.UNMATCHED_RETURN
                 self.uses[use].append(pk)
+                self.counts[f"lines_{use}"] += 1
 
     # -- bookkeeping -----------------------------------------------------------------------------------
     def mark(self) -> None:
-        now = timezone.now()
         for use, ids in self.uses.items():
-            self.counts[f"lines_{use}"] += len(ids)
-            # A rejected invoice is tried again by the next import of its source (its product may exist
-            # by then); everything else is settled.
-            when = None if use == Use.REJECTED else now
-            for start in range(0, len(ids), 5000):
-                StagedTransactionLine.objects.filter(pk__in=ids[start : start + 5000]).update(
-                    consumed_at=when, consumed_as=use
-                )
+            _stamp(ids, use)
+        source = self.target.source
+        for status, documents in self.statuses.items():
+            for start in range(0, len(documents), CHUNK):
+                StagedDocument.objects.filter(
+                    source=source, document_no__in=documents[start : start + CHUNK]
+                ).update(status=status, updated_at=timezone.now())
+
+
+def _stamp(ids: list[int], use: str) -> None:
+    """Set what many lines became in few statements (one array parameter on PostgreSQL)."""
+    if not ids:
+        return
+    if connection.vendor != "postgresql":
+        for start in range(0, len(ids), 5000):
+            StagedTransactionLine.objects.filter(pk__in=ids[start : start + 5000]).update(consumed_as=use)
+        return
+    table = connection.ops.quote_name(StagedTransactionLine._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET consumed_as = %s WHERE id = ANY(%s)", [use, ids])

@@ -22,9 +22,9 @@ from django.utils.text import slugify
 
 from omnishop.catalog.models import Product, Variant
 
-from ..bulk import insert_rows
+from ..bulk import existing_hashes, insert_rows
 from ..engine import IMPORTED, QUARANTINED, UNCHANGED, UPDATED, Prepared, Result
-from ..models import StagedTransactionLine
+from ..models import StagedDocument, StagedTransactionLine
 from .base import Target
 from .history import OrderHistory
 
@@ -117,11 +117,7 @@ class TransactionsTarget(Target):
             self.find_variants(lines)
         if self.link_customers:
             self.ensure_customers(lines)
-        existing = dict(
-            StagedTransactionLine.objects.filter(
-                source=self.source, natural_key__in=list(staged)
-            ).values_list("natural_key", "content_hash")
-        )
+        existing = existing_hashes(StagedTransactionLine._meta.db_table, self.source, list(staged))
         now = timezone.now()
         new: list[tuple] = []
         changed: list[StagedTransactionLine] = []
@@ -145,7 +141,29 @@ class TransactionsTarget(Target):
             for line in changed:
                 line.pk = ids[line.natural_key]
             StagedTransactionLine.objects.bulk_update(changed, _UPDATABLE, batch_size=500)
+        if self.build_orders:
+            self.reopen_documents(new, changed)
         return results
+
+    def reopen_documents(self, new: list[tuple], changed: list[StagedTransactionLine]) -> None:
+        """Documents with a new or changed line wait for the end of the import to become order history."""
+        documents: dict[str, tuple[bool, object]] = {}
+        doc, kind, at = _COLUMNS.index("document_no"), _COLUMNS.index("kind"), _COLUMNS.index("occurred_at")
+        for row in new:
+            documents.setdefault(row[doc], (row[kind] == Kind.CANCELLATION, row[at]))
+        for line in changed:
+            documents.setdefault(line.document_no, (line.kind == Kind.CANCELLATION, line.occurred_at))
+        if documents:
+            StagedDocument.objects.bulk_create(
+                [
+                    StagedDocument(source=self.source, document_no=d, is_credit=credit, occurred_at=at)
+                    for d, (credit, at) in documents.items()
+                ],
+                update_conflicts=True,
+                unique_fields=["source", "document_no"],
+                update_fields=["status", "updated_at"],
+                batch_size=2000,
+            )
 
     def build(self, row: Prepared) -> tuple[dict | None, list[dict]]:
         data = row.data
@@ -209,8 +227,7 @@ class TransactionsTarget(Target):
         values["source"] = self.source
         values["job_id"] = self.job.pk
         values["channel_id"] = self.channel.pk if self.channel else None
-        values["consumed_at"] = None
-        values["consumed_as"] = ""
+        values["consumed_as"] = _SETTLED.get(kind, "")
         return values, []
 
     # -- catalog: a product per stock code -------------------------------------------------------------
@@ -333,6 +350,12 @@ class TransactionsTarget(Target):
         return 0
 
 
+_SETTLED = {
+    Kind.WRITE_OFF: StagedTransactionLine.Use.WRITE_OFF,
+    Kind.ADJUSTMENT: StagedTransactionLine.Use.ADJUSTMENT,
+}
+
+
 @lru_cache(maxsize=65536)
 def _amount(value: Decimal | None) -> str:
     """18, 18.0 and 18.00 hash as one amount (CSV text vs XLSX number)."""
@@ -359,7 +382,6 @@ _COLUMNS = (
     "country",
     "country_raw",
     "variant_id",
-    "consumed_at",
     "consumed_as",
     "created_at",
 )
@@ -381,6 +403,5 @@ _UPDATABLE = [
     "country_raw",
     "variant",
     "customer",
-    "consumed_at",
     "consumed_as",
 ]

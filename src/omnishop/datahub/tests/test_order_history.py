@@ -12,7 +12,7 @@ import pytest
 from django.db.models import Sum
 
 from omnishop.customers.models import ChannelIdentity
-from omnishop.datahub.models import StagedTransactionLine
+from omnishop.datahub.models import StagedDocument, StagedTransactionLine
 from omnishop.orders.models import Order, OrderEvent, OrderLine, ReturnRequest
 from omnishop.orders.services import orders_for_customer
 from omnishop.payments.models import Payment, Refund
@@ -24,6 +24,11 @@ pytestmark = pytest.mark.django_db
 
 HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
 Use = StagedTransactionLine.Use
+Status = StagedDocument.Status
+
+
+def statuses() -> dict[str, str]:
+    return dict(StagedDocument.objects.values_list("document_no", "status"))
 
 
 def csv(*lines: str) -> bytes:
@@ -75,7 +80,12 @@ def test_guest_invoices_are_orders_without_a_customer_and_write_offs_are_not_sal
     uses = dict(StagedTransactionLine.objects.values_list("document_no", "consumed_as"))
     assert uses["536367"] == Use.WRITE_OFF
     assert uses["A563185"] == Use.ADJUSTMENT
-    assert not StagedTransactionLine.objects.filter(consumed_at__isnull=True).exists()
+    assert statuses() == {
+        "536365": Status.ORDER,
+        "536366": Status.ORDER,
+        "536367": Status.NOT_A_SALE,
+        "A563185": Status.NOT_A_SALE,
+    }
 
 
 def test_a_credit_note_returns_units_from_the_customers_latest_earlier_purchase(run_import, retail_channel):
@@ -107,6 +117,7 @@ def test_a_credit_note_returns_units_from_the_customers_latest_earlier_purchase(
         StagedTransactionLine.objects.filter(document_no="C536403").values_list("consumed_as", flat=True)
     )
     assert uses == {Use.RETURN: 2}
+    assert statuses()["C536403"] == Status.RETURNS
     assert job.entity_counts["lines_return"] == 2
 
 
@@ -195,8 +206,7 @@ def test_a_changed_invoice_with_returns_recorded_is_left_alone_and_flagged(run_i
     assert job.updated == 1
     order = Order.objects.get(external_id="536800")
     assert order.total == Decimal("11.10")  # not rewritten under a recorded return
-    line = StagedTransactionLine.objects.get(document_no="536800")
-    assert line.consumed_as == Use.CONFLICT
+    assert statuses()["536800"] == Status.CONFLICT
     assert job.entity_counts["orders_conflict"] == 1
 
 
@@ -215,13 +225,14 @@ def test_a_real_month_balances_order_by_order(run_import, retail_channel):
     assert job.rows_read == 6000
     staged = StagedTransactionLine.objects.count()
     assert staged == job.imported
-    uses = Counter(StagedTransactionLine.objects.values_list("consumed_as", flat=True))
-    assert sum(uses.values()) == staged and "" not in uses
-    assert uses[Use.ORDER] > 5000 and uses[Use.RETURN] > 0
-    invoices = set(
-        StagedTransactionLine.objects.filter(consumed_as=Use.ORDER).values_list("document_no", flat=True)
-    )
+    documents = Counter(statuses().values())
+    assert Status.PENDING not in documents and documents[Status.ORDER] > 200 and documents[Status.RETURNS] > 0
+    invoices = {d for d, status in statuses().items() if status == Status.ORDER}
     assert set(Order.objects.values_list("external_id", flat=True)) == invoices
+    counts = job.entity_counts
+    settled = sum(counts.get(f"lines_{x}", 0) for x in ("order", "write_off", "adjustment", "rejected"))
+    credit_lines = sum(counts.get(f"lines_{x}", 0) for x in ("return", "return_partial", "unmatched_return"))
+    assert settled + credit_lines == staged  # every staged line is accounted for exactly once
     for order in Order.objects.prefetch_related("lines"):
         lines = list(order.lines.all())
         assert order.subtotal == sum((x.line_total for x in lines), Decimal(0))
@@ -232,9 +243,9 @@ def test_a_real_month_balances_order_by_order(run_import, retail_channel):
         refunded = Refund.objects.filter(payment__in=payments).aggregate(s=Sum("amount"))["s"] or 0
         assert captured == order.total
         assert paid_amount(reference=order.payment_reference) == captured - refunded >= 0
-    # Units in staged sale lines = units ordered, per invoice and product.
+    # Units in the invoices' staged sale lines = units ordered.
     staged_units = StagedTransactionLine.objects.filter(
-        consumed_as=Use.ORDER, variant__isnull=False
+        document_no__in=invoices, kind=StagedTransactionLine.Kind.SALE, variant__isnull=False
     ).aggregate(s=Sum("quantity"))["s"]
     assert OrderLine.objects.aggregate(s=Sum("quantity"))["s"] == staged_units
 

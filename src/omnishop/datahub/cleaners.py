@@ -500,6 +500,13 @@ def regex(value: Any, *, pattern: str, message: str | None = None) -> str:
     return str(value)
 
 
+@cleaner("template")
+def template(value: Any, *, format: str) -> str:
+    """Put the value into a fixed text, e.g. a source's namespace on its ids: "CJ-{}" makes 25671 "CJ-25671"
+    (a grocery panel's product id must not match another channel's SKU 25671)."""
+    return format.replace("{}", str(value))
+
+
 def gtin_is_valid(code: str) -> bool:
     if not code.isdigit() or len(code) not in (8, 12, 13, 14):
         return False
@@ -569,20 +576,37 @@ class Failure:
         self.message = message
 
 
+class TextMemo(dict):
+    """Text value -> cleaned value or `Failure` for one chain; a miss cleans the value and remembers it.
+    `memo[text]` is a C-level dict lookup for the repeats; the memo is emptied when it reaches MEMO_SIZE
+    distinct values, so a column of unique values cannot grow it without bound."""
+
+    __slots__ = ("chain",)
+
+    def __init__(self, chain: Chain) -> None:
+        super().__init__()
+        self.chain = chain
+
+    def __missing__(self, value: str) -> Any:
+        cleaned = self.chain.outcome(value)
+        if len(self) >= MEMO_SIZE:
+            self.clear()
+        self[value] = cleaned
+        return cleaned
+
+
 class Chain:
-    """A profile field's compiled cleaner list. Calling it cleans one value (raising CleanError). The
-    profile's hot path reads `memo` directly: text value -> cleaned value or `Failure`, filled by
-    `remember`, cleared when it reaches MEMO_SIZE distinct values (exports repeat the same dates,
-    countries and codes thousands of times; a column of unique values must not grow without bound).
-    Typed cells (XLSX/Parquet numbers, datetimes) go through an LRU cache keyed by type and value, so
-    1, 1.0 and True stay distinct."""
+    """A profile field's compiled cleaner list. Calling it cleans one value (raising CleanError);
+    `outcome` returns a `Failure` instead of raising. Text values go through `memo` (exports repeat the
+    same dates, countries and codes thousands of times); typed cells (XLSX/Parquet numbers, datetimes)
+    through an LRU cache keyed by type and value, so 1, 1.0 and True stay distinct."""
 
     __slots__ = ("_typed", "memo", "steps")
 
     def __init__(self, steps: list[tuple[Callable, dict]]) -> None:
         self.steps = steps
-        self.memo: dict[str, Any] = {}
-        self._typed = lru_cache(maxsize=MEMO_SIZE, typed=True)(self.run)
+        self.memo = TextMemo(self)
+        self._typed = lru_cache(maxsize=MEMO_SIZE, typed=True)(self._outcome)
 
     def run(self, value: Any) -> Any:
         if value is None or (isinstance(value, str) and not value.strip()):
@@ -593,33 +617,26 @@ class Chain:
                 return None
         return value
 
-    def remember(self, value: str) -> Any:
-        """Clean a text value into the memo: the cleaned value, or a Failure."""
+    def _outcome(self, value: Any) -> Any:
         try:
-            cleaned = self.run(value)
+            return self.run(value)
         except CleanError as exc:
-            cleaned = Failure(exc.code, exc.message)
-        memo = self.memo
-        if len(memo) >= MEMO_SIZE:
-            memo.clear()
-        memo[value] = cleaned
-        return cleaned
+            return Failure(exc.code, exc.message)
 
-    def __call__(self, value: Any) -> Any:
+    def outcome(self, value: Any) -> Any:
+        """The cleaned value (None for empty), or a `Failure`."""
         if type(value) is str:
-            cleaned = self.memo.get(value, _MISSING)
-            if cleaned is _MISSING:
-                cleaned = self.remember(value)
-            if type(cleaned) is Failure:
-                raise CleanError(cleaned.code, cleaned.message)
-            return cleaned
+            return self.memo[value]
         try:
             return self._typed(value)
         except TypeError:  # unhashable input (a JSON list/object): no cache
-            return self.run(value)
+            return self._outcome(value)
 
-
-_MISSING = object()
+    def __call__(self, value: Any) -> Any:
+        cleaned = self.outcome(value)
+        if type(cleaned) is Failure:
+            raise CleanError(cleaned.code, cleaned.message)
+        return cleaned
 
 
 def build_chain(steps: list) -> Chain:

@@ -115,6 +115,8 @@ class TransactionsTarget(Target):
             self.ensure_variants(lines)
         elif self.link_products:
             self.find_variants(lines)
+            staged = self.drop_unknown_products(staged, results)
+            lines = [values for _, values in staged.values()]
         if self.link_customers:
             self.ensure_customers(lines)
         existing = existing_hashes(StagedTransactionLine._meta.db_table, self.source, list(staged))
@@ -274,6 +276,27 @@ class TransactionsTarget(Target):
             self.variant_ids[variant.sku] = variant.pk
         self.entity_counts["products_created"] += len(products)
         self.entity_counts["variants_created"] += len(variants)
+
+    def drop_unknown_products(self, staged: dict, results: list[Result]) -> dict:
+        """A line naming a product the catalog lacks waits in quarantine (import the product master, then
+        re-submit it); the rest of its basket still becomes an order, rebuilt whole when the line comes."""
+        kept = {}
+        for key, (index, values) in staged.items():
+            sku = values["sku"]
+            if sku and sku not in self.variant_ids and self.is_product_sku(sku):
+                results[index] = Result(
+                    QUARANTINED,
+                    [
+                        {
+                            "field": "sku",
+                            "code": "unknown_product",
+                            "message": f"No product with SKU {sku} in the catalog: import it, then re-submit.",
+                        }
+                    ],
+                )
+            else:
+                kept[key] = (index, values)
+        return kept
 
     def find_variants(self, lines: list[dict]) -> None:
         """Stock codes → the catalog's variants by SKU, one query per batch for codes not seen before."""

@@ -588,7 +588,7 @@ class TextMemo(dict):
         self.chain = chain
 
     def __missing__(self, value: str) -> Any:
-        cleaned = self.chain.outcome(value)
+        cleaned = self.chain.clean_or_fail(value)
         if len(self) >= MEMO_SIZE:
             self.clear()
         self[value] = cleaned
@@ -606,7 +606,7 @@ class Chain:
     def __init__(self, steps: list[tuple[Callable, dict]]) -> None:
         self.steps = steps
         self.memo = TextMemo(self)
-        self._typed = lru_cache(maxsize=MEMO_SIZE, typed=True)(self._outcome)
+        self._typed = lru_cache(maxsize=MEMO_SIZE, typed=True)(self.clean_or_fail)
 
     def run(self, value: Any) -> Any:
         if value is None or (isinstance(value, str) and not value.strip()):
@@ -617,7 +617,8 @@ class Chain:
                 return None
         return value
 
-    def _outcome(self, value: Any) -> Any:
+    def clean_or_fail(self, value: Any) -> Any:
+        """The cleaned value (None for empty), or a `Failure`; no memo."""
         try:
             return self.run(value)
         except CleanError as exc:
@@ -630,7 +631,7 @@ class Chain:
         try:
             return self._typed(value)
         except TypeError:  # unhashable input (a JSON list/object): no cache
-            return self._outcome(value)
+            return self.clean_or_fail(value)
 
     def __call__(self, value: Any) -> Any:
         cleaned = self.outcome(value)

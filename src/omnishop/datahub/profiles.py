@@ -14,19 +14,22 @@ naming the target that writes the cleaned rows. A new channel format is a new fi
 
 from __future__ import annotations
 
+import operator
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
+from itertools import repeat
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 
-from .cleaners import Chain, CleanError, Failure, build_chain, is_empty
+from .cleaners import Chain, Failure, build_chain, is_empty
 from .errors import InvalidProfile, MissingColumns, UnknownProfile
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "profiles"
-_MISSING = object()
 TARGETS = ("transactions", "products", "customers", "suppliers", "supplier_offers", "stock_levels")
 
 
@@ -76,57 +79,93 @@ class Profile:
 
     def apply(self, values: dict[str, Any]) -> tuple[dict[str, Any], list[dict]]:
         """Clean one source row: (Omnishop field -> value, reasons). Every failing field is reported,
-        not just the first. This is the per-row hot path: the plan is compiled once per profile, a text
-        cell is looked up in its field's memo (cleaned value or remembered failure) before any cleaner
-        runs, and only multi-column fields pay for the "first non-empty column" scan."""
-        out: dict[str, Any] = {}
-        reasons: list[dict] = []
+        not just the first. `apply_many` does the same for a batch, faster."""
         get = values.get
-        for name, column, columns, chain, memo, required, constant in self._plan:
+        cleaned = []
+        for _name, chain, _required, column, columns, constant in self._plan:
             if column is not None:
                 raw = get(column)
-            elif columns is None:
+            elif columns is not None:
+                raw = _first_filled(values, columns)
+            else:
                 raw = constant
-            else:
-                raw = None
-                for candidate_column in columns:
-                    candidate = get(candidate_column)
-                    if not is_empty(candidate):
-                        raw = candidate
-                        break
-            if type(raw) is str:
-                value = memo.get(raw, _MISSING)
-                if value is _MISSING:
-                    value = chain.remember(raw)
-                if type(value) is Failure:
-                    reasons.append({"field": name, "code": value.code, "message": value.message})
-                    continue
-            else:
+            cleaned.append(chain.outcome(raw))
+        return self._assemble(cleaned)
+
+    def apply_many(self, rows: list[dict[str, Any]]) -> list[tuple[dict[str, Any], list[dict]]]:
+        """`[apply(values) for values in rows]`, column by column (the per-row hot path of an import): a
+        field's raw values are pulled out and looked up in its chain's memo with C-level `map`s, and so
+        are the flags of empty and failing values. A row whose fields all have a value becomes its dict
+        in one step, one with only optional fields empty drops them, and only a row with a failing or
+        empty required field is assembled field by field, with its reasons."""
+        count = len(rows)
+        no = [False] * count
+        broken, gaps = no, no  # per row: a failing or empty required field / an empty optional field
+        cleaned_columns = []
+        for _name, chain, required, column, columns, constant in self._plan:
+            if column is not None:
                 try:
-                    value = chain(raw)
-                except CleanError as exc:
-                    reasons.append({"field": name, "code": exc.code, "message": exc.message})
-                    continue
-            if value is None:
+                    raws = list(map(itemgetter(column), rows))
+                except KeyError:  # a JSON/XML record without the key
+                    raws = [row.get(column) for row in rows]
+            elif columns is not None:
+                raws = [_first_filled(row, columns) for row in rows]
+            else:
+                raws = [constant] * count
+            if set(map(type, raws)) == {str}:
+                cleaned = list(map(chain.memo.__getitem__, raws))
+            else:  # empty cells, typed cells (XLSX, JSON numbers)
+                cleaned = list(map(chain.outcome, raws))
+            cleaned_columns.append(cleaned)
+            if None in cleaned:
+                empty = list(map(operator.is_, cleaned, repeat(None)))
                 if required:
-                    reasons.append({"field": name, "code": "required", "message": f"{name} is empty."})
-                continue
-            out[name] = value
+                    broken = list(map(operator.or_, broken, empty))
+                else:
+                    gaps = list(map(operator.or_, gaps, empty))
+            if any(map(isinstance, cleaned, repeat(Failure))):
+                broken = list(map(operator.or_, broken, map(isinstance, cleaned, repeat(Failure))))
+        names = [spec[0] for spec in self._plan]
+        rows_cleaned = zip(*cleaned_columns, strict=True)
+        if broken is no and gaps is no:
+            return [(dict(zip(names, values, strict=True)), []) for values in rows_cleaned]
+        results = []
+        append = results.append
+        for values, is_broken, has_gaps in zip(rows_cleaned, broken, gaps, strict=True):
+            if is_broken:
+                append(self._assemble(values))
+            elif has_gaps:
+                append(({name: value for name, value in zip(names, values) if value is not None}, []))  # noqa: B905
+            else:
+                append((dict(zip(names, values)), []))  # noqa: B905
+        return results
+
+    def _assemble(self, cleaned: Sequence[Any]) -> tuple[dict[str, Any], list[dict]]:
+        """(field -> value, reasons) from each field's cleaned value, None or Failure, in plan order."""
+        out: dict[str, Any] = {}
+        reasons: list[dict] = []
+        for spec, value in zip(self._plan, cleaned, strict=True):
+            if value is None:
+                if spec[2]:
+                    reasons.append({"field": spec[0], "code": "required", "message": f"{spec[0]} is empty."})
+            elif type(value) is Failure:
+                reasons.append({"field": spec[0], "code": value.code, "message": value.message})
+            else:
+                out[spec[0]] = value
         return out, reasons
 
     @property
     def _plan(self) -> list[tuple]:
-        """(name, single column, several columns, chain, its text memo, required, constant) per field."""
+        """(name, chain, required, the single column, the several columns, the constant) per field."""
         plan = self.__dict__.get("_compiled_plan")
         if plan is None:
             plan = self.__dict__["_compiled_plan"] = [
                 (
                     f.name,
+                    f.clean,
+                    f.required,
                     f.columns[0] if len(f.columns) == 1 else None,
                     f.columns if len(f.columns) > 1 else None,
-                    f.clean,
-                    f.clean.memo,
-                    f.required,
                     f.constant,
                 )
                 for f in self.fields
@@ -146,6 +185,15 @@ class Profile:
                 for f in self.fields
             ],
         }
+
+
+def _first_filled(values: dict[str, Any], columns: tuple[str, ...]) -> Any:
+    """The first of `columns` with a non-empty value (`columns = [...]` in a profile)."""
+    for column in columns:
+        candidate = values.get(column)
+        if not is_empty(candidate):
+            return candidate
+    return None
 
 
 def _profile_dirs() -> list[Path]:

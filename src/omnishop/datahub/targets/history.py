@@ -28,6 +28,10 @@ Kind = StagedTransactionLine.Kind
 Use = StagedTransactionLine.Use
 Status = StagedDocument.Status
 CHUNK = 2000  # documents per round trip
+_LINE_FIELDS = (
+    "id", "document_no", "kind", "sku", "description", "quantity", "line_total", "currency", "customer_id",
+    "country", "variant_id",
+)  # fmt: skip
 _SALE_STATUS = {"created": Status.ORDER, "replaced": Status.ORDER, "conflict": Status.CONFLICT}
 
 
@@ -39,6 +43,7 @@ class OrderHistory:
         self.uses: dict[str, list[int]] = defaultdict(list)  # line outcomes stored on the line
         self.statuses: dict[str, list[str]] = defaultdict(list)  # document → status
         self.counts: Counter = Counter()
+        self.times: dict[str, object] = {}  # document → when it happened
 
     def consume(self) -> None:
         open_documents = StagedDocument.objects.filter(
@@ -47,6 +52,7 @@ class OrderHistory:
         sales: list[str] = []
         credits: list[tuple] = []
         for document, is_credit, at in open_documents.iterator(chunk_size=5000):
+            self.times[document] = at
             if is_credit:
                 credits.append((at, document))
             else:
@@ -63,15 +69,24 @@ class OrderHistory:
             self.target.entity_counts[name] += count
 
     def load(self, documents: list[str]) -> dict[str, list[tuple]]:
+        """All staged lines of these documents, in file order: (id, document, kind, sku, description,
+        quantity, line total, currency, customer id, country, variant id)."""
         lines: dict[str, list[tuple]] = defaultdict(list)
-        rows = (
-            StagedTransactionLine.objects.filter(source=self.target.source, document_no__in=documents)
-            .order_by("id")
-            .values_list(
-                "id", "document_no", "kind", "sku", "description", "quantity", "line_total", "currency",
-                "occurred_at", "customer_id", "country", "variant_id",
+        if connection.vendor == "postgresql":  # one array parameter, not thousands of placeholders
+            table = connection.ops.quote_name(StagedTransactionLine._meta.db_table)
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT {', '.join(_LINE_FIELDS)} FROM {table} WHERE source = %s AND document_no = ANY(%s) "
+                    "ORDER BY id",
+                    [self.target.source, documents],
+                )
+                rows = cursor.fetchall()
+        else:
+            rows = (
+                StagedTransactionLine.objects.filter(source=self.target.source, document_no__in=documents)
+                .order_by("id")
+                .values_list(*_LINE_FIELDS)
             )
-        )  # fmt: skip
         for row in rows:
             lines[row[1]].append(row)
         return lines
@@ -81,10 +96,10 @@ class OrderHistory:
         sales, members = [], {}
         for document, rows in documents.items():
             sale = history.PastSale(
-                external_id=document, occurred_at=rows[0][8], currency=rows[0][7], lines=[]
+                external_id=document, occurred_at=self.times[document], currency=rows[0][7], lines=[]
             )
             order_lines: list[int] = []
-            for pk, _, kind, sku, title, quantity, total, _, _, customer_id, country, variant_id in rows:
+            for pk, _, kind, sku, title, quantity, total, _, customer_id, country, variant_id in rows:
                 sale.customer_id = sale.customer_id or customer_id
                 sale.country = sale.country or country
                 if kind == Kind.WRITE_OFF:
@@ -133,10 +148,10 @@ class OrderHistory:
             if not rows:
                 continue
             credit = history.PastReturn(
-                external_id=document, occurred_at=rows[0][8], currency=rows[0][7], lines=[]
+                external_id=document, occurred_at=self.times[document], currency=rows[0][7], lines=[]
             )
             ids = []
-            for pk, _, _kind, sku, _, quantity, total, _, _, customer_id, _, variant_id in rows:
+            for pk, _, _kind, sku, _, quantity, total, _, customer_id, _, variant_id in rows:
                 credit.customer_id = credit.customer_id or customer_id
                 product = self.target.is_product_sku(sku)
                 if product and variant_id is None:

@@ -10,12 +10,13 @@ imported again (CSV or its XLSX twin) maps every line onto itself.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections import Counter
 from decimal import Decimal
 from functools import lru_cache
+from hashlib import blake2b
 
+from django.db import connection
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from django.utils.text import slugify
@@ -60,6 +61,10 @@ class TransactionsTarget(Target):
         self.build_orders = bool(options.get("orders", False))
         self.shipping_skus = {s.upper() for s in options.get("shipping_skus", [])}
         self.positions: Counter = Counter()
+        self.document_kinds: dict[str, str] = {}  # document → cancellation/adjustment by its prefix, or ""
+        self.document_with_customer = bool(options.get("document_with_customer"))
+        self.job_id = self.job.pk
+        self.channel_id = self.channel.pk if self.channel else None
         self.variant_ids: dict[str, int] = {}
         self.customer_ids: dict[str, int] = {}
         self.skus_seen: set[str] = set()
@@ -73,10 +78,20 @@ class TransactionsTarget(Target):
         return not (self.non_product_pattern and self.non_product_pattern.search(sku))
 
     def classify(self, document: str, sku: str, quantity: int) -> str:
-        if document.upper().startswith(self.cancellation_prefixes):
-            return Kind.CANCELLATION
-        if document.upper().startswith(self.adjustment_prefixes):
-            return Kind.ADJUSTMENT
+        prefix = self.document_kinds.get(document)
+        if prefix is None:
+            upper = document.upper()
+            if upper.startswith(self.cancellation_prefixes):
+                prefix = Kind.CANCELLATION
+            elif upper.startswith(self.adjustment_prefixes):
+                prefix = Kind.ADJUSTMENT
+            else:
+                prefix = ""
+            if len(self.document_kinds) > 200_000:
+                self.document_kinds.clear()
+            self.document_kinds[document] = prefix
+        if prefix:
+            return prefix
         if sku and not self.is_product_sku(sku):
             return Kind.FEE
         if quantity < 0:
@@ -84,16 +99,17 @@ class TransactionsTarget(Target):
         return Kind.SALE
 
     def document(self, data: dict) -> str:
-        if self.options.get("document_with_customer") and data.get("customer_ref"):
+        if self.document_with_customer and data.get("customer_ref"):
             return f"{data['customer_ref']}-{data['document_no']}"
         return data["document_no"]
 
-    def key(self, row: Prepared) -> str:
-        document = self.document(row.data)
+    def key(self, row: Prepared, document: str | None = None) -> str:
+        document = document if document is not None else self.document(row.data)
         if row.resubmitted_from:
             return f"{document}:q{row.resubmitted_from}"
-        self.positions[document] += 1
-        return f"{document}:{self.positions[document]}"
+        position = self.positions[document] + 1
+        self.positions[document] = position
+        return f"{document}:{position}"
 
     def skip(self, rows: list[Prepared]) -> None:
         for row in rows:
@@ -101,38 +117,43 @@ class TransactionsTarget(Target):
 
     # -- writing ---------------------------------------------------------------------------------------
     def write(self, rows: list[Prepared]) -> list[Result]:
+        """Build each line as a row of the staging table (a list in _COLUMNS order), resolve products and
+        customers per batch, then append new lines in one COPY and update changed ones."""
         results: list[Result] = []
-        staged: dict[str, tuple[int, dict]] = {}
+        staged: dict[str, tuple[int, list]] = {}
         for index, row in enumerate(rows):
-            values, reasons = self.build(row)
+            line, reasons = self.build(row)
             if reasons:
                 results.append(Result(QUARANTINED, reasons))
                 continue
-            results.append(Result(IMPORTED))
-            staged[values["natural_key"]] = (index, values)
-        lines = [values for _, values in staged.values()]
+            results.append(_IMPORTED)
+            staged[line[I_KEY]] = (index, line)
+        lines = [line for _, line in staged.values()]
         if self.create_products:
             self.ensure_variants(lines)
         elif self.link_products:
             self.find_variants(lines)
             staged = self.drop_unknown_products(staged, results)
-            lines = [values for _, values in staged.values()]
+            lines = [line for _, line in staged.values()]
         if self.link_customers:
             self.ensure_customers(lines)
         existing = existing_hashes(StagedTransactionLine._meta.db_table, self.source, list(staged))
         now = timezone.now()
-        new: list[tuple] = []
+        new: list[list] = []
         changed: list[StagedTransactionLine] = []
-        for key, (index, values) in staged.items():
-            values["variant_id"] = self.variant_ids.get(values["sku"])
-            values["customer_id"] = self.customer_ids.get(values["customer_ref"])
-            if key not in existing:
-                new.append(tuple(values[c] if c != "created_at" else now for c in _COLUMNS))
-            elif existing[key] != values["content_hash"]:
-                changed.append(StagedTransactionLine(**values))
-                results[index] = Result(UPDATED)
+        variant_ids, customer_ids = self.variant_ids, self.customer_ids
+        for key, (index, line) in staged.items():
+            line[I_VARIANT] = variant_ids.get(line[I_SKU])
+            line[I_CUSTOMER] = customer_ids.get(line[I_REF])
+            line[I_CREATED] = now
+            known = existing.get(key)
+            if known is None:
+                new.append(line)
+            elif known != line[I_HASH]:
+                changed.append(StagedTransactionLine(**dict(zip(_FIELDS, line, strict=True))))
+                results[index] = _UPDATED
             else:
-                results[index] = Result(UNCHANGED)
+                results[index] = _UNCHANGED
         insert_rows(StagedTransactionLine._meta.db_table, _COLUMNS, new)
         if changed:
             ids = dict(
@@ -147,90 +168,91 @@ class TransactionsTarget(Target):
             self.reopen_documents(new, changed)
         return results
 
-    def reopen_documents(self, new: list[tuple], changed: list[StagedTransactionLine]) -> None:
+    def reopen_documents(self, new: list[list], changed: list[StagedTransactionLine]) -> None:
         """Documents with a new or changed line wait for the end of the import to become order history."""
         documents: dict[str, tuple[bool, object]] = {}
-        doc, kind, at = _COLUMNS.index("document_no"), _COLUMNS.index("kind"), _COLUMNS.index("occurred_at")
-        for row in new:
-            documents.setdefault(row[doc], (row[kind] == Kind.CANCELLATION, row[at]))
+        for line in new:
+            if line[I_DOC] not in documents:
+                documents[line[I_DOC]] = (line[I_KIND] == Kind.CANCELLATION, line[I_AT])
         for line in changed:
             documents.setdefault(line.document_no, (line.kind == Kind.CANCELLATION, line.occurred_at))
-        if documents:
-            StagedDocument.objects.bulk_create(
+        if not documents:
+            return
+        now = timezone.now()
+        table = connection.ops.quote_name(StagedDocument._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                f"INSERT INTO {table} (source, document_no, is_credit, occurred_at, status, updated_at) "
+                "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (source, document_no) DO UPDATE SET "
+                "status = excluded.status, occurred_at = excluded.occurred_at, updated_at = excluded.updated_at",
                 [
-                    StagedDocument(source=self.source, document_no=d, is_credit=credit, occurred_at=at)
-                    for d, (credit, at) in documents.items()
+                    (self.source, document, credit, at, StagedDocument.Status.PENDING.value, now)
+                    for document, (credit, at) in documents.items()
                 ],
-                update_conflicts=True,
-                unique_fields=["source", "document_no"],
-                update_fields=["status", "updated_at"],
-                batch_size=2000,
             )
 
-    def build(self, row: Prepared) -> tuple[dict | None, list[dict]]:
+    def build(self, row: Prepared) -> tuple[list | None, list[dict]]:
         data = row.data
         document = self.document(data)
-        sku = (data.get("sku") or "").upper()
+        sku = data.get("sku")
+        sku = sku.upper() if sku else ""
         if sku and self.sku_prefix:
             sku = f"{self.sku_prefix}{sku}"[:64]
         sku = sku or self.default_sku
         quantity = data["quantity"]
         unit_price = data.get("unit_price")
-        reasons = []
         kind = self.classify(document, sku, quantity)
-        if quantity == 0:
-            reasons.append({"field": "quantity", "code": "zero_quantity", "message": "A line of 0 units."})
-        if unit_price is not None and unit_price < 0 and kind != Kind.ADJUSTMENT:
-            reasons.append(
-                {"field": "unit_price", "code": "negative_price", "message": f"Unit price {unit_price} < 0."}
-            )
-        if kind == Kind.CANCELLATION and quantity > 0:
-            reasons.append(
-                {
-                    "field": "quantity",
-                    "code": "positive_cancellation",
-                    "message": "A cancellation line adds units.",
-                }
-            )
         line_total = data.get("line_total")
+        if (
+            quantity == 0
+            or (unit_price is not None and unit_price < 0 and kind != Kind.ADJUSTMENT)
+            or (kind == Kind.CANCELLATION and quantity > 0)
+            or (line_total is None and unit_price is None)
+        ):
+            self.key(row, document)  # the line still takes its position: the rest keeps its keys
+            return None, _line_reasons(quantity, unit_price, kind, line_total)
         if line_total is None:
-            if unit_price is None:
-                reasons.append(
-                    {"field": "unit_price", "code": "required", "message": "No price and no line total."}
-                )
-            else:
-                line_total = unit_price * quantity
-        if reasons:
-            self.key(row)  # the line still takes its position, so the rest of the document keeps its keys
-            return None, reasons
+            line_total = unit_price * quantity
+        elif not isinstance(line_total, Decimal):
+            line_total = Decimal(line_total)
         description = data.get("description") or ""
-        values = {
-            "document_no": document,
-            "kind": kind,
-            "sku": sku,
-            "description": description[:500],
-            "quantity": quantity,
-            "unit_price": unit_price,
-            "line_total": Decimal(line_total),
-            "currency": data.get("currency") or self.currency,
-            "occurred_at": data["occurred_at"],
-            "customer_ref": data.get("customer_ref") or "",
-            "country": data.get("country") or "",
-            "country_raw": (data.get("country_raw") or "")[:100],
-        }
-        v = values
+        if len(description) > 500:
+            description = description[:500]
+        currency = data.get("currency") or self.currency
+        occurred_at = data["occurred_at"]
+        customer_ref = data.get("customer_ref") or ""
+        country = data.get("country") or ""
+        country_raw = data.get("country_raw") or ""
+        if len(country_raw) > 100:
+            country_raw = country_raw[:100]
         fingerprint = (
-            f"{v['document_no']}\x1f{v['kind']}\x1f{v['sku']}\x1f{v['description']}\x1f{v['quantity']}\x1f"
-            f"{_amount(v['unit_price'])}\x1f{_amount(v['line_total'])}\x1f{v['currency']}\x1f"
-            f"{v['occurred_at'].isoformat()}\x1f{v['customer_ref']}\x1f{v['country']}\x1f{v['country_raw']}"
+            f"{document}\x1f{kind}\x1f{sku}\x1f{description}\x1f{quantity}\x1f"
+            f"{_amount(unit_price)}\x1f{_amount(line_total)}\x1f{currency}\x1f"
+            f"{_iso(occurred_at)}\x1f{customer_ref}\x1f{country}\x1f{country_raw}"
         )
-        values["content_hash"] = hashlib.blake2b(fingerprint.encode(), digest_size=16).hexdigest()
-        values["natural_key"] = self.key(row)
-        values["source"] = self.source
-        values["job_id"] = self.job.pk
-        values["channel_id"] = self.channel.pk if self.channel else None
-        values["consumed_as"] = _SETTLED.get(kind, "")
-        return values, []
+        return [
+            self.source,
+            self.key(row, document),
+            blake2b(fingerprint.encode(), digest_size=16).hexdigest(),
+            self.job_id,
+            self.channel_id,
+            document,
+            kind,
+            sku,
+            description,
+            quantity,
+            unit_price,
+            line_total,
+            currency,
+            occurred_at,
+            customer_ref,
+            None,  # customer_id, resolved per batch
+            country,
+            country_raw,
+            None,  # variant_id, resolved per batch
+            _SETTLED.get(kind, ""),
+            None,  # created_at, set when written
+        ], []
 
     # -- catalog: a product per stock code -------------------------------------------------------------
     def ensure_variants(self, lines: list[dict]) -> None:
@@ -240,17 +262,17 @@ class TransactionsTarget(Target):
         sales") and never become product titles."""
         titles: dict[str, str] = {}
         for line in lines:
-            sku = line["sku"]
+            sku = line[I_SKU]
             if sku in self.variant_ids or not self.is_product_sku(sku):
                 continue
             self.skus_seen.add(sku)
-            title = self.default_title if sku == self.default_sku else line["description"].strip()
+            title = self.default_title if sku == self.default_sku else line[I_DESCRIPTION].strip()
             if sku == self.default_sku:
                 titles[sku] = title
                 continue
             if sku in titles or not title or not _HAS_UPPER.search(title):
                 continue
-            paid_sale = line["kind"] == Kind.SALE and (line["unit_price"] or 0) > 0
+            paid_sale = line[I_KIND] == Kind.SALE and (line[I_PRICE] or 0) > 0
             if paid_sale or not _HAS_LOWER.search(title):
                 titles[sku] = title
         if not titles:
@@ -281,8 +303,8 @@ class TransactionsTarget(Target):
         """A line naming a product the catalog lacks waits in quarantine (import the product master, then
         re-submit it); the rest of its basket still becomes an order, rebuilt whole when the line comes."""
         kept = {}
-        for key, (index, values) in staged.items():
-            sku = values["sku"]
+        for key, (index, line) in staged.items():
+            sku = line[I_SKU]
             if sku and sku not in self.variant_ids and self.is_product_sku(sku):
                 results[index] = Result(
                     QUARANTINED,
@@ -295,12 +317,12 @@ class TransactionsTarget(Target):
                     ],
                 )
             else:
-                kept[key] = (index, values)
+                kept[key] = (index, line)
         return kept
 
     def find_variants(self, lines: list[dict]) -> None:
         """Stock codes → the catalog's variants by SKU, one query per batch for codes not seen before."""
-        wanted = {line["sku"] for line in lines if line["sku"] and line["sku"] not in self.variant_ids}
+        wanted = {line[I_SKU] for line in lines if line[I_SKU] and line[I_SKU] not in self.variant_ids}
         wanted = [sku for sku in wanted if sku not in self.skus_seen]
         self.skus_seen.update(wanted)
         for start in range(0, len(wanted), 2000):
@@ -320,10 +342,11 @@ class TransactionsTarget(Target):
 
         seen: dict[str, tuple] = {}
         for line in lines:
-            ref = line["customer_ref"]
+            ref = line[I_REF]
             if ref and ref not in self.customer_ids:
-                first, last = seen.get(ref, (line["occurred_at"], line["occurred_at"]))
-                seen[ref] = (min(first, line["occurred_at"]), max(last, line["occurred_at"]))
+                at = line[I_AT]
+                first, last = seen.get(ref, (at, at))
+                seen[ref] = (min(first, at), max(last, at))
         if not seen:
             return
         for ref, customer_id in ChannelIdentity.objects.filter(
@@ -373,6 +396,33 @@ class TransactionsTarget(Target):
         return 0
 
 
+def _line_reasons(quantity, unit_price, kind, line_total) -> list[dict]:
+    reasons = []
+    if quantity == 0:
+        reasons.append({"field": "quantity", "code": "zero_quantity", "message": "A line of 0 units."})
+    if unit_price is not None and unit_price < 0 and kind != Kind.ADJUSTMENT:
+        reasons.append(
+            {"field": "unit_price", "code": "negative_price", "message": f"Unit price {unit_price} < 0."}
+        )
+    if kind == Kind.CANCELLATION and quantity > 0:
+        reasons.append(
+            {
+                "field": "quantity",
+                "code": "positive_cancellation",
+                "message": "A cancellation line adds units.",
+            }
+        )
+    if line_total is None and unit_price is None:
+        reasons.append({"field": "unit_price", "code": "required", "message": "No price and no line total."})
+    return reasons
+
+
+@lru_cache(maxsize=65536)
+def _iso(value) -> str:
+    return value.isoformat()
+
+
+_IMPORTED, _UPDATED, _UNCHANGED = Result(IMPORTED), Result(UPDATED), Result(UNCHANGED)
 _SETTLED = {
     Kind.WRITE_OFF: StagedTransactionLine.Use.WRITE_OFF,
     Kind.ADJUSTMENT: StagedTransactionLine.Use.ADJUSTMENT,
@@ -408,6 +458,10 @@ _COLUMNS = (
     "consumed_as",
     "created_at",
 )
+
+_FIELDS = _COLUMNS  # model keyword arguments for the (rare) changed line
+(I_SOURCE, I_KEY, I_HASH, I_JOB, I_CHANNEL, I_DOC, I_KIND, I_SKU, I_DESCRIPTION, I_QTY, I_PRICE, I_TOTAL,
+ I_CURRENCY, I_AT, I_REF, I_CUSTOMER, I_COUNTRY, I_COUNTRY_RAW, I_VARIANT, I_USE, I_CREATED) = range(len(_COLUMNS))  # fmt: skip
 
 _UPDATABLE = [
     "content_hash",

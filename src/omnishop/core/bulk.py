@@ -36,10 +36,12 @@ def insert_rows(table: str, columns: Sequence[str], rows: list[tuple]) -> None:
     quoted = ", ".join(connection.ops.quote_name(c) for c in columns)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            rows = _adapt(rows, len(columns), _PG_ADAPTERS)
             raw = cursor.cursor  # the psycopg cursor under Django's wrapper
             with raw.copy(f"COPY {name} ({quoted}) FROM STDIN") as copy:
-                for start in range(0, len(rows), _COPY_CHUNK):
-                    copy.write(_copy_text(rows[start : start + _COPY_CHUNK], len(columns)))
+                write = copy.write_row
+                for row in rows:
+                    write(row)
             return
         rows = _adapt(rows, len(columns), _sqlite_adapters())
         placeholders = ", ".join(["%s"] * len(columns))
@@ -122,67 +124,4 @@ def _sqlite_adapters() -> dict[type, Callable[[Any], Any]]:
     return adapters
 
 
-# -- PostgreSQL COPY text format, written here rather than by psycopg's per-value row writer -------------
-
-_COPY_CHUNK = 10_000
-_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _copy_str(value: str) -> str:
-    return value.translate(_ESCAPES)
-
-
-def _copy_bool(value: bool) -> str:
-    return "t" if value else "f"
-
-
-def _copy_datetime(value: datetime) -> str:
-    if value.tzinfo is None:  # naive values are UTC, as for SQLite
-        return value.isoformat() + "+00:00"
-    return value.isoformat()
-
-
-def _copy_json(value: Any) -> str:
-    return _json(value).translate(_ESCAPES)
-
-
-_COPY_TEXT: dict[type, Callable[[Any], str]] = {
-    str: _copy_str,
-    int: str,
-    float: repr,
-    Decimal: str,
-    bool: _copy_bool,
-    datetime: _copy_datetime,
-    date: date.isoformat,
-    dict: _copy_json,
-    list: _copy_json,
-}
-
-
-def _copy_text(rows: list[tuple], width: int) -> bytes:
-    """Rows as COPY text (tab-separated, \\N for NULL, backslash escapes), converted column by column:
-    one conversion function per column type, mapped in C, then one join per row."""
-    columns = list(zip(*rows, strict=True))
-    for index, column in enumerate(columns):
-        types = set(map(type, column))
-        if types <= {str}:
-            columns[index] = tuple(map(_copy_str, column))
-            continue
-        types.discard(type(None))
-        unknown = [t for t in types if t not in _COPY_TEXT]
-        table = _with_subclasses(_COPY_TEXT, set(unknown)) if unknown else _COPY_TEXT
-        if any(t not in table for t in types):
-            missing = ", ".join(sorted(t.__name__ for t in types if t not in table))
-            raise TypeError(f"insert_rows cannot COPY values of type {missing}.")
-        if len(types) == 1 and len(column) and column[0] is not None and None not in column:
-            convert = table[next(iter(types))]
-            if convert is _copy_datetime:
-                memo = {value: convert(value) for value in set(column)}
-                columns[index] = tuple(map(memo.__getitem__, column))
-            else:
-                columns[index] = tuple(map(convert, column))
-            continue
-        get = table.get
-        columns[index] = tuple("\\N" if value is None else get(type(value))(value) for value in column)
-    text = "\n".join(map("\t".join, zip(*columns, strict=True))) + "\n"
-    return text.encode()
+_PG_ADAPTERS: dict[type, Callable[[Any], Any]] = {dict: _json, list: _json}

@@ -374,14 +374,19 @@ class ProductsTarget(Target):
     # -- per row ---------------------------------------------------------------------------------------
     def write(self, rows: list[Prepared]) -> list[Result]:
         keys = [self.row_key(row) for row in rows]
+        digests = [content_hash(row.data) if key else "" for row, key in zip(rows, keys, strict=True)]
         existing = self.rows.load([k for k in keys if k])
-        self.batch = Batch(self, rows, existing)
+        live = [
+            row
+            for row, key, digest in zip(rows, keys, digests, strict=True)
+            if key and not (key in existing and existing[key][1] == digest)
+        ]
+        self.batch = Batch(self, live, existing)  # unchanged rows need nothing from the database
         results, entries = [], {}
-        for row, key in zip(rows, keys, strict=True):
+        for row, key, digest in zip(rows, keys, digests, strict=True):
             if key is None:
                 results.append(Result(QUARANTINED, [self.no_key_reason()]))
                 continue
-            digest = content_hash(row.data)
             self.remember(row, key)
             if key in existing and existing[key][1] == digest:
                 results.append(Result(UNCHANGED))
@@ -463,6 +468,8 @@ class ProductsTarget(Target):
     def load_title_candidates(self, titles: set[str]) -> None:
         """The products already in the catalog under the batch's normalised titles (the index of every
         product's normalised title is read once per job, the first time it is needed)."""
+        if not titles:
+            return
         if self.title_index is None:
             self.title_index = {}
             for pk, title in Product.objects.order_by("pk").values_list("pk", "title").iterator(5000):

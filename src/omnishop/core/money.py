@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import lru_cache
 
 from babel.numbers import get_currency_precision, is_currency
 
@@ -40,9 +41,13 @@ def minor_units(currency: str) -> int:
     return get_currency_precision(currency)
 
 
+@lru_cache(maxsize=512)
+def _exponent(currency: str) -> Decimal:
+    return Decimal(1).scaleb(-minor_units(currency))
+
+
 def quantize(amount: Decimal, currency: str) -> Decimal:
-    exponent = Decimal(1).scaleb(-minor_units(currency))
-    return amount.quantize(exponent, rounding=ROUND_HALF_UP)
+    return amount.quantize(_exponent(currency), rounding=ROUND_HALF_UP)
 
 
 def parse_amount(

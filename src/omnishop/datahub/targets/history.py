@@ -121,7 +121,7 @@ class OrderHistory:
                     sale = None
                     break
                 else:
-                    sale.lines.append(history.PastLine(variant_id, sku, title, quantity, Decimal(total)))
+                    sale.lines.append(history.PastLine(variant_id, sku, title, quantity, total))
                     order_lines.append(pk)
             if sale is None:
                 self.statuses[Status.REJECTED].append(document)

@@ -16,6 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 import orjson
 from django.db import connection, transaction
@@ -33,8 +34,7 @@ ZERO = Decimal(0)
 FOUR = Decimal("0.0001")
 
 
-@dataclass(frozen=True)
-class PastLine:
+class PastLine(NamedTuple):
     variant_id: int
     sku: str
     title: str
@@ -56,8 +56,7 @@ class PastSale:
     fees: Decimal = ZERO
 
 
-@dataclass(frozen=True)
-class PastReturnLine:
+class PastReturnLine(NamedTuple):
     """Units given back (variant set) or money only (variant None: a refunded fee, discount, postage)."""
 
     variant_id: int | None
@@ -185,9 +184,7 @@ def _merge_lines(sale: PastSale) -> list[PastLine]:
         if seen is None:
             merged[line.variant_id] = line
         else:
-            merged[line.variant_id] = PastLine(
-                variant_id=line.variant_id,
-                sku=seen.sku,
+            merged[line.variant_id] = seen._replace(
                 title=seen.title or line.title,
                 quantity=seen.quantity + line.quantity,
                 amount=seen.amount + line.amount,
@@ -253,7 +250,8 @@ def record_past_returns(*, channel, returns: list[PastReturn], actor: str) -> di
     customers = {r.customer_id for r in known}
     latest = max(r.occurred_at for r in known)
     with transaction.atomic():
-        lines = _returnable_lines(channel, customers, latest)
+        variants = {line.variant_id for r in known for line in r.lines if line.variant_id is not None}
+        lines = _returnable_lines(channel, customers, variants, latest)
         orders = _refundable_orders(channel, customers, latest)
         requests: dict[tuple[str, int], dict] = {}
         for credit in known:
@@ -267,13 +265,14 @@ def record_past_returns(*, channel, returns: list[PastReturn], actor: str) -> di
     return outcomes
 
 
-def _returnable_lines(channel, customers, latest) -> dict[tuple[int, int], list[dict]]:
+def _returnable_lines(channel, customers, variants, latest) -> dict[tuple[int, int], list[dict]]:
     """(customer, variant) → that customer's order lines still returnable, newest order first."""
     found: dict[tuple[int, int], list[dict]] = defaultdict(list)
     rows = (
         OrderLine.objects.filter(
             order__channel=channel,
             order__customer_id__in=customers,
+            variant_id__in=variants,
             order__created_at__lte=latest,
             order__status__in=[
                 Order.Status.COMPLETED,

@@ -34,6 +34,10 @@ RETAIL_MONTHS = ("2010-12", "2011-06", "2011-07", "2011-08")
 RETAIL_PRODUCTS = 120
 # The demo's purchase history: the real invoices of the last two months of the file (for the demo giftware).
 BEHAVIOUR_MONTHS = ("2011-07", "2011-08")
+# The web shop's past invoices that `make demo` imports through the data hub: the real lines of this month
+# that name demo giftware (or postage/fees on such an invoice), byte for byte, in the source's own format.
+PAST_ORDERS_MONTH = "2011-08"
+PAST_ORDERS_FILE = f"web_invoices_{PAST_ORDERS_MONTH}.csv.gz"
 SELLERS = Path("olist_catalog/olist_sellers_dataset.csv")
 # Deliberately messy seller cities (state appended, double blanks, a typo, a backslash, an abbreviation)
 # plus clean ones from the biggest cities: the loader's city cleaning has real work to do.
@@ -216,6 +220,24 @@ def invoices(root: Path, skus: list[str]) -> list[list]:
     return rows
 
 
+def past_invoices(root: Path, skus: list[str]) -> bytes:
+    """The month's lines of every invoice (and credit note) that names demo giftware: its giftware lines and
+    its non-product lines (postage, fees, discounts), unchanged; other products' lines left out."""
+    wanted = set(skus)
+    path = root / "online_retail_uci" / f"online_retail_{PAST_ORDERS_MONTH}.csv.gz"
+    with gzip.open(path, "rt", newline="", encoding="utf-8") as f:
+        header = f.readline()
+        lines = f.readlines()
+    rows = list(csv.reader(lines))
+    invoices = {r[0] for r in rows if r[1].strip().upper() in wanted}
+    kept = [
+        line
+        for line, r in zip(lines, rows, strict=True)
+        if r[0] in invoices and (r[1].strip().upper() in wanted or NOT_GOODS.match(r[1].strip()))
+    ]
+    return gzip.compress((header + "".join(kept)).encode("utf-8"), compresslevel=9, mtime=0)
+
+
 def sellers(root: Path) -> list[dict]:
     with open(root / SELLERS, newline="", encoding="utf-8") as f:
         by_id = {r["seller_id"]: r for r in csv.DictReader(f)}
@@ -276,6 +298,9 @@ def main(argv: list[str]) -> None:
     for name, document in build(root).items():
         (DATA_DIR / name).write_text(render(document), encoding="utf-8")
         print(f"wrote {DATA_DIR / name}")
+    gifts = [g["sku"] for g in giftware(root)]
+    (DATA_DIR / PAST_ORDERS_FILE).write_bytes(past_invoices(root, gifts))
+    print(f"wrote {DATA_DIR / PAST_ORDERS_FILE}")
 
 
 if __name__ == "__main__":

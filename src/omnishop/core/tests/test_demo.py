@@ -162,6 +162,9 @@ def test_the_committed_extract_is_what_the_datasets_give():
     for name, document in extract.build(DATASETS).items():
         committed = (extract.DATA_DIR / name).read_text(encoding="utf-8")
         assert committed == extract.render(document), f"{name} is stale: run python -m omnishop.demo.extract"
+    gifts = [g["sku"] for g in extract.giftware(DATASETS)]
+    invoices = (extract.DATA_DIR / extract.PAST_ORDERS_FILE).read_bytes()
+    assert invoices == extract.past_invoices(DATASETS, gifts), "the invoice extract is stale"
 
 
 # --- loading it ----------------------------------------------------------------------------------------
@@ -363,3 +366,29 @@ def test_omnishop_demo_prints_the_urls_log_ins_and_key_then_reuses_everything(db
     out = io.StringIO()
     call_command("demo", "--small", "--no-serve", stdout=out)
     assert "nothing new (reused)" in out.getvalue() and secret in out.getvalue()
+
+
+def test_the_web_shops_past_invoices_become_orders_through_the_data_hub(small_demo, tmp_path, settings):
+    """The full demo imports a month of real invoices for its giftware; the small one sells only a few
+    giftware items, so the other items' lines wait in quarantine as unknown products — as they would."""
+    from omnishop.datahub.models import ImportJob
+    from omnishop.demo import past_orders
+    from omnishop.orders.models import Order, OrderLine
+    from omnishop.payments.services import paid_amount
+
+    settings.DATAHUB_UPLOAD_DIR = tmp_path
+    web = Channel.objects.get(code="web")
+    job = past_orders.ensure_past_orders(web)
+    assert job.status == ImportJob.Status.SUCCEEDED
+    assert job.rows_read == job.imported + job.quarantined + job.unchanged + job.updated + job.merged
+    codes = {reason["code"] for row in job.quarantined_rows.all() for reason in row.reasons}
+    assert codes <= {"unknown_product"}
+    demo_skus = set(Variant.objects.values_list("sku", flat=True))
+    orders = Order.objects.filter(channel=web, status__in=["completed", "partially_returned", "returned"])
+    assert orders.exists()
+    assert set(OrderLine.objects.filter(order__in=orders).values_list("sku", flat=True)) <= demo_skus
+    for order in orders:
+        assert paid_amount(reference=order.payment_reference) <= order.total
+    again = past_orders.ensure_past_orders(web)
+    assert again.pk == job.pk and Order.objects.filter(channel=web).count() == orders.count()
+

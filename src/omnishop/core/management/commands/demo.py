@@ -75,7 +75,7 @@ def banner(result: DemoResult, *, host: str, port: int) -> str:
         "=============",
         f"  loaded now   : {loaded}",
         f"  in the shop  : {c['channels']} channels, {c['products']} products, {c['variants']} variants, "
-        f"{c['suppliers']} suppliers, {c['customers']} customers",
+        f"{c['suppliers']} suppliers, {c['customers']} customers, {c.get('orders', 0)} past orders",
         "  listings     : " + ", ".join(f"{code} {n}" for code, n in result.listings.items()),
         "",
         f"  API docs     : {base}/api/v1/docs",

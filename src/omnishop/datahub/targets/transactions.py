@@ -333,12 +333,8 @@ class TransactionsTarget(Target):
     def ensure_customers(self, lines: list[dict]) -> None:
         """Customer ids of the channel → customers. Known ids are one query per batch; new ids are created
         in bulk exactly as `resolve_customer` does for an id-only identity (a customer plus the channel
-        identity). If another writer takes one of the ids meanwhile, the batch falls back to
-        `resolve_customer` row by row."""
-        from django.db import IntegrityError, transaction
-
-        from omnishop.customers.models import ChannelIdentity, Customer
-        from omnishop.customers.services import resolve_customer
+        identity) by the customers context (`ensure_channel_customers`)."""
+        from omnishop.customers.services import ensure_channel_customers
 
         seen: dict[str, tuple] = {}
         for line in lines:
@@ -349,39 +345,10 @@ class TransactionsTarget(Target):
                 seen[ref] = (min(first, at), max(last, at))
         if not seen:
             return
-        for ref, customer_id in ChannelIdentity.objects.filter(
-            channel=self.channel, external_id__in=list(seen)
-        ).values_list("external_id", "customer_id"):
-            self.customer_ids[ref] = customer_id
-        new = [ref for ref in seen if ref not in self.customer_ids]
-        self.entity_counts["customers_matched"] += len(seen) - len(new)
-        if not new:
-            return
-        try:
-            with transaction.atomic():
-                customers = Customer.objects.bulk_create([Customer() for _ in new], batch_size=1000)
-                ChannelIdentity.objects.bulk_create(
-                    [
-                        ChannelIdentity(
-                            customer_id=customer.pk,
-                            channel=self.channel,
-                            external_id=ref,
-                            first_seen_at=seen[ref][0],
-                            last_seen_at=seen[ref][1],
-                        )
-                        for ref, customer in zip(new, customers, strict=True)
-                    ],
-                    batch_size=1000,
-                )
-        except IntegrityError:
-            for ref in new:
-                resolution = resolve_customer(channel=self.channel, external_id=ref, seen_at=seen[ref][0])
-                self.customer_ids[ref] = resolution.customer.pk
-                self.entity_counts["customers_created" if resolution.created else "customers_matched"] += 1
-            return
-        for ref, customer in zip(new, customers, strict=True):
-            self.customer_ids[ref] = customer.pk
-        self.entity_counts["customers_created"] += len(new)
+        found, created = ensure_channel_customers(channel=self.channel, seen=seen)
+        self.customer_ids.update(found)
+        self.entity_counts["customers_created"] += created
+        self.entity_counts["customers_matched"] += len(seen) - created
 
     def finish(self) -> int:
         if self.create_products and self.skus_seen:

@@ -106,22 +106,16 @@ def append(model, objects: list, *, now, key: str | None = None) -> None:
 
 
 def record(ledger: Ledger, entries: dict[str, tuple[int, str]], existing: dict[str, tuple[int, str]]) -> None:
-    """Ledger.record in bulk: new keys in one append, changed ones in one bulk update."""
-    append(
-        ImportedRecord,
+    """Ledger.record in bulk: new keys appended as plain rows, changed ones in one bulk update."""
+    now, job_id = timezone.now(), ledger.job.pk if ledger.job is not None else None
+    insert_rows(
+        ImportedRecord._meta.db_table,
+        ["source", "entity", "natural_key", "content_hash", "object_id", "last_job_id", "updated_at"],
         [
-            ImportedRecord(
-                source=ledger.source,
-                entity=ledger.entity,
-                natural_key=key,
-                object_id=object_id,
-                content_hash=digest,
-                last_job=ledger.job,
-            )
+            (ledger.source, ledger.entity, key, digest, object_id, job_id, now)
             for key, (object_id, digest) in entries.items()
             if key not in existing
         ],
-        now=timezone.now(),
     )
     changed = {k: v for k, v in entries.items() if k in existing and existing[k] != v}
     records = []

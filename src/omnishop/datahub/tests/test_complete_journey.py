@@ -61,6 +61,9 @@ def test_products_without_names_get_namespaced_skus_and_fallback_titles(run_impo
     assert socks.attributes["brand_type"] == "National" and socks.attributes["manufacturer_id"] == "1411"
     assert socks.category.name == "DRUG GM"
     assert not Variant.objects.filter(sku="47237").exists()  # never the bare id: another channel's SKU
+    # Near-duplicate departments are different counters in the store: kept apart, as published.
+    departments = set(Product.objects.values_list("category__name", flat=True))
+    assert {"MEAT", "MEAT-PCKGD"} <= departments
     # Titles repeat (many products are "SOFT DRINKS 12/18&15PK CAN CAR"): never merged by title.
     assert Product.objects.count() == job.imported
     again = run_import("complete_journey_products", panel / "products.parquet")
@@ -90,6 +93,9 @@ def test_baskets_become_orders_of_the_households_with_the_panels_problems_handle
     # 2017-01-01 14:23:15 US Eastern (EST, UTC-5)
     assert order.created_at == datetime(2017, 1, 1, 19, 23, 15, tzinfo=UTC)
     assert order.status == Order.Status.COMPLETED
+    # A line with sales value 0 (the whole price taken off by the loyalty discount) is a free line.
+    free = OrderLine.objects.get(order__external_id="31198840153", variant__sku="CJ-7138817")
+    assert (free.quantity, free.line_total) == (1, Decimal("0.0000"))
     again = run_import("complete_journey_transactions", panel / "transactions.parquet", channel=grocery)
     assert again.unchanged == job.imported and Order.objects.filter(channel=grocery).count() == orders.count()
 

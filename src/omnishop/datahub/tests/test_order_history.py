@@ -267,3 +267,29 @@ def test_cdnow_customer_days_become_orders_of_the_catch_all_product(run_import, 
     assert same_day.total == Decimal("89.00") and same_day.lines.get().quantity == 6
     assert same_day.customer == ChannelIdentity.objects.get(channel=channel, external_id="00002").customer
     assert {line.sku for line in OrderLine.objects.all()} == {"CDNOW-CD"}
+
+
+def test_vouchers_free_lines_and_description_drift_from_the_readme(run_import, retail_channel):
+    """Gift vouchers (`gift_0001_NN`, with a £ in the description) are charges, not products; a paid line at
+    price 0 is a free line of the order; a stock code seen under two descriptions is one product named by
+    the first paid sale."""
+    data = csv(
+        "540238,gift_0001_30,Dotcomgiftshop Gift Voucher £30.00,1,2011-01-05 14:44:00,25.53,,United Kingdom",
+        "540238,22633,HAND WARMER UNION JACK,6,2011-01-05 14:44:00,1.85,,United Kingdom",
+        "540238,21034,REX CASH+CARRY JUMBO SHOPPER,1,2011-01-05 14:44:00,0.0,,United Kingdom",
+        "540300,22633,HAND WARMER UNION JACK RED,2,2011-01-06 10:00:00,1.95,,United Kingdom",
+    )
+    job = run_import("online_retail", data, channel=retail_channel)
+    assert job.quarantined == 0
+    order = Order.objects.get(external_id="540238")
+    assert order.fees_total == Decimal("25.53")
+    assert not order.lines.filter(sku__startswith="GIFT").exists()
+    free = order.lines.get(sku="21034")
+    assert (free.quantity, free.line_total) == (1, Decimal("0.0000"))
+    assert order.total == Decimal("25.53") + Decimal("11.10")
+    drift = OrderLine.objects.filter(sku="22633")
+    assert {line.variant.product.title for line in drift} == {"HAND WARMER UNION JACK"}
+    assert set(drift.values_list("title", flat=True)) == {
+        "HAND WARMER UNION JACK",
+        "HAND WARMER UNION JACK RED",
+    }

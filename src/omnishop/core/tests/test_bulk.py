@@ -138,6 +138,19 @@ def test_repeated_timestamps_of_a_batch_are_all_stored(scratch_table):
         assert stored(i) == stored(1000 + i)
 
 
+def test_more_rows_than_one_statement_holds_are_all_appended_in_order(scratch_table):
+    # id, label, amount, total, quantity, big, score, flag, day, at, doc
+    rows = [
+        (i, f"row {i}", Decimal(i) / 4, None, None, i, None, i % 2 == 0, None, WHEN, None)
+        for i in range(1, 1234)
+    ]
+    insert_rows(scratch_table, ["id", *FIELDS], rows)
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id, {quote('label')}, {quote('big')} FROM {quote(scratch_table)} ORDER BY id")
+        assert cursor.fetchall() == [(i, f"row {i}", i) for i in range(1, 1234)]
+
+
 def test_appending_nothing_touches_nothing(scratch_table):
     insert_rows(scratch_table, ["id", "label"], [])
     with connection.cursor() as cursor:

@@ -418,10 +418,10 @@ class SettledRefund:
     at: datetime
 
 
-def record_settled_refunds(*, refunds: list[SettledRefund]) -> dict[str, Decimal]:
+def record_settled_refunds(*, refunds: list[SettledRefund]) -> dict[tuple[str, str], Decimal]:
     """Refunds on the settled payments of imported past orders, in bulk. Each is capped at what its
     payment still holds (captured − refunded), so paid = captured − refunded never goes negative; a key
-    already used does nothing. Returns what was refunded per key."""
+    already used on that payment does nothing. Returns what was refunded per (reference, key)."""
     if not refunds:
         return {}
     references = {r.reference for r in refunds}
@@ -431,24 +431,24 @@ def record_settled_refunds(*, refunds: list[SettledRefund]) -> dict[str, Decimal
             reference__in=references, provider="manual", status=Payment.Status.CAPTURED
         ).order_by("created_at", "pk")
     }
-    used = set(
+    used = set(  # keys are unique per payment: the same credit note may refund several payments
         Refund.objects.filter(
             payment__in=[p.pk for p in payments.values()], key__in=[r.key for r in refunds]
-        ).values_list("key", flat=True)
+        ).values_list("payment_id", "key")
     )
-    done: dict[str, Decimal] = {}
+    done: dict[tuple[str, str], Decimal] = {}
     rows, touched = [], {}
     for r in refunds:
         payment = payments.get(r.reference)
-        if payment is None or r.key in used:
+        if payment is None or (payment.pk, r.key) in used:
             continue
         amount = min(quantize(r.amount, payment.currency), payment.captured - payment.refunded)
         if amount <= 0:
             continue
         payment.refunded += amount
         touched[payment.pk] = payment
-        used.add(r.key)
-        done[r.key] = amount
+        used.add((payment.pk, r.key))
+        done[(r.reference, r.key)] = amount
         rows.append(
             (payment.pk, amount, Refund.Status.SUCCEEDED.value, r.reason[:200], r.key[:120], "", r.at)
         )

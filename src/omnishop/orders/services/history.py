@@ -84,11 +84,13 @@ class ReturnOutcome:
     recorded_before: bool = False  # an earlier import already applied this credit note: nothing done
 
 
-def _number(channel, external_id: str) -> str:
-    number = f"{channel.code[:12].upper()}-{external_id}"
-    if len(number) <= 40:
+def _number(channel, external_id: str, limit: int = 40) -> str:
+    """The channel's code and its own document number ("WEB-536365"), or a hash of both when too long (two
+    channels' numbers never collide: channel codes are unique)."""
+    number = f"{channel.code.upper()}-{external_id}"
+    if len(number) <= limit:
         return number
-    return f"{number[:27]}-{hashlib.blake2b(number.encode(), digest_size=6).hexdigest()}"
+    return f"{number[: limit - 13]}-{hashlib.blake2b(number.encode(), digest_size=6).hexdigest()}"
 
 
 def _json(value) -> str | None:
@@ -237,11 +239,12 @@ def record_past_returns(*, channel, returns: list[PastReturn], actor: str) -> di
     outcomes = {r.external_id: ReturnOutcome([0] * len(r.lines), [ZERO] * len(r.lines)) for r in returns}
     applied = set(
         ReturnRequest.objects.filter(
-            order__channel=channel, number__in=[_number(channel, f"{r.external_id}-1") for r in returns]
+            order__channel=channel,
+            number__in=[_number(channel, f"{r.external_id}-1", limit=50) for r in returns],
         ).values_list("number", flat=True)
     )
     for credit in returns:
-        if _number(channel, f"{credit.external_id}-1") in applied:
+        if _number(channel, f"{credit.external_id}-1", limit=50) in applied:
             outcomes[credit.external_id].recorded_before = True
     known = [r for r in returns if r.customer_id is not None and not outcomes[r.external_id].recorded_before]
     if not known:
@@ -369,7 +372,7 @@ def _write_returns(channel, requests, orders, actor) -> None:
     numbers: dict[str, tuple[str, int]] = {}
     for (external_id, order_id), request in requests.items():
         counters[external_id] += 1
-        number = _number(channel, f"{external_id}-{counters[external_id]}")[:50]
+        number = _number(channel, f"{external_id}-{counters[external_id]}", limit=50)
         credit = request["credit"]
         rows.append(
             (order_id, number, ReturnRequest.Status.RECEIVED.value, ReturnRequest.RefundTo.ORIGINAL.value,

@@ -23,7 +23,7 @@ from django.utils.text import slugify
 
 from omnishop.catalog.models import Product, Variant
 
-from ..bulk import existing_hashes, insert_rows
+from ..bulk import insert_rows
 from ..engine import IMPORTED, QUARANTINED, UNCHANGED, UPDATED, Prepared, Result
 from ..models import StagedDocument, StagedTransactionLine
 from .base import Target
@@ -137,7 +137,7 @@ class TransactionsTarget(Target):
             lines = [line for _, line in staged.values()]
         if self.link_customers:
             self.ensure_customers(lines)
-        existing = existing_hashes(StagedTransactionLine._meta.db_table, self.source, list(staged))
+        existing = self.existing_hashes(lines)
         now = timezone.now()
         new: list[list] = []
         changed: list[StagedTransactionLine] = []
@@ -167,6 +167,31 @@ class TransactionsTarget(Target):
         if self.build_orders:
             self.reopen_documents(new, changed)
         return results
+
+    def existing_hashes(self, lines: list[list]) -> dict[str, str]:
+        """natural key → content hash of what is already staged for the batch's documents: looked up by
+        document (a few hundred per batch), not by line key (thousands of parameters to send)."""
+        documents = list({line[I_DOC] for line in lines})
+        if not documents:
+            return {}
+        table = connection.ops.quote_name(StagedTransactionLine._meta.db_table)
+        found: dict[str, str] = {}
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute(
+                    f"SELECT natural_key, content_hash FROM {table} WHERE source = %s AND document_no = ANY(%s)",
+                    [self.source, documents],
+                )
+                return dict(cursor.fetchall())
+            for start in range(0, len(documents), 500):
+                chunk = documents[start : start + 500]
+                marks = ", ".join(["%s"] * len(chunk))
+                cursor.execute(
+                    f"SELECT natural_key, content_hash FROM {table} WHERE source = %s AND document_no IN ({marks})",
+                    [self.source, *chunk],
+                )
+                found.update(cursor.fetchall())
+        return found
 
     def reopen_documents(self, new: list[list], changed: list[StagedTransactionLine]) -> None:
         """Documents with a new or changed line wait for the end of the import to become order history."""

@@ -42,12 +42,13 @@ def minor_units(currency: str) -> int:
 
 
 @lru_cache(maxsize=512)
-def _exponent(currency: str) -> Decimal:
+def minor_unit_exponent(currency: str) -> Decimal:
+    """Decimal("0.01") for GBP, Decimal("1") for JPY: what `quantize` rounds to (cached)."""
     return Decimal(1).scaleb(-minor_units(currency))
 
 
 def quantize(amount: Decimal, currency: str) -> Decimal:
-    return amount.quantize(_exponent(currency), rounding=ROUND_HALF_UP)
+    return amount.quantize(minor_unit_exponent(currency), rounding=ROUND_HALF_UP)
 
 
 def parse_amount(

@@ -15,7 +15,7 @@ import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import NamedTuple
 
 import orjson
@@ -24,7 +24,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from omnishop.core.bulk import insert_rows
-from omnishop.core.money import quantize
+from omnishop.core.money import minor_unit_exponent, quantize
 from omnishop.payments import services as payments
 
 from ..models import Order, OrderEvent, OrderLine, ReturnLine, ReturnRequest
@@ -118,7 +118,9 @@ def record_past_sales(*, channel, sales: list[PastSale], actor: str) -> dict[str
         orders, lines_of, totals, paid, events, replaced = [], {}, {}, [], [], []
         for external_id, sale in by_id.items():
             merged = _merge_lines(sale)
-            subtotal = sum((quantize(line.amount, sale.currency) for line in merged), ZERO)
+            exponent = minor_unit_exponent(sale.currency)
+            merged = [line._replace(amount=line.amount.quantize(exponent, ROUND_HALF_UP)) for line in merged]
+            subtotal = sum([line.amount for line in merged], ZERO)
             shipping = quantize(sale.shipping, sale.currency)
             fees = quantize(sale.fees, sale.currency)
             total = subtotal + shipping + fees
@@ -195,11 +197,11 @@ def _merge_lines(sale: PastSale) -> list[PastLine]:
 
 
 def _line_row(order_id: int, line: PastLine, currency: str) -> tuple:
-    amount = quantize(line.amount, currency)
-    unit = (line.amount / line.quantity).quantize(FOUR)
+    """An order line of a past invoice; `line.amount` is already rounded to the currency."""
     q = line.quantity
-    return (order_id, line.variant_id, line.sku[:64], line.title[:500], q, q, q, 0, 0, unit, ZERO, amount, ZERO,
-            amount, 0)  # fmt: skip
+    unit = (line.amount / q).quantize(FOUR)
+    return (order_id, line.variant_id, line.sku[:64], line.title[:500], q, q, q, 0, 0, unit, ZERO, line.amount,
+            ZERO, line.amount, 0)  # fmt: skip
 
 
 def _order_ids(channel, external_ids: list[str]) -> dict[str, int]:
@@ -213,7 +215,7 @@ def _order_ids(channel, external_ids: list[str]) -> dict[str, int]:
 
 
 def _replace(order_id, sale, merged, subtotal, shipping, fees, total, actor) -> None:
-    OrderLine.objects.filter(order_id=order_id).delete()
+    OrderLine.objects.filter(order_id=order_id).delete()  # `merged` amounts are rounded by the caller
     insert_rows(
         OrderLine._meta.db_table, _LINE_COLUMNS, [_line_row(order_id, x, sale.currency) for x in merged]
     )

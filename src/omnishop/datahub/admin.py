@@ -1,12 +1,14 @@
 """Back-office screens for the data hub: jobs with their counts and data-quality report, the quarantine
-(discard / re-submit as is), and the identity-resolution review queue (merge / keep apart). Actions call
-the services."""
+(discard / re-submit as is), the identity-resolution review queue (merge / keep apart), and the staged
+sales documents and lines with what each became (read-only). Actions call the services."""
 
 from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 
+from omnishop.backoffice.kit import ReadOnlyAdmin
+
 from . import services
-from .models import ImportJob, MatchCandidate, QuarantinedRow
+from .models import ImportJob, MatchCandidate, QuarantinedRow, StagedDocument, StagedTransactionLine
 
 
 class QuarantineInline(admin.TabularInline):
@@ -121,3 +123,40 @@ class MatchCandidateAdmin(admin.ModelAdmin):
     def keep_apart(self, request, queryset):
         for candidate in queryset.filter(status=MatchCandidate.Status.OPEN):
             services.decide_match(candidate=candidate, merge=False, user=request.user)
+
+
+@admin.register(StagedDocument)
+class StagedDocumentAdmin(ReadOnlyAdmin):
+    """Imported invoices, credit notes and baskets, and what each became: find the rejected (an unknown
+    product: import it and the next import retries) and the conflicts (changed after returns)."""
+
+    list_display = ("document_no", "source", "is_credit", "status", "occurred_at", "updated_at")
+    list_filter = ("status", "is_credit", "source")
+    search_fields = ("=document_no",)
+    readonly_fields = ("source", "document_no", "is_credit", "occurred_at", "status", "updated_at", "lines")
+
+    @admin.display(description="Staged lines")
+    def lines(self, obj):
+        rows = StagedTransactionLine.objects.filter(source=obj.source, document_no=obj.document_no).order_by(
+            "id"
+        )
+        return format_html_join(
+            "",
+            "<div>{} · {} · {} × {} = {} {} {}</div>",
+            (
+                (r.natural_key, r.kind, r.sku or "—", r.quantity, r.line_total, r.currency, r.consumed_as)
+                for r in rows[:500]
+            ),
+        )
+
+
+@admin.register(StagedTransactionLine)
+class StagedTransactionLineAdmin(ReadOnlyAdmin):
+    list_display = (
+        "document_no", "kind", "sku", "quantity", "line_total", "currency", "occurred_at", "customer_ref",
+        "consumed_as",
+    )  # fmt: skip
+    list_filter = ("kind", "consumed_as", "source")
+    search_fields = ("=document_no", "=sku", "=customer_ref")
+    raw_id_fields = ("job", "channel", "customer", "variant")
+    show_full_result_count = False

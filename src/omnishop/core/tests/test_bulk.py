@@ -11,7 +11,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.db import connection, models
+from django.db import IntegrityError, connection, models, transaction
 
 from omnishop.core.bulk import insert_rows
 
@@ -149,6 +149,13 @@ def test_more_rows_than_one_statement_holds_are_all_appended_in_order(scratch_ta
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT id, {quote('label')}, {quote('big')} FROM {quote(scratch_table)} ORDER BY id")
         assert cursor.fetchall() == [(i, f"row {i}", i) for i in range(1, 1234)]
+
+
+def test_a_duplicate_key_raises_djangos_integrity_error(scratch_table):
+    insert_rows(scratch_table, ["id", "label"], [(1, "first")])
+    with pytest.raises(IntegrityError), transaction.atomic():
+        insert_rows(scratch_table, ["id", "label"], [(2, "second"), (1, "again")])
+    assert stored(1)["label"] == "first"
 
 
 def test_appending_nothing_touches_nothing(scratch_table):

@@ -40,7 +40,7 @@ from .errors import (
 from .fields import non_negative_int as _non_negative_int
 from .fields import slug as _slug
 from .fields import text as _text
-from .models import Attribute, Category, Product, ProductImage, SupplierOffer, Variant
+from .models import Attribute, Category, ChannelListing, Product, ProductImage, SupplierOffer, Variant
 from .taxonomy import (
     attribute_registry,
     category_subtree,
@@ -612,6 +612,7 @@ from .listings import (  # noqa: E402  (re-exported: other apps import catalog.s
     set_listings_published,
     upsert_listing,
 )
+from .listings import _apply as _apply_listing_terms  # noqa: E402
 from .suppliers import (  # noqa: E402
     create_offer,
     create_supplier,
@@ -627,6 +628,18 @@ from .suppliers import (  # noqa: E402
     update_supplier,
     validate_country,
 )
+
+
+def check_listing_terms(
+    *, channel, price: Any, compare_at_price: Any = None, currency: str | None = None
+) -> ChannelListing:
+    """A new listing's terms checked exactly as upsert_listing checks them, without saving (bulk imports
+    check each row, then write the batch at once): the channel's currency, amounts in its minor unit and
+    below 10,000,000,000, no compare-at price below the price. Returns the unsaved ChannelListing."""
+    listing = ChannelListing(channel=channel)
+    change = ListingChange(price=price, compare_at_price=compare_at_price, currency=currency)
+    _apply_listing_terms(listing, change, channel=channel, prefix="", now=timezone.now())
+    return listing
 
 
 def save_offers(*, offers: Sequence[SupplierOffer]) -> list[SupplierOffer]:
@@ -689,6 +702,7 @@ __all__ = [
     "add_variant",
     "bulk_upsert_listings",
     "category_subtree",
+    "check_listing_terms",
     "create_attribute",
     "create_category",
     "create_offer",

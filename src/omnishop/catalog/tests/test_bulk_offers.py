@@ -1,13 +1,15 @@
-"""Saving many supplier offers at once (bulk imports) keeps the catalog's rule: one preferred offer per
-variant, the others stepping down in the same transaction."""
+"""Bulk imports use the catalog's rules without its per-row writes: listing terms checked without saving,
+many supplier offers saved at once with one preferred offer per variant, the others stepping down."""
 
 from decimal import Decimal
 
 import pytest
 
 from omnishop.catalog import services
+from omnishop.catalog.errors import InvalidCompareAtPrice
 from omnishop.catalog.models import SupplierOffer
 from omnishop.core.errors import ValidationFailed
+from omnishop.core.money import CurrencyMismatch, InvalidAmount
 
 pytestmark = pytest.mark.django_db
 
@@ -44,3 +46,23 @@ def test_two_preferred_offers_for_one_variant_in_one_save_are_refused_and_nothin
         services.save_offers(offers=offers)
     assert raised.value.field == "is_preferred"
     assert not SupplierOffer.objects.exists()
+
+
+def test_listing_terms_are_checked_without_saving_a_listing(web_channel):
+    listing = services.check_listing_terms(channel=web_channel, price="9.5", compare_at_price="12")
+    assert (listing.price, listing.compare_at_price, listing.currency, listing.pk) == (
+        Decimal("9.50"),
+        Decimal("12.00"),
+        web_channel.currency,
+        None,
+    )
+    other = "EUR" if web_channel.currency != "EUR" else "GBP"
+    for terms, error in (
+        ({"price": "1", "currency": other}, CurrencyMismatch),
+        ({"price": "1.005"}, InvalidAmount),
+        ({"price": "10000000000"}, InvalidAmount),
+        ({"price": "5", "compare_at_price": "4"}, InvalidCompareAtPrice),
+    ):
+        with pytest.raises(error):
+            services.check_listing_terms(channel=web_channel, **terms)
+    assert not web_channel.listings.exists()

@@ -42,7 +42,7 @@ from omnishop.catalog.models import (
 )
 from omnishop.core.bulk import insert_rows
 from omnishop.core.errors import DomainError
-from omnishop.core.money import CurrencyMismatch, parse_amount, validate_currency
+from omnishop.core.money import validate_currency
 
 from ..engine import IMPORTED, MERGED, QUARANTINED, UNCHANGED, UPDATED, Prepared, Result, content_hash
 from ..models import ImportedRecord
@@ -797,31 +797,22 @@ class ProductsTarget(Target):
                     batch.emptied[_ref(old)] = old
 
     def listing_values(self, data: dict) -> dict | None:
-        """The row's listing on the job's channel, checked as the catalog checks listings: in the channel's
-        currency (a row `currency` field or the `currency` target option naming another is refused with
-        `currency_mismatch`), amounts within the currency's minor unit, no compare-at price below the price."""
+        """The row's listing on the job's channel, checked by the catalog (`check_listing_terms`): in the
+        channel's currency (a row `currency` field or the `currency` target option naming another is refused
+        with `currency_mismatch`), amounts within the currency's minor unit and the column's range, no
+        compare-at price below the price."""
         if self.channel is None or data.get("price") is None:
             return None
-        currency = self.channel.currency
-        given = data.get("currency") or self.options.get("currency")
-        if given and validate_currency(given) != currency:
-            raise CurrencyMismatch(
-                f"Channel '{self.channel.code}' sells in {currency}; this listing is in {given}.",
-                field="currency",
-                expected=currency,
-                got=given,
-            )
         price, compare = data["price"], data.get("compare_at_price")
         if data.get("sale_price") is not None:
             compare, price = price, data["sale_price"]
-        price = parse_amount(price, currency, field="price")
-        compare = parse_amount(compare, currency, field="compare_at_price") if compare else None
-        if compare is not None and compare < price:
-            raise RowRejected(
-                "compare_at_price",
-                "invalid_compare_at_price",
-                "The compare-at ('was') price must not be below the price.",
-            )
+        listing = catalog.check_listing_terms(
+            channel=self.channel,
+            price=price,
+            compare_at_price=compare or None,
+            currency=data.get("currency") or self.options.get("currency"),
+        )
+        price, compare, currency = listing.price, listing.compare_at_price, listing.currency
         return {
             "price": price,
             "compare_at_price": compare if compare and compare > price else None,

@@ -155,3 +155,17 @@ def test_a_later_row_without_a_preference_does_not_make_a_stepped_down_offer_pre
     offers = dict(SupplierOffer.objects.values_list("supplier__code", "is_preferred"))
     assert offers == {"acme": False, "bolt": True}
     assert SupplierOffer.objects.get(supplier__code="acme").cost == Decimal("2.45")
+
+
+def test_a_price_beyond_what_a_listing_can_hold_is_quarantined_not_a_failed_import(
+    run_import, retail_channel, feed_profile
+):
+    job = run_import(
+        "rules_feed",
+        csv("sku,title,price", "OK-1,Mug,9.50", "HUGE-1,Yacht,10000000000.00"),
+        channel=retail_channel,
+    )
+    assert job.status == "succeeded"
+    assert (job.imported, job.quarantined) == (1, 1)
+    assert job.quarantined_rows.get().reasons[0]["field"] == "price"
+    assert not Variant.objects.filter(sku="HUGE-1").exists()

@@ -392,6 +392,8 @@ class ProductsTarget(Target):
         self.variant_count: Counter = Counter()  # id(product) -> variants this job put under it
         self.categories: dict[tuple, Category] = {}
         self.category_paths: dict[str, Category] | None = None
+        self.category_of_paths: dict[tuple, Category | None] = {}  # a row's category cell -> its category
+        self.slug_bases: dict[str, str] = {}
         self.drop_category_roots = set(self.options.get("drop_category_roots", []))
         self.attribute_fields = list(self.options.get("attribute_fields", []))
         self.loaded: dict[int, Product] = {}  # pk -> the one Product object this job works on
@@ -636,7 +638,9 @@ class ProductsTarget(Target):
         return None
 
     def unique_slug(self, title: str, key: str) -> str:
-        base = slugify(title)[:150] or "product"
+        base = self.slug_bases.get(title)
+        if base is None:  # catalogues repeat titles (Complete Journey: 92k products, 2k titles)
+            base = self.slug_bases[title] = slugify(title)[:150] or "product"
         slug = base
         if self.batch.slug_taken(slug):
             slug = f"{base}-{hashlib.blake2b(f'{self.source}:{key}'.encode(), digest_size=4).hexdigest()}"
@@ -645,6 +649,12 @@ class ProductsTarget(Target):
     def category_for(self, paths) -> Category | None:
         if not paths:
             return None
+        key = tuple(tuple(p) if isinstance(p, list) else p for p in paths)
+        if key not in self.category_of_paths:
+            self.category_of_paths[key] = self.deepest_category(paths)
+        return self.category_of_paths[key]
+
+    def deepest_category(self, paths) -> Category | None:
         best = None
         for path in paths:
             levels = [

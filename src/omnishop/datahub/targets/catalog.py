@@ -178,6 +178,7 @@ class Batch:
         self.new_images: list[ProductImage] = []
         self.product_entries: dict[str, tuple[Product, tuple | None]] = {}
         self.emptied: dict[tuple, Product] = {}  # holding products a configurable took children from
+        self.listings: dict[tuple, ChannelListing] = {}  # (pk | new, variant) -> its listing on the channel
         self.load(rows)
 
     # -- loading ---------------------------------------------------------------------------------------
@@ -188,7 +189,7 @@ class Batch:
         for row in rows:
             data = row.data
             if target.flavour == "woocommerce" and data.get("external_id"):
-                woo_ids[f"id:{data['external_id']}"] = data.get("sku") or ""
+                woo_ids[f"id:{data['external_id']}"] = data.get("sku") or ""  # only to widen the preload
             for name in ("sku", "product_key", "parent"):
                 if data.get(name):
                     keys.add(str(data[name]))
@@ -268,8 +269,6 @@ class Batch:
         return self.by_gtin.get(canonical)
 
     def load_listings(self, variant_ids: list[int]) -> None:
-        if not hasattr(self, "listings"):
-            self.listings: dict[tuple, ChannelListing] = {}
         if self.target.channel is None:
             return
         listings = ChannelListing.objects.filter(channel=self.target.channel)

@@ -134,7 +134,11 @@ class StagedTransactionLine(models.Model):
     `consumed_as` says what a line became where that is a property of the line (a write-off, a credit line
     matched or not); an invoice line's fate is its document's status.
 
-    Few indexes on purpose: this table takes every line of every import (a year of a shop is millions).
+    Few indexes and no database-level foreign keys on purpose: this table takes every line of every import
+    (a year of a shop is millions) and is an import log, not the business record (that is the order). Its
+    links (job, channel, customer, variant) are kept by the ORM — PROTECT / SET_NULL on delete, moved by
+    customer merges — while PostgreSQL's deferred foreign-key triggers cost ~12 µs per line at commit
+    (measured: 42,000 lines, 1.12 s with them, 0.61 s without), as much as cleaning the line.
     """
 
     class Use(models.TextChoices):
@@ -154,9 +158,17 @@ class StagedTransactionLine(models.Model):
     source = models.CharField(max_length=80, help_text="Profile source namespace, e.g. online_retail.")
     natural_key = models.CharField(max_length=200)
     content_hash = models.CharField(max_length=32)
-    job = models.ForeignKey(ImportJob, on_delete=models.PROTECT, related_name="+", db_index=False)
+    job = models.ForeignKey(
+        ImportJob, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
     channel = models.ForeignKey(
-        "channels.Channel", null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+        "channels.Channel",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     document_no = models.CharField(max_length=64, help_text="Invoice / order number.")
     kind = models.CharField(max_length=14, choices=Kind.choices, default=Kind.SALE)
@@ -169,12 +181,22 @@ class StagedTransactionLine(models.Model):
     occurred_at = models.DateTimeField()
     customer_ref = models.CharField(max_length=100, blank=True)
     customer = models.ForeignKey(
-        "customers.Customer", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "customers.Customer",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,
     )
     country = models.CharField(max_length=2, blank=True)
     country_raw = models.CharField(max_length=100, blank=True)
     variant = models.ForeignKey(
-        "catalog.Variant", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "catalog.Variant",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,
     )
     consumed_as = models.CharField(max_length=16, choices=Use.choices, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

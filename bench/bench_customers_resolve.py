@@ -27,19 +27,18 @@ from pathlib import Path
 from bench.harness import BenchContext, median, percentile
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script (the worker process)
+    sys.path.insert(0, str(ROOT))
+
+from bench.worker import setup_django  # noqa: E402
+
 DATASET = Path(os.environ.get("OMNISHOP_DATASETS", ROOT.parent / "shared" / "datasets"))
 INVOICES = DATASET / "online_retail_uci" / "online_retail_2010-12.csv.gz"
 REPEATS = 3
 
 
 def _django(db_url: str) -> None:
-    os.environ["DATABASE_URL"] = db_url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "omnishop.settings")
-    os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz")
-    sys.path.insert(0, str(ROOT / "src"))
-    import django
-
-    django.setup()
+    setup_django(db_url, debug=None)
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)

@@ -20,13 +20,17 @@ import json
 import os
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script (the worker process)
+    sys.path.insert(0, str(ROOT))
+
+from bench.worker import clear_tables, run_worker, setup_django  # noqa: E402
+
 DATA = ROOT.parent / "shared" / "datasets" / "online_retail_uci"
 CHANNEL = "bench-retail"
 RAW_TABLE = "bench_raw_online_retail"
@@ -61,23 +65,8 @@ def files(quick: bool) -> list[Path]:
 # --- worker (one database) ------------------------------------------------------------------------------
 
 
-def _django(db_url: str) -> None:
-    os.environ["DATABASE_URL"] = db_url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "omnishop.settings")
-    os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz")
-    os.environ["DEBUG"] = "0"
-    sys.path.insert(0, str(ROOT / "src"))
-    import django
-
-    django.setup()
-
-
 def _clear() -> None:
-    from django.db import connection, transaction
-
-    with transaction.atomic(), connection.cursor() as cursor:
-        for table in CLEAR:
-            cursor.execute(f"DELETE FROM {table}")
+    clear_tables(CLEAR)
 
 
 def _baseline(paths: list[Path]) -> tuple[float, int]:
@@ -147,7 +136,7 @@ def _import(paths: list[Path], channel) -> tuple[float, list[float], dict]:
 
 
 def worker(db_url: str, quick: bool, repeats: int) -> dict:
-    _django(db_url)
+    setup_django(db_url)
     from django.conf import settings
     from django.core.management import call_command
     from django.db import connection
@@ -199,20 +188,6 @@ def worker(db_url: str, quick: bool, repeats: int) -> dict:
 # --- main (harness) -------------------------------------------------------------------------------------
 
 
-def _run_worker(db_url: str, quick: bool, repeats: int) -> dict:
-    out = subprocess.run(
-        [sys.executable, __file__, "--worker", db_url, "1" if quick else "0", str(repeats)],
-        env=os.environ.copy(),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if out.returncode != 0:
-        raise RuntimeError(f"bench worker failed on {db_url.split('@')[-1]}:\n{out.stderr[-4000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def main(ctx) -> None:
     from bench.harness import median, percentile
 
@@ -225,7 +200,7 @@ def main(ctx) -> None:
     databases.append(("sqlite", f"sqlite:///{sqlite_path}"))
     cases = []
     for name, url in databases:
-        result = _run_worker(url, quick, repeats)
+        result = run_worker(__file__, url, "1" if quick else "0", str(repeats))
         rows = result["first"][0][2]["rows_read"]
         baseline_rates = [count / seconds for seconds, count in result["baseline"]]
         for label, key, note in (

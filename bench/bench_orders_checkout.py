@@ -28,6 +28,11 @@ import orjson
 from bench.harness import BenchContext, median, percentile
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script (the worker process)
+    sys.path.insert(0, str(ROOT))
+
+from bench.worker import setup_django  # noqa: E402
+
 SKUS = 2000
 FLASH = "BENCH-FLASH"
 FLASH_UNITS = 100
@@ -45,13 +50,7 @@ SECRET = "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
 
 
 def _django(db_url: str) -> None:
-    os.environ["DATABASE_URL"] = db_url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "omnishop.settings")
-    os.environ.setdefault("SECRET_KEY", SECRET)
-    sys.path.insert(0, str(ROOT / "src"))
-    import django
-
-    django.setup()
+    setup_django(db_url, debug=None, secret=SECRET)
 
 
 def _seed() -> dict:

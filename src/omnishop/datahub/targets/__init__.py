@@ -7,9 +7,10 @@ from ..errors import InvalidProfile
 
 
 def target_for(profile, job):
-    from .catalog import ProductsTarget, SupplierOffersTarget, SuppliersTarget
     from .customers import CustomersTarget
+    from .products import ProductsTarget
     from .stock import StockLevelsTarget
+    from .suppliers import SupplierOffersTarget, SuppliersTarget
     from .transactions import TransactionsTarget
 
     classes = {

@@ -13,7 +13,8 @@ from openpyxl import Workbook
 
 from omnishop.catalog.models import Variant
 from omnishop.customers.models import ChannelIdentity
-from omnishop.datahub.models import ImportJob, StagedTransactionLine
+from omnishop.datahub.models import ImportJob, StagedDocument, StagedTransactionLine
+from omnishop.orders.models import Order
 
 from .conftest import dataset, head_of_gzip
 
@@ -167,6 +168,7 @@ def test_a_job_killed_halfway_is_finished_by_a_rerun_without_duplicates(run_impo
     truncated = gzip.compress(data)[: len(gzip.compress(data)) // 2]
     broken = run_import("online_retail", truncated, name="feb.csv.gz", channel=retail_channel)
     assert broken.status == ImportJob.Status.FAILED and broken.error_code == "truncated_file"
+    assert not Order.objects.exists()
     assert 0 < broken.rows_read < 4000
     committed = StagedTransactionLine.objects.count()
     assert committed == broken.imported
@@ -176,3 +178,11 @@ def test_a_job_killed_halfway_is_finished_by_a_rerun_without_duplicates(run_impo
     assert StagedTransactionLine.objects.count() == 4000 - done.quarantined
     keys = list(StagedTransactionLine.objects.values_list("natural_key", flat=True))
     assert len(keys) == len(set(keys))
+    # The broken job built no orders (it never reached its end); the re-run settled every document.
+    assert not StagedDocument.objects.filter(status=StagedDocument.Status.PENDING).exists()
+    invoices = set(
+        StagedDocument.objects.filter(status=StagedDocument.Status.ORDER).values_list(
+            "document_no", flat=True
+        )
+    )
+    assert invoices and set(Order.objects.values_list("external_id", flat=True)) == invoices

@@ -5,11 +5,12 @@ not sales — and a re-import changes nothing."""
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from django.db.models import Sum
+from django.utils import timezone
 
 from omnishop.customers.models import ChannelIdentity
 from omnishop.datahub.models import StagedDocument, StagedTransactionLine
@@ -17,6 +18,7 @@ from omnishop.orders.models import Order, OrderEvent, OrderLine, ReturnRequest
 from omnishop.orders.services import orders_for_customer
 from omnishop.payments.models import Payment, Refund
 from omnishop.payments.services import paid_amount
+from omnishop.recommendations.models import Event
 
 from .conftest import dataset, head_of_gzip
 
@@ -293,3 +295,29 @@ def test_vouchers_free_lines_and_description_drift_from_the_readme(run_import, r
         "HAND WARMER UNION JACK",
         "HAND WARMER UNION JACK RED",
     }
+
+
+def test_recent_past_orders_become_purchase_events_once_and_old_ones_do_not(
+    run_import, retail_channel, django_capture_on_commit_callbacks
+):
+    """A merchant moving last month's orders gets personal recommendations from them; a purchase from
+    2010 is past the events' retention window and is not written (the purge would drop it)."""
+    when = (timezone.now() - timedelta(days=30)).strftime("%Y-%m-%d %H:%M:00")
+    data = csv(
+        f"700001,22633,HAND WARMER UNION JACK,6,{when},1.85,12583.0,France",
+        f"700001,71053,WHITE METAL LANTERN,2,{when},3.39,12583.0,France",
+        f"700001,POST,POSTAGE,1,{when},18.0,12583.0,France",
+        f"700002,22633,HAND WARMER UNION JACK,1,{when},1.85,,United Kingdom",
+        "536365,85123A,WHITE HANGING HEART T-LIGHT HOLDER,6,2010-12-01 08:26:00,2.55,17850.0,United Kingdom",
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        run_import("online_retail", data, channel=retail_channel)
+    events = Event.objects.filter(source="history", kind=Event.Kind.PURCHASE)
+    customer = ChannelIdentity.objects.get(external_id="12583").customer_id
+    assert sorted(events.filter(customer_id=customer).values_list("quantity", flat=True)) == [2, 6]
+    guest = events.get(customer_id__isnull=True)
+    assert guest.anonymous_id == f"order:{Order.objects.get(external_id='700002').number}"
+    assert events.count() == 3  # nothing for 2010's invoice, nothing for postage
+    with django_capture_on_commit_callbacks(execute=True):
+        run_import("online_retail", data, channel=retail_channel)
+    assert Event.objects.filter(source="history").count() == 3

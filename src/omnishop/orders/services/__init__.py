@@ -26,12 +26,13 @@ from .fulfilment import (
     mark_delivered,
     ship_fulfilment,
 )
-from .listeners import on_order_paid
+from .listeners import PastOrder, on_order_paid, on_past_orders_recorded
 from .queries import orders_for_customer, visible_orders
 from .returns import decide_return, get_return, place_exchange, receive_return, request_return
 
 __all__ = [
     "ChannelLine",
+    "PastOrder",
     "PaymentRequest",
     "allocate_backorders",
     "cancel_order",
@@ -54,6 +55,7 @@ __all__ = [
     "mark_delivered",
     "merge_orders",
     "on_order_paid",
+    "on_past_orders_recorded",
     "open_exception",
     "orders_for_customer",
     "paid",

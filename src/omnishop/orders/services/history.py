@@ -6,7 +6,8 @@ Written in bulk, tens of thousands of orders per call (COPY on PostgreSQL, execu
 an import of a year of invoices must not cost a checkout's worth of statements per order. The rules stay the
 pipeline's: one line per variant, paid = captured − refunded on the order's payment reference, a return
 only against units that were bought and not yet returned, a timeline event for every order and return.
-Past orders touch no stock (it was shipped long ago) and fire no listeners (they are not new sales).
+Past orders touch no stock (it was shipped long ago) and are not new sales: the order-paid listeners are not
+called; `listeners.on_past_orders_recorded` tells who wants to know (recommendations) after the commit.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from omnishop.core.money import minor_unit_exponent, quantize
 from omnishop.payments import services as payments
 
 from ..models import Order, OrderEvent, OrderLine, ReturnLine, ReturnRequest
+from . import listeners
 from .common import new_token
 
 ZERO = Decimal(0)
@@ -167,6 +169,19 @@ def record_past_sales(*, channel, sales: list[PastSale], actor: str) -> dict[str
                  sale.occurred_at)
             )  # fmt: skip
         insert_rows(OrderLine._meta.db_table, _LINE_COLUMNS, line_rows)
+        listeners.past_orders_recorded(
+            channel,
+            [
+                listeners.PastOrder(
+                    order_id=ids[external_id],
+                    number=_number(channel, external_id),
+                    customer_id=by_id[external_id].customer_id,
+                    occurred_at=by_id[external_id].occurred_at,
+                    lines=tuple((line.variant_id, line.quantity) for line in merged),
+                )
+                for external_id, merged in lines_of.items()
+            ],
+        )
         payments.record_settled_payments(channel=channel, payments=paid, label=f"paid on {channel.code}")
         for order_id, sale, merged, subtotal, shipping, fees, total in replaced:
             _replace(order_id, sale, merged, subtotal, shipping, fees, total, actor)

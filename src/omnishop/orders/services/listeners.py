@@ -1,4 +1,5 @@
-"""Telling other contexts that an order became paid, after the commit, without orders knowing who listens.
+"""Telling other contexts that an order became paid (or that past orders were imported), after the commit,
+without orders knowing who listens.
 
 Recommendations count purchases this way (orders never import them). A listener is called once per move
 to `paid` (an order paid again after a hold calls it again), so listeners must be idempotent. A failing
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
+from typing import NamedTuple
 
 from django.db import transaction
 
@@ -37,3 +40,40 @@ def _notify(order: Order) -> None:
         except Exception:
             # The order is committed and paid; a listener's failure must not surface as a checkout error.
             logger.exception("order-paid listener %r failed for order %s", listener, order.number)
+
+
+# -- past orders (imported history) ------------------------------------------------------------------------
+
+
+class PastOrder(NamedTuple):
+    """What a listener hears of one imported past order: who bought which variants, and when."""
+
+    order_id: int
+    number: str
+    customer_id: int | None
+    occurred_at: datetime
+    lines: tuple[tuple[int, int], ...]  # (variant id, quantity)
+
+
+PAST_LISTENERS: list[Callable[[object, list[PastOrder]], None]] = []
+
+
+def on_past_orders_recorded(listener: Callable[[object, list[PastOrder]], None]) -> None:
+    """Register a callback run after the commit that recorded past orders (`history.record_past_sales`):
+    called with the channel and the orders created — never again for the same orders."""
+    if listener not in PAST_LISTENERS:
+        PAST_LISTENERS.append(listener)
+
+
+def past_orders_recorded(channel, orders: list[PastOrder]) -> None:
+    if orders and PAST_LISTENERS:
+        transaction.on_commit(lambda: _notify_past(channel, orders))
+
+
+def _notify_past(channel, orders: list[PastOrder]) -> None:
+    for listener in list(PAST_LISTENERS):
+        try:
+            listener(channel, orders)
+        except Exception:
+            # The history is committed; a listener's failure must not fail the import.
+            logger.exception("past-orders listener %r failed (%d orders)", listener, len(orders))

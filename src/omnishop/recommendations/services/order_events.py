@@ -10,9 +10,10 @@ event of an order carries the time the order was FIRST paid (from the order's ti
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.utils import timezone
 
 from omnishop.customers import services as customer_services
 from omnishop.orders.models import Order
@@ -97,3 +98,58 @@ def first_paid_at(order: Order) -> datetime:
             return entry.created_at
     # A paid order always has that entry; an order without one counts from when it was placed.
     return order.created_at
+
+
+# -- imported history ----------------------------------------------------------------------------------------
+
+HISTORY_SOURCE = "history"
+
+
+def record_past_purchases(channel, orders) -> int:
+    """Purchase events for past orders a data import recorded (`orders.services.on_past_orders_recorded`):
+    a merchant moving its recent history to Omnishop gets personal recommendations from its first training.
+    Written in bulk; orders older than the events' retention window are skipped (the purge would drop
+    them). Called once per created order, so no event is written twice."""
+    from omnishop.catalog.models import Variant
+    from omnishop.core.bulk import insert_rows
+
+    from .events import retention_days
+
+    now = timezone.now()
+    oldest = now - timedelta(days=retention_days())
+    recent = [order for order in orders if order.occurred_at >= oldest]
+    if not recent:
+        return 0
+    variant_ids = list({variant for order in recent for variant, _ in order.lines})
+    products: dict[int, int] = {}
+    for start in range(0, len(variant_ids), 5000):
+        products.update(
+            Variant.objects.filter(pk__in=variant_ids[start : start + 5000]).values_list("pk", "product_id")
+        )
+    rows = [
+        (
+            channel.pk,
+            Event.Kind.PURCHASE.value,
+            order.customer_id,
+            "" if order.customer_id else f"order:{order.number}",
+            products[variant],
+            variant,
+            quantity,
+            "",
+            [],
+            HISTORY_SOURCE,
+            order.occurred_at,
+            now,
+        )
+        for order in recent
+        for variant, quantity in order.lines
+        if variant in products and quantity > 0
+    ]
+    insert_rows(Event._meta.db_table, _EVENT_COLUMNS, rows)
+    return len(rows)
+
+
+_EVENT_COLUMNS = (
+    "channel_id", "kind", "customer_id", "anonymous_id", "product_id", "variant_id", "quantity", "query",
+    "result_ids", "source", "occurred_at", "received_at",
+)  # fmt: skip

@@ -16,17 +16,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 from bench.harness import ROOT, BenchContext, median, percentile
+from bench.worker import serve, stop
 
 DB_NAME = "omnishop_bench_catalog"
 CONNECTIONS = (1, 8, 32)
@@ -130,41 +129,9 @@ def _run(argv: list[str], env: dict) -> str:
     return done.stdout
 
 
-def _serve(env: dict, port: int, workers: int = 2) -> subprocess.Popen:
-    omnishop = str(Path(sys.executable).with_name("omnishop"))
-    server = subprocess.Popen(
-        [omnishop, "serve", "--port", str(port), "--workers", str(workers)],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
-                if response.status == 200:
-                    return server
-        except OSError:
-            time.sleep(0.3)
-        if server.poll() is not None:
-            raise RuntimeError(f"omnishop serve exited: {server.stderr.read().decode(errors='replace')}")
-    _stop(server)
-    raise RuntimeError("omnishop serve did not answer /health within 90 s")
-
-
 def server_pid(server: subprocess.Popen) -> int:
     """The gunicorn arbiter: `omnishop serve` itself (it runs gunicorn in-process)."""
     return server.pid
-
-
-def _stop(server: subprocess.Popen) -> None:
-    try:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        os.killpg(server.pid, signal.SIGKILL)
 
 
 def _wrk(port: int, script: Path, connections: int, seconds: int, cpu_of: dict | None = None) -> dict:
@@ -265,7 +232,7 @@ def main(ctx: BenchContext) -> None:
     )
 
     port = _free_port()
-    server = _serve(env, port)
+    server = serve(env, port)
     postgres = _postgres_pids(database_url)
     # CPU per request of each party: the figure that does not depend on what else the machine is doing.
     cpu_of = {
@@ -286,7 +253,7 @@ def main(ctx: BenchContext) -> None:
                     _wrk(port, script, connections, seconds, cpu_of) for _ in range(REPEATS)
                 ]
     finally:
-        _stop(server)
+        stop(server)
 
     load = os.getloadavg()[1]
     notes = (

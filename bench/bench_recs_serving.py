@@ -15,16 +15,15 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-from bench.harness import BenchContext, median, percentile
+from bench.harness import BenchContext, latency_cases
+from bench.worker import serve, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 DATASETS = ROOT.parent / "shared" / "datasets"
@@ -78,38 +77,6 @@ def run_child(module: str, env: dict, *args: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def serve(env: dict, port: int, workers: int = 2) -> subprocess.Popen:
-    omnishop = str(Path(sys.executable).with_name("omnishop"))
-    server = subprocess.Popen(
-        [omnishop, "serve", "--port", str(port), "--workers", str(workers)],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
-                if response.status == 200:
-                    return server
-        except OSError:
-            time.sleep(0.3)
-        if server.poll() is not None:
-            raise RuntimeError(f"omnishop serve exited: {server.stderr.read().decode(errors='replace')}")
-    stop(server)
-    raise RuntimeError("omnishop serve did not answer /health within 90 s")
-
-
-def stop(server: subprocess.Popen) -> None:
-    try:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        os.killpg(server.pid, signal.SIGKILL)
-
-
 def http_latencies(port: int, key: str, paths: list[str]) -> tuple[list[float], int]:
     import http.client
 
@@ -128,10 +95,6 @@ def http_latencies(port: int, key: str, paths: list[str]) -> tuple[list[float], 
         errors += response.status != 200
     conn.close()
     return samples, errors
-
-
-def summary(samples: list[float]) -> dict:
-    return {"p50_ms": round(median(samples), 3), "p99_ms": round(percentile(samples, 99), 3)}
 
 
 # --- child: seed, train, time in-process ------------------------------------------------------------------
@@ -326,34 +289,13 @@ def main(ctx: BenchContext) -> None:
     cases = []
     note = f"{out['vendor']}; version {out['version']} trained in {out['train_s']} s on {out['stats']}"
     for name, r in out["results"].items():
-        s = summary(r["samples"])
-        b = summary(r["baseline"])
-        cases.append(
-            {
-                "case": f"{name}-in-process",
-                "unit": "ms p50",
-                "value": s["p50_ms"],
-                **s,
-                "errors": 0,
-                "baseline": {
-                    "what": "raw SQL read of the precomputed list, same database, same run",
-                    "value": b["p50_ms"],
-                },
-                "notes": note,
-            }
-        )
-        samples, errors = http[name]
-        h = summary(samples)
-        cases.append(
-            {
-                "case": f"{name}-http",
-                "unit": "ms p50",
-                "value": h["p50_ms"],
-                **h,
-                "errors": errors,
-                "baseline": {"what": "in-process service call, same run", "value": s["p50_ms"]},
-                "notes": "omnishop serve (gunicorn 2 workers), one keep-alive client on the loopback",
-            }
+        cases += latency_cases(
+            name,
+            r["samples"],
+            r["baseline"],
+            baseline_what="raw SQL read of the precomputed list, same database, same run",
+            note=note,
+            http=http[name],
         )
     cases.append(
         {

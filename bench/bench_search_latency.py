@@ -25,11 +25,9 @@ from bench.bench_recs_serving import (
     fresh_database,
     http_latencies,
     run_child,
-    serve,
-    stop,
-    summary,
 )
-from bench.harness import BenchContext
+from bench.harness import BenchContext, latency_cases
+from bench.worker import serve, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 DATASETS = ROOT.parent / "shared" / "datasets"
@@ -182,33 +180,13 @@ def main(ctx: BenchContext) -> None:
     note = f"{out['vendor']}; {out['indexed']} products indexed"
     cases = []
     for name, r in out["results"].items():
-        s, b = summary(r["samples"]), summary(r["baseline"])
-        cases.append(
-            {
-                "case": f"{name}-in-process",
-                "unit": "ms p50",
-                "value": s["p50_ms"],
-                **s,
-                "errors": 0,
-                "baseline": {
-                    "what": "full-text match alone (backend().match), same database, same run",
-                    "value": b["p50_ms"],
-                },
-                "notes": note,
-            }
-        )
-        samples, errors = http[name]
-        h = summary(samples)
-        cases.append(
-            {
-                "case": f"{name}-http",
-                "unit": "ms p50",
-                "value": h["p50_ms"],
-                **h,
-                "errors": errors,
-                "baseline": {"what": "in-process service call, same run", "value": s["p50_ms"]},
-                "notes": "omnishop serve (gunicorn 2 workers), one keep-alive client on the loopback",
-            }
+        cases += latency_cases(
+            name,
+            r["samples"],
+            r["baseline"],
+            baseline_what="full-text match alone (backend().match), same database, same run",
+            note=note,
+            http=http[name],
         )
     cases.append(
         {

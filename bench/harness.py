@@ -124,3 +124,44 @@ def print_table(doc: dict) -> None:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)))
+
+
+def summary(samples: list[float]) -> dict:
+    """p50 and p99 of millisecond samples, rounded for the report."""
+    return {"p50_ms": round(median(samples), 3), "p99_ms": round(percentile(samples, 99), 3)}
+
+
+def latency_cases(
+    name: str,
+    samples: list[float],
+    baseline: list[float],
+    *,
+    baseline_what: str,
+    note: str,
+    http: tuple[list[float], int],
+) -> list[dict]:
+    """The two cases of a latency benchmark: the service in-process against its baseline, and the same call
+    over HTTP (`omnishop serve`) against the in-process figure."""
+    s, b = summary(samples), summary(baseline)
+    http_samples, errors = http
+    h = summary(http_samples)
+    return [
+        {
+            "case": f"{name}-in-process",
+            "unit": "ms p50",
+            "value": s["p50_ms"],
+            **s,
+            "errors": 0,
+            "baseline": {"what": baseline_what, "value": b["p50_ms"]},
+            "notes": note,
+        },
+        {
+            "case": f"{name}-http",
+            "unit": "ms p50",
+            "value": h["p50_ms"],
+            **h,
+            "errors": errors,
+            "baseline": {"what": "in-process service call, same run", "value": s["p50_ms"]},
+            "notes": "omnishop serve (gunicorn 2 workers), one keep-alive client on the loopback",
+        },
+    ]

@@ -1,13 +1,17 @@
 """What benchmark modules that measure in a separate process share: Django set up for one database in the
-worker process (settings are per process), a way to empty the tables a case fills, and running a module's
-own `--worker` entry point in a subprocess and reading the JSON it prints last."""
+worker process (settings are per process), a way to empty the tables a case fills, running a module's own
+`--worker` entry point in a subprocess and reading the JSON it prints last, and `omnishop serve` started and
+stopped for HTTP cases."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,3 +54,37 @@ def run_worker(module_file: str, *args: str) -> dict:
         where = args[0].split("@")[-1] if args else module_file
         raise RuntimeError(f"bench worker failed on {where}:\n{out.stderr[-4000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def serve(env: dict, port: int, workers: int = 2) -> subprocess.Popen:
+    """`omnishop serve` (gunicorn) on 127.0.0.1:`port` in its own process group, once /health answers."""
+    omnishop = str(Path(sys.executable).with_name("omnishop"))
+    server = subprocess.Popen(
+        [omnishop, "serve", "--port", str(port), "--workers", str(workers)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
+                if response.status == 200:
+                    return server
+        except OSError:
+            time.sleep(0.3)
+        if server.poll() is not None:
+            raise RuntimeError(f"omnishop serve exited: {server.stderr.read().decode(errors='replace')}")
+    stop(server)
+    raise RuntimeError("omnishop serve did not answer /health within 90 s")
+
+
+def stop(server: subprocess.Popen) -> None:
+    """Stop a server started by `serve` (its whole process group)."""
+    try:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        os.killpg(server.pid, signal.SIGKILL)

@@ -72,7 +72,7 @@ def _clear() -> None:
 def _baseline(paths: list[Path]) -> tuple[float, int]:
     from django.db import connection, transaction
 
-    from omnishop.datahub.bulk import insert_rows
+    from omnishop.core.bulk import insert_rows
 
     columns = [
         "invoice_no",

@@ -72,22 +72,7 @@ class OrderHistory:
         """All staged lines of these documents, in file order: (id, document, kind, sku, description,
         quantity, line total, currency, customer id, country, variant id)."""
         lines: dict[str, list[tuple]] = defaultdict(list)
-        if connection.vendor == "postgresql":  # one array parameter, not thousands of placeholders
-            table = connection.ops.quote_name(StagedTransactionLine._meta.db_table)
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    f"SELECT {', '.join(_LINE_FIELDS)} FROM {table} WHERE source = %s AND document_no = ANY(%s) "
-                    "ORDER BY id",
-                    [self.target.source, documents],
-                )
-                rows = cursor.fetchall()
-        else:
-            rows = (
-                StagedTransactionLine.objects.filter(source=self.target.source, document_no__in=documents)
-                .order_by("id")
-                .values_list(*_LINE_FIELDS)
-            )
-        for row in rows:
+        for row in lines_of_documents(self.target.source, documents, _LINE_FIELDS):
             lines[row[1]].append(row)
         return lines
 
@@ -201,6 +186,32 @@ class OrderHistory:
                 StagedDocument.objects.filter(
                     source=source, document_no__in=documents[start : start + CHUNK]
                 ).update(status=status, updated_at=timezone.now())
+
+
+def lines_of_documents(source: str, documents: list[str], fields: tuple[str, ...]) -> list[tuple]:
+    """`fields` of every staged line of these documents of `source`, in file order per document: one array
+    parameter on PostgreSQL (thousands of placeholders cost more to send than the rows), the ORM in chunks
+    on SQLite (its decimal columns need Django's converters)."""
+    if not documents:
+        return []
+    if connection.vendor == "postgresql":
+        table = connection.ops.quote_name(StagedTransactionLine._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT {', '.join(fields)} FROM {table} WHERE source = %s AND document_no = ANY(%s) ORDER BY id",
+                [source, documents],
+            )
+            return cursor.fetchall()
+    rows: list[tuple] = []
+    for start in range(0, len(documents), CHUNK):
+        rows.extend(
+            StagedTransactionLine.objects.filter(
+                source=source, document_no__in=documents[start : start + CHUNK]
+            )
+            .order_by("id")
+            .values_list(*fields)
+        )
+    return rows
 
 
 def _stamp(ids: list[int], use: str) -> None:

@@ -22,12 +22,12 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from omnishop.catalog.models import Product, Variant
+from omnishop.core.bulk import insert_rows
 
-from ..bulk import insert_rows
 from ..engine import IMPORTED, QUARANTINED, UNCHANGED, UPDATED, Prepared, Result
 from ..models import StagedDocument, StagedTransactionLine
 from .base import Target
-from .history import OrderHistory
+from .history import OrderHistory, lines_of_documents
 
 Kind = StagedTransactionLine.Kind
 _HAS_UPPER = re.compile(r"[A-Z]")
@@ -172,26 +172,7 @@ class TransactionsTarget(Target):
         """natural key → content hash of what is already staged for the batch's documents: looked up by
         document (a few hundred per batch), not by line key (thousands of parameters to send)."""
         documents = list({line[I_DOC] for line in lines})
-        if not documents:
-            return {}
-        table = connection.ops.quote_name(StagedTransactionLine._meta.db_table)
-        found: dict[str, str] = {}
-        with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                cursor.execute(
-                    f"SELECT natural_key, content_hash FROM {table} WHERE source = %s AND document_no = ANY(%s)",
-                    [self.source, documents],
-                )
-                return dict(cursor.fetchall())
-            for start in range(0, len(documents), 500):
-                chunk = documents[start : start + 500]
-                marks = ", ".join(["%s"] * len(chunk))
-                cursor.execute(
-                    f"SELECT natural_key, content_hash FROM {table} WHERE source = %s AND document_no IN ({marks})",
-                    [self.source, *chunk],
-                )
-                found.update(cursor.fetchall())
-        return found
+        return dict(lines_of_documents(self.source, documents, ("natural_key", "content_hash")))
 
     def reopen_documents(self, new: list[list], changed: list[StagedTransactionLine]) -> None:
         """Documents with a new or changed line wait for the end of the import to become order history."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 
 from django.http import HttpRequest
@@ -117,7 +118,7 @@ def refund(
         r: Refund = services.refund_payment(
             payment=payment,
             amount=amount,
-            key=idempotency_key or f"api:{Refund.objects.count()}",
+            key=f"api:{idempotency_key or uuid.uuid4().hex}",
             reason=body.reason,
         )
         return {

@@ -27,6 +27,11 @@ class RefundExceedsCaptured(Conflict):
     default_message = "The refund is larger than what was captured and not yet refunded."
 
 
+class RefundKeyReused(Conflict):
+    code = "refund_key_reused"
+    default_message = "This refund key was used before for another amount."
+
+
 class CaptureExceedsAuthorized(Conflict):
     code = "capture_exceeds_authorized"
     default_message = "The capture is larger than the authorised amount."

@@ -26,6 +26,7 @@ from .errors import (
     PaymentDeclined,
     PaymentNotFound,
     RefundExceedsCaptured,
+    RefundKeyReused,
 )
 from .models import Payment, Refund, SavedPaymentMethod, WebhookDelivery
 from .providers import get_provider
@@ -210,10 +211,13 @@ def _apply(
 
 
 def refund_payment(*, payment: Payment, amount: Decimal, key: str, reason: str = "") -> Refund:
-    """Give money back on one payment; the same key refunds once."""
+    """Give money back on one payment; the same key refunds once, and a key used before for another amount
+    is refused (a replay returns the first refund, a collision must never swallow a refund)."""
     amount = _positive(amount, payment.currency, "amount")
     existing = Refund.objects.filter(payment=payment, key=key).first()
     if existing is not None:
+        if existing.amount != amount:
+            raise RefundKeyReused(field="key", amount=str(quantize(existing.amount, payment.currency)))
         return existing
     with transaction.atomic():
         # Row lock + Decimal arithmetic in Python: exact on every database (SQLite compares decimals as floats).
@@ -244,9 +248,15 @@ def refund_payment(*, payment: Payment, amount: Decimal, key: str, reason: str =
 def refund_reference(
     *, reference: str, amount: Decimal, currency: str, key: str, reason: str = ""
 ) -> list[Refund]:
-    """Refund `amount` across a reference's captured payments, newest first (store credit last)."""
+    """Refund `amount` across a reference's captured payments, newest first (store credit last); the same
+    key refunds once (a replay returns the refunds the first call made)."""
     amount = _positive(amount, currency, "amount")
     with transaction.atomic():
+        done = list(Refund.objects.filter(payment__reference=reference, key__startswith=f"{key}:"))
+        if done:
+            if sum((r.amount for r in done), Decimal(0)) != amount:
+                raise RefundKeyReused(field="key")
+            return done
         payments = list(
             Payment.objects.select_for_update()
             .filter(reference=reference, status=Payment.Status.CAPTURED)

@@ -102,7 +102,7 @@ def cancel_order(
             refunded = refund_difference(
                 order,
                 before_total=before_total,
-                key=f"cancel:{_event_count(order)}",
+                key=change_key(order, "cancel"),
                 reason=reason or "cancelled",
             )
         if everything and not any(x.fulfilled for x in order.lines.all()):
@@ -132,8 +132,11 @@ def cancel_order(
     return get_order(order.number)
 
 
-def _event_count(order: Order) -> int:
-    return order.events.count()
+def change_key(order: Order, kind: str) -> str:
+    """The refund key of one change of one order. Split orders share their parent's payments, and refund
+    keys are unique per payment, so the key names the order as well as its change count (`cancel:2` of a
+    parent and `cancel:2` of its child once collided and the child's refund was silently skipped)."""
+    return f"{kind}:{order.number}:{order.events.count()}"
 
 
 def _void_open_payments(order: Order) -> None:
@@ -161,7 +164,7 @@ def change_address(*, order: Order, address: dict, actor: str) -> Order:
         refunded = refund_difference(
             order,
             before_total=Decimal(change["before"]["total"]),
-            key=f"address:{_event_count(order)}",
+            key=change_key(order, "address"),
             reason="address change",
         )
         event(
@@ -329,7 +332,7 @@ def merge_orders(*, orders: list[Order], actor: str) -> Order:
         refund_difference(
             survivor,
             before_total=survivor.total,
-            key=f"merge:{_event_count(survivor)}",
+            key=change_key(survivor, "merge"),
             reason="shipping re-quoted on merge",
         )
         target = Order.Status.PAID if settled(survivor) else Order.Status.PENDING_PAYMENT

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import orjson
 import pytest
@@ -113,3 +114,37 @@ def staff_api(staff_user) -> ApiClient:
     client = Client(enforce_csrf_checks=False)
     client.force_login(staff_user)
     return ApiClient(client)
+
+
+if os.environ.get("OMNISHOP_MUTATION"):
+    # `make mutate`: mutmut forks one worker per mutant from the process that ran the suite once. Sharing
+    # that process's SQLite test file, workers re-create it under each other and die with "disk I/O
+    # error", which mutmut counts as killed mutants. Each worker gets its own copy of a database migrated
+    # once (copying takes milliseconds, migrating seconds).
+    @pytest.fixture(scope="session")
+    def django_db_setup(django_db_blocker):
+        import shutil
+
+        from django.conf import settings
+        from django.db import connection
+
+        base = settings.VAR_DIR / "mutation"
+        base.mkdir(parents=True, exist_ok=True)
+        template = base / "template.sqlite3"
+        mine = base / f"worker-{os.getpid()}.sqlite3"
+        with django_db_blocker.unblock():
+            if not template.exists():
+                connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+                with connection.cursor() as cursor:
+                    cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                connection.close()
+                shutil.copyfile(connection.settings_dict["NAME"], template)
+            connection.close()
+            shutil.copyfile(template, mine)
+            for name in ("NAME",):
+                settings.DATABASES["default"][name] = str(mine)
+                connection.settings_dict[name] = str(mine)
+        yield
+        connection.close()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{mine}{suffix}").unlink(missing_ok=True)

@@ -391,4 +391,3 @@ def test_the_web_shops_past_invoices_become_orders_through_the_data_hub(small_de
         assert paid_amount(reference=order.payment_reference) <= order.total
     again = past_orders.ensure_past_orders(web)
     assert again.pk == job.pk and Order.objects.filter(channel=web).count() == orders.count()
-

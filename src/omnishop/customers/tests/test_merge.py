@@ -4,7 +4,7 @@ import pytest
 from django.apps import apps
 from django.core import serializers
 from django.db import connection, models
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase as HypothesisTestCase
 
@@ -32,6 +32,7 @@ from omnishop.customers.services import (
     undo_merge,
     update_preferences,
 )
+from omnishop.testing import search_settings
 
 OWN_MODELS = (Customer, ChannelIdentity, Address, CustomerPreferences, MarketingConsent)
 
@@ -205,7 +206,7 @@ customer_specs = st.fixed_dictionaries(
 class TestMergeUndoProperty(HypothesisTestCase):
     """For any two customers, merge followed by undo leaves every row exactly as it was."""
 
-    @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @search_settings("customers_merge")
     @given(customer_specs, customer_specs)
     def test_merge_then_undo_restores_every_row(self, survivor_spec, merged_spec):
         from django.contrib.auth import get_user_model

@@ -14,7 +14,6 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -30,6 +29,7 @@ from omnishop.inventory import services
 from omnishop.inventory.errors import CountBelowCommitted, InsufficientStock
 from omnishop.inventory.models import Allocation, Reservation, StockLevel, Transfer
 from omnishop.inventory.services import LineRequest, SkuQuantity
+from omnishop.testing import search_settings
 
 _run = itertools.count()
 VARIANTS = 3
@@ -219,12 +219,4 @@ class StockMachine(RuleBasedStateMachine):
 
 @pytest.mark.django_db
 def test_random_stock_operations_always_keep_the_books_balanced():
-    run_state_machine_as_test(
-        StockMachine,
-        settings=settings(
-            max_examples=20,
-            stateful_step_count=20,
-            deadline=None,
-            suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-        ),
-    )
+    run_state_machine_as_test(StockMachine, settings=search_settings("inventory"))

@@ -4,13 +4,12 @@ credit notes, and nothing touches stock."""
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from django.db.models import Sum
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from omnishop.catalog.models import Product, Variant
@@ -27,6 +26,7 @@ from omnishop.orders.services.history import (
 )
 from omnishop.payments.models import Payment, Refund
 from omnishop.payments.services import paid_amount
+from omnishop.testing import search_settings
 
 pytestmark = pytest.mark.django_db
 T0 = datetime(2011, 1, 3, 9, tzinfo=UTC)
@@ -95,11 +95,7 @@ credit = st.tuples(
 )
 
 
-@settings(
-    max_examples=int(os.environ.get("OMNISHOP_SM_EXAMPLES", "15")),
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@search_settings("order_history")
 @given(
     events=st.lists(
         st.one_of(invoice.map(lambda x: ("sale", x)), credit.map(lambda x: ("credit", x))), max_size=12

@@ -11,12 +11,10 @@ the store-credit ledger verify; nothing stays reserved.
 from __future__ import annotations
 
 import itertools
-import os
 from decimal import Decimal
 
 import pytest
 from django.db.models import Sum
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -37,6 +35,7 @@ from omnishop.orders.models import Fulfilment, Order, OrderLine, ReturnRequest
 from omnishop.payments import credit
 from omnishop.payments import services as payments
 from omnishop.payments.models import Payment
+from omnishop.testing import search_settings
 
 from .conftest import ADDRESS
 
@@ -238,12 +237,4 @@ class OrderMachine(RuleBasedStateMachine):
 
 @pytest.mark.django_db
 def test_random_order_lifecycles_keep_payments_lines_and_stock_consistent():
-    run_state_machine_as_test(
-        OrderMachine,
-        settings=settings(
-            max_examples=int(os.environ.get("OMNISHOP_SM_EXAMPLES", "15")),
-            stateful_step_count=15,
-            deadline=None,
-            suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-        ),
-    )
+    run_state_machine_as_test(OrderMachine, settings=search_settings("orders"))

@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements/lock.txt | s
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install demo serve test test-sqlite test-postgres bench lint format clean
+.PHONY: install demo serve test test-sqlite test-postgres test-deep bench mutate lint format clean
 
 $(STAMP): pyproject.toml requirements/lock.txt
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -30,6 +30,14 @@ test-sqlite: install
 
 test-postgres: install
 	@bash scripts/run-tests postgres
+
+## make test-deep: the suite with the Hypothesis searches ten times deeper (OMNISHOP_HYPOTHESIS_PROFILE=deep)
+test-deep: install
+	@OMNISHOP_HYPOTHESIS_PROFILE=deep bash scripts/run-tests $(WHICH)
+
+## make mutate: mutation testing of the money, order-state and stock modules; ARGS="--commit" keeps the report
+mutate: install
+	@bash scripts/mutate $(ARGS)
 
 ## make bench: benchmarks on a throwaway PostgreSQL, JSON under bench/results/
 bench: install

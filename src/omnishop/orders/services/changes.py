@@ -160,7 +160,8 @@ def change_address(*, order: Order, address: dict, actor: str) -> Order:
         before_address = order.shipping_address
         order.shipping_address = cleaned
         order.save(update_fields=["shipping_address", "updated_at"])
-        change = retotal(order)
+        # The family's one delivery charge stays where checkout put it: a split child ships free.
+        change = retotal(order, requote_shipping=order.parent_id is None)
         refunded = refund_difference(
             order,
             before_total=Decimal(change["before"]["total"]),

@@ -34,3 +34,65 @@ def test_cancelling_a_split_parent_then_the_childs_line_refunds_everything(shop)
     # two refunds, one per cancellation, with different keys
     assert Refund.objects.filter(payment=payment).count() == 2
     assert_books_balance()
+
+
+def test_a_split_parent_merged_with_another_order_refunds_the_whole_family_when_all_is_cancelled(
+    shop, customer
+):
+    v = shop.variant(price="4.35")
+    first = shop.checkout({v: 2}, key="a", customer=customer)
+    child = services.split_order(order=first, quantities={first.lines.get().pk: 1}, actor="t")
+    second = shop.checkout({v: 1}, key="b", customer=customer)
+    survivor = services.merge_orders(orders=[first, second], actor="t")
+    assert survivor.number == first.number
+    assert services.paid(survivor) <= services.family_total(survivor)
+
+    services.cancel_order(order=survivor, actor="t")
+    services.cancel_order(order=services.get_order(child.number), actor="t")
+
+    assert family_balance(survivor) == (Decimal(0), Decimal(0))
+    for p in Payment.objects.filter(reference=first.number):
+        assert p.refunded == p.captured
+    assert_books_balance()
+
+
+def test_address_changes_of_a_parent_and_its_split_child_each_refund_their_own_difference(shop):
+    """Both orders change address at the same point of their timelines: their refunds must not collide."""
+    from omnishop.orders.tests.conftest import ADDRESS
+
+    shop.channel.prices_include_tax = False
+    shop.channel.save(update_fields=["prices_include_tax"])
+    services.set_tax_rate(channel=shop.channel, country="FR", rate="0.05")
+    v = shop.variant(price="10.00")
+    order = shop.checkout({v: 2})
+    child = services.split_order(order=order, quantities={order.lines.get().pk: 1}, actor="t")
+    paid_before = services.paid(order)
+    services.change_address(
+        order=services.get_order(order.number), address={**ADDRESS, "country": "FR"}, actor="t"
+    )
+    services.change_address(
+        order=services.get_order(child.number), address={**ADDRESS, "country": "FR"}, actor="t"
+    )
+    paid, owed = family_balance(order)
+    # GB 20 %: 2 × 12.00 + 4.95 + 0.99 = 29.94; FR 5 %: 2 × 10.50 + 4.95 + 0.25 = 26.20. The child keeps
+    # the shipping it was split with (none): the family's one delivery charge stays on the parent.
+    assert paid_before == Decimal("29.94")
+    assert (paid, owed) == (Decimal("26.20"), Decimal("26.20"))
+    assert services.get_order(child.number).shipping_total == 0
+    assert sorted(
+        Refund.objects.filter(payment__reference=order.number).values_list("amount", flat=True)
+    ) == [
+        Decimal("1.50"),
+        Decimal("2.24"),
+    ]
+    assert_books_balance()
+
+
+def test_a_split_childs_new_address_does_not_charge_the_family_a_second_delivery(shop):
+    from omnishop.orders.tests.conftest import ADDRESS
+
+    v = shop.variant(price="10.00")
+    order = shop.checkout({v: 2})
+    child = services.split_order(order=order, quantities={order.lines.get().pk: 1}, actor="t")
+    services.change_address(order=child, address={**ADDRESS, "line1": "2 Other Street"}, actor="t")
+    assert family_balance(order) == (Decimal("24.95"), Decimal("24.95"))

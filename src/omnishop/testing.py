@@ -21,14 +21,14 @@ PROFILE_VARIABLE = "OMNISHOP_HYPOTHESIS_PROFILE"
 # examples (programs) per run, and the longest program, for each machine and profile
 DEPTH: dict[str, dict[str, tuple[int, int]]] = {
     "ci": {
-        "orders": (150, 15),
+        "orders": (250, 30),
         "inventory": (60, 20),
         "payments": (150, 20),
         "order_history": (60, 12),
         "customers_merge": (40, 0),
     },
     "deep": {
-        "orders": (1500, 25),
+        "orders": (2500, 40),
         "inventory": (600, 30),
         "payments": (1500, 30),
         "order_history": (600, 16),

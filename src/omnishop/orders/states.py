@@ -32,10 +32,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 OPEN = frozenset({S.PENDING_PAYMENT, S.PAID, S.ON_HOLD})
 
 
-def can(order: Order, to: str) -> bool:
-    return to in TRANSITIONS[order.status]
-
-
 def event(order: Order, kind: str, *, actor: str, message: str = "", before=None, after=None) -> OrderEvent:
     return OrderEvent.objects.create(
         order=order, kind=kind, actor=actor, message=message[:500], before=before, after=after

@@ -478,3 +478,10 @@ def test_a_unit_returned_before_the_rest_of_the_order_ships_is_received_and_refu
     assert paid_before - services.paid(order) == shipped.line_total
     ship(second)
     assert services.get_order(order.number).status == S.FULFILLED
+
+
+def test_a_move_the_services_make_without_a_reason_and_an_event_without_one_have_empty_messages(shop):
+    order = fulfilled_order(shop)
+    shipped = order.events.get(kind="status_changed")
+    assert (shipped.actor, shipped.message, shipped.after) == ("t", "", {"status": S.FULFILLED})
+    assert order.events.get(kind="fulfilments_created").message == ""

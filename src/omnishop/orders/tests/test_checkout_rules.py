@@ -696,3 +696,110 @@ def test_store_credit_pays_exactly_the_total_and_the_balance_goes_down_by_it(sho
     assert (failed.failure_code, failed.amount) == ("insufficient_funds", Decimal("12.44"))
     assert credit.balance_of(customer=customer, currency="GBP") == Decimal("0.07")
     assert_books_balance()
+
+
+def test_the_stock_is_allocated_under_the_order_number(shop):
+    from omnishop.inventory.models import Allocation
+
+    v = shop.variant(stock=2)
+    order = place(shop, {v.sku: 1})
+    assert list(Allocation.objects.values_list("order_reference", flat=True)) == [order.number]
+
+
+def test_a_remote_pickup_checkout_holds_the_stock_in_the_store(shop, remote_card):
+    store = inventory.create_location(
+        code="kiosk",
+        name="Kiosk",
+        kind="retail_store",
+        serves_pickup=True,
+        ships_to_customers=False,
+        country="GB",
+    )
+    inventory.set_channel_locations(channel=shop.channel, location_codes=[shop.warehouse.code, store.code])
+    services.create_shipping_method(
+        channel=shop.channel, code="collect", name="Collect", kind="pickup", pickup_location="kiosk"
+    )
+    v = shop.variant(price="0.40", stock=3)
+    inventory.receive_stock(variant=v, location=store, quantity=3, reference="t")
+    order = place(shop, {v.sku: 2}, shipping_method="collect", shipping_address=None)
+    assert order.total == Decimal("0.80")
+    assert (shop.stock(v, store).allocated, shop.stock(v).allocated) == (2, 0)
+
+
+def test_a_duplicate_checkout_of_less_than_a_pound_is_refunded_too(shop, remote_card, monkeypatch):
+    store = inventory.create_location(
+        code="kiosk",
+        name="Kiosk",
+        kind="retail_store",
+        serves_pickup=True,
+        ships_to_customers=False,
+        country="GB",
+    )
+    inventory.set_channel_locations(channel=shop.channel, location_codes=[store.code])
+    services.create_shipping_method(
+        channel=shop.channel, code="collect", name="Collect", kind="pickup", pickup_location="kiosk"
+    )
+    v = shop.variant(price="0.40", stock=0)
+    inventory.receive_stock(variant=v, location=store, quantity=3, reference="t")
+    from omnishop.payments.providers import PROVIDERS
+
+    provider = PROVIDERS["test_card"]
+    original = provider.authorize
+    state = {}
+
+    def authorize(*, payment, token, capture):
+        if not state:
+            state["inner"] = "running"
+            state["inner"] = place(shop, {v.sku: 1}, shipping_method="collect", shipping_address=None)
+        return original(payment=payment, token=token, capture=capture)
+
+    monkeypatch.setattr(provider, "authorize", authorize)
+    outer = place(shop, {v.sku: 1}, shipping_method="collect", shipping_address=None)
+    assert outer.pk == state["inner"].pk
+    assert list(Refund.objects.values_list("amount", "key")) == [(Decimal("0.40"), "checkout-failed")]
+    assert services.paid(outer) == Decimal("0.40")
+
+
+def test_a_duplicate_bank_transfer_checkout_voids_the_losing_transfer(shop, monkeypatch):
+    from omnishop.payments.providers import PROVIDERS
+
+    provider = PROVIDERS["manual"]
+    monkeypatch.setattr(provider, "in_process", False)
+    original = provider.authorize
+    v = shop.variant(stock=5)
+    state = {}
+
+    def authorize(*, payment, token, capture):
+        if not state:
+            state["inner"] = "running"
+            state["inner"] = place(shop, {v.sku: 1}, payment=services.PaymentRequest("manual", "IBAN"))
+        return original(payment=payment, token=token, capture=capture)
+
+    monkeypatch.setattr(provider, "authorize", authorize)
+    outer = place(shop, {v.sku: 1}, payment=services.PaymentRequest("manual", "IBAN"))
+    assert outer.pk == state["inner"].pk and outer.status == Order.Status.PENDING_PAYMENT
+    assert sorted(Payment.objects.values_list("status", flat=True)) == ["pending", "voided"]
+    assert (shop.stock(v).allocated, shop.stock(v).reserved) == (1, 0)
+
+
+def test_a_duplicate_stripe_checkout_cancels_the_losing_authorisation(shop, settings, monkeypatch):
+    import stripe
+
+    settings.STRIPE_SECRET_KEY = "sk_test_x"
+    v = shop.variant(stock=5)
+    created, cancelled = [], []
+
+    def create(**params):
+        created.append(params)
+        intent = f"pi_{len(created)}"
+        if len(created) == 1:
+            place(shop, {v.sku: 1}, payment=services.PaymentRequest("stripe", "pm_card"))
+        return {"id": intent, "status": "requires_capture", "amount_received": 0}
+
+    monkeypatch.setattr(stripe.PaymentIntent, "create", create)
+    monkeypatch.setattr(stripe.PaymentIntent, "cancel", lambda **kw: cancelled.append(kw["intent"]) or {})
+    order = place(shop, {v.sku: 1}, payment=services.PaymentRequest("stripe", "pm_card"))
+    assert order.replayed is True and order.status == Order.Status.PENDING_PAYMENT
+    assert cancelled == ["pi_1"]
+    assert sorted(Payment.objects.values_list("status", flat=True)) == ["authorized", "voided"]
+    assert (shop.stock(v).allocated, shop.stock(v).reserved) == (1, 0)

@@ -638,3 +638,76 @@ def test_an_unpaid_order_merged_with_a_paid_one_still_waits_for_its_money(shop, 
         Decimal("24.95"),
     )
     assert Payment.objects.get(reference=first.number, status="pending").amount == Decimal("10.00")
+
+
+def test_a_partial_cancel_does_not_requote_the_shipping(shop):
+    services.create_shipping_method(
+        channel=shop.channel,
+        code="free50",
+        name="Free over 50",
+        kind="free_over",
+        price="3.00",
+        free_over="50.00",
+    )
+    v = shop.variant(price="30.00", stock=5)
+    order = shop.checkout({v: 2}, key="free", method="free50")
+    assert order.shipping_total == 0
+    order = services.cancel_order(order=order, quantities={order.lines.get().pk: 1}, actor="t")
+    assert (order.shipping_total, order.total) == (Decimal("0.00"), Decimal("30.00"))
+    assert services.paid(order) == Decimal("30.00")
+
+
+def test_splitting_a_single_unit_line_moves_its_whole_weight(shop):
+    a = shop.variant(stock=5, weight=300)
+    b = shop.variant(stock=5)
+    order = buy(shop, {a: 1, b: 1})
+    child = services.split_order(order=order, quantities={order.lines.get(variant=a).pk: 1}, actor="t")
+    assert child.lines.get().weight_grams == 300
+    assert list(services.get_order(order.number).lines.values_list("sku", flat=True)) == [b.sku]
+
+
+def test_merging_adds_up_cancelled_units_and_cancels_every_pending_parcel(shop, customer):
+    v = shop.variant(price="10.00", stock=9)
+    first = buy(shop, {v: 1}, customer=customer)
+    second = buy(shop, {v: 3}, customer=customer)
+    second = services.cancel_order(order=second, quantities={second.lines.get().pk: 1}, actor="t")
+    services.create_fulfilments(order=first, actor="t")
+    services.create_fulfilments(order=second, actor="t")
+    merged = services.merge_orders(orders=[first, second], actor="t")
+    line = merged.lines.get()
+    assert (line.quantity, line.cancelled, line.allocated) == (4, 1, 3)
+    assert merged.total == Decimal("34.95") and services.paid(merged) == merged.total
+    assert set(Fulfilment.objects.values_list("status", flat=True)) == {"cancelled"}
+    for f in services.create_fulfilments(order=merged, actor="t"):
+        services.ship_fulfilment(fulfilment=f, carrier="dhl", tracking_number="1", actor="t")
+    assert shop.stock(v).on_hand == 6 and services.get_order(merged.number).status == S.FULFILLED
+    assert_books_balance()
+
+
+def test_merging_a_part_paid_order_with_a_paid_one_settles_it_as_paid(
+    shop, customer, django_capture_on_commit_callbacks, monkeypatch
+):
+    told = []
+    monkeypatch.setattr(listeners, "LISTENERS", [told.append])
+    v = shop.variant(price="10.00", stock=5)
+    first, _ = services.create_channel_order(
+        channel=shop.channel,
+        lines=[services.ChannelLine(sku=v.sku, quantity=1)],
+        customer=customer,
+        shipping_address=ADDRESS,
+        shipping_method="standard",
+        paid_amount="10.00",
+        actor="channel:phone",
+    )
+    assert (first.status, first.total) == (S.PENDING_PAYMENT, Decimal("14.95"))
+    second = buy(shop, {v: 1}, customer=customer)
+    with django_capture_on_commit_callbacks(execute=True):
+        merged = services.merge_orders(orders=[second, first], actor="staff")
+    assert merged.number == first.number
+    assert (merged.status, merged.total, services.paid(merged)) == (
+        S.PAID,
+        Decimal("24.95"),
+        Decimal("24.95"),
+    )
+    assert Refund.objects.count() == 0 and [o.number for o in told] == [merged.number]
+    assert merged.events.filter(kind="status_changed").latest("pk").after == {"status": "paid"}

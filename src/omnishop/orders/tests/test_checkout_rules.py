@@ -803,3 +803,40 @@ def test_a_duplicate_stripe_checkout_cancels_the_losing_authorisation(shop, sett
     assert cancelled == ["pi_1"]
     assert sorted(Payment.objects.values_list("status", flat=True)) == ["authorized", "voided"]
     assert (shop.stock(v).allocated, shop.stock(v).reserved) == (1, 0)
+
+
+def test_a_duplicate_checkout_of_a_free_sample_refunds_nothing_and_answers_the_first_order(
+    shop, remote_card, monkeypatch
+):
+    store = inventory.create_location(
+        code="kiosk",
+        name="Kiosk",
+        kind="retail_store",
+        serves_pickup=True,
+        ships_to_customers=False,
+        country="GB",
+    )
+    inventory.set_channel_locations(channel=shop.channel, location_codes=[shop.warehouse.code, store.code])
+    services.create_shipping_method(
+        channel=shop.channel, code="collect", name="Collect", kind="pickup", pickup_location="kiosk"
+    )
+    v = shop.variant(price="0.00", stock=0)
+    inventory.receive_stock(variant=v, location=store, quantity=3, reference="t")
+    from omnishop.payments.providers import PROVIDERS
+
+    provider = PROVIDERS["test_card"]
+    original = provider.authorize
+    state = {}
+
+    def authorize(*, payment, token, capture):
+        if not state:
+            state["inner"] = "running"
+            state["inner"] = place(shop, {v.sku: 1}, shipping_method="collect", shipping_address=None)
+        return original(payment=payment, token=token, capture=capture)
+
+    monkeypatch.setattr(provider, "authorize", authorize)
+    outer = place(shop, {v.sku: 1}, shipping_method="collect", shipping_address=None)
+    assert (outer.pk, outer.total, outer.status) == (state["inner"].pk, Decimal("0.00"), Order.Status.PAID)
+    assert Refund.objects.count() == 0
+    assert sorted(Payment.objects.values_list("status", flat=True)) == ["captured", "captured"]
+    assert shop.stock(v, store).allocated == 1

@@ -711,3 +711,28 @@ def test_merging_a_part_paid_order_with_a_paid_one_settles_it_as_paid(
     )
     assert Refund.objects.count() == 0 and [o.number for o in told] == [merged.number]
     assert merged.events.filter(kind="status_changed").latest("pk").after == {"status": "paid"}
+
+
+def test_a_refund_of_less_than_a_pound_is_still_made(shop):
+    a = shop.variant(price="0.40", stock=5)
+    b = shop.variant(price="10.00", stock=5)
+    order = buy(shop, {a: 1, b: 1})
+    p = payment_of(order)
+    order = services.cancel_order(order=order, quantities={order.lines.get(variant=a).pk: 1}, actor="t")
+    assert refunds(order) == [(f"cancel:{order.number}:1:{p.pk}", Decimal("0.40"))]
+    assert services.paid(order) == order.total == Decimal("14.95")
+
+
+def test_refunds_in_a_three_decimal_currency_are_exact_to_the_fils(make_channel, make_key):
+    channel = make_channel("bh", "web", "BHD", country="BH")
+    wh = inventory.create_location(code="bh-wh", name="Manama")
+    inventory.set_channel_locations(channel=channel, location_codes=[wh.code])
+    shop = Shop(channel, wh, make_key)
+    a = shop.variant(price="1.235", stock=5)
+    b = shop.variant(price="2.000", stock=5)
+    order = buy(shop, {a: 1, b: 1}, address={**ADDRESS, "country": "BH"})
+    assert order.total == Decimal("8.185")
+    p = payment_of(order)
+    order = services.cancel_order(order=order, quantities={order.lines.get(variant=a).pk: 1}, actor="t")
+    assert refunds(order) == [(f"cancel:{order.number}:1:{p.pk}", Decimal("1.235"))]
+    assert services.paid(order) == order.total == Decimal("6.950")

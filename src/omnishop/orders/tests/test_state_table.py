@@ -112,7 +112,12 @@ def on_hold_order(shop, paid_amount=None):
 def backorder_filled(shop, order, variant):
     inventory.receive_stock(variant=variant, location=shop.warehouse, quantity=2, reference="po")
     item = OrderException.objects.get(order=order)
-    return services.resolve_exception(item=item, action="backorder", actor="staff")
+    released = services.resolve_exception(item=item, action="backorder", actor="staff")
+    # out of the backorder queue, its exception closed
+    assert released.backordered_at is None
+    item.refresh_from_db()
+    assert (item.resolution, item.resolved_at is not None) == ("allocated", True)
+    return released
 
 
 @pytest.fixture

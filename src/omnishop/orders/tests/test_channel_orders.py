@@ -245,3 +245,15 @@ def test_an_unpaid_pos_sale_is_not_handed_over(shop):
     v = shop.variant(price="10.00", stock=5)
     order, _ = import_order(shop, [Line(v.sku, 1)], paid_amount="5.00", handed_over=True)
     assert order.status == S.PENDING_PAYMENT and not Fulfilment.objects.exists()
+
+
+def test_a_retired_shipping_method_is_refused_even_with_the_channels_own_fee(shop):
+    from omnishop.orders.models import ShippingMethod
+
+    v = shop.variant(stock=5)
+    ShippingMethod.objects.filter(pk=shop.standard.pk).update(is_active=False)
+    refused(
+        lambda: import_order(shop, [Line(v.sku, 1)], shipping_method="standard", shipping_total="2.00"),
+        "shipping_method_unavailable",
+        "shipping_method",
+    )

@@ -840,3 +840,56 @@ def test_a_duplicate_checkout_of_a_free_sample_refunds_nothing_and_answers_the_f
     assert Refund.objects.count() == 0
     assert sorted(Payment.objects.values_list("status", flat=True)) == ["captured", "captured"]
     assert shop.stock(v, store).allocated == 1
+
+
+def test_a_second_submit_while_the_first_is_charging_is_in_progress_not_a_second_order(shop, monkeypatch):
+    from omnishop.payments.providers import PROVIDERS
+
+    v = shop.variant(stock=5)
+    cart = ready_cart(shop, v)
+    before = cart.updated_at
+    provider = PROVIDERS["test_card"]
+    original = provider.authorize
+    seen = []
+
+    def authorize(*, payment, token, capture):
+        if not seen:
+            with pytest.raises(DomainError) as caught:
+                checkout(services.get_cart(cart.token), key="c2")
+            seen.append((caught.value.code, caught.value.field, Cart.objects.get(pk=cart.pk).status))
+        return original(payment=payment, token=token, capture=capture)
+
+    monkeypatch.setattr(provider, "authorize", authorize)
+    order = checkout(cart)
+    assert seen == [("checkout_in_progress", "cart", Cart.Status.CHECKING_OUT)]
+    assert Order.objects.get() == order and Payment.objects.count() == 1
+    cart = Cart.objects.get(pk=cart.pk)
+    assert cart.status == Cart.Status.ORDERED and cart.updated_at > before
+
+
+def test_one_click_buy_uses_the_shoppers_own_address_and_this_channels_cheapest_method(
+    shop, customer, make_channel
+):
+    from omnishop.customers.models import Customer
+
+    bob = Customer.objects.create(email="bob@example.com")
+    Address.objects.create(
+        customer=bob, name="Bob", line1="9 Elsewhere", city="Rome", country="IT", is_default_shipping=True
+    )
+    Address.objects.create(
+        customer=customer, name="Ada", line1="1 Row", city="Leeds", country="GB", is_default_shipping=True
+    )
+    payments.save_payment_method(customer=customer, provider="test_card", token=CARD_OK)
+    other = make_channel("outlet", "web", "GBP")
+    services.create_shipping_method(channel=other, code="a-other", name="Other", kind="flat", price="0.10")
+    services.create_shipping_method(
+        channel=shop.channel, code="z-cheap", name="Cheap", kind="flat", price="1.00"
+    )
+    v = shop.variant(price="10.00", stock=3)
+    order = one_click(shop, customer, v.sku)
+    assert (order.shipping_address["name"], order.shipping_address["country"]) == ("Ada", "GB")
+    assert (order.shipping_method.code, order.shipping_total, order.total) == (
+        "z-cheap",
+        Decimal("1.00"),
+        Decimal("11.00"),
+    )

@@ -893,3 +893,28 @@ def test_one_click_buy_uses_the_shoppers_own_address_and_this_channels_cheapest_
         Decimal("1.00"),
         Decimal("11.00"),
     )
+
+
+def test_a_remote_charge_is_recorded_against_the_customer(shop, customer, remote_card):
+    order = place(shop, {shop.variant(stock=2).sku: 1}, customer=customer)
+    assert Payment.objects.get(reference=order.number).customer == customer
+
+
+def test_checking_out_one_cart_leaves_every_other_cart_alone(shop):
+    v = shop.variant(stock=5)
+    mine = ready_cart(shop, v)
+    open_cart = ready_cart(shop, v)
+    busy = ready_cart(shop, v)
+    Cart.objects.filter(pk=busy.pk).update(status=Cart.Status.CHECKING_OUT)
+    with pytest.raises(DomainError):
+        checkout(mine, token=CARD_DECLINED)
+    assert Cart.objects.get(pk=open_cart.pk).status == Cart.Status.OPEN
+    assert Cart.objects.get(pk=busy.pk).status == Cart.Status.CHECKING_OUT
+    checkout(services.get_cart(mine.token))
+    assert Cart.objects.get(pk=open_cart.pk).status == Cart.Status.OPEN
+    assert Cart.objects.get(pk=busy.pk).status == Cart.Status.CHECKING_OUT
+
+
+def test_a_guest_cart_without_an_email_places_an_order_without_one(shop):
+    order = checkout(ready_cart(shop, shop.variant(stock=5)))
+    assert (order.customer, order.email) == (None, "")

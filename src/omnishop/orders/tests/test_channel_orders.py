@@ -257,3 +257,79 @@ def test_a_retired_shipping_method_is_refused_even_with_the_channels_own_fee(sho
         "shipping_method_unavailable",
         "shipping_method",
     )
+
+
+def test_a_replayed_import_answers_the_first_order_whatever_it_carries(shop):
+    v = shop.variant(stock=5)
+    first, _ = import_order(shop, [Line(v.sku, 1)], external_id="E-7")
+    for lines in ([], [Line("NOPE", 1)], [Line(v.sku, 1), Line(v.sku, 1)]):
+        again, created = import_order(shop, lines, external_id="E-7")
+        assert (again.pk, created) == (first.pk, False)
+    assert first.email == ""
+
+
+def test_the_same_external_id_on_another_channel_is_another_order(shop, make_channel, make_key):
+    from .conftest import Shop
+
+    other = make_channel("ebay", "marketplace", "GBP")
+    wh = inventory.create_location(code="ebay-wh", name="eBay")
+    inventory.set_channel_locations(channel=other, location_codes=[wh.code])
+    ebay = Shop(other, wh, make_key)
+    mine, _ = import_order(shop, [Line(shop.variant(stock=5).sku, 1)], external_id="X-1")
+    theirs, created = import_order(ebay, [Line(ebay.variant(stock=5).sku, 1)], external_id="X-1")
+    assert created is True and theirs.pk != mine.pk and theirs.channel == other
+
+
+def test_channel_orders_in_a_three_decimal_currency_keep_their_fils(make_channel, make_key):
+    from .conftest import Shop
+
+    channel = make_channel("bh", "marketplace", "BHD", country="BH")
+    wh = inventory.create_location(code="bh-wh", name="Manama")
+    inventory.set_channel_locations(channel=channel, location_codes=[wh.code])
+    bh = Shop(channel, wh, make_key)
+    services.create_shipping_method(channel=channel, code="fils", name="Fils", kind="flat", price="1.235")
+    v = bh.variant(price="2.000", stock=5)
+    order, _ = import_order(bh, [Line(v.sku, 1, unit_price="1.995")], shipping_total="0.125")
+    assert (order.lines.get().unit_price, order.shipping_total, order.total) == (
+        Decimal("1.995"),
+        Decimal("0.125"),
+        Decimal("2.120"),
+    )
+    quoted, _ = import_order(bh, [Line(v.sku, 1)], shipping_method="fils")
+    assert (quoted.shipping_total, quoted.total) == (Decimal("1.235"), Decimal("3.235"))
+
+
+def test_a_named_method_prices_by_goods_weight_and_destination(shop):
+    services.create_shipping_method(
+        channel=shop.channel, code="free50", name="Free", kind="free_over", price="3.00", free_over="50.00"
+    )
+    services.create_shipping_method(
+        channel=shop.channel,
+        code="bands",
+        name="Bands",
+        kind="weight",
+        bands=[{"up_to_grams": 500, "price": "2.00"}, {"up_to_grams": 5000, "price": "6.00"}],
+    )
+    services.create_shipping_method(
+        channel=shop.channel, code="uk", name="UK", kind="flat", price="1.00", countries=["GB"]
+    )
+    v = shop.variant(price="30.00", stock=20, weight=400)
+    free, _ = import_order(shop, [Line(v.sku, 2)], shipping_method="free50", shipping_address=ADDRESS)
+    paid3, _ = import_order(shop, [Line(v.sku, 1)], shipping_method="free50", shipping_address=ADDRESS)
+    light, _ = import_order(shop, [Line(v.sku, 1)], shipping_method="bands", shipping_address=ADDRESS)
+    heavy, _ = import_order(shop, [Line(v.sku, 2)], shipping_method="bands", shipping_address=ADDRESS)
+    uk, _ = import_order(shop, [Line(v.sku, 1)], shipping_method="uk", shipping_address=ADDRESS)
+    assert [o.shipping_total for o in (free, paid3, light, heavy, uk)] == [
+        Decimal("0.00"),
+        Decimal("3.00"),
+        Decimal("2.00"),
+        Decimal("6.00"),
+        Decimal("1.00"),
+    ]
+    refused(
+        lambda: import_order(
+            shop, [Line(v.sku, 1)], shipping_method="uk", shipping_address={**ADDRESS, "country": "FR"}
+        ),
+        "shipping_method_unavailable",
+        "shipping_method",
+    )

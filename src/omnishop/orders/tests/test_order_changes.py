@@ -736,3 +736,30 @@ def test_refunds_in_a_three_decimal_currency_are_exact_to_the_fils(make_channel,
     order = services.cancel_order(order=order, quantities={order.lines.get(variant=a).pk: 1}, actor="t")
     assert refunds(order) == [(f"cancel:{order.number}:1:{p.pk}", Decimal("1.235"))]
     assert services.paid(order) == order.total == Decimal("6.950")
+
+
+def test_merging_three_orders_moves_every_line_and_combines_repeats(
+    shop, customer, django_capture_on_commit_callbacks, monkeypatch
+):
+    told = []
+    monkeypatch.setattr(listeners, "LISTENERS", [told.append])
+    a, b, c = (shop.variant(price="10.00", stock=9) for _ in range(3))
+    stranger = buy(shop, {a: 1})
+    (parcel,) = services.create_fulfilments(order=stranger, actor="t")
+    first = buy(shop, {a: 1}, customer=customer)
+    second = buy(shop, {b: 1, c: 2}, customer=customer)
+    third = buy(shop, {c: 1, b: 1}, customer=customer)
+    services.create_fulfilments(order=first, actor="t")
+    with django_capture_on_commit_callbacks(execute=True):
+        merged = services.merge_orders(orders=[third, first, second], actor="t")
+    assert merged.number == first.number
+    assert sorted((x.variant_id, x.quantity, x.allocated) for x in merged.lines.all()) == [
+        (a.pk, 1, 1),
+        (b.pk, 2, 2),
+        (c.pk, 3, 3),
+    ]
+    assert merged.total == Decimal("64.95") and services.paid(merged) == merged.total
+    assert told == []  # it was paid before and is paid now: no second "order paid"
+    parcel.refresh_from_db()
+    assert parcel.status == "pending"  # another customer's parcel is not touched
+    assert_books_balance()

@@ -200,11 +200,13 @@ def test_what_was_paid_decides_paid_or_pending(shop):
     assert (p.captured, p.method_label) == (Decimal("9.99"), "eBay payout")
     exact, _ = import_order(shop, [Line(v.sku, 1)], paid_amount="10.00")
     assert exact.status == S.PAID
+    coins, _ = import_order(shop, [Line(v.sku, 1)], paid_amount="0.50")
+    assert Payment.objects.get(reference=coins.number).captured == Decimal("0.50")
     unpaid, _ = import_order(shop, [Line(v.sku, 1)], paid_amount="0")
     assert unpaid.status == S.PENDING_PAYMENT
     assert not Payment.objects.filter(reference=unpaid.number).exists()
     assert unpaid.events.get(kind="status_changed").after == {"status": "pending_payment"}
-    assert shop.stock(v).allocated == 3
+    assert shop.stock(v).allocated == 4
 
 
 def test_an_import_without_stock_holds_what_is_there_and_waits_in_the_exception_queue(shop):
@@ -225,7 +227,8 @@ def test_an_import_without_stock_holds_what_is_there_and_waits_in_the_exception_
 
 def test_a_pos_sale_handed_over_at_the_till_is_shipped_at_once(shop):
     store = inventory.create_location(code="till", name="Till", kind="retail_store", serves_pickup=True)
-    inventory.set_channel_locations(channel=shop.channel, location_codes=[store.code, shop.warehouse.code])
+    # the warehouse comes first for deliveries; a sale at the till takes the till's stock
+    inventory.set_channel_locations(channel=shop.channel, location_codes=[shop.warehouse.code, store.code])
     services.create_shipping_method(
         channel=shop.channel, code="counter", name="Counter", kind="pickup", pickup_location="till"
     )
@@ -289,12 +292,19 @@ def test_channel_orders_in_a_three_decimal_currency_keep_their_fils(make_channel
     bh = Shop(channel, wh, make_key)
     services.create_shipping_method(channel=channel, code="fils", name="Fils", kind="flat", price="1.235")
     v = bh.variant(price="2.000", stock=5)
-    order, _ = import_order(bh, [Line(v.sku, 1, unit_price="1.995")], shipping_total="0.125")
-    assert (order.lines.get().unit_price, order.shipping_total, order.total) == (
+    order, _ = import_order(bh, [Line(v.sku, 1, unit_price="1.995")], shipping_total="0.130")
+    # the '*' 10 % inside the prices: 1.995 holds 0.181 tax, 0.130 holds 0.012
+    assert (order.lines.get().unit_price, order.shipping_total, order.tax_total, order.total) == (
         Decimal("1.995"),
-        Decimal("0.125"),
-        Decimal("2.120"),
+        Decimal("0.130"),
+        Decimal("0.193"),
+        Decimal("2.125"),
     )
+    assert order.status == S.PAID and services.paid(order) == Decimal("2.125")
+    short, _ = import_order(
+        bh, [Line(v.sku, 1, unit_price="1.995")], shipping_total="0.130", paid_amount="2.124"
+    )
+    assert short.status == S.PENDING_PAYMENT and services.paid(short) == Decimal("2.124")
     quoted, _ = import_order(bh, [Line(v.sku, 1)], shipping_method="fils")
     assert (quoted.shipping_total, quoted.total) == (Decimal("1.235"), Decimal("3.235"))
 

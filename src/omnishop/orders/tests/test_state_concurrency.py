@@ -1,5 +1,6 @@
 """PostgreSQL, real parallel connections: two changes of one order's status at the same moment — one wins,
-the other is refused with the status it lost to, and the timeline records only the winner."""
+the other is refused with the status it lost to, and the timeline records only the winner; one marketplace
+order imported by several workers at once is one order (the losers meet the unique index and answer it)."""
 
 from __future__ import annotations
 
@@ -51,3 +52,28 @@ def test_two_simultaneous_moves_of_one_order_one_wins_the_other_is_refused(shop)
         Order.objects.get(number=number).events.filter(kind="status_changed").values_list("after", flat=True)
     )
     assert moves == [{"status": "fulfilled"}, {"status": final}]
+
+
+def test_the_same_marketplace_order_imported_twice_at_once_is_one_order(shop):
+    v = shop.variant(stock=5)
+    loaded = threading.Barrier(4)
+
+    def import_it(i):
+        try:
+            loaded.wait(timeout=10)
+            order, created = services.create_channel_order(
+                channel=shop.channel,
+                lines=[services.ChannelLine(sku=v.sku, quantity=1)],
+                external_id="AMZ-RACE",
+                actor=f"worker:{i}",
+            )
+            return order.number, created
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        outcomes = list(pool.map(import_it, range(4)))
+    assert len({number for number, _ in outcomes}) == 1
+    assert sorted(created for _, created in outcomes) == [False, False, False, True]
+    assert Order.objects.filter(external_id="AMZ-RACE").count() == 1
+    assert shop.stock(v).allocated == 1

@@ -239,7 +239,7 @@ def test_a_pos_sale_handed_over_at_the_till_is_shipped_at_once(shop):
     )
     assert order.status == S.FULFILLED
     f = Fulfilment.objects.get(order=order)
-    assert (f.status, f.carrier, f.location) == ("shipped", "in_store", store)
+    assert (f.status, f.carrier, f.tracking_number, f.location) == ("shipped", "in_store", "", store)
     assert (shop.stock(v, store).on_hand, shop.stock(v).on_hand) == (0, 5)
     assert_books_balance()
 

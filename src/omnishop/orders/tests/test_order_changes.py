@@ -763,3 +763,47 @@ def test_merging_three_orders_moves_every_line_and_combines_repeats(
     parcel.refresh_from_db()
     assert parcel.status == "pending"  # another customer's parcel is not touched
     assert_books_balance()
+
+
+def test_a_split_moves_titles_and_weights_and_keeps_the_parents_shipping_as_paid(shop):
+    services.create_shipping_method(
+        channel=shop.channel,
+        code="bands",
+        name="Bands",
+        kind="weight",
+        bands=[{"up_to_grams": 1000, "price": "3.00"}, {"up_to_grams": 5000, "price": "7.50"}],
+    )
+    v = shop.variant(price="10.00", stock=5, weight=400)
+    order = shop.checkout({v: 3}, key="bands", method="bands")
+    assert order.shipping_total == Decimal("7.50")
+    child = services.split_order(order=order, quantities={order.lines.get().pk: 2}, actor="t")
+    parent = services.get_order(order.number)
+    (moved,), (kept,) = child.lines.all(), parent.lines.all()
+    assert (moved.title, moved.quantity, moved.weight_grams) == (kept.title, 2, 800)
+    assert (kept.quantity, kept.weight_grams) == (1, 400)
+    # the parent's 400 g would now cost 3.00, but what was paid for shipping stays with it
+    assert (parent.shipping_total, parent.total, child.total) == (
+        Decimal("7.50"),
+        Decimal("17.50"),
+        Decimal("20.00"),
+    )
+
+
+def test_a_backordered_orders_split_child_waits_in_the_backorder_queue_too(shop):
+    have = shop.variant(price="10.00", stock=1)
+    missing = shop.variant(price="7.00", stock=0)
+    order = channel_order(shop, {have: 1, missing: 2})
+    order = services.resolve_exception(
+        item=OrderException.objects.get(order=order), action="backorder", actor="staff"
+    )
+    assert order.backordered_at is not None and order.status == S.ON_HOLD
+    child = services.split_order(
+        order=order, quantities={order.lines.get(variant=missing).pk: 2}, actor="staff"
+    )
+    assert child.backordered_at == order.backordered_at and child.status == S.ON_HOLD
+    assert services.get_order(order.number).status == S.PAID
+    inventory.receive_stock(variant=missing, location=shop.warehouse, quantity=2, reference="po")
+    assert services.allocate_backorders(channel=shop.channel) == [child.number]
+    child = services.get_order(child.number)
+    assert (child.status, child.backordered_at, child.lines.get().allocated) == (S.PAID, None, 2)
+    assert_books_balance()

@@ -807,3 +807,24 @@ def test_a_backordered_orders_split_child_waits_in_the_backorder_queue_too(shop)
     child = services.get_order(child.number)
     assert (child.status, child.backordered_at, child.lines.get().allocated) == (S.PAID, None, 2)
     assert_books_balance()
+
+
+def test_cancelling_a_pending_order_voids_only_its_own_transfer(shop):
+    v = shop.variant(stock=5)
+    mine = buy(shop, {v: 1}, provider="manual", card="")
+    theirs = buy(shop, {v: 1}, provider="manual", card="")
+    services.cancel_order(order=mine, actor="t")
+    assert Payment.objects.get(reference=mine.number).status == "voided"
+    assert Payment.objects.get(reference=theirs.number).status == "pending"
+
+
+def test_splitting_off_the_held_units_of_an_on_hold_order_releases_the_child(shop):
+    have = shop.variant(price="10.00", stock=1)
+    missing = shop.variant(price="7.00", stock=0)
+    order = channel_order(shop, {have: 1, missing: 1})
+    child = services.split_order(
+        order=order, quantities={order.lines.get(variant=have).pk: 1}, actor="staff:4"
+    )
+    assert (child.status, services.get_order(order.number).status) == (S.PAID, S.ON_HOLD)
+    moved = child.events.get(kind="status_changed")
+    assert (moved.actor, moved.message, moved.after) == ("staff:4", "All units held.", {"status": "paid"})

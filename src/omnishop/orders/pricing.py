@@ -79,7 +79,7 @@ def listed_lines(*, channel, quantities: dict[int, int] | None = None, skus: dic
                 f"The listing of '{key}' is in {listing.currency}, the channel sells in {channel.currency}.",
                 field=f"lines[{i}].sku",
             )
-        if not isinstance(quantity, int) or quantity < 1:
+        if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
             raise QuantityTooLarge("Quantities are whole numbers from 1.", field=f"lines[{i}].quantity")
         if quantity > MAX_LINE_QUANTITY:
             raise QuantityTooLarge(

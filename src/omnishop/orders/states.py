@@ -16,9 +16,9 @@ S = Order.Status
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     S.PENDING_PAYMENT: frozenset({S.PAID, S.ON_HOLD, S.CANCELLED, S.MERGED}),
-    S.PAID: frozenset({S.PARTIALLY_FULFILLED, S.FULFILLED, S.ON_HOLD, S.CANCELLED, S.MERGED}),
-    S.ON_HOLD: frozenset({S.PAID, S.PENDING_PAYMENT, S.PARTIALLY_FULFILLED, S.CANCELLED}),
-    S.PARTIALLY_FULFILLED: frozenset({S.FULFILLED, S.ON_HOLD}),
+    S.PAID: frozenset({S.PARTIALLY_FULFILLED, S.FULFILLED, S.CANCELLED, S.MERGED}),
+    S.ON_HOLD: frozenset({S.PAID, S.PENDING_PAYMENT, S.CANCELLED}),
+    S.PARTIALLY_FULFILLED: frozenset({S.FULFILLED}),
     S.FULFILLED: frozenset({S.DELIVERED, S.COMPLETED, S.PARTIALLY_RETURNED, S.RETURNED}),
     S.DELIVERED: frozenset({S.COMPLETED, S.PARTIALLY_RETURNED, S.RETURNED}),
     S.COMPLETED: frozenset({S.PARTIALLY_RETURNED, S.RETURNED}),
@@ -30,10 +30,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 
 #: statuses in which nothing has shipped yet and lines, address and allocations may still change
 OPEN = frozenset({S.PENDING_PAYMENT, S.PAID, S.ON_HOLD})
-
-
-def can(order: Order, to: str) -> bool:
-    return to in TRANSITIONS[order.status]
 
 
 def event(order: Order, kind: str, *, actor: str, message: str = "", before=None, after=None) -> OrderEvent:

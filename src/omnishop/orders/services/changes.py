@@ -78,7 +78,7 @@ def cancel_order(
         if not quantities:
             raise NothingToDo("Nothing is left to cancel.", field="lines")
         for i, (line_id, qty) in enumerate(quantities.items()):
-            if not isinstance(qty, int) or qty < 1:
+            if not isinstance(qty, int) or isinstance(qty, bool) or qty < 1:
                 raise ValidationFailed("Quantities are whole numbers from 1.", field=f"lines[{i}].quantity")
             if qty > lines[line_id].unshipped:
                 raise QuantityTooLarge(
@@ -188,7 +188,7 @@ def split_order(*, order: Order, quantities: dict[int, int], actor: str) -> Orde
             raise InvalidTransition(f"An order that is {order.status} cannot be split.", field="status")
         lines = _lines_by_id(order, quantities)
         for i, (line_id, qty) in enumerate(quantities.items()):
-            if not isinstance(qty, int) or qty < 1 or qty > lines[line_id].unshipped:
+            if not isinstance(qty, int) or isinstance(qty, bool) or qty < 1 or qty > lines[line_id].unshipped:
                 raise QuantityTooLarge(
                     f"Line {line_id} has {lines[line_id].unshipped} unit(s) that can move.",
                     field=f"lines[{i}].quantity",

@@ -202,11 +202,13 @@ def receive_return(
             actor=actor,
             after={"return": rma.number, "refund": str(refund), "to": rma.refund_to},
         )
-        lines = list(order.lines.all())
-        everything = all(x.returned >= x.open_quantity for x in lines if x.open_quantity)
-        transition(
-            order, Order.Status.RETURNED if everything else Order.Status.PARTIALLY_RETURNED, actor=actor
-        )
+        if order.status != Order.Status.PARTIALLY_FULFILLED:
+            # A partly shipped order stays partially_fulfilled: its other units still have to ship.
+            lines = list(order.lines.all())
+            everything = all(x.returned >= x.open_quantity for x in lines if x.open_quantity)
+            transition(
+                order, Order.Status.RETURNED if everything else Order.Status.PARTIALLY_RETURNED, actor=actor
+            )
     return rma
 
 

@@ -191,6 +191,25 @@ def test_an_empty_location_adds_nothing_to_what_is_promised(web_channel, make_lo
     assert caught.value.details == {"sku": "A", "requested": 3, "available": 2}
 
 
+def test_the_safety_buffer_comes_off_what_the_locations_really_hold(
+    web_channel, make_location, make_variant, stock
+):
+    """A location that never had the SKU and one whose units are all held add nothing to the promise."""
+    for code in ("never", "emptied", "full"):
+        make_location(code)
+    services.set_channel_locations(channel=web_channel, location_codes=["never", "emptied", "full"])
+    services.set_policy(channel=web_channel, safety_buffer=1)
+    a = make_variant("A")
+    emptied = StockLocation.objects.get(code="emptied")
+    stock(a, emptied, 2)
+    stock(a, StockLocation.objects.get(code="full"), 3)
+    reserve(web_channel, ("A", 1), key="holds-one-at-emptied")
+    services.adjust_stock(variant=a, location=emptied, delta=-1, reason_code="lost")  # emptied: 0 free
+    with pytest.raises(InsufficientStock) as caught:
+        reserve(web_channel, ("A", 3))
+    assert caught.value.details == {"sku": "A", "requested": 3, "available": 2}
+
+
 # --- the channel's policy -----------------------------------------------------------------------------
 
 
@@ -332,18 +351,19 @@ def someone_else_first(monkeypatch):
 
 
 def test_losing_the_last_units_to_another_buyer_is_insufficient_stock(
-    shop, warehouse, make_variant, stock, level, someone_else_first
+    shop, warehouse, make_location, make_variant, stock, level, someone_else_first
 ):
     a, b = make_variant("A"), make_variant("B")
-    stock(a, warehouse, 5)
+    stock(a, warehouse, 2)
     stock(b, warehouse, 5)
-    plans = someone_else_first(lambda n: reserve(shop, ("B", 4), key="faster"))
+    stock(b, make_location("not-for-this-channel"), 9)
+    plans = someone_else_first(lambda n: reserve(shop, ("B", 5), key="faster"))
     StockEvent.objects.all().delete()
     with pytest.raises(InsufficientStock) as caught:
         reserve(shop, ("A", 2), ("B", 2))
-    assert caught.value.details == {"sku": "B", "requested": 2, "available": 1}
+    assert caught.value.details == {"sku": "B", "requested": 2, "available": 0}
     assert len(plans) == 1  # one location: no point planning again
-    assert (level(a, warehouse).reserved, level(b, warehouse).reserved) == (0, 4)
+    assert (level(a, warehouse).reserved, level(b, warehouse).reserved) == (0, 5)
     assert list(Reservation.objects.values_list("key", flat=True)) == ["faster"]
     assert list(StockEvent.objects.values_list("cause", "variant_id")) == [("reserved", b.pk)]
     assert_books_balance()

@@ -4,7 +4,7 @@ another buyer takes the stock between planning and taking."""
 
 import pytest
 
-from omnishop.core.errors import ValidationFailed
+from omnishop.core.errors import AlreadyExists, IdempotencyKeyReused, ValidationFailed
 from omnishop.inventory import services
 from omnishop.inventory.errors import (
     ChannelHasNoLocations,
@@ -18,7 +18,6 @@ from omnishop.inventory.models import (
     Reservation,
     ReservationLine,
     StockEvent,
-    StockLevel,
     StockLocation,
 )
 from omnishop.inventory.services import LineRequest, taking
@@ -406,22 +405,39 @@ def test_losing_every_race_gives_up_after_three_plans(
     assert_books_balance()
 
 
-def test_a_twin_request_with_the_same_key_that_wins_is_replayed(
-    shop, warehouse, make_variant, stock, level, someone_else_first
-):
+@pytest.fixture
+def busy_shop(shop, market_channel, warehouse, make_variant, stock):
+    """The web shop with an earlier checkout and order, and another channel that used the same key and order
+    reference: a replay must find the twin by channel and key, not just any holder."""
     a = make_variant("A")
-    stock(a, warehouse, 5)
+    stock(a, warehouse, 20)
+    services.set_channel_locations(channel=market_channel, location_codes=[warehouse.code])
+    reserve(shop, ("A", 1), key="earlier")
+    services.allocate_stock(channel=shop, lines=[LineRequest("A", 1)], order_reference="O-0")
+    reserve(market_channel, ("A", 1), key="same")
+    services.allocate_stock(channel=market_channel, lines=[LineRequest("A", 1)], order_reference="O-1")
+    return a
+
+
+def test_a_twin_request_with_the_same_key_that_wins_is_replayed(
+    shop, busy_shop, warehouse, level, someone_else_first
+):
     twin = {}
     someone_else_first(lambda n: twin.setdefault("r", reserve(shop, ("A", 2), key="same")))
     mine = reserve(shop, ("A", 2), key="same")
     assert mine.pk == twin["r"].pk
-    assert level(a, warehouse).reserved == 2
+    assert level(busy_shop, warehouse).reserved == 2 + 1 + 1
     assert_books_balance()
 
 
-def test_a_twin_order_that_wins_is_replayed(shop, warehouse, make_variant, stock, level, someone_else_first):
-    a = make_variant("A")
-    stock(a, warehouse, 5)
+def test_a_twin_request_with_the_same_key_for_other_lines_is_refused(shop, busy_shop, someone_else_first):
+    someone_else_first(lambda n: reserve(shop, ("A", 1), key="same"))
+    with pytest.raises(IdempotencyKeyReused):
+        reserve(shop, ("A", 2), key="same")
+    assert Reservation.objects.filter(channel=shop, key="same").count() == 1
+
+
+def test_a_twin_order_that_wins_is_replayed(shop, busy_shop, warehouse, level, someone_else_first):
     twin = {}
 
     def place(n):
@@ -430,5 +446,14 @@ def test_a_twin_order_that_wins_is_replayed(shop, warehouse, make_variant, stock
     someone_else_first(place)
     mine = services.allocate_stock(channel=shop, lines=[LineRequest("A", 2)], order_reference="O-1")
     assert mine.pk == twin["o"].pk
-    assert level(a, warehouse).allocated == 2
-    assert StockLevel.objects.get(variant=a).on_hand == 5
+    assert level(busy_shop, warehouse).allocated == 2 + 1 + 1
+    assert_books_balance()
+
+
+def test_a_twin_order_with_other_lines_is_refused(shop, busy_shop, someone_else_first):
+    someone_else_first(
+        lambda n: services.allocate_stock(channel=shop, lines=[LineRequest("A", 3)], order_reference="O-1")
+    )
+    with pytest.raises(AlreadyExists):
+        services.allocate_stock(channel=shop, lines=[LineRequest("A", 2)], order_reference="O-1")
+    assert Allocation.objects.filter(channel=shop, order_reference="O-1").count() == 1

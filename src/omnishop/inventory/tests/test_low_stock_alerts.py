@@ -105,6 +105,9 @@ def test_a_receipt_above_the_reorder_point_closes_the_alert_and_the_next_dip_ope
     reserve(shop, 20, "b")  # free 2 again
     assert alerts() == [(2, REORDER_POINT, False), (2, REORDER_POINT, True)]
     assert LowStockAlert.objects.get(resolved_at__isnull=True).created_at >= closed.resolved_at
+    services.receive_stock(variant=lamp, location=warehouse, quantity=5)  # closes the second alert
+    assert alerts() == [(2, REORDER_POINT, False), (2, REORDER_POINT, False)]
+    assert LowStockAlert.objects.get(pk=closed.pk).resolved_at == closed.resolved_at  # history kept
 
 
 def test_a_receipt_closes_only_the_alert_of_its_own_stock_level(shop, lamp, warehouse, make_variant, stock):

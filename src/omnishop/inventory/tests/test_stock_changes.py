@@ -93,6 +93,11 @@ def test_a_customer_return_goes_back_on_sale_as_a_return(mug, warehouse, level):
     assert_books_balance()
 
 
+def test_a_return_without_reference_or_actor_books_them_empty(mug, warehouse):
+    services.record_return(variant=mug, location=warehouse, quantity=1)
+    assert ledger(mug)[-1] == ("return", 1, "customer_return", "order", "", "", "")
+
+
 # --- quantities -----------------------------------------------------------------------------------------
 
 NOT_A_QUANTITY = [
@@ -219,6 +224,7 @@ def test_each_adjustment_reason_is_booked_with_its_movement_kind(mug, warehouse,
 
 def test_theft_is_a_write_off_not_a_correction(mug, warehouse):
     services.adjust_stock(variant=mug, location=warehouse, delta=-2, reason_code="theft")
+    assert ledger(mug)[-1] == ("write_off", -2, "theft", "adjustment", "", "", "")
     assert StockMovement.objects.filter(kind="write_off", reason_code="theft").count() == 1
     assert not StockMovement.objects.filter(kind="adjustment").exists()
 
@@ -284,6 +290,18 @@ def test_found_units_create_the_stock_level_and_keep_the_note(warehouse, make_va
     )
     assert level(found, warehouse).on_hand == 3
     assert ledger(found) == [("adjustment", 3, "found", "adjustment", "", "", "behind the racking")]
+
+
+def test_the_largest_adjustment_a_stock_level_holds_is_accepted_both_ways(warehouse, make_variant, level):
+    pallet = make_variant("PALLET")
+    services.adjust_stock(variant=pallet, location=warehouse, delta=2**31 - 1, reason_code="found")
+    assert level(pallet, warehouse).on_hand == 2**31 - 1
+    services.adjust_stock(variant=pallet, location=warehouse, delta=-(2**31 - 1), reason_code="correction")
+    assert level(pallet, warehouse).on_hand == 0
+    assert ledger(pallet) == [
+        ("adjustment", 2**31 - 1, "found", "adjustment", "", "", ""),
+        ("adjustment", -(2**31 - 1), "correction", "adjustment", "", "", ""),
+    ]
 
 
 def test_an_adjustment_over_the_api_keeps_its_note(staff_api, mug):

@@ -268,6 +268,18 @@ def test_removing_more_than_the_free_units_is_insufficient_stock_and_books_nothi
     assert_books_balance()
 
 
+def test_the_free_units_reported_are_those_of_the_stock_level_adjusted(make_location, make_variant, stock):
+    first, second = make_location("first"), make_location("second")
+    other, chair = make_variant("OTHER"), make_variant("CHAIR")
+    stock(other, first, 10)
+    stock(other, second, 20)
+    stock(chair, first, 3)
+    stock(chair, second, 7)
+    with pytest.raises(InsufficientStock) as caught:
+        services.adjust_stock(variant=chair, location=second, delta=-9, reason_code="lost")
+    assert caught.value.details == {"sku": "CHAIR", "requested": 9, "available": 7}
+
+
 def test_removing_exactly_the_free_units_empties_the_shelf(mug, warehouse, level):
     services.adjust_stock(variant=mug, location=warehouse, delta=-8, reason_code="lost")
     assert level(mug, warehouse).on_hand == 0

@@ -405,6 +405,46 @@ def test_losing_every_race_gives_up_after_three_plans(
     assert_books_balance()
 
 
+def test_after_three_lost_races_the_free_units_of_all_the_channels_locations_are_reported(
+    web_channel, market_channel, make_location, make_variant, stock, someone_else_first
+):
+    north, south = make_location("north"), make_location("south")
+    services.set_channel_locations(channel=web_channel, location_codes=["north", "south"])
+    services.set_channel_locations(channel=market_channel, location_codes=["south"])
+    a = make_variant("A")
+    stock(a, north, 4)
+    stock(a, south, 5)
+    services.allocate_stock(channel=market_channel, lines=[LineRequest("A", 1)], order_reference="M-1")
+    plans = someone_else_first(
+        lambda n: services.adjust_stock(variant=a, location=north, delta=-1, reason_code="lost"), times=3
+    )
+    with pytest.raises(InsufficientStock) as caught:
+        reserve(web_channel, ("A", 5))
+    assert len(plans) == 3
+    # north 1 + south 4 free now: enough again, but three plans were lost
+    assert caught.value.details == {"sku": "A", "requested": 5, "available": 5}
+
+
+def test_a_race_lost_while_the_channels_locations_change_names_the_sku_that_is_gone(
+    web_channel, make_location, make_variant, stock, someone_else_first
+):
+    north, south = make_location("north"), make_location("south")
+    services.set_channel_locations(channel=web_channel, location_codes=["north"])
+    a, b = make_variant("A"), make_variant("B")
+    stock(a, north, 2)
+    stock(b, north, 3)
+    stock(b, south, 1)
+
+    def meanwhile(n):
+        services.adjust_stock(variant=a, location=north, delta=-2, reason_code="damaged")
+        services.set_channel_locations(channel=web_channel, location_codes=["south"])
+
+    someone_else_first(meanwhile)
+    with pytest.raises(InsufficientStock) as caught:
+        reserve(web_channel, ("A", 1), ("B", 2))
+    assert caught.value.details == {"sku": "A", "requested": 1, "available": 0}
+
+
 @pytest.fixture
 def busy_shop(shop, market_channel, warehouse, make_variant, stock):
     """The web shop with an earlier checkout and order, and another channel that used the same key and order

@@ -9,7 +9,7 @@ sort them by (variant_id, location_id) first, so concurrent multi-line operation
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db import connection, transaction
@@ -120,10 +120,6 @@ def record_events(pairs: Iterable[tuple[int, int]], *, cause: str) -> None:
     StockEvent.objects.bulk_create(
         [StockEvent(variant_id=v, location_id=loc, cause=cause) for v, loc in sorted(set(pairs))]
     )
-
-
-def record_movements(movements: Sequence[StockMovement]) -> list[StockMovement]:
-    return StockMovement.objects.bulk_create(movements)
 
 
 # --- Input checks shared by every workflow ------------------------------------------------------------

@@ -497,3 +497,26 @@ def test_a_twin_order_with_other_lines_is_refused(shop, busy_shop, someone_else_
     with pytest.raises(AlreadyExists):
         services.allocate_stock(channel=shop, lines=[LineRequest("A", 2)], order_reference="O-1")
     assert Allocation.objects.filter(channel=shop, order_reference="O-1").count() == 1
+
+
+def test_a_registered_strategy_sees_each_location_with_its_code_kind_and_priority(
+    web_channel, make_location, make_variant, stock, monkeypatch
+):
+    from omnishop.inventory.services.strategies import STRATEGIES, Candidate, by_priority
+
+    north, south = make_location("north"), make_location("south", kind="retail_store")
+    services.set_channel_locations(channel=web_channel, location_codes=["north", "south"])
+    stock(make_variant("A"), south, 2)
+    seen = []
+
+    def recording(demand, candidates, free):
+        seen.extend(candidates)
+        return by_priority(demand, candidates, free)
+
+    monkeypatch.setitem(STRATEGIES, "recording", recording)
+    services.set_policy(channel=web_channel, allocation_strategy="recording")
+    assert held(reserve(web_channel, ("A", 2))) == [("A", "south", 2)]
+    assert seen == [
+        Candidate(north.pk, "north", "warehouse", 0),
+        Candidate(south.pk, "south", "retail_store", 1),
+    ]

@@ -520,3 +520,13 @@ def test_a_registered_strategy_sees_each_location_with_its_code_kind_and_priorit
         Candidate(north.pk, "north", "warehouse", 0),
         Candidate(south.pk, "south", "retail_store", 1),
     ]
+
+
+def test_losing_part_of_the_units_reports_what_is_left(
+    shop, warehouse, make_variant, stock, someone_else_first
+):
+    stock(make_variant("A"), warehouse, 5)
+    someone_else_first(lambda n: reserve(shop, ("A", 4), key="faster"))
+    with pytest.raises(InsufficientStock) as caught:
+        reserve(shop, ("A", 2))
+    assert caught.value.details == {"sku": "A", "requested": 2, "available": 1}

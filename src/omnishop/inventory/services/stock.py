@@ -9,7 +9,7 @@ sort them by (variant_id, location_id) first, so concurrent multi-line operation
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db import connection, transaction
@@ -122,16 +122,19 @@ def record_events(pairs: Iterable[tuple[int, int]], *, cause: str) -> None:
     )
 
 
-def record_movements(movements: Sequence[StockMovement]) -> list[StockMovement]:
-    return StockMovement.objects.bulk_create(movements)
-
-
 # --- Input checks shared by every workflow ------------------------------------------------------------
 
 
+# The most units one booking may carry: what a stock column holds (a 32-bit integer on PostgreSQL). A larger
+# number would fail in the database (a server error) instead of being refused as input.
+MAX_QUANTITY = 2**31 - 1
+
+
 def check_quantity(quantity: object, *, field: str = "quantity") -> int:
-    if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
-        raise InvalidQuantity(f"{field} must be a whole number of at least 1, not {quantity!r}.", field=field)
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= MAX_QUANTITY:
+        raise InvalidQuantity(
+            f"{field} must be a whole number from 1 to {MAX_QUANTITY}, not {quantity!r}.", field=field
+        )
     return quantity
 
 
@@ -165,6 +168,7 @@ def receive_stock(
     reference: str = "",
     reason_code: str = "",
     actor: str = "",
+    note: str = "",
     kind: str = StockMovement.Kind.RECEIPT,
 ) -> StockMovement:
     """Book units arriving at a location (goods in, returns, found stock): on_hand up, one ledger line."""
@@ -179,6 +183,7 @@ def receive_stock(
             reference_type=reference_type,
             reference=reference,
             actor=actor,
+            note=note,
         )
         add_on_hand(variant_id=variant.pk, location_id=location.pk, quantity=quantity)
         record_events([(variant.pk, location.pk)], cause=kind)
@@ -225,8 +230,10 @@ def adjust_stock(
     """Correct on_hand by `delta` with a reason; removing units never touches allocated or reserved stock."""
     from omnishop.core.errors import ValidationFailed
 
-    if isinstance(delta, bool) or not isinstance(delta, int) or delta == 0:
-        raise InvalidQuantity("delta must be a non-zero whole number.", field="delta")
+    if isinstance(delta, bool) or not isinstance(delta, int) or delta == 0 or abs(delta) > MAX_QUANTITY:
+        raise InvalidQuantity(
+            f"delta must be a non-zero whole number from -{MAX_QUANTITY} to {MAX_QUANTITY}.", field="delta"
+        )
     if reason_code not in ADJUSTMENT_REASONS:
         raise ValidationFailed(
             f"Unknown reason code '{reason_code}'.",
@@ -242,6 +249,7 @@ def adjust_stock(
             reason_code=reason_code,
             reference_type="adjustment",
             actor=actor,
+            note=note,
             kind=kind,
         )
     with transaction.atomic():

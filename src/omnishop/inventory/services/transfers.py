@@ -210,7 +210,8 @@ def complete_count(*, count: CycleCount, lines: Sequence[SkuQuantity], actor: st
                 field="count",
                 state=locked.status,
             )
-        resolved.sort(key=lambda pair: pair[0].pk)
+        # Rows are locked in variant order; an error still names the line by its place on the sheet.
+        lines_in_lock_order = sorted(enumerate(resolved), key=lambda item: item[1][0].pk)
         levels = {
             s.variant_id: s
             for s in StockLevel.objects.select_for_update()
@@ -218,7 +219,7 @@ def complete_count(*, count: CycleCount, lines: Sequence[SkuQuantity], actor: st
             .order_by("variant_id")
         }
         movements, count_lines, changed = [], [], []
-        for index, (variant, counted) in enumerate(resolved):
+        for index, (variant, counted) in lines_in_lock_order:
             level = levels.get(variant.pk)
             expected = level.on_hand if level else 0
             committed = (level.allocated + level.reserved) if level else 0

@@ -168,7 +168,9 @@ def capture_payment(*, payment: Payment, amount: Decimal | None = None) -> Payme
         raise InvalidTransition(f"The payment is {payment.status}.", field="payment", current=payment.status)
     amount = payment.amount if amount is None else _positive(amount, payment.currency, "amount")
     if amount > payment.amount:
-        raise CaptureExceedsAuthorized(field="amount", authorized=str(payment.amount))
+        raise CaptureExceedsAuthorized(
+            field="amount", authorized=str(quantize(payment.amount, payment.currency))
+        )
     result = get_provider(payment.provider).capture(payment=payment, amount=amount)
     return _apply(payment, status=Payment.Status.CAPTURED, captured=result.captured or amount)
 

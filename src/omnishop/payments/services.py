@@ -254,7 +254,12 @@ def refund_reference(
     key refunds once (a replay returns the refunds the first call made)."""
     amount = _positive(amount, currency, "amount")
     with transaction.atomic():
-        done = list(Refund.objects.filter(payment__reference=reference, key__startswith=f"{key}:"))
+        # Exactly "<key>:<payment id>": a prefix alone would take the refunds of key "a:1" for those of "a".
+        done = [
+            r
+            for r in Refund.objects.filter(payment__reference=reference, key__startswith=f"{key}:")
+            if r.key == f"{key}:{r.payment_id}"
+        ]
         if done:
             if sum((r.amount for r in done), Decimal(0)) != amount:
                 raise RefundKeyReused(field="key")

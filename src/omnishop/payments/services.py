@@ -486,7 +486,8 @@ def refundable_by_reference(*, references: set[str]) -> dict[str, Decimal]:
             .annotate(net=Sum(F("captured") - F("refunded")))
         )
         for row in rows:
-            found[row["reference"]] = Decimal(row["net"] or 0)
+            # SQLite sums decimals as floats (0.700000000000003): back to the stored scale, as paid_amount does.
+            found[row["reference"]] = Decimal(row["net"] or 0).quantize(STORED)
     return found
 
 

@@ -153,3 +153,10 @@ def test_what_references_hold_is_found_for_more_than_one_batch_of_them(web_chann
     settle(web_channel, *[(r, "1") for r in refs])
     held = services.refundable_by_reference(references=set(refs))
     assert len(held) == 5001 and set(held.values()) == {Decimal("1")}
+
+
+def test_what_a_reference_holds_is_exact_to_the_penny(web_channel):
+    # Found by the payments state machine: SQLite sums decimals as floats, 18.35 − 17.65 = 0.700000000000003.
+    p = card(web_channel, "18.35", reference="R")
+    services.refund_payment(payment=p, amount=Decimal("17.65"), key="r")
+    assert services.refundable_by_reference(references={"R"}) == {"R": Decimal("0.70")}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -10,6 +11,7 @@ from omnishop.core.errors import ValidationFailed
 from omnishop.payments import credit, services
 from omnishop.payments.errors import RefundExceedsCaptured, RefundKeyReused
 from omnishop.payments.models import Payment, Refund
+from omnishop.payments.services import SettledPayment
 
 from .conftest import card, transfer
 
@@ -63,6 +65,7 @@ def test_a_payment_not_captured_yet_cannot_be_refunded(web_channel):
 def test_a_retried_refund_returns_the_first_one_and_refunds_once(web_channel, told):
     p = card(web_channel, "50.00")
     first = services.refund_payment(payment=p, amount=Decimal("10.00"), key="r1")
+    assert Refund.objects.get().reason == ""
     again = services.refund_payment(payment=p, amount=Decimal("10"), key="r1")
     assert again.pk == first.pk
     assert Payment.objects.get(pk=p.pk).refunded == Decimal("10.00")
@@ -171,3 +174,20 @@ def test_a_reference_refund_key_that_extends_another_key_is_a_new_refund(web_cha
     second = services.refund_reference(reference="R", amount=Decimal("5"), currency="GBP", key="api:a")
     assert [r.key for r in second] == [f"api:a:{Payment.objects.get().pk}"]
     assert services.paid_amount(reference="R") == Decimal("10")
+
+
+def test_settled_payments_taken_at_the_same_moment_are_refunded_last_written_first(web_channel):
+    at = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
+    services.record_settled_payments(
+        channel=web_channel,
+        payments=[
+            SettledPayment(reference="R", currency="GBP", amount=Decimal(a), at=at) for a in ("6", "4")
+        ],
+        label="paid on amazon",
+    )
+    first, second = Payment.objects.filter(reference="R").order_by("pk")
+    refunds = services.refund_reference(reference="R", amount=Decimal("5"), currency="GBP", key="k")
+    assert [(r.payment_id, r.amount) for r in refunds] == [
+        (second.pk, Decimal("4")),
+        (first.pk, Decimal("1")),
+    ]

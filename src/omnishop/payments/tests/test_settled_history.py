@@ -45,7 +45,13 @@ def test_settled_payments_are_captured_history_paid_in_full(web_channel, shopper
         0,
     )
     assert (p.method_label, p.created_at, p.updated_at, p.customer_id) == ("p" * 60, AT, AT, shopper.pk)
-    assert (p.channel_id, p.external_id, p.failure_code) == (web_channel.pk, "", "")
+    assert (p.channel_id, p.currency, p.external_id, p.client_secret, p.failure_code) == (
+        web_channel.pk,
+        "GBP",
+        "",
+        "",
+        "",
+    )
     assert services.paid_amount(reference="H-2") == Decimal("5")
     assert told == []  # history, not a new sale
 

@@ -182,10 +182,16 @@ def test_a_voided_payment_cannot_be_captured_or_confirmed(web_channel):
         services.confirm_payment(payment=p)
 
 
-def test_money_taken_elsewhere_counts_as_paid(web_channel):
+def test_money_taken_elsewhere_counts_as_paid(web_channel, shopper):
     p = services.record_external_payment(
-        channel=web_channel, reference="M-1", amount=Decimal("15.005"), currency="GBP", label="x" * 80
+        channel=web_channel,
+        reference="M-1",
+        amount=Decimal("15.005"),
+        currency="GBP",
+        label="x" * 80,
+        customer=shopper,
     )
+    assert Payment.objects.get(pk=p.pk).customer == shopper
     assert (p.provider, p.status, p.amount, p.captured) == (
         "manual",
         "captured",
@@ -201,8 +207,9 @@ def test_money_taken_elsewhere_counts_as_paid(web_channel):
     assert refused.value.field == "payment.amount"
 
 
-def test_an_attempt_declined_inside_a_rolled_back_checkout_is_kept(web_channel):
+def test_an_attempt_declined_inside_a_rolled_back_checkout_is_kept(web_channel, shopper):
     p = services.record_failed_attempt(
+        customer=shopper,
         channel=web_channel,
         reference="ORD-9",
         provider="test_card",
@@ -216,11 +223,18 @@ def test_an_attempt_declined_inside_a_rolled_back_checkout_is_kept(web_channel):
         Decimal("10.00"),
         "card_declined",
     )
+    assert (stored.reference, stored.provider, stored.customer, stored.channel) == (
+        "ORD-9",
+        "test_card",
+        shopper,
+        web_channel,
+    )
 
 
-def test_a_payment_is_found_by_id_and_a_missing_one_is_not_found(web_channel):
+def test_a_payment_is_found_by_id_and_a_missing_one_is_not_found(web_channel, django_assert_num_queries):
     p = card(web_channel)
-    assert services.get_payment(p.pk) == p
+    with django_assert_num_queries(1):  # the API shows the payment's channel: one query, not two
+        assert services.get_payment(p.pk).channel == web_channel
     with pytest.raises(PaymentNotFound) as missing:
         services.get_payment(p.pk + 1)
     assert (missing.value.code, missing.value.field) == ("payment_not_found", "id")

@@ -29,8 +29,10 @@ def figures(p: Payment) -> tuple[str, Decimal, Decimal]:
 
 def test_stripe_reports_each_step_of_a_payment(web_channel, told):
     p = stripe_payment(web_channel, "25.00")
+    created = p.updated_at
     assert deliver(intent_event("processing")) == [p]
     assert figures(p) == ("pending", 0, 0)
+    assert p.updated_at > created
     deliver(intent_event("requires_capture"))
     assert figures(p) == ("authorized", 0, 0)
     deliver(intent_event("succeeded", 2500))

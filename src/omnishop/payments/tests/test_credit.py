@@ -133,3 +133,14 @@ def test_an_account_with_balance_but_no_entries_is_reported(shopper):
     account = StoreCreditAccount.objects.create(customer=shopper, currency="GBP", balance=Decimal("5"))
     StoreCreditAccount.objects.create(customer=shopper, currency="EUR")
     assert credit.verify_credit_ledger() == [account.pk]
+
+
+def test_each_customer_sees_only_their_own_balance(shopper):
+    other = Customer.objects.create(email="grace@example.com")
+    credit.issue_credit(customer=other, amount=Decimal("8"), currency="GBP", key="g")
+    credit.issue_credit(customer=shopper, amount=Decimal("3"), currency="GBP", key="g")
+    assert credit.balance_of(customer=shopper, currency="GBP") == Decimal("3")
+    assert credit.balance_of(customer=other, currency="GBP") == Decimal("8")
+    assert credit.balance_of(customer=other, currency="EUR") == 0
+    with pytest.raises(InsufficientFunds):
+        credit.spend_credit(customer=shopper, amount=Decimal("4"), currency="GBP", reference="O", key="s")

@@ -49,6 +49,7 @@ def test_each_currency_has_its_own_balance(shopper):
 
 def test_a_retried_entry_counts_once(shopper):
     first = credit.issue_credit(customer=shopper, amount=Decimal("10"), currency="GBP", key="g")
+    assert entries(shopper) == [("issue", Decimal("10"), "", "g")]  # goodwill: no order behind it
     assert credit.issue_credit(customer=shopper, amount=Decimal("10"), currency="GBP", key="g") == first
     spent = credit.spend_credit(customer=shopper, amount=Decimal("4"), currency="GBP", reference="O", key="s")
     assert (

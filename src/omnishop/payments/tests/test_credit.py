@@ -145,3 +145,9 @@ def test_each_customer_sees_only_their_own_balance(shopper):
     assert credit.balance_of(customer=other, currency="EUR") == 0
     with pytest.raises(InsufficientFunds):
         credit.spend_credit(customer=shopper, amount=Decimal("4"), currency="GBP", reference="O", key="s")
+
+
+def test_credit_in_a_currency_without_minor_units_is_rounded_to_whole_units(shopper):
+    credit.issue_credit(customer=shopper, amount=Decimal("100.4"), currency="JPY", key="g")
+    assert credit.balance_of(customer=shopper, currency="JPY") == Decimal("100")
+    assert entries(shopper) == [("issue", Decimal("100"), "", "g")]

@@ -67,6 +67,7 @@ def test_a_new_default_method_replaces_the_old_default(shopper, other_shopper):
     theirs = services.save_payment_method(customer=other_shopper, provider="test_card", token="tok_x")
     first = services.save_payment_method(customer=shopper, provider="test_card", token="tok_1", label="Visa")
     second = services.save_payment_method(customer=shopper, provider="test_card", token="tok_2")
+    assert (second.label, SavedPaymentMethod.objects.get(pk=second.pk).label) == ("", "")
     assert list(SavedPaymentMethod.objects.filter(customer=shopper, is_default=True)) == [second]
     assert services.default_payment_method(customer=shopper) == second
     assert SavedPaymentMethod.objects.get(pk=first.pk).label == "Visa"

@@ -166,3 +166,19 @@ def test_what_a_reference_holds_is_exact_to_the_penny(web_channel):
     p = card(web_channel, "18.35", reference="R")
     services.refund_payment(payment=p, amount=Decimal("17.65"), key="r")
     assert services.refundable_by_reference(references={"R"}) == {"R": Decimal("0.70")}
+
+
+def test_restating_one_order_leaves_the_other_settled_orders_alone(web_channel):
+    settle(web_channel, ("H-1", "20"), ("H-2", "10"))
+    services.restate_settled_payment(reference="H-1", amount=Decimal("25"), currency="GBP")
+    assert services.paid_amount(reference="H-2") == Decimal("10")
+
+
+def test_a_restated_total_is_rounded_to_the_currency(web_channel):
+    services.record_settled_payments(
+        channel=web_channel,
+        payments=[SettledPayment(reference="J-1", currency="JPY", amount=Decimal("1000"), at=AT)],
+        label="paid on rakuten",
+    )
+    services.restate_settled_payment(reference="J-1", amount=Decimal("1200.4"), currency="JPY")
+    assert services.paid_amount(reference="J-1") == Decimal("1200")

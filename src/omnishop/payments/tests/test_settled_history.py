@@ -182,3 +182,61 @@ def test_a_restated_total_is_rounded_to_the_currency(web_channel):
     )
     services.restate_settled_payment(reference="J-1", amount=Decimal("1200.4"), currency="JPY")
     assert services.paid_amount(reference="J-1") == Decimal("1200")
+
+
+def test_credit_notes_after_one_that_does_nothing_still_apply(web_channel):
+    settle(web_channel, ("H-1", "20"), ("H-2", "10"))
+    done = services.record_settled_refunds(
+        refunds=[
+            note("NOPE", "5", key="a"),
+            note("H-1", "20", key="b"),
+            note("H-1", "1", key="c"),  # nothing left on H-1
+            note("H-1", "20", key="b"),  # the same note again
+            note("H-2", "3", key="d"),
+        ]
+    )
+    assert done == {("H-1", "b"): Decimal("20"), ("H-2", "d"): Decimal("3")}
+    assert services.paid_amount(reference="H-2") == Decimal("7")
+
+
+def test_one_credit_note_may_refund_the_settled_payments_of_several_orders(web_channel):
+    settle(web_channel, ("H-1", "20"), ("H-2", "10"))
+    services.record_settled_refunds(refunds=[note("H-1", "5", key="cn-7")])
+    done = services.record_settled_refunds(refunds=[note("H-2", "5", key="cn-7")])
+    assert done == {("H-2", "cn-7"): Decimal("5")}
+    assert services.paid_amount(reference="H-2") == Decimal("5")
+
+
+def test_a_credit_note_goes_to_the_latest_settled_payment_not_the_last_written(web_channel):
+    later = datetime(2024, 3, 2, tzinfo=UTC)
+    services.record_settled_payments(
+        channel=web_channel,
+        payments=[SettledPayment(reference="H-1", currency="GBP", amount=Decimal("20"), at=later)],
+        label="paid",
+    )
+    settle(web_channel, ("H-1", "8"))  # written afterwards, taken earlier (AT)
+    services.record_settled_refunds(refunds=[note("H-1", "10")])
+    assert list(Payment.objects.filter(reference="H-1").values_list("amount", "refunded")) == [
+        (Decimal("8"), 0),
+        (Decimal("20"), Decimal("10")),
+    ]
+
+
+def test_a_credit_note_skips_a_transfer_still_awaited(web_channel):
+    settle(web_channel, ("H-1", "20"))
+    services.start_payment(
+        channel=web_channel, reference="H-1", provider="manual", amount=Decimal("9"), currency="GBP"
+    )
+    assert services.record_settled_refunds(refunds=[note("H-1", "4")]) == {("H-1", "cn-1"): Decimal("4")}
+    assert services.paid_amount(reference="H-1") == Decimal("16")
+
+
+def test_credit_notes_are_rounded_to_the_currency(web_channel):
+    services.record_settled_payments(
+        channel=web_channel,
+        payments=[SettledPayment(reference="J-1", currency="JPY", amount=Decimal("1000"), at=AT)],
+        label="paid on rakuten",
+    )
+    assert services.record_settled_refunds(refunds=[note("J-1", "100.4")]) == {
+        ("J-1", "cn-1"): Decimal("100")
+    }

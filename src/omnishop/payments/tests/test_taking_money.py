@@ -192,6 +192,7 @@ def test_money_taken_elsewhere_counts_as_paid(web_channel, shopper):
         customer=shopper,
     )
     assert Payment.objects.get(pk=p.pk).customer == shopper
+    assert Payment.objects.get(pk=p.pk).currency == "GBP"
     assert (p.provider, p.status, p.amount, p.captured) == (
         "manual",
         "captured",
@@ -223,7 +224,8 @@ def test_an_attempt_declined_inside_a_rolled_back_checkout_is_kept(web_channel, 
         Decimal("10.00"),
         "card_declined",
     )
-    assert (stored.reference, stored.provider, stored.customer, stored.channel) == (
+    assert (stored.currency, stored.reference, stored.provider, stored.customer, stored.channel) == (
+        "GBP",
         "ORD-9",
         "test_card",
         shopper,
@@ -247,3 +249,25 @@ def test_merged_orders_count_each_others_payments(web_channel):
     assert services.paid_amount(reference="A") == Decimal("15")
     assert services.paid_amount(reference="B") == 0
     assert [p.amount for p in services.payments_for(reference="A")] == [Decimal("10"), Decimal("5")]
+
+
+def test_amounts_taken_elsewhere_or_declined_are_rounded_to_the_currency(web_channel):
+    external = services.record_external_payment(
+        channel=web_channel, reference="J-1", amount=Decimal("1000.4"), currency="JPY", label="till"
+    )
+    declined = services.record_failed_attempt(
+        channel=web_channel,
+        reference="J-1",
+        provider="test_card",
+        amount=Decimal("99.5"),
+        currency="JPY",
+        failure_code="card_declined",
+    )
+    assert (external.amount, declined.amount) == (Decimal("1000"), Decimal("100"))
+
+
+def test_an_order_paid_in_full_by_a_voucher_elsewhere_records_a_zero_payment(web_channel):
+    p = services.record_external_payment(
+        channel=web_channel, reference="M-0", amount=Decimal("0"), currency="GBP", label="voucher"
+    )
+    assert (p.status, p.captured) == ("captured", 0)

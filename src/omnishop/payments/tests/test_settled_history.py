@@ -57,8 +57,9 @@ def test_settled_payments_are_captured_history_paid_in_full(web_channel, shopper
 
 
 def test_a_settled_order_paid_nothing_gets_no_payment_and_a_negative_one_is_refused(web_channel):
-    settle(web_channel, ("H-0", "0"))
-    assert not Payment.objects.exists()
+    settle(web_channel, ("H-0", "0"), ("H-1", "5"))
+    assert list(Payment.objects.values_list("reference", flat=True)) == ["H-1"]
+    Payment.objects.all().delete()
     with pytest.raises(ValidationFailed) as refused:
         settle(web_channel, ("H-1", "3"), ("H-2", "-0.01"))
     assert refused.value.field == "amount"
@@ -177,9 +178,10 @@ def test_restating_one_order_leaves_the_other_settled_orders_alone(web_channel):
 def test_a_restated_total_is_rounded_to_the_currency(web_channel):
     services.record_settled_payments(
         channel=web_channel,
-        payments=[SettledPayment(reference="J-1", currency="JPY", amount=Decimal("1000"), at=AT)],
+        payments=[SettledPayment(reference="J-1", currency="JPY", amount=Decimal("1000.4"), at=AT)],
         label="paid on rakuten",
     )
+    assert services.paid_amount(reference="J-1") == Decimal("1000")
     services.restate_settled_payment(reference="J-1", amount=Decimal("1200.4"), currency="JPY")
     assert services.paid_amount(reference="J-1") == Decimal("1200")
 

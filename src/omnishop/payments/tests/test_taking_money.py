@@ -148,7 +148,7 @@ def test_a_captured_payment_cannot_be_captured_again(web_channel):
     p = services.capture_payment(payment=card(web_channel, "40.00", capture=False), amount=Decimal("10"))
     with pytest.raises(InvalidTransition) as refused:
         services.capture_payment(payment=p, amount=Decimal("10"))
-    assert refused.value.details == {"current": "captured"}
+    assert (refused.value.field, refused.value.details) == ("payment", {"current": "captured"})
     assert Payment.objects.get(pk=p.pk).captured == Decimal("10")
 
 
@@ -170,16 +170,18 @@ def test_a_captured_or_voided_payment_cannot_be_voided(web_channel):
     for p in (captured, voided):
         with pytest.raises(InvalidTransition) as refused:
             services.void_payment(payment=p)
-        assert refused.value.details == {"current": p.status}
+        assert (refused.value.field, refused.value.details) == ("payment", {"current": p.status})
     assert Payment.objects.get(pk=captured.pk).status == "captured"
 
 
 def test_a_voided_payment_cannot_be_captured_or_confirmed(web_channel):
     p = services.void_payment(payment=card(web_channel, capture=False))
-    with pytest.raises(InvalidTransition):
+    with pytest.raises(InvalidTransition) as refused:
         services.capture_payment(payment=p)
-    with pytest.raises(InvalidTransition):
+    assert (refused.value.field, refused.value.details) == ("payment", {"current": "voided"})
+    with pytest.raises(InvalidTransition) as refused:
         services.confirm_payment(payment=p)
+    assert (refused.value.field, refused.value.details) == ("payment", {"current": "voided"})
 
 
 def test_money_taken_elsewhere_counts_as_paid(web_channel, shopper):
@@ -242,13 +244,18 @@ def test_a_payment_is_found_by_id_and_a_missing_one_is_not_found(web_channel, dj
     assert (missing.value.code, missing.value.field) == ("payment_not_found", "id")
 
 
-def test_merged_orders_count_each_others_payments(web_channel):
+def test_merged_orders_count_each_others_payments(web_channel, django_assert_num_queries):
     card(web_channel, "10", reference="A")
     card(web_channel, "5", reference="B")
     assert services.move_payments(from_reference="B", to_reference="A") == 1
     assert services.paid_amount(reference="A") == Decimal("15")
     assert services.paid_amount(reference="B") == 0
-    assert [p.amount for p in services.payments_for(reference="A")] == [Decimal("10"), Decimal("5")]
+    with django_assert_num_queries(2):  # the payments and all their refunds, not one query per payment
+        listed = services.payments_for(reference="A")
+        assert [(p.amount, list(p.refunds.all())) for p in listed] == [
+            (Decimal("10"), []),
+            (Decimal("5"), []),
+        ]
 
 
 def test_amounts_taken_elsewhere_or_declined_are_rounded_to_the_currency(web_channel):
@@ -271,3 +278,7 @@ def test_an_order_paid_in_full_by_a_voucher_elsewhere_records_a_zero_payment(web
         channel=web_channel, reference="M-0", amount=Decimal("0"), currency="GBP", label="voucher"
     )
     assert (p.status, p.captured) == ("captured", 0)
+    tip = services.record_external_payment(
+        channel=web_channel, reference="M-0", amount=Decimal("0.50"), currency="GBP", label="till"
+    )
+    assert tip.captured == Decimal("0.50")

@@ -282,3 +282,19 @@ def test_an_order_paid_in_full_by_a_voucher_elsewhere_records_a_zero_payment(web
         channel=web_channel, reference="M-0", amount=Decimal("0.50"), currency="GBP", label="till"
     )
     assert tip.captured == Decimal("0.50")
+
+
+def test_captures_in_a_currency_without_minor_units_are_whole_units(web_channel):
+    p = services.start_payment(
+        channel=web_channel,
+        reference="J-1",
+        provider="test_card",
+        amount=Decimal("1000"),
+        currency="JPY",
+        token="4242424242424242",
+        capture=False,
+    )
+    with pytest.raises(CaptureExceedsAuthorized) as refused:
+        services.capture_payment(payment=services.get_payment(p.pk), amount=Decimal("1000.5"))
+    assert refused.value.details == {"authorized": "1000"}
+    assert services.capture_payment(payment=p, amount=Decimal("500.4")).captured == Decimal("500")

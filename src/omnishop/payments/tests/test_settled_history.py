@@ -152,8 +152,10 @@ def test_what_each_reference_still_holds_counts_captured_payments_only(
     card(web_channel, "5.05", reference="H-1")
     card(web_channel, "99", reference="H-1", capture=False)
     services.record_settled_refunds(refunds=[note("H-1", "0.10"), note("H-2", "10.10")])
+    card(web_channel, "7", reference="NOT-ASKED")
+    card(web_channel, "8", reference="ONLY-OPEN", capture=False)
     with django_assert_num_queries(1):  # many references, one query
-        held = services.refundable_by_reference(references={"H-1", "H-2", "H-3"})
+        held = services.refundable_by_reference(references={"H-1", "H-2", "H-3", "ONLY-OPEN"})
     assert held == {"H-1": Decimal("24.95"), "H-2": Decimal("0")}
     assert str(held["H-1"].quantize(Decimal("0.01"))) == "24.95"
 

@@ -70,7 +70,7 @@ def stripe_signature(body: bytes, secret: str = WHSEC, at: int | None = None) ->
 
 
 def intent_event(
-    status: str, received: int = 0, *, intent="pi_123", kind=None, event_id=None
+    status: str, received: int = 0, *, intent="pi_123", kind=None, event_id=None, currency="gbp"
 ) -> tuple[bytes, dict]:
     """A signed `payment_intent.*` delivery: Stripe's intent status and amount_received in minor units."""
     kind = kind or {
@@ -84,19 +84,19 @@ def intent_event(
         "object": "payment_intent",
         "status": status,
         "amount_received": received,
-        "currency": "gbp",
+        "currency": currency,
     }
     return _signed(event_id or f"evt_{next(_events)}", kind, obj)
 
 
-def refund_event(refunded: int, *, intent="pi_123", event_id=None) -> tuple[bytes, dict]:
+def refund_event(refunded: int, *, intent="pi_123", event_id=None, currency="gbp") -> tuple[bytes, dict]:
     """A signed `charge.refunded` delivery: amount_refunded is the charge's total refunded so far."""
     obj = {
         "id": f"ch_{intent}",
         "object": "charge",
         "payment_intent": intent,
         "amount_refunded": refunded,
-        "currency": "gbp",
+        "currency": currency,
     }
     return _signed(event_id or f"evt_{next(_events)}", "charge.refunded", obj)
 

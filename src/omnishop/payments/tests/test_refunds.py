@@ -158,6 +158,7 @@ def test_a_retried_reference_refund_returns_the_first_refunds(web_channel):
     card(web_channel, "20", reference="R")
     card(web_channel, "10", reference="R")
     first = services.refund_reference(reference="R", amount=Decimal("25"), currency="GBP", key="k")
+    assert {r.reason for r in Refund.objects.all()} == {""}
     again = services.refund_reference(reference="R", amount=Decimal("25.00"), currency="GBP", key="k")
     assert sorted(r.pk for r in again) == sorted(r.pk for r in first)
     assert services.paid_amount(reference="R") == Decimal("5")
@@ -191,3 +192,11 @@ def test_settled_payments_taken_at_the_same_moment_are_refunded_last_written_fir
         (second.pk, Decimal("4")),
         (first.pk, Decimal("1")),
     ]
+
+
+def test_a_reference_refund_is_rounded_to_the_currency(web_channel):
+    services.record_external_payment(
+        channel=web_channel, reference="J", amount=Decimal("1000"), currency="JPY", label="till"
+    )
+    refunds = services.refund_reference(reference="J", amount=Decimal("100.4"), currency="JPY", key="k")
+    assert [r.amount for r in refunds] == [Decimal("100")]

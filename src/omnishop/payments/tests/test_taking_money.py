@@ -298,3 +298,8 @@ def test_captures_in_a_currency_without_minor_units_are_whole_units(web_channel)
         services.capture_payment(payment=services.get_payment(p.pk), amount=Decimal("1000.5"))
     assert refused.value.details == {"authorized": "1000"}
     assert services.capture_payment(payment=p, amount=Decimal("500.4")).captured == Decimal("500")
+
+
+def test_a_zero_transfer_confirmed_is_captured(web_channel):
+    p = services.confirm_payment(payment=transfer(web_channel, "0"))
+    assert (p.status, p.captured) == ("captured", 0)

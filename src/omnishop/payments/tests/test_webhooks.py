@@ -108,6 +108,7 @@ def test_a_late_smaller_refund_figure_is_stale_and_ignored(web_channel, told):
     deliver(intent_event("succeeded", 2500))
     deliver(refund_event(1500))
     deliver(refund_event(500))
+    deliver(refund_event(1500))  # another event saying the same total
     assert figures(p) == ("captured", Decimal("25.00"), Decimal("15.00"))
     assert len(told) == 2
 
@@ -148,3 +149,11 @@ def test_events_about_other_objects_or_unknown_intents_change_nothing(web_channe
     assert figures(ours) == ("authorized", 0, 0)
     assert len(told) == 1  # the card's own authorisation, nothing since
     assert WebhookDelivery.objects.count() == 3
+
+
+def test_figures_in_a_three_decimal_currency_keep_their_third_decimal(web_channel):
+    p = stripe_payment(web_channel, "5.000")
+    Payment.objects.filter(pk=p.pk).update(currency="KWD")
+    deliver(intent_event("succeeded", 1234, currency="kwd"))
+    deliver(refund_event(1001, currency="kwd"))
+    assert figures(p) == ("captured", Decimal("1.234"), Decimal("1.001"))

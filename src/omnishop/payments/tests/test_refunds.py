@@ -200,3 +200,24 @@ def test_a_reference_refund_is_rounded_to_the_currency(web_channel):
     )
     refunds = services.refund_reference(reference="J", amount=Decimal("100.4"), currency="JPY", key="k")
     assert [r.amount for r in refunds] == [Decimal("100")]
+
+
+def test_a_reference_refund_starts_with_the_payment_taken_last_not_the_one_written_last(web_channel):
+    services.record_settled_payments(
+        channel=web_channel,
+        payments=[
+            SettledPayment(
+                reference="R", currency="GBP", amount=Decimal("6"), at=datetime(2024, 3, 2, tzinfo=UTC)
+            ),
+            SettledPayment(
+                reference="R", currency="GBP", amount=Decimal("4"), at=datetime(2024, 3, 1, tzinfo=UTC)
+            ),
+        ],
+        label="paid on amazon",
+    )
+    taken_last, taken_first = Payment.objects.filter(reference="R").order_by("pk")
+    refunds = services.refund_reference(reference="R", amount=Decimal("7"), currency="GBP", key="k")
+    assert [(r.payment_id, r.amount) for r in refunds] == [
+        (taken_last.pk, Decimal("6")),
+        (taken_first.pk, Decimal("1")),
+    ]

@@ -200,6 +200,8 @@ def test_a_reference_refund_is_rounded_to_the_currency(web_channel):
     )
     refunds = services.refund_reference(reference="J", amount=Decimal("100.4"), currency="JPY", key="k")
     assert [r.amount for r in refunds] == [Decimal("100")]
+    again = services.refund_reference(reference="J", amount=Decimal("100.4"), currency="JPY", key="k")
+    assert [r.pk for r in again] == [r.pk for r in refunds]
 
 
 def test_a_reference_refund_starts_with_the_payment_taken_last_not_the_one_written_last(web_channel):

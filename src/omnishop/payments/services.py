@@ -168,7 +168,9 @@ def capture_payment(*, payment: Payment, amount: Decimal | None = None) -> Payme
         raise InvalidTransition(f"The payment is {payment.status}.", field="payment", current=payment.status)
     amount = payment.amount if amount is None else _positive(amount, payment.currency, "amount")
     if amount > payment.amount:
-        raise CaptureExceedsAuthorized(field="amount", authorized=str(payment.amount))
+        raise CaptureExceedsAuthorized(
+            field="amount", authorized=str(quantize(payment.amount, payment.currency))
+        )
     result = get_provider(payment.provider).capture(payment=payment, amount=amount)
     return _apply(payment, status=Payment.Status.CAPTURED, captured=result.captured or amount)
 
@@ -252,7 +254,12 @@ def refund_reference(
     key refunds once (a replay returns the refunds the first call made)."""
     amount = _positive(amount, currency, "amount")
     with transaction.atomic():
-        done = list(Refund.objects.filter(payment__reference=reference, key__startswith=f"{key}:"))
+        # Exactly "<key>:<payment id>": a prefix alone would take the refunds of key "a:1" for those of "a".
+        done = [
+            r
+            for r in Refund.objects.filter(payment__reference=reference, key__startswith=f"{key}:")
+            if r.key == f"{key}:{r.payment_id}"
+        ]
         if done:
             if sum((r.amount for r in done), Decimal(0)) != amount:
                 raise RefundKeyReused(field="key")
@@ -479,7 +486,8 @@ def refundable_by_reference(*, references: set[str]) -> dict[str, Decimal]:
             .annotate(net=Sum(F("captured") - F("refunded")))
         )
         for row in rows:
-            found[row["reference"]] = Decimal(row["net"] or 0)
+            # SQLite sums decimals as floats (0.700000000000003): back to the stored scale, as paid_amount does.
+            found[row["reference"]] = Decimal(row["net"] or 0).quantize(STORED)
     return found
 
 

@@ -10,7 +10,13 @@ from omnishop.customers.normalise import InvalidEmail, InvalidPhone, normalise_e
 local_parts = st.from_regex(r"[a-zA-Z0-9][a-zA-Z0-9._+-]{0,14}[a-zA-Z0-9]", fullmatch=True).filter(
     lambda s: ".." not in s
 )
-domains = st.from_regex(r"[a-zA-Z][a-zA-Z0-9-]{0,10}[a-zA-Z0-9]\.(com|co\.uk|de|org|shop)", fullmatch=True)
+domains = st.from_regex(
+    r"[a-zA-Z][a-zA-Z0-9-]{0,10}[a-zA-Z0-9]\.(com|co\.uk|de|org|shop)", fullmatch=True
+).filter(
+    # a label with '--' in its 3rd and 4th places is reserved for IDN A-labels ('xn--'), and a valid
+    # address never has one (e-mail-validator refuses 'a0--0.com'; the property drew it once in CI)
+    lambda domain: domain[2:4] != "--"
+)
 emails = st.builds(lambda local, domain: f"{local}@{domain}", local_parts, domains)
 
 REGIONS = ["GB", "DE", "US", "FR", "CN", "BR", "IN", "JP"]

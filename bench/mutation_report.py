@@ -85,17 +85,17 @@ def case_for(module: str) -> tuple[dict, list[str]]:
     for name in [*equivalent, *message_text, *race_only]:
         if name not in verdicts:
             problems.append(f"{module}: explained mutant {name} no longer exists")
-        elif name not in survivors:
+        elif verdicts[name] in KILLED or verdicts[name] in TIMEOUT:
             problems.append(f"{module}: explained mutant {name} is no longer a survivor")
     explained = set(equivalent) | set(message_text)
     unexplained = [n for n in survivors + other if n not in explained | set(race_only)]
     total = len(verdicts)
-    counted = total - len(explained & set(verdicts))
+    checked = {n for n in verdicts if n not in unchecked}
+    counted = len(checked - explained)
     for name in unexplained:
         problems.append(f"{module}: survivor {name} is not killed and not explained")
     if unchecked:
         problems.append(f"{module}: {len(unchecked)} mutants were not checked (the run was cut short)")
-    counted -= len(unchecked)
     value = round((killed + timeouts) / counted, 4) if counted else None
     short = [n.rsplit(".", 1)[-1] for n in unexplained]
     notes = (

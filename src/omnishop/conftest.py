@@ -123,28 +123,66 @@ if os.environ.get("OMNISHOP_MUTATION"):
     # once (copying takes milliseconds, migrating seconds).
     @pytest.fixture(scope="session")
     def django_db_setup(django_db_blocker):
+        from django.db import connection
+
+        with django_db_blocker.unblock():
+            if connection.vendor == "postgresql":
+                yield from _postgresql_worker_database(connection)
+            else:
+                yield from _sqlite_worker_database(connection)
+
+    def _sqlite_worker_database(connection):
         import shutil
 
         from django.conf import settings
-        from django.db import connection
 
         base = settings.VAR_DIR / "mutation"
         base.mkdir(parents=True, exist_ok=True)
         template = base / "template.sqlite3"
         mine = base / f"worker-{os.getpid()}.sqlite3"
-        with django_db_blocker.unblock():
-            if not template.exists():
-                connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
-                with connection.cursor() as cursor:
-                    cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-                connection.close()
-                shutil.copyfile(connection.settings_dict["NAME"], template)
+        if not template.exists():
+            connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+            with connection.cursor() as cursor:
+                cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             connection.close()
-            shutil.copyfile(template, mine)
-            for name in ("NAME",):
-                settings.DATABASES["default"][name] = str(mine)
-                connection.settings_dict[name] = str(mine)
+            shutil.copyfile(connection.settings_dict["NAME"], template)
+        connection.close()
+        shutil.copyfile(template, mine)
+        _use_database(connection, str(mine))
         yield
         connection.close()
         for suffix in ("", "-wal", "-shm"):
             Path(f"{mine}{suffix}").unlink(missing_ok=True)
+
+    def _postgresql_worker_database(connection):
+        # The same on PostgreSQL (`scripts/mutate --postgresql`, for code that runs only there): the first
+        # process migrates a template database; each worker clones it with CREATE DATABASE … TEMPLATE.
+        from psycopg import sql
+
+        # Fixed names: the forked workers inherit settings that an earlier session of the same process changed.
+        template = "omnishop_mutation_template"
+        mine = f"omnishop_mutation_{os.getpid()}"
+        with connection._nodb_cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [template])
+            exists = cursor.fetchone() is not None
+        if not exists:
+            connection.settings_dict.setdefault("TEST", {})["NAME"] = template
+            connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+        connection.close()
+        with connection._nodb_cursor() as cursor:
+            cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(mine)))
+            cursor.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(mine), sql.Identifier(template))
+            )
+        _use_database(connection, mine)
+        yield
+        connection.close()
+        _use_database(connection, template)
+        with connection._nodb_cursor() as cursor:
+            cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(mine)))
+
+    def _use_database(connection, name: str) -> None:
+        from django.conf import settings
+
+        settings.DATABASES["default"]["NAME"] = name
+        connection.settings_dict["NAME"] = name

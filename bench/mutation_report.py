@@ -17,7 +17,12 @@ bench/results/quality.mutation.json (and, with --commit, docs/benchmarks/quality
 as a table. It exits 1 when a module is under the target, when a survivor is unexplained, or when an
 explanation names a mutant that no longer exists or was killed (explanations must not go stale).
 
-Usage: python bench/mutation_report.py [--commit] [--target 0.9]
+Mutants whose code runs only on PostgreSQL are re-run there (`scripts/mutate --postgresql`): their names are
+the ones `--postgresql-candidates` prints (listed under [postgresql_only]/[race_only], or reached by no test on
+SQLite), and that run leaves their names in mutants/postgresql-run.txt so the report can say which verdicts
+came from PostgreSQL.
+
+Usage: python bench/mutation_report.py [--commit] [--target 0.9] [--postgresql-candidates]
 """
 
 from __future__ import annotations
@@ -59,6 +64,24 @@ def explanations(module: str) -> dict[str, dict[str, str]]:
     return told
 
 
+def postgresql_run() -> set[str]:
+    path = ROOT / "mutants" / "postgresql-run.txt"
+    return set(path.read_text().split()) if path.exists() else set()
+
+
+def postgresql_candidates() -> list[str]:
+    """Mutants worth a PostgreSQL run: explained as PostgreSQL-only or race-only, or reached by no test here."""
+    names = []
+    for module in modules():
+        meta_path = ROOT / "mutants" / f"{module}.meta"
+        if not meta_path.exists():
+            continue
+        verdicts = json.loads(meta_path.read_text())["exit_code_by_key"]
+        race_only = explanations(module)["race_only"]
+        names += [n for n, code in verdicts.items() if n in race_only or code in NO_TESTS]
+    return sorted(names)
+
+
 def case_for(module: str) -> tuple[dict, list[str]]:
     meta_path = ROOT / "mutants" / f"{module}.meta"
     if not meta_path.exists():
@@ -98,6 +121,7 @@ def case_for(module: str) -> tuple[dict, list[str]]:
         problems.append(f"{module}: {len(unchecked)} mutants were not checked (the run was cut short)")
     value = round((killed + timeouts) / counted, 4) if counted else None
     short = [n.rsplit(".", 1)[-1] for n in unexplained]
+    on_postgresql = len(postgresql_run() & set(verdicts))
     notes = (
         f"{killed} killed + {timeouts} timeouts of {total} mutants; {len(equivalent)} equivalent and "
         f"{len(message_text)} message-text-only excluded (docs/mutation/{dotted(module)}.toml); "
@@ -112,7 +136,12 @@ def case_for(module: str) -> tuple[dict, list[str]]:
             else ""
         )
         + (f"unexplained survivors: {', '.join(short)}" if short else "no unexplained survivors")
-        + ". mutmut on SQLite, one deterministic run (each mutant against the tests that reach its function)."
+        + ". mutmut on SQLite, one deterministic run (each mutant against the tests that reach its function)"
+        + (
+            f"; {on_postgresql} mutants reached only on PostgreSQL (or by no SQLite test) re-run on PostgreSQL 15."
+            if on_postgresql
+            else "."
+        )
     )
     case = {
         "case": module,
@@ -125,6 +154,7 @@ def case_for(module: str) -> tuple[dict, list[str]]:
         "message_text": len(message_text),
         "race_only": len(race_only),
         "not_checked": len(unchecked),
+        "run_on_postgresql": on_postgresql,
         "survived_unexplained": len(unexplained),
         "notes": notes,
     }
@@ -137,7 +167,13 @@ def main() -> int:
         "--commit", action="store_true", help="also write docs/benchmarks/quality.mutation.json"
     )
     parser.add_argument("--target", type=float, default=0.9)
+    parser.add_argument(
+        "--postgresql-candidates", action="store_true", help="print the mutants to re-run on PostgreSQL"
+    )
     args = parser.parse_args()
+    if args.postgresql_candidates:
+        print("\n".join(postgresql_candidates()))
+        return 0
     cases, problems = [], []
     for module in modules():
         case, found = case_for(module)
@@ -145,7 +181,9 @@ def main() -> int:
         problems += found
         if case["value"] is not None and case["value"] < args.target:
             problems.append(f"{module}: {case['value']:.3f} killed, under the {args.target} target")
-    path = BenchContext(database_version="sqlite (mutmut workers)").report("quality.mutation", cases)
+    path = BenchContext(
+        database_version="sqlite (mutmut workers)" + (" + postgresql 15" if postgresql_run() else "")
+    ).report("quality.mutation", cases)
     if args.commit:
         doc = json.loads(path.read_text())
         (ROOT / "docs" / "benchmarks" / "quality.mutation.json").write_text(json.dumps(doc, indent=2) + "\n")

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = BASE_DIR.parent.parent
@@ -139,6 +140,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 3600.0,
     },
 }
+# Without Redis there is no Celery beat: `omnishop serve` runs this schedule in its workers (core/scheduler.py;
+# auto = only without REDIS_URL, on, off), checking for due jobs every OMNISHOP_SCHEDULER_TICK seconds.
+OMNISHOP_SCHEDULER = os.environ.get("OMNISHOP_SCHEDULER", "auto")
+if OMNISHOP_SCHEDULER not in {"auto", "on", "off"}:
+    raise ImproperlyConfigured("OMNISHOP_SCHEDULER must be auto, on or off.")
+OMNISHOP_SCHEDULER_TICK = float(os.environ.get("OMNISHOP_SCHEDULER_TICK", "5"))
 
 # --- Inventory -----------------------------------------------------------------------------------------
 # Expired checkout holds go back on sale within a minute.

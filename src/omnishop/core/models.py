@@ -29,3 +29,24 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope}:{self.key} ({self.state})"
+
+
+class ScheduledJob(models.Model):
+    """One periodic job of the in-process scheduler (core/scheduler.py), shared by every process.
+
+    A process runs a job only after moving `next_run_at` forward with one compare-and-set UPDATE, so any
+    number of server workers (or machines on one database) run each due job exactly once.
+    """
+
+    name = models.CharField(max_length=120, primary_key=True)
+    task = models.CharField(max_length=200)
+    next_run_at = models.DateTimeField()
+    last_started_at = models.DateTimeField(null=True, blank=True)
+    last_finished_at = models.DateTimeField(null=True, blank=True)
+    last_owner = models.CharField(max_length=120, blank=True, help_text="host:pid of the process that ran it")
+    last_error = models.TextField(blank=True)
+    runs = models.PositiveIntegerField(default=0)
+    failures = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.name} (next {self.next_run_at:%Y-%m-%d %H:%M:%S})"

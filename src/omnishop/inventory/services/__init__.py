@@ -6,6 +6,7 @@ Modules by concept: `stock` (the guarded primitives, receipts, adjustments, the 
 `locations` (locations, channel links and policies).
 """
 
+from .arrivals import on_stock_arrived
 from .availability import Availability, availability_feed, availability_for, availability_of
 from .holds import (
     allocate_reservation,
@@ -54,6 +55,7 @@ from .transfers import (
 )
 
 __all__ = [
+    "on_stock_arrived",
     "ADJUSTMENT_REASONS",
     "Availability",
     "Candidate",

@@ -19,6 +19,7 @@ from omnishop.catalog.models import Variant
 
 from ..errors import InsufficientStock, InvalidQuantity, LocationNotFound, UnknownLocation, UnknownSku
 from ..models import LowStockAlert, StockEvent, StockLevel, StockLocation, StockMovement
+from .arrivals import announce_arrival
 
 # Guards: the condition a change needs, checked by the database in the same statement.
 FREE = "on_hand - allocated - reserved >= %s"
@@ -108,6 +109,7 @@ def add_on_hand(*, variant_id: int, location_id: int, quantity: int, now=None) -
             [variant_id, location_id, quantity, now],
         )
         free, reorder_point, on_hand = cursor.fetchone()
+    announce_arrival(variant_id)
     if reorder_point is not None and free >= reorder_point:
         LowStockAlert.objects.filter(
             variant_id=variant_id, location_id=location_id, resolved_at__isnull=True

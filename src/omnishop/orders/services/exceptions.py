@@ -126,6 +126,19 @@ def _substitute(*, item: OrderException, order: Order, substitutes: dict[int, st
     return get_order(order.number)
 
 
+def backorders_after_arrival(variant_ids: frozenset[int]) -> None:
+    """Stock arrived (inventory's on_stock_arrived, after the receipt committed): when an order waits for one
+    of these variants, run the first-in-first-out allocation now — in-process in the embedded default, as a
+    Celery job with Redis. The periodic job stays as the safety net."""
+    waiting = Order.objects.filter(
+        status=Order.Status.ON_HOLD, backordered_at__isnull=False, lines__variant_id__in=variant_ids
+    )
+    if waiting.exists():
+        from ..tasks import allocate_backorders as job  # tasks import these services: import at call time
+
+        job.delay()
+
+
 def allocate_backorders(*, channel=None, actor: str = "system:backorders") -> list[str]:
     """Give received stock to waiting orders, oldest first; a SKU an older order still waits for is not
     given to a younger one. Returns the numbers of orders fully allocated."""

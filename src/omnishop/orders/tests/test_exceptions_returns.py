@@ -68,6 +68,28 @@ def test_out_of_stock_import_waits_in_the_exception_queue_and_backorders_fill_fi
     assert_books_balance()
 
 
+def test_received_stock_goes_to_waiting_backorders_as_soon_as_the_receipt_commits(
+    shop, django_capture_on_commit_callbacks
+):
+    v = shop.variant(stock=0)
+    other = shop.variant(stock=0)
+    older = marketplace_order(shop, {v: 2}, "M-11")
+    younger = marketplace_order(shop, {v: 1}, "M-12")
+    for order in (older, younger):
+        services.resolve_exception(item=OrderException.objects.get(order=order), action="backorder", actor="t")
+    with django_capture_on_commit_callbacks(execute=True):
+        inventory.receive_stock(variant=other, location=shop.warehouse, quantity=5, reference="po")
+        inventory.receive_stock(variant=v, location=shop.warehouse, quantity=1, reference="po")
+    # one unit: the older order needs two, and the younger one must not jump the queue
+    assert {services.get_order(o.number).status for o in (older, younger)} == {Order.Status.ON_HOLD}
+    with django_capture_on_commit_callbacks(execute=True):
+        inventory.receive_stock(variant=v, location=shop.warehouse, quantity=2, reference="po")
+    assert services.get_order(older.number).status == services.get_order(younger.number).status == "paid"
+    assert shop.stock(v).allocated == 3 and shop.stock(other).allocated == 0
+    assert OrderException.objects.filter(resolved_at__isnull=True).count() == 0
+    assert_books_balance()
+
+
 def test_cancel_unavailable_cancels_and_refunds_only_the_missing_units(shop):
     have = shop.variant(price="10.00", stock=1)
     missing = shop.variant(price="7.00", stock=0)

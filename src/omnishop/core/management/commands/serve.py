@@ -15,6 +15,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import connections
 
+from omnishop.core import scheduler
+
 
 class Command(BaseCommand):
     help = "Serve Omnishop with gunicorn (production server; static files through whitenoise)."
@@ -98,7 +100,14 @@ def gunicorn_config(options: dict) -> dict:
         "forwarded_allow_ips": os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
         # gunicorn 23+ opens a control socket at one fixed path per user; two servers would fight over it.
         "control_socket_disable": True,
+        # The embedded default (no Redis, so no Celery beat) runs the periodic jobs in every worker; each due
+        # job runs in one of them (core/scheduler.py).
+        "post_worker_init": _start_scheduler if scheduler.enabled() else None,
     }
+
+
+def _start_scheduler(worker) -> None:
+    scheduler.SchedulerThread().start()
 
 
 def _application_class():

@@ -99,6 +99,9 @@ def extend_reservation(*, reservation: Reservation, seconds: int | None = None) 
     reservation.refresh_from_db()
     if not updated:
         _check_active(reservation, now)
+        if new_expiry < cap:
+            # Already held at least as long as asked (a fresh hold, say): nothing to extend, not a refusal.
+            return reservation
         raise HoldLimitReached(
             f"The reservation is held until the channel's limit ({cap.isoformat()}).",
             field="seconds",

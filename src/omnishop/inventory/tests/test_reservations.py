@@ -88,6 +88,18 @@ def test_ttl_comes_from_the_channel_policy_and_can_be_extended_up_to_the_hold_li
         services.extend_reservation(reservation=r, seconds=3600)
 
 
+def test_extending_a_fresh_hold_by_less_than_it_has_left_keeps_it_and_is_not_a_refusal(
+    shop, warehouse, make_variant, stock
+):
+    stock(make_variant("BELT"), warehouse, 3)
+    services.set_policy(channel=shop, reservation_ttl_seconds=900, max_hold_seconds=3600)
+    r = services.reserve_stock(channel=shop, lines=[LineRequest("BELT", 1)], key="k")
+    held_until = r.expires_at
+    again = services.extend_reservation(reservation=r, seconds=300)  # 45 minutes before the hold limit
+    assert again.expires_at == held_until and again.status == "active"
+    assert services.extend_reservation(reservation=r, seconds=1200).expires_at > held_until
+
+
 def test_placing_the_order_turns_the_hold_into_an_allocation_and_shipping_books_a_sale(
     shop, warehouse, make_variant, stock, level
 ):

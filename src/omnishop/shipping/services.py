@@ -157,20 +157,20 @@ def ingest_webhook(*, carrier_code: str, body: bytes, timestamp: str | None, sig
                     location=str(raw.get("location", ""))[:200],
                     occurred_at=occurred,
                 )
-                _apply(fulfilment, status, carrier)
+                _apply(fulfilment, status, carrier, occurred)
         except IntegrityError:
             continue  # delivered before
         applied += 1
     return applied
 
 
-def _apply(fulfilment: Fulfilment, status: str, carrier: Carrier) -> None:
+def _apply(fulfilment: Fulfilment, status: str, carrier: Carrier, occurred: datetime) -> None:
     actor = f"carrier:{carrier.code}"
     Fulfilment.objects.filter(pk=fulfilment.pk).exclude(status=Fulfilment.Status.DELIVERED).update(
         tracking_status=status
     )
     if status == "delivered":
-        orders.mark_delivered(fulfilment=fulfilment, actor=actor)
+        orders.mark_delivered(fulfilment=fulfilment, actor=actor, at=occurred)
     elif status in ("exception", "returned"):
         orders.open_exception(
             order=fulfilment.order,

@@ -6,6 +6,8 @@ lines count the units as fulfilled and the order moves to partially_fulfilled or
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -121,12 +123,17 @@ def advance_fulfilment_status(order: Order, *, actor: str) -> Order:
     return order
 
 
-def mark_delivered(*, fulfilment: Fulfilment, actor: str) -> Fulfilment:
-    """The carrier delivered this parcel; when every parcel is delivered the order is delivered."""
+def mark_delivered(*, fulfilment: Fulfilment, actor: str, at: datetime | None = None) -> Fulfilment:
+    """The carrier delivered this parcel (`at`: when, by the carrier's event; a time before the shipment or
+    in the future is clamped to them); when every parcel is delivered the order is delivered."""
     with transaction.atomic():
         order = lock(fulfilment.order)
+        now = timezone.now()
+        delivered_at = now if at is None else min(at, now)
+        if fulfilment.shipped_at is not None:
+            delivered_at = max(delivered_at, fulfilment.shipped_at)
         updated = Fulfilment.objects.filter(pk=fulfilment.pk, status=Fulfilment.Status.SHIPPED).update(
-            status=Fulfilment.Status.DELIVERED, delivered_at=timezone.now(), tracking_status="delivered"
+            status=Fulfilment.Status.DELIVERED, delivered_at=delivered_at, tracking_status="delivered"
         )
         fulfilment.refresh_from_db()
         if not updated:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import orjson
 import pytest
 
 from omnishop.orders import services as orders
-from omnishop.orders.models import Order, OrderException
+from django.utils import timezone
+
+from omnishop.orders.models import Fulfilment, Order, OrderException
 from omnishop.orders.tests.conftest import shop  # noqa: F401  (fixture)
 from omnishop.shipping import services
 from omnishop.shipping.models import TrackingEvent
@@ -58,6 +61,29 @@ def test_delivered_event_in_the_carriers_own_words_advances_the_order(api, shipp
     assert post(api, [ev("e1", "transit"), ev("e2", "zugestellt")]).json() == {"applied": 2}
     assert orders.get_order(shipped.number).status == Order.Status.DELIVERED
     assert list(TrackingEvent.objects.values_list("status", flat=True)) == ["in_transit", "delivered"]
+
+
+def test_a_parcel_is_delivered_when_the_carrier_says_it_was_not_when_the_webhook_arrives(api, shipped):
+    (parcel,) = shipped.fulfilments.all()
+    shipped_at = timezone.now() - timedelta(days=2)
+    Fulfilment.objects.filter(pk=parcel.pk).update(shipped_at=shipped_at)
+    handed_over = (timezone.now() - timedelta(days=1)).replace(microsecond=0)
+    event = {**ev("e9", "delivered"), "occurred_at": handed_over.isoformat()}
+    assert post(api, [event]).json() == {"applied": 1}
+    parcel.refresh_from_db()
+    assert parcel.delivered_at == handed_over
+
+
+@pytest.mark.parametrize("skew", [timedelta(days=-30), timedelta(hours=5)])
+def test_a_delivery_time_before_the_shipment_or_in_the_future_is_clamped(api, shipped, skew):
+    (parcel,) = shipped.fulfilments.all()
+    event = {**ev("e9", "delivered"), "occurred_at": (timezone.now() + skew).isoformat()}
+    before = timezone.now()
+    assert post(api, [event]).json() == {"applied": 1}
+    parcel.refresh_from_db()
+    assert parcel.shipped_at <= parcel.delivered_at <= timezone.now()
+    if skew > timedelta(0):
+        assert parcel.delivered_at >= before
 
 
 def test_the_same_event_delivered_twice_is_applied_once(api, shipped):

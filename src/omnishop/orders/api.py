@@ -29,14 +29,14 @@ from .schemas import (
     CartLineIn,
     ChannelOrderIn,
     CheckoutIn,
-    DecisionIn,
+    ExceptionResolveIn,
     ExchangeIn,
-    MergeIn,
+    FulfilmentShipIn,
+    OrderMergeIn,
     QuickCheckoutIn,
-    ReceiveIn,
-    ResolveIn,
+    ReturnDecisionIn,
     ReturnIn,
-    ShipIn,
+    ReturnReceiveIn,
     ShippingMethodIn,
     SplitIn,
     TaxRateIn,
@@ -340,7 +340,7 @@ def list_exceptions(request: HttpRequest, open_only: bool = True, cursor: str | 
 
 
 @router.post("/exceptions/{exception_id}/resolve", response={200: dict, **ERRORS}, auth=MANAGE)
-def resolve_exception(request: HttpRequest, exception_id: int, body: ResolveIn):
+def resolve_exception(request: HttpRequest, exception_id: int, body: ExceptionResolveIn):
     """Backorder, cancel the missing units (refunded), or substitute another SKU per line."""
     item = services.get_exception(exception_id)
     visible_order(request, item.order.number)
@@ -361,13 +361,13 @@ def allocate_backorders(request: HttpRequest):
 
 
 @router.post("/merge", response={200: dict, **ERRORS}, auth=MANAGE)
-def merge_orders(request: HttpRequest, body: MergeIn):
+def merge_orders(request: HttpRequest, body: OrderMergeIn):
     orders = [visible_order(request, n) for n in body.orders]
     return serialise.order_out(services.merge_orders(orders=orders, actor=actor(request)))
 
 
 @router.post("/fulfilments/{fulfilment_id}/ship", response={200: dict, **ERRORS}, auth=MANAGE)
-def ship_fulfilment(request: HttpRequest, fulfilment_id: int, body: ShipIn):
+def ship_fulfilment(request: HttpRequest, fulfilment_id: int, body: FulfilmentShipIn):
     """The parcel left: sale movements written, lines fulfilled; carrier and tracking number recorded."""
     fulfilment = services.get_fulfilment(fulfilment_id)
     visible_order(request, fulfilment.order.number)
@@ -381,7 +381,7 @@ def ship_fulfilment(request: HttpRequest, fulfilment_id: int, body: ShipIn):
 
 
 @router.post("/returns/{number}/approve", response={200: dict, **ERRORS}, auth=MANAGE)
-def approve_return(request: HttpRequest, number: str, body: DecisionIn):
+def approve_return(request: HttpRequest, number: str, body: ReturnDecisionIn):
     rma = services.get_return(number)
     visible_order(request, rma.order.number)
     services.decide_return(rma=rma, approve=True, actor=actor(request), note=body.note)
@@ -389,7 +389,7 @@ def approve_return(request: HttpRequest, number: str, body: DecisionIn):
 
 
 @router.post("/returns/{number}/reject", response={200: dict, **ERRORS}, auth=MANAGE)
-def reject_return(request: HttpRequest, number: str, body: DecisionIn):
+def reject_return(request: HttpRequest, number: str, body: ReturnDecisionIn):
     rma = services.get_return(number)
     visible_order(request, rma.order.number)
     services.decide_return(rma=rma, approve=False, actor=actor(request), note=body.note)
@@ -397,7 +397,7 @@ def reject_return(request: HttpRequest, number: str, body: DecisionIn):
 
 
 @router.post("/returns/{number}/receive", response={200: dict, **ERRORS}, auth=MANAGE)
-def receive_return(request: HttpRequest, number: str, body: ReceiveIn):
+def receive_return(request: HttpRequest, number: str, body: ReturnReceiveIn):
     """Restock (into `location`) or write off each line, then refund to the method the return names."""
     rma = services.get_return(number)
     visible_order(request, rma.order.number)

@@ -7,7 +7,7 @@ from ninja import Field
 from omnishop.core.schemas import InputSchema
 
 
-class AddressIn(InputSchema):
+class OrderAddressIn(InputSchema):
     name: str
     line1: str
     city: str
@@ -19,7 +19,7 @@ class AddressIn(InputSchema):
     phone: str = ""
 
 
-class LineIn(InputSchema):
+class OrderLineIn(InputSchema):
     sku: str = Field(..., min_length=1, max_length=64)
     quantity: int
 
@@ -40,7 +40,7 @@ class CartLineIn(InputSchema):
 
 
 class CartDetailsIn(InputSchema):
-    shipping_address: AddressIn | None = None
+    shipping_address: OrderAddressIn | None = None
     shipping_method: str | None = None
     email: str | None = None
 
@@ -51,9 +51,9 @@ class CartCheckoutIn(InputSchema):
 
 class CheckoutIn(InputSchema):
     channel: str | None = None
-    lines: list[LineIn]
+    lines: list[OrderLineIn]
     shipping_method: str
-    shipping_address: AddressIn | None = None
+    shipping_address: OrderAddressIn | None = None
     email: str = ""
     payment: PaymentIn
 
@@ -82,7 +82,7 @@ class ChannelOrderIn(InputSchema):
     external_id: str = Field("", max_length=100)
     lines: list[ChannelLineIn]
     customer: ChannelCustomerIn | None = None
-    shipping_address: AddressIn | None = None
+    shipping_address: OrderAddressIn | None = None
     shipping_method: str | None = None
     shipping_total: str | None = None
     paid_amount: str | None = None
@@ -101,18 +101,18 @@ class CancelIn(InputSchema):
 
 
 class AddressChangeIn(InputSchema):
-    shipping_address: AddressIn
+    shipping_address: OrderAddressIn
 
 
 class SplitIn(InputSchema):
     lines: list[LineQuantityIn]
 
 
-class MergeIn(InputSchema):
+class OrderMergeIn(InputSchema):
     orders: list[str]
 
 
-class ShipIn(InputSchema):
+class FulfilmentShipIn(InputSchema):
     carrier: str
     tracking_number: str = ""
 
@@ -129,7 +129,7 @@ class ReturnIn(InputSchema):
     note: str = Field("", max_length=500)
 
 
-class DecisionIn(InputSchema):
+class ReturnDecisionIn(InputSchema):
     note: str = Field("", max_length=500)
 
 
@@ -138,7 +138,7 @@ class DispositionIn(InputSchema):
     disposition: str
 
 
-class ReceiveIn(InputSchema):
+class ReturnReceiveIn(InputSchema):
     location: str | None = None
     lines: list[DispositionIn] = []
 
@@ -148,7 +148,7 @@ class SubstituteIn(InputSchema):
     sku: str
 
 
-class ResolveIn(InputSchema):
+class ExceptionResolveIn(InputSchema):
     action: str
     substitutes: list[SubstituteIn] = []
 
@@ -177,4 +177,4 @@ class TaxRateIn(InputSchema):
 
 
 class ExchangeIn(InputSchema):
-    lines: list[LineIn]
+    lines: list[OrderLineIn]

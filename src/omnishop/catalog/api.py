@@ -459,7 +459,7 @@ def bulk_upsert_listings(
         )
         return {"items": [ListingOut.from_orm(listing).model_dump(mode="json") for listing in listings]}
 
-    return idempotent(request, idempotency_key, 200, build)
+    return idempotent(request, idempotency_key, 200, build, schema=BulkListingsOut)
 
 
 @router.get("/channels/{code}/listings/{variant_id}", response={200: ListingOut, **ERRORS}, auth=LISTING_READ)

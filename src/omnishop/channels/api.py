@@ -78,7 +78,7 @@ def issue_api_key(
         )
         return {**ApiKeyOut.from_orm(issued.api_key).model_dump(mode="json"), "key": issued.secret}
 
-    return idempotent(request, idempotency_key, 201, build, redact=_without_secret)
+    return idempotent(request, idempotency_key, 201, build, schema=IssuedKeyOut, redact=_without_secret)
 
 
 @router.post(

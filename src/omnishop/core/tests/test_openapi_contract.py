@@ -22,3 +22,102 @@ def test_catalogue_variants_and_customer_merges_are_documented_with_their_own_sh
     merge = schema["paths"]["/api/v1/customers/merges"]["post"]["requestBody"]
     ref = merge["content"]["application/json"]["schema"]["$ref"]
     assert "orders" not in schema["components"]["schemas"][ref.rsplit("/", 1)[-1]]["properties"]
+
+
+def test_every_success_answer_with_a_body_has_a_typed_schema():
+    # A free-form object is a contract nobody can see: generated clients get untyped maps, and nothing
+    # decides which fields leave the server.
+    assert contract.untyped_success_responses(contract.current_schema()) == []
+
+
+def test_the_api_has_no_breaking_change_against_the_committed_contract():
+    # On purpose? Run scripts/openapi-snapshot, review `git diff docs/openapi.json` and commit it.
+    committed = json.loads(contract.SNAPSHOT.read_text())
+    assert contract.breaking_changes(committed, contract.current_schema()) == []
+
+
+# --- the breaking-change check itself, on a small contract ----------------------------------------------
+
+
+def _contract(*, answer: dict, body: dict | None = None, parameters: list | None = None) -> dict:
+    operation = {
+        "parameters": parameters or [],
+        "responses": {
+            "200": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/O"}}}}
+        },
+    }
+    if body is not None:
+        ref = {"$ref": "#/components/schemas/I"}
+        operation["requestBody"] = {"content": {"application/json": {"schema": ref}}}
+    return {
+        "paths": {"/things": {"post": operation}},
+        "components": {"schemas": {"O": answer, "I": body or {}}},
+    }
+
+
+ANSWER = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "total": {"type": "string"},
+        "lines": {"type": "array", "items": {"$ref": "#/components/schemas/L"}},
+    },
+}
+BODY = {"type": "object", "properties": {"sku": {"type": "string"}}, "required": ["sku"]}
+
+
+def _with(schema: dict, **changes) -> dict:
+    return {**schema, "properties": {**schema["properties"], **changes}}
+
+
+def test_adding_an_answer_field_or_an_optional_request_field_is_not_breaking():
+    old = _contract(answer=ANSWER, body=BODY)
+    new = _contract(
+        answer=_with(ANSWER, note={"type": "string"}),
+        body=_with(BODY, note={"type": "string", "default": ""}),
+    )
+    new["paths"]["/other"] = {}
+    assert contract.breaking_changes(old, new) == []
+
+
+def test_a_removed_path_operation_or_answer_field_is_breaking():
+    old = _contract(answer=ANSWER)
+    assert contract.breaking_changes(old, {**old, "paths": {}}) == ["path removed: /things"]
+    assert contract.breaking_changes(old, {**old, "paths": {"/things": {}}}) == [
+        "operation removed: POST /things"
+    ]
+    fewer = {k: v for k, v in ANSWER["properties"].items() if k != "total"}
+    assert contract.breaking_changes(old, _contract(answer={**ANSWER, "properties": fewer})) == [
+        "POST /things 200: field 'total' removed"
+    ]
+
+
+def test_an_answer_field_that_changes_type_or_may_now_be_null_is_breaking():
+    old = _contract(answer=ANSWER)
+    retyped = _contract(answer=_with(ANSWER, id={"type": "string"}))
+    nullable = _contract(answer=_with(ANSWER, total={"anyOf": [{"type": "string"}, {"type": "null"}]}))
+    assert contract.breaking_changes(old, retyped) == ["POST /things 200.id: may now be string (was integer)"]
+    assert contract.breaking_changes(old, nullable) == [
+        "POST /things 200.total: may now be null (was string)"
+    ]
+
+
+def test_a_new_required_request_field_or_parameter_is_breaking():
+    old = _contract(answer=ANSWER, body=BODY)
+    required = _with(BODY, note={"type": "string"})
+    required["required"] = ["sku", "note"]
+    assert contract.breaking_changes(old, _contract(answer=ANSWER, body=required)) == [
+        "POST /things request: new required field 'note'"
+    ]
+    header = [{"in": "header", "name": "Idempotency-Key", "required": True, "schema": {"type": "string"}}]
+    assert contract.breaking_changes(old, _contract(answer=ANSWER, body=BODY, parameters=header)) == [
+        "POST /things: new required header parameter 'Idempotency-Key'"
+    ]
+
+
+def test_a_request_field_that_accepts_less_is_breaking():
+    old = _contract(answer=ANSWER, body=_with(BODY, qty={"type": "number"}))
+    new = _contract(answer=ANSWER, body=_with(BODY, qty={"type": "string"}))
+    assert contract.breaking_changes(old, new) == [
+        "POST /things request.qty: no longer accepts integer, number"
+    ]

@@ -15,7 +15,7 @@ from omnishop.core.errors import PermissionDenied, ValidationFailed
 from omnishop.core.idempotency import IDEMPOTENCY_KEY, idempotent, request_fingerprint
 from omnishop.core.pagination import paginate
 from omnishop.core.schemas import ERRORS as COMMON_ERRORS
-from omnishop.core.schemas import ErrorOut, conform
+from omnishop.core.schemas import conform, error_schema
 
 from . import serialise, services
 from .errors import CartNotFound, OrderNotFound
@@ -53,7 +53,7 @@ from .schemas import (
 )
 
 router = Router(tags=["orders"])
-ERRORS = {**COMMON_ERRORS, 402: ErrorOut}
+ERRORS = {**COMMON_ERRORS, 402: error_schema(402)}
 
 READ = [channel_key("orders:read"), staff("orders.view_order"), shopper()]
 SHOP = [channel_key("orders:write"), staff("orders.change_order"), shopper()]

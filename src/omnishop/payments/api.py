@@ -13,7 +13,7 @@ from omnishop.core.errors import ValidationFailed
 from omnishop.core.idempotency import IDEMPOTENCY_KEY, idempotent
 from omnishop.core.money import parse_amount, quantize, validate_currency
 from omnishop.core.schemas import ERRORS as COMMON_ERRORS
-from omnishop.core.schemas import ErrorOut
+from omnishop.core.schemas import error_schema
 
 from . import credit, services
 from .errors import PaymentNotFound
@@ -33,7 +33,7 @@ from .schemas import (
 )
 
 router = Router(tags=["payments"])
-ERRORS = {**COMMON_ERRORS, 402: ErrorOut, 502: ErrorOut}
+ERRORS = {**COMMON_ERRORS, 402: error_schema(402), 502: error_schema(502)}
 MANAGE = [channel_key("orders:write"), staff("payments.change_payment")]
 READ = [channel_key("orders:read"), staff("payments.view_payment")]
 

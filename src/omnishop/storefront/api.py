@@ -9,13 +9,13 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema
 
-from omnishop.core.schemas import ErrorOut
+from omnishop.core.schemas import error_schema
 
 from . import render, services
 from .schemas import ProductDetailOut, ProductPageOut
 
 router = Router(tags=["storefront"])
-ERRORS = {404: ErrorOut, 422: ErrorOut}
+ERRORS = {404: error_schema(404), 422: error_schema(422)}
 
 
 class StorefrontProductFilters(Schema):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from omnishop import contract
 
@@ -121,3 +122,25 @@ def test_a_request_field_that_accepts_less_is_breaking():
     assert contract.breaking_changes(old, new) == [
         "POST /things request.qty: no longer accepts integer, number"
     ]
+
+
+def test_each_error_status_publishes_the_codes_answered_with_it():
+    from omnishop.core.errors import error_classes
+
+    components = contract.current_schema()["components"]["schemas"]
+    published = {
+        int(name[5:-4]): set(schema["properties"]["code"]["enum"])
+        for name, schema in components.items()
+        if re.fullmatch(r"Error\d+Body", name)
+    }
+    assert {cls.status for cls in error_classes()} <= set(published)
+    assert [cls.code for cls in error_classes() if cls.code not in published[cls.status]] == []
+    assert "insufficient_stock" in published[409] and "insufficient_stock" not in published[404]
+    assert {"malformed_json"} <= published[400] and {"unknown_field", "required"} <= published[422]
+
+
+def test_every_error_code_is_documented_in_the_api_guide():
+    from omnishop.core.errors import all_codes
+
+    guide = (contract.SNAPSHOT.parent / "API.md").read_text()
+    assert [code for code in all_codes() if f"`{code}`" not in guide] == []

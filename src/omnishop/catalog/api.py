@@ -457,7 +457,7 @@ def bulk_upsert_listings(
         listings = services.bulk_upsert_listings(
             channel=channel, changes=[_listing_change(item) for item in body.listings]
         )
-        return {"items": [ListingOut.from_orm(listing).model_dump(mode="json") for listing in listings]}
+        return {"items": listings}  # conformed to BulkListingsOut, resolvers and all, by idempotent()
 
     return idempotent(request, idempotency_key, 200, build, schema=BulkListingsOut)
 

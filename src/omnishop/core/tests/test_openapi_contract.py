@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 
 from omnishop import contract
@@ -139,8 +140,51 @@ def test_each_error_status_publishes_the_codes_answered_with_it():
     assert {"malformed_json"} <= published[400] and {"unknown_field", "required"} <= published[422]
 
 
+def _every_module_loaded() -> None:
+    """Import every module of the project (tests and migrations aside), so an error class defined in a module
+    nothing imported yet is still seen."""
+    import importlib
+    import pkgutil
+
+    import omnishop
+
+    for module in pkgutil.walk_packages(omnishop.__path__, "omnishop."):
+        if not any(part in module.name for part in (".tests", ".migrations", "conftest", ".wsgi", ".manage")):
+            importlib.import_module(module.name)
+
+
+def test_every_error_class_is_loaded_with_the_api_so_the_published_codes_are_complete():
+    # The enums are collected from the loaded classes: a class only a lazily imported module defines would
+    # be missing from the document a fresh server publishes (put it in the app's errors.py).
+    import subprocess
+    import sys
+
+    from omnishop.core.errors import all_codes
+
+    fresh = subprocess.run(
+        [sys.executable, "-c", _FRESH_SERVER_CODES],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "omnishop.settings", "PYTHONPATH": _SOURCE_ROOT},
+    )
+    _every_module_loaded()
+    assert sorted(set(all_codes()) - set(json.loads(fresh.stdout))) == []
+
+
+_SOURCE_ROOT = str(contract.SNAPSHOT.parents[1] / "src")  # this checkout's code, whatever is installed
+_FRESH_SERVER_CODES = """
+import json, django
+django.setup()
+import omnishop.api
+from omnishop.core.errors import all_codes
+print(json.dumps(all_codes()))
+"""
+
+
 def test_every_error_code_is_documented_in_the_api_guide():
     from omnishop.core.errors import all_codes
 
+    _every_module_loaded()
     guide = (contract.SNAPSHOT.parent / "API.md").read_text()
     assert [code for code in all_codes() if f"`{code}`" not in guide] == []

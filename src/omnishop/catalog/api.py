@@ -457,9 +457,9 @@ def bulk_upsert_listings(
         listings = services.bulk_upsert_listings(
             channel=channel, changes=[_listing_change(item) for item in body.listings]
         )
-        return {"items": [ListingOut.from_orm(listing).model_dump(mode="json") for listing in listings]}
+        return {"items": listings}  # conformed to BulkListingsOut, resolvers and all, by idempotent()
 
-    return idempotent(request, idempotency_key, 200, build)
+    return idempotent(request, idempotency_key, 200, build, schema=BulkListingsOut)
 
 
 @router.get("/channels/{code}/listings/{variant_id}", response={200: ListingOut, **ERRORS}, auth=LISTING_READ)

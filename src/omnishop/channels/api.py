@@ -76,9 +76,10 @@ def issue_api_key(
             created_by=request.auth.user,
             expires_at=body.expires_at,
         )
-        return {**ApiKeyOut.from_orm(issued.api_key).model_dump(mode="json"), "key": issued.secret}
+        issued.api_key.key = issued.secret  # shown in this one answer, never stored
+        return IssuedKeyOut.from_orm(issued.api_key)
 
-    return idempotent(request, idempotency_key, 201, build, redact=_without_secret)
+    return idempotent(request, idempotency_key, 201, build, schema=IssuedKeyOut, redact=_without_secret)
 
 
 @router.post(

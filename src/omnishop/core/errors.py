@@ -86,3 +86,42 @@ class PayloadTooLarge(DomainError):
     code = "payload_too_large"
     status = 413
     default_message = "The request body is too large."
+
+
+# Codes the HTTP edge (omnishop.api) answers with itself rather than through a DomainError, with their
+# statuses: bad JSON or media type, schema validation, ninja's authentication and permission checks, unknown
+# paths, body size, rate limits, an HTTP error raised by ninja itself (any 4xx), and the 500 of a bug.
+EDGE_CODES: dict[str, tuple[int, ...]] = {
+    "malformed_json": (400,),
+    "authentication_required": (401,),
+    "permission_denied": (403,),
+    "not_found": (404,),
+    "payload_too_large": (413,),
+    "unsupported_media_type": (415,),
+    "unknown_field": (422,),
+    "required": (422,),
+    "validation_error": (422,),
+    "rate_limited": (429,),
+    "http_error": (400, 401, 403, 404, 405, 409, 413, 415, 422, 429),
+    "internal_error": (500,),
+}
+
+
+def error_classes() -> list[type[DomainError]]:
+    """Every DomainError subclass of the loaded apps (each app's errors module is imported with its API)."""
+    found: list[type[DomainError]] = []
+    pending = [DomainError]
+    while pending:
+        for sub in pending.pop().__subclasses__():
+            if sub not in found:
+                found.append(sub)
+                pending.append(sub)
+    return found
+
+
+def all_codes(*, status: int | None = None) -> list[str]:
+    """Every error code the API can answer with (with `status`, only those answered with that status),
+    once, sorted: what the error schemas publish as enums."""
+    edge = {code for code, statuses in EDGE_CODES.items() if status is None or status in statuses}
+    raised = {cls.code for cls in error_classes() if status is None or cls.status == status}
+    return sorted(edge | raised)

@@ -23,6 +23,7 @@ from ninja import Header
 
 from .errors import DomainError, IdempotencyInProgress, IdempotencyKeyReused, ValidationFailed
 from .models import IdempotencyRecord
+from .schemas import conform
 
 # A worker that died mid-request leaves its row in progress; after this long the key may be retried.
 ABANDONED_AFTER = timedelta(minutes=5)
@@ -134,14 +135,23 @@ def idempotent(
     status: int,
     build: Callable[[], object],
     *,
+    schema: object | None = None,
     redact: Callable[[bytes], bytes] | None = None,
 ) -> HttpResponse:
-    """Endpoint helper: run `build` (a service call returning a schema object or dict) once per key."""
+    """Endpoint helper: run `build` (a service call returning a schema object or dict) once per key.
+
+    A dict is passed through `schema` (the operation's response schema for `status`) before it is stored,
+    so the stored and replayed answer is exactly what the OpenAPI document describes."""
     from omnishop.api import dumps
 
     def work() -> tuple[int, bytes]:
         result = build()
-        data = result.model_dump(mode="json") if hasattr(result, "model_dump") else result
+        if schema is not None:
+            data = conform(schema, result)
+        elif hasattr(result, "model_dump"):
+            data = result.model_dump(mode="json")
+        else:
+            raise TypeError("idempotent() needs the response schema a dict answer must conform to")
         return status, dumps(data)
 
     scope = request.auth.idempotency_scope if getattr(request, "auth", None) else "anonymous"

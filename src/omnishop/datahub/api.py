@@ -25,8 +25,10 @@ from .schemas import (
     DecisionIn,
     JobOut,
     JobPage,
+    JobQualityOut,
     MatchOut,
     MatchPage,
+    OverallQualityOut,
     ProfileOut,
     QuarantinedRowOut,
     QuarantinePage,
@@ -179,12 +181,12 @@ def rerun_import(request: HttpRequest, job_id: int, idempotency_key: str | None 
     return idempotent(request, idempotency_key, 202, build)
 
 
-@router.get("/imports/{job_id}/quality", response={200: dict, **ERRORS}, auth=READ)
+@router.get("/imports/{job_id}/quality", response={200: JobQualityOut, **ERRORS}, auth=READ)
 def job_quality(request: HttpRequest, job_id: int):
     return services.quality_report(job=services.get_job(principal=request.auth, job_id=job_id))
 
 
-@router.get("/quality", response={200: dict, **ERRORS}, auth=READ)
+@router.get("/quality", response={200: OverallQualityOut, **ERRORS}, auth=READ)
 def overall_quality(request: HttpRequest):
     return services.overall_quality(principal=request.auth)
 

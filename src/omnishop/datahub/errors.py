@@ -22,6 +22,11 @@ class SourceError(DomainError):
     default_message = "The file cannot be read."
 
 
+class ChannelRequired(SourceError):
+    code = "channel_required"
+    default_message = "This profile imports channel data: run the job for a channel."
+
+
 class UnsupportedFormat(SourceError):
     code = "unsupported_format"
     default_message = "This file format is not supported."

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ninja import Schema
+from ninja import Field, Schema
 
 from omnishop.core.schemas import InputSchema
 
@@ -120,3 +120,45 @@ class MatchPage(Schema):
 
 class DecisionIn(InputSchema):
     merge: bool
+
+
+class OutcomeCountsOut(Schema):
+    rows_read: int = 0
+    imported: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    merged: int = 0
+    quarantined: int = 0
+
+
+class RejectReasonOut(Schema):
+    reason: str = Field(description="'<field>:<code>', '*' when the row as a whole was refused.")
+    count: int
+    sample_lines: list[int] = Field([], description="Up to five source lines with this reason.")
+
+
+class JobQualityOut(Schema):
+    """A job's data-quality report; the figures after `open_quarantine` exist once the job has run."""
+
+    job: int
+    profile: str
+    status: str
+    counts: OutcomeCountsOut
+    open_quarantine: int
+    rows: int | None = None
+    completeness: dict[str, float] | None = Field(None, description="Share of rows with a value, per field.")
+    duplicate_rows: int | None = None
+    duplicates_exact: bool | None = Field(None, description="False when the file was too big to count all.")
+    rejects_by_reason: list[RejectReasonOut] = []
+    missing_optional_columns: list[str] = []
+    merged: int | None = None
+    entities: dict[str, Any] | None = Field(None, description="Side effects, e.g. variants created.")
+    seconds: float | None = None
+
+
+class OverallQualityOut(Schema):
+    jobs: int
+    counts: OutcomeCountsOut
+    rejects_by_reason: list[RejectReasonOut]
+    open_quarantine: int
+    review_queue: int = Field(description="Identity-resolution candidates waiting for a decision.")

@@ -15,35 +15,45 @@ from omnishop.core.errors import PermissionDenied, ValidationFailed
 from omnishop.core.idempotency import IDEMPOTENCY_KEY, idempotent, request_fingerprint
 from omnishop.core.pagination import paginate
 from omnishop.core.schemas import ERRORS as COMMON_ERRORS
-from omnishop.core.schemas import ErrorOut
+from omnishop.core.schemas import conform, error_schema
 
 from . import serialise, services
 from .errors import CartNotFound, OrderNotFound
 from .models import Order, OrderException
 from .schemas import (
     AddressChangeIn,
+    AllocatedOut,
     CancelIn,
     CartCheckoutIn,
     CartDetailsIn,
     CartIn,
     CartLineIn,
+    CartOut,
     ChannelOrderIn,
     CheckoutIn,
-    DecisionIn,
+    ExceptionPage,
+    ExceptionResolveIn,
     ExchangeIn,
-    MergeIn,
+    FulfilmentShipIn,
+    OrderMergeIn,
+    OrderOut,
+    OrderPage,
+    PlacedOrderOut,
     QuickCheckoutIn,
-    ReceiveIn,
-    ResolveIn,
+    ReturnDecisionIn,
     ReturnIn,
-    ShipIn,
+    ReturnReceiveIn,
+    ReturnRequestedOut,
     ShippingMethodIn,
+    ShippingMethodOut,
     SplitIn,
     TaxRateIn,
+    TaxRateOut,
+    TimelineOut,
 )
 
 router = Router(tags=["orders"])
-ERRORS = {**COMMON_ERRORS, 402: ErrorOut}
+ERRORS = {**COMMON_ERRORS, 402: error_schema(402)}
 
 READ = [channel_key("orders:read"), staff("orders.view_order"), shopper()]
 SHOP = [channel_key("orders:write"), staff("orders.change_order"), shopper()]
@@ -90,6 +100,23 @@ def visible_order(request: HttpRequest, number: str) -> Order:
     raise OrderNotFound(f"No order {number}.", field="number")
 
 
+def buyer_side(request: HttpRequest, order: Order) -> bool:
+    """The order's own channel and its customer act for the buyer, so only they get the order's tracking
+    token and a payment's client secret; staff operate without them (as in the admin)."""
+    auth = request.auth
+    if auth.kind == "channel":
+        return order.channel_id == auth.channel.pk
+    if order.customer_id is None:
+        return False
+    if auth.kind == "shopper":
+        return order.customer_id == auth.customer.pk
+    return order.customer.user_id == auth.user.pk
+
+
+def order_view(request: HttpRequest, order: Order) -> dict:
+    return serialise.order_out(order, secrets=buyer_side(request, order))
+
+
 def _no_shoppers(request: HttpRequest) -> None:
     if request.auth.kind == "shopper":
         raise PermissionDenied("Only staff or the channel can do this.")
@@ -125,7 +152,7 @@ def _cart_view(cart) -> dict:
     return serialise.cart_out(cart, services.cart_quote(cart=cart))
 
 
-@router.post("/carts", response={201: dict, **ERRORS}, auth=SHOP)
+@router.post("/carts", response={201: CartOut, **ERRORS}, auth=SHOP)
 def create_cart(request: HttpRequest, body: CartIn, idempotency_key: str | None = IDEMPOTENCY_KEY):
     """A channel key opens guest carts for its channel; a shopper opens their own cart on a named channel."""
     channel = acting_channel(request, body.channel)
@@ -135,22 +162,22 @@ def create_cart(request: HttpRequest, body: CartIn, idempotency_key: str | None 
         cart = services.create_cart(channel=channel, customer=customer, email=body.email)
         return _cart_view(cart)
 
-    return idempotent(request, idempotency_key, 201, build)
+    return idempotent(request, idempotency_key, 201, build, schema=CartOut)
 
 
-@router.get("/carts/{token}", response={200: dict, **ERRORS}, auth=SHOP)
+@router.get("/carts/{token}", response={200: CartOut, **ERRORS}, auth=SHOP)
 def get_cart(request: HttpRequest, token: str):
     return _cart_view(_cart(request, token))
 
 
-@router.put("/carts/{token}/lines", response={200: dict, **ERRORS}, auth=SHOP)
+@router.put("/carts/{token}/lines", response={200: CartOut, **ERRORS}, auth=SHOP)
 def set_cart_line(request: HttpRequest, token: str, body: CartLineIn):
     """Set a SKU's quantity (0 removes it)."""
     cart = services.set_line(cart=_cart(request, token), sku=body.sku, quantity=body.quantity)
     return _cart_view(cart)
 
 
-@router.patch("/carts/{token}", response={200: dict, **ERRORS}, auth=SHOP)
+@router.patch("/carts/{token}", response={200: CartOut, **ERRORS}, auth=SHOP)
 def update_cart(request: HttpRequest, token: str, body: CartDetailsIn):
     cart = services.set_checkout_details(
         cart=_cart(request, token),
@@ -161,7 +188,7 @@ def update_cart(request: HttpRequest, token: str, body: CartDetailsIn):
     return _cart_view(cart)
 
 
-@router.post("/carts/{token}/checkout", response={201: dict, **ERRORS}, auth=SHOP)
+@router.post("/carts/{token}/checkout", response={201: PlacedOrderOut, **ERRORS}, auth=SHOP)
 def checkout_cart(
     request: HttpRequest, token: str, body: CartCheckoutIn, idempotency_key: str | None = IDEMPOTENCY_KEY
 ):
@@ -175,12 +202,12 @@ def checkout_cart(
             key=idempotency_key or "",
             actor=actor(request),
         )
-        return serialise.placed_out(order)
+        return serialise.placed_out(order, secrets=buyer_side(request, order))
 
-    return idempotent(request, idempotency_key, 201, build)
+    return idempotent(request, idempotency_key, 201, build, schema=PlacedOrderOut)
 
 
-@router.post("/checkout", response={201: dict, **ERRORS}, auth=SHOP)
+@router.post("/checkout", response={201: PlacedOrderOut, **ERRORS}, auth=SHOP)
 def checkout(request: HttpRequest, body: CheckoutIn, idempotency_key: str | None = IDEMPOTENCY_KEY):
     """Check out lines in one call (headless storefronts). Idempotency-Key is required: it is the order's key."""
     if not idempotency_key:
@@ -211,13 +238,14 @@ def checkout(request: HttpRequest, body: CheckoutIn, idempotency_key: str | None
         actor=actor(request),
         request_hash=request_fingerprint(request, "POST /orders/checkout"),
     )
-    response = HttpResponse(dumps(serialise.placed_out(order)), status=201, content_type="application/json")
+    placed = conform(PlacedOrderOut, serialise.placed_out(order, secrets=buyer_side(request, order)))
+    response = HttpResponse(dumps(placed), status=201, content_type="application/json")
     if getattr(order, "replayed", False):
         response["Idempotent-Replayed"] = "true"
     return response
 
 
-@router.post("/quick-checkout", response={201: dict, **ERRORS}, auth=[shopper()])
+@router.post("/quick-checkout", response={201: PlacedOrderOut, **ERRORS}, auth=[shopper()])
 def quick_checkout(
     request: HttpRequest, body: QuickCheckoutIn, idempotency_key: str | None = IDEMPOTENCY_KEY
 ):
@@ -235,12 +263,14 @@ def quick_checkout(
             key=idempotency_key,
             actor=actor(request),
         )
-        return serialise.placed_out(order)
+        return serialise.placed_out(order, secrets=buyer_side(request, order))
 
-    return idempotent(request, idempotency_key, 201, build)
+    return idempotent(request, idempotency_key, 201, build, schema=PlacedOrderOut)
 
 
-@router.post("/channel-orders", response={201: dict, 200: dict, **ERRORS}, auth=[channel_key("orders:write")])
+@router.post(
+    "/channel-orders", response={201: OrderOut, 200: OrderOut, **ERRORS}, auth=[channel_key("orders:write")]
+)
 def create_channel_order(
     request: HttpRequest, body: ChannelOrderIn, idempotency_key: str | None = IDEMPOTENCY_KEY
 ):
@@ -278,15 +308,15 @@ def create_channel_order(
             handed_over=body.handed_over,
             actor=actor(request),
         )
-        return serialise.order_out(order)
+        return serialise.order_out(order, secrets=buyer_side(request, order))
 
-    return idempotent(request, idempotency_key, 201, build)
+    return idempotent(request, idempotency_key, 201, build, schema=OrderOut)
 
 
 # --- reading orders ------------------------------------------------------------------------------------
 
 
-@router.get("", response={200: dict, **ERRORS}, auth=READ)
+@router.get("", response={200: OrderPage, **ERRORS}, auth=READ)
 def list_orders(
     request: HttpRequest,
     status: str | None = None,
@@ -313,7 +343,7 @@ def list_orders(
     return {"items": [serialise.order_summary(o) for o in page.items], "next_cursor": page.next_cursor}
 
 
-@router.get("/exceptions", response={200: dict, **ERRORS}, auth=MANAGE)
+@router.get("/exceptions", response={200: ExceptionPage, **ERRORS}, auth=MANAGE)
 def list_exceptions(request: HttpRequest, open_only: bool = True, cursor: str | None = None, limit: int = 50):
     """The exception queue, oldest first."""
     qs = OrderException.objects.select_related("order", "order__channel")
@@ -339,8 +369,8 @@ def list_exceptions(request: HttpRequest, open_only: bool = True, cursor: str | 
     }
 
 
-@router.post("/exceptions/{exception_id}/resolve", response={200: dict, **ERRORS}, auth=MANAGE)
-def resolve_exception(request: HttpRequest, exception_id: int, body: ResolveIn):
+@router.post("/exceptions/{exception_id}/resolve", response={200: OrderOut, **ERRORS}, auth=MANAGE)
+def resolve_exception(request: HttpRequest, exception_id: int, body: ExceptionResolveIn):
     """Backorder, cancel the missing units (refunded), or substitute another SKU per line."""
     item = services.get_exception(exception_id)
     visible_order(request, item.order.number)
@@ -350,24 +380,24 @@ def resolve_exception(request: HttpRequest, exception_id: int, body: ResolveIn):
         actor=actor(request),
         substitutes={s.line: s.sku for s in body.substitutes},
     )
-    return serialise.order_out(order)
+    return order_view(request, order)
 
 
-@router.post("/backorders/allocate", response={200: dict, **ERRORS}, auth=MANAGE)
+@router.post("/backorders/allocate", response={200: AllocatedOut, **ERRORS}, auth=MANAGE)
 def allocate_backorders(request: HttpRequest):
     """Give received stock to waiting orders now (the periodic job does it every minute)."""
     channel = request.auth.channel if request.auth.kind == "channel" else None
     return {"allocated": services.allocate_backorders(channel=channel, actor=actor(request))}
 
 
-@router.post("/merge", response={200: dict, **ERRORS}, auth=MANAGE)
-def merge_orders(request: HttpRequest, body: MergeIn):
+@router.post("/merge", response={200: OrderOut, **ERRORS}, auth=MANAGE)
+def merge_orders(request: HttpRequest, body: OrderMergeIn):
     orders = [visible_order(request, n) for n in body.orders]
-    return serialise.order_out(services.merge_orders(orders=orders, actor=actor(request)))
+    return order_view(request, services.merge_orders(orders=orders, actor=actor(request)))
 
 
-@router.post("/fulfilments/{fulfilment_id}/ship", response={200: dict, **ERRORS}, auth=MANAGE)
-def ship_fulfilment(request: HttpRequest, fulfilment_id: int, body: ShipIn):
+@router.post("/fulfilments/{fulfilment_id}/ship", response={200: OrderOut, **ERRORS}, auth=MANAGE)
+def ship_fulfilment(request: HttpRequest, fulfilment_id: int, body: FulfilmentShipIn):
     """The parcel left: sale movements written, lines fulfilled; carrier and tracking number recorded."""
     fulfilment = services.get_fulfilment(fulfilment_id)
     visible_order(request, fulfilment.order.number)
@@ -377,27 +407,27 @@ def ship_fulfilment(request: HttpRequest, fulfilment_id: int, body: ShipIn):
         tracking_number=body.tracking_number,
         actor=actor(request),
     )
-    return serialise.order_out(services.get_order(fulfilment.order.number))
+    return order_view(request, services.get_order(fulfilment.order.number))
 
 
-@router.post("/returns/{number}/approve", response={200: dict, **ERRORS}, auth=MANAGE)
-def approve_return(request: HttpRequest, number: str, body: DecisionIn):
+@router.post("/returns/{number}/approve", response={200: OrderOut, **ERRORS}, auth=MANAGE)
+def approve_return(request: HttpRequest, number: str, body: ReturnDecisionIn):
     rma = services.get_return(number)
     visible_order(request, rma.order.number)
     services.decide_return(rma=rma, approve=True, actor=actor(request), note=body.note)
-    return serialise.order_out(services.get_order(rma.order.number))
+    return order_view(request, services.get_order(rma.order.number))
 
 
-@router.post("/returns/{number}/reject", response={200: dict, **ERRORS}, auth=MANAGE)
-def reject_return(request: HttpRequest, number: str, body: DecisionIn):
+@router.post("/returns/{number}/reject", response={200: OrderOut, **ERRORS}, auth=MANAGE)
+def reject_return(request: HttpRequest, number: str, body: ReturnDecisionIn):
     rma = services.get_return(number)
     visible_order(request, rma.order.number)
     services.decide_return(rma=rma, approve=False, actor=actor(request), note=body.note)
-    return serialise.order_out(services.get_order(rma.order.number))
+    return order_view(request, services.get_order(rma.order.number))
 
 
-@router.post("/returns/{number}/receive", response={200: dict, **ERRORS}, auth=MANAGE)
-def receive_return(request: HttpRequest, number: str, body: ReceiveIn):
+@router.post("/returns/{number}/receive", response={200: OrderOut, **ERRORS}, auth=MANAGE)
+def receive_return(request: HttpRequest, number: str, body: ReturnReceiveIn):
     """Restock (into `location`) or write off each line, then refund to the method the return names."""
     rma = services.get_return(number)
     visible_order(request, rma.order.number)
@@ -407,10 +437,10 @@ def receive_return(request: HttpRequest, number: str, body: ReceiveIn):
         location_code=body.location,
         actor=actor(request),
     )
-    return serialise.order_out(services.get_order(rma.order.number))
+    return order_view(request, services.get_order(rma.order.number))
 
 
-@router.post("/returns/{number}/exchange", response={201: dict, **ERRORS}, auth=MANAGE)
+@router.post("/returns/{number}/exchange", response={201: OrderOut, **ERRORS}, auth=MANAGE)
 def exchange(request: HttpRequest, number: str, body: ExchangeIn):
     """A new order for the replacement items, paid by the value of the return (refund_to: exchange)."""
     rma = services.get_return(number)
@@ -421,10 +451,10 @@ def exchange(request: HttpRequest, number: str, body: ExchangeIn):
             raise ValidationFailed(f"SKU '{x.sku}' appears twice.", field=f"lines[{i}].sku")
         lines[x.sku] = x.quantity
     new = services.place_exchange(rma=rma, lines=lines, actor=actor(request))
-    return Status(201, serialise.order_out(new))
+    return Status(201, order_view(request, new))
 
 
-@router.post("/shipping-methods", response={201: dict, **ERRORS}, auth=CONFIGURE)
+@router.post("/shipping-methods", response={201: ShippingMethodOut, **ERRORS}, auth=CONFIGURE)
 def create_shipping_method(
     request: HttpRequest, body: ShippingMethodIn, idempotency_key: str | None = IDEMPOTENCY_KEY
 ):
@@ -450,10 +480,10 @@ def create_shipping_method(
             "channel": channel.code,
         }
 
-    return idempotent(request, idempotency_key, 201, build)
+    return idempotent(request, idempotency_key, 201, build, schema=ShippingMethodOut)
 
 
-@router.post("/tax-rates", response={200: dict, **ERRORS}, auth=CONFIGURE)
+@router.post("/tax-rates", response={200: TaxRateOut, **ERRORS}, auth=CONFIGURE)
 def set_tax_rate(request: HttpRequest, body: TaxRateIn):
     channel = acting_channel(request, body.channel)
     rate = services.set_tax_rate(channel=channel, country=body.country, rate=body.rate)
@@ -463,18 +493,18 @@ def set_tax_rate(request: HttpRequest, body: TaxRateIn):
 # --- one order -----------------------------------------------------------------------------------------
 
 
-@router.get("/{number}", response={200: dict, **ERRORS}, auth=READ)
+@router.get("/{number}", response={200: OrderOut, **ERRORS}, auth=READ)
 def get_order(request: HttpRequest, number: str):
-    return serialise.order_out(visible_order(request, number))
+    return order_view(request, visible_order(request, number))
 
 
-@router.get("/{number}/timeline", response={200: dict, **ERRORS}, auth=READ)
+@router.get("/{number}/timeline", response={200: TimelineOut, **ERRORS}, auth=READ)
 def timeline(request: HttpRequest, number: str):
     order = visible_order(request, number)
     return {"order": order.number, "events": [serialise.event_out(e) for e in order.events.all()]}
 
 
-@router.post("/{number}/cancel", response={200: dict, **ERRORS}, auth=SHOP)
+@router.post("/{number}/cancel", response={200: OrderOut, **ERRORS}, auth=SHOP)
 def cancel(request: HttpRequest, number: str, body: CancelIn):
     """Cancel the whole order or some units; held stock is released and what was paid for them refunded.
     Shoppers may cancel their own order as a whole, before anything shipped."""
@@ -482,42 +512,44 @@ def cancel(request: HttpRequest, number: str, body: CancelIn):
     if request.auth.kind == "shopper" and body.lines is not None:
         raise PermissionDenied("Shoppers cancel whole orders; ask the shop to cancel single items.")
     quantities = _lines(body.lines) if body.lines is not None else None
-    return serialise.order_out(
-        services.cancel_order(order=order, quantities=quantities, actor=actor(request), reason=body.reason)
+    return order_view(
+        request,
+        services.cancel_order(order=order, quantities=quantities, actor=actor(request), reason=body.reason),
     )
 
 
-@router.post("/{number}/address", response={200: dict, **ERRORS}, auth=SHOP)
+@router.post("/{number}/address", response={200: OrderOut, **ERRORS}, auth=SHOP)
 def change_address(request: HttpRequest, number: str, body: AddressChangeIn):
     """Before anything shipped: new address, shipping and tax re-quoted; after → 409 address_locked."""
     order = visible_order(request, number)
-    return serialise.order_out(
-        services.change_address(order=order, address=body.shipping_address.dict(), actor=actor(request))
+    return order_view(
+        request,
+        services.change_address(order=order, address=body.shipping_address.dict(), actor=actor(request)),
     )
 
 
-@router.post("/{number}/split", response={201: dict, **ERRORS}, auth=MANAGE)
+@router.post("/{number}/split", response={201: OrderOut, **ERRORS}, auth=MANAGE)
 def split(request: HttpRequest, number: str, body: SplitIn):
     order = visible_order(request, number)
     child = services.split_order(order=order, quantities=_lines(body.lines), actor=actor(request))
-    return Status(201, serialise.order_out(child))
+    return Status(201, order_view(request, child))
 
 
-@router.post("/{number}/fulfilments", response={201: dict, **ERRORS}, auth=MANAGE)
+@router.post("/{number}/fulfilments", response={201: OrderOut, **ERRORS}, auth=MANAGE)
 def create_fulfilments(request: HttpRequest, number: str):
     """One pending fulfilment per stock location holding the order's units."""
     order = visible_order(request, number)
     services.create_fulfilments(order=order, actor=actor(request))
-    return Status(201, serialise.order_out(services.get_order(number)))
+    return Status(201, order_view(request, services.get_order(number)))
 
 
-@router.post("/{number}/complete", response={200: dict, **ERRORS}, auth=MANAGE)
+@router.post("/{number}/complete", response={200: OrderOut, **ERRORS}, auth=MANAGE)
 def complete(request: HttpRequest, number: str):
     order = visible_order(request, number)
-    return serialise.order_out(services.complete_order(order=order, actor=actor(request)))
+    return order_view(request, services.complete_order(order=order, actor=actor(request)))
 
 
-@router.post("/{number}/returns", response={201: dict, **ERRORS}, auth=SHOP)
+@router.post("/{number}/returns", response={201: ReturnRequestedOut, **ERRORS}, auth=SHOP)
 def request_return(
     request: HttpRequest, number: str, body: ReturnIn, idempotency_key: str | None = IDEMPOTENCY_KEY
 ):
@@ -533,4 +565,4 @@ def request_return(
         )
         return {"number": rma.number, "status": rma.status, "order": order.number, "refund_to": rma.refund_to}
 
-    return idempotent(request, idempotency_key, 201, build)
+    return idempotent(request, idempotency_key, 201, build, schema=ReturnRequestedOut)

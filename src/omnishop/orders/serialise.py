@@ -1,4 +1,8 @@
-"""JSON shapes of orders, carts and their parts (money as strings, times ISO-8601 UTC)."""
+"""JSON shapes of orders, carts and their parts (money as strings, times ISO-8601 UTC); schemas.py types them.
+
+`secrets=True` only for the buyer's side (api.buyer_side): the tracking token and a payment's client secret
+act for the buyer, so nobody else is given them.
+"""
 
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ def order_summary(order: Order) -> dict:
     }
 
 
-def order_out(order: Order, *, full: bool = True) -> dict:
+def order_out(order: Order, *, full: bool = True, secrets: bool = False) -> dict:
     c = order.currency
     paid = payments.paid_amount(reference=order.payment_reference)
     data = {
@@ -43,7 +47,7 @@ def order_out(order: Order, *, full: bool = True) -> dict:
         "tax_total": _m(order.tax_total, c),
         "paid": _m(paid, c),
         "balance_due": _m(max(family_total(order) - paid, 0), c),
-        "tracking_token": order.tracking_token,
+        "tracking_token": order.tracking_token if secrets else None,
         "parent": order.parent.number if order.parent_id else None,
         "merged_into": order.merged_into.number if order.merged_into_id else None,
         "lines": [
@@ -74,7 +78,7 @@ def order_out(order: Order, *, full: bool = True) -> dict:
                 "captured": _m(p.captured, c),
                 "refunded": _m(p.refunded, c),
                 "method": p.method_label,
-                "client_secret": p.client_secret if p.status == "requires_action" else "",
+                "client_secret": p.client_secret if secrets and p.status == "requires_action" else "",
             }
             for p in payments.payments_for(reference=order.payment_reference)
         ]
@@ -122,7 +126,7 @@ def order_out(order: Order, *, full: bool = True) -> dict:
     return data
 
 
-def placed_out(order: Order) -> dict:
+def placed_out(order: Order, *, secrets: bool = False) -> dict:
     """The lean answer of a checkout (the hot path): no payments/fulfilment reads."""
     c = order.currency
     return {
@@ -130,7 +134,7 @@ def placed_out(order: Order) -> dict:
         "subtotal": _m(order.subtotal, c),
         "shipping_total": _m(order.shipping_total, c),
         "tax_total": _m(order.tax_total, c),
-        "tracking_token": order.tracking_token,
+        "tracking_token": order.tracking_token if secrets else None,
     }
 
 

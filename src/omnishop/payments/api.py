@@ -6,46 +6,36 @@ import uuid
 from decimal import Decimal
 
 from django.http import HttpRequest
-from ninja import Field, Router, Status
+from ninja import Router, Status
 
 from omnishop.core.auth import channel_key, shopper, staff
 from omnishop.core.errors import ValidationFailed
 from omnishop.core.idempotency import IDEMPOTENCY_KEY, idempotent
 from omnishop.core.money import parse_amount, quantize, validate_currency
 from omnishop.core.schemas import ERRORS as COMMON_ERRORS
-from omnishop.core.schemas import ErrorOut, InputSchema
+from omnishop.core.schemas import error_schema
 
 from . import credit, services
 from .errors import PaymentNotFound
 from .models import Payment, Refund, StoreCreditAccount
+from .schemas import (
+    AmountIn,
+    CreditBalancesOut,
+    CreditIn,
+    CreditIssuedOut,
+    MethodIn,
+    PaymentListOut,
+    PaymentMethodOut,
+    PaymentOut,
+    RefundIn,
+    RefundOut,
+    WebhookAppliedOut,
+)
 
 router = Router(tags=["payments"])
-ERRORS = {**COMMON_ERRORS, 402: ErrorOut, 502: ErrorOut}
+ERRORS = {**COMMON_ERRORS, 402: error_schema(402), 502: error_schema(502)}
 MANAGE = [channel_key("orders:write"), staff("payments.change_payment")]
 READ = [channel_key("orders:read"), staff("payments.view_payment")]
-
-
-class AmountIn(InputSchema):
-    amount: str | None = None
-
-
-class RefundIn(InputSchema):
-    amount: str
-    reason: str = Field("", max_length=200)
-
-
-class CreditIn(InputSchema):
-    customer: int
-    amount: str
-    currency: str
-    reference: str = Field("", max_length=100)
-
-
-class MethodIn(InputSchema):
-    provider: str
-    token: str = Field(..., min_length=1, max_length=200)
-    label: str = Field("", max_length=60)
-    is_default: bool = True
 
 
 def payment_out(p: Payment) -> dict:
@@ -73,14 +63,14 @@ def _visible(request: HttpRequest, payment_id: int) -> Payment:
     return payment
 
 
-@router.post("/webhooks/{provider}", response={200: dict, **ERRORS}, auth=None)
+@router.post("/webhooks/{provider}", response={200: WebhookAppliedOut, **ERRORS}, auth=None)
 def webhook(request: HttpRequest, provider: str):
     """Provider events (Stripe: `Stripe-Signature`); verified over the raw body; repeats change nothing."""
     changed = services.handle_webhook(provider=provider, body=request.body, headers=request.headers)
     return {"applied": len(changed)}
 
 
-@router.get("", response={200: dict, **ERRORS}, auth=READ)
+@router.get("", response={200: PaymentListOut, **ERRORS}, auth=READ)
 def list_payments(request: HttpRequest, reference: str):
     qs = Payment.objects.select_related("channel").filter(reference=reference)
     if request.auth.kind == "channel":
@@ -88,25 +78,25 @@ def list_payments(request: HttpRequest, reference: str):
     return {"items": [payment_out(p) for p in qs]}
 
 
-@router.post("/{payment_id}/confirm", response={200: dict, **ERRORS}, auth=MANAGE)
+@router.post("/{payment_id}/confirm", response={200: PaymentOut, **ERRORS}, auth=MANAGE)
 def confirm(request: HttpRequest, payment_id: int):
     """The bank transfer arrived / the shopper completed 3-D Secure: capture it."""
     return payment_out(services.confirm_payment(payment=_visible(request, payment_id)))
 
 
-@router.post("/{payment_id}/capture", response={200: dict, **ERRORS}, auth=MANAGE)
+@router.post("/{payment_id}/capture", response={200: PaymentOut, **ERRORS}, auth=MANAGE)
 def capture(request: HttpRequest, payment_id: int, body: AmountIn):
     payment = _visible(request, payment_id)
     amount = parse_amount(body.amount, payment.currency) if body.amount is not None else None
     return payment_out(services.capture_payment(payment=payment, amount=amount))
 
 
-@router.post("/{payment_id}/void", response={200: dict, **ERRORS}, auth=MANAGE)
+@router.post("/{payment_id}/void", response={200: PaymentOut, **ERRORS}, auth=MANAGE)
 def void(request: HttpRequest, payment_id: int):
     return payment_out(services.void_payment(payment=_visible(request, payment_id)))
 
 
-@router.post("/{payment_id}/refunds", response={201: dict, **ERRORS}, auth=MANAGE)
+@router.post("/{payment_id}/refunds", response={201: RefundOut, **ERRORS}, auth=MANAGE)
 def refund(
     request: HttpRequest, payment_id: int, body: RefundIn, idempotency_key: str | None = IDEMPOTENCY_KEY
 ):
@@ -128,10 +118,12 @@ def refund(
             "status": r.status,
         }
 
-    return idempotent(request, idempotency_key, 201, build)
+    return idempotent(request, idempotency_key, 201, build, schema=RefundOut)
 
 
-@router.post("/store-credit", response={201: dict, **ERRORS}, auth=[staff("payments.add_storecreditentry")])
+@router.post(
+    "/store-credit", response={201: CreditIssuedOut, **ERRORS}, auth=[staff("payments.add_storecreditentry")]
+)
 def issue_store_credit(request: HttpRequest, body: CreditIn, idempotency_key: str | None = IDEMPOTENCY_KEY):
     """Give a customer credit (gift card, goodwill)."""
     from omnishop.customers.services import get_customer
@@ -159,10 +151,10 @@ def issue_store_credit(request: HttpRequest, body: CreditIn, idempotency_key: st
             "balance": str(quantize(credit.balance_of(customer=customer, currency=currency), currency)),
         }
 
-    return idempotent(request, idempotency_key, 201, build)
+    return idempotent(request, idempotency_key, 201, build, schema=CreditIssuedOut)
 
 
-@router.get("/store-credit/me", response={200: dict, **ERRORS}, auth=[shopper()])
+@router.get("/store-credit/me", response={200: CreditBalancesOut, **ERRORS}, auth=[shopper()])
 def my_store_credit(request: HttpRequest):
     accounts = StoreCreditAccount.objects.filter(customer=request.auth.customer)
     return {
@@ -172,7 +164,7 @@ def my_store_credit(request: HttpRequest):
     }
 
 
-@router.post("/methods", response={201: dict, **ERRORS}, auth=[shopper()])
+@router.post("/methods", response={201: PaymentMethodOut, **ERRORS}, auth=[shopper()])
 def save_method(request: HttpRequest, body: MethodIn):
     """Save a provider token (never a card number) for one-click buying."""
     if body.provider == "test_card":

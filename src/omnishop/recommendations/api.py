@@ -28,6 +28,7 @@ from .schemas import (
     IdentifyIn,
     IdentifyOut,
     RecommendationsOut,
+    RetrainQueuedOut,
     VersionOut,
     VersionPage,
 )
@@ -78,7 +79,7 @@ def send_events(request: HttpRequest, body: EventBatchIn, idempotency_key: str |
         )
         return {"accepted": result.accepted, "rejected": [asdict(r) for r in result.rejected]}
 
-    return idempotent(request, idempotency_key, 202, build)
+    return idempotent(request, idempotency_key, 202, build, schema=EventBatchOut)
 
 
 @events_router.post("/identify", response={200: IdentifyOut, **ERRORS}, auth=WRITE_EVENTS)
@@ -181,7 +182,9 @@ def versions(request: HttpRequest, cursor: str | None = None, limit: int = 20):
     return {"items": [VersionOut.from_orm(v) for v in page.items], "next_cursor": page.next_cursor}
 
 
-@router.post("/versions", response={202: dict, **ERRORS}, auth=[staff("recommendations.add_modelversion")])
+@router.post(
+    "/versions", response={202: RetrainQueuedOut, **ERRORS}, auth=[staff("recommendations.add_modelversion")]
+)
 def retrain(request: HttpRequest, idempotency_key: str | None = IDEMPOTENCY_KEY):
     """Queue a retraining run (a new version; the active one serves until the new one is evaluated).
     Without a worker (no Redis) the run happens in this request."""
@@ -190,4 +193,4 @@ def retrain(request: HttpRequest, idempotency_key: str | None = IDEMPOTENCY_KEY)
         tasks.train_models.delay()
         return {"status": "queued"}
 
-    return idempotent(request, idempotency_key, 202, build)
+    return idempotent(request, idempotency_key, 202, build, schema=RetrainQueuedOut)

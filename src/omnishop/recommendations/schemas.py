@@ -79,3 +79,7 @@ class VersionOut(OutputSchema):
 class VersionPage(Schema):
     items: list[VersionOut]
     next_cursor: str | None = None
+
+
+class RetrainQueuedOut(Schema):
+    status: str = Field(description="'queued': a new version is trained; the active one serves until then.")

@@ -13,7 +13,7 @@ from omnishop.core.errors import NotFound, PermissionDenied, ValidationFailed
 from omnishop.core.schemas import ERRORS
 
 from . import services
-from .schemas import SearchOut, SuggestionOut, SynonymIn, SynonymOut
+from .schemas import SearchOut, SearchSuggestionOut, SynonymIn, SynonymOut
 
 router = Router(tags=["search"])
 READ = [channel_key("catalog:read"), shopper(), staff()]
@@ -100,7 +100,7 @@ def search_products(
     }
 
 
-@router.get("/suggest", response={200: list[SuggestionOut], **ERRORS}, auth=READ)
+@router.get("/suggest", response={200: list[SearchSuggestionOut], **ERRORS}, auth=READ)
 def suggest(request: HttpRequest, q: str = "", channel: str | None = None, limit: int = 8):
     """Type-ahead: products whose words start with what has been typed so far."""
     return services.suggest(channel=_channel(request, channel), query=q, limit=limit)

@@ -42,7 +42,7 @@ class SearchOut(Schema):
     next_cursor: str | None = None
 
 
-class SuggestionOut(Schema):
+class SearchSuggestionOut(Schema):
     product_id: int
     title: str
 

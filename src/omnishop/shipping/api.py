@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 from django.http import HttpRequest
-from ninja import Field, Router, Status
+from ninja import Router, Status
 
 from omnishop.core.auth import staff
-from omnishop.core.schemas import ERRORS, InputSchema
+from omnishop.core.schemas import ERRORS
 
 from . import services
 from .models import Carrier
+from .schemas import CarrierIn, CarrierListOut, CarrierOut, TrackingAppliedOut, TrackingOut
 
 router = Router(tags=["shipping"])
-
-
-class CarrierIn(InputSchema):
-    code: str = Field(..., min_length=1, max_length=50, pattern=r"^[-a-z0-9_]+$")
-    name: str = Field(..., min_length=1, max_length=200)
-    webhook_secret: str = Field(..., max_length=200)
-    tracking_url_template: str = Field("", max_length=300)
-    status_map: dict[str, str] = {}
 
 
 def carrier_out(c: Carrier) -> dict:
@@ -32,12 +25,12 @@ def carrier_out(c: Carrier) -> dict:
     }
 
 
-@router.get("/carriers", response={200: dict, **ERRORS}, auth=[staff("shipping.view_carrier")])
+@router.get("/carriers", response={200: CarrierListOut, **ERRORS}, auth=[staff("shipping.view_carrier")])
 def list_carriers(request: HttpRequest):
     return {"items": [carrier_out(c) for c in Carrier.objects.order_by("code")]}
 
 
-@router.post("/carriers", response={201: dict, **ERRORS}, auth=[staff("shipping.add_carrier")])
+@router.post("/carriers", response={201: CarrierOut, **ERRORS}, auth=[staff("shipping.add_carrier")])
 def create_carrier(request: HttpRequest, body: CarrierIn):
     from django.db import IntegrityError
 
@@ -50,7 +43,7 @@ def create_carrier(request: HttpRequest, body: CarrierIn):
     return Status(201, carrier_out(carrier))
 
 
-@router.post("/webhooks/{carrier}", response={200: dict, **ERRORS}, auth=None)
+@router.post("/webhooks/{carrier}", response={200: TrackingAppliedOut, **ERRORS}, auth=None)
 def tracking_webhook(request: HttpRequest, carrier: str):
     """Tracking events from a carrier, signed: X-Omnishop-Timestamp (Unix seconds) and
     X-Omnishop-Signature: sha256=HMAC(secret, timestamp + "." + raw body)."""
@@ -63,7 +56,7 @@ def tracking_webhook(request: HttpRequest, carrier: str):
     return {"applied": applied}
 
 
-@router.get("/track/{token}", response={200: dict, **ERRORS}, auth=None)
+@router.get("/track/{token}", response={200: TrackingOut, **ERRORS}, auth=None)
 def track(request: HttpRequest, token: str):
     """The public tracking page's data; the token in the link is the only credential."""
     return services.tracking_view(token=token)

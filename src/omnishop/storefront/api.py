@@ -9,16 +9,16 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema
 
-from omnishop.core.schemas import ErrorOut
+from omnishop.core.schemas import error_schema
 
 from . import render, services
 from .schemas import ProductDetailOut, ProductPageOut
 
 router = Router(tags=["storefront"])
-ERRORS = {404: ErrorOut, 422: ErrorOut}
+ERRORS = {404: error_schema(404), 422: error_schema(422)}
 
 
-class ProductFilters(Schema):
+class StorefrontProductFilters(Schema):
     """Documented here; validated by services.parse_page_query (the same code the fast path runs)."""
 
     limit: int = services.DEFAULT_LIMIT
@@ -30,7 +30,7 @@ class ProductFilters(Schema):
 
 
 @router.get("/{channel_code}/products", response={200: ProductPageOut, **ERRORS}, auth=None)
-def list_products(request: HttpRequest, channel_code: str, filters: Query[ProductFilters] = None):
+def list_products(request: HttpRequest, channel_code: str, filters: Query[StorefrontProductFilters] = None):
     """Published products of the channel, 20 a page: price range in the channel currency, availability.
 
     Filters: `category` (a category path; its whole subtree matches), `q` (text in the title),

@@ -9,12 +9,12 @@ from __future__ import annotations
 from ninja import Schema
 
 
-class CategoryOut(Schema):
+class StorefrontCategoryOut(Schema):
     path: str
     name: str
 
 
-class ImageOut(Schema):
+class StorefrontImageOut(Schema):
     url: str
     alt: str
 
@@ -25,7 +25,7 @@ class PriceRangeOut(Schema):
     max: str
 
 
-class AvailabilityOut(Schema):
+class StorefrontAvailabilityOut(Schema):
     in_stock: bool
     quantity: int
 
@@ -34,11 +34,11 @@ class ProductCardOut(Schema):
     id: int
     slug: str
     title: str
-    category: CategoryOut | None
-    image: ImageOut | None
+    category: StorefrontCategoryOut | None
+    image: StorefrontImageOut | None
     price: PriceRangeOut
     compare_at_price: str | None
-    availability: AvailabilityOut | None
+    availability: StorefrontAvailabilityOut | None
 
 
 class ProductPageOut(Schema):
@@ -52,7 +52,7 @@ class ProductImageOut(Schema):
     variant_id: int | None
 
 
-class VariantOut(Schema):
+class StorefrontVariantOut(Schema):
     id: int
     sku: str
     title: str
@@ -69,10 +69,10 @@ class ProductDetailOut(Schema):
     title: str
     description: str
     brand: str
-    category: CategoryOut | None
+    category: StorefrontCategoryOut | None
     attributes: dict
     images: list[ProductImageOut]
     price: PriceRangeOut
     compare_at_price: str | None
-    availability: AvailabilityOut | None
-    variants: list[VariantOut]
+    availability: StorefrontAvailabilityOut | None
+    variants: list[StorefrontVariantOut]

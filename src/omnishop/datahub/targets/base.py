@@ -6,13 +6,8 @@ from __future__ import annotations
 from collections import Counter
 
 from ..engine import Prepared, Result, content_hash
-from ..errors import SourceError
+from ..errors import ChannelRequired
 from ..models import ImportedRecord
-
-
-class ChannelRequired(SourceError):
-    code = "channel_required"
-    default_message = "This profile imports channel data: run the job for a channel."
 
 
 class Target:

@@ -99,7 +99,7 @@ def create_reservation(
         )
         return reservation_out(reservation)
 
-    return idempotent(request, idempotency_key, 201, build)
+    return idempotent(request, idempotency_key, 201, build, schema=ReservationOut)
 
 
 @router.get("/reservations/{int:reservation_id}", response={200: ReservationOut, **ERRORS}, auth=READ)
@@ -140,6 +140,7 @@ def allocate_reservation(
         lambda: allocation_out(
             services.allocate_reservation(reservation=reservation, order_reference=body.order_reference)
         ),
+        schema=AllocationOut,
     )
 
 
@@ -162,7 +163,7 @@ def create_allocation(
         )
         return allocation_out(allocation)
 
-    return idempotent(request, idempotency_key, 201, build)
+    return idempotent(request, idempotency_key, 201, build, schema=AllocationOut)
 
 
 @router.get("/allocations/{int:allocation_id}", response={200: AllocationOut, **ERRORS}, auth=READ)

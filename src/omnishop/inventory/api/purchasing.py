@@ -79,7 +79,7 @@ def run_replenishment(request: HttpRequest, body: ReplenishIn, idempotency_key: 
         )
         return [order_out(_order(o.pk)) for o in orders]
 
-    return idempotent(request, idempotency_key, 201, build)
+    return idempotent(request, idempotency_key, 201, build, schema=list[PurchaseOrderOut])
 
 
 @router.get("/purchase-orders", response={200: PurchaseOrderPage, **ERRORS}, auth=VIEW)
@@ -115,7 +115,7 @@ def create_order(request: HttpRequest, body: PurchaseOrderIn, idempotency_key: s
         )
         return order_out(_order(order.pk))
 
-    return idempotent(request, idempotency_key, 201, build)
+    return idempotent(request, idempotency_key, 201, build, schema=PurchaseOrderOut)
 
 
 @router.get("/purchase-orders/{int:order_id}", response={200: PurchaseOrderOut, **ERRORS}, auth=VIEW)

@@ -284,7 +284,7 @@ def create_transfer(request: HttpRequest, body: TransferIn, idempotency_key: str
         )
         return transfer_out(transfer)
 
-    return idempotent(request, idempotency_key, 201, build)
+    return idempotent(request, idempotency_key, 201, build, schema=TransferOut)
 
 
 @router.get(
@@ -349,6 +349,7 @@ def start_count(request: HttpRequest, body: CountIn, idempotency_key: str | None
         lambda: count_out(
             services.start_count(location=services.location_by_code(body.location), actor=actor(request))
         ),
+        schema=CountOut,
     )
 
 

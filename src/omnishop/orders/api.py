@@ -6,6 +6,7 @@ orders; a shopper on their own; staff by Django permission (docs/orders.md has t
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Status
 
@@ -13,12 +14,13 @@ from omnishop.channels.models import Channel
 from omnishop.core.auth import channel_key, shopper, staff
 from omnishop.core.errors import PermissionDenied, ValidationFailed
 from omnishop.core.idempotency import IDEMPOTENCY_KEY, idempotent, request_fingerprint
+from omnishop.core.money import quantize
 from omnishop.core.pagination import paginate
 from omnishop.core.schemas import ERRORS as COMMON_ERRORS
 from omnishop.core.schemas import ErrorOut
 
 from . import serialise, services
-from .errors import CartNotFound, OrderNotFound
+from .errors import CartNotFound, OrderNotFound, Overpayment
 from .models import Order, OrderException
 from .schemas import (
     AddressChangeIn,
@@ -245,42 +247,59 @@ def create_channel_order(
     request: HttpRequest, body: ChannelOrderIn, idempotency_key: str | None = IDEMPOTENCY_KEY
 ):
     """An order the channel already took payment for (POS sale, marketplace import); external_id dedupes."""
-    from omnishop.customers.services import resolve_customer
-
     channel = request.auth.channel
 
     def build():
-        customer = None
-        c = body.customer
-        if c is not None and (c.external_id or c.email or c.phone):
-            customer = resolve_customer(
-                channel=channel,
-                external_id=c.external_id,
-                email=c.email,
-                phone=c.phone,
-                first_name=c.first_name,
-                last_name=c.last_name,
-            ).customer
-        order, _created = services.create_channel_order(
-            channel=channel,
-            lines=[
-                services.ChannelLine(sku=x.sku, quantity=x.quantity, unit_price=x.unit_price)
-                for x in body.lines
-            ],
-            external_id=body.external_id,
-            customer=customer,
-            email=c.email if c else "",
-            shipping_address=body.shipping_address.dict() if body.shipping_address else None,
-            shipping_method=body.shipping_method,
-            shipping_total=body.shipping_total,
-            paid_amount=body.paid_amount,
-            payment_label=body.payment_label,
-            handed_over=body.handed_over,
-            actor=actor(request),
-        )
-        return serialise.order_out(order)
+        # One transaction from the customer to the representation: an order that is refused below, or whose
+        # representation fails, is not left behind with its captured payment.
+        with transaction.atomic():
+            order = _take_channel_order(request, channel, body)
+            return serialise.order_out(order)
 
     return idempotent(request, idempotency_key, 201, build)
+
+
+def _take_channel_order(request: HttpRequest, channel: Channel, body: ChannelOrderIn) -> Order:
+    """Create (or find by external id) the channel's order; an order paid above its total is refused."""
+    from omnishop.customers.services import resolve_customer
+
+    customer = None
+    c = body.customer
+    if c is not None and (c.external_id or c.email or c.phone):
+        customer = resolve_customer(
+            channel=channel,
+            external_id=c.external_id,
+            email=c.email,
+            phone=c.phone,
+            first_name=c.first_name,
+            last_name=c.last_name,
+        ).customer
+    order, created = services.create_channel_order(
+        channel=channel,
+        lines=[
+            services.ChannelLine(sku=x.sku, quantity=x.quantity, unit_price=x.unit_price) for x in body.lines
+        ],
+        external_id=body.external_id,
+        customer=customer,
+        email=c.email if c else "",
+        shipping_address=body.shipping_address.dict() if body.shipping_address else None,
+        shipping_method=body.shipping_method,
+        shipping_total=body.shipping_total,
+        paid_amount=body.paid_amount,
+        payment_label=body.payment_label,
+        handed_over=body.handed_over,
+        actor=actor(request),
+    )
+    paid = quantize(services.paid(order), order.currency)
+    if created and paid > order.total:
+        # Checked once the total is known; the surrounding transaction takes the order back.
+        raise Overpayment(
+            f"paid_amount {paid} is more than the order's total {order.total}.",
+            field="paid_amount",
+            paid=str(paid),
+            total=str(order.total),
+        )
+    return order
 
 
 # --- reading orders ------------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from omnishop.core.money import quantize
 from omnishop.payments import services as payments
 
@@ -42,7 +44,7 @@ def order_out(order: Order, *, full: bool = True) -> dict:
         "fees_total": _m(order.fees_total, c),
         "tax_total": _m(order.tax_total, c),
         "paid": _m(paid, c),
-        "balance_due": _m(max(family_total(order) - paid, 0), c),
+        "balance_due": _m(max(family_total(order) - paid, Decimal(0)), c),
         "tracking_token": order.tracking_token,
         "parent": order.parent.number if order.parent_id else None,
         "merged_into": order.merged_into.number if order.merged_into_id else None,

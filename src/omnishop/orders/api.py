@@ -17,7 +17,7 @@ from omnishop.core.idempotency import IDEMPOTENCY_KEY, idempotent, request_finge
 from omnishop.core.money import quantize
 from omnishop.core.pagination import paginate
 from omnishop.core.schemas import ERRORS as COMMON_ERRORS
-from omnishop.core.schemas import ErrorOut
+from omnishop.core.schemas import ErrorOut, Id, Int32
 
 from . import serialise, services
 from .errors import CartNotFound, OrderNotFound, Overpayment
@@ -310,11 +310,11 @@ def list_orders(
     request: HttpRequest,
     status: str | None = None,
     channel: str | None = None,
-    customer: int | None = None,
+    customer: Id | None = None,
     external_id: str | None = None,
     ordering: str = "-created_at",
     cursor: str | None = None,
-    limit: int = Query(50),
+    limit: Int32 = Query(50),
 ):
     """A shopper sees their own orders, a channel key its channel's, staff every channel's."""
     qs = services.visible_orders(request.auth)
@@ -333,7 +333,9 @@ def list_orders(
 
 
 @router.get("/exceptions", response={200: dict, **ERRORS}, auth=MANAGE)
-def list_exceptions(request: HttpRequest, open_only: bool = True, cursor: str | None = None, limit: int = 50):
+def list_exceptions(
+    request: HttpRequest, open_only: bool = True, cursor: str | None = None, limit: Int32 = 50
+):
     """The exception queue, oldest first."""
     qs = OrderException.objects.select_related("order", "order__channel")
     if request.auth.kind == "channel":
@@ -359,7 +361,7 @@ def list_exceptions(request: HttpRequest, open_only: bool = True, cursor: str | 
 
 
 @router.post("/exceptions/{exception_id}/resolve", response={200: dict, **ERRORS}, auth=MANAGE)
-def resolve_exception(request: HttpRequest, exception_id: int, body: ResolveIn):
+def resolve_exception(request: HttpRequest, exception_id: Id, body: ResolveIn):
     """Backorder, cancel the missing units (refunded), or substitute another SKU per line."""
     item = services.get_exception(exception_id)
     visible_order(request, item.order.number)
@@ -386,7 +388,7 @@ def merge_orders(request: HttpRequest, body: MergeIn):
 
 
 @router.post("/fulfilments/{fulfilment_id}/ship", response={200: dict, **ERRORS}, auth=MANAGE)
-def ship_fulfilment(request: HttpRequest, fulfilment_id: int, body: ShipIn):
+def ship_fulfilment(request: HttpRequest, fulfilment_id: Id, body: ShipIn):
     """The parcel left: sale movements written, lines fulfilled; carrier and tracking number recorded."""
     fulfilment = services.get_fulfilment(fulfilment_id)
     visible_order(request, fulfilment.order.number)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ninja import Field
 
-from omnishop.core.schemas import InputSchema
+from omnishop.core.schemas import Id, InputSchema, Int32
 
 
 class AddressIn(InputSchema):
@@ -21,7 +21,7 @@ class AddressIn(InputSchema):
 
 class LineIn(InputSchema):
     sku: str = Field(..., min_length=1, max_length=64)
-    quantity: int
+    quantity: Int32
 
 
 class PaymentIn(InputSchema):
@@ -36,7 +36,7 @@ class CartIn(InputSchema):
 
 class CartLineIn(InputSchema):
     sku: str = Field(..., min_length=1, max_length=64)
-    quantity: int
+    quantity: Int32
 
 
 class CartDetailsIn(InputSchema):
@@ -61,12 +61,12 @@ class CheckoutIn(InputSchema):
 class QuickCheckoutIn(InputSchema):
     channel: str
     sku: str = Field(..., min_length=1, max_length=64)
-    quantity: int = 1
+    quantity: Int32 = 1
 
 
 class ChannelLineIn(InputSchema):
     sku: str = Field(..., min_length=1, max_length=64)
-    quantity: int
+    quantity: Int32
     unit_price: str | None = None
 
 
@@ -91,8 +91,8 @@ class ChannelOrderIn(InputSchema):
 
 
 class LineQuantityIn(InputSchema):
-    line: int
-    quantity: int
+    line: Id
+    quantity: Int32
 
 
 class CancelIn(InputSchema):
@@ -118,8 +118,8 @@ class ShipIn(InputSchema):
 
 
 class ReturnLineIn(InputSchema):
-    line: int
-    quantity: int
+    line: Id
+    quantity: Int32
     reason: str = Field("", max_length=200)
 
 
@@ -134,7 +134,7 @@ class DecisionIn(InputSchema):
 
 
 class DispositionIn(InputSchema):
-    line: int
+    line: Id
     disposition: str
 
 
@@ -144,7 +144,7 @@ class ReceiveIn(InputSchema):
 
 
 class SubstituteIn(InputSchema):
-    line: int
+    line: Id
     sku: str
 
 
@@ -154,7 +154,7 @@ class ResolveIn(InputSchema):
 
 
 class BandIn(InputSchema):
-    up_to_grams: int
+    up_to_grams: Int32
     price: str
 
 

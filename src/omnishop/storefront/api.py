@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema
 
-from omnishop.core.schemas import ErrorOut
+from omnishop.core.schemas import ErrorOut, Int32
 
 from . import render, services
 from .schemas import ProductDetailOut, ProductPageOut
@@ -21,7 +21,7 @@ ERRORS = {404: ErrorOut, 422: ErrorOut}
 class ProductFilters(Schema):
     """Documented here; validated by services.parse_page_query (the same code the fast path runs)."""
 
-    limit: int = services.DEFAULT_LIMIT
+    limit: Int32 = services.DEFAULT_LIMIT
     cursor: str | None = None
     ordering: str = "id"
     category: str | None = None

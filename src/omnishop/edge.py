@@ -19,6 +19,7 @@ from django.views import defaults
 from django.views.csrf import csrf_failure as django_csrf_failure
 
 from omnishop.api import error_response, too_big
+from omnishop.core.schemas import has_nul
 
 logger = logging.getLogger(__name__)
 
@@ -44,10 +45,14 @@ class ApiEdgeMiddleware:
         return self.get_response(request)
 
     def _refuse(self, request: HttpRequest) -> HttpResponse | None:
-        # PostgreSQL cannot compare text holding NUL: such an address names nothing.
-        query = request.META.get("QUERY_STRING", "")
-        if "\x00" in request.path or "%00" in query or "\x00" in query:
-            return error_response(400, "invalid_request", "The address may not contain NUL characters.")
+        # PostgreSQL cannot compare text holding NUL: such a path names nothing, such a parameter is invalid.
+        if "\x00" in request.path:
+            return error_response(404, "not_found", "No such object (the address holds a NUL character).")
+        for name, values in request.GET.lists():
+            if has_nul(name) or has_nul(values):
+                return error_response(
+                    422, "validation_error", "Text may not contain NUL (\\u0000) characters.", name
+                )
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:

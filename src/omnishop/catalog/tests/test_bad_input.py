@@ -265,4 +265,4 @@ def test_nul_characters_are_refused_on_every_database(staff_api, world, method, 
 
 def test_a_nul_character_in_a_search_is_a_422(staff_api, world):
     assert_envelope(staff_api.get("/catalog/products", {"q": "a\x00b"}), 422, "validation_error")
-    assert_envelope(staff_api.get("/catalog/channels/we%00b/listings"), 404, "channel_not_found")
+    assert_envelope(staff_api.get("/catalog/channels/we%00b/listings"), 404, "not_found")

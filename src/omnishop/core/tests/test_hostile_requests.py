@@ -59,7 +59,9 @@ def test_a_nul_character_in_a_server_import_path_is_refused(staff_api):
 
 
 def test_a_nul_character_in_the_address_is_refused(staff_api):
-    assert error_of(staff_api.get("/orders", {"external_id": "a\x00b"}), 400)["code"] == "invalid_request"
+    error = error_of(staff_api.get("/orders", {"external_id": "a\x00b"}), 422)
+    assert (error["code"], error["field"]) == ("validation_error", "external_id")
+    assert error_of(staff_api.get("/orders/WEB-1%00"), 404)["code"] == "not_found"
 
 
 def test_a_multipart_upload_without_a_boundary_is_a_400(api, web_channel, make_key):

@@ -16,11 +16,13 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.multipartparser import MultiPartParserError
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, Throttled, ValidationError
 from ninja.parser import Parser
 from ninja.renderers import BaseRenderer
 
+from omnishop.core.auth import presents_valid_credential
 from omnishop.core.errors import DomainError
 
 logger = logging.getLogger(__name__)
@@ -48,7 +50,8 @@ class OrjsonRenderer(BaseRenderer):
 class StrictJsonParser(Parser):
     def parse_body(self, request: HttpRequest):
         content_type = request.META.get("CONTENT_TYPE", "")
-        if content_type and not content_type.startswith("application/json"):
+        # A body without a Content-Type is refused too (docs/API.md): we do not guess what it is.
+        if not content_type.startswith("application/json") and (content_type or request.body):
             raise UnsupportedMediaType(content_type)
         return orjson.loads(request.body)
 
@@ -67,15 +70,11 @@ def error_response(
 
 def _field_path(loc: tuple | list) -> str | None:
     """('body', 'body', 'lines', 0, 'quantity') -> 'lines[0].quantity'."""
-    parts = [p for p in loc if p not in ("body", "query", "path", "header", "cookie", "form", "file")]
+    parts = list(loc)
+    # The first part says where the value was (body, query, path…); a field may itself be called `path`.
+    location = parts.pop(0) if parts and parts[0] in _LOCATIONS else None
     # ninja nests the body under the parameter name; drop it when it is the first part of a body loc.
-    if (
-        loc
-        and loc[0] == "body"
-        and len(parts) > 1
-        and isinstance(parts[0], str)
-        and parts[0] in _BODY_PARAM_NAMES
-    ):
+    if location == "body" and len(parts) > 1 and isinstance(parts[0], str) and parts[0] in _BODY_PARAM_NAMES:
         parts = parts[1:]
     out = ""
     for part in parts:
@@ -86,6 +85,7 @@ def _field_path(loc: tuple | list) -> str | None:
     return out or None
 
 
+_LOCATIONS = {"body", "query", "path", "header", "cookie", "form", "file"}
 # Names we give the body parameter in endpoints; the envelope reports fields relative to the body.
 _BODY_PARAM_NAMES = {"body", "payload", "data"}
 
@@ -148,7 +148,15 @@ def _django_validation_error(request, exc: DjangoValidationError):
 
 @api.exception_handler(AuthenticationError)
 def _authentication_error(request, exc):
+    if presents_valid_credential(request):
+        # Known, but not one of the kinds this endpoint takes (a channel key on a staff-only endpoint).
+        return error_response(403, "permission_denied", "These credentials may not use this endpoint.")
     return error_response(401, "authentication_required", "Valid credentials are required for this endpoint.")
+
+
+@api.exception_handler(MultiPartParserError)
+def _malformed_multipart(request, exc):
+    return error_response(400, "malformed_multipart", f"The multipart body cannot be read: {exc}.")
 
 
 @api.exception_handler(AuthorizationError)
@@ -170,7 +178,7 @@ def _http_error(request, exc: HttpError):
     if isinstance(cause, UnsupportedMediaType):
         return error_response(415, "unsupported_media_type", "Send JSON with Content-Type: application/json.")
     if isinstance(cause, RequestDataTooBig):
-        return _too_big()
+        return too_big()
     if isinstance(cause, orjson.JSONDecodeError | json.JSONDecodeError | UnicodeDecodeError):
         return error_response(400, "malformed_json", f"The request body is not valid JSON: {cause}.")
     if exc.status_code == 404:
@@ -178,7 +186,7 @@ def _http_error(request, exc: HttpError):
     return error_response(exc.status_code, "http_error", str(exc))
 
 
-def _too_big() -> HttpResponse:
+def too_big() -> HttpResponse:
     limit = settings.OMNISHOP_API_MAX_BODY
     return error_response(
         413, "payload_too_large", f"The request body is larger than {limit} bytes.", limit=limit
@@ -187,7 +195,7 @@ def _too_big() -> HttpResponse:
 
 @api.exception_handler(RequestDataTooBig)
 def _request_too_big(request, exc):
-    return _too_big()
+    return too_big()
 
 
 @api.exception_handler(Http404)

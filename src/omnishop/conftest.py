@@ -172,7 +172,9 @@ if os.environ.get("OMNISHOP_MUTATION"):
         with connection._nodb_cursor() as cursor:
             cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(mine)))
             cursor.execute(
-                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(mine), sql.Identifier(template))
+                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                    sql.Identifier(mine), sql.Identifier(template)
+                )
             )
         _use_database(connection, mine)
         yield

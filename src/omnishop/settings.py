@@ -64,6 +64,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "omnishop.edge.ApiEdgeMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -74,6 +75,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "omnishop.urls"
+# Under /api/ and /_allauth/ a CSRF refusal is the JSON error envelope, elsewhere Django's page.
+CSRF_FAILURE_VIEW = "omnishop.edge.csrf_failure"
 WSGI_APPLICATION = "omnishop.wsgi.application"
 
 TEMPLATES = [

@@ -2,11 +2,13 @@
 
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django.views.decorators.csrf import csrf_exempt
 
 from omnishop.api import api, error_response
 from omnishop.core.views import health
 
 
+@csrf_exempt  # an unknown address is a 404 whatever the method, not a CSRF page
 def api_not_found(request, rest=""):
     return error_response(404, "not_found", f"No API endpoint at /api/v1/{rest}.")
 
@@ -19,3 +21,9 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("_allauth/", include("allauth.headless.urls")),
 ]
+
+# Django's own error pages answer the JSON error envelope under /api/ and /_allauth/ (omnishop.edge).
+handler400 = "omnishop.edge.bad_request"
+handler403 = "omnishop.edge.permission_denied"
+handler404 = "omnishop.edge.page_not_found"
+handler500 = "omnishop.edge.server_error"

@@ -9,24 +9,13 @@ from ninja import Schema
 from pydantic import Field, field_validator
 
 from omnishop.core.money import quantize
-from omnishop.core.schemas import InputSchema, OutputSchema, Page
+from omnishop.core.schemas import Id, InputSchema, Int32, OutputSchema, Page, has_nul
 
 AttributeType = Literal["text", "number", "boolean", "choice"]
 AttributeValues = dict[str, Any]
 # Ids and counts the database can hold: an id past 64 bits or a count past 32 bits is a 422, not a 500.
-Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
 Count = Annotated[int, Field(ge=0, le=2**31 - 1)]
 Positive = Annotated[int, Field(ge=1, le=2**31 - 1)]
-
-
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(_has_nul(v) for v in value)
-    return False
 
 
 class CatalogQuery(Schema):
@@ -35,7 +24,7 @@ class CatalogQuery(Schema):
     @field_validator("*", mode="before")
     @classmethod
     def _no_nul(cls, value: Any) -> Any:
-        if _has_nul(value):
+        if has_nul(value):
             raise ValueError("Text may not contain NUL (\\u0000) characters.")
         return value
 
@@ -303,7 +292,7 @@ class SupplierIn(CatalogIn):
     city: str = Field(default="", max_length=200)
     postcode: str = Field(default="", max_length=20)
     currency: str = Field(default="GBP", max_length=3)
-    default_lead_time_days: int = Field(default=7, ge=0, le=3650)
+    default_lead_time_days: Int32 = Field(default=7, ge=0, le=3650)
     is_active: bool = True
 
 
@@ -315,7 +304,7 @@ class SupplierPatch(CatalogIn):
     city: str | None = Field(default=None, max_length=200)
     postcode: str | None = Field(default=None, max_length=20)
     currency: str | None = Field(default=None, max_length=3)
-    default_lead_time_days: int | None = Field(default=None, ge=0, le=3650)
+    default_lead_time_days: Int32 | None = Field(default=None, ge=0, le=3650)
     is_active: bool | None = None
 
 
@@ -342,7 +331,7 @@ class OfferIn(CatalogIn):
     variant_id: Id
     cost: str = Field(description='Unit cost as a decimal string (up to 4 places), e.g. "2.1250".')
     currency: str | None = Field(default=None, description="Defaults to the supplier's currency.")
-    lead_time_days: int | None = Field(default=None, ge=0, le=3650)
+    lead_time_days: Int32 | None = Field(default=None, ge=0, le=3650)
     min_order_quantity: Positive = 1
     pack_size: Positive = 1
     supplier_sku: str = Field(default="", max_length=100)
@@ -352,7 +341,7 @@ class OfferIn(CatalogIn):
 class OfferPatch(CatalogIn):
     cost: str | None = None
     currency: str | None = None
-    lead_time_days: int | None = Field(default=None, ge=0, le=3650)
+    lead_time_days: Int32 | None = Field(default=None, ge=0, le=3650)
     min_order_quantity: Positive | None = None
     pack_size: Positive | None = None
     supplier_sku: str | None = Field(default=None, max_length=100)
@@ -396,7 +385,7 @@ class OfferPage(Page):
 
 class ListParams(CatalogQuery):
     cursor: str | None = None
-    limit: int = 20
+    limit: Int32 = 20
     ordering: str = "id"
 
 

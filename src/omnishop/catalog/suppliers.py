@@ -100,7 +100,8 @@ def parse_cost(value: Any, *, field: str = "cost") -> Decimal:
         raise InvalidAmount(f"'{value}' is not a decimal amount.", field=field) from None
     if not amount.is_finite() or amount < 0:
         raise InvalidAmount("A cost is a decimal amount ≥ 0.", field=field)
-    if amount != amount.quantize(Decimal("0.0001")) or amount >= Decimal("1e10"):
+    # Magnitude first: quantising 1E+30 to 4 places overflows the decimal context.
+    if amount >= Decimal("1e10") or amount != amount.quantize(Decimal("0.0001")):
         raise InvalidAmount("A cost has at most 4 decimal places and 10 integer digits.", field=field)
     return amount.quantize(Decimal("0.0001"))
 

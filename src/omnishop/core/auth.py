@@ -167,6 +167,24 @@ class StaffAuth(AuthBase):
         return Principal(kind="staff", user=user)
 
 
+def presents_valid_credential(request: HttpRequest) -> bool:
+    """Whether the request carries a credential we know (an active API key, a signed-in active user), so
+    that an endpoint refusing it answers 403 rather than 401."""
+    raw = _api_key_from(request)
+    if raw:
+        from omnishop.channels.services import authenticate_api_key
+
+        return authenticate_api_key(raw) is not None
+    token = request.headers.get("X-Session-Token")
+    if token:
+        from allauth.headless.internal.sessionkit import authenticate_by_x_session_token
+
+        found = authenticate_by_x_session_token(token)
+        return found is not None and found[0].is_active
+    user = getattr(request, "user", None)
+    return user is not None and user.is_authenticated and user.is_active
+
+
 def channel_key(*scopes: str) -> ChannelKeyAuth:
     return ChannelKeyAuth(*scopes)
 

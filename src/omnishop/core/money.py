@@ -51,6 +51,10 @@ def quantize(amount: Decimal, currency: str) -> Decimal:
     return amount.quantize(minor_unit_exponent(currency), rounding=ROUND_HALF_UP)
 
 
+# The money columns are DecimalField(max_digits=14, decimal_places=4): at most 10 digits before the point.
+MAX_AMOUNT = Decimal(10) ** 10
+
+
 def parse_amount(
     value: object, currency: str, *, field: str = "amount", allow_negative: bool = False
 ) -> Decimal:
@@ -65,6 +69,11 @@ def parse_amount(
         raise InvalidAmount(f"'{value}' is not a decimal amount.", field=field)
     if amount < 0 and not allow_negative:
         raise InvalidAmount("Amounts cannot be negative.", field=field)
+    if abs(amount) >= MAX_AMOUNT:
+        # Checked before rounding: quantising 1E+30 to cents overflows the decimal context.
+        raise InvalidAmount(
+            f"'{value}' is more than an amount column holds (10 integer digits).", field=field
+        )
     if amount != quantize(amount, currency):
         raise InvalidAmount(
             f"{currency} has {minor_units(currency)} decimal places; '{value}' has more.", field=field

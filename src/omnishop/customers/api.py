@@ -13,7 +13,7 @@ from omnishop.core.auth import channel_key, shopper, staff
 from omnishop.core.errors import ValidationFailed
 from omnishop.core.idempotency import IDEMPOTENCY_KEY, idempotent, run_idempotent
 from omnishop.core.pagination import paginate
-from omnishop.core.schemas import ERRORS
+from omnishop.core.schemas import ERRORS, Fraction, Id, Int32
 
 from . import services
 from .models import ChannelIdentity, Customer, CustomerPreferences, MergeRecord
@@ -112,7 +112,7 @@ def add_my_address(request: HttpRequest, body: AddressIn, idempotency_key: str |
 
 
 @router.patch("/me/addresses/{address_id}", response={200: AddressOut, **ERRORS}, auth=[shopper()])
-def update_my_address(request: HttpRequest, address_id: int, body: AddressPatch):
+def update_my_address(request: HttpRequest, address_id: Id, body: AddressPatch):
     address = services.get_address(customer=request.auth.customer, address_id=address_id)
     changes = body.dict(exclude_unset=True)
     nulls = [k for k, v in changes.items() if v is None]
@@ -122,7 +122,7 @@ def update_my_address(request: HttpRequest, address_id: int, body: AddressPatch)
 
 
 @router.delete("/me/addresses/{address_id}", response={204: None, **ERRORS}, auth=[shopper()])
-def delete_my_address(request: HttpRequest, address_id: int):
+def delete_my_address(request: HttpRequest, address_id: Id):
     services.delete_address(
         address=services.get_address(customer=request.auth.customer, address_id=address_id)
     )
@@ -166,7 +166,7 @@ def update_my_preferences(request: HttpRequest, body: PreferencesIn):
 @router.get(
     "/duplicates", response={200: list[DuplicateOut], **ERRORS}, auth=[staff("customers.view_customer")]
 )
-def find_duplicates(request: HttpRequest, min_score: float = 0.8, limit: int = 100):
+def find_duplicates(request: HttpRequest, min_score: Fraction = 0.8, limit: Int32 = 100):
     if not 0 <= min_score <= 1:
         raise ValidationFailed("min_score must be between 0 and 1.", field="min_score")
     if not 1 <= limit <= 1000:
@@ -194,7 +194,7 @@ def dismiss_duplicate(
 
 @router.get("/merges", response={200: MergePage, **ERRORS}, auth=[staff("customers.view_mergerecord")])
 def list_merges(
-    request: HttpRequest, customer: int | None = None, cursor: str | None = None, limit: int = 50
+    request: HttpRequest, customer: Id | None = None, cursor: str | None = None, limit: Int32 = 50
 ):
     qs = MergeRecord.objects.all()
     if customer is not None:
@@ -217,7 +217,7 @@ def merge(request: HttpRequest, body: MergeIn, idempotency_key: str | None = IDE
 
 
 @router.post("/merges/{merge_id}/undo", response={200: MergeOut, **ERRORS}, auth=MERGE)
-def undo_merge(request: HttpRequest, merge_id: int):
+def undo_merge(request: HttpRequest, merge_id: Id):
     record = services.get_merge_record(merge_id)
     return services.undo_merge(record=record, actor=request.auth.user)
 
@@ -237,7 +237,7 @@ def list_customers(
     include_merged: bool = False,
     ordering: str = "-created_at",
     cursor: str | None = None,
-    limit: int = Query(50),
+    limit: Int32 = Query(50),
 ):
     """Search customers. A channel key sees only customers who have an identity on its own channel."""
     is_channel = request.auth.kind == "channel"
@@ -314,12 +314,12 @@ def resolve_customer(request: HttpRequest, body: ResolveIn, idempotency_key: str
 
 
 @router.get("/{customer_id}", response={200: CustomerOut | ChannelCustomerOut, **ERRORS}, auth=READ)
-def get_customer(request: HttpRequest, customer_id: int):
+def get_customer(request: HttpRequest, customer_id: Id):
     return _json(200, _customer_view(request, _visible_customer(request, customer_id)))
 
 
 @router.get("/{customer_id}/360", response={200: Customer360Out, **ERRORS}, auth=READ)
-def customer_360(request: HttpRequest, customer_id: int):
+def customer_360(request: HttpRequest, customer_id: Id):
     """Profile, every channel identity, address book, preferences and orders across channels. A channel
     key gets the same shape limited to its own channel (no address book, no other channel's data)."""
     customer = _visible_customer(request, customer_id)

@@ -7,7 +7,7 @@ from datetime import datetime
 from ninja import Schema
 from pydantic import Field
 
-from omnishop.core.schemas import InputSchema, OutputSchema, Page
+from omnishop.core.schemas import Id, InputSchema, OutputSchema, Page
 
 
 class CustomerOut(OutputSchema):
@@ -130,7 +130,7 @@ class PreferencesOut(Schema):
 
 class PreferencesIn(InputSchema):
     language: str | None = Field(None, max_length=20)
-    favourite_categories: list[int] | None = Field(None, max_length=200)
+    favourite_categories: list[Id] | None = Field(None, max_length=200)
     marketing_consent: list[ConsentIn] = Field(default_factory=list, max_length=50)
 
 
@@ -180,8 +180,8 @@ class DuplicateOut(Schema):
 
 
 class MergeIn(InputSchema):
-    survivor: int
-    merged: int
+    survivor: Id
+    merged: Id
     reason: str = Field("", max_length=500)
     score: float | None = Field(None, ge=0, le=1)
 
@@ -222,8 +222,8 @@ class MergePage(Page):
 
 
 class DistinctPairIn(InputSchema):
-    customer_a: int
-    customer_b: int
+    customer_a: Id
+    customer_b: Id
     note: str = Field("", max_length=500)
 
 

@@ -16,7 +16,7 @@ from omnishop.core.auth import channel_key, staff
 from omnishop.core.errors import PermissionDenied, ValidationFailed
 from omnishop.core.idempotency import IDEMPOTENCY_KEY, idempotent, run_idempotent
 from omnishop.core.pagination import paginate
-from omnishop.core.schemas import ERRORS
+from omnishop.core.schemas import ERRORS, Id, Int32
 
 from . import exports, services
 from .models import ImportJob, MatchCandidate, QuarantinedRow
@@ -149,7 +149,7 @@ def list_imports(
     status: str | None = None,
     profile: str | None = None,
     cursor: str | None = None,
-    limit: int = 50,
+    limit: Int32 = 50,
     ordering: str = "-created_at",
 ):
     qs = services.jobs_visible_to(request.auth).select_related("created_by", "api_key")
@@ -164,13 +164,13 @@ def list_imports(
 
 
 @router.get("/imports/{job_id}", response={200: JobOut, **ERRORS}, auth=READ)
-def get_import(request: HttpRequest, job_id: int):
+def get_import(request: HttpRequest, job_id: Id):
     """The job's status and counts; poll it to follow a background import."""
     return services.get_job(principal=request.auth, job_id=job_id)
 
 
 @router.post("/imports/{job_id}/rerun", response={202: JobOut, **ERRORS}, auth=WRITE)
-def rerun_import(request: HttpRequest, job_id: int, idempotency_key: str | None = IDEMPOTENCY_KEY):
+def rerun_import(request: HttpRequest, job_id: Id, idempotency_key: str | None = IDEMPOTENCY_KEY):
     """Run the same stored file again as a new job (finishes a job that died halfway; a no-op otherwise)."""
 
     def build():
@@ -182,7 +182,7 @@ def rerun_import(request: HttpRequest, job_id: int, idempotency_key: str | None 
 
 
 @router.get("/imports/{job_id}/quality", response={200: JobQualityOut, **ERRORS}, auth=READ)
-def job_quality(request: HttpRequest, job_id: int):
+def job_quality(request: HttpRequest, job_id: Id):
     return services.quality_report(job=services.get_job(principal=request.auth, job_id=job_id))
 
 
@@ -194,11 +194,11 @@ def overall_quality(request: HttpRequest):
 @router.get("/imports/{job_id}/quarantine", response={200: QuarantinePage, **ERRORS}, auth=READ)
 def list_quarantine(
     request: HttpRequest,
-    job_id: int,
+    job_id: Id,
     status: str | None = "open",
     reason: str | None = None,
     cursor: str | None = None,
-    limit: int = 50,
+    limit: Int32 = 50,
 ):
     job = services.get_job(principal=request.auth, job_id=job_id)
     qs = QuarantinedRow.objects.filter(job=job)
@@ -211,7 +211,7 @@ def list_quarantine(
 
 
 @router.get("/imports/{job_id}/quarantine/download", auth=READ, response={200: None, **ERRORS})
-def download_quarantine(request: HttpRequest, job_id: int, format: str = "csv"):
+def download_quarantine(request: HttpRequest, job_id: Id, format: str = "csv"):
     """The open quarantined rows as CSV or XLSX, in their original columns plus _quarantine_id, _line and
     _reasons; fix them and upload the file to the same profile."""
     job = services.get_job(principal=request.auth, job_id=job_id)
@@ -220,7 +220,7 @@ def download_quarantine(request: HttpRequest, job_id: int, format: str = "csv"):
 
 
 @router.post("/quarantine/{row_id}/resubmit", response={200: ResubmitOut, **ERRORS}, auth=WRITE)
-def resubmit(request: HttpRequest, row_id: int, body: ResubmitIn):
+def resubmit(request: HttpRequest, row_id: Id, body: ResubmitIn):
     """Re-run one quarantined row with some cells fixed (`values`: column -> text)."""
     row = services.get_quarantined_row(principal=request.auth, row_id=row_id)
     row, job = services.resubmit_quarantined(row=row, values=body.values, user=request.auth.user)
@@ -228,13 +228,13 @@ def resubmit(request: HttpRequest, row_id: int, body: ResubmitIn):
 
 
 @router.post("/quarantine/{row_id}/discard", response={200: QuarantinedRowOut, **ERRORS}, auth=WRITE)
-def discard(request: HttpRequest, row_id: int):
+def discard(request: HttpRequest, row_id: Id):
     row = services.get_quarantined_row(principal=request.auth, row_id=row_id)
     return services.discard_quarantined(row=row)
 
 
 @router.get("/matches", response={200: MatchPage, **ERRORS}, auth=[staff("datahub.view_importjob")])
-def list_matches(request: HttpRequest, status: str = "open", cursor: str | None = None, limit: int = 50):
+def list_matches(request: HttpRequest, status: str = "open", cursor: str | None = None, limit: Int32 = 50):
     """The identity-resolution review queue: look-alike pairs below the auto-merge score."""
     qs = MatchCandidate.objects.filter(status=status)
     page = paginate(qs, cursor=cursor, limit=limit, ordering="-score", allowed=["score", "id"])
@@ -246,7 +246,7 @@ def list_matches(request: HttpRequest, status: str = "open", cursor: str | None 
     response={200: MatchOut, **ERRORS},
     auth=[staff("customers.merge_customer")],
 )
-def decide(request: HttpRequest, candidate_id: int, body: DecisionIn):
+def decide(request: HttpRequest, candidate_id: Id, body: DecisionIn):
     candidate = MatchCandidate.objects.filter(pk=candidate_id).first()
     if candidate is None:
         raise ValidationFailed("No such candidate.", field="candidate_id")

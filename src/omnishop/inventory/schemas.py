@@ -9,7 +9,7 @@ from typing import Literal
 from ninja import Schema
 from pydantic import Field
 
-from omnishop.core.schemas import InputSchema, OutputSchema, Page
+from omnishop.core.schemas import Amount, Fraction, InputSchema, Int32, OutputSchema, Page
 
 Code = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,49}$")
 
@@ -58,12 +58,12 @@ class ChannelLocationOut(Schema):
 
 
 class PolicyIn(InputSchema):
-    reservation_ttl_seconds: int | None = Field(default=None, ge=1, le=7 * 24 * 3600)
-    max_hold_seconds: int | None = Field(default=None, ge=1, le=30 * 24 * 3600)
-    safety_buffer: int | None = Field(default=None, ge=0)
-    quota_percent: int | None = Field(default=None, ge=0, le=100)
+    reservation_ttl_seconds: Int32 | None = Field(default=None, ge=1, le=7 * 24 * 3600)
+    max_hold_seconds: Int32 | None = Field(default=None, ge=1, le=30 * 24 * 3600)
+    safety_buffer: Int32 | None = Field(default=None, ge=0)
+    quota_percent: Int32 | None = Field(default=None, ge=0, le=100)
     clear_quota: bool = False
-    quota_minus: int | None = Field(default=None, ge=0)
+    quota_minus: Int32 | None = Field(default=None, ge=0)
     allocation_strategy: str | None = None
 
 
@@ -136,14 +136,14 @@ class MovementPage(Page):
 class ReceiptIn(InputSchema):
     sku: str
     location: str
-    quantity: int
+    quantity: Int32
     reference: str = Field(default="", max_length=100)
 
 
 class AdjustmentIn(InputSchema):
     sku: str
     location: str
-    delta: int
+    delta: Int32
     reason_code: str
     note: str = Field(default="", max_length=500)
 
@@ -153,7 +153,7 @@ class AdjustmentIn(InputSchema):
 
 class LineIn(InputSchema):
     sku: str = Field(min_length=1, max_length=64)
-    quantity: int
+    quantity: Int32
 
 
 class ReservationIn(InputSchema):
@@ -184,7 +184,7 @@ class ReservationOut(Schema):
 
 
 class ExtendIn(InputSchema):
-    seconds: int | None = None
+    seconds: Int32 | None = None
 
 
 class AllocateReservationIn(InputSchema):
@@ -290,7 +290,7 @@ class CountIn(InputSchema):
 
 class CountLineIn(InputSchema):
     sku: str = Field(min_length=1, max_length=64)
-    counted: int
+    counted: Int32
 
 
 class CountCompleteIn(InputSchema):
@@ -332,14 +332,14 @@ class SuggestionOut(Schema):
 
 class ReplenishIn(InputSchema):
     location: str | None = None
-    window_days: int = 28
-    service_level: float = 0.95
+    window_days: Int32 = 28
+    service_level: Fraction = 0.95
 
 
 class PurchaseOrderLineIn(InputSchema):
     sku: str = Field(min_length=1, max_length=64)
-    quantity: int
-    unit_cost: Decimal | None = None
+    quantity: Int32
+    unit_cost: Amount | None = None
 
 
 class PurchaseOrderIn(InputSchema):
@@ -376,7 +376,7 @@ class PurchaseOrderPage(Page):
 
 class ReceiveLineIn(InputSchema):
     sku: str = Field(min_length=1, max_length=64)
-    quantity: int
+    quantity: Int32
     key: str = Field(min_length=1, max_length=100, description="Delivery-note line: repeats are no-ops.")
 
 

@@ -6,6 +6,7 @@ orders; a shopper on their own; staff by Django permission (docs/orders.md has t
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Status
 
@@ -13,12 +14,13 @@ from omnishop.channels.models import Channel
 from omnishop.core.auth import channel_key, shopper, staff
 from omnishop.core.errors import PermissionDenied, ValidationFailed
 from omnishop.core.idempotency import IDEMPOTENCY_KEY, idempotent, request_fingerprint
+from omnishop.core.money import quantize
 from omnishop.core.pagination import paginate
 from omnishop.core.schemas import ERRORS as COMMON_ERRORS
-from omnishop.core.schemas import conform, error_schema
+from omnishop.core.schemas import Id, Int32, conform, error_schema
 
 from . import serialise, services
-from .errors import CartNotFound, OrderNotFound
+from .errors import CartNotFound, OrderNotFound, Overpayment
 from .models import Order, OrderException
 from .schemas import (
     AddressChangeIn,
@@ -275,42 +277,59 @@ def create_channel_order(
     request: HttpRequest, body: ChannelOrderIn, idempotency_key: str | None = IDEMPOTENCY_KEY
 ):
     """An order the channel already took payment for (POS sale, marketplace import); external_id dedupes."""
-    from omnishop.customers.services import resolve_customer
-
     channel = request.auth.channel
 
     def build():
-        customer = None
-        c = body.customer
-        if c is not None and (c.external_id or c.email or c.phone):
-            customer = resolve_customer(
-                channel=channel,
-                external_id=c.external_id,
-                email=c.email,
-                phone=c.phone,
-                first_name=c.first_name,
-                last_name=c.last_name,
-            ).customer
-        order, _created = services.create_channel_order(
-            channel=channel,
-            lines=[
-                services.ChannelLine(sku=x.sku, quantity=x.quantity, unit_price=x.unit_price)
-                for x in body.lines
-            ],
-            external_id=body.external_id,
-            customer=customer,
-            email=c.email if c else "",
-            shipping_address=body.shipping_address.dict() if body.shipping_address else None,
-            shipping_method=body.shipping_method,
-            shipping_total=body.shipping_total,
-            paid_amount=body.paid_amount,
-            payment_label=body.payment_label,
-            handed_over=body.handed_over,
-            actor=actor(request),
-        )
-        return serialise.order_out(order, secrets=buyer_side(request, order))
+        # One transaction from the customer to the representation: an order that is refused below, or whose
+        # representation fails, is not left behind with its captured payment.
+        with transaction.atomic():
+            order = _take_channel_order(request, channel, body)
+            return serialise.order_out(order, secrets=buyer_side(request, order))
 
     return idempotent(request, idempotency_key, 201, build, schema=OrderOut)
+
+
+def _take_channel_order(request: HttpRequest, channel: Channel, body: ChannelOrderIn) -> Order:
+    """Create (or find by external id) the channel's order; an order paid above its total is refused."""
+    from omnishop.customers.services import resolve_customer
+
+    customer = None
+    c = body.customer
+    if c is not None and (c.external_id or c.email or c.phone):
+        customer = resolve_customer(
+            channel=channel,
+            external_id=c.external_id,
+            email=c.email,
+            phone=c.phone,
+            first_name=c.first_name,
+            last_name=c.last_name,
+        ).customer
+    order, created = services.create_channel_order(
+        channel=channel,
+        lines=[
+            services.ChannelLine(sku=x.sku, quantity=x.quantity, unit_price=x.unit_price) for x in body.lines
+        ],
+        external_id=body.external_id,
+        customer=customer,
+        email=c.email if c else "",
+        shipping_address=body.shipping_address.dict() if body.shipping_address else None,
+        shipping_method=body.shipping_method,
+        shipping_total=body.shipping_total,
+        paid_amount=body.paid_amount,
+        payment_label=body.payment_label,
+        handed_over=body.handed_over,
+        actor=actor(request),
+    )
+    paid = quantize(services.paid(order), order.currency)
+    if created and paid > order.total:
+        # Checked once the total is known; the surrounding transaction takes the order back.
+        raise Overpayment(
+            f"paid_amount {paid} is more than the order's total {order.total}.",
+            field="paid_amount",
+            paid=str(paid),
+            total=str(order.total),
+        )
+    return order
 
 
 # --- reading orders ------------------------------------------------------------------------------------
@@ -321,11 +340,11 @@ def list_orders(
     request: HttpRequest,
     status: str | None = None,
     channel: str | None = None,
-    customer: int | None = None,
+    customer: Id | None = None,
     external_id: str | None = None,
     ordering: str = "-created_at",
     cursor: str | None = None,
-    limit: int = Query(50),
+    limit: Int32 = Query(50),
 ):
     """A shopper sees their own orders, a channel key its channel's, staff every channel's."""
     qs = services.visible_orders(request.auth)
@@ -344,7 +363,9 @@ def list_orders(
 
 
 @router.get("/exceptions", response={200: ExceptionPage, **ERRORS}, auth=MANAGE)
-def list_exceptions(request: HttpRequest, open_only: bool = True, cursor: str | None = None, limit: int = 50):
+def list_exceptions(
+    request: HttpRequest, open_only: bool = True, cursor: str | None = None, limit: Int32 = 50
+):
     """The exception queue, oldest first."""
     qs = OrderException.objects.select_related("order", "order__channel")
     if request.auth.kind == "channel":
@@ -370,7 +391,7 @@ def list_exceptions(request: HttpRequest, open_only: bool = True, cursor: str | 
 
 
 @router.post("/exceptions/{exception_id}/resolve", response={200: OrderOut, **ERRORS}, auth=MANAGE)
-def resolve_exception(request: HttpRequest, exception_id: int, body: ExceptionResolveIn):
+def resolve_exception(request: HttpRequest, exception_id: Id, body: ExceptionResolveIn):
     """Backorder, cancel the missing units (refunded), or substitute another SKU per line."""
     item = services.get_exception(exception_id)
     visible_order(request, item.order.number)
@@ -397,7 +418,7 @@ def merge_orders(request: HttpRequest, body: OrderMergeIn):
 
 
 @router.post("/fulfilments/{fulfilment_id}/ship", response={200: OrderOut, **ERRORS}, auth=MANAGE)
-def ship_fulfilment(request: HttpRequest, fulfilment_id: int, body: FulfilmentShipIn):
+def ship_fulfilment(request: HttpRequest, fulfilment_id: Id, body: FulfilmentShipIn):
     """The parcel left: sale movements written, lines fulfilled; carrier and tracking number recorded."""
     fulfilment = services.get_fulfilment(fulfilment_id)
     visible_order(request, fulfilment.order.number)

@@ -66,3 +66,8 @@ class NotMergeable(Conflict):
 
 class QuickCheckoutUnavailable(ValidationFailed):
     code = "quick_checkout_unavailable"
+
+
+class Overpayment(ValidationFailed):
+    code = "overpayment"
+    default_message = "The amount paid is more than the order costs."

@@ -12,7 +12,7 @@ from typing import Any
 
 from ninja import Field, Schema
 
-from omnishop.core.schemas import InputSchema, Page
+from omnishop.core.schemas import Id, InputSchema, Int32, Page
 
 
 class OrderAddressIn(InputSchema):
@@ -29,7 +29,7 @@ class OrderAddressIn(InputSchema):
 
 class OrderLineIn(InputSchema):
     sku: str = Field(..., min_length=1, max_length=64)
-    quantity: int
+    quantity: Int32
 
 
 class PaymentIn(InputSchema):
@@ -44,7 +44,7 @@ class CartIn(InputSchema):
 
 class CartLineIn(InputSchema):
     sku: str = Field(..., min_length=1, max_length=64)
-    quantity: int
+    quantity: Int32
 
 
 class CartDetailsIn(InputSchema):
@@ -69,12 +69,12 @@ class CheckoutIn(InputSchema):
 class QuickCheckoutIn(InputSchema):
     channel: str
     sku: str = Field(..., min_length=1, max_length=64)
-    quantity: int = 1
+    quantity: Int32 = 1
 
 
 class ChannelLineIn(InputSchema):
     sku: str = Field(..., min_length=1, max_length=64)
-    quantity: int
+    quantity: Int32
     unit_price: str | None = None
 
 
@@ -99,8 +99,8 @@ class ChannelOrderIn(InputSchema):
 
 
 class LineQuantityIn(InputSchema):
-    line: int
-    quantity: int
+    line: Id
+    quantity: Int32
 
 
 class CancelIn(InputSchema):
@@ -126,8 +126,8 @@ class FulfilmentShipIn(InputSchema):
 
 
 class ReturnLineIn(InputSchema):
-    line: int
-    quantity: int
+    line: Id
+    quantity: Int32
     reason: str = Field("", max_length=200)
 
 
@@ -142,7 +142,7 @@ class ReturnDecisionIn(InputSchema):
 
 
 class DispositionIn(InputSchema):
-    line: int
+    line: Id
     disposition: str
 
 
@@ -152,7 +152,7 @@ class ReturnReceiveIn(InputSchema):
 
 
 class SubstituteIn(InputSchema):
-    line: int
+    line: Id
     sku: str
 
 
@@ -162,7 +162,7 @@ class ExceptionResolveIn(InputSchema):
 
 
 class BandIn(InputSchema):
-    up_to_grams: int
+    up_to_grams: Int32
     price: str
 
 

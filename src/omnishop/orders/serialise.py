@@ -6,6 +6,8 @@ act for the buyer, so nobody else is given them.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from omnishop.core.money import quantize
 from omnishop.payments import services as payments
 
@@ -46,7 +48,7 @@ def order_out(order: Order, *, full: bool = True, secrets: bool = False) -> dict
         "fees_total": _m(order.fees_total, c),
         "tax_total": _m(order.tax_total, c),
         "paid": _m(paid, c),
-        "balance_due": _m(max(family_total(order) - paid, 0), c),
+        "balance_due": _m(max(family_total(order) - paid, Decimal(0)), c),
         "tracking_token": order.tracking_token if secrets else None,
         "parent": order.parent.number if order.parent_id else None,
         "merged_into": order.merged_into.number if order.merged_into_id else None,

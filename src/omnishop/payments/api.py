@@ -13,7 +13,7 @@ from omnishop.core.errors import ValidationFailed
 from omnishop.core.idempotency import IDEMPOTENCY_KEY, idempotent
 from omnishop.core.money import parse_amount, quantize, validate_currency
 from omnishop.core.schemas import ERRORS as COMMON_ERRORS
-from omnishop.core.schemas import error_schema
+from omnishop.core.schemas import Id, error_schema
 
 from . import credit, services
 from .errors import PaymentNotFound
@@ -79,26 +79,26 @@ def list_payments(request: HttpRequest, reference: str):
 
 
 @router.post("/{payment_id}/confirm", response={200: PaymentOut, **ERRORS}, auth=MANAGE)
-def confirm(request: HttpRequest, payment_id: int):
+def confirm(request: HttpRequest, payment_id: Id):
     """The bank transfer arrived / the shopper completed 3-D Secure: capture it."""
     return payment_out(services.confirm_payment(payment=_visible(request, payment_id)))
 
 
 @router.post("/{payment_id}/capture", response={200: PaymentOut, **ERRORS}, auth=MANAGE)
-def capture(request: HttpRequest, payment_id: int, body: AmountIn):
+def capture(request: HttpRequest, payment_id: Id, body: AmountIn):
     payment = _visible(request, payment_id)
     amount = parse_amount(body.amount, payment.currency) if body.amount is not None else None
     return payment_out(services.capture_payment(payment=payment, amount=amount))
 
 
 @router.post("/{payment_id}/void", response={200: PaymentOut, **ERRORS}, auth=MANAGE)
-def void(request: HttpRequest, payment_id: int):
+def void(request: HttpRequest, payment_id: Id):
     return payment_out(services.void_payment(payment=_visible(request, payment_id)))
 
 
 @router.post("/{payment_id}/refunds", response={201: RefundOut, **ERRORS}, auth=MANAGE)
 def refund(
-    request: HttpRequest, payment_id: int, body: RefundIn, idempotency_key: str | None = IDEMPOTENCY_KEY
+    request: HttpRequest, payment_id: Id, body: RefundIn, idempotency_key: str | None = IDEMPOTENCY_KEY
 ):
     """Partial or full refund; above what is captured and not yet refunded → 409 refund_exceeds_captured."""
     payment = _visible(request, payment_id)

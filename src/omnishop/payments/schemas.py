@@ -6,7 +6,7 @@ from datetime import datetime
 
 from ninja import Field, Schema
 
-from omnishop.core.schemas import InputSchema
+from omnishop.core.schemas import Id, InputSchema
 
 
 class AmountIn(InputSchema):
@@ -19,7 +19,7 @@ class RefundIn(InputSchema):
 
 
 class CreditIn(InputSchema):
-    customer: int
+    customer: Id
     amount: str
     currency: str
     reference: str = Field("", max_length=100)

@@ -16,7 +16,7 @@ from omnishop.core.auth import channel_key, shopper, staff
 from omnishop.core.errors import PermissionDenied, ValidationFailed
 from omnishop.core.idempotency import IDEMPOTENCY_KEY, idempotent
 from omnishop.core.pagination import paginate
-from omnishop.core.schemas import ERRORS
+from omnishop.core.schemas import ERRORS, Id, Int32
 from omnishop.customers import services as customer_services
 
 from . import services, tasks
@@ -107,10 +107,10 @@ def identify(request: HttpRequest, body: IdentifyIn):
 @router.get("/customers/{customer_id}", response={200: RecommendationsOut, **ERRORS}, auth=READ)
 def for_customer(
     request: HttpRequest,
-    customer_id: int,
+    customer_id: Id,
     channel: str | None = None,
-    limit: int = 10,
-    exclude_purchased_days: int = 30,
+    limit: Int32 = 10,
+    exclude_purchased_days: Int32 = 30,
 ):
     """Personal recommendations for a customer the channel knows."""
     target = _channel(request, channel)
@@ -131,20 +131,20 @@ def for_customer(
 
 
 @router.get("/me", response={200: RecommendationsOut, **ERRORS}, auth=[shopper()])
-def for_me(request: HttpRequest, channel: str, limit: int = 10):
+def for_me(request: HttpRequest, channel: str, limit: Int32 = 10):
     """The signed-in shopper's own recommendations on a channel."""
     target = _channel(request, channel)
     return _out(services.for_customer(channel=target, customer=request.auth.customer, limit=_limit(limit)))
 
 
 @router.get("/products/{product_id}/similar", response={200: RecommendationsOut, **ERRORS}, auth=READ)
-def similar(request: HttpRequest, product_id: int, channel: str | None = None, limit: int = 10):
+def similar(request: HttpRequest, product_id: Id, channel: str | None = None, limit: Int32 = 10):
     target = _channel(request, channel)
     return _out(services.similar_products(channel=target, product_id=product_id, limit=_limit(limit)))
 
 
 @router.get("/products/{product_id}/bought-together", response={200: RecommendationsOut, **ERRORS}, auth=READ)
-def together(request: HttpRequest, product_id: int, channel: str | None = None, limit: int = 10):
+def together(request: HttpRequest, product_id: Id, channel: str | None = None, limit: Int32 = 10):
     target = _channel(request, channel)
     return _out(services.bought_together(channel=target, product_id=product_id, limit=_limit(limit)))
 
@@ -152,9 +152,9 @@ def together(request: HttpRequest, product_id: int, channel: str | None = None, 
 @router.get("/cart", response={200: RecommendationsOut, **ERRORS}, auth=READ)
 def for_cart(
     request: HttpRequest,
-    product_id: list[int] = Query(...),
+    product_id: list[Id] = Query(...),
     channel: str | None = None,
-    limit: int = 10,
+    limit: Int32 = 10,
 ):
     """Complements for the products in a cart (`?product_id=1&product_id=2`)."""
     target = _channel(request, channel)
@@ -164,7 +164,7 @@ def for_cart(
 
 
 @router.get("/sessions/{anonymous_id}", response={200: RecommendationsOut, **ERRORS}, auth=READ)
-def for_session(request: HttpRequest, anonymous_id: str, channel: str | None = None, limit: int = 10):
+def for_session(request: HttpRequest, anonymous_id: str, channel: str | None = None, limit: Int32 = 10):
     """'Because you viewed' for a visitor who is not signed in."""
     target = _channel(request, channel)
     if len(anonymous_id) > 64:
@@ -175,7 +175,7 @@ def for_session(request: HttpRequest, anonymous_id: str, channel: str | None = N
 @router.get(
     "/versions", response={200: VersionPage, **ERRORS}, auth=[staff("recommendations.view_modelversion")]
 )
-def versions(request: HttpRequest, cursor: str | None = None, limit: int = 20):
+def versions(request: HttpRequest, cursor: str | None = None, limit: Int32 = 20):
     page = paginate(
         ModelVersion.objects.all(), cursor=cursor, limit=limit, ordering="-number", allowed=("number",)
     )

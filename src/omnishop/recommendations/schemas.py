@@ -8,20 +8,20 @@ from typing import Literal
 from ninja import Schema
 from pydantic import Field
 
-from omnishop.core.schemas import InputSchema, OutputSchema
+from omnishop.core.schemas import Id, InputSchema, OutputSchema
 
 EventKind = Literal["view", "search", "add_to_cart", "purchase", "wishlist"]
 
 
 class EventIn(InputSchema):
     kind: EventKind
-    product_id: int | None = Field(None, ge=1)
-    variant_id: int | None = Field(None, ge=1)
+    product_id: Id | None = None
+    variant_id: Id | None = None
     quantity: int = Field(1, ge=1, le=100_000)
     query: str | None = Field(None, max_length=500)
-    result_ids: list[int] = Field(default_factory=list, max_length=1000)
+    result_ids: list[Id] = Field(default_factory=list, max_length=1000)
     occurred_at: datetime | None = None
-    customer_id: int | None = Field(None, ge=1)
+    customer_id: Id | None = None
     anonymous_id: str | None = Field(None, max_length=64)
 
 
@@ -45,7 +45,7 @@ class EventBatchOut(Schema):
 
 class IdentifyIn(InputSchema):
     anonymous_id: str = Field(..., min_length=1, max_length=64)
-    customer_id: int | None = Field(None, ge=1)
+    customer_id: Id | None = None
 
 
 class IdentifyOut(Schema):

@@ -10,7 +10,7 @@ from ninja import Query, Router
 from omnishop.channels.models import Channel
 from omnishop.core.auth import channel_key, shopper, staff
 from omnishop.core.errors import NotFound, PermissionDenied, ValidationFailed
-from omnishop.core.schemas import ERRORS
+from omnishop.core.schemas import ERRORS, Id, Int32
 
 from . import services
 from .schemas import SearchOut, SearchSuggestionOut, SynonymIn, SynonymOut
@@ -63,12 +63,12 @@ def search_products(
     request: HttpRequest,
     q: str = "",
     channel: str | None = None,
-    category: int | None = None,
+    category: Id | None = None,
     min_price: str | None = None,
     max_price: str | None = None,
     attr: list[str] = Query([]),
     in_stock: bool = False,
-    limit: int = 20,
+    limit: Int32 = 20,
     cursor: str | None = None,
     anonymous_id: str | None = None,
 ):
@@ -101,7 +101,7 @@ def search_products(
 
 
 @router.get("/suggest", response={200: list[SearchSuggestionOut], **ERRORS}, auth=READ)
-def suggest(request: HttpRequest, q: str = "", channel: str | None = None, limit: int = 8):
+def suggest(request: HttpRequest, q: str = "", channel: str | None = None, limit: Int32 = 8):
     """Type-ahead: products whose words start with what has been typed so far."""
     return services.suggest(channel=_channel(request, channel), query=q, limit=limit)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema
 
-from omnishop.core.schemas import error_schema
+from omnishop.core.schemas import Int32, error_schema
 
 from . import render, services
 from .schemas import ProductDetailOut, ProductPageOut
@@ -21,7 +21,7 @@ ERRORS = {404: error_schema(404), 422: error_schema(422)}
 class StorefrontProductFilters(Schema):
     """Documented here; validated by services.parse_page_query (the same code the fast path runs)."""
 
-    limit: int = services.DEFAULT_LIMIT
+    limit: Int32 = services.DEFAULT_LIMIT
     cursor: str | None = None
     ordering: str = "id"
     category: str | None = None

@@ -238,7 +238,7 @@ def test_numbers_too_large_for_the_database_are_422s(staff_api, world, method, p
     assert counts() == before
 
 
-@pytest.mark.parametrize("price", ["1e20", "99999999999.00"])
+@pytest.mark.parametrize("price", ["1e20", "99999999999.00", "1E+30", "-1E+30"])
 def test_a_price_too_large_for_the_column_is_refused(staff_api, world, price):
     response = staff_api.put(f"/catalog/channels/web/listings/{world['listing']}", {"price": price})
     assert_envelope(response, 422, "invalid_amount")
@@ -265,4 +265,4 @@ def test_nul_characters_are_refused_on_every_database(staff_api, world, method, 
 
 def test_a_nul_character_in_a_search_is_a_422(staff_api, world):
     assert_envelope(staff_api.get("/catalog/products", {"q": "a\x00b"}), 422, "validation_error")
-    assert_envelope(staff_api.get("/catalog/channels/we%00b/listings"), 404, "channel_not_found")
+    assert_envelope(staff_api.get("/catalog/channels/we%00b/listings"), 404, "not_found")

@@ -83,4 +83,5 @@ def test_key_without_the_needed_scope_is_forbidden_not_unauthenticated(
     response = api.with_key(key).post(
         "/channels", {"code": "x", "name": "x", "kind": "web", "currency": "GBP"}
     )
-    assert response.status_code == 401  # creating channels is staff-only; a key is not a staff credential
+    assert response.status_code == 403  # creating channels is staff-only; a key is not a staff credential
+    assert response.json()["error"]["code"] == "permission_denied"

@@ -43,28 +43,38 @@ def test_a_new_job_first_runs_one_interval_later_then_once_per_interval():
     assert scheduler.run_due(now=T0 + timedelta(seconds=120), schedule=EVERY_MINUTE) == ["tick"]
     assert RUNS == ["tick", "tick"]
     job = ScheduledJob.objects.get(name="tick")
-    assert (job.runs, job.failures, job.next_run_at, job.last_error) == (2, 0, T0 + timedelta(seconds=180), "")
+    assert (job.runs, job.failures, job.next_run_at, job.last_error) == (
+        2,
+        0,
+        T0 + timedelta(seconds=180),
+        "",
+    )
     assert job.last_started_at == T0 + timedelta(seconds=120) and job.last_finished_at is not None
 
 
 @pytest.mark.django_db
 def test_a_failing_job_is_recorded_and_does_not_stop_the_others():
-    schedule = {"broken": {"task": "omnishop.core.tests.test_scheduler.explode", "schedule": 30}, **EVERY_MINUTE}
+    schedule = {
+        "broken": {"task": "omnishop.core.tests.test_scheduler.explode", "schedule": 30},
+        **EVERY_MINUTE,
+    }
     ScheduledJob.objects.create(name="broken", task="x", next_run_at=T0)
     ScheduledJob.objects.create(name="tick", task="x", next_run_at=T0)
     assert scheduler.run_due(now=T0, schedule=schedule) == ["broken", "tick"]
     broken = ScheduledJob.objects.get(name="broken")
     assert (broken.runs, broken.failures, broken.task) == (0, 1, "omnishop.core.tests.test_scheduler.explode")
-    assert "the carrier's API is down" in broken.last_error and broken.next_run_at == T0 + timedelta(seconds=30)
+    assert "the carrier's API is down" in broken.last_error and broken.next_run_at == T0 + timedelta(
+        seconds=30
+    )
     assert RUNS == ["tick"]
 
 
 def test_intervals_must_be_positive():
     with pytest.raises(ValueError, match="positive"):
         scheduler.jobs_from({"never": {"task": "x.y", "schedule": 0}})
-    assert scheduler.jobs_from({"j": {"task": "x.y", "schedule": timedelta(minutes=2)}})[0].every == timedelta(
-        minutes=2
-    )
+    assert scheduler.jobs_from({"j": {"task": "x.y", "schedule": timedelta(minutes=2)}})[
+        0
+    ].every == timedelta(minutes=2)
 
 
 @pytest.mark.postgres_only
@@ -97,14 +107,25 @@ def test_the_default_schedule_names_real_jobs(settings):
     for job in scheduler.jobs_from(settings.CELERY_BEAT_SCHEDULE):
         assert callable(scheduler.resolve(job.task)), job.name
     names = set(settings.CELERY_BEAT_SCHEDULE)
-    assert {"inventory-expire-reservations", "orders-allocate-backorders", "purge-expired-idempotency-keys"} <= names
+    assert {
+        "inventory-expire-reservations",
+        "orders-allocate-backorders",
+        "purge-expired-idempotency-keys",
+    } <= names
 
 
 @pytest.mark.parametrize(
     ("mode", "redis_url", "runs_in_workers"),
-    [("auto", "", True), ("auto", "redis://127.0.0.1:6379/0", False), ("on", "redis://x", True), ("off", "", False)],
+    [
+        ("auto", "", True),
+        ("auto", "redis://127.0.0.1:6379/0", False),
+        ("on", "redis://x", True),
+        ("off", "", False),
+    ],
 )
-def test_serve_runs_the_scheduler_in_its_workers_only_in_the_embedded_default(mode, redis_url, runs_in_workers):
+def test_serve_runs_the_scheduler_in_its_workers_only_in_the_embedded_default(
+    mode, redis_url, runs_in_workers
+):
     options = {
         "host": "127.0.0.1",
         "port": 8000,

@@ -152,7 +152,7 @@ def test_channel_keys_see_only_their_own_channel_and_need_the_scope(
     assert resubmit.status_code == 404
     assert upload(client, reader, CUSTOMERS.encode()).status_code == 403
     assert client.get("/api/v1/datahub/imports").status_code == 401
-    assert client.get("/api/v1/datahub/exports/customers", headers=web).status_code == 401  # staff only
+    assert client.get("/api/v1/datahub/exports/customers", headers=web).status_code == 403  # staff only
     assert staff_api.get(f"/datahub/imports/{job['id']}").status_code == 200
 
 

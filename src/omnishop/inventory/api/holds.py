@@ -9,7 +9,7 @@ from ninja import Query
 
 from omnishop.core.errors import NotFound, ValidationFailed
 from omnishop.core.idempotency import IDEMPOTENCY_KEY, idempotent
-from omnishop.core.schemas import ERRORS
+from omnishop.core.schemas import ERRORS, Id, Int32
 
 from .. import services
 from ..models import Allocation, Reservation
@@ -103,12 +103,12 @@ def create_reservation(
 
 
 @router.get("/reservations/{int:reservation_id}", response={200: ReservationOut, **ERRORS}, auth=READ)
-def get_reservation(request: HttpRequest, reservation_id: int):
+def get_reservation(request: HttpRequest, reservation_id: Id):
     return reservation_out(_own(request, Reservation, reservation_id, "reservation"))
 
 
 @router.post("/reservations/{int:reservation_id}/extend", response={200: ReservationOut, **ERRORS}, auth=HOLD)
-def extend_reservation(request: HttpRequest, reservation_id: int, body: ExtendIn):
+def extend_reservation(request: HttpRequest, reservation_id: Id, body: ExtendIn):
     """Keep the hold while a payment is in flight (up to the channel's maximum hold time)."""
     reservation = _own(request, Reservation, reservation_id, "reservation")
     return reservation_out(services.extend_reservation(reservation=reservation, seconds=body.seconds))
@@ -117,7 +117,7 @@ def extend_reservation(request: HttpRequest, reservation_id: int, body: ExtendIn
 @router.post(
     "/reservations/{int:reservation_id}/release", response={200: ReservationOut, **ERRORS}, auth=HOLD
 )
-def release_reservation(request: HttpRequest, reservation_id: int):
+def release_reservation(request: HttpRequest, reservation_id: Id):
     reservation = _own(request, Reservation, reservation_id, "reservation")
     return reservation_out(services.release_reservation(reservation=reservation))
 
@@ -127,7 +127,7 @@ def release_reservation(request: HttpRequest, reservation_id: int):
 )
 def allocate_reservation(
     request: HttpRequest,
-    reservation_id: int,
+    reservation_id: Id,
     body: AllocateReservationIn,
     idempotency_key: str | None = IDEMPOTENCY_KEY,
 ):
@@ -167,18 +167,18 @@ def create_allocation(
 
 
 @router.get("/allocations/{int:allocation_id}", response={200: AllocationOut, **ERRORS}, auth=READ)
-def get_allocation(request: HttpRequest, allocation_id: int):
+def get_allocation(request: HttpRequest, allocation_id: Id):
     return allocation_out(_own(request, Allocation, allocation_id, "allocation"))
 
 
 @router.post("/allocations/{int:allocation_id}/cancel", response={200: AllocationOut, **ERRORS}, auth=HOLD)
-def cancel_allocation(request: HttpRequest, allocation_id: int):
+def cancel_allocation(request: HttpRequest, allocation_id: Id):
     allocation = _own(request, Allocation, allocation_id, "allocation")
     return allocation_out(services.cancel_allocation(allocation=allocation))
 
 
 @router.post("/allocations/{int:allocation_id}/ship", response={200: AllocationOut, **ERRORS}, auth=HOLD)
-def ship_allocation(request: HttpRequest, allocation_id: int, body: ShipIn):
+def ship_allocation(request: HttpRequest, allocation_id: Id, body: ShipIn):
     """Book the units as shipped (from one location, or all): sale movements."""
     allocation = _own(request, Allocation, allocation_id, "allocation")
     location = services.location_by_code(body.location) if body.location else None
@@ -211,7 +211,7 @@ def availability_feed(
     code: str,
     updated_since: datetime | None = Query(None),
     cursor: str | None = None,
-    limit: int = 100,
+    limit: Int32 = 100,
     ordering: str = "id",
 ):
     """The channel's stock feed; poll with `updated_since` to get only what changed."""

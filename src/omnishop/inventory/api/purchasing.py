@@ -9,7 +9,7 @@ from omnishop.core.auth import staff
 from omnishop.core.errors import NotFound, ValidationFailed
 from omnishop.core.idempotency import IDEMPOTENCY_KEY, idempotent
 from omnishop.core.pagination import paginate
-from omnishop.core.schemas import ERRORS
+from omnishop.core.schemas import ERRORS, Fraction, Id, Int32
 
 from .. import services
 from ..models import PurchaseOrder
@@ -56,7 +56,7 @@ def _order(pk: int) -> PurchaseOrder:
 
 @router.get("/replenishment/suggestions", response={200: list[SuggestionOut], **ERRORS}, auth=VIEW)
 def suggestions(
-    request: HttpRequest, location: str | None = None, window_days: int = 28, service_level: float = 0.95
+    request: HttpRequest, location: str | None = None, window_days: Int32 = 28, service_level: Fraction = 0.95
 ):
     """What to reorder now, from sales velocity over the window, lead time and safety stock."""
     where = services.location_by_code(location) if location else None
@@ -89,7 +89,7 @@ def list_orders(
     supplier: str | None = None,
     location: str | None = None,
     cursor: str | None = None,
-    limit: int = 50,
+    limit: Int32 = 50,
     ordering: str = "-id",
 ):
     qs = PurchaseOrder.objects.select_related("supplier", "location")
@@ -119,26 +119,26 @@ def create_order(request: HttpRequest, body: PurchaseOrderIn, idempotency_key: s
 
 
 @router.get("/purchase-orders/{int:order_id}", response={200: PurchaseOrderOut, **ERRORS}, auth=VIEW)
-def get_order(request: HttpRequest, order_id: int):
+def get_order(request: HttpRequest, order_id: Id):
     return order_out(_order(order_id))
 
 
 @router.post("/purchase-orders/{int:order_id}/send", response={200: PurchaseOrderOut, **ERRORS}, auth=CHANGE)
-def send_order(request: HttpRequest, order_id: int):
+def send_order(request: HttpRequest, order_id: Id):
     return order_out(services.send_purchase_order(order=_order(order_id)))
 
 
 @router.post(
     "/purchase-orders/{int:order_id}/cancel", response={200: PurchaseOrderOut, **ERRORS}, auth=CHANGE
 )
-def cancel_order(request: HttpRequest, order_id: int):
+def cancel_order(request: HttpRequest, order_id: Id):
     return order_out(services.cancel_purchase_order(order=_order(order_id)))
 
 
 @router.post(
     "/purchase-orders/{int:order_id}/receive", response={200: PurchaseOrderOut, **ERRORS}, auth=CHANGE
 )
-def receive_order(request: HttpRequest, order_id: int, body: ReceiveIn):
+def receive_order(request: HttpRequest, order_id: Id, body: ReceiveIn):
     """Book delivered goods; each line's key makes a repeated delivery note a no-op."""
     order = services.receive_purchase_order(
         order=_order(order_id),

@@ -10,7 +10,7 @@ from omnishop.core.auth import staff
 from omnishop.core.errors import NotFound
 from omnishop.core.idempotency import IDEMPOTENCY_KEY, idempotent
 from omnishop.core.pagination import paginate
-from omnishop.core.schemas import ERRORS
+from omnishop.core.schemas import ERRORS, Id, Int32
 
 from .. import services
 from ..models import (
@@ -56,7 +56,7 @@ def list_locations(
     request: HttpRequest,
     kind: str | None = None,
     cursor: str | None = None,
-    limit: int = 50,
+    limit: Int32 = 50,
     ordering: str = "code",
 ):
     """Staff see every location; a channel key sees the locations that serve its channel."""
@@ -142,7 +142,7 @@ def list_stock(
     location: str | None = None,
     below_reorder_point: bool = False,
     cursor: str | None = None,
-    limit: int = 50,
+    limit: Int32 = 50,
     ordering: str = "id",
 ):
     qs = StockLevel.objects.select_related("variant", "location")
@@ -170,7 +170,7 @@ def list_movements(
     kind: str | None = None,
     reference: str | None = None,
     cursor: str | None = None,
-    limit: int = 50,
+    limit: Int32 = 50,
     ordering: str = "-id",
 ):
     """The ledger, newest first by default."""
@@ -261,7 +261,7 @@ def list_transfers(
     status: str | None = None,
     location: str | None = None,
     cursor: str | None = None,
-    limit: int = 50,
+    limit: Int32 = 50,
 ):
     qs = Transfer.objects.select_related("source", "destination")
     if status:
@@ -292,7 +292,7 @@ def create_transfer(request: HttpRequest, body: TransferIn, idempotency_key: str
     response={200: TransferOut, **ERRORS},
     auth=[staff("inventory.view_transfer")],
 )
-def get_transfer(request: HttpRequest, transfer_id: int):
+def get_transfer(request: HttpRequest, transfer_id: Id):
     return transfer_out(_transfer(transfer_id))
 
 
@@ -301,7 +301,7 @@ def get_transfer(request: HttpRequest, transfer_id: int):
     response={200: TransferOut, **ERRORS},
     auth=[staff("inventory.change_transfer")],
 )
-def act_on_transfer(request: HttpRequest, transfer_id: int, action: str):
+def act_on_transfer(request: HttpRequest, transfer_id: Id, action: str):
     """`dispatch` (transfer-out movements), `receive` (transfer-in movements) or `cancel` (before dispatch)."""
     transfer = _transfer(transfer_id)
     if action == "dispatch":
@@ -356,12 +356,12 @@ def start_count(request: HttpRequest, body: CountIn, idempotency_key: str | None
 @router.get(
     "/counts/{int:count_id}", response={200: CountOut, **ERRORS}, auth=[staff("inventory.view_stockmovement")]
 )
-def get_count(request: HttpRequest, count_id: int):
+def get_count(request: HttpRequest, count_id: Id):
     return count_out(_count(count_id))
 
 
 @router.post("/counts/{int:count_id}/complete", response={200: CountOut, **ERRORS}, auth=MOVE)
-def complete_count(request: HttpRequest, count_id: int, body: CountCompleteIn):
+def complete_count(request: HttpRequest, count_id: Id, body: CountCompleteIn):
     """Book the counted quantities: cycle-count movements for every difference."""
     count = services.complete_count(
         count=_count(count_id),
@@ -372,7 +372,7 @@ def complete_count(request: HttpRequest, count_id: int, body: CountCompleteIn):
 
 
 @router.post("/counts/{int:count_id}/cancel", response={200: CountOut, **ERRORS}, auth=MOVE)
-def cancel_count(request: HttpRequest, count_id: int):
+def cancel_count(request: HttpRequest, count_id: Id):
     return count_out(services.cancel_count(count=_count(count_id)))
 
 
@@ -385,7 +385,7 @@ def list_alerts(
     open_only: bool = True,
     location: str | None = None,
     cursor: str | None = None,
-    limit: int = 50,
+    limit: Int32 = 50,
 ):
     """Low-stock alerts: free stock fell under the reorder point."""
     qs = LowStockAlert.objects.select_related("variant", "location")

@@ -55,7 +55,6 @@ from .transfers import (
 )
 
 __all__ = [
-    "on_stock_arrived",
     "ADJUSTMENT_REASONS",
     "Availability",
     "Candidate",
@@ -87,6 +86,7 @@ __all__ = [
     "extend_reservation",
     "get_policy",
     "location_by_code",
+    "on_stock_arrived",
     "receive_purchase_order",
     "receive_stock",
     "receive_transfer",

@@ -159,8 +159,8 @@ def test_low_stock_alert_opens_when_free_stock_crosses_the_reorder_point_and_clo
 def test_replenishment_api_for_staff_only(api, staff_api, shop, make_key, selling):
     assert staff_api.get("/inventory/replenishment/suggestions").status_code == 200
     key = make_key(shop)
-    assert api.with_key(key).get("/inventory/replenishment/suggestions").status_code == 401
-    assert api.with_key(key).post("/inventory/replenishment/run", {}).status_code == 401
+    assert api.with_key(key).get("/inventory/replenishment/suggestions").status_code == 403
+    assert api.with_key(key).post("/inventory/replenishment/run", {}).status_code == 403
     ran = staff_api.post("/inventory/replenishment/run", {"window_days": 400})
     assert ran.status_code == 422 and ran.json()["error"]["field"] == "window_days"
 

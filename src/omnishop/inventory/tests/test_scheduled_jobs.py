@@ -20,7 +20,8 @@ from .conftest import assert_books_balance
 
 
 @pytest.mark.skipif(
-    bool(os.environ.get("OMNISHOP_MUTATION")), reason="a server in a subprocess runs unmutated code: no use to make mutate"
+    bool(os.environ.get("OMNISHOP_MUTATION")),
+    reason="a server in a subprocess runs unmutated code: no use to make mutate",
 )
 @pytest.mark.django_db(transaction=True)
 def test_omnishop_serve_without_redis_expires_abandoned_reservations_once(

@@ -76,7 +76,9 @@ def test_received_stock_goes_to_waiting_backorders_as_soon_as_the_receipt_commit
     older = marketplace_order(shop, {v: 2}, "M-11")
     younger = marketplace_order(shop, {v: 1}, "M-12")
     for order in (older, younger):
-        services.resolve_exception(item=OrderException.objects.get(order=order), action="backorder", actor="t")
+        services.resolve_exception(
+            item=OrderException.objects.get(order=order), action="backorder", actor="t"
+        )
     with django_capture_on_commit_callbacks(execute=True):
         inventory.receive_stock(variant=other, location=shop.warehouse, quantity=5, reference="po")
         inventory.receive_stock(variant=v, location=shop.warehouse, quantity=1, reference="po")

@@ -7,10 +7,9 @@ from datetime import timedelta
 
 import orjson
 import pytest
-
-from omnishop.orders import services as orders
 from django.utils import timezone
 
+from omnishop.orders import services as orders
 from omnishop.orders.models import Fulfilment, Order, OrderException
 from omnishop.orders.tests.conftest import shop  # noqa: F401  (fixture)
 from omnishop.shipping import services

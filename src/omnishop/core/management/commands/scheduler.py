@@ -16,7 +16,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--once", action="store_true", help="Run the jobs that are due now, then exit.")
-        parser.add_argument("--tick", type=float, default=None, help="Seconds between checks (default: setting).")
+        parser.add_argument(
+            "--tick", type=float, default=None, help="Seconds between checks (default: setting)."
+        )
 
     def handle(self, *args, **options):
         if options["once"]:

@@ -1,0 +1,57 @@
+"""A channel order paid above its total: refused over HTTP with nothing kept, and an order that is overpaid
+anyway (imported before the rule, or paid for lines later cancelled) still reads."""
+
+from __future__ import annotations
+
+import pytest
+
+from omnishop.orders import services
+from omnishop.orders.models import Order
+from omnishop.payments.models import Payment
+
+from .conftest import ADDRESS
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_channel_order_paid_above_its_total_is_refused_and_nothing_is_kept(api, shop):
+    v = shop.variant(price="26.00", stock=5)
+    key_api = api.with_key(shop.key)
+    payload = {
+        "external_id": "AMZ-OVER",
+        "lines": [{"sku": v.sku, "quantity": 2}],
+        "shipping_address": ADDRESS,
+        "paid_amount": "100000.00",
+    }
+    for _ in range(2):  # the resend of the same external id is refused the same way, not a 500
+        r = key_api.post("/orders/channel-orders", payload)
+        assert r.status_code == 422, r.content
+        error = r.json()["error"]
+        assert (error["code"], error["field"]) == ("overpayment", "paid_amount")
+        assert (error["details"]["paid"], error["details"]["total"]) == ("100000.00", "52.00")
+    assert not Order.objects.exists() and not Payment.objects.exists()
+    assert shop.stock(v).allocated == 0
+
+
+def test_a_channel_order_paid_exactly_or_partly_is_taken(api, shop):
+    v = shop.variant(price="26.00", stock=5)
+    key_api = api.with_key(shop.key)
+    line = [{"sku": v.sku, "quantity": 1}]
+    exact = key_api.post("/orders/channel-orders", {"lines": line, "paid_amount": "26.00"})
+    part = key_api.post("/orders/channel-orders", {"lines": line, "paid_amount": "10.00"})
+    assert (exact.status_code, exact.json()["status"], exact.json()["balance_due"]) == (201, "paid", "0.00")
+    assert (part.status_code, part.json()["status"], part.json()["balance_due"]) == (
+        201,
+        "pending_payment",
+        "16.00",
+    )
+
+
+def test_an_overpaid_order_reads_with_nothing_due(api, shop):
+    v = shop.variant(price="26.00", stock=5)
+    order, _ = services.create_channel_order(
+        channel=shop.channel, lines=[services.ChannelLine(v.sku, 2)], paid_amount="100000.00", actor="test"
+    )
+    r = api.with_key(shop.key).get(f"/orders/{order.number}")
+    assert r.status_code == 200, r.content
+    assert (r.json()["paid"], r.json()["balance_due"]) == ("100000.00", "0.00")

@@ -190,6 +190,8 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "shop@omnishop.localho
 OMNISHOP_API_MAX_BODY = int(os.environ.get("OMNISHOP_API_MAX_BODY", str(1024 * 1024)))
 DATA_UPLOAD_MAX_MEMORY_SIZE = OMNISHOP_API_MAX_BODY
 OMNISHOP_IDEMPOTENCY_TTL_HOURS = int(os.environ.get("OMNISHOP_IDEMPOTENCY_TTL_HOURS", "48"))
+# A request still "in progress" after this long belongs to a worker that died: a retry with its key runs it.
+OMNISHOP_IDEMPOTENCY_ABANDONED_SECONDS = int(os.environ.get("OMNISHOP_IDEMPOTENCY_ABANDONED_SECONDS", "300"))
 OMNISHOP_DEFAULT_PHONE_REGION = os.environ.get("OMNISHOP_DEFAULT_PHONE_REGION", "GB")
 NINJA_PAGINATION_PER_PAGE = 20
 
@@ -259,6 +261,9 @@ STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
 STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
 # Carrier tracking webhooks older or newer than this many seconds are refused (replay protection).
 OMNISHOP_SHIPPING_WEBHOOK_TOLERANCE = int(os.environ.get("OMNISHOP_SHIPPING_WEBHOOK_TOLERANCE", "300"))
+# A cart checkout holds its cart this long at most: a checkout whose process died (kill -9, OOM) leaves the
+# claim to expire, then a retry completes it. Longer than any live checkout (gunicorn's timeout is 30 s).
+OMNISHOP_CHECKOUT_CLAIM_SECONDS = int(os.environ.get("OMNISHOP_CHECKOUT_CLAIM_SECONDS", "120"))
 # Received stock goes to backordered orders (first in, first out) within a minute.
 CELERY_BEAT_SCHEDULE["orders-allocate-backorders"] = {
     "task": "omnishop.orders.tasks.allocate_backorders",

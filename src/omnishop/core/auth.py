@@ -116,9 +116,15 @@ def _bucket_id(value: str) -> str:
 def _note_failure(request: HttpRequest, *, credential: str) -> None:
     """A credential was refused: count it for the client's address and for the credential presented; past
     either limit, answer 429 (with Retry-After) so a client in a retry loop backs off."""
-    by_address = _count_failure(f"authfail:addr:{_bucket_id(client_address(request))}")
-    by_credential = _count_failure(f"authfail:cred:{_bucket_id(credential)}")
-    if by_address > FAILED_AUTH_LIMIT_PER_MINUTE or by_credential > FAILED_AUTH_LIMIT_PER_CREDENTIAL:
+    # An endpoint that accepts staff or shoppers checks one session token twice: count it once per request.
+    seen = request.__dict__.setdefault("_omnishop_auth_failures", {})
+    if credential not in seen:
+        by_address = _count_failure(f"authfail:addr:{_bucket_id(client_address(request))}")
+        by_credential = _count_failure(f"authfail:cred:{_bucket_id(credential)}")
+        seen[credential] = (
+            by_address > FAILED_AUTH_LIMIT_PER_MINUTE or by_credential > FAILED_AUTH_LIMIT_PER_CREDENTIAL
+        )
+    if seen[credential]:
         raise RateLimited(
             "Too many failed authentication attempts; wait a minute.",
             retry_after=FAILED_AUTH_WINDOW_SECONDS,

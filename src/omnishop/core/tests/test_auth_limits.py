@@ -133,6 +133,16 @@ def test_bad_session_tokens_are_counted_too(api):
     assert (codes[0], codes[-1]) == (401, 429)
 
 
+def test_a_token_checked_by_two_kinds_of_caller_counts_as_one_failure(api):
+    # Cart endpoints accept a channel key, staff or a shopper: the staff and the shopper check both read it.
+    client = from_address("203.0.113.31")
+    codes = [
+        client.with_session("the-same-bad-token").get("/orders/carts/nope").status_code
+        for _ in range(FAILED_AUTH_LIMIT_PER_CREDENTIAL + 1)
+    ]
+    assert codes == [401] * FAILED_AUTH_LIMIT_PER_CREDENTIAL + [429]
+
+
 def test_the_embedded_default_shares_its_counters_through_the_database():
     from django.conf import settings
 

@@ -124,10 +124,19 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache, background work -----------------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# One cache shared by every worker and process: rate-limit counters (the API's failed credentials, allauth's
+# log-in limits) must add up across gunicorn workers. Redis when configured, else a database table
+# (`omnishop_cache`, created by core's migrations).
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "omnishop_cache",
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        }
+    }
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = REDIS_URL or None
@@ -197,9 +206,14 @@ EMAIL_FILE_PATH = VAR_DIR / "mail"
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "shop@omnishop.localhost")
 
 # --- API ------------------------------------------------------------------------------------------------
+# Reverse proxies in front of the server (CIDRs, comma-separated): only when a request comes from one is its
+# X-Forwarded-For believed, and the client is the right-most hop that is not one of them (rate limits, logs).
+OMNISHOP_TRUSTED_PROXIES = env_list("OMNISHOP_TRUSTED_PROXIES")
 OMNISHOP_API_MAX_BODY = int(os.environ.get("OMNISHOP_API_MAX_BODY", str(1024 * 1024)))
 DATA_UPLOAD_MAX_MEMORY_SIZE = OMNISHOP_API_MAX_BODY
 OMNISHOP_IDEMPOTENCY_TTL_HOURS = int(os.environ.get("OMNISHOP_IDEMPOTENCY_TTL_HOURS", "48"))
+# A request still "in progress" after this long belongs to a worker that died: a retry with its key runs it.
+OMNISHOP_IDEMPOTENCY_ABANDONED_SECONDS = int(os.environ.get("OMNISHOP_IDEMPOTENCY_ABANDONED_SECONDS", "300"))
 OMNISHOP_DEFAULT_PHONE_REGION = os.environ.get("OMNISHOP_DEFAULT_PHONE_REGION", "GB")
 NINJA_PAGINATION_PER_PAGE = 20
 
@@ -269,6 +283,9 @@ STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
 STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
 # Carrier tracking webhooks older or newer than this many seconds are refused (replay protection).
 OMNISHOP_SHIPPING_WEBHOOK_TOLERANCE = int(os.environ.get("OMNISHOP_SHIPPING_WEBHOOK_TOLERANCE", "300"))
+# A cart checkout holds its cart this long at most: a checkout whose process died (kill -9, OOM) leaves the
+# claim to expire, then a retry completes it. Longer than any live checkout (gunicorn's timeout is 30 s).
+OMNISHOP_CHECKOUT_CLAIM_SECONDS = int(os.environ.get("OMNISHOP_CHECKOUT_CLAIM_SECONDS", "120"))
 # Received stock goes to backordered orders (first in, first out) within a minute.
 CELERY_BEAT_SCHEDULE["orders-allocate-backorders"] = {
     "task": "omnishop.orders.tasks.allocate_backorders",

@@ -71,10 +71,21 @@ from .schemas import (
 router = Router(tags=["catalog"])
 
 
+# A channel key reads the master data and adds to it with catalog:write; changing or deleting what every
+# channel shares (deactivating a product takes it off every channel) needs catalog:master, which ordinary
+# keys do not get. Staff go by their Django permissions.
+SCOPE_FOR_ACTION = {"view": "catalog:read", "add": "catalog:write", "change": "catalog:master"}
+
+
 def _can(model: str, action: str) -> list:
     """Product-master access: staff with the Django permission, or a channel key with the scope."""
-    scope = "catalog:read" if action == "view" else "catalog:write"
+    scope = SCOPE_FOR_ACTION.get(action, "catalog:master")
     return [channel_key(scope), staff(f"catalog.{action}_{model}")]
+
+
+def _acting_channel(request: HttpRequest):
+    """The channel a key acts for (its deletions may not take other channels' listings with them)."""
+    return request.auth.channel if request.auth.kind == "channel" else None
 
 
 def _private(model: str, action: str) -> list:
@@ -324,7 +335,7 @@ def update_product(request: HttpRequest, product_id: Id, body: ProductPatch):
 
 @router.delete("/products/{product_id}", response={204: None, **ERRORS}, auth=_can("product", "delete"))
 def delete_product(request: HttpRequest, product_id: Id):
-    services.delete_product(product=services.get_product(product_id))
+    services.delete_product(product=services.get_product(product_id), acting_channel=_acting_channel(request))
     return Status(204, None)
 
 
@@ -384,7 +395,7 @@ def update_variant(request: HttpRequest, variant_id: Id, body: VariantPatch):
 
 @router.delete("/variants/{variant_id}", response={204: None, **ERRORS}, auth=_can("variant", "delete"))
 def delete_variant(request: HttpRequest, variant_id: Id):
-    services.delete_variant(variant=services.get_variant(variant_id))
+    services.delete_variant(variant=services.get_variant(variant_id), acting_channel=_acting_channel(request))
     return Status(204, None)
 
 

@@ -28,6 +28,7 @@ __all__ = [
     "InvalidGtin",
     "InvalidPhone",
     "InvalidUrl",
+    "ListedOnOtherChannels",
     "ListingNotFound",
     "OfferNotFound",
     "ProductInUse",
@@ -122,6 +123,10 @@ class ProductInUse(Conflict):
 
 class VariantInUse(Conflict):
     code = "variant_in_use"
+
+
+class ListedOnOtherChannels(Conflict):
+    code = "listed_on_other_channels"
 
 
 class InvalidGtin(ValidationFailed):

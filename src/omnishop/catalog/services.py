@@ -31,6 +31,7 @@ from .errors import (
     ImageNotFound,
     InvalidGtin,
     InvalidUrl,
+    ListedOnOtherChannels,
     ProductInUse,
     ProductNotFound,
     VariantInUse,
@@ -357,11 +358,34 @@ def update_product(
     return product
 
 
-def delete_product(*, product: Product) -> None:
+def _refuse_if_listed_elsewhere(variants: QuerySet[Variant], acting_channel, *, field: str) -> None:
+    """A channel may delete master data only when no other channel sells it (the listings would cascade)."""
+    if acting_channel is None:
+        return
+    others = sorted(
+        set(
+            ChannelListing.objects.filter(variant__in=variants)
+            .exclude(channel=acting_channel)
+            .values_list("channel__code", flat=True)
+        )
+    )
+    if others:
+        raise ListedOnOtherChannels(
+            f"Listed on other channels ({', '.join(others)}); remove this channel's listing instead.",
+            field=field,
+            channels=others,
+        )
+
+
+def delete_product(*, product: Product, acting_channel=None) -> None:
     """Delete a product and its variants, images and listings, unless orders or stock still refer to it
-    (then 409 `product_in_use`: deactivate it instead)."""
+    (then 409 `product_in_use`: deactivate it instead), or, for a channel's key, another channel lists it
+    (409 `listed_on_other_channels`)."""
     try:
         with transaction.atomic():
+            _refuse_if_listed_elsewhere(
+                Variant.objects.filter(product=product), acting_channel, field="product_id"
+            )
             product.delete()
     except (ProtectedError, RestrictedError):
         raise ProductInUse(
@@ -450,9 +474,12 @@ def update_variant(
     return variant
 
 
-def delete_variant(*, variant: Variant) -> None:
+def delete_variant(*, variant: Variant, acting_channel=None) -> None:
     try:
         with transaction.atomic():
+            _refuse_if_listed_elsewhere(
+                Variant.objects.filter(pk=variant.pk), acting_channel, field="variant_id"
+            )
             product_id = variant.product_id
             variant.delete()
             _touch(product_id)

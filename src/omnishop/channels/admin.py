@@ -48,7 +48,7 @@ class ChannelAdmin(admin.ModelAdmin):
 
     @admin.action(description="Issue a full-access API key (shown once)", permissions=["change"])
     def issue_full_access_key(self, request, queryset):
-        self._issue(request, queryset, ApiKey.SCOPE_NAMES, "full-access")
+        self._issue(request, queryset, ApiKey.CHANNEL_SCOPE_NAMES, "full-access")
 
     @admin.action(description="Issue a read-only API key (shown once)", permissions=["change"])
     def issue_read_only_key(self, request, queryset):

@@ -55,7 +55,11 @@ class ApiKey(models.Model):
 
     SCOPES = (
         ("catalog:read", "Read the catalog and prices"),
-        ("catalog:write", "Create and change products"),
+        ("catalog:write", "Create products and manage this channel's listings"),
+        (
+            "catalog:master",
+            "Change or delete shared master data (products, variants, categories) every channel sees",
+        ),
         ("customers:read", "Read this channel's customers"),
         ("customers:write", "Create and change this channel's customers"),
         ("inventory:read", "Read stock and availability"),
@@ -66,6 +70,9 @@ class ApiKey(models.Model):
         ("imports:write", "Upload data imports"),
     )
     SCOPE_NAMES = tuple(name for name, _ in SCOPES)
+    # Scopes that reach beyond the key's own channel: granted only when named, never by "all scopes".
+    MASTER_DATA_SCOPES = ("catalog:master",)
+    CHANNEL_SCOPE_NAMES = tuple(sorted(set(SCOPE_NAMES) - set(MASTER_DATA_SCOPES), key=SCOPE_NAMES.index))
 
     channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="api_keys")
     name = models.CharField(max_length=200)

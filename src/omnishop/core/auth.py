@@ -12,10 +12,15 @@ A valid credential without the needed scope or permission is a 403, never a fall
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
 from ninja.errors import AuthorizationError
 from ninja.security.base import AuthBase
@@ -23,8 +28,12 @@ from ninja.utils import check_csrf
 
 from .errors import RateLimited
 
-# Failed credential attempts allowed per client address per minute before answering 429.
+# Failed credentials allowed per minute, from one client address and for one presented credential (the
+# public prefix of an API key, or a session token), before failures are answered 429 instead of 401. Only
+# failures are limited: a valid credential is always accepted, whoever else failed from the same address.
 FAILED_AUTH_LIMIT_PER_MINUTE = 30
+FAILED_AUTH_LIMIT_PER_CREDENTIAL = 10
+FAILED_AUTH_WINDOW_SECONDS = 60
 
 
 @dataclass
@@ -54,27 +63,78 @@ class Principal:
         return self.kind == "staff" or (self.kind == "channel" and self.channel.pk == channel.pk)
 
 
-def client_address(request: HttpRequest) -> str:
-    return request.META.get("REMOTE_ADDR", "unknown")
-
-
-def _note_failure(request: HttpRequest) -> None:
-    bucket = f"authfail:{client_address(request)}"
-    if cache.add(bucket, 1, timeout=60):
-        return
+@lru_cache(maxsize=8)
+def _networks(cidrs: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
     try:
-        count = cache.incr(bucket)
+        return tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"OMNISHOP_TRUSTED_PROXIES: {exc}") from None
+
+
+def _trusted(address: str, networks) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
     except ValueError:
-        cache.set(bucket, 1, timeout=60)
-        return
-    if count > FAILED_AUTH_LIMIT_PER_MINUTE:
-        raise RateLimited("Too many failed authentication attempts; wait a minute.", retry_after=60)
+        return False
+    return any(ip in net for net in networks)
 
 
-def _check_not_limited(request: HttpRequest) -> None:
-    count = cache.get(f"authfail:{client_address(request)}", 0)
-    if count > FAILED_AUTH_LIMIT_PER_MINUTE:
-        raise RateLimited("Too many failed authentication attempts; wait a minute.", retry_after=60)
+def client_address(request: HttpRequest) -> str:
+    """The address of the client, not of our own reverse proxy: behind a trusted proxy
+    (OMNISHOP_TRUSTED_PROXIES, CIDRs), the right-most X-Forwarded-For hop that is not one of ours. Hops to
+    its left were written by the client and can be anything, so they are never believed."""
+    remote = request.META.get("REMOTE_ADDR") or "unknown"
+    networks = _networks(tuple(settings.OMNISHOP_TRUSTED_PROXIES))
+    if not networks or not _trusted(remote, networks):
+        return remote
+    address = remote
+    for hop in reversed(request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")):
+        hop = hop.strip()
+        if not hop:
+            continue
+        address = hop[:64]
+        if not _trusted(hop, networks):
+            break
+    return address
+
+
+def _count_failure(bucket: str) -> int:
+    """Add one to a per-minute failure counter in the shared cache (every worker and process sees it)."""
+    if cache.add(bucket, 1, timeout=FAILED_AUTH_WINDOW_SECONDS):
+        return 1
+    try:
+        return cache.incr(bucket)
+    except ValueError:  # expired between the two calls
+        cache.set(bucket, 1, timeout=FAILED_AUTH_WINDOW_SECONDS)
+        return 1
+
+
+def _bucket_id(value: str) -> str:
+    return hashlib.sha256(value.encode(errors="replace")).hexdigest()[:32]
+
+
+def _note_failure(request: HttpRequest, *, credential: str) -> None:
+    """A credential was refused: count it for the client's address and for the credential presented; past
+    either limit, answer 429 (with Retry-After) so a client in a retry loop backs off."""
+    # An endpoint that accepts staff or shoppers checks one session token twice: count it once per request.
+    seen = request.__dict__.setdefault("_omnishop_auth_failures", {})
+    if credential not in seen:
+        by_address = _count_failure(f"authfail:addr:{_bucket_id(client_address(request))}")
+        by_credential = _count_failure(f"authfail:cred:{_bucket_id(credential)}")
+        seen[credential] = (
+            by_address > FAILED_AUTH_LIMIT_PER_MINUTE or by_credential > FAILED_AUTH_LIMIT_PER_CREDENTIAL
+        )
+    if seen[credential]:
+        raise RateLimited(
+            "Too many failed authentication attempts; wait a minute.",
+            retry_after=FAILED_AUTH_WINDOW_SECONDS,
+        )
+
+
+def _key_prefix(raw: str) -> str:
+    """The public part of an API key (`osk_<prefix>_<secret>`): failures are counted per key, not per guess."""
+    parts = raw.split("_", 2)
+    return "key:" + (parts[1] if len(parts) == 3 and parts[0] == "osk" else raw[:24])
 
 
 def _api_key_from(request: HttpRequest) -> str | None:
@@ -98,12 +158,11 @@ class ChannelKeyAuth(AuthBase):
         raw = _api_key_from(request)
         if not raw:
             return None
-        _check_not_limited(request)
         from omnishop.channels.services import authenticate_api_key
 
         api_key = authenticate_api_key(raw)
         if api_key is None:
-            _note_failure(request)
+            _note_failure(request, credential=_key_prefix(raw))
             return None
         missing = self.scopes - set(api_key.scopes)
         if missing:
@@ -120,7 +179,7 @@ def _session_user(request: HttpRequest):
 
         found = authenticate_by_x_session_token(token)
         if found is None:
-            _note_failure(request)
+            _note_failure(request, credential=f"session:{token[:24]}")
             return None
         return found[0]
     user = getattr(request, "user", None)

@@ -4,7 +4,8 @@ Same key + same body → the stored response is replayed (header `Idempotent-Rep
 different body → 409 `idempotency_key_reused`; a duplicate that arrives while the first is still running
 → 409 `idempotency_in_progress` (it never runs twice). Domain errors (4xx) are stored and replayed like
 successes, as payment processors do; unexpected failures release the key so the client may retry.
-Keys are kept OMNISHOP_IDEMPOTENCY_TTL_HOURS (default 48 h, at least the promised 24 h).
+Keys are kept OMNISHOP_IDEMPOTENCY_TTL_HOURS (default 48 h, at least the promised 24 h); a request whose worker
+died is taken over after OMNISHOP_IDEMPOTENCY_ABANDONED_SECONDS (default 300).
 """
 
 from __future__ import annotations
@@ -25,8 +26,6 @@ from .errors import DomainError, IdempotencyInProgress, IdempotencyKeyReused, Va
 from .models import IdempotencyRecord
 from .schemas import conform
 
-# A worker that died mid-request leaves its row in progress; after this long the key may be retried.
-ABANDONED_AFTER = timedelta(minutes=5)
 MAX_KEY_LENGTH = 255
 
 # The header parameter every create-style endpoint declares: `idempotency_key: str | None = IDEMPOTENCY_KEY`.
@@ -111,7 +110,8 @@ def _claim(*, scope: str, key: str, operation: str, fingerprint: str, now) -> Id
     if existing.request_hash != fingerprint:
         raise IdempotencyKeyReused(field="Idempotency-Key", first_operation=existing.operation)
     if existing.state == IdempotencyRecord.State.IN_PROGRESS:
-        if now - existing.created_at < ABANDONED_AFTER:
+        # A worker that died mid-request leaves its row in progress; after this long the key may be retried.
+        if now - existing.created_at < timedelta(seconds=settings.OMNISHOP_IDEMPOTENCY_ABANDONED_SECONDS):
             raise IdempotencyInProgress(field="Idempotency-Key")
         # Taken over from a worker that died: only one retrier wins the conditional update.
         taken = IdempotencyRecord.objects.filter(pk=existing.pk, created_at=existing.created_at).update(

@@ -16,6 +16,8 @@ from allauth.core.internal.ratelimit import respond_429
 from django.core.exceptions import ValidationError
 from django.dispatch import receiver
 
+from omnishop.core.auth import client_address
+
 from . import services
 
 
@@ -36,6 +38,10 @@ def _email_changed(sender, request, user, from_email_address, to_email_address, 
 
 
 class AccountAdapter(DefaultAccountAdapter):
+    def get_client_ip(self, request) -> str:
+        # allauth's per-address limits count the client behind our trusted proxies, as the API's do.
+        return client_address(request)
+
     def pre_authenticate(self, request, **credentials) -> None:
         try:
             super().pre_authenticate(request, **credentials)

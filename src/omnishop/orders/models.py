@@ -75,6 +75,11 @@ class Cart(models.Model):
     email = models.CharField(max_length=254, blank=True)
     shipping_address = models.JSONField(null=True, blank=True)
     shipping_method = models.ForeignKey(ShippingMethod, null=True, blank=True, on_delete=models.SET_NULL)
+    claimed_until = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="While checking out: the claim's lease. A checkout that died leaves it to expire.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

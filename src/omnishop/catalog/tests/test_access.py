@@ -13,6 +13,9 @@ def callers(api, make_staff, make_key, web_channel, market_channel):
         "anonymous": lambda: api,
         "read key": lambda: api.with_key(make_key(web_channel, scopes=["catalog:read"])),
         "write key": lambda: api.with_key(make_key(market_channel, scopes=["catalog:read", "catalog:write"])),
+        "master-data key": lambda: api.with_key(
+            make_key(market_channel, scopes=["catalog:read", "catalog:write", "catalog:master"])
+        ),
         "key without catalog scopes": lambda: api.with_key(make_key(web_channel, scopes=["orders:write"])),
         "staff without permission": lambda: make_staff("view_supplier"),
         "staff who may view": lambda: make_staff("view_product", "view_variant", "view_category"),
@@ -26,7 +29,9 @@ MATRIX = [
     # caller, read products, create product, change product, delete product
     ("anonymous", 401, 401, 401, 401),
     ("read key", 200, 403, 403, 403),
-    ("write key", 200, 201, 200, 204),
+    # An ordinary channel key adds to the shared master but cannot change or delete what every channel sees.
+    ("write key", 200, 201, 403, 403),
+    ("master-data key", 200, 201, 200, 204),
     ("key without catalog scopes", 403, 403, 403, 403),
     ("staff without permission", 403, 403, 403, 403),
     ("staff who may view", 200, 403, 403, 403),

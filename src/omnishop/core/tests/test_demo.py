@@ -36,7 +36,7 @@ HEADLESS_LOGIN = "/_allauth/app/v1/auth/login"
 
 
 @pytest.fixture(autouse=True)
-def _fresh_rate_limits():
+def _fresh_rate_limits(db):  # the cache is a database table
     cache.clear()
     yield
     cache.clear()

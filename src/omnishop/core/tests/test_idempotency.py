@@ -112,3 +112,26 @@ def test_concurrent_duplicates_do_not_both_execute(staff_user, web_channel):
     assert ApiKey.objects.filter(channel=web_channel).count() == 1
     assert statuses.count(201) >= 1
     assert set(statuses) <= {201, 409}
+
+
+@pytest.mark.django_db
+def test_a_request_whose_worker_died_is_run_by_a_retry_after_the_configured_time(staff_api, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.OMNISHOP_IDEMPOTENCY_ABANDONED_SECONDS = 30
+    body = {**CHANNEL, "code": "app2"}
+    staff_api.post("/channels", body, headers={"Idempotency-Key": "probe"})
+    probe = IdempotencyRecord.objects.get(key="probe")
+    # As a worker killed mid-request leaves it: in progress, no response, no channel written.
+    Channel.objects.filter(code="app2").delete()
+    IdempotencyRecord.objects.filter(pk=probe.pk).update(
+        state=IdempotencyRecord.State.IN_PROGRESS, response_body=None, created_at=timezone.now()
+    )
+    again = staff_api.post("/channels", body, headers={"Idempotency-Key": "probe"})
+    assert (again.status_code, again.json()["error"]["code"]) == (409, "idempotency_in_progress")
+    IdempotencyRecord.objects.filter(pk=probe.pk).update(created_at=timezone.now() - timedelta(seconds=31))
+    retried = staff_api.post("/channels", body, headers={"Idempotency-Key": "probe"})
+    assert retried.status_code == 201 and "Idempotent-Replayed" not in retried
+    assert Channel.objects.filter(code="app2").count() == 1

@@ -14,7 +14,7 @@ APP = "/_allauth/app/v1"
 
 
 @pytest.fixture(autouse=True)
-def _fresh_rate_limits():
+def _fresh_rate_limits(db):  # the cache is a database table
     # allauth and the API count failed log-ins in the cache; one test's failures must not limit the next.
     cache.clear()
     yield

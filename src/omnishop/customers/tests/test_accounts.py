@@ -60,6 +60,25 @@ def test_repeated_failed_log_ins_are_rate_limited(headless):
     assert headless.log_in("margaret@example.com", "a sturdy passphrase 42").status_code == 429
 
 
+def test_behind_a_trusted_proxy_log_in_limits_count_each_client_not_the_proxy(settings):
+    from django.test import Client
+
+    settings.OMNISHOP_TRUSTED_PROXIES = ["10.0.0.0/8"]
+    Headless().sign_up("ada@example.com")
+    Headless().sign_up("grace@example.com")
+
+    def log_in(client_ip: str, email: str, password: str) -> int:
+        headless = Headless(ip="10.0.0.1")
+        headless.client = Client(REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR=client_ip)
+        return headless.log_in(email, password).status_code
+
+    # One client past the per-address limit of failed log-ins (10 a minute), on many accounts.
+    codes = [log_in("203.0.113.5", f"nobody{i}@example.com", "wrong password") for i in range(12)]
+    assert codes[0] == 400 and codes[-1] == 429
+    # Another client behind the same proxy logs in at once.
+    assert log_in("192.0.2.8", "grace@example.com", "a sturdy passphrase 42") == 200
+
+
 def test_an_invalid_session_token_is_unauthenticated(api):
     response = api.with_session("not-a-real-token").get("/customers/me")
     assert response.status_code == 401

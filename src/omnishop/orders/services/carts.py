@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils import timezone
 
 from omnishop.catalog.models import Variant
 from omnishop.core.errors import ValidationFailed
@@ -31,6 +32,13 @@ def get_cart(token: str, *, channel=None) -> Cart:
 
 
 def _open(cart: Cart) -> None:
+    if cart.status == Cart.Status.CHECKING_OUT and cart.claimed_until and cart.claimed_until < timezone.now():
+        # The checkout holding the cart died and its claim ran out: editing takes the cart back.
+        reopened = Cart.objects.filter(
+            pk=cart.pk, status=Cart.Status.CHECKING_OUT, claimed_until=cart.claimed_until
+        ).update(status=Cart.Status.OPEN, claimed_until=None)
+        if reopened:
+            cart.status, cart.claimed_until = Cart.Status.OPEN, None
     if cart.status != Cart.Status.OPEN:
         raise CartClosed(field="cart")
 

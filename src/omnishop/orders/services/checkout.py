@@ -3,16 +3,22 @@
 Checkout is all or nothing: validate, quote, reserve stock, take payment, then write the order and turn the
 reservation into its allocation in one transaction. A decline releases the reservation; a failure after the
 charge voids or refunds it. The same checkout twice yields one order: the cart is claimed with a conditional
-UPDATE and the order row is unique per (channel, checkout key).
+UPDATE and the order row is unique per (channel, checkout key). The claim is a lease (OMNISHOP_CHECKOUT_CLAIM_
+SECONDS): a process killed in the middle of a checkout cannot release it, so it expires and a retry takes it
+over; should the first process still be alive, the unique checkout key lets only one of the two commit.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from omnishop.core import faults
 from omnishop.core.errors import DomainError, IdempotencyKeyReused, ValidationFailed
 from omnishop.core.money import parse_amount, quantize
 from omnishop.inventory import services as inventory
@@ -182,6 +188,7 @@ def _place_in_one_transaction(fields, priced, payment: PaymentRequest, pickup, a
     fields = {**fields, "number": new_number(fields["channel"])}
     try:
         with transaction.atomic():
+            faults.crash_point("checkout.before_charge")
             taken = payments.start_payment(
                 channel=fields["channel"],
                 reference=fields["number"],
@@ -192,6 +199,7 @@ def _place_in_one_transaction(fields, priced, payment: PaymentRequest, pickup, a
                 customer=fields["customer"],
                 notify=False,
             )
+            faults.crash_point("checkout.after_charge")
             order = _write_order(fields, priced, taken, actor)
             allocation = inventory.allocate_stock(
                 channel=fields["channel"],
@@ -200,6 +208,8 @@ def _place_in_one_transaction(fields, priced, payment: PaymentRequest, pickup, a
                 pickup_location=pickup,
             )
             OrderAllocation.objects.create(order=order, allocation=allocation)
+            faults.crash_point("checkout.before_commit")
+        faults.crash_point("checkout.after_commit")
     except PaymentDeclined as declined:
         # The attempt is kept for the record (the rolled-back transaction took it with it).
         payments.record_failed_attempt(
@@ -275,8 +285,14 @@ def checkout_cart(*, cart: Cart, payment: PaymentRequest, key: str, actor: str) 
     done = Order.objects.filter(cart=cart).first()
     if done is not None:
         return done
-    claimed = Cart.objects.filter(pk=cart.pk, status=Cart.Status.OPEN).update(
-        status=Cart.Status.CHECKING_OUT, updated_at=timezone.now()
+    now = timezone.now()
+    lease = now + timedelta(seconds=settings.OMNISHOP_CHECKOUT_CLAIM_SECONDS)
+    # Open, or held by a checkout whose lease ran out (its process died): the conditional UPDATE lets one
+    # claimant through.
+    claimed = (
+        Cart.objects.filter(pk=cart.pk)
+        .filter(Q(status=Cart.Status.OPEN) | Q(status=Cart.Status.CHECKING_OUT, claimed_until__lt=now))
+        .update(status=Cart.Status.CHECKING_OUT, claimed_until=lease, updated_at=now)
     )
     if not claimed:
         cart.refresh_from_db()
@@ -301,7 +317,10 @@ def checkout_cart(*, cart: Cart, payment: PaymentRequest, key: str, actor: str) 
             actor=actor,
         )
     except BaseException:
-        Cart.objects.filter(pk=cart.pk, status=Cart.Status.CHECKING_OUT).update(status=Cart.Status.OPEN)
+        # Only our own claim: if it expired and another checkout took the cart over, that one is running.
+        Cart.objects.filter(pk=cart.pk, status=Cart.Status.CHECKING_OUT, claimed_until=lease).update(
+            status=Cart.Status.OPEN, claimed_until=None
+        )
         raise
 
 

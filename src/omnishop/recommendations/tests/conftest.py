@@ -18,7 +18,7 @@ _seq = itertools.count(1)
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache():
+def _fresh_cache(db):
     from omnishop.recommendations.services.serving import forget_version
 
     cache.clear()

@@ -22,7 +22,11 @@ class Command(BaseCommand):
             default=[],
             help=f"repeatable; one of: {', '.join(ApiKey.SCOPE_NAMES)}",
         )
-        create.add_argument("--all-scopes", action="store_true")
+        create.add_argument(
+            "--all-scopes",
+            action="store_true",
+            help="every channel scope; master-data scopes (catalog:master) only when named with --scope",
+        )
         listing = sub.add_parser("list", help="list keys (never their secrets)")
         listing.add_argument("channel", nargs="?")
         revoke = sub.add_parser("revoke", help="revoke a key by its prefix")
@@ -38,7 +42,7 @@ class Command(BaseCommand):
         issued = services.issue_api_key(
             channel=services.get_channel(channel),
             name=name,
-            scopes=ApiKey.SCOPE_NAMES if all_scopes else scopes,
+            scopes=[*ApiKey.CHANNEL_SCOPE_NAMES, *scopes] if all_scopes else scopes,
         )
         self.stdout.write(f"{issued.secret}\n")
         self.stderr.write(

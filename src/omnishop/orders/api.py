@@ -432,18 +432,22 @@ def ship_fulfilment(request: HttpRequest, fulfilment_id: Id, body: FulfilmentShi
 
 
 @router.post("/returns/{number}/approve", response={200: OrderOut, **ERRORS}, auth=MANAGE)
-def approve_return(request: HttpRequest, number: str, body: ReturnDecisionIn):
+def approve_return(request: HttpRequest, number: str, body: ReturnDecisionIn | None = None):
+    """The body (a note) is optional: an empty body approves without one."""
     rma = services.get_return(number)
     visible_order(request, rma.order.number)
-    services.decide_return(rma=rma, approve=True, actor=actor(request), note=body.note)
+    note = body.note if body else ""
+    services.decide_return(rma=rma, approve=True, actor=actor(request), note=note)
     return order_view(request, services.get_order(rma.order.number))
 
 
 @router.post("/returns/{number}/reject", response={200: OrderOut, **ERRORS}, auth=MANAGE)
-def reject_return(request: HttpRequest, number: str, body: ReturnDecisionIn):
+def reject_return(request: HttpRequest, number: str, body: ReturnDecisionIn | None = None):
+    """The body (a note) is optional: an empty body rejects without one."""
     rma = services.get_return(number)
     visible_order(request, rma.order.number)
-    services.decide_return(rma=rma, approve=False, actor=actor(request), note=body.note)
+    note = body.note if body else ""
+    services.decide_return(rma=rma, approve=False, actor=actor(request), note=note)
     return order_view(request, services.get_order(rma.order.number))
 
 

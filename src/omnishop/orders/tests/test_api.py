@@ -319,3 +319,26 @@ def test_scopes_limit_what_a_key_may_do(api, shop, make_key):
     r = api.with_key(read_only).post("/orders/checkout", body(v), headers={"Idempotency-Key": "s"})
     assert r.status_code == 403
     assert ApiKey.objects.count() == 2
+
+
+def test_a_return_is_approved_or_rejected_with_an_empty_body_and_a_missing_body_is_named(api, shop):
+    from .test_lifecycle import ship_all
+
+    v = shop.variant(stock=5)
+    order = ship_all(shop.checkout({v: 2}))
+    line = order.lines.get()
+    key_api = api.with_key(shop.key)
+    for decision in ("approve", "reject"):
+        requested = key_api.post(f"/orders/{order.number}/returns", {"lines": [{"line": line.pk, "quantity": 1}]})
+        assert requested.status_code == 201, requested.content
+        rma = services.get_order(order.number).returns.order_by("-pk").first()
+        decided = key_api.post(f"/orders/returns/{rma.number}/{decision}")  # no body at all
+        assert decided.status_code == 200, decided.content
+        rma.refresh_from_db()
+        assert rma.status == ("approved" if decision == "approve" else "rejected")
+    missing = key_api.post(f"/orders/{order.number}/cancel", None)
+    assert missing.status_code == 422
+    assert (missing.json()["error"]["field"], missing.json()["error"]["message"]) == (
+        "body",
+        "'body' is required.",
+    )

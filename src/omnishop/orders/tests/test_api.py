@@ -329,7 +329,9 @@ def test_a_return_is_approved_or_rejected_with_an_empty_body_and_a_missing_body_
     line = order.lines.get()
     key_api = api.with_key(shop.key)
     for decision in ("approve", "reject"):
-        requested = key_api.post(f"/orders/{order.number}/returns", {"lines": [{"line": line.pk, "quantity": 1}]})
+        requested = key_api.post(
+            f"/orders/{order.number}/returns", {"lines": [{"line": line.pk, "quantity": 1}]}
+        )
         assert requested.status_code == 201, requested.content
         rma = services.get_order(order.number).returns.order_by("-pk").first()
         decided = key_api.post(f"/orders/returns/{rma.number}/{decision}")  # no body at all

@@ -229,3 +229,23 @@ def test_putting_held_units_back_on_sale_opens_no_alert(shop, lamp, warehouse):
     StockLevel.objects.filter(variant=lamp).update(reorder_point=12)
     services.cancel_allocation(allocation=allocation)  # free 10, still under 12
     assert alerts() == []
+
+
+def test_a_receipt_closes_the_alert_of_its_own_location_not_the_same_sku_elsewhere(
+    shop, lamp, warehouse, make_location, stock
+):
+    store = make_location("STORE-1")
+    stock(lamp, store, 2)
+    StockLevel.objects.filter(variant=lamp).update(reorder_point=REORDER_POINT)
+    for location in (warehouse, store):
+        LowStockAlert.objects.create(variant=lamp, location=location, free=2, reorder_point=REORDER_POINT)
+    services.receive_stock(variant=lamp, location=warehouse, quantity=10)
+    still_open = LowStockAlert.objects.filter(resolved_at__isnull=True).values_list("location__code", flat=True)
+    assert list(still_open) == ["STORE-1"]
+
+
+def test_a_receipt_without_a_reference_type_or_actor_records_them_empty(lamp, warehouse):
+    movement = services.receive_stock(variant=lamp, location=warehouse, quantity=1, reference="po-7")
+    movement.refresh_from_db()
+    assert (movement.reference_type, movement.actor, movement.reason_code, movement.note) == ("", "", "", "")
+    assert (movement.kind, movement.reference) == ("receipt", "po-7")

@@ -291,6 +291,7 @@ def create_channel_order(
 
 def _take_channel_order(request: HttpRequest, channel: Channel, body: ChannelOrderIn) -> Order:
     """Create (or find by external id) the channel's order; an order paid above its total is refused."""
+    from omnishop.customers.normalise import normalise_email
     from omnishop.customers.services import resolve_customer
 
     customer = None
@@ -311,7 +312,8 @@ def _take_channel_order(request: HttpRequest, channel: Channel, body: ChannelOrd
         ],
         external_id=body.external_id,
         customer=customer,
-        email=c.email if c else "",
+        # Stored the way docs/API.md promises e-mails: normalised and lower-case (as the customer's).
+        email=normalise_email(c.email, field="customer.email") if c and c.email else "",
         shipping_address=body.shipping_address.dict() if body.shipping_address else None,
         shipping_method=body.shipping_method,
         shipping_total=body.shipping_total,

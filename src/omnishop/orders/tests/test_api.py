@@ -107,6 +107,19 @@ def test_channel_orders_dedupe_on_external_id_over_http(api, shop):
     assert a.json()["status"] == "paid"
 
 
+def test_a_channel_orders_e_mail_is_stored_lower_case_as_documented(api, shop):
+    v = shop.variant(stock=5)
+    payload = {
+        "external_id": "AMZ-78",
+        "lines": [{"sku": v.sku, "quantity": 1, "unit_price": "9.00"}],
+        "customer": {"email": "  Jane.Doe@Example.COM "},
+        "shipping_address": ADDRESS,
+    }
+    placed = api.with_key(shop.key).post("/orders/channel-orders", payload)
+    assert placed.status_code == 201, placed.content
+    assert Order.objects.get(number=placed.json()["number"]).email == "jane.doe@example.com"
+
+
 def test_access_matrix_shopper_sees_own_orders_key_its_channel_staff_all(
     api, shop, shopper_api, make_channel, make_key, staff_api
 ):

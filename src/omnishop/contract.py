@@ -8,6 +8,7 @@ copy `docs/openapi.json` unless that copy is regenerated on purpose (`scripts/op
 
 from __future__ import annotations
 
+import functools
 import json
 import typing
 from collections import defaultdict
@@ -25,10 +26,17 @@ FILE_RESPONSES = {
 
 
 def current_schema() -> dict:
+    """The live schema, a fresh copy each call (callers may change it)."""
+    return json.loads(_current_schema_json())
+
+
+@functools.cache
+def _current_schema_json() -> str:
+    # Generating the schema takes seconds and cannot change within a process (routers are mounted once).
     from omnishop.api import api
 
     # Through JSON, so the snapshot and the live schema compare as the same kinds of values.
-    return json.loads(json.dumps(api.get_openapi_schema(), default=str))
+    return json.dumps(api.get_openapi_schema(), default=str)
 
 
 def write_snapshot(path: Path = SNAPSHOT) -> Path:

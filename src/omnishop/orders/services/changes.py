@@ -126,9 +126,13 @@ def cancel_order(
             order.exceptions.filter(resolved_at__isnull=True).update(
                 resolution="cancelled", resolved_at=order.updated_at
             )
-        elif order.status == Order.Status.PENDING_PAYMENT and settled(order):
-            transition(order, Order.Status.PAID, actor=actor)
-            order_paid(order)
+        else:
+            # A refund above may already have settled the order (payment events move a pending order to
+            # paid): read the status again rather than transition from a stale one.
+            order.refresh_from_db(fields=["status"])
+            if order.status == Order.Status.PENDING_PAYMENT and settled(order):
+                transition(order, Order.Status.PAID, actor=actor)
+                order_paid(order)
     return get_order(order.number)
 
 

@@ -6,10 +6,10 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from ninja import Schema
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from omnishop.core.money import quantize
-from omnishop.core.schemas import Id, InputSchema, Int32, OutputSchema, Page, has_nul
+from omnishop.core.schemas import Id, InputSchema, Int32, OutputSchema, Page, RefusesNul
 
 AttributeType = Literal["text", "number", "boolean", "choice"]
 AttributeValues = dict[str, Any]
@@ -18,15 +18,8 @@ Count = Annotated[int, Field(ge=0, le=2**31 - 1)]
 Positive = Annotated[int, Field(ge=1, le=2**31 - 1)]
 
 
-class CatalogQuery(Schema):
-    """PostgreSQL cannot store or compare NUL characters in text or JSON: refuse them as input (422)."""
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_nul(cls, value: Any) -> Any:
-        if has_nul(value):
-            raise ValueError("Text may not contain NUL (\\u0000) characters.")
-        return value
+class CatalogQuery(RefusesNul):
+    """The catalog's query parameters: NUL characters refused as input (422), as in every body."""
 
 
 class CatalogIn(InputSchema, CatalogQuery):

@@ -39,11 +39,9 @@ def has_nul(value: Any) -> bool:
     return False
 
 
-class InputSchema(Schema):
-    """Request bodies: an unknown field is an error (a typo must not be silently ignored), and so is a NUL
-    character (PostgreSQL cannot store it in text or JSON; a file path holding one names nothing)."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class RefusesNul(Schema):
+    """Any input: a NUL character is an error (PostgreSQL cannot store it in text or JSON; a file path holding
+    one names nothing). Query-parameter schemas use it directly; request bodies through InputSchema."""
 
     @field_validator("*", mode="before")
     @classmethod
@@ -51,6 +49,13 @@ class InputSchema(Schema):
         if has_nul(value):
             raise ValueError("Text may not contain NUL (\\u0000) characters.")
         return value
+
+
+class InputSchema(RefusesNul):
+    """Request bodies: an unknown field is an error (a typo must not be silently ignored), and so is a NUL
+    character (RefusesNul)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 class OutputSchema(Schema):

@@ -89,6 +89,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "omnishop.storefront.web.common.shop",
             ],
         },
     },
@@ -253,6 +254,9 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
+# The web shop sells in this channel; product images load only from these hosts (else a placeholder).
+OMNISHOP_WEB_CHANNEL = os.environ.get("OMNISHOP_WEB_CHANNEL", "web")
+OMNISHOP_IMAGE_HOSTS = tuple(h for h in os.environ.get("OMNISHOP_IMAGE_HOSTS", "").split(",") if h)
 # Storefront reads run as server-side prepared statements on PostgreSQL (off: OMNISHOP_STOREFRONT_PREPARE=0).
 OMNISHOP_STOREFRONT_PREPARE = env_bool("OMNISHOP_STOREFRONT_PREPARE", True)
 

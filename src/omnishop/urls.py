@@ -1,4 +1,5 @@
-"""URL map: /api/v1 (REST + OpenAPI docs), /accounts and /_allauth (shopper auth), /admin (back-office)."""
+"""URL map: /api/v1 (REST + OpenAPI docs), /accounts and /_allauth (shopper auth), /admin (back-office),
+and the web shop at the root."""
 
 from django.contrib import admin
 from django.urls import include, path, re_path
@@ -20,6 +21,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("_allauth/", include("allauth.headless.urls")),
+    path("", include("omnishop.storefront.web.urls")),  # the web shop (last: it owns the root)
 ]
 
 # Django's own error pages answer the JSON error envelope under /api/ and /_allauth/ (omnishop.edge).

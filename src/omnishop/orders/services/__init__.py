@@ -6,7 +6,7 @@ Modules by concept: `carts`, `checkout` (placing orders), `fulfilment` (shipping
 paid), `queries` (visibility, customer 360).
 """
 
-from .carts import cart_quote, create_cart, get_cart, set_checkout_details, set_line
+from .carts import adopt_cart, cart_quote, create_cart, get_cart, open_cart_of, set_checkout_details, set_line
 from .changes import cancel_order, change_address, merge_orders, split_order
 from .checkout import (
     ChannelLine,
@@ -34,6 +34,7 @@ __all__ = [
     "ChannelLine",
     "PastOrder",
     "PaymentRequest",
+    "adopt_cart",
     "allocate_backorders",
     "cancel_order",
     "cart_quote",
@@ -56,6 +57,7 @@ __all__ = [
     "merge_orders",
     "on_order_paid",
     "on_past_orders_recorded",
+    "open_cart_of",
     "open_exception",
     "orders_for_customer",
     "paid",

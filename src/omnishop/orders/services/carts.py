@@ -93,3 +93,46 @@ def cart_quote(*, cart: Cart) -> Quote:
     return quote(
         channel=cart.channel, lines=lines, method=cart.shipping_method, country=destination_country(cart)
     )
+
+
+def adopt_cart(*, cart: Cart, customer) -> Cart:
+    """A guest's cart becomes the signed-in shopper's: it is theirs from now on, and the lines of the
+    shopper's other open carts on the channel (from an earlier visit or another device) join it — the
+    larger quantity wins where both hold a SKU — and those carts are closed by deletion (open carts have
+    no order, payment or reservation attached). A cart already someone else's is left alone."""
+    with transaction.atomic():
+        cart = Cart.objects.select_for_update().select_related("channel").get(pk=cart.pk)
+        if cart.customer_id not in (None, customer.pk) or cart.status != Cart.Status.OPEN:
+            return cart
+        if cart.customer_id is None:
+            cart.customer = customer
+            cart.email = cart.email or customer.email or ""
+            cart.save(update_fields=["customer", "email", "updated_at"])
+        others = list(
+            Cart.objects.select_for_update()
+            .filter(channel=cart.channel, customer=customer, status=Cart.Status.OPEN)
+            .exclude(pk=cart.pk)
+        )
+        if others:
+            mine = {line.variant_id: line for line in cart.lines.all()}
+            for line in CartLine.objects.filter(cart__in=others):
+                kept = mine.get(line.variant_id)
+                if kept is None:
+                    mine[line.variant_id] = CartLine.objects.create(
+                        cart=cart, variant_id=line.variant_id, quantity=line.quantity
+                    )
+                elif line.quantity > kept.quantity:
+                    kept.quantity = line.quantity
+                    kept.save(update_fields=["quantity"])
+            Cart.objects.filter(pk__in=[c.pk for c in others]).delete()
+    return cart
+
+
+def open_cart_of(*, channel, customer) -> Cart | None:
+    """The shopper's most recent open cart on the channel, if any."""
+    return (
+        Cart.objects.select_related("channel", "customer", "shipping_method")
+        .filter(channel=channel, customer=customer, status=Cart.Status.OPEN)
+        .order_by("-updated_at", "-pk")
+        .first()
+    )

@@ -1,0 +1,127 @@
+"""The shopper's account: orders from every channel (the unified customer), each with its timeline,
+tracking, cancellation while allowed; and the contact form."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+
+from omnishop.core.errors import DomainError
+from omnishop.orders import services as orders
+from omnishop.orders.models import Order
+from omnishop.orders.services.changes import CANCELLABLE
+
+from .catalog import top_categories
+from .common import money, shopper, web_channel
+from .shopping import order_context
+
+
+def status_text(status: str) -> str:
+    try:
+        return str(Order.Status(status).label)
+    except ValueError:
+        return status.replace("_", " ").capitalize()
+
+
+@never_cache
+@login_required
+def account(request: HttpRequest) -> HttpResponse:
+    customer = shopper(request)
+    found = orders.orders_for_customer(customer=customer)
+    channel = web_channel()
+    for row in found:
+        row["total_text"] = money(row["total"], row["currency"])
+        row["status_text"] = status_text(row["status"])
+        row["url"] = reverse("shop:account_order", args=[row["number"]])
+    return render(
+        request,
+        "storefront/account.html",
+        {"channel": channel, "customer": customer, "orders": found, "categories": top_categories(channel)},
+    )
+
+
+def _own_order(request: HttpRequest, number: str) -> Order:
+    customer = shopper(request)
+    order = Order.objects.select_related("channel").filter(number=number, customer=customer).first()
+    if order is None:
+        raise Http404("No such order in your account.")
+    return order
+
+
+@never_cache
+@login_required
+def account_order(request: HttpRequest, number: str) -> HttpResponse:
+    order = _own_order(request, number)
+    channel = web_channel()
+    events = [
+        {"when": e.created_at, "what": e.message or e.kind.replace("_", " ").capitalize()}
+        for e in order.events.order_by("created_at", "pk")
+    ]
+    return render(
+        request,
+        "storefront/account_order.html",
+        {
+            **order_context(order),
+            "channel": channel,
+            "status_text": status_text(order.status),
+            "events": events,
+            "can_cancel": order.status in CANCELLABLE,
+            "categories": top_categories(channel),
+        },
+    )
+
+
+@login_required
+@require_POST
+def cancel_order(request: HttpRequest, number: str) -> HttpResponse:
+    order = _own_order(request, number)
+    try:
+        orders.cancel_order(
+            order=order, actor=f"shopper:{request.user.pk}", reason="cancelled by the shopper"
+        )
+    except DomainError as refused:
+        messages.error(request, refused.message)
+    else:
+        messages.success(request, f"Order {order.number} is cancelled; any payment is refunded.")
+    return redirect(reverse("shop:account_order", args=[number]))
+
+
+@require_http_methods(["GET", "POST"])
+def contact(request: HttpRequest) -> HttpResponse:
+    """A message for customer service, kept as a ContactMessage the back-office lists (the support desk
+    will take these over as conversations)."""
+    from ..models import ContactMessage
+
+    channel = web_channel()
+    values = {"email": "", "name": "", "order_number": "", "message": ""}
+    errors: dict[str, str] = {}
+    customer = shopper(request)
+    if customer is not None:
+        values["email"] = customer.email
+    if request.method == "POST":
+        values = {k: request.POST.get(k, "").strip() for k in values}
+        if not values["email"] or "@" not in values["email"] or len(values["email"]) > 254:
+            errors["email"] = "Enter an e-mail address we can answer."
+        if not values["message"]:
+            errors["message"] = "Write your message."
+        elif len(values["message"]) > 5000:
+            errors["message"] = "Keep the message under 5,000 characters."
+        if len(values["name"]) > 200:
+            errors["name"] = "Keep the name under 200 characters."
+        if len(values["order_number"]) > 40:
+            errors["order_number"] = "That is not an order number."
+        if not errors:
+            ContactMessage.objects.create(channel=channel, customer=customer, **values)
+            messages.success(request, "Thank you — we will answer by e-mail within one working day.")
+            return redirect(reverse("shop:contact"))
+    return render(
+        request,
+        "storefront/contact.html",
+        {"channel": channel, "values": values, "errors": errors, "categories": top_categories(channel)},
+        status=422 if errors else 200,
+    )

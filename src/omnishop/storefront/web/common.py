@@ -1,0 +1,125 @@
+"""What every shop page needs: the web channel, the shopper, money and image display, HTTP caching."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import zlib
+from decimal import Decimal
+from functools import wraps
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.utils.http import quote_etag
+from django.views.decorators.vary import vary_on_cookie
+
+from omnishop.channels.models import Channel
+from omnishop.core.money import minor_units
+
+CART_SESSION_KEY = "shop_cart"
+SYMBOLS = {"GBP": "£", "EUR": "€", "USD": "$", "CNY": "¥", "JPY": "¥"}
+
+
+def web_channel() -> Channel:
+    """The channel these pages sell in (settings.OMNISHOP_WEB_CHANNEL, `web` by default)."""
+    return Channel.objects.get(code=settings.OMNISHOP_WEB_CHANNEL, is_active=True)
+
+
+def shopper(request: HttpRequest):
+    """The signed-in shopper's customer record, or None for a guest (staff shop as customers too)."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return None
+    cached = getattr(request, "_shop_customer", None)
+    if cached is None:
+        from omnishop.customers.services import customer_for_user
+
+        cached = request._shop_customer = customer_for_user(user=user)
+    return cached
+
+
+def money(amount, currency: str) -> str:
+    """An amount for display: the currency's symbol (or code) and its minor units, e.g. £12.50, ¥88."""
+    if amount is None or amount == "":
+        return ""
+    value = Decimal(str(amount)).quantize(Decimal(1).scaleb(-minor_units(currency)))
+    symbol = SYMBOLS.get(currency)
+    text = f"{value:,}"
+    return f"{symbol}{text}" if symbol else f"{text} {currency}"
+
+
+def image_url(url: str | None, *, key: str) -> str:
+    """The image to show: a project-served URL or an allowed host's, else our own placeholder.
+
+    The shop never makes the browser fetch from hosts the merchant has not allowed
+    (settings.OMNISHOP_IMAGE_HOSTS, also the Content-Security-Policy's img-src): the demo's catalogue points
+    at images on the internet, which a machine without it (and a strict policy) must not depend on.
+    """
+    if url:
+        if url.startswith("/") and not url.startswith("//"):
+            return url
+        host = urlsplit(url).hostname or ""
+        if host in settings.OMNISHOP_IMAGE_HOSTS:
+            return url
+    return f"/img/placeholder/{zlib.crc32(key.encode()) % 360}.svg"
+
+
+_CSRF_VALUE = re.compile(rb'name="csrfmiddlewaretoken" value="[^"]*"')
+
+
+def cacheable(max_age: int = 60, stale: int = 300, *, public: bool = True):
+    """Catalogue pages: an ETag of the body, `304` on a matching conditional GET, and for anonymous
+    visitors `Cache-Control: public` with stale-while-revalidate so a CDN or proxy in front serves the rush.
+
+    A shopper with a session (signed in, or holding a cart) gets the same validators but `private`: their
+    page shows their cart. So does every page with a form (`public=False`): its CSRF token belongs to one
+    browser. The token (masked afresh on every render) is left out of the ETag, so a revalidation still
+    answers 304 and the browser keeps its own copy, whose token still matches its cookie. Pages with
+    personal data never use this decorator.
+    """
+
+    def decorate(view):
+        @wraps(view)
+        @vary_on_cookie
+        def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            response = view(request, *args, **kwargs)
+            if request.method not in ("GET", "HEAD") or response.status_code != 200 or response.streaming:
+                return response
+            body = _CSRF_VALUE.sub(b"", response.content)
+            tag = quote_etag(hashlib.blake2b(body, digest_size=12).hexdigest())
+            response["ETag"] = tag
+            personal = request.user.is_authenticated or CART_SESSION_KEY in request.session
+            if personal or not public:
+                response["Cache-Control"] = "private, max-age=0, must-revalidate"
+            else:
+                response["Cache-Control"] = f"public, max-age={max_age}, stale-while-revalidate={stale}"
+            if tag in _tags(request.headers.get("If-None-Match", "")):
+                not_modified = HttpResponse(status=304)
+                for header in ("ETag", "Cache-Control", "Vary"):
+                    if header in response:
+                        not_modified[header] = response[header]
+                return not_modified
+            return response
+
+        return wrapped
+
+    return decorate
+
+
+def _tags(header: str) -> set[str]:
+    return {t.strip().removeprefix("W/") for t in header.split(",") if t.strip()}
+
+
+def shop(request: HttpRequest) -> dict:
+    """Template context of every page: the cart's item count, computed only when a template asks."""
+
+    def count() -> int:
+        from .shopping import cart_count
+
+        try:
+            return cart_count(request)
+        except Channel.DoesNotExist:
+            return 0
+
+    return {"shop_cart_count": count}

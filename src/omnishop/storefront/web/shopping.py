@@ -1,0 +1,603 @@
+"""Buying: the cart, one-page checkout, one-click buy, the order confirmation and the tracking page."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+from django.contrib import messages
+from django.core.mail import send_mail
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+
+from omnishop.catalog.models import ChannelListing, Variant
+from omnishop.core.errors import DomainError
+from omnishop.orders import services as orders
+from omnishop.orders.errors import CartNotFound
+from omnishop.orders.models import Order, ShippingMethod
+from omnishop.orders.pricing import MAX_LINE_QUANTITY
+from omnishop.orders.services.common import address_from_book
+from omnishop.payments import services as payments
+from omnishop.payments.errors import PaymentDeclined
+from omnishop.recommendations.services import serving
+from omnishop.shipping import services as shipping
+
+from .. import services as storefront
+from .catalog import cards_for, top_categories
+from .common import CART_SESSION_KEY, image_url, money, shopper, web_channel
+
+PAYMENT_CHOICES = {
+    "test_card": "Card (test card numbers)",
+    "manual": "Bank transfer",
+    "store_credit": "Store credit",
+}
+# Country-aware postcode checks for the countries the demo ships to; other countries need only a value.
+POSTCODES = {
+    "GB": re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2}$", re.I),
+    "DE": re.compile(r"^[0-9]{5}$"),
+    "FR": re.compile(r"^[0-9]{5}$"),
+    "US": re.compile(r"^[0-9]{5}(-[0-9]{4})?$"),
+    "CN": re.compile(r"^[0-9]{6}$"),
+    "IE": re.compile(r"^[A-Z0-9]{3} ?[A-Z0-9]{4}$", re.I),
+}
+COUNTRIES = [
+    ("GB", "United Kingdom"),
+    ("IE", "Ireland"),
+    ("DE", "Germany"),
+    ("FR", "France"),
+    ("US", "United States"),
+    ("CN", "China"),
+]
+
+
+# --- the session's cart -----------------------------------------------------------------------------------
+
+
+def session_cart(request: HttpRequest, *, create: bool = False):
+    """The cart this browser holds (by its token in the session). A signed-in shopper's guest cart
+    becomes theirs and absorbs their other open carts; a shopper without a session cart gets their own
+    latest open cart back (e.g. on another device)."""
+    channel = web_channel()
+    customer = shopper(request)
+    cart = None
+    token = request.session.get(CART_SESSION_KEY)
+    if token:
+        try:
+            cart = orders.get_cart(token, channel=channel)
+        except CartNotFound:
+            cart = None
+        if cart is not None and cart.status != cart.Status.OPEN and not create:
+            cart = None
+        if cart is not None and cart.status != cart.Status.OPEN:
+            cart = None
+    if cart is not None and customer is not None and cart.customer_id != customer.pk:
+        cart = orders.adopt_cart(cart=cart, customer=customer)
+        if cart.customer_id != customer.pk:  # someone else's cart: not this browser's any more
+            cart = None
+    if cart is None and customer is not None:
+        cart = orders.open_cart_of(channel=channel, customer=customer)
+    if cart is None and create:
+        cart = orders.create_cart(
+            channel=channel, customer=customer, email=customer.email if customer else ""
+        )
+    if cart is not None:
+        request.session[CART_SESSION_KEY] = cart.token
+    elif token:
+        request.session.pop(CART_SESSION_KEY, None)
+    return cart
+
+
+def cart_count(request: HttpRequest) -> int:
+    token = request.session.get(CART_SESSION_KEY)
+    if not token and not request.user.is_authenticated:
+        return 0
+    cart = session_cart(request)
+    return sum(line.quantity for line in cart.lines.all()) if cart else 0
+
+
+def cart_lines(cart) -> list[dict]:
+    """The cart's lines with what the shopper needs to decide: price, live availability, and the reason
+    when a line can no longer be bought as it is."""
+    lines = list(cart.lines.select_related("variant", "variant__product").order_by("pk"))
+    listings = {
+        listing.variant_id: listing
+        for listing in ChannelListing.objects.filter(
+            channel=cart.channel, variant_id__in=[x.variant_id for x in lines]
+        )
+    }
+    stock = storefront._availability(cart.channel_id, [x.variant_id for x in lines]) or {}
+    out = []
+    for line in lines:
+        variant, listing = line.variant, listings.get(line.variant_id)
+        available = max(stock.get(variant.pk, 0), 0)
+        problem = ""
+        if (
+            listing is None
+            or not listing.is_published
+            or not variant.is_active
+            or not variant.product.is_active
+        ):
+            problem = "No longer sold here: remove it to check out."
+        elif available == 0:
+            problem = "Sold out: remove it, or come back when it is in stock."
+        elif available < line.quantity:
+            problem = f"Only {available} left: lower the quantity to check out."
+        out.append(
+            {
+                "sku": variant.sku,
+                "title": (listing.title if listing and listing.title else variant.product.title),
+                "variant": variant.title,
+                "url": reverse("shop:product", args=[variant.product.slug]),
+                "image_src": image_url(None, key=variant.product.slug),
+                "quantity": line.quantity,
+                "unit_price": money(listing.price, cart.channel.currency) if listing else "",
+                "line_total": money(listing.price * line.quantity, cart.channel.currency) if listing else "",
+                "available": available,
+                "problem": problem,
+                "product_id": variant.product_id,
+            }
+        )
+    return out
+
+
+def _quote(cart):
+    try:
+        return orders.cart_quote(cart=cart), ""
+    except DomainError as refused:
+        return None, refused.message
+
+
+def _totals(quote, currency: str) -> dict:
+    if quote is None:
+        return {}
+    return {
+        "subtotal": money(quote.subtotal, currency),
+        "shipping": money(quote.shipping_total, currency),
+        "tax": money(quote.tax_total, currency),
+        "total": money(quote.total, currency),
+        "includes_tax": quote.prices_include_tax,
+    }
+
+
+def methods_for(channel, country: str | None = None) -> list[ShippingMethod]:
+    methods = ShippingMethod.objects.filter(channel=channel, is_active=True).order_by("price", "code")
+    return [m for m in methods if not m.countries or not country or country in m.countries]
+
+
+# --- cart pages -------------------------------------------------------------------------------------------
+
+
+@never_cache
+@require_http_methods(["GET"])
+def cart_page(request: HttpRequest) -> HttpResponse:
+    cart = session_cart(request)
+    channel = web_channel()
+    lines = cart_lines(cart) if cart else []
+    quote, problem = _quote(cart) if cart and lines else (None, "")
+    cheapest = next(
+        iter(methods_for(channel, channel.country if hasattr(channel, "country") else None)), None
+    )
+    picks = []
+    if lines:
+        picks = cards_for(
+            channel,
+            [
+                r.product_id
+                for r in serving.for_cart(
+                    channel=channel,
+                    product_ids=[x["product_id"] for x in lines],
+                    customer=shopper(request),
+                    limit=4,
+                )
+            ],
+        )
+    return render(
+        request,
+        "storefront/cart.html",
+        {
+            "channel": channel,
+            "lines": lines,
+            "totals": _totals(quote, channel.currency),
+            "problem": problem,
+            "blocked": any(x["problem"] for x in lines),
+            "estimate": {"name": cheapest.name, "price": money(cheapest.price, channel.currency)}
+            if cheapest
+            else None,
+            "picks": picks,
+            "max_quantity": MAX_LINE_QUANTITY,
+            "categories": top_categories(channel),
+        },
+    )
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def _quantity(raw: str | None, *, default: int = 1) -> int | None:
+    try:
+        value = int(raw) if raw not in (None, "") else default
+    except ValueError:
+        return None
+    return value if 0 <= value <= MAX_LINE_QUANTITY else None
+
+
+@require_POST
+def add_to_cart(request: HttpRequest) -> HttpResponse:
+    sku = request.POST.get("sku", "")[:64]
+    quantity = _quantity(request.POST.get("quantity"))
+    back = request.POST.get("next") or reverse("shop:cart")
+    if not back.startswith("/") or back.startswith("//"):
+        back = reverse("shop:cart")
+    if not quantity:
+        return _refuse(request, back, f"Choose a quantity from 1 to {MAX_LINE_QUANTITY}.", "quantity")
+    cart = session_cart(request, create=True)
+    held = cart.lines.filter(variant__sku=sku).values_list("quantity", flat=True).first() or 0
+    try:
+        orders.set_line(cart=cart, sku=sku, quantity=min(held + quantity, MAX_LINE_QUANTITY))
+    except DomainError as refused:
+        return _refuse(request, back, refused.message, refused.field)
+    count = sum(line.quantity for line in cart.lines.all())
+    if _wants_json(request):
+        return JsonResponse({"count": count, "message": "Added to your cart."})
+    messages.success(request, "Added to your cart.")
+    return redirect(reverse("shop:cart"))
+
+
+def _refuse(request: HttpRequest, back: str, message: str, field: str | None) -> HttpResponse:
+    if _wants_json(request):
+        return JsonResponse({"error": {"message": message, "field": field}}, status=422)
+    messages.error(request, message)
+    return redirect(back)
+
+
+@require_POST
+def update_cart(request: HttpRequest) -> HttpResponse:
+    cart = session_cart(request)
+    if cart is None:
+        return redirect(reverse("shop:cart"))
+    sku = request.POST.get("sku", "")[:64]
+    quantity = 0 if "remove" in request.POST else _quantity(request.POST.get("quantity"), default=0)
+    if quantity is None:
+        messages.error(request, f"Choose a quantity from 0 to {MAX_LINE_QUANTITY}.")
+        return redirect(reverse("shop:cart"))
+    try:
+        orders.set_line(cart=cart, sku=sku, quantity=quantity)
+    except DomainError as refused:
+        messages.error(request, refused.message)
+    else:
+        messages.success(request, "Removed from your cart." if quantity == 0 else "Your cart is updated.")
+    return redirect(reverse("shop:cart"))
+
+
+# --- checkout ---------------------------------------------------------------------------------------------
+
+
+def _initial(request: HttpRequest, cart) -> dict:
+    customer = shopper(request)
+    values = {"email": cart.email or (customer.email if customer else ""), "country": "GB"}
+    address = cart.shipping_address
+    if not address and customer is not None:
+        from omnishop.customers.models import Address
+
+        book = Address.objects.filter(customer=customer).order_by("-is_default_shipping", "pk").first()
+        address = address_from_book(book) if book else None
+    if address:
+        values.update({k: address.get(k, "") for k in ("name", "line1", "city", "postcode", "country")})
+    if cart.shipping_method_id:
+        values["shipping_method"] = cart.shipping_method.code
+    return values
+
+
+def _validate(data: dict, channel) -> dict[str, str]:
+    errors = {}
+    email = data.get("email", "").strip()
+    if not email or "@" not in email or len(email) > 254:
+        errors["email"] = "Enter the e-mail address for your receipt."
+    for name, label in (("name", "your full name"), ("line1", "the street address"), ("city", "the city")):
+        if not data.get(name, "").strip():
+            errors[name] = f"Enter {label}."
+    country = data.get("country", "")
+    if country not in dict(COUNTRIES):
+        errors["country"] = "Choose a country we deliver to."
+    postcode = data.get("postcode", "").strip()
+    pattern = POSTCODES.get(country)
+    if not postcode and country != "IE":
+        errors["postcode"] = "Enter the postal code."
+    elif pattern and postcode and not pattern.match(postcode):
+        errors["postcode"] = f"This is not a valid postal code for {dict(COUNTRIES).get(country, country)}."
+    if data.get("payment") not in PAYMENT_CHOICES:
+        errors["payment"] = "Choose how to pay."
+    elif data["payment"] == "test_card":
+        digits = data.get("card_number", "").replace(" ", "")
+        if not (len(digits) == 16 and digits.isdigit()):
+            errors["card_number"] = "Enter the 16 digits of the card number."
+    if not data.get("shipping_method"):
+        errors["shipping_method"] = "Choose a delivery method."
+    return errors
+
+
+FIELD_OF = {
+    "payment.token": "card_number",
+    "payment": "payment",
+    "shipping_method": "shipping_method",
+    "email": "email",
+    "shipping_address.name": "name",
+    "shipping_address.line1": "line1",
+    "shipping_address.city": "city",
+    "shipping_address.postcode": "postcode",
+    "shipping_address.country": "country",
+}
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def checkout(request: HttpRequest) -> HttpResponse:
+    channel = web_channel()
+    cart = session_cart(request)
+    if cart is None or not cart.lines.exists():
+        messages.info(request, "Your cart is empty.")
+        return redirect(reverse("shop:cart"))
+    customer = shopper(request)
+    errors: dict[str, str] = {}
+    notice = ""
+    if request.method == "POST":
+        data = {
+            k: request.POST.get(k, "").strip()[:254]
+            for k in (
+                "email",
+                "name",
+                "line1",
+                "city",
+                "postcode",
+                "country",
+                "shipping_method",
+                "payment",
+                "card_number",
+                "save",
+            )
+        }
+        if data["payment"] == "store_credit" and customer is None:
+            errors["payment"] = "Sign in to pay with store credit."
+        errors = errors or _validate(data, channel)
+        if not errors:
+            placed = _place(request, cart, data)
+            if isinstance(placed, Order):
+                return redirect(reverse("shop:order_placed", args=[placed.tracking_token]))
+            field, notice = placed
+            if field:
+                errors[field] = notice
+                notice = notice if field not in data else ""
+        values = data
+    else:
+        values = _initial(request, cart)
+    country = values.get("country") or "GB"
+    methods = methods_for(channel, country)
+    if not values.get("shipping_method") and methods:
+        values["shipping_method"] = methods[0].code
+    lines = cart_lines(cart)
+    quote, problem = _quote(cart)
+    return render(
+        request,
+        "storefront/checkout.html",
+        {
+            "channel": channel,
+            "values": values,
+            "errors": errors,
+            "notice": notice or problem,
+            "lines": lines,
+            "totals": _totals(quote, channel.currency),
+            "methods": [
+                {"code": m.code, "name": m.name, "price": money(m.price, channel.currency)} for m in methods
+            ],
+            "signed_in": customer is not None,
+            "payments": [
+                (code, label) for code, label in PAYMENT_CHOICES.items() if code != "store_credit" or customer
+            ],
+            "countries": COUNTRIES,
+            "categories": top_categories(channel),
+        },
+        status=422 if errors or notice else 200,
+    )
+
+
+def _place(request: HttpRequest, cart, data: dict):
+    """Save the details on the cart and check it out; an Order, or (field, message) for the page."""
+    address = {k: data[k] for k in ("name", "line1", "city", "postcode", "country")}
+    provider = data["payment"]
+    token = (
+        data["card_number"] if provider == "test_card" else ("bank transfer" if provider == "manual" else "")
+    )
+    try:
+        orders.set_checkout_details(
+            cart=cart, shipping_address=address, shipping_method=data["shipping_method"], email=data["email"]
+        )
+        order = orders.checkout_cart(
+            cart=cart,
+            payment=orders.PaymentRequest(provider=provider, token=token),
+            key=f"web:{cart.token}",
+            actor=f"shopper:{request.user.pk}" if request.user.is_authenticated else "guest:web",
+        )
+    except DomainError as refused:
+        field = FIELD_OF.get(refused.field or "")
+        message = refused.message
+        if isinstance(refused, PaymentDeclined):
+            field = "card_number" if data["payment"] == "test_card" else "payment"
+            if refused.code == "payment_declined":
+                message = "Your card was declined. Check the number or use another card."
+        return field, message
+    if order.status in ("cancelled",) or not order.lines.exists():
+        return "card_number", "The payment did not go through."
+    customer = shopper(request)
+    if customer is not None and data.get("save") == "1":
+        _remember_for_one_click(customer, address, provider, token)
+    request.session.pop(CART_SESSION_KEY, None)
+    request.session.setdefault("shop_orders", [])
+    request.session["shop_orders"] = ([order.tracking_token] + request.session["shop_orders"])[:20]
+    transaction.on_commit(lambda: send_confirmation(order))
+    return order
+
+
+def _remember_for_one_click(customer, address: dict, provider: str, token: str) -> None:
+    """The shopper asked to save this checkout's address and card: the next "Buy now" needs one click."""
+    from omnishop.customers.addresses import add_address
+    from omnishop.customers.models import Address
+
+    if not Address.objects.filter(
+        customer=customer, line1=address["line1"], postcode=address["postcode"]
+    ).exists():
+        add_address(customer=customer, is_default_shipping=True, **address)
+    if provider == "test_card":
+        digits = token.replace(" ", "")
+        payments.save_payment_method(
+            customer=customer, provider=provider, token=digits, label=f"card •••• {digits[-4:]}"
+        )
+
+
+def send_confirmation(order: Order) -> None:
+    """The order confirmation e-mail (Django's e-mail backend: a file in var/mail in the demo)."""
+    if not order.email:
+        return
+    context = order_context(order)
+    body = render_to_string("storefront/email/confirmation.txt", context)
+    send_mail(f"Your order {order.number}", body, None, [order.email], fail_silently=True)
+
+
+# --- one-click buy ----------------------------------------------------------------------------------------
+
+
+@require_POST
+def buy_now(request: HttpRequest) -> HttpResponse:
+    """'Buy now': a signed-in shopper confirms once and the order is placed with their saved address and
+    payment method (the API's quick checkout); a guest goes through checkout with just this item."""
+    sku = request.POST.get("sku", "")[:64]
+    quantity = _quantity(request.POST.get("quantity")) or 1
+    customer = shopper(request)
+    variant = Variant.objects.select_related("product").filter(sku=sku).first()
+    if variant is None:
+        raise Http404("No such item.")
+    back = reverse("shop:product", args=[variant.product.slug])
+    if customer is None or not _one_click_ready(customer):
+        cart = session_cart(request, create=True)
+        try:
+            orders.set_line(cart=cart, sku=sku, quantity=quantity)
+        except DomainError as refused:
+            return _refuse(request, back, refused.message, refused.field)
+        if customer is not None:
+            messages.info(request, "Save an address and a card once to buy in one click next time.")
+        return redirect(reverse("shop:checkout"))
+    channel = web_channel()
+    if request.POST.get("confirm") == "1":
+        key = request.POST.get("key", "")[:64] or secrets.token_hex(16)
+        try:
+            order = orders.quick_checkout(
+                channel=channel,
+                customer=customer,
+                sku=sku,
+                quantity=quantity,
+                key=key,
+                actor=f"shopper:{request.user.pk}",
+            )
+        except DomainError as refused:
+            messages.error(request, refused.message)
+            return redirect(back)
+        transaction.on_commit(lambda: send_confirmation(order))
+        return redirect(reverse("shop:order_placed", args=[order.tracking_token]))
+    listing = ChannelListing.objects.filter(channel=channel, variant=variant, is_published=True).first()
+    if listing is None:
+        return _refuse(request, back, "This item is not sold here any more.", "sku")
+    from omnishop.customers.models import Address
+
+    address = Address.objects.filter(customer=customer, is_default_shipping=True).first()
+    saved = payments.default_payment_method(customer=customer)
+    method = next(
+        (m for m in methods_for(channel, address.country if address else None) if m.kind != m.Kind.PICKUP),
+        None,
+    )
+    return render(
+        request,
+        "storefront/buy_now.html",
+        {
+            "channel": channel,
+            "variant": variant,
+            "title": listing.title or variant.product.title,
+            "quantity": quantity,
+            "price": money(listing.price * quantity, channel.currency),
+            "address": address,
+            "payment": saved,
+            "method": {"name": method.name, "price": money(method.price, channel.currency)}
+            if method
+            else None,
+            "key": secrets.token_hex(16),
+            "categories": top_categories(channel),
+        },
+    )
+
+
+def _one_click_ready(customer) -> bool:
+    from omnishop.customers.models import Address
+
+    return (
+        Address.objects.filter(customer=customer, is_default_shipping=True).exists()
+        and payments.default_payment_method(customer=customer) is not None
+    )
+
+
+# --- after the order --------------------------------------------------------------------------------------
+
+
+def order_context(order: Order) -> dict:
+    currency = order.currency
+    return {
+        "order": order,
+        "lines": [
+            {
+                "title": line.title,
+                "sku": line.sku,
+                "quantity": line.quantity,
+                "total": money(line.line_total, currency),
+            }
+            for line in order.lines.all()
+        ],
+        "totals": {
+            "subtotal": money(order.subtotal, currency),
+            "shipping": money(order.shipping_total, currency),
+            "tax": money(order.tax_total, currency),
+            "total": money(order.total, currency),
+        },
+    }
+
+
+@never_cache
+@require_http_methods(["GET"])
+def order_placed(request: HttpRequest, token: str) -> HttpResponse:
+    """The confirmation page, also the public tracking page: the link's token is the only credential, and
+    the page shows no address or contact detail."""
+    try:
+        tracking = shipping.tracking_view(token=token)
+    except DomainError:
+        raise Http404("No such order.") from None
+    order = Order.objects.filter(number=tracking["order"]).first()
+    if order is None:
+        raise Http404("No such order.")
+    just_placed = token in request.session.get("shop_orders", [])[:1]
+    channel = web_channel()
+    response = render(
+        request,
+        "storefront/order.html",
+        {
+            **order_context(order),
+            "channel": channel,
+            "tracking": tracking,
+            "just_placed": just_placed,
+            "categories": top_categories(channel),
+        },
+    )
+    response["Referrer-Policy"] = "no-referrer"  # the token must not leak to other sites
+    response["X-Robots-Tag"] = "noindex"
+    return response

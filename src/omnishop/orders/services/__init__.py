@@ -17,7 +17,7 @@ from .checkout import (
     quick_checkout,
 )
 from .common import clean_address, family_total, get_order, paid
-from .config import create_shipping_method, set_tax_rate
+from .config import create_shipping_method, offered_shipping_methods, set_tax_rate
 from .exceptions import allocate_backorders, get_exception, open_exception, resolve_exception
 from .fulfilment import (
     complete_order,
@@ -54,6 +54,7 @@ __all__ = [
     "get_return",
     "mark_delivered",
     "merge_orders",
+    "offered_shipping_methods",
     "on_order_paid",
     "on_past_orders_recorded",
     "open_exception",

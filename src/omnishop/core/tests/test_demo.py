@@ -361,7 +361,13 @@ def test_omnishop_demo_prints_the_urls_log_ins_and_key_then_reuses_everything(db
     out = io.StringIO()
     call_command("demo", "--small", "--no-serve", stdout=out)
     text = out.getvalue()
-    for expected in ("/api/v1/docs", "/api/v1/openapi.json", "/admin/", "/api/v1/storefront/web/products"):
+    for expected in (
+        "/api/v1/docs",
+        "/api/v1/openapi.json",
+        "/admin/",
+        "/api/v1/storefront/web/products",
+        "/api/v1/channels/web/shipping-methods?country=GB",
+    ):
         assert f"http://127.0.0.1:8000{expected}" in text
     assert people.STAFF_PASSWORD in text and people.SHOPPER_PASSWORD in text
     secret = json.loads((tmp_path / "demo-credentials.json").read_text())["api_key"]["secret"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,8 +42,10 @@ FAILING_IMPACTS = ("serious", "critical")
 SCREENSHOTS_VARIABLE = "OMNISHOP_SCREENSHOTS"
 SCREENSHOT_DIR = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 LOOPBACK_NAMES = {"localhost"}
+ANY_URL = re.compile(".*")
 
 
+@pytest.hookimpl(trylast=True)  # after pytest-django has put transactional tests last
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:
     """Browser tests run last. While Playwright's sync API is alive its asyncio loop counts as running in
     this thread, which would turn every later ORM call into SynchronousOnlyOperation and every
@@ -120,6 +123,13 @@ class BrowserPages:
             self.refused.append(f"{request.method} {request.url}")
             route.abort("blockedbyclient")
 
+    def _guard_web_socket(self, ws) -> None:
+        if is_loopback(ws.url):
+            ws.connect_to_server()
+        else:
+            self.refused.append(f"WEBSOCKET {ws.url}")
+            ws.close()
+
     def __call__(self, viewport: str = "desktop"):
         if viewport not in VIEWPORTS:
             raise ValueError(f"viewport is one of {', '.join(VIEWPORTS)}")
@@ -128,6 +138,7 @@ class BrowserPages:
         )
         context.set_default_timeout(10_000)
         context.route("**/*", self._guard)
+        context.route_web_socket(ANY_URL, self._guard_web_socket)
         self.contexts.append(context)
         return context.new_page()
 

@@ -94,7 +94,14 @@ def test_requests_to_other_hosts_are_refused_and_reported(browser_page):
         "fetch('https://cdn.example.com/tracker.js').then(() => 'reached', () => 'refused')"
     )
     assert outcome == "refused"
-    assert browser_page.refused == ["GET https://cdn.example.com/tracker.js"]
+    page.evaluate(
+        "new Promise(done => { const ws = new WebSocket('wss://chat.example.com/live');"
+        " ws.onclose = ws.onerror = () => done(); })"
+    )
+    assert browser_page.refused == [
+        "GET https://cdn.example.com/tracker.js",
+        "WEBSOCKET wss://chat.example.com/live",
+    ]
     browser_page.refused.clear()  # seen; the fixture would otherwise fail this test at teardown
 
 
@@ -112,3 +119,19 @@ def test_requests_to_other_hosts_are_refused_and_reported(browser_page):
 )
 def test_only_loopback_addresses_count_as_this_machine(url, loopback):
     assert is_loopback(url) is loopback
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_screenshots_are_written_only_when_asked_for(browser_page, monkeypatch, tmp_path):
+    from omnishop import testing_browser
+
+    monkeypatch.setattr(testing_browser, "SCREENSHOT_DIR", tmp_path)
+    page = browser_page("phone")
+    page.goto("/accounts/login/")
+    monkeypatch.delenv(testing_browser.SCREENSHOTS_VARIABLE, raising=False)
+    assert screenshot(page, "ordinary-run") is None and not list(tmp_path.iterdir())
+    monkeypatch.setenv(testing_browser.SCREENSHOTS_VARIABLE, "1")
+    written = screenshot(page, "regenerated")
+    assert written == tmp_path / "regenerated.png"
+    assert written.read_bytes().startswith(b"\x89PNG")

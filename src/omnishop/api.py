@@ -217,6 +217,7 @@ def register_routers() -> None:
     from omnishop.datahub.api import router as datahub_router
     from omnishop.inventory.api import channel_router as inventory_channel_router
     from omnishop.inventory.api import router as inventory_router
+    from omnishop.orders.api import channel_router as orders_channel_router
     from omnishop.orders.api import router as orders_router
     from omnishop.payments.api import router as payments_router
     from omnishop.recommendations.api import events_router
@@ -231,6 +232,7 @@ def register_routers() -> None:
     api.add_router("/datahub", datahub_router)
     api.add_router("/inventory", inventory_router)
     api.add_router("/channels", inventory_channel_router)  # /channels/{code}/availability
+    api.add_router("/channels", orders_channel_router)  # /channels/{code}/shipping-methods
     api.add_router("/storefront", storefront_router)
     api.add_router("/events", events_router)
     api.add_router("/recommendations", recommendations_router)

@@ -11,6 +11,9 @@ from django.test import Client
 
 os.environ.setdefault("OMNISHOP_TESTING", "1")
 
+# Real-browser fixtures (chromium_browser, browser_page) and the ordering of `browser` tests.
+pytest_plugins = ["omnishop.testing_browser"]
+
 
 class ApiClient:
     """A thin JSON client over Django's test client, for /api/v1 paths."""

@@ -381,6 +381,7 @@ def customer_for_user(*, user) -> Customer:
                 user=user, email=email, first_name=user.first_name, last_name=user.last_name
             )
         _merge_other_guests(customer=customer, user=user)
+        _announce_verified_emails(customer=customer, emails=_verified_emails(user))
         return customer
 
 
@@ -392,6 +393,9 @@ def link_verified_email(*, user, email: str) -> Customer:
     with transaction.atomic():
         _merge_other_guests(customer=customer, user=user, emails=[email])
         customer.refresh_from_db()
+        # Records other contexts keep by e-mail (guest orders) follow only an address the account has
+        # proven: the caller says this one is, and allauth's own table must agree.
+        _announce_verified_emails(customer=customer, emails=[e for e in _verified_emails(user) if e == email])
         # The account's proven primary address is the profile's e-mail too.
         if email and email == _safe_email(user.email) and customer.email != email:
             customer.email = email
@@ -418,6 +422,26 @@ def _merge_other_guests(*, customer: Customer, user, emails: Iterable[str] | Non
                 # (e.g. two store-credit balances in one currency); staff see the pair in find_duplicates.
                 logger.warning("Guest customer %s not merged into %s: %s", guest.pk, customer.pk, exc.message)
             customer.refresh_from_db()
+
+
+# Contexts that keep records by e-mail without a customer (orders: guest checkouts) subscribe at start-up
+# (their AppConfig.ready) to hear which addresses a shopper has proven, so customers never imports them.
+_VERIFIED_EMAIL_LISTENERS: list[Callable] = []
+
+
+def on_email_verified(listener: Callable) -> None:
+    """`listener(customer=, emails=)` runs inside the transaction that links the shopper's proven e-mail
+    addresses (normalised) to `customer`; a failure rolls the linking back."""
+    if listener not in _VERIFIED_EMAIL_LISTENERS:
+        _VERIFIED_EMAIL_LISTENERS.append(listener)
+
+
+def _announce_verified_emails(*, customer: Customer, emails: list[str]) -> None:
+    emails = [e for e in emails if e]
+    if not emails:
+        return
+    for listener in _VERIFIED_EMAIL_LISTENERS:
+        listener(customer=customer, emails=emails)
 
 
 def _guests_with_email(email: str) -> QuerySet:

@@ -23,7 +23,7 @@ from omnishop.channels.models import ApiKey, Channel
 from omnishop.customers.models import Customer
 from omnishop.search import services as search_services
 
-from . import behaviour, catalog, past_orders, people, stock, suppliers
+from . import behaviour, catalog, past_orders, people, shipping, stock, suppliers
 from .plan import CHANNELS, plan_products
 
 # The banner's recommendation example: Jumbo Bag Red Retrospot, in the small demo too.
@@ -129,6 +129,8 @@ def load_demo(
         )
         say("stock locations, opening stock and reorders")
         locations = stock.ensure_locations(channels)
+        say("shipping methods and tax rates of every channel")
+        shipping.ensure_shipping_and_tax(channels)
         stock.ensure_stock(products, locations=locations, variants=variants)
         stock.ensure_reorders(
             products, planned_suppliers=planned_suppliers, suppliers=supplier_rows, locations=locations
@@ -192,7 +194,7 @@ def _examples() -> dict[str, str]:
 
 def _counts() -> dict[str, int]:
     from omnishop.inventory.models import PurchaseOrder, StockLocation, StockMovement
-    from omnishop.orders.models import Order, ReturnRequest
+    from omnishop.orders.models import Order, ReturnRequest, ShippingMethod, TaxRate
     from omnishop.recommendations.models import Event, ModelVersion
 
     return {
@@ -203,6 +205,8 @@ def _counts() -> dict[str, int]:
         "suppliers": Supplier.objects.count(),
         "supplier_offers": SupplierOffer.objects.count(),
         "stock_locations": StockLocation.objects.count(),
+        "shipping_methods": ShippingMethod.objects.count(),
+        "tax_rates": TaxRate.objects.count(),
         "stock_movements": StockMovement.objects.count(),
         "purchase_orders": PurchaseOrder.objects.count(),
         "customers": Customer.objects.count(),

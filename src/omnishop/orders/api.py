@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Status
 
 from omnishop.channels.models import Channel
+from omnishop.channels.services import ChannelNotFound
 from omnishop.core.auth import channel_key, shopper, staff
 from omnishop.core.errors import PermissionDenied, ValidationFailed
 from omnishop.core.idempotency import IDEMPOTENCY_KEY, idempotent, request_fingerprint
@@ -46,7 +47,9 @@ from .schemas import (
     ReturnIn,
     ReturnReceiveIn,
     ReturnRequestedOut,
+    ShippingMethodFilters,
     ShippingMethodIn,
+    ShippingMethodListOut,
     ShippingMethodOut,
     SplitIn,
     TaxRateIn,
@@ -55,6 +58,7 @@ from .schemas import (
 )
 
 router = Router(tags=["orders"])
+channel_router = Router(tags=["orders"])  # mounted at /channels: /channels/{code}/shipping-methods
 ERRORS = {**COMMON_ERRORS, 402: error_schema(402)}
 
 READ = [channel_key("orders:read"), staff("orders.view_order"), shopper()]
@@ -515,6 +519,25 @@ def set_tax_rate(request: HttpRequest, body: TaxRateIn):
     channel = acting_channel(request, body.channel)
     rate = services.set_tax_rate(channel=channel, country=body.country, rate=body.rate)
     return {"channel": channel.code, "country": rate.country, "rate": str(rate.rate)}
+
+
+@channel_router.get(
+    "/{code}/shipping-methods",
+    response={200: ShippingMethodListOut, 404: error_schema(404), 422: error_schema(422)},
+    auth=None,
+)
+def offered_shipping_methods(request: HttpRequest, code: str, filters: Query[ShippingMethodFilters]):
+    """The shipping methods a shopper of the channel can choose, cheapest first (public, like the
+    storefront's prices). `country` keeps those that deliver to that destination."""
+    channel = None if "\x00" in code else Channel.objects.filter(code=code, is_active=True).first()
+    if channel is None:  # an inactive channel sells nothing, so it offers no shipping either
+        raise ChannelNotFound(f"No channel '{code}'.", field="code")
+    methods = services.offered_shipping_methods(channel=channel, country=filters.country)
+    return {
+        "channel": channel.code,
+        "currency": channel.currency,
+        "methods": [serialise.offered_shipping_method(m, channel.currency) for m in methods],
+    }
 
 
 # --- one order -----------------------------------------------------------------------------------------

@@ -119,10 +119,15 @@ def _split(
     return amount, tax, amount + tax
 
 
+def serves_country(method: ShippingMethod, country: str | None) -> bool:
+    """Whether `method` delivers to `country` (a method without a country list serves every country)."""
+    return not method.countries or country in method.countries
+
+
 def shipping_fee(method: ShippingMethod, *, goods: Decimal, weight_grams: int, country: str | None, currency):
     if not method.is_active:
         raise ShippingMethodUnavailable(f"'{method.code}' is not offered.", field="shipping_method")
-    if method.countries and country not in method.countries:
+    if not serves_country(method, country):
         raise ShippingMethodUnavailable(
             f"'{method.code}' does not ship to {country or 'an unknown country'}.", field="shipping_method"
         )

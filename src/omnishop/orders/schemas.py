@@ -12,7 +12,7 @@ from typing import Any
 
 from ninja import Field, Schema
 
-from omnishop.core.schemas import Id, InputSchema, Int32, Page
+from omnishop.core.schemas import Id, InputSchema, Int32, Page, RefusesNul
 
 
 class OrderAddressIn(InputSchema):
@@ -367,6 +367,34 @@ class ShippingMethodOut(Schema):
     kind: str
     price: str
     channel: str
+
+
+class WeightBandOut(Schema):
+    up_to_grams: int
+    price: str
+
+
+class OfferedShippingMethodOut(Schema):
+    """A method a shopper can choose at checkout (`shipping_method` takes its `code`)."""
+
+    code: str
+    name: str
+    kind: str
+    price: str
+    free_over: str | None
+    bands: list[WeightBandOut]
+    countries: list[str]
+    pickup_location: str | None
+
+
+class ShippingMethodListOut(Schema):
+    channel: str
+    currency: str
+    methods: list[OfferedShippingMethodOut]
+
+
+class ShippingMethodFilters(RefusesNul):
+    country: str | None = Field(None, min_length=2, max_length=2, description="ISO-3166 destination")
 
 
 class TaxRateOut(Schema):

@@ -11,7 +11,7 @@ from decimal import Decimal
 from omnishop.core.money import quantize
 from omnishop.payments import services as payments
 
-from .models import Cart, Order
+from .models import Cart, Order, ShippingMethod
 from .services.common import family_total
 
 
@@ -177,4 +177,20 @@ def cart_out(cart: Cart, quote) -> dict:
         "tax_total": _m(quote.tax_total, c),
         "total": _m(quote.total, c),
         "prices_include_tax": quote.prices_include_tax,
+    }
+
+
+def offered_shipping_method(method: ShippingMethod, currency: str) -> dict:
+    return {
+        "code": method.code,
+        "name": method.name,
+        "kind": method.kind,
+        "price": _m(method.price, currency),
+        "free_over": _m(method.free_over, currency) if method.free_over is not None else None,
+        "bands": [
+            {"up_to_grams": int(b["up_to_grams"]), "price": _m(Decimal(str(b["price"])), currency)}
+            for b in method.bands
+        ],
+        "countries": list(method.countries),
+        "pickup_location": method.pickup_location.code if method.pickup_location else None,
     }

@@ -29,6 +29,7 @@ from omnishop.demo.stock import opening_stock
 from omnishop.demo.suppliers import clean_city, offers_for, plan_suppliers
 from omnishop.inventory.models import PurchaseOrderLine, StockLevel, StockLocation, StockMovement
 from omnishop.inventory.services import verify_ledger
+from omnishop.orders.models import ShippingMethod, TaxRate
 from omnishop.recommendations.models import CandidateList, Event, ModelVersion
 
 DATASETS = Path("/work/shared/datasets")
@@ -79,6 +80,10 @@ def _table_state() -> dict:
         "events": Event.objects.count(),
         "model_versions": list(ModelVersion.objects.values_list("number", "status")),
         "candidate_lists": CandidateList.objects.count(),
+        "shipping_methods": list(
+            ShippingMethod.objects.values_list("channel__code", "code", "price", "is_active").order_by("pk")
+        ),
+        "tax_rates": list(TaxRate.objects.values_list("channel__code", "country", "rate").order_by("pk")),
     }
 
 
@@ -356,7 +361,13 @@ def test_omnishop_demo_prints_the_urls_log_ins_and_key_then_reuses_everything(db
     out = io.StringIO()
     call_command("demo", "--small", "--no-serve", stdout=out)
     text = out.getvalue()
-    for expected in ("/api/v1/docs", "/api/v1/openapi.json", "/admin/", "/api/v1/storefront/web/products"):
+    for expected in (
+        "/api/v1/docs",
+        "/api/v1/openapi.json",
+        "/admin/",
+        "/api/v1/storefront/web/products",
+        "/api/v1/channels/web/shipping-methods?country=GB",
+    ):
         assert f"http://127.0.0.1:8000{expected}" in text
     assert people.STAFF_PASSWORD in text and people.SHOPPER_PASSWORD in text
     secret = json.loads((tmp_path / "demo-credentials.json").read_text())["api_key"]["secret"]
@@ -366,6 +377,59 @@ def test_omnishop_demo_prints_the_urls_log_ins_and_key_then_reuses_everything(db
     out = io.StringIO()
     call_command("demo", "--small", "--no-serve", stdout=out)
     assert "nothing new (reused)" in out.getvalue() and secret in out.getvalue()
+
+
+def test_every_demo_channel_offers_delivery_and_charges_tax(small_demo, api):
+    for planned in CHANNELS:
+        answer = api.get(f"/channels/{planned.code}/shipping-methods", {"country": planned.country})
+        assert answer.status_code == 200, answer.content
+        methods = answer.json()["methods"]
+        assert methods, f"{planned.code} offers no shipping to {planned.country}"
+        assert all(m["price"] is not None for m in methods)
+        rates = set(TaxRate.objects.filter(channel__code=planned.code).values_list("country", flat=True))
+        assert {planned.country, "*"} <= rates
+
+
+def test_the_demo_web_shop_checks_out_a_guest_cart_with_its_default_shipping_method(small_demo, api):
+    """The journey docs/orders.md documents, on the demo as loaded: before the demo configured shipping it
+    ended in shipping_method_unavailable."""
+    key_api = api.with_key(small_demo.api_key["secret"])
+    offered = api.get("/channels/web/shipping-methods", {"country": "GB"}).json()["methods"]
+    default = next(m for m in offered if m["kind"] != "pickup")  # cheapest delivery, as quick checkout picks
+    assert default["code"] == "standard"
+    sku = (
+        StockLevel.objects.filter(
+            location__code="warehouse-manchester",
+            on_hand__gt=0,
+            variant__listings__channel__code="web",
+            variant__listings__is_published=True,
+        )
+        .values_list("variant__sku", flat=True)
+        .order_by("variant__sku")
+        .first()
+    )
+    cart = key_api.post("/orders/carts", {"email": "guest@example.com"}).json()
+    token = cart["token"]
+    assert key_api.put(f"/orders/carts/{token}/lines", {"sku": sku, "quantity": 1}).status_code == 200
+    address = {"name": "Ada Lovelace", "line1": "1 Analytical Row", "city": "London", "postcode": "N1 1AA"}
+    quoted = key_api.patch(
+        f"/orders/carts/{token}",
+        {"shipping_address": {**address, "country": "GB"}, "shipping_method": default["code"]},
+    )
+    assert quoted.status_code == 200, quoted.content
+    placed = key_api.post(
+        f"/orders/carts/{token}/checkout",
+        {"payment": {"provider": "test_card", "token": "4242424242424242"}},
+        headers={"Idempotency-Key": "demo-checkout-1"},
+    )
+    assert placed.status_code == 201, placed.content
+    order = placed.json()
+    assert order["status"] == "paid"
+    goods = Decimal(order["subtotal"])
+    assert Decimal(order["shipping_total"]) == (Decimal("0") if goods >= Decimal("50") else Decimal("3.95"))
+    # UK VAT (20 %) is inside the listed prices: tax is a sixth of the total (goods and shipping are
+    # rounded separately, so to within a penny).
+    assert abs(Decimal(order["tax_total"]) - Decimal(order["total"]) / 6) <= Decimal("0.01")
 
 
 def test_the_web_shops_past_invoices_become_orders_through_the_data_hub(small_demo, tmp_path, settings):

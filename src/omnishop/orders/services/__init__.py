@@ -3,7 +3,7 @@
 Modules by concept: `carts`, `checkout` (placing orders), `fulfilment` (shipping and delivery), `changes`
 (cancel, address change, split, merge), `exceptions` (the exception queue and backorders), `returns` (RMA),
 `payment_events` (what a payment change does to its order), `listeners` (who is told when an order becomes
-paid), `queries` (visibility, customer 360).
+paid), `queries` (visibility, customer 360), `guest_orders` (guest orders claimed by a proven e-mail).
 """
 
 from .carts import adopt_cart, cart_quote, create_cart, get_cart, open_cart_of, set_checkout_details, set_line
@@ -17,7 +17,7 @@ from .checkout import (
     quick_checkout,
 )
 from .common import clean_address, family_total, get_order, paid
-from .config import create_shipping_method, set_tax_rate
+from .config import create_shipping_method, offered_shipping_methods, set_tax_rate
 from .exceptions import allocate_backorders, get_exception, open_exception, resolve_exception
 from .fulfilment import (
     complete_order,
@@ -26,6 +26,7 @@ from .fulfilment import (
     mark_delivered,
     ship_fulfilment,
 )
+from .guest_orders import link_guest_orders
 from .listeners import PastOrder, on_order_paid, on_past_orders_recorded
 from .queries import orders_for_customer, visible_orders
 from .returns import decide_return, get_return, place_exchange, receive_return, request_return
@@ -53,8 +54,10 @@ __all__ = [
     "get_fulfilment",
     "get_order",
     "get_return",
+    "link_guest_orders",
     "mark_delivered",
     "merge_orders",
+    "offered_shipping_methods",
     "on_order_paid",
     "on_past_orders_recorded",
     "open_cart_of",

@@ -1,4 +1,5 @@
-"""Merchant configuration the checkout reads: shipping methods and tax rates per channel."""
+"""Merchant configuration the checkout reads: shipping methods and tax rates per channel, and the methods a
+shop offers its shoppers before they check out."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from omnishop.core.money import parse_amount
 from omnishop.inventory import services as inventory
 
 from ..models import ShippingMethod, TaxRate
+from ..pricing import serves_country
 from .common import _COUNTRIES
 
 
@@ -89,3 +91,14 @@ def set_tax_rate(*, channel, country: str, rate: str) -> TaxRate:
         raise ValidationFailed("rate is between 0 and 1 with at most 4 decimals.", field="rate")
     found, _ = TaxRate.objects.update_or_create(channel=channel, country=country, defaults={"rate": value})
     return found
+
+
+def offered_shipping_methods(*, channel, country: str | None = None) -> list[ShippingMethod]:
+    """The active methods a shopper of `channel` can choose, cheapest first; with `country` (the shipping
+    address's), only those the checkout accepts for it, by the same `countries` rule as the quote."""
+    if country is not None:
+        country = country.upper()
+        if country not in _COUNTRIES:
+            raise ValidationFailed(f"'{country}' is not an ISO-3166 country.", field="country")
+    methods = ShippingMethod.objects.filter(channel=channel, is_active=True).select_related("pickup_location")
+    return [m for m in methods.order_by("price", "code") if country is None or serves_country(m, country)]

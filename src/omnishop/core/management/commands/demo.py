@@ -83,6 +83,7 @@ def banner(result: DemoResult, *, host: str, port: int) -> str:
         f"  OpenAPI      : {base}/api/v1/openapi.json",
         f"  Admin        : {base}/admin/",
         f"  Storefront API: {base}/api/v1/storefront/web/products   (also: app, store-london, marketplace-eu)",
+        f"  Shipping     : {base}/api/v1/channels/web/shipping-methods?country=GB",
         f"  Health       : {base}/health",
         "",
         "Log-ins",

@@ -52,11 +52,6 @@ def test_a_wrong_password_keeps_the_shopper_on_the_log_in_page(browser_page, sho
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.xfail(
-    strict=False,
-    reason="allauth's default log-in page has serious axe findings (see the report); the shop's own "
-    "pages carry the accessibility checks",
-)
 @pytest.mark.parametrize("viewport", ["phone", "desktop"])
 def test_the_log_in_page_is_accessible(browser_page, viewport):
     page = browser_page(viewport)

@@ -7,6 +7,9 @@ from decimal import Decimal
 import pytest
 
 from omnishop.catalog.models import Category, ChannelListing, Product, ProductImage, Variant
+from omnishop.inventory import services as inventory
+from omnishop.orders.tests.conftest import Shop
+from omnishop.search.services import index_products
 
 
 @pytest.fixture
@@ -92,3 +95,39 @@ def list_in(db):
         ]
 
     return list_
+
+
+@pytest.fixture
+def store(web_channel, make_key, settings):
+    """The web shop's test catalogue: a hoodie in three sizes (5, 1 and 0 in stock) and a T-shirt with a
+    Chinese title, published on the web channel with stock, delivery and tax — built through services."""
+    settings.OMNISHOP_WEB_CHANNEL = web_channel.code
+    warehouse = inventory.create_location(code="web-wh", name="Warehouse")
+    inventory.set_channel_locations(channel=web_channel, location_codes=[warehouse.code])
+    shop = Shop(web_channel, warehouse, make_key)
+    tops = Category.objects.create(name="Tops", slug="tops", path="tops")
+    hoodie = Product.objects.create(
+        title="Chaz Kangeroo Hoodie",
+        slug="chaz-hoodie",
+        brand="Luma",
+        category=tops,
+        description="A warm hoodie for cold mornings.",
+        attributes={"material": "Cotton"},
+    )
+    for size, stock in (("S", 5), ("M", 1), ("L", 0)):
+        variant = Variant.objects.create(
+            product=hoodie, sku=f"HOOD-{size}", title=size, attributes={"size": size}
+        )
+        ChannelListing.objects.create(
+            channel=web_channel, variant=variant, is_published=True, price=Decimal("52.00"), currency="GBP"
+        )
+        if stock:
+            inventory.receive_stock(variant=variant, location=warehouse, quantity=stock, reference="test")
+    tee = Product.objects.create(title="Zhen 真丝 T-shirt", slug="zhen-tee", brand="Luma", category=tops)
+    variant = Variant.objects.create(product=tee, sku="TEE-1", title="One size")
+    ChannelListing.objects.create(
+        channel=web_channel, variant=variant, is_published=True, price=Decimal("19.50"), currency="GBP"
+    )
+    inventory.receive_stock(variant=variant, location=warehouse, quantity=20, reference="test")
+    index_products()
+    return shop

@@ -16,8 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from omnishop.catalog.models import Category, ChannelListing, Product, Variant
 from omnishop.orders import services as orders
 from omnishop.orders.models import Cart, Order
-from omnishop.orders.tests.conftest import ADDRESS, Shop
-from omnishop.search.services import index_products
+from omnishop.orders.tests.conftest import ADDRESS
 from omnishop.storefront.models import ContactMessage
 
 pytestmark = pytest.mark.django_db(transaction=False)
@@ -33,42 +32,6 @@ CHECKOUT = {
     "payment": "test_card",
     "card_number": "4242 4242 4242 4242",
 }
-
-
-@pytest.fixture
-def store(web_channel, make_key, settings):
-    from omnishop.inventory import services as inventory
-
-    settings.OMNISHOP_WEB_CHANNEL = web_channel.code
-    warehouse = inventory.create_location(code="web-wh", name="Warehouse")
-    inventory.set_channel_locations(channel=web_channel, location_codes=[warehouse.code])
-    shop = Shop(web_channel, warehouse, make_key)
-    tops = Category.objects.create(name="Tops", slug="tops", path="tops")
-    hoodie = Product.objects.create(
-        title="Chaz Kangeroo Hoodie",
-        slug="chaz-hoodie",
-        brand="Luma",
-        category=tops,
-        description="A warm hoodie for cold mornings.",
-        attributes={"material": "Cotton"},
-    )
-    for size, stock in (("S", 5), ("M", 1), ("L", 0)):
-        variant = Variant.objects.create(
-            product=hoodie, sku=f"HOOD-{size}", title=size, attributes={"size": size}
-        )
-        ChannelListing.objects.create(
-            channel=web_channel, variant=variant, is_published=True, price=Decimal("52.00"), currency="GBP"
-        )
-        if stock:
-            inventory.receive_stock(variant=variant, location=warehouse, quantity=stock, reference="test")
-    tee = Product.objects.create(title="Zhen 真丝 T-shirt", slug="zhen-tee", brand="Luma", category=tops)
-    variant = Variant.objects.create(product=tee, sku="TEE-1", title="One size")
-    ChannelListing.objects.create(
-        channel=web_channel, variant=variant, is_published=True, price=Decimal("19.50"), currency="GBP"
-    )
-    inventory.receive_stock(variant=variant, location=warehouse, quantity=20, reference="test")
-    index_products()
-    return shop
 
 
 def text(response) -> str:

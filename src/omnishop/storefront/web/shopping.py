@@ -32,7 +32,7 @@ from .catalog import cards_for, top_categories
 from .common import CART_SESSION_KEY, image_url, money, shopper, web_channel
 
 PAYMENT_CHOICES = {
-    "test_card": "Card (test card numbers)",
+    "test_card": "Debit or credit card",
     "manual": "Bank transfer",
     "store_credit": "Store credit",
 }

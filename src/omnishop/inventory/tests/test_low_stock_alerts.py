@@ -240,7 +240,9 @@ def test_a_receipt_closes_the_alert_of_its_own_location_not_the_same_sku_elsewhe
     for location in (warehouse, store):
         LowStockAlert.objects.create(variant=lamp, location=location, free=2, reorder_point=REORDER_POINT)
     services.receive_stock(variant=lamp, location=warehouse, quantity=10)
-    still_open = LowStockAlert.objects.filter(resolved_at__isnull=True).values_list("location__code", flat=True)
+    still_open = LowStockAlert.objects.filter(resolved_at__isnull=True).values_list(
+        "location__code", flat=True
+    )
     assert list(still_open) == ["STORE-1"]
 
 

@@ -103,7 +103,6 @@ def test_a_declined_card_is_explained_on_the_same_page_and_the_next_card_works(b
     card = page.get_by_label("Card number", exact=True)
     assert card.get_attribute("aria-invalid") == "true"
     assert_accessible(page)
-    screenshot(page, f"checkout-declined-{viewport}")
     card.fill(CARD_OK)
     page.get_by_role("button", name="Place order").click()
     page.wait_for_url("**/track/*")

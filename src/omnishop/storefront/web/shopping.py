@@ -380,6 +380,9 @@ def checkout(request: HttpRequest) -> HttpResponse:
     methods = methods_for(channel, country)
     if not values.get("shipping_method") and methods:
         values["shipping_method"] = methods[0].code
+    if request.method == "GET" and not cart.shipping_method_id and methods:
+        # The summary shows a real total: the cheapest method until the shopper picks another.
+        orders.set_checkout_details(cart=cart, shipping_method=methods[0].code)
     lines = cart_lines(cart)
     quote, problem = _quote(cart)
     return render(

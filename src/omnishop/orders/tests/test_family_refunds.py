@@ -96,3 +96,23 @@ def test_a_split_childs_new_address_does_not_charge_the_family_a_second_delivery
     child = services.split_order(order=order, quantities={order.lines.get().pk: 1}, actor="t")
     services.change_address(order=child, address={**ADDRESS, "line1": "2 Other Street"}, actor="t")
     assert family_balance(order) == (Decimal("24.95"), Decimal("24.95"))
+
+
+def test_cancelling_the_unpaid_part_of_a_merged_order_settles_it_as_paid(shop, customer):
+    """A paid card order merged into a pending transfer order; cancelling the unpaid line and one paid
+    unit leaves more paid than owed: the excess is refunded and the order is settled as paid, exactly."""
+    card_item, transfer_item = shop.variant(price="10.00"), shop.variant(price="7.00")
+    paid = shop.checkout({card_item: 2}, key="card", customer=customer)
+    pending = shop.checkout({transfer_item: 1}, key="transfer", provider="manual", card="", customer=customer)
+    assert (paid.status, pending.status) == (Order.Status.PAID, Order.Status.PENDING_PAYMENT)
+    merged = services.merge_orders(orders=[pending, paid], actor="t")
+    merged = services.get_order(merged.number)
+    unpaid_line, paid_line = merged.lines.get(sku=transfer_item.sku), merged.lines.get(sku=card_item.sku)
+    # Cancelling the unpaid line and one paid unit leaves less to pay than was paid: a refund, whose
+    # payment events settle the order while cancel_order is still running.
+    after = services.cancel_order(order=merged, quantities={unpaid_line.pk: 1, paid_line.pk: 1}, actor="t")
+
+    assert after.status == Order.Status.PAID
+    paid_now, owed = family_balance(after)
+    assert paid_now == owed
+    assert_books_balance()

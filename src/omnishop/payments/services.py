@@ -363,6 +363,25 @@ def save_payment_method(*, customer, provider: str, token: str, label: str = "",
         )
 
 
+def remove_payment_method(*, customer, method_id: int) -> None:
+    """Forget a saved payment method of this customer; the newest one left becomes the default."""
+    with transaction.atomic():
+        method = (
+            SavedPaymentMethod.objects.select_for_update().filter(customer=customer, pk=method_id).first()
+        )
+        if method is None:
+            raise PaymentNotFound("No such saved payment method.", field="method_id")
+        was_default = method.is_default
+        method.delete()
+        if was_default:
+            successor = (
+                SavedPaymentMethod.objects.filter(customer=customer).order_by("-created_at", "-pk").first()
+            )
+            if successor is not None:
+                successor.is_default = True
+                successor.save(update_fields=["is_default"])
+
+
 def default_payment_method(*, customer) -> SavedPaymentMethod | None:
     return SavedPaymentMethod.objects.filter(customer=customer).order_by("-is_default", "-pk").first()
 

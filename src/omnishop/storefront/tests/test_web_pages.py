@@ -297,3 +297,85 @@ def test_a_page_costs_a_fixed_small_number_of_queries(client, store, path):
         assert client.get(path).status_code == 200
     assert len(more) <= len(few) + 2, [q["sql"] for q in more.captured_queries]
     assert len(few) <= 25, [q["sql"] for q in few.captured_queries]
+
+
+def test_the_shop_ships_little_javascript_and_css_and_nothing_from_other_hosts():
+    """Issue budget: JavaScript ≤ 50 KB and CSS ≤ 30 KB compressed; every asset is the project's own."""
+    import gzip
+    from pathlib import Path
+
+    static = Path(__file__).resolve().parents[1] / "static" / "storefront"
+    js = sum(len(gzip.compress(p.read_bytes())) for p in static.glob("*.js"))
+    css = sum(len(gzip.compress(p.read_bytes())) for p in static.glob("*.css"))
+    assert 0 < js <= 50_000 and 0 < css <= 30_000, (js, css)
+    templates = Path(__file__).resolve().parents[1] / "templates"
+    for template in templates.rglob("*.html"):
+        source = template.read_text()
+        assert not re.search(r'(src|href)="(https?:)?//', source), template
+        assert "<script>" not in source and "style=" not in source, template  # strict CSP: no inline code
+
+
+@pytest.fixture
+def ada(client):
+    from omnishop.customers.services import customer_for_user
+
+    user = get_user_model().objects.create_user("ada", "ada@example.com", "correct horse")
+    client.force_login(user)
+    return customer_for_user(user=user)
+
+
+def test_address_book_and_saved_cards_in_the_account(client, store, ada):
+    from omnishop.payments import services as payments
+
+    new = {
+        "action": "add",
+        "name": "Ada",
+        "line1": "2 Engine St",
+        "city": "London",
+        "postcode": "N1 1AA",
+        "country": "GB",
+        "default": "1",
+    }
+    assert client.post("/account/addresses", {**new, "postcode": "nope"}).status_code == 422
+    assert client.post("/account/addresses", new).status_code == 302
+    address = ada.addresses.get()
+    assert address.is_default_shipping and address.line1 == "2 Engine St"
+    card = payments.save_payment_method(
+        customer=ada, provider="test_card", token="4242424242424242", label="card •••• 4242"
+    )
+    assert "card •••• 4242" in text(client.get("/account/addresses"))
+    client.post("/account/addresses", {"action": "remove_card", "id": card.pk})
+    assert payments.default_payment_method(customer=ada) is None
+    client.post("/account/addresses", {"action": "remove", "id": address.pk})
+    assert not ada.addresses.exists()
+
+
+def test_shopper_changes_the_address_of_an_unshipped_order(client, store, ada):
+    order = store.checkout({"TEE-1": 1}, customer=ada, key="addr")
+    response = client.post(
+        f"/account/orders/{order.number}/address",
+        {"name": "Ada L", "line1": "9 New Road", "city": "Leeds", "postcode": "LS1 1AA", "country": "GB"},
+    )
+    assert response.status_code == 302
+    order.refresh_from_db()
+    assert order.shipping_address["line1"] == "9 New Road"
+    assert "9 New Road" in text(client.get(f"/account/orders/{order.number}/"))
+
+
+def test_shopper_requests_a_return_of_a_delivered_order(client, store, ada):
+    from omnishop.orders.models import ReturnRequest
+
+    order = store.checkout({"TEE-1": 2}, customer=ada, key="ret")
+    for fulfilment in orders.create_fulfilments(order=order, actor="t"):
+        orders.ship_fulfilment(fulfilment=fulfilment, carrier="dhl", tracking_number="T1", actor="t")
+        orders.mark_delivered(fulfilment=orders.get_fulfilment(fulfilment.pk), actor="t")
+    page = text(client.get(f"/account/orders/{order.number}/"))
+    assert "Request a return" in page and "Cancel order" not in page
+    line = order.lines.get()
+    too_many = client.post(
+        f"/account/orders/{order.number}/return", {f"line_{line.pk}": "3", "reason": "too big"}
+    )
+    assert too_many.status_code == 302 and not ReturnRequest.objects.exists()
+    client.post(f"/account/orders/{order.number}/return", {f"line_{line.pk}": "1", "reason": "too big"})
+    rma = ReturnRequest.objects.get()
+    assert rma.order_id == order.pk and rma.lines.get().quantity == 1

@@ -15,10 +15,11 @@ from omnishop.core.errors import DomainError
 from omnishop.orders import services as orders
 from omnishop.orders.models import Order
 from omnishop.orders.services.changes import CANCELLABLE
+from omnishop.orders.services.returns import RETURNABLE
 
 from .catalog import top_categories
 from .common import money, shopper, web_channel
-from .shopping import order_context
+from .shopping import COUNTRIES, order_context
 
 
 def status_text(status: str) -> str:
@@ -71,6 +72,17 @@ def account_order(request: HttpRequest, number: str) -> HttpResponse:
             "status_text": status_text(order.status),
             "events": events,
             "can_cancel": order.status in CANCELLABLE,
+            "can_change_address": order.status in CANCELLABLE
+            and not order.fulfilments.filter(status__in=["shipped", "delivered"]).exists(),
+            "returnable": [
+                {"id": line.pk, "title": line.title, "quantity": line.fulfilled - line.returned}
+                for line in order.lines.all()
+                if line.fulfilled > line.returned
+            ]
+            if order.status in RETURNABLE
+            else [],
+            "countries": COUNTRIES,
+            "address": order.shipping_address or {},
             "categories": top_categories(channel),
         },
     )
@@ -125,3 +137,128 @@ def contact(request: HttpRequest) -> HttpResponse:
         {"channel": channel, "values": values, "errors": errors, "categories": top_categories(channel)},
         status=422 if errors else 200,
     )
+
+
+# --- address book and saved cards -------------------------------------------------------------------------
+
+ADDRESS_FIELDS = ("name", "line1", "city", "postcode", "country")
+
+
+def _address_form(request: HttpRequest) -> tuple[dict, dict]:
+    from .shopping import COUNTRIES, POSTCODES
+
+    values = {k: request.POST.get(k, "").strip()[:200] for k in ADDRESS_FIELDS}
+    errors = {}
+    for name, label in (
+        ("name", "the recipient's full name"),
+        ("line1", "the street address"),
+        ("city", "the city"),
+    ):
+        if not values[name]:
+            errors[name] = f"Enter {label}."
+    if values["country"] not in dict(COUNTRIES):
+        errors["country"] = "Choose a country we deliver to."
+    pattern = POSTCODES.get(values["country"])
+    if pattern and not pattern.match(values["postcode"]):
+        errors["postcode"] = "This is not a valid postal code for that country."
+    return values, errors
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def addresses(request: HttpRequest) -> HttpResponse:
+    """The address book (the default one is used by "Buy now") and the saved cards."""
+    from omnishop.customers import addresses as book
+    from omnishop.payments import services as payments
+    from omnishop.payments.models import SavedPaymentMethod
+
+    from .shopping import COUNTRIES
+
+    customer = shopper(request)
+    values: dict = {"country": "GB"}
+    errors: dict = {}
+    if request.method == "POST":
+        action = request.POST.get("action", "")
+        try:
+            if action == "add":
+                values, errors = _address_form(request)
+                if not errors:
+                    book.add_address(
+                        customer=customer, is_default_shipping=request.POST.get("default") == "1", **values
+                    )
+                    messages.success(request, "Address saved.")
+            elif action in ("default", "remove"):
+                address = book.get_address(
+                    customer=customer, address_id=int(request.POST.get("id", "0") or 0)
+                )
+                if action == "default":
+                    book.update_address(address=address, is_default_shipping=True)
+                    messages.success(request, "Default delivery address changed.")
+                else:
+                    book.delete_address(address=address)
+                    messages.success(request, "Address removed.")
+            elif action == "remove_card":
+                payments.remove_payment_method(
+                    customer=customer, method_id=int(request.POST.get("id", "0") or 0)
+                )
+                messages.success(request, "Card removed.")
+        except (DomainError, ValueError) as refused:
+            messages.error(request, getattr(refused, "message", "That did not work."))
+        if not errors:
+            return redirect(reverse("shop:addresses"))
+    channel = web_channel()
+    return render(
+        request,
+        "storefront/addresses.html",
+        {
+            "channel": channel,
+            "addresses": customer.addresses.order_by("-is_default_shipping", "pk"),
+            "cards": SavedPaymentMethod.objects.filter(customer=customer).order_by("-is_default", "-pk"),
+            "values": values,
+            "errors": errors,
+            "countries": COUNTRIES,
+            "categories": top_categories(channel),
+        },
+        status=422 if errors else 200,
+    )
+
+
+# --- changing an order: delivery address, returns ---------------------------------------------------------
+
+
+@login_required
+@require_POST
+def change_order_address(request: HttpRequest, number: str) -> HttpResponse:
+    order = _own_order(request, number)
+    values, errors = _address_form(request)
+    if errors:
+        messages.error(request, next(iter(errors.values())))
+    else:
+        try:
+            orders.change_address(order=order, address=values, actor=f"shopper:{request.user.pk}")
+        except DomainError as refused:
+            messages.error(request, refused.message)
+        else:
+            messages.success(request, "The delivery address is changed.")
+    return redirect(reverse("shop:account_order", args=[number]))
+
+
+@login_required
+@require_POST
+def request_return(request: HttpRequest, number: str) -> HttpResponse:
+    order = _own_order(request, number)
+    lines = []
+    reason = request.POST.get("reason", "").strip()[:200] or "no reason given"
+    for line in order.lines.all():
+        raw = request.POST.get(f"line_{line.pk}", "0")
+        quantity = int(raw) if raw.isdigit() else 0
+        if quantity:
+            lines.append((line.pk, quantity, reason))
+    try:
+        rma = orders.request_return(order=order, lines=lines, actor=f"shopper:{request.user.pk}")
+    except DomainError as refused:
+        messages.error(request, refused.message)
+    else:
+        messages.success(request, f"Return {rma.number} is requested; we will e-mail the label.")
+    return redirect(reverse("shop:account_order", args=[number]))

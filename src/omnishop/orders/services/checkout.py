@@ -36,7 +36,7 @@ from ..errors import (
     ShippingMethodUnavailable,
 )
 from ..models import Cart, Order, OrderAllocation, OrderException, OrderLine, ShippingMethod
-from ..pricing import PricedLine, listed_lines, quote
+from ..pricing import PricedLine, check_fits, listed_lines, quote
 from ..states import event
 from .common import address_from_book, allocate, clean_address, new_number, new_token, record_allocation
 from .listeners import order_paid
@@ -117,6 +117,7 @@ def place_order(
     )
     priced = listed_lines(channel=channel, skus=quantities)
     q = quote(channel=channel, lines=priced, method=method, country=country)
+    check_fits(q, shipping_field="shipping_method")
     provider = get_provider(payment.provider)
     fields = dict(
         channel=channel,
@@ -411,6 +412,7 @@ def create_channel_order(
             )
         _, ship_tax, gross = _split(fee, q.tax_rate, q.currency, q.prices_include_tax)
         q.shipping_total, q.tax_total, q.total = fee, q.tax_total + ship_tax, q.total + gross
+    check_fits(q, shipping_field="shipping_total" if shipping_total else "shipping_method")
     amount = q.total if paid_amount is None else parse_amount(paid_amount, q.currency, field="paid_amount")
     number = new_number(channel)
     try:

@@ -32,6 +32,7 @@ from ..errors import (
     CartClosed,
     CheckoutInProgress,
     EmptyCart,
+    Overpayment,
     QuickCheckoutUnavailable,
     ShippingMethodUnavailable,
 )
@@ -414,6 +415,14 @@ def create_channel_order(
         q.shipping_total, q.tax_total, q.total = fee, q.tax_total + ship_tax, q.total + gross
     check_fits(q, shipping_field="shipping_total" if shipping_total else "shipping_method")
     amount = q.total if paid_amount is None else parse_amount(paid_amount, q.currency, field="paid_amount")
+    if amount > quantize(q.total, q.currency):
+        # The surplus is the channel's to refund; an order paid above its total is not taken at all.
+        raise Overpayment(
+            f"paid_amount {amount} is more than the order's total {quantize(q.total, q.currency)}.",
+            field="paid_amount",
+            paid=str(amount),
+            total=str(quantize(q.total, q.currency)),
+        )
     number = new_number(channel)
     try:
         with transaction.atomic():

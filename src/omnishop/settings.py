@@ -189,7 +189,12 @@ ACCOUNT_ADAPTER = "omnishop.customers.accounts.AccountAdapter"
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Omnishop] "
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*"]
-ACCOUNT_EMAIL_VERIFICATION = "optional"
+# Mandatory verification is what lets sign-up keep quiet about existing accounts: a sign-up with a known
+# e-mail answers exactly like a new one ("check your e-mail") and mails the owner instead of creating an
+# account (ACCOUNT_PREVENT_ENUMERATION; with "optional", allauth must say "taken" to keep e-mails unique).
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+ACCOUNT_PREVENT_ENUMERATION = True
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True  # proving the e-mail just signed up with finishes the log-in
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_LOGIN_BY_CODE_ENABLED = True
 ACCOUNT_RATE_LIMITS = {

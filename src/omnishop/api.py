@@ -7,6 +7,7 @@ is a 4xx, never a 500. Conventions: docs/API.md.
 from __future__ import annotations
 
 import decimal
+import functools
 import json
 import logging
 from datetime import datetime
@@ -23,7 +24,7 @@ from ninja.parser import Parser
 from ninja.renderers import BaseRenderer
 
 from omnishop.core.auth import presents_valid_credential
-from omnishop.core.errors import DomainError
+from omnishop.core.errors import DomainError, UnknownField
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +116,46 @@ def _validation_response(errors: list[dict]) -> HttpResponse:
     return error_response(422, code, message, field, errors=problems)
 
 
-api = NinjaAPI(
+class OmnishopAPI(NinjaAPI):
+    def create_temporal_response(self, request: HttpRequest) -> HttpResponse:
+        # Called by every operation after authentication and throttling, before its parameters are parsed:
+        # the one place where a query parameter the operation does not declare is refused.
+        known = getattr(request, "_omnishop_query_names", None)
+        if known is not None:
+            for name in request.GET:
+                if name not in known:
+                    raise UnknownField(f"Unknown query parameter '{name}'.", field=name)
+        return super().create_temporal_response(request)
+
+
+def query_names(operation) -> frozenset[str]:
+    """The query parameters an operation declares, as named in the URL (and in the OpenAPI document)."""
+    names: set[str] = set()
+    for model in operation.models:
+        if model.__ninja_param_source__ != "query":
+            continue
+        flatten_map = getattr(model, "__ninja_flatten_map__", None)
+        if flatten_map:
+            names.update(flatten_map)
+        else:
+            names.update(field.alias or name for name, field in model.model_fields.items())
+    return frozenset(names)
+
+
+def refuse_unknown_query_parameters(run):
+    """A view decorator on every operation (`api.add_decorator`): remembers which query parameters the
+    operation takes, for `OmnishopAPI.create_temporal_response` to check once the caller is authenticated."""
+    known = query_names(run.__self__)
+
+    @functools.wraps(run)
+    def run_with_known_names(request, *args, **kwargs):
+        request._omnishop_query_names = known
+        return run(request, *args, **kwargs)
+
+    return run_with_known_names
+
+
+api = OmnishopAPI(
     title="Omnishop API",
     version="1",
     description="One customer, one catalog, one stock and one order pipeline behind every channel. "
@@ -126,6 +166,7 @@ api = NinjaAPI(
     docs_url="/docs",
     openapi_url="/openapi.json",
 )
+api.add_decorator(refuse_unknown_query_parameters, mode="view")
 
 
 @api.exception_handler(DomainError)

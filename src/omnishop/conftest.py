@@ -107,9 +107,14 @@ def make_key(db):
 
 @pytest.fixture
 def staff_user(db, django_user_model):
-    return django_user_model.objects.create_superuser(
+    from allauth.account.models import EmailAddress
+
+    user = django_user_model.objects.create_superuser(
         email="staff@example.com", username="staff", password="correct horse battery staple"
     )
+    # A proven e-mail, as the demo's staff has: e-mail verification is mandatory for allauth log-ins.
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+    return user
 
 
 @pytest.fixture

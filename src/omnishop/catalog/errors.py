@@ -89,6 +89,12 @@ class DuplicateSku(AlreadyExists):
     code = "duplicate_sku"
 
 
+class SkuClash(AlreadyExists):
+    """A SKU equal to an existing one once case and Unicode width are ignored ('sku-1' and 'SKU-1')."""
+
+    code = "sku_clash"
+
+
 class DuplicateGtin(AlreadyExists):
     code = "duplicate_gtin"
 

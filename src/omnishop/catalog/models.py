@@ -7,6 +7,8 @@ Stock and availability belong to the inventory context; this module knows nothin
 from django.db import models
 from django.db.models import Q
 
+from .skus import sku_key
+
 
 class Category(models.Model):
     """A node of the category tree. `path` is the materialised list of ancestor slugs ('men/tops/hoodies'),
@@ -73,11 +75,22 @@ class Product(models.Model):
         return self.title
 
 
+class VariantQuerySet(models.QuerySet):
+    def bulk_create(self, objs, *args, **kwargs):
+        objs = list(objs)
+        for obj in objs:  # bulk_create does not call save()
+            obj.sku_key = sku_key(obj.sku)
+        return super().bulk_create(objs, *args, **kwargs)
+
+
 class Variant(models.Model):
     """A sellable unit with its own SKU; stock, prices and orders all refer to variants."""
 
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="variants")
     sku = models.CharField(max_length=64, unique=True)
+    # The SKU as compared (catalog.skus.sku_key: NFKC, case-folded); a new SKU whose key is taken is refused.
+    # Not unique in the database: SKUs that clashed before the rule are reported, not rewritten (0002).
+    sku_key = models.CharField(max_length=255, db_index=True, default="", editable=False)
     gtin = models.CharField(
         max_length=14,
         null=True,
@@ -93,11 +106,20 @@ class Variant(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
+    objects = VariantQuerySet.as_manager()
+
     class Meta:
         ordering = ["product_id", "position", "id"]
 
     def __str__(self) -> str:
         return self.sku
+
+    def save(self, *args, **kwargs):
+        self.sku_key = sku_key(self.sku)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "sku" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "sku_key"}
+        super().save(*args, **kwargs)
 
 
 class ProductImage(models.Model):

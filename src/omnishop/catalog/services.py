@@ -34,6 +34,7 @@ from .errors import (
     ListedOnOtherChannels,
     ProductInUse,
     ProductNotFound,
+    SkuClash,
     VariantInUse,
     VariantNotFound,
     VariantNotInProduct,
@@ -42,6 +43,7 @@ from .fields import non_negative_int as _non_negative_int
 from .fields import slug as _slug
 from .fields import text as _text
 from .models import Attribute, Category, ChannelListing, Product, ProductImage, SupplierOffer, Variant
+from .skus import sku_key
 from .taxonomy import (
     attribute_registry,
     category_subtree,
@@ -162,14 +164,14 @@ def _check_variants_free(
     specs: Sequence[tuple[str, str | None]], *, field_of, exclude_pk: int | None = None
 ) -> None:
     """Raise duplicate_sku / duplicate_gtin for the first (sku, gtin) pair already taken, in one query each."""
-    seen_skus: dict[str, int] = {}
+    seen_skus: dict[str, int] = {}  # by sku_key: 'sku-1' and 'SKU-1' are one SKU
     seen_gtins: dict[str, int] = {}
     for index, (sku, gtin) in enumerate(specs):
-        if sku in seen_skus:
+        if sku_key(sku) in seen_skus:
             raise DuplicateSku(
                 f"SKU '{sku}' appears twice in the request.", field=field_of(index, "sku"), sku=sku
             )
-        seen_skus[sku] = index
+        seen_skus[sku_key(sku)] = index
         if gtin:
             canonical = gtins.as_gtin14(gtin)
             if canonical in seen_gtins:
@@ -178,11 +180,19 @@ def _check_variants_free(
                 )
             seen_gtins[canonical] = index
     others = Variant.objects.exclude(pk=exclude_pk) if exclude_pk else Variant.objects.all()
-    taken = set(others.filter(sku__in=list(seen_skus)).values_list("sku", flat=True))
+    taken = dict(others.filter(sku_key__in=list(seen_skus)).values_list("sku_key", "sku"))
     if taken:
-        index = min(seen_skus[s] for s in taken)
+        index = min(seen_skus[k] for k in taken)
         sku = specs[index][0]
-        raise DuplicateSku(f"SKU '{sku}' is already in use.", field=field_of(index, "sku"), sku=sku)
+        existing = taken[sku_key(sku)]
+        if existing == sku:
+            raise DuplicateSku(f"SKU '{sku}' is already in use.", field=field_of(index, "sku"), sku=sku)
+        raise SkuClash(
+            f"SKU '{sku}' is the same as the existing SKU '{existing}' (SKUs ignore case and Unicode width).",
+            field=field_of(index, "sku"),
+            sku=sku,
+            existing=existing,
+        )
     if seen_gtins:
         forms = [f for g in seen_gtins for f in gtins.equivalent_forms(g.lstrip("0") or "0")]
         clashes = {gtins.as_gtin14(g) for g in others.filter(gtin__in=forms).values_list("gtin", flat=True)}

@@ -28,6 +28,12 @@ class ValidationFailed(DomainError):
     default_message = "A field has an invalid value."
 
 
+class UnknownField(ValidationFailed):
+    """A field or query parameter the operation does not take: a typo must not be silently ignored."""
+
+    code = "unknown_field"
+
+
 class NotFound(DomainError):
     code = "not_found"
     status = 404

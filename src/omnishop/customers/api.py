@@ -13,7 +13,7 @@ from omnishop.core.auth import channel_key, shopper, staff
 from omnishop.core.errors import ValidationFailed
 from omnishop.core.idempotency import IDEMPOTENCY_KEY, idempotent, run_idempotent
 from omnishop.core.pagination import paginate
-from omnishop.core.schemas import ERRORS, Fraction, Id, Int32
+from omnishop.core.schemas import ERRORS, Fraction, Id, Int32, conform
 
 from . import services
 from .models import ChannelIdentity, Customer, CustomerPreferences, MergeRecord
@@ -23,14 +23,12 @@ from .schemas import (
     AddressPatch,
     ChannelCustomerOut,
     ChannelCustomerPage,
-    ConsentOut,
     Customer360Out,
     CustomerOut,
     CustomerPage,
     DistinctPairIn,
     DistinctPairOut,
     DuplicateOut,
-    IdentityOut,
     MergeIn,
     MergeOut,
     MergePage,
@@ -49,10 +47,15 @@ WRITE = [channel_key("customers:write"), staff("customers.add_customer")]
 MERGE = [staff("customers.merge_customer")]
 
 
-def _customer_view(request: HttpRequest, customer: Customer, own_identities: list | None = None) -> dict:
-    """Staff see the whole profile; a channel sees the name and only the contact details it gave us."""
+def _customer_view(
+    request: HttpRequest, customer: Customer, own_identities: list | None = None
+) -> Customer | dict:
+    """Staff see the whole profile; a channel sees the name and only the contact details it gave us.
+
+    For staff the customer itself (CustomerOut reads it, its resolvers need the model); for a channel the
+    fields of ChannelCustomerOut, which CustomerOut cannot read (no `has_account`)."""
     if request.auth.kind != "channel":
-        return CustomerOut.from_orm(customer).model_dump(mode="json")
+        return customer
     own = own_identities
     if own is None:
         own = customer.identities.filter(channel=request.auth.channel).order_by("-last_seen_at", "-pk")
@@ -78,8 +81,12 @@ def _visible_customer(request: HttpRequest, customer_id: int) -> Customer:
     return customer
 
 
-def _json(status: int, data) -> HttpResponse:
-    return HttpResponse(dumps(data), status=status, content_type="application/json")
+def _answer(status: int, schema, data) -> HttpResponse:
+    """A ready-made answer validated against, and reduced to, the schema this caller gets (the operations
+    answer staff and channels with different schemas), so it cannot drift from the contract. Where a schema
+    holds the union of both customer views, pydantic's smart union picks the one that reads the most fields:
+    CustomerOut for a Customer, ChannelCustomerOut for a channel's view (CustomerOut cannot read it)."""
+    return HttpResponse(dumps(conform(schema, data)), status=status, content_type="application/json")
 
 
 # --- the signed-in shopper ------------------------------------------------------------------------------
@@ -265,7 +272,8 @@ def list_customers(
         for identity in rows.order_by("-last_seen_at", "-pk"):
             own[identity.customer_id].append(identity)
     items = [_customer_view(request, c, own[c.pk] if is_channel else None) for c in page.items]
-    return _json(200, {"items": items, "next_cursor": page.next_cursor})
+    schema = ChannelCustomerPage if is_channel else CustomerPage
+    return _answer(200, schema, {"items": items, "next_cursor": page.next_cursor})
 
 
 @router.post("", response={200: ResolveOut, 201: ResolveOut, **ERRORS}, auth=WRITE)
@@ -299,10 +307,10 @@ def resolve_customer(request: HttpRequest, body: ResolveIn, idempotency_key: str
         )
         data = {
             "customer": _customer_view(request, result.customer),
-            "identity": IdentityOut.from_orm(result.identity).model_dump(mode="json"),
+            "identity": result.identity,
             "created": result.created,
         }
-        return (201 if result.created else 200), dumps(data)
+        return (201 if result.created else 200), dumps(conform(ResolveOut, data))
 
     return run_idempotent(
         request,
@@ -315,7 +323,8 @@ def resolve_customer(request: HttpRequest, body: ResolveIn, idempotency_key: str
 
 @router.get("/{customer_id}", response={200: CustomerOut | ChannelCustomerOut, **ERRORS}, auth=READ)
 def get_customer(request: HttpRequest, customer_id: Id):
-    return _json(200, _customer_view(request, _visible_customer(request, customer_id)))
+    schema = ChannelCustomerOut if request.auth.kind == "channel" else CustomerOut
+    return _answer(200, schema, _customer_view(request, _visible_customer(request, customer_id)))
 
 
 @router.get("/{customer_id}/360", response={200: Customer360Out, **ERRORS}, auth=READ)
@@ -326,18 +335,17 @@ def customer_360(request: HttpRequest, customer_id: Id):
     channel = request.auth.channel if request.auth.kind == "channel" else None
     view = services.customer_360(customer=customer, channel=channel)
     prefs = view["preferences"]
-    return _json(
+    return _answer(
         200,
+        Customer360Out,
         {
             "customer": _customer_view(request, customer),
-            "identities": [IdentityOut.from_orm(i).model_dump(mode="json") for i in view["identities"]],
-            "addresses": [AddressOut.from_orm(a).model_dump(mode="json") for a in view["addresses"]],
+            "identities": view["identities"],
+            "addresses": view["addresses"],
             "preferences": {
                 "language": prefs["language"],
                 "favourite_categories": prefs["favourite_categories"],
-                "marketing_consent": [
-                    ConsentOut.from_orm(c).model_dump(mode="json") for c in prefs["marketing_consent"]
-                ],
+                "marketing_consent": prefs["marketing_consent"],
             },
             "merged_from": view["merged_from"],
             "orders": view["orders"],

@@ -71,3 +71,8 @@ class QuickCheckoutUnavailable(ValidationFailed):
 class Overpayment(ValidationFailed):
     code = "overpayment"
     default_message = "The amount paid is more than the order costs."
+
+
+class AmountTooLarge(ValidationFailed):
+    code = "amount_too_large"
+    default_message = "The order comes to more than an amount column holds."

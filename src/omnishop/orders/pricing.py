@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from omnishop.catalog.models import ChannelListing
-from omnishop.core.money import quantize
+from omnishop.core.money import MAX_AMOUNT, quantize
 
-from .errors import QuantityTooLarge, ShippingMethodUnavailable, VariantUnavailable
+from .errors import AmountTooLarge, QuantityTooLarge, ShippingMethodUnavailable, VariantUnavailable
 from .models import ShippingMethod, TaxRate
 
 MAX_LINE_QUANTITY = 10_000
@@ -174,3 +174,36 @@ def quote(*, channel, lines: list[PricedLine], method: ShippingMethod | None, co
         q.tax_total += q.shipping_tax
         q.total += gross
     return q
+
+
+def check_fits(q: Quote, *, shipping_field: str) -> None:
+    """Refuse a quote whose amounts an order could not store: each fits DecimalField(14, 4), i.e. is below
+    10^10. Unit prices are bounded where they are set, but price × quantity and the sums are not, and
+    PostgreSQL refuses an overflowing INSERT (a 500) after the stock is held and the card charged."""
+    limit = str(MAX_AMOUNT - Decimal("0.0001"))
+    for i, line in enumerate(q.lines):
+        for amount in (line.line_listed, line.line_net, line.line_tax, line.line_total):
+            if abs(amount) >= MAX_AMOUNT:
+                raise AmountTooLarge(
+                    f"{line.quantity} × {line.unit_price} comes to {amount}; a line holds at most {limit}.",
+                    field=f"lines[{i}].quantity",
+                    amount=str(amount),
+                    limit=limit,
+                )
+    goods = (
+        q.subtotal,
+        sum((line.line_total for line in q.lines), ZERO),
+        sum((x.line_tax for x in q.lines), ZERO),
+    )
+    if any(abs(amount) >= MAX_AMOUNT for amount in goods):
+        raise AmountTooLarge(
+            f"The lines come to more than an order holds ({limit}).", field="lines", limit=limit
+        )
+    for amount in (q.shipping_total, q.tax_total, q.total):
+        if abs(amount) >= MAX_AMOUNT:
+            raise AmountTooLarge(
+                f"With shipping the order comes to {q.total}; an order holds at most {limit}.",
+                field=shipping_field,
+                amount=str(q.total),
+                limit=limit,
+            )

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
-
 from django.http import HttpRequest
 from ninja import Query, Router
 
 from omnishop.channels.models import Channel
 from omnishop.core.auth import channel_key, shopper, staff
 from omnishop.core.errors import NotFound, PermissionDenied, ValidationFailed
-from omnishop.core.schemas import ERRORS, Id, Int32
+from omnishop.core.schemas import ERRORS, Amount, Id, Int32
 
 from . import services
 from .schemas import SearchOut, SearchSuggestionOut, SynonymIn, SynonymOut
@@ -36,18 +34,6 @@ def _channel(request: HttpRequest, code: str | None):
     return channel
 
 
-def _price(value: str | None, field: str) -> Decimal | None:
-    if value is None or value == "":
-        return None
-    try:
-        amount = Decimal(value)
-    except InvalidOperation:
-        raise services.InvalidFilter(f"{field} must be a decimal amount.", field=field) from None
-    if not amount.is_finite() or amount < 0:
-        raise services.InvalidFilter(f"{field} must be a non-negative amount.", field=field)
-    return amount
-
-
 def _attributes(pairs: list[str]) -> dict[str, str]:
     out = {}
     for pair in pairs:
@@ -64,8 +50,8 @@ def search_products(
     q: str = "",
     channel: str | None = None,
     category: Id | None = None,
-    min_price: str | None = None,
-    max_price: str | None = None,
+    min_price: Amount | None = None,
+    max_price: Amount | None = None,
     attr: list[str] = Query([]),
     in_stock: bool = False,
     limit: Int32 = 20,
@@ -76,8 +62,8 @@ def search_products(
     target = _channel(request, channel)
     filters = services.Filters(
         category_id=category,
-        min_price=_price(min_price, "min_price"),
-        max_price=_price(max_price, "max_price"),
+        min_price=min_price,
+        max_price=max_price,
         attributes=_attributes(attr),
         in_stock=in_stock,
     )

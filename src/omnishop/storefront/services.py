@@ -21,7 +21,7 @@ import orjson
 from django.apps import apps
 
 from omnishop.channels.services import ChannelNotFound
-from omnishop.core.errors import NotFound, ValidationFailed
+from omnishop.core.errors import NotFound, UnknownField, ValidationFailed
 from omnishop.core.money import minor_units
 from omnishop.core.pagination import InvalidCursor, InvalidOrdering, decode_cursor, encode_cursor
 
@@ -63,7 +63,7 @@ def parse_page_query(params: Mapping[str, str]) -> PageQuery:
     """Validate list parameters from a query string; every problem is a 422 naming the parameter."""
     unknown = sorted(set(params) - _KNOWN_PARAMS)
     if unknown:
-        raise ValidationFailed(f"Unknown query parameter '{unknown[0]}'.", field=unknown[0])
+        raise UnknownField(f"Unknown query parameter '{unknown[0]}'.", field=unknown[0])
     limit = DEFAULT_LIMIT
     raw_limit = params.get("limit")
     if raw_limit is not None:

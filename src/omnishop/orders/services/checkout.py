@@ -32,11 +32,12 @@ from ..errors import (
     CartClosed,
     CheckoutInProgress,
     EmptyCart,
+    Overpayment,
     QuickCheckoutUnavailable,
     ShippingMethodUnavailable,
 )
 from ..models import Cart, Order, OrderAllocation, OrderException, OrderLine, ShippingMethod
-from ..pricing import PricedLine, listed_lines, quote
+from ..pricing import PricedLine, check_fits, listed_lines, quote
 from ..states import event
 from .common import address_from_book, allocate, clean_address, new_number, new_token, record_allocation
 from .listeners import order_paid
@@ -117,6 +118,7 @@ def place_order(
     )
     priced = listed_lines(channel=channel, skus=quantities)
     q = quote(channel=channel, lines=priced, method=method, country=country)
+    check_fits(q, shipping_field="shipping_method")
     provider = get_provider(payment.provider)
     fields = dict(
         channel=channel,
@@ -411,7 +413,16 @@ def create_channel_order(
             )
         _, ship_tax, gross = _split(fee, q.tax_rate, q.currency, q.prices_include_tax)
         q.shipping_total, q.tax_total, q.total = fee, q.tax_total + ship_tax, q.total + gross
+    check_fits(q, shipping_field="shipping_total" if shipping_total else "shipping_method")
     amount = q.total if paid_amount is None else parse_amount(paid_amount, q.currency, field="paid_amount")
+    if amount > quantize(q.total, q.currency):
+        # The surplus is the channel's to refund; an order paid above its total is not taken at all.
+        raise Overpayment(
+            f"paid_amount {amount} is more than the order's total {quantize(q.total, q.currency)}.",
+            field="paid_amount",
+            paid=str(amount),
+            total=str(quantize(q.total, q.currency)),
+        )
     number = new_number(channel)
     try:
         with transaction.atomic():

@@ -3,10 +3,14 @@ anyway (imported before the rule, or paid for lines later cancelled) still reads
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from omnishop.orders import services
+from omnishop.orders.errors import Overpayment
 from omnishop.orders.models import Order
+from omnishop.payments import services as payments
 from omnishop.payments.models import Payment
 
 from .conftest import ADDRESS
@@ -47,10 +51,34 @@ def test_a_channel_order_paid_exactly_or_partly_is_taken(api, shop):
     )
 
 
+def test_the_service_refuses_an_overpaid_channel_order_for_every_caller_and_keeps_nothing(shop):
+    v = shop.variant(price="26.00", stock=5)
+    with pytest.raises(Overpayment) as refused:
+        services.create_channel_order(
+            channel=shop.channel,
+            lines=[services.ChannelLine(v.sku, 2)],
+            external_id="POS-OVER",
+            paid_amount="100000.00",
+            actor="test",
+        )
+    assert refused.value.field == "paid_amount"
+    assert refused.value.details == {"paid": "100000.00", "total": "52.00"}
+    assert not Order.objects.exists() and not Payment.objects.exists()
+    assert shop.stock(v).allocated == 0
+
+
 def test_an_overpaid_order_reads_with_nothing_due(api, shop):
+    # Overpaid anyway: money recorded against the order after it was taken (or before the rule existed).
     v = shop.variant(price="26.00", stock=5)
     order, _ = services.create_channel_order(
-        channel=shop.channel, lines=[services.ChannelLine(v.sku, 2)], paid_amount="100000.00", actor="test"
+        channel=shop.channel, lines=[services.ChannelLine(v.sku, 2)], paid_amount="52.00", actor="test"
+    )
+    payments.record_external_payment(
+        channel=shop.channel,
+        reference=order.payment_reference,
+        amount=Decimal("99948.00"),
+        currency=order.currency,
+        label="paid twice",
     )
     r = api.with_key(shop.key).get(f"/orders/{order.number}")
     assert r.status_code == 200, r.content

@@ -6,10 +6,8 @@ import itertools
 from datetime import timedelta
 from decimal import Decimal
 
-import orjson
 import pytest
 from django.core.cache import cache
-from django.test import Client
 from django.utils import timezone
 
 from omnishop.catalog.models import ChannelListing, Product, Variant
@@ -63,18 +61,13 @@ def shopper_session(db):
 
     def make(email: str):
         from omnishop.customers.services import customer_for_user
+        from omnishop.customers.tests.conftest import Headless
 
-        client = Client()
-        response = client.post(
-            "/_allauth/app/v1/auth/signup",
-            orjson.dumps({"email": email, "password": "a sturdy passphrase 42"}),
-            content_type="application/json",
-        )
-        assert response.status_code == 200, response.content
+        token = Headless().sign_up(email)  # verification is mandatory: signs up and proves the e-mail
         from django.contrib.auth import get_user_model
 
         user = get_user_model().objects.get(email=email)
-        return response.json()["meta"]["session_token"], customer_for_user(user=user)
+        return token, customer_for_user(user=user)
 
     return make
 

@@ -202,3 +202,32 @@ def test_prices_in_results_have_the_currencys_minor_units(api, web_channel, make
     body = client.get("/search/products", {"q": "teapot"}).json()
     assert [(i["min_price"], i["currency"]) for i in body["items"]] == [("35.00", "GBP")]
     assert body["facets"]["price"] == {"min": "35.00", "max": "35.00"}
+
+
+@pytest.mark.parametrize("value", ["1E+30", "1e999999999", "10000000000", "NaN", "Infinity", "12.123456"])
+@pytest.mark.parametrize("field", ["min_price", "max_price"])
+def test_a_price_filter_an_amount_column_cannot_hold_is_a_422_naming_it(
+    api, web_channel, make_key, catalog, field, value
+):
+    client = api.with_key(make_key(web_channel, ["catalog:read"]))
+    response = client.get("/search/products", {"q": "phone case", field: value})
+    assert response.status_code == 422, response.content
+    assert response.json()["error"]["field"] == field
+
+
+def test_price_filters_publish_the_bounds_of_an_amount():
+    from omnishop.api import api as ninja_api
+
+    operation = ninja_api.get_openapi_schema()["paths"]["/api/v1/search/products"]["get"]
+    for p in operation["parameters"]:
+        if p["name"] in ("min_price", "max_price"):
+            numbers = [s for s in p["schema"]["anyOf"] if s.get("type") == "number"]
+            assert numbers and numbers[0]["maximum"] < 10**10, p
+
+
+def test_price_filters_within_bounds_still_filter(api, web_channel, make_key, catalog):
+    client = api.with_key(make_key(web_channel, ["catalog:read"]))
+    cheap = client.get("/search/products", {"q": "phone case", "max_price": "9999999999.9999"})
+    none = client.get("/search/products", {"q": "phone case", "min_price": "9999999999.9999"})
+    assert cheap.status_code == none.status_code == 200, (cheap.content, none.content)
+    assert cheap.json()["total"] >= 2 and none.json()["total"] == 0

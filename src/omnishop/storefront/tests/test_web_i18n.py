@@ -216,3 +216,29 @@ def test_every_translation_keeps_its_placeholders():
             msgid = key[0] if isinstance(key, tuple) else key
             msgid = msgid.split("\x04")[-1]
             assert sorted(placeholder.findall(value)) == sorted(placeholder.findall(msgid)), (key, value)
+
+
+def test_the_services_refusals_in_the_shoppers_language(client, store):
+    client.post("/cart/add", {"sku": "HOOD-M"}, **ZH)
+    store.checkout({"HOOD-M": 1}, key="elsewhere")  # the last unit sells in another channel
+    cart = text(client.get("/cart", **ZH))
+    assert "已售罄：请删除此商品，或等到货后再来。" in cart and "请先处理标出的商品，再去结算。" in cart
+    response = client.post("/checkout", CHECKOUT, **ZH)
+    assert response.status_code == 422
+    assert "库存不足，无法满足您选择的数量。" in text(response), text(response)
+
+
+def test_a_refusal_is_the_services_message_in_english_and_ours_in_chinese():
+    from django.utils import translation
+
+    from omnishop.core.errors import DomainError
+    from omnishop.inventory.errors import InsufficientStock
+    from omnishop.storefront.web.common import refusal
+
+    short = InsufficientStock("Only 0 of HOOD-M available.")
+    other = DomainError("Something only the service can say.")
+    with translation.override("en"):
+        assert refusal(short) == "Only 0 of HOOD-M available."
+    with translation.override("zh-hans"):
+        assert refusal(short) == "库存不足，无法满足您选择的数量。"
+        assert refusal(other) == "Something only the service can say."

@@ -18,7 +18,7 @@ from omnishop.orders.models import Order
 from omnishop.orders.services.changes import CANCELLABLE
 
 from .catalog import top_categories
-from .common import money, shopper, status_text, web_channel
+from .common import money, refusal, shopper, status_text, web_channel
 from .shopping import order_context
 
 
@@ -79,7 +79,7 @@ def cancel_order(request: HttpRequest, number: str) -> HttpResponse:
             order=order, actor=f"shopper:{request.user.pk}", reason="cancelled by the shopper"
         )
     except DomainError as refused:
-        messages.error(request, refused.message)
+        messages.error(request, refusal(refused))
     else:
         messages.success(
             request, _("Order %(number)s is cancelled; any payment is refunded.") % {"number": order.number}

@@ -93,6 +93,33 @@ def status_text(status: str) -> str:
         return status.replace("_", " ").capitalize()
 
 
+# What the services refuse, in the shopper's words, by error code. The services' messages are English (the
+# API's contract); in another language the shop shows these instead, and the service's message for a code
+# not listed here.
+REFUSALS = {
+    "insufficient_stock": gettext_lazy("Not enough stock for the quantity you chose."),
+    "variant_unavailable": gettext_lazy("This item is not sold here."),
+    "unknown_sku": gettext_lazy("This item is not sold here."),
+    "quantity_too_large": gettext_lazy("That is more than can be bought at once."),
+    "empty_cart": gettext_lazy("Your cart is empty."),
+    "cart_closed": gettext_lazy("This cart was already checked out."),
+    "checkout_in_progress": gettext_lazy("Your order is being placed; try again in a moment."),
+    "shipping_method_unavailable": gettext_lazy("This delivery method is not available for the address."),
+    "payment_declined": gettext_lazy("The payment was declined."),
+    "insufficient_funds": gettext_lazy("The card or balance does not cover the amount."),
+    "invalid_transition": gettext_lazy("This order can no longer be changed."),
+    "quick_checkout_unavailable": gettext_lazy("One-click buying is not available; check out instead."),
+}
+
+
+def refusal(refused) -> str:
+    """A service's refusal (DomainError) as the shop shows it: its own message in English, else ours."""
+    language = (translation.get_language() or settings.LANGUAGE_CODE).lower()
+    if language.startswith("en") or refused.code not in REFUSALS:
+        return refused.message
+    return str(REFUSALS[refused.code])
+
+
 def image_url(url: str | None, *, key: str) -> str:
     """The image to show: a project-served URL or an allowed host's, else our own placeholder.
 

@@ -31,7 +31,7 @@ from omnishop.shipping import services as shipping
 
 from .. import services as storefront
 from .catalog import cards_for, top_categories
-from .common import CART_SESSION_KEY, image_url, money, shopper, status_text, web_channel
+from .common import CART_SESSION_KEY, image_url, money, refusal, shopper, status_text, web_channel
 
 PAYMENT_CHOICES = {
     "test_card": gettext_lazy("Debit or credit card"),
@@ -151,7 +151,7 @@ def _quote(cart):
     try:
         return orders.cart_quote(cart=cart), ""
     except DomainError as refused:
-        return None, refused.message
+        return None, refusal(refused)
 
 
 def _totals(quote, currency: str) -> dict:
@@ -245,7 +245,7 @@ def add_to_cart(request: HttpRequest) -> HttpResponse:
     try:
         orders.set_line(cart=cart, sku=sku, quantity=min(held + quantity, MAX_LINE_QUANTITY))
     except DomainError as refused:
-        return _refuse(request, back, refused.message, refused.field)
+        return _refuse(request, back, refusal(refused), refused.field)
     count = sum(line.quantity for line in cart.lines.all())
     if _wants_json(request):
         return JsonResponse({"count": count, "message": _("Added to your cart.")})
@@ -273,7 +273,7 @@ def update_cart(request: HttpRequest) -> HttpResponse:
     try:
         orders.set_line(cart=cart, sku=sku, quantity=quantity)
     except DomainError as refused:
-        messages.error(request, refused.message)
+        messages.error(request, refusal(refused))
     else:
         messages.success(
             request, _("Removed from your cart.") if quantity == 0 else _("Your cart is updated.")
@@ -441,7 +441,7 @@ def _place(request: HttpRequest, cart, data: dict):
         )
     except DomainError as refused:
         field = FIELD_OF.get(refused.field or "")
-        message = refused.message
+        message = refusal(refused)
         if isinstance(refused, PaymentDeclined):
             field = "card_number" if data["payment"] == "test_card" else "payment"
             if refused.code == "payment_declined":
@@ -505,7 +505,7 @@ def buy_now(request: HttpRequest) -> HttpResponse:
         try:
             orders.set_line(cart=cart, sku=sku, quantity=quantity)
         except DomainError as refused:
-            return _refuse(request, back, refused.message, refused.field)
+            return _refuse(request, back, refusal(refused), refused.field)
         if customer is not None:
             messages.info(request, _("Save an address and a card once to buy in one click next time."))
         return redirect(reverse("shop:checkout"))
@@ -522,7 +522,7 @@ def buy_now(request: HttpRequest) -> HttpResponse:
                 actor=f"shopper:{request.user.pk}",
             )
         except DomainError as refused:
-            messages.error(request, refused.message)
+            messages.error(request, refusal(refused))
             return redirect(back)
         transaction.on_commit(lambda: send_confirmation(order))
         return redirect(reverse("shop:order_placed", args=[order.tracking_token]))

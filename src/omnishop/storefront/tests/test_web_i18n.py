@@ -242,3 +242,20 @@ def test_a_refusal_is_the_services_message_in_english_and_ours_in_chinese():
     with translation.override("zh-hans"):
         assert refusal(short) == "库存不足，无法满足您选择的数量。"
         assert refusal(other) == "Something only the service can say."
+
+
+def test_the_account_in_chinese(client, store):
+    from django.contrib.auth import get_user_model
+
+    from omnishop.customers.services import customer_for_user
+
+    user = get_user_model().objects.create_user("ada", "ada@example.com", "correct horse")
+    order = store.checkout({"TEE-1": 1}, customer=customer_for_user(user=user), key="a")
+    client.force_login(user)
+    account = text(client.get("/account/", **ZH))
+    assert "<h1>我的账户</h1>" in account and "已付款，待发货" in account and "£" in account
+    detail = text(client.get(f"/account/orders/{order.number}/", **ZH))
+    assert f"<h1>订单 {order.number}</h1>" in detail and "订单动态" in detail and ">取消订单</button>" in detail
+    assert "年" in detail and "月" in detail  # the timeline's dates in the Chinese format
+    cancelled = client.post(f"/account/orders/{order.number}/cancel", **ZH, follow=True)
+    assert f"订单 {order.number} 已取消，已付款项将原路退回。" in text(cancelled)

@@ -255,7 +255,9 @@ def test_the_account_in_chinese(client, store):
     account = text(client.get("/account/", **ZH))
     assert "<h1>我的账户</h1>" in account and "已付款，待发货" in account and "£" in account
     detail = text(client.get(f"/account/orders/{order.number}/", **ZH))
-    assert f"<h1>订单 {order.number}</h1>" in detail and "订单动态" in detail and ">取消订单</button>" in detail
+    assert (
+        f"<h1>订单 {order.number}</h1>" in detail and "订单动态" in detail and ">取消订单</button>" in detail
+    )
     assert "年" in detail and "月" in detail  # the timeline's dates in the Chinese format
     cancelled = client.post(f"/account/orders/{order.number}/cancel", **ZH, follow=True)
     assert f"订单 {order.number} 已取消，已付款项将原路退回。" in text(cancelled)

@@ -15,6 +15,8 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.http.multipartparser import MultiPartParserError
+from django.middleware.locale import LocaleMiddleware
+from django.utils import translation
 from django.views import defaults
 from django.views.csrf import csrf_failure as django_csrf_failure
 
@@ -76,6 +78,23 @@ class ApiEdgeMiddleware:
         if isinstance(exc, MultiPartParserError):
             return error_response(400, "malformed_multipart", f"The multipart body cannot be read: {exc}.")
         return None
+
+
+class ShopLocaleMiddleware(LocaleMiddleware):
+    """Django's LocaleMiddleware for the web shop (and admin, allauth's pages); the JSON APIs answer in English
+    whatever the client's Accept-Language or language cookie, with their headers unchanged."""
+
+    def process_request(self, request: HttpRequest) -> None:
+        if speaks_json(request):
+            translation.activate(settings.LANGUAGE_CODE)
+            request.LANGUAGE_CODE = settings.LANGUAGE_CODE
+            return
+        super().process_request(request)
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        if speaks_json(request):
+            return response
+        return super().process_response(request, response)
 
 
 def _is_json(request: HttpRequest) -> bool:

@@ -4,6 +4,7 @@ and the web shop at the root."""
 from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.decorators.csrf import csrf_exempt
+from django.views.i18n import set_language
 
 from omnishop.api import api, error_response
 from omnishop.core.views import health
@@ -21,6 +22,10 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("_allauth/", include("allauth.headless.urls")),
+    # Django's set_language, for the language switch in the shop's header. It is on every page, the publicly
+    # cached catalogue pages too, which cannot hold a CSRF token (it belongs to one browser): the switch
+    # only sets the language cookie, so it is exempt.
+    path("i18n/setlang/", csrf_exempt(set_language), name="set_language"),
     path("", include("omnishop.storefront.web.urls")),  # the web shop (last: it owns the root)
 ]
 

@@ -207,3 +207,27 @@ def test_the_last_unit_bought_in_two_browsers_at_once(browser_page, store):
     from omnishop.inventory.models import StockLevel
 
     assert StockLevel.objects.get(variant__sku="HOOD-M").on_hand >= 0
+
+
+def test_switching_to_chinese_at_phone_width(browser_page, store):
+    page = browser_page("phone")
+    page.goto("/p/zhen-tee/")
+    page.get_by_label("Language", exact=True).select_option(label="简体中文")
+    page.get_by_role("button", name="Change").click()
+    page.wait_for_url("**/p/zhen-tee/")  # the switch keeps the page
+    page.get_by_role("button", name="加入购物车").wait_for()
+    assert page.locator("html").get_attribute("lang") == "zh-hans"
+    assert page.get_by_label("语言", exact=True).input_value() == "zh-hans"
+    assert_accessible(page)
+    page.get_by_role("button", name="加入购物车").click()
+    page.get_by_text("已加入购物车。").wait_for()
+    page.get_by_role("link", name="购物车").click()
+    page.wait_for_url("**/cart")
+    assert page.get_by_role("heading", name="购物车", exact=True).is_visible()
+    page.get_by_role("link", name="去结算").click()
+    page.wait_for_url("**/checkout")
+    page.get_by_role("button", name="提交订单").click()
+    page.wait_for_load_state()
+    assert page.get_by_text("请输入您的姓名。").is_visible()
+    assert page.get_by_label("姓名", exact=True).get_attribute("aria-invalid") == "true"
+    assert_accessible(page)

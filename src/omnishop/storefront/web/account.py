@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -18,15 +19,8 @@ from omnishop.orders.services.changes import CANCELLABLE
 from omnishop.orders.services.returns import RETURNABLE
 
 from .catalog import top_categories
-from .common import money, shopper, web_channel
+from .common import money, refusal, shopper, status_text, web_channel
 from .shopping import COUNTRIES, order_context
-
-
-def status_text(status: str) -> str:
-    try:
-        return str(Order.Status(status).label)
-    except ValueError:
-        return status.replace("_", " ").capitalize()
 
 
 @never_cache
@@ -97,9 +91,11 @@ def cancel_order(request: HttpRequest, number: str) -> HttpResponse:
             order=order, actor=f"shopper:{request.user.pk}", reason="cancelled by the shopper"
         )
     except DomainError as refused:
-        messages.error(request, refused.message)
+        messages.error(request, refusal(refused))
     else:
-        messages.success(request, f"Order {order.number} is cancelled; any payment is refunded.")
+        messages.success(
+            request, _("Order %(number)s is cancelled; any payment is refunded.") % {"number": order.number}
+        )
     return redirect(reverse("shop:account_order", args=[number]))
 
 
@@ -118,18 +114,18 @@ def contact(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         values = {k: request.POST.get(k, "").strip() for k in values}
         if not values["email"] or "@" not in values["email"] or len(values["email"]) > 254:
-            errors["email"] = "Enter an e-mail address we can answer."
+            errors["email"] = _("Enter an e-mail address we can answer.")
         if not values["message"]:
-            errors["message"] = "Write your message."
+            errors["message"] = _("Write your message.")
         elif len(values["message"]) > 5000:
-            errors["message"] = "Keep the message under 5,000 characters."
+            errors["message"] = _("Keep the message under 5,000 characters.")
         if len(values["name"]) > 200:
-            errors["name"] = "Keep the name under 200 characters."
+            errors["name"] = _("Keep the name under 200 characters.")
         if len(values["order_number"]) > 40:
-            errors["order_number"] = "That is not an order number."
+            errors["order_number"] = _("That is not an order number.")
         if not errors:
             ContactMessage.objects.create(channel=channel, customer=customer, **values)
-            messages.success(request, "Thank you — we will answer by e-mail within one working day.")
+            messages.success(request, _("Thank you — we will answer by e-mail within one working day."))
             return redirect(reverse("shop:contact"))
     return render(
         request,

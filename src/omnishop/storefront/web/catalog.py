@@ -10,6 +10,7 @@ import orjson
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from omnishop.catalog.models import Category, ChannelListing, ProductImage
@@ -116,12 +117,12 @@ def recommended(request: HttpRequest, channel, *, limit: int = 8) -> tuple[str, 
     customer = shopper(request)
     if customer is not None:
         picks = serving.for_customer(channel=channel, customer=customer, limit=limit)
-        title = "Recommended for you"
+        title = _("Recommended for you")
     else:
         picks = serving.for_session(
             channel=channel, anonymous_id=request.session.session_key or "", limit=limit
         )
-        title = "Popular right now"
+        title = _("Popular right now")
     return title, cards_for(channel, [p.product_id for p in picks])
 
 
@@ -261,10 +262,10 @@ def _results(request: HttpRequest, *, category) -> HttpResponse:
             "chosen": chosen,
             "sort": sort,
             "sorts": [
-                ("relevance", "Best match"),
-                ("title", "Name A–Z"),
-                ("-title", "Name Z–A"),
-                ("newest", "Newest"),
+                ("relevance", _("Best match")),
+                ("title", _("Name A–Z")),
+                ("-title", _("Name Z–A")),
+                ("newest", _("Newest")),
             ],
             "next_url": next_url,
             "error": error,
@@ -293,7 +294,7 @@ def _facet_links(request: HttpRequest, facets: dict, chosen: dict) -> list[dict]
     if facets.get("category") and "category" not in chosen and not request.resolver_match.kwargs.get("path"):
         groups.append(
             {
-                "name": "Category",
+                "name": _("Category"),
                 "values": [
                     {"label": v["value"], "count": v["count"], **link("category", v["value"])}
                     for v in facets["category"]
@@ -324,7 +325,7 @@ def _facet_links(request: HttpRequest, facets: dict, chosen: dict) -> list[dict]
                 query["min_price"], query["max_price"] = str(a), str(b)
                 on = chosen.get("min_price") == str(a) and chosen.get("max_price") == str(b)
                 bands.append({"label": f"{a} – {b}", "count": None, "url": f"?{query.urlencode()}", "on": on})
-            groups.append({"name": "Price", "values": bands})
+            groups.append({"name": _("Price"), "values": bands})
     query = request.GET.copy()
     query.pop("cursor", None)
     on = query.get("in_stock") == "1"
@@ -334,8 +335,10 @@ def _facet_links(request: HttpRequest, facets: dict, chosen: dict) -> list[dict]
         query["in_stock"] = "1"
     groups.append(
         {
-            "name": "Availability",
-            "values": [{"label": "In stock only", "count": None, "url": f"?{query.urlencode()}", "on": on}],
+            "name": _("Availability"),
+            "values": [
+                {"label": _("In stock only"), "count": None, "url": f"?{query.urlencode()}", "on": on}
+            ],
         }
     )
     return groups

@@ -6,19 +6,24 @@ import hashlib
 import re
 import zlib
 from decimal import Decimal
-from functools import wraps
+from functools import lru_cache, wraps
 from urllib.parse import urlsplit
 
+from babel.numbers import get_currency_symbol
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.utils import translation
 from django.utils.http import quote_etag
+from django.utils.translation import gettext_lazy
 from django.views.decorators.vary import vary_on_cookie
 
 from omnishop.channels.models import Channel
 from omnishop.core.money import minor_units
 
 CART_SESSION_KEY = "shop_cart"
-SYMBOLS = {"GBP": "£", "EUR": "€", "USD": "$", "CNY": "¥", "JPY": "¥"}
+# The Babel (Unicode CLDR) locale whose currency symbols each shop language uses: in English ¥ is the yen and
+# the yuan CN¥, in Chinese ¥ is the yuan and the yen JP¥ (and the dollar US$).
+BABEL_LOCALES = {"en": "en", "zh-hans": "zh_Hans_CN"}
 
 
 def web_channel() -> Channel:
@@ -39,14 +44,80 @@ def shopper(request: HttpRequest):
     return cached
 
 
-def money(amount, currency: str) -> str:
-    """An amount for display: the currency's symbol (or code) and its minor units, e.g. £12.50, ¥88."""
+def money(amount, currency: str, language: str | None = None) -> str:
+    """An amount for display in the active (or given) language: the currency's CLDR symbol for that language
+    and its minor units, e.g. £1,234.50, ¥88.00 (yuan, in Chinese), -£5.00; a currency without a symbol by
+    its code (12.50 CHF; in Chinese CHF 12.50). Both languages group thousands with "," and use "." for the
+    decimals (CLDR; Django's own zh_Hans number format, without grouping, is not what Chinese shops show)."""
     if amount is None or amount == "":
         return ""
+    language = (language or translation.get_language() or settings.LANGUAGE_CODE).lower()
     value = Decimal(str(amount)).quantize(Decimal(1).scaleb(-minor_units(currency)))
-    symbol = SYMBOLS.get(currency)
-    text = f"{value:,}"
-    return f"{symbol}{text}" if symbol else f"{text} {currency}"
+    sign = "-" if value < 0 else ""
+    text = f"{abs(value):,}"
+    symbol = _symbol(currency, BABEL_LOCALES.get(language, "en"))
+    if symbol != currency:
+        return f"{sign}{symbol}{text}"
+    return f"{sign}{currency} {text}" if language.startswith("zh") else f"{sign}{text} {currency}"
+
+
+@lru_cache(maxsize=256)
+def _symbol(currency: str, locale: str) -> str:
+    return get_currency_symbol(currency, locale=locale)
+
+
+# The shopper's words for an order's status (the model's labels are the back-office's, in English).
+STATUS_TEXT = {
+    "pending_payment": gettext_lazy("Waiting for payment"),
+    "paid": gettext_lazy("Paid, to be shipped"),
+    "on_hold": gettext_lazy("In the exception queue"),
+    "partially_fulfilled": gettext_lazy("Partly shipped"),
+    "fulfilled": gettext_lazy("Shipped"),
+    "delivered": gettext_lazy("Delivered"),
+    "completed": gettext_lazy("Completed"),
+    "partially_returned": gettext_lazy("Partly returned"),
+    "returned": gettext_lazy("Returned"),
+    "cancelled": gettext_lazy("Cancelled"),
+    "merged": gettext_lazy("Merged into another order"),
+}
+
+
+def status_text(status: str) -> str:
+    if status in STATUS_TEXT:
+        return str(STATUS_TEXT[status])
+    try:
+        from omnishop.orders.models import Order
+
+        return str(Order.Status(status).label)
+    except ValueError:
+        return status.replace("_", " ").capitalize()
+
+
+# What the services refuse, in the shopper's words, by error code. The services' messages are English (the
+# API's contract); in another language the shop shows these instead, and the service's message for a code
+# not listed here.
+REFUSALS = {
+    "insufficient_stock": gettext_lazy("Not enough stock for the quantity you chose."),
+    "variant_unavailable": gettext_lazy("This item is not sold here."),
+    "unknown_sku": gettext_lazy("This item is not sold here."),
+    "quantity_too_large": gettext_lazy("That is more than can be bought at once."),
+    "empty_cart": gettext_lazy("Your cart is empty."),
+    "cart_closed": gettext_lazy("This cart was already checked out."),
+    "checkout_in_progress": gettext_lazy("Your order is being placed; try again in a moment."),
+    "shipping_method_unavailable": gettext_lazy("This delivery method is not available for the address."),
+    "payment_declined": gettext_lazy("The payment was declined."),
+    "insufficient_funds": gettext_lazy("The card or balance does not cover the amount."),
+    "invalid_transition": gettext_lazy("This order can no longer be changed."),
+    "quick_checkout_unavailable": gettext_lazy("One-click buying is not available; check out instead."),
+}
+
+
+def refusal(refused) -> str:
+    """A service's refusal (DomainError) as the shop shows it: its own message in English, else ours."""
+    language = (translation.get_language() or settings.LANGUAGE_CODE).lower()
+    if language.startswith("en") or refused.code not in REFUSALS:
+        return refused.message
+    return str(REFUSALS[refused.code])
 
 
 def image_url(url: str | None, *, key: str) -> str:

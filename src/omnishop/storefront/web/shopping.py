@@ -12,6 +12,8 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -29,12 +31,12 @@ from omnishop.shipping import services as shipping
 
 from .. import services as storefront
 from .catalog import cards_for, top_categories
-from .common import CART_SESSION_KEY, image_url, money, shopper, web_channel
+from .common import CART_SESSION_KEY, image_url, money, refusal, shopper, status_text, web_channel
 
 PAYMENT_CHOICES = {
-    "test_card": "Debit or credit card",
-    "manual": "Bank transfer",
-    "store_credit": "Store credit",
+    "test_card": gettext_lazy("Debit or credit card"),
+    "manual": gettext_lazy("Bank transfer"),
+    "store_credit": gettext_lazy("Store credit"),
 }
 # Country-aware postcode checks for the countries the demo ships to; other countries need only a value.
 POSTCODES = {
@@ -46,12 +48,12 @@ POSTCODES = {
     "IE": re.compile(r"^[A-Z0-9]{3} ?[A-Z0-9]{4}$", re.I),
 }
 COUNTRIES = [
-    ("GB", "United Kingdom"),
-    ("IE", "Ireland"),
-    ("DE", "Germany"),
-    ("FR", "France"),
-    ("US", "United States"),
-    ("CN", "China"),
+    ("GB", gettext_lazy("United Kingdom")),
+    ("IE", gettext_lazy("Ireland")),
+    ("DE", gettext_lazy("Germany")),
+    ("FR", gettext_lazy("France")),
+    ("US", gettext_lazy("United States")),
+    ("CN", gettext_lazy("China")),
 ]
 
 
@@ -122,11 +124,11 @@ def cart_lines(cart) -> list[dict]:
             or not variant.is_active
             or not variant.product.is_active
         ):
-            problem = "No longer sold here: remove it to check out."
+            problem = _("No longer sold here: remove it to check out.")
         elif available == 0:
-            problem = "Sold out: remove it, or come back when it is in stock."
+            problem = _("Sold out: remove it, or come back when it is in stock.")
         elif available < line.quantity:
-            problem = f"Only {available} left: lower the quantity to check out."
+            problem = _("Only %(count)d left: lower the quantity to check out.") % {"count": available}
         out.append(
             {
                 "sku": variant.sku,
@@ -149,7 +151,7 @@ def _quote(cart):
     try:
         return orders.cart_quote(cart=cart), ""
     except DomainError as refused:
-        return None, refused.message
+        return None, refusal(refused)
 
 
 def _totals(quote, currency: str) -> dict:
@@ -235,17 +237,19 @@ def add_to_cart(request: HttpRequest) -> HttpResponse:
     if not back.startswith("/") or back.startswith("//"):
         back = reverse("shop:cart")
     if not quantity:
-        return _refuse(request, back, f"Choose a quantity from 1 to {MAX_LINE_QUANTITY}.", "quantity")
+        return _refuse(
+            request, back, _("Choose a quantity from 1 to %(max)d.") % {"max": MAX_LINE_QUANTITY}, "quantity"
+        )
     cart = session_cart(request, create=True)
     held = cart.lines.filter(variant__sku=sku).values_list("quantity", flat=True).first() or 0
     try:
         orders.set_line(cart=cart, sku=sku, quantity=min(held + quantity, MAX_LINE_QUANTITY))
     except DomainError as refused:
-        return _refuse(request, back, refused.message, refused.field)
+        return _refuse(request, back, refusal(refused), refused.field)
     count = sum(line.quantity for line in cart.lines.all())
     if _wants_json(request):
-        return JsonResponse({"count": count, "message": "Added to your cart."})
-    messages.success(request, "Added to your cart.")
+        return JsonResponse({"count": count, "message": _("Added to your cart.")})
+    messages.success(request, _("Added to your cart."))
     return redirect(reverse("shop:cart"))
 
 
@@ -264,14 +268,16 @@ def update_cart(request: HttpRequest) -> HttpResponse:
     sku = request.POST.get("sku", "")[:64]
     quantity = 0 if "remove" in request.POST else _quantity(request.POST.get("quantity"), default=0)
     if quantity is None:
-        messages.error(request, f"Choose a quantity from 0 to {MAX_LINE_QUANTITY}.")
+        messages.error(request, _("Choose a quantity from 0 to %(max)d.") % {"max": MAX_LINE_QUANTITY})
         return redirect(reverse("shop:cart"))
     try:
         orders.set_line(cart=cart, sku=sku, quantity=quantity)
     except DomainError as refused:
-        messages.error(request, refused.message)
+        messages.error(request, refusal(refused))
     else:
-        messages.success(request, "Removed from your cart." if quantity == 0 else "Your cart is updated.")
+        messages.success(
+            request, _("Removed from your cart.") if quantity == 0 else _("Your cart is updated.")
+        )
     return redirect(reverse("shop:cart"))
 
 
@@ -298,27 +304,34 @@ def _validate(data: dict, channel) -> dict[str, str]:
     errors = {}
     email = data.get("email", "").strip()
     if not email or "@" not in email or len(email) > 254:
-        errors["email"] = "Enter the e-mail address for your receipt."
-    for name, label in (("name", "your full name"), ("line1", "the street address"), ("city", "the city")):
+        errors["email"] = _("Enter the e-mail address for your receipt.")
+    required = (
+        ("name", _("Enter your full name.")),
+        ("line1", _("Enter the street address.")),
+        ("city", _("Enter the city.")),
+    )
+    for name, message in required:
         if not data.get(name, "").strip():
-            errors[name] = f"Enter {label}."
+            errors[name] = message
     country = data.get("country", "")
     if country not in dict(COUNTRIES):
-        errors["country"] = "Choose a country we deliver to."
+        errors["country"] = _("Choose a country we deliver to.")
     postcode = data.get("postcode", "").strip()
     pattern = POSTCODES.get(country)
     if not postcode and country != "IE":
-        errors["postcode"] = "Enter the postal code."
+        errors["postcode"] = _("Enter the postal code.")
     elif pattern and postcode and not pattern.match(postcode):
-        errors["postcode"] = f"This is not a valid postal code for {dict(COUNTRIES).get(country, country)}."
+        errors["postcode"] = _("This is not a valid postal code for %(country)s.") % {
+            "country": dict(COUNTRIES).get(country, country)
+        }
     if data.get("payment") not in PAYMENT_CHOICES:
-        errors["payment"] = "Choose how to pay."
+        errors["payment"] = _("Choose how to pay.")
     elif data["payment"] == "test_card":
         digits = data.get("card_number", "").replace(" ", "")
         if not (len(digits) == 16 and digits.isdigit()):
-            errors["card_number"] = "Enter the 16 digits of the card number."
+            errors["card_number"] = _("Enter the 16 digits of the card number.")
     if not data.get("shipping_method"):
-        errors["shipping_method"] = "Choose a delivery method."
+        errors["shipping_method"] = _("Choose a delivery method.")
     return errors
 
 
@@ -341,7 +354,7 @@ def checkout(request: HttpRequest) -> HttpResponse:
     channel = web_channel()
     cart = session_cart(request)
     if cart is None or not cart.lines.exists():
-        messages.info(request, "Your cart is empty.")
+        messages.info(request, _("Your cart is empty."))
         return redirect(reverse("shop:cart"))
     customer = shopper(request)
     errors: dict[str, str] = {}
@@ -363,7 +376,7 @@ def checkout(request: HttpRequest) -> HttpResponse:
             )
         }
         if data["payment"] == "store_credit" and customer is None:
-            errors["payment"] = "Sign in to pay with store credit."
+            errors["payment"] = _("Sign in to pay with store credit.")
         errors = errors or _validate(data, channel)
         if not errors:
             placed = _place(request, cart, data)
@@ -428,14 +441,14 @@ def _place(request: HttpRequest, cart, data: dict):
         )
     except DomainError as refused:
         field = FIELD_OF.get(refused.field or "")
-        message = refused.message
+        message = refusal(refused)
         if isinstance(refused, PaymentDeclined):
             field = "card_number" if data["payment"] == "test_card" else "payment"
             if refused.code == "payment_declined":
-                message = "Your card was declined. Check the number or use another card."
+                message = _("Your card was declined. Check the number or use another card.")
         return field, message
     if order.status in ("cancelled",) or not order.lines.exists():
-        return "card_number", "The payment did not go through."
+        return "card_number", _("The payment did not go through.")
     customer = shopper(request)
     if customer is not None and data.get("save") == "1":
         _remember_for_one_click(customer, address, provider, token)
@@ -468,7 +481,9 @@ def send_confirmation(order: Order) -> None:
         return
     context = order_context(order)
     body = render_to_string("storefront/email/confirmation.txt", context)
-    send_mail(f"Your order {order.number}", body, None, [order.email], fail_silently=True)
+    send_mail(
+        _("Your order %(number)s") % {"number": order.number}, body, None, [order.email], fail_silently=True
+    )
 
 
 # --- one-click buy ----------------------------------------------------------------------------------------
@@ -490,9 +505,9 @@ def buy_now(request: HttpRequest) -> HttpResponse:
         try:
             orders.set_line(cart=cart, sku=sku, quantity=quantity)
         except DomainError as refused:
-            return _refuse(request, back, refused.message, refused.field)
+            return _refuse(request, back, refusal(refused), refused.field)
         if customer is not None:
-            messages.info(request, "Save an address and a card once to buy in one click next time.")
+            messages.info(request, _("Save an address and a card once to buy in one click next time."))
         return redirect(reverse("shop:checkout"))
     channel = web_channel()
     if request.POST.get("confirm") == "1":
@@ -507,13 +522,13 @@ def buy_now(request: HttpRequest) -> HttpResponse:
                 actor=f"shopper:{request.user.pk}",
             )
         except DomainError as refused:
-            messages.error(request, refused.message)
+            messages.error(request, refusal(refused))
             return redirect(back)
         transaction.on_commit(lambda: send_confirmation(order))
         return redirect(reverse("shop:order_placed", args=[order.tracking_token]))
     listing = ChannelListing.objects.filter(channel=channel, variant=variant, is_published=True).first()
     if listing is None:
-        return _refuse(request, back, "This item is not sold here any more.", "sku")
+        return _refuse(request, back, _("This item is not sold here any more."), "sku")
     from omnishop.customers.models import Address
 
     address = Address.objects.filter(customer=customer, is_default_shipping=True).first()
@@ -558,6 +573,7 @@ def order_context(order: Order) -> dict:
     currency = order.currency
     return {
         "order": order,
+        "status_text": status_text(order.status),
         "lines": [
             {
                 "title": line.title,

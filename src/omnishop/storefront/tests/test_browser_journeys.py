@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core import mail
 
 from omnishop.orders.models import Order
 from omnishop.testing_browser import assert_accessible, screenshot
@@ -130,7 +131,10 @@ def test_nothing_found_offers_help(browser_page, store):
 
 
 def test_the_cart_survives_sign_in(browser_page, store):
-    get_user_model().objects.create_user("ada", "ada@example.com", "analytical engine 1843")
+    from allauth.account.models import EmailAddress
+
+    user = get_user_model().objects.create_user("ada", "ada@example.com", "analytical engine 1843")
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
     page = browser_page("desktop")
     page.goto("/p/zhen-tee/")
     page.get_by_role("button", name="Add to cart").click()
@@ -153,6 +157,11 @@ def test_sign_up_then_buy_in_one_click(browser_page, store, viewport):
     page.get_by_label("Password").fill("compilers are fun 1952")
     page.get_by_role("button", name="Sign Up").click()
     page.wait_for_url(lambda url: "/accounts/signup/" not in url)
+    # The e-mail must be proven before the account is used: open the link the shop sent.
+    link = re.search(r"https?://[^/\s]+(/accounts/confirm-email/\S+)", mail.outbox[-1].body).group(1)
+    page.goto(link)
+    page.get_by_role("button", name="Confirm").click()
+    page.wait_for_url(lambda url: "confirm-email" not in url)
     # The first order saves the address and card …
     page.goto("/p/zhen-tee/")
     page.get_by_role("button", name="Add to cart").click()
@@ -192,12 +201,11 @@ def test_the_last_unit_bought_in_two_browsers_at_once(browser_page, store):
         page.get_by_text("Added to your cart.").wait_for()
         page.goto("/checkout")
         fill_checkout(page, email=f"buyer{n}@example.com")
-    # Playwright's sync API is one thread: submit both forms from the pages' own scripts, then wait.
-    for page in pages:
-        page.evaluate("document.querySelector('form[data-once]').requestSubmit()")
-    for page in pages:
-        page.wait_for_load_state("load")
-        page.wait_for_function("document.readyState === 'complete'")
+    # Playwright's sync API is one thread: submit both forms from the pages' own scripts, then wait for
+    # both answers (each form posts and the page navigates to the order or back to checkout).
+    with pages[0].expect_navigation(), pages[1].expect_navigation():
+        for page in pages:
+            page.evaluate("document.querySelector('form[data-once]').requestSubmit()")
     placed = Order.objects.filter(lines__sku="HOOD-M").distinct()
     assert placed.count() == 1
     loser = next(p for p in pages if "/track/" not in p.url)

@@ -49,7 +49,7 @@ class DemoResult:
     counts: dict[str, int]
     listings: dict[str, int]
     staff: dict[str, str]
-    shoppers: list[dict[str, str]]
+    shoppers: list[dict]
     api_key: dict[str, str]
     created: dict[str, int] = field(default_factory=dict)
     # Paths (under /api/v1) that answer with the demo key: recommendations and search.
@@ -160,7 +160,11 @@ def load_demo(
             "email": people.STAFF_EMAIL,
             "password": people.STAFF_PASSWORD,
         },
-        shoppers=[{"email": email, "password": people.SHOPPER_PASSWORD} for email in people.SHOPPERS],
+        shoppers=[
+            {"email": step.email, "password": people.SHOPPER_PASSWORD, "verified": step.verified}
+            for step in people.STORY
+            if isinstance(step, people.Account)
+        ],
         api_key={
             "channel": DEMO_KEY_CHANNEL,
             "prefix": api_key.prefix,

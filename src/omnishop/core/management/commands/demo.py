@@ -91,7 +91,12 @@ def banner(result: DemoResult, *, host: str, port: int) -> str:
         f"{result.staff['password']}",
     ]
     for shopper in result.shoppers:
-        lines.append(f"  shopper               : {shopper['email']}  password: {shopper['password']}")
+        note = (
+            ""
+            if shopper.get("verified", True)
+            else "  (e-mail not proven yet: signing in e-mails a confirmation link, see var/mail/)"
+        )
+        lines.append(f"  shopper               : {shopper['email']}  password: {shopper['password']}{note}")
     lines += [
         f'  API log-in            : POST {base}/_allauth/app/v1/auth/login  {{"email": …, "password": …}}',
         "                          then send the returned session token as X-Session-Token",

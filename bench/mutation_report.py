@@ -66,7 +66,8 @@ def explanations(module: str) -> dict[str, dict[str, str]]:
     told["race_only"] = {
         name: reason
         for table, entries in data.items()
-        if table not in ("equivalent", "message_text", "not_killed", "not_checked") and isinstance(entries, dict)
+        if table not in ("equivalent", "message_text", "not_killed", "not_checked")
+        and isinstance(entries, dict)
         for name, reason in entries.items()
     }
     return told

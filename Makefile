@@ -44,7 +44,7 @@ bench: install
 	@bash scripts/run-bench $(ONLY)
 
 lint: install
-	@$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	@$(BIN)/ruff check . && $(BIN)/ruff format --check . && PYTHONPATH=src $(BIN)/lint-imports --no-cache pyproject.toml
 
 format: install
 	@$(BIN)/ruff format . && $(BIN)/ruff check --fix .

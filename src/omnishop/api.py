@@ -6,14 +6,11 @@ is a 4xx, never a 500. Conventions: docs/API.md.
 
 from __future__ import annotations
 
-import decimal
 import functools
 import json
 import logging
-from datetime import datetime
 
 import orjson
-from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse
@@ -21,31 +18,12 @@ from django.http.multipartparser import MultiPartParserError
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, Throttled, ValidationError
 from ninja.parser import Parser
-from ninja.renderers import BaseRenderer
 
-from omnishop.core.auth import presents_valid_credential
+from omnishop.auth import presents_valid_credential
 from omnishop.core.errors import DomainError, UnknownField
+from omnishop.core.http import OrjsonRenderer, dumps, error_response, too_big  # noqa: F401 (re-exported)
 
 logger = logging.getLogger(__name__)
-
-
-def _default(value):
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    if isinstance(value, datetime):
-        return value.isoformat().replace("+00:00", "Z")
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def dumps(data) -> bytes:
-    return orjson.dumps(data, default=_default, option=orjson.OPT_PASSTHROUGH_DATETIME)
-
-
-class OrjsonRenderer(BaseRenderer):
-    media_type = "application/json"
-
-    def render(self, request, data, *, response_status):
-        return dumps(data)
 
 
 class StrictJsonParser(Parser):
@@ -59,14 +37,6 @@ class StrictJsonParser(Parser):
 
 class UnsupportedMediaType(Exception):
     pass
-
-
-def error_response(
-    status: int, code: str, message: str, field: str | None = None, /, **details
-) -> HttpResponse:
-    """The error envelope. Positional-only parameters, so a detail may itself be called `status` or `code`."""
-    body = {"error": {"code": code, "message": message, "field": field, "details": details}}
-    return HttpResponse(dumps(body), status=status, content_type="application/json")
 
 
 def _field_path(loc: tuple | list) -> str | None:
@@ -225,13 +195,6 @@ def _http_error(request, exc: HttpError):
     if exc.status_code == 404:
         return error_response(404, "not_found", str(exc) or "No such object.")
     return error_response(exc.status_code, "http_error", str(exc))
-
-
-def too_big() -> HttpResponse:
-    limit = settings.OMNISHOP_API_MAX_BODY
-    return error_response(
-        413, "payload_too_large", f"The request body is larger than {limit} bytes.", limit=limit
-    )
 
 
 @api.exception_handler(RequestDataTooBig)

@@ -20,7 +20,7 @@ from django.utils import translation
 from django.views import defaults
 from django.views.csrf import csrf_failure as django_csrf_failure
 
-from omnishop.api import error_response, too_big
+from omnishop.core.http import error_response, too_big
 from omnishop.core.schemas import has_nul
 
 logger = logging.getLogger(__name__)

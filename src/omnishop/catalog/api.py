@@ -15,8 +15,8 @@ from django.db.models import Prefetch, Q, QuerySet
 from django.http import HttpRequest
 from ninja import Query, Router, Status
 
+from omnishop.auth import channel_key, staff
 from omnishop.channels import services as channel_services
-from omnishop.core.auth import channel_key, staff
 from omnishop.core.errors import PermissionDenied, ValidationFailed
 from omnishop.core.idempotency import IDEMPOTENCY_KEY, idempotent
 from omnishop.core.pagination import PageResult, paginate

@@ -4,7 +4,7 @@ import orjson
 from django.http import HttpRequest
 from ninja import Router
 
-from omnishop.core.auth import channel_key, staff
+from omnishop.auth import channel_key, staff
 from omnishop.core.errors import NotFound, PermissionDenied
 from omnishop.core.idempotency import IDEMPOTENCY_KEY, idempotent
 from omnishop.core.schemas import ERRORS

@@ -58,7 +58,7 @@ def run_idempotent(
     redact: Callable[[bytes], bytes] | None = None,
 ) -> HttpResponse:
     """Run `work` (which returns status and JSON body) at most once per (scope, key)."""
-    from omnishop.api import error_response
+    from omnishop.core.http import error_response
 
     if key is None:
         try:
@@ -142,7 +142,7 @@ def idempotent(
 
     A dict is passed through `schema` (the operation's response schema for `status`) before it is stored,
     so the stored and replayed answer is exactly what the OpenAPI document describes."""
-    from omnishop.api import dumps
+    from omnishop.core.http import dumps
 
     def work() -> tuple[int, bytes]:
         result = build()

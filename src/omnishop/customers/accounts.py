@@ -16,7 +16,7 @@ from allauth.core.internal.ratelimit import respond_429
 from django.core.exceptions import ValidationError
 from django.dispatch import receiver
 
-from omnishop.core.auth import client_address
+from omnishop.auth import client_address
 
 from . import services
 

@@ -8,9 +8,9 @@ from datetime import datetime
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router
 
-from omnishop.api import dumps
-from omnishop.core.auth import channel_key, shopper, staff
+from omnishop.auth import channel_key, shopper, staff
 from omnishop.core.errors import ValidationFailed
+from omnishop.core.http import dumps
 from omnishop.core.idempotency import IDEMPOTENCY_KEY, idempotent, run_idempotent
 from omnishop.core.pagination import paginate
 from omnishop.core.schemas import ERRORS, Fraction, Id, Int32, conform

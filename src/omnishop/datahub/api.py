@@ -11,9 +11,9 @@ from django.http import HttpRequest, StreamingHttpResponse
 from ninja import File, Form, Router
 from ninja.files import UploadedFile
 
-from omnishop.api import dumps
-from omnishop.core.auth import channel_key, staff
+from omnishop.auth import channel_key, staff
 from omnishop.core.errors import PermissionDenied, ValidationFailed
+from omnishop.core.http import dumps
 from omnishop.core.idempotency import IDEMPOTENCY_KEY, idempotent, run_idempotent
 from omnishop.core.pagination import paginate
 from omnishop.core.schemas import ERRORS, Id, Int32

@@ -10,9 +10,9 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Status
 
+from omnishop.auth import channel_key, shopper, staff
 from omnishop.channels.models import Channel
 from omnishop.channels.services import ChannelNotFound
-from omnishop.core.auth import channel_key, shopper, staff
 from omnishop.core.errors import PermissionDenied, ValidationFailed
 from omnishop.core.idempotency import IDEMPOTENCY_KEY, idempotent, request_fingerprint
 from omnishop.core.pagination import paginate
@@ -227,7 +227,7 @@ def checkout(request: HttpRequest, body: CheckoutIn, idempotency_key: str | None
             raise ValidationFailed(f"SKU '{line.sku}' appears twice.", field=f"lines[{i}].sku")
         quantities[line.sku] = line.quantity
 
-    from omnishop.api import dumps  # the project's JSON encoder (imported late: api.py imports this module)
+    from omnishop.core.http import dumps
 
     # The order row itself is the idempotency record (unique per channel and key, with the request's
     # fingerprint): the hot path commits once instead of three times.

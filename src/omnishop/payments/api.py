@@ -8,7 +8,7 @@ from decimal import Decimal
 from django.http import HttpRequest
 from ninja import Router, Status
 
-from omnishop.core.auth import channel_key, shopper, staff
+from omnishop.auth import channel_key, shopper, staff
 from omnishop.core.errors import ValidationFailed
 from omnishop.core.idempotency import IDEMPOTENCY_KEY, idempotent
 from omnishop.core.money import parse_amount, quantize, validate_currency

@@ -11,8 +11,8 @@ from dataclasses import asdict
 from django.http import HttpRequest
 from ninja import Query, Router
 
+from omnishop.auth import channel_key, shopper, staff
 from omnishop.channels.models import Channel
-from omnishop.core.auth import channel_key, shopper, staff
 from omnishop.core.errors import PermissionDenied, ValidationFailed
 from omnishop.core.idempotency import IDEMPOTENCY_KEY, idempotent
 from omnishop.core.pagination import paginate

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.http import HttpRequest
 from ninja import Query, Router
 
+from omnishop.auth import channel_key, shopper, staff
 from omnishop.channels.models import Channel
-from omnishop.core.auth import channel_key, shopper, staff
 from omnishop.core.errors import NotFound, PermissionDenied, ValidationFailed
 from omnishop.core.schemas import ERRORS, Amount, Id, Int32
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest
 from ninja import Router, Status
 
-from omnishop.core.auth import staff
+from omnishop.auth import staff
 from omnishop.core.schemas import ERRORS
 
 from . import services

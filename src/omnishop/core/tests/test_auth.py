@@ -4,7 +4,7 @@ import pytest
 from django.test import RequestFactory
 from ninja.errors import AuthorizationError
 
-from omnishop.core.auth import shopper, staff
+from omnishop.auth import shopper, staff
 
 pytestmark = pytest.mark.django_db
 

@@ -14,12 +14,12 @@ from django.db import connection
 from django.test import Client, RequestFactory
 
 import omnishop
-from omnishop.conftest import ApiClient
-from omnishop.core.auth import (
+from omnishop.auth import (
     FAILED_AUTH_LIMIT_PER_CREDENTIAL,
     FAILED_AUTH_LIMIT_PER_MINUTE,
     client_address,
 )
+from omnishop.conftest import ApiClient
 
 pytestmark = pytest.mark.django_db
 

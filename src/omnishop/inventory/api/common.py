@@ -5,9 +5,9 @@ from __future__ import annotations
 from django.http import HttpRequest
 from ninja import Router
 
+from omnishop.auth import channel_key, staff
 from omnishop.channels.models import Channel
 from omnishop.channels.services import ChannelNotFound
-from omnishop.core.auth import channel_key, staff
 from omnishop.core.errors import ValidationFailed
 
 router = Router(tags=["inventory"])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.http import HttpRequest
 
+from omnishop.auth import staff
 from omnishop.catalog.models import Supplier
-from omnishop.core.auth import staff
 from omnishop.core.errors import NotFound, ValidationFailed
 from omnishop.core.idempotency import IDEMPOTENCY_KEY, idempotent
 from omnishop.core.pagination import paginate

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.db.models import F, Q
 from django.http import HttpRequest
 
-from omnishop.core.auth import staff
+from omnishop.auth import staff
 from omnishop.core.errors import NotFound
 from omnishop.core.idempotency import IDEMPOTENCY_KEY, idempotent
 from omnishop.core.pagination import paginate

@@ -26,7 +26,7 @@ from ninja.errors import AuthorizationError
 from ninja.security.base import AuthBase
 from ninja.utils import check_csrf
 
-from .errors import RateLimited
+from omnishop.core.errors import RateLimited
 
 # Failed credentials allowed per minute, from one client address and for one presented credential (the
 # public prefix of an API key, or a session token), before failures are answered 429 instead of 401. Only

@@ -45,6 +45,9 @@ CANDIDATES = 200
 INDEX_BATCH = 500
 
 
+ORDERINGS = ("relevance", "title", "-title", "newest")
+
+
 class QueryTooLong(ValidationFailed):
     code = "query_too_long"
 
@@ -263,9 +266,13 @@ def search_products(
     customer=None,
     anonymous_id: str = "",
     log: bool = True,
+    ordering: str = "relevance",
 ) -> SearchResult:
-    """Ranked products the channel sells that match `query` (and the filters), with facet counts."""
+    """Products the channel sells that match `query` (and the filters), with facet counts, ranked by
+    relevance or ordered over every match by `ordering` (title, -title, newest) before the page is cut."""
     filters = filters or Filters()
+    if ordering not in ORDERINGS:
+        raise ValidationFailed(f"ordering is one of {', '.join(ORDERINGS)}.", field="ordering")
     if not 1 <= limit <= 100:
         raise ValidationFailed("limit must be between 1 and 100.", field="limit")
     offset = _offset(cursor)
@@ -320,6 +327,12 @@ def search_products(
     else:
         scores = dict(ranked)
         order = [pk for pk, _ in ranked if pk in by_product]
+    if ordering == "title":
+        order.sort(key=lambda pk: (by_product[pk]["title"].casefold(), pk))
+    elif ordering == "-title":
+        order.sort(key=lambda pk: (by_product[pk]["title"].casefold(), pk), reverse=True)
+    elif ordering == "newest":
+        order.sort(reverse=True)
     page = order[offset : offset + limit]
     items = [{**by_product[pk], "score": round(scores[pk], 6)} for pk in page]
     for item in items:

@@ -20,6 +20,7 @@ from functools import cache
 import orjson
 from django.apps import apps
 
+from omnishop.catalog.models import ChannelListing, ProductImage
 from omnishop.channels.services import ChannelNotFound
 from omnishop.core.errors import NotFound, UnknownField, ValidationFailed
 from omnishop.core.money import minor_units
@@ -133,7 +134,7 @@ def _availability_service():
     return None
 
 
-def _availability(channel_id: int, variant_ids: list[int]) -> dict[int, int] | None:
+def availability(channel_id: int, variant_ids: list[int]) -> dict[int, int] | None:
     """Sellable quantity per variant in the channel, or None when stock is not known to this install."""
     service = _availability_service()
     if service is None or not variant_ids:
@@ -144,7 +145,7 @@ def _availability(channel_id: int, variant_ids: list[int]) -> dict[int, int] | N
     return service(channel=Channel(pk=channel_id), variant_ids=variant_ids)
 
 
-def _product_availability(variant_ids: list[int], stock: dict[int, int] | None) -> dict | None:
+def product_availability(variant_ids: list[int], stock: dict[int, int] | None) -> dict | None:
     if stock is None:
         return None
     quantity = sum(max(stock.get(v, 0), 0) for v in variant_ids)
@@ -231,9 +232,9 @@ def _product_page(channel_code: str, query: PageQuery) -> dict:
             break
         first_batch = False
         cards, variant_ids, channel_id = _cards(rows)
-        stock = _availability(channel_id, variant_ids)
+        stock = availability(channel_id, variant_ids)
         for card in cards:
-            card["availability"] = _product_availability(card.pop("_variants"), stock)
+            card["availability"] = product_availability(card.pop("_variants"), stock)
         if query.in_stock is None:
             items.extend(cards)
             break
@@ -289,7 +290,7 @@ def _product_detail(channel_code: str, slug: str) -> dict:
     first = rows[0]
     (pid, pslug, ptitle, description, brand, pattrs, cpath, cname, ch_id, currency) = first[:10]
     variant_ids = [row[10] for row in rows]
-    stock = _availability(ch_id, variant_ids)
+    stock = availability(ch_id, variant_ids)
     variants = []
     prices = []
     compares = []
@@ -331,6 +332,70 @@ def _product_detail(channel_code: str, slug: str) -> dict:
             "max": _amount(max(prices), currency),
         },
         "compare_at_price": _amount(max(compares), currency) if compares else None,
-        "availability": _product_availability(variant_ids, stock),
+        "availability": product_availability(variant_ids, stock),
         "variants": variants,
     }
+
+
+# --- cards for chosen products (recommendations, search results) -------------------------------------
+
+
+def cards_for_products(*, channel, product_ids: list[int]) -> list[dict]:
+    """Cards (title, link, image, price range, availability) for products the channel sells, in the order
+    given; products it does not sell are left out. Three queries whatever the number of products."""
+    ids = list(dict.fromkeys(product_ids))
+    if not ids:
+        return []
+    rows = ChannelListing.objects.filter(
+        channel=channel,
+        is_published=True,
+        variant__is_active=True,
+        variant__product__is_active=True,
+        variant__product_id__in=ids,
+    ).values_list(
+        "variant__product_id",
+        "variant_id",
+        "price",
+        "compare_at_price",
+        "title",
+        "variant__product__title",
+        "variant__product__slug",
+    )
+    found: dict[int, dict] = {}
+    for pid, vid, price, compare, ltitle, title, slug in rows:
+        card = found.setdefault(
+            pid,
+            {"id": pid, "slug": slug, "title": ltitle or title, "prices": [], "compare": [], "variants": []},
+        )
+        card["prices"].append(price)
+        card["variants"].append(vid)
+        if compare is not None:
+            card["compare"].append(compare)
+    images: dict[int, tuple[str, str]] = {}
+    for pid, url, alt in ProductImage.objects.filter(product_id__in=list(found)).values_list(
+        "product_id", "url", "alt"
+    ):
+        images.setdefault(pid, (url, alt))
+    stock = availability(channel.pk, [v for c in found.values() for v in c["variants"]])
+    out = []
+    for pid in ids:
+        card = found.get(pid)
+        if card is None:
+            continue
+        url, alt = images.get(pid, (None, ""))
+        out.append(
+            {
+                "id": pid,
+                "slug": card["slug"],
+                "title": card["title"],
+                "image": {"url": url, "alt": alt} if url else None,
+                "price": {
+                    "currency": channel.currency,
+                    "min": min(card["prices"]),
+                    "max": max(card["prices"]),
+                },
+                "compare_at_price": max(card["compare"]) if card["compare"] else None,
+                "availability": product_availability(card["variants"], stock),
+            }
+        )
+    return out

@@ -6,7 +6,17 @@ Modules by concept: `carts`, `checkout` (placing orders), `fulfilment` (shipping
 paid), `queries` (visibility, customer 360), `guest_orders` (guest orders claimed by a proven e-mail).
 """
 
-from .carts import adopt_cart, cart_quote, create_cart, get_cart, open_cart_of, set_checkout_details, set_line
+from .carts import (
+    LineReview,
+    adopt_cart,
+    cart_quote,
+    create_cart,
+    get_cart,
+    open_cart_of,
+    review_cart,
+    set_checkout_details,
+    set_line,
+)
 from .changes import cancel_order, change_address, merge_orders, split_order
 from .checkout import (
     ChannelLine,
@@ -33,6 +43,7 @@ from .returns import decide_return, get_return, place_exchange, receive_return, 
 
 __all__ = [
     "ChannelLine",
+    "LineReview",
     "PastOrder",
     "PaymentRequest",
     "adopt_cart",
@@ -70,6 +81,7 @@ __all__ = [
     "receive_return",
     "request_return",
     "resolve_exception",
+    "review_cart",
     "set_checkout_details",
     "set_line",
     "set_tax_rate",

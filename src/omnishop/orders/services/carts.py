@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from decimal import Decimal
+
 from django.db import transaction
 from django.utils import timezone
 
-from omnishop.catalog.models import Variant
+from omnishop.catalog.models import ChannelListing, Variant
 from omnishop.core.errors import ValidationFailed
+from omnishop.inventory import services as inventory
 
 from ..errors import CartClosed, CartNotFound, VariantUnavailable
 from ..models import Cart, CartLine
@@ -136,3 +140,59 @@ def open_cart_of(*, channel, customer) -> Cart | None:
         .order_by("-updated_at", "-pk")
         .first()
     )
+
+
+@dataclass(frozen=True)
+class LineReview:
+    """A cart line as the shopper must see it before checking out: its price now, what the channel can
+    still promise, and why it cannot be bought as it is (`problem`: unlisted, sold_out, short; or "")."""
+
+    sku: str
+    title: str
+    variant_title: str
+    product_id: int
+    product_slug: str
+    quantity: int
+    unit_price: Decimal | None
+    available: int
+    problem: str
+
+
+def review_cart(*, cart: Cart) -> list[LineReview]:
+    """Every line of the cart checked against its listing and live stock (three queries)."""
+    lines = list(cart.lines.select_related("variant", "variant__product").order_by("pk"))
+    variant_ids = [line.variant_id for line in lines]
+    listings = {
+        listing.variant_id: listing
+        for listing in ChannelListing.objects.filter(channel=cart.channel, variant_id__in=variant_ids)
+    }
+    stock = inventory.availability_for(channel=cart.channel, variant_ids=variant_ids) if lines else {}
+    out = []
+    for line in lines:
+        variant, listing = line.variant, listings.get(line.variant_id)
+        available = max(stock.get(variant.pk, 0), 0)
+        sellable = (
+            listing is not None and listing.is_published and variant.is_active and variant.product.is_active
+        )
+        if not sellable:
+            problem = "unlisted"
+        elif available == 0:
+            problem = "sold_out"
+        elif available < line.quantity:
+            problem = "short"
+        else:
+            problem = ""
+        out.append(
+            LineReview(
+                sku=variant.sku,
+                title=listing.title if listing and listing.title else variant.product.title,
+                variant_title=variant.title,
+                product_id=variant.product_id,
+                product_slug=variant.product.slug,
+                quantity=line.quantity,
+                unit_price=listing.price if listing else None,
+                available=available,
+                problem=problem,
+            )
+        )
+    return out

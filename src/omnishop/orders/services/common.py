@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from decimal import Decimal
 
@@ -29,6 +30,27 @@ ADDRESS_FIELDS = {
     "phone": 20,
 }
 ADDRESS_REQUIRED = ("name", "line1", "city", "country")
+# Postal-code formats of the countries the shop's checkout offers; elsewhere any non-empty code passes.
+POSTCODE_FORMATS = {
+    "GB": re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2}$", re.I),
+    "IE": re.compile(r"^[A-Z0-9]{3} ?[A-Z0-9]{4}$", re.I),
+    "DE": re.compile(r"^[0-9]{5}$"),
+    "FR": re.compile(r"^[0-9]{5}$"),
+    "US": re.compile(r"^[0-9]{5}(-[0-9]{4})?$"),
+    "CN": re.compile(r"^[0-9]{6}$"),
+}
+POSTCODE_OPTIONAL = frozenset({"IE"})  # Eircodes are recent; many Irish addresses are still sent without
+
+
+def postcode_problem(country: str, postcode: str) -> str | None:
+    """Why `postcode` is not a postal code of `country` ("missing" or "format"), or None when it is."""
+    postcode = postcode.strip()
+    if not postcode:
+        return None if country in POSTCODE_OPTIONAL else "missing"
+    pattern = POSTCODE_FORMATS.get(country)
+    return "format" if pattern and not pattern.match(postcode) else None
+
+
 _COUNTRIES = frozenset(c.alpha_2 for c in pycountry.countries)
 
 

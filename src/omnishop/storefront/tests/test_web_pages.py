@@ -379,3 +379,27 @@ def test_shopper_requests_a_return_of_a_delivered_order(client, store, ada):
     client.post(f"/account/orders/{order.number}/return", {f"line_{line.pk}": "1", "reason": "too big"})
     rma = ReturnRequest.objects.get()
     assert rma.order_id == order.pk and rma.lines.get().quantity == 1
+
+
+def test_sorting_orders_every_match_before_the_page_is_cut(store):
+    """Sorting is the search service's, over all matches: the first page of Z–A starts with the last title."""
+    from omnishop.search import services as search
+
+    for n in range(3):
+        product = Product.objects.create(
+            title=f"Aardvark tee {n}", slug=f"aardvark-{n}", category=Category.objects.get()
+        )
+        variant = Variant.objects.create(product=product, sku=f"AA-{n}")
+        ChannelListing.objects.create(
+            channel=store.channel, variant=variant, is_published=True, price=1, currency="GBP"
+        )
+    search.index_products()
+    browse = search.Filters(category_id=Category.objects.get().pk)
+    first = search.search_products(
+        channel=store.channel, query="", filters=browse, limit=2, ordering="-title"
+    )
+    assert [i["title"] for i in first.items] == ["Zhen 真丝 T-shirt", "Chaz Kangeroo Hoodie"]
+    rest = search.search_products(
+        channel=store.channel, query="", filters=browse, limit=2, ordering="-title", cursor=first.next_cursor
+    )
+    assert [i["title"] for i in rest.items] == ["Aardvark tee 2", "Aardvark tee 1"]

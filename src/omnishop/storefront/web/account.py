@@ -20,7 +20,7 @@ from omnishop.orders.services.returns import RETURNABLE
 
 from .catalog import top_categories
 from .common import money, refusal, shopper, status_text, web_channel
-from .shopping import COUNTRIES, order_context
+from .shopping import ADDRESS_FIELDS, COUNTRIES, address_errors, order_context
 
 
 @never_cache
@@ -137,27 +137,10 @@ def contact(request: HttpRequest) -> HttpResponse:
 
 # --- address book and saved cards -------------------------------------------------------------------------
 
-ADDRESS_FIELDS = ("name", "line1", "city", "postcode", "country")
-
 
 def _address_form(request: HttpRequest) -> tuple[dict, dict]:
-    from .shopping import COUNTRIES, POSTCODES
-
     values = {k: request.POST.get(k, "").strip()[:200] for k in ADDRESS_FIELDS}
-    errors = {}
-    for name, label in (
-        ("name", "the recipient's full name"),
-        ("line1", "the street address"),
-        ("city", "the city"),
-    ):
-        if not values[name]:
-            errors[name] = f"Enter {label}."
-    if values["country"] not in dict(COUNTRIES):
-        errors["country"] = "Choose a country we deliver to."
-    pattern = POSTCODES.get(values["country"])
-    if pattern and not pattern.match(values["postcode"]):
-        errors["postcode"] = "This is not a valid postal code for that country."
-    return values, errors
+    return values, address_errors(values)
 
 
 @never_cache
@@ -168,8 +151,6 @@ def addresses(request: HttpRequest) -> HttpResponse:
     from omnishop.customers import addresses as book
     from omnishop.payments import services as payments
     from omnishop.payments.models import SavedPaymentMethod
-
-    from .shopping import COUNTRIES
 
     customer = shopper(request)
     values: dict = {"country": "GB"}

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
-from omnishop.catalog.models import Category, ChannelListing, ProductImage
+from omnishop.catalog.models import Category, ChannelListing
 from omnishop.core.errors import DomainError
 from omnishop.recommendations.services import serving
 from omnishop.search import services as search
@@ -22,73 +22,14 @@ from .. import services as storefront
 from .common import cacheable, image_url, money, shopper, web_channel
 
 PAGE_SIZE = 24
-SORTS = {"relevance": None, "title": "title", "-title": "-title", "newest": "-id"}
 
 
 # --- product cards ---------------------------------------------------------------------------------------
 
 
 def cards_for(channel, product_ids: list[int]) -> list[dict]:
-    """Cards (title, link, image, price range, availability) for products the channel sells, in the order
-    given; products it does not sell are left out. Three queries whatever the number of products."""
-    ids = list(dict.fromkeys(product_ids))
-    if not ids:
-        return []
-    rows = ChannelListing.objects.filter(
-        channel=channel,
-        is_published=True,
-        variant__is_active=True,
-        variant__product__is_active=True,
-        variant__product_id__in=ids,
-    ).values_list(
-        "variant__product_id",
-        "variant_id",
-        "price",
-        "compare_at_price",
-        "title",
-        "variant__product__title",
-        "variant__product__slug",
-    )
-    found: dict[int, dict] = {}
-    for pid, vid, price, compare, ltitle, title, slug in rows:
-        card = found.setdefault(
-            pid,
-            {"id": pid, "slug": slug, "title": ltitle or title, "prices": [], "compare": [], "variants": []},
-        )
-        card["prices"].append(price)
-        card["variants"].append(vid)
-        if compare is not None:
-            card["compare"].append(compare)
-    images: dict[int, tuple[str, str]] = {}
-    for pid, url, alt in ProductImage.objects.filter(product_id__in=list(found)).values_list(
-        "product_id", "url", "alt"
-    ):
-        images.setdefault(pid, (url, alt))
-    stock = storefront._availability(channel.pk, [v for c in found.values() for v in c["variants"]])
-    out = []
-    for pid in ids:
-        card = found.get(pid)
-        if card is None:
-            continue
-        url, alt = images.get(pid, (None, ""))
-        out.append(
-            decorate_card(
-                {
-                    "id": pid,
-                    "slug": card["slug"],
-                    "title": card["title"],
-                    "image": {"url": url, "alt": alt} if url else None,
-                    "price": {
-                        "currency": channel.currency,
-                        "min": min(card["prices"]),
-                        "max": max(card["prices"]),
-                    },
-                    "compare_at_price": max(card["compare"]) if card["compare"] else None,
-                    "availability": storefront._product_availability(card["variants"], stock),
-                }
-            )
-        )
-    return out
+    """Product cards ready for a template, in the order given (storefront.cards_for_products)."""
+    return [decorate_card(c) for c in storefront.cards_for_products(channel=channel, product_ids=product_ids)]
 
 
 def decorate_card(card: dict) -> dict:
@@ -208,7 +149,7 @@ def _results(request: HttpRequest, *, category) -> HttpResponse:
     q = request.GET.get("q", "").strip()[: search.MAX_QUERY_CHARS]
     filters, chosen = _filters(request, category)
     sort = request.GET.get("sort", "relevance")
-    sort = sort if sort in SORTS else "relevance"
+    sort = sort if sort in search.ORDERINGS else "relevance"
     cursor = request.GET.get("cursor") or None
     result = None
     error = ""
@@ -222,17 +163,12 @@ def _results(request: HttpRequest, *, category) -> HttpResponse:
                 cursor=cursor,
                 customer=shopper(request),
                 anonymous_id=request.session.session_key or "",
+                ordering=sort,
             )
         except DomainError as refused:
             error = refused.message
     ids = [item["product_id"] for item in result.items] if result else []
     items = cards_for(channel, ids)
-    if sort == "title":
-        items.sort(key=lambda c: c["title"].casefold())
-    elif sort == "-title":
-        items.sort(key=lambda c: c["title"].casefold(), reverse=True)
-    elif sort == "newest":
-        items.sort(key=lambda c: -c["id"])
     suggestions: list[dict] = []
     popular: list[dict] = []
     if result is not None and not items:

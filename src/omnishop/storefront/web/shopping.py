@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import secrets
 
 from django.contrib import messages
@@ -21,15 +20,14 @@ from omnishop.catalog.models import ChannelListing, Variant
 from omnishop.core.errors import DomainError
 from omnishop.orders import services as orders
 from omnishop.orders.errors import CartNotFound
-from omnishop.orders.models import Order, ShippingMethod
+from omnishop.orders.models import Order
 from omnishop.orders.pricing import MAX_LINE_QUANTITY
-from omnishop.orders.services.common import address_from_book
+from omnishop.orders.services.common import address_from_book, postcode_problem
 from omnishop.payments import services as payments
 from omnishop.payments.errors import PaymentDeclined
 from omnishop.recommendations.services import serving
 from omnishop.shipping import services as shipping
 
-from .. import services as storefront
 from .catalog import cards_for, top_categories
 from .common import CART_SESSION_KEY, image_url, money, refusal, shopper, status_text, web_channel
 
@@ -37,15 +35,6 @@ PAYMENT_CHOICES = {
     "test_card": gettext_lazy("Debit or credit card"),
     "manual": gettext_lazy("Bank transfer"),
     "store_credit": gettext_lazy("Store credit"),
-}
-# Country-aware postcode checks for the countries the demo ships to; other countries need only a value.
-POSTCODES = {
-    "GB": re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2}$", re.I),
-    "DE": re.compile(r"^[0-9]{5}$"),
-    "FR": re.compile(r"^[0-9]{5}$"),
-    "US": re.compile(r"^[0-9]{5}(-[0-9]{4})?$"),
-    "CN": re.compile(r"^[0-9]{6}$"),
-    "IE": re.compile(r"^[A-Z0-9]{3} ?[A-Z0-9]{4}$", re.I),
 }
 COUNTRIES = [
     ("GB", gettext_lazy("United Kingdom")),
@@ -61,9 +50,12 @@ COUNTRIES = [
 
 
 def session_cart(request: HttpRequest, *, create: bool = False):
-    """The cart this browser holds (by its token in the session). A signed-in shopper's guest cart
-    becomes theirs and absorbs their other open carts; a shopper without a session cart gets their own
-    latest open cart back (e.g. on another device)."""
+    """The cart this browser holds (by its token in the session), once per request. A signed-in
+    shopper's guest cart becomes theirs and absorbs their other open carts; a shopper without a session
+    cart gets their own latest open cart back (e.g. on another device)."""
+    cached = getattr(request, "_shop_cart", None)
+    if cached is not None or (not create and hasattr(request, "_shop_cart")):
+        return cached
     channel = web_channel()
     customer = shopper(request)
     cart = None
@@ -72,8 +64,6 @@ def session_cart(request: HttpRequest, *, create: bool = False):
         try:
             cart = orders.get_cart(token, channel=channel)
         except CartNotFound:
-            cart = None
-        if cart is not None and cart.status != cart.Status.OPEN and not create:
             cart = None
         if cart is not None and cart.status != cart.Status.OPEN:
             cart = None
@@ -87,11 +77,17 @@ def session_cart(request: HttpRequest, *, create: bool = False):
         cart = orders.create_cart(
             channel=channel, customer=customer, email=customer.email if customer else ""
         )
-    if cart is not None:
-        request.session[CART_SESSION_KEY] = cart.token
-    elif token:
+    if cart is not None and request.session.get(CART_SESSION_KEY) != cart.token:
+        request.session[CART_SESSION_KEY] = cart.token  # written only on change: no session save per view
+    elif cart is None and token:
         request.session.pop(CART_SESSION_KEY, None)
+    request._shop_cart = cart
     return cart
+
+
+def forget_session_cart(request: HttpRequest) -> None:
+    request.session.pop(CART_SESSION_KEY, None)
+    request._shop_cart = None
 
 
 def cart_count(request: HttpRequest) -> int:
@@ -102,46 +98,35 @@ def cart_count(request: HttpRequest) -> int:
     return sum(line.quantity for line in cart.lines.all()) if cart else 0
 
 
+PROBLEMS = {
+    "unlisted": gettext_lazy("No longer sold here: remove it to check out."),
+    "sold_out": gettext_lazy("Sold out: remove it, or come back when it is in stock."),
+}
+
+
 def cart_lines(cart) -> list[dict]:
-    """The cart's lines with what the shopper needs to decide: price, live availability, and the reason
-    when a line can no longer be bought as it is."""
-    lines = list(cart.lines.select_related("variant", "variant__product").order_by("pk"))
-    listings = {
-        listing.variant_id: listing
-        for listing in ChannelListing.objects.filter(
-            channel=cart.channel, variant_id__in=[x.variant_id for x in lines]
-        )
-    }
-    stock = storefront._availability(cart.channel_id, [x.variant_id for x in lines]) or {}
+    """The cart's lines as the page shows them (orders.review_cart decides what can still be bought)."""
+    currency = cart.channel.currency
     out = []
-    for line in lines:
-        variant, listing = line.variant, listings.get(line.variant_id)
-        available = max(stock.get(variant.pk, 0), 0)
-        problem = ""
-        if (
-            listing is None
-            or not listing.is_published
-            or not variant.is_active
-            or not variant.product.is_active
-        ):
-            problem = _("No longer sold here: remove it to check out.")
-        elif available == 0:
-            problem = _("Sold out: remove it, or come back when it is in stock.")
-        elif available < line.quantity:
-            problem = _("Only %(count)d left: lower the quantity to check out.") % {"count": available}
+    for line in orders.review_cart(cart=cart):
+        if line.problem == "short":
+            problem = _("Only %(count)d left: lower the quantity to check out.") % {"count": line.available}
+        else:
+            problem = str(PROBLEMS.get(line.problem, ""))
+        priced = line.unit_price is not None
         out.append(
             {
-                "sku": variant.sku,
-                "title": (listing.title if listing and listing.title else variant.product.title),
-                "variant": variant.title,
-                "url": reverse("shop:product", args=[variant.product.slug]),
-                "image_src": image_url(None, key=variant.product.slug),
+                "sku": line.sku,
+                "title": line.title,
+                "variant": line.variant_title,
+                "url": reverse("shop:product", args=[line.product_slug]),
+                "image_src": image_url(None, key=line.product_slug),
                 "quantity": line.quantity,
-                "unit_price": money(listing.price, cart.channel.currency) if listing else "",
-                "line_total": money(listing.price * line.quantity, cart.channel.currency) if listing else "",
-                "available": available,
+                "unit_price": money(line.unit_price, currency) if priced else "",
+                "line_total": money(line.unit_price * line.quantity, currency) if priced else "",
+                "available": line.available,
                 "problem": problem,
-                "product_id": variant.product_id,
+                "product_id": line.product_id,
             }
         )
     return out
@@ -166,11 +151,6 @@ def _totals(quote, currency: str) -> dict:
     }
 
 
-def methods_for(channel, country: str | None = None) -> list[ShippingMethod]:
-    methods = ShippingMethod.objects.filter(channel=channel, is_active=True).order_by("price", "code")
-    return [m for m in methods if not m.countries or not country or country in m.countries]
-
-
 # --- cart pages -------------------------------------------------------------------------------------------
 
 
@@ -182,7 +162,7 @@ def cart_page(request: HttpRequest) -> HttpResponse:
     lines = cart_lines(cart) if cart else []
     quote, problem = _quote(cart) if cart and lines else (None, "")
     cheapest = next(
-        iter(methods_for(channel, channel.country if hasattr(channel, "country") else None)), None
+        iter(orders.offered_shipping_methods(channel=channel, country=channel.country or None)), None
     )
     picks = []
     if lines:
@@ -300,11 +280,12 @@ def _initial(request: HttpRequest, cart) -> dict:
     return values
 
 
-def _validate(data: dict, channel) -> dict[str, str]:
+ADDRESS_FIELDS = ("name", "line1", "city", "postcode", "country")
+
+
+def address_errors(data: dict) -> dict[str, str]:
+    """The delivery-address fields' errors, by field (checkout, the address book, an order's address)."""
     errors = {}
-    email = data.get("email", "").strip()
-    if not email or "@" not in email or len(email) > 254:
-        errors["email"] = _("Enter the e-mail address for your receipt.")
     required = (
         ("name", _("Enter your full name.")),
         ("line1", _("Enter the street address.")),
@@ -316,14 +297,23 @@ def _validate(data: dict, channel) -> dict[str, str]:
     country = data.get("country", "")
     if country not in dict(COUNTRIES):
         errors["country"] = _("Choose a country we deliver to.")
-    postcode = data.get("postcode", "").strip()
-    pattern = POSTCODES.get(country)
-    if not postcode and country != "IE":
+        return errors
+    problem = postcode_problem(country, data.get("postcode", ""))
+    if problem == "missing":
         errors["postcode"] = _("Enter the postal code.")
-    elif pattern and postcode and not pattern.match(postcode):
+    elif problem == "format":
         errors["postcode"] = _("This is not a valid postal code for %(country)s.") % {
-            "country": dict(COUNTRIES).get(country, country)
+            "country": dict(COUNTRIES)[country]
         }
+    return errors
+
+
+def _validate(data: dict) -> dict[str, str]:
+    errors = {}
+    email = data.get("email", "").strip()
+    if not email or "@" not in email or len(email) > 254:
+        errors["email"] = _("Enter the e-mail address for your receipt.")
+    errors.update(address_errors(data))
     if data.get("payment") not in PAYMENT_CHOICES:
         errors["payment"] = _("Choose how to pay.")
     elif data["payment"] == "test_card":
@@ -377,7 +367,7 @@ def checkout(request: HttpRequest) -> HttpResponse:
         }
         if data["payment"] == "store_credit" and customer is None:
             errors["payment"] = _("Sign in to pay with store credit.")
-        errors = errors or _validate(data, channel)
+        errors = errors or _validate(data)
         if not errors:
             placed = _place(request, cart, data)
             if isinstance(placed, Order):
@@ -390,7 +380,7 @@ def checkout(request: HttpRequest) -> HttpResponse:
     else:
         values = _initial(request, cart)
     country = values.get("country") or "GB"
-    methods = methods_for(channel, country)
+    methods = orders.offered_shipping_methods(channel=channel, country=country)
     if not values.get("shipping_method") and methods:
         values["shipping_method"] = methods[0].code
     if request.method == "GET" and not cart.shipping_method_id and methods:
@@ -447,12 +437,10 @@ def _place(request: HttpRequest, cart, data: dict):
             if refused.code == "payment_declined":
                 message = _("Your card was declined. Check the number or use another card.")
         return field, message
-    if order.status in ("cancelled",) or not order.lines.exists():
-        return "card_number", _("The payment did not go through.")
     customer = shopper(request)
     if customer is not None and data.get("save") == "1":
         _remember_for_one_click(customer, address, provider, token)
-    request.session.pop(CART_SESSION_KEY, None)
+    forget_session_cart(request)
     request.session.setdefault("shop_orders", [])
     request.session["shop_orders"] = ([order.tracking_token] + request.session["shop_orders"])[:20]
     transaction.on_commit(lambda: send_confirmation(order))
@@ -534,7 +522,13 @@ def buy_now(request: HttpRequest) -> HttpResponse:
     address = Address.objects.filter(customer=customer, is_default_shipping=True).first()
     saved = payments.default_payment_method(customer=customer)
     method = next(
-        (m for m in methods_for(channel, address.country if address else None) if m.kind != m.Kind.PICKUP),
+        (
+            m
+            for m in orders.offered_shipping_methods(
+                channel=channel, country=address.country if address else None
+            )
+            if m.kind != m.Kind.PICKUP
+        ),
         None,
     )
     return render(

@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "omnishop.payments",
     "omnishop.orders",
     "omnishop.shipping",
+    "omnishop.webhooks",
 ]
 
 MIDDLEWARE = [

@@ -68,6 +68,7 @@ class ApiKey(models.Model):
         ("orders:write", "Create and change this channel's orders"),
         ("events:write", "Send behaviour events"),
         ("imports:write", "Upload data imports"),
+        ("webhooks:manage", "Manage this channel's webhook endpoints and see their deliveries"),
     )
     SCOPE_NAMES = tuple(name for name, _ in SCOPES)
     # Scopes that reach beyond the key's own channel: granted only when named, never by "all scopes".

@@ -1,0 +1,149 @@
+"""From outbox events to delivery rows: the relay's sink, the test ping, and replays.
+
+`sink` runs inside the outbox relay's transaction and only writes rows (no network): one pending delivery
+per matching endpoint and event. It is idempotent — `(endpoint, event_id)` is unique and repeats are
+ignored — so a relay that crashes after the sink and runs the batch again writes nothing twice.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from ..events import PING, matches
+from ..models import WebhookDelivery, WebhookEndpoint
+from .endpoints import get_endpoint
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_event_id() -> str:
+    """`evt_` + a ULID (48-bit millisecond time, 80 random bits), the outbox's id form, for pings."""
+    value = (int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
+    chars = []
+    for _ in range(26):
+        value, digit = divmod(value, 32)
+        chars.append(_CROCKFORD[digit])
+    return "evt_" + "".join(reversed(chars))
+
+
+def receiving_endpoints() -> list[WebhookEndpoint]:
+    """Endpoints that get new deliveries: active and not disabled. A paused endpoint still gets them; they
+    wait until it is resumed, so a pause never loses an event."""
+    return list(WebhookEndpoint.objects.filter(is_active=True, disabled_at__isnull=True).select_related("channel"))
+
+
+def wants(endpoint: WebhookEndpoint, *, event_type: str, channel: str) -> bool:
+    if endpoint.channel_id and channel and channel != endpoint.channel.code:
+        return False
+    return matches(endpoint.event_types, event_type)
+
+
+def sink(events: Sequence) -> None:
+    """Outbox sink (settings OMNISHOP_OUTBOX_SINKS): one pending delivery per matching endpoint and event."""
+    if not events:
+        return
+    endpoints = receiving_endpoints()
+    if not endpoints:
+        return
+    now = timezone.now()
+    rows = []
+    for event in events:
+        envelope = None
+        for endpoint in endpoints:
+            if not wants(endpoint, event_type=event.type, channel=event.channel or ""):
+                continue
+            envelope = envelope or event.envelope()
+            rows.append(
+                WebhookDelivery(
+                    endpoint=endpoint,
+                    outbox_id=event.id,
+                    event_id=event.event_id,
+                    event_type=event.type,
+                    aggregate_type=event.aggregate_type,
+                    aggregate_id=str(event.aggregate_id),
+                    sequence=event.sequence,
+                    payload=envelope,
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+            )
+    WebhookDelivery.objects.bulk_create(rows, batch_size=500, ignore_conflicts=True)
+
+
+def ping(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
+    """Queue a `webhook.ping` event for one endpoint (sent by the relay, like every delivery)."""
+    from ..errors import WebhookEndpointDisabled
+
+    if endpoint.disabled_at or not endpoint.is_active:
+        raise WebhookEndpointDisabled()
+    now = timezone.now()
+    event_id = new_event_id()
+    envelope = {
+        "id": event_id,
+        "type": PING,
+        "timestamp": now.isoformat().replace("+00:00", "Z"),
+        "aggregate": {"type": "webhook_endpoint", "id": event_id, "sequence": 1},
+        "channel": endpoint.channel.code if endpoint.channel_id else "",
+        "version": 1,
+        "data": {"endpoint": endpoint.pk, "message": "Ping from Omnishop: this endpoint is reachable."},
+    }
+    return WebhookDelivery.objects.create(
+        endpoint=endpoint,
+        event_id=event_id,
+        event_type=PING,
+        aggregate_type="webhook_endpoint",
+        aggregate_id=event_id,  # every ping is its own aggregate: never held behind another delivery
+        sequence=1,
+        payload=envelope,
+        next_attempt_at=now,
+        created_at=now,
+    )
+
+
+def _reset(queryset) -> int:
+    now = timezone.now()
+    return queryset.exclude(status=WebhookDelivery.Status.DELIVERING).update(
+        status=WebhookDelivery.Status.PENDING,
+        attempts=0,
+        next_attempt_at=now,
+        locked_until=None,
+        claim_token="",
+        replayed_at=now,
+    )
+
+
+def replay_delivery(*, delivery_id: int, endpoint: WebhookEndpoint | None = None) -> WebhookDelivery:
+    """Send a delivery again (same webhook-id, same body, a fresh retry schedule). The row is reset rather
+    than copied: its attempts stay in the log, and a receiver that dedupes on webhook-id sees one message."""
+    from ..errors import WebhookDeliveryNotFound
+
+    qs = WebhookDelivery.objects.filter(pk=delivery_id)
+    if endpoint is not None:
+        qs = qs.filter(endpoint=endpoint)
+    with transaction.atomic():
+        delivery = qs.select_for_update().first()
+        if delivery is None:
+            raise WebhookDeliveryNotFound(f"No webhook delivery {delivery_id}.", field="delivery_id")
+        _reset(WebhookDelivery.objects.filter(pk=delivery.pk))
+    delivery.refresh_from_db()
+    return delivery
+
+
+def replay_range(
+    *, endpoint: WebhookEndpoint, since: datetime, until: datetime | None = None, statuses: Sequence[str] = ()
+) -> int:
+    """Send again every delivery of an endpoint created in [since, until) (optionally only some statuses);
+    returns how many were queued. A delivery being sent right now is left alone."""
+    qs = WebhookDelivery.objects.filter(endpoint=endpoint, created_at__gte=since)
+    if until is not None:
+        qs = qs.filter(created_at__lt=until)
+    if statuses:
+        qs = qs.filter(status__in=list(statuses))
+    with transaction.atomic():
+        return _reset(qs)

@@ -191,7 +191,10 @@ def request(
         try:
             with httpx.Client(timeout=limits, follow_redirects=False, trust_env=False) as client:
                 outgoing = client.build_request(
-                    method, _pinned_url(current, target), headers=sent_headers, content=content,
+                    method,
+                    _pinned_url(current, target),
+                    headers=sent_headers,
+                    content=content,
                     extensions=extensions,
                 )
                 answer = client.send(outgoing, stream=True)
@@ -221,7 +224,9 @@ def request(
             try:
                 check(following)
             except EgressRefused as refused:
-                raise EgressRefused("redirect_refused", f"Redirect to {following} refused: {refused.message}")
+                raise EgressRefused(
+                    "redirect_refused", f"Redirect to {following} refused: {refused.message}"
+                ) from None
             if status == 303 or (status in (301, 302) and method.upper() == "POST"):
                 method, content = "GET", None
             current = following

@@ -65,7 +65,9 @@ def dns(monkeypatch):
         ("::ffff:127.0.0.1", "loopback"),
     ],
 )
-def test_a_name_resolving_to_a_non_public_address_is_refused_before_connecting(dns, no_connections, address, code):
+def test_a_name_resolving_to_a_non_public_address_is_refused_before_connecting(
+    dns, no_connections, address, code
+):
     dns["hooks.example.com"] = [address]
     with pytest.raises(egress.EgressRefused) as refused:
         egress.request("POST", "https://hooks.example.com/in", json={"a": 1})
@@ -73,7 +75,9 @@ def test_a_name_resolving_to_a_non_public_address_is_refused_before_connecting(d
     assert no_connections == []
 
 
-@pytest.mark.parametrize("url", ["http://10.0.0.5/x", "http://[::1]:8080/", "http://169.254.169.254/latest/meta-data/"])
+@pytest.mark.parametrize(
+    "url", ["http://10.0.0.5/x", "http://[::1]:8080/", "http://169.254.169.254/latest/meta-data/"]
+)
 def test_literal_addresses_are_checked_too(no_connections, url):
     with pytest.raises(egress.EgressRefused):
         egress.request("GET", url)
@@ -122,8 +126,9 @@ class Receiver(BaseHTTPRequestHandler):
     def _answer(self):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        Receiver.seen.append({"path": self.path, "host": self.headers.get("Host"), "body": body,
-                              "method": self.command})
+        Receiver.seen.append(
+            {"path": self.path, "host": self.headers.get("Host"), "body": body, "method": self.command}
+        )
         if self.path.startswith("/redirect-internal"):
             self.send_response(302)
             self.send_header("Location", "http://169.254.169.254/latest/meta-data/")
@@ -206,7 +211,9 @@ def test_the_name_is_resolved_once_per_hop_so_a_changed_answer_cannot_redirect_t
     monkeypatch.setattr(egress, "resolve", rebinding)
     answer = egress.request("GET", f"http://rebinding.example:{receiver.server_port}/ok")
     assert answer.status_code == 200
-    assert calls == ["rebinding.example"]  # httpx never resolved it again: it connected to the checked address
+    assert calls == [
+        "rebinding.example"
+    ]  # httpx never resolved it again: it connected to the checked address
 
 
 def test_a_redirect_to_an_internal_address_is_refused(receiver, loopback_allowed):

@@ -66,7 +66,9 @@ def list_event_types(request: HttpRequest):
 
 
 @router.post("/endpoints", response={201: WebhookEndpointWithSecretOut, **ERRORS}, auth=ADD)
-def create_endpoint(request: HttpRequest, body: WebhookEndpointIn, idempotency_key: str | None = IDEMPOTENCY_KEY):
+def create_endpoint(
+    request: HttpRequest, body: WebhookEndpointIn, idempotency_key: str | None = IDEMPOTENCY_KEY
+):
     """Subscribe a URL. The answer holds the signing secret, once; an idempotent replay of this request
     answers `secret: ""` (the secret is never stored with the replay)."""
     own = _own_channel(request)
@@ -89,7 +91,9 @@ def create_endpoint(request: HttpRequest, body: WebhookEndpointIn, idempotency_k
         )
         return _with_secret(issued)
 
-    return idempotent(request, idempotency_key, 201, build, schema=WebhookEndpointWithSecretOut, redact=_redact)
+    return idempotent(
+        request, idempotency_key, 201, build, schema=WebhookEndpointWithSecretOut, redact=_redact
+    )
 
 
 def _redact(body: bytes) -> bytes:
@@ -134,7 +138,9 @@ def delete_endpoint(request: HttpRequest, endpoint_id: Id):
 
 
 @router.post(
-    "/endpoints/{endpoint_id}/rotate-secret", response={200: WebhookEndpointWithSecretOut, **ERRORS}, auth=CHANGE
+    "/endpoints/{endpoint_id}/rotate-secret",
+    response={200: WebhookEndpointWithSecretOut, **ERRORS},
+    auth=CHANGE,
 )
 def rotate_secret(request: HttpRequest, endpoint_id: Id):
     """A new secret, shown in this answer only; the old one keeps signing (a second signature) for 24 h."""
@@ -160,9 +166,7 @@ def _deliveries():
     )
 
 
-@router.get(
-    "/endpoints/{endpoint_id}/deliveries", response={200: WebhookDeliveryPage, **ERRORS}, auth=READ
-)
+@router.get("/endpoints/{endpoint_id}/deliveries", response={200: WebhookDeliveryPage, **ERRORS}, auth=READ)
 def list_deliveries(request: HttpRequest, endpoint_id: Id, filters: Query[WebhookDeliveryFilters]):
     """The endpoint's deliveries, newest first, each with its attempts."""
     endpoint = _endpoint(request, endpoint_id)

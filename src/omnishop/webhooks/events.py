@@ -44,13 +44,17 @@ def clean_patterns(patterns: Iterable[str], *, field: str = "event_types") -> li
         pattern = raw.strip()
         if pattern in cleaned:
             continue
-        if pattern == "*" or pattern in EVENT_TYPES:
-            cleaned.append(pattern)
-        elif pattern.endswith(".*") and any(t.startswith(pattern[:-1]) for t in EVENT_TYPES):
+        if (
+            pattern == "*"
+            or pattern in EVENT_TYPES
+            or (pattern.endswith(".*") and any(t.startswith(pattern[:-1]) for t in EVENT_TYPES))
+        ):
             cleaned.append(pattern)
         else:
             raise UnknownEventType(
-                f"'{pattern}' is not an event type or family Omnishop sends.", field=field, allowed=list(EVENT_TYPES)
+                f"'{pattern}' is not an event type or family Omnishop sends.",
+                field=field,
+                allowed=list(EVENT_TYPES),
             )
     if not cleaned:
         raise UnknownEventType("Subscribe to at least one event type ('*' for all).", field=field)

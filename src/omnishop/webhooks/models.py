@@ -32,18 +32,24 @@ class WebhookEndpoint(models.Model):
         "Empty for an app-level endpoint set up by staff, which receives every channel's events.",
     )
     app_name = models.CharField(
-        max_length=100, blank=True, help_text="Who the endpoint serves, e.g. 'erp' (required without a channel)."
+        max_length=100,
+        blank=True,
+        help_text="Who the endpoint serves, e.g. 'erp' (required without a channel).",
     )
     url = models.URLField(max_length=2000)
     description = models.CharField(max_length=500, blank=True)
     event_types = models.JSONField(default=list, help_text="Exact types, families ('order.*') or '*'.")
     is_active = models.BooleanField(default=True)
     paused_at = models.DateTimeField(
-        null=True, blank=True, help_text="Set after too many failures in a row; deliveries wait until resumed."
+        null=True,
+        blank=True,
+        help_text="Set after too many failures in a row; deliveries wait until resumed.",
     )
     pause_reason = models.CharField(max_length=500, blank=True)
     disabled_at = models.DateTimeField(
-        null=True, blank=True, help_text="Set when the receiver answered 410 Gone; its pending deliveries were cancelled."
+        null=True,
+        blank=True,
+        help_text="Set when the receiver answered 410 Gone; its pending deliveries were cancelled.",
     )
     consecutive_failures = models.PositiveIntegerField(default=0)
     secret = models.CharField(max_length=100)
@@ -115,7 +121,9 @@ class WebhookDelivery(models.Model):
         ordering = ["-id"]
         verbose_name_plural = "webhook deliveries"
         constraints = [
-            models.UniqueConstraint(fields=["endpoint", "event_id"], name="webhook_delivery_once_per_endpoint"),
+            models.UniqueConstraint(
+                fields=["endpoint", "event_id"], name="webhook_delivery_once_per_endpoint"
+            ),
             models.CheckConstraint(
                 condition=Q(status__in=["pending", "delivering", "succeeded", "failed", "cancelled"]),
                 name="webhook_delivery_status_valid",
@@ -124,7 +132,8 @@ class WebhookDelivery(models.Model):
         indexes = [
             models.Index(fields=["status", "next_attempt_at"], name="webhook_delivery_due"),
             models.Index(
-                fields=["endpoint", "aggregate_type", "aggregate_id", "sequence"], name="webhook_delivery_aggregate"
+                fields=["endpoint", "aggregate_type", "aggregate_id", "sequence"],
+                name="webhook_delivery_aggregate",
             ),
             models.Index(fields=["endpoint", "created_at"], name="webhook_delivery_endpoint_time"),
         ]
@@ -141,7 +150,9 @@ class WebhookAttempt(models.Model):
     duration_ms = models.PositiveIntegerField(default=0)
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     error_code = models.CharField(
-        max_length=50, blank=True, help_text="Why there was no 2xx: http_<status>, timeout, an egress refusal…"
+        max_length=50,
+        blank=True,
+        help_text="Why there was no 2xx: http_<status>, timeout, an egress refusal…",
     )
     response_excerpt = models.TextField(blank=True, help_text="The first 1 KB of the answer.")
 

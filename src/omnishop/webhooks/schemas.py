@@ -13,16 +13,22 @@ DeliveryStatus = Literal["pending", "delivering", "succeeded", "failed", "cancel
 
 
 class WebhookEndpointIn(InputSchema):
-    url: str = Field(min_length=1, max_length=2000, description="http:// or https:// URL that receives POSTs.")
+    url: str = Field(
+        min_length=1, max_length=2000, description="http:// or https:// URL that receives POSTs."
+    )
     event_types: list[str] = Field(
         min_length=1, max_length=100, description="Exact types, families ('order.*') or '*' for all."
     )
     description: str = Field(default="", max_length=500)
     is_active: bool = True
     channel: str | None = Field(
-        default=None, max_length=50, description="Staff only: the owning channel's code (a channel key owns its own)."
+        default=None,
+        max_length=50,
+        description="Staff only: the owning channel's code (a channel key owns its own).",
     )
-    app_name: str = Field(default="", max_length=100, description="Who it serves; required without a channel.")
+    app_name: str = Field(
+        default="", max_length=100, description="Who it serves; required without a channel."
+    )
 
 
 class WebhookEndpointPatch(InputSchema):
@@ -59,7 +65,9 @@ class WebhookEndpointOut(OutputSchema):
 
 
 class WebhookEndpointWithSecretOut(WebhookEndpointOut):
-    secret: str = Field(description="The signing secret (whsec_…). Shown only in this response; store it now.")
+    secret: str = Field(
+        description="The signing secret (whsec_…). Shown only in this response; store it now."
+    )
 
 
 class WebhookEndpointPage(Page):
@@ -113,7 +121,9 @@ class WebhookDeliveryFilters(RefusesNul):
 
 
 class WebhookEndpointFilters(RefusesNul):
-    channel: str | None = Field(default=None, max_length=50, description="Staff only: one channel's endpoints.")
+    channel: str | None = Field(
+        default=None, max_length=50, description="Staff only: one channel's endpoints."
+    )
     cursor: str | None = None
     limit: Int32 = 20
 

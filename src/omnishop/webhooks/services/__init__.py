@@ -39,6 +39,7 @@ __all__ = [
     "rotate_secret",
     "send_claimed",
     "signed_headers",
-    "sink",
     "signing_secrets",
+    "sink",
+    "update_endpoint",
 ]

@@ -27,6 +27,8 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
+from omnishop.core import egress
+
 from ..models import RESPONSE_EXCERPT_BYTES, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from .endpoints import disable_endpoint, pause_endpoint, signing_secrets
 
@@ -85,7 +87,9 @@ def parse_retry_after(value: str | None, *, now: datetime) -> float | None:
 
 
 def _claimable(now: datetime) -> Q:
-    return Q(status=Status.PENDING, next_attempt_at__lte=now) | Q(status=Status.DELIVERING, locked_until__lt=now)
+    return Q(status=Status.PENDING, next_attempt_at__lte=now) | Q(
+        status=Status.DELIVERING, locked_until__lt=now
+    )
 
 
 def due_deliveries(now: datetime):
@@ -100,7 +104,9 @@ def due_deliveries(now: datetime):
     )
     return (
         WebhookDelivery.objects.filter(_claimable(now))
-        .filter(endpoint__is_active=True, endpoint__paused_at__isnull=True, endpoint__disabled_at__isnull=True)
+        .filter(
+            endpoint__is_active=True, endpoint__paused_at__isnull=True, endpoint__disabled_at__isnull=True
+        )
         .filter(~Exists(earlier))
         .order_by("next_attempt_at", "id")
     )
@@ -138,7 +144,9 @@ def deliver_due(limit: int = 100) -> int:
 
 def signed_headers(endpoint: WebhookEndpoint, *, msg_id: str, body: str, now: datetime) -> dict[str, str]:
     """The Standard Webhooks headers: one `v1,` signature per secret in use (two during a rotation)."""
-    signatures = " ".join(Webhook(secret).sign(msg_id, now, body) for secret in signing_secrets(endpoint, now=now))
+    signatures = " ".join(
+        Webhook(secret).sign(msg_id, now, body) for secret in signing_secrets(endpoint, now=now)
+    )
     return {
         "content-type": "application/json",
         "user-agent": USER_AGENT,
@@ -157,9 +165,9 @@ def _release(delivery: WebhookDelivery, token: str, *, cancel: bool) -> None:
 def send_claimed(delivery: WebhookDelivery, *, token: str) -> int:
     """Send one claimed delivery and record the attempt; 0 if it was not ours any more or not sendable."""
     now = timezone.now()
-    extended = WebhookDelivery.objects.filter(pk=delivery.pk, claim_token=token, status=Status.DELIVERING).update(
-        locked_until=now + lease()
-    )
+    extended = WebhookDelivery.objects.filter(
+        pk=delivery.pk, claim_token=token, status=Status.DELIVERING
+    ).update(locked_until=now + lease())
     if not extended:
         return 0  # our lease ran out and another relay took it over
     endpoint = WebhookEndpoint.objects.filter(pk=delivery.endpoint_id).first()
@@ -168,8 +176,6 @@ def send_claimed(delivery: WebhookDelivery, *, token: str) -> int:
     if endpoint.disabled_at or not endpoint.is_active or endpoint.paused_at:
         _release(delivery, token, cancel=endpoint.disabled_at is not None)
         return 0
-
-    from omnishop.core import egress
 
     body = orjson.dumps(delivery.payload)
     headers = signed_headers(endpoint, msg_id=delivery.event_id, body=body.decode(), now=now)
@@ -193,8 +199,16 @@ def send_claimed(delivery: WebhookDelivery, *, token: str) -> int:
     except egress.EgressFailed as exc:
         error_code = exc.code
     duration_ms = int((time.monotonic() - started) * 1000)
-    _record(delivery, token=token, endpoint=endpoint, response=response, error_code=error_code,
-            refused=refused, started_at=now, duration_ms=duration_ms)
+    _record(
+        delivery,
+        token=token,
+        endpoint=endpoint,
+        response=response,
+        error_code=error_code,
+        refused=refused,
+        started_at=now,
+        duration_ms=duration_ms,
+    )
     return 1
 
 
@@ -209,8 +223,13 @@ def _record(delivery, *, token, endpoint, response, error_code, refused, started
     if status_code is not None and not ok:
         error_code = f"http_{status_code}"
     attempts = delivery.attempts + 1
-    changes: dict = {"attempts": attempts, "last_status_code": status_code, "last_error": error_code[:50],
-                     "locked_until": None, "claim_token": ""}
+    changes: dict = {
+        "attempts": attempts,
+        "last_status_code": status_code,
+        "last_error": error_code[:50],
+        "locked_until": None,
+        "claim_token": "",
+    }
     outcome = "retry"
     if ok:
         changes.update(status=Status.SUCCEEDED, delivered_at=now)
@@ -244,15 +263,27 @@ def _record(delivery, *, token, endpoint, response, error_code, refused, started
             response_excerpt=_excerpt(response.content) if response is not None else "",
         )
         if ok:
-            WebhookEndpoint.objects.filter(pk=endpoint.pk, consecutive_failures__gt=0).update(consecutive_failures=0)
+            WebhookEndpoint.objects.filter(pk=endpoint.pk, consecutive_failures__gt=0).update(
+                consecutive_failures=0
+            )
         elif outcome in ("failed", "refused", "gone"):
-            WebhookEndpoint.objects.filter(pk=endpoint.pk).update(consecutive_failures=F("consecutive_failures") + 1)
+            WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
+                consecutive_failures=F("consecutive_failures") + 1
+            )
 
     if outcome == "gone":
-        disable_endpoint(endpoint_id=endpoint.pk, reason=f"the receiver answered 410 Gone to {delivery.event_id}")
+        disable_endpoint(
+            endpoint_id=endpoint.pk, reason=f"the receiver answered 410 Gone to {delivery.event_id}"
+        )
     elif outcome == "refused":
         pause_endpoint(endpoint_id=endpoint.pk, reason=f"egress refused the URL ({error_code})")
     elif outcome == "failed":
-        failures = WebhookEndpoint.objects.filter(pk=endpoint.pk).values_list("consecutive_failures", flat=True).first()
+        failures = (
+            WebhookEndpoint.objects.filter(pk=endpoint.pk)
+            .values_list("consecutive_failures", flat=True)
+            .first()
+        )
         if failures is not None and failures >= pause_after():
-            pause_endpoint(endpoint_id=endpoint.pk, reason=f"{failures} failed attempts in a row (last: {error_code})")
+            pause_endpoint(
+                endpoint_id=endpoint.pk, reason=f"{failures} failed attempts in a row (last: {error_code})"
+            )

@@ -129,7 +129,11 @@ def signing_secrets(endpoint: WebhookEndpoint, *, now=None) -> list[str]:
     """The secrets a delivery is signed with now: the current one, and the previous one during its grace."""
     now = now or timezone.now()
     found = [endpoint.secret]
-    if endpoint.previous_secret and endpoint.previous_secret_expires_at and endpoint.previous_secret_expires_at > now:
+    if (
+        endpoint.previous_secret
+        and endpoint.previous_secret_expires_at
+        and endpoint.previous_secret_expires_at > now
+    ):
         found.append(endpoint.previous_secret)
     return found
 
@@ -148,7 +152,9 @@ def pause_endpoint(*, endpoint_id: int, reason: str) -> bool:
     )
     if paused:
         endpoint = WebhookEndpoint.objects.select_related("channel").get(pk=endpoint_id)
-        message = f"Webhook endpoint {endpoint} paused: {reason}. Resume it in the back-office once it is fixed."
+        message = (
+            f"Webhook endpoint {endpoint} paused: {reason}. Resume it in the back-office once it is fixed."
+        )
         logger.error(message)
         if settings.ADMINS:
             mail_admins(f"Webhook endpoint #{endpoint_id} paused", message, fail_silently=True)
@@ -160,7 +166,12 @@ def resume_endpoint(*, endpoint: WebhookEndpoint) -> WebhookEndpoint:
     now = timezone.now()
     with transaction.atomic():
         WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
-            paused_at=None, pause_reason="", disabled_at=None, consecutive_failures=0, is_active=True, updated_at=now
+            paused_at=None,
+            pause_reason="",
+            disabled_at=None,
+            consecutive_failures=0,
+            is_active=True,
+            updated_at=now,
         )
         WebhookDelivery.objects.filter(endpoint_id=endpoint.pk, status=WebhookDelivery.Status.PENDING).update(
             next_attempt_at=now
@@ -173,7 +184,9 @@ def disable_endpoint(*, endpoint_id: int, reason: str) -> None:
     """The receiver said 410 Gone: stop for good (until resumed) and cancel what was waiting for it."""
     now = timezone.now()
     with transaction.atomic():
-        WebhookEndpoint.objects.filter(pk=endpoint_id).update(disabled_at=now, pause_reason=reason[:500], updated_at=now)
+        WebhookEndpoint.objects.filter(pk=endpoint_id).update(
+            disabled_at=now, pause_reason=reason[:500], updated_at=now
+        )
         WebhookDelivery.objects.filter(endpoint_id=endpoint_id, status=WebhookDelivery.Status.PENDING).update(
             status=WebhookDelivery.Status.CANCELLED, locked_until=None
         )

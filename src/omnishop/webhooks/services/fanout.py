@@ -17,7 +17,6 @@ from django.utils import timezone
 
 from ..events import PING, matches
 from ..models import WebhookDelivery, WebhookEndpoint
-from .endpoints import get_endpoint
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -35,7 +34,9 @@ def new_event_id() -> str:
 def receiving_endpoints() -> list[WebhookEndpoint]:
     """Endpoints that get new deliveries: active and not disabled. A paused endpoint still gets them; they
     wait until it is resumed, so a pause never loses an event."""
-    return list(WebhookEndpoint.objects.filter(is_active=True, disabled_at__isnull=True).select_related("channel"))
+    return list(
+        WebhookEndpoint.objects.filter(is_active=True, disabled_at__isnull=True).select_related("channel")
+    )
 
 
 def wants(endpoint: WebhookEndpoint, *, event_type: str, channel: str) -> bool:

@@ -55,8 +55,8 @@ def _endpoint(request: HttpRequest, endpoint_id: int) -> WebhookEndpoint:
 
 
 def _with_secret(issued: services.IssuedEndpoint) -> WebhookEndpointWithSecretOut:
-    out = WebhookEndpointOut.from_orm(issued.endpoint).dict()
-    return WebhookEndpointWithSecretOut(**out, secret=issued.secret)
+    """The one answer that shows the secret (the model holds it, so it can sign; it is never listed)."""
+    return WebhookEndpointWithSecretOut.from_orm(issued.endpoint)
 
 
 @router.get("/event-types", response={200: WebhookEventTypesOut, **ERRORS}, auth=READ)

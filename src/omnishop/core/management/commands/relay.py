@@ -7,6 +7,8 @@ on one database: each event is fanned out once and each delivery is claimed by o
 
 from __future__ import annotations
 
+import contextlib
+
 from django.core.management.base import BaseCommand
 
 from omnishop.core import outbox
@@ -26,7 +28,5 @@ class Command(BaseCommand):
                 total += work
             self.stdout.write(f"relayed: {total} unit(s) of work")
             return
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             outbox.loop(poll=options["poll"])
-        except KeyboardInterrupt:
-            pass

@@ -67,6 +67,7 @@ class ApiKey(models.Model):
         ("orders:read", "Read this channel's orders"),
         ("orders:write", "Create and change this channel's orders"),
         ("events:write", "Send behaviour events"),
+        ("events:read", "Read this channel's domain events (GET /events: orders, stock, listings)"),
         ("imports:write", "Upload data imports"),
         ("webhooks:manage", "Manage this channel's webhook endpoints and see their deliveries"),
     )

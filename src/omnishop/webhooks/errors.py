@@ -1,4 +1,5 @@
-"""Webhook failures, one class per business outcome (codes listed in docs/API.md)."""
+"""Webhook failures, one class per business outcome (codes listed in docs/API.md). An unknown event type
+is the outbox's `unknown_event_type` (core.outbox.UnknownEventType)."""
 
 from omnishop.core.errors import Conflict, NotFound, ValidationFailed
 
@@ -11,11 +12,6 @@ class WebhookEndpointNotFound(NotFound):
 class WebhookDeliveryNotFound(NotFound):
     code = "webhook_delivery_not_found"
     default_message = "No such webhook delivery."
-
-
-class UnknownEventType(ValidationFailed):
-    code = "unknown_event_type"
-    default_message = "Not an event type Omnishop sends (GET /webhooks/event-types lists them)."
 
 
 class InvalidWebhookUrl(ValidationFailed):

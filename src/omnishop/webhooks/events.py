@@ -2,39 +2,20 @@
 
 A subscription lists exact types (`order.shipped`), a family (`order.*`) or everything (`*`). Patterns are
 checked against this list when saved, so a typo is a 422 rather than an endpoint that silently never
-receives anything. The list follows the transactional outbox's event types (docs/webhooks.md).
+receives anything. The list is the transactional outbox's (`core.outbox.EVENT_TYPES`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .errors import UnknownEventType
+from omnishop.core.outbox import EVENT_TYPES as _ALL_TYPES
+from omnishop.core.outbox import UnknownEventType
 
 PING = "webhook.ping"
 
-EVENT_TYPES: tuple[str, ...] = (
-    "order.placed",
-    "order.paid",
-    "order.cancelled",
-    "order.address_changed",
-    "order.split",
-    "order.merged",
-    "order.fulfilled",
-    "order.shipped",
-    "order.delivered",
-    "order.returned",
-    "order.refunded",
-    "stock.availability_changed",
-    "listing.changed",
-    "product.created",
-    "product.updated",
-    "product.deleted",
-    "customer.created",
-    "customer.merged",
-    "customer.consent_changed",
-    "import.finished",
-)
+# What an endpoint can subscribe to: everything the outbox emits (a ping is sent on request, to one endpoint).
+EVENT_TYPES: tuple[str, ...] = tuple(t for t in _ALL_TYPES if t != PING)
 
 
 def clean_patterns(patterns: Iterable[str], *, field: str = "event_types") -> list[str]:

@@ -17,7 +17,7 @@ from .endpoints import (
     signing_secrets,
     update_endpoint,
 )
-from .fanout import new_event_id, ping, replay_delivery, replay_range, sink
+from .fanout import ping, replay_delivery, replay_range, sink
 
 __all__ = [
     "IssuedEndpoint",
@@ -28,7 +28,6 @@ __all__ = [
     "disable_endpoint",
     "due_deliveries",
     "get_endpoint",
-    "new_event_id",
     "new_secret",
     "pause_endpoint",
     "ping",

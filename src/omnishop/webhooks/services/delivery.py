@@ -8,7 +8,8 @@ outcome only while it still holds the token: a relay that died mid-batch leaves 
 over once `locked_until` has passed, and the two never both record one attempt's result.
 
 Order per aggregate: a delivery is not claimed while an earlier one (lower `sequence`) of the same endpoint
-and aggregate is pending or being sent, so `order.shipped` never overtakes an `order.paid` still in retry.
+and aggregate is pending or being sent, or while an earlier event of the aggregate has not been fanned out
+yet (another relay's batch), so `order.shipped` never overtakes an `order.paid` still in retry.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
 from omnishop.core import egress
+from omnishop.core.models import OutboxEvent
 
 from ..models import RESPONSE_EXCERPT_BYTES, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from .endpoints import disable_endpoint, pause_endpoint, signing_secrets
@@ -102,12 +104,19 @@ def due_deliveries(now: datetime):
         sequence__lt=OuterRef("sequence"),
         status__in=WebhookDelivery.UNSETTLED,
     )
+    # Relays fan out in parallel: an earlier event of the aggregate may still be on its way to the sink.
+    not_fanned_out = OutboxEvent.objects.filter(
+        aggregate_type=OuterRef("aggregate_type"),
+        aggregate_id=OuterRef("aggregate_id"),
+        sequence__lt=OuterRef("sequence"),
+        dispatched_at__isnull=True,
+    )
     return (
         WebhookDelivery.objects.filter(_claimable(now))
         .filter(
             endpoint__is_active=True, endpoint__paused_at__isnull=True, endpoint__disabled_at__isnull=True
         )
-        .filter(~Exists(earlier))
+        .filter(~Exists(earlier), ~Exists(not_fanned_out))
         .order_by("next_attempt_at", "id")
     )
 

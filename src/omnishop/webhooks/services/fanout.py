@@ -7,28 +7,16 @@ ignored — so a relay that crashes after the sink and runs the batch again writ
 
 from __future__ import annotations
 
-import os
-import time
 from collections.abc import Sequence
 from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
 
+from omnishop.core.outbox import new_event_id
+
 from ..events import PING, matches
 from ..models import WebhookDelivery, WebhookEndpoint
-
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-
-
-def new_event_id() -> str:
-    """`evt_` + a ULID (48-bit millisecond time, 80 random bits), the outbox's id form, for pings."""
-    value = (int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
-    chars = []
-    for _ in range(26):
-        value, digit = divmod(value, 32)
-        chars.append(_CROCKFORD[digit])
-    return "evt_" + "".join(reversed(chars))
 
 
 def receiving_endpoints() -> list[WebhookEndpoint]:

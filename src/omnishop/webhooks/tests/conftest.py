@@ -29,43 +29,25 @@ def endpoint_for(db):
 
 @pytest.fixture
 def publish(db, settings):
-    """Emit one event as a service would and run the outbox relay's fan-out to the webhook sink; returns
-    the event's id (the webhook-id)."""
+    """Emit one event as a service does (in its transaction) and run the outbox relay's fan-out, which hands
+    it to the webhook sink; returns the event's id (the webhook-id)."""
     settings.OMNISHOP_OUTBOX_SINKS = ["omnishop.webhooks.services.sink"]
-    settings.OMNISHOP_RELAY_WORKERS = ["omnishop.webhooks.services.deliver_due"]
-    sequences: dict[tuple[str, str], int] = {}
+    settings.OMNISHOP_RELAY_WORKERS = []
 
     def emit(event_type="order.paid", *, aggregate=("order", "O-1"), channel="", data=None) -> str:
-        try:
-            from omnishop.core import outbox
-        except ImportError:
-            outbox = None
-        if outbox is not None:
-            from django.db import transaction
+        from django.db import transaction
 
-            from omnishop.core.models import OutboxEvent
+        from omnishop.core import outbox
 
-            with transaction.atomic():
-                event = outbox.emit(
-                    event_type,
-                    aggregate_type=aggregate[0],
-                    aggregate_id=aggregate[1],
-                    payload=data or {"n": 1},
-                    channel=channel,
-                )
-            outbox.relay_once()
-            return OutboxEvent.objects.get(pk=event.pk).event_id
-        # Until core.outbox is merged: an event of the same shape, handed to the sink as the relay would.
-        from omnishop.webhooks.services import new_event_id, sink
-
-        from .standin import StandInEvent
-
-        key = aggregate
-        sequences[key] = sequences.get(key, 0) + 1
-        event = StandInEvent.make(
-            event_type, aggregate, sequences[key], channel, data or {"n": 1}, new_event_id()
-        )
-        sink([event])
+        with transaction.atomic():
+            event = outbox.emit(
+                event_type,
+                aggregate_type=aggregate[0],
+                aggregate_id=aggregate[1],
+                payload=data or {"n": 1},
+                channel=channel,
+            )
+        outbox.relay_once()
         return event.event_id
 
     return emit

@@ -68,16 +68,18 @@ def test_only_subscribed_types_and_the_own_channels_events_are_delivered(
     )
 
 
-def test_the_same_events_given_to_the_sink_twice_make_one_delivery_each(receiver, endpoint_for):
-    from .standin import StandInEvent
+def test_the_same_events_given_to_the_sink_twice_make_one_delivery_each(receiver, endpoint_for, settings):
+    from omnishop.core import outbox
 
+    settings.OMNISHOP_OUTBOX_SINKS = ["omnishop.webhooks.services.sink"]
     endpoint_for(receiver.url)
     events = [
-        StandInEvent.make("order.paid", ("order", "O-1"), 1, "", {}, services.new_event_id()),
-        StandInEvent.make("order.shipped", ("order", "O-1"), 2, "", {}, services.new_event_id()),
+        outbox.emit("order.paid", aggregate_type="order", aggregate_id="O-1", payload={}),
+        outbox.emit("order.shipped", aggregate_type="order", aggregate_id="O-1", payload={}),
     ]
     services.sink(events)
     services.sink(events)  # a relay that crashed after the sink and ran the batch again
+    assert outbox.relay_once() == 2  # ... and once more through the relay itself
 
     assert WebhookDelivery.objects.count() == 2
     services.deliver_due()
@@ -301,3 +303,24 @@ def test_an_address_egress_refuses_pauses_the_endpoint_without_connecting(endpoi
     assert attempt.error_code == "loopback" and attempt.status_code is None
     assert endpoint.state == "paused" and "loopback" in endpoint.pause_reason
     assert WebhookDelivery.objects.get().status == "pending"  # waits for staff to fix the URL and resume
+
+
+def test_a_delivery_waits_for_an_earlier_event_another_relay_has_not_fanned_out_yet(
+    receiver, endpoint_for, settings
+):
+    from omnishop.core import outbox
+    from omnishop.core.models import OutboxEvent
+
+    settings.OMNISHOP_OUTBOX_SINKS = ["omnishop.webhooks.services.sink"]
+    endpoint_for(receiver.url)
+    paid = outbox.emit("order.paid", aggregate_type="order", aggregate_id="O-1", payload={})
+    shipped = outbox.emit("order.shipped", aggregate_type="order", aggregate_id="O-1", payload={})
+    # A second relay fanned out `shipped` while the first still holds `paid` in its batch.
+    services.sink([shipped])
+    OutboxEvent.objects.filter(pk=shipped.pk).update(dispatched_at=timezone.now())
+
+    assert services.deliver_due() == 0
+    outbox.relay_once()
+    services.deliver_due()
+    services.deliver_due()
+    assert [r.headers["webhook-id"] for r in receiver.received] == [paid.event_id, shipped.event_id]

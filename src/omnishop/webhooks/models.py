@@ -36,7 +36,9 @@ class WebhookEndpoint(models.Model):
         blank=True,
         help_text="Who the endpoint serves, e.g. 'erp' (required without a channel).",
     )
-    url = models.URLField(max_length=2000)
+    url = models.CharField(
+        max_length=2000, help_text="An absolute http:// or https:// URL (checked by the service)."
+    )
     description = models.CharField(max_length=500, blank=True)
     event_types = models.JSONField(default=list, help_text="Exact types, families ('order.*') or '*'.")
     is_active = models.BooleanField(default=True)

@@ -3,7 +3,6 @@
 from datetime import UTC, datetime
 
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
 
 from omnishop.channels.services import get_channel
 from omnishop.core.errors import DomainError

@@ -324,3 +324,41 @@ def test_a_delivery_waits_for_an_earlier_event_another_relay_has_not_fanned_out_
     services.deliver_due()
     services.deliver_due()
     assert [r.headers["webhook-id"] for r in receiver.received] == [paid.event_id, shipped.event_id]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_four_relays_at_once_send_every_delivery_exactly_once_and_in_order(receiver, endpoint_for, publish):
+    import threading
+    from collections import Counter
+
+    from django.db import connection
+
+    endpoint_for(receiver.url)
+    expected = []
+    for n in range(10):
+        expected.append(publish("order.paid", aggregate=("order", f"O-{n}")))
+        expected.append(publish("order.shipped", aggregate=("order", f"O-{n}")))
+    errors = []
+
+    def relay():
+        try:
+            idle = 0
+            while idle < 3:
+                idle = idle + 1 if services.deliver_due(limit=3) == 0 else 0
+        except Exception as exc:  # reported below: a thread's failure must fail the test
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=relay) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert errors == []
+    sent = [r.headers["webhook-id"] for r in receiver.received]
+    assert Counter(sent) == Counter(expected)  # each once
+    for paid, shipped in zip(expected[::2], expected[1::2], strict=True):
+        assert sent.index(paid) < sent.index(shipped)
+    assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {"succeeded"}

@@ -156,3 +156,12 @@ def test_resume_clears_a_pause(staff_api):
 
 def test_event_types_are_listed(staff_api):
     assert "order.shipped" in staff_api.get("/webhooks/event-types").json()["items"]
+
+
+def test_a_disabled_endpoint_cannot_be_pinged_until_resumed(staff_api):
+    endpoint = services.create_endpoint(url=URL, event_types=["*"], app_name="erp").endpoint
+    services.disable_endpoint(endpoint_id=endpoint.pk, reason="410")
+    refused = staff_api.post(f"/webhooks/endpoints/{endpoint.pk}/ping")
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "webhook_endpoint_disabled"
+    staff_api.post(f"/webhooks/endpoints/{endpoint.pk}/resume")
+    assert staff_api.post(f"/webhooks/endpoints/{endpoint.pk}/ping").status_code == 202

@@ -362,3 +362,15 @@ def test_four_relays_at_once_send_every_delivery_exactly_once_and_in_order(recei
     for paid, shipped in zip(expected[::2], expected[1::2], strict=True):
         assert sent.index(paid) < sent.index(shipped)
     assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {"succeeded"}
+
+
+def test_a_throttling_receiver_is_not_paused_for_it(receiver, endpoint_for, publish, settings):
+    settings.OMNISHOP_WEBHOOK_PAUSE_AFTER = 2
+    endpoint, _ = endpoint_for(receiver.url)
+    receiver.default = Answer(status=429, headers={"Retry-After": "1"})
+    for n in range(3):
+        publish(aggregate=("order", f"O-{n}"))
+
+    assert services.deliver_due() == 3
+    endpoint.refresh_from_db()
+    assert endpoint.state == "active" and endpoint.consecutive_failures == 0

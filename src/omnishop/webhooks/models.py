@@ -98,7 +98,10 @@ class WebhookDelivery(models.Model):
     # Deliveries that still hold back later events of the same aggregate (per-aggregate ordering).
     UNSETTLED = (Status.PENDING, Status.DELIVERING)
 
-    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    # No index of its own: the composite indexes below start with the endpoint.
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries", db_index=False
+    )
     outbox_id = models.BigIntegerField(
         null=True, blank=True, help_text="The outbox event's id (empty for a ping)."
     )
@@ -134,8 +137,12 @@ class WebhookDelivery(models.Model):
         indexes = [
             models.Index(fields=["status", "next_attempt_at"], name="webhook_delivery_due"),
             models.Index(
+                fields=["locked_until"], condition=Q(status="delivering"), name="webhook_delivery_leased"
+            ),
+            models.Index(
                 fields=["endpoint", "aggregate_type", "aggregate_id", "sequence"],
-                name="webhook_delivery_aggregate",
+                condition=Q(status__in=["pending", "delivering"]),
+                name="webhook_delivery_unsettled",
             ),
             models.Index(fields=["endpoint", "created_at"], name="webhook_delivery_endpoint_time"),
         ]

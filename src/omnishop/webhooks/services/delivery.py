@@ -1,11 +1,12 @@
 """Sending deliveries: claim under a lease, sign (Standard Webhooks), POST through egress, record, reschedule.
 
-`deliver_due` is a relay worker (settings OMNISHOP_RELAY_WORKERS). It claims due deliveries in one short
-transaction (`FOR UPDATE SKIP LOCKED` on PostgreSQL, and a compare-and-set UPDATE everywhere that sets
-`status=delivering`, `locked_until` and a random `claim_token`), then sends them one by one outside any
-transaction. Before each send it extends its lease with a compare-and-set on its token, and it records the
-outcome only while it still holds the token: a relay that died mid-batch leaves rows that another relay takes
-over once `locked_until` has passed, and the two never both record one attempt's result.
+`deliver_due` is a relay worker (settings OMNISHOP_RELAY_WORKERS). It works in rounds: it claims up to
+`OMNISHOP_WEBHOOK_CONCURRENCY` due deliveries in one short transaction (`FOR UPDATE SKIP LOCKED` on
+PostgreSQL, and a compare-and-set UPDATE everywhere that sets `status=delivering`, `locked_until` and a
+random `claim_token`), sends them at once (one thread per request, no database work in the threads, no
+transaction open), and records every attempt in one transaction — only for the rows it still holds by its
+token. A round lasts at most egress's 15 s limit, well within the 60 s lease; a relay that died leaves rows
+that another relay takes over once `locked_until` has passed, and the two never both record one attempt.
 
 Order per aggregate: a delivery is not claimed while an earlier one (lower `sequence`) of the same endpoint
 and aggregate is pending or being sent, or while an earlier event of the aggregate has not been fanned out
@@ -19,6 +20,8 @@ import logging
 import random
 import secrets
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import orjson
@@ -42,6 +45,7 @@ Status = WebhookDelivery.Status
 DEFAULT_RETRY_SCHEDULE = (5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 10 * 3600, 24 * 3600, 24 * 3600)
 DEFAULT_PAUSE_AFTER = 20
 DEFAULT_LEASE_SECONDS = 60
+DEFAULT_CONCURRENCY = 8
 MAX_RETRY_AFTER = 24 * 3600
 USER_AGENT = "Omnishop-Webhooks/1"
 
@@ -52,6 +56,11 @@ def retry_schedule() -> tuple[int, ...]:
 
 def pause_after() -> int:
     return int(getattr(settings, "OMNISHOP_WEBHOOK_PAUSE_AFTER", DEFAULT_PAUSE_AFTER))
+
+
+def concurrency() -> int:
+    """Deliveries a relay sends at once (one round)."""
+    return max(1, int(getattr(settings, "OMNISHOP_WEBHOOK_CONCURRENCY", DEFAULT_CONCURRENCY)))
 
 
 def lease() -> timedelta:
@@ -97,6 +106,10 @@ def _claimable(now: datetime) -> Q:
 def due_deliveries(now: datetime):
     """Deliveries a relay may send now: due (or abandoned by a dead relay), to an endpoint that is sending,
     and not held back by an earlier unsettled delivery of the same endpoint and aggregate."""
+    return _sendable().filter(_claimable(now)).order_by("next_attempt_at", "id")
+
+
+def _sendable():
     earlier = WebhookDelivery.objects.filter(
         endpoint_id=OuterRef("endpoint_id"),
         aggregate_type=OuterRef("aggregate_type"),
@@ -111,14 +124,26 @@ def due_deliveries(now: datetime):
         sequence__lt=OuterRef("sequence"),
         dispatched_at__isnull=True,
     )
-    return (
-        WebhookDelivery.objects.filter(_claimable(now))
-        .filter(
-            endpoint__is_active=True, endpoint__paused_at__isnull=True, endpoint__disabled_at__isnull=True
-        )
-        .filter(~Exists(earlier), ~Exists(not_fanned_out))
-        .order_by("next_attempt_at", "id")
-    )
+    return WebhookDelivery.objects.filter(
+        endpoint__is_active=True, endpoint__paused_at__isnull=True, endpoint__disabled_at__isnull=True
+    ).filter(~Exists(earlier), ~Exists(not_fanned_out))
+
+
+def _candidates(now: datetime, limit: int) -> list[int]:
+    """Ids to claim, abandoned leases first. Each query walks an index in the order it sorts by and stops at
+    `limit` (no sort of every due row); held deliveries (paused endpoints) sort after every due one."""
+    ids: list[int] = []
+    for due, order in (
+        (Q(status=Status.DELIVERING, locked_until__lt=now), "locked_until"),
+        (Q(status=Status.PENDING, next_attempt_at__lte=now), "next_attempt_at"),
+    ):
+        query = _sendable().filter(due).order_by(order)
+        if connection.features.has_select_for_update_skip_locked:
+            query = query.select_for_update(skip_locked=True, of=("self",))
+        ids += query.values_list("id", flat=True)[: limit - len(ids)]
+        if len(ids) >= limit:
+            break
+    return ids
 
 
 def claim_due(*, limit: int = 100) -> tuple[str, list[WebhookDelivery]]:
@@ -126,10 +151,7 @@ def claim_due(*, limit: int = 100) -> tuple[str, list[WebhookDelivery]]:
     now = timezone.now()
     token = secrets.token_hex(16)
     with transaction.atomic():
-        candidates = due_deliveries(now)
-        if connection.features.has_select_for_update_skip_locked:
-            candidates = candidates.select_for_update(skip_locked=True, of=("self",))
-        ids = list(candidates.values_list("id", flat=True)[:limit])
+        ids = _candidates(now, limit)
         if not ids:
             return token, []
         WebhookDelivery.objects.filter(Q(id__in=ids) & _claimable(now)).update(
@@ -140,15 +162,22 @@ def claim_due(*, limit: int = 100) -> tuple[str, list[WebhookDelivery]]:
 
 
 def deliver_due(limit: int = 100) -> int:
-    """Relay worker: send what is due; returns how many deliveries it attempted."""
-    token, claimed = claim_due(limit=limit)
+    """Relay worker: send what is due, in rounds of `concurrency()` deliveries sent at once; returns how
+    many deliveries it attempted. Each round is claimed just before it is sent, so a round lasts at most the
+    egress time limit (15 s), well within the lease."""
     attempted = 0
-    for delivery in claimed:
-        attempted += send_claimed(delivery, token=token)
+    while attempted < limit:
+        token, claimed = claim_due(limit=min(concurrency(), limit - attempted))
+        if not claimed:
+            break
+        sent = send_claimed(claimed, token=token)
+        if not sent:
+            break
+        attempted += sent
     return attempted
 
 
-# --- one delivery ---------------------------------------------------------------------------------------
+# --- sending a round ------------------------------------------------------------------------------------
 
 
 def signed_headers(endpoint: WebhookEndpoint, *, msg_id: str, body: str, now: datetime) -> dict[str, str]:
@@ -165,35 +194,26 @@ def signed_headers(endpoint: WebhookEndpoint, *, msg_id: str, body: str, now: da
     }
 
 
-def _release(delivery: WebhookDelivery, token: str, *, cancel: bool) -> None:
-    WebhookDelivery.objects.filter(pk=delivery.pk, claim_token=token, status=Status.DELIVERING).update(
-        status=Status.CANCELLED if cancel else Status.PENDING, locked_until=None, claim_token=""
-    )
+@dataclass
+class _Outcome:
+    delivery: WebhookDelivery
+    endpoint: WebhookEndpoint
+    started_at: datetime
+    response: egress.Response | None = None
+    error_code: str = ""
+    refused: bool = False
+    duration_ms: int = 0
 
 
-def send_claimed(delivery: WebhookDelivery, *, token: str) -> int:
-    """Send one claimed delivery and record the attempt; 0 if it was not ours any more or not sendable."""
+def _post(delivery: WebhookDelivery, endpoint: WebhookEndpoint) -> _Outcome:
+    """One signed POST through egress (no database access: it runs in a thread of the round's pool)."""
     now = timezone.now()
-    extended = WebhookDelivery.objects.filter(
-        pk=delivery.pk, claim_token=token, status=Status.DELIVERING
-    ).update(locked_until=now + lease())
-    if not extended:
-        return 0  # our lease ran out and another relay took it over
-    endpoint = WebhookEndpoint.objects.filter(pk=delivery.endpoint_id).first()
-    if endpoint is None:
-        return 0  # deleted meanwhile, deliveries with it
-    if endpoint.disabled_at or not endpoint.is_active or endpoint.paused_at:
-        _release(delivery, token, cancel=endpoint.disabled_at is not None)
-        return 0
-
     body = orjson.dumps(delivery.payload)
     headers = signed_headers(endpoint, msg_id=delivery.event_id, body=body.decode(), now=now)
+    outcome = _Outcome(delivery=delivery, endpoint=endpoint, started_at=now)
     started = time.monotonic()
-    response = None
-    error_code = ""
-    refused = False
     try:
-        response = egress.request(
+        outcome.response = egress.request(
             "POST",
             endpoint.url,
             headers=headers,
@@ -204,95 +224,139 @@ def send_claimed(delivery: WebhookDelivery, *, token: str) -> int:
     except egress.EgressRefused as exc:
         # A name that does not resolve may be a passing DNS failure: retried. Any other refusal (a private,
         # loopback or metadata address, a bad scheme) will not fix itself: the endpoint is paused.
-        error_code, refused = exc.code, exc.code != "bad_host"
+        outcome.error_code, outcome.refused = exc.code, exc.code != "bad_host"
     except egress.EgressFailed as exc:
-        error_code = exc.code
-    duration_ms = int((time.monotonic() - started) * 1000)
-    _record(
-        delivery,
-        token=token,
-        endpoint=endpoint,
-        response=response,
-        error_code=error_code,
-        refused=refused,
-        started_at=now,
-        duration_ms=duration_ms,
+        outcome.error_code = exc.code
+    outcome.duration_ms = int((time.monotonic() - started) * 1000)
+    return outcome
+
+
+def send_claimed(claimed: list[WebhookDelivery], *, token: str) -> int:
+    """Send claimed deliveries at once (a thread per request) and record every attempt; returns how many
+    were sent. A delivery whose endpoint was paused or disabled meanwhile goes back (or is cancelled)."""
+    still_ours = set(
+        WebhookDelivery.objects.filter(
+            pk__in=[d.pk for d in claimed],
+            claim_token=token,
+            status=Status.DELIVERING,
+            locked_until__gt=timezone.now(),
+        ).values_list("pk", flat=True)
     )
-    return 1
+    claimed = [d for d in claimed if d.pk in still_ours]  # a relay that stalled past its lease sends nothing
+    endpoints = WebhookEndpoint.objects.in_bulk({d.endpoint_id for d in claimed})
+    sendable = []
+    for delivery in claimed:
+        endpoint = endpoints.get(delivery.endpoint_id)
+        if endpoint is None:
+            continue  # deleted meanwhile, with its deliveries
+        if endpoint.disabled_at or not endpoint.is_active or endpoint.paused_at:
+            WebhookDelivery.objects.filter(
+                pk=delivery.pk, claim_token=token, status=Status.DELIVERING
+            ).update(
+                status=Status.CANCELLED if endpoint.disabled_at else Status.PENDING,
+                locked_until=None,
+                claim_token="",
+            )
+            continue
+        sendable.append((delivery, endpoint))
+    if len(sendable) == 1:
+        outcomes = [_post(*sendable[0])]
+    elif sendable:
+        with ThreadPoolExecutor(max_workers=len(sendable), thread_name_prefix="webhook") as pool:
+            outcomes = list(pool.map(lambda pair: _post(*pair), sendable))
+    else:
+        return 0
+    _record(outcomes, token=token)
+    return len(outcomes)
+
+
+# --- recording ------------------------------------------------------------------------------------------
 
 
 def _excerpt(content: bytes) -> str:
     return content[:RESPONSE_EXCERPT_BYTES].decode("utf-8", "replace").replace("\x00", "")
 
 
-def _record(delivery, *, token, endpoint, response, error_code, refused, started_at, duration_ms) -> None:
-    now = timezone.now()
+def _verdict(outcome: _Outcome, now: datetime) -> tuple[str, dict]:
+    """What the attempt means ("ok", "gone", "refused", "throttled", "failed") and the delivery's new state."""
+    delivery, response = outcome.delivery, outcome.response
     status_code = response.status_code if response is not None else None
-    ok = status_code is not None and 200 <= status_code < 300
-    if status_code is not None and not ok:
-        error_code = f"http_{status_code}"
+    if status_code is not None and not 200 <= status_code < 300:
+        outcome.error_code = f"http_{status_code}"
     attempts = delivery.attempts + 1
     changes: dict = {
         "attempts": attempts,
         "last_status_code": status_code,
-        "last_error": error_code[:50],
+        "last_error": outcome.error_code[:50],
         "locked_until": None,
         "claim_token": "",
     }
-    outcome = "retry"
-    if ok:
-        changes.update(status=Status.SUCCEEDED, delivered_at=now)
-        outcome = "ok"
-    elif status_code == 410:
+    if status_code is not None and 200 <= status_code < 300:
+        return "ok", {**changes, "status": Status.SUCCEEDED, "delivered_at": now}
+    if status_code == 410:
+        return "gone", {**changes, "status": Status.FAILED}
+    retry_after = None
+    if status_code in (429, 503):
+        retry_after = parse_retry_after(response.headers.get("retry-after"), now=now)
+    delay = retry_delay(attempts, retry_after=retry_after)
+    if delay is None:
         changes.update(status=Status.FAILED)
-        outcome = "gone"
     else:
-        retry_after = None
-        if status_code in (429, 503):
-            retry_after = parse_retry_after(response.headers.get("retry-after"), now=now)
-        delay = retry_delay(attempts, retry_after=retry_after)
-        if delay is None:
-            changes.update(status=Status.FAILED)
-        else:
-            changes.update(status=Status.PENDING, next_attempt_at=now + delay)
-        outcome = "refused" if refused else ("throttled" if status_code == 429 else "failed")
+        changes.update(status=Status.PENDING, next_attempt_at=now + delay)
+    if outcome.refused:
+        return "refused", changes
+    return ("throttled" if status_code == 429 else "failed"), changes
 
+
+def _record(outcomes: list[_Outcome], *, token: str) -> None:
+    """Every attempt of a round in one transaction, each only while the delivery is still ours; then the
+    endpoints' consequences (disable on 410, pause on a refusal or too many failures in a row)."""
+    now = timezone.now()
+    effects: list[tuple[str, _Outcome]] = []
+    attempts = []
     with transaction.atomic():
-        recorded = WebhookDelivery.objects.filter(
-            pk=delivery.pk, claim_token=token, status=Status.DELIVERING
-        ).update(**changes)
-        if not recorded:
-            return  # no longer ours (lease taken over, endpoint deleted): the other relay's record stands
-        WebhookAttempt.objects.create(
-            delivery_id=delivery.pk,
-            started_at=started_at,
-            duration_ms=duration_ms,
-            status_code=status_code,
-            error_code=error_code[:50],
-            response_excerpt=_excerpt(response.content) if response is not None else "",
-        )
-        if ok:
-            WebhookEndpoint.objects.filter(pk=endpoint.pk, consecutive_failures__gt=0).update(
-                consecutive_failures=0
+        for outcome in outcomes:
+            verdict, changes = _verdict(outcome, now)
+            recorded = WebhookDelivery.objects.filter(
+                pk=outcome.delivery.pk, claim_token=token, status=Status.DELIVERING
+            ).update(**changes)
+            if not recorded:
+                continue  # no longer ours (lease taken over, endpoint deleted): the other relay's record stands
+            response = outcome.response
+            attempts.append(
+                WebhookAttempt(
+                    delivery_id=outcome.delivery.pk,
+                    started_at=outcome.started_at,
+                    duration_ms=outcome.duration_ms,
+                    status_code=response.status_code if response is not None else None,
+                    error_code=outcome.error_code[:50],
+                    response_excerpt=_excerpt(response.content) if response is not None else "",
+                )
             )
-        elif outcome in ("failed", "refused", "gone"):
-            WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
-                consecutive_failures=F("consecutive_failures") + 1
-            )
+            endpoints = WebhookEndpoint.objects.filter(pk=outcome.endpoint.pk)
+            if verdict == "ok":
+                endpoints.filter(consecutive_failures__gt=0).update(consecutive_failures=0)
+            elif verdict != "throttled":
+                endpoints.update(consecutive_failures=F("consecutive_failures") + 1)
+            effects.append((verdict, outcome))
+        WebhookAttempt.objects.bulk_create(attempts)
 
-    if outcome == "gone":
-        disable_endpoint(
-            endpoint_id=endpoint.pk, reason=f"the receiver answered 410 Gone to {delivery.event_id}"
-        )
-    elif outcome == "refused":
-        pause_endpoint(endpoint_id=endpoint.pk, reason=f"egress refused the URL ({error_code})")
-    elif outcome == "failed":
-        failures = (
-            WebhookEndpoint.objects.filter(pk=endpoint.pk)
-            .values_list("consecutive_failures", flat=True)
-            .first()
-        )
-        if failures is not None and failures >= pause_after():
-            pause_endpoint(
-                endpoint_id=endpoint.pk, reason=f"{failures} failed attempts in a row (last: {error_code})"
+    for verdict, outcome in effects:
+        endpoint_id, code = outcome.endpoint.pk, outcome.error_code
+        if verdict == "gone":
+            disable_endpoint(
+                endpoint_id=endpoint_id,
+                reason=f"the receiver answered 410 Gone to {outcome.delivery.event_id}",
             )
+        elif verdict == "refused":
+            pause_endpoint(endpoint_id=endpoint_id, reason=f"egress refused the URL ({code})")
+        elif verdict == "failed":
+            failures = (
+                WebhookEndpoint.objects.filter(pk=endpoint_id)
+                .values_list("consecutive_failures", flat=True)
+                .first()
+            )
+            if failures is not None and failures >= pause_after():
+                pause_endpoint(
+                    endpoint_id=endpoint_id, reason=f"{failures} failed attempts in a row (last: {code})"
+                )

@@ -8,11 +8,16 @@ runs out. `(endpoint, event_id)` is unique: a relay that runs a batch twice writ
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
 RESPONSE_EXCERPT_BYTES = 1024
+# `next_attempt_at` of the deliveries of a paused or switched-off endpoint: after every due delivery in the
+# due index, so a large backlog behind a pause costs the relay's claims nothing. Resuming sets them to now.
+HELD = datetime(2999, 1, 1, tzinfo=UTC)
 
 
 class WebhookEndpoint(models.Model):

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from omnishop.core.schemas import InputSchema, Int32, OutputSchema, Page, RefusesNul
+from omnishop.webhooks.models import HELD
 
 DeliveryStatus = Literal["pending", "delivering", "succeeded", "failed", "cancelled"]
 
@@ -102,7 +103,10 @@ class WebhookDeliveryOut(OutputSchema):
 
     @staticmethod
     def resolve_next_attempt_at(obj) -> datetime | None:
-        return obj.next_attempt_at if obj.status == "pending" else None
+        # Null unless pending and scheduled (a paused endpoint's deliveries wait for it to be resumed).
+        if obj.status != "pending" or obj.next_attempt_at >= HELD:
+            return None
+        return obj.next_attempt_at
 
     @staticmethod
     def resolve_attempt_log(obj) -> list:

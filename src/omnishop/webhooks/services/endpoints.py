@@ -24,7 +24,7 @@ from omnishop.channels.models import Channel
 
 from ..errors import InvalidWebhookUrl, WebhookEndpointNotFound, WebhookOwnerRequired
 from ..events import clean_patterns
-from ..models import WebhookDelivery, WebhookEndpoint
+from ..models import HELD, WebhookDelivery, WebhookEndpoint
 
 logger = logging.getLogger("omnishop.webhooks")
 
@@ -107,9 +107,18 @@ def update_endpoint(*, endpoint: WebhookEndpoint, **changes) -> WebhookEndpoint:
     unknown = set(changes) - allowed
     if unknown:
         raise ValueError(f"update_endpoint cannot change {sorted(unknown)}")
-    for name, value in changes.items():
-        setattr(endpoint, name, value)
-    endpoint.save(update_fields=[*changes, "updated_at"])
+    with transaction.atomic():
+        for name, value in changes.items():
+            setattr(endpoint, name, value)
+        endpoint.save(update_fields=[*changes, "updated_at"])
+        if "is_active" in changes:
+            waiting = WebhookDelivery.objects.filter(
+                endpoint_id=endpoint.pk, status=WebhookDelivery.Status.PENDING
+            )
+            if not endpoint.is_active:
+                waiting.update(next_attempt_at=HELD)
+            elif not endpoint.paused_at and not endpoint.disabled_at:
+                waiting.filter(next_attempt_at=HELD).update(next_attempt_at=timezone.now())
     return endpoint
 
 
@@ -147,9 +156,13 @@ def pause_endpoint(*, endpoint_id: int, reason: str) -> bool:
     """Stop sending to an endpoint until staff resume it; staff are alerted. Deliveries keep accumulating
     (nothing is lost). Returns whether this call paused it (False if it already was)."""
     now = timezone.now()
-    paused = WebhookEndpoint.objects.filter(pk=endpoint_id, paused_at__isnull=True).update(
-        paused_at=now, pause_reason=reason[:500], updated_at=now
-    )
+    with transaction.atomic():
+        paused = WebhookEndpoint.objects.filter(pk=endpoint_id, paused_at__isnull=True).update(
+            paused_at=now, pause_reason=reason[:500], updated_at=now
+        )
+        WebhookDelivery.objects.filter(endpoint_id=endpoint_id, status=WebhookDelivery.Status.PENDING).update(
+            next_attempt_at=HELD
+        )
     if paused:
         endpoint = WebhookEndpoint.objects.select_related("channel").get(pk=endpoint_id)
         message = (

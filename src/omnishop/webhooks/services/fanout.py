@@ -16,7 +16,7 @@ from django.utils import timezone
 from omnishop.core.outbox import new_event_id
 
 from ..events import PING, matches
-from ..models import WebhookDelivery, WebhookEndpoint
+from ..models import HELD, WebhookDelivery, WebhookEndpoint
 
 
 def receiving_endpoints() -> list[WebhookEndpoint]:
@@ -58,7 +58,7 @@ def sink(events: Sequence) -> None:
                     aggregate_id=str(event.aggregate_id),
                     sequence=event.sequence,
                     payload=envelope,
-                    next_attempt_at=now,
+                    next_attempt_at=HELD if endpoint.paused_at else now,
                     created_at=now,
                 )
             )

@@ -15,7 +15,7 @@ from django.core import mail
 from django.utils import timezone
 
 from omnishop.webhooks import services
-from omnishop.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from omnishop.webhooks.models import HELD, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 from .receiver import Answer, SignatureInvalid, verify
 
@@ -178,7 +178,8 @@ def test_after_n_failures_in_a_row_the_endpoint_is_paused_staff_alerted_and_noth
     assert any("paused" in r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
     assert len(mail.outbox) == 1 and "paused" in mail.outbox[0].subject
     publish(aggregate=("order", "O-9"))  # a paused endpoint keeps collecting deliveries
-    make_due()
+    held = WebhookDelivery.objects.filter(status="pending")
+    assert held.count() == 5 and set(held.values_list("next_attempt_at", flat=True)) == {HELD}
     assert services.deliver_due() == 0
 
     receiver.default = Answer(status=204, body=b"")
@@ -378,3 +379,21 @@ def test_a_throttling_receiver_is_not_paused_for_it(receiver, endpoint_for, publ
     assert services.deliver_due() == 3
     endpoint.refresh_from_db()
     assert endpoint.state == "active" and endpoint.consecutive_failures == 0
+
+
+def test_an_endpoint_switched_off_keeps_what_waited_and_sends_it_when_switched_on(
+    receiver, endpoint_for, publish
+):
+    endpoint, _ = endpoint_for(receiver.url)
+    receiver.answer(Answer(status=500))
+    publish(aggregate=("order", "O-1"))
+    services.deliver_due()
+
+    services.update_endpoint(endpoint=endpoint, is_active=False)
+    publish(aggregate=("order", "O-2"))  # nothing new for a switched-off endpoint
+    assert WebhookDelivery.objects.get().next_attempt_at == HELD
+    assert services.deliver_due() == 0
+
+    services.update_endpoint(endpoint=endpoint, is_active=True)
+    assert services.deliver_due() == 1
+    assert WebhookDelivery.objects.get().status == "succeeded"

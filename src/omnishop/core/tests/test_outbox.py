@@ -52,7 +52,13 @@ def test_an_event_is_written_with_the_change_and_rolled_back_with_it():
 @pytest.mark.django_db
 def test_sequence_numbers_count_per_aggregate_and_event_ids_sort_by_time():
     events = [emit("a"), emit("b"), emit("a"), emit("a"), emit("b")]
-    assert [(e.aggregate_id, e.sequence) for e in events] == [("a", 1), ("b", 1), ("a", 2), ("a", 3), ("b", 2)]
+    assert [(e.aggregate_id, e.sequence) for e in events] == [
+        ("a", 1),
+        ("b", 1),
+        ("a", 2),
+        ("a", 3),
+        ("b", 2),
+    ]
     later = outbox.new_event_id(timezone.now() + timedelta(milliseconds=5))
     assert all(e.event_id < later for e in events)
     assert len({e.event_id for e in events}) == 5

@@ -76,7 +76,11 @@ def list_events(
         visible=visible,
         limit=limit,
     )
-    return {"items": [e.envelope() for e in page.events], "next_cursor": page.next_cursor, "has_more": page.has_more}
+    return {
+        "items": [e.envelope() for e in page.events],
+        "next_cursor": page.next_cursor,
+        "has_more": page.has_more,
+    }
 
 
 def install(router: Router) -> None:

@@ -17,6 +17,7 @@ Guarantees, each with its test in core/tests/test_outbox.py:
   transactions serialise them): every event is fanned out once;
 - a sink that fails on one event does not block the others: the batch is retried event by event, and the
   failing event is retried later with a growing delay, its error kept on the row;
+- dispatched events are kept OMNISHOP_OUTBOX_RETENTION_DAYS (30) for the feed and replays, then purged;
 - readers of GET /api/v1/events never skip an event that commits late: they page by (transaction id, id)
   and only up to the oldest transaction still open (PostgreSQL's snapshot xmin), see `read`.
 """
@@ -275,6 +276,15 @@ def earlier_undispatched(aggregate_type: str, aggregate_id: str, sequence: int) 
         sequence__lt=sequence,
         dispatched_at__isnull=True,
     ).exists()
+
+
+def purge_dispatched(*, now: datetime | None = None, keep_days: int | None = None) -> int:
+    """Delete events dispatched more than `keep_days` (OMNISHOP_OUTBOX_RETENTION_DAYS, 30) ago; the feed
+    and replays reach back that far. Undispatched events are never deleted."""
+    now = now or timezone.now()
+    days = settings.OMNISHOP_OUTBOX_RETENTION_DAYS if keep_days is None else keep_days
+    deleted, _ = OutboxEvent.objects.filter(dispatched_at__lt=now - timedelta(days=days)).delete()
+    return deleted
 
 
 def run_once(limit: int = 500) -> int:

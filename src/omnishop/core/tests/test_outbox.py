@@ -206,3 +206,14 @@ def test_serve_runs_the_relay_in_its_workers_in_the_embedded_default(settings):
     assert gunicorn_config(options)["post_worker_init"] is not None
     settings.OMNISHOP_RELAY = "off"
     assert gunicorn_config(options)["post_worker_init"] is None
+
+
+@pytest.mark.django_db
+def test_dispatched_events_are_purged_after_the_retention_and_undispatched_ones_never(sink, settings):
+    settings.OMNISHOP_OUTBOX_RETENTION_DAYS = 30
+    old, pending = emit("old"), emit("pending")
+    OutboxEvent.objects.filter(pk=old.pk).update(dispatched_at=timezone.now() - timedelta(days=31))
+    assert outbox.purge_dispatched() == 1
+    assert list(OutboxEvent.objects.values_list("aggregate_id", flat=True)) == ["pending"]
+    assert outbox.purge_dispatched(now=timezone.now() + timedelta(days=400)) == 0
+    assert pending.pk

@@ -140,3 +140,13 @@ def test_staff_read_every_event_and_bad_queries_get_clear_errors(shop, staff_api
         headers={"Authorization": f"Bearer {make_key(shop.channel, scopes=['orders:read'])}"}
     )
     assert no_scope.get("/events").status_code == 403
+
+
+def test_folded_stock_marks_are_purged_a_day_later_and_unfolded_ones_kept(shop):
+    from omnishop.inventory.services.stock_events import purge_folded
+
+    v = shop.variant(stock=3)
+    fold_all()
+    inventory.receive_stock(variant=v, location=shop.warehouse, quantity=1, reference="t")
+    assert purge_folded(now=timezone.now() + timedelta(days=2)) >= 1
+    assert StockEvent.objects.filter(delivered_at__isnull=True).count() == 1

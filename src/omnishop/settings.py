@@ -343,6 +343,12 @@ OMNISHOP_STOCK_EVENT_WINDOW = float(os.environ.get("OMNISHOP_STOCK_EVENT_WINDOW"
 OMNISHOP_EGRESS_ALLOW_LOOPBACK = env_bool("OMNISHOP_EGRESS_ALLOW_LOOPBACK", False)
 # A safety sweep: with Redis, production runs `omnishop relay` processes; beat's sweep catches up if none runs.
 CELERY_BEAT_SCHEDULE["outbox-relay-sweep"] = {"task": "omnishop.core.tasks.relay", "schedule": 10.0}
+OMNISHOP_OUTBOX_RETENTION_DAYS = int(os.environ.get("OMNISHOP_OUTBOX_RETENTION_DAYS", "30"))
+CELERY_BEAT_SCHEDULE["outbox-purge"] = {"task": "omnishop.core.tasks.purge_outbox", "schedule": 3600.0}
+CELERY_BEAT_SCHEDULE["inventory-purge-stock-marks"] = {
+    "task": "omnishop.inventory.tasks.purge_folded_stock_marks",
+    "schedule": 3600.0,
+}
 
 LOGGING = {
     "version": 1,

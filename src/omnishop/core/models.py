@@ -65,7 +65,9 @@ class OutboxEvent(models.Model):
     aggregate_type = models.CharField(max_length=30)
     aggregate_id = models.CharField(max_length=150)
     sequence = models.PositiveIntegerField(help_text="1, 2, 3… per aggregate, in commit order.")
-    channel = models.CharField(max_length=50, blank=True, help_text="Code of the channel it concerns, if any.")
+    channel = models.CharField(
+        max_length=50, blank=True, help_text="Code of the channel it concerns, if any."
+    )
     version = models.PositiveSmallIntegerField(default=1, help_text="Version of the payload's schema.")
     payload = models.JSONField()
     occurred_at = models.DateTimeField()
@@ -85,7 +87,9 @@ class OutboxEvent(models.Model):
             )
         ]
         indexes = [
-            models.Index(fields=["id"], condition=models.Q(dispatched_at__isnull=True), name="outbox_undispatched"),
+            models.Index(
+                fields=["id"], condition=models.Q(dispatched_at__isnull=True), name="outbox_undispatched"
+            ),
             models.Index(fields=["txid", "id"], name="outbox_read_order"),
             models.Index(fields=["type", "txid", "id"], name="outbox_type_read"),
         ]

@@ -17,6 +17,7 @@ Guarantees, each with its test in core/tests/test_outbox.py:
   transactions serialise them): every event is fanned out once;
 - a sink that fails on one event does not block the others: the batch is retried event by event, and the
   failing event is retried later with a growing delay, its error kept on the row;
+- dispatched events are kept OMNISHOP_OUTBOX_RETENTION_DAYS (30) for the feed and replays, then purged;
 - readers of GET /api/v1/events never skip an event that commits late: they page by (transaction id, id)
   and only up to the oldest transaction still open (PostgreSQL's snapshot xmin), see `read`.
 """
@@ -135,6 +136,72 @@ def emit(
         )
 
 
+@dataclass(frozen=True)
+class NewEvent:
+    type: str
+    aggregate_type: str
+    aggregate_id: str
+    payload: dict
+    channel: str = ""
+    version: int = 1
+
+
+def emit_many(events: list[NewEvent]) -> int:
+    """Record many events with two statements (bulk writers: imports, bulk price changes); returns the count.
+
+    One upsert takes a block of sequence numbers per aggregate (an aggregate may appear several times), so
+    the per-aggregate order is the order of `events`.
+    """
+    if not events:
+        return 0
+    for event in events:
+        if event.type not in EVENT_TYPES:
+            raise UnknownEventType(f"{event.type!r} is not an event type Omnishop emits.", field="type")
+    counts: dict[tuple[str, str], int] = {}
+    for event in events:
+        key = (event.aggregate_type, str(event.aggregate_id))
+        counts[key] = counts.get(key, 0) + 1
+    table = OutboxSequence._meta.db_table
+    now = timezone.now()
+    with transaction.atomic():
+        last: dict[tuple[str, str], int] = {}
+        items = sorted(counts.items())  # one lock order for every writer: no deadlock between two imports
+        for start in range(0, len(items), 500):
+            chunk = items[start : start + 500]
+            values = ", ".join(["(%s, %s, %s)"] * len(chunk))
+            params = [p for (kind, ident), n in chunk for p in (kind, ident, n)]
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"INSERT INTO {table} (aggregate_type, aggregate_id, last) VALUES {values} "
+                    f"ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET last = {table}.last + excluded.last "
+                    "RETURNING aggregate_type, aggregate_id, last",
+                    params,
+                )
+                for kind, ident, value in cursor.fetchall():
+                    last[(kind, ident)] = value
+        taken = {key: last[key] - counts[key] for key in counts}
+        rows = []
+        for event in events:
+            key = (event.aggregate_type, str(event.aggregate_id))
+            taken[key] += 1
+            rows.append(
+                OutboxEvent(
+                    event_id=new_event_id(now),
+                    type=event.type,
+                    aggregate_type=event.aggregate_type,
+                    aggregate_id=str(event.aggregate_id),
+                    sequence=taken[key],
+                    channel=event.channel or "",
+                    version=event.version,
+                    payload=event.payload,
+                    occurred_at=now,
+                    txid=_txid(),
+                )
+            )
+        OutboxEvent.objects.bulk_create(rows, batch_size=500)
+    return len(rows)
+
+
 def _import(path: str):
     module, _, name = path.rpartition(".")
     return getattr(__import__(module, fromlist=[name]), name)
@@ -172,7 +239,9 @@ def relay_once(limit: int = 500, *, now: datetime | None = None) -> int:
                 for sink in handlers:
                     sink(events)
         except Exception:
-            log.exception("Outbox sink failed on a batch of %d events; retrying them one by one.", len(events))
+            log.exception(
+                "Outbox sink failed on a batch of %d events; retrying them one by one.", len(events)
+            )
             return _relay_one_by_one(events, handlers, now)
         OutboxEvent.objects.filter(pk__in=[event.pk for event in events]).update(dispatched_at=now)
     return len(events)
@@ -207,6 +276,15 @@ def earlier_undispatched(aggregate_type: str, aggregate_id: str, sequence: int) 
         sequence__lt=sequence,
         dispatched_at__isnull=True,
     ).exists()
+
+
+def purge_dispatched(*, now: datetime | None = None, keep_days: int | None = None) -> int:
+    """Delete events dispatched more than `keep_days` (OMNISHOP_OUTBOX_RETENTION_DAYS, 30) ago; the feed
+    and replays reach back that far. Undispatched events are never deleted."""
+    now = now or timezone.now()
+    days = settings.OMNISHOP_OUTBOX_RETENTION_DAYS if keep_days is None else keep_days
+    deleted, _ = OutboxEvent.objects.filter(dispatched_at__lt=now - timedelta(days=days)).delete()
+    return deleted
 
 
 def run_once(limit: int = 500) -> int:

@@ -17,3 +17,8 @@ def relay() -> int:
     while (work := outbox.run_once()) and total < 50_000:
         total += work
     return total
+
+
+@shared_task(name="omnishop.core.tasks.purge_outbox")
+def purge_outbox() -> int:
+    return outbox.purge_dispatched()

@@ -44,28 +44,35 @@ def event(order: Order, kind: str, *, actor: str, message: str = "", before=None
         )
         announced = outbox_type(kind, after)
         if announced:
-            outbox.emit(
-                announced,
-                aggregate_type="order",
-                aggregate_id=order.number,
-                channel=channel_code(order),
-                payload={
-                    "order": {
-                        "number": order.number,
-                        "channel": channel_code(order),
-                        "external_id": order.external_id,
-                        "status": order.status if kind != "status_changed" else (after or {}).get("status"),
-                        "currency": order.currency,
-                        "total": str(order.total),
-                        "customer_id": order.customer_id,
-                    },
-                    "change": {"kind": kind, "actor": actor, "before": before, "after": after},
-                },
-            )
+            announce(order, announced, kind=kind, actor=actor, before=before, after=after)
     return entry
 
 
-#: timeline kind -> outbox event type (status changes are mapped by the status they reach)
+def announce(order: Order, type: str, *, kind: str, actor: str, before=None, after=None) -> None:
+    """The outbox event `type` about `order`, in the caller's transaction."""
+    status = (after or {}).get("status") if kind == "status_changed" else order.status
+    outbox.emit(
+        type,
+        aggregate_type="order",
+        aggregate_id=order.number,
+        channel=channel_code(order),
+        payload={
+            "order": {
+                "number": order.number,
+                "channel": channel_code(order),
+                "external_id": order.external_id,
+                "status": status,
+                "currency": order.currency,
+                "total": str(order.total),
+                "customer_id": order.customer_id,
+            },
+            "change": {"kind": kind, "actor": actor, "before": before, "after": after},
+        },
+    )
+
+
+#: timeline kind -> outbox event type (order.paid comes from services.listeners.order_paid, the one place
+#: every path to `paid` goes through)
 ANNOUNCED_KINDS = {
     "placed": "order.placed",
     "cancelled": "order.cancelled",
@@ -80,12 +87,9 @@ ANNOUNCED_KINDS = {
     "exception": "order.exception",
     "backordered": "order.exception",
 }
-ANNOUNCED_STATUSES = {S.PAID: "order.paid"}
 
 
 def outbox_type(kind: str, after) -> str | None:
-    if kind == "status_changed":
-        return ANNOUNCED_STATUSES.get((after or {}).get("status"))
     if kind == "payment":
         # Each change of a payment that carries refunds: data.change.after.refunded is the cumulative amount.
         refunded = (after or {}).get("refunded") or "0"
@@ -102,7 +106,9 @@ def channel_code(order: Order) -> str:
     if cached is not None:
         return cached.code
     if order.channel_id not in _channel_codes:
-        _channel_codes[order.channel_id] = Channel.objects.values_list("code", flat=True).get(pk=order.channel_id)
+        _channel_codes[order.channel_id] = Channel.objects.values_list("code", flat=True).get(
+            pk=order.channel_id
+        )
     return _channel_codes[order.channel_id]
 
 

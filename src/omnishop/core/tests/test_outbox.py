@@ -52,7 +52,13 @@ def test_an_event_is_written_with_the_change_and_rolled_back_with_it():
 @pytest.mark.django_db
 def test_sequence_numbers_count_per_aggregate_and_event_ids_sort_by_time():
     events = [emit("a"), emit("b"), emit("a"), emit("a"), emit("b")]
-    assert [(e.aggregate_id, e.sequence) for e in events] == [("a", 1), ("b", 1), ("a", 2), ("a", 3), ("b", 2)]
+    assert [(e.aggregate_id, e.sequence) for e in events] == [
+        ("a", 1),
+        ("b", 1),
+        ("a", 2),
+        ("a", 3),
+        ("b", 2),
+    ]
     later = outbox.new_event_id(timezone.now() + timedelta(milliseconds=5))
     assert all(e.event_id < later for e in events)
     assert len({e.event_id for e in events}) == 5
@@ -200,3 +206,14 @@ def test_serve_runs_the_relay_in_its_workers_in_the_embedded_default(settings):
     assert gunicorn_config(options)["post_worker_init"] is not None
     settings.OMNISHOP_RELAY = "off"
     assert gunicorn_config(options)["post_worker_init"] is None
+
+
+@pytest.mark.django_db
+def test_dispatched_events_are_purged_after_the_retention_and_undispatched_ones_never(sink, settings):
+    settings.OMNISHOP_OUTBOX_RETENTION_DAYS = 30
+    old, pending = emit("old"), emit("pending")
+    OutboxEvent.objects.filter(pk=old.pk).update(dispatched_at=timezone.now() - timedelta(days=31))
+    assert outbox.purge_dispatched() == 1
+    assert list(OutboxEvent.objects.values_list("aggregate_id", flat=True)) == ["pending"]
+    assert outbox.purge_dispatched(now=timezone.now() + timedelta(days=400)) == 0
+    assert pending.pk

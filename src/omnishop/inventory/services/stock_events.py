@@ -64,7 +64,9 @@ def fold_stock_changes(*, limit: int = 2000, now: datetime | None = None) -> int
             for variant_id, available in figures.items():
                 if variant_id not in skus:  # deleted meanwhile
                     continue
-                emit_availability(channel=channel, sku=skus[variant_id], variant_id=variant_id, available=available)
+                emit_availability(
+                    channel=channel, sku=skus[variant_id], variant_id=variant_id, available=available
+                )
         StockEvent.objects.filter(pk__in=[pk for pk, _, _ in taken]).update(delivered_at=now)
     return len(taken)
 
@@ -83,3 +85,10 @@ def emit_availability(*, channel: Channel, sku: str, variant_id: int, available:
             "in_stock": available > 0,
         },
     )
+
+
+def purge_folded(*, now: datetime | None = None, keep: timedelta = timedelta(days=1)) -> int:
+    """Delete marks folded more than `keep` ago (unfolded marks are never deleted)."""
+    now = now or timezone.now()
+    deleted, _ = StockEvent.objects.filter(delivered_at__lt=now - keep).delete()
+    return deleted

@@ -5,8 +5,12 @@ is never shown on a screen."""
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import Q
+
+from omnishop.core.errors import DomainError
 
 from . import services
 from .models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -40,8 +44,21 @@ class StateFilter(admin.SimpleListFilter):
         return queryset
 
 
+class WebhookEndpointForm(forms.ModelForm):
+    class Meta:
+        model = WebhookEndpoint
+        fields = ("url", "description", "is_active")
+
+    def clean_url(self):
+        try:
+            return services.clean_url(self.cleaned_data["url"])
+        except DomainError as exc:
+            raise ValidationError(exc.message) from None
+
+
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(admin.ModelAdmin):
+    form = WebhookEndpointForm
     list_display = ("id", "owner", "url", "state", "event_list", "consecutive_failures", "pause_reason")
     list_select_related = ("channel",)
     list_filter = (StateFilter, "channel")

@@ -6,6 +6,8 @@ endpoints (another channel's endpoint is 'not found'). The secret is in the answ
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from django.db.models import Prefetch
 from django.http import HttpRequest
 from django.utils import timezone
@@ -183,10 +185,11 @@ def list_deliveries(request: HttpRequest, endpoint_id: Id, filters: Query[Webhoo
 def replay_range(request: HttpRequest, endpoint_id: Id, body: WebhookReplayIn):
     """Send again every delivery created in [since, until): same webhook-id, same body, fresh schedule."""
     endpoint = _endpoint(request, endpoint_id)
-    until = body.until or timezone.now()
-    if until <= body.since:
+    since = _utc(body.since)
+    until = _utc(body.until) if body.until else timezone.now()
+    if until <= since:
         raise ValidationFailed("'until' must be after 'since'.", field="until")
-    replayed = services.replay_range(endpoint=endpoint, since=body.since, until=until, statuses=body.status)
+    replayed = services.replay_range(endpoint=endpoint, since=since, until=until, statuses=body.status)
     return {"replayed": replayed}
 
 
@@ -201,6 +204,11 @@ def replay_delivery(request: HttpRequest, delivery_id: Id):
     own = _delivery(request, delivery_id)
     services.replay_delivery(delivery_id=own.pk)
     return _deliveries().get(pk=own.pk)
+
+
+def _utc(moment: datetime) -> datetime:
+    """A time without an offset is UTC (docs/API.md: times are UTC)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 def _delivery(request: HttpRequest, delivery_id: int) -> WebhookDelivery:

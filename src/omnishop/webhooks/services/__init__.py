@@ -6,6 +6,7 @@
 from .delivery import claim_due, deliver_due, due_deliveries, retry_delay, send_claimed, signed_headers
 from .endpoints import (
     IssuedEndpoint,
+    clean_url,
     create_endpoint,
     delete_endpoint,
     disable_endpoint,
@@ -22,6 +23,7 @@ from .fanout import ping, replay_delivery, replay_range, sink
 __all__ = [
     "IssuedEndpoint",
     "claim_due",
+    "clean_url",
     "create_endpoint",
     "delete_endpoint",
     "deliver_due",

@@ -142,6 +142,8 @@ def test_ping_deliveries_with_attempts_and_replay_through_the_api(staff_api, rec
 
     ranged = staff_api.post(f"{path}/replay", {"since": "2000-01-01T00:00:00Z", "status": ["succeeded"]})
     assert ranged.json() == {"replayed": 1}
+    naive = staff_api.post(f"{path}/replay", {"since": "2000-01-01T00:00:00", "until": "2100-01-01T00:00:00"})
+    assert naive.json() == {"replayed": 1}  # times without an offset are UTC
     bad = staff_api.post(f"{path}/replay", {"since": "2100-01-01T00:00:00Z", "until": "2000-01-01T00:00:00Z"})
     assert bad.status_code == 422 and bad.json()["error"]["field"] == "until"
 

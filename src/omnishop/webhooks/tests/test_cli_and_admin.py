@@ -70,6 +70,13 @@ def test_staff_see_paused_endpoints_and_resume_them_in_the_admin(staff_user):
     endpoint.refresh_from_db()
     assert endpoint.state == "active"
 
+    change = f"/admin/webhooks/webhookendpoint/{endpoint.pk}/change/"
+    refused = client.post(change, {"url": "ftp://files.example.com/", "description": "", "is_active": "on"})
+    assert refused.status_code == 200 and b"http:// or https://" in refused.content
+    client.post(change, {"url": "https://hooks.example.com/new", "description": "ERP", "is_active": "on"})
+    endpoint.refresh_from_db()
+    assert (endpoint.url, endpoint.description) == ("https://hooks.example.com/new", "ERP")
+
     delivery = WebhookDelivery.objects.get()
     assert client.get(f"/admin/webhooks/webhookdelivery/{delivery.pk}/change/").status_code == 200
     WebhookDelivery.objects.update(status="failed")

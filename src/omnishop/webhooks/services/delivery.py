@@ -34,6 +34,7 @@ from standardwebhooks.webhooks import Webhook
 from omnishop.core import egress
 from omnishop.core.models import OutboxEvent
 
+from ..events import PING
 from ..models import RESPONSE_EXCERPT_BYTES, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from .endpoints import disable_endpoint, pause_endpoint, signing_secrets
 
@@ -124,8 +125,11 @@ def _sendable():
         sequence__lt=OuterRef("sequence"),
         dispatched_at__isnull=True,
     )
+    # A ping goes to a paused endpoint too: it is how staff check that the receiver is back before resuming.
     return WebhookDelivery.objects.filter(
-        endpoint__is_active=True, endpoint__paused_at__isnull=True, endpoint__disabled_at__isnull=True
+        Q(endpoint__paused_at__isnull=True) | Q(event_type=PING),
+        endpoint__is_active=True,
+        endpoint__disabled_at__isnull=True,
     ).filter(~Exists(earlier), ~Exists(not_fanned_out))
 
 
@@ -249,7 +253,11 @@ def send_claimed(claimed: list[WebhookDelivery], *, token: str) -> int:
         endpoint = endpoints.get(delivery.endpoint_id)
         if endpoint is None:
             continue  # deleted meanwhile, with its deliveries
-        if endpoint.disabled_at or not endpoint.is_active or endpoint.paused_at:
+        if (
+            endpoint.disabled_at
+            or not endpoint.is_active
+            or (endpoint.paused_at and delivery.event_type != PING)
+        ):
             WebhookDelivery.objects.filter(
                 pk=delivery.pk, claim_token=token, status=Status.DELIVERING
             ).update(

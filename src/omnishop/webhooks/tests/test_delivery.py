@@ -183,9 +183,15 @@ def test_after_n_failures_in_a_row_the_endpoint_is_paused_staff_alerted_and_noth
     assert services.deliver_due() == 0
 
     receiver.default = Answer(status=204, body=b"")
+    services.ping(endpoint=endpoint)  # staff check the receiver is back: a ping goes to a paused endpoint
+    assert services.deliver_due() == 1
+    assert receiver.received[-1].json["type"] == "webhook.ping"
+    endpoint.refresh_from_db()
+    assert endpoint.state == "paused"
+
     services.resume_endpoint(endpoint=endpoint)
     services.deliver_due()
-    assert WebhookDelivery.objects.filter(status="succeeded").count() == 5
+    assert WebhookDelivery.objects.filter(status="succeeded").count() == 6
     endpoint.refresh_from_db()
     assert endpoint.consecutive_failures == 0
 

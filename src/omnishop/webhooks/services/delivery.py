@@ -20,6 +20,7 @@ import logging
 import random
 import secrets
 import time
+from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -46,7 +47,7 @@ Status = WebhookDelivery.Status
 DEFAULT_RETRY_SCHEDULE = (5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 10 * 3600, 24 * 3600, 24 * 3600)
 DEFAULT_PAUSE_AFTER = 20
 DEFAULT_LEASE_SECONDS = 60
-DEFAULT_CONCURRENCY = 8
+DEFAULT_CONCURRENCY = 16
 MAX_RETRY_AFTER = 24 * 3600
 USER_AGENT = "Omnishop-Webhooks/1"
 
@@ -317,19 +318,33 @@ def _verdict(outcome: _Outcome, now: datetime) -> tuple[str, dict]:
 
 
 def _record(outcomes: list[_Outcome], *, token: str) -> None:
-    """Every attempt of a round in one transaction, each only while the delivery is still ours; then the
-    endpoints' consequences (disable on 410, pause on a refusal or too many failures in a row)."""
+    """Every attempt of a round in one transaction, each only while the delivery is still ours (a few
+    statements per round: successes are one UPDATE per status code); then the endpoints' consequences
+    (disable on 410, pause on a refusal or too many failures in a row)."""
     now = timezone.now()
     effects: list[tuple[str, _Outcome]] = []
     attempts = []
+    succeeded: dict[int, list[int]] = defaultdict(list)  # status code → delivery ids
+    failures: Counter[int] = Counter()  # endpoint id → failed attempts this round
+    reset: set[int] = set()  # endpoints that answered 2xx this round
     with transaction.atomic():
+        ours = WebhookDelivery.objects.filter(
+            pk__in=[o.delivery.pk for o in outcomes], claim_token=token, status=Status.DELIVERING
+        )
+        if connection.features.has_select_for_update:
+            ours = ours.select_for_update()
+        ours = set(ours.values_list("pk", flat=True))
         for outcome in outcomes:
-            verdict, changes = _verdict(outcome, now)
-            recorded = WebhookDelivery.objects.filter(
-                pk=outcome.delivery.pk, claim_token=token, status=Status.DELIVERING
-            ).update(**changes)
-            if not recorded:
+            if outcome.delivery.pk not in ours:
                 continue  # no longer ours (lease taken over, endpoint deleted): the other relay's record stands
+            verdict, changes = _verdict(outcome, now)
+            if verdict == "ok":
+                succeeded[changes["last_status_code"]].append(outcome.delivery.pk)
+                reset.add(outcome.endpoint.pk)
+            else:
+                WebhookDelivery.objects.filter(pk=outcome.delivery.pk).update(**changes)
+                if verdict != "throttled":
+                    failures[outcome.endpoint.pk] += 1
             response = outcome.response
             attempts.append(
                 WebhookAttempt(
@@ -341,12 +356,25 @@ def _record(outcomes: list[_Outcome], *, token: str) -> None:
                     response_excerpt=_excerpt(response.content) if response is not None else "",
                 )
             )
-            endpoints = WebhookEndpoint.objects.filter(pk=outcome.endpoint.pk)
-            if verdict == "ok":
-                endpoints.filter(consecutive_failures__gt=0).update(consecutive_failures=0)
-            elif verdict != "throttled":
-                endpoints.update(consecutive_failures=F("consecutive_failures") + 1)
             effects.append((verdict, outcome))
+        for status_code, ids in succeeded.items():
+            WebhookDelivery.objects.filter(pk__in=ids).update(
+                status=Status.SUCCEEDED,
+                delivered_at=now,
+                attempts=F("attempts") + 1,
+                last_status_code=status_code,
+                last_error="",
+                locked_until=None,
+                claim_token="",
+            )
+        endpoints = {o.endpoint.pk: o.endpoint for o in outcomes}
+        for endpoint_id in reset:
+            if endpoints[endpoint_id].consecutive_failures and not failures[endpoint_id]:
+                WebhookEndpoint.objects.filter(pk=endpoint_id).update(consecutive_failures=0)
+        for endpoint_id, count in failures.items():
+            # A round with answers and failures for one endpoint counts only its failures.
+            base = 0 if endpoint_id in reset else F("consecutive_failures")
+            WebhookEndpoint.objects.filter(pk=endpoint_id).update(consecutive_failures=base + count)
         WebhookAttempt.objects.bulk_create(attempts)
 
     for verdict, outcome in effects:

@@ -77,7 +77,7 @@ def ping(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
         "id": event_id,
         "type": PING,
         "timestamp": now.isoformat().replace("+00:00", "Z"),
-        "aggregate": {"type": "webhook_endpoint", "id": event_id, "sequence": 1},
+        "aggregate": {"type": "endpoint", "id": str(endpoint.pk), "sequence": 1},
         "channel": endpoint.channel.code if endpoint.channel_id else "",
         "version": 1,
         "data": {"endpoint": endpoint.pk, "message": "Ping from Omnishop: this endpoint is reachable."},
@@ -86,9 +86,9 @@ def ping(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
         endpoint=endpoint,
         event_id=event_id,
         event_type=PING,
-        aggregate_type="webhook_endpoint",
-        aggregate_id=event_id,  # every ping is its own aggregate: never held behind another delivery
-        sequence=1,
+        aggregate_type="endpoint",
+        aggregate_id=str(endpoint.pk),
+        sequence=1,  # every ping has sequence 1: never held behind another delivery (not even a ping)
         payload=envelope,
         next_attempt_at=now,
         created_at=now,

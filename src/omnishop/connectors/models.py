@@ -110,6 +110,8 @@ class OrderMapping(models.Model):
     error_message = models.TextField(blank=True)
     payload = models.JSONField(default=dict, blank=True, help_text="The channel's order as last pulled.")
     attempts = models.PositiveIntegerField(default=0)
+    # Refunds are announced as a cumulative amount; this is how much of it the channel has been told.
+    refunded_pushed = models.DecimalField(max_digits=14, decimal_places=4, default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -165,7 +167,7 @@ class ConnectorTask(models.Model):
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
 
-    COALESCING = ("stock", "listing", "pull_order", "pull_orders")
+    COALESCING = ("stock", "listing", "pull_order", "pull_orders", "refund")
 
     connection = models.ForeignKey(ChannelConnection, on_delete=models.CASCADE, related_name="tasks")
     operation = models.CharField(max_length=20, choices=Operation.choices)
@@ -187,7 +189,8 @@ class ConnectorTask(models.Model):
             models.UniqueConstraint(
                 fields=["connection", "operation", "key"],
                 condition=Q(
-                    status="pending", operation__in=["stock", "listing", "pull_order", "pull_orders"]
+                    status="pending",
+                    operation__in=["stock", "listing", "pull_order", "pull_orders", "refund"],
                 ),
                 name="connector_task_one_pending",
             ),

@@ -138,6 +138,9 @@ mutation orderCancel($orderId: ID!, $reason: OrderCancelReason!, $refund: Boolea
   }
 }"""
 
+ORDER_REFUNDS = """
+query orderRefunds($id: ID!) { order(id: $id) { refunds(first: 50) { id note } } }"""
+
 REFUND_CREATE = """
 mutation refundCreate($input: RefundInput!) {
   refundCreate(input: $input) {

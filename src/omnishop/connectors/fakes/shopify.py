@@ -450,6 +450,8 @@ class FakeShopify(FakeApp):
         order = self.orders.get(v["id"])
         if order is None:
             return None
+        if "refunds(" in query:
+            return {"refunds": [dict(r) for r in order["refunds"]]}
         if "fulfillmentOrders" in query:
             return {"fulfillmentOrders": {"nodes": [dict(f) for f in order["fulfillmentOrders"]]}}
         return self._node(order)

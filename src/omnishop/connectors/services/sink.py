@@ -36,6 +36,8 @@ def sink(events) -> None:
         if connection is None:
             continue
         data = e.payload or {}
+        if e.type in ("stock.availability_changed", "listing.changed") and not data.get("sku"):
+            continue  # malformed: nothing to push (the event stays in the outbox for inspection)
         if e.type == "stock.availability_changed":
             enqueue(
                 connection=connection,
@@ -72,26 +74,24 @@ def sink(events) -> None:
                     },
                 )
             elif e.type == "order.cancelled":
+                if (data.get("change") or {}).get("kind") == "cancelled_lines":
+                    continue  # some units only: the channel hears of it as the refund that follows
                 enqueue(
                     connection=connection,
                     operation="cancel",
                     key=number,
-                    payload={
-                        "number": number,
-                        "reason": after.get("reason") or "Cancelled in Omnishop",
-                        "event": e.event_id,
-                    },
+                    payload={"number": number, "reason": "Cancelled in Omnishop", "event": e.event_id},
                 )
             else:
+                # data.change.after.refunded is the order's cumulative refund: the latest figure wins.
                 enqueue(
                     connection=connection,
                     operation="refund",
-                    key=e.event_id,
+                    key=number,
                     payload={
                         "number": number,
-                        "amount": str(after.get("amount") or after.get("refunded") or "0"),
+                        "refunded_total": str(after.get("refunded") or "0"),
                         "currency": order.get("currency", ""),
-                        "reason": "Refunded in Omnishop",
                         "event": e.event_id,
                     },
                 )

@@ -367,18 +367,29 @@ def _run_single(connector: Connector, op: str, task: ConnectorTask, started) -> 
             remote_id=mapping.remote_order_id, reason=task.payload.get("reason") or "Cancelled in Omnishop"
         )
     elif op == "refund":
-        currency = task.payload.get("currency") or mapping.order.currency
+        order = mapping.order
+        if order.status == "cancelled":
+            queue.done(task, note="covered_by_cancellation")  # the cancellation refunds on the channel
+            return
+        currency = task.payload.get("currency") or order.currency
         if currency != connection.channel.currency:
             raise CurrencyMismatch(
-                f"A refund in {currency} on a channel that sells in {connection.channel.currency}."
+                f"A refund in {currency} on a channel that sells in {connection.channel.currency}.",
+                field="currency",
             )
+        total = Decimal(str(task.payload.get("refunded_total") or "0"))
+        amount = total - mapping.refunded_pushed
+        if amount <= 0:
+            queue.done(task, note="already_applied")
+            return
         applied = connector.push_refund(
             remote_id=mapping.remote_order_id,
-            amount=Decimal(str(task.payload.get("amount") or "0")),
+            amount=amount.quantize(Decimal("0.01")),
             currency=currency,
-            reason=task.payload.get("reason") or "Refunded in Omnishop",
-            marker=f"omnishop-refund-{task.key}",
+            reason="Refunded in Omnishop",
+            marker=f"omnishop-refund-{order.number}-{total.quantize(Decimal('0.01'))}",
         )
+        OrderMapping.objects.filter(pk=mapping.pk).update(refunded_pushed=total)
     else:
         raise ChannelError(f"Unknown operation {op}.", code="unknown_operation")
     queue.done(task, note="" if applied else "already_applied")

@@ -174,14 +174,28 @@ def test_cancellation_and_refund_reach_shopify(shopify_shop):
             Event(
                 "order.refunded",
                 shopify_shop.channel.code,
-                {"order": order, "change": {"after": {"amount": "4.00"}}},
+                {"order": order, "change": {"kind": "payment", "after": {"refunded": "4.00"}}},
             ),
-            Event("order.cancelled", shopify_shop.channel.code, {"order": order, "change": {"after": {}}}),
+            Event(
+                "order.cancelled",
+                shopify_shop.channel.code,
+                {"order": order, "change": {"kind": "cancelled", "after": {}}},
+            ),
         ]
     )
     drain()
     assert shopify_shop.fake.orders[oid]["cancelledAt"] is not None
     assert shopify_shop.fake.count("cancel", oid) == 1 and shopify_shop.fake.count("refund", oid) == 1
+    assert "4.00 GBP" in shopify_shop.fake.orders[oid]["refunds"][0]["note"]
+    # The same cumulative refund announced again is not a second refund.
+    services.enqueue(
+        connection=shopify_shop.connection,
+        operation="refund",
+        key=number,
+        payload={"number": number, "refunded_total": "4.00", "currency": "GBP"},
+    )
+    drain()
+    assert shopify_shop.fake.count("refund", oid) == 1
 
 
 def test_orders_of_other_channels_are_not_sent_to_shopify(shopify_shop):

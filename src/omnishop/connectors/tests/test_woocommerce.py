@@ -165,7 +165,10 @@ def test_cancellation_and_refund(woo_shop):
     refund = Event(
         "order.refunded",
         woo_shop.channel.code,
-        {"order": {"number": number, "currency": "GBP"}, "change": {"after": {"amount": "10.00"}}},
+        {
+            "order": {"number": number, "currency": "GBP"},
+            "change": {"kind": "payment", "after": {"refunded": "10.00"}},
+        },
     )
     services.sink([refund])
     drain()

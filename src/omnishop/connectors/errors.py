@@ -3,7 +3,11 @@ rate limited) or stop and record (rejected). The API-facing ones are ordinary Do
 
 from __future__ import annotations
 
-from omnishop.core.errors import DomainError, NotFound, ValidationFailed
+from omnishop.core.errors import DomainError, NotFound
+
+# The same business failures as elsewhere keep their one class per code (core.money, inventory).
+from omnishop.core.money import CurrencyMismatch  # noqa: F401
+from omnishop.inventory.errors import UnknownSku  # noqa: F401
 
 
 class ChannelError(Exception):
@@ -55,16 +59,9 @@ class ConnectionNotFound(NotFound):
 
 
 class BadWebhookSignature(DomainError):
-    code = "bad_signature"
+    """A channel webhook that is not signed by the channel: answered like a failed authentication (401),
+    unlike the 400 `bad_signature` of carrier and payment webhooks."""
+
+    code = "webhook_signature_invalid"
     status = 401
     default_message = "The webhook signature does not verify."
-
-
-class CurrencyMismatch(ValidationFailed):
-    code = "currency_mismatch"
-    default_message = "The price is not in the channel's currency."
-
-
-class UnknownSku(ValidationFailed):
-    code = "unknown_sku"
-    default_message = "The channel's order names a SKU we do not know."

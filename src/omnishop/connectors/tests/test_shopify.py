@@ -231,7 +231,7 @@ def test_a_webhook_with_a_bad_signature_is_refused_and_nothing_is_applied(shopif
         f"/connectors/shopify/{shopify_shop.channel.code}/webhooks", raw=body, headers=headers
     )
     assert response.status_code == 401
-    assert response.json()["error"]["code"] == "bad_signature"
+    assert response.json()["error"]["code"] == "webhook_signature_invalid"
     body, headers = shopify_shop.fake.webhook("orders/create", oid)
     response = api.post(
         f"/connectors/shopify/{shopify_shop.channel.code}/webhooks", raw=body + b" ", headers=headers

@@ -193,7 +193,7 @@ def test_signed_webhook_queues_a_pull_and_a_bad_one_is_401(woo_shop, api):
     url = f"/connectors/woocommerce/{woo_shop.channel.code}/webhooks"
     body, headers = woo_shop.fake.webhook("order.created", oid, secret="wrong")
     bad = api.post(url, raw=body, headers=headers)
-    assert bad.status_code == 401 and bad.json()["error"]["code"] == "bad_signature"
+    assert bad.status_code == 401 and bad.json()["error"]["code"] == "webhook_signature_invalid"
     assert not ConnectorTask.objects.exists()
     body, headers = woo_shop.fake.webhook("order.created", oid)
     ok = api.post(url, raw=body, headers=headers)

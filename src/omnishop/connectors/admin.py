@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from . import services
@@ -165,9 +166,16 @@ class ConnectorTaskAdmin(ReadOnly):
 
     @admin.action(description="Retry now")
     def retry_now(self, request, queryset):
-        n = queryset.filter(status__in=["failed", "pending"]).update(
-            status="pending", next_attempt_at=timezone.now(), attempts=0
-        )
+        n = 0
+        for task in queryset.filter(status__in=["failed", "pending"]):
+            try:
+                with transaction.atomic():
+                    n += ConnectorTask.objects.filter(pk=task.pk).update(
+                        status="pending", next_attempt_at=timezone.now(), attempts=0
+                    )
+            except IntegrityError:
+                # A newer change of the same SKU is already pending: it carries the latest figure.
+                ConnectorTask.objects.filter(pk=task.pk).update(status="done", error_code="superseded")
         self.message_user(request, f"{n} tasks due now.", messages.SUCCESS)
 
 

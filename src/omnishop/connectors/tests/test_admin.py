@@ -49,3 +49,25 @@ def test_sync_now_and_reconcile_now_actions(shopify_shop, staff_api):
     response = staff_api.client.post(url, {"action": "reconcile_now", "_selected_action": [pk]}, follow=True)
     assert response.status_code == 200 and b"1 checked" in response.content
     assert ReconcileReport.objects.get().status == "ok"
+
+
+def test_retry_now_makes_a_failed_task_due_or_lets_a_newer_one_win(shopify_shop, staff_api):
+    from omnishop.connectors import services
+
+    old = services.enqueue(connection=shopify_shop.connection, operation="stock", key="A")
+    ConnectorTask.objects.filter(pk=old.pk).update(status="failed", error_code="http_5xx")
+    newer = services.enqueue(connection=shopify_shop.connection, operation="stock", key="A")
+    other = services.enqueue(connection=shopify_shop.connection, operation="cancel", key="N-1")
+    ConnectorTask.objects.filter(pk=other.pk).update(status="failed", attempts=25)
+    url = "/admin/connectors/connectortask/"
+    staff_api.client.post(url, {"action": "retry_now", "_selected_action": [old.pk, other.pk]}, follow=True)
+    assert ConnectorTask.objects.get(pk=old.pk).error_code == "superseded"
+    assert ConnectorTask.objects.get(pk=newer.pk).status == "pending"
+    assert ConnectorTask.objects.get(pk=other.pk).status == "pending"
+
+
+def test_the_nightly_reconcile_job_runs_every_connection(shopify_shop, woo_shop):
+    from omnishop.connectors import tasks
+
+    assert tasks.reconcile_all() == 2
+    assert ReconcileReport.objects.filter(status="ok").count() == 2

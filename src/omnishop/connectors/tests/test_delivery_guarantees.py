@@ -215,3 +215,37 @@ def test_placing_an_order_on_a_connected_channel_makes_no_http_call(shopify_shop
     assert order.status == "paid"
     assert time.monotonic() - started < 1.0
     assert calls == [] and shopify_shop.fake.requests == []
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_workers_running_at_once_push_each_change_once(woo_shop):
+    import threading
+
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs real parallel connections (PostgreSQL)")
+    skus = [f"C-{i}" for i in range(60)]
+    for i, sku in enumerate(skus):
+        woo_shop.variant(sku=sku, stock=i + 1)
+        woo_shop.fake.add_product(sku=sku, quantity=999)
+    services.sink(
+        [Event("stock.availability_changed", woo_shop.channel.code, {"sku": s, "available": 1}) for s in skus]
+    )
+    barrier = threading.Barrier(4)
+
+    def worker():
+        barrier.wait()
+        while services.work_due(limit=5):
+            pass
+        connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [woo_shop.fake.count("stock", s) for s in skus] == [1] * 60
+    assert [woo_shop.fake.item_by_sku(s)["stock_quantity"] for s in skus] == list(range(1, 61))
+    assert set(ConnectorTask.objects.values_list("status", flat=True)) == {"done"}

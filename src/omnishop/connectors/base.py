@@ -15,7 +15,7 @@ import hashlib
 import hmac
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from urllib.parse import urlsplit
 
@@ -95,6 +95,7 @@ class RemoteOrder:
     cancelled: bool = False
     paid: bool = False  # the channel took the money: only paid orders become our orders
     raw: dict = field(default_factory=dict)
+    error: str = ""  # the channel sent something we cannot read: recorded as a failed import, not dropped
 
 
 @dataclass
@@ -196,6 +197,10 @@ class Connector:
                 follow_redirects=False,
             )
         except egress.EgressFailed as exc:
+            if exc.code == "too_large":
+                raise ChannelRejected(
+                    f"{method} {_path(url)}: the answer is too large", code="too_large"
+                ) from None
             raise ChannelUnavailable(f"{method} {_path(url)}: {exc.code}", code=exc.code) from None
         except egress.EgressRefused as exc:
             raise ChannelRejected(
@@ -251,6 +256,28 @@ def signature_matches(secret: str, body: bytes, given: str | None) -> bool:
 def _path(url: str) -> str:
     # Errors name the path only: query strings may carry credentials on some channels.
     return urlsplit(url).path
+
+
+def parse_order(parse, item) -> RemoteOrder:
+    """`parse(item)`, or — for a malformed order — a RemoteOrder that carries the error and the raw payload,
+    so one unreadable order is recorded instead of stopping every pull after it."""
+    try:
+        return parse(item)
+    except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError, ChannelRejected) as exc:
+        raw = item if isinstance(item, dict) else {"value": repr(item)[:2000]}
+        remote_id = (
+            str(raw.get("id") or "") or "malformed:" + hashlib.sha256(repr(raw).encode()).hexdigest()[:16]
+        )
+        return RemoteOrder(
+            remote_id=remote_id[:100],
+            name=str(raw.get("name") or raw.get("number") or remote_id)[:100],
+            updated_at=datetime(1970, 1, 1, tzinfo=UTC),
+            status="",
+            currency="",
+            lines=[],
+            raw=raw,
+            error=f"{type(exc).__name__}: {exc}"[:500],
+        )
 
 
 def iterate_pages(fetch, first: str | None = None) -> Iterator[OrderPage]:

@@ -37,6 +37,7 @@ from .base import (
     RemoteRef,
     StockUpdate,
     WebhookIntent,
+    parse_order,
     register,
     signature_matches,
 )
@@ -373,7 +374,7 @@ class ShopifyConnector(Connector):
         orders = data["orders"]
         info = orders["pageInfo"]
         return OrderPage(
-            orders=[_order(node) for node in orders["nodes"]],
+            orders=[parse_order(_order, node) for node in orders["nodes"]],
             next_page=info["endCursor"] if info["hasNextPage"] else None,
         )
 
@@ -381,7 +382,7 @@ class ShopifyConnector(Connector):
         data = self.graphql(ORDER, {"id": remote_id})
         if not data.get("order"):
             raise ChannelRejected(f"Shopify has no order {remote_id}.", code="order_not_found")
-        return _order(data["order"])
+        return parse_order(_order, data["order"])
 
     def acknowledge_order(self, *, remote_id: str, our_number: str) -> None:
         data = self.graphql(TAGS_ADD, {"id": remote_id, "tags": ["omnishop", f"omnishop:{our_number}"]})

@@ -38,6 +38,7 @@ from .base import (
     RemoteRef,
     StockUpdate,
     WebhookIntent,
+    parse_order,
     register,
     signature_matches,
 )
@@ -215,13 +216,13 @@ class WooCommerceConnector(Connector):
         response, items = self.call("GET", "/orders", params=params)
         total_pages = int(response.headers.get("X-WP-TotalPages") or 1)
         return OrderPage(
-            orders=[_order(item) for item in items],
+            orders=[parse_order(_order, item) for item in items],
             next_page=str(number + 1) if number < total_pages else None,
         )
 
     def fetch_order(self, remote_id: str) -> RemoteOrder:
         _, data = self.call("GET", f"/orders/{int(remote_id)}")
-        return _order(data)
+        return parse_order(_order, data)
 
     def acknowledge_order(self, *, remote_id: str, our_number: str) -> None:
         self.call(

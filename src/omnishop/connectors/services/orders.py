@@ -98,6 +98,10 @@ def import_remote_order(
     *, connection: ChannelConnection, connector: Connector, remote: RemoteOrder
 ) -> OrderMapping | None:
     """One channel order → one Omnishop order (or a recorded failure). Pulling it again changes nothing."""
+    if remote.error:
+        return _record(
+            connection, remote, status="failed", error_code="malformed_order", error_message=remote.error
+        )
     mapping = OrderMapping.objects.filter(connection=connection, remote_order_id=remote.remote_id).first()
     if mapping is not None and mapping.status == OrderMapping.Status.IMPORTED:
         OrderMapping.objects.filter(pk=mapping.pk).update(

@@ -272,3 +272,14 @@ def test_listing_prices_are_sent_with_two_decimals(shopify_shop):
     drain()
     assert shopify_shop.fake.variant_by_sku("P")["price"] == "3.10"
     assert ListingMapping.objects.get(sku="P").last_price == Decimal("3.1")
+
+
+def test_a_malformed_shopify_order_is_recorded_and_the_pull_goes_on(shopify_shop):
+    shopify_shop.variant(sku="TEE", stock=5)
+    bad = shopify_shop.fake.add_order(lines=[("TEE", 1, "10.00")])
+    del shopify_shop.fake.orders[bad]["lineItems"]
+    good = shopify_shop.fake.add_order(lines=[("TEE", 1, "10.00")])
+    counts = services.pull_orders(connection=shopify_shop.connection)
+    assert (counts["imported"], counts["failed"]) == (1, 1)
+    assert OrderMapping.objects.get(remote_order_id=bad).error_code == "malformed_order"
+    assert OrderMapping.objects.get(remote_order_id=good).status == "imported"

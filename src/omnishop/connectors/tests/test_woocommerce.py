@@ -239,3 +239,15 @@ def test_credentials_are_refused_over_plain_http_to_a_real_host(woo_shop):
     task = ConnectorTask.objects.get()
     assert (task.status, task.error_code) == ("failed", "https_required")
     assert orjson.dumps(task.error_message)  # recorded, readable
+
+
+def test_a_malformed_order_is_recorded_and_the_pull_goes_on(woo_shop):
+    woo_shop.variant(sku="TEE", stock=5)
+    bad = woo_shop.fake.add_order(lines=[("TEE", 1, "10.00")])
+    woo_shop.fake.orders[bad]["line_items"][0]["quantity"] = "lots"
+    good = woo_shop.fake.add_order(lines=[("TEE", 1, "10.00")])
+    counts = services.pull_orders(connection=woo_shop.connection)
+    assert (counts["imported"], counts["failed"]) == (1, 1)
+    failed = OrderMapping.objects.get(remote_order_id=str(bad))
+    assert failed.error_code == "malformed_order" and failed.payload["line_items"][0]["quantity"] == "lots"
+    assert OrderMapping.objects.get(remote_order_id=str(good)).status == "imported"

@@ -53,7 +53,37 @@ class FakeApp:
     def fault_reply(self, mode: str, retry_after: float) -> Reply:
         raise ValueError(f"Unknown fault mode {mode!r}")
 
+    def control(self, request: Request) -> Reply:
+        """`/_fake/…`: drive the fake from outside its process (the demo): add an order, read the state,
+        inject faults. Not part of the service's API; never faulted, never logged as a request."""
+        body = request.json() if request.body else {}
+        if request.method == "POST" and request.path == "/_fake/orders":
+            lines = [(str(sku), int(q), str(price)) for sku, q, price in body["lines"]]
+            return Reply(201, {"id": self.add_order(lines=lines)})
+        if request.method == "POST" and request.path == "/_fake/faults":
+            self.fail_next(
+                int(body.get("count", 1)),
+                str(body.get("mode", "500")),
+                retry_after=float(body.get("retry_after", 1)),
+            )
+            return Reply(204)
+        if request.method == "GET" and request.path == "/_fake/state":
+            with self.lock:
+                return Reply(200, self.state())
+        return Reply(404, {"errors": "Not Found"})
+
+    def add_order(self, *, lines):
+        raise NotImplementedError
+
+    def state(self) -> dict:
+        return {"applied": [list(map(str, a)) for a in self.applied[-200:]]}
+
     def dispatch(self, request: Request) -> Reply | None:
+        if request.path.startswith("/_fake/"):
+            try:
+                return self.control(request)
+            except (ValueError, KeyError, TypeError) as exc:
+                return Reply(400, {"errors": f"bad control request: {exc}"})
         with self.lock:
             self.requests.append(request)
             fault = self.faults.pop(0) if self.faults else None

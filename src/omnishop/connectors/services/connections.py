@@ -87,14 +87,18 @@ def handle_webhook(*, kind: str, channel_code: str, headers, body: bytes) -> dic
     return {"topic": intent.topic, "queued": queued}
 
 
-def sync_now(*, connection: ChannelConnection) -> int:
-    """Pull orders and push every listed SKU's stock (admin "sync now"); returns the tasks queued."""
+def sync_now(*, connection: ChannelConnection, listings: bool = True) -> int:
+    """Pull orders and push every published SKU's stock — and its listing (price, publication; created on
+    the channel when missing), unless `listings=False` (admin "sync now"); returns the tasks queued."""
     enqueue(connection=connection, operation="pull_orders")
     skus = ChannelListing.objects.filter(channel=connection.channel, is_published=True).values_list(
         "variant__sku", flat=True
     )
     n = 1
     for sku in skus.iterator():
+        if listings:
+            enqueue(connection=connection, operation="listing", key=sku, payload={"reason": "sync_now"})
+            n += 1
         enqueue(connection=connection, operation="stock", key=sku, payload={"reason": "sync_now"})
         n += 1
     return n

@@ -28,7 +28,6 @@ from .logs import write_log
 
 logger = logging.getLogger(__name__)
 
-# Listings first: a listing created on the channel in this round can take its stock in the same round.
 BATCHED = ("listing", "stock")
 
 
@@ -56,12 +55,18 @@ def work_connection(connection: ChannelConnection, *, limit: int = 500) -> int:
     if not tasks:
         return 0
     connector = connector_for(connection)
-    groups: list[tuple[str, list[ConnectorTask]]] = []
+    # Pulls first (an imported order changes what we may promise), then listings (a listing created on the
+    # channel can take its stock in the same round), stock, and the order updates.
+    groups: list[tuple[str, list[ConnectorTask]]] = [
+        (t.operation, [t]) for t in tasks if t.operation in ("pull_orders", "pull_order")
+    ]
     for op in BATCHED:
         mine = [t for t in tasks if t.operation == op]
         size = connector.max_stock_batch if op == "stock" else connector.max_listing_batch
         groups += [(op, mine[i : i + size]) for i in range(0, len(mine), size)]
-    groups += [(t.operation, [t]) for t in tasks if t.operation not in BATCHED]
+    groups += [
+        (t.operation, [t]) for t in tasks if t.operation not in (*BATCHED, "pull_orders", "pull_order")
+    ]
     for i, (op, batch) in enumerate(groups):
         wait = ratelimit.take(connection.pk)
         if wait > 0:

@@ -43,7 +43,11 @@ def test_sync_now_and_reconcile_now_actions(shopify_shop, staff_api):
     pk = str(shopify_shop.connection.pk)
     response = staff_api.client.post(url, {"action": "sync_now", "_selected_action": [pk]}, follow=True)
     assert response.status_code == 200
-    assert set(ConnectorTask.objects.values_list("operation", flat=True)) == {"pull_orders", "stock"}
+    assert set(ConnectorTask.objects.values_list("operation", flat=True)) == {
+        "pull_orders",
+        "listing",
+        "stock",
+    }
     drain()
     assert shopify_shop.fake.available("A") == 4
     response = staff_api.client.post(url, {"action": "reconcile_now", "_selected_action": [pk]}, follow=True)

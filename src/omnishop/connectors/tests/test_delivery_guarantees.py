@@ -81,10 +81,12 @@ def test_the_worker_waits_for_the_bucket_instead_of_calling(woo_shop):
     services.enqueue(connection=woo_shop.connection, operation="pull_orders")
     services.enqueue(connection=woo_shop.connection, operation="stock", key="A")
     services.work_due()
-    # One token: the stock batch ran; the pull waits for the next token (not called, attempt not counted).
-    waiting = ConnectorTask.objects.get(operation="pull_orders")
+    # One token: the pull ran (pulls go first); the stock batch waits for the next token — not called, and
+    # the attempt is not counted.
+    assert ConnectorTask.objects.get(operation="pull_orders").status == "done"
+    waiting = ConnectorTask.objects.get(operation="stock")
     assert waiting.status == "pending" and waiting.attempts == 0 and waiting.next_attempt_at > timezone.now()
-    assert not [r for r in woo_shop.fake.requests if r.path.endswith("/orders")]
+    assert not [r for r in woo_shop.fake.requests if r.path.endswith("/batch")]
 
 
 def test_429_retry_after_holds_every_call_to_that_channel(woo_shop):

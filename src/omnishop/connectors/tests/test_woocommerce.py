@@ -251,3 +251,24 @@ def test_a_malformed_order_is_recorded_and_the_pull_goes_on(woo_shop):
     failed = OrderMapping.objects.get(remote_order_id=str(bad))
     assert failed.error_code == "malformed_order" and failed.payload["line_items"][0]["quantity"] == "lots"
     assert OrderMapping.objects.get(remote_order_id=str(good)).status == "imported"
+
+
+def test_sync_now_publishes_the_catalogue_to_an_empty_shop_and_takes_its_orders(woo_shop, woo_fake):
+    """The demo's path: an empty fake shop, driven from outside through its /_fake/ control endpoints."""
+    from omnishop.core import egress
+
+    woo_shop.variant(sku="TEE", price="10.00", stock=6)
+    woo_shop.variant(sku="MUG", price="7.50", stock=2)
+    services.sync_now(connection=woo_shop.connection)
+    drain()
+    assert (
+        woo_shop.fake.item_by_sku("TEE")["stock_quantity"],
+        woo_shop.fake.item_by_sku("MUG")["price"],
+    ) == (6, "7.50")
+    created = egress.request("POST", f"{woo_fake.url}/_fake/orders", json={"lines": [["MUG", 1, "7.50"]]})
+    assert created.status_code == 201
+    services.sync_now(connection=woo_shop.connection)
+    drain()
+    assert OrderMapping.objects.get(remote_order_id=str(created.json()["id"])).status == "imported"
+    state = egress.request("GET", f"{woo_fake.url}/_fake/state").json()
+    assert ["stock", "MUG", "1"] in state["applied"]  # the sale there came back as the new figure

@@ -160,6 +160,7 @@ def test_fulfilment_with_tracking_reaches_shopify_once(shopify_shop):
     drain()
     fulfilments = shopify_shop.fake.orders[oid]["fulfillments"]
     assert len(fulfilments) == 1
+    assert list(ConnectorTask.objects.values_list("status", "error_code")) == [("done", ""), ("done", "already_applied")]
     assert fulfilments[0]["trackingInfo"][0] == {"company": "Royal Mail", "number": "RM123GB", "url": None}
 
 

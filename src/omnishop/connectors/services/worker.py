@@ -206,15 +206,16 @@ def _push_stock(connector: Connector, batch: list[ConnectorTask], started) -> No
     results = connector.push_stock(updates)
     stale = [r for r in results if r.error_code == "compare_quantity_stale"]
     if stale:
-        # Someone else changed the figure on the channel (a sale there): learn it, set ours once more.
-        stale_maps = [mapped[r.key] for r in stale]
-        _learn_quantities(connector, stale_maps)
+        # Someone else changed the figure on the channel (a sale there): learn it and set ours once more,
+        # with the items the all-or-nothing batch refused alongside.
+        _learn_quantities(connector, [mapped[r.key] for r in stale])
+        again_maps = [mapped[r.key] for r in results if not r.ok and r.retryable]
         again = [
             StockUpdate(ref=ref_of(m), quantity=available[m.variant_id], expected=m.last_quantity)
-            for m in stale_maps
+            for m in again_maps
         ]
         retried = {r.key: r for r in connector.push_stock(again)}
-        results = [retried.get(r.key, r) if r.key in retried else r for r in results]
+        results = [retried.get(r.key, r) for r in results]
     _finish_items(connection, "stock", by_sku, results, started)
     for r in results:
         if r.ok:

@@ -160,7 +160,10 @@ def test_fulfilment_with_tracking_reaches_shopify_once(shopify_shop):
     drain()
     fulfilments = shopify_shop.fake.orders[oid]["fulfillments"]
     assert len(fulfilments) == 1
-    assert list(ConnectorTask.objects.values_list("status", "error_code")) == [("done", ""), ("done", "already_applied")]
+    assert list(ConnectorTask.objects.values_list("status", "error_code")) == [
+        ("done", ""),
+        ("done", "already_applied"),
+    ]
     assert fulfilments[0]["trackingInfo"][0] == {"company": "Royal Mail", "number": "RM123GB", "url": None}
 
 
@@ -284,3 +287,30 @@ def test_a_malformed_shopify_order_is_recorded_and_the_pull_goes_on(shopify_shop
     assert (counts["imported"], counts["failed"]) == (1, 1)
     assert OrderMapping.objects.get(remote_order_id=bad).error_code == "malformed_order"
     assert OrderMapping.objects.get(remote_order_id=good).status == "imported"
+
+
+def test_one_stale_quantity_does_not_hold_back_the_rest_of_the_batch(shopify_shop):
+    for sku in ("A", "B"):
+        shopify_shop.variant(sku=sku, stock=4)
+        shopify_shop.fake.add_product(sku=sku, quantity=0)
+    for sku in ("A", "B"):
+        services.enqueue(connection=shopify_shop.connection, operation="stock", key=sku)
+    drain()
+    item = shopify_shop.fake.variant_by_sku("A")["inventoryItem"]
+    shopify_shop.fake.inventory[(item, "gid://shopify/Location/1")] = 1  # sold on Shopify
+    from omnishop.inventory import services as inventory
+
+    for v in ("A", "B"):
+        inventory.receive_stock(
+            variant=_variant(v), location=shopify_shop.warehouse, quantity=1, reference="t"
+        )
+        services.enqueue(connection=shopify_shop.connection, operation="stock", key=v)
+    services.work_due()  # one round, no backoff
+    assert (shopify_shop.fake.available("A"), shopify_shop.fake.available("B")) == (5, 5)
+    assert set(ConnectorTask.objects.values_list("status", flat=True)) == {"done"}
+
+
+def _variant(sku):
+    from omnishop.catalog.models import Variant
+
+    return Variant.objects.get(sku=sku)

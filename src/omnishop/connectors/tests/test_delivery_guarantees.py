@@ -118,7 +118,7 @@ def test_shopify_throttled_answer_is_a_rate_limit_not_a_failure(shopify_shop):
 
 
 @pytest.mark.parametrize("kind", ["shopify", "woocommerce"])
-def test_a_faulty_channel_gets_every_change_exactly_once_after_it_recovers(request, kind):
+def test_a_faulty_channel_gets_every_change_exactly_once_after_it_recovers(request, db, kind):
     shop = request.getfixturevalue("shopify_shop" if kind == "shopify" else "woo_shop")
     fake = shop.fake
     skus = [f"F-{i}" for i in range(8)]
@@ -150,6 +150,30 @@ def test_a_faulty_channel_gets_every_change_exactly_once_after_it_recovers(reque
             )
         ]
     )
+    # Meanwhile a checkout on the same channel: it writes its events and never calls the broken channel.
+    from omnishop.orders import services as orders
+
+    orders.create_shipping_method(channel=shop.channel, code="std", name="Standard", kind="flat", price="0")
+    calls, started = len(fake.requests), time.monotonic()
+    orders.place_order(
+        channel=shop.channel,
+        quantities={skus[-1]: 1},
+        shipping_method="std",
+        shipping_address={
+            "name": "Ada",
+            "line1": "1 Row",
+            "city": "London",
+            "postcode": "N1 1AA",
+            "country": "GB",
+        },
+        payment=orders.PaymentRequest(provider="test_card", token="4242424242424242"),
+        key=f"faulty-{kind}",
+        email="ada@example.com",
+        actor="test",
+    )
+    assert len(fake.requests) == calls and time.monotonic() - started < 1.0
+    stock_after_sale[skus[-1]] -= 1
+    services.enqueue(connection=shop.connection, operation="stock", key=skus[-1])  # what the relay would do
     deadline = time.monotonic() + 60
     while ConnectorTask.objects.filter(status__in=["pending", "running"]).exists():
         assert time.monotonic() < deadline, list(

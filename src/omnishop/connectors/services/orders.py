@@ -46,41 +46,28 @@ def pull_orders(*, connection: ChannelConnection, connector: Connector | None = 
     counts = {"imported": 0, "unchanged": 0, "failed": 0, "skipped": 0}
     page_token = None
     first_error = None
-    try:
-        while True:
-            page = connector.pull_orders(updated_since=since, page=page_token)
-            for remote in page.orders:
-                before = OrderMapping.objects.filter(
-                    connection=connection, remote_order_id=remote.remote_id, status="imported"
-                ).exists()
-                mapping = import_remote_order(connection=connection, connector=connector, remote=remote)
-                if mapping is None:
-                    counts["skipped"] += 1
-                elif mapping.status == OrderMapping.Status.FAILED:
-                    counts["failed"] += 1
-                    first_error = first_error or mapping
-                else:
-                    counts["unchanged" if before else "imported"] += 1
-                if newest is None or remote.updated_at > newest:
-                    newest = remote.updated_at
-            if newest is not None:
-                set_cursor(connection, ORDERS_CURSOR, newest.isoformat())
-            if not page.next_page:
-                break
-            page_token = page.next_page
-    except ChannelError as exc:
-        write_log(
-            connection=connection,
-            operation="pull_orders",
-            direction="pull",
-            started_at=started,
-            ok=counts["imported"],
-            failed=counts["failed"] + 1,
-            status="retry" if exc.retryable else "error",
-            error_code=exc.code,
-            error_message=exc.message,
-        )
-        raise
+    # A ChannelError leaves the loop: the worker logs and retries it; recorded pages keep their cursor.
+    while True:
+        page = connector.pull_orders(updated_since=since, page=page_token)
+        for remote in page.orders:
+            before = OrderMapping.objects.filter(
+                connection=connection, remote_order_id=remote.remote_id, status="imported"
+            ).exists()
+            mapping = import_remote_order(connection=connection, connector=connector, remote=remote)
+            if mapping is None:
+                counts["skipped"] += 1
+            elif mapping.status == OrderMapping.Status.FAILED:
+                counts["failed"] += 1
+                first_error = first_error or mapping
+            else:
+                counts["unchanged" if before else "imported"] += 1
+            if newest is None or remote.updated_at > newest:
+                newest = remote.updated_at
+        if newest is not None:
+            set_cursor(connection, ORDERS_CURSOR, newest.isoformat())
+        if not page.next_page:
+            break
+        page_token = page.next_page
     write_log(
         connection=connection,
         operation="pull_orders",

@@ -217,6 +217,7 @@ def register_routers() -> None:
     """Attach every app's router. Apps own their routers; this is the one list of them."""
     from omnishop.catalog.api import router as catalog_router
     from omnishop.channels.api import router as channels_router
+    from omnishop.connectors.api import router as connectors_router
     from omnishop.customers.api import router as customers_router
     from omnishop.datahub.api import router as datahub_router
     from omnishop.inventory.api import channel_router as inventory_channel_router
@@ -249,6 +250,7 @@ def register_routers() -> None:
     api.add_router("/payments", payments_router)
     api.add_router("/shipping", shipping_router)
     api.add_router("/webhooks", webhooks_router)
+    api.add_router("/connectors", connectors_router)
 
 
 register_routers()

@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "omnishop.orders",
     "omnishop.shipping",
     "omnishop.webhooks",
+    "omnishop.connectors",
 ]
 
 MIDDLEWARE = [
@@ -349,6 +350,26 @@ CELERY_BEAT_SCHEDULE["inventory-purge-stock-marks"] = {
     "task": "omnishop.inventory.tasks.purge_folded_stock_marks",
     "schedule": 3600.0,
 }
+
+# --- Channel connectors (Shopify, WooCommerce; docs/connectors.md) ------------------------------------------
+# Calls to a channel: time limit (seconds) and answer size; failed pushes retry with exponential backoff
+# (base, cap) up to a number of attempts, then wait for a person in the admin. A claimed task's lease.
+OMNISHOP_CONNECTOR_TIMEOUT = float(os.environ.get("OMNISHOP_CONNECTOR_TIMEOUT", "10"))
+OMNISHOP_CONNECTOR_MAX_BYTES = 8 * 1024 * 1024
+OMNISHOP_CONNECTOR_BACKOFF_SECONDS = float(os.environ.get("OMNISHOP_CONNECTOR_BACKOFF_SECONDS", "5"))
+OMNISHOP_CONNECTOR_BACKOFF_MAX = 3600.0
+OMNISHOP_CONNECTOR_MAX_ATTEMPTS = 25
+OMNISHOP_CONNECTOR_LEASE_SECONDS = 120
+CELERY_BEAT_SCHEDULE["connectors-reconcile"] = {
+    "task": "omnishop.connectors.tasks.reconcile_all",
+    "schedule": 24 * 3600.0,
+}
+CELERY_BEAT_SCHEDULE["connectors-pull-orders"] = {
+    "task": "omnishop.connectors.tasks.pull_orders",
+    "schedule": 300.0,
+}
+OMNISHOP_OUTBOX_SINKS.append("omnishop.connectors.services.sink")
+OMNISHOP_RELAY_WORKERS.append("omnishop.connectors.services.work_due")
 
 LOGGING = {
     "version": 1,

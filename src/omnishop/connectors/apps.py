@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class ConnectorsConfig(AppConfig):
+    name = "omnishop.connectors"
+    label = "connectors"
+    verbose_name = "Channel connectors"

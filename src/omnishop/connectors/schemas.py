@@ -1,0 +1,6 @@
+from ninja import Schema
+
+
+class WebhookAcceptedOut(Schema):
+    topic: str
+    queued: bool

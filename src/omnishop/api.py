@@ -229,6 +229,7 @@ def register_routers() -> None:
     from omnishop.search.api import router as search_router
     from omnishop.shipping.api import router as shipping_router
     from omnishop.storefront.api import router as storefront_router
+    from omnishop.tills.api import router as tills_router
 
     api.add_router("/channels", channels_router)
     api.add_router("/catalog", catalog_router)
@@ -244,6 +245,7 @@ def register_routers() -> None:
     api.add_router("/orders", orders_router)
     api.add_router("/payments", payments_router)
     api.add_router("/shipping", shipping_router)
+    api.add_router("/tills", tills_router)
 
 
 register_routers()

@@ -61,6 +61,8 @@ INSTALLED_APPS = [
     "omnishop.payments",
     "omnishop.orders",
     "omnishop.shipping",
+    "omnishop.tills",
+    "omnishop.feeds",
 ]
 
 MIDDLEWARE = [

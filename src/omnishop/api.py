@@ -239,6 +239,9 @@ def register_routers() -> None:
     api.add_router("/channels", inventory_channel_router)  # /channels/{code}/availability
     api.add_router("/channels", orders_channel_router)  # /channels/{code}/shipping-methods
     api.add_router("/storefront", storefront_router)
+    from omnishop.events_api import install as install_event_feed
+
+    install_event_feed(events_router)  # GET /events beside the tracking POST on the same path
     api.add_router("/events", events_router)
     api.add_router("/recommendations", recommendations_router)
     api.add_router("/search", search_router)

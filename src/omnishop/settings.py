@@ -329,6 +329,28 @@ CELERY_BEAT_SCHEDULE["orders-allocate-backorders"] = {
     "schedule": 60.0,
 }
 
+# --- Outbox and relay (core/outbox.py, docs/events.md) ----------------------------------------------------
+# Sinks fan an event out inside the relay's transaction (rows only); workers then do the network work.
+OMNISHOP_OUTBOX_SINKS: list[str] = []
+OMNISHOP_RELAY_WORKERS: list[str] = ["omnishop.inventory.services.stock_events.fold_stock_changes"]
+# auto = a relay thread in every `omnishop serve` worker when there is no Redis; on; off (run `omnishop relay`).
+OMNISHOP_RELAY = os.environ.get("OMNISHOP_RELAY", "auto")
+if OMNISHOP_RELAY not in {"auto", "on", "off"}:
+    raise ImproperlyConfigured("OMNISHOP_RELAY must be auto, on or off.")
+OMNISHOP_RELAY_POLL = float(os.environ.get("OMNISHOP_RELAY_POLL", "0.5"))
+# Stock changes of one SKU within this window become one stock.availability_changed event per channel.
+OMNISHOP_STOCK_EVENT_WINDOW = float(os.environ.get("OMNISHOP_STOCK_EVENT_WINDOW", "1.0"))
+# Outgoing HTTP may reach loopback only when this is on (tests and the demo's local fakes); never in production.
+OMNISHOP_EGRESS_ALLOW_LOOPBACK = env_bool("OMNISHOP_EGRESS_ALLOW_LOOPBACK", False)
+# A safety sweep: with Redis, production runs `omnishop relay` processes; beat's sweep catches up if none runs.
+CELERY_BEAT_SCHEDULE["outbox-relay-sweep"] = {"task": "omnishop.core.tasks.relay", "schedule": 10.0}
+OMNISHOP_OUTBOX_RETENTION_DAYS = int(os.environ.get("OMNISHOP_OUTBOX_RETENTION_DAYS", "30"))
+CELERY_BEAT_SCHEDULE["outbox-purge"] = {"task": "omnishop.core.tasks.purge_outbox", "schedule": 3600.0}
+CELERY_BEAT_SCHEDULE["inventory-purge-stock-marks"] = {
+    "task": "omnishop.inventory.tasks.purge_folded_stock_marks",
+    "schedule": 3600.0,
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

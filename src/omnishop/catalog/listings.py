@@ -18,9 +18,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from omnishop.core import outbox
 from omnishop.core.errors import Conflict, ValidationFailed
 from omnishop.core.money import CurrencyMismatch, InvalidAmount, parse_amount, validate_currency
 
+from . import events
 from .errors import InvalidCompareAtPrice, ListingNotFound, VariantNotFound
 from .models import ChannelListing, Variant
 from .unset import UNSET
@@ -201,11 +203,14 @@ def bulk_upsert_listings(
                     channel=channel, variant_id__in=list(seen)
                 )
             }
-            to_create, to_update = [], []
+            to_create, to_update, announced = [], [], []
             for index, (change, variant) in enumerate(zip(changes, variants, strict=True)):
                 listing = existing.get(variant.pk) or ChannelListing(channel=channel, variant=variant)
+                before = _announced_state(listing) if listing.pk else None
                 _apply(listing, change, channel=channel, prefix=_row(prefix, index), now=now)
                 (to_update if listing.pk else to_create).append(listing)
+                if before != _announced_state(listing):
+                    announced.append(listing)
             ChannelListing.objects.bulk_create(to_create)
             ChannelListing.objects.bulk_update(
                 to_update,
@@ -219,6 +224,7 @@ def bulk_upsert_listings(
                     "updated_at",
                 ],
             )
+            events.listings_changed(announced)
     except IntegrityError:
         raise Conflict(
             "Another request changed these listings at the same time; retry.", field=prefix or None
@@ -247,14 +253,25 @@ def upsert_listing(
     return listing
 
 
+def _announced_state(listing: ChannelListing) -> tuple:
+    """What listing.changed tells channels: a change of anything else is not announced."""
+    return (listing.price, listing.compare_at_price, listing.currency, listing.is_published)
+
+
 def set_listings_published(*, listings: QuerySet[ChannelListing], published: bool) -> int:
     """Publish or unpublish many listings in one statement; returns how many changed."""
     now = timezone.now()
-    changing = listings.exclude(is_published=published)
-    return ChannelListing.objects.filter(pk__in=list(changing.values_list("pk", flat=True))).update(
-        is_published=published, published_at=now if published else None, updated_at=now
-    )
+    with transaction.atomic():
+        pks = list(listings.exclude(is_published=published).values_list("pk", flat=True))
+        changed = ChannelListing.objects.filter(pk__in=pks).update(
+            is_published=published, published_at=now if published else None, updated_at=now
+        )
+        events.listings_changed(ChannelListing.objects.filter(pk__in=pks))
+    return changed
 
 
 def delete_listing(*, listing: ChannelListing) -> None:
-    listing.delete()
+    with transaction.atomic():
+        delisted = events.listing_events([listing], deleted=True)
+        listing.delete()
+        outbox.emit_many(delisted)

@@ -20,8 +20,10 @@ from django.db.models import Exists, OuterRef, ProtectedError, Q, QuerySet, Rest
 from django.utils import timezone
 from django.utils.text import slugify
 
+from omnishop.core import outbox
 from omnishop.core.errors import Conflict, ValidationFailed
 
+from . import events
 from . import gtin as gtins
 from .errors import (
     DuplicateGtin,
@@ -238,8 +240,12 @@ def _raise_for_integrity(rows: Sequence[dict], *, field_of, exclude_pk: int | No
 
 
 def _touch(product_id: int) -> None:
-    """A change to a variant or image is a change to the product, for `updated_since` sync clients."""
+    """A change to a variant or image is a change to the product, for `updated_since` sync clients and
+    for the outbox (product.updated)."""
     Product.objects.filter(pk=product_id).update(updated_at=timezone.now())
+    product = Product.objects.only("pk", "title", "slug").filter(pk=product_id).first()
+    if product is not None:
+        events.product_event("product.updated", product)
 
 
 def create_product(
@@ -320,6 +326,7 @@ def create_product(
                     for r in image_rows
                 ]
             )
+            events.product_event("product.created", product)
     except IntegrityError:
         if slug and Product.objects.filter(slug=slug).exists():
             raise DuplicateSlug(f"A product with slug '{slug}' exists.", field="slug") from None
@@ -363,6 +370,7 @@ def update_product(
     try:
         with transaction.atomic():
             product.save()
+            events.product_event("product.updated", product)
     except IntegrityError:
         raise DuplicateSlug(f"A product with slug '{product.slug}' exists.", field="slug") from None
     return product
@@ -396,7 +404,13 @@ def delete_product(*, product: Product, acting_channel=None) -> None:
             _refuse_if_listed_elsewhere(
                 Variant.objects.filter(product=product), acting_channel, field="product_id"
             )
+            delisted = events.listing_events(
+                ChannelListing.objects.filter(variant__product=product), deleted=True
+            )
+            gone = Product(pk=product.pk, title=product.title, slug=product.slug)
             product.delete()
+            outbox.emit_many(delisted)
+            events.product_event("product.deleted", gone)
     except (ProtectedError, RestrictedError):
         raise ProductInUse(
             "Other records (stock, orders) refer to this product's variants; deactivate it instead.",
@@ -491,7 +505,9 @@ def delete_variant(*, variant: Variant, acting_channel=None) -> None:
                 Variant.objects.filter(pk=variant.pk), acting_channel, field="variant_id"
             )
             product_id = variant.product_id
+            delisted = events.listing_events(ChannelListing.objects.filter(variant=variant), deleted=True)
             variant.delete()
+            outbox.emit_many(delisted)
             _touch(product_id)
     except (ProtectedError, RestrictedError):
         raise VariantInUse(

@@ -67,6 +67,7 @@ class ApiKey(models.Model):
         ("orders:read", "Read this channel's orders"),
         ("orders:write", "Create and change this channel's orders"),
         ("events:write", "Send behaviour events"),
+        ("events:read", "Read this channel's domain events (GET /events: orders, stock, listings)"),
         ("imports:write", "Upload data imports"),
     )
     SCOPE_NAMES = tuple(name for name, _ in SCOPES)

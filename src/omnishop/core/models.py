@@ -1,4 +1,4 @@
-"""Tables shared by every context: stored responses for Idempotency-Key replays."""
+"""Tables shared by every context: stored responses for Idempotency-Key replays, scheduled jobs, the outbox."""
 
 from django.db import models
 
@@ -50,3 +50,74 @@ class ScheduledJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} (next {self.next_run_at:%Y-%m-%d %H:%M:%S})"
+
+
+class OutboxEvent(models.Model):
+    """A domain event, written in the same transaction as the change it announces (core/outbox.py).
+
+    The relay fans undispatched events out to webhook endpoints and channel connectors; integrators read
+    them with GET /api/v1/events. Rows are never updated except for the relay's bookkeeping columns.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    event_id = models.CharField(max_length=40, unique=True, help_text="evt_ + a ULID: unique and sortable.")
+    type = models.CharField(max_length=60)
+    aggregate_type = models.CharField(max_length=30)
+    aggregate_id = models.CharField(max_length=150)
+    sequence = models.PositiveIntegerField(help_text="1, 2, 3… per aggregate, in commit order.")
+    channel = models.CharField(
+        max_length=50, blank=True, help_text="Code of the channel it concerns, if any."
+    )
+    version = models.PositiveSmallIntegerField(default=1, help_text="Version of the payload's schema.")
+    payload = models.JSONField()
+    occurred_at = models.DateTimeField()
+    # PostgreSQL: the writing transaction's id, so readers never pass an event whose transaction is still
+    # open (see outbox.read). SQLite has one writer at a time: 0, and the id order is the commit order.
+    txid = models.BigIntegerField(default=0)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    dispatch_attempts = models.PositiveIntegerField(default=0)
+    dispatch_error = models.TextField(blank=True)
+    retry_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["txid", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["aggregate_type", "aggregate_id", "sequence"], name="outbox_aggregate_sequence_unique"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["id"], condition=models.Q(dispatched_at__isnull=True), name="outbox_undispatched"
+            ),
+            models.Index(fields=["txid", "id"], name="outbox_read_order"),
+            models.Index(fields=["type", "txid", "id"], name="outbox_type_read"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} {self.type} {self.aggregate_type}:{self.aggregate_id}#{self.sequence}"
+
+    def envelope(self) -> dict:
+        """The event as integrators see it (GET /api/v1/events, webhook bodies): Standard Webhooks' shape."""
+        return {
+            "id": self.event_id,
+            "type": self.type,
+            "timestamp": self.occurred_at.isoformat().replace("+00:00", "Z"),
+            "aggregate": {"type": self.aggregate_type, "id": self.aggregate_id, "sequence": self.sequence},
+            "channel": self.channel,
+            "version": self.version,
+            "data": self.payload,
+        }
+
+
+class OutboxSequence(models.Model):
+    """The last sequence number given to an aggregate's events; its row lock orders them per aggregate."""
+
+    aggregate_type = models.CharField(max_length=30)
+    aggregate_id = models.CharField(max_length=150)
+    last = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["aggregate_type", "aggregate_id"], name="outbox_sequence_unique")
+        ]

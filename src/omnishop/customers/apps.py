@@ -7,4 +7,7 @@ class CustomersConfig(AppConfig):
     verbose_name = "Customers"
 
     def ready(self) -> None:
-        from . import accounts  # noqa: F401  (connects the allauth receivers)
+        from . import (
+            accounts,  # noqa: F401  (connects the allauth receivers)
+            events,  # noqa: F401  (customer.created on every new customer)
+        )

@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from omnishop.core.errors import Conflict
 
+from . import events
 from .models import Address, Customer, CustomerPreferences, DistinctPair, MarketingConsent, MergeRecord
 
 PROFILE_FIELDS = ("first_name", "last_name", "email", "phone")
@@ -150,7 +151,7 @@ def merge_customers(
         )
         merged.refresh_from_db()
 
-        return MergeRecord.objects.create(
+        record = MergeRecord.objects.create(
             survivor=survivor,
             merged=merged,
             actor=actor if getattr(actor, "pk", None) else None,
@@ -159,6 +160,8 @@ def merge_customers(
             score=score,
             snapshot=snapshot,
         )
+        events.merged(survivor_id=survivor.pk, merged_id=merged.pk, merge_id=record.pk)
+        return record
 
 
 def _move(field, survivor, merged, snapshot, rows) -> None:
@@ -279,4 +282,7 @@ def undo_merge(*, record: MergeRecord, actor=None) -> MergeRecord:
         record.undone_at = timezone.now()
         record.undone_by = actor if getattr(actor, "pk", None) else None
         record.save(update_fields=["undone_at", "undone_by"])
+        events.merged(
+            survivor_id=record.survivor_id, merged_id=record.merged_id, merge_id=record.pk, undone=True
+        )
         return record

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from omnishop.core.errors import ValidationFailed
 
+from . import events
 from .models import Customer, CustomerPreferences, MarketingConsent
 
 
@@ -80,11 +81,23 @@ def update_preferences(
         if favourite_category_ids is not None:
             prefs.favourite_categories.set(ids)
         for change in consents:
+            before = (
+                MarketingConsent.objects.filter(customer=customer, channel=channels[change.channel])
+                .values_list("granted", flat=True)
+                .first()
+            )
             MarketingConsent.objects.update_or_create(
                 customer=customer,
                 channel=channels[change.channel],
                 defaults={"granted": change.granted, "recorded_at": now, "source": source},
             )
+            if before is None or bool(before) != bool(change.granted):
+                events.consent_changed(
+                    customer_id=customer.pk,
+                    channel=change.channel,
+                    granted=bool(change.granted),
+                    source=source,
+                )
     return prefs
 
 

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from omnishop.core.errors import NotFound, ValidationFailed
 
+from . import events
 from .addresses import (
     ADDRESS_FIELDS,
     COUNTRIES,
@@ -192,6 +193,7 @@ def ensure_channel_customers(
     try:
         with transaction.atomic():
             ids = _insert_blank_customers(len(new))
+            events.created_in_bulk(ids)
             _insert_identities(channel, new, ids, seen)
     except IntegrityError:
         created = 0

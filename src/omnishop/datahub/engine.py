@@ -27,6 +27,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from omnishop.core import outbox
+
 from .errors import SourceError
 from .models import ImportJob, QuarantinedRow
 from .profiles import Profile, get_profile
@@ -327,4 +329,29 @@ def run_job(job: ImportJob, *, progress: Progress | None = None, resume: bool = 
                 job.error_message or "The import stopped on an unexpected error; see the logs."
             )
         job.save(update_fields=["status", "finished_at", "quality", "error_code", "error_message"])
+        announce_finished(job)
     return job
+
+
+def announce_finished(job: ImportJob) -> None:
+    """import.finished: bulk changes are announced once per job, not per row (an import writes listings and
+    stock in bulk); connectors answer it with a full sync of the channel, webhooks let integrators re-read."""
+    outbox.emit(
+        "import.finished",
+        aggregate_type="import",
+        aggregate_id=job.pk,
+        channel=job.channel.code if job.channel_id else "",
+        payload={
+            "job_id": job.pk,
+            "profile": job.profile,
+            "channel": job.channel.code if job.channel_id else "",
+            "status": job.status,
+            "rows_read": job.rows_read,
+            "imported": job.imported,
+            "updated": job.updated,
+            "unchanged": job.unchanged,
+            "merged": job.merged,
+            "quarantined": job.quarantined,
+            "error_code": job.error_code,
+        },
+    )

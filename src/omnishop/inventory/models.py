@@ -190,7 +190,8 @@ class StockMovement(models.Model):
 
 
 class StockEvent(models.Model):
-    """Outbox: a variant's stock changed at a location. The webhook work delivers these to channels."""
+    """A mark: a variant's stock changed at a location. Folded into stock.availability_changed outbox events
+    (services/stock_events.py); `delivered_at` = when it was folded."""
 
     # Written on every sale: only the indexes the outbox reader needs.
     variant = models.ForeignKey("catalog.Variant", on_delete=models.CASCADE, related_name="+", db_index=False)

@@ -15,3 +15,11 @@ def expire_reservations() -> int:
 def replenish() -> int:
     """Nightly: draft purchase orders for everything under its reorder point."""
     return len(services.create_replenishment_orders(actor="system"))
+
+
+@shared_task(name="omnishop.inventory.tasks.purge_folded_stock_marks")
+def purge_folded_stock_marks() -> int:
+    """Hourly: stock marks already folded into outbox events are no longer needed after a day."""
+    from .services.stock_events import purge_folded
+
+    return purge_folded()

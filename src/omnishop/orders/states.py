@@ -6,8 +6,12 @@ conditional UPDATE (a concurrent change makes it fail, not overwrite) and writes
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.db import transaction
 
+from omnishop.channels.models import Channel
+from omnishop.core import outbox
 from omnishop.core.errors import InvalidTransition
 
 from .models import Order, OrderEvent
@@ -33,9 +37,79 @@ OPEN = frozenset({S.PENDING_PAYMENT, S.PAID, S.ON_HOLD})
 
 
 def event(order: Order, kind: str, *, actor: str, message: str = "", before=None, after=None) -> OrderEvent:
-    return OrderEvent.objects.create(
-        order=order, kind=kind, actor=actor, message=message[:500], before=before, after=after
+    """A timeline entry; the ones channels care about also become outbox events in the same transaction."""
+    with transaction.atomic():
+        entry = OrderEvent.objects.create(
+            order=order, kind=kind, actor=actor, message=message[:500], before=before, after=after
+        )
+        announced = outbox_type(kind, after)
+        if announced:
+            announce(order, announced, kind=kind, actor=actor, before=before, after=after)
+    return entry
+
+
+def announce(order: Order, type: str, *, kind: str, actor: str, before=None, after=None) -> None:
+    """The outbox event `type` about `order`, in the caller's transaction."""
+    status = (after or {}).get("status") if kind == "status_changed" else order.status
+    outbox.emit(
+        type,
+        aggregate_type="order",
+        aggregate_id=order.number,
+        channel=channel_code(order),
+        payload={
+            "order": {
+                "number": order.number,
+                "channel": channel_code(order),
+                "external_id": order.external_id,
+                "status": status,
+                "currency": order.currency,
+                "total": str(order.total),
+                "customer_id": order.customer_id,
+            },
+            "change": {"kind": kind, "actor": actor, "before": before, "after": after},
+        },
     )
+
+
+#: timeline kind -> outbox event type (order.paid comes from services.listeners.order_paid, the one place
+#: every path to `paid` goes through)
+ANNOUNCED_KINDS = {
+    "placed": "order.placed",
+    "cancelled": "order.cancelled",
+    "cancelled_lines": "order.cancelled",
+    "address_changed": "order.address_changed",
+    "split": "order.split",
+    "merged": "order.merged",
+    "fulfilments_created": "order.fulfilled",
+    "shipped": "order.shipped",
+    "delivered": "order.delivered",
+    "return_received": "order.returned",
+    "exception": "order.exception",
+    "backordered": "order.exception",
+}
+
+
+def outbox_type(kind: str, after) -> str | None:
+    if kind == "payment":
+        # Each change of a payment that carries refunds: data.change.after.refunded is the cumulative amount.
+        refunded = (after or {}).get("refunded") or "0"
+        return "order.refunded" if Decimal(refunded) > 0 else None
+    return ANNOUNCED_KINDS.get(kind)
+
+
+_channel_codes: dict[int, str] = {}
+
+
+def channel_code(order: Order) -> str:
+    """The order's channel code without a query per event (codes are stable identifiers)."""
+    cached = order._state.fields_cache.get("channel")
+    if cached is not None:
+        return cached.code
+    if order.channel_id not in _channel_codes:
+        _channel_codes[order.channel_id] = Channel.objects.values_list("code", flat=True).get(
+            pk=order.channel_id
+        )
+    return _channel_codes[order.channel_id]
 
 
 def transition(order: Order, to: str, *, actor: str, message: str = "") -> Order:

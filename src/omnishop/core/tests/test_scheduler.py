@@ -136,7 +136,7 @@ def test_serve_runs_the_scheduler_in_its_workers_only_in_the_embedded_default(
         "max_requests": 0,
         "access_log": False,
     }
-    with override_settings(OMNISHOP_SCHEDULER=mode, REDIS_URL=redis_url):
+    with override_settings(OMNISHOP_SCHEDULER=mode, REDIS_URL=redis_url, OMNISHOP_RELAY="off"):
         hook = gunicorn_config(options)["post_worker_init"]
     assert (hook is not None) is runs_in_workers
 

@@ -234,3 +234,13 @@ def test_a_file_larger_than_the_upload_limit_is_refused(datahub_dirs, settings):
     with pytest.raises(FileTooLarge):
         services.start_import(profile="customers", stream=io.BytesIO(b"x" * 5000), filename="big.csv")
     assert not list((datahub_dirs / "uploads").iterdir())
+
+
+def test_a_finished_import_is_announced_once_with_its_counts(run_import, retail_channel):
+    from omnishop.core.models import OutboxEvent
+
+    job = run_import("customers", FORMATS["utf8.csv"](), name="utf8.csv", channel=retail_channel)
+    (event,) = OutboxEvent.objects.filter(type="import.finished")
+    assert event.channel == retail_channel.code
+    assert event.payload["job_id"] == job.pk and event.payload["status"] == "succeeded"
+    assert (event.payload["rows_read"], event.payload["imported"]) == (3, 3)

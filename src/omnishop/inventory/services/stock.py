@@ -118,7 +118,7 @@ def add_on_hand(*, variant_id: int, location_id: int, quantity: int, now=None) -
 
 
 def record_events(pairs: Iterable[tuple[int, int]], *, cause: str) -> None:
-    """Outbox rows: each (variant, location) whose stock changed; delivered later by the webhook work."""
+    """Marks: each (variant, location) whose stock changed; folded into availability events after commit."""
     StockEvent.objects.bulk_create(
         [StockEvent(variant_id=v, location_id=loc, cause=cause) for v, loc in sorted(set(pairs))]
     )

@@ -93,7 +93,8 @@ def ship_fulfilment(*, fulfilment: Fulfilment, carrier: str, tracking_number: st
         if order.status not in SHIPPABLE:
             raise InvalidTransition(f"An order that is {order.status} cannot ship.", field="status")
         inventory.ship_allocation(allocation=fulfilment.allocation, location=fulfilment.location, actor=actor)
-        for fl in fulfilment.lines.all():
+        shipped_lines = list(fulfilment.lines.select_related("order_line"))
+        for fl in shipped_lines:
             OrderLine.objects.filter(pk=fl.order_line_id).update(fulfilled=F("fulfilled") + fl.quantity)
         now = timezone.now()
         fulfilment.status = Fulfilment.Status.SHIPPED
@@ -106,7 +107,13 @@ def ship_fulfilment(*, fulfilment: Fulfilment, carrier: str, tracking_number: st
             "shipped",
             actor=actor,
             message=f"{carrier} {tracking_number}".strip(),
-            after={"fulfilment": fulfilment.pk, "location": fulfilment.location.code},
+            after={
+                "fulfilment": fulfilment.pk,
+                "location": fulfilment.location.code,
+                "carrier": carrier,
+                "tracking_number": tracking_number,
+                "lines": [{"sku": fl.order_line.sku, "quantity": fl.quantity} for fl in shipped_lines],
+            },
         )
         advance_fulfilment_status(order, actor=actor)
     return fulfilment

@@ -16,6 +16,7 @@ from typing import NamedTuple
 from django.db import transaction
 
 from ..models import Order
+from ..states import announce
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +30,9 @@ def on_order_paid(listener: Callable[[Order], None]) -> None:
 
 
 def order_paid(order: Order) -> None:
-    """Schedule the listeners for `order` once the caller's transaction commits (at once outside one)."""
+    """Announce order.paid in the caller's transaction (the outbox) and schedule the in-process listeners
+    for `order` once it commits (at once outside one)."""
+    announce(order, "order.paid", kind="paid", actor="", after={"status": Order.Status.PAID})
     transaction.on_commit(lambda: _notify(order))
 
 

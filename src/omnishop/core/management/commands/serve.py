@@ -15,7 +15,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import connections
 
-from omnishop.core import scheduler
+from omnishop.core import outbox, scheduler
 
 
 class Command(BaseCommand):
@@ -102,12 +102,16 @@ def gunicorn_config(options: dict) -> dict:
         "control_socket_disable": True,
         # The embedded default (no Redis, so no Celery beat) runs the periodic jobs in every worker; each due
         # job runs in one of them (core/scheduler.py).
-        "post_worker_init": _start_scheduler if scheduler.enabled() else None,
+        # Likewise the outbox relay (core/outbox.py): a thread per worker delivers events after commit.
+        "post_worker_init": _start_background if scheduler.enabled() or outbox.enabled() else None,
     }
 
 
-def _start_scheduler(worker) -> None:
-    scheduler.SchedulerThread().start()
+def _start_background(worker) -> None:
+    if scheduler.enabled():
+        scheduler.SchedulerThread().start()
+    if outbox.enabled():
+        outbox.RelayThread().start()
 
 
 def _application_class():

@@ -1,0 +1,434 @@
+"""The transactional outbox: domain events written with the change, delivered after commit, never lost.
+
+A service calls `emit()` inside the transaction that changes the data, so the event exists exactly when the
+change does (a rollback removes both). Nothing is sent from the request: the relay (`run_once`, looped by
+`omnishop relay`, by a thread of `omnishop serve` in the embedded default, and by Celery beat's sweep with
+Redis) takes undispatched events and hands them to the sinks — the webhooks and connectors contexts, named
+in settings.OMNISHOP_OUTBOX_SINKS — which only write rows (one delivery per endpoint, one task per channel)
+in the relay's transaction. Then the workers (settings.OMNISHOP_RELAY_WORKERS) do the network work, each
+claiming its rows with a lease. A crash at any point leaves either the undispatched event or the pending
+delivery behind, and the next relay picks it up: at-least-once, with idempotency by event id at the
+receiver (the Standard Webhooks `webhook-id`).
+
+Guarantees, each with its test in core/tests/test_outbox.py:
+- per aggregate (an order, a channel's SKU) the sequence numbers are 1, 2, 3… in commit order: the
+  sequence row is locked by the writing transaction until it commits;
+- several relays may run at once (SELECT … FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite's IMMEDIATE
+  transactions serialise them): every event is fanned out once;
+- a sink that fails on one event does not block the others: the batch is retried event by event, and the
+  failing event is retried later with a growing delay, its error kept on the row;
+- dispatched events are kept OMNISHOP_OUTBOX_RETENTION_DAYS (30) for the feed and replays, then purged;
+- readers of GET /api/v1/events never skip an event that commits late: they page by (transaction id, id)
+  and only up to the oldest transaction still open (PostgreSQL's snapshot xmin), see `read`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import close_old_connections, connection, connections, transaction
+from django.db.models import F, Q
+from django.db.models.expressions import RawSQL
+from django.utils import timezone
+
+from .errors import DomainError
+from .models import OutboxEvent, OutboxSequence
+from .pagination import InvalidCursor
+
+log = logging.getLogger(__name__)
+
+#: Every event type Omnishop emits, with what it means. `emit` refuses others (a typo is a bug, not an event).
+EVENT_TYPES: dict[str, str] = {
+    "order.placed": "An order was placed on any channel (checkout, quick checkout, channel order, till sale).",
+    "order.paid": "The order's payments cover its total.",
+    "order.cancelled": "The order, or some of its lines, were cancelled.",
+    "order.address_changed": "The shipping address changed before shipment.",
+    "order.split": "Lines were split off into a new order (the data names both).",
+    "order.merged": "Orders were merged into this one.",
+    "order.fulfilled": "Stock was allocated and fulfilments were created for the order.",
+    "order.shipped": "A fulfilment left the warehouse, with carrier and tracking number.",
+    "order.delivered": "A fulfilment was delivered.",
+    "order.returned": "Returned goods were received.",
+    "order.refunded": "Money was refunded on the order.",
+    "order.exception": "The order needs attention (backorder, unknown SKU, stock exception).",
+    "stock.availability_changed": "A SKU's available-to-promise on a channel changed (coalesced).",
+    "listing.changed": "A SKU's price or publication on a channel changed.",
+    "product.created": "A product was created.",
+    "product.updated": "A product's shared data changed.",
+    "product.deleted": "A product was deleted.",
+    "customer.created": "A customer was created.",
+    "customer.merged": "Duplicate customers were merged into one (or a merge was undone).",
+    "customer.consent_changed": "A customer's marketing consent changed.",
+    "import.finished": "A data hub import finished.",
+    "webhook.ping": "A test event sent to one webhook endpoint on request.",
+}
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+class UnknownEventType(DomainError):
+    code = "unknown_event_type"
+    status = 422
+
+
+def new_event_id(now: datetime | None = None) -> str:
+    """`evt_` + a ULID (48-bit milliseconds, 80 random bits): unique and sortable by time."""
+    millis = int((now or timezone.now()).timestamp() * 1000)
+    value = (millis << 80) | int.from_bytes(os.urandom(10), "big")
+    chars = []
+    for _ in range(26):
+        chars.append(_CROCKFORD[value & 31])
+        value >>= 5
+    return "evt_" + "".join(reversed(chars))
+
+
+def _next_sequence(aggregate_type: str, aggregate_id: str) -> int:
+    table = OutboxSequence._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (aggregate_type, aggregate_id, last) VALUES (%s, %s, 1) "
+            f"ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET last = {table}.last + 1 RETURNING last",
+            [aggregate_type, aggregate_id],
+        )
+        return cursor.fetchone()[0]
+
+
+def _txid():
+    if connection.vendor == "postgresql":
+        return RawSQL("pg_current_xact_id()::text::bigint", [])
+    return 0
+
+
+def emit(
+    type: str,
+    *,
+    aggregate_type: str,
+    aggregate_id: str | int,
+    payload: dict,
+    channel: str = "",
+    version: int = 1,
+) -> OutboxEvent:
+    """Record an event in the caller's transaction (one is opened if there is none)."""
+    if type not in EVENT_TYPES:
+        raise UnknownEventType(f"{type!r} is not an event type Omnishop emits.", field="type")
+    aggregate_id = str(aggregate_id)
+    now = timezone.now()
+    with transaction.atomic():
+        return OutboxEvent.objects.create(
+            event_id=new_event_id(now),
+            type=type,
+            aggregate_type=aggregate_type,
+            aggregate_id=aggregate_id,
+            sequence=_next_sequence(aggregate_type, aggregate_id),
+            channel=channel or "",
+            version=version,
+            payload=payload,
+            occurred_at=now,
+            txid=_txid(),
+        )
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    type: str
+    aggregate_type: str
+    aggregate_id: str
+    payload: dict
+    channel: str = ""
+    version: int = 1
+
+
+def emit_many(events: list[NewEvent]) -> int:
+    """Record many events with two statements (bulk writers: imports, bulk price changes); returns the count.
+
+    One upsert takes a block of sequence numbers per aggregate (an aggregate may appear several times), so
+    the per-aggregate order is the order of `events`.
+    """
+    if not events:
+        return 0
+    for event in events:
+        if event.type not in EVENT_TYPES:
+            raise UnknownEventType(f"{event.type!r} is not an event type Omnishop emits.", field="type")
+    counts: dict[tuple[str, str], int] = {}
+    for event in events:
+        key = (event.aggregate_type, str(event.aggregate_id))
+        counts[key] = counts.get(key, 0) + 1
+    table = OutboxSequence._meta.db_table
+    now = timezone.now()
+    with transaction.atomic():
+        last: dict[tuple[str, str], int] = {}
+        items = sorted(counts.items())  # one lock order for every writer: no deadlock between two imports
+        for start in range(0, len(items), 500):
+            chunk = items[start : start + 500]
+            values = ", ".join(["(%s, %s, %s)"] * len(chunk))
+            params = [p for (kind, ident), n in chunk for p in (kind, ident, n)]
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"INSERT INTO {table} (aggregate_type, aggregate_id, last) VALUES {values} "
+                    f"ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET last = {table}.last + excluded.last "
+                    "RETURNING aggregate_type, aggregate_id, last",
+                    params,
+                )
+                for kind, ident, value in cursor.fetchall():
+                    last[(kind, ident)] = value
+        taken = {key: last[key] - counts[key] for key in counts}
+        rows = []
+        for event in events:
+            key = (event.aggregate_type, str(event.aggregate_id))
+            taken[key] += 1
+            rows.append(
+                OutboxEvent(
+                    event_id=new_event_id(now),
+                    type=event.type,
+                    aggregate_type=event.aggregate_type,
+                    aggregate_id=str(event.aggregate_id),
+                    sequence=taken[key],
+                    channel=event.channel or "",
+                    version=event.version,
+                    payload=event.payload,
+                    occurred_at=now,
+                    txid=_txid(),
+                )
+            )
+        OutboxEvent.objects.bulk_create(rows, batch_size=500)
+    return len(rows)
+
+
+def _import(path: str):
+    module, _, name = path.rpartition(".")
+    return getattr(__import__(module, fromlist=[name]), name)
+
+
+def sinks() -> list:
+    return [_import(path) for path in getattr(settings, "OMNISHOP_OUTBOX_SINKS", ())]
+
+
+def workers() -> list:
+    return [_import(path) for path in getattr(settings, "OMNISHOP_RELAY_WORKERS", ())]
+
+
+RETRY_DELAYS = (5, 30, 120, 600, 1800, 3600)
+
+
+def _claim(limit: int, now: datetime) -> list[OutboxEvent]:
+    due = Q(dispatched_at__isnull=True) & (Q(retry_at__isnull=True) | Q(retry_at__lte=now))
+    query = OutboxEvent.objects.filter(due).order_by("id")
+    if connection.features.has_select_for_update_skip_locked:
+        query = query.select_for_update(skip_locked=True)
+    return list(query[:limit])
+
+
+def relay_once(limit: int = 500, *, now: datetime | None = None) -> int:
+    """Fan undispatched events out to the sinks; returns how many were dispatched."""
+    now = now or timezone.now()
+    handlers = sinks()
+    with transaction.atomic():
+        events = _claim(limit, now)
+        if not events:
+            return 0
+        try:
+            with transaction.atomic():
+                for sink in handlers:
+                    sink(events)
+        except Exception:
+            log.exception(
+                "Outbox sink failed on a batch of %d events; retrying them one by one.", len(events)
+            )
+            return _relay_one_by_one(events, handlers, now)
+        OutboxEvent.objects.filter(pk__in=[event.pk for event in events]).update(dispatched_at=now)
+    return len(events)
+
+
+def _relay_one_by_one(events: list[OutboxEvent], handlers: list, now: datetime) -> int:
+    done = 0
+    for event in events:
+        try:
+            with transaction.atomic():
+                for sink in handlers:
+                    sink([event])
+        except Exception as error:
+            delay = RETRY_DELAYS[min(event.dispatch_attempts, len(RETRY_DELAYS) - 1)]
+            log.exception("Outbox event %s could not be dispatched; retrying in %d s.", event.event_id, delay)
+            OutboxEvent.objects.filter(pk=event.pk).update(
+                dispatch_attempts=F("dispatch_attempts") + 1,
+                dispatch_error=f"{type(error).__name__}: {error}"[:2000],
+                retry_at=now + timedelta(seconds=delay),
+            )
+            continue
+        OutboxEvent.objects.filter(pk=event.pk).update(dispatched_at=now, retry_at=None)
+        done += 1
+    return done
+
+
+def earlier_undispatched(aggregate_type: str, aggregate_id: str, sequence: int) -> bool:
+    """Whether an earlier event of the aggregate has not been fanned out yet (a delivery must wait for it)."""
+    return OutboxEvent.objects.filter(
+        aggregate_type=aggregate_type,
+        aggregate_id=aggregate_id,
+        sequence__lt=sequence,
+        dispatched_at__isnull=True,
+    ).exists()
+
+
+def purge_dispatched(*, now: datetime | None = None, keep_days: int | None = None) -> int:
+    """Delete events dispatched more than `keep_days` (OMNISHOP_OUTBOX_RETENTION_DAYS, 30) ago; the feed
+    and replays reach back that far. Undispatched events are never deleted."""
+    now = now or timezone.now()
+    days = settings.OMNISHOP_OUTBOX_RETENTION_DAYS if keep_days is None else keep_days
+    deleted, _ = OutboxEvent.objects.filter(dispatched_at__lt=now - timedelta(days=days)).delete()
+    return deleted
+
+
+def run_once(limit: int = 500) -> int:
+    """One round of the relay: dispatch events, then let every worker deliver what is due."""
+    work = 0
+    for step in [relay_once, *workers()]:
+        try:
+            work += step() or 0
+        except Exception:
+            log.exception("Relay step %s failed; the next round retries it.", getattr(step, "__name__", step))
+    return work
+
+
+# --- Reading: GET /api/v1/events ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EventPage:
+    events: list[OutboxEvent]
+    next_cursor: str
+    has_more: bool
+
+
+def encode_cursor(txid: int, pk: int) -> str:
+    return base64.urlsafe_b64encode(f"{txid}.{pk}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[int, int]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        txid, pk = base64.urlsafe_b64decode(padded.encode()).decode().split(".")
+        return int(txid), int(pk)
+    except (ValueError, binascii.Error, UnicodeError):
+        raise InvalidCursor("The cursor is not one this API gave out.", field="after") from None
+
+
+def _settled() -> Q | None:
+    """PostgreSQL: events below the oldest transaction still running (each has committed or never will),
+    and the reader's own (a request reads in autocommit and has none; a test's wrapping transaction has)."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint, "
+            "pg_current_xact_id_if_assigned()::text::bigint"
+        )
+        below, own = cursor.fetchone()
+    return Q(txid__lt=below) | Q(txid=own) if own is not None else Q(txid__lt=below)
+
+
+def read(
+    *,
+    after: str | None = None,
+    types: list[str] | None = None,
+    aggregate_type: str | None = None,
+    aggregate_id: str | None = None,
+    visible: Q | None = None,
+    limit: int = 100,
+) -> EventPage:
+    """Events in commit order after `after` (a cursor from an earlier page; none = from the start).
+
+    The cursor is the last event's (transaction id, id). On PostgreSQL ids are drawn when rows are written,
+    not when they commit, so a page by id alone could pass over an event whose transaction commits later;
+    by transaction id, and only below the oldest transaction still open, nothing committed later can sort
+    before a cursor already handed out. `next_cursor` is always usable: when nothing is new it is `after`.
+    """
+    query = OutboxEvent.objects.all()
+    if after:
+        txid, pk = decode_cursor(after)
+        query = query.filter(Q(txid__gt=txid) | Q(txid=txid, id__gt=pk))
+    settled = _settled()
+    if settled is not None:
+        query = query.filter(settled)
+    if types:
+        exact = [t for t in types if not t.endswith(".*")]
+        prefixes = [t[:-1] for t in types if t.endswith(".*")]
+        match = Q(type__in=exact) if exact else Q(pk__in=[])
+        for prefix in prefixes:
+            match |= Q(type__startswith=prefix)
+        query = query.filter(match)
+    if aggregate_type:
+        query = query.filter(aggregate_type=aggregate_type)
+    if aggregate_id:
+        query = query.filter(aggregate_id=aggregate_id)
+    if visible is not None:
+        query = query.filter(visible)
+    rows = list(query.order_by("txid", "id")[: limit + 1])
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor(rows[-1].txid, rows[-1].pk) if rows else (after or "")
+    return EventPage(events=rows, next_cursor=next_cursor, has_more=has_more)
+
+
+# --- Running the relay --------------------------------------------------------------------------------
+
+_wake = threading.Event()
+
+
+def wake() -> None:
+    """Tell this process's relay thread that something was committed (saves waiting for the next poll)."""
+    _wake.set()
+
+
+def wake_on_commit() -> None:
+    transaction.on_commit(wake)
+
+
+def enabled() -> bool:
+    """Whether `omnishop serve` runs a relay thread in its workers (embedded default, or forced on)."""
+    mode = getattr(settings, "OMNISHOP_RELAY", "auto")
+    return mode == "on" or (mode == "auto" and not settings.REDIS_URL)
+
+
+class RelayThread(threading.Thread):
+    """Runs `run_once` until stopped: at once while there is work, else after `poll` seconds or a wake-up."""
+
+    def __init__(self, *, poll: float | None = None) -> None:
+        super().__init__(name="omnishop-relay", daemon=True)
+        self.poll = getattr(settings, "OMNISHOP_RELAY_POLL", 0.5) if poll is None else poll
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            work = 0
+            try:
+                close_old_connections()
+                work = run_once()
+            except Exception:  # the database is away, say: try again after the poll interval
+                log.exception("Relay round failed.")
+            if work:
+                continue
+            connections.close_all()
+            _wake.wait(self.poll)
+            _wake.clear()
+
+    def stop(self, timeout: float | None = 10) -> None:
+        self.stopped.set()
+        _wake.set()
+        self.join(timeout)
+
+
+def loop(*, poll: float = 0.5, until: float | None = None) -> None:
+    """`omnishop relay`: run rounds forever (or until the monotonic time `until`)."""
+    while until is None or time.monotonic() < until:
+        if not run_once():
+            connections.close_all()
+            time.sleep(poll)

@@ -1,0 +1,152 @@
+"""What channels are told: order events in the order's own sequence, coalesced stock figures, the event feed."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from omnishop.conftest import ApiClient
+from omnishop.core import outbox
+from omnishop.core.errors import DomainError
+from omnishop.core.models import OutboxEvent
+from omnishop.inventory import services as inventory
+from omnishop.inventory.models import StockEvent
+from omnishop.inventory.services.stock_events import fold_stock_changes
+from omnishop.orders import services
+
+pytestmark = pytest.mark.django_db
+
+
+def order_events(number):
+    return list(
+        OutboxEvent.objects.filter(aggregate_type="order", aggregate_id=number)
+        .order_by("sequence")
+        .values_list("type", "sequence")
+    )
+
+
+def fold_all():
+    return fold_stock_changes(now=timezone.now() + timedelta(seconds=60))
+
+
+def test_an_order_announces_placed_paid_fulfilled_shipped_delivered_in_sequence(shop):
+    v = shop.variant(stock=5, sku="MUG-1")
+    order = shop.checkout({v: 2})
+    fulfilments = services.create_fulfilments(order=order, actor="test")
+    services.ship_fulfilment(
+        fulfilment=fulfilments[0], carrier="dhl", tracking_number="JD0001", actor="warehouse"
+    )
+    services.mark_delivered(fulfilment=fulfilments[0], actor="carrier")
+    types = order_events(order.number)
+    assert [t for t, _ in types] == [
+        "order.placed",
+        "order.paid",
+        "order.fulfilled",
+        "order.shipped",
+        "order.delivered",
+    ]
+    assert [s for _, s in types] == [1, 2, 3, 4, 5]
+    shipped = OutboxEvent.objects.get(aggregate_id=order.number, type="order.shipped").envelope()
+    assert shipped["channel"] == shop.channel.code
+    assert shipped["data"]["order"]["number"] == order.number
+    after = shipped["data"]["change"]["after"]
+    assert (after["carrier"], after["tracking_number"]) == ("dhl", "JD0001")
+    assert after["lines"] == [{"sku": "MUG-1", "quantity": 2}]
+
+
+def test_cancelling_announces_the_cancellation_and_the_refund(shop):
+    v = shop.variant(stock=5)
+    order = shop.checkout({v: 1})
+    services.cancel_order(order=order, actor="test", reason="changed mind")
+    types = [t for t, _ in order_events(order.number)]
+    assert "order.cancelled" in types and "order.refunded" in types
+    assert types.index("order.placed") == 0
+
+
+def test_a_failed_checkout_announces_nothing(shop):
+    v = shop.variant(stock=1)
+    before = OutboxEvent.objects.filter(type="order.placed").count()
+    with pytest.raises(DomainError) as refused:
+        shop.checkout({v: 5})
+    assert refused.value.code == "insufficient_stock"
+    assert OutboxEvent.objects.filter(type="order.placed").count() == before
+
+
+def test_many_stock_changes_of_one_sku_fold_into_one_event_per_channel_with_the_latest_figure(
+    shop, market_channel
+):
+    inventory.set_channel_locations(channel=market_channel, location_codes=[shop.warehouse.code])
+    v = shop.variant(stock=10, sku="TEE-1")
+    for _ in range(4):
+        inventory.receive_stock(variant=v, location=shop.warehouse, quantity=1, reference="t")
+    shop.checkout({v: 3})
+    assert fold_stock_changes() == 0  # inside the window: wait for more changes
+    assert fold_all() >= 6
+    events = OutboxEvent.objects.filter(type="stock.availability_changed", aggregate_id__endswith=":TEE-1")
+    by_channel = {e.channel: e.payload for e in events}
+    assert set(by_channel) == {shop.channel.code, market_channel.code}
+    assert by_channel[shop.channel.code]["available"] == 11  # 14 received, 3 allocated
+    assert by_channel[shop.channel.code]["in_stock"] is True
+    assert events.count() == 2
+    assert not StockEvent.objects.filter(delivered_at__isnull=True).exists()
+    assert fold_all() == 0  # folded marks are not folded again
+
+
+def test_a_location_no_channel_sells_from_announces_nothing(shop):
+    back_room = inventory.create_location(code="back", name="Back room")
+    v = shop.variant(stock=0, sku="HIDDEN")
+    inventory.receive_stock(variant=v, location=back_room, quantity=3, reference="t")
+    fold_all()
+    assert not OutboxEvent.objects.filter(
+        type="stock.availability_changed", aggregate_id__endswith=":HIDDEN"
+    ).exists()
+
+
+# --- GET /api/v1/events --------------------------------------------------------------------------------
+
+
+def test_a_channel_key_reads_its_own_channel_events_and_follows_the_cursor(shop, market_channel, make_key):
+    v = shop.variant(stock=5)
+    order = shop.checkout({v: 1})
+    outbox.emit("customer.created", aggregate_type="customer", aggregate_id="1", payload={"customer_id": 1})
+    reader = ApiClient(headers={"Authorization": f"Bearer {make_key(shop.channel, scopes=['events:read'])}"})
+    page = reader.get("/events", {"type": "order.*", "limit": 1})
+    assert page.status_code == 200, page.content
+    body = page.json()
+    assert [e["type"] for e in body["items"]] == ["order.placed"] and body["has_more"]
+    assert body["items"][0]["aggregate"] == {"type": "order", "id": order.number, "sequence": 1}
+    rest = reader.get("/events", {"type": "order.*", "after": body["next_cursor"]}).json()
+    assert [e["type"] for e in rest["items"]] == ["order.paid"]
+    everything = reader.get("/events", {"limit": 500}).json()["items"]
+    assert "customer.created" not in {e["type"] for e in everything}  # other contexts' data stays private
+    other = ApiClient(headers={"Authorization": f"Bearer {make_key(market_channel, scopes=['events:read'])}"})
+    assert [e for e in other.get("/events", {"type": "order.*"}).json()["items"]] == []
+
+
+def test_staff_read_every_event_and_bad_queries_get_clear_errors(shop, staff_api, make_key):
+    outbox.emit("customer.created", aggregate_type="customer", aggregate_id="1", payload={"customer_id": 1})
+    assert staff_api.get("/events", {"type": "customer.created"}).json()["items"][0]["data"] == {
+        "customer_id": 1
+    }
+    bad_type = staff_api.get("/events", {"type": "order.exploded"})
+    assert bad_type.status_code == 422 and bad_type.json()["error"]["code"] == "unknown_event_type"
+    bad_cursor = staff_api.get("/events", {"after": "%%%"})
+    assert bad_cursor.status_code == 422 and bad_cursor.json()["error"]["code"] == "invalid_cursor"
+    assert staff_api.get("/events", {"limit": 0}).status_code == 422
+    assert ApiClient().get("/events").status_code == 401
+    no_scope = ApiClient(
+        headers={"Authorization": f"Bearer {make_key(shop.channel, scopes=['orders:read'])}"}
+    )
+    assert no_scope.get("/events").status_code == 403
+
+
+def test_folded_stock_marks_are_purged_a_day_later_and_unfolded_ones_kept(shop):
+    from omnishop.inventory.services.stock_events import purge_folded
+
+    v = shop.variant(stock=3)
+    fold_all()
+    inventory.receive_stock(variant=v, location=shop.warehouse, quantity=1, reference="t")
+    assert purge_folded(now=timezone.now() + timedelta(days=2)) >= 1
+    assert StockEvent.objects.filter(delivered_at__isnull=True).count() == 1

@@ -18,12 +18,12 @@ from omnishop.customers.normalise import optional_email
 
 from . import services
 from .schemas import (
-    PricePage,
-    SalesBatchIn,
-    SalesBatchOut,
-    StockPage,
     TillIn,
     TillOut,
+    TillPricePage,
+    TillSalesBatchIn,
+    TillSalesBatchOut,
+    TillStockPage,
 )
 
 router = Router(tags=["tills"])
@@ -70,8 +70,10 @@ def _sale(body) -> services.Sale:
     )
 
 
-@router.post("/{till}/sales:batch", response={200: SalesBatchOut, **ERRORS}, auth=channel_key("orders:write"))
-def upload_sales(request: HttpRequest, till: str, body: SalesBatchIn, device: str = DEVICE):
+@router.post(
+    "/{till}/sales:batch", response={200: TillSalesBatchOut, **ERRORS}, auth=channel_key("orders:write")
+)
+def upload_sales(request: HttpRequest, till: str, body: TillSalesBatchIn, device: str = DEVICE):
     """Queued sales, each recorded on its own: per-sale results, never all or nothing."""
     found = services.get_till(channel=request.auth.channel, public_id=till, device_id=device)
     sales, rejected = [], {}
@@ -107,7 +109,7 @@ def _result_out(result: services.SaleResult) -> dict:
 LIMIT = Query(500, ge=1, le=services.MAX_PAGE)
 
 
-@router.get("/{till}/prices", response={200: PricePage, **ERRORS}, auth=channel_key("catalog:read"))
+@router.get("/{till}/prices", response={200: TillPricePage, **ERRORS}, auth=channel_key("catalog:read"))
 def till_prices(
     request: HttpRequest, till: str, cursor: str | None = None, limit: int = LIMIT, device: str = DEVICE
 ):
@@ -135,7 +137,7 @@ def till_prices(
     }
 
 
-@router.get("/{till}/stock", response={200: StockPage, **ERRORS}, auth=channel_key("inventory:read"))
+@router.get("/{till}/stock", response={200: TillStockPage, **ERRORS}, auth=channel_key("inventory:read"))
 def till_stock(
     request: HttpRequest, till: str, cursor: str | None = None, limit: int = LIMIT, device: str = DEVICE
 ):

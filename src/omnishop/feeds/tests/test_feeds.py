@@ -214,3 +214,18 @@ def test_staff_see_the_feed_urls_and_rotate_a_token_from_the_admin(admin_client,
     assert response.status_code == 302
     catalogue.feed.refresh_from_db()
     assert catalogue.feed.token != old and catalogue.feed.token_rotated_at is not None
+
+
+def test_a_price_change_relayed_through_the_outbox_marks_the_feed_stale(catalogue, settings):
+    from omnishop.catalog.listings import upsert_listing
+    from omnishop.core import outbox
+
+    settings.OMNISHOP_OUTBOX_SINKS = ["omnishop.feeds.services.sink"]
+    mug = catalogue.product(price="12.50")
+    outbox.run_once()
+    catalogue.feed.refresh_from_db()
+    before = catalogue.feed.version
+    upsert_listing(channel=catalogue.social, variant=mug, price="9.99")
+    outbox.run_once()
+    catalogue.feed.refresh_from_db()
+    assert catalogue.feed.version > before

@@ -81,7 +81,9 @@ class FeedItem:
 
 def plain(text: str, limit: int) -> str:
     """Text for a feed: no HTML tags, entities decoded, whitespace collapsed, no control characters."""
-    text = html.unescape(strip_tags(text or ""))
+    text = text or ""
+    if "<" in text or "&" in text:  # strip_tags parses HTML: only pay for it when there may be markup
+        text = html.unescape(strip_tags(text))
     text = _SPACES.sub(" ", _NOT_XML.sub("", text)).strip()
     return text[:limit]
 
@@ -106,6 +108,8 @@ def _google_category(path: str | None, mapped: dict[str, str]) -> str:
 def feed_items(*, channel, base_url: str) -> Iterator[FeedItem]:
     """Every published listing of `channel` with its price and live availability, in variant order."""
     base_url = base_url.rstrip("/")
+    # One reverse() for the whole feed: the product page's address with a placeholder for the slug.
+    link = base_url + reverse("shop:product", args=["slug-placeholder"])
     mapped = _google_categories()
     categories = dict(Category.objects.values_list("pk", "path")) if mapped else {}
     qs = (
@@ -124,10 +128,10 @@ def feed_items(*, channel, base_url: str) -> Iterator[FeedItem]:
         for image in ProductImage.objects.filter(product_id__in={x.variant.product_id for x in chunk}):
             images.setdefault(image.product_id, []).append(image)
         for listing in chunk:
-            yield _item(listing, available, images, base_url, mapped, categories)
+            yield _item(listing, available, images, link, mapped, categories)
 
 
-def _item(listing, available, images, base_url, mapped, categories) -> FeedItem:
+def _item(listing, available, images, link, mapped, categories) -> FeedItem:
     variant, product = listing.variant, listing.variant.product
     currency = listing.currency
     title = listing.title or " ".join(x for x in (product.title, variant.title) if x)
@@ -143,7 +147,7 @@ def _item(listing, available, images, base_url, mapped, categories) -> FeedItem:
         in_stock=available.get(variant.pk, 0) > 0,
         price=_money(listing.compare_at_price if on_sale else listing.price, currency),
         sale_price=_money(listing.price, currency) if on_sale else "",
-        link=base_url + reverse("shop:product", args=[product.slug]),
+        link=link.replace("slug-placeholder", product.slug),
         image_link=pictures[0] if pictures else "",
         additional_image_links=pictures[1 : 1 + MAX_ADDITIONAL_IMAGES],
         brand=plain(product.brand, 100),

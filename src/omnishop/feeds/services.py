@@ -17,6 +17,7 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from django.conf import settings
 from django.db.models import Count, F, Max
@@ -130,6 +131,18 @@ def etag(*, feed: ChannelFeed, fmt: Format, base_url: str) -> str:
 
 def _feeds_dir() -> Path:
     return Path(getattr(settings, "OMNISHOP_FEEDS_DIR", settings.VAR_DIR / "feeds"))
+
+
+def open_feed_file(*, feed: ChannelFeed, fmt: Format, tag: str, base_url: str) -> BinaryIO:
+    """The generated file for this ETag, opened for reading. An open file outlives its removal, so a
+    concurrent request that replaces it with a newer one cannot pull it from under this reader."""
+    for _ in range(3):
+        path = feed_file(feed=feed, fmt=fmt, tag=tag, base_url=base_url)
+        try:
+            return path.open("rb")
+        except FileNotFoundError:  # removed by a newer generation between the two calls: make ours again
+            continue
+    raise FileNotFoundError(path)
 
 
 def feed_file(*, feed: ChannelFeed, fmt: Format, tag: str, base_url: str) -> Path:

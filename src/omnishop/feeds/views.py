@@ -34,8 +34,8 @@ def feed(request: HttpRequest, channel_code: str, token: str, name: str) -> Http
     if _matches(request.headers.get("If-None-Match", ""), tag):
         response = HttpResponseNotModified()
     else:
-        path = services.feed_file(feed=found, fmt=fmt, tag=tag, base_url=base_url)
-        response = FileResponse(path.open("rb"), content_type=fmt.content_type)
+        handle = services.open_feed_file(feed=found, fmt=fmt, tag=tag, base_url=base_url)
+        response = FileResponse(handle, content_type=fmt.content_type)
     response["ETag"] = tag
     # The URL is a secret: shared caches must not keep it; platforms revalidate with If-None-Match.
     patch_cache_control(response, private=True, no_cache=True)

@@ -229,3 +229,47 @@ def test_a_price_change_relayed_through_the_outbox_marks_the_feed_stale(catalogu
     outbox.run_once()
     catalogue.feed.refresh_from_db()
     assert catalogue.feed.version > before
+
+
+def test_the_file_is_generated_once_per_version_and_replaced_on_change(client, catalogue, settings):
+    mug = catalogue.product(price="12.50")
+    folder = settings.OMNISHOP_FEEDS_DIR
+    client.get(catalogue.url("meta.csv"))
+    first = sorted(p.name for p in folder.iterdir())
+    client.get(catalogue.url("meta.csv"))
+    assert sorted(p.name for p in folder.iterdir()) == first and len(first) == 1
+    ChannelListing.objects.filter(variant=mug).update(price=Decimal("1.00"), updated_at=mug.updated_at)
+    listing = ChannelListing.objects.get(variant=mug)
+    listing.save()
+    client.get(catalogue.url("meta.csv"))
+    after = sorted(p.name for p in folder.iterdir())
+    assert len(after) == 1 and after != first
+
+
+def test_tens_of_thousands_of_rows_stream_in_a_few_queries_per_chunk(client, catalogue):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from omnishop.catalog.models import Product, Variant
+
+    n = 20_000
+    products = Product.objects.bulk_create(
+        [Product(title=f'Item {i}, "quoted"', slug=f"bulk-{i}", description="<p>x</p>") for i in range(n)]
+    )
+    variants = Variant.objects.bulk_create(
+        [Variant(product=p, sku=f"BULK-{i}") for i, p in enumerate(products)]
+    )
+    ChannelListing.objects.bulk_create(
+        [
+            ChannelListing(
+                channel=catalogue.social, variant=v, is_published=True, price=Decimal("1.50"), currency="GBP"
+            )
+            for v in variants
+        ]
+    )
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(catalogue.url("meta.csv"))
+        body = b"".join(response.streaming_content).decode()
+    rows = list(csv.DictReader(io.StringIO(body)))
+    assert len(rows) == n and rows[0]["title"] == 'Item 0, "quoted"' and rows[-1]["id"] == f"BULK-{n - 1}"
+    assert len(queries) < 60  # 3 per chunk of 2,000 plus the fingerprint, not one per row

@@ -51,11 +51,11 @@ SHARED_WITH_CHANNELS = ("product.",)
 
 def list_events(
     request: HttpRequest,
-    after: str | None = None,
-    type: list[str] = Query([]),
-    aggregate_type: str | None = None,
-    aggregate_id: str | None = None,
-    limit: int = 100,
+    after: str | None = Query(None, max_length=200),
+    type: list[str] = Query([], max_length=20),
+    aggregate_type: str | None = Query(None, max_length=30),
+    aggregate_id: str | None = Query(None, max_length=150),
+    limit: int = Query(100, ge=1, le=MAX_LIMIT),
 ):
     """Domain events in commit order (docs/events.md). `type` repeats and takes `order.*`-style prefixes."""
     if not 1 <= limit <= MAX_LIMIT:

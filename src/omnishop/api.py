@@ -231,6 +231,7 @@ def register_routers() -> None:
     from omnishop.shipping.api import router as shipping_router
     from omnishop.storefront.api import router as storefront_router
     from omnishop.webhooks.api import router as webhooks_router
+    from omnishop.tills.api import router as tills_router
 
     api.add_router("/channels", channels_router)
     api.add_router("/catalog", catalog_router)
@@ -251,6 +252,7 @@ def register_routers() -> None:
     api.add_router("/shipping", shipping_router)
     api.add_router("/webhooks", webhooks_router)
     api.add_router("/connectors", connectors_router)
+    api.add_router("/tills", tills_router)
 
 
 register_routers()

@@ -63,6 +63,8 @@ INSTALLED_APPS = [
     "omnishop.shipping",
     "omnishop.webhooks",
     "omnishop.connectors",
+    "omnishop.tills",
+    "omnishop.feeds",
 ]
 
 MIDDLEWARE = [
@@ -331,8 +333,14 @@ CELERY_BEAT_SCHEDULE["orders-allocate-backorders"] = {
 
 # --- Outbox and relay (core/outbox.py, docs/events.md) ----------------------------------------------------
 # Sinks fan an event out inside the relay's transaction (rows only); workers then do the network work.
-OMNISHOP_OUTBOX_SINKS: list[str] = []
-OMNISHOP_RELAY_WORKERS: list[str] = ["omnishop.inventory.services.stock_events.fold_stock_changes"]
+OMNISHOP_OUTBOX_SINKS: list[str] = [
+    "omnishop.webhooks.services.sink",  # one delivery per subscribed endpoint (docs/webhooks.md)
+    "omnishop.feeds.services.sink",  # catalogue feeds marked stale (docs/feeds.md)
+]
+OMNISHOP_RELAY_WORKERS: list[str] = [
+    "omnishop.inventory.services.stock_events.fold_stock_changes",  # coalesced stock.availability_changed
+    "omnishop.webhooks.services.deliver_due",
+]
 # auto = a relay thread in every `omnishop serve` worker when there is no Redis; on; off (run `omnishop relay`).
 OMNISHOP_RELAY = os.environ.get("OMNISHOP_RELAY", "auto")
 if OMNISHOP_RELAY not in {"auto", "on", "off"}:

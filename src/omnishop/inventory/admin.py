@@ -70,7 +70,7 @@ class StockLocationAdmin(admin.ModelAdmin):
         "serves_pickup",
         "is_active",
     )
-    list_filter = ("kind", "ships_to_customers", "serves_pickup", "is_active")
+    list_filter = ("kind", "ships_to_customers", "serves_pickup", "allows_negative_stock", "is_active")
     search_fields = ("code", "name", "city", "postcode")
     inlines = [ChannelLocationInline]
     actions = ["draft_purchase_orders", "start_cycle_count"]
@@ -118,9 +118,10 @@ class StockLevelAdmin(admin.ModelAdmin):
         "reserved",
         "free_units",
         "reorder_point",
+        "oversold",
         "updated_at",
     )
-    list_filter = ("location",)
+    list_filter = ("location", "oversold")
     search_fields = ("variant__sku",)
     list_select_related = ("variant", "location")
     readonly_fields = ("variant", "location", "on_hand", "allocated", "reserved", "updated_at")

@@ -2,7 +2,8 @@
 it (reservations, allocations), how it moves (transfers, counts) and how it is bought (purchase orders).
 
 Invariants live here as database constraints so no code path, concurrent or not, can break them:
-every stock quantity is ≥ 0 and `allocated + reserved ≤ on_hand`. The workflows live in `services`.
+every stock quantity is ≥ 0 and `allocated + reserved ≤ on_hand` — except on a level a till oversold at a
+location that allows negative stock (`StockLevel.oversold`). The workflows live in `services`.
 """
 
 from __future__ import annotations
@@ -35,6 +36,11 @@ class StockLocation(models.Model):
         help_text="For drop-ship locations: the supplier who holds and ships the stock.",
     )
     is_active = models.BooleanField(default=True)
+    allows_negative_stock = models.BooleanField(
+        default=False,
+        help_text="A sale handed over at this location's tills is booked even beyond the recorded stock "
+        "(on hand goes negative and the sale is flagged); otherwise such a sale waits in the exception queue.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -115,6 +121,10 @@ class StockLevel(models.Model):
         null=True, blank=True, help_text="Set by replenishment; a low-stock alert opens below it."
     )
     updated_at = models.DateTimeField(auto_now=True)
+    # Set (only) when a till sold beyond the stock at a location that allows it: the one case in which
+    # on_hand may be negative and below what is committed. A constraint cannot read the location's flag,
+    # so the level carries it.
+    oversold = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         ordering = ["variant_id", "location_id"]
@@ -122,11 +132,13 @@ class StockLevel(models.Model):
             models.UniqueConstraint(
                 fields=["variant", "location"], name="stocklevel_variant_location_unique"
             ),
-            models.CheckConstraint(condition=Q(on_hand__gte=0), name="stocklevel_on_hand_not_negative"),
+            models.CheckConstraint(
+                condition=Q(on_hand__gte=0) | Q(oversold=True), name="stocklevel_on_hand_not_negative"
+            ),
             models.CheckConstraint(condition=Q(allocated__gte=0), name="stocklevel_allocated_not_negative"),
             models.CheckConstraint(condition=Q(reserved__gte=0), name="stocklevel_reserved_not_negative"),
             models.CheckConstraint(
-                condition=Q(on_hand__gte=F("allocated") + F("reserved")),
+                condition=Q(on_hand__gte=F("allocated") + F("reserved")) | Q(oversold=True),
                 name="stocklevel_committed_le_on_hand",
             ),
         ]

@@ -19,17 +19,28 @@ from omnishop.core.errors import AlreadyExists, IdempotencyKeyReused, InvalidTra
 
 from ..errors import (
     HoldLimitReached,
+    InsufficientStock,
     ReservationExpired,
 )
 from ..models import (
     Allocation,
     AllocationLine,
     Reservation,
+    StockLevel,
     StockLocation,
     StockMovement,
 )
-from .stock import ALLOCATED, RESERVED, Change, apply_changes, check_quantity, record_events
-from .taking import LineRequest, allocation_head, convert_in_one_statement, reservation_head, take
+from .stock import ALLOCATED, RESERVED, Change, apply_changes, check_quantity, record_events, variants_by_sku
+from .taking import (
+    LineRequest,
+    allocation_head,
+    check_lines,
+    convert_in_one_statement,
+    reservation_head,
+    take,
+)
+
+BEYOND_STOCK = "beyond_stock"
 
 
 def _same_lines(lines, demand: dict[int, int]) -> bool:
@@ -285,26 +296,68 @@ def allocate_stock(
 ) -> Allocation:
     """Commit stock to an order placed without a reservation (POS sale, marketplace order import).
 
-    Idempotent by order reference; returns which units come from which location (its lines).
+    Idempotent by order reference; returns which units come from which location (its lines). A POS sale
+    handed over at a store that allows negative stock is never refused for stock: what the ledger lacks is
+    allocated anyway (strategy `beyond_stock`), so shipping it takes on_hand below zero.
     """
     if not order_reference or len(order_reference) > 100:
         raise ValidationFailed(
             "An order reference of 1 to 100 characters is needed.", field="order_reference"
         )
-    taken = take(
-        channel=channel,
-        lines=lines,
-        holder=Allocation,
-        key=order_reference,
-        head=allocation_head(channel=channel, order_reference=order_reference),
-        column="allocated",
-        cause="allocated",
-        pickup_location=pickup_location,
-    )
+    try:
+        taken = take(
+            channel=channel,
+            lines=lines,
+            holder=Allocation,
+            key=order_reference,
+            head=allocation_head(channel=channel, order_reference=order_reference),
+            column="allocated",
+            cause="allocated",
+            pickup_location=pickup_location,
+        )
+    except InsufficientStock:
+        if not (
+            pickup_location is not None
+            and pickup_location.allows_negative_stock
+            and channel.kind == Channel.Kind.POS_STORE
+        ):
+            raise
+        return _allocate_beyond_stock(
+            channel=channel, lines=lines, order_reference=order_reference, location=pickup_location
+        )
     allocation = Allocation.objects.select_related("channel").get(pk=taken.pk)
     if taken.replay:
         return _replay_allocation(allocation, taken.plan.demand)
     return allocation
+
+
+def _allocate_beyond_stock(
+    *, channel: Channel, lines: Sequence[LineRequest], order_reference: str, location: StockLocation
+) -> Allocation:
+    """Allocate every unit at `location` whatever is free there, marking the levels `oversold` so the
+    constraints let on_hand fall below what is committed. Only for goods already handed over at a till."""
+    check_lines(lines)
+    variants = variants_by_sku([x.sku for x in lines], field="lines")
+    demand = {variants[x.sku].pk: x.quantity for x in lines}
+    with transaction.atomic():
+        allocation = Allocation.objects.create(
+            channel=channel, order_reference=order_reference, strategy=BEYOND_STOCK
+        )
+        AllocationLine.objects.bulk_create(
+            [
+                AllocationLine(allocation=allocation, variant_id=v, location_id=location.pk, quantity=q)
+                for v, q in demand.items()
+            ]
+        )
+        StockLevel.objects.bulk_create(
+            [StockLevel(variant_id=v, location_id=location.pk) for v in sorted(demand)], ignore_conflicts=True
+        )
+        StockLevel.objects.filter(variant_id__in=demand, location=location, oversold=False).update(
+            oversold=True
+        )
+        apply_changes([Change(v, location.pk, allocated=q) for v, q in demand.items()], cause=BEYOND_STOCK)
+        record_events(((v, location.pk) for v in demand), cause="allocated")
+    return Allocation.objects.select_related("channel").get(pk=allocation.pk)
 
 
 def _replay_allocation(allocation: Allocation, demand: dict[int, int]) -> Allocation:

@@ -48,6 +48,7 @@ class H(BaseHTTPRequestHandler):
             log.write(f"{self.headers.get('webhook-id') or self.headers.get('x-id')} {arrived}\n")
         self.send_response(204); self.send_header("Content-Length", "0"); self.end_headers()
 ThreadingHTTPServer.daemon_threads = True
+ThreadingHTTPServer.request_queue_size = 128
 ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
 """
 
@@ -130,9 +131,8 @@ def _stop(procs: list[subprocess.Popen]) -> None:
 
 def _settle() -> None:
     """Nothing left over from an earlier case: every event dispatched, every delivery finished."""
-    from omnishop.webhooks.models import WebhookDelivery
-
     from omnishop.core.models import OutboxEvent
+    from omnishop.webhooks.models import WebhookDelivery
 
     OutboxEvent.objects.filter(dispatched_at__isnull=True).update(dispatched_at=time_now())
     WebhookDelivery.objects.exclude(status__in=["succeeded", "failed", "cancelled"]).update(

@@ -230,8 +230,8 @@ def register_routers() -> None:
     from omnishop.search.api import router as search_router
     from omnishop.shipping.api import router as shipping_router
     from omnishop.storefront.api import router as storefront_router
-    from omnishop.webhooks.api import router as webhooks_router
     from omnishop.tills.api import router as tills_router
+    from omnishop.webhooks.api import router as webhooks_router
 
     api.add_router("/channels", channels_router)
     api.add_router("/catalog", catalog_router)

@@ -382,9 +382,19 @@ def test_omnishop_demo_prints_the_urls_log_ins_and_key_then_reuses_everything(db
     assert secret in text
     assert "http://127.0.0.1:8000/api/v1/search/products?q=hoodie" in text
     assert "/api/v1/recommendations/products/" in text and "/bought-together" in text
+    # The outward half: one connected channel per connector type, a till, feeds, the event feed.
+    assert "social-shop    : shopify at http://127.0.0.1:8701" in text
+    assert "marketplace-eu : woocommerce at http://127.0.0.1:8702" in text
+    assert "(device demo-till) at store-london" in text and "/api/v1/tills/till_" in text
+    assert "http://127.0.0.1:8000/feeds/social-shop/" in text and "/google.xml" in text
+    assert "http://127.0.0.1:8000/api/v1/events" in text and "offline" in text
     out = io.StringIO()
     call_command("demo", "--small", "--no-serve", stdout=out)
     assert "nothing new (reused)" in out.getvalue() and secret in out.getvalue()
+    from omnishop.connectors.models import ChannelConnection
+    from omnishop.tills.models import Till
+
+    assert ChannelConnection.objects.count() == 2 and Till.objects.count() == 1  # reused, not doubled
 
 
 def test_every_demo_channel_offers_delivery_and_charges_tax(small_demo, api):

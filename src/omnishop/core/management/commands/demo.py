@@ -43,12 +43,27 @@ class Command(BaseCommand):
             self.stdout.write(f"  [{time.monotonic() - clock:5.1f} s] {step}")
 
         result = load_demo(small=options["small"], progress=progress)
+        progress("channel integrations: Shopify and WooCommerce connections, a till, catalogue feeds")
+        from omnishop.channels.models import Channel
+        from omnishop.demo import integrations
+
+        linked = integrations.ensure_integrations(
+            {c.code: c for c in Channel.objects.all()}, port=options["port"]
+        )
         self.stdout.write(banner(result, host=options["host"], port=options["port"]))
+        self.stdout.write(
+            integrations_banner(
+                linked, host=options["host"], port=options["port"], serving=not options["no_serve"]
+            )
+        )
         self.stdout.write(f"Ready in {time.monotonic() - started:.1f} s.\n")
         if options["no_serve"]:
             return
         # Forked server processes must not inherit this process's database connection.
         connections.close_all()
+        # The fakes of Shopify and WooCommerce run in this process while it serves; the relay pushes to them.
+        settings.OMNISHOP_EGRESS_ALLOW_LOOPBACK = True
+        integrations.start_fakes(options["port"])
         server = options["server"]
         if server == "auto":
             server = "gunicorn" if "serve" in get_commands() else "runserver"
@@ -59,6 +74,29 @@ class Command(BaseCommand):
             call_command("serve", host=options["host"], port=options["port"], no_collectstatic=settings.DEBUG)
         else:
             call_command("runserver", f"{options['host']}:{options['port']}", use_reloader=False)
+
+
+def integrations_banner(linked, *, host: str, port: int, serving: bool) -> str:
+    from omnishop.demo.integrations import TILL_DEVICE, fake_ports
+
+    base = f"http://{host}:{port}"
+    ports = fake_ports(port)
+    state = "running with this server" if serving else "offline (start `omnishop demo` to run them)"
+    lines = ["Channel integrations (docs/events.md, webhooks.md, connectors.md, pos-protocol.md, feeds.md)"]
+    for channel, what in sorted(linked.connections.items()):
+        lines.append(f"  {channel:15}: {what}")
+    lines += [
+        f"  fake services  : Shopify 127.0.0.1:{ports['shopify']}, WooCommerce 127.0.0.1:{ports['woocommerce']} — {state}",
+        f"                   see what arrived: curl http://127.0.0.1:{ports['shopify']}/_fake/state",
+        f"                   a marketplace order: curl -X POST http://127.0.0.1:{ports['woocommerce']}/_fake/orders "
+        """-d '{"lines": [["<sku>", 1, "30.00"]]}'""",
+        f"  till           : {linked.till} (device {TILL_DEVICE}) at store-london — POST {base}/api/v1/tills/{linked.till}/sales:batch",
+        f"  event feed     : {base}/api/v1/events   (staff session or a key with events:read)",
+        f"  webhooks       : omnishop webhooks create --help   (or POST {base}/api/v1/webhooks)",
+    ]
+    for channel, paths in sorted(linked.feeds.items()):
+        lines.append(f"  feeds {channel:9}: " + "  ".join(f"{base}{path}" for path in paths.values()))
+    return "\n".join(lines) + "\n"
 
 
 def banner(result: DemoResult, *, host: str, port: int) -> str:

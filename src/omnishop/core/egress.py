@@ -21,7 +21,9 @@ import ipaddress
 import json as jsonlib
 import socket
 import ssl
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
@@ -159,6 +161,34 @@ def _pinned_url(url: str, target: Target) -> str:
     return f"{parts.scheme}://{netloc}{rest}"
 
 
+_CLIENTS: OrderedDict[tuple, httpx.Client] = OrderedDict()
+_CLIENTS_LOCK = threading.Lock()
+MAX_POOLS = 64
+
+
+def _client(target: Target) -> httpx.Client:
+    """A keep-alive client per (scheme, checked address, port, name): a relay sending hundreds of deliveries
+    to one endpoint reuses its connections; keyed by the name too, so a TLS connection made for one name
+    is never reused for another name on the same address."""
+    key = (target.scheme, target.address, target.port, target.host)
+    with _CLIENTS_LOCK:
+        client = _CLIENTS.get(key)
+        if client is not None:
+            _CLIENTS.move_to_end(key)
+            return client
+        client = httpx.Client(
+            follow_redirects=False,
+            trust_env=False,
+            verify=_TLS,
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=16, keepalive_expiry=30),
+        )
+        _CLIENTS[key] = client
+        while len(_CLIENTS) > MAX_POOLS:
+            _, oldest = _CLIENTS.popitem(last=False)
+            oldest.close()
+        return client
+
+
 def request(
     method: str,
     url: str,
@@ -193,26 +223,27 @@ def request(
         limits = httpx.Timeout(remaining, connect=min(CONNECT_TIMEOUT, remaining))
         extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
         try:
-            with httpx.Client(timeout=limits, follow_redirects=False, trust_env=False, verify=_TLS) as client:
-                outgoing = client.build_request(
-                    method,
-                    _pinned_url(current, target),
-                    headers=sent_headers,
-                    content=content,
-                    extensions=extensions,
-                )
-                answer = client.send(outgoing, stream=True)
-                try:
-                    body = bytearray()
-                    for chunk in answer.iter_bytes():  # decoded: a gzip bomb hits the limit too
-                        body += chunk
-                        if len(body) > limit:
-                            raise EgressFailed("too_large", f"The response is larger than {limit} bytes.")
-                        if time.monotonic() > deadline:
-                            raise EgressFailed("timeout", f"No complete answer within {total:g} s.")
-                    status, answer_headers = answer.status_code, answer.headers
-                finally:
-                    answer.close()
+            client = _client(target)
+            outgoing = client.build_request(
+                method,
+                _pinned_url(current, target),
+                headers=sent_headers,
+                content=content,
+                extensions=extensions,
+                timeout=limits,
+            )
+            answer = client.send(outgoing, stream=True)
+            try:
+                body = bytearray()
+                for chunk in answer.iter_bytes():  # decoded: a gzip bomb hits the limit too
+                    body += chunk
+                    if len(body) > limit:
+                        raise EgressFailed("too_large", f"The response is larger than {limit} bytes.")
+                    if time.monotonic() > deadline:
+                        raise EgressFailed("timeout", f"No complete answer within {total:g} s.")
+                status, answer_headers = answer.status_code, answer.headers
+            finally:
+                answer.close()
         except httpx.TimeoutException:
             raise EgressFailed("timeout", f"No answer within {total:g} s.") from None
         except httpx.ConnectError as error:

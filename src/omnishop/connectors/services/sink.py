@@ -10,6 +10,7 @@ from .queue import enqueue
 
 
 def sink(events) -> None:
+    _imports_finished([e for e in events if e.type == "import.finished"])
     codes = {e.channel for e in events if e.channel}
     if not codes:
         return
@@ -95,3 +96,21 @@ def sink(events) -> None:
                         "event": e.event_id,
                     },
                 )
+
+
+def _imports_finished(events) -> None:
+    """Imports write in bulk and announce once (import.finished): a channel's import re-syncs that channel
+    (listings and stock), a channel-less one (stock levels, shared products) the stock of every connection."""
+    from .connections import sync_now
+
+    for event in events:
+        data = event.payload or {}
+        if data.get("status") != "succeeded" or not (
+            data.get("imported") or data.get("updated") or data.get("merged")
+        ):
+            continue
+        targets = ChannelConnection.objects.filter(is_active=True)
+        if event.channel:
+            targets = targets.filter(channel__code=event.channel)
+        for connection in targets.select_related("channel"):
+            sync_now(connection=connection, listings=bool(event.channel))

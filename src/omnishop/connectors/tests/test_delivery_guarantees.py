@@ -275,3 +275,34 @@ def test_workers_running_at_once_push_each_change_once(woo_shop):
     assert [woo_shop.fake.count("stock", s) for s in skus] == [1] * 60
     assert [woo_shop.fake.item_by_sku(s)["stock_quantity"] for s in skus] == list(range(1, 61))
     assert set(ConnectorTask.objects.values_list("status", flat=True)) == {"done"}
+
+
+@pytest.mark.django_db
+def test_a_finished_import_re_syncs_the_channel_it_wrote_to(woo_shop):
+    """Imports write in bulk and announce once: the connected channel gets a full sync, not one push per row."""
+    from omnishop.connectors.models import ConnectorTask
+    from omnishop.connectors.services.sink import sink
+    from omnishop.core import outbox
+
+    woo_shop.variant(sku="IMP-1")
+    woo_shop.variant(sku="IMP-2")
+    ConnectorTask.objects.all().delete()
+    finished = outbox.emit(
+        "import.finished",
+        aggregate_type="import",
+        aggregate_id=1,
+        channel=woo_shop.channel.code,
+        payload={"job_id": 1, "status": "succeeded", "imported": 2, "updated": 0, "merged": 0},
+    )
+    failed = outbox.emit(
+        "import.finished",
+        aggregate_type="import",
+        aggregate_id=2,
+        channel=woo_shop.channel.code,
+        payload={"job_id": 2, "status": "failed", "imported": 0, "updated": 0, "merged": 0},
+    )
+    sink([failed])
+    assert not ConnectorTask.objects.exists()
+    sink([finished])
+    queued = set(ConnectorTask.objects.values_list("operation", "key"))
+    assert {("listing", "IMP-1"), ("stock", "IMP-1"), ("listing", "IMP-2"), ("stock", "IMP-2")} <= queued

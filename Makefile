@@ -44,7 +44,8 @@ bench: install
 	@bash scripts/run-bench $(ONLY)
 
 lint: install
-	@$(BIN)/ruff check . && $(BIN)/ruff format --check . && PYTHONPATH=src $(BIN)/lint-imports --no-cache pyproject.toml
+	@$(BIN)/ruff check . && $(BIN)/ruff format --check . && PYTHONPATH=src $(BIN)/lint-imports --no-cache pyproject.toml \
+		&& DEBUG=1 $(BIN)/mypy
 
 format: install
 	@$(BIN)/ruff format . && $(BIN)/ruff check --fix .

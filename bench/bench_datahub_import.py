@@ -144,7 +144,7 @@ def worker(db_url: str, quick: bool, repeats: int) -> dict:
     from omnishop.channels.models import Channel
     from omnishop.channels.services import create_channel
 
-    settings.DATAHUB_UPLOAD_DIR = Path(tempfile.mkdtemp(prefix="bench-datahub-"))
+    settings.OMNISHOP_DATAHUB_UPLOAD_DIR = Path(tempfile.mkdtemp(prefix="bench-datahub-"))
     call_command("migrate", verbosity=0)
     paths = files(quick)
     vendor = connection.vendor
@@ -181,7 +181,7 @@ def worker(db_url: str, quick: bool, repeats: int) -> dict:
         "variants": _count("catalog_variant"),
     }
     results["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-    shutil.rmtree(settings.DATAHUB_UPLOAD_DIR, ignore_errors=True)
+    shutil.rmtree(settings.OMNISHOP_DATAHUB_UPLOAD_DIR, ignore_errors=True)
     return results
 
 

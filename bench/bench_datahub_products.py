@@ -120,7 +120,7 @@ def worker(db_url: str, quick: bool, repeats: int) -> dict:
     from omnishop.channels.services import create_channel
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-products-"))
-    settings.DATAHUB_UPLOAD_DIR = workdir / "uploads"
+    settings.OMNISHOP_DATAHUB_UPLOAD_DIR = workdir / "uploads"
     call_command("migrate", verbosity=0)
     version = None
     if connection.vendor == "postgresql":

@@ -296,14 +296,20 @@ OMNISHOP_IMAGE_HOSTS = tuple(h for h in os.environ.get("OMNISHOP_IMAGE_HOSTS", "
 OMNISHOP_STOREFRONT_PREPARE = env_bool("OMNISHOP_STOREFRONT_PREPARE", True)
 
 # --- datahub: imports (limits keep a hostile file from taking the server down) ---------------------------
-DATAHUB_UPLOAD_DIR = Path(os.environ.get("DATAHUB_UPLOAD_DIR") or VAR_DIR / "datahub" / "uploads")
+OMNISHOP_DATAHUB_UPLOAD_DIR = Path(
+    os.environ.get("OMNISHOP_DATAHUB_UPLOAD_DIR") or VAR_DIR / "datahub" / "uploads"
+)
 # Server-path imports (staff only) may read files under these folders and nowhere else.
-DATAHUB_IMPORT_ROOTS = env_list("DATAHUB_IMPORT_ROOTS", str(VAR_DIR / "datahub" / "inbox"))
-DATAHUB_PROFILE_DIRS = env_list("DATAHUB_PROFILE_DIRS")
-DATAHUB_MAX_UPLOAD_BYTES = int(os.environ.get("DATAHUB_MAX_UPLOAD_BYTES", str(512 * 1024**2)))
-DATAHUB_MAX_DECOMPRESSED_BYTES = int(os.environ.get("DATAHUB_MAX_DECOMPRESSED_BYTES", str(4 * 1024**3)))
-DATAHUB_MAX_COLUMNS = int(os.environ.get("DATAHUB_MAX_COLUMNS", "1000"))
-DATAHUB_BATCH_SIZE = int(os.environ.get("DATAHUB_BATCH_SIZE", "5000"))
+OMNISHOP_DATAHUB_IMPORT_ROOTS = env_list("OMNISHOP_DATAHUB_IMPORT_ROOTS", str(VAR_DIR / "datahub" / "inbox"))
+OMNISHOP_DATAHUB_PROFILE_DIRS = env_list("OMNISHOP_DATAHUB_PROFILE_DIRS")
+OMNISHOP_DATAHUB_MAX_UPLOAD_BYTES = int(
+    os.environ.get("OMNISHOP_DATAHUB_MAX_UPLOAD_BYTES", str(512 * 1024**2))
+)
+OMNISHOP_DATAHUB_MAX_DECOMPRESSED_BYTES = int(
+    os.environ.get("OMNISHOP_DATAHUB_MAX_DECOMPRESSED_BYTES", str(4 * 1024**3))
+)
+OMNISHOP_DATAHUB_MAX_COLUMNS = int(os.environ.get("OMNISHOP_DATAHUB_MAX_COLUMNS", "1000"))
+OMNISHOP_DATAHUB_BATCH_SIZE = int(os.environ.get("OMNISHOP_DATAHUB_BATCH_SIZE", "5000"))
 
 # --- recommendations and search ---------------------------------------------------------------------------
 OMNISHOP_RECS_EVENT_RETENTION_DAYS = int(os.environ.get("OMNISHOP_RECS_EVENT_RETENTION_DAYS", "400"))
@@ -318,8 +324,8 @@ CELERY_BEAT_SCHEDULE["recommendations-purge-events"] = {
 
 # --- orders, payments, shipping ---------------------------------------------------------------------------
 # Stripe (payments): secret API key and the webhook signing secret; unset = the stripe provider is off.
-STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
-STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
+OMNISHOP_STRIPE_SECRET_KEY = os.environ.get("OMNISHOP_STRIPE_SECRET_KEY", "")
+OMNISHOP_STRIPE_WEBHOOK_SECRET = os.environ.get("OMNISHOP_STRIPE_WEBHOOK_SECRET", "")
 # Carrier tracking webhooks older or newer than this many seconds are refused (replay protection).
 OMNISHOP_SHIPPING_WEBHOOK_TOLERANCE = int(os.environ.get("OMNISHOP_SHIPPING_WEBHOOK_TOLERANCE", "300"))
 # A cart checkout holds its cart this long at most: a checkout whose process died (kill -9, OOM) leaves the

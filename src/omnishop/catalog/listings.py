@@ -136,7 +136,7 @@ def _money(value: Any, currency: str, *, field: str) -> Decimal:
     return amount
 
 
-def _apply(listing: ChannelListing, change: ListingChange, *, channel, prefix: str, now) -> None:
+def apply_terms(listing: ChannelListing, change: ListingChange, *, channel, prefix: str, now) -> None:
     currency = channel.currency
     if change.currency is not None:
         given = validate_currency(change.currency, field=f"{prefix}currency")
@@ -207,7 +207,7 @@ def bulk_upsert_listings(
             for index, (change, variant) in enumerate(zip(changes, variants, strict=True)):
                 listing = existing.get(variant.pk) or ChannelListing(channel=channel, variant=variant)
                 before = _announced_state(listing) if listing.pk else None
-                _apply(listing, change, channel=channel, prefix=_row(prefix, index), now=now)
+                apply_terms(listing, change, channel=channel, prefix=_row(prefix, index), now=now)
                 (to_update if listing.pk else to_create).append(listing)
                 if before != _announced_state(listing):
                     announced.append(listing)

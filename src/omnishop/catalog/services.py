@@ -145,10 +145,12 @@ def get_variant_by_sku(sku: str) -> Variant:
 
 def find_variant_by_gtin(code: str) -> Variant | None:
     """The variant a scanned barcode names, whichever GTIN length it was stored or scanned as."""
-    code = validate_gtin(code)
-    if code is None:
+    normalised = validate_gtin(code)
+    if normalised is None:
         return None
-    return Variant.objects.select_related("product").filter(gtin__in=gtins.equivalent_forms(code)).first()
+    return (
+        Variant.objects.select_related("product").filter(gtin__in=gtins.equivalent_forms(normalised)).first()
+    )
 
 
 def _unique_slug(title: str) -> str:
@@ -273,7 +275,7 @@ def create_product(
     rows = [_clean_variant(v, prefix=f"variants[{i}].", registry=registry) for i, v in enumerate(variants)]
     _check_distinct_options([r["attributes"] for r in rows], field_of=field_of)
     skus = {r["sku"] for r in rows}
-    image_rows = []
+    image_rows: list[dict[str, Any]] = []
     for index, image in enumerate(images):
         prefix = f"images[{index}]."
         if image.variant_sku is not None and image.variant_sku not in skus:
@@ -665,7 +667,7 @@ from .listings import (  # noqa: E402  (re-exported: other apps import catalog.s
     set_listings_published,
     upsert_listing,
 )
-from .listings import _apply as _apply_listing_terms  # noqa: E402
+from .listings import apply_terms as _apply_listing_terms  # noqa: E402
 from .suppliers import (  # noqa: E402
     create_offer,
     create_supplier,

@@ -300,12 +300,13 @@ def _resolve(channel, external_id, email, phone, first_name, last_name, now) -> 
     if identity is not None:
         customer = active(identity.customer)
     else:
-        customer = _find_by_contact(email=email, phone=phone)
-        if customer is None:
-            customer = Customer.objects.create(
+        found = _find_by_contact(email=email, phone=phone)
+        if found is None:
+            found = Customer.objects.create(
                 first_name=first_name, last_name=last_name, email=email, phone=phone
             )
             created = True
+        customer = found
     _fill_blanks(customer, first_name=first_name, last_name=last_name, email=email, phone=phone)
     if identity is None and not external_id:
         identity = ChannelIdentity.objects.filter(

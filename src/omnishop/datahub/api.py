@@ -128,7 +128,7 @@ def server_import(
     body: ServerImportIn,
     idempotency_key: str | None = IDEMPOTENCY_KEY,
 ):
-    """Staff: import a file already on the server, under DATAHUB_IMPORT_ROOTS."""
+    """Staff: import a file already on the server, under OMNISHOP_DATAHUB_IMPORT_ROOTS."""
 
     def build():
         job = services.start_server_import(

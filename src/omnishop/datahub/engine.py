@@ -182,7 +182,7 @@ class Runner:
         self.job = job
         self.profile = profile
         self.progress = progress
-        self.batch_size = int(getattr(settings, "DATAHUB_BATCH_SIZE", 5000))
+        self.batch_size = int(getattr(settings, "OMNISHOP_DATAHUB_BATCH_SIZE", 5000))
         self.target = target_for(profile, job)
         self.stats = QualityStats(profile)
 

@@ -1,5 +1,5 @@
 """Import profiles are data: one TOML file per channel format under datahub/profiles/ (or a directory in
-settings.DATAHUB_PROFILE_DIRS), mapping source columns to Omnishop fields with per-field cleaners and
+settings.OMNISHOP_DATAHUB_PROFILE_DIRS), mapping source columns to Omnishop fields with per-field cleaners and
 naming the target that writes the cleaned rows. A new channel format is a new file, not new code.
 
     name = "online_retail"            # what `omnishop import online_retail FILE` and the API call it
@@ -197,7 +197,7 @@ def _first_filled(values: dict[str, Any], columns: tuple[str, ...]) -> Any:
 
 
 def _profile_dirs() -> list[Path]:
-    extra = [Path(p) for p in getattr(settings, "DATAHUB_PROFILE_DIRS", [])]
+    extra = [Path(p) for p in getattr(settings, "OMNISHOP_DATAHUB_PROFILE_DIRS", [])]
     return [BUILTIN_DIR, *extra]
 
 

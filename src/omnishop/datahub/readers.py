@@ -144,7 +144,7 @@ class LimitedReader(io.RawIOBase):
 
 def _open_binary(path: Path, closers: list) -> tuple[BinaryIO, str, bool]:
     """The decompressed byte stream of `path` and the name of the content (inner name for archives)."""
-    limit = _limit("DATAHUB_MAX_DECOMPRESSED_BYTES", 4 * 1024**3)
+    limit = _limit("OMNISHOP_DATAHUB_MAX_DECOMPRESSED_BYTES", 4 * 1024**3)
     raw = open(path, "rb")  # noqa: SIM115 - closed by Source.close
     closers.append(raw.close)
     magic = raw.read(4)
@@ -312,7 +312,7 @@ def _decode_guard(values: list[str]) -> RowProblem | None:
 
 
 def _open_csv(text, fmt: str, encoding: str, options: dict, closers: list) -> Source:
-    max_columns = int(options.get("max_columns", _limit("DATAHUB_MAX_COLUMNS", 1000)))
+    max_columns = int(options.get("max_columns", _limit("OMNISHOP_DATAHUB_MAX_COLUMNS", 1000)))
     csv.field_size_limit(_limit("DATAHUB_MAX_FIELD_BYTES", 1024 * 1024))
     delimiter = options.get("delimiter") or ("\t" if fmt == "tsv" else None)
     if delimiter is None:
@@ -551,7 +551,7 @@ def _open_xlsx(file_path: Path, inner_name: str, options: dict, closers: list) -
     header = [str(h).strip() if h is not None else "" for h in header_row]
     while header and header[-1] == "":
         header.pop()
-    max_columns = _limit("DATAHUB_MAX_COLUMNS", 1000)
+    max_columns = _limit("OMNISHOP_DATAHUB_MAX_COLUMNS", 1000)
     if len(header) > max_columns:
         raise MalformedFile(f"The header has {len(header)} columns; at most {max_columns} are allowed.")
 

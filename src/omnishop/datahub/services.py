@@ -13,7 +13,7 @@ import tempfile
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from django.conf import settings
 from django.db import transaction
@@ -36,14 +36,14 @@ from .profiles import get_profile
 
 
 def _upload_dir() -> Path:
-    path = Path(settings.DATAHUB_UPLOAD_DIR)
+    path = Path(settings.OMNISHOP_DATAHUB_UPLOAD_DIR)
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
 def _store(stream: BinaryIO, name: str) -> tuple[Path, int, str]:
     """Copy an upload to the job store in chunks (never in memory), enforcing the size limit."""
-    limit = int(settings.DATAHUB_MAX_UPLOAD_BYTES)
+    limit = int(settings.OMNISHOP_DATAHUB_MAX_UPLOAD_BYTES)
     suffix = "".join(Path(name).suffixes)[-20:]
     target = _upload_dir() / f"{uuid.uuid4().hex}{suffix}"
     digest = hashlib.sha256()
@@ -98,9 +98,9 @@ def _check_options(options: dict) -> dict:
 def start_server_import(
     *, profile: str, path: str, channel=None, user=None, options: dict | None = None
 ) -> ImportJob:
-    """Staff import of a file already on the server, restricted to DATAHUB_IMPORT_ROOTS (no path tricks)."""
+    """Staff import of a file already on the server, restricted to OMNISHOP_DATAHUB_IMPORT_ROOTS (no path tricks)."""
     real = Path(os.path.realpath(path))
-    roots = [Path(os.path.realpath(r)) for r in settings.DATAHUB_IMPORT_ROOTS]
+    roots = [Path(os.path.realpath(r)) for r in settings.OMNISHOP_DATAHUB_IMPORT_ROOTS]
     if not any(real == root or root in real.parents for root in roots):
         raise PathNotAllowed(field="path")
     if not real.is_file():
@@ -267,8 +267,11 @@ def resubmit_quarantined(
         status=ImportJob.Status.RUNNING,
         started_at=timezone.now(),
     )
-    profile = get_profile(origin.profile, country=origin.channel.country if origin.channel_id else None)
+    profile = get_profile(
+        origin.profile, country=origin.channel.country if origin.channel is not None else None
+    )
     runner = engine.Runner(job, profile)
+    data: dict[str, Any]
     if "_raw" in raw:
         data, reasons = {}, list(row.reasons)
     else:

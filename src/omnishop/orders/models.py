@@ -152,6 +152,8 @@ class Order(models.Model):
     tracking_token = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Not a column: set on the instance a checkout returns when the key answered an earlier order (200, not 201).
+    replayed: bool = False
 
     class Meta:
         ordering = ["-created_at", "-pk"]

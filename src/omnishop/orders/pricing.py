@@ -108,7 +108,7 @@ def tax_rate_for(*, channel, country: str | None) -> Decimal:
     return rates.get(country or "", rates.get("*", ZERO))
 
 
-def _split(
+def split_tax(
     amount: Decimal, rate: Decimal, currency: str, inclusive: bool
 ) -> tuple[Decimal, Decimal, Decimal]:
     """(net, tax, total) of an amount as listed."""
@@ -160,7 +160,7 @@ def quote(*, channel, lines: list[PricedLine], method: ShippingMethod | None, co
     for line in lines:
         line.line_listed = quantize(line.unit_price * line.quantity, currency)
         line.tax_rate = rate
-        line.line_net, line.line_tax, line.line_total = _split(line.line_listed, rate, currency, inclusive)
+        line.line_net, line.line_tax, line.line_total = split_tax(line.line_listed, rate, currency, inclusive)
         q.subtotal += line.line_listed
         q.tax_total += line.line_tax
         q.total += line.line_total
@@ -169,7 +169,7 @@ def quote(*, channel, lines: list[PricedLine], method: ShippingMethod | None, co
         fee = shipping_fee(
             method, goods=q.subtotal, weight_grams=q.weight_grams, country=country, currency=currency
         )
-        _, q.shipping_tax, gross = _split(fee, rate, currency, inclusive)
+        _, q.shipping_tax, gross = split_tax(fee, rate, currency, inclusive)
         q.shipping_total = fee
         q.tax_total += q.shipping_tax
         q.total += gross

@@ -502,11 +502,11 @@ def refundable_by_reference(*, references: set[str]) -> dict[str, Decimal]:
         rows = (
             Payment.objects.filter(reference__in=refs[start : start + 5000], status=Payment.Status.CAPTURED)
             .values("reference")
-            .annotate(net=Sum(F("captured") - F("refunded")))
+            .annotate(net_sum=Sum(F("captured") - F("refunded")))
         )
         for row in rows:
             # SQLite sums decimals as floats (0.700000000000003): back to the stored scale, as paid_amount does.
-            found[row["reference"]] = Decimal(row["net"] or 0).quantize(STORED)
+            found[row["reference"]] = Decimal(row["net_sum"] or 0).quantize(STORED)
     return found
 
 

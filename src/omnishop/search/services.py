@@ -73,7 +73,7 @@ def _document_text(product: Product) -> tuple[str, str]:
         values.extend(str(v) for v in (variant.attributes or {}).values() if isinstance(v, str | int | float))
         values.append(variant.title or "")
     category = ""
-    if product.category_id:
+    if product.category is not None:
         category = " ".join([product.category.name, product.category.path.replace("/", " ")])
     body = " ".join([product.description or "", product.brand or "", category, *values])
     return " ".join(tokenize(product.title)), " ".join(tokenize(body))

@@ -134,10 +134,10 @@ def _availability_service():
     return None
 
 
-def availability(channel_id: int, variant_ids: list[int]) -> dict[int, int] | None:
+def availability(channel_id: int | None, variant_ids: list[int]) -> dict[int, int] | None:
     """Sellable quantity per variant in the channel, or None when stock is not known to this install."""
     service = _availability_service()
-    if service is None or not variant_ids:
+    if service is None or channel_id is None or not variant_ids:
         return None
     from omnishop.channels.models import Channel
 
@@ -371,17 +371,17 @@ def cards_for_products(*, channel, product_ids: list[int]) -> list[dict]:
         card["variants"].append(vid)
         if compare is not None:
             card["compare"].append(compare)
-    images: dict[int, tuple[str, str]] = {}
-    for pid, url, alt in ProductImage.objects.filter(product_id__in=list(found)).values_list(
+    images: dict[int, tuple[str | None, str]] = {}
+    for pid, image_url, image_alt in ProductImage.objects.filter(product_id__in=list(found)).values_list(
         "product_id", "url", "alt"
     ):
-        images.setdefault(pid, (url, alt))
+        images.setdefault(pid, (image_url, image_alt))
     stock = availability(channel.pk, [v for c in found.values() for v in c["variants"]])
     out = []
     for pid in ids:
-        card = found.get(pid)
-        if card is None:
+        if pid not in found:
             continue
+        card = found[pid]
         url, alt = images.get(pid, (None, ""))
         out.append(
             {

@@ -195,12 +195,14 @@ def _previous(sale_uuid: uuid.UUID, digest: str) -> SaleResult | None:
     done = TillSale.objects.select_related("order").filter(sale_id=sale_uuid).first()
     if done is None:
         return None
+    # A committed sale always has its order (the row is null only inside the transaction that claims it).
+    number = done.order.number if done.order is not None else ""
     if done.fingerprint != digest:
-        raise SaleIdReused(field="id", order=done.order.number)
+        raise SaleIdReused(field="id", order=number)
     return SaleResult(
         sale_id=str(sale_uuid),
         outcome="duplicate",
-        order_number=done.order.number,
+        order_number=number,
         exception=done.exception,
         exception_details=done.exception_details,
     )
@@ -377,7 +379,7 @@ def _changes(qs: QuerySet, *, kind: str, till: Till, cursor: str | None, limit: 
     qs = qs.filter(updated_at__lte=horizon)
     # SQLite keeps times as text, and rows written by raw SQL carry a "+00:00" suffix the ORM's do not: on
     # SQLite compare and sort on the text without it, or rows sharing a timestamp compare unequal.
-    at = F("updated_at")
+    at: F | Replace = F("updated_at")
     if connection.vendor == "sqlite":
         at = Replace(Cast("updated_at", CharField()), Value("+00:00"), Value(""), output_field=CharField())
     qs = qs.annotate(cursor_at=at)

@@ -174,6 +174,8 @@ def _record(
 
 
 def _acknowledge(connector: Connector, mapping: OrderMapping) -> None:
+    if mapping.order is None:
+        return  # a skipped remote order: nothing of ours to acknowledge with
     try:
         connector.acknowledge_order(remote_id=mapping.remote_order_id, our_number=mapping.order.number)
     except ChannelError:
@@ -184,7 +186,7 @@ def _acknowledge(connector: Connector, mapping: OrderMapping) -> None:
 
 def _follow_cancellation(mapping: OrderMapping) -> None:
     order = mapping.order
-    if order.status == "cancelled":
+    if order is None or order.status == "cancelled":
         return
     try:
         orders.cancel_order(

@@ -374,6 +374,9 @@ def _run_single(connector: Connector, op: str, task: ConnectorTask, started) -> 
         )
     elif op == "refund":
         order = mapping.order
+        if order is None:
+            queue.done(task, note="no_order")  # a skipped remote order: nothing of ours was refunded
+            return
         if order.status == "cancelled":
             queue.done(task, note="covered_by_cancellation")  # the cancellation refunds on the channel
             return

@@ -458,7 +458,7 @@ def test_the_web_shops_past_invoices_become_orders_through_the_data_hub(small_de
     from omnishop.orders.models import Order, OrderLine
     from omnishop.payments.services import paid_amount
 
-    settings.DATAHUB_UPLOAD_DIR = tmp_path
+    settings.OMNISHOP_DATAHUB_UPLOAD_DIR = tmp_path
     web = Channel.objects.get(code="web")
     job = past_orders.ensure_past_orders(web)
     assert job.status == ImportJob.Status.SUCCEEDED

@@ -24,13 +24,13 @@ def normalise_title(title: str) -> str:
     return " ".join("".join(ch if ch.isalnum() else " " for ch in folded).split())
 
 
-def _chunks(values: Iterable, size: int = CHUNK):
+def chunks(values: Iterable, size: int = CHUNK):
     values = list(values)
     for start in range(0, len(values), size):
         yield values[start : start + size]
 
 
-def _among(queryset, field: str, values: Iterable):
+def among(queryset, field: str, values: Iterable):
     """`queryset` narrowed to rows whose `field` is one of `values`, as one query per 10,000 values with one
     parameter: an array (`= ANY`) on PostgreSQL, a JSON array read by `json_each` on SQLite. An IN list of
     thousands of placeholders costs more to compile (Django) and parse (psycopg) than to run."""
@@ -38,7 +38,7 @@ def _among(queryset, field: str, values: Iterable):
     meta = queryset.model._meta
     column = meta.pk.column if field == "pk" else meta.get_field(field).column
     column = f"{connection.ops.quote_name(meta.db_table)}.{connection.ops.quote_name(column)}"
-    for chunk in _chunks(values, 10_000):
+    for chunk in chunks(values, 10_000):
         if connection.vendor == "postgresql":
             yield queryset.extra(where=[f"{column} = ANY(%s)"], params=[chunk])
         elif connection.vendor == "sqlite":  # one JSON array parameter, read by SQLite's json_each
@@ -54,7 +54,7 @@ def load_ledger(ledger: Ledger, keys: Iterable[str]) -> dict[str, tuple[int, str
     """Ledger.load with one array parameter per 10,000 keys on PostgreSQL."""
     found: dict[str, tuple[int, str]] = {}
     stored = ImportedRecord.objects.filter(source=ledger.source, entity=ledger.entity)
-    for queryset in _among(stored, "natural_key", dict.fromkeys(keys)):
+    for queryset in among(stored, "natural_key", dict.fromkeys(keys)):
         for key, object_id, digest in queryset.values_list("natural_key", "object_id", "content_hash"):
             found[key] = (object_id, digest)
     return found
@@ -74,7 +74,7 @@ def record(ledger: Ledger, entries: dict[str, tuple[int, str]], existing: dict[s
     )
     changed = {k: v for k, v in entries.items() if k in existing and existing[k] != v}
     records = []
-    for queryset in _among(
+    for queryset in among(
         ImportedRecord.objects.filter(source=ledger.source, entity=ledger.entity), "natural_key", changed
     ):
         for stored in queryset:

@@ -19,7 +19,7 @@ from omnishop.catalog.models import ChannelListing, Product, ProductImage, Varia
 from omnishop.core.bulk import insert_rows
 
 from ..engine import Prepared
-from .catalog_common import _among, load_ledger, normalise_title, record
+from .catalog_common import among, load_ledger, normalise_title, record
 
 if TYPE_CHECKING:
     from .products import ProductsTarget
@@ -29,7 +29,7 @@ VARIANT_FIELDS = ["product", "title", "attributes", "weight_grams", "gtin", "upd
 LISTING_FIELDS = ["price", "compare_at_price", "currency", "is_published", "updated_at"]
 
 
-def _ref(obj) -> tuple[str, int]:
+def ref_of(obj) -> tuple[str, int]:
     """A key for a model object that works before it is saved (the bulk insert gives it its pk)."""
     return ("pk", obj.pk) if obj.pk is not None else ("new", id(obj))
 
@@ -57,7 +57,7 @@ def append(model, objects: list, *, now, key: str | None = None) -> None:
     )
     if key is not None:
         by_key = {getattr(obj, key): obj for obj in objects}
-        for queryset in _among(model.objects.all(), key, by_key):
+        for queryset in among(model.objects.all(), key, by_key):
             for value, pk in queryset.values_list(key, "pk"):
                 by_key[value].pk = pk
         for obj in objects:
@@ -136,9 +136,9 @@ class Batch:
         self.by_gtin: dict[str, Variant] = {}  # GTIN-14 form -> the variant holding it
         self.gtins_loaded: set[str] = {gtins.as_gtin14(f) for f in gtin_forms}
         found: list[Variant] = []
-        for queryset in _among(Variant.objects.all(), "sku", skus):
+        for queryset in among(Variant.objects.all(), "sku", skus):
             found.extend(queryset)
-        for queryset in _among(Variant.objects.all(), "gtin", gtin_forms):
+        for queryset in among(Variant.objects.all(), "gtin", gtin_forms):
             found.extend(queryset)
         # find_variant_by_gtin takes the first in the catalog's order when several spellings are stored
         for variant in sorted(found, key=lambda v: (v.product_id, v.position, v.pk)):
@@ -175,13 +175,13 @@ class Batch:
         if self.target.channel is None:
             return
         listings = ChannelListing.objects.filter(channel=self.target.channel)
-        for queryset in _among(listings, "variant_id", variant_ids):
+        for queryset in among(listings, "variant_id", variant_ids):
             for listing in queryset:
                 self.listings[("pk", listing.variant_id)] = listing
 
     def load_images(self, urls: set[str]) -> None:
         self.images: dict[tuple, ProductImage] = {}
-        for queryset in _among(ProductImage.objects.order_by("product_id", "position", "id"), "url", urls):
+        for queryset in among(ProductImage.objects.order_by("product_id", "position", "id"), "url", urls):
             for image in queryset:
                 self.images.setdefault((("pk", image.product_id), image.url), image)
 
@@ -189,7 +189,7 @@ class Batch:
         bases = {slugify(t)[:150] or "product" for t in titles}
         self.slugs_checked = set(bases)
         self.slugs_taken: set[str] = set()
-        for queryset in _among(Product.objects.all(), "slug", bases):
+        for queryset in among(Product.objects.all(), "slug", bases):
             self.slugs_taken.update(queryset.values_list("slug", flat=True))
 
     def slug_taken(self, slug: str) -> bool:
@@ -220,15 +220,15 @@ class Batch:
                 self.saved_variants.add(variant.pk)
 
     def listing_of(self, variant: Variant) -> ChannelListing | None:
-        return self.listings.get(_ref(variant))
+        return self.listings.get(ref_of(variant))
 
     def add_listing(self, listing: ChannelListing) -> None:
-        self.listings[_ref(listing.variant)] = listing
+        self.listings[ref_of(listing.variant)] = listing
         self.new_listings.append(listing)
 
     def image(self, product: Product, url: str, *, alt: str = "", position: int = 0) -> ProductImage:
         """ProductImage get_or_create(product, url) against the batch."""
-        key = (_ref(product), url)
+        key = (ref_of(product), url)
         if key not in self.images:
             self.images[key] = ProductImage(product=product, url=url, alt=alt, position=position)
             self.new_images.append(self.images[key])

@@ -29,8 +29,8 @@ from omnishop.core.errors import DomainError
 
 from ..engine import IMPORTED, MERGED, QUARANTINED, UNCHANGED, UPDATED, Prepared, Result, content_hash
 from .base import Ledger, Target
-from .catalog_common import _among, _chunks, load_ledger, normalise_title, reason_of, record
-from .product_batch import Batch, _ref
+from .catalog_common import among, chunks, load_ledger, normalise_title, reason_of, record
+from .product_batch import Batch, ref_of
 
 
 def _short(value: str, limit: int) -> str:
@@ -148,7 +148,7 @@ class ProductsTarget(Target):
     def load_products(self, pks: Iterable[int]) -> None:
         """Bring products into the job's identity map, one query per 2,000 not yet there."""
         missing = {pk for pk in pks if pk not in self.loaded}
-        for queryset in _among(Product.objects.all(), "pk", missing):
+        for queryset in among(Product.objects.all(), "pk", missing):
             for product in queryset:
                 self.loaded[product.pk] = product
 
@@ -467,7 +467,7 @@ class ProductsTarget(Target):
             if old is not None:
                 self.variant_count[id(old)] -= 1
                 if id(old) in self.holding:
-                    batch.emptied[_ref(old)] = old
+                    batch.emptied[ref_of(old)] = old
 
     def listing_values(self, data: dict) -> dict | None:
         """The row's listing on the job's channel, checked by the catalog (`check_listing_terms`): in the
@@ -516,7 +516,7 @@ class ProductsTarget(Target):
                 p.pk: p.attributes["_options"] for p in self.products.values() if p.attributes.get("_options")
             }
             renamed_variants = []
-            for chunk in _chunks(named):
+            for chunk in chunks(named):
                 for variant in Variant.objects.filter(product_id__in=chunk):
                     names = named[variant.product_id]
                     renamed = {}

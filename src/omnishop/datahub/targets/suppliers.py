@@ -9,7 +9,7 @@ from omnishop.core.money import validate_currency
 
 from ..engine import IMPORTED, MERGED, QUARANTINED, UNCHANGED, UPDATED, Prepared, Result, content_hash
 from .base import Ledger, Target
-from .catalog_common import _chunks, reason_of, record
+from .catalog_common import chunks, reason_of, record
 
 
 class SuppliersTarget(Target):
@@ -23,7 +23,7 @@ class SuppliersTarget(Target):
         codes = [row.data["code"][:50] for row in rows]
         existing = ledger.load(codes)
         by_code = {}
-        for chunk in _chunks(set(codes)):
+        for chunk in chunks(set(codes)):
             by_code.update((s.code, s) for s in Supplier.objects.filter(code__in=chunk))
         results: list[Result] = []
         entries: dict[str, tuple[int, str]] = {}
@@ -85,16 +85,16 @@ class SupplierOffersTarget(Target):
 
     def write(self, rows: list[Prepared]) -> list[Result]:
         suppliers, variants = {}, {}
-        for chunk in _chunks({r.data["supplier"] for r in rows}):
+        for chunk in chunks({r.data["supplier"] for r in rows}):
             suppliers.update((s.code, s) for s in Supplier.objects.filter(code__in=chunk))
-        for chunk in _chunks({r.data["sku"] for r in rows}):
+        for chunk in chunks({r.data["sku"] for r in rows}):
             variants.update((v.sku, v) for v in Variant.objects.filter(sku__in=chunk))
         ledger = Ledger(source=self.source, entity="supplier_offer", job=self.job)
         keys = [f"{r.data['supplier']}:{r.data['sku']}" for r in rows]
         existing = ledger.load(keys)
         offers: dict[tuple[int, int], SupplierOffer] = {}
         of_variant: dict[int, list[SupplierOffer]] = {}
-        for chunk in _chunks([v.pk for v in variants.values()]):
+        for chunk in chunks([v.pk for v in variants.values()]):
             for offer in SupplierOffer.objects.filter(variant_id__in=chunk):
                 offers[(offer.supplier_id, offer.variant_id)] = offer
                 of_variant.setdefault(offer.variant_id, []).append(offer)

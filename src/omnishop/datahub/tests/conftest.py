@@ -48,8 +48,8 @@ def head_of_gzip(path: Path, lines: int) -> bytes:
 
 @pytest.fixture
 def datahub_dirs(tmp_path, settings):
-    settings.DATAHUB_UPLOAD_DIR = tmp_path / "uploads"
-    settings.DATAHUB_IMPORT_ROOTS = [str(tmp_path / "inbox")]
+    settings.OMNISHOP_DATAHUB_UPLOAD_DIR = tmp_path / "uploads"
+    settings.OMNISHOP_DATAHUB_IMPORT_ROOTS = [str(tmp_path / "inbox")]
     (tmp_path / "inbox").mkdir()
     return tmp_path
 

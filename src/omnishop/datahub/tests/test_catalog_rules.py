@@ -73,7 +73,7 @@ def own_profiles(tmp_path, settings):
     directory.mkdir()
     (directory / "rules_feed.toml").write_text(FEED_PROFILE)
     (directory / "rules_suppliers.toml").write_text(SUPPLIER_PROFILE)
-    settings.DATAHUB_PROFILE_DIRS = [str(directory)]
+    settings.OMNISHOP_DATAHUB_PROFILE_DIRS = [str(directory)]
     profiles._index.cache_clear()
     yield
     profiles._index.cache_clear()

@@ -140,7 +140,7 @@ def test_binary_garbage_fails_the_job_with_a_clear_code(run_import, retail_chann
 
 
 def test_a_zip_bomb_is_refused_past_the_size_limit(run_import, retail_channel, settings):
-    settings.DATAHUB_MAX_DECOMPRESSED_BYTES = 1024 * 1024
+    settings.OMNISHOP_DATAHUB_MAX_DECOMPRESSED_BYTES = 1024 * 1024
     bomb = io.BytesIO()
     with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("customers.csv", as_csv() + "C4," + "a" * (20 * 1024 * 1024) + ",x,y,GB\r\n")
@@ -200,7 +200,7 @@ def test_a_truncated_csv_keeps_every_complete_row_and_quarantines_the_cut_one(ru
 
 
 def test_a_truncated_json_array_fails_after_the_elements_it_could_read(run_import, retail_channel, settings):
-    settings.DATAHUB_BATCH_SIZE = 1
+    settings.OMNISHOP_DATAHUB_BATCH_SIZE = 1
     text = json.dumps(ROWS)[:-40]
     job = run_import("customers", text.encode(), name="cut.json", channel=retail_channel)
     assert (job.status, job.error_code) == (ImportJob.Status.FAILED, "truncated_file")
@@ -230,7 +230,7 @@ def test_a_file_larger_than_the_upload_limit_is_refused(datahub_dirs, settings):
     from omnishop.datahub import services
     from omnishop.datahub.errors import FileTooLarge
 
-    settings.DATAHUB_MAX_UPLOAD_BYTES = 1000
+    settings.OMNISHOP_DATAHUB_MAX_UPLOAD_BYTES = 1000
     with pytest.raises(FileTooLarge):
         services.start_import(profile="customers", stream=io.BytesIO(b"x" * 5000), filename="big.csv")
     assert not list((datahub_dirs / "uploads").iterdir())

@@ -162,7 +162,7 @@ def test_the_xlsx_twin_of_a_csv_is_recognised_as_the_same_lines(run_import, reta
 
 
 def test_a_job_killed_halfway_is_finished_by_a_rerun_without_duplicates(run_import, retail_channel, settings):
-    settings.DATAHUB_BATCH_SIZE = 500
+    settings.OMNISHOP_DATAHUB_BATCH_SIZE = 500
     data = head_of_gzip(dataset("online_retail_uci", "online_retail_2011-02.csv.gz"), 4001)
     # The upload broke off: a truncated gzip stops the job after the batches it could read.
     truncated = gzip.compress(data)[: len(gzip.compress(data)) // 2]

@@ -25,7 +25,7 @@ def feed_profile(tmp_path, settings):
     directory = tmp_path / "profiles"
     directory.mkdir()
     (directory / "rules_feed.toml").write_text(FEED_PROFILE)
-    settings.DATAHUB_PROFILE_DIRS = [str(directory)]
+    settings.OMNISHOP_DATAHUB_PROFILE_DIRS = [str(directory)]
     profiles._index.cache_clear()
     yield
     profiles._index.cache_clear()
@@ -59,7 +59,7 @@ def test_magento_children_in_earlier_batches_still_move_under_their_configurable
     for category in sorted(Category.objects.all(), key=lambda c: -c.path.count("/")):
         category.delete()  # leaves first: a category protects its children's parent link
     ImportedRecord.objects.all().delete()
-    settings.DATAHUB_BATCH_SIZE = 4  # the parents' rows land several batches after their children
+    settings.OMNISHOP_DATAHUB_BATCH_SIZE = 4  # the parents' rows land several batches after their children
     small_batches = run_import("magento_products", data, channel=retail_channel)
     assert catalog_state() == expected
     assert (

@@ -89,12 +89,12 @@ def suggest_replenishment(
     now = now or timezone.now()
     since = now - timedelta(days=window_days)
     z = statistics.NormalDist().inv_cdf(service_level)
-    levels = StockLevel.objects.select_related("variant", "location").exclude(
+    candidates = StockLevel.objects.select_related("variant", "location").exclude(
         location__kind=StockLocation.Kind.DROP_SHIP
     )
     if location is not None:
-        levels = levels.filter(location=location)
-    levels = list(levels.filter(location__is_active=True))
+        candidates = candidates.filter(location=location)
+    levels = list(candidates.filter(location__is_active=True))
     if not levels:
         return []
     location_ids = {s.location_id for s in levels}

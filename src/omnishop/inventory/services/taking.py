@@ -115,7 +115,8 @@ def insufficient(sku: str, requested: int, available: int) -> InsufficientStock:
     )
 
 
-_HOLDERS = {
+Holder = type[Reservation] | type[Allocation]  # what a plan's units are held by
+_HOLDERS: dict[Holder, tuple[str, str]] = {
     Reservation: ("key", Reservation._meta.db_table),
     Allocation: ("order_reference", Allocation._meta.db_table),
 }
@@ -140,7 +141,7 @@ def plan(
     *,
     channel: Channel,
     lines: Sequence[LineRequest],
-    holder: type,
+    holder: Holder,
     key: str,
     pickup_location: StockLocation | None = None,
 ) -> Plan:
@@ -252,7 +253,7 @@ SELECT (SELECT id FROM head), (SELECT go FROM ok), (SELECT COUNT(*) FROM upd)
 
 
 def _take_in_one_statement(
-    *, picks: list[Pick], holder: type, head: dict, column: str, cause: str, now: datetime
+    *, picks: list[Pick], holder: Holder, head: dict, column: str, cause: str, now: datetime
 ) -> tuple[int | None, bool]:
     """(holder id, True) taken; (None, True) the key was taken by a concurrent twin; (None, False) raced."""
     key_column, head_table = _HOLDERS[holder]
@@ -287,12 +288,12 @@ def _take_in_one_statement(
 
 
 def _take_in_transaction(
-    *, picks: list[Pick], holder: type, head: dict, column: str, cause: str, now: datetime
+    *, picks: list[Pick], holder: Holder, head: dict, column: str, cause: str, now: datetime
 ) -> tuple[int | None, bool]:
     try:
         with transaction.atomic():
             row = holder.objects.create(**head)
-            if holder is Reservation:
+            if isinstance(row, Reservation):
                 ReservationLine.objects.bulk_create(
                     [
                         ReservationLine(
@@ -342,7 +343,7 @@ def take(
     *,
     channel: Channel,
     lines: Sequence[LineRequest],
-    holder: type,
+    holder: Holder,
     key: str,
     head: dict,
     column: str,

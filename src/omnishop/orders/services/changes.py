@@ -248,12 +248,12 @@ def split_order(*, order: Order, quantities: dict[int, int], actor: str) -> Orde
         event(order, "split", actor=actor, before=before, after={**totals_of(order), "child": child.number})
         event(child, "split_from", actor=actor, after={"parent": order.number, **totals_of(child)})
         if order.exceptions.filter(resolved_at__isnull=True).exists():
-            _settle_hold(order, actor=actor)
-            _settle_hold(child, actor=actor)
+            settle_hold(order, actor=actor)
+            settle_hold(child, actor=actor)
     return get_order(child.number)
 
 
-def _settle_hold(order: Order, *, actor: str) -> None:
+def settle_hold(order: Order, *, actor: str) -> None:
     """An on-hold order whose every unit is now held leaves the exception queue."""
     order.refresh_from_db()
     if order.status != Order.Status.ON_HOLD:

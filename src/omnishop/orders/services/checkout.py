@@ -49,7 +49,7 @@ class PaymentRequest:
     token: str = ""
 
 
-def shipping_method_for(*, channel, code: str | None) -> ShippingMethod | None:
+def shipping_method_for(*, channel, code: str | None) -> ShippingMethod:
     if not code:
         raise ShippingMethodUnavailable("Choose a shipping method.", field="shipping_method")
     method = (
@@ -309,12 +309,12 @@ def checkout_cart(*, cart: Cart, payment: PaymentRequest, key: str, actor: str) 
         return place_order(
             channel=cart.channel,
             quantities=quantities,
-            shipping_method=cart.shipping_method.code if cart.shipping_method_id else None,
+            shipping_method=cart.shipping_method.code if cart.shipping_method is not None else None,
             shipping_address=cart.shipping_address,
             payment=payment,
             key=f"cart:{cart.token}",
             customer=cart.customer,
-            email=cart.email or (cart.customer.email if cart.customer_id else ""),
+            email=cart.email or (cart.customer.email if cart.customer is not None else ""),
             cart=cart,
             actor=actor,
         )
@@ -405,13 +405,15 @@ def create_channel_order(
     q = quote(channel=channel, lines=priced, method=None, country=country)
     fee = parse_amount(shipping_total, channel.currency, field="shipping_total") if shipping_total else None
     if method is not None or fee is not None:
-        from ..pricing import _split, shipping_fee
+        from ..pricing import shipping_fee, split_tax
 
-        if fee is None:
+        if fee is None and method is not None:
             fee = shipping_fee(
                 method, goods=q.subtotal, weight_grams=q.weight_grams, country=country, currency=q.currency
             )
-        _, ship_tax, gross = _split(fee, q.tax_rate, q.currency, q.prices_include_tax)
+        if fee is None:  # unreachable: a method or a fee is there
+            raise ValidationFailed("A shipping method or shipping_total is needed.", field="shipping_total")
+        _, ship_tax, gross = split_tax(fee, q.tax_rate, q.currency, q.prices_include_tax)
         q.shipping_total, q.tax_total, q.total = fee, q.tax_total + ship_tax, q.total + gross
     check_fits(q, shipping_field="shipping_total" if shipping_total else "shipping_method")
     amount = q.total if paid_amount is None else parse_amount(paid_amount, q.currency, field="paid_amount")

@@ -16,7 +16,7 @@ from omnishop.payments import services as payments
 
 from ..errors import AddressRequired, InvalidAddress, OrderNotFound
 from ..models import Order, OrderAllocation, OrderLine
-from ..pricing import _split, shipping_fee
+from ..pricing import shipping_fee, split_tax
 
 ADDRESS_FIELDS = {
     "name": 200,
@@ -51,7 +51,7 @@ def postcode_problem(country: str, postcode: str) -> str | None:
     return "format" if pattern and not pattern.match(postcode) else None
 
 
-_COUNTRIES = frozenset(c.alpha_2 for c in pycountry.countries)
+COUNTRY_CODES = frozenset(c.alpha_2 for c in pycountry.countries)
 
 
 def new_number(channel) -> str:
@@ -92,7 +92,7 @@ def clean_address(
         if not cleaned[name]:
             raise InvalidAddress(f"'{name}' is required.", field=f"{field}.{name}")
     cleaned["country"] = cleaned["country"].upper()
-    if cleaned["country"] not in _COUNTRIES:
+    if cleaned["country"] not in COUNTRY_CODES:
         raise InvalidAddress(f"'{cleaned['country']}' is not an ISO-3166 country.", field=f"{field}.country")
     return cleaned
 
@@ -139,7 +139,7 @@ def retotal(order: Order, *, requote_shipping: bool = True) -> dict:
     for line in lines:
         listed = quantize(line.unit_price * line.open_quantity, currency)
         line.tax_rate = rate
-        line.line_net, line.line_tax, line.line_total = _split(
+        line.line_net, line.line_tax, line.line_total = split_tax(
             listed, rate, currency, order.prices_include_tax
         )
         subtotal += listed
@@ -155,7 +155,7 @@ def retotal(order: Order, *, requote_shipping: bool = True) -> dict:
         fee = shipping_fee(
             order.shipping_method, goods=subtotal, weight_grams=weight, country=country, currency=currency
         )
-    _, ship_tax, ship_gross = _split(fee, rate, currency, order.prices_include_tax)
+    _, ship_tax, ship_gross = split_tax(fee, rate, currency, order.prices_include_tax)
     order.subtotal, order.shipping_total = subtotal, fee
     order.tax_total, order.total = tax + ship_tax, total + ship_gross
     order.save(update_fields=["subtotal", "shipping_total", "tax_total", "total", "updated_at"])

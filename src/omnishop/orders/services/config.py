@@ -13,7 +13,7 @@ from omnishop.inventory import services as inventory
 
 from ..models import ShippingMethod, TaxRate
 from ..pricing import serves_country
-from .common import _COUNTRIES
+from .common import COUNTRY_CODES
 
 
 def create_shipping_method(
@@ -51,7 +51,7 @@ def create_shipping_method(
         raise ValidationFailed("A free-over method needs free_over.", field="free_over")
     codes = [c.upper() for c in countries or []]
     for i, c in enumerate(codes):
-        if c not in _COUNTRIES:
+        if c not in COUNTRY_CODES:
             raise ValidationFailed(f"'{c}' is not an ISO-3166 country.", field=f"countries[{i}]")
     location = None
     if kind == ShippingMethod.Kind.PICKUP:
@@ -81,7 +81,7 @@ def create_shipping_method(
 
 def set_tax_rate(*, channel, country: str, rate: str) -> TaxRate:
     country = country.upper()
-    if country != "*" and country not in _COUNTRIES:
+    if country != "*" and country not in COUNTRY_CODES:
         raise ValidationFailed(f"'{country}' is not an ISO-3166 country (or '*').", field="country")
     try:
         value = Decimal(str(rate))
@@ -98,7 +98,7 @@ def offered_shipping_methods(*, channel, country: str | None = None) -> list[Shi
     address's), only those the checkout accepts for it, by the same `countries` rule as the quote."""
     if country is not None:
         country = country.upper()
-        if country not in _COUNTRIES:
+        if country not in COUNTRY_CODES:
             raise ValidationFailed(f"'{country}' is not an ISO-3166 country.", field="country")
     methods = ShippingMethod.objects.filter(channel=channel, is_active=True).select_related("pickup_location")
     return [m for m in methods.order_by("price", "code") if country is None or serves_country(m, country)]

@@ -16,7 +16,7 @@ from ..errors import VariantUnavailable
 from ..models import Order, OrderException, OrderLine
 from ..pricing import listed_lines
 from ..states import event
-from .changes import _settle_hold, cancel_order
+from .changes import cancel_order, settle_hold
 from .common import allocate, get_order, lock
 
 ACTIONS = ("backorder", "cancel_unavailable", "substitute", "acknowledge")
@@ -87,7 +87,7 @@ def resolve_exception(
             OrderException.objects.filter(pk=item.pk).update(
                 resolution="cancel_unavailable", resolved_at=timezone.now()
             )
-            _settle_hold(order, actor=actor)
+            settle_hold(order, actor=actor)
         return get_order(order.number)
     return _substitute(item=item, order=order, substitutes=substitutes or {}, actor=actor)
 
@@ -122,7 +122,7 @@ def _substitute(*, item: OrderException, order: Order, substitutes: dict[int, st
             )
         allocate(order, _missing(order))
         OrderException.objects.filter(pk=item.pk).update(resolution="substitute", resolved_at=timezone.now())
-        _settle_hold(order, actor=actor)
+        settle_hold(order, actor=actor)
     return get_order(order.number)
 
 
@@ -147,7 +147,8 @@ def allocate_backorders(*, channel=None, actor: str = "system:backorders") -> li
     )
     if channel is not None:
         qs = qs.filter(channel=channel)
-    done, blocked = [], set()
+    done: list[str] = []
+    blocked: set[int] = set()
     for order in qs.select_related("channel", "shipping_method"):
         missing = _missing(order)
         if not missing:
@@ -162,7 +163,7 @@ def allocate_backorders(*, channel=None, actor: str = "system:backorders") -> li
                 event(
                     order, "backorder_allocated", actor=actor, after={str(k): v for k, v in missing.items()}
                 )
-                _settle_hold(order, actor=actor)
+                settle_hold(order, actor=actor)
             done.append(order.number)
         except InsufficientStock:
             blocked |= set(missing)

@@ -17,7 +17,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import orjson
 from django.db import connection, transaction
@@ -158,7 +158,7 @@ def record_past_sales(*, channel, sales: list[PastSale], actor: str) -> dict[str
             outcome[external_id] = "created"
         insert_rows(Order._meta.db_table, _ORDER_COLUMNS, orders)
         ids = _order_ids(channel, list(lines_of))
-        line_rows = []
+        line_rows: list[tuple] = []
         for external_id, merged in lines_of.items():
             order_id = ids[external_id]
             line_rows.extend(_line_row(order_id, line, by_id[external_id].currency) for line in merged)
@@ -313,9 +313,9 @@ def _returnable_lines(channel, customers, variants, latest) -> dict[tuple[int, i
     return found
 
 
-def _refundable_orders(channel, customers, latest) -> dict[int, dict]:
+def _refundable_orders(channel, customers, latest) -> dict[int, dict[str, Any]]:
     """order id → its customer, time, payment reference and money still refundable."""
-    orders = {
+    orders: dict[int, dict[str, Any]] = {
         pk: {"customer": customer, "at": at, "reference": reference, "currency": currency}
         for pk, customer, at, reference, currency in Order.objects.filter(
             channel=channel, customer_id__in=customers, created_at__lte=latest
@@ -412,7 +412,8 @@ def _write_returns(channel, requests, orders, actor) -> None:
                        _json({"return": number, "refund": str(request["amount"])}), credit.occurred_at))  # fmt: skip
     insert_rows(ReturnRequest._meta.db_table, _RETURN_COLUMNS, rows)
     ids = dict(ReturnRequest.objects.filter(number__in=list(numbers)).values_list("number", "pk"))
-    return_lines, returned = [], defaultdict(int)
+    return_lines: list[tuple] = []
+    returned: defaultdict[int, int] = defaultdict(int)
     for number, (external_id, order_id) in numbers.items():
         for line_id, quantity in requests[(external_id, order_id)]["lines"].items():
             return_lines.append((ids[number], line_id, quantity, "imported credit note", ""))

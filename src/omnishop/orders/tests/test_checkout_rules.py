@@ -785,7 +785,7 @@ def test_a_duplicate_bank_transfer_checkout_voids_the_losing_transfer(shop, monk
 def test_a_duplicate_stripe_checkout_cancels_the_losing_authorisation(shop, settings, monkeypatch):
     import stripe
 
-    settings.STRIPE_SECRET_KEY = "sk_test_x"
+    settings.OMNISHOP_STRIPE_SECRET_KEY = "sk_test_x"
     v = shop.variant(stock=5)
     created, cancelled = [], []
 

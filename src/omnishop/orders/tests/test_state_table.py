@@ -125,8 +125,8 @@ def stripe_sdk(monkeypatch, settings):
     """Stripe's SDK at the network edge: a payment intent that waits for 3-D Secure."""
     import stripe
 
-    settings.STRIPE_SECRET_KEY = "sk_test_x"
-    settings.STRIPE_WEBHOOK_SECRET = "whsec_test_x"
+    settings.OMNISHOP_STRIPE_SECRET_KEY = "sk_test_x"
+    settings.OMNISHOP_STRIPE_WEBHOOK_SECRET = "whsec_test_x"
     monkeypatch.setattr(
         stripe.PaymentIntent,
         "create",
@@ -153,7 +153,7 @@ def stripe_webhook(kind: str, status: str, settings) -> None:
         }
     )
     ts = str(int(time.time()))
-    mac = hmac.new(settings.STRIPE_WEBHOOK_SECRET.encode(), f"{ts}.".encode() + body, hashlib.sha256)
+    mac = hmac.new(settings.OMNISHOP_STRIPE_WEBHOOK_SECRET.encode(), f"{ts}.".encode() + body, hashlib.sha256)
     payments.handle_webhook(
         provider="stripe", body=body, headers={"Stripe-Signature": f"t={ts},v1={mac.hexdigest()}"}
     )

@@ -1,6 +1,6 @@
 """Stripe adapter on the official SDK: PaymentIntents for card payments, Refunds, signed webhooks.
 
-Keys come from settings (STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET). Amounts go to Stripe in minor units.
+Keys come from settings (OMNISHOP_STRIPE_SECRET_KEY, OMNISHOP_STRIPE_WEBHOOK_SECRET). Amounts go to Stripe in minor units.
 Webhooks are verified with `stripe.WebhookSignature.verify_header` (HMAC-SHA256 over timestamp + raw body, with
 a 5-minute tolerance); `payment_intent.succeeded`, `payment_intent.payment_failed`,
 `payment_intent.canceled`, `payment_intent.amount_capturable_updated` and `charge.refunded` are applied.
@@ -44,9 +44,9 @@ class StripeProvider(Provider):
     in_process = False
 
     def _key(self) -> str:
-        key = getattr(settings, "STRIPE_SECRET_KEY", "")
+        key = getattr(settings, "OMNISHOP_STRIPE_SECRET_KEY", "")
         if not key:
-            raise ProviderUnavailable("Stripe is not configured (STRIPE_SECRET_KEY).")
+            raise ProviderUnavailable("Stripe is not configured (OMNISHOP_STRIPE_SECRET_KEY).")
         return key
 
     def _call(self, fn, **params):
@@ -112,9 +112,9 @@ class StripeProvider(Provider):
         return ProviderResult(status="succeeded" if refund["status"] == "succeeded" else "pending")
 
     def parse_webhook(self, *, body: bytes, headers) -> list[WebhookUpdate]:
-        secret = getattr(settings, "STRIPE_WEBHOOK_SECRET", "")
+        secret = getattr(settings, "OMNISHOP_STRIPE_WEBHOOK_SECRET", "")
         if not secret:
-            raise BadWebhookSignature("Stripe webhooks are not configured (STRIPE_WEBHOOK_SECRET).")
+            raise BadWebhookSignature("Stripe webhooks are not configured (OMNISHOP_STRIPE_WEBHOOK_SECRET).")
         try:
             stripe.WebhookSignature.verify_header(
                 body.decode("utf-8"), headers.get("Stripe-Signature") or "", secret, tolerance=300

@@ -124,7 +124,7 @@ def stripe_payment(channel, amount="25.00") -> Payment:
     )
 
 
-@override_settings(STRIPE_WEBHOOK_SECRET=WHSEC)
+@override_settings(OMNISHOP_STRIPE_WEBHOOK_SECRET=WHSEC)
 def test_stripe_webhook_delivered_ten_times_has_one_effect(web_channel, api):
     stripe_payment(web_channel)
     body = stripe_event(
@@ -164,7 +164,7 @@ def test_stripe_webhook_delivered_ten_times_has_one_effect(web_channel, api):
     assert services.paid_amount(reference="ORD-S") == Decimal("15.00")
 
 
-@override_settings(STRIPE_WEBHOOK_SECRET=WHSEC)
+@override_settings(OMNISHOP_STRIPE_WEBHOOK_SECRET=WHSEC)
 def test_stripe_webhook_with_a_bad_signature_or_stale_timestamp_is_refused(web_channel, api):
     stripe_payment(web_channel)
     body = stripe_event(

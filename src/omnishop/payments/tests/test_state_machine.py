@@ -283,5 +283,5 @@ class PaymentMachine(RuleBasedStateMachine):
 
 @pytest.mark.django_db
 def test_random_payment_histories_keep_the_figures_consistent():
-    with override_settings(STRIPE_WEBHOOK_SECRET=WHSEC):
+    with override_settings(OMNISHOP_STRIPE_WEBHOOK_SECRET=WHSEC):
         run_state_machine_as_test(PaymentMachine, settings=search_settings("payments"))

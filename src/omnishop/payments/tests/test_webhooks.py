@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("webhook_secret")]
 
 @pytest.fixture
 def webhook_secret():
-    with override_settings(STRIPE_WEBHOOK_SECRET=WHSEC):
+    with override_settings(OMNISHOP_STRIPE_WEBHOOK_SECRET=WHSEC):
         yield
 
 

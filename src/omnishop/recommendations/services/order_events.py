@@ -37,14 +37,15 @@ def record_order_purchases(order: Order) -> int:
     """Write the purchase events of a paid order that are not written yet; returns how many were written."""
     with transaction.atomic():
         # The row lock serialises two listeners of one order (two workers, a retried webhook).
-        order = (
+        locked = (
             Order.objects.select_for_update(of=("self",))
             .select_related("channel")
             .filter(pk=order.pk)
             .first()
         )
-        if order is None or order.status in NOT_PURCHASES:
+        if locked is None or locked.status in NOT_PURCHASES:
             return 0
+        order = locked
         paid_at = first_paid_at(order)
         lines = [line for line in order.lines.select_related("variant") if line.open_quantity > 0]
         done = set(
@@ -56,7 +57,7 @@ def record_order_purchases(order: Order) -> int:
                 variant_id__in=[line.variant_id for line in lines],
             ).values_list("variant_id", flat=True)
         )
-        customer = customer_services.active(order.customer) if order.customer_id else None
+        customer = customer_services.active(order.customer) if order.customer is not None else None
         events = []
         for line in lines:
             if line.variant_id in done:
@@ -126,7 +127,7 @@ def record_past_purchases(channel, orders) -> int:
         products.update(
             Variant.objects.filter(pk__in=variant_ids[start : start + 5000]).values_list("pk", "product_id")
         )
-    rows = [
+    rows: list[tuple] = [
         (
             channel.pk,
             Event.Kind.PURCHASE.value,

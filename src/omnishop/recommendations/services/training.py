@@ -198,17 +198,24 @@ def _rows(keys, scores, length, exclude_self=False):
 def _channel_popular(version, data: Interactions, channels: np.ndarray, *, now: int):
     """Per-channel popular lists (key = channel id): what sells on the web shop is not what sells on POS."""
     for channel_id in np.unique(channels).tolist():
-        popular = Popularity(half_life_days=30).fit(data.select(channels == channel_id), now=now)
-        order = np.argsort(-popular.popularity, kind="stable")[:POPULAR_LENGTH]
-        order = order[popular.popularity[order] > 0]
+        scores = _scores(Popularity(half_life_days=30).fit(data.select(channels == channel_id), now=now))
+        order = np.argsort(-scores, kind="stable")[:POPULAR_LENGTH]
+        order = order[scores[order] > 0]
         if len(order):
             yield CandidateList(
                 version=version,
                 kind=CandidateList.Kind.POPULAR,
                 key=int(channel_id),
                 product_ids=data.item_ids[order].tolist(),
-                scores=np.round(popular.popularity[order], 5).tolist(),
+                scores=np.round(scores[order], 5).tolist(),
             )
+
+
+def _scores(popular: Popularity) -> np.ndarray:
+    """A fitted popularity model's scores (fit() always sets them)."""
+    if popular.popularity is None:
+        raise RuntimeError("popularity model used before fit()")
+    return popular.popularity
 
 
 def _candidate_lists(version, data: Interactions, model: Hybrid, together: ItemKNN):
@@ -216,16 +223,19 @@ def _candidate_lists(version, data: Interactions, model: Hybrid, together: ItemK
     history = data.matrix()
     Kind = CandidateList.Kind
     popular = model.components["popularity"]
+    if not isinstance(popular, Popularity):
+        raise TypeError("the hybrid's popularity component is not a Popularity model")
     if popular.popularity is None:
         popular.fit(data, now=int(time.time()))
-    order = np.argsort(-popular.popularity, kind="stable")[:POPULAR_LENGTH]
-    order = order[popular.popularity[order] > 0]
+    scores = _scores(popular)
+    order = np.argsort(-scores, kind="stable")[:POPULAR_LENGTH]
+    order = order[scores[order] > 0]
     yield CandidateList(
         version=version,
         kind=Kind.POPULAR,
         key=0,
         product_ids=item_ids[order].tolist(),
-        scores=np.round(popular.popularity[order], 5).tolist(),
+        scores=np.round(scores[order], 5).tolist(),
     )
     customers = [(i, int(u[2:])) for i, u in enumerate(data.user_ids.tolist()) if u.startswith("c:")]
     for start in range(0, len(customers), 256):

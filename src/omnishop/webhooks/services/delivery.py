@@ -305,7 +305,7 @@ def _verdict(outcome: _Outcome, now: datetime) -> tuple[str, dict]:
     if status_code == 410:
         return "gone", {**changes, "status": Status.FAILED}
     retry_after = None
-    if status_code in (429, 503):
+    if response is not None and status_code in (429, 503):
         retry_after = parse_retry_after(response.headers.get("retry-after"), now=now)
     delay = retry_delay(attempts, retry_after=retry_after)
     if delay is None:
@@ -328,12 +328,12 @@ def _record(outcomes: list[_Outcome], *, token: str) -> None:
     failures: Counter[int] = Counter()  # endpoint id → failed attempts this round
     reset: set[int] = set()  # endpoints that answered 2xx this round
     with transaction.atomic():
-        ours = WebhookDelivery.objects.filter(
+        claimed = WebhookDelivery.objects.filter(
             pk__in=[o.delivery.pk for o in outcomes], claim_token=token, status=Status.DELIVERING
         )
         if connection.features.has_select_for_update:
-            ours = ours.select_for_update()
-        ours = set(ours.values_list("pk", flat=True))
+            claimed = claimed.select_for_update()
+        ours = set(claimed.values_list("pk", flat=True))
         for outcome in outcomes:
             if outcome.delivery.pk not in ours:
                 continue  # no longer ours (lease taken over, endpoint deleted): the other relay's record stands
@@ -387,12 +387,12 @@ def _record(outcomes: list[_Outcome], *, token: str) -> None:
         elif verdict == "refused":
             pause_endpoint(endpoint_id=endpoint_id, reason=f"egress refused the URL ({code})")
         elif verdict == "failed":
-            failures = (
+            in_a_row = (
                 WebhookEndpoint.objects.filter(pk=endpoint_id)
                 .values_list("consecutive_failures", flat=True)
                 .first()
             )
-            if failures is not None and failures >= pause_after():
+            if in_a_row is not None and in_a_row >= pause_after():
                 pause_endpoint(
-                    endpoint_id=endpoint_id, reason=f"{failures} failed attempts in a row (last: {code})"
+                    endpoint_id=endpoint_id, reason=f"{in_a_row} failed attempts in a row (last: {code})"
                 )

@@ -28,7 +28,8 @@ def receiving_endpoints() -> list[WebhookEndpoint]:
 
 
 def wants(endpoint: WebhookEndpoint, *, event_type: str, channel: str) -> bool:
-    if endpoint.channel_id and channel and channel != endpoint.channel.code:
+    own = endpoint.channel
+    if own is not None and channel and channel != own.code:
         return False
     return matches(endpoint.event_types, event_type)
 
@@ -78,7 +79,7 @@ def ping(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
         "type": PING,
         "timestamp": now.isoformat().replace("+00:00", "Z"),
         "aggregate": {"type": "endpoint", "id": str(endpoint.pk), "sequence": 1},
-        "channel": endpoint.channel.code if endpoint.channel_id else "",
+        "channel": endpoint.channel.code if endpoint.channel is not None else "",
         "version": 1,
         "data": {"endpoint": endpoint.pk, "message": "Ping from Omnishop: this endpoint is reachable."},
     }

@@ -39,14 +39,19 @@ def signed_in(user) -> Client:
     return client
 
 
-@pytest.fixture
-def shop(web_channel, make_key):
+def make_shop(web_channel, make_key) -> Shop:
+    """A web channel selling from a warehouse and a London shop (orders tests' Shop factory)."""
     warehouse = inventory.create_location(code="main-wh", name="Main warehouse")
     store = inventory.create_location(code="shop-ldn", name="London shop", kind="retail_store")
     inventory.set_channel_locations(channel=web_channel, location_codes=[warehouse.code, store.code])
     shop = Shop(web_channel, warehouse, make_key)
     shop.store = store
     return shop
+
+
+@pytest.fixture
+def shop(web_channel, make_key):
+    return make_shop(web_channel, make_key)
 
 
 def test_the_warehouse_sees_what_to_pick_pack_and_ship_per_location(shop):

@@ -162,6 +162,24 @@ def test_customer_service_sees_open_exceptions_and_recent_returns(shop):
     assert page.context["returns"] == []
 
 
+def test_returns_waiting_for_a_decision_come_before_closed_ones_newest_first(shop):
+    order = shop.checkout({shop.variant(stock=5): 3}, key="r")
+    for fulfilment in orders.create_fulfilments(order=order, actor="test"):
+        orders.ship_fulfilment(fulfilment=fulfilment, carrier="dpd", tracking_number="T9", actor="test")
+        orders.mark_delivered(fulfilment=fulfilment, actor="test")
+    line = order.lines.get()
+    first, second, third = (
+        orders.request_return(order=order, lines=[(line.pk, 1, "too small")], actor="test") for _ in range(3)
+    )
+    orders.decide_return(rma=second, approve=False, actor="test")  # closed
+    orders.decide_return(rma=first, approve=True, actor="test")  # waiting for the parcel
+
+    assert [r.number for r in orders.recent_returns()] == [third.number, first.number, second.number]
+    assert [r.number for r in orders.recent_returns(limit=1)] == [third.number]
+    page = signed_in(staff_in("customer_service")).get(HOME)
+    assert [r.number for r in page.context["returns"]] == [third.number, first.number, second.number]
+
+
 @pytest.mark.parametrize("role_key", ["store_manager", "analyst"])
 def test_the_store_manager_and_the_analyst_are_sent_to_the_dashboard(role_key):
     page = signed_in(staff_in(role_key)).get(HOME)

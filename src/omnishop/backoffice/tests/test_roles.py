@@ -111,3 +111,21 @@ def test_the_cli_runs_the_roles_command(capsys):
 
     main(["omnishop", "roles", "list"])
     assert "finance           Finance" in capsys.readouterr().out
+
+
+def test_the_separation_of_duties_the_issue_asks_for():
+    """Pinned by hand, not derived: a change to roles.py that breaks one of these is a policy change."""
+    ops = {op.key: op for op in roles.OPERATIONS}
+
+    def may(role_key: str, op_key: str) -> bool:
+        return roles.allows(roles.BY_KEY[role_key], ops[op_key])
+
+    assert may("warehouse", "orders.ship") and may("warehouse", "inventory.adjust")
+    assert not may("warehouse", "payments.refund") and not may("warehouse", "catalog.price")
+    assert may("merchandiser", "catalog.price") and not may("merchandiser", "orders.ship")
+    assert not may("merchandiser", "payments.refund")
+    assert may("finance", "payments.refund") and not may("finance", "inventory.adjust")
+    assert may("customer_service", "customers.merge") and may("customer_service", "payments.refund")
+    assert not may("customer_service", "inventory.adjust") and not may("customer_service", "catalog.price")
+    assert not any(may("analyst", key) for key in ops if key not in ("orders.list", "customers.view"))
+    assert all(may("store_manager", key) for key in ops)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from django.test import Client
-from django.urls import URLPattern, resolve, reverse
+from django.urls import URLPattern, URLResolver, resolve, reverse
 
 from omnishop.auth import StaffAuth
 from omnishop.backoffice import roles
@@ -176,15 +176,26 @@ def test_the_documented_tables_are_the_ones_roles_py_makes():
 # --- Every desk URL: 403 exactly for the roles without the permissions its staff_view declares ----------------
 
 
-def _desk_urls() -> list[tuple[str, str, tuple[str, ...]]]:
+def _patterns(patterns, prefix: str = "") -> list[tuple[str, URLPattern]]:
     found = []
-    for pattern in desk_urls.urlpatterns:
-        assert isinstance(pattern, URLPattern)
-        dummy = {
-            name: 999999 if conv.regex == "[0-9]+" else "none"
-            for name, conv in pattern.pattern.converters.items()
-        }
-        url = reverse(f"backoffice:{pattern.name}", kwargs=dummy)
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            found += _patterns(
+                pattern.url_patterns, f"{prefix}{pattern.namespace + ':' if pattern.namespace else ''}"
+            )
+        else:
+            found.append((prefix, pattern))
+    return found
+
+
+def _desk_urls() -> list[tuple[str, str, tuple[str, ...]]]:
+    """Every named desk URL with dummy arguments (999999, 'none'): the permission check comes before any
+    lookup, so a refused role gets 403 whatever the argument."""
+    found = []
+    for prefix, pattern in _patterns(desk_urls.urlpatterns):
+        converters = getattr(pattern.pattern, "converters", {})
+        dummy = {name: 999999 if conv.regex == "[0-9]+" else "none" for name, conv in converters.items()}
+        url = reverse(f"backoffice:{prefix}{pattern.name}", kwargs=dummy)
         found.append((pattern.name, url, getattr(pattern.callback, "permissions", None)))
     return found
 

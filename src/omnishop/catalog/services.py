@@ -748,6 +748,22 @@ def save_offers(*, offers: Sequence[SupplierOffer]) -> list[SupplierOffer]:
     return list(offers)
 
 
+# --- What the merchandiser looks at first (the back-office merchandising desk) -----------------------------
+
+
+def recently_changed_listings(*, limit: int = 25) -> list[ChannelListing]:
+    """Listings whose price, title or publication changed last, newest first."""
+    qs = ChannelListing.objects.select_related("channel", "variant", "variant__product")
+    return list(qs.order_by("-updated_at", "-pk")[:limit])
+
+
+def unpublished_products(*, limit: int = 25) -> list[Product]:
+    """Active products that no channel shows (no published listing anywhere), newest change first."""
+    published = ChannelListing.objects.filter(variant__product=OuterRef("pk"), is_published=True)
+    qs = Product.objects.filter(is_active=True).exclude(Exists(published))
+    return list(qs.order_by("-updated_at", "-pk")[:limit])
+
+
 __all__ = [
     "UNSET",
     "ListingChange",
@@ -786,10 +802,12 @@ __all__ = [
     "normalise_phone",
     "parse_cost",
     "products_matching",
+    "recently_changed_listings",
     "save_offer",
     "save_offers",
     "sellable_listings",
     "set_listings_published",
+    "unpublished_products",
     "update_attribute",
     "update_category",
     "update_image",

@@ -52,6 +52,8 @@ class DemoResult:
     shoppers: list[dict]
     api_key: dict[str, str]
     created: dict[str, int] = field(default_factory=dict)
+    # One member of staff per back-office role: {"role", "username", "email", "password"}.
+    role_staff: list[dict[str, str]] = field(default_factory=list)
     # Paths (under /api/v1) that answer with the demo key: recommendations and search.
     examples: dict[str, str] = field(default_factory=dict)
 
@@ -138,6 +140,7 @@ def load_demo(
         say("customers, log-ins and the API key")
         people.ensure_customers(channels)
         staff = people.ensure_staff()
+        role_staff = people.ensure_role_staff()
         secret, api_key = ensure_api_key(channels[DEMO_KEY_CHANNEL], staff, path)
         say("behaviour events and a recommendations model")
         recorded = behaviour.ensure_events(products, channels=channels)
@@ -172,12 +175,14 @@ def load_demo(
             "secret": secret,
         },
         examples=_examples(),
+        role_staff=role_staff,
     )
     _write_private(
         path,
         {
             "note": "Demo log-ins and API key printed by `omnishop demo`. Local demo only; keep this file private.",
             "staff": result.staff,
+            "role_staff": result.role_staff,
             "shoppers": result.shoppers,
             "api_key": result.api_key,
         },

@@ -31,6 +31,7 @@ STAFF_USERNAME = "admin"
 STAFF_EMAIL = "admin@omnishop.example"
 STAFF_PASSWORD = "omnishop-admin"
 SHOPPER_PASSWORD = "omnishop-shopper"
+ROLE_STAFF_PASSWORD = "omnishop-staff"  # every role's demo log-in (backoffice/roles.py)
 
 
 @dataclass(frozen=True)
@@ -366,3 +367,34 @@ def ensure_staff():
         )
         EmailAddress.objects.create(user=user, email=STAFF_EMAIL, verified=True, primary=True)
     return user
+
+
+def ensure_role_staff() -> list[dict[str, str]]:
+    """One member of staff per back-office role, to try each role's desk: username = the role's key with
+    dashes ('customer-service'), e-mail <username>@omnishop.example, password ROLE_STAFF_PASSWORD."""
+    from django.contrib.auth.models import Group
+
+    from omnishop.backoffice import roles
+
+    roles.ensure_roles()
+    User = get_user_model()
+    groups = {g.name: g for g in Group.objects.filter(name__in=[r.name for r in roles.ROLES])}
+    logins = []
+    for role in roles.ROLES:
+        username = role.key.replace("_", "-")
+        email = f"{username}@omnishop.example"
+        user = User.objects.filter(username=username).first()
+        if user is None:
+            user = User.objects.create_user(
+                username=username,
+                email=email,
+                password=ROLE_STAFF_PASSWORD,
+                first_name=role.name,
+                is_staff=True,
+            )
+            EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
+        user.groups.add(groups[role.name])
+        logins.append(
+            {"role": role.name, "username": username, "email": email, "password": ROLE_STAFF_PASSWORD}
+        )
+    return logins

@@ -528,3 +528,26 @@ _PAYMENT_COLUMNS = (
     "updated_at",
 )
 _REFUND_COLUMNS = ("payment_id", "amount", "status", "reason", "key", "external_id", "created_at")
+
+
+# --- What finance has to look at (the back-office finance desk) -------------------------------------------
+
+
+def payments_to_capture(*, limit: int = 25) -> list[Payment]:
+    """Authorised and not captured yet, oldest first: the money still to be taken."""
+    qs = Payment.objects.filter(status=Payment.Status.AUTHORIZED).select_related("channel")
+    return list(qs.order_by("created_at", "pk")[:limit])
+
+
+def failed_payments(*, limit: int = 25) -> list[Payment]:
+    """Declined or failed captures, newest first."""
+    qs = Payment.objects.filter(status=Payment.Status.FAILED).select_related("channel")
+    return list(qs.order_by("-updated_at", "-pk")[:limit])
+
+
+def recent_refunds(*, limit: int = 25, above: Decimal | None = None) -> list[Refund]:
+    """Refunds newest first; with `above`, only those of more than that amount (in the payment's currency)."""
+    qs = Refund.objects.select_related("payment", "payment__channel")
+    if above is not None:
+        qs = qs.filter(amount__gt=above)
+    return list(qs.order_by("-created_at", "-pk")[:limit])

@@ -53,6 +53,7 @@ from .transfers import (
     request_transfer,
     start_count,
 )
+from .worklists import low_stock_on_sale
 
 __all__ = [
     "ADJUSTMENT_REASONS",
@@ -86,6 +87,7 @@ __all__ = [
     "extend_reservation",
     "get_policy",
     "location_by_code",
+    "low_stock_on_sale",
     "on_stock_arrived",
     "receive_purchase_order",
     "receive_stock",

@@ -40,12 +40,22 @@ from .guest_orders import link_guest_orders
 from .listeners import PastOrder, on_order_paid, on_past_orders_recorded
 from .queries import orders_for_customer, visible_orders
 from .returns import decide_return, get_return, place_exchange, receive_return, request_return
+from .worklists import (
+    LocationWork,
+    ToShip,
+    open_exceptions,
+    order_numbers_by_payment_reference,
+    recent_returns,
+    warehouse_worklist,
+)
 
 __all__ = [
     "ChannelLine",
     "LineReview",
+    "LocationWork",
     "PastOrder",
     "PaymentRequest",
+    "ToShip",
     "adopt_cart",
     "allocate_backorders",
     "cancel_order",
@@ -73,12 +83,15 @@ __all__ = [
     "on_past_orders_recorded",
     "open_cart_of",
     "open_exception",
+    "open_exceptions",
+    "order_numbers_by_payment_reference",
     "orders_for_customer",
     "paid",
     "place_exchange",
     "place_order",
     "quick_checkout",
     "receive_return",
+    "recent_returns",
     "request_return",
     "resolve_exception",
     "review_cart",
@@ -88,4 +101,5 @@ __all__ = [
     "ship_fulfilment",
     "split_order",
     "visible_orders",
+    "warehouse_worklist",
 ]

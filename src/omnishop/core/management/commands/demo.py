@@ -128,6 +128,11 @@ def banner(result: DemoResult, *, host: str, port: int) -> str:
         f"  staff (admin and API) : {result.staff['username']} / {result.staff['email']}  password: "
         f"{result.staff['password']}",
     ]
+    for member in result.role_staff:
+        lines.append(
+            f"  desk: {member['role']:<19}: {member['username']} / {member['email']}  password: "
+            f"{member['password']}  (lands on {base}/admin/ops/)"
+        )
     for shopper in result.shoppers:
         note = (
             ""

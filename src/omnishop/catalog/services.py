@@ -593,11 +593,25 @@ def products_matching(
     updated_since: datetime | None = None,
     sku: str | None = None,
     supplier_id: int | None = None,
+    brand: str | None = None,
+    channel=None,
+    published: bool | None = None,
     queryset: QuerySet[Product] | None = None,
 ) -> QuerySet[Product]:
     """Products filtered as list endpoints and the back office need. Text search is a plain
-    case-insensitive substring match over title, description, brand and SKU (real search comes later)."""
+    case-insensitive substring match over title, description, brand and SKU (real search comes later).
+    `channel` keeps products listed there; `published` keeps those with (True) or without (False) a
+    published listing — on `channel` when given, on any channel otherwise."""
     qs = queryset if queryset is not None else Product.objects.all()
+    if brand:
+        qs = qs.filter(brand__iexact=brand.strip())
+    listed = ChannelListing.objects.filter(variant__product=OuterRef("pk"))
+    if channel is not None:
+        listed = listed.filter(channel=channel)
+        qs = qs.filter(Exists(listed))
+    if published is not None:
+        on_sale = Exists(listed.filter(is_published=True))
+        qs = qs.filter(on_sale if published else ~on_sale)
     if q:
         q = q.strip()
         sku_hit = Variant.objects.filter(product=OuterRef("pk"), sku__icontains=q)

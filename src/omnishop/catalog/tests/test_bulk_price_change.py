@@ -123,3 +123,21 @@ def test_an_unknown_rule_is_refused_on_its_field():
     with pytest.raises(DomainError) as refused:
         PriceChange("double", Decimal("2"))
     assert (refused.value.code, refused.value.field) == ("invalid_price_change", "rule")
+
+
+def test_products_are_filtered_by_brand_channel_and_publication(make_product, web_channel, market_channel):
+    hoodie = listed(make_product("Hoodie", skus=("H-1",), brand="Northwind"), web_channel, "30.00")
+    cap = make_product("Cap", skus=("C-1",), brand="Contoso")
+    services.upsert_listing(channel=market_channel, variant=cap.variants.get(), price="9.00")  # unpublished
+    bare = make_product("Scarf", skus=("S-1",), brand="Northwind")
+
+    def found(**filters):
+        return sorted(p.title for p in services.products_matching(**filters))
+
+    assert found(brand="northwind") == ["Hoodie", "Scarf"]
+    assert found(channel=web_channel) == ["Hoodie"]
+    assert found(published=True) == ["Hoodie"]
+    assert found(published=False) == ["Cap", "Scarf"]
+    assert found(channel=market_channel, published=False) == ["Cap"]
+    assert found(channel=web_channel, published=False) == []
+    assert {hoodie.pk, cap.pk, bare.pk} == set(services.products_matching().values_list("pk", flat=True))

@@ -265,7 +265,13 @@ def _price_page(request, form: BulkPriceForm, preview, *, status: int = 200) -> 
     return desk(
         request,
         "backoffice/catalogue/bulk_price.html",
-        {"form": form, "preview": preview, "rows": rows, "chosen": chosen},
+        {
+            "form": form,
+            "preview": preview,
+            "rows": rows,
+            "chosen": chosen,
+            "filter_fields": ("q", "category", "brand", "channel", "published"),
+        },
         title=_("Change prices on a channel"),
         status=status,
     )

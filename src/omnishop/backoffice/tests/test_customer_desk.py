@@ -65,6 +65,25 @@ def two_channel_customer(web_channel, market_channel, make_key):
         actor="channel:marketplace",
     )
     credit.issue_credit(customer=ada, amount=Decimal("7.50"), currency="GBP", key="goodwill-1")
+    for fulfilment in orders.create_fulfilments(order=web_order, actor="t"):
+        orders.ship_fulfilment(fulfilment=fulfilment, carrier="dhl", tracking_number="T1", actor="t")
+        orders.mark_delivered(fulfilment=fulfilment, actor="t")
+    orders.request_return(
+        order=web_order, lines=[(web_order.lines.get().pk, 1, "too small")], actor="shopper"
+    )
+    customers.add_address(
+        customer=ada,
+        name="Ada Lovelace",
+        line1="1 Analytical Row",
+        city="London",
+        postcode="N1 1AA",
+        country="GB",
+    )
+    customers.update_preferences(
+        customer=ada,
+        language="en-GB",
+        consents=[customers.ConsentChange(channel="web", granted=True)],
+    )
     return ada, web_order, market_order
 
 
@@ -109,6 +128,9 @@ def test_the_360_shows_orders_of_both_channels_store_credit_and_identities(
     assert f'href="/admin/ops/orders/{market_order.number}/"' in page
     assert "7.50 GBP" in page
     assert "AMZ-BUYER-77" in page
+    assert f"<td>{web_order.returns.get().number}</td>" in page
+    assert "1 Analytical Row, London N1 1AA GB" in page
+    assert "<td>web</td><td>Agreed</td>" in page
 
 
 def test_an_unknown_customer_is_404(admin_client_):

@@ -240,3 +240,22 @@ def test_the_price_page_opens_with_the_products_ticked_in_the_list(staff, produc
     text = response.content.decode()
     assert f'name="product" value="{hoodie.pk}"' in text and "Please confirm" not in text
     assert not re.findall(r'class="field-error"', text)
+
+
+def test_the_product_list_costs_the_same_queries_for_two_products_or_twenty(
+    staff, products, django_assert_max_num_queries
+):
+    with django_assert_max_num_queries(QUERY_BUDGET) as few:
+        staff.get("/admin/ops/products/")
+    for n in range(18):
+        catalog.create_product(
+            title=f"Sock {n}",
+            variants=[catalog.NewVariant(sku=f"SOCK-{n}")],
+            images=[catalog.NewImage(url=f"https://img.example.com/sock-{n}.jpg")],
+        )
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        page = staff.get("/admin/ops/products/").content.decode()
+    assert "Sock 17" in page
+
+
+QUERY_BUDGET = 20

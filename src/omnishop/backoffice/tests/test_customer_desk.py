@@ -231,3 +231,18 @@ def test_merging_from_the_queue_keeps_the_chosen_record_and_records_the_score(ad
     )
     record = MergeRecord.objects.get()
     assert (record.survivor_id, record.merged_id, record.score) == (b.pk, a.pk, 1.0)
+
+
+def test_the_360_page_costs_the_same_queries_for_a_short_or_long_history(
+    admin_client_, two_channel_customer, django_assert_max_num_queries
+):
+    ada, _, _ = two_channel_customer
+    url = f"/admin/ops/customers/{ada.pk}/"
+    with django_assert_max_num_queries(30) as short:
+        admin_client_.get(url)
+    for n in range(5):
+        credit.issue_credit(customer=ada, amount=Decimal("1.00"), currency="GBP", key=f"more-{n}")
+        customers.merge_customers(survivor=ada, merged=Customer.objects.create(first_name=f"Twin {n}"))
+    with django_assert_max_num_queries(len(short.captured_queries)):
+        page = admin_client_.get(url).content.decode()
+    assert page.count("Undo merge") == 5

@@ -169,3 +169,17 @@ class InvalidCompareAtPrice(ValidationFailed):
 
 class VariantNotInProduct(ValidationFailed):
     code = "variant_not_in_product"
+
+
+class InvalidPriceChange(ValidationFailed):
+    code = "invalid_price_change"
+
+
+class NoListingsToPrice(ValidationFailed):
+    code = "no_listings_to_price"
+    default_message = "None of the chosen products is listed on this channel."
+
+
+class PricesChangedSincePreview(Conflict):
+    code = "prices_changed_since_preview"
+    default_message = "Some prices changed since the preview was made; preview again."

@@ -72,11 +72,13 @@ __all__ = [
     "SameCustomer",
     "add_address",
     "delete_address",
+    "find_customers",
     "find_duplicates",
     "get_address",
     "mark_distinct",
     "merge_customers",
     "preferences_of",
+    "preview_merge",
     "undo_merge",
     "update_address",
     "update_preferences",
@@ -159,6 +161,78 @@ def search_customers(
     if created_before:
         qs = qs.filter(created_at__lt=created_before)
     return qs.distinct() if (email or phone) else qs
+
+
+def find_customers(*, term: str = "", channel=None) -> QuerySet:
+    """The staff search box: one term matched against names, e-mail, phone and any channel's customer id
+    (a marketplace buyer id pasted from an order), active customers only, newest first."""
+    qs = Customer.objects.filter(merged_into__isnull=True)
+    if channel is not None:
+        qs = customers_on_channel(qs, channel)
+    term = (term or "").strip()
+    if not term:
+        return qs
+    lowered = term.lower()
+    cond = (
+        Q(first_name__icontains=term)
+        | Q(last_name__icontains=term)
+        | Q(email__icontains=lowered)
+        | Q(identities__email__icontains=lowered)
+        | Q(identities__external_id=term)
+    )
+    parts = term.split()
+    if len(parts) > 1:
+        cond |= Q(first_name__icontains=parts[0], last_name__icontains=" ".join(parts[1:]))
+    try:
+        phone = optional_phone(term)
+    except InvalidPhone:
+        phone = ""
+    if phone:
+        cond |= Q(phone=phone) | Q(identities__phone=phone)
+    digits = "".join(ch for ch in term if ch.isdigit())
+    if len(digits) >= 4:
+        cond |= Q(phone__contains=digits) | Q(identities__phone__contains=digits)
+    matching = Customer.objects.filter(cond).values("pk")
+    return qs.filter(pk__in=matching)
+
+
+@dataclass(frozen=True)
+class MergePreview:
+    survivor: Customer
+    merged: Customer
+    moves: list[tuple[str, int]]  # (what, how many rows) that would move to the survivor
+    fills: list[tuple[str, str]]  # (profile field, value) the survivor would take from the merged record
+
+
+def preview_merge(*, survivor: Customer, merged: Customer) -> MergePreview:
+    """What `merge_customers` would do, without doing it: the rows that would move and the blanks of the
+    survivor's profile the merged record would fill. The same refusals as the merge itself."""
+    from .merging import PROFILE_FIELDS, customer_relations
+
+    if survivor.pk == merged.pk:
+        raise MergeIntoSelf(field="merged", customer=survivor.pk)
+    for role, customer in (("survivor", survivor), ("merged", merged)):
+        if customer.merged_into_id is not None:
+            raise AlreadyMerged(
+                f"Customer {customer.pk} was already merged into {customer.merged_into_id}.",
+                field=role,
+                customer=customer.pk,
+                merged_into=customer.merged_into_id,
+            )
+    moves = []
+    for field in customer_relations():
+        count = field.model._base_manager.filter(**{field.name: merged}).count()
+        if count:
+            label = (
+                "earlier merged records" if field.model is Customer else field.model._meta.verbose_name_plural
+            )
+            moves.append((str(label), count))
+    fills = [
+        (name, getattr(merged, name))
+        for name in PROFILE_FIELDS
+        if not getattr(survivor, name) and getattr(merged, name)
+    ]
+    return MergePreview(survivor=survivor, merged=merged, moves=moves, fills=fills)
 
 
 # --- recognising a person -------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ from .fulfilment import (
 )
 from .guest_orders import link_guest_orders
 from .listeners import PastOrder, on_order_paid, on_past_orders_recorded
-from .queries import orders_for_customer, visible_orders
+from .queries import customer_overview, orders_for_customer, visible_orders
 from .returns import decide_return, get_return, place_exchange, receive_return, request_return
 from .worklists import (
     LocationWork,
@@ -68,6 +68,7 @@ __all__ = [
     "create_channel_order",
     "create_fulfilments",
     "create_shipping_method",
+    "customer_overview",
     "decide_return",
     "family_total",
     "get_cart",

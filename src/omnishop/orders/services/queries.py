@@ -35,3 +35,48 @@ def orders_for_customer(*, customer, channel=None) -> list[dict]:
         }
         for o in qs[:100]
     ]
+
+
+def customer_overview(*, customer) -> dict:
+    """The back-office customer 360 in one read with a fixed number of queries, whatever the history's size:
+    the customers context's view (identities, addresses, consents, preferences, orders of every channel)
+    plus returns, payments, store credit and the merges that involved the customer."""
+    from django.db.models import Q
+
+    from omnishop.customers.models import MergeRecord
+    from omnishop.customers.services import customer_360
+    from omnishop.payments.models import Payment, StoreCreditAccount, StoreCreditEntry
+
+    from ..models import ReturnRequest
+
+    view = customer_360(customer=customer)
+    view["returns"] = list(
+        ReturnRequest.objects.filter(order__customer=customer)
+        .select_related("order", "order__channel")
+        .order_by("-created_at", "-pk")[:OVERVIEW_LIMIT]
+    )
+    view["payments"] = list(
+        Payment.objects.filter(customer=customer)
+        .select_related("channel")
+        .order_by("-created_at", "-pk")[:OVERVIEW_LIMIT]
+    )
+    accounts = list(StoreCreditAccount.objects.filter(customer=customer).order_by("currency"))
+    view["credit_accounts"] = accounts
+    view["credit_entries"] = (
+        list(
+            StoreCreditEntry.objects.filter(account__in=accounts)
+            .select_related("account")
+            .order_by("-created_at", "-pk")[:OVERVIEW_LIMIT]
+        )
+        if accounts
+        else []
+    )
+    view["merges"] = list(
+        MergeRecord.objects.filter(Q(survivor=customer) | Q(merged=customer))
+        .select_related("survivor", "merged", "actor")
+        .order_by("-created_at", "-pk")[:OVERVIEW_LIMIT]
+    )
+    return view
+
+
+OVERVIEW_LIMIT = 50  # per section; the full history is in the admin's lists and the API

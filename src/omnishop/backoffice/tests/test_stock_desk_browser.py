@@ -32,6 +32,7 @@ def staff_page(browser_page, staff_user):
     client = Client()
     client.force_login(staff_user)
     page = browser_page("desktop")
+    page.set_default_timeout(30_000)  # the machine is shared: a slow first page is not a failure
     page.context.add_cookies(
         [
             {
@@ -80,6 +81,7 @@ def test_a_cycle_count_difference_is_reviewed_then_posted_to_the_ledger(staff_pa
     page.get_by_role("button", name="Review differences").click()
     review = page.get_by_role("table", name="Expected (on hand now) against counted")
     mug_row = review.get_by_role("row", name=re.compile(r"^MUG "))
+    mug_row.wait_for()  # the review is the answer to the post: wait for it to arrive
     assert mug_row.get_by_role("cell").all_inner_texts() == ["10", "7", "-3"]
     assert not StockMovement.objects.filter(kind="cycle_count").exists()
     assert_accessible(page)
@@ -112,6 +114,7 @@ def test_a_purchase_order_received_in_part_shows_so_and_stock_goes_up_by_the_del
     page.get_by_text("Delivery received.").wait_for()
     assert page.get_by_text("Partially Received").is_visible()
     lines = page.get_by_role("table", name="Lines")
+    lines.wait_for()
     assert lines.get_by_role("row", name=re.compile(r"^MUG ")).get_by_role("cell").all_inner_texts()[:3] == [
         "12",
         "5",
@@ -133,6 +136,7 @@ def test_the_sku_screen_is_found_by_sku_and_accessible_at_desktop_and_tablet_wid
     page.wait_for_url("**/stock/sku/MUG/")
     by_location = page.get_by_role("table", name="Stock by location")
     north = by_location.get_by_role("row", name=re.compile(r"^North store"))
+    north.wait_for()
     assert north.get_by_role("cell").all_inner_texts()[:4] == ["3", "0", "0", "3"]
     channels = page.get_by_role("table", name="What each channel may sell")
     assert (

@@ -312,6 +312,17 @@ def test_open_low_stock_alerts_are_listed(desk, world):
     assert url("stock-sku", "CUP") in page and url("stock-sku", "MUG") not in page
 
 
+def test_recomputing_reorder_points_opens_alerts_for_levels_already_under_them(desk, client, world):
+    for n in range(4):  # the cups sell out today
+        world.shipped_order({world.cup: 1}, key=f"c{n}")
+    assert not LowStockAlert.objects.exists()
+    assert desk.post(url("stock-alerts")).status_code == 302
+    (alert,) = LowStockAlert.objects.filter(resolved_at__isnull=True)
+    assert (alert.variant.sku, alert.free) == ("CUP", 0) and alert.reorder_point > 0
+    client.force_login(staff_with("inventory.view_lowstockalert"))
+    assert client.post(url("stock-alerts")).status_code == 403
+
+
 # --- transfers ---------------------------------------------------------------------------------------------
 
 

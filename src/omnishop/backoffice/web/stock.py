@@ -7,6 +7,7 @@ The entry of the desk (`urlpatterns`, `NAV`); the pages live by concept in `stoc
 from __future__ import annotations
 
 from django.urls import path
+from django.utils.translation import gettext_lazy as _
 
 from . import stock_inventory as inventory
 from . import stock_moves as moves
@@ -16,12 +17,12 @@ from .stock_common import VIEW_ALERTS, VIEW_COUNTS, VIEW_PO, VIEW_RETURNS, VIEW_
 
 # (label, url name, permission needed to see the entry) — shown in every desk's navigation
 NAV: list[tuple[str, str, str]] = [
-    ("Returns", "returns", VIEW_RETURNS),
-    ("Stock", "stock", VIEW_STOCK),
-    ("Transfers", "stock-transfers", VIEW_TRANSFERS),
-    ("Cycle counts", "stock-counts", VIEW_COUNTS),
-    ("Low stock", "stock-alerts", VIEW_ALERTS),
-    ("Purchasing", "purchase_orders", VIEW_PO),
+    (_("Returns"), "returns", VIEW_RETURNS),
+    (_("Stock"), "stock", VIEW_STOCK),
+    (_("Transfers"), "stock-transfers", VIEW_TRANSFERS),
+    (_("Cycle counts"), "stock-counts", VIEW_COUNTS),
+    (_("Low stock"), "stock-alerts", VIEW_ALERTS),
+    (_("Purchasing"), "purchase_orders", VIEW_PO),
 ]
 
 urlpatterns: list = [

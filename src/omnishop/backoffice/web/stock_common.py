@@ -12,7 +12,7 @@ from django.contrib import messages
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 
-from omnishop.core.errors import DomainError
+from omnishop.core.errors import DomainError, IdempotencyInProgress
 from omnishop.core.idempotency import run_idempotent
 
 from ..forms.stock import new_token
@@ -80,7 +80,10 @@ def once(request: HttpRequest, form, operation: str, call: Callable[[], object],
             operation=f"desk:{operation}",
             work=work,
         )
-    except DomainError as exc:  # the key in use by another request, or reused for a different form
+    except IdempotencyInProgress as exc:  # the first post is still running: this one must not book
+        refuse(form, exc)
+        return None
+    except DomainError as exc:  # the page's token already booked a different form (changed after posting)
         refuse(form, exc)
         renew_token(form)
         return None

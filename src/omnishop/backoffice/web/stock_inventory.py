@@ -3,6 +3,7 @@ them with a reason, and the open low-stock alerts."""
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.db.models import Count, Q, Sum
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -16,8 +17,8 @@ from omnishop.inventory.models import LowStockAlert, StockLevel, StockMovement
 
 from ..forms.stock import AdjustStockForm, ReceiveStockForm, SkuSearchForm
 from ..forms.stock import locations as active_locations
-from .common import actor, confirmed, desk, staff_view
-from .stock_common import MOVE_STOCK, VIEW_ALERTS, VIEW_STOCK, once
+from .common import actor, confirmed, denied, desk, staff_view
+from .stock_common import MOVE_STOCK, VIEW_ALERTS, VIEW_PO, VIEW_STOCK, once
 
 
 @staff_view(VIEW_STOCK)
@@ -94,7 +95,9 @@ def _variant(form) -> Variant | None:
     return variant
 
 
-def _movement_form(request: HttpRequest, form_class, *, template: str, title: str, describe, book, done: str):
+def _movement_form(
+    request: HttpRequest, form_class, *, operation: str, template: str, title: str, describe, book, done: str
+):
     """GET a blank form; POST checks it and shows the confirmation; POST confirm=yes books it once."""
     initial = {k: request.GET[k] for k in ("sku", "location") if k in request.GET}
     form = form_class(request.POST or None, initial=initial)
@@ -106,7 +109,7 @@ def _movement_form(request: HttpRequest, form_class, *, template: str, title: st
             if not confirmed(request):
                 summary = describe(form.cleaned_data, variant)
             else:
-                pk = once(request, form, template, lambda: book(form.cleaned_data, variant), done=done)
+                pk = once(request, form, operation, lambda: book(form.cleaned_data, variant), done=done)
                 if pk is not None:
                     return redirect(reverse("backoffice:stock-sku", args=[variant.sku]))
         if summary is None:
@@ -146,6 +149,7 @@ def receive(request: HttpRequest) -> HttpResponse:
     return _movement_form(
         request,
         ReceiveStockForm,
+        operation="stock.receive",
         template="backoffice/stock/receive.html",
         title=_("Receive stock"),
         describe=describe,
@@ -186,6 +190,7 @@ def adjust(request: HttpRequest) -> HttpResponse:
     return _movement_form(
         request,
         AdjustStockForm,
+        operation="stock.adjust",
         template="backoffice/stock/adjust.html",
         title=_("Adjust stock"),
         describe=describe,
@@ -196,7 +201,15 @@ def adjust(request: HttpRequest) -> HttpResponse:
 
 @staff_view(VIEW_ALERTS)
 def alerts(request: HttpRequest) -> HttpResponse:
-    """Open low-stock alerts: free stock fell under the reorder point replenishment computed."""
+    """Open low-stock alerts: free stock fell under the reorder point replenishment computed. Recomputing
+    the reorder points (what the replenishment suggestions do, so the same permission) opens an alert for
+    every level already under its new point."""
+    if request.method == "POST":
+        if not request.user.has_perm(VIEW_PO):
+            raise denied()
+        inventory.suggest_replenishment()  # the default window and service level: nothing to refuse
+        messages.success(request, _("Reorder points recomputed from the last 28 days of sales."))
+        return redirect(reverse("backoffice:stock-alerts"))
     open_alerts = (
         LowStockAlert.objects.filter(resolved_at__isnull=True)
         .select_related("variant", "location")

@@ -60,6 +60,7 @@ def test_staff_receive_a_return_with_restock_and_stock_on_hand_goes_up(staff_pag
     page.get_by_role("button", name="Receive return").click()
     confirm = page.get_by_role("region", name="Confirm")
     assert "Restock 1 × MUG at main-wh" in confirm.inner_text()
+    assert_accessible(page)
     assert world.on_hand(world.mug) == before  # not before the confirmation
     confirm.get_by_role("button", name="Confirm").click()
     page.get_by_text("Return received.").wait_for()
@@ -120,6 +121,7 @@ def test_a_purchase_order_received_in_part_shows_so_and_stock_goes_up_by_the_del
         "5",
         "7",
     ]
+    assert_accessible(page)
     screenshot(page, "backoffice-purchase-order")
     po.refresh_from_db()
     assert po.status == PurchaseOrder.Status.PARTIALLY_RECEIVED

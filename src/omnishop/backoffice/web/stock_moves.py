@@ -3,6 +3,8 @@ or cancel before it leaves) and cycle counts (start, count, review the differenc
 
 from __future__ import annotations
 
+import re
+
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -191,8 +193,12 @@ def count_page(request: HttpRequest, pk: int) -> HttpResponse:
             if not confirmed(request):
                 review = run_review(request, form, count, lines)
             else:
-                call = lambda: inventory.complete_count(count=count, lines=lines, actor=actor(request))  # noqa: E731
-                if run(request, form, call, done=_("Count posted; the differences are on the ledger.")):
+                try:
+                    inventory.complete_count(count=count, lines=lines, actor=actor(request))
+                except DomainError as exc:
+                    refuse_on_sheet(form, lines, exc)
+                else:
+                    messages.success(request, _("Count posted; the differences are on the ledger."))
                     return redirect(reverse("backoffice:stock-count", args=[count.pk]))
         if form.is_bound and form.errors:
             status = 400
@@ -222,5 +228,16 @@ def run_review(request: HttpRequest, form, count: CycleCount, lines):
     try:
         return inventory.review_count(count=count, lines=lines)
     except DomainError as exc:
-        refuse(form, exc)
+        refuse_on_sheet(form, lines, exc)
         return None
+
+
+def refuse_on_sheet(form: CountSheetForm, lines, exc: DomainError) -> None:
+    """A refusal naming a line of the sheet ('lines[2].quantity') goes next to that SKU's field."""
+    match = re.fullmatch(r"lines\[(\d+)\].*", exc.field or "")
+    if match and int(match.group(1)) < len(lines):
+        sku = lines[int(match.group(1))].sku
+        field = next((name for name, s in form.skus.items() if s == sku), "extra")
+        form.add_error(field, f"{exc.message} ({exc.code})")
+    else:
+        refuse(form, exc)

@@ -57,9 +57,9 @@ class SkuLinesField(forms.CharField):
         self.allow_zero = allow_zero
         kwargs.setdefault(
             "help_text",
-            _("One line per SKU: SKU, a space, the quantity")
-            + (_(", optionally a unit cost") if with_cost else "")
-            + ".",
+            _("One line per SKU: SKU, a space, the quantity, optionally a unit cost.")
+            if with_cost
+            else _("One line per SKU: SKU, a space, the quantity."),
         )
         super().__init__(**kwargs)
 

@@ -24,8 +24,10 @@ from .replenishment import (
     ReceiptLine,
     Suggestion,
     cancel_purchase_order,
+    change_draft_quantities,
     create_purchase_order,
     create_replenishment_orders,
+    open_low_stock_alerts,
     receive_purchase_order,
     round_to_order,
     send_purchase_order,
@@ -44,6 +46,7 @@ from .stock import (
 from .strategies import Candidate, Pick, register_strategy
 from .taking import LineRequest, atp
 from .transfers import (
+    CountDifference,
     SkuQuantity,
     cancel_count,
     cancel_transfer,
@@ -51,6 +54,7 @@ from .transfers import (
     dispatch_transfer,
     receive_transfer,
     request_transfer,
+    review_count,
     start_count,
 )
 from .worklists import low_stock_on_sale
@@ -59,6 +63,7 @@ __all__ = [
     "ADJUSTMENT_REASONS",
     "Availability",
     "Candidate",
+    "CountDifference",
     "LineRequest",
     "Mismatch",
     "OrderLine",
@@ -77,6 +82,7 @@ __all__ = [
     "cancel_count",
     "cancel_purchase_order",
     "cancel_transfer",
+    "change_draft_quantities",
     "channel_locations",
     "complete_count",
     "create_location",
@@ -89,6 +95,7 @@ __all__ = [
     "location_by_code",
     "low_stock_on_sale",
     "on_stock_arrived",
+    "open_low_stock_alerts",
     "receive_purchase_order",
     "receive_stock",
     "receive_transfer",
@@ -97,6 +104,7 @@ __all__ = [
     "release_reservation",
     "request_transfer",
     "reserve_stock",
+    "review_count",
     "round_to_order",
     "send_purchase_order",
     "set_channel_locations",

@@ -300,6 +300,34 @@ def create_purchase_order(
     return order
 
 
+def change_draft_quantities(*, order: PurchaseOrder, quantities: dict[str, int]) -> PurchaseOrder:
+    """Change the ordered quantity of lines (by SKU) while the order is still a draft; a sent order is the
+    supplier's contract and changes only by cancelling it."""
+    if not quantities:
+        raise ValidationFailed("Name at least one line to change.", field="lines")
+    for sku, quantity in quantities.items():
+        check_quantity(quantity, field=f"lines[{sku}].quantity")
+    with transaction.atomic():
+        locked = PurchaseOrder.objects.select_for_update().get(pk=order.pk)
+        if locked.status != PurchaseOrder.Status.DRAFT:
+            raise InvalidTransition(
+                f"A {locked.status} purchase order cannot be edited.", field="status", state=locked.status
+            )
+        lines = {x.variant.sku: x for x in locked.lines.select_related("variant")}
+        changed = []
+        for sku, quantity in quantities.items():
+            line = lines.get(sku)
+            if line is None:
+                raise ValidationFailed(
+                    f"{sku} is not on purchase order {locked.number}.", field=f"lines[{sku}].sku", sku=sku
+                )
+            if line.quantity != quantity:
+                line.quantity = quantity
+                changed.append(line)
+        PurchaseOrderLine.objects.bulk_update(changed, ["quantity"])
+    return locked
+
+
 _TRANSITIONS = {
     "send": ({PurchaseOrder.Status.DRAFT}, PurchaseOrder.Status.SENT),
     "cancel": ({PurchaseOrder.Status.DRAFT, PurchaseOrder.Status.SENT}, PurchaseOrder.Status.CANCELLED),

@@ -195,6 +195,44 @@ def start_count(*, location: StockLocation, actor: str = "") -> CycleCount:
         raise CountInProgress(field="location", location=location.code) from None
 
 
+@dataclass(frozen=True)
+class CountDifference:
+    sku: str
+    expected: int  # on hand now
+    counted: int
+    committed: int  # allocated + reserved: the count may not go below it
+
+    @property
+    def difference(self) -> int:
+        return self.counted - self.expected
+
+
+def review_count(*, count: CycleCount, lines: Sequence[SkuQuantity]) -> list[CountDifference]:
+    """What `complete_count` would book for these counted quantities, read now and booked nothing: the
+    review a person sees before posting (on hand may still change before the count is posted)."""
+    if count.status != CycleCount.Status.OPEN:
+        raise InvalidTransition(f"This count is {count.status}.", field="count", state=count.status)
+    resolved = _lines(lines, allow_zero=True)
+    levels = {
+        s.variant_id: s
+        for s in StockLevel.objects.filter(
+            location_id=count.location_id, variant_id__in=[v.pk for v, _ in resolved]
+        )
+    }
+    out = []
+    for variant, counted in resolved:
+        level = levels.get(variant.pk)
+        out.append(
+            CountDifference(
+                sku=variant.sku,
+                expected=level.on_hand if level else 0,
+                counted=counted,
+                committed=(level.allocated + level.reserved) if level else 0,
+            )
+        )
+    return out
+
+
 def complete_count(*, count: CycleCount, lines: Sequence[SkuQuantity], actor: str = "") -> CycleCount:
     """Book what was counted: a cycle-count movement per difference from on_hand at this moment.
 

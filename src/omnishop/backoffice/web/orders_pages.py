@@ -53,6 +53,20 @@ def staff_names(actors: set[str]) -> dict[str, str]:
     return {f"staff:{u.pk}": u.get_full_name() or u.get_username() for u in users}
 
 
+def event_detail(kind: str, after) -> str:
+    """The part of an event's after-state worth a glance on the timeline (the message says the rest)."""
+    after = after if isinstance(after, dict) else {}
+    if kind == "status_changed" and after.get("status"):
+        return f"→ {after['status']}"
+    if kind in ("refunded", "store_credit_issued") and after.get("amount"):
+        return f"{after['amount']} {after.get('currency', '')}".strip()
+    if kind == "split" and after.get("child"):
+        return f"→ {after['child']}"
+    if kind == "merged" and after.get("merged"):
+        return "← " + ", ".join(after["merged"])
+    return ""
+
+
 @staff_view(VIEW)
 def order_page(request: HttpRequest, number: str) -> HttpResponse:
     try:
@@ -61,7 +75,10 @@ def order_page(request: HttpRequest, number: str) -> HttpResponse:
         raise Http404(_("No such order.")) from None
     events = list(order.events.all())
     names = staff_names({e.actor for e in events})
-    timeline = [{"event": e, "actor": names.get(e.actor, e.actor)} for e in reversed(events)]
+    timeline = [
+        {"event": e, "actor": names.get(e.actor, e.actor), "detail": event_detail(e.kind, e.after)}
+        for e in reversed(events)
+    ]
     user = request.user
     may_change = user.has_perm(CHANGE)
     fulfilments = list(order.fulfilments.all())

@@ -1,1 +1,0 @@
-"""Template tags of the back-office desks."""

@@ -118,6 +118,24 @@ def test_the_order_page_shows_lines_money_parcels_and_the_timeline_with_the_staf
     assert f'href="/admin/ops/customers/{ada.pk}/"' in html
 
 
+def test_the_order_page_reads_a_fixed_number_of_queries_however_many_lines_and_parcels(
+    desk, shop, django_assert_max_num_queries
+):
+    order = shop.checkout({shop.variant(): 1 for _ in range(8)}, customer=customer())
+    for f in orders.create_fulfilments(order=order, actor="t"):
+        orders.ship_fulfilment(fulfilment=f, carrier="dhl", tracking_number="T", actor="t")
+    for i in range(5):
+        orders.add_note(order=order, text=f"note {i}", actor="t")
+    with django_assert_max_num_queries(20):  # 18 today: session, user, permissions, then one per section
+        page = desk.get(url("order", order.number))
+    assert page.content.decode().count("note ") == 5
+
+
+def test_operations_that_only_post_refuse_a_get(desk, shop):
+    order = shop.checkout({shop.variant(): 1})
+    assert desk.get(url("order-fulfil", order.number)).status_code == 405
+
+
 def test_an_unknown_order_is_404(desk):
     assert desk.get(url("order", "WEB-NOPE")).status_code == 404
 

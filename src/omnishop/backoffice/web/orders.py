@@ -16,6 +16,7 @@ orders and payments APIs ask for):
 from __future__ import annotations
 
 from django.urls import path
+from django.utils.translation import gettext_lazy as _
 
 from . import orders_ops as ops
 from . import orders_pages as pages
@@ -24,7 +25,7 @@ from .orders_common import CHANGE, REFUND, REFUND_ABOVE_LIMIT, STORE_CREDIT, VIE
 __all__ = ["CHANGE", "NAV", "REFUND", "REFUND_ABOVE_LIMIT", "STORE_CREDIT", "VIEW", "urlpatterns"]
 
 # (label, url name, permission needed to see the entry) — shown in every desk's navigation
-NAV: list[tuple[str, str, str]] = [("Orders", "orders", VIEW)]
+NAV: list[tuple[str, str, str]] = [(_("Orders"), "orders", VIEW)]
 
 urlpatterns: list = [
     path("orders/", pages.order_list, name="orders"),

@@ -57,8 +57,8 @@ def money(amount, currency: str) -> str:
     return f"{quantize(amount, currency)} {currency}"
 
 
-@require_POST
 @staff_view(VIEW, CHANGE)
+@require_POST
 def fulfil(request: HttpRequest, number: str) -> HttpResponse:
     """Open one pending fulfilment per stock location that holds the order's units (no stock moves yet)."""
     order = get_order(number)
@@ -135,8 +135,8 @@ def ship(request: HttpRequest, number: str, fulfilment_id: int) -> HttpResponse:
     )
 
 
-@require_POST
 @staff_view(VIEW, CHANGE)
+@require_POST
 def deliver(request: HttpRequest, number: str, fulfilment_id: int) -> HttpResponse:
     order = get_order(number)
     fulfilment = fulfilment_of(order, fulfilment_id)

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 
+from omnishop.orders import services as orders
 from omnishop.orders.models import Fulfilment, OrderEvent
 from omnishop.testing_browser import assert_accessible, screenshot
 
@@ -117,4 +118,41 @@ def test_a_clerk_refunds_an_amount_after_confirming_and_sees_paid_and_refunded_c
         "refunded 12.50 GBP · Clerk — Late delivery"
         in page.get_by_role("region", name="Timeline").inner_text()
     )
+    assert_accessible(page)
+
+
+def test_every_operation_form_and_its_confirmation_are_accessible(browser_page, shop):
+    carrier("dhl", "DHL Express")
+    staff_with(*CLERK, username="clerk")
+    ada = customer()
+    v, w = shop.variant(stock=5), shop.variant(stock=5)
+    order = shop.checkout({v: 1, w: 2}, customer=ada)
+    shop.checkout({v: 1}, customer=ada)  # something to merge with
+    held = shop.marketplace({shop.variant(stock=0): 1}, "M-9", customer=ada)
+    exception = held.exceptions.get()
+    shipping = shop.checkout({v: 1}, customer=customer(email="s@example.com"))
+    parcel = orders.create_fulfilments(order=shipping, actor="t")[0]
+
+    page = browser_page("desktop")
+    log_in(page, "clerk", f"/admin/ops/orders/{order.number}/")
+    for path in (
+        f"/admin/ops/orders/{order.number}/cancel/",
+        f"/admin/ops/orders/{order.number}/address/",
+        f"/admin/ops/orders/{order.number}/split/",
+        f"/admin/ops/orders/{order.number}/merge/",
+        f"/admin/ops/orders/{order.number}/note/",
+        f"/admin/ops/orders/{order.number}/store-credit/",
+        f"/admin/ops/orders/{held.number}/exceptions/{exception.pk}/resolve/",
+        f"/admin/ops/orders/{shipping.number}/fulfilments/{parcel.pk}/ship/",
+    ):
+        page.goto(path)
+        assert_accessible(page)
+
+    page.goto(f"/admin/ops/orders/{order.number}/cancel/")
+    page.get_by_role("button", name="Cancel items").click()  # nothing chosen: the reason, on the page
+    assert page.get_by_role("alert").first.is_visible()
+    assert_accessible(page)
+    page.get_by_label(re.compile(rf"^{w.sku} ")).fill("1")
+    page.get_by_role("button", name="Cancel items").click()
+    assert "Cancel 1 × " in page.get_by_role("region", name="Confirm").inner_text()
     assert_accessible(page)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
@@ -53,8 +53,6 @@ def refund_limit(request: HttpRequest) -> Decimal | None:
 
 
 def get_order(number: str) -> Order:
-    from django.http import Http404
-
     try:
         return orders.get_order(number)
     except DomainError:

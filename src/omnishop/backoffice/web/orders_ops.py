@@ -10,6 +10,7 @@ they are shown, so posting one twice acts once.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
@@ -41,7 +42,7 @@ from .orders_common import (
 INDEXED = re.compile(r"^(?P<name>\w+)\[(?P<index>\d+)\](?:\.(?P<part>\w+))?$")
 
 
-def by_index(keys: list[int], make: callable):
+def by_index(keys: list[int], make: Callable[[int], str]) -> Callable[[str], str | None]:
     """`lines[1].quantity` → the form field of the second key (`line_<id>`); anything else → the form."""
 
     def rename(field: str) -> str | None:

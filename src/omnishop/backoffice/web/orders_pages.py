@@ -12,6 +12,7 @@ from omnishop.channels.models import Channel
 from omnishop.core.errors import DomainError
 from omnishop.orders import services as orders
 from omnishop.orders.models import Fulfilment, Order
+from omnishop.orders.services.changes import CANCELLABLE
 
 from ..forms.orders import OrderSearchForm
 from .common import desk, staff_view
@@ -102,6 +103,7 @@ def order_page(request: HttpRequest, number: str) -> HttpResponse:
             "may_fulfil": may_change
             and order.status in (Order.Status.PAID, Order.Status.PARTIALLY_FULFILLED)
             and not any(f.status == Fulfilment.Status.PENDING for f in fulfilments),
+            "may_cancel": may_change and order.status in CANCELLABLE,
             "is_open": order.status
             in (Order.Status.PENDING_PAYMENT, Order.Status.PAID, Order.Status.ON_HOLD),
             "order_url": order_url(order),

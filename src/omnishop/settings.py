@@ -7,6 +7,7 @@ SECRET_KEY, DEBUG, ALLOWED_HOSTS, OMNISHOP_VAR_DIR. See docs/ARCHITECTURE.md.
 import contextlib
 import os
 import sys
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import dj_database_url
@@ -294,6 +295,15 @@ OMNISHOP_WEB_CHANNEL = os.environ.get("OMNISHOP_WEB_CHANNEL", "web")
 OMNISHOP_IMAGE_HOSTS = tuple(h for h in os.environ.get("OMNISHOP_IMAGE_HOSTS", "").split(",") if h)
 # Storefront reads run as server-side prepared statements on PostgreSQL (off: OMNISHOP_STOREFRONT_PREPARE=0).
 OMNISHOP_STOREFRONT_PREPARE = env_bool("OMNISHOP_STOREFRONT_PREPARE", True)
+
+# --- back-office: a refund above this amount (in the order's currency) also needs the finance role's
+# permission payments.change_refund (backoffice/web/orders_money.py).
+try:
+    OMNISHOP_REFUND_LIMIT = Decimal(os.environ.get("OMNISHOP_REFUND_LIMIT", "500"))
+except InvalidOperation:
+    raise ImproperlyConfigured("OMNISHOP_REFUND_LIMIT must be a decimal amount.") from None
+if not OMNISHOP_REFUND_LIMIT.is_finite() or OMNISHOP_REFUND_LIMIT < 0:
+    raise ImproperlyConfigured("OMNISHOP_REFUND_LIMIT must be a decimal amount of 0 or more.")
 
 # --- datahub: imports (limits keep a hostile file from taking the server down) ---------------------------
 OMNISHOP_DATAHUB_UPLOAD_DIR = Path(

@@ -76,3 +76,8 @@ class Overpayment(ValidationFailed):
 class AmountTooLarge(ValidationFailed):
     code = "amount_too_large"
     default_message = "The order comes to more than an amount column holds."
+
+
+class CreditExceedsPaid(Conflict):
+    code = "credit_exceeds_paid"
+    default_message = "The credit is more than what was paid for the order and not yet given back."

@@ -3,7 +3,8 @@
 Modules by concept: `carts`, `checkout` (placing orders), `fulfilment` (shipping and delivery), `changes`
 (cancel, address change, split, merge), `exceptions` (the exception queue and backorders), `returns` (RMA),
 `payment_events` (what a payment change does to its order), `listeners` (who is told when an order becomes
-paid), `queries` (visibility, customer 360), `guest_orders` (guest orders claimed by a proven e-mail).
+paid), `queries` (visibility, the back-office search and order page, customer 360), `refunds` (money
+or store credit given back by staff), `notes` (staff notes on the timeline), `guest_orders` (guest orders claimed by a proven e-mail).
 """
 
 from .carts import (
@@ -38,7 +39,17 @@ from .fulfilment import (
 )
 from .guest_orders import link_guest_orders
 from .listeners import PastOrder, on_order_paid, on_past_orders_recorded
-from .queries import customer_overview, orders_for_customer, visible_orders
+from .notes import add_note
+from .queries import (
+    customer_overview,
+    mergeable_with,
+    money_of,
+    order_for_desk,
+    orders_for_customer,
+    search_orders,
+    visible_orders,
+)
+from .refunds import credit_order, credited_on, refund_order
 from .returns import decide_return, get_return, place_exchange, receive_return, request_return
 from .worklists import (
     LocationWork,
@@ -56,6 +67,7 @@ __all__ = [
     "PastOrder",
     "PaymentRequest",
     "ToShip",
+    "add_note",
     "adopt_cart",
     "allocate_backorders",
     "cancel_order",
@@ -68,6 +80,8 @@ __all__ = [
     "create_channel_order",
     "create_fulfilments",
     "create_shipping_method",
+    "credit_order",
+    "credited_on",
     "customer_overview",
     "decide_return",
     "family_total",
@@ -79,12 +93,15 @@ __all__ = [
     "link_guest_orders",
     "mark_delivered",
     "merge_orders",
+    "mergeable_with",
+    "money_of",
     "offered_shipping_methods",
     "on_order_paid",
     "on_past_orders_recorded",
     "open_cart_of",
     "open_exception",
     "open_exceptions",
+    "order_for_desk",
     "order_numbers_by_payment_reference",
     "orders_for_customer",
     "paid",
@@ -93,9 +110,11 @@ __all__ = [
     "quick_checkout",
     "receive_return",
     "recent_returns",
+    "refund_order",
     "request_return",
     "resolve_exception",
     "review_cart",
+    "search_orders",
     "set_checkout_details",
     "set_line",
     "set_tax_rate",

@@ -79,8 +79,13 @@ def get_fulfilment(fulfilment_id: int) -> Fulfilment:
     return found
 
 
-def ship_fulfilment(*, fulfilment: Fulfilment, carrier: str, tracking_number: str, actor: str) -> Fulfilment:
-    """The parcel left: sale movements in inventory, lines fulfilled, order partially or fully fulfilled."""
+def ship_fulfilment(
+    *, fulfilment: Fulfilment, carrier: str, tracking_number: str, actor: str, parcels: int = 1
+) -> Fulfilment:
+    """The parcel left: sale movements in inventory, lines fulfilled, order partially or fully fulfilled.
+    `parcels`: how many boxes went under the tracking number (kept on the timeline)."""
+    if isinstance(parcels, bool) or not isinstance(parcels, int) or not 1 <= parcels <= 999:
+        raise ValidationFailed("The number of parcels is a whole number from 1 to 999.", field="parcels")
     if not carrier or len(carrier) > 50:
         raise ValidationFailed("A carrier code of 1 to 50 characters is needed.", field="carrier")
     if len(tracking_number) > 100:
@@ -112,6 +117,7 @@ def ship_fulfilment(*, fulfilment: Fulfilment, carrier: str, tracking_number: st
                 "location": fulfilment.location.code,
                 "carrier": carrier,
                 "tracking_number": tracking_number,
+                "parcels": parcels,
                 "lines": [{"sku": fl.order_line.sku, "quantity": fl.quantity} for fl in shipped_lines],
             },
         )

@@ -84,6 +84,8 @@
       var shown = toggle.getAttribute("aria-pressed") === "true";
       toggle.setAttribute("aria-pressed", shown ? "false" : "true");
       table.classList.toggle("visually-hidden", shown);
+      // a shown table may scroll: keyboard users reach it; a hidden one is no tab stop
+      if (shown) table.removeAttribute("tabindex"); else table.setAttribute("tabindex", "0");
       toggle.textContent = shown ? toggle.dataset.show || "Show the table" : toggle.dataset.hide || "Hide the table";
     });
     var canvas = figure.querySelector("canvas");

@@ -77,6 +77,10 @@
     return bars(labels, [{label: field, values: rows.map(function (r) { return parseFloat(r[field]); })}]);
   }
 
+  if (typeof Chart !== "undefined") {
+    Chart.defaults.animation = false; // figures appear at once (no motion; screenshots show the final bars)
+  }
+
   document.querySelectorAll(".dash-chart").forEach(function (figure) {
     var toggle = figure.querySelector(".dash-toggle");
     var table = figure.querySelector(".dash-table");

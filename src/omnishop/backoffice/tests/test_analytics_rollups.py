@@ -308,3 +308,17 @@ def assert_rollups_equal_the_orders_with_families() -> None:
     )
     assert refunds == expected
     assert sum(row[0] for row in rolled.values()) == Order.objects.exclude(status__in=[S.CANCELLED]).count()
+
+
+def test_an_order_dated_before_the_customers_first_order_makes_it_returning_at_the_next_rebuild(shops):
+    """Only imported history arrives dated in the past; its order refreshes, the customer's later order is
+    reclassified by `rebuild` (the documented limit, docs/adr/0017)."""
+    ada = shops.customers[0]
+    later = shops.place(market=False, day=2, quantities=[1], customer=ada)
+    earlier = shops.place(market=False, day=0, quantities=[1], customer=ada)  # as an import would date it
+    kinds = dict(OrderFacts.objects.values_list("order_id", "customer_kind"))
+    assert kinds == {later.pk: "new", earlier.pk: "new"}  # the later order was not revisited
+    rollups.rebuild()
+    kinds = dict(OrderFacts.objects.values_list("order_id", "customer_kind"))
+    assert kinds == {later.pk: "returning", earlier.pk: "new"}
+    assert_rollups_equal_the_orders()

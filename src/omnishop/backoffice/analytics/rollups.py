@@ -27,7 +27,7 @@ from datetime import date
 from decimal import Decimal
 
 from django.db import connection, transaction
-from django.db.models import Min, OuterRef, Subquery, Sum
+from django.db.models import OuterRef, Subquery, Sum
 from django.db.models.signals import post_save
 
 from omnishop.backoffice.models import (
@@ -128,29 +128,30 @@ def facts_for(order_ids: Iterable[int], *, first_orders: dict[int, int] | None =
     ids = list(order_ids)
     if not ids:
         return {}
-    orders = Order.objects.filter(pk__in=ids)
+    # One query for the orders with what their payment reference adds: money refunded on it, and which of
+    # the reference's orders (not merged away) comes first — the one its refunds are booked on.
+    refunded = (
+        Payment.objects.filter(reference=OuterRef("payment_reference"))
+        .order_by()
+        .values("reference")
+        .annotate(total=Sum("refunded"))
+        .values("total")
+    )
+    holder = (
+        Order.objects.filter(payment_reference=OuterRef("payment_reference"))
+        .exclude(status=S.MERGED)
+        .order_by("pk")
+        .values("pk")[:1]
+    )
+    orders = Order.objects.filter(pk__in=ids).annotate(refunded=Subquery(refunded), holder=Subquery(holder))
+    columns = ("pk", "created_at", "channel_id", "currency", "status", "total", "customer_id")
+    columns += ("refunded", "holder")
     if first_orders is None:
         earliest = Order.objects.filter(customer_id=OuterRef("customer_id")).order_by("created_at", "pk")
         orders = orders.annotate(first_order=Subquery(earliest.values("pk")[:1]))
-        columns = ("pk", "created_at", "channel_id", "currency", "status", "total", "customer_id")
-        rows = list(orders.values_list(*columns, "payment_reference", "first_order"))
+        rows = list(orders.values_list(*columns, "first_order"))
     else:
-        columns = ("pk", "created_at", "channel_id", "currency", "status", "total", "customer_id")
-        rows = [(*r, first_orders.get(r[6])) for r in orders.values_list(*columns, "payment_reference")]
-    references = {r[7] for r in rows}
-    refunded = dict(
-        Payment.objects.filter(reference__in=references)
-        .values("reference")
-        .annotate(total=Sum("refunded"))
-        .values_list("reference", "total")
-    )
-    holders = dict(  # the reference's first order that still exists as an order (not merged away)
-        Order.objects.filter(payment_reference__in=references)
-        .exclude(status=S.MERGED)
-        .values("payment_reference")
-        .annotate(first=Min("pk"))
-        .values_list("payment_reference", "first")
-    )
+        rows = [(*r, first_orders.get(r[6])) for r in orders.values_list(*columns)]
     lines: dict[int, dict[str, list]] = defaultdict(dict)
     units: dict[int, int] = defaultdict(int)
     returned: dict[int, int] = defaultdict(int)
@@ -186,10 +187,10 @@ def facts_for(order_ids: Iterable[int], *, first_orders: dict[int, int] | None =
             key = reason.strip() or "(no reason given)"
             reasons[order_id][key] = reasons[order_id].get(key, 0) + quantity
     facts = {}
-    for pk, created_at, channel_id, currency, status, total, customer_id, reference, first in rows:
+    for pk, created_at, channel_id, currency, status, total, customer_id, money_back, holder, first in rows:
         refunds = credited.get(pk) or ZERO
-        if holders.get(reference) == pk:
-            refunds += refunded.get(reference) or ZERO
+        if holder == pk:
+            refunds += money_back or ZERO
         if customer_id is None:
             kind = OrderFacts.CustomerKind.GUEST
         else:
@@ -300,7 +301,7 @@ def _upsert(model, keys: tuple, added: tuple, rows: list, *, replaced: tuple = (
 def refresh(*, order_ids: Iterable[int]) -> None:
     """Bring the rollups up to date with these orders' rows, in the caller's transaction."""
     ids = sorted(set(order_ids))
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # part of the caller's change: it fails with it
         old = {
             row.order_id: Facts.of_row(row)
             for row in OrderFacts.objects.select_for_update().filter(order_id__in=ids)

@@ -126,7 +126,7 @@ def test_a_bad_period_is_a_validation_error_naming_the_field(staff_api):
     assert staff_api.get("/analytics/sales", {"grain": "year"}).status_code == 422
 
 
-@pytest.mark.parametrize("name", [name for name, _kind, _kw in CHARTS])
+@pytest.mark.parametrize("name", [name for name, _kind in CHARTS])
 def test_each_charts_csv_holds_exactly_its_json_rows(history, staff_api, name):
     client = staff_api.client
     page = client.get(reverse("backoffice:dashboard"), PERIOD)

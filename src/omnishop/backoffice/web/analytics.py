@@ -57,29 +57,35 @@ def _period(request: HttpRequest) -> tuple[DashboardFilter, queries.Period]:
     return form, queries.period()
 
 
-# The charts in page order: (name, chart kind, keyword arguments of the query)
+# The charts in page order: (name on the page, chart kind); "-units" charts are their query ranked by units
 CHARTS = [
-    ("sales", "line", {}),
-    ("top-products", "bar-revenue", {"by": "revenue"}),
-    ("top-products-units", "bar-units", {"by": "units"}),
-    ("top-categories", "bar-revenue", {"by": "revenue"}),
-    ("stock", "bar-stock", {}),
-    ("returns", "bar-units", {}),
-    ("statuses", "bar-orders", {}),
-    ("zero-result-searches", "bar-searches", {}),
+    ("sales", "line"),
+    ("top-products", "bar-revenue"),
+    ("top-products-units", "bar-units"),
+    ("top-categories", "bar-revenue"),
+    ("top-categories-units", "bar-units"),
+    ("stock", "bar-stock"),
+    ("returns", "bar-units"),
+    ("statuses", "bar-orders"),
+    ("zero-result-searches", "bar-searches"),
 ]
 TITLES = {
-    "top-products-units": _("Top products by units"),
     "top-products": _("Top products by revenue"),
+    "top-products-units": _("Top products by units"),
     "top-categories": _("Top categories by revenue"),
+    "top-categories-units": _("Top categories by units"),
 }
 
 
+def _query(name: str) -> tuple[str, dict]:
+    """The query behind a chart of the page and its keyword arguments."""
+    if name.endswith("-units") and name.startswith("top-"):
+        return name.removesuffix("-units"), {"by": "units"}
+    return name, {}
+
+
 def _chart(name: str, p: queries.Period):
-    kwargs = {}
-    query_name = name
-    if name == "top-products-units":
-        query_name, kwargs = "top-products", {"by": "units"}
+    query_name, kwargs = _query(name)
     if query_name not in queries.CHARTS:
         raise Http404("No such chart.")
     title, query = queries.CHARTS[query_name]
@@ -91,7 +97,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     form, p = _period(request)
     query = request.GET.urlencode()
     charts = []
-    for name, kind, _kwargs in CHARTS:
+    for name, kind in CHARTS:
         title, out = _chart(name, p)
         rows = [row.model_dump(mode="json") for row in out.rows]
         columns = row_fields(out)
@@ -125,8 +131,8 @@ def row_fields(out) -> list[str]:
 
 
 def _api_url(name: str, query: str) -> str:
-    path_, extra = ("top-products", "by=units") if name == "top-products-units" else (name, "")
-    params = "&".join(x for x in (query, extra) if x)
+    path_, kwargs = _query(name)
+    params = "&".join(x for x in (query, "&".join(f"{k}={v}" for k, v in kwargs.items())) if x)
     return f"/api/v1/analytics/{path_}" + (f"?{params}" if params else "")
 
 

@@ -253,6 +253,7 @@ def register_routers() -> None:
     api.add_router("/webhooks", webhooks_router)
     api.add_router("/connectors", connectors_router)
     api.add_router("/tills", tills_router)
+    api.add_router("/analytics", "omnishop.backoffice.analytics.api.router")
 
 
 register_routers()

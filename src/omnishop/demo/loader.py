@@ -17,6 +17,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 
+from omnishop.backoffice.analytics import rollups as analytics_rollups
 from omnishop.catalog.models import ChannelListing, Product, Supplier, SupplierOffer, Variant
 from omnishop.channels import services as channel_services
 from omnishop.channels.models import ApiKey, Channel
@@ -150,6 +151,8 @@ def load_demo(
         # The data hub commits per batch: outside the demo's one transaction, and once (a finished job stays).
         say("past orders: the web shop's August 2011 invoices through the data hub")
         past_orders.ensure_past_orders(channels[DEMO_KEY_CHANNEL])
+    say("analytics: the dashboard's rollups from every order")
+    analytics_rollups.rebuild()  # imported history joins the dashboard (docs/backoffice.md#analytics)
     after = _counts()
     result = DemoResult(
         counts=after,

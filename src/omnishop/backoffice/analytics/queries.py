@@ -1,0 +1,418 @@
+"""What the dashboard reads: aggregates over the rollup tables for a period (never over the orders), plus the
+few live figures that are cheap by index (stock-outs and low stock per location, zero-result searches in the
+period, the action list's counts).
+
+Every function takes a `Period` and returns the typed schema the page, the API and the CSV downloads share.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+
+from django.db.models import Count, F, Q, Sum
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from omnishop.backoffice.models import DailyProductSales, DailyReturnReason, DailySales, DailyStatus
+from omnishop.channels.models import Channel
+from omnishop.core.errors import ValidationFailed
+from omnishop.core.money import quantize
+from omnishop.inventory.models import LowStockAlert, StockLevel, StockLocation
+from omnishop.orders.models import Order, OrderException
+from omnishop.payments.models import Payment
+from omnishop.recommendations.models import Event
+from omnishop.webhooks.models import WebhookEndpoint
+
+from . import schemas as s
+
+ZERO = Decimal(0)
+MAX_DAYS = 731
+GRAINS = ("day", "week", "month")
+
+
+@dataclass(frozen=True)
+class Period:
+    """Days `start`..`end` inclusive (UTC), optionally one channel; `previous` is as long and ends the day
+    before `start`."""
+
+    start: date
+    end: date
+    channel: Channel | None = None
+    grain: str = "day"
+
+    @property
+    def previous(self) -> Period:
+        length = (self.end - self.start).days + 1
+        end = self.start - timedelta(days=1)
+        return Period(end - timedelta(days=length - 1), end, self.channel, self.grain)
+
+    def out(self) -> s.AnalyticsPeriodOut:
+        prev = self.previous
+        return s.AnalyticsPeriodOut(
+            start=self.start.isoformat(),
+            end=self.end.isoformat(),
+            previous_start=prev.start.isoformat(),
+            previous_end=prev.end.isoformat(),
+            channel=self.channel.code if self.channel else None,
+            grain=self.grain,
+        )
+
+    def filter(self, queryset):
+        rows = queryset.filter(day__gte=self.start, day__lte=self.end)
+        return rows.filter(channel=self.channel) if self.channel else rows
+
+
+def period(
+    *, start: date | None = None, end: date | None = None, channel: str | None = None, grain: str = "day"
+) -> Period:
+    """The period a request asks for: the last 30 days up to today by default."""
+    today = timezone.now().date()
+    end = end or today
+    start = start or end - timedelta(days=29)
+    if start > end:
+        raise ValidationFailed("The start is after the end.", field="start")
+    if (end - start).days >= MAX_DAYS:
+        raise ValidationFailed(f"A period is at most {MAX_DAYS} days.", field="start")
+    if grain not in GRAINS:
+        raise ValidationFailed("grain is 'day', 'week' or 'month'.", field="grain")
+    found = None
+    if channel:
+        found = Channel.objects.filter(code=channel).first()
+        if found is None:
+            raise ValidationFailed(f"No channel '{channel}'.", field="channel")
+    return Period(start, end, found, grain)
+
+
+# -- KPI cards ---------------------------------------------------------------------------------------------
+
+_COUNTS = ("orders", "cancelled", "units", "returned_units", "returned_orders")
+_CUSTOMERS = ("new_customers", "returning_customers", "guest_orders")
+
+
+def _totals(p: Period) -> tuple[dict, dict[str, dict]]:
+    rows = p.filter(DailySales.objects)
+    counts = rows.aggregate(**{c: Sum(c) for c in (*_COUNTS, *_CUSTOMERS)})
+    money = {
+        r["currency"]: r
+        for r in rows.values("currency").annotate(
+            orders=Sum("orders"), sales=Sum("sales"), refunds=Sum("refunds")
+        )
+    }
+    return {k: v or 0 for k, v in counts.items()}, money
+
+
+def _pct(now: float, before: float) -> float | None:
+    return None if not before else round((now - before) * 100 / before, 1)
+
+
+def _count(now: dict, before: dict, key: str) -> s.AnalyticsCountOut:
+    return s.AnalyticsCountOut(value=now[key], previous=before[key], change_pct=_pct(now[key], before[key]))
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return None if not whole else round(part * 100 / whole, 2)
+
+
+def kpis(p: Period) -> s.AnalyticsKpisOut:
+    now, money = _totals(p)
+    before, money_before = _totals(p.previous)
+
+    def money_change(value) -> list[s.AnalyticsMoneyChangeOut]:
+        out = []
+        for currency in sorted(set(money) | set(money_before)):
+            a = value(money.get(currency))
+            b = value(money_before.get(currency))
+            out.append(
+                s.AnalyticsMoneyChangeOut(
+                    currency=currency,
+                    amount=str(quantize(a, currency)),
+                    previous=str(quantize(b, currency)),
+                    change_pct=_pct(float(a), float(b)),
+                )
+            )
+        return out
+
+    def net(row) -> Decimal:
+        return (row["sales"] - row["refunds"]) if row else ZERO
+
+    def aov(row) -> Decimal:
+        return row["sales"] / row["orders"] if row and row["orders"] else ZERO
+
+    rate, rate_before = (
+        _rate(now["returned_orders"], now["orders"]),
+        _rate(before["returned_orders"], before["orders"]),
+    )
+    share = (
+        DailySales.objects.filter(day__gte=p.start, day__lte=p.end)
+        .values("channel__code")
+        .annotate(n=Sum("orders"))
+        .order_by("-n", "channel__code")
+    )
+    total = sum(r["n"] for r in share)
+    return s.AnalyticsKpisOut(
+        period=p.out(),
+        orders=_count(now, before, "orders"),
+        units=_count(now, before, "units"),
+        cancelled=_count(now, before, "cancelled"),
+        new_customers=_count(now, before, "new_customers"),
+        returning_customers=_count(now, before, "returning_customers"),
+        guest_orders=_count(now, before, "guest_orders"),
+        returned_units=_count(now, before, "returned_units"),
+        returns_rate_pct=s.AnalyticsRateOut(
+            value=rate,
+            previous=rate_before,
+            change_pts=None if rate is None or rate_before is None else round(rate - rate_before, 2),
+        ),
+        net_sales=money_change(net),
+        sales=money_change(lambda r: r["sales"] if r else ZERO),
+        refunds=money_change(lambda r: r["refunds"] if r else ZERO),
+        average_order_value=money_change(aov),
+        channel_share=[
+            s.AnalyticsChannelShareRow(
+                channel=r["channel__code"], orders=r["n"], share_pct=_rate(r["n"], total) or 0.0
+            )
+            for r in share
+        ],
+    )
+
+
+# -- charts ------------------------------------------------------------------------------------------------
+
+
+def bucket(day: date, grain: str) -> date:
+    """The first day of the day's week (Monday) or month."""
+    if grain == "week":
+        return day - timedelta(days=day.weekday())
+    if grain == "month":
+        return day.replace(day=1)
+    return day
+
+
+def sales(p: Period) -> s.AnalyticsSalesOut:
+    """Sales by channel over time, one row per bucket, channel and currency (missing buckets are zeros)."""
+    acc: dict[tuple, list] = defaultdict(lambda: [0, 0, ZERO, ZERO])
+    rows = p.filter(DailySales.objects).values_list(
+        "day", "channel__code", "currency", "orders", "units", "sales", "refunds"
+    )
+    for day, channel, currency, orders, units, sold, refunds in rows:
+        entry = acc[(bucket(day, p.grain), channel, currency)]
+        entry[0] += orders
+        entry[1] += units
+        entry[2] += sold
+        entry[3] += refunds
+    series = sorted({(c, cur) for _, c, cur in acc})
+    buckets = sorted(
+        {bucket(p.start + timedelta(days=i), p.grain) for i in range((p.end - p.start).days + 1)}
+    )
+    out = []
+    for b in buckets:
+        for channel, currency in series:
+            orders, units, sold, refunds = acc.get((b, channel, currency), (0, 0, ZERO, ZERO))
+            out.append(
+                s.AnalyticsSalesRow(
+                    bucket=b.isoformat(),
+                    channel=channel,
+                    currency=currency,
+                    orders=orders,
+                    units=units,
+                    sales=str(quantize(sold, currency)),
+                    refunds=str(quantize(refunds, currency)),
+                    net_sales=str(quantize(sold - refunds, currency)),
+                )
+            )
+    return s.AnalyticsSalesOut(period=p.out(), rows=out)
+
+
+def top_products(p: Period, *, by: str = "revenue", limit: int = 10) -> s.AnalyticsProductsOut:
+    """The best sellers of the period per currency, by revenue or units."""
+    order = ("-revenue", "-units") if by == "revenue" else ("-units", "-revenue")
+    rows = (
+        p.filter(DailyProductSales.objects)
+        .values("product_id", "product__title", "currency")
+        .annotate(units=Sum("units"), revenue=Sum("revenue"))
+        .filter(Q(units__gt=0) | Q(revenue__gt=0))
+        .order_by(*order, "product_id")[:limit]
+    )
+    return s.AnalyticsProductsOut(
+        period=p.out(),
+        rows=[
+            s.AnalyticsProductRow(
+                product_id=r["product_id"],
+                product=r["product__title"],
+                currency=r["currency"],
+                units=r["units"],
+                revenue=str(quantize(r["revenue"], r["currency"])),
+            )
+            for r in rows
+        ],
+    )
+
+
+def top_categories(p: Period, *, by: str = "revenue", limit: int = 10) -> s.AnalyticsCategoriesOut:
+    """Revenue and units per product category (products without one are 'Uncategorised')."""
+    order = ("-revenue", "-units") if by == "revenue" else ("-units", "-revenue")
+    rows = (
+        p.filter(DailyProductSales.objects)
+        .values("product__category__name", "currency")
+        .annotate(units=Sum("units"), revenue=Sum("revenue"))
+        .filter(Q(units__gt=0) | Q(revenue__gt=0))
+        .order_by(*order, "product__category__name")[:limit]
+    )
+    return s.AnalyticsCategoriesOut(
+        period=p.out(),
+        rows=[
+            s.AnalyticsCategoryRow(
+                category=r["product__category__name"] or _("Uncategorised"),
+                currency=r["currency"],
+                units=r["units"],
+                revenue=str(quantize(r["revenue"], r["currency"])),
+            )
+            for r in rows
+        ],
+    )
+
+
+def stock(p: Period) -> s.AnalyticsStockOut:
+    """Now, per location: variants with nothing free to sell, and open low-stock alerts (live, by index:
+    stock levels by their location index, alerts by the partial unique index of open ones)."""
+    outs = dict(
+        StockLevel.objects.filter(on_hand__lte=F("allocated") + F("reserved"))
+        .values("location_id")
+        .annotate(n=Count("pk"))
+        .values_list("location_id", "n")
+    )
+    low = dict(
+        LowStockAlert.objects.filter(resolved_at__isnull=True)
+        .values("location_id")
+        .annotate(n=Count("pk"))
+        .values_list("location_id", "n")
+    )
+    return s.AnalyticsStockOut(
+        period=p.out(),
+        rows=[
+            s.AnalyticsStockRow(
+                location=loc.code, name=loc.name, stock_outs=outs.get(loc.pk, 0), low_stock=low.get(loc.pk, 0)
+            )
+            for loc in StockLocation.objects.order_by("code")
+        ],
+    )
+
+
+def returns_by_reason(p: Period) -> s.AnalyticsReasonsOut:
+    rows = (
+        p.filter(DailyReturnReason.objects)
+        .values("reason")
+        .annotate(units=Sum("units"))
+        .filter(units__gt=0)
+        .order_by("-units", "reason")
+    )
+    return s.AnalyticsReasonsOut(
+        period=p.out(), rows=[s.AnalyticsReasonRow(reason=r["reason"], units=r["units"]) for r in rows]
+    )
+
+
+def orders_by_status(p: Period) -> s.AnalyticsStatusesOut:
+    """Where the orders placed in the period are now."""
+    counts = dict(
+        p.filter(DailyStatus.objects).values("status").annotate(n=Sum("orders")).values_list("status", "n")
+    )
+    return s.AnalyticsStatusesOut(
+        period=p.out(),
+        rows=[
+            s.AnalyticsStatusRow(status=value, label=str(label), orders=counts[value])
+            for value, label in Order.Status.choices
+            if counts.get(value)
+        ],
+    )
+
+
+def zero_result_searches(p: Period, *, limit: int = 20) -> s.AnalyticsSearchesOut:
+    """Search terms that found nothing in the period (the search log: recommendations.Event kind 'search',
+    read by its (channel, kind, occurred_at) index)."""
+    start = datetime.combine(p.start, time.min, tzinfo=UTC)
+    end = start + timedelta(days=(p.end - p.start).days + 1)
+    events = Event.objects.filter(kind=Event.Kind.SEARCH, occurred_at__gte=start, occurred_at__lt=end)
+    if p.channel:
+        events = events.filter(channel=p.channel)
+    rows = (
+        events.filter(result_ids=[])
+        .exclude(query="")
+        .values("query")
+        .annotate(n=Count("pk"))
+        .order_by("-n", "query")[:limit]
+    )
+    return s.AnalyticsSearchesOut(
+        period=p.out(), rows=[s.AnalyticsSearchRow(query=r["query"], searches=r["n"]) for r in rows]
+    )
+
+
+# -- the action list ---------------------------------------------------------------------------------------
+
+
+def actions() -> s.AnalyticsActionsOut:
+    """What needs a person now, each with a link to the list that shows it (counts by indexed status)."""
+    admin = "admin:{}_changelist".format
+    failed_since = timezone.now() - timedelta(days=7)
+    items = [
+        (
+            "ready_to_fulfil",
+            _("Orders ready to fulfil"),
+            Order.objects.filter(status=Order.Status.PAID).count(),
+            reverse(admin("orders_order")) + "?status__exact=paid",
+        ),
+        (
+            "payments_to_capture",
+            _("Payments to capture"),
+            Payment.objects.filter(status=Payment.Status.AUTHORIZED).count(),
+            reverse(admin("payments_payment")) + "?status__exact=authorized",
+        ),
+        (
+            "failed_captures",
+            _("Failed payments (last 7 days)"),
+            Payment.objects.filter(status=Payment.Status.FAILED, updated_at__gte=failed_since).count(),
+            reverse(admin("payments_payment")) + "?status__exact=failed",
+        ),
+        (
+            "exceptions_open",
+            _("Order exceptions open"),
+            OrderException.objects.filter(resolved_at__isnull=True).count(),
+            reverse(admin("orders_orderexception")),
+        ),
+        (
+            "backorders_waiting",
+            _("Backorders waiting for stock"),
+            Order.objects.filter(backordered_at__isnull=False, status=Order.Status.ON_HOLD).count(),
+            reverse(admin("orders_order")) + "?status__exact=on_hold",
+        ),
+        (
+            "webhooks_failing",
+            _("Webhook endpoints failing"),
+            WebhookEndpoint.objects.filter(is_active=True, disabled_at__isnull=True)
+            .filter(Q(consecutive_failures__gt=0) | Q(paused_at__isnull=False))
+            .count(),
+            reverse(admin("webhooks_webhookendpoint")),
+        ),
+    ]
+    return s.AnalyticsActionsOut(
+        rows=[
+            s.AnalyticsActionRow(action=a, label=str(label), count=n, link=link)
+            for a, label, n, link in items
+        ]
+    )
+
+
+#: chart name -> (title, function): the page, the JSON endpoints and the CSV downloads share this list
+CHARTS = {
+    "sales": (gettext_lazy("Sales by channel over time"), sales),
+    "top-products": (gettext_lazy("Top products"), top_products),
+    "top-categories": (gettext_lazy("Top categories"), top_categories),
+    "stock": (gettext_lazy("Stock-outs and low stock per location"), stock),
+    "returns": (gettext_lazy("Returns by reason"), returns_by_reason),
+    "statuses": (gettext_lazy("Orders by status"), orders_by_status),
+    "zero-result-searches": (gettext_lazy("Searches with no results"), zero_result_searches),
+}

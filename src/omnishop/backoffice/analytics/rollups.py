@@ -1,0 +1,374 @@
+"""Keeping the dashboard's rollups equal to the orders, payments and returns — incrementally, in the same
+transaction as the change.
+
+Every change of an order writes a timeline entry (`orders.states.event`); when one is written, `refresh`
+recomputes that order's facts (`OrderFacts`: what it adds to the figures now), and adds the difference to the
+daily rollups with one `INSERT … ON CONFLICT DO UPDATE SET x = x + …` per row touched. The rollups are
+therefore the sum of the facts, and the facts are a function of the order's rows, so the figures are exact
+(the Hypothesis test in tests/test_analytics_equality.py compares them with totals computed from the orders).
+`rebuild` recomputes everything from the orders (backfill after an import, repair).
+
+What the figures mean (docs/backoffice.md#analytics):
+- an order is booked on the UTC day it was placed; it *counts* unless it was cancelled or merged;
+- sales = the order's total (goods, shipping and tax, after partial cancellations);
+- refunds = money refunded on the payments of its payment reference (booked on the reference's first order,
+  so a split family's refunds count once) + store credit issued for its received returns;
+- units = ordered − cancelled; returned units = units received back; return reasons from received returns;
+- new / returning / guest = whether the customer had an earlier order (by placement time, then id).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+from django.db import connection, transaction
+from django.db.models import OuterRef, Subquery, Sum
+from django.db.models.signals import post_save
+
+from omnishop.backoffice.models import (
+    DailyProductSales,
+    DailyReturnReason,
+    DailySales,
+    DailyStatus,
+    OrderFacts,
+)
+from omnishop.core.bulk import insert_rows
+from omnishop.orders.models import Order, OrderEvent, OrderLine, ReturnLine, ReturnRequest
+from omnishop.orders.services.listeners import on_past_orders_recorded
+from omnishop.payments.models import Payment
+
+logger = logging.getLogger(__name__)
+
+S = Order.Status
+NOT_COUNTED = frozenset({S.CANCELLED, S.MERGED})
+ZERO = Decimal(0)
+#: timeline kinds that never change a figure (a status change writes its own `status_changed` entry)
+NEUTRAL_KINDS = frozenset({"note", "fulfilments_created", "shipped", "delivered", "tracking"})
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What one order adds to the rollups."""
+
+    day: date
+    channel_id: int
+    currency: str
+    status: str
+    customer_kind: str
+    sales: Decimal
+    refunds: Decimal
+    units: int
+    returned_units: int
+    lines: dict[str, list] = field(default_factory=dict)  # variant id -> [product id, units, "revenue"]
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def counted(self) -> bool:
+        return self.status not in NOT_COUNTED
+
+    @classmethod
+    def of_row(cls, row: OrderFacts) -> Facts:
+        return cls(
+            day=row.day,
+            channel_id=row.channel_id,
+            currency=row.currency,
+            status=row.status,
+            customer_kind=row.customer_kind,
+            sales=row.sales,
+            refunds=row.refunds,
+            units=row.units,
+            returned_units=row.returned_units,
+            lines=row.lines,
+            reasons=row.reasons,
+        )
+
+    def values(self, order_id: int) -> tuple:
+        """The row as FACT_COLUMNS values (for bulk inserts)."""
+        return (
+            order_id, self.day, self.channel_id, self.currency, self.status, self.customer_kind, self.counted,
+            self.sales, self.refunds, self.units, self.returned_units, self.lines, self.reasons,
+        )  # fmt: skip
+
+    def row(self, order_id: int) -> OrderFacts:
+        return OrderFacts(
+            order_id=order_id,
+            day=self.day,
+            channel_id=self.channel_id,
+            currency=self.currency,
+            status=self.status,
+            customer_kind=self.customer_kind,
+            counted=self.counted,
+            sales=self.sales,
+            refunds=self.refunds,
+            units=self.units,
+            returned_units=self.returned_units,
+            lines=self.lines,
+            reasons=self.reasons,
+        )
+
+
+FACT_COLUMNS = (
+    "order_id", "day", "channel_id", "currency", "status", "customer_kind", "counted", "sales", "refunds",
+    "units", "returned_units", "lines", "reasons",
+)  # fmt: skip
+
+
+# -- the facts of orders, from their rows ------------------------------------------------------------------
+
+
+def facts_for(order_ids: Iterable[int], *, first_orders: dict[int, int] | None = None) -> dict[int, Facts]:
+    """The facts of these orders as their rows say now (a fixed number of queries, whatever the count).
+
+    `first_orders` (customer id -> id of their first order) spares the per-order lookup in a rebuild."""
+    ids = list(order_ids)
+    if not ids:
+        return {}
+    # One query for the orders with what their payment reference adds: money refunded on it, and which of
+    # the reference's orders (not merged away) comes first — the one its refunds are booked on.
+    refunded = (
+        Payment.objects.filter(reference=OuterRef("payment_reference"))
+        .order_by()
+        .values("reference")
+        .annotate(total=Sum("refunded"))
+        .values("total")
+    )
+    holder = (
+        Order.objects.filter(payment_reference=OuterRef("payment_reference"))
+        .exclude(status=S.MERGED)
+        .order_by("pk")
+        .values("pk")[:1]
+    )
+    orders = Order.objects.filter(pk__in=ids).annotate(refunded=Subquery(refunded), holder=Subquery(holder))
+    columns = ("pk", "created_at", "channel_id", "currency", "status", "total", "customer_id")
+    columns += ("refunded", "holder")
+    if first_orders is None:
+        earliest = Order.objects.filter(customer_id=OuterRef("customer_id")).order_by("created_at", "pk")
+        orders = orders.annotate(first_order=Subquery(earliest.values("pk")[:1]))
+        rows = list(orders.values_list(*columns, "first_order"))
+    else:
+        rows = [(*r, first_orders.get(r[6])) for r in orders.values_list(*columns)]
+    lines: dict[int, dict[str, list]] = defaultdict(dict)
+    units: dict[int, int] = defaultdict(int)
+    returned: dict[int, int] = defaultdict(int)
+    for order_id, variant_id, product_id, quantity, cancelled, back, line_total in OrderLine.objects.filter(
+        order_id__in=ids
+    ).values_list(
+        "order_id", "variant_id", "variant__product_id", "quantity", "cancelled", "returned", "line_total"
+    ):
+        sold = quantity - cancelled
+        units[order_id] += sold
+        returned[order_id] += back
+        if sold or line_total:
+            lines[order_id][str(variant_id)] = [product_id, sold, str(line_total)]
+    with_returns = [i for i in ids if returned[i]]
+    credited: dict[int, Decimal] = {}
+    reasons: dict[int, dict[str, int]] = defaultdict(dict)
+    if with_returns:
+        received = ReturnRequest.objects.filter(
+            order_id__in=with_returns, status=ReturnRequest.Status.RECEIVED
+        )
+        credited = dict(
+            received.filter(refund_to=ReturnRequest.RefundTo.STORE_CREDIT)
+            .values("order_id")
+            .annotate(total=Sum("refund_amount"))
+            .values_list("order_id", "total")
+        )
+        for order_id, reason, quantity in (
+            ReturnLine.objects.filter(request__in=received)
+            .values("request__order_id", "reason")
+            .annotate(units=Sum("quantity"))
+            .values_list("request__order_id", "reason", "units")
+        ):
+            key = reason.strip() or "(no reason given)"
+            reasons[order_id][key] = reasons[order_id].get(key, 0) + quantity
+    facts = {}
+    for pk, created_at, channel_id, currency, status, total, customer_id, money_back, holder, first in rows:
+        refunds = credited.get(pk) or ZERO
+        if holder == pk:
+            refunds += money_back or ZERO
+        if customer_id is None:
+            kind = OrderFacts.CustomerKind.GUEST
+        else:
+            kind = OrderFacts.CustomerKind.NEW if first == pk else OrderFacts.CustomerKind.RETURNING
+        facts[pk] = Facts(
+            day=created_at.date(),
+            channel_id=channel_id,
+            currency=currency,
+            status=status,
+            customer_kind=str(kind),
+            sales=total,
+            refunds=refunds,
+            units=units[pk],
+            returned_units=returned[pk],
+            lines=lines.get(pk, {}),
+            reasons=reasons.get(pk, {}),
+        )
+    return facts
+
+
+# -- differences, added to the rollups ---------------------------------------------------------------------
+
+SALES_COLUMNS = (
+    "orders",
+    "cancelled",
+    "sales",
+    "refunds",
+    "units",
+    "returned_units",
+    "returned_orders",
+    "new_customers",
+    "returning_customers",
+    "guest_orders",
+)
+
+
+class Deltas:
+    """Differences to add to the rollups, grouped by rollup row."""
+
+    def __init__(self) -> None:
+        self.sales: dict[tuple, list] = defaultdict(lambda: [0, 0, ZERO, ZERO, 0, 0, 0, 0, 0, 0])
+        self.products: dict[tuple, list] = defaultdict(lambda: [0, 0, ZERO])  # product, units, revenue
+        self.status: dict[tuple, int] = defaultdict(int)
+        self.reasons: dict[tuple, int] = defaultdict(int)
+
+    def add(self, f: Facts, sign: int) -> None:
+        self.status[(f.day, f.channel_id, f.status)] += sign
+        if not f.counted:
+            self.sales[(f.day, f.channel_id, f.currency)][1] += sign if f.status == S.CANCELLED else 0
+            return
+        row = self.sales[(f.day, f.channel_id, f.currency)]
+        kind = ("new", "returning", "guest").index(f.customer_kind)
+        for i, value in enumerate(
+            (1, 0, f.sales, f.refunds, f.units, f.returned_units, int(f.returned_units > 0))
+        ):
+            row[i] += sign * value
+        row[7 + kind] += sign
+        for variant, (product, units, revenue) in f.lines.items():
+            entry = self.products[(f.day, f.channel_id, f.currency, int(variant))]
+            entry[0] = product
+            entry[1] += sign * units
+            entry[2] += sign * Decimal(revenue)
+        for reason, units in f.reasons.items():
+            self.reasons[(f.day, f.channel_id, reason)] += sign * units
+
+    def write(self) -> None:
+        day = connection.ops.adapt_datefield_value
+        sales = [(day(k[0]), k[1], k[2], *v) for k, v in self.sales.items() if any(x != 0 for x in v)]
+        _upsert(DailySales, ("day", "channel_id", "currency"), SALES_COLUMNS, sales)
+        products = [
+            (day(k[0]), k[1], k[2], k[3], v[0], v[1], v[2]) for k, v in self.products.items() if v[1] or v[2]
+        ]
+        _upsert(
+            DailyProductSales,
+            ("day", "channel_id", "currency", "variant_id"),
+            ("units", "revenue"),
+            products,
+            replaced=("product_id",),
+        )
+        status = [(day(k[0]), k[1], k[2], v) for k, v in self.status.items() if v]
+        _upsert(DailyStatus, ("day", "channel_id", "status"), ("orders",), status)
+        reasons = [(day(k[0]), k[1], k[2], v) for k, v in self.reasons.items() if v]
+        _upsert(DailyReturnReason, ("day", "channel_id", "reason"), ("units",), reasons)
+
+
+def _upsert(model, keys: tuple, added: tuple, rows: list, *, replaced: tuple = ()) -> None:
+    """Add `added` columns to the row of each key (inserting it when missing), one statement per row; rows
+    are (keys…, replaced…, added…). Concurrent writers add, never overwrite (the upsert takes the row lock)."""
+    if not rows:
+        return
+    qn = connection.ops.quote_name
+    table = qn(model._meta.db_table)
+    columns = (*keys, *replaced, *added)
+    updates = [f"{qn(c)} = excluded.{qn(c)}" for c in replaced]
+    updates += [f"{qn(c)} = {table}.{qn(c)} + excluded.{qn(c)}" for c in added]
+    sql = (
+        f"INSERT INTO {table} ({', '.join(qn(c) for c in columns)}) "
+        f"VALUES ({', '.join(['%s'] * len(columns))}) "
+        f"ON CONFLICT ({', '.join(qn(c) for c in keys)}) DO UPDATE SET {', '.join(updates)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+
+
+# -- the two ways in ---------------------------------------------------------------------------------------
+
+
+def refresh(*, order_ids: Iterable[int]) -> None:
+    """Bring the rollups up to date with these orders' rows, in the caller's transaction."""
+    ids = sorted(set(order_ids))
+    with transaction.atomic(savepoint=False):  # part of the caller's change: it fails with it
+        old = {
+            row.order_id: Facts.of_row(row)
+            for row in OrderFacts.objects.select_for_update().filter(order_id__in=ids)
+        }
+        new = facts_for(ids)
+        deltas, changed = Deltas(), []
+        for pk in ids:
+            before, after = old.get(pk), new.get(pk)
+            if before == after:
+                continue
+            if before is not None:
+                deltas.add(before, -1)
+            if after is not None:
+                deltas.add(after, +1)
+                changed.append(after.row(pk))
+        deltas.write()
+        _save_facts(changed)
+
+
+def _save_facts(rows: list[OrderFacts]) -> None:
+    if rows:
+        OrderFacts.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["order"],
+            update_fields=[f.name for f in OrderFacts._meta.concrete_fields if not f.primary_key],
+        )
+
+
+def rebuild(*, batch: int = 5000) -> int:
+    """Recompute every rollup from the orders (backfill of imported history, repair); returns the orders
+    counted in. Runs in one transaction: the dashboard shows the old figures until the new ones commit."""
+    with transaction.atomic():
+        for model in (DailySales, DailyProductSales, DailyStatus, DailyReturnReason, OrderFacts):
+            model.objects.all().delete()
+        first_orders: dict[int, int] = {}
+        for customer_id, pk in (
+            Order.objects.filter(customer__isnull=False)
+            .order_by("customer_id", "created_at", "pk")
+            .values_list("customer_id", "pk")
+            .iterator(chunk_size=20000)
+        ):
+            first_orders.setdefault(customer_id, pk)
+        ids = list(Order.objects.order_by("pk").values_list("pk", flat=True))
+        deltas = Deltas()
+        for start in range(0, len(ids), batch):
+            chunk = facts_for(ids[start : start + batch], first_orders=first_orders)
+            for facts in chunk.values():
+                deltas.add(facts, +1)
+            insert_rows(OrderFacts._meta.db_table, FACT_COLUMNS, [f.values(pk) for pk, f in chunk.items()])
+        deltas.write()
+    return len(ids)
+
+
+def on_order_event(sender, instance: OrderEvent, created: bool, raw: bool = False, **kwargs) -> None:
+    if created and not raw and instance.kind not in NEUTRAL_KINDS:
+        refresh(order_ids=[instance.order_id])
+
+
+def on_past_orders(channel, orders) -> None:
+    """Imported history (written in bulk, without timeline events per change) joins the rollups."""
+    ids = [o.order_id for o in orders]
+    for start in range(0, len(ids), 2000):
+        refresh(order_ids=ids[start : start + 2000])
+
+
+def connect() -> None:
+    """Called once from BackofficeConfig.ready()."""
+    post_save.connect(on_order_event, sender=OrderEvent, dispatch_uid="backoffice.analytics.rollups")
+    on_past_orders_recorded(on_past_orders)

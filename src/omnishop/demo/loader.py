@@ -132,8 +132,9 @@ def load_demo(
         )
         say("stock locations, opening stock and reorders")
         locations = stock.ensure_locations(channels)
-        say("shipping methods and tax rates of every channel")
+        say("shipping methods, tax rates and carriers")
         shipping.ensure_shipping_and_tax(channels)
+        shipping.ensure_carriers()
         stock.ensure_stock(products, locations=locations, variants=variants)
         stock.ensure_reorders(
             products, planned_suppliers=planned_suppliers, suppliers=supplier_rows, locations=locations

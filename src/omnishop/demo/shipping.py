@@ -7,11 +7,14 @@ A method or rate that already exists (channel + code, channel + country) is left
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 
 from omnishop.channels.models import Channel
 from omnishop.orders import services as orders
 from omnishop.orders.models import ShippingMethod, TaxRate
+from omnishop.shipping import services as carriers
+from omnishop.shipping.models import Carrier
 
 UK = ["GB"]
 # Where the EU marketplace delivers (from the Venlo fulfilment centre).
@@ -56,6 +59,28 @@ TAX_RATES: dict[str, dict[str, str]] = {
     "store-london": UK_VAT,
     "marketplace-eu": {"DE": "0.19", "AT": "0.20", "NL": "0.21", "BE": "0.21", "FR": "0.20", "*": "0.19"},
 }
+
+
+# The carriers the back-office's ship form offers. Their tracking webhooks need a secret: a random one per
+# demo database (nothing outside this machine posts to it).
+CARRIERS = (
+    (
+        "royal-mail",
+        "Royal Mail",
+        "https://www.royalmail.com/track-your-item#/tracking-results/{tracking_number}",
+    ),
+    ("dpd", "DPD", "https://track.dpd.co.uk/parcels/{tracking_number}"),
+    ("dhl", "DHL Parcel", "https://www.dhl.com/gb-en/home/tracking.html?tracking-id={tracking_number}"),
+)
+
+
+def ensure_carriers() -> None:
+    have = set(Carrier.objects.values_list("code", flat=True))
+    for code, name, template in CARRIERS:
+        if code not in have:
+            carriers.create_carrier(
+                code=code, name=name, webhook_secret=secrets.token_urlsafe(24), tracking_url_template=template
+            )
 
 
 def ensure_shipping_and_tax(channels: dict[str, Channel]) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from io import StringIO
 
 import pytest
-from django.apps import apps
 from django.contrib.auth.models import Group, Permission
 from django.core.management import CommandError, call_command
 
@@ -22,21 +21,13 @@ def group_permissions(name: str) -> set[str]:
     }
 
 
-def not_yet_merged() -> set[str]:
-    """The dashboard's permission comes with the analytics model (another branch of issue 13): until the
-    backoffice app has models, exactly that one may be absent. Once it has, nothing may be."""
-    if apps.get_app_config("backoffice").models_module is None:
-        return {roles.DASHBOARD}
-    return set()
-
-
 def test_every_listed_permission_exists_after_all_migrations():
     report = roles.ensure_roles()
-    assert set(report.missing) <= not_yet_merged(), f"no such permission (typo?): {report.missing}"
+    assert not report.missing, f"no such permission (typo?): {report.missing}"
     existing = {
         f"{app}.{code}" for app, code in Permission.objects.values_list("content_type__app_label", "codename")
     }
-    assert roles.all_permissions() - existing <= not_yet_merged()
+    assert roles.all_permissions() <= existing
 
 
 def test_migrate_leaves_every_role_group_with_exactly_its_permissions():

@@ -139,8 +139,8 @@ def _options(variant: Variant) -> str:
     return options or variant.title or "—"
 
 
-@require_POST
 @staff_view(VIEW, CHANGE_LISTINGS)
+@require_POST  # after the permission check: a refused role gets 403 whatever the method
 def bulk_publish(request: HttpRequest) -> HttpResponse:
     form = BulkPublishForm(request.POST)
     filters = ProductFilterForm(request.POST)

@@ -150,8 +150,8 @@ def customer_merge(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@require_POST
 @staff_view(VIEW, MERGE)
+@require_POST  # after the permission check: a refused role gets 403 whatever the method
 def customer_undo_merge(request: HttpRequest, pk: int) -> HttpResponse:
     customer = _customer_or_404(pk)
     form = UndoMergeForm(request.POST)

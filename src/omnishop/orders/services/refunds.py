@@ -71,6 +71,8 @@ def refund_order(*, order: Order, amount: Decimal, key: str, actor: str, reason:
 
 def credited_on(order: Order) -> Decimal:
     """Store credit issued against the order so far (by staff or by its returns)."""
+    if order.customer_id is None:
+        return Decimal(0)  # a guest order has no credit account
     entries = StoreCreditEntry.objects.filter(
         kind=StoreCreditEntry.Kind.ISSUE, account__customer_id=order.customer_id, reference=order.number
     )
@@ -88,8 +90,10 @@ def credit_order(
         raise ValidationFailed("Store credit needs a known customer; this is a guest order.", field="amount")
     with transaction.atomic():
         order = lock(order)
+        customer_id = order.customer_id
+        assert customer_id is not None  # checked above; the lock re-read cannot change the customer
         existing = StoreCreditEntry.objects.filter(
-            account__customer_id=order.customer_id, account__currency=order.currency, key=credit_key
+            account__customer_id=customer_id, account__currency=order.currency, key=credit_key
         ).first()
         if existing is not None:
             if existing.amount != amount:

@@ -66,17 +66,17 @@ def warehouse_worklist(*, limit: int = 50) -> list[LocationWork]:
         .exclude(Exists(covered))
         .order_by("placed", "number")[:limit]
     )
-    pending, ready = list(pending), list(ready)
-    ids = {row["location_id"] for row in pending} | {row["location_id"] for row in ready}
+    pending_rows, ready_rows = list(pending), list(ready)
+    ids = {row["location_id"] for row in pending_rows} | {row["location_id"] for row in ready_rows}
     by_location = {
         pk: LocationWork(code=code, name=name)
         for pk, code, name in StockLocation.objects.filter(pk__in=ids).values_list("pk", "code", "name")
     }
-    for row in pending:
+    for row in pending_rows:
         by_location[row["location_id"]].to_pack.append(
             ToShip(row["number"], row["channel"], row["units"] or 0, row["created_at"], row["pk"])
         )
-    for row in ready:
+    for row in ready_rows:
         by_location[row["location_id"]].ready.append(
             ToShip(row["number"], row["channel"], row["units"], row["placed"])
         )

@@ -230,6 +230,7 @@ def register_routers() -> None:
     from omnishop.search.api import router as search_router
     from omnishop.shipping.api import router as shipping_router
     from omnishop.storefront.api import router as storefront_router
+    from omnishop.support.api import router as support_router
     from omnishop.tills.api import router as tills_router
     from omnishop.webhooks.api import router as webhooks_router
 
@@ -241,6 +242,7 @@ def register_routers() -> None:
     api.add_router("/channels", inventory_channel_router)  # /channels/{code}/availability
     api.add_router("/channels", orders_channel_router)  # /channels/{code}/shipping-methods
     api.add_router("/storefront", storefront_router)
+    api.add_router("/support", support_router)
     from omnishop.events_api import install as install_event_feed
 
     install_event_feed(events_router)  # GET /events beside the tracking POST on the same path

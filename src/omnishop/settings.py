@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "omnishop.connectors",
     "omnishop.tills",
     "omnishop.feeds",
+    "omnishop.support",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,56 @@
+"""The support desk's business operations (one module per concern; import them from here)."""
+
+from .assignment import choose_assignee, online_agents, set_online
+from .conversations import (
+    Incoming,
+    IncomingAttachment,
+    assign,
+    get_for_agent,
+    link_order,
+    of_customer,
+    rate,
+    receive,
+    record_event,
+    register_sender,
+    reply,
+    sanitise_html,
+    sender_verified,
+    set_priority,
+    set_status,
+    set_tags,
+    visible_to,
+    wake_snoozed,
+)
+from .sla import add_business_minutes, business_minutes_between, set_due_times
+from .threading import find_conversation, message_ids, order_for, order_numbers_in
+
+__all__ = [
+    "Incoming",
+    "IncomingAttachment",
+    "add_business_minutes",
+    "assign",
+    "business_minutes_between",
+    "choose_assignee",
+    "find_conversation",
+    "get_for_agent",
+    "link_order",
+    "message_ids",
+    "of_customer",
+    "online_agents",
+    "order_for",
+    "order_numbers_in",
+    "rate",
+    "receive",
+    "record_event",
+    "register_sender",
+    "reply",
+    "sanitise_html",
+    "sender_verified",
+    "set_due_times",
+    "set_online",
+    "set_priority",
+    "set_status",
+    "set_tags",
+    "visible_to",
+    "wake_snoozed",
+]

@@ -1,0 +1,109 @@
+"""Which conversation a new message belongs to, and which order it is about.
+
+One thread per customer problem across channels: a message joins the conversation its reply token or its
+e-mail headers name, else the customer's conversation that is still open (a call about an open e-mail
+conversation), else it starts a new one."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import timedelta
+
+from django.utils import timezone
+
+from omnishop.orders.models import Order, ReturnRequest
+
+from ..models import Conversation, Message
+
+# Order numbers are a channel prefix (up to 6 characters) and 10 base-32 characters (orders.services.common).
+ORDER_NUMBER = re.compile(r"\b([A-Z0-9][A-Z0-9-]{0,5}-[A-HJ-NP-Z2-9]{10})\b", re.IGNORECASE)
+# An open conversation older than this no longer collects new messages of its customer by itself.
+JOIN_WINDOW = timedelta(days=14)
+OPEN_ORDER = [
+    Order.Status.PENDING_PAYMENT,
+    Order.Status.PAID,
+    Order.Status.ON_HOLD,
+    Order.Status.PARTIALLY_FULFILLED,
+    Order.Status.FULFILLED,
+]
+
+
+def message_ids(*headers: str) -> list[str]:
+    """The Message-IDs named in In-Reply-To / References headers, without angle brackets."""
+    found: list[str] = []
+    for header in headers:
+        for raw in re.findall(r"<([^<>\s]+)>", header or "") or (header or "").split():
+            if raw and raw not in found:
+                found.append(raw.strip("<>"))
+    return found
+
+
+def order_numbers_in(*texts: str) -> list[str]:
+    seen: list[str] = []
+    for text in texts:
+        for match in ORDER_NUMBER.findall(text or ""):
+            number = match.upper()
+            if number not in seen:
+                seen.append(number)
+    return seen
+
+
+def find_conversation(
+    *,
+    customer,
+    reply_token: str = "",
+    in_reply_to: str = "",
+    references: str = "",
+    order_numbers: Iterable[str] = (),
+) -> Conversation | None:
+    if reply_token:
+        by_token = Conversation.objects.filter(reply_token=reply_token).first()
+        if by_token is not None:
+            return by_token
+    ids = message_ids(in_reply_to, references)
+    if ids:
+        earlier = (
+            Message.objects.filter(external_id__in=ids + [f"<{i}>" for i in ids], via=Message.Via.EMAIL)
+            .select_related("conversation")
+            .order_by("-created_at")
+            .first()
+        )
+        if earlier is not None:
+            return earlier.conversation
+    candidate = (
+        Conversation.objects.filter(customer=customer, last_message_at__gte=timezone.now() - JOIN_WINDOW)
+        .exclude(status=Conversation.Status.RESOLVED)
+        .order_by("-last_message_at", "-pk")
+        .first()
+    )
+    if candidate is None:
+        return None
+    numbers = list(order_numbers)
+    if numbers and candidate.order is not None and candidate.order.number not in numbers:
+        return None  # a message about another order is another problem
+    return candidate
+
+
+def order_for(*, customer, email: str, numbers: Iterable[str]) -> Order | None:
+    """The order a message is about: one it names that belongs to the sender, else the customer's only open one.
+
+    An order number of someone else's order is never linked (a stranger must not reach it by naming it)."""
+    numbers = list(numbers)
+    if numbers:
+        for order in Order.objects.filter(number__in=numbers).order_by("-created_at"):
+            if order.customer_id == customer.pk or (email and order.email.lower() == email.lower()):
+                return order
+    open_orders = list(
+        Order.objects.filter(customer=customer, status__in=OPEN_ORDER).order_by("-created_at")[:2]
+    )
+    return open_orders[0] if len(open_orders) == 1 else None
+
+
+def open_return_of(order: Order) -> ReturnRequest | None:
+    returns = list(
+        ReturnRequest.objects.filter(
+            order=order, status__in=[ReturnRequest.Status.REQUESTED, ReturnRequest.Status.APPROVED]
+        )[:2]
+    )
+    return returns[0] if len(returns) == 1 else None

@@ -1,6 +1,14 @@
 """The catalog's business failures, one class each, with the stable codes documented in docs/catalog.md."""
 
-from omnishop.core.errors import AlreadyExists, Conflict, NotFound, ValidationFailed
+from omnishop.core.errors import (
+    AlreadyExists,
+    Conflict,
+    InvalidCountry,
+    InvalidEmail,
+    InvalidPhone,
+    NotFound,
+    ValidationFailed,
+)
 from omnishop.core.money import CurrencyMismatch, InvalidAmount, InvalidCurrency
 
 __all__ = [
@@ -141,18 +149,6 @@ class InvalidGtin(ValidationFailed):
 
 class InvalidUrl(ValidationFailed):
     code = "invalid_url"
-
-
-class InvalidEmail(ValidationFailed):
-    code = "invalid_email"
-
-
-class InvalidPhone(ValidationFailed):
-    code = "invalid_phone"
-
-
-class InvalidCountry(ValidationFailed):
-    code = "invalid_country"
 
 
 class UnknownAttribute(ValidationFailed):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.utils import timezone
+
 from omnishop.core import outbox
 
 from .models import ChannelListing, Product
@@ -86,3 +88,12 @@ def products_changed(type: str, products: Iterable[Product]) -> int:
             for p in products
         ]
     )
+
+
+def touch_product(product_id: int) -> None:
+    """A change to a variant or image is a change to the product, for `updated_since` sync clients and
+    for the outbox (product.updated)."""
+    Product.objects.filter(pk=product_id).update(updated_at=timezone.now())
+    product = Product.objects.only("pk", "title", "slug").filter(pk=product_id).first()
+    if product is not None:
+        product_event("product.updated", product)

@@ -7,6 +7,8 @@ trade item. Duplicates are therefore detected on the zero-padded GTIN-14 form.
 
 from __future__ import annotations
 
+from .errors import InvalidGtin
+
 GTIN_LENGTHS = (8, 12, 13, 14)
 
 
@@ -30,3 +32,20 @@ def equivalent_forms(code: str) -> list[str]:
     """Every stored spelling that names the same trade item as `code` (same GTIN-14 once zero-padded)."""
     significant = code.lstrip("0") or "0"
     return sorted({code.zfill(14)[-length:] for length in GTIN_LENGTHS if len(significant) <= length})
+
+
+def validate_gtin(code: object, *, field: str = "gtin") -> str | None:
+    """Return the GTIN as digits, None for blank, or raise `invalid_gtin` (wrong length or check digit)."""
+    if code is None:
+        return None
+    if not isinstance(code, str):
+        raise InvalidGtin("A GTIN is sent as a string of digits.", field=field)
+    code = code.strip()
+    if not code:
+        return None
+    if not is_valid_gtin(code):
+        raise InvalidGtin(
+            f"'{code}' is not a valid GTIN-8/12/13/14: wrong length, non-digits or wrong check digit.",
+            field=field,
+        )
+    return code

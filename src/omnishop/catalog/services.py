@@ -10,20 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, ProtectedError, Q, QuerySet, RestrictedError
+from django.db.models import ProtectedError, QuerySet, RestrictedError
 from django.utils import timezone
 from django.utils.text import slugify
 
 from omnishop.core import outbox
 from omnishop.core.errors import Conflict, ValidationFailed
-from omnishop.core.money import quantize
 
 from . import events
 from . import gtin as gtins
@@ -32,13 +27,7 @@ from .errors import (
     DuplicateSku,
     DuplicateSlug,
     DuplicateVariantAttributes,
-    ImageNotFound,
-    InvalidGtin,
-    InvalidPriceChange,
-    InvalidUrl,
     ListedOnOtherChannels,
-    NoListingsToPrice,
-    PricesChangedSincePreview,
     ProductInUse,
     ProductNotFound,
     SkuClash,
@@ -49,7 +38,19 @@ from .errors import (
 from .fields import non_negative_int as _non_negative_int
 from .fields import slug as _slug
 from .fields import text as _text
+from .gtin import validate_gtin
+from .images import add_image, delete_image, get_image, update_image, validate_image_url
 from .models import Attribute, Category, ChannelListing, Product, ProductImage, SupplierOffer, Variant
+from .pricing import (
+    PriceChange,
+    PriceChangeResult,
+    PricePreview,
+    PricePreviewRow,
+    PriceRule,
+    apply_price_change,
+    preview_price_change,
+)
+from .queries import products_matching, recently_changed_listings, unpublished_products, variants_matching
 from .skus import sku_key
 from .taxonomy import (
     attribute_registry,
@@ -67,35 +68,6 @@ from .taxonomy import (
 from .unset import UNSET
 
 # --- small validators ---------------------------------------------------------------------------
-
-
-_url_validator = URLValidator(schemes=["http", "https"])
-
-
-def validate_image_url(url: object, *, field: str = "url") -> str:
-    url = _text(url, field=field, max_length=1000)
-    try:
-        _url_validator(url)
-    except DjangoValidationError:
-        raise InvalidUrl(f"'{url}' is not an http(s) URL.", field=field) from None
-    return url
-
-
-def validate_gtin(code: object, *, field: str = "gtin") -> str | None:
-    """Return the GTIN as digits, None for blank, or raise `invalid_gtin` (wrong length or check digit)."""
-    if code is None:
-        return None
-    if not isinstance(code, str):
-        raise InvalidGtin("A GTIN is sent as a string of digits.", field=field)
-    code = code.strip()
-    if not code:
-        return None
-    if not gtins.is_valid_gtin(code):
-        raise InvalidGtin(
-            f"'{code}' is not a valid GTIN-8/12/13/14: wrong length, non-digits or wrong check digit.",
-            field=field,
-        )
-    return code
 
 
 def _validate_sku(sku: object, *, field: str) -> str:
@@ -244,15 +216,6 @@ def _clean_variant(spec: NewVariant, *, prefix: str, registry: Mapping[str, Attr
 def _raise_for_integrity(rows: Sequence[dict], *, field_of, exclude_pk: int | None = None) -> None:
     """After a unique violation lost to a concurrent writer, name the field that clashed."""
     _check_variants_free([(r["sku"], r["gtin"]) for r in rows], field_of=field_of, exclude_pk=exclude_pk)
-
-
-def _touch(product_id: int) -> None:
-    """A change to a variant or image is a change to the product, for `updated_since` sync clients and
-    for the outbox (product.updated)."""
-    Product.objects.filter(pk=product_id).update(updated_at=timezone.now())
-    product = Product.objects.only("pk", "title", "slug").filter(pk=product_id).first()
-    if product is not None:
-        events.product_event("product.updated", product)
 
 
 def create_product(
@@ -445,7 +408,7 @@ def add_variant(*, product: Product, variant: NewVariant) -> Variant:
     try:
         with transaction.atomic():
             created = Variant.objects.create(product=product, position=position, **row)
-            _touch(product.pk)
+            events.touch_product(product.pk)
     except IntegrityError:
         _raise_for_integrity([row], field_of=field_of)
         raise
@@ -496,7 +459,7 @@ def update_variant(
     try:
         with transaction.atomic():
             variant.save()
-            _touch(variant.product_id)
+            events.touch_product(variant.product_id)
     except IntegrityError:
         _raise_for_integrity(
             [{"sku": variant.sku, "gtin": variant.gtin}], field_of=field_of, exclude_pk=variant.pk
@@ -515,7 +478,7 @@ def delete_variant(*, variant: Variant, acting_channel=None) -> None:
             delisted = events.listing_events(ChannelListing.objects.filter(variant=variant), deleted=True)
             variant.delete()
             outbox.emit_many(delisted)
-            _touch(product_id)
+            events.touch_product(product_id)
     except (ProtectedError, RestrictedError):
         raise VariantInUse(
             f"Other records (stock, orders) refer to '{variant.sku}'; deactivate it instead.",
@@ -523,162 +486,7 @@ def delete_variant(*, variant: Variant, acting_channel=None) -> None:
         ) from None
 
 
-# --- images -------------------------------------------------------------------------------------
-
-
-def get_image(image_id: int) -> ProductImage:
-    try:
-        return ProductImage.objects.get(pk=image_id)
-    except (ProductImage.DoesNotExist, ValueError, TypeError):
-        raise ImageNotFound(f"No image {image_id}.", field="image_id") from None
-
-
-def _image_variant(product_id: int, variant: Variant | None) -> Variant | None:
-    if variant is not None and variant.product_id != product_id:
-        raise VariantNotInProduct(f"Variant '{variant.sku}' belongs to another product.", field="variant_id")
-    return variant
-
-
-def add_image(
-    *, product: Product, url: str, alt: str = "", position: int | None = None, variant: Variant | None = None
-) -> ProductImage:
-    url = validate_image_url(url)
-    alt = _text(alt or "", field="alt", max_length=300, required=False)
-    variant = _image_variant(product.pk, variant)
-    if position is None:
-        position = ProductImage.objects.filter(product=product).count()
-    position = _non_negative_int(position, field="position")
-    with transaction.atomic():
-        image = ProductImage.objects.create(
-            product=product, variant=variant, url=url, alt=alt, position=position
-        )
-        _touch(product.pk)
-    return image
-
-
-def update_image(
-    *,
-    image: ProductImage,
-    url: str = UNSET,
-    alt: str = UNSET,
-    position: int = UNSET,
-    variant: Variant | None = UNSET,
-) -> ProductImage:
-    if url is not UNSET:
-        image.url = validate_image_url(url)
-    if alt is not UNSET:
-        image.alt = _text(alt or "", field="alt", max_length=300, required=False)
-    if position is not UNSET:
-        image.position = _non_negative_int(position, field="position")
-    if variant is not UNSET:
-        image.variant = _image_variant(image.product_id, variant)
-    with transaction.atomic():
-        image.save()
-        _touch(image.product_id)
-    return image
-
-
-def delete_image(*, image: ProductImage) -> None:
-    with transaction.atomic():
-        image.delete()
-        _touch(image.product_id)
-
-
-# --- finding products ---------------------------------------------------------------------------
-
-
-def products_matching(
-    *,
-    q: str | None = None,
-    category: Category | None = None,
-    is_active: bool | None = None,
-    updated_since: datetime | None = None,
-    sku: str | None = None,
-    supplier_id: int | None = None,
-    brand: str | None = None,
-    channel=None,
-    published: bool | None = None,
-    queryset: QuerySet[Product] | None = None,
-) -> QuerySet[Product]:
-    """Products filtered as list endpoints and the back office need. Text search is a plain
-    case-insensitive substring match over title, description, brand and SKU (real search comes later).
-    `channel` keeps products listed there; `published` keeps those with (True) or without (False) a
-    published listing — on `channel` when given, on any channel otherwise."""
-    qs = queryset if queryset is not None else Product.objects.all()
-    if brand:
-        qs = qs.filter(brand__iexact=brand.strip())
-    listed = ChannelListing.objects.filter(variant__product=OuterRef("pk"))
-    if channel is not None:
-        listed = listed.filter(channel=channel)
-        qs = qs.filter(Exists(listed))
-    if published is not None:
-        on_sale = Exists(listed.filter(is_published=True))
-        qs = qs.filter(on_sale if published else ~on_sale)
-    if q:
-        q = q.strip()
-        sku_hit = Variant.objects.filter(product=OuterRef("pk"), sku__icontains=q)
-        qs = qs.filter(
-            Q(title__icontains=q) | Q(description__icontains=q) | Q(brand__icontains=q) | Q(Exists(sku_hit))
-        )
-    if category is not None:
-        qs = qs.filter(Q(category__path=category.path) | Q(category__path__startswith=category.path + "/"))
-    if is_active is not None:
-        qs = qs.filter(is_active=is_active)
-    if updated_since is not None:
-        qs = qs.filter(updated_at__gte=updated_since)
-    if sku:
-        qs = qs.filter(Exists(Variant.objects.filter(product=OuterRef("pk"), sku=sku)))
-    if supplier_id is not None:
-        qs = qs.filter(
-            Exists(SupplierOffer.objects.filter(variant__product=OuterRef("pk"), supplier_id=supplier_id))
-        )
-    return qs
-
-
-def variants_matching(
-    *,
-    q: str | None = None,
-    product_id: int | None = None,
-    category: Category | None = None,
-    is_active: bool | None = None,
-    updated_since: datetime | None = None,
-    sku: str | None = None,
-    gtin: str | None = None,
-    supplier_id: int | None = None,
-) -> QuerySet[Variant]:
-    qs = Variant.objects.select_related("product")
-    if gtin:
-        qs = qs.filter(gtin__in=gtins.equivalent_forms(validate_gtin(gtin, field="gtin") or ""))
-    if q:
-        q = q.strip()
-        qs = qs.filter(
-            Q(sku__icontains=q)
-            | Q(title__icontains=q)
-            | Q(product__title__icontains=q)
-            | Q(product__brand__icontains=q)
-            | Q(product__description__icontains=q)
-        )
-    if product_id is not None:
-        qs = qs.filter(product_id=product_id)
-    if category is not None:
-        qs = qs.filter(
-            Q(product__category__path=category.path)
-            | Q(product__category__path__startswith=category.path + "/")
-        )
-    if is_active is not None:
-        qs = qs.filter(is_active=is_active)
-    if updated_since is not None:
-        qs = qs.filter(updated_at__gte=updated_since)
-    if sku:
-        qs = qs.filter(sku=sku)
-    if supplier_id is not None:
-        qs = qs.filter(Exists(SupplierOffer.objects.filter(variant=OuterRef("pk"), supplier_id=supplier_id)))
-    return qs
-
-
 from .listings import (  # noqa: E402  (re-exported: other apps import catalog.services only)
-    MAX_BULK_LISTINGS,
-    MAX_PRICE,
     ListingChange,
     bulk_upsert_listings,
     delete_listing,
@@ -767,188 +575,6 @@ def save_offers(*, offers: Sequence[SupplierOffer]) -> list[SupplierOffer]:
     except IntegrityError:
         raise Conflict("Another request changed these variants' offers at the same time; retry.") from None
     return list(offers)
-
-
-# --- What the merchandiser looks at first (the back-office merchandising desk) -----------------------------
-
-
-def recently_changed_listings(*, limit: int = 25) -> list[ChannelListing]:
-    """Listings whose price, title or publication changed last, newest first."""
-    qs = ChannelListing.objects.select_related("channel", "variant", "variant__product")
-    return list(qs.order_by("-updated_at", "-pk")[:limit])
-
-
-def unpublished_products(*, limit: int = 25) -> list[Product]:
-    """Active products that no channel shows (no published listing anywhere), newest change first."""
-    published = ChannelListing.objects.filter(variant__product=OuterRef("pk"), is_published=True)
-    qs = Product.objects.filter(is_active=True).exclude(Exists(published))
-    return list(qs.order_by("-updated_at", "-pk")[:limit])
-
-
-# --- bulk price changes (the back office's merchandiser desk) -----------------------------------
-
-
-class PriceRule:
-    """How a bulk change computes each listing's new price from its old one."""
-
-    SET = "set"  # every listing gets `value`
-    PERCENT = "percent"  # old × (1 + value / 100); value may be negative
-    AMOUNT = "amount"  # old + value; value may be negative
-    CHOICES = (SET, PERCENT, AMOUNT)
-
-
-@dataclass(frozen=True)
-class PriceChange:
-    rule: str
-    value: Decimal
-
-    def __post_init__(self) -> None:
-        if self.rule not in PriceRule.CHOICES:
-            raise InvalidPriceChange(f"Unknown price rule '{self.rule}'.", field="rule")
-        if not isinstance(self.value, Decimal) or not self.value.is_finite():
-            raise InvalidPriceChange("The change needs a decimal value.", field="value")
-        if abs(self.value) >= MAX_PRICE:
-            raise InvalidPriceChange("The value is larger than any price.", field="value")
-
-    def new_price(self, old: Decimal, currency: str) -> Decimal:
-        """Rounded once, to the currency's minor unit (core.money's half-up rule)."""
-        if self.rule == PriceRule.SET:
-            raw = self.value
-        elif self.rule == PriceRule.PERCENT:
-            raw = old * (Decimal(100) + self.value) / Decimal(100)
-        else:
-            raw = old + self.value
-        return quantize(raw, currency)
-
-
-@dataclass(frozen=True)
-class PricePreviewRow:
-    listing_id: int
-    product_id: int
-    product_title: str
-    sku: str
-    currency: str
-    old_price: Decimal
-    new_price: Decimal
-    compare_at_price: Decimal | None
-    refused: str = ""  # why this listing will not change; empty when it will
-
-
-@dataclass(frozen=True)
-class PricePreview:
-    channel: Any
-    change: PriceChange
-    rows: list[PricePreviewRow]
-
-    @property
-    def accepted(self) -> list[PricePreviewRow]:
-        return [row for row in self.rows if not row.refused]
-
-    @property
-    def refused(self) -> list[PricePreviewRow]:
-        return [row for row in self.rows if row.refused]
-
-    @property
-    def expected(self) -> dict[int, Decimal]:
-        """Listing id → the old price the staff member saw, for `apply_price_change`."""
-        return {row.listing_id: row.old_price for row in self.accepted}
-
-
-@dataclass(frozen=True)
-class PriceChangeResult:
-    changed: int
-    unchanged: int  # already at the new price (a repeated confirmation) or the same price
-
-
-def _listings_to_price(channel, product_ids: Iterable[int]) -> QuerySet[ChannelListing]:
-    return (
-        ChannelListing.objects.filter(channel=channel, variant__product_id__in=list(product_ids))
-        .select_related("variant", "variant__product")
-        .order_by("variant__product_id", "variant__position", "variant_id")
-    )
-
-
-def _refusal(new: Decimal, compare_at: Decimal | None, currency: str) -> str:
-    if new <= 0:
-        return f"The new price would be {new} {currency}; a price must be above zero."
-    if new >= MAX_PRICE:
-        return "The new price is larger than a price can be."
-    if compare_at is not None and compare_at < new:
-        return f"The new price is above the compare-at price {compare_at} {currency}; change that first."
-    return ""
-
-
-def preview_price_change(*, channel, product_ids: Iterable[int], change: PriceChange) -> PricePreview:
-    """Old → new for every listing of the chosen products on `channel`, each refused row with its reason;
-    nothing is written. A change of more listings than a bulk upsert takes is refused as a whole."""
-    listings = list(_listings_to_price(channel, product_ids)[: MAX_BULK_LISTINGS + 1])
-    if not listings:
-        raise NoListingsToPrice(field="products")
-    if len(listings) > MAX_BULK_LISTINGS:
-        raise InvalidPriceChange(
-            f"At most {MAX_BULK_LISTINGS} listings per change; narrow the selection.", field="products"
-        )
-    rows = []
-    for listing in listings:
-        currency = channel.currency
-        old = quantize(listing.price, currency)
-        new = change.new_price(old, currency)
-        compare_at = (
-            None if listing.compare_at_price is None else quantize(listing.compare_at_price, currency)
-        )
-        rows.append(
-            PricePreviewRow(
-                listing_id=listing.pk,
-                product_id=listing.variant.product_id,
-                product_title=listing.variant.product.title,
-                sku=listing.variant.sku,
-                currency=currency,
-                old_price=old,
-                new_price=new,
-                compare_at_price=compare_at,
-                refused=_refusal(new, compare_at, currency),
-            )
-        )
-    return PricePreview(channel=channel, change=change, rows=rows)
-
-
-def apply_price_change(*, channel, change: PriceChange, expected: Mapping[int, Decimal]) -> PriceChangeResult:
-    """Apply a previewed change to the listings it accepted (`expected`: listing id → old price seen), in
-    one transaction and through the listing upsert, so each price announces listing.changed exactly as a
-    single change does. Confirming twice changes nothing the second time: a listing already at its new
-    price is left alone. A listing whose price moved since the preview refuses the whole change."""
-    if not expected:
-        raise NoListingsToPrice("No listing in the preview can change.", field="products")
-    with transaction.atomic():
-        listings = list(
-            ChannelListing.objects.select_for_update()
-            .filter(channel=channel, pk__in=list(expected))
-            .select_related("variant")
-            .order_by("pk")
-        )
-        if len(listings) != len(expected):
-            raise PricesChangedSincePreview("A listing was removed since the preview.", field="products")
-        changes, unchanged = [], 0
-        for listing in listings:
-            old = expected[listing.pk]
-            new = change.new_price(old, channel.currency)
-            current = quantize(listing.price, channel.currency)
-            if current == new:
-                unchanged += 1
-                continue
-            if current != old:
-                raise PricesChangedSincePreview(
-                    f"The price of {listing.variant.sku} is now {current}, not {old}; preview again.",
-                    field="products",
-                    sku=listing.variant.sku,
-                )
-            refused = _refusal(new, listing.compare_at_price, channel.currency)
-            if refused:
-                raise InvalidPriceChange(f"{listing.variant.sku}: {refused}", field="products")
-            changes.append(ListingChange(variant_id=listing.variant_id, price=new))
-        if changes:
-            bulk_upsert_listings(channel=channel, changes=changes, prefix="products")
-    return PriceChangeResult(changed=len(changes), unchanged=unchanged)
 
 
 __all__ = [

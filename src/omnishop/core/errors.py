@@ -82,6 +82,24 @@ class IdempotencyInProgress(DomainError):
     default_message = "A request with this Idempotency-Key is still being processed; retry shortly."
 
 
+class InvalidEmail(ValidationFailed):
+    code = "invalid_email"
+
+
+class InvalidPhone(ValidationFailed):
+    code = "invalid_phone"
+
+
+class InvalidCountry(ValidationFailed):
+    code = "invalid_country"
+
+
+class BadSignature(DomainError):
+    code = "bad_signature"
+    status = 400
+    default_message = "The webhook signature does not verify."
+
+
 class RateLimited(DomainError):
     code = "rate_limited"
     status = 429

@@ -6,7 +6,7 @@ from __future__ import annotations
 from babel import Locale
 from django.db import transaction
 
-from omnishop.core.errors import NotFound, ValidationFailed
+from omnishop.core.errors import InvalidCountry, NotFound, ValidationFailed
 
 from .models import Address, Customer
 from .normalise import optional_phone
@@ -14,10 +14,6 @@ from .normalise import optional_phone
 
 class AddressNotFound(NotFound):
     code = "address_not_found"
-
-
-class InvalidCountry(ValidationFailed):
-    code = "invalid_country"
 
 
 def _countries() -> frozenset[str]:

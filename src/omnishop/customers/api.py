@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router
 
 from omnishop.auth import channel_key, shopper, staff
-from omnishop.core.errors import ValidationFailed
+from omnishop.core.errors import NotFound, ValidationFailed
 from omnishop.core.http import dumps
 from omnishop.core.idempotency import IDEMPOTENCY_KEY, idempotent, run_idempotent
 from omnishop.core.pagination import paginate
@@ -293,7 +293,7 @@ def resolve_customer(request: HttpRequest, body: ResolveIn, idempotency_key: str
             raise ValidationFailed("Staff must name the channel the customer came from.", field="channel")
         try:
             channel = get_channel(body.channel)
-        except services.NotFound:
+        except NotFound:
             raise services.ChannelNotFound(f"No channel '{body.channel}'.", field="channel") from None
 
     def work():

@@ -12,15 +12,16 @@ import phonenumbers
 from django.conf import settings
 from email_validator import EmailNotValidError, validate_email
 
-from omnishop.core.errors import ValidationFailed
+from omnishop.core.errors import InvalidEmail, InvalidPhone
 
-
-class InvalidEmail(ValidationFailed):
-    code = "invalid_email"
-
-
-class InvalidPhone(ValidationFailed):
-    code = "invalid_phone"
+__all__ = [
+    "InvalidEmail",
+    "InvalidPhone",
+    "normalise_email",
+    "normalise_phone",
+    "optional_email",
+    "optional_phone",
+]
 
 
 def normalise_email(raw: str, *, field: str = "email") -> str:

@@ -11,6 +11,8 @@ from babel import Locale, UnknownLocaleError
 from django.db import transaction
 from django.utils import timezone
 
+from omnishop.catalog.errors import CategoryNotFound
+from omnishop.channels.services import ChannelNotFound
 from omnishop.core.errors import ValidationFailed
 
 from . import events
@@ -19,14 +21,6 @@ from .models import Customer, CustomerPreferences, MarketingConsent
 
 class InvalidLanguage(ValidationFailed):
     code = "invalid_language"
-
-
-class CategoryNotFound(ValidationFailed):
-    code = "category_not_found"
-
-
-class ChannelNotFound(ValidationFailed):
-    code = "channel_not_found"
 
 
 def preferences_of(customer: Customer) -> CustomerPreferences:

@@ -6,19 +6,13 @@ are re-exported here, so callers have one module to import.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
-from django.utils import timezone
 
-from omnishop.core.errors import NotFound, ValidationFailed
-
-from . import events
 from .addresses import (
     ADDRESS_FIELDS,
     COUNTRIES,
@@ -30,6 +24,8 @@ from .addresses import (
     update_address,
 )
 from .duplicates import DuplicatePair, SameCustomer, find_duplicates, mark_distinct
+from .errors import CustomerNotFound, IdentifierRequired, MergeRecordNotFound
+from .identities import Resolution, active, ensure_channel_customers, resolve_customer
 from .merging import (
     AlreadyMerged,
     MergeAlreadyUndone,
@@ -49,6 +45,7 @@ from .preferences import (
     preferences_of,
     update_preferences,
 )
+from .shoppers import customer_for_user, link_verified_email, on_email_verified, update_profile
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +57,9 @@ __all__ = [
     "CategoryNotFound",
     "ChannelNotFound",
     "ConsentChange",
+    "CustomerNotFound",
     "DuplicatePair",
+    "IdentifierRequired",
     "InvalidCountry",
     "InvalidEmail",
     "InvalidLanguage",
@@ -69,44 +68,32 @@ __all__ = [
     "MergeConflict",
     "MergeIntoSelf",
     "MergeNotLatest",
+    "MergeRecordNotFound",
+    "Resolution",
     "SameCustomer",
+    "active",
     "add_address",
+    "customer_for_user",
     "delete_address",
+    "ensure_channel_customers",
     "find_customers",
     "find_duplicates",
     "get_address",
+    "link_verified_email",
     "mark_distinct",
     "merge_customers",
+    "on_email_verified",
     "preferences_of",
     "preview_merge",
+    "resolve_customer",
     "undo_merge",
     "update_address",
     "update_preferences",
+    "update_profile",
 ]
 
 
-class CustomerNotFound(NotFound):
-    code = "customer_not_found"
-
-
-class MergeRecordNotFound(NotFound):
-    code = "merge_not_found"
-
-
-class IdentifierRequired(ValidationFailed):
-    code = "identifier_required"
-
-
 # --- finding customers ----------------------------------------------------------------------------------
-
-
-def active(customer: Customer) -> Customer:
-    """The record that now stands for `customer`: itself, or the survivor it was merged into."""
-    seen = set()
-    while customer.merged_into_id is not None and customer.pk not in seen:
-        seen.add(customer.pk)
-        customer = Customer.objects.get(pk=customer.merged_into_id)
-    return customer
 
 
 def get_customer(customer_id: int) -> Customer:
@@ -233,337 +220,6 @@ def preview_merge(*, survivor: Customer, merged: Customer) -> MergePreview:
         if not getattr(survivor, name) and getattr(merged, name)
     ]
     return MergePreview(survivor=survivor, merged=merged, moves=moves, fills=fills)
-
-
-# --- recognising a person -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Resolution:
-    customer: Customer
-    identity: ChannelIdentity
-    created: bool  # a new customer was created
-
-
-def ensure_channel_customers(
-    *, channel, seen: dict[str, tuple[datetime, datetime]]
-) -> tuple[dict[str, int], int]:
-    """Many of a channel's customer ids at once (an import of its orders): the customer each id belongs to,
-    creating an id-only customer plus its channel identity for ids never seen — what `resolve_customer`
-    does for one id, in a few statements for thousands. `seen` maps each id to when it was first and last
-    seen. Returns (id → customer id, how many were created). If another writer takes one of the new ids
-    meanwhile, the new ones go through `resolve_customer` one by one."""
-    found: dict[str, int] = {}
-    refs = list(seen)
-    for start in range(0, len(refs), 5000):
-        found.update(
-            ChannelIdentity.objects.filter(
-                channel=channel, external_id__in=refs[start : start + 5000]
-            ).values_list("external_id", "customer_id")
-        )
-    new = [ref for ref in refs if ref not in found]
-    if not new:
-        return found, 0
-    try:
-        with transaction.atomic():
-            ids = _insert_blank_customers(len(new))
-            events.created_in_bulk(ids)
-            _insert_identities(channel, new, ids, seen)
-    except IntegrityError:
-        created = 0
-        for ref in new:
-            resolution = resolve_customer(channel=channel, external_id=ref, seen_at=seen[ref][0])
-            found[ref] = resolution.customer.pk
-            created += resolution.created
-        return found, created
-    found.update(zip(new, ids, strict=True))
-    return found, len(new)
-
-
-def _insert_blank_customers(count: int) -> list[int]:
-    """`count` id-only customers in one INSERT … RETURNING per 5,000 (ids in insertion order, as Django's
-    own bulk_create relies on), without building a model instance per row."""
-    table = connection.ops.quote_name(Customer._meta.db_table)
-    now = timezone.now()
-    ids: list[int] = []
-    with connection.cursor() as cursor:
-        for start in range(0, count, 5000):
-            n = min(5000, count - start)
-            values = ", ".join(["('', '', '', '', %s, %s)"] * n)
-            cursor.execute(
-                f"INSERT INTO {table} (first_name, last_name, email, phone, created_at, updated_at) "
-                f"VALUES {values} RETURNING id",
-                [now, now] * n,
-            )
-            ids.extend(row[0] for row in cursor.fetchall())
-    return ids
-
-
-def _insert_identities(channel, refs: list[str], ids: list[int], seen) -> None:
-    from omnishop.core.bulk import insert_rows
-
-    insert_rows(
-        ChannelIdentity._meta.db_table,
-        ("customer_id", "channel_id", "external_id", "email", "phone", "first_seen_at", "last_seen_at"),
-        [
-            (cid, channel.pk, ref, "", "", seen[ref][0], seen[ref][1])
-            for ref, cid in zip(refs, ids, strict=True)
-        ],
-    )
-
-
-def resolve_customer(
-    *,
-    channel,
-    external_id: str | None = None,
-    email: str | None = None,
-    phone: str | None = None,
-    first_name: str = "",
-    last_name: str = "",
-    seen_at: datetime | None = None,
-) -> Resolution:
-    """Attach activity from a channel (a guest checkout, an import row, an event) to the one customer it
-    belongs to: by the channel's own id, else by normalised e-mail, else phone; a stranger becomes a new
-    customer. The channel identity is recorded or refreshed either way."""
-    external_id = (external_id or "").strip()
-    email = optional_email(email)
-    phone = optional_phone(phone, region=channel.country)
-    if not (external_id or email or phone):
-        raise IdentifierRequired("Give at least one of external_id, email or phone.", field="email")
-    now = seen_at or timezone.now()
-    first_name, last_name = (first_name or "").strip(), (last_name or "").strip()
-    try:
-        with transaction.atomic():
-            return _resolve(channel, external_id, email, phone, first_name, last_name, now)
-    except IntegrityError:
-        # Another request recorded the same (channel, external_id) a moment ago: it is ours to reuse now.
-        with transaction.atomic():
-            return _resolve(channel, external_id, email, phone, first_name, last_name, now)
-
-
-def _lock_identifiers(*values: str) -> None:
-    """Two checkouts by the same new shopper at the same moment must not create two customers: on
-    PostgreSQL each identifier takes a transaction-scoped advisory lock (sorted, so never a deadlock).
-    SQLite needs none: its IMMEDIATE transactions already admit one writer at a time."""
-    if connection.vendor != "postgresql":
-        return
-    keys = sorted(
-        {
-            int.from_bytes(hashlib.blake2b(v.encode(), digest_size=8).digest(), "big", signed=True)
-            for v in values
-            if v
-        }
-    )
-    with connection.cursor() as cursor:
-        for key in keys:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
-
-
-def _resolve(channel, external_id, email, phone, first_name, last_name, now) -> Resolution:
-    # A channel id alone needs no lock: its unique constraint turns a race into a retry (resolve_customer).
-    _lock_identifiers(f"customer-email:{email}" if email else "", f"customer-phone:{phone}" if phone else "")
-    identity = None
-    if external_id:
-        identity = (
-            ChannelIdentity.objects.select_for_update()
-            .filter(channel=channel, external_id=external_id)
-            .select_related("customer")
-            .first()
-        )
-    created = False
-    if identity is not None:
-        customer = active(identity.customer)
-    else:
-        found = _find_by_contact(email=email, phone=phone)
-        if found is None:
-            found = Customer.objects.create(
-                first_name=first_name, last_name=last_name, email=email, phone=phone
-            )
-            created = True
-        customer = found
-    _fill_blanks(customer, first_name=first_name, last_name=last_name, email=email, phone=phone)
-    if identity is None and not external_id:
-        identity = ChannelIdentity.objects.filter(
-            channel=channel, customer=customer, external_id="", email=email, phone=phone
-        ).first()
-    if identity is None:
-        identity = ChannelIdentity.objects.create(
-            customer=customer,
-            channel=channel,
-            external_id=external_id,
-            email=email,
-            phone=phone,
-            first_seen_at=now,
-            last_seen_at=now,
-        )
-    else:
-        identity.customer = customer
-        identity.email = email or identity.email
-        identity.phone = phone or identity.phone
-        identity.last_seen_at = max(identity.last_seen_at, now)
-        identity.save(update_fields=["customer", "email", "phone", "last_seen_at"])
-    return Resolution(customer=customer, identity=identity, created=created)
-
-
-def _find_by_contact(*, email: str, phone: str) -> Customer | None:
-    """The oldest active customer with this e-mail, else this phone (on the profile or any identity)."""
-    for field, value in (("email", email), ("phone", phone)):
-        if not value:
-            continue
-        found = (
-            Customer.objects.filter(merged_into__isnull=True)
-            .filter(Q(**{field: value}) | Q(**{f"identities__{field}": value}))
-            .order_by("created_at", "pk")
-            .first()
-        )
-        if found is not None:
-            return found
-    return None
-
-
-def _fill_blanks(customer: Customer, **values: str) -> None:
-    changed = [name for name, value in values.items() if value and not getattr(customer, name)]
-    for name in changed:
-        setattr(customer, name, values[name])
-    if changed:
-        customer.save(update_fields=[*changed, "updated_at"])
-
-
-# --- shoppers (signed-in users) -------------------------------------------------------------------------
-
-
-def customer_for_user(*, user) -> Customer:
-    """The signed-in user's customer record, created on first use. A guest customer with the user's
-    *verified* e-mail becomes theirs; an unverified address never claims someone's order history."""
-    existing = Customer.objects.filter(user=user).first()
-    if existing is not None:
-        return active(existing)
-    with transaction.atomic():
-        existing = Customer.objects.select_for_update().filter(user=user).first()
-        if existing is not None:
-            return active(existing)
-        email = _safe_email(user.email)
-        guest = None
-        for verified in _verified_emails(user):
-            guest = _oldest_guest_with_email(verified)
-            if guest is not None:
-                break
-        if guest is not None:
-            guest.user = user
-            guest.save(update_fields=["user", "updated_at"])
-            _fill_blanks(guest, first_name=user.first_name, last_name=user.last_name, email=email)
-            customer = guest
-        else:
-            customer = Customer.objects.create(
-                user=user, email=email, first_name=user.first_name, last_name=user.last_name
-            )
-        _merge_other_guests(customer=customer, user=user)
-        _announce_verified_emails(customer=customer, emails=_verified_emails(user))
-        return customer
-
-
-def link_verified_email(*, user, email: str) -> Customer:
-    """Called when a shopper proves an e-mail address: guest customers with that address are merged into
-    the shopper's customer (each merge recorded and undoable)."""
-    customer = customer_for_user(user=user)
-    email = _safe_email(email)
-    with transaction.atomic():
-        _merge_other_guests(customer=customer, user=user, emails=[email])
-        customer.refresh_from_db()
-        # Records other contexts keep by e-mail (guest orders) follow only an address the account has
-        # proven: the caller says this one is, and allauth's own table must agree.
-        _announce_verified_emails(customer=customer, emails=[e for e in _verified_emails(user) if e == email])
-        # The account's proven primary address is the profile's e-mail too.
-        if email and email == _safe_email(user.email) and customer.email != email:
-            customer.email = email
-            customer.save(update_fields=["email", "updated_at"])
-    return customer
-
-
-def _merge_other_guests(*, customer: Customer, user, emails: Iterable[str] | None = None) -> None:
-    for email in emails if emails is not None else _verified_emails(user):
-        if not email:
-            continue
-        for guest in _guests_with_email(email).exclude(pk=customer.pk):
-            try:
-                merge_customers(
-                    survivor=customer,
-                    merged=guest,
-                    actor=None,
-                    actor_label="verified-email",
-                    reason=f"Shopper verified {email}",
-                    score=1.0,
-                )
-            except MergeConflict as exc:
-                # Proving an e-mail must not fail because two records cannot be combined automatically
-                # (e.g. two store-credit balances in one currency); staff see the pair in find_duplicates.
-                logger.warning("Guest customer %s not merged into %s: %s", guest.pk, customer.pk, exc.message)
-            customer.refresh_from_db()
-
-
-# Contexts that keep records by e-mail without a customer (orders: guest checkouts) subscribe at start-up
-# (their AppConfig.ready) to hear which addresses a shopper has proven, so customers never imports them.
-_VERIFIED_EMAIL_LISTENERS: list[Callable] = []
-
-
-def on_email_verified(listener: Callable) -> None:
-    """`listener(customer=, emails=)` runs inside the transaction that links the shopper's proven e-mail
-    addresses (normalised) to `customer`; a failure rolls the linking back."""
-    if listener not in _VERIFIED_EMAIL_LISTENERS:
-        _VERIFIED_EMAIL_LISTENERS.append(listener)
-
-
-def _announce_verified_emails(*, customer: Customer, emails: list[str]) -> None:
-    emails = [e for e in emails if e]
-    if not emails:
-        return
-    for listener in _VERIFIED_EMAIL_LISTENERS:
-        listener(customer=customer, emails=emails)
-
-
-def _guests_with_email(email: str) -> QuerySet:
-    return (
-        Customer.objects.filter(user__isnull=True, merged_into__isnull=True)
-        .filter(Q(email=email) | Q(identities__email=email))
-        .distinct()
-        .order_by("created_at", "pk")
-    )
-
-
-def _oldest_guest_with_email(email: str) -> Customer | None:
-    return _guests_with_email(email).first()
-
-
-def _verified_emails(user) -> list[str]:
-    from allauth.account.models import EmailAddress
-
-    rows = EmailAddress.objects.filter(user=user, verified=True).order_by("-primary", "pk")
-    return [e for e in (_safe_email(row.email) for row in rows) if e]
-
-
-def _safe_email(raw: str | None) -> str:
-    try:
-        return optional_email(raw)
-    except InvalidEmail:
-        return ""
-
-
-def update_profile(
-    *,
-    customer: Customer,
-    first_name: str | None = None,
-    last_name: str | None = None,
-    phone: str | None = None,
-) -> Customer:
-    """Change the shopper's name or phone; the e-mail changes only through the account (it must be proven)."""
-    if first_name is not None:
-        customer.first_name = first_name.strip()
-    if last_name is not None:
-        customer.last_name = last_name.strip()
-    if phone is not None:
-        customer.phone = optional_phone(phone)
-    customer.save()
-    return customer
 
 
 # --- the 360° view --------------------------------------------------------------------------------------

@@ -10,19 +10,15 @@ batches committed stays.
 from __future__ import annotations
 
 import gc
-import hashlib
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from itertools import chain
 from pathlib import Path
-from typing import Any
 
-import orjson
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -33,49 +29,16 @@ from .errors import SourceError
 from .models import ImportJob, QuarantinedRow
 from .profiles import Profile, get_profile
 from .readers import SourceRow, columns_of, open_source
-
-IMPORTED, UPDATED, UNCHANGED, MERGED, QUARANTINED = (
-    "imported",
-    "updated",
-    "unchanged",
-    "merged",
-    "quarantined",
+from .targets import target_for
+from .targets.base import (  # the row types live with the targets (which never import the engine)
+    OUTCOMES,
+    QUARANTINED,
+    Prepared,
 )
-OUTCOMES = (IMPORTED, UPDATED, UNCHANGED, MERGED, QUARANTINED)
+
 # Exact-duplicate detection keeps one hash per distinct row (~70 bytes each): exact up to a million rows per
 # job, then reported as not exact — a 1M-line file must not cost 350 MB of RSS for one statistic.
 MAX_DUPLICATE_TRACKING = 1_000_000
-
-
-@dataclass(slots=True)
-class Prepared:
-    """A row that passed its profile: cleaned data plus where it came from."""
-
-    line: int
-    raw: dict
-    data: dict[str, Any]
-    resubmitted_from: int | None = None  # QuarantinedRow id when a fixed row is re-submitted
-
-
-@dataclass(slots=True)
-class Result:
-    outcome: str
-    reasons: list[dict] | None = None
-
-
-def _default(value):
-    if isinstance(value, Decimal):
-        # 18, 18.0 and 18.00 are the same amount whether it came from CSV text or an XLSX number.
-        return format(value.normalize(), "f") if value.is_finite() else str(value)
-    if isinstance(value, set | frozenset | tuple):
-        return sorted(value, key=str)
-    raise TypeError
-
-
-def content_hash(data: dict) -> str:
-    """Stable 128-bit digest of cleaned content: the same data imported again hashes the same."""
-    payload = orjson.dumps(data, default=_default, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
-    return hashlib.blake2b(payload, digest_size=16).hexdigest()
 
 
 def raw_json(values: dict) -> dict:
@@ -176,14 +139,12 @@ def _quarantine_id(values: dict) -> int | None:
 
 
 class Runner:
-    def __init__(self, job: ImportJob, profile: Profile, *, progress: Progress | None = None) -> None:
-        from .targets import target_for
-
+    def __init__(self, job: ImportJob, profile: Profile, target, *, progress: Progress | None = None) -> None:
         self.job = job
         self.profile = profile
         self.progress = progress
         self.batch_size = int(getattr(settings, "OMNISHOP_DATAHUB_BATCH_SIZE", 5000))
-        self.target = target_for(profile, job)
+        self.target = target  # the engine is handed its target; targets never import the engine
         self.stats = QualityStats(profile)
 
     # -- one batch ------------------------------------------------------------------------------------
@@ -309,7 +270,7 @@ def run_job(job: ImportJob, *, progress: Progress | None = None, resume: bool = 
     started = time.perf_counter()
     runner = None
     try:
-        runner = Runner(job, profile, progress=progress)
+        runner = Runner(job, profile, target_for(profile, job), progress=progress)
         with heap_frozen():
             runner.run(Path(job.source_path), resume=resume)
         job.status = ImportJob.Status.SUCCEEDED

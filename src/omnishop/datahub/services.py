@@ -33,6 +33,7 @@ from .errors import (
 )
 from .models import ImportJob, MatchCandidate, QuarantinedRow
 from .profiles import get_profile
+from .targets import target_for
 
 
 def _upload_dir() -> Path:
@@ -270,7 +271,7 @@ def resubmit_quarantined(
     profile = get_profile(
         origin.profile, country=origin.channel.country if origin.channel is not None else None
     )
-    runner = engine.Runner(job, profile)
+    runner = engine.Runner(job, profile, target_for(profile, job))
     data: dict[str, Any]
     if "_raw" in raw:
         data, reasons = {}, list(row.reasons)

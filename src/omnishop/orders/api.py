@@ -338,12 +338,18 @@ def list_orders(
     channel: str | None = None,
     customer: Id | None = None,
     external_id: str | None = None,
+    q: str | None = Query(None, max_length=200),
+    sku: str | None = Query(None, max_length=100),
     ordering: str = "-created_at",
     cursor: str | None = None,
     limit: Int32 = Query(50),
 ):
-    """A shopper sees their own orders, a channel key its channel's, staff every channel's."""
+    """A shopper sees their own orders, a channel key its channel's, staff every channel's. `q` finds orders
+    by number (or its start), external id, e-mail, the customer's phone or every word of their name; `sku`
+    those with a line of that SKU."""
     qs = services.visible_orders(request.auth)
+    if q or sku:
+        qs = services.search_orders(within=qs, text=q or "", sku=sku or "")
     if status:
         if status not in Order.Status.values:
             raise ValidationFailed(f"Unknown status '{status}'.", field="status")

@@ -1,6 +1,9 @@
 """Order failures, one class per business outcome (documented in docs/orders.md)."""
 
 from omnishop.core.errors import Conflict, NotFound, ValidationFailed
+from omnishop.core.money import CurrencyMismatch
+
+__all__ = ["CurrencyMismatch"]  # re-exported: one class per code, core.money owns it
 
 
 class OrderNotFound(NotFound):
@@ -31,10 +34,6 @@ class AddressRequired(ValidationFailed):
 
 class InvalidAddress(ValidationFailed):
     code = "invalid_address"
-
-
-class CurrencyMismatch(ValidationFailed):
-    code = "currency_mismatch"
 
 
 class CartClosed(Conflict):

@@ -1,6 +1,8 @@
 """Payment failures, one class per business outcome."""
 
-from omnishop.core.errors import Conflict, DomainError, NotFound, ValidationFailed
+from omnishop.core.errors import BadSignature, Conflict, DomainError, NotFound, ValidationFailed
+
+BadWebhookSignature = BadSignature  # one class per code: the signature error is core's
 
 
 class PaymentDeclined(DomainError):
@@ -39,12 +41,6 @@ class CaptureExceedsAuthorized(Conflict):
 
 class PaymentNotFound(NotFound):
     code = "payment_not_found"
-
-
-class BadWebhookSignature(DomainError):
-    code = "bad_signature"
-    status = 400
-    default_message = "The webhook signature does not verify."
 
 
 class ProviderUnavailable(DomainError):

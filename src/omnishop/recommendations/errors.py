@@ -1,23 +1,16 @@
 """Errors of the recommendations context (codes documented in docs/recommendations.md)."""
 
-from omnishop.core.errors import Conflict, NotFound, ValidationFailed
+from omnishop.catalog.errors import ProductNotFound
+from omnishop.channels.services import ChannelNotFound
+from omnishop.core.errors import Conflict, ValidationFailed
+from omnishop.customers.errors import CustomerNotFound
+
+__all__ = ["ChannelNotFound", "CustomerNotFound", "ProductNotFound"]  # one class per code: re-exported
 
 
 class BatchTooLarge(ValidationFailed):
     code = "batch_too_large"
     status = 413
-
-
-class ProductNotFound(NotFound):
-    code = "product_not_found"
-
-
-class CustomerNotFound(NotFound):
-    code = "customer_not_found"
-
-
-class ChannelNotFound(NotFound):
-    code = "channel_not_found"
 
 
 class IdentityRequired(ValidationFailed):

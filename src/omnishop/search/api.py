@@ -7,7 +7,8 @@ from ninja import Query, Router
 
 from omnishop.auth import channel_key, shopper, staff
 from omnishop.channels.models import Channel
-from omnishop.core.errors import NotFound, PermissionDenied, ValidationFailed
+from omnishop.channels.services import ChannelNotFound
+from omnishop.core.errors import PermissionDenied, ValidationFailed
 from omnishop.core.schemas import ERRORS, Amount, Id, Int32
 
 from . import services
@@ -15,10 +16,6 @@ from .schemas import SearchOut, SearchSuggestionOut, SynonymIn, SynonymOut
 
 router = Router(tags=["search"])
 READ = [channel_key("catalog:read"), shopper(), staff()]
-
-
-class ChannelNotFound(NotFound):
-    code = "channel_not_found"
 
 
 def _channel(request: HttpRequest, code: str | None):

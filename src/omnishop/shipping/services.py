@@ -17,7 +17,7 @@ import orjson
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from omnishop.core.errors import DomainError, NotFound, ValidationFailed
+from omnishop.core.errors import BadSignature, DomainError, NotFound, ValidationFailed
 from omnishop.orders import services as orders
 from omnishop.orders.models import Fulfilment, Order, OrderException
 
@@ -35,12 +35,6 @@ DEFAULT_MAP = {
     "failed_attempt": "exception",
     "return_to_sender": "returned",
 }
-
-
-class BadSignature(DomainError):
-    code = "bad_signature"
-    status = 400
-    default_message = "The webhook signature does not verify."
 
 
 class StaleTimestamp(DomainError):

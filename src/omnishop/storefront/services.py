@@ -20,9 +20,10 @@ from functools import cache
 import orjson
 from django.apps import apps
 
+from omnishop.catalog.errors import ProductNotFound
 from omnishop.catalog.models import ChannelListing, ProductImage
 from omnishop.channels.services import ChannelNotFound
-from omnishop.core.errors import NotFound, UnknownField, ValidationFailed
+from omnishop.core.errors import UnknownField, ValidationFailed
 from omnishop.core.money import minor_units
 from omnishop.core.pagination import InvalidCursor, InvalidOrdering, decode_cursor, encode_cursor
 
@@ -32,10 +33,6 @@ DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 MAX_QUERY_LENGTH = 200
 ORDERINGS = tuple(queries.ORDERINGS)
-
-
-class ProductNotFound(NotFound):
-    code = "product_not_found"
 
 
 class InStockFilterUnavailable(ValidationFailed):

@@ -23,9 +23,8 @@ class SenderRequired(ValidationFailed):
     default_message = "Say who wrote: an e-mail address, a phone number or a known customer."
 
 
-class InvalidConversationTransition(InvalidTransition):
-    code = "invalid_transition"
-    default_message = "The conversation cannot move to that status from where it is."
+# A status move the table refuses is the platform-wide `invalid_transition` (one class per code).
+InvalidConversationTransition = InvalidTransition
 
 
 class SnoozeNeedsTime(ValidationFailed):

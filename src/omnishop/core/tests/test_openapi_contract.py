@@ -188,3 +188,16 @@ def test_every_error_code_is_documented_in_the_api_guide():
     _every_module_loaded()
     guide = (contract.SNAPSHOT.parent / "API.md").read_text()
     assert [code for code in all_codes() if f"`{code}`" not in guide] == []
+
+
+def test_each_error_code_is_defined_by_exactly_one_class():
+    # Two classes with one code drift apart (different statuses, messages) and a client cannot rely on either.
+    from collections import defaultdict
+
+    from omnishop.core.errors import error_classes
+
+    _every_module_loaded()
+    owners = defaultdict(set)
+    for cls in error_classes():
+        owners[cls.code].add(f"{cls.__module__}.{cls.__qualname__}")
+    assert {code: sorted(names) for code, names in owners.items() if len(names) > 1} == {}

@@ -3,11 +3,56 @@ keys → (object id, content hash) that makes re-imports idempotent."""
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
 
-from ..engine import Prepared, Result, content_hash
+import orjson
+
 from ..errors import ChannelRequired
 from ..models import ImportedRecord
+
+IMPORTED, UPDATED, UNCHANGED, MERGED, QUARANTINED = (
+    "imported",
+    "updated",
+    "unchanged",
+    "merged",
+    "quarantined",
+)
+OUTCOMES = (IMPORTED, UPDATED, UNCHANGED, MERGED, QUARANTINED)
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A row that passed its profile: cleaned data plus where it came from."""
+
+    line: int
+    raw: dict
+    data: dict[str, Any]
+    resubmitted_from: int | None = None  # QuarantinedRow id when a fixed row is re-submitted
+
+
+@dataclass(slots=True)
+class Result:
+    outcome: str
+    reasons: list[dict] | None = None
+
+
+def _default(value):
+    if isinstance(value, Decimal):
+        # 18, 18.0 and 18.00 are the same amount whether it came from CSV text or an XLSX number.
+        return format(value.normalize(), "f") if value.is_finite() else str(value)
+    if isinstance(value, set | frozenset | tuple):
+        return sorted(value, key=str)
+    raise TypeError
+
+
+def content_hash(data: dict) -> str:
+    """Stable 128-bit digest of cleaned content: the same data imported again hashes the same."""
+    payload = orjson.dumps(data, default=_default, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+    return hashlib.blake2b(payload, digest_size=16).hexdigest()
 
 
 class Target:

@@ -9,9 +9,19 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from ..engine import IMPORTED, MERGED, QUARANTINED, UNCHANGED, UPDATED, Prepared, Result, content_hash
 from ..models import MatchCandidate
-from .base import Ledger, Target
+from .base import (
+    IMPORTED,
+    MERGED,
+    QUARANTINED,
+    UNCHANGED,
+    UPDATED,
+    Ledger,
+    Prepared,
+    Result,
+    Target,
+    content_hash,
+)
 
 
 class CustomersTarget(Target):

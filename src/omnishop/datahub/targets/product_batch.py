@@ -18,7 +18,7 @@ from omnishop.catalog import services as catalog
 from omnishop.catalog.models import ChannelListing, Product, ProductImage, Variant
 from omnishop.core.bulk import insert_rows
 
-from ..engine import Prepared
+from .base import Prepared
 from .catalog_common import among, load_ledger, normalise_title, record
 
 if TYPE_CHECKING:

@@ -27,8 +27,18 @@ from omnishop.catalog import services as catalog
 from omnishop.catalog.models import Category, ChannelListing, Product, Variant
 from omnishop.core.errors import DomainError
 
-from ..engine import IMPORTED, MERGED, QUARANTINED, UNCHANGED, UPDATED, Prepared, Result, content_hash
-from .base import Ledger, Target
+from .base import (
+    IMPORTED,
+    MERGED,
+    QUARANTINED,
+    UNCHANGED,
+    UPDATED,
+    Ledger,
+    Prepared,
+    Result,
+    Target,
+    content_hash,
+)
 from .catalog_common import among, chunks, load_ledger, normalise_title, reason_of, record
 from .product_batch import Batch, ref_of
 

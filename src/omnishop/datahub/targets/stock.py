@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from omnishop.core.errors import DomainError
 
-from ..engine import IMPORTED, QUARANTINED, UNCHANGED, UPDATED, Prepared, Result
-from .base import Target
+from .base import IMPORTED, QUARANTINED, UNCHANGED, UPDATED, Prepared, Result, Target
 
 
 class StockLevelsTarget(Target):

@@ -7,8 +7,18 @@ from omnishop.catalog.models import Supplier, SupplierOffer, Variant
 from omnishop.core.errors import DomainError
 from omnishop.core.money import validate_currency
 
-from ..engine import IMPORTED, MERGED, QUARANTINED, UNCHANGED, UPDATED, Prepared, Result, content_hash
-from .base import Ledger, Target
+from .base import (
+    IMPORTED,
+    MERGED,
+    QUARANTINED,
+    UNCHANGED,
+    UPDATED,
+    Ledger,
+    Prepared,
+    Result,
+    Target,
+    content_hash,
+)
 from .catalog_common import chunks, reason_of, record
 
 

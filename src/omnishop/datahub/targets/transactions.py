@@ -24,9 +24,8 @@ from django.utils.text import slugify
 from omnishop.catalog.models import Product, Variant
 from omnishop.core.bulk import insert_rows
 
-from ..engine import IMPORTED, QUARANTINED, UNCHANGED, UPDATED, Prepared, Result
 from ..models import StagedDocument, StagedTransactionLine
-from .base import Target
+from .base import IMPORTED, QUARANTINED, UNCHANGED, UPDATED, Prepared, Result, Target
 from .history import OrderHistory, lines_of_documents
 
 Kind = StagedTransactionLine.Kind

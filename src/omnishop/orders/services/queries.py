@@ -100,13 +100,16 @@ def search_orders(
     channel: str = "",
     placed_from: date | None = None,
     placed_to: date | None = None,
+    within: QuerySet | None = None,
 ) -> QuerySet:
-    """The back-office order search, newest first, with channel and customer joined (no per-row queries).
+    """The order search of the back-office and of `GET /orders?q=`, newest first, with channel and customer
+    joined (no per-row queries); `within` narrows it to the orders a caller may see.
 
     `text` finds an order by its number (or the start of it), the channel's external id, the e-mail of the
     order or its customer, the customer's phone, or every word of the customer's name. `placed_to` is
     inclusive (the whole day, in the site's time zone)."""
-    qs = Order.objects.select_related("channel", "customer").order_by("-created_at", "-pk")
+    base = within if within is not None else Order.objects.all()
+    qs = base.select_related("channel", "customer").order_by("-created_at", "-pk")
     text = " ".join(text.split())
     if text:
         match = (

@@ -169,6 +169,32 @@ def test_access_matrix_shopper_sees_own_orders_key_its_channel_staff_all(
     assert ada_api.post(f"/orders/{bob_order.number}/fulfilments").status_code in (401, 403)
 
 
+def test_order_search_by_number_email_name_and_sku_stays_within_what_the_caller_sees(
+    api, shop, shopper_api, staff_api
+):
+    a, b = shop.variant(stock=10), shop.variant(stock=10)
+    ada_api, ada = shopper_api("ada@example.com")
+    ada.first_name, ada.last_name = "Ada", "Lovelace"
+    ada.save()
+    ada_order = shop.checkout({a: 1}, key="a", customer=ada)
+    other = shop.checkout({b: 1}, key="b")
+
+    def numbers(client, query: str) -> list[str]:
+        response = client.get(f"/orders?{query}")
+        assert response.status_code == 200, response.content
+        return [o["number"] for o in response.json()["items"]]
+
+    assert numbers(staff_api, f"q={ada_order.number.lower()}") == [ada_order.number]
+    assert ada_order.number in numbers(staff_api, f"q={ada_order.number[:8]}")  # the start of a number
+    assert numbers(staff_api, "q=lovelace+ada") == [ada_order.number]
+    assert numbers(staff_api, f"sku={b.sku}") == [other.number]
+    assert numbers(staff_api, "q=nobody-at-all") == []
+    # a shopper searching for someone else's order finds nothing
+    assert numbers(ada_api, f"q={other.number}") == []
+    assert numbers(ada_api, f"q={ada_order.number}") == [ada_order.number]
+    assert api.with_key(shop.key).get("/orders?q=" + "x" * 201).status_code == 422
+
+
 def test_customer_360_lists_orders_from_every_channel(shop, customer, make_channel, make_key):
     v = shop.variant(stock=5)
     shop.checkout({v: 1}, key="x", customer=customer)

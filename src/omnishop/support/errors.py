@@ -61,3 +61,13 @@ class CallNotFound(NotFound):
 class InvalidCallOutcome(ValidationFailed):
     code = "invalid_call_outcome"
     default_message = "A call's outcome is answered, missed, voicemail or failed."
+
+
+class TooManyAttachments(ValidationFailed):
+    code = "too_many_attachments"
+    default_message = "Too many attachments on one message."
+
+
+class InvalidAttachment(ValidationFailed):
+    code = "invalid_attachment"
+    default_message = "An attachment's content is not valid base64."

@@ -48,7 +48,7 @@ def _conversation(c: Conversation) -> dict[str, Any]:
         "status": c.status,
         "priority": c.priority,
         "language": c.language,
-        "order": c.order.number if c.order_id else None,
+        "order": c.order.number if c.order is not None else None,
         "tags": sorted(t.name for t in c.tags.all()),
         "satisfaction": c.satisfaction,
         "satisfaction_comment": c.satisfaction_comment,

@@ -277,3 +277,19 @@ def test_a_withheld_number_is_told_to_call_again_and_nothing_is_stored(twilio, p
     response = twilio("incoming", ringing(From="anonymous", Caller="anonymous"))
     assert verbs(response) == ["Say", "Hangup"]
     assert not Call.objects.exists() and not Customer.objects.exists()
+
+
+def test_the_call_shows_in_the_conversation_through_the_api(twilio, phone_inbox, make_agent, staff_api):
+    make_agent("ann", inboxes=[phone_inbox])
+    sid = "CA" + "a" * 32
+    twilio("incoming", ringing(sid))
+    twilio("dial", ringing(sid, DialCallStatus="completed"))
+    twilio("status", ringing(sid, CallStatus="completed", CallDuration="75"))
+    number = Call.objects.get().conversation.number
+    detail = staff_api.get(f"/support/conversations/{number}").json()
+    assert [(c["provider_sid"], c["outcome"], c["duration_seconds"]) for c in detail["calls"]] == [
+        (sid, "answered", 75)
+    ]
+    assert [m["body_text"] for m in detail["messages"] if m["via"] == "phone"] == [
+        f"Call from {CALLER}, 1 min 15 s, answered"
+    ]

@@ -232,6 +232,11 @@ OMNISHOP_IDEMPOTENCY_TTL_HOURS = int(os.environ.get("OMNISHOP_IDEMPOTENCY_TTL_HO
 # A request still "in progress" after this long belongs to a worker that died: a retry with its key runs it.
 OMNISHOP_IDEMPOTENCY_ABANDONED_SECONDS = int(os.environ.get("OMNISHOP_IDEMPOTENCY_ABANDONED_SECONDS", "300"))
 OMNISHOP_DEFAULT_PHONE_REGION = os.environ.get("OMNISHOP_DEFAULT_PHONE_REGION", "GB")
+# The shop's public origin (https://shop.example) when a reverse proxy sits in front: webhooks signed over the
+# URL their sender was given (Twilio) are checked against it. Empty: the URL the request arrived at.
+OMNISHOP_PUBLIC_URL = os.environ.get("OMNISHOP_PUBLIC_URL", "")
+# Twilio account's auth token: the voice webhooks' signatures are checked with it (unset: all refused).
+OMNISHOP_TWILIO_AUTH_TOKEN = os.environ.get("OMNISHOP_TWILIO_AUTH_TOKEN", "")
 NINJA_PAGINATION_PER_PAGE = 20
 
 # --- I18n, time -----------------------------------------------------------------------------------------

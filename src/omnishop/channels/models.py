@@ -70,6 +70,7 @@ class ApiKey(models.Model):
         ("events:read", "Read this channel's domain events (GET /events: orders, stock, listings)"),
         ("imports:write", "Upload data imports"),
         ("webhooks:manage", "Manage this channel's webhook endpoints and see their deliveries"),
+        ("support:write", "Hand over buyers' messages to the support desk"),
     )
     SCOPE_NAMES = tuple(name for name, _ in SCOPES)
     # Scopes that reach beyond the key's own channel: granted only when named, never by "all scopes".

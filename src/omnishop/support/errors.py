@@ -50,3 +50,23 @@ class UnverifiedSender(PermissionDenied):
 class OrderOfAnotherCustomer(ValidationFailed):
     code = "order_of_another_customer"
     default_message = "That order belongs to another customer."
+
+
+class CallNotFound(NotFound):
+    code = "call_not_found"
+    default_message = "No such call."
+
+
+class InvalidCallOutcome(ValidationFailed):
+    code = "invalid_call_outcome"
+    default_message = "A call's outcome is answered, missed, voicemail or failed."
+
+
+class TooManyAttachments(ValidationFailed):
+    code = "too_many_attachments"
+    default_message = "Too many attachments on one message."
+
+
+class InvalidAttachment(ValidationFailed):
+    code = "invalid_attachment"
+    default_message = "An attachment's content is not valid base64."

@@ -3,7 +3,7 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from . import account, catalog, shopping
+from . import account, catalog, conversations, shopping
 
 app_name = "shop"
 
@@ -25,6 +25,10 @@ urlpatterns = [
     path("account/orders/<str:number>/address", account.change_order_address, name="account_order_address"),
     path("account/orders/<str:number>/return", account.request_return, name="account_return"),
     path("account/addresses", account.addresses, name="addresses"),
+    path("account/messages/", conversations.conversations, name="account_messages"),
+    path("account/messages/<str:number>/", conversations.conversation, name="account_conversation"),
+    path("account/messages/<str:number>/reply", conversations.reply, name="account_conversation_reply"),
+    path("account/messages/<str:number>/rate", conversations.rate, name="account_conversation_rate"),
     path("contact", account.contact, name="contact"),
     path("robots.txt", catalog.robots, name="robots"),
     path("sitemap.xml", catalog.sitemap, name="sitemap"),

@@ -43,7 +43,7 @@ THEN = [
 class ReplyForm(forms.Form):
     canned = forms.TypedChoiceField(label=_("Canned reply"), required=False, coerce=int, empty_value=None)
     body = forms.CharField(
-        label=_("Message"), required=False, max_length=20_000, widget=forms.Textarea(attrs={"rows": 6})
+        label=_("Your message"), required=False, max_length=20_000, widget=forms.Textarea(attrs={"rows": 6})
     )
     send_as = forms.ChoiceField(
         label=_("Send as"), choices=SEND_AS, initial="reply", widget=forms.RadioSelect

@@ -322,7 +322,12 @@ def _action_form(request: HttpRequest, action: str, conversation: Conversation, 
     """The form of one action (with the verification fields when the sender is unverified)."""
     lines = list(order.lines.all())
     builders: dict[str, Callable[[type], object]] = {
-        "refund": lambda cls: cls(data, currency=order.currency, limit=refund_limit(request)),
+        "refund": lambda cls: cls(
+            data,
+            currency=order.currency,
+            limit=refund_limit(request),
+            initial={"amount": orders.money_of(order)["refundable"]},  # the full refund; type less for part
+        ),
         "credit": lambda cls: cls(data, currency=order.currency, limit=refund_limit(request)),
         "start_return": lambda cls: cls(data, lines=lines),
         "decide_return": lambda cls: cls(

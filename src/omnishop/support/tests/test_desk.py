@@ -485,3 +485,34 @@ def test_actions_need_a_linked_order(desk, write_in):
     response = desk.get(act_url(conversation, "refund"))
     assert response.status_code == 302
     assert "Actions on order" not in desk.get(page_of(conversation)).content.decode()
+
+
+def test_the_conversation_page_costs_the_same_queries_for_1_or_21_messages(desk, write_in, agent):
+    conversation = write_in("first").conversation
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert desk.get(page_of(conversation)).status_code == 200
+        return len(ctx.captured_queries)
+
+    few = count()
+    for j in range(20):
+        services.reply(conversation=conversation, author=agent, body_text=f"answer {j}", note=j % 2 == 0)
+    assert count() == few
+
+
+def test_the_page_works_without_the_live_part(desk, write_in):
+    html = desk.get(page_of(write_in().conversation)).content.decode()
+    assert '<div id="support-live">' in html and 'id="support-thread"' in html
+    assert "agent-live.js" not in html  # support:agent-stream does not resolve until the chat part is merged
+
+
+def test_the_inbox_lists_newest_activity_first(desk, write_in):
+    older = write_in("older", sender="ada@example.com").conversation
+    newer = write_in("newer", sender="bob@example.com").conversation
+    Conversation.objects.filter(pk=older.pk).update(last_message_at=timezone.now() - timedelta(hours=2))
+    html = desk.get(url("support")).content.decode()
+    assert html.index(newer.number) < html.index(older.number)
+    write_in("older again", sender="ada@example.com")  # the customer writes again: back on top
+    html = desk.get(url("support")).content.decode()
+    assert html.index(older.number) < html.index(newer.number)

@@ -10,7 +10,9 @@ Conventions (docs/adr/0018-back-office-roles.md): refunds need `payments.change_
 `OMNISHOP_REFUND_LIMIT` also needs `payments.change_refund`, which only finance has; store credit needs
 `payments.add_storecreditentry`; order operations (ship, cancel, address, split, merge, returns) need
 `orders.change_order`; stock operations need what the inventory API asks for; the dashboard needs
-`backoffice.view_dashboard`.
+`backoffice.view_dashboard`; the support desk needs `support.view_conversation` to read and
+`support.change_conversation` to answer and act (plus the order and payment permissions of each action), and
+an agent sees only the conversations of the inboxes they are a member of.
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ _READ_STOCK = (
 )
 _READ_PAYMENTS = ("payments.view_payment", "payments.view_refund", "payments.view_storecreditaccount")
 _READ_CUSTOMERS = ("customers.view_customer",)
+# The support desk: reading conversations (of the agent's own inboxes only) and answering and acting on them.
+SUPPORT_READ = ("support.view_conversation",)
+SUPPORT_ANSWER = ("support.view_conversation", "support.change_conversation")
 
 _STOCK_OPERATIONS = (
     "inventory.add_stockmovement",  # receipts, adjustments, cycle counts
@@ -109,6 +114,7 @@ ROLES: tuple[Role, ...] = (
             *_PURCHASING,
             *_CATALOGUE_EDITING,
             *_CUSTOMER_CARE,
+            *SUPPORT_ANSWER,
             "search.view_synonym",
             "search.change_synonym",
         ),
@@ -133,7 +139,7 @@ ROLES: tuple[Role, ...] = (
         key="customer_service",
         name="Customer service",
         description="Answers customers: order changes and returns, the exception queue, refunds up to the "
-        "limit, store credit, the customer 360 and merges.",
+        "limit, store credit, the customer 360 and merges, and the support desk's conversations.",
         desk="service",
         permissions=(
             ORDER_OPERATIONS,
@@ -146,6 +152,7 @@ ROLES: tuple[Role, ...] = (
             *_READ_PAYMENTS,
             *_READ_CUSTOMERS,
             *_CUSTOMER_CARE,
+            *SUPPORT_ANSWER,
         ),
     ),
     Role(
@@ -198,6 +205,7 @@ ROLES: tuple[Role, ...] = (
             "inventory.view_purchaseorder",
             "recommendations.view_modelversion",
             "search.view_synonym",
+            *SUPPORT_READ,
         ),
     ),
 )

@@ -1,6 +1,6 @@
 """Support desk failures, one class per business outcome (codes listed in docs/API.md)."""
 
-from omnishop.core.errors import InvalidTransition, NotFound, PermissionDenied, ValidationFailed
+from omnishop.core.errors import Conflict, InvalidTransition, NotFound, PermissionDenied, ValidationFailed
 
 
 class InboxNotFound(NotFound):
@@ -70,3 +70,13 @@ class TooManyAttachments(ValidationFailed):
 class InvalidAttachment(ValidationFailed):
     code = "invalid_attachment"
     default_message = "An attachment's content is not valid base64."
+
+
+class NoOrderLinked(ValidationFailed):
+    code = "no_order_linked"
+    default_message = "Link the conversation to an order first."
+
+
+class ReplyCollision(Conflict):
+    code = "reply_collision"
+    default_message = "Something arrived in the conversation since you opened it; read it, then send again."

@@ -5,10 +5,10 @@ from __future__ import annotations
 from django.http import HttpRequest
 from django.urls import reverse
 
-from . import analytics, catalogue, home, orders, people, stock
+from . import analytics, catalogue, home, orders, people, stock, support
 
 app_name = "backoffice"
-DESKS = (home, people, analytics, orders, stock, catalogue)
+DESKS = (home, people, analytics, orders, stock, catalogue, support)
 
 urlpatterns = [pattern for module in DESKS for pattern in module.urlpatterns]
 

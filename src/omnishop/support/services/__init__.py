@@ -1,5 +1,6 @@
 """The support desk's business operations (one module per concern; import them from here)."""
 
+from . import desk  # the agent's desk: actions on orders from a conversation
 from .assignment import choose_assignee, online_agents, set_online
 from .conversations import (
     Incoming,
@@ -31,6 +32,7 @@ __all__ = [
     "assign",
     "business_minutes_between",
     "choose_assignee",
+    "desk",
     "find_conversation",
     "get_for_agent",
     "link_order",

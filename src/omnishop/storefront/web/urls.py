@@ -3,7 +3,7 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from . import account, catalog, shopping
+from . import account, catalog, csat, shopping
 
 app_name = "shop"
 
@@ -26,6 +26,7 @@ urlpatterns = [
     path("account/orders/<str:number>/return", account.request_return, name="account_return"),
     path("account/addresses", account.addresses, name="addresses"),
     path("contact", account.contact, name="contact"),
+    path("support/rate/<str:token>", csat.rate, name="csat"),
     path("robots.txt", catalog.robots, name="robots"),
     path("sitemap.xml", catalog.sitemap, name="sitemap"),
     path("img/placeholder/<int:hue>.svg", catalog.placeholder, name="placeholder"),

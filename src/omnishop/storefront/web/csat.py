@@ -88,6 +88,8 @@ def _page(request: HttpRequest, context: dict, status: int, *, language: str) ->
             (1, _("1 — Very dissatisfied")),
         ]
         response = render(request, "storefront/csat.html", context, status=status)
-    response["Referrer-Policy"] = "no-referrer"  # the token must not leak to other sites
+    # The token must not leak to other sites; same-origin (not no-referrer) keeps the form's Origin header,
+    # which the CSRF check needs (with no-referrer the browser sends "Origin: null").
+    response["Referrer-Policy"] = "same-origin"
     response["X-Robots-Tag"] = "noindex"
     return response

@@ -301,7 +301,7 @@ def reply(
     now = timezone.now()
     with transaction.atomic():
         conversation = (
-            Conversation.objects.select_for_update()
+            Conversation.objects.select_for_update(of=("self",))
             .select_related("inbox__sla_policy")
             .get(pk=conversation.pk)
         )
@@ -373,7 +373,7 @@ def set_status(
     now = timezone.now()
     with transaction.atomic():
         conversation = (
-            Conversation.objects.select_for_update()
+            Conversation.objects.select_for_update(of=("self",))
             .select_related("inbox__sla_policy")
             .get(pk=conversation.pk)
         )

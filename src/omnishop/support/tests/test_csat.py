@@ -73,7 +73,7 @@ def test_the_shopper_rates_once_on_the_page_and_the_rating_is_stored(resolved):
     client = Client()
     page = client.get(f"/support/rate/{token}")
     assert page.status_code == 200
-    assert page["Referrer-Policy"] == "no-referrer"
+    assert page["Referrer-Policy"] == "same-origin"
     assert b'name="rating"' in page.content and conversation.number.encode() in page.content
     done = client.post(f"/support/rate/{token}", {"rating": "4", "comment": " Quick and kind "})
     assert done.status_code == 302

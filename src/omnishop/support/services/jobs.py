@@ -96,7 +96,16 @@ def _alert(breaches: list[Breach]) -> None:
 def mark_sla_breaches(*, now: datetime | None = None) -> list[Breach]:
     """Mark each breach once in its conversation's thread and alert its agents; returns the new ones."""
     marked = []
-    for breach in sla_breaches(now=now):
+    breaches = sla_breaches(now=now)
+    # Breaches marked by earlier runs are known in one query, not found by a failing insert each minute.
+    seen = set(
+        Message.objects.filter(
+            via=Message.Via.DESK, external_id__in=[b.marker for b in breaches]
+        ).values_list("external_id", flat=True)
+    )
+    for breach in breaches:
+        if breach.marker in seen:
+            continue
         try:
             with transaction.atomic():
                 Message.objects.create(
@@ -109,8 +118,12 @@ def mark_sla_breaches(*, now: datetime | None = None) -> list[Breach]:
         except IntegrityError:
             continue  # marked by an earlier run
         marked.append(breach)
-        log.warning("Support SLA breach: %s %s", breach.conversation.number, breach.text)
     if marked:
+        log.warning(
+            "Support: %d new SLA breach(es): %s",
+            len(marked),
+            ", ".join(f"{b.conversation.number} ({b.target})" for b in marked[:20]),
+        )
         _alert(marked)
     return marked
 
@@ -128,7 +141,15 @@ def overdue_callbacks(*, now: datetime | None = None):
 def flag_overdue_callbacks(*, now: datetime | None = None) -> list[CallbackTask]:
     """Note each overdue callback once in its conversation (and raise the conversation to high priority)."""
     flagged = []
-    for task in overdue_callbacks(now=now):
+    tasks = list(overdue_callbacks(now=now))
+    seen = set(
+        Message.objects.filter(
+            via=Message.Via.DESK, external_id__in=[f"callback-overdue:{t.pk}" for t in tasks]
+        ).values_list("external_id", flat=True)
+    )
+    for task in tasks:
+        if f"callback-overdue:{task.pk}" in seen:
+            continue
         try:
             with transaction.atomic():
                 Message.objects.create(

@@ -239,6 +239,30 @@ OMNISHOP_PUBLIC_URL = os.environ.get("OMNISHOP_PUBLIC_URL", "")
 OMNISHOP_TWILIO_AUTH_TOKEN = os.environ.get("OMNISHOP_TWILIO_AUTH_TOKEN", "")
 NINJA_PAGINATION_PER_PAGE = 20
 
+# --- Support desk (docs/support.md) ---------------------------------------------------------------------------
+# Where shoppers reach the shop: links in e-mails (CSAT survey, tracking in canned replies) start with it.
+OMNISHOP_SITE_URL = os.environ.get("OMNISHOP_SITE_URL", "http://127.0.0.1:8000")
+# A CSAT survey link works this many days after the conversation was resolved.
+OMNISHOP_SUPPORT_SURVEY_DAYS = int(os.environ.get("OMNISHOP_SUPPORT_SURVEY_DAYS", "14"))
+# The storefront's contact form: at most this many messages per client address per hour.
+OMNISHOP_CONTACT_FORM_PER_HOUR = int(os.environ.get("OMNISHOP_CONTACT_FORM_PER_HOUR", "5"))
+CELERY_BEAT_SCHEDULE["support-wake-snoozed"] = {
+    "task": "omnishop.support.tasks.wake_snoozed",
+    "schedule": 60.0,
+}
+CELERY_BEAT_SCHEDULE["support-sla-breaches"] = {
+    "task": "omnishop.support.tasks.mark_sla_breaches",
+    "schedule": 60.0,
+}
+CELERY_BEAT_SCHEDULE["support-send-surveys"] = {
+    "task": "omnishop.support.tasks.send_surveys",
+    "schedule": 300.0,
+}
+CELERY_BEAT_SCHEDULE["support-overdue-callbacks"] = {
+    "task": "omnishop.support.tasks.flag_overdue_callbacks",
+    "schedule": 300.0,
+}
+
 # --- I18n, time -----------------------------------------------------------------------------------------
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]

@@ -25,6 +25,7 @@ from omnishop.customers.models import Customer
 from omnishop.search import services as search_services
 
 from . import behaviour, catalog, past_orders, people, shipping, stock, suppliers
+from . import support as support_demo
 from .plan import CHANNELS, plan_products
 
 # The banner's recommendation example: Jumbo Bag Red Retrospot, in the small demo too.
@@ -144,6 +145,8 @@ def load_demo(
         staff = people.ensure_staff()
         role_staff = people.ensure_role_staff()
         secret, api_key = ensure_api_key(channels[DEMO_KEY_CHANNEL], staff, path)
+        say("support desk: inboxes, canned replies and conversations across channels")
+        support_demo.ensure_support(channels)
         say("behaviour events and a recommendations model")
         recorded = behaviour.ensure_events(products, channels=channels)
         behaviour.ensure_trained(recorded=recorded)
@@ -227,4 +230,5 @@ def _counts() -> dict[str, int]:
         "returns": ReturnRequest.objects.count(),
         "events": Event.objects.filter(source=behaviour.SOURCE).count(),
         "model_versions": ModelVersion.objects.count(),
+        **support_demo.counts(),
     }

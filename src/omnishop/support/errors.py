@@ -1,6 +1,13 @@
 """Support desk failures, one class per business outcome (codes listed in docs/API.md)."""
 
-from omnishop.core.errors import Conflict, InvalidTransition, NotFound, PermissionDenied, ValidationFailed
+from omnishop.core.errors import (
+    AlreadyExists,
+    Conflict,
+    InvalidTransition,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
 
 
 class InboxNotFound(NotFound):
@@ -80,3 +87,41 @@ class NoOrderLinked(ValidationFailed):
 class ReplyCollision(Conflict):
     code = "reply_collision"
     default_message = "Something arrived in the conversation since you opened it; read it, then send again."
+
+
+# --- Canned replies, CSAT, the contact form (ops) ---------------------------------------------------------
+
+
+class UnknownPlaceholder(ValidationFailed):
+    code = "unknown_placeholder"
+    default_message = "The text uses a placeholder the desk does not know."
+
+
+class CannedReplyExists(AlreadyExists):
+    code = "canned_reply_exists"
+    default_message = "A canned reply with this key already exists in this language."
+
+
+class CannedReplyNotFound(NotFound):
+    code = "canned_reply_not_found"
+    default_message = "No canned reply with this key in this language or in English."
+
+
+class SurveyLinkInvalid(ValidationFailed):
+    code = "survey_link_invalid"
+    default_message = "This survey link is not valid; it may have been mistyped."
+
+
+class SurveyLinkExpired(ValidationFailed):
+    code = "survey_link_expired"
+    default_message = "This survey link has expired."
+
+
+class AlreadyRated(Conflict):
+    code = "already_rated"
+    default_message = "This conversation has already been rated since it was resolved."
+
+
+class SurveyClosed(Conflict):
+    code = "survey_closed"
+    default_message = "The conversation was reopened after this survey was sent; it can no longer be rated."

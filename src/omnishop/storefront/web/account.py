@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -12,11 +13,13 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from omnishop.core.errors import DomainError
+from omnishop.auth import client_address
+from omnishop.core.errors import DomainError, RateLimited
 from omnishop.orders import services as orders
 from omnishop.orders.models import Order
 from omnishop.orders.services.changes import CANCELLABLE
 from omnishop.orders.services.returns import RETURNABLE
+from omnishop.support.services import contact as support_contact
 
 from .catalog import top_categories
 from .common import money, refusal, shopper, status_text, web_channel
@@ -101,8 +104,8 @@ def cancel_order(request: HttpRequest, number: str) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def contact(request: HttpRequest) -> HttpResponse:
-    """A message for customer service, kept as a ContactMessage the back-office lists (the support desk
-    will take these over as conversations)."""
+    """A message for customer service: kept as a ContactMessage and, in the same transaction, a conversation
+    on the support desk's contact-form inbox. Submissions are rate-limited per client address."""
     from ..models import ContactMessage
 
     channel = web_channel()
@@ -112,6 +115,25 @@ def contact(request: HttpRequest) -> HttpResponse:
     if customer is not None:
         values["email"] = customer.email
     if request.method == "POST":
+        try:
+            support_contact.check_rate(client=client_address(request))
+        except RateLimited as limited:
+            response = render(
+                request,
+                "storefront/contact.html",
+                {
+                    "channel": channel,
+                    "values": values,
+                    "errors": {},
+                    "limited": _(
+                        "You have sent several messages in a short time. Please try again in an hour."
+                    ),
+                    "categories": top_categories(channel),
+                },
+                status=429,
+            )
+            response["Retry-After"] = str(limited.details.get("retry_after", 3600))
+            return response
         values = {k: request.POST.get(k, "").strip() for k in values}
         if not values["email"] or "@" not in values["email"] or len(values["email"]) > 254:
             errors["email"] = _("Enter an e-mail address we can answer.")
@@ -124,7 +146,9 @@ def contact(request: HttpRequest) -> HttpResponse:
         if len(values["order_number"]) > 40:
             errors["order_number"] = _("That is not an order number.")
         if not errors:
-            ContactMessage.objects.create(channel=channel, customer=customer, **values)
+            with transaction.atomic():
+                sent = ContactMessage.objects.create(channel=channel, customer=customer, **values)
+                support_contact.take_over(sent)
             messages.success(request, _("Thank you — we will answer by e-mail within one working day."))
             return redirect(reverse("shop:contact"))
     return render(

@@ -3,7 +3,7 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from . import account, catalog, conversations, shopping
+from . import account, catalog, conversations, csat, shopping
 
 app_name = "shop"
 
@@ -30,6 +30,7 @@ urlpatterns = [
     path("account/messages/<str:number>/reply", conversations.reply, name="account_conversation_reply"),
     path("account/messages/<str:number>/rate", conversations.rate, name="account_conversation_rate"),
     path("contact", account.contact, name="contact"),
+    path("support/rate/<str:token>", csat.rate, name="csat"),
     path("robots.txt", catalog.robots, name="robots"),
     path("sitemap.xml", catalog.sitemap, name="sitemap"),
     path("img/placeholder/<int:hue>.svg", catalog.placeholder, name="placeholder"),

@@ -11,6 +11,7 @@ from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand
 from django.db import connections
 
+from omnishop.demo import support as support_demo
 from omnishop.demo.loader import DemoResult, credentials_path, load_demo
 
 
@@ -132,6 +133,13 @@ def banner(result: DemoResult, *, host: str, port: int) -> str:
         lines.append(
             f"  desk: {member['role']:<19}: {member['username']} / {member['email']}  password: "
             f"{member['password']}  (lands on {base}/admin/ops/)"
+        )
+    if support_login := next(
+        (m for m in result.role_staff if m["username"] == support_demo.AGENT_USERNAME), None
+    ):
+        lines.append(
+            f"  support agent         : {support_login['username']} / {support_login['email']}  password: "
+            f"{support_login['password']}  (the desk: {base}{support_demo.DESK_PATH})"
         )
     for shopper in result.shoppers:
         note = (

@@ -1,0 +1,29 @@
+"""Background jobs of the support desk, thin wrappers around services/jobs.py (schedule in settings)."""
+
+from celery import shared_task
+
+from .services import jobs
+
+
+@shared_task(name="omnishop.support.tasks.wake_snoozed")
+def wake_snoozed() -> int:
+    """Every minute: snoozed conversations whose time has come are open again."""
+    return jobs.wake_snoozed()
+
+
+@shared_task(name="omnishop.support.tasks.mark_sla_breaches")
+def mark_sla_breaches() -> int:
+    """Every minute: conversations past their SLA targets are marked once and their agents alerted."""
+    return len(jobs.mark_sla_breaches())
+
+
+@shared_task(name="omnishop.support.tasks.send_surveys")
+def send_surveys() -> int:
+    """Every five minutes: the satisfaction survey for newly resolved conversations."""
+    return jobs.send_surveys()
+
+
+@shared_task(name="omnishop.support.tasks.flag_overdue_callbacks")
+def flag_overdue_callbacks() -> int:
+    """Every five minutes: missed calls not returned in time are flagged in their conversations."""
+    return len(jobs.flag_overdue_callbacks())

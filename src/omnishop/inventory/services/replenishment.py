@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -230,7 +231,8 @@ def _new_order(
     *, supplier_id: int, location_id: int, currency: str, actor: str, note: str = ""
 ) -> PurchaseOrder:
     order = PurchaseOrder.objects.create(
-        number=f"tmp-{timezone.now().timestamp()}-{supplier_id}-{location_id}",
+        # A placeholder until the id is known; short whatever the ids (the column holds 30 characters).
+        number=f"tmp-{uuid.uuid4().hex[:24]}",
         supplier_id=supplier_id,
         location_id=location_id,
         currency=currency,

@@ -65,3 +65,23 @@ def test_count_review_shows_expected_counted_and_difference_and_books_nothing(wa
     with pytest.raises(InvalidTransition):
         services.review_count(count=count, lines=[services.SkuQuantity("MUG", 8)])
     assert_books_balance()
+
+
+def test_a_purchase_order_gets_its_number_whatever_the_size_of_the_ids(make_location, make_variant):
+    # Regression: the placeholder number embedded the supplier's and location's ids and overflowed the
+    # 30-character column once ids grew (seen on PostgreSQL, whose sequences are not reset between tests).
+    from omnishop.catalog.models import Supplier, SupplierOffer
+
+    supplier = Supplier.objects.create(pk=2_000_000_000, code="far-away", name="Far away")
+    template = make_location("template")
+    location = type(template).objects.create(
+        pk=2_000_000_001, code="big-ids", name="Big ids", kind=template.kind
+    )
+    mug = make_variant("MUG-BIG")
+    SupplierOffer.objects.create(
+        supplier=supplier, variant=mug, cost="2.50", currency="GBP", is_preferred=True
+    )
+    order = services.create_purchase_order(
+        supplier=supplier, location=location, lines=[services.OrderLine("MUG-BIG", 3)]
+    )
+    assert order.number == f"PO-{order.pk:06d}"

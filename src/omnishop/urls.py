@@ -20,6 +20,7 @@ urlpatterns = [
     re_path(r"^api/v1/(?P<rest>.*)$", api_not_found),
     path("health", health, name="health"),
     path("feeds/", include("omnishop.feeds.urls")),
+    path("support/email/", include("omnishop.support.inbound")),  # providers' inbound e-mail webhooks
     path("admin/ops/", include("omnishop.backoffice.web.urls")),  # the desks, inside the admin frame
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),

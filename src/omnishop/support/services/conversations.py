@@ -301,7 +301,8 @@ def reply(
     now = timezone.now()
     with transaction.atomic():
         conversation = (
-            Conversation.objects.select_for_update()
+            # of=self: PostgreSQL cannot lock the nullable side of the outer join to the SLA policy.
+            Conversation.objects.select_for_update(of=("self",))
             .select_related("inbox__sla_policy")
             .get(pk=conversation.pk)
         )
@@ -373,7 +374,8 @@ def set_status(
     now = timezone.now()
     with transaction.atomic():
         conversation = (
-            Conversation.objects.select_for_update()
+            # of=self: PostgreSQL cannot lock the nullable side of the outer join to the SLA policy.
+            Conversation.objects.select_for_update(of=("self",))
             .select_related("inbox__sla_policy")
             .get(pk=conversation.pk)
         )

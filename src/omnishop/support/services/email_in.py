@@ -72,11 +72,11 @@ def receive_email(
 ) -> Outcome:
     """Store one inbound e-mail where it belongs; the same Message-ID is stored once, however often it comes."""
     mail = mime.read(message, raw=raw, recipients=recipients)
-    if Message.objects.filter(via=Message.Via.EMAIL, external_id=mail.message_id).exists():
-        known = Message.objects.filter(via=Message.Via.EMAIL, external_id=mail.message_id).first()
-        if known is not None and known.direction == Message.Direction.OUTBOUND:
+    known = Message.objects.filter(via=Message.Via.EMAIL, external_id=mail.message_id).first()
+    if known is not None:
+        if known.direction == Message.Direction.OUTBOUND:
             return _dropped(mail, "our own message came back (mail loop)")
-        return Outcome("message" if known and known.direction == "inbound" else "event", "duplicate", known)
+        return Outcome("message" if known.direction == "inbound" else "event", "duplicate", known)
     token = token_in(mail.recipients)
     if mail.machine_reason:
         return _machine_mail(mail, token)
@@ -204,8 +204,8 @@ def poll_imap(*, config: ImapConfig | None = None, limit: int = 200) -> PollResu
     with cls(config.host, config.port, timeout=config.timeout) as imap:
         imap.login(config.username, config.password)
         imap.select(config.mailbox)
-        status, data = imap.uid("SEARCH", None, "UNSEEN")
-        uids = (data[0] or b"").split()[:limit] if status == "OK" else []
+        status, data = imap.uid("SEARCH", "UNSEEN")
+        uids = [u.decode() for u in (data[0] or b"").split()[:limit]] if status == "OK" else []
         for uid in uids:
             status, parts = imap.uid("FETCH", uid, "(BODY.PEEK[])")  # PEEK: not \Seen until we say so
             raw = next((p[1] for p in parts if isinstance(p, tuple) and len(p) > 1), None)
@@ -216,7 +216,7 @@ def poll_imap(*, config: ImapConfig | None = None, limit: int = 200) -> PollResu
                 outcome = receive_email(message=mime.parse(raw), raw=raw, provider="imap")
             except (InboxNotFound, EmptyMessage, SenderRequired) as refusal:
                 # Mail no inbox takes, or without content or sender: it will never be stored; say so once.
-                log.warning("support IMAP message %s refused: %s", uid.decode(), refusal)
+                log.warning("support IMAP message %s refused: %s", uid, refusal)
                 result.refused += 1
             else:
                 result.stored += outcome.action == "message" and outcome.reason != "duplicate"

@@ -56,7 +56,9 @@ VERDICT = re.compile(r"\b(spf|dkim|dmarc)\s*=\s*([a-z]+)", re.IGNORECASE)
 
 def parse(raw: bytes) -> EmailMessage:
     """A MIME message from its bytes (as an IMAP server or a provider's raw field hands it over)."""
-    return BytesParser(policy=policy.default).parsebytes(raw)  # type: ignore[return-value]
+    message = BytesParser(policy=policy.default).parsebytes(raw)
+    assert isinstance(message, EmailMessage)  # policy.default builds EmailMessage objects
+    return message
 
 
 def codec(charset: str | None) -> str:
@@ -164,9 +166,8 @@ def bodies(message: Message) -> tuple[str, str, list[IncomingAttachment]]:
         elif not _is_attachment(part) and ctype == "text/html" and not html:
             html = _text_of(part)
         else:
-            content = part.get_payload(decode=True)
-            if not isinstance(content, bytes):
-                content = b""
+            payload = part.get_payload(decode=True)
+            content = payload if isinstance(payload, bytes) else b""
             name = part.get_filename() or ""
             name = decode_words(name) if name else f"part-{len(files) + 1}"
             files.append(IncomingAttachment(name, ctype, content))

@@ -50,8 +50,8 @@ class SmtpServer:
         return "250 Message accepted for delivery"
 
 
-@pytest.fixture
-def smtp_server(settings):
+@pytest.fixture(name="smtp_server")
+def smtp_server_fixture(settings):
     """aiosmtpd listening on loopback, with Django's SMTP backend pointed at it."""
     from aiosmtpd.controller import Controller
 
@@ -119,8 +119,8 @@ service stats {{
 """
 
 
-@pytest.fixture(scope="session")
-def dovecot():
+@pytest.fixture(scope="session", name="dovecot")
+def dovecot_fixture():
     """Dovecot's IMAP server on a free loopback port: one plain-text password user, Maildir in a temp dir."""
     if DOVECOT is None:
         pytest.skip(

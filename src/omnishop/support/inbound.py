@@ -46,9 +46,12 @@ def receive_inbound(sender, event: AnymailInboundEvent, esp_name: str, **kwargs)
     if message is None:
         return
     recipients = [str(message.envelope_recipient)] if message.envelope_recipient else []
+    if "Message-ID" not in message and esp_name == "Postmark" and event.event_id:
+        # Postmark's own id is stable across its retries: it keeps a mail without Message-ID stored once.
+        message["Message-ID"] = f"<{event.event_id}@inbound.postmarkapp.com>"
     try:
         outcome = email_in.receive_email(
-            message=message, raw=message.as_bytes(), recipients=recipients, provider=esp_name.lower()
+            message=message, raw=_raw_of(event), recipients=recipients, provider=esp_name.lower()
         )
     except (InboxNotFound, EmptyMessage, SenderRequired) as refusal:
         # Answering an error would make the provider retry a message we will never take; it is logged.
@@ -56,6 +59,17 @@ def receive_inbound(sender, event: AnymailInboundEvent, esp_name: str, **kwargs)
         return
     if outcome.action == "dropped":
         log.info("support: %s inbound e-mail dropped: %s", esp_name, outcome.reason)
+
+
+def _raw_of(event: AnymailInboundEvent) -> bytes:
+    """The message as the provider received it when it sent the raw MIME (Postmark's RawEmail, Mailgun's
+    body-mime), else anymail's rebuild of it from the parsed fields."""
+    esp = event.esp_event
+    raw = esp.get("RawEmail") if isinstance(esp, dict) else getattr(esp, "POST", {}).get("body-mime")
+    if isinstance(raw, str) and raw:
+        return raw.encode("utf-8", "surrogateescape")
+    assert event.message is not None
+    return event.message.as_bytes()
 
 
 inbound.connect(receive_inbound, dispatch_uid="omnishop.support.inbound")

@@ -66,7 +66,17 @@ def codec(charset: str | None) -> str:
     return CHARSET_SUPERSETS.get(name, name)
 
 
+SINGLE_BYTE = re.compile(r"^(windows-125\d|iso-8859-\d+|latin-?1|us-ascii|ascii|cp125\d)$")
+
+
 def decode_bytes(data: bytes, charset: str | None) -> str:
+    if SINGLE_BYTE.match(codec(charset)) and not data.isascii():
+        # Non-ASCII text that is valid UTF-8 under a single-byte label was transcoded on the way (a provider
+        # posting the MIME as a UTF-8 form field, a relay): genuine latin-1 text is almost never valid UTF-8.
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
     try:
         return data.decode(codec(charset), errors="replace")
     except LookupError:  # a charset Python does not know: UTF-8 is the best guess today

@@ -240,3 +240,16 @@ def test_the_order_named_in_an_email_is_linked(email_inbox, shop):
     raw = raw.replace(b"spf=fail", b"spf=pass").replace(b"dmarc=fail", b"dmarc=pass")
     message = services.receive_email(message=mime.parse(raw), raw=raw).message
     assert message.conversation.order == order and message.conversation.customer == ada
+
+
+def test_charset_labels_are_read_as_what_clients_mean():
+    assert mime.decode_bytes("cr\u00e8me".encode("latin-1"), "iso-8859-1") == "cr\u00e8me"
+    assert (
+        mime.decode_bytes("\u20ac49".encode("cp1252"), "iso-8859-1") == "\u20ac49"
+    )  # the euro of windows-1252
+    assert (
+        mime.decode_bytes("cr\u00e8me".encode("utf-8"), "iso-8859-1") == "cr\u00e8me"
+    )  # transcoded on the way
+    assert mime.decode_bytes("\u9555".encode("gbk"), "gb2312") == "\u9555"
+    assert mime.decode_bytes("\u3435".encode("big5hkscs"), "big5") == "\u3435"  # HKSCS under a Big5 label
+    assert mime.decode_bytes(b"plain", "x-unknown-charset") == "plain"

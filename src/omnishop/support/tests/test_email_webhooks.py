@@ -197,6 +197,8 @@ def test_mailgun_raw_mime_threads_by_the_reply_token(client, write_in):
     message = Message.objects.get(external_id="<3f8e2a1b-7c6d-4e5f-9a8b-1c2d3e4f5a6b@orange.fr>")
     assert message.conversation_id == conversation.pk
     assert message.subject == "Re: Cr\u00e8me br\u00fbl\u00e9e fondue"
+    assert message.body_text.endswith("rembourser ?\n\nFran\u00e7oise")
+    assert "la cr\u00e8me br\u00fbl\u00e9e est" in message.body_raw  # the raw MIME Mailgun posted, kept
 
 
 def test_mailgun_with_a_bad_signature_is_refused(client):
@@ -222,3 +224,12 @@ def test_mail_for_no_inbox_is_accepted_and_dropped_so_the_provider_stops_retryin
         == 200
     )
     assert Message.objects.count() == 0
+
+
+def test_a_postmark_mail_without_message_id_is_still_stored_once(client):
+    headers = [h for h in postmark_payload()["Headers"] if h["Name"] != "Message-ID"]
+    payload = json.dumps(postmark_payload(Headers=headers))
+    for _ in range(2):
+        assert client.post(POSTMARK, payload, content_type="application/json", **basic()).status_code == 200
+    message = Message.objects.get()
+    assert message.external_id == "<73e6d360-66eb-11e1-8e72-a8904824019b@inbound.postmarkapp.com>"

@@ -193,7 +193,8 @@ class PollResult:
 
 def poll_imap(*, config: ImapConfig | None = None, limit: int = 200) -> PollResult:
     """Receive the mailbox's unseen messages; each is flagged \\Seen only after its transaction committed, so a
-    crash fetches it again and its Message-ID keeps it from being stored twice."""
+    crash fetches it again and its Message-ID keeps it from being stored twice. Call it outside any
+    transaction (a command, a periodic job): inside one, "committed" would not be true yet."""
     import imaplib
 
     config = config or imap_config()

@@ -262,6 +262,14 @@ CELERY_BEAT_SCHEDULE["support-overdue-callbacks"] = {
     "task": "omnishop.support.tasks.flag_overdue_callbacks",
     "schedule": 300.0,
 }
+CELERY_BEAT_SCHEDULE["support-poll-imap"] = {
+    "task": "omnishop.support.tasks.poll_imap",
+    "schedule": 60.0,
+}
+CELERY_BEAT_SCHEDULE["support-resend-email"] = {
+    "task": "omnishop.support.tasks.resend_failed_email",
+    "schedule": 300.0,
+}
 
 # --- I18n, time -----------------------------------------------------------------------------------------
 LANGUAGE_CODE = "en"
@@ -424,6 +432,23 @@ CELERY_BEAT_SCHEDULE["connectors-pull-orders"] = {
 }
 OMNISHOP_OUTBOX_SINKS.append("omnishop.connectors.services.sink")
 OMNISHOP_RELAY_WORKERS.append("omnishop.connectors.services.work_due")
+
+# --- Support desk e-mail (docs/support.md "E-mail", ADR 0021) ------------------------------------------------
+# Inbound webhooks (django-anymail): Postmark's basic-auth "user:password" (shared by all providers' URLs)
+# and Mailgun's HTTP webhook signing key. A provider without its secret answers 404.
+ANYMAIL = {
+    "WEBHOOK_SECRET": os.environ.get("OMNISHOP_SUPPORT_WEBHOOK_SECRET", ""),
+    "MAILGUN_WEBHOOK_SIGNING_KEY": os.environ.get("OMNISHOP_SUPPORT_MAILGUN_SIGNING_KEY", ""),
+}
+# Replies go out with Reply-To: <local>+<conversation token>@<inbox domain>.
+OMNISHOP_SUPPORT_REPLY_LOCAL_PART = os.environ.get("OMNISHOP_SUPPORT_REPLY_LOCAL_PART", "support")
+# Self-hosted mail: the mailbox `omnishop support poll-imap` (and the periodic job) reads.
+OMNISHOP_SUPPORT_IMAP_HOST = os.environ.get("OMNISHOP_SUPPORT_IMAP_HOST", "")
+OMNISHOP_SUPPORT_IMAP_PORT = int(os.environ.get("OMNISHOP_SUPPORT_IMAP_PORT", "993"))
+OMNISHOP_SUPPORT_IMAP_USER = os.environ.get("OMNISHOP_SUPPORT_IMAP_USER", "")
+OMNISHOP_SUPPORT_IMAP_PASSWORD = os.environ.get("OMNISHOP_SUPPORT_IMAP_PASSWORD", "")
+OMNISHOP_SUPPORT_IMAP_MAILBOX = os.environ.get("OMNISHOP_SUPPORT_IMAP_MAILBOX", "INBOX")
+OMNISHOP_SUPPORT_IMAP_SSL = env_bool("OMNISHOP_SUPPORT_IMAP_SSL", True)
 
 LOGGING = {
     "version": 1,

@@ -27,3 +27,22 @@ def send_surveys() -> int:
 def flag_overdue_callbacks() -> int:
     """Every five minutes: missed calls not returned in time are flagged in their conversations."""
     return len(jobs.flag_overdue_callbacks())
+
+
+@shared_task(name="omnishop.support.tasks.poll_imap")
+def poll_imap() -> int:
+    """Every minute: the IMAP mailbox's unseen messages (nothing to do without OMNISHOP_SUPPORT_IMAP_HOST)."""
+    from .services import imap_config
+    from .services import poll_imap as poll
+
+    if imap_config() is None:
+        return 0
+    return poll().stored
+
+
+@shared_task(name="omnishop.support.tasks.resend_failed_email")
+def resend_failed_email() -> int:
+    """Every five minutes: e-mail replies whose sending failed are sent again."""
+    from .services import resend_failed
+
+    return resend_failed()

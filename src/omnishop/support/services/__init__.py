@@ -22,10 +22,13 @@ from .conversations import (
     visible_to,
     wake_snoozed,
 )
+from .email_in import ImapConfig, imap_config, poll_imap, receive_email, reply_address
+from .email_out import resend_failed
 from .sla import add_business_minutes, business_minutes_between, set_due_times
 from .threading import find_conversation, message_ids, order_for, order_numbers_in
 
 __all__ = [
+    "ImapConfig",
     "Incoming",
     "IncomingAttachment",
     "add_business_minutes",
@@ -35,17 +38,22 @@ __all__ = [
     "desk",
     "find_conversation",
     "get_for_agent",
+    "imap_config",
     "link_order",
     "message_ids",
     "of_customer",
     "online_agents",
     "order_for",
     "order_numbers_in",
+    "poll_imap",
     "rate",
     "receive",
+    "receive_email",
     "record_event",
     "register_sender",
     "reply",
+    "reply_address",
+    "resend_failed",
     "sanitise_html",
     "sender_verified",
     "set_due_times",

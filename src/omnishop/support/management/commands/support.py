@@ -1,5 +1,5 @@
 """`omnishop support export|erase --customer ID` (a customer's support data on request) and
-`omnishop support seed-canned|take-over-contact|run-jobs|csat` (the desk's housekeeping)."""
+`omnishop support seed-canned|take-over-contact|run-jobs|csat|poll-imap|resend-email` (the desk's housekeeping)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from omnishop.core.errors import DomainError
 from omnishop.customers import services as customers
+from omnishop.support import services
 from omnishop.support.services import canned, contact, csat, jobs, privacy
 
 
@@ -32,6 +33,11 @@ class Command(BaseCommand):
         )
         sub.add_parser("run-jobs", help="Run the desk's periodic jobs once (the scheduler runs them anyway).")
         sub.add_parser("csat", help="Satisfaction per inbox and per agent.")
+        poll = sub.add_parser(
+            "poll-imap", help="Receive the unseen messages of OMNISHOP_SUPPORT_IMAP_* once."
+        )
+        poll.add_argument("--limit", type=int, default=200, help="At most this many messages per run.")
+        sub.add_parser("resend-email", help="Send the e-mail replies whose sending failed again.")
 
     def handle(self, *args, **options) -> None:
         try:
@@ -75,3 +81,16 @@ class Command(BaseCommand):
             for row in rows:
                 average = "-" if row.average is None else f"{row.average:.2f}"
                 self.stdout.write(f"  {row.name:<30} {average:>5}  {row.responses}/{row.resolved} rated")
+
+    def _poll_imap(self, options) -> None:
+        config = services.imap_config()
+        if config is None:
+            raise CommandError("Set OMNISHOP_SUPPORT_IMAP_HOST (and _USER, _PASSWORD) to poll a mailbox.")
+        result = services.poll_imap(config=config, limit=options["limit"])
+        self.stdout.write(
+            f"{result.fetched} fetched: {result.stored} stored, {result.events} kept as events, "
+            f"{result.dropped} dropped, {result.refused} refused"
+        )
+
+    def _resend_email(self, options) -> None:
+        self.stdout.write(f"{services.resend_failed()} e-mail replies sent again")

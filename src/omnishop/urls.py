@@ -20,6 +20,7 @@ urlpatterns = [
     re_path(r"^api/v1/(?P<rest>.*)$", api_not_found),
     path("health", health, name="health"),
     path("feeds/", include("omnishop.feeds.urls")),
+    path("support/", include("omnishop.support.urls")),  # the shop's live chat and the agents' streams
     path("admin/ops/", include("omnishop.backoffice.web.urls")),  # the desks, inside the admin frame
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),

@@ -51,3 +51,13 @@ class UnverifiedSender(PermissionDenied):
 class OrderOfAnotherCustomer(ValidationFailed):
     code = "order_of_another_customer"
     default_message = "That order belongs to another customer."
+
+
+class ChatNotFound(NotFound):
+    code = "chat_not_found"
+    default_message = "No such chat: the link or session has expired or was altered."
+
+
+class ChatEmailRequired(ValidationFailed):
+    code = "chat_email_required"
+    default_message = "Leave your e-mail address: nobody is online, so we answer by e-mail."

@@ -1,5 +1,6 @@
 """The support desk's business operations (one module per concern; import them from here)."""
 
+from . import chat  # the chat registers its sender on import
 from .assignment import choose_assignee, online_agents, set_online
 from .conversations import (
     Incoming,
@@ -14,6 +15,7 @@ from .conversations import (
     register_sender,
     reply,
     sanitise_html,
+    sender_for,
     sender_verified,
     set_priority,
     set_status,
@@ -30,6 +32,7 @@ __all__ = [
     "add_business_minutes",
     "assign",
     "business_minutes_between",
+    "chat",
     "choose_assignee",
     "find_conversation",
     "get_for_agent",
@@ -45,6 +48,7 @@ __all__ = [
     "register_sender",
     "reply",
     "sanitise_html",
+    "sender_for",
     "sender_verified",
     "set_due_times",
     "set_online",

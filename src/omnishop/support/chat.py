@@ -257,6 +257,7 @@ def _stream(request, messages, *, after: int, wake: dict, shape, on_wait=None) -
 
     def events() -> Iterator[bytes]:
         cursor = after
+        generation = chat.hub_generation()
         deadline = time.monotonic() + hold
         yield b"retry: %d\n\n" % retry_ms
         while True:
@@ -271,7 +272,10 @@ def _stream(request, messages, *, after: int, wake: dict, shape, on_wait=None) -
                 return
             if not connection.in_atomic_block:
                 connection.close()  # wait without holding one of the database's connections
-            if not chat.wait(after=cursor, timeout=min(left, HEARTBEAT_SECONDS), **wake):
+            woken = chat.wait(after=cursor, timeout=min(left, HEARTBEAT_SECONDS), **wake)
+            if generation != chat.hub_generation():
+                return  # the server is stopping
+            if not woken:
                 if on_wait is not None and deadline - time.monotonic() > 0:
                     on_wait()
                 yield b": keep-alive\n\n"

@@ -232,6 +232,10 @@ def wait(*, after: int, timeout: float, conversation_ids=(), inbox_ids=()) -> bo
     )
 
 
+def hub_generation() -> int:
+    return chat_hub.HUB.generation
+
+
 def mark_present(conversation_id: int) -> None:
     cache.set(f"support:chat:present:{conversation_id}", 1, timeout=PRESENT_SECONDS)
 

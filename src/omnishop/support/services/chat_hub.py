@@ -58,6 +58,7 @@ class Hub:
         self._poller: threading.Thread | None = None
         self._subscriber: threading.Thread | None = None
         self._last_waited = 0.0
+        self.generation = 0  # moves on shutdown: streams of an earlier generation end
 
     # --- streams ------------------------------------------------------------------------------------------
 
@@ -68,6 +69,7 @@ class Hub:
         inbox_ids = set(inbox_ids or ())
         deadline = time.monotonic() + timeout
         with self._cond:
+            generation = self.generation
             self._waiters += 1
             # The poll starts at the oldest cursor a stream waits from: a message committed between the
             # stream's last read and this call is still seen.
@@ -81,7 +83,7 @@ class Hub:
                     ):
                         return True
                     left = deadline - time.monotonic()
-                    if left <= 0:
+                    if left <= 0 or generation != self.generation:
                         return False
                     self._cond.wait(left)
             finally:
@@ -92,6 +94,16 @@ class Hub:
         with self._cond:
             self._recent.extend(arrivals)
             self._cond.notify_all()
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """End every waiting stream and stop the sources (a worker stopping; a test's end)."""
+        with self._cond:
+            self.generation += 1
+            self._last_waited = 0.0
+            self._cond.notify_all()
+            threads = [t for t in (self._poller, self._subscriber) if t is not None]
+        for thread in threads:
+            thread.join(timeout)
 
     # --- sources ------------------------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from django.urls import reverse
 
 from omnishop.support import services
 from omnishop.support.models import Inbox, Message
+from omnishop.support.services import chat_hub
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -25,6 +26,7 @@ def short_streams():
     cache.clear()
     with override_settings(OMNISHOP_CHAT_STREAM_SECONDS=8, OMNISHOP_CHAT_POLL_SECONDS=0.1):
         yield
+        chat_hub.HUB.shutdown()  # streams still open on the live server end now, not after the test
     cache.clear()
 
 

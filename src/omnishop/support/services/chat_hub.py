@@ -125,6 +125,14 @@ class Hub:
                 self._cursor = None  # the next stream starts the poll from where it stands
             return False
 
+    def _pause(self, seconds: float) -> None:
+        """Sleep between polls; a shutdown cuts it short."""
+        with self._cond:
+            generation = self.generation
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and generation == self.generation:
+            time.sleep(min(0.05, seconds))
+
     def _poll(self) -> None:
         try:
             while self._keep_going("_poller"):
@@ -139,7 +147,7 @@ class Hub:
                     with self._cond:
                         self._cursor = max(self._cursor or 0, rows[-1][0])
                     self.notify(Arrival(*row) for row in rows)
-                time.sleep(poll_seconds())
+                self._pause(poll_seconds())
         except Exception:  # a broken database must not kill the process; streams fall back to their timeout
             logger.exception("support chat poller stopped")
             with self._cond:

@@ -4,6 +4,7 @@ the shopper's, and each side reads only what is theirs."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -216,3 +217,35 @@ def test_on_a_sync_worker_the_stream_answers_at_once_and_asks_the_browser_to_com
     assert time.monotonic() - began < 2
     assert body.startswith("retry: 1000\n\n")
     assert '"text":"Hello?"' in body
+
+
+REDIS_URL = os.environ.get("OMNISHOP_TEST_REDIS_URL", "")
+
+
+def test_with_redis_a_message_published_by_another_process_wakes_a_waiting_stream():
+    if not REDIS_URL:
+        pytest.skip("OMNISHOP_TEST_REDIS_URL is set by scripts/run-tests (make test), which starts Redis")
+    import redis
+
+    hub = chat_hub.Hub()  # this process's hub; the publisher below stands for another worker
+    woken: dict = {}
+    with override_settings(OMNISHOP_CHAT_REDIS_URL=REDIS_URL, OMNISHOP_CHAT_POLL_SECONDS=30):
+        waiter = threading.Thread(
+            target=lambda: woken.update(
+                result=hub.wait(conversation_ids=[424242], after=10**9, timeout=15), at=time.monotonic()
+            )
+        )
+        waiter.start()
+        other_worker = redis.Redis.from_url(REDIS_URL)
+        deadline = time.monotonic() + 10
+        while other_worker.pubsub_numsub(chat_hub.CHANNEL)[0][1] == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)  # until this process's hub listens
+        sent = time.monotonic()
+        other_worker.publish(
+            chat_hub.CHANNEL, orjson.dumps({"pk": 10**9 + 1, "conversation_id": 424242, "inbox_id": 1})
+        )
+        waiter.join(15)
+        hub.shutdown()
+        other_worker.close()
+    assert woken["result"] is True
+    assert woken["at"] - sent < 2  # the database poll (every 30 s here) could not have woken it

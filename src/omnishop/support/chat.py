@@ -259,7 +259,9 @@ def _stream(request, messages, *, after: int, wake: dict, shape, on_wait=None) -
         cursor = after
         generation = chat.hub_generation()
         deadline = time.monotonic() + hold
-        yield b"retry: %d\n\n" % retry_ms
+        # An id-only block sets EventSource's last event id without an event: a browser that reconnects
+        # before any message arrived resumes from here, not from whatever is newest by then.
+        yield b"retry: %d\nid: %d\n\n" % (retry_ms, cursor)
         while True:
             batch = chat.read_after(messages, after=cursor)
             for message in batch:

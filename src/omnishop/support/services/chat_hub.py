@@ -15,6 +15,7 @@ can be dropped).
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import threading
@@ -58,6 +59,7 @@ class Hub:
         self._poller: threading.Thread | None = None
         self._subscriber: threading.Thread | None = None
         self._last_waited = 0.0
+        self._seq = 0  # arrivals ever added: a waiter checks only those it has not seen
         self.generation = 0  # moves on shutdown: streams of an earlier generation end
 
     # --- streams ------------------------------------------------------------------------------------------
@@ -75,13 +77,17 @@ class Hub:
             # stream's last read and this call is still seen.
             self._cursor = after if self._cursor is None else min(self._cursor, after)
             self._ensure_threads()
+            checked = self._seq - len(self._recent)  # everything still remembered is checked once
             try:
                 while True:
-                    if any(
-                        a.pk > after and (a.conversation_id in conversation_ids or a.inbox_id in inbox_ids)
-                        for a in self._recent
-                    ):
-                        return True
+                    new = self._seq - checked
+                    if new:
+                        for arrival in itertools.islice(reversed(self._recent), new):
+                            if arrival.pk > after and (
+                                arrival.conversation_id in conversation_ids or arrival.inbox_id in inbox_ids
+                            ):
+                                return True
+                        checked = self._seq
                     left = deadline - time.monotonic()
                     if left <= 0 or generation != self.generation:
                         return False
@@ -92,7 +98,9 @@ class Hub:
 
     def notify(self, arrivals) -> None:
         with self._cond:
-            self._recent.extend(arrivals)
+            items = list(arrivals)
+            self._recent.extend(items)
+            self._seq += len(items)
             self._cond.notify_all()
 
     def shutdown(self, timeout: float = 5.0) -> None:

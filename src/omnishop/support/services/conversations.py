@@ -306,7 +306,7 @@ def reply(
     now = timezone.now()
     with transaction.atomic():
         conversation = (
-            Conversation.objects.select_for_update(of=("self",))  # PostgreSQL: not the outer-joined policy
+            Conversation.objects.select_for_update(of=("self",))  # the SLA policy is an outer join
             .select_related("inbox__sla_policy")
             .get(pk=conversation.pk)
         )
@@ -378,7 +378,7 @@ def set_status(
     now = timezone.now()
     with transaction.atomic():
         conversation = (
-            Conversation.objects.select_for_update(of=("self",))  # PostgreSQL: not the outer-joined policy
+            Conversation.objects.select_for_update(of=("self",))  # the SLA policy is an outer join
             .select_related("inbox__sla_policy")
             .get(pk=conversation.pk)
         )

@@ -22,6 +22,7 @@ urlpatterns = [
     path("feeds/", include("omnishop.feeds.urls")),
     path("support/voice/", include("omnishop.support.voice")),  # Twilio's voice webhooks
     path("support/email/", include("omnishop.support.inbound")),  # providers' inbound e-mail webhooks
+    path("support/", include("omnishop.support.urls")),  # the shop's live chat and the agents' streams
     path("admin/ops/", include("omnishop.backoffice.web.urls")),  # the desks, inside the admin frame
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),

@@ -125,3 +125,13 @@ class AlreadyRated(Conflict):
 class SurveyClosed(Conflict):
     code = "survey_closed"
     default_message = "The conversation was reopened after this survey was sent; it can no longer be rated."
+
+
+class ChatNotFound(NotFound):
+    code = "chat_not_found"
+    default_message = "No such chat: the link or session has expired or was altered."
+
+
+class ChatEmailRequired(ValidationFailed):
+    code = "chat_email_required"
+    default_message = "Leave your e-mail address: nobody is online, so we answer by e-mail."

@@ -1,6 +1,9 @@
 """The support desk's business operations (one module per concern; import them from here)."""
 
-from . import desk  # the agent's desk: actions on orders from a conversation
+from . import (
+    chat,  # the chat registers its sender on import
+    desk,  # the agent's desk: actions on orders from a conversation
+)
 from .assignment import choose_assignee, online_agents, set_online
 from .conversations import (
     Incoming,
@@ -15,6 +18,7 @@ from .conversations import (
     register_sender,
     reply,
     sanitise_html,
+    sender_for,
     sender_verified,
     set_priority,
     set_status,
@@ -34,6 +38,7 @@ __all__ = [
     "add_business_minutes",
     "assign",
     "business_minutes_between",
+    "chat",
     "choose_assignee",
     "desk",
     "find_conversation",
@@ -55,6 +60,7 @@ __all__ = [
     "reply_address",
     "resend_failed",
     "sanitise_html",
+    "sender_for",
     "sender_verified",
     "set_due_times",
     "set_online",

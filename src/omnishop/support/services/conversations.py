@@ -284,6 +284,11 @@ def register_sender(via: str, send: Callable[[Message], None]) -> None:
     _SENDERS[via] = send
 
 
+def sender_for(via: str) -> Callable[[Message], None] | None:
+    """The sender registered for a channel (the chat hands an answer to e-mail when the shopper has gone)."""
+    return _SENDERS.get(via)
+
+
 def reply(
     *,
     conversation: Conversation,

@@ -54,6 +54,8 @@ def test_the_support_jobs_are_in_the_beat_schedule_and_their_tasks_resolve():
         "support-sla-breaches",
         "support-send-surveys",
         "support-overdue-callbacks",
+        "support-poll-imap",
+        "support-resend-email",
     }
     for entry in SUPPORT_JOBS.values():
         assert callable(scheduler.resolve(entry["task"]))
@@ -312,3 +314,10 @@ def test_an_agent_sees_only_their_inboxes_conversations_in_the_admin(
     page = client.get("/admin/support/conversation/")
     assert mine.number.encode() in page.content and theirs.number.encode() not in page.content
     assert client.get(f"/admin/support/conversation/{theirs.pk}/change/").status_code == 302  # "not found"
+
+
+def test_the_imap_job_does_nothing_without_a_mailbox(settings):
+    from omnishop.support import tasks
+
+    settings.OMNISHOP_SUPPORT_IMAP_HOST = ""
+    assert tasks.poll_imap() == 0

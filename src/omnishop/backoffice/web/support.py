@@ -214,7 +214,7 @@ def conversation_page(request: HttpRequest, number: str) -> HttpResponse:
         chosen = form.canned_replies.get(data["canned"]) if data["canned"] else None
         post = request.POST.copy()
         if chosen is not None:
-            post["body"] = desk_actions.canned_text(chosen, conversation)
+            post["body"] = desk_actions.canned_text(chosen, conversation, request.user)
         filled = _reply_form(request, conversation, post, last_seen=0)
         filled.is_valid()
         return _page(request, conversation, reply_form=filled)

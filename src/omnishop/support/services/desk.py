@@ -351,14 +351,11 @@ def answer(
     )
 
 
-def canned_text(reply: CannedReply, conversation: Conversation) -> str:
-    """A canned reply's text for this conversation. The one place the desk fills a canned reply: switch to
-    `services.canned.render(reply, conversation)` once it exists."""
-    try:
-        from . import canned  # type: ignore[attr-defined]
-    except ImportError:
-        return reply.body
-    return canned.render(reply, conversation)  # pragma: no cover - until the ops part is merged
+def canned_text(reply: CannedReply, conversation: Conversation, agent=None) -> str:
+    """A canned reply's text for this conversation, placeholders filled (the one place the desk fills one)."""
+    from . import canned
+
+    return canned.render(reply, conversation, agent)
 
 
 # --- Presence ---------------------------------------------------------------------------------------------

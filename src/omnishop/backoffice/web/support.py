@@ -12,7 +12,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
-from django.urls import NoReverseMatch, path, reverse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
@@ -107,14 +107,11 @@ def _who(m: Message) -> str:
     return (m.author.get_full_name() or m.author.get_username()) if m.author else ""
 
 
-def _stream_url(conversation: Conversation) -> str:
-    """The chat part's live stream for this conversation, '' while that part is not installed."""
-    for args in ([conversation.number], []):
-        try:
-            return reverse("support:agent-stream", args=args)
-        except NoReverseMatch:
-            continue
-    return ""
+def _stream_url(conversation: Conversation, thread) -> str:
+    """The live stream of this conversation (support/static/support/agent-live.js reads it), resuming after the
+    last message rendered so nothing between rendering and connecting is missed."""
+    last = max((row["m"].pk for row in thread), default=0)
+    return f"{reverse('support:agent-stream', kwargs={'number': conversation.number})}?after={last}"
 
 
 def _customer_side(conversation: Conversation) -> dict:
@@ -185,7 +182,7 @@ def _page(
             "sla": desk_actions.sla_state(conversation, now=timezone.now()),
             "due": desk_actions.due_at(conversation),
             "viewers": desk_actions.viewers(conversation=conversation, user=user),
-            "stream_url": _stream_url(conversation),
+            "stream_url": _stream_url(conversation, thread),
             "side": _customer_side(conversation),
             "can_answer": user.has_perm(CHANGE),
             "reply_form": reply_form or _reply_form(request, conversation, last_seen=last_seen),

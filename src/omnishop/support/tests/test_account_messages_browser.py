@@ -55,7 +55,9 @@ def test_a_shopper_reads_answers_and_rates_a_conversation_in_their_account(
     assert page.get_by_text("Sorry! It ships again today.").is_visible()
     assert page.get_by_text("Internal: resend").count() == 0
     assert_accessible(page)
-    page.get_by_label("Your message").fill("Thank you, I will wait.")
+    page.get_by_role("main").get_by_role("textbox", name="Your message").fill(
+        "Thank you, I will wait."
+    )  # the closed chat widget has one too
     page.get_by_role("button", name="Send reply").click()
     page.get_by_text("Your message is sent.").wait_for()
     assert page.get_by_text("Thank you, I will wait.").is_visible()

@@ -501,10 +501,12 @@ def test_the_conversation_page_costs_the_same_queries_for_1_or_21_messages(desk,
     assert count() == few
 
 
-def test_the_page_works_without_the_live_part(desk, write_in):
-    html = desk.get(page_of(write_in().conversation)).content.decode()
-    assert '<div id="support-live">' in html and 'id="support-thread"' in html
-    assert "agent-live.js" not in html  # support:agent-stream does not resolve until the chat part is merged
+def test_the_page_carries_the_live_stream_resuming_after_the_last_message_shown(desk, write_in):
+    message = write_in()
+    html = desk.get(page_of(message.conversation)).content.decode()
+    stream = reverse("support:agent-stream", kwargs={"number": message.conversation.number})
+    assert f'data-stream-url="{stream}?after={message.pk}"' in html and 'id="support-thread"' in html
+    assert "agent-live.js" in html and f'data-message-id="{message.pk}"' in html
 
 
 def test_the_inbox_lists_newest_activity_first(desk, write_in):

@@ -150,10 +150,16 @@ def run_import(*, job: ImportJob, progress=None, resume: bool = False) -> Import
 
 
 def enqueue_import(*, job: ImportJob) -> ImportJob:
-    """Hand the job to the background worker (Celery); without Redis it runs at once, in-process."""
+    """Hand the job to the background worker (Celery); without Redis it runs at once, in-process. Sent after
+    the job's row commits, so a worker never looks for a job it cannot see yet (inside a transaction the job
+    stays pending until that transaction commits)."""
     from .tasks import run_import_job
 
-    run_import_job.delay(job.pk)
+    pk = job.pk
+    if getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False):
+        run_import_job.delay(pk)  # in this process, on this connection: it sees the row already
+    else:
+        transaction.on_commit(lambda: run_import_job.delay(pk))  # a worker elsewhere sees committed rows only
     job.refresh_from_db()
     return job
 

@@ -244,3 +244,24 @@ def test_a_finished_import_is_announced_once_with_its_counts(run_import, retail_
     assert event.channel == retail_channel.code
     assert event.payload["job_id"] == job.pk and event.payload["status"] == "succeeded"
     assert (event.payload["rows_read"], event.payload["imported"]) == (3, 3)
+
+
+def test_an_import_is_handed_to_the_worker_only_after_its_job_row_commits(
+    datahub_dirs, web_channel, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    # With a broker (a worker in another process) the job must be sent after its row commits, or the worker
+    # may look for a job it cannot see yet. Sending is recorded instead of reaching a broker.
+    from django.db import transaction
+
+    from omnishop.datahub import services, tasks
+
+    sent_ids = []
+    monkeypatch.setattr(tasks.run_import_job, "delay", sent_ids.append)
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        job = services.start_import(
+            profile="customers", stream=io.BytesIO(as_csv().encode()), filename="c.csv", channel=web_channel
+        )
+        services.enqueue_import(job=job)
+        assert sent_ids == []  # still inside the transaction: nothing handed over yet
+    assert sent_ids == [job.pk]

@@ -19,7 +19,6 @@ from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
 from ninja.errors import AuthorizationError
@@ -27,6 +26,7 @@ from ninja.security.base import AuthBase
 from ninja.utils import check_csrf
 
 from omnishop.core.errors import RateLimited
+from omnishop.core.ratelimit import count_hit
 
 # Failed credentials allowed per minute, from one client address and for one presented credential (the
 # public prefix of an API key, or a session token), before failures are answered 429 instead of 401. Only
@@ -100,13 +100,7 @@ def client_address(request: HttpRequest) -> str:
 
 def _count_failure(bucket: str) -> int:
     """Add one to a per-minute failure counter in the shared cache (every worker and process sees it)."""
-    if cache.add(bucket, 1, timeout=FAILED_AUTH_WINDOW_SECONDS):
-        return 1
-    try:
-        return cache.incr(bucket)
-    except ValueError:  # expired between the two calls
-        cache.set(bucket, 1, timeout=FAILED_AUTH_WINDOW_SECONDS)
-        return 1
+    return count_hit(bucket, window_seconds=FAILED_AUTH_WINDOW_SECONDS)
 
 
 def _bucket_id(value: str) -> str:

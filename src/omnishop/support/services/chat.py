@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from omnishop.core.errors import RateLimited
+from omnishop.core.ratelimit import count_hit
 
 from ..errors import ChatEmailRequired, ChatNotFound, EmptyMessage, InboxNotFound, SenderRequired
 from ..models import Conversation, Inbox, Message
@@ -180,15 +181,7 @@ def _limit(kind: str, who: str) -> None:
     limit the shopper is told to slow down (core's RateLimited: 429 with Retry-After)."""
     limits = {**DEFAULT_LIMITS, **getattr(settings, "OMNISHOP_CHAT_LIMITS", {})}
     bucket = f"support:chat:{kind}:{who}:{int(timezone.now().timestamp()) // 60}"
-    if cache.add(bucket, 1, timeout=90):
-        count = 1
-    else:
-        try:
-            count = cache.incr(bucket)
-        except ValueError:  # expired between the two calls
-            cache.set(bucket, 1, timeout=90)
-            count = 1
-    if count > limits[kind]:
+    if count_hit(bucket, window_seconds=90) > limits[kind]:
         raise RateLimited(
             _("You are sending messages too quickly; wait a minute and try again."), retry_after=60
         )

@@ -8,11 +8,11 @@ from __future__ import annotations
 import hashlib
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 
 from omnishop.channels.models import Channel
 from omnishop.core.errors import RateLimited
+from omnishop.core.ratelimit import count_hit
 from omnishop.storefront.models import ContactMessage
 
 from ..models import Inbox, Message
@@ -93,15 +93,7 @@ def check_rate(*, client: str) -> None:
     The counter is in the shared cache, like the failed-log-in limits (omnishop.auth), so every worker and
     process counts together."""
     bucket = "contactform:" + hashlib.sha256(client.encode(errors="replace")).hexdigest()[:32]
-    if cache.add(bucket, 1, timeout=WINDOW_SECONDS):
-        count = 1
-    else:
-        try:
-            count = cache.incr(bucket)
-        except ValueError:  # expired between the two calls
-            cache.set(bucket, 1, timeout=WINDOW_SECONDS)
-            count = 1
-    if count > limit_per_hour():
+    if count_hit(bucket, window_seconds=WINDOW_SECONDS) > limit_per_hour():
         raise RateLimited(
             "Too many messages from this address; please try again later.", retry_after=WINDOW_SECONDS
         )

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -106,8 +105,6 @@ def cancel_order(request: HttpRequest, number: str) -> HttpResponse:
 def contact(request: HttpRequest) -> HttpResponse:
     """A message for customer service: kept as a ContactMessage and, in the same transaction, a conversation
     on the support desk's contact-form inbox. Submissions are rate-limited per client address."""
-    from ..models import ContactMessage
-
     channel = web_channel()
     values = {"email": "", "name": "", "order_number": "", "message": ""}
     errors: dict[str, str] = {}
@@ -146,9 +143,7 @@ def contact(request: HttpRequest) -> HttpResponse:
         if len(values["order_number"]) > 40:
             errors["order_number"] = _("That is not an order number.")
         if not errors:
-            with transaction.atomic():
-                sent = ContactMessage.objects.create(channel=channel, customer=customer, **values)
-                support_contact.take_over(sent)
+            support_contact.submit(channel=channel, customer=customer, **values)
             messages.success(request, _("Thank you — we will answer by e-mail within one working day."))
             return redirect(reverse("shop:contact"))
     return render(

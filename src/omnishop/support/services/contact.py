@@ -65,6 +65,21 @@ def take_over(contact_message: ContactMessage) -> Message:
         )
 
 
+def submit(*, channel: Channel, customer, email: str, name: str, order_number: str, message: str) -> Message:
+    """A shopper's contact-form message: kept as a ContactMessage and, in the same transaction, a message on
+    the desk's contact-form inbox (nothing half-written if either fails)."""
+    with transaction.atomic():
+        sent = ContactMessage.objects.create(
+            channel=channel,
+            customer=customer,
+            email=email,
+            name=name,
+            order_number=order_number,
+            message=message,
+        )
+        return take_over(sent)
+
+
 def take_over_all() -> int:
     """Every contact message not yet on the desk (the backlog from before the desk); returns how many."""
     done = set(
@@ -99,4 +114,4 @@ def check_rate(*, client: str) -> None:
         )
 
 
-__all__ = ["check_rate", "contact_inbox", "take_over", "take_over_all"]
+__all__ = ["check_rate", "contact_inbox", "submit", "take_over", "take_over_all"]

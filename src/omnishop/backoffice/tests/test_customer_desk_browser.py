@@ -3,6 +3,8 @@ previewed, confirmed and undone from it — controls found by role and name, axe
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -31,6 +33,7 @@ def test_the_360_shows_one_customers_orders_from_two_channels(browser_page, staf
     log_in(page, staff_user, "/admin/ops/customers/")
     page.get_by_label("Name, e-mail, phone or channel customer id").fill("AMZ-BUYER-77")
     page.get_by_role("button", name="Search").click()
+    page.wait_for_url(re.compile(r"AMZ-BUYER-77"))  # the results page, not the list it replaces
     page.get_by_role("link", name="Ada Lovelace").click()
     page.wait_for_url(f"**/admin/ops/customers/{ada.pk}/")
 

@@ -291,6 +291,12 @@ def paid_amount(*, reference: str) -> Decimal:
     return ((row["c"] or Decimal(0)) - (row["r"] or Decimal(0))).quantize(STORED)
 
 
+def captured_amount(*, reference: str) -> Decimal:
+    """Captured over every payment of the reference, refunds not deducted: what the customer has paid in."""
+    row = Payment.objects.filter(reference=reference).aggregate(c=Sum("captured"))
+    return (row["c"] or Decimal(0)).quantize(STORED)
+
+
 def payments_for(*, reference: str) -> list[Payment]:
     return list(Payment.objects.filter(reference=reference).prefetch_related("refunds"))
 

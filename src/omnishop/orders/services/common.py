@@ -191,7 +191,11 @@ def family_total(order: Order) -> Decimal:
 
 
 def settled(order: Order) -> bool:
-    return paid(order) >= family_total(order)
+    """Has the customer paid in what the order family costs? Captured money counts whether or not some of it
+    was refunded since: a refund never makes an order owe money again. (Refunds made because the order
+    came to cost less leave captured above the new total; a goodwill refund on an order still awaiting its
+    3-D Secure payment must not keep it awaiting payment once that payment is captured.)"""
+    return payments.captured_amount(reference=order.payment_reference) >= family_total(order)
 
 
 def record_allocation(order: Order, allocation) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from omnishop.inventory import services as inventory
 from omnishop.orders import services
-from omnishop.orders.models import Order
+from omnishop.orders.models import Order, OrderException
+from omnishop.payments import services as payments
 from omnishop.payments.models import Payment, Refund
 
 from .conftest import assert_books_balance
@@ -115,4 +117,53 @@ def test_cancelling_the_unpaid_part_of_a_merged_order_settles_it_as_paid(shop, c
     assert after.status == Order.Status.PAID
     paid_now, owed = family_balance(after)
     assert paid_now == owed
+    assert_books_balance()
+
+
+def test_a_goodwill_refund_before_the_3ds_payment_completes_does_not_keep_the_order_awaiting_payment(
+    shop, customer
+):
+    """The sequence the order machine found on 3 Dec 2026 (CI, SQLite): a 3-D Secure order awaiting the
+    shopper, a paid card order merged into it, a goodwill refund of 0.01 on the card payment, then the 3-D
+    Secure payment completes. Settling compared captured *minus refunded* with the total, so the order stayed
+    `pending_payment` for ever although every penny due had been taken."""
+    v = shop.variant(price="4.35")
+    waiting = shop.checkout({v: 3}, key="3ds", card="4000002500003155", customer=customer)
+    card = shop.checkout({v: 1}, key="card", customer=customer)
+    assert (waiting.status, card.status) == (Order.Status.PENDING_PAYMENT, Order.Status.PAID)
+    merged = services.merge_orders(orders=[card, waiting], actor="t")
+    assert merged.number == waiting.number
+    captured = Payment.objects.get(reference=merged.number, status="captured")
+    payments.refund_payment(payment=captured, amount=Decimal("0.01"), key="goodwill")
+
+    for p in Payment.objects.filter(reference=merged.number, status__in=["pending", "requires_action"]):
+        payments.confirm_payment(payment=p)
+
+    after = services.get_order(merged.number)
+    assert after.status == Order.Status.PAID
+    paid_now, owed = family_balance(after)
+    assert paid_now == owed - Decimal("0.01")
+    assert_books_balance()
+
+
+def test_a_goodwill_refund_does_not_send_a_backordered_paid_order_back_to_awaiting_payment(shop):
+    """The same rule where a backorder is allocated at last: a marketplace order paid in full waits for
+    stock, 1.00 is given back meanwhile; once its stock arrives it is paid (ready to ship), not
+    `pending_payment`."""
+    v = shop.variant(price="10.00", stock=0)
+    order, _ = services.create_channel_order(
+        channel=shop.channel,
+        lines=[services.ChannelLine(sku=v.sku, quantity=1)],
+        external_id="M-goodwill",
+        actor="channel:web",
+    )
+    assert order.status == Order.Status.ON_HOLD and services.paid(order) == order.total
+    payments.refund_payment(
+        payment=Payment.objects.get(reference=order.number), amount=Decimal("1.00"), key="goodwill"
+    )
+    services.resolve_exception(item=OrderException.objects.get(order=order), action="backorder", actor="t")
+    inventory.receive_stock(variant=v, location=shop.warehouse, quantity=5, reference="po")
+    assert services.allocate_backorders() == [order.number]
+
+    assert services.get_order(order.number).status == Order.Status.PAID
     assert_books_balance()

@@ -32,15 +32,7 @@ def list_carriers(request: HttpRequest):
 
 @router.post("/carriers", response={201: CarrierOut, **ERRORS}, auth=[staff("shipping.add_carrier")])
 def create_carrier(request: HttpRequest, body: CarrierIn):
-    from django.db import IntegrityError
-
-    from omnishop.core.errors import AlreadyExists
-
-    try:
-        carrier = services.create_carrier(**body.dict())
-    except IntegrityError:
-        raise AlreadyExists(f"Carrier '{body.code}' exists.", field="code") from None
-    return Status(201, carrier_out(carrier))
+    return Status(201, carrier_out(services.create_carrier(**body.dict())))
 
 
 @router.post("/webhooks/{carrier}", response={200: TrackingAppliedOut, **ERRORS}, auth=None)

@@ -17,7 +17,7 @@ import orjson
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from omnishop.core.errors import BadSignature, DomainError, NotFound, ValidationFailed
+from omnishop.core.errors import AlreadyExists, BadSignature, DomainError, NotFound, ValidationFailed
 from omnishop.orders import services as orders
 from omnishop.orders.models import Fulfilment, Order, OrderException
 
@@ -60,13 +60,18 @@ def create_carrier(
     for value in (status_map or {}).values():
         if value not in NORMALISED:
             raise ValidationFailed(f"'{value}' is not a tracking status.", field="status_map")
-    return Carrier.objects.create(
-        code=code,
-        name=name,
-        webhook_secret=webhook_secret,
-        tracking_url_template=tracking_url_template,
-        status_map=status_map or {},
-    )
+    try:
+        # a savepoint: a clash must not break the caller's transaction (a request or a test runs in one)
+        with transaction.atomic():
+            return Carrier.objects.create(
+                code=code,
+                name=name,
+                webhook_secret=webhook_secret,
+                tracking_url_template=tracking_url_template,
+                status_map=status_map or {},
+            )
+    except IntegrityError:
+        raise AlreadyExists(f"Carrier '{code}' exists.", field="code") from None
 
 
 def get_carrier(code: str) -> Carrier:

@@ -13,7 +13,7 @@ from omnishop.orders import services as orders
 from omnishop.orders.models import Fulfilment, Order, OrderException
 from omnishop.orders.tests.conftest import shop  # noqa: F401  (fixture)
 from omnishop.shipping import services
-from omnishop.shipping.models import TrackingEvent
+from omnishop.shipping.models import Carrier, TrackingEvent
 
 pytestmark = pytest.mark.django_db
 SECRET = "carrier-secret-0123456789"
@@ -123,3 +123,16 @@ def test_public_tracking_link_shows_parcels_without_personal_data(api, shipped):
     assert data["parcels"][0]["events"][0]["status"] == "in_transit"
     assert "Ada" not in response.content.decode()
     assert api.get("/shipping/track/guess").status_code == 404
+
+
+def test_a_carrier_code_taken_twice_is_a_409_and_leaves_the_transaction_usable(staff_api):
+    """Found by the deeper Schemathesis run (20 cases per operation): the second POST of one code raised
+    IntegrityError inside the request's transaction and the router caught it without a savepoint, so the
+    next query in that transaction failed (a 500 wherever the request runs in a transaction)."""
+    body = {"code": "parcelco", "name": "ParcelCo", "webhook_secret": "s" * 16}
+    assert staff_api.post("/shipping/carriers", body).status_code == 201
+    again = staff_api.post("/shipping/carriers", body)
+    assert again.status_code == 409, again.content
+    error = again.json()["error"]
+    assert (error["code"], error["field"]) == ("already_exists", "code")
+    assert Carrier.objects.filter(code="parcelco").count() == 1  # and the transaction still answers

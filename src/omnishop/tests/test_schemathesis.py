@@ -1,5 +1,5 @@
 """Schema fuzzing of /api/v1: Schemathesis generates requests from our own OpenAPI document and sends them to
-the app in-process (WSGI), as nobody, as a channel key and as a staff member.
+the app in-process (WSGI), as nobody, as a channel key, as a signed-in shopper and as a staff member.
 
 The bar: no input gets a 5xx (`not_a_server_error`), and every answer matches the schema the operation
 publishes (`response_schema_conformance`). Examples are few per operation and derandomised, so a run takes
@@ -42,16 +42,33 @@ fuzz_settings = settings(
 )
 
 
-@pytest.fixture
-def callers(db, web_channel, make_key, staff_user, settings):
-    """Headers of the three kinds of caller; each run starts with an empty cache (no failure counts)."""
-    settings.ACCOUNT_RATE_LIMITS = False
+def _session_token(email: str) -> str:
     login = Client().post(
         "/_allauth/app/v1/auth/login",
-        {"email": staff_user.email, "password": PASSWORD},
+        {"email": email, "password": PASSWORD},
         content_type="application/json",
     )
     assert login.status_code == 200, login.content
+    return login.json()["meta"]["session_token"]
+
+
+@pytest.fixture
+def shopper_user(db, django_user_model):
+    """A shopper with an account (a proven e-mail and a password), signed in through the app's headless API."""
+    from allauth.account.models import EmailAddress
+
+    user = django_user_model.objects.create_user(
+        email="shopper@example.com", username="shopper", password=PASSWORD
+    )
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+    return user
+
+
+@pytest.fixture
+def callers(db, web_channel, make_key, staff_user, shopper_user, settings):
+    """Headers of the four kinds of caller; each run starts with an empty cache (no failure counts)."""
+    settings.ACCOUNT_RATE_LIMITS = False
+    staff_token, shopper_token = _session_token(staff_user.email), _session_token(shopper_user.email)
     # The app runs in this thread, inside the test's transaction: keep Django from closing the connection at
     # the end of each request, as its test client does (after the log-in: the test client reconnects them).
     request_started.disconnect(close_old_connections)
@@ -60,7 +77,8 @@ def callers(db, web_channel, make_key, staff_user, settings):
         yield {
             "nobody": {},
             "channel key": {"Authorization": f"Bearer {make_key(web_channel)}"},
-            "staff": {"X-Session-Token": login.json()["meta"]["session_token"]},
+            "shopper": {"X-Session-Token": shopper_token},
+            "staff": {"X-Session-Token": staff_token},
         }
     finally:
         request_started.connect(close_old_connections)

@@ -333,7 +333,7 @@ OMNISHOP_WEB_CHANNEL = os.environ.get("OMNISHOP_WEB_CHANNEL", "web")
 OMNISHOP_IMAGE_HOSTS = tuple(h for h in os.environ.get("OMNISHOP_IMAGE_HOSTS", "").split(",") if h)
 # Storefront reads run as server-side prepared statements on PostgreSQL (off: OMNISHOP_STOREFRONT_PREPARE=0).
 OMNISHOP_STOREFRONT_PREPARE = env_bool("OMNISHOP_STOREFRONT_PREPARE", True)
-# HTTP caching of public catalogue resources (core/http_cache.py, ADR 0023): seconds a shared cache may serve
+# HTTP caching of public catalogue resources (core/http_cache.py, ADR 0024): seconds a shared cache may serve
 # a copy without asking, then may keep serving it while it revalidates; and the longest an ETag derived from
 # the catalogue version lives even when no change is seen.
 OMNISHOP_HTTP_CACHE_MAX_AGE = int(os.environ.get("OMNISHOP_HTTP_CACHE_MAX_AGE", "60"))

@@ -3,7 +3,7 @@
 Framework-neutral on purpose — it takes header strings and returns header pairs — so the Django views and
 the storefront's lean WSGI path (ADR 0003) answer a conditional request the same way, from the same
 settings. What a resource's validators are made of (a catalogue version, a body) is its owner's business;
-this module turns them into headers and decides `304 Not Modified` (RFC 9110 §13.1–13.2). ADR 0023.
+this module turns them into headers and decides `304 Not Modified` (RFC 9110 §13.1–13.2). ADR 0024.
 """
 
 from __future__ import annotations

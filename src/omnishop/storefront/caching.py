@@ -14,7 +14,7 @@ and stock statements run. The version is a handful of maxima that indexes answer
 - the channel row, its inventory policy and its stock locations, and a summary of the category tree.
 
 Global maxima over-invalidate (a sale in one channel changes every channel's tag) but never miss a change
-made through the services; ADR 0023 says why that trade, and what bounds the rare miss (a write committed
+made through the services; ADR 0024 says why that trade, and what bounds the rare miss (a write committed
 after a later one) — core.http_cache.version_validators' TTL bucket.
 """
 

@@ -2,7 +2,7 @@
 
 Both answer a conditional GET the same way (`answer`): the channel's catalogue validators first (one
 statement), `304` without rendering when the client's copy is current, else the rendered JSON with the
-validators and a public Cache-Control (core.http_cache, ADR 0023).
+validators and a public Cache-Control (core.http_cache, ADR 0024).
 """
 
 from __future__ import annotations

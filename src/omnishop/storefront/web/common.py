@@ -151,7 +151,7 @@ def cacheable(*, public: bool = True):
     answers 304 and the browser keeps its own copy, whose token still matches its cookie. Pages with
     personal data never use this decorator. Unlike the storefront API (storefront/caching.py), a page's
     tag is of its body: what it shows also depends on the search index, the recommenders, the language and
-    the visitor, which no cheap catalogue version covers (ADR 0023).
+    the visitor, which no cheap catalogue version covers (ADR 0024).
     """
 
     def decorate(view):

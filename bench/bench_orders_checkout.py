@@ -47,6 +47,17 @@ ADDRESS = {
     "country": "GB",
 }
 SECRET = "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+# The columns the raw-SQL baseline writes (what a checkout writes that matters for cost; the rest are left
+# NULL in the copies, see _seed).
+RAW_ORDER_COLUMNS = (
+    "number", "payment_reference", "channel_id", "email", "status", "currency", "checkout_hash",
+    "prices_include_tax", "shipping_method_name", "subtotal", "shipping_total", "tax_total", "total",
+    "fees_total", "external_id", "checkout_key", "tracking_token", "created_at", "updated_at",
+)  # fmt: skip
+RAW_LINE_COLUMNS = (
+    "order_id", "variant_id", "sku", "title", "quantity", "allocated", "fulfilled", "returned", "cancelled",
+    "unit_price", "tax_rate", "line_net", "line_tax", "line_total", "weight_grams",
+)  # fmt: skip
 
 
 def _django(db_url: str) -> None:
@@ -128,6 +139,18 @@ def _seed() -> dict:
         )
         cursor.execute("CREATE SEQUENCE IF NOT EXISTS bench_raw_line_seq")
         cursor.execute("ALTER TABLE bench_raw_line ALTER COLUMN id SET DEFAULT nextval('bench_raw_line_seq')")
+        # Django declares no database defaults: a NOT NULL column added to orders later (fees_total did,
+        # on 1 Dec) made every baseline INSERT fail, and the baseline reported 0 orders/s. The copies keep
+        # NOT NULL only on the columns the baseline writes, so a new column cannot silently zero it again.
+        for table, written in (("bench_raw_order", RAW_ORDER_COLUMNS), ("bench_raw_line", RAW_LINE_COLUMNS)):
+            cursor.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = %s "
+                "AND is_nullable = 'NO' AND column_default IS NULL",
+                [table],
+            )
+            for (column,) in cursor.fetchall():
+                if column not in written:
+                    cursor.execute(f'ALTER TABLE {table} ALTER COLUMN "{column}" DROP NOT NULL')
         cursor.execute("ANALYZE")
     key = issue_api_key(channel=channel, name="bench", scopes=["orders:read", "orders:write"]).secret
     return {"channel_id": channel.pk, "location_id": location.pk, "variants": variants, "api_key": key}
@@ -176,6 +199,8 @@ def _start_server(db_url: str, threads: int = 1) -> tuple[subprocess.Popen, int]
             "2",
             "--port",
             str(port),
+            "--threads",  # the gthread cases ran sync workers until 3 Dec: this argument was not passed
+            str(threads),
             "--no-collectstatic",
         ],
         env=env,
@@ -249,17 +274,14 @@ def _raw_op(db_url: str, env: dict, sku_for):
             if cur.rowcount != 1:
                 raise RuntimeError("insufficient")
             cur.execute(
-                "INSERT INTO bench_raw_order (number, payment_reference, channel_id, email, status, currency, checkout_hash, "
-                "prices_include_tax, shipping_method_name, subtotal, shipping_total, tax_total, total, external_id, "
-                "checkout_key, tracking_token, created_at, updated_at) VALUES (%s, %s, %s, '', 'paid', 'GBP', '', true, "
-                "'Standard', 9.99, 3.95, 2.32, 13.94, '', %s, %s, now(), now()) RETURNING id",
+                f"INSERT INTO bench_raw_order ({', '.join(RAW_ORDER_COLUMNS)}) VALUES (%s, %s, %s, '', 'paid', "
+                "'GBP', '', true, 'Standard', 9.99, 3.95, 2.32, 13.94, 0, '', %s, %s, now(), now()) RETURNING id",
                 (number, number, channel_id, number, uuid.uuid4().hex),
                 prepare=True,
             )
             order_id = cur.fetchone()[0]
             cur.execute(
-                "INSERT INTO bench_raw_line (order_id, variant_id, sku, title, quantity, allocated, fulfilled, "
-                "returned, cancelled, unit_price, tax_rate, line_net, line_tax, line_total, weight_grams) "
+                f"INSERT INTO bench_raw_line ({', '.join(RAW_LINE_COLUMNS)}) "
                 "VALUES (%s, %s, 'x', 'x', 1, 1, 0, 0, 0, 9.99, 0.2, 8.33, 1.66, 9.99, 300)",
                 (order_id, variant_id),
                 prepare=True,
@@ -390,6 +412,8 @@ def main(ctx: BenchContext) -> None:
                         "value": baseline["value"],
                         "p50_ms": baseline["p50_ms"],
                         "p99_ms": baseline["p99_ms"],
+                        "errors": baseline["errors"],
+                        "outcomes": baseline["outcomes"],
                     },
                     "notes": f"POST /api/v1/orders/checkout, omnishop serve (gunicorn, 2 sync workers), {clients} client "
                     f"threads on the same machine, {repeats}x{seconds:.0f}s windows, value = median; "

@@ -245,9 +245,10 @@ def sample(out: Path, *, pages_per_channel: int = 60, details: int = 600) -> dic
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "omnishop.settings")
     django.setup()
+    import orjson
     from django.db import connection
 
-    from omnishop.storefront import services
+    from omnishop.storefront import render
 
     rng = random.Random(SEED)
     recorded: list = []
@@ -256,26 +257,44 @@ def sample(out: Path, *, pages_per_channel: int = 60, details: int = 600) -> dic
         recorded.append([sql, list(params or [])])
         return execute(sql, params, many, context)
 
-    def capture(fn, **kwargs):
+    def capture(fn, *args, **kwargs):
         recorded.clear()
         with connection.execute_wrapper(record):
-            result = fn(**kwargs)
+            result = fn(*args, **kwargs)
         return result, [list(x) for x in recorded]
+
+    def item(path: str, answer, statements, again) -> dict:
+        """A path, its cold statements, its ETag and what a revalidation with that ETag runs (a 304)."""
+        status, _, headers = answer
+        etag = dict(headers)["ETag"]
+        (revalidated, _, _), revalidation = capture(again, if_none_match=etag, if_modified_since=None)
+        assert (status, revalidated) == (200, 304), (path, status, revalidated)
+        return {"path": path, "statements": statements, "etag": etag, "revalidation": revalidation}
 
     lists, detail_paths = [], []
     for channel in ("web", "marketplace", "flagship"):
         cursor = None
         for _ in range(pages_per_channel):
-            page, statements = capture(
-                services.product_page, channel_code=channel, query=services.PageQuery(cursor=cursor)
-            )
+            params = {"cursor": cursor} if cursor else {}
+            conditional = {"if_none_match": None, "if_modified_since": None}
+            answer, statements = capture(render.product_page, channel, params, **conditional)
+            page = orjson.loads(answer[1])
             path = f"/api/v1/storefront/{channel}/products" + (f"?cursor={cursor}" if cursor else "")
-            lists.append({"path": path, "statements": statements})
-            slugs = [item["slug"] for item in page["items"]]
+            lists.append(
+                item(
+                    path, answer, statements, lambda c=channel, p=params, **h: render.product_page(c, p, **h)
+                )
+            )
+            slugs = [card["slug"] for card in page["items"]]
             for slug in rng.sample(slugs, min(len(slugs), details // (3 * pages_per_channel) + 1)):
-                _, statements = capture(services.product_detail, channel_code=channel, slug=slug)
+                answer, statements = capture(render.product_detail, channel, slug, **conditional)
                 detail_paths.append(
-                    {"path": f"/api/v1/storefront/{channel}/products/{slug}", "statements": statements}
+                    item(
+                        f"/api/v1/storefront/{channel}/products/{slug}",
+                        answer,
+                        statements,
+                        lambda c=channel, s=slug, **h: render.product_detail(c, s, **h),
+                    )
                 )
             cursor = page["next_cursor"]
             if not cursor:

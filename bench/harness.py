@@ -58,11 +58,45 @@ def time_calls(fn: Callable[[], object], *, count: int, warmup: int = 0) -> list
     return samples
 
 
+class BaselineMissing(RuntimeError):
+    """A case compares against a same-run baseline that measured nothing: the run fails, no result is written."""
+
+
+def check_baselines(benchmark: str, cases: Sequence[dict]) -> None:
+    """Refuse cases whose declared baseline has no positive, finite `value`.
+
+    A case that declares a `baseline` is a comparison; a baseline of 0 (every operation of it failed), or
+    one without a value, would publish figures with no ratio, silently. Cases that declare no baseline at
+    all (a flash sale, a quality metric) are not comparisons and pass.
+    """
+    bad = []
+    for case in cases:
+        if "baseline" not in case:
+            continue
+        base = case["baseline"]
+        value = base.get("value") if isinstance(base, dict) else None
+        ok = (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and math.isfinite(value)
+            and value > 0
+        )
+        if not ok:
+            bad.append(f"'{case.get('case')}' (baseline value {value!r})")
+    if bad:
+        raise BaselineMissing(
+            f"{benchmark}: no result written — the same-run baseline of {', '.join(bad)} is zero or missing, "
+            "so no ratio can be computed. The baseline's operations probably all failed: see its errors or "
+            "outcomes and fix the baseline (BENCH.md: every ratio is against a baseline of the same run)."
+        )
+
+
 @dataclass
 class BenchContext:
     database_url: str = field(default_factory=lambda: os.environ.get("BENCH_DATABASE_URL", ""))
     database_version: str = field(default_factory=lambda: os.environ.get("BENCH_DATABASE_VERSION", ""))
     quick: bool = field(default_factory=lambda: os.environ.get("BENCH_QUICK", "") == "1")
+    results_dir: Path = RESULTS
 
     def machine(self) -> dict:
         return {
@@ -72,8 +106,12 @@ class BenchContext:
         }
 
     def report(self, benchmark: str, cases: list[dict]) -> Path:
-        """Write bench/results/<benchmark>.json and print the figures as a table."""
-        RESULTS.mkdir(parents=True, exist_ok=True)
+        """Write bench/results/<benchmark>.json and print the figures as a table.
+
+        Raises BaselineMissing (and writes nothing) when a case's same-run baseline is zero or missing.
+        """
+        check_baselines(benchmark, cases)
+        self.results_dir.mkdir(parents=True, exist_ok=True)
         for case in cases:
             base = case.get("baseline")
             if base and case.get("value") is not None and base.get("value"):
@@ -85,7 +123,7 @@ class BenchContext:
             "machine": self.machine(),
             "cases": cases,
         }
-        path = RESULTS / f"{benchmark}.json"
+        path = self.results_dir / f"{benchmark}.json"
         path.write_text(json.dumps(doc, indent=2, default=str) + "\n")
         print_table(doc)
         return path

@@ -333,6 +333,14 @@ OMNISHOP_WEB_CHANNEL = os.environ.get("OMNISHOP_WEB_CHANNEL", "web")
 OMNISHOP_IMAGE_HOSTS = tuple(h for h in os.environ.get("OMNISHOP_IMAGE_HOSTS", "").split(",") if h)
 # Storefront reads run as server-side prepared statements on PostgreSQL (off: OMNISHOP_STOREFRONT_PREPARE=0).
 OMNISHOP_STOREFRONT_PREPARE = env_bool("OMNISHOP_STOREFRONT_PREPARE", True)
+# HTTP caching of public catalogue resources (core/http_cache.py, ADR 0024): seconds a shared cache may serve
+# a copy without asking, then may keep serving it while it revalidates; and the longest an ETag derived from
+# the catalogue version lives even when no change is seen.
+OMNISHOP_HTTP_CACHE_MAX_AGE = int(os.environ.get("OMNISHOP_HTTP_CACHE_MAX_AGE", "60"))
+OMNISHOP_HTTP_CACHE_STALE_WHILE_REVALIDATE = int(
+    os.environ.get("OMNISHOP_HTTP_CACHE_STALE_WHILE_REVALIDATE", "300")
+)
+OMNISHOP_HTTP_CACHE_VERSION_TTL = int(os.environ.get("OMNISHOP_HTTP_CACHE_VERSION_TTL", "300"))
 
 # --- back-office: a refund above this amount (in the order's currency) also needs the finance role's
 # permission payments.change_refund (backoffice/web/orders_money.py).

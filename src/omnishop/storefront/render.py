@@ -1,18 +1,62 @@
-"""Request parameters in, JSON bytes out: the part both the ninja endpoints and the fast path share."""
+"""Request parameters in, JSON bytes out: the part both the ninja endpoints and the fast path share.
+
+Both answer a conditional GET the same way (`answer`): the channel's catalogue validators first (one
+statement), `304` without rendering when the client's copy is current, else the rendered JSON with the
+validators and a public Cache-Control (core.http_cache, ADR 0024).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import orjson
 
-from . import services
+from omnishop.core import http_cache
+
+from . import caching, services
+
+Answer = tuple[int, bytes, list[tuple[str, str]]]  # status, body, caching headers
 
 
-def product_page(channel_code: str, params: Mapping[str, str]) -> bytes:
-    query = services.parse_page_query(params)
-    return orjson.dumps(services.product_page(channel_code=channel_code, query=query))
+def product_page(channel_code: str, params: Mapping[str, str], **conditional: str | None) -> Answer:
+    """A page of the channel's products; `conditional`: if_none_match, if_modified_since (header values)."""
+    query = services.parse_page_query(params)  # a request the list refuses (422) is never answered 304
+    return answer(
+        channel_code,
+        lambda: orjson.dumps(services.product_page(channel_code=channel_code, query=query)),
+        **conditional,
+    )
 
 
-def product_detail(channel_code: str, slug: str) -> bytes:
-    return orjson.dumps(services.product_detail(channel_code=channel_code, slug=slug))
+def product_detail(channel_code: str, slug: str, **conditional: str | None) -> Answer:
+    return answer(
+        channel_code,
+        lambda: orjson.dumps(services.product_detail(channel_code=channel_code, slug=slug)),
+        **conditional,
+    )
+
+
+def answer(
+    channel_code: str,
+    body: Callable[[], bytes],
+    *,
+    if_none_match: str | None,
+    if_modified_since: str | None,
+) -> Answer:
+    """(status, body, caching headers) of a GET: 304 with an empty body when the client's copy is current.
+
+    The validators are read *before* the body: a change committed in between makes the body newer than
+    its tag, never older, so the next revalidation fetches it again rather than keeping a stale copy.
+    Errors (404, 422) raise as usual and carry no caching headers.
+    """
+    validators = caching.catalogue_validators(channel_code)
+    if validators is None:
+        return 200, body(), []
+    cache_headers = http_cache.headers(validators, public=True)
+    if if_none_match and if_none_match.strip() == "*":
+        if_none_match = None  # "any copy": whether this URL has one at all is only known by rendering it
+    if http_cache.is_not_modified(
+        validators, if_none_match=if_none_match, if_modified_since=if_modified_since
+    ):
+        return 304, b"", cache_headers
+    return 200, body(), cache_headers

@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 PREFIX = "/api/v1/storefront/"
 _STATUS = {
     200: "200 OK",
+    304: "304 Not Modified",
     404: "404 Not Found",
     422: "422 Unprocessable Entity",
     500: "500 Internal Server Error",
@@ -108,18 +109,23 @@ class StorefrontFastPath:
         secure = self._is_secure(environ)
         if not self._host_allowed(environ) or (settings.SECURE_SSL_REDIRECT and not secure):
             return self.app(environ, start_response)  # Django answers 400 / redirects, as it always does
-        status, body = self._answer(parts, environ)
-        return self._respond(start_response, status, body, secure, environ["REQUEST_METHOD"] == "HEAD")
+        status, body, cache_headers = self._answer(parts, environ)
+        head = environ["REQUEST_METHOD"] == "HEAD"
+        return self._respond(start_response, status, body, secure, head, cache_headers)
 
-    def _answer(self, parts: list[str], environ) -> tuple[int, bytes]:
+    def _answer(self, parts: list[str], environ) -> render.Answer:
+        conditional = {
+            "if_none_match": environ.get("HTTP_IF_NONE_MATCH"),
+            "if_modified_since": environ.get("HTTP_IF_MODIFIED_SINCE"),
+        }
         for attempt in (1, 2):
             try:
                 if len(parts) == 2:
                     params = dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
-                    return 200, render.product_page(parts[0], params)
-                return 200, render.product_detail(parts[0], parts[2])
+                    return render.product_page(parts[0], params, **conditional)
+                return render.product_detail(parts[0], parts[2], **conditional)
             except DomainError as exc:
-                return exc.status, _error_body(exc)
+                return exc.status, _error_body(exc), []
             except (OperationalError, InterfaceError):
                 # A connection the server dropped (restart, idle timeout): retry once on a new one.
                 connection.close()
@@ -127,19 +133,23 @@ class StorefrontFastPath:
                     logger.exception(
                         "Storefront request failed on the database: %s", environ.get("PATH_INFO")
                     )
-                    return 500, _INTERNAL_ERROR
+                    return 500, _INTERNAL_ERROR, []
             except Exception:
                 logger.exception("Unhandled error in GET %s", environ.get("PATH_INFO"))
-                return 500, _INTERNAL_ERROR
+                return 500, _INTERNAL_ERROR, []
             finally:
                 if self.manage_connections:
                     self._end_of_request()
         raise AssertionError("unreachable")
 
-    def _respond(self, start_response, status: int, body: bytes, secure: bool, head: bool):
+    def _respond(self, start_response, status: int, body: bytes, secure: bool, head: bool, cache_headers):
         if self._headers is None:
             self._headers, self._hsts = _security_headers(), _hsts_header()
-        headers = [*self._headers, ("Content-Length", str(len(body)))]
+        if status == 304:  # no body, so neither its type nor its length (RFC 9110 §15.4.5)
+            headers = [h for h in self._headers if h[0] != "Content-Type"]
+        else:
+            headers = [*self._headers, ("Content-Length", str(len(body)))]
+        headers += cache_headers
         if secure and self._hsts:
             headers.append(self._hsts)
         start_response(_STATUS.get(status) or f"{status} Error", headers)

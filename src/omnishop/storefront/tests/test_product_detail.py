@@ -101,14 +101,15 @@ def test_detail_of_an_unknown_channel_is_channel_not_found(api, web_channel, mak
     assert response.json()["error"]["code"] == "channel_not_found"
 
 
-def test_detail_is_one_sql_statement_plus_one_for_stock(
+def test_detail_is_the_catalogue_version_then_one_sql_statement_plus_one_for_stock(
     api, web_channel, make_product, list_in, django_assert_num_queries
 ):
     from omnishop.storefront import services
 
     product = make_product("Thing", variants=5, images=3)
     list_in(product, web_channel)
-    expected = 1 + (1 if services._availability_service() is not None else 0)
+    # The catalogue version (ETag, Last-Modified: storefront/caching.py), the page, the stock.
+    expected = 2 + (1 if services._availability_service() is not None else 0)
     with django_assert_num_queries(expected):
         response = api.get(f"/storefront/web/products/{product.slug}")
     assert len(response.json()["variants"]) == 5

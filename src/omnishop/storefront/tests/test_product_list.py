@@ -153,14 +153,15 @@ def test_text_search_matches_product_or_channel_title_case_insensitively(
     assert slugs(api.get("/storefront/web/products", {"q": "_"})) == []
 
 
-def test_listing_a_page_is_one_sql_statement_plus_one_for_stock(
+def test_listing_a_page_is_the_catalogue_version_then_one_sql_statement_plus_one_for_stock(
     api, web_channel, make_product, list_in, django_assert_num_queries
 ):
     from omnishop.storefront import services
 
     for i in range(25):
         list_in(make_product(f"Thing {i}", variants=3, images=2), web_channel)
-    expected = 1 + (1 if services._availability_service() is not None else 0)
+    # The catalogue version (ETag, Last-Modified: storefront/caching.py), the page, the stock.
+    expected = 2 + (1 if services._availability_service() is not None else 0)
     with django_assert_num_queries(expected):
         response = api.get("/storefront/web/products")
     assert len(response.json()["items"]) == 20

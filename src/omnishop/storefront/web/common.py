@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.vary import vary_on_cookie
 
 from omnishop.channels.models import Channel
+from omnishop.core import http_cache
 from omnishop.core.money import minor_units
 
 CART_SESSION_KEY = "shop_cart"
@@ -139,15 +140,18 @@ def image_url(url: str | None, *, key: str) -> str:
 _CSRF_VALUE = re.compile(rb'name="csrfmiddlewaretoken" value="[^"]*"')
 
 
-def cacheable(max_age: int = 60, stale: int = 300, *, public: bool = True):
+def cacheable(*, public: bool = True):
     """Catalogue pages: an ETag of the body, `304` on a matching conditional GET, and for anonymous
-    visitors `Cache-Control: public` with stale-while-revalidate so a CDN or proxy in front serves the rush.
+    visitors `Cache-Control: public` with stale-while-revalidate (OMNISHOP_HTTP_CACHE_MAX_AGE, …) so a CDN
+    or proxy in front serves the rush.
 
     A shopper with a session (signed in, or holding a cart) gets the same validators but `private`: their
     page shows their cart. So does every page with a form (`public=False`): its CSRF token belongs to one
     browser. The token (masked afresh on every render) is left out of the ETag, so a revalidation still
     answers 304 and the browser keeps its own copy, whose token still matches its cookie. Pages with
-    personal data never use this decorator.
+    personal data never use this decorator. Unlike the storefront API (storefront/caching.py), a page's
+    tag is of its body: what it shows also depends on the search index, the recommenders, the language and
+    the visitor, which no cheap catalogue version covers (ADR 0024).
     """
 
     def decorate(view):
@@ -161,11 +165,8 @@ def cacheable(max_age: int = 60, stale: int = 300, *, public: bool = True):
             tag = quote_etag(hashlib.blake2b(body, digest_size=12).hexdigest())
             response["ETag"] = tag
             personal = request.user.is_authenticated or CART_SESSION_KEY in request.session
-            if personal or not public:
-                response["Cache-Control"] = "private, max-age=0, must-revalidate"
-            else:
-                response["Cache-Control"] = f"public, max-age={max_age}, stale-while-revalidate={stale}"
-            if tag in _tags(request.headers.get("If-None-Match", "")):
+            response["Cache-Control"] = http_cache.cache_control(public=public and not personal)
+            if http_cache.etag_matches(tag, request.headers.get("If-None-Match", "")):
                 not_modified = HttpResponse(status=304)
                 for header in ("ETag", "Cache-Control", "Vary"):
                     if header in response:
@@ -176,10 +177,6 @@ def cacheable(max_age: int = 60, stale: int = 300, *, public: bool = True):
         return wrapped
 
     return decorate
-
-
-def _tags(header: str) -> set[str]:
-    return {t.strip().removeprefix("W/") for t in header.split(",") if t.strip()}
 
 
 def shop(request: HttpRequest) -> dict:

@@ -26,14 +26,18 @@ from django.utils import timezone
 from omnishop.core import outbox
 
 from .errors import SourceError
-from .models import ImportJob, QuarantinedRow
+from .models import ImportJob, QuarantinedRow, QuarantineSighting
 from .profiles import Profile, get_profile
 from .readers import SourceRow, columns_of, open_source
 from .targets import target_for
 from .targets.base import (  # the row types live with the targets (which never import the engine)
+    IMPORTED,
+    MERGED,
     OUTCOMES,
     QUARANTINED,
+    UPDATED,
     Prepared,
+    content_hash,
 )
 
 # Exact-duplicate detection keeps one hash per distinct row (~70 bytes each): exact up to a million rows per
@@ -129,6 +133,16 @@ class QualityStats:
 
 Progress = Callable[[ImportJob], None]
 
+# Columns a downloaded quarantine file adds: not part of the row's identity.
+_QUARANTINE_COLUMNS = ("_quarantine_id", "_line", "_reasons")
+_LANDED = (IMPORTED, UPDATED, MERGED)
+
+
+def fingerprint(raw: dict) -> str:
+    """The row's identity in quarantine: a hash of the row as read (without the quarantine file's own
+    columns), so the same bad row from a re-import, a twin file or a re-uploaded download is recognised."""
+    return content_hash({k: v for k, v in raw.items() if k not in _QUARANTINE_COLUMNS})
+
 
 def _quarantine_id(values: dict) -> int | None:
     raw = values.get("_quarantine_id")
@@ -146,6 +160,9 @@ class Runner:
         self.batch_size = int(getattr(settings, "OMNISHOP_DATAHUB_BATCH_SIZE", 5000))
         self.target = target  # the engine is handed its target; targets never import the engine
         self.stats = QualityStats(profile)
+        self.scope = f"{target.source}/{profile.target}"[:200]
+        self.claimed: set[int] = set()  # open entries this job has seen again (each at most once)
+        self.open_keys: set[str] | None = None  # natural keys waiting in quarantine when the job began
 
     # -- one batch ------------------------------------------------------------------------------------
     def commit(self, batch: list[SourceRow], *, skip_through: int = 0) -> None:
@@ -167,7 +184,15 @@ class Runner:
                 continue
             observe(row, data, reasons)
             if reasons:
-                bad.append(QuarantinedRow(job=job, line=row.line, raw=raw_json(values), reasons=reasons))
+                bad.append(
+                    QuarantinedRow(
+                        job=job,
+                        line=row.line,
+                        raw=raw_json(values),
+                        reasons=reasons,
+                        row_key=self.target.quarantine_key(data),
+                    )
+                )
             elif "_quarantine_id" in values:
                 good.append(Prepared(row.line, values, data, resubmitted_from=_quarantine_id(values)))
             else:
@@ -182,18 +207,33 @@ class Runner:
         job = self.job
         counts: Counter = Counter()
         with transaction.atomic():
+            if self.open_keys is None:
+                self.open_keys = set(
+                    QuarantinedRow.objects.filter(scope=self.scope, status=QuarantinedRow.Status.OPEN)
+                    .exclude(row_key="")
+                    .values_list("row_key", flat=True)
+                )
             results = self.target.write(good) if good else []
+            landed: list[str] = []
             for prepared, result in zip(good, results, strict=True):
                 counts[result.outcome] += 1
                 if result.outcome == QUARANTINED:
                     bad.append(
                         QuarantinedRow(
-                            job=job, line=prepared.line, raw=raw_json(prepared.raw), reasons=result.reasons
+                            job=job,
+                            line=prepared.line,
+                            raw=raw_json(prepared.raw),
+                            reasons=result.reasons,
+                            row_key=self.target.quarantine_key(prepared.data),
                         )
                     )
                     self.stats.count_reasons(result.reasons or [], prepared.line)
+                elif self.open_keys and result.outcome in _LANDED:
+                    landed.append(self.target.quarantine_key(prepared.data))
             counts[QUARANTINED] = len(bad)
-            QuarantinedRow.objects.bulk_create(bad, batch_size=1000)
+            QuarantinedRow.objects.bulk_create(self.seen_before(bad), batch_size=1000)
+            if landed:
+                self.resolve_landed(landed)
             fixed = [
                 p.resubmitted_from
                 for p, r in zip(good, results, strict=True)
@@ -212,6 +252,57 @@ class Runner:
             job.save(update_fields=[*OUTCOMES, "rows_read", "last_line", "entity_counts"])
         if self.progress:
             self.progress(job)
+
+    def seen_before(self, bad: list[QuarantinedRow]) -> list[QuarantinedRow]:
+        """The rows of `bad` that are new to the quarantine. A row already waiting there (same scope, same
+        content, open, not yet met by this job) is recorded as seen again by this job instead; identical
+        bad rows pair off one to one, so importing a file again leaves exactly the open entries it had."""
+        for row in bad:
+            row.scope = self.scope
+            row.fingerprint = fingerprint(row.raw)
+        waiting: dict[str, list[int]] = {}
+        prints = list({row.fingerprint for row in bad})
+        for start in range(0, len(prints), 2000):
+            found = (
+                QuarantinedRow.objects.filter(
+                    scope=self.scope,
+                    status=QuarantinedRow.Status.OPEN,
+                    fingerprint__in=prints[start : start + 2000],
+                )
+                .exclude(job=self.job)
+                .order_by("id")
+                .values_list("fingerprint", "id")
+            )
+            for digest, pk in found:
+                if pk not in self.claimed:
+                    waiting.setdefault(digest, []).append(pk)
+        if not waiting:
+            return bad
+        new, sightings = [], []
+        for row in bad:
+            candidates = waiting.get(row.fingerprint)
+            if candidates:
+                pk = candidates.pop(0)
+                self.claimed.add(pk)
+                sightings.append(QuarantineSighting(row_id=pk, job=self.job, line=row.line))
+            else:
+                new.append(row)
+        QuarantineSighting.objects.bulk_create(sightings, batch_size=1000)
+        return new
+
+    def resolve_landed(self, keys: list[str]) -> None:
+        """Rows that imported now and name an object whose earlier row waits in quarantine: that entry is
+        done (the fixed row arrived), unless this job itself met the bad row again."""
+        open_keys = self.open_keys or set()
+        matched = list({key for key in keys if key in open_keys})
+        for start in range(0, len(matched), 2000):
+            chunk = matched[start : start + 2000]
+            QuarantinedRow.objects.filter(
+                scope=self.scope, status=QuarantinedRow.Status.OPEN, row_key__in=chunk
+            ).exclude(job=self.job).exclude(pk__in=self.claimed).update(
+                status=QuarantinedRow.Status.RESOLVED, resolved_by_job=self.job
+            )
+        open_keys.difference_update(matched)
 
     # -- whole file -----------------------------------------------------------------------------------
     def run(self, path: Path, *, resume: bool = False) -> ImportJob:

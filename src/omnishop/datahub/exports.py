@@ -16,7 +16,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 import orjson
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from .errors import UnknownEntity
 
@@ -303,12 +303,17 @@ def quarantine_file(*, job, fmt: str = "csv") -> tuple[Iterator[bytes], str, str
     `_quarantine_id` resolve their originals when they import."""
     from omnishop.core.errors import ValidationFailed
 
-    from .models import QuarantinedRow
+    from .models import QuarantinedRow, QuarantineSighting
     from .profiles import get_profile
 
     if fmt not in ("csv", "xlsx"):
         raise ValidationFailed("Quarantine downloads are csv or xlsx.", field="format")
-    qs = QuarantinedRow.objects.filter(job=job, status=QuarantinedRow.Status.OPEN).order_by("line", "pk")
+    seen = QuarantineSighting.objects.filter(job=job).values("row_id")
+    qs = (
+        QuarantinedRow.objects.filter(Q(job=job) | Q(pk__in=seen))
+        .filter(status=QuarantinedRow.Status.OPEN)
+        .order_by("line", "pk")
+    )
     columns: list[str] = []
     for spec in get_profile(job.profile).fields:
         for column in spec.columns[:1]:

@@ -99,10 +99,38 @@ class QuarantinedRow(models.Model):
     resolved_by_job = models.ForeignKey(
         ImportJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="resolved_rows"
     )
+    # Identity of the row across jobs: a re-import of the same bad row finds its open entry (same scope and
+    # fingerprint) instead of opening another; a later import of the same natural key resolves it.
+    scope = models.CharField(max_length=200, blank=True, help_text="source@channel/target of the profile.")
+    fingerprint = models.CharField(max_length=32, blank=True, help_text="Hash of the row as read.")
+    row_key = models.CharField(max_length=300, blank=True, help_text="Natural key, when it could be read.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["job_id", "line", "id"]
+        indexes = [
+            models.Index(
+                fields=["scope", "fingerprint"],
+                condition=Q(status="open"),
+                name="datahub_quarantine_open_row",
+            ),
+            models.Index(
+                fields=["scope", "row_key"], condition=Q(status="open"), name="datahub_quarantine_open_key"
+            ),
+        ]
+
+
+class QuarantineSighting(models.Model):
+    """A later job met a row that is already in quarantine (same content): it counts the row as
+    quarantined, and the open entry records that it was seen again, instead of a second entry."""
+
+    row = models.ForeignKey(QuarantinedRow, on_delete=models.CASCADE, related_name="sightings")
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="quarantine_sightings")
+    line = models.PositiveBigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
 
 
 class ImportedRecord(models.Model):
@@ -147,6 +175,7 @@ class StagedTransactionLine(models.Model):
         UNMATCHED_RETURN = "unmatched_return", "Credit with no earlier purchase to return against"
         WRITE_OFF = "write_off", "Warehouse write-off, not a sale"
         ADJUSTMENT = "adjustment", "Stock or accounting adjustment, not a sale"
+        QUARANTINED = "quarantined", "Can never be built (no product for its code): in quarantine"
 
     class Kind(models.TextChoices):
         SALE = "sale"

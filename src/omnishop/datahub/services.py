@@ -17,7 +17,7 @@ from typing import Any, BinaryIO
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from omnishop.core.errors import ValidationFailed
@@ -31,7 +31,7 @@ from .errors import (
     QuarantineRowClosed,
     QuarantineRowNotFound,
 )
-from .models import ImportJob, MatchCandidate, QuarantinedRow
+from .models import ImportJob, MatchCandidate, QuarantinedRow, QuarantineSighting
 from .profiles import get_profile
 from .targets import target_for
 
@@ -197,6 +197,12 @@ def get_job(*, principal, job_id: int) -> ImportJob:
     return job
 
 
+def quarantine_of(*, job: ImportJob) -> QuerySet[QuarantinedRow]:
+    """The quarantined rows a job met: those it opened and those already waiting that it saw again."""
+    seen = QuarantineSighting.objects.filter(job=job).values("row_id")
+    return QuarantinedRow.objects.filter(Q(job=job) | Q(pk__in=seen))
+
+
 def quality_report(*, job: ImportJob) -> dict:
     """The job's data-quality report: completeness per field, duplicates, rejects by reason, merges."""
     report = dict(job.quality or {})
@@ -206,7 +212,7 @@ def quality_report(*, job: ImportJob) -> dict:
             "profile": job.profile,
             "status": job.status,
             "counts": counts_of(job),
-            "open_quarantine": job.quarantined_rows.filter(status=QuarantinedRow.Status.OPEN).count(),
+            "open_quarantine": quarantine_of(job=job).filter(status=QuarantinedRow.Status.OPEN).count(),
         }
     )
     return report

@@ -332,8 +332,16 @@ class Runner:
                 # Identity resolution turned some newly imported rows into merges after the fact.
                 job.imported -= moved
                 job.merged += moved
+            late = self.target.late_quarantine
+            if late:
+                # Rows written this job that the end of the import found can never be built.
+                from_imported = min(len(late), job.imported)
+                job.imported -= from_imported
+                job.updated -= len(late) - from_imported
+                job.quarantined += len(late)
+                self.stats.count_reasons(late, 0)
             job.entity_counts = dict(self.target.entity_counts)
-            job.save(update_fields=["imported", "merged", "entity_counts"])
+            job.save(update_fields=["imported", "updated", "merged", "quarantined", "entity_counts"])
         return job
 
 

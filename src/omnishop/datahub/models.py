@@ -250,12 +250,13 @@ class StagedDocument(models.Model):
         REJECTED = "rejected", "A line names an unknown product: tried again by the next import"
         CONFLICT = "conflict", "Changed after returns were recorded against its order: left as it was"
         NEGATIVE = "negative", "Charges below zero: cannot be a paid order"
+        QUARANTINED = "quarantined", "Only lines that can never be built: they are in quarantine"
 
     source = models.CharField(max_length=80)
     document_no = models.CharField(max_length=64)
     is_credit = models.BooleanField(default=False, help_text="A credit note (cancellation/return).")
     occurred_at = models.DateTimeField()
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

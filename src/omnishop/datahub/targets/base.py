@@ -71,6 +71,9 @@ class Target:
         # channels is two things.
         self.source = f"{base}@{self.channel.code}" if self.channel is not None else base
         self.entity_counts: Counter = Counter()
+        # Reasons of rows this job counted as written that `finish` found can never be built: the engine
+        # moves them from imported to quarantined (the target has filed them).
+        self.late_quarantine: list[dict] = []
 
     def require_channel(self):
         if self.channel is None:

@@ -73,3 +73,48 @@ def test_a_re_import_of_the_same_bad_file_does_not_resolve_its_own_rows(run_impo
     run_import("online_retail", BAD, channel=retail_channel)
     run_import("online_retail", BAD, name="again.csv", channel=retail_channel)
     assert open_rows().count() == 2
+
+
+NOTE_ON_UNKNOWN_CODE = retail(
+    "536370,22728,ALARM CLOCK BAKELIKE PINK,24,2010-12-01 08:45:00,3.75,12583.0,France",
+    # A warehouse note at price 0 on a stock code no line ever names: it can never become a product.
+    "536370,84999,check,3,2010-12-01 08:45:00,0,12583.0,France",
+)
+LATER = retail("536380,22728,ALARM CLOCK BAKELIKE PINK,2,2010-12-05 10:00:00,3.75,12583.0,France")
+
+
+def test_a_line_that_can_never_be_built_is_quarantined_once_and_its_invoice_is_built(
+    run_import, retail_channel
+):
+    from omnishop.datahub.models import StagedDocument
+    from omnishop.orders.models import Order
+
+    job = run_import("online_retail", NOTE_ON_UNKNOWN_CODE, channel=retail_channel)
+    assert (job.imported, job.quarantined) == (1, 1)  # not "everything imported"
+    row = QuarantinedRow.objects.get(job=job)
+    assert row.status == "open" and row.reasons[0]["code"] == "unknown_product"
+    assert "84999" in row.reasons[0]["message"]
+    assert row.raw["StockCode"] == "84999" and row.raw["InvoiceNo"] == "536370"
+    assert job.quality["rejects_by_reason"][0]["reason"] == "sku:unknown_product"
+    order = Order.objects.get(channel=retail_channel, external_id="536370")
+    assert [line.sku for line in order.lines.all()] == ["22728"]
+    assert StagedDocument.objects.get(document_no="536370").status == StagedDocument.Status.ORDER
+    # Later imports neither retry the invoice nor quarantine the line again.
+    later = run_import("online_retail", LATER, name="later.csv", channel=retail_channel)
+    again = run_import("online_retail", NOTE_ON_UNKNOWN_CODE, name="again.csv", channel=retail_channel)
+    for other in (later, again):
+        assert other.quarantined == 0 and "orders_rejected_unknown_product" not in other.entity_counts
+        assert "lines_quarantined" not in other.entity_counts
+    assert again.unchanged == 2
+    assert QuarantinedRow.objects.count() == 1
+
+
+def test_a_quarantined_invoice_line_fixed_and_re_submitted_rebuilds_its_invoice(run_import, retail_channel):
+    from omnishop.orders.models import Order
+
+    job = run_import("online_retail", NOTE_ON_UNKNOWN_CODE, channel=retail_channel)
+    row = QuarantinedRow.objects.get(job=job)
+    row, small = services.resubmit_quarantined(row=row, values={"Description": "PINK CLOCK SPARE BELL"})
+    assert row.status == "resolved" and small.imported == 1
+    order = Order.objects.get(channel=retail_channel, external_id="536370")
+    assert sorted(line.sku for line in order.lines.all()) == ["22728", "84999"]

@@ -308,7 +308,11 @@ class Runner:
     def run(self, path: Path, *, resume: bool = False) -> ImportJob:
         job, profile = self.job, self.profile
         skip_through = job.last_line if resume else 0
-        reader_options = {**profile.reader, **(job.options.get("reader") or {})}
+        reader_options = {
+            **profile.reader,
+            **(job.options.get("reader") or {}),
+            "used_columns": profile.used_columns(),
+        }
         with open_source(
             path, format=job.format or reader_options.get("format"), options=reader_options
         ) as source:

@@ -77,6 +77,10 @@ class Profile:
             )
         return [" or ".join(f.columns) for f in self.fields if f.columns and not present & set(f.columns)]
 
+    def used_columns(self) -> list[str]:
+        """Every source column some field reads."""
+        return list(dict.fromkeys(column for f in self.fields for column in f.columns))
+
     def apply(self, values: dict[str, Any]) -> tuple[dict[str, Any], list[dict]]:
         """Clean one source row: (Omnishop field -> value, reasons). Every failing field is reported,
         not just the first. `apply_many` does the same for a batch, faster."""

@@ -547,6 +547,14 @@ def _open_xlsx(file_path: Path, inner_name: str, options: dict, closers: list) -
         raise MalformedFile(f"The workbook has no sheet '{sheet_name}'.", field="sheet")
     sheet = workbook[sheet_name] if sheet_name else workbook.worksheets[0]
     rows_iter = sheet.iter_rows(values_only=True)
+    # Cells are read as their saved values. A formula saved without one (files written by scripts, never
+    # opened in a spreadsheet) reads as empty: the same sheet read as formulas, in step, tells them apart.
+    formulas_iter: Iterator | None = None
+    if _has_formulas(file_path, getattr(sheet, "_worksheet_path", None)):
+        formula_book = load_workbook(file_path, read_only=True, data_only=False)
+        closers.append(formula_book.close)
+        formulas_iter = formula_book[sheet.title].iter_rows(values_only=True)
+        next(formulas_iter, None)
     header_row = next(rows_iter, None) or ()
     header = [str(h).strip() if h is not None else "" for h in header_row]
     while header and header[-1] == "":
@@ -555,9 +563,26 @@ def _open_xlsx(file_path: Path, inner_name: str, options: dict, closers: list) -
     if len(header) > max_columns:
         raise MalformedFile(f"The header has {len(header)} columns; at most {max_columns} are allowed.")
 
+    used = set(options.get("used_columns") or header)
+
     def rows() -> Iterator[SourceRow]:
         width = len(header)
         for number, record in enumerate(rows_iter, start=2):
+            formulas = next(formulas_iter, None) if formulas_iter is not None else None
+            if formulas and None in record[:width]:
+                problem = _formula_without_value(header, record, formulas, number, used)
+                if problem is not None:
+                    # The row as the merchant sees it: saved values, and the formulas where none was saved.
+                    values = {
+                        header[i]: _cell(
+                            record[i]
+                            if i < len(record) and record[i] is not None
+                            else (formulas[i] if i < len(formulas) else None)
+                        )
+                        for i in range(width)
+                    }
+                    yield SourceRow(number, values, problem)
+                    continue
             if record is None or all(v is None or v == "" for v in record):
                 continue
             values = {header[i]: _cell(record[i]) if i < len(record) else "" for i in range(width)}
@@ -570,6 +595,57 @@ def _open_xlsx(file_path: Path, inner_name: str, options: dict, closers: list) -
             yield SourceRow(number, values)
 
     return Source("xlsx", "xlsx", header, rows(), notes=[f"sheet {sheet.title!r}"], _closers=closers)
+
+
+_FORMULA_TAG = re.compile(rb"<(?:\w+:)?f[\s>/]")
+
+
+def _has_formulas(file_path: Path, member: str | None) -> bool:
+    """Whether the sheet's XML holds a formula (`<f>`), found by streaming it through zlib: cheap next to
+    parsing it, and only workbooks with formulas pay for reading the sheet twice."""
+    try:
+        with zipfile.ZipFile(file_path) as archive:
+            names = [member] if member in archive.namelist() else archive.namelist()
+            for name in names:
+                if not name.startswith("xl/worksheets/"):
+                    continue
+                with archive.open(name) as handle:
+                    tail = b""
+                    while chunk := handle.read(1024 * 1024):
+                        if _FORMULA_TAG.search(tail + chunk):
+                            return True
+                        tail = chunk[-16:]
+    except (zipfile.BadZipFile, OSError, KeyError):
+        return False
+    return False
+
+
+def _formula_without_value(
+    header: list[str], record: tuple, formulas: tuple, number: int, used: set[str]
+) -> RowProblem | None:
+    """A cell the profile reads that holds a formula but no saved value: the row cannot be trusted."""
+    found = []
+    for i, name in enumerate(header):
+        formula = formulas[i] if i < len(formulas) else None
+        value = record[i] if i < len(record) else None
+        if value is None and name in used and isinstance(formula, str) and formula.startswith("="):
+            found.append(f"{name} ({_column_letter(i)}{number}) is {formula}")
+    if not found:
+        return None
+    column = found[0].split(" (", 1)[0]
+    return RowProblem(
+        column,
+        "formula_without_value",
+        "Formula without a saved value: "
+        + "; ".join(found)
+        + ". Open the file in a spreadsheet, let it calculate, save it and import it again.",
+    )
+
+
+def _column_letter(index: int) -> str:
+    from openpyxl.utils import get_column_letter
+
+    return get_column_letter(index + 1)
 
 
 def _open_parquet(file_path: Path, inner_name: str, options: dict, closers: list) -> Source:

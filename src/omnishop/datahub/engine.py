@@ -73,6 +73,8 @@ class QualityStats:
         self.duplicates = 0
         self.tracking = True
         self.missing_optional_columns: list[str] = []
+        self.mojibake_rows = 0
+        self.mojibake_examples: list[dict] = []
 
     def observe(self, row: SourceRow, data: dict, reasons: list[dict]) -> None:
         self.rows += 1
@@ -95,6 +97,13 @@ class QualityStats:
                     seen.clear()
         if reasons:
             self.count_reasons(reasons, row.line)
+        if row.repaired is not None:
+            self.mojibake_rows += 1
+            if len(self.mojibake_examples) < 5:
+                self.mojibake_examples.extend(
+                    {"line": row.line, "column": column, "read": before, "repaired": after}
+                    for column, before, after in row.repaired[:2]
+                )
 
     def count_reasons(self, reasons: list[dict], line: int) -> None:
         for reason in reasons:
@@ -126,6 +135,9 @@ class QualityStats:
                 for label, count in self.reasons.most_common()
             ],
             "missing_optional_columns": self.missing_optional_columns,
+            # Rows whose text was UTF-8 read as another encoding (or mojibake already in the file):
+            # repaired before cleaning, counted and shown here.
+            "mojibake_repaired": {"rows": self.mojibake_rows, "examples": self.mojibake_examples[:5]},
             "merged": job.merged,
             "entities": job.entity_counts,
         }

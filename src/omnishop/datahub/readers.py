@@ -85,6 +85,7 @@ class SourceRow:
     line: int
     values: dict[str, Any]
     problem: RowProblem | None = None
+    repaired: list[tuple[str, str, str]] | None = None  # (column, as read, as repaired): mojibake fixed
 
 
 @dataclass
@@ -241,6 +242,13 @@ def detect_encoding(sample: bytes, *, complete: bool = False) -> str:
     # superset of GBK/GB2312) and Western European (cp1252, a superset of Latin-1's printable range).
     best = from_bytes(sample, cp_isolation=["gb18030", "cp1252"]).best()
     if best is None:
+        # A Windows-1252 file with rows pasted from a UTF-8 export: a UTF-8 byte that Windows-1252 leaves
+        # undefined (Ł is C5 81) rules cp1252 out for the whole sample. Decide on the other lines; the
+        # UTF-8 rows are repaired one by one when they are read (`_repair_mojibake`).
+        rest = b"\n".join(line for line in sample.split(b"\n") if not _utf8_beyond_ascii(line))
+        if rest and len(rest) < len(sample):
+            best = from_bytes(rest, cp_isolation=["gb18030", "cp1252"]).best()
+    if best is None:
         raise UndecodableFile("The text encoding of the file could not be determined.")
     encoding = best.encoding
     if encoding in ("latin_1", "iso8859_1"):
@@ -248,6 +256,16 @@ def detect_encoding(sample: bytes, *, complete: bool = False) -> str:
     if best.chaos > 0.5 and encoding not in ("gb18030", "cp1252"):
         raise UndecodableFile("The file is neither UTF-8, GB18030 nor Latin-1 text.")
     return encoding
+
+
+def _utf8_beyond_ascii(line: bytes) -> bool:
+    if line.isascii():
+        return False
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _control_ratio(text: str) -> float:
@@ -311,6 +329,40 @@ def _decode_guard(values: list[str]) -> RowProblem | None:
     return None
 
 
+_SINGLE_BYTE = {"cp1252", "iso8859-1", "iso8859-15", "latin-1"}
+
+
+def _repair_mojibake(record: list[str], single_byte: str | None) -> tuple[list[str], list[int]] | None:
+    """A row whose text is UTF-8 read as another encoding ("CAFÃ‰" for "CAFÉ"), repaired, and which cells
+    changed; None for a clean row (an ASCII row costs one C-level check).
+
+    In a file read as Windows-1252/Latin-1, the row's own bytes are recovered exactly (undecodable ones
+    survive as surrogates) and decoded as UTF-8: that only succeeds for text that was UTF-8. Otherwise —
+    mojibake already baked into the text, in any file — ftfy's badness heuristic flags the row and
+    `fix_encoding` undoes it."""
+    joined = "\x1f".join(record)
+    if joined.isascii():
+        return None
+    fixed: list[str] | None = None
+    if single_byte:
+        try:
+            candidate = joined.encode(single_byte, "surrogateescape").decode("utf-8")
+        except UnicodeError:
+            candidate = None
+        if candidate is not None and candidate != joined:
+            fixed = candidate.split("\x1f")
+    if fixed is None:
+        from ftfy import badness, fix_encoding
+
+        if _SURROGATES.search(joined) or not badness.is_bad(joined):
+            return None
+        fixed = [value if value.isascii() else fix_encoding(value) for value in record]
+    if len(fixed) != len(record):
+        return None
+    changed = [i for i, (before, after) in enumerate(zip(record, fixed, strict=True)) if before != after]
+    return (fixed, changed) if changed else None
+
+
 def _open_csv(text, fmt: str, encoding: str, options: dict, closers: list) -> Source:
     max_columns = int(options.get("max_columns", _limit("OMNISHOP_DATAHUB_MAX_COLUMNS", 1000)))
     csv.field_size_limit(_limit("DATAHUB_MAX_FIELD_BYTES", 1024 * 1024))
@@ -334,6 +386,9 @@ def _open_csv(text, fmt: str, encoding: str, options: dict, closers: list) -> So
     header = [h.lstrip("\ufeff").strip() for h in header]
     if _decode_guard(header):
         raise UndecodableFile(f"The header is not valid {encoding} text; give the encoding explicitly.")
+
+    name = codecs.lookup(encoding).name
+    single_byte = name if name in _SINGLE_BYTE or name.startswith("cp125") else None
 
     def rows() -> Iterator[SourceRow]:
         width = len(header)
@@ -370,6 +425,12 @@ def _open_csv(text, fmt: str, encoding: str, options: dict, closers: list) -> So
                     None, "wrong_column_count", f"The row has {len(record)} columns; the header has {width}."
                 )
                 yield SourceRow(start, values, problem)
+                continue
+            repair = _repair_mojibake(record, single_byte)
+            if repair is not None:
+                fixed, changed = repair
+                notes = [(header[i], record[i][:200], fixed[i][:200]) for i in changed]
+                yield SourceRow(start, dict(zip(header, fixed)), _decode_guard(fixed), notes)  # noqa: B905
                 continue
             # The width was checked above: no `strict` zip needed.
             yield SourceRow(start, dict(zip(header, record)), _decode_guard(record))  # noqa: B905

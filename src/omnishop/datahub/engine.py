@@ -73,6 +73,7 @@ class QualityStats:
         self.duplicates = 0
         self.tracking = True
         self.missing_optional_columns: list[str] = []
+        self.unknown_columns: list[str] = []
         self.mojibake_rows = 0
         self.mojibake_examples: list[dict] = []
 
@@ -135,6 +136,7 @@ class QualityStats:
                 for label, count in self.reasons.most_common()
             ],
             "missing_optional_columns": self.missing_optional_columns,
+            "unknown_columns": self.unknown_columns,  # in the file, read by no field: not imported
             # Rows whose text was UTF-8 read as another encoding (or mojibake already in the file):
             # repaired before cleaning, counted and shown here.
             "mojibake_repaired": {"rows": self.mojibake_rows, "examples": self.mojibake_examples[:5]},
@@ -331,6 +333,7 @@ class Runner:
             first = next(source.rows, None)
             header = columns_of(source, first)
             self.stats.missing_optional_columns = profile.check_columns(header) if first or header else []
+            self.stats.unknown_columns = profile.unknown_columns(header)[:200]
             job.format, job.encoding = source.format, source.encoding
             job.save(update_fields=["format", "encoding"])
             batch: list[SourceRow] = []

@@ -137,6 +137,18 @@ class RejectReasonOut(Schema):
     sample_lines: list[int] = Field([], description="Up to five source lines with this reason.")
 
 
+class MojibakeExampleOut(Schema):
+    line: int
+    column: str
+    read: str = Field(description="The cell as the file's encoding read it.")
+    repaired: str
+
+
+class MojibakeOut(Schema):
+    rows: int = Field(description="Rows whose text was repaired (UTF-8 read as another encoding).")
+    examples: list[MojibakeExampleOut]
+
+
 class JobQualityOut(Schema):
     """A job's data-quality report; the figures after `open_quarantine` exist once the job has run."""
 
@@ -151,6 +163,8 @@ class JobQualityOut(Schema):
     duplicates_exact: bool | None = Field(None, description="False when the file was too big to count all.")
     rejects_by_reason: list[RejectReasonOut] = []
     missing_optional_columns: list[str] = []
+    unknown_columns: list[str] = Field([], description="Columns of the file no field reads: not imported.")
+    mojibake_repaired: MojibakeOut | None = None
     merged: int | None = None
     entities: dict[str, Any] | None = Field(None, description="Side effects, e.g. variants created.")
     seconds: float | None = None

@@ -38,3 +38,15 @@ def test_the_shared_shopify_export_shows_which_of_its_columns_the_profile_leaves
     unknown = job.quality["unknown_columns"]
     assert "Handle" not in unknown and "Title" not in unknown
     assert "Google Shopping / AdWords Labels" in unknown  # a column the catalogue has no place for
+
+
+def test_the_quality_endpoint_shows_unknown_columns_and_repaired_rows(run_import, retail_channel, staff_api):
+    data = (
+        "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country,Gift Wrap\n"
+        "536365,85123A,CAFÃ‰ MUG,6,2010-12-01 08:26:00,2.55,17850.0,France,yes\n"
+    ).encode()
+    job = run_import("online_retail", data, channel=retail_channel)
+    quality = staff_api.get(f"/datahub/imports/{job.pk}/quality").json()
+    assert quality["unknown_columns"] == ["Gift Wrap"]
+    assert quality["mojibake_repaired"]["rows"] == 1
+    assert quality["mojibake_repaired"]["examples"][0]["repaired"] == "CAFÉ MUG"

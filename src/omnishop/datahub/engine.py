@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
-from itertools import chain
+from itertools import chain, islice
 from pathlib import Path
 
 from django.conf import settings
@@ -43,6 +43,7 @@ from .targets.base import (  # the row types live with the targets (which never 
 # Exact-duplicate detection keeps one hash per distinct row (~70 bytes each): exact up to a million rows per
 # job, then reported as not exact — a 1M-line file must not cost 350 MB of RSS for one statistic.
 MAX_DUPLICATE_TRACKING = 1_000_000
+FIRST_ROWS = 5
 
 
 def raw_json(values: dict) -> dict:
@@ -177,6 +178,8 @@ class Runner:
         self.scope = f"{target.source}/{profile.target}"[:200]
         self.claimed: set[int] = set()  # open entries this job has seen again (each at most once)
         self.open_keys: set[str] | None = None  # natural keys waiting in quarantine when the job began
+        self.first_rows: list[SourceRow] = []  # kept to show how a file maps (`check`)
+        self.stopped_at_limit = False
 
     # -- one batch ------------------------------------------------------------------------------------
     def commit(self, batch: list[SourceRow], *, skip_through: int = 0) -> None:
@@ -319,7 +322,9 @@ class Runner:
         open_keys.difference_update(matched)
 
     # -- whole file -----------------------------------------------------------------------------------
-    def run(self, path: Path, *, resume: bool = False) -> ImportJob:
+    def run(self, path: Path, *, resume: bool = False, limit: int | None = None) -> ImportJob:
+        """Stream the file through the profile into the target; `limit` stops after that many rows (the
+        dry run of `check`)."""
         job, profile = self.job, self.profile
         skip_through = job.last_line if resume else 0
         reader_options = {
@@ -338,7 +343,14 @@ class Runner:
             job.save(update_fields=["format", "encoding"])
             batch: list[SourceRow] = []
             rows: Iterable[SourceRow] = chain([first], source.rows) if first else ()
-            for row in rows:
+            if limit is not None:
+                rows = islice(rows, limit + 1)
+            for count, row in enumerate(rows, start=1):
+                if limit is not None and count > limit:
+                    self.stopped_at_limit = True
+                    break
+                if count <= FIRST_ROWS:
+                    self.first_rows.append(row)
                 batch.append(row)
                 if len(batch) >= self.batch_size:
                     self.commit(batch, skip_through=skip_through)

@@ -137,6 +137,18 @@ def import_files(
     return jobs
 
 
+def check_import(
+    *, profile: str, path: str | Path, channel=None, limit: int = 10_000, options: dict | None = None
+) -> dict:
+    """Dry run (`omnishop import check`): how the file would map and what would be quarantined; every
+    write is rolled back."""
+    from .check import check_file
+
+    if not Path(path).is_file():
+        raise ValidationFailed("There is no file at this path.", field="path")
+    return check_file(profile=profile, path=path, channel=channel, limit=limit, options=options)
+
+
 def run_import(*, job: ImportJob, progress=None, resume: bool = False) -> ImportJob:
     """Run a pending job (or resume a failed/interrupted one after its last committed line)."""
     allowed = {ImportJob.Status.PENDING} | (
@@ -357,6 +369,7 @@ def write_temp_copy(data: bytes, suffix: str) -> Path:
 
 
 __all__ = [
+    "check_import",
     "discard_quarantined",
     "enqueue_import",
     "get_job",

@@ -363,6 +363,11 @@ def _repair_mojibake(record: list[str], single_byte: str | None) -> tuple[list[s
     return (fixed, changed) if changed else None
 
 
+def _shown(text: str) -> str:
+    """Text as read, for a report: bytes the encoding could not decode (kept as surrogates) as \\xNN."""
+    return _SURROGATES.sub(lambda m: f"\\x{ord(m.group()) - 0xDC00:02x}", text)
+
+
 def _open_csv(text, fmt: str, encoding: str, options: dict, closers: list) -> Source:
     max_columns = int(options.get("max_columns", _limit("OMNISHOP_DATAHUB_MAX_COLUMNS", 1000)))
     csv.field_size_limit(_limit("DATAHUB_MAX_FIELD_BYTES", 1024 * 1024))
@@ -429,7 +434,7 @@ def _open_csv(text, fmt: str, encoding: str, options: dict, closers: list) -> So
             repair = _repair_mojibake(record, single_byte)
             if repair is not None:
                 fixed, changed = repair
-                notes = [(header[i], record[i][:200], fixed[i][:200]) for i in changed]
+                notes = [(header[i], _shown(record[i][:200]), fixed[i][:200]) for i in changed]
                 yield SourceRow(start, dict(zip(header, fixed)), _decode_guard(fixed), notes)  # noqa: B905
                 continue
             # The width was checked above: no `strict` zip needed.

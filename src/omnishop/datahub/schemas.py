@@ -77,11 +77,24 @@ class QuarantinedRowOut(Schema):
     reasons: list[dict]
     status: str
     resolved_by_job: int | None
+    seen_again: int = Field(0, description="Later imports that met the same row while it was open.")
+    last_seen_by_job: int | None = Field(None, description="The last import that met it again.")
     created_at: datetime
 
     @staticmethod
     def resolve_job(obj) -> int:
         return obj.job_id
+
+    @staticmethod
+    def resolve_seen_again(obj) -> int:
+        seen = getattr(obj, "seen_again", None)  # annotated by the list endpoint (one query per page)
+        return obj.sightings.count() if seen is None else seen
+
+    @staticmethod
+    def resolve_last_seen_by_job(obj) -> int | None:
+        if hasattr(obj, "last_seen_by_job"):
+            return obj.last_seen_by_job
+        return obj.sightings.order_by("-id").values_list("job_id", flat=True).first()
 
     @staticmethod
     def resolve_resolved_by_job(obj) -> int | None:

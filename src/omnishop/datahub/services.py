@@ -17,7 +17,7 @@ from typing import Any, BinaryIO
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
 from omnishop.core.errors import ValidationFailed
@@ -212,7 +212,9 @@ def get_job(*, principal, job_id: int) -> ImportJob:
 def quarantine_of(*, job: ImportJob) -> QuerySet[QuarantinedRow]:
     """The quarantined rows a job met: those it opened and those already waiting that it saw again."""
     seen = QuarantineSighting.objects.filter(job=job).values("row_id")
-    return QuarantinedRow.objects.filter(Q(job=job) | Q(pk__in=seen))
+    return QuarantinedRow.objects.filter(Q(job=job) | Q(pk__in=seen)).annotate(
+        seen_again=Count("sightings"), last_seen_by_job=Max("sightings__job")
+    )
 
 
 def quality_report(*, job: ImportJob) -> dict:

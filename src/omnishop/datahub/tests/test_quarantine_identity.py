@@ -46,6 +46,22 @@ def test_importing_the_same_file_twice_leaves_one_open_entry_per_bad_row(run_imp
     assert row.sightings.count() == 2 and row.row_key == "536365:71053"
 
 
+def test_the_quarantine_list_of_a_re_import_shows_the_rows_it_met_again(
+    run_import, retail_channel, staff_api
+):
+    first = run_import("online_retail", BAD, channel=retail_channel)
+    second = run_import("online_retail", BAD, name="again.csv", channel=retail_channel)
+    page = staff_api.get(f"/datahub/imports/{second.pk}/quarantine").json()
+    assert [
+        (row["line"], row["job"], row["seen_again"], row["last_seen_by_job"]) for row in page["items"]
+    ] == [
+        (3, first.pk, 1, second.pk),
+        (4, first.pk, 1, second.pk),
+    ]
+    quality = staff_api.get(f"/datahub/imports/{second.pk}/quality").json()
+    assert quality["open_quarantine"] == 2
+
+
 def test_identical_bad_rows_pair_off_with_their_entries_on_a_re_import(run_import, retail_channel):
     first = run_import("customers", CUSTOMERS.encode(), channel=retail_channel)
     second = run_import("customers", CUSTOMERS.encode(), name="again.csv", channel=retail_channel)

@@ -93,3 +93,22 @@ def test_check_reports_a_file_the_profile_cannot_read(datahub_dirs, retail_chann
     before = table_counts()
     report = check(path)
     assert report["error"]["code"] == "missing_columns" and table_counts() == before
+
+
+def test_check_of_the_shared_shopify_export_predicts_its_import(datahub_dirs, retail_channel, run_import):
+    from .conftest import dataset
+
+    path = dataset("channel_exports", "shopify", "apparel.csv")
+    before = table_counts()
+    out = io.StringIO()
+    call_command(
+        "import", "check", "shopify_products", str(path), "--channel", "retail", "--json", stdout=out
+    )
+    report = json.loads(out.getvalue())
+    assert table_counts() == before
+    assert report["would"]["imported"] == 22 and report["quarantined"] == []
+    assert "Google Shopping / AdWords Labels" in report["unknown_columns"]
+    handle = {e["field"]: e for e in report["first_rows"][0]["fields"]}["product_key"]
+    assert handle["column"] == "Handle" and handle["value"]
+    job = run_import("shopify_products", path, channel=retail_channel)  # and the real import agrees
+    assert (job.imported, job.quarantined) == (22, 0)

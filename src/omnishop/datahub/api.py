@@ -19,7 +19,7 @@ from omnishop.core.pagination import paginate
 from omnishop.core.schemas import ERRORS, Id, Int32
 
 from . import exports, services
-from .models import ImportJob, MatchCandidate, QuarantinedRow
+from .models import ImportJob, MatchCandidate
 from .profiles import list_profiles
 from .schemas import (
     DecisionIn,
@@ -201,7 +201,7 @@ def list_quarantine(
     limit: Int32 = 50,
 ):
     job = services.get_job(principal=request.auth, job_id=job_id)
-    qs = QuarantinedRow.objects.filter(job=job)
+    qs = services.quarantine_of(job=job)
     if status:
         qs = qs.filter(status=status)
     if reason:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
-from itertools import chain
+from itertools import chain, islice
 from pathlib import Path
 
 from django.conf import settings
@@ -26,19 +26,24 @@ from django.utils import timezone
 from omnishop.core import outbox
 
 from .errors import SourceError
-from .models import ImportJob, QuarantinedRow
+from .models import ImportJob, QuarantinedRow, QuarantineSighting
 from .profiles import Profile, get_profile
 from .readers import SourceRow, columns_of, open_source
 from .targets import target_for
 from .targets.base import (  # the row types live with the targets (which never import the engine)
+    IMPORTED,
+    MERGED,
     OUTCOMES,
     QUARANTINED,
+    UPDATED,
     Prepared,
+    content_hash,
 )
 
 # Exact-duplicate detection keeps one hash per distinct row (~70 bytes each): exact up to a million rows per
 # job, then reported as not exact — a 1M-line file must not cost 350 MB of RSS for one statistic.
 MAX_DUPLICATE_TRACKING = 1_000_000
+FIRST_ROWS = 5
 
 
 def raw_json(values: dict) -> dict:
@@ -69,6 +74,9 @@ class QualityStats:
         self.duplicates = 0
         self.tracking = True
         self.missing_optional_columns: list[str] = []
+        self.unknown_columns: list[str] = []
+        self.mojibake_rows = 0
+        self.mojibake_examples: list[dict] = []
 
     def observe(self, row: SourceRow, data: dict, reasons: list[dict]) -> None:
         self.rows += 1
@@ -91,6 +99,13 @@ class QualityStats:
                     seen.clear()
         if reasons:
             self.count_reasons(reasons, row.line)
+        if row.repaired is not None:
+            self.mojibake_rows += 1
+            if len(self.mojibake_examples) < 5:
+                self.mojibake_examples.extend(
+                    {"line": row.line, "column": column, "read": before, "repaired": after}
+                    for column, before, after in row.repaired[:2]
+                )
 
     def count_reasons(self, reasons: list[dict], line: int) -> None:
         for reason in reasons:
@@ -122,12 +137,26 @@ class QualityStats:
                 for label, count in self.reasons.most_common()
             ],
             "missing_optional_columns": self.missing_optional_columns,
+            "unknown_columns": self.unknown_columns,  # in the file, read by no field: not imported
+            # Rows whose text was UTF-8 read as another encoding (or mojibake already in the file):
+            # repaired before cleaning, counted and shown here.
+            "mojibake_repaired": {"rows": self.mojibake_rows, "examples": self.mojibake_examples[:5]},
             "merged": job.merged,
             "entities": job.entity_counts,
         }
 
 
 Progress = Callable[[ImportJob], None]
+
+# Columns a downloaded quarantine file adds: not part of the row's identity.
+_QUARANTINE_COLUMNS = ("_quarantine_id", "_line", "_reasons")
+_LANDED = (IMPORTED, UPDATED, MERGED)
+
+
+def fingerprint(raw: dict) -> str:
+    """The row's identity in quarantine: a hash of the row as read (without the quarantine file's own
+    columns), so the same bad row from a re-import, a twin file or a re-uploaded download is recognised."""
+    return content_hash({k: v for k, v in raw.items() if k not in _QUARANTINE_COLUMNS})
 
 
 def _quarantine_id(values: dict) -> int | None:
@@ -146,6 +175,11 @@ class Runner:
         self.batch_size = int(getattr(settings, "OMNISHOP_DATAHUB_BATCH_SIZE", 5000))
         self.target = target  # the engine is handed its target; targets never import the engine
         self.stats = QualityStats(profile)
+        self.scope = f"{target.source}/{profile.target}"[:200]
+        self.claimed: set[int] = set()  # open entries this job has seen again (each at most once)
+        self.open_keys: set[str] | None = None  # natural keys waiting in quarantine when the job began
+        self.first_rows: list[SourceRow] = []  # kept to show how a file maps (`check`)
+        self.stopped_at_limit = False
 
     # -- one batch ------------------------------------------------------------------------------------
     def commit(self, batch: list[SourceRow], *, skip_through: int = 0) -> None:
@@ -167,7 +201,15 @@ class Runner:
                 continue
             observe(row, data, reasons)
             if reasons:
-                bad.append(QuarantinedRow(job=job, line=row.line, raw=raw_json(values), reasons=reasons))
+                bad.append(
+                    QuarantinedRow(
+                        job=job,
+                        line=row.line,
+                        raw=raw_json(values),
+                        reasons=reasons,
+                        row_key=self.target.quarantine_key(data),
+                    )
+                )
             elif "_quarantine_id" in values:
                 good.append(Prepared(row.line, values, data, resubmitted_from=_quarantine_id(values)))
             else:
@@ -182,18 +224,33 @@ class Runner:
         job = self.job
         counts: Counter = Counter()
         with transaction.atomic():
+            if self.open_keys is None:
+                self.open_keys = set(
+                    QuarantinedRow.objects.filter(scope=self.scope, status=QuarantinedRow.Status.OPEN)
+                    .exclude(row_key="")
+                    .values_list("row_key", flat=True)
+                )
             results = self.target.write(good) if good else []
+            landed: list[str] = []
             for prepared, result in zip(good, results, strict=True):
                 counts[result.outcome] += 1
                 if result.outcome == QUARANTINED:
                     bad.append(
                         QuarantinedRow(
-                            job=job, line=prepared.line, raw=raw_json(prepared.raw), reasons=result.reasons
+                            job=job,
+                            line=prepared.line,
+                            raw=raw_json(prepared.raw),
+                            reasons=result.reasons,
+                            row_key=self.target.quarantine_key(prepared.data),
                         )
                     )
                     self.stats.count_reasons(result.reasons or [], prepared.line)
+                elif self.open_keys and result.outcome in _LANDED:
+                    landed.append(self.target.quarantine_key(prepared.data))
             counts[QUARANTINED] = len(bad)
-            QuarantinedRow.objects.bulk_create(bad, batch_size=1000)
+            QuarantinedRow.objects.bulk_create(self.seen_before(bad), batch_size=1000)
+            if landed:
+                self.resolve_landed(landed)
             fixed = [
                 p.resubmitted_from
                 for p, r in zip(good, results, strict=True)
@@ -213,22 +270,87 @@ class Runner:
         if self.progress:
             self.progress(job)
 
+    def seen_before(self, bad: list[QuarantinedRow]) -> list[QuarantinedRow]:
+        """The rows of `bad` that are new to the quarantine. A row already waiting there (same scope, same
+        content, open, not yet met by this job) is recorded as seen again by this job instead; identical
+        bad rows pair off one to one, so importing a file again leaves exactly the open entries it had."""
+        for row in bad:
+            row.scope = self.scope
+            row.fingerprint = fingerprint(row.raw)
+        waiting: dict[str, list[int]] = {}
+        prints = list({row.fingerprint for row in bad})
+        for start in range(0, len(prints), 2000):
+            found = (
+                QuarantinedRow.objects.filter(
+                    scope=self.scope,
+                    status=QuarantinedRow.Status.OPEN,
+                    fingerprint__in=prints[start : start + 2000],
+                )
+                .exclude(job=self.job)
+                .order_by("id")
+                .values_list("fingerprint", "id")
+            )
+            for digest, pk in found:
+                if pk not in self.claimed:
+                    waiting.setdefault(digest, []).append(pk)
+        if not waiting:
+            return bad
+        new, sightings = [], []
+        for row in bad:
+            candidates = waiting.get(row.fingerprint)
+            if candidates:
+                pk = candidates.pop(0)
+                self.claimed.add(pk)
+                sightings.append(QuarantineSighting(row_id=pk, job=self.job, line=row.line))
+            else:
+                new.append(row)
+        QuarantineSighting.objects.bulk_create(sightings, batch_size=1000)
+        return new
+
+    def resolve_landed(self, keys: list[str]) -> None:
+        """Rows that imported now and name an object whose earlier row waits in quarantine: that entry is
+        done (the fixed row arrived), unless this job itself met the bad row again."""
+        open_keys = self.open_keys or set()
+        matched = list({key for key in keys if key in open_keys})
+        for start in range(0, len(matched), 2000):
+            chunk = matched[start : start + 2000]
+            QuarantinedRow.objects.filter(
+                scope=self.scope, status=QuarantinedRow.Status.OPEN, row_key__in=chunk
+            ).exclude(job=self.job).exclude(pk__in=self.claimed).update(
+                status=QuarantinedRow.Status.RESOLVED, resolved_by_job=self.job
+            )
+        open_keys.difference_update(matched)
+
     # -- whole file -----------------------------------------------------------------------------------
-    def run(self, path: Path, *, resume: bool = False) -> ImportJob:
+    def run(self, path: Path, *, resume: bool = False, limit: int | None = None) -> ImportJob:
+        """Stream the file through the profile into the target; `limit` stops after that many rows (the
+        dry run of `check`)."""
         job, profile = self.job, self.profile
         skip_through = job.last_line if resume else 0
-        reader_options = {**profile.reader, **(job.options.get("reader") or {})}
+        reader_options = {
+            **profile.reader,
+            **(job.options.get("reader") or {}),
+            "used_columns": profile.used_columns(),
+        }
         with open_source(
             path, format=job.format or reader_options.get("format"), options=reader_options
         ) as source:
             first = next(source.rows, None)
             header = columns_of(source, first)
             self.stats.missing_optional_columns = profile.check_columns(header) if first or header else []
+            self.stats.unknown_columns = profile.unknown_columns(header)[:200]
             job.format, job.encoding = source.format, source.encoding
             job.save(update_fields=["format", "encoding"])
             batch: list[SourceRow] = []
             rows: Iterable[SourceRow] = chain([first], source.rows) if first else ()
-            for row in rows:
+            if limit is not None:
+                rows = islice(rows, limit + 1)
+            for count, row in enumerate(rows, start=1):
+                if limit is not None and count > limit:
+                    self.stopped_at_limit = True
+                    break
+                if count <= FIRST_ROWS:
+                    self.first_rows.append(row)
                 batch.append(row)
                 if len(batch) >= self.batch_size:
                     self.commit(batch, skip_through=skip_through)
@@ -241,8 +363,16 @@ class Runner:
                 # Identity resolution turned some newly imported rows into merges after the fact.
                 job.imported -= moved
                 job.merged += moved
+            late = self.target.late_quarantine
+            if late:
+                # Rows written this job that the end of the import found can never be built.
+                from_imported = min(len(late), job.imported)
+                job.imported -= from_imported
+                job.updated -= len(late) - from_imported
+                job.quarantined += len(late)
+                self.stats.count_reasons(late, 0)
             job.entity_counts = dict(self.target.entity_counts)
-            job.save(update_fields=["imported", "merged", "entity_counts"])
+            job.save(update_fields=["imported", "updated", "merged", "quarantined", "entity_counts"])
         return job
 
 

@@ -16,7 +16,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 import orjson
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from .errors import UnknownEntity
 
@@ -47,6 +47,8 @@ class Entity:
 def _entities() -> dict[str, Entity]:
     from omnishop.catalog.models import Product, Supplier, SupplierOffer, Variant
     from omnishop.customers.models import Customer
+    from omnishop.inventory.models import StockLevel
+    from omnishop.orders.models import Order, OrderLine, ReturnLine, ReturnRequest
 
     from .models import ImportJob, QuarantinedRow, StagedTransactionLine
 
@@ -54,7 +56,111 @@ def _entities() -> dict[str, Entity]:
         qs = StagedTransactionLine.objects.all()
         return qs.filter(channel=principal.channel) if principal.kind == "channel" else qs
 
+    def of_channel(qs: QuerySet, path: str) -> Callable[[object], QuerySet]:
+        """Staff see every channel's rows; a channel key (should exports ever open to one) its own."""
+        return lambda p: qs.filter(**{path: p.channel}) if p.kind == "channel" else qs
+
     return {
+        "orders": Entity(
+            "orders",
+            [
+                "id",
+                "number",
+                "external_id",
+                "channel__code",
+                "status",
+                "customer_id",
+                "email",
+                "currency",
+                "subtotal",
+                "shipping_total",
+                "tax_total",
+                "fees_total",
+                "total",
+                "shipping_method_name",
+                "created_at",
+                "updated_at",
+            ],
+            of_channel(Order.objects.all(), "channel"),
+        ),
+        "order_lines": Entity(
+            "order_lines",
+            [
+                "id",
+                "order_id",
+                "order__number",
+                "order__external_id",
+                "order__channel__code",
+                "variant_id",
+                "sku",
+                "title",
+                "quantity",
+                "allocated",
+                "fulfilled",
+                "returned",
+                "cancelled",
+                "unit_price",
+                "tax_rate",
+                "line_net",
+                "line_tax",
+                "line_total",
+                "order__currency",
+                "order__created_at",
+            ],
+            of_channel(OrderLine.objects.all(), "order__channel"),
+        ),
+        "returns": Entity(
+            "returns",
+            [
+                "id",
+                "number",
+                "order_id",
+                "order__number",
+                "order__external_id",
+                "order__channel__code",
+                "status",
+                "refund_to",
+                "refund_amount",
+                "order__currency",
+                "note",
+                "created_at",
+                "closed_at",
+            ],
+            of_channel(ReturnRequest.objects.all(), "order__channel"),
+        ),
+        "return_lines": Entity(
+            "return_lines",
+            [
+                "id",
+                "request_id",
+                "request__number",
+                "request__order__number",
+                "order_line_id",
+                "order_line__sku",
+                "quantity",
+                "reason",
+                "disposition",
+                "request__status",
+                "request__created_at",
+            ],
+            of_channel(ReturnLine.objects.all(), "request__order__channel"),
+        ),
+        "stock_levels": Entity(
+            "stock_levels",
+            [
+                "id",
+                "variant_id",
+                "variant__sku",
+                "location__code",
+                "on_hand",
+                "allocated",
+                "reserved",
+                "reorder_point",
+                "oversold",
+                "updated_at",
+            ],
+            of_channel(StockLevel.objects.all(), "location__channel_links__channel"),
+        ),
         "products": Entity(
             "products",
             ["id", "title", "slug", "brand", "category__path", "description", "is_active", "updated_at"],
@@ -149,6 +255,11 @@ def _entities() -> dict[str, Entity]:
 
 
 ENTITY_NAMES = (
+    "orders",
+    "order_lines",
+    "returns",
+    "return_lines",
+    "stock_levels",
     "products",
     "variants",
     "customers",
@@ -303,12 +414,17 @@ def quarantine_file(*, job, fmt: str = "csv") -> tuple[Iterator[bytes], str, str
     `_quarantine_id` resolve their originals when they import."""
     from omnishop.core.errors import ValidationFailed
 
-    from .models import QuarantinedRow
+    from .models import QuarantinedRow, QuarantineSighting
     from .profiles import get_profile
 
     if fmt not in ("csv", "xlsx"):
         raise ValidationFailed("Quarantine downloads are csv or xlsx.", field="format")
-    qs = QuarantinedRow.objects.filter(job=job, status=QuarantinedRow.Status.OPEN).order_by("line", "pk")
+    seen = QuarantineSighting.objects.filter(job=job).values("row_id")
+    qs = (
+        QuarantinedRow.objects.filter(Q(job=job) | Q(pk__in=seen))
+        .filter(status=QuarantinedRow.Status.OPEN)
+        .order_by("line", "pk")
+    )
     columns: list[str] = []
     for spec in get_profile(job.profile).fields:
         for column in spec.columns[:1]:

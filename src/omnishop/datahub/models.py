@@ -99,10 +99,38 @@ class QuarantinedRow(models.Model):
     resolved_by_job = models.ForeignKey(
         ImportJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="resolved_rows"
     )
+    # Identity of the row across jobs: a re-import of the same bad row finds its open entry (same scope and
+    # fingerprint) instead of opening another; a later import of the same natural key resolves it.
+    scope = models.CharField(max_length=200, blank=True, help_text="source@channel/target of the profile.")
+    fingerprint = models.CharField(max_length=32, blank=True, help_text="Hash of the row as read.")
+    row_key = models.CharField(max_length=300, blank=True, help_text="Natural key, when it could be read.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["job_id", "line", "id"]
+        indexes = [
+            models.Index(
+                fields=["scope", "fingerprint"],
+                condition=Q(status="open"),
+                name="datahub_quarantine_open_row",
+            ),
+            models.Index(
+                fields=["scope", "row_key"], condition=Q(status="open"), name="datahub_quarantine_open_key"
+            ),
+        ]
+
+
+class QuarantineSighting(models.Model):
+    """A later job met a row that is already in quarantine (same content): it counts the row as
+    quarantined, and the open entry records that it was seen again, instead of a second entry."""
+
+    row = models.ForeignKey(QuarantinedRow, on_delete=models.CASCADE, related_name="sightings")
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="quarantine_sightings")
+    line = models.PositiveBigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
 
 
 class ImportedRecord(models.Model):
@@ -147,6 +175,7 @@ class StagedTransactionLine(models.Model):
         UNMATCHED_RETURN = "unmatched_return", "Credit with no earlier purchase to return against"
         WRITE_OFF = "write_off", "Warehouse write-off, not a sale"
         ADJUSTMENT = "adjustment", "Stock or accounting adjustment, not a sale"
+        QUARANTINED = "quarantined", "Can never be built (no product for its code): in quarantine"
 
     class Kind(models.TextChoices):
         SALE = "sale"
@@ -221,12 +250,13 @@ class StagedDocument(models.Model):
         REJECTED = "rejected", "A line names an unknown product: tried again by the next import"
         CONFLICT = "conflict", "Changed after returns were recorded against its order: left as it was"
         NEGATIVE = "negative", "Charges below zero: cannot be a paid order"
+        QUARANTINED = "quarantined", "Only lines that can never be built: they are in quarantine"
 
     source = models.CharField(max_length=80)
     document_no = models.CharField(max_length=64)
     is_credit = models.BooleanField(default=False, help_text="A credit note (cancellation/return).")
     occurred_at = models.DateTimeField()
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

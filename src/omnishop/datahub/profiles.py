@@ -30,6 +30,8 @@ from .cleaners import Chain, Failure, build_chain, is_empty
 from .errors import InvalidProfile, MissingColumns, UnknownProfile
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "profiles"
+# Columns the data hub adds itself (a downloaded quarantine file): never "unknown".
+_OWN_COLUMNS = frozenset({"_quarantine_id", "_line", "_reasons"})
 TARGETS = ("transactions", "products", "customers", "suppliers", "supplier_offers", "stock_levels")
 
 
@@ -76,6 +78,16 @@ class Profile:
                 found=header[:100],
             )
         return [" or ".join(f.columns) for f in self.fields if f.columns and not present & set(f.columns)]
+
+    def used_columns(self) -> list[str]:
+        """Every source column some field reads."""
+        return list(dict.fromkeys(column for f in self.fields for column in f.columns))
+
+    def unknown_columns(self, header: list[str]) -> list[str]:
+        """Columns of the file no field reads (a platform added a column, or a field is missing from the
+        profile): their data is not imported, and the quality report says so."""
+        used = set(self.used_columns())
+        return [c for c in dict.fromkeys(header) if c and c not in used and c not in _OWN_COLUMNS]
 
     def apply(self, values: dict[str, Any]) -> tuple[dict[str, Any], list[dict]]:
         """Clean one source row: (Omnishop field -> value, reasons). Every failing field is reported,

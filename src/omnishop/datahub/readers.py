@@ -85,6 +85,7 @@ class SourceRow:
     line: int
     values: dict[str, Any]
     problem: RowProblem | None = None
+    repaired: list[tuple[str, str, str]] | None = None  # (column, as read, as repaired): mojibake fixed
 
 
 @dataclass
@@ -241,6 +242,13 @@ def detect_encoding(sample: bytes, *, complete: bool = False) -> str:
     # superset of GBK/GB2312) and Western European (cp1252, a superset of Latin-1's printable range).
     best = from_bytes(sample, cp_isolation=["gb18030", "cp1252"]).best()
     if best is None:
+        # A Windows-1252 file with rows pasted from a UTF-8 export: a UTF-8 byte that Windows-1252 leaves
+        # undefined (Ł is C5 81) rules cp1252 out for the whole sample. Decide on the other lines; the
+        # UTF-8 rows are repaired one by one when they are read (`_repair_mojibake`).
+        rest = b"\n".join(line for line in sample.split(b"\n") if not _utf8_beyond_ascii(line))
+        if rest and len(rest) < len(sample):
+            best = from_bytes(rest, cp_isolation=["gb18030", "cp1252"]).best()
+    if best is None:
         raise UndecodableFile("The text encoding of the file could not be determined.")
     encoding = best.encoding
     if encoding in ("latin_1", "iso8859_1"):
@@ -248,6 +256,16 @@ def detect_encoding(sample: bytes, *, complete: bool = False) -> str:
     if best.chaos > 0.5 and encoding not in ("gb18030", "cp1252"):
         raise UndecodableFile("The file is neither UTF-8, GB18030 nor Latin-1 text.")
     return encoding
+
+
+def _utf8_beyond_ascii(line: bytes) -> bool:
+    if line.isascii():
+        return False
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _control_ratio(text: str) -> float:
@@ -311,6 +329,45 @@ def _decode_guard(values: list[str]) -> RowProblem | None:
     return None
 
 
+_SINGLE_BYTE = {"cp1252", "iso8859-1", "iso8859-15", "latin-1"}
+
+
+def _repair_mojibake(record: list[str], single_byte: str | None) -> tuple[list[str], list[int]] | None:
+    """A row whose text is UTF-8 read as another encoding ("CAFÃ‰" for "CAFÉ"), repaired, and which cells
+    changed; None for a clean row (an ASCII row costs one C-level check).
+
+    In a file read as Windows-1252/Latin-1, the row's own bytes are recovered exactly (undecodable ones
+    survive as surrogates) and decoded as UTF-8: that only succeeds for text that was UTF-8. Otherwise —
+    mojibake already baked into the text, in any file — ftfy's badness heuristic flags the row and
+    `fix_encoding` undoes it."""
+    joined = "\x1f".join(record)
+    if joined.isascii():
+        return None
+    fixed: list[str] | None = None
+    if single_byte:
+        try:
+            candidate = joined.encode(single_byte, "surrogateescape").decode("utf-8")
+        except UnicodeError:
+            candidate = None
+        if candidate is not None and candidate != joined:
+            fixed = candidate.split("\x1f")
+    if fixed is None:
+        from ftfy import badness, fix_encoding
+
+        if _SURROGATES.search(joined) or not badness.is_bad(joined):
+            return None
+        fixed = [value if value.isascii() else fix_encoding(value) for value in record]
+    if len(fixed) != len(record):
+        return None
+    changed = [i for i, (before, after) in enumerate(zip(record, fixed, strict=True)) if before != after]
+    return (fixed, changed) if changed else None
+
+
+def _shown(text: str) -> str:
+    """Text as read, for a report: bytes the encoding could not decode (kept as surrogates) as \\xNN."""
+    return _SURROGATES.sub(lambda m: f"\\x{ord(m.group()) - 0xDC00:02x}", text)
+
+
 def _open_csv(text, fmt: str, encoding: str, options: dict, closers: list) -> Source:
     max_columns = int(options.get("max_columns", _limit("OMNISHOP_DATAHUB_MAX_COLUMNS", 1000)))
     csv.field_size_limit(_limit("DATAHUB_MAX_FIELD_BYTES", 1024 * 1024))
@@ -334,6 +391,9 @@ def _open_csv(text, fmt: str, encoding: str, options: dict, closers: list) -> So
     header = [h.lstrip("\ufeff").strip() for h in header]
     if _decode_guard(header):
         raise UndecodableFile(f"The header is not valid {encoding} text; give the encoding explicitly.")
+
+    name = codecs.lookup(encoding).name
+    single_byte = name if name in _SINGLE_BYTE or name.startswith("cp125") else None
 
     def rows() -> Iterator[SourceRow]:
         width = len(header)
@@ -370,6 +430,12 @@ def _open_csv(text, fmt: str, encoding: str, options: dict, closers: list) -> So
                     None, "wrong_column_count", f"The row has {len(record)} columns; the header has {width}."
                 )
                 yield SourceRow(start, values, problem)
+                continue
+            repair = _repair_mojibake(record, single_byte)
+            if repair is not None:
+                fixed, changed = repair
+                notes = [(header[i], _shown(record[i][:200]), fixed[i][:200]) for i in changed]
+                yield SourceRow(start, dict(zip(header, fixed)), _decode_guard(fixed), notes)  # noqa: B905
                 continue
             # The width was checked above: no `strict` zip needed.
             yield SourceRow(start, dict(zip(header, record)), _decode_guard(record))  # noqa: B905
@@ -547,6 +613,14 @@ def _open_xlsx(file_path: Path, inner_name: str, options: dict, closers: list) -
         raise MalformedFile(f"The workbook has no sheet '{sheet_name}'.", field="sheet")
     sheet = workbook[sheet_name] if sheet_name else workbook.worksheets[0]
     rows_iter = sheet.iter_rows(values_only=True)
+    # Cells are read as their saved values. A formula saved without one (files written by scripts, never
+    # opened in a spreadsheet) reads as empty: the same sheet read as formulas, in step, tells them apart.
+    formulas_iter: Iterator | None = None
+    if _has_formulas(file_path, getattr(sheet, "_worksheet_path", None)):
+        formula_book = load_workbook(file_path, read_only=True, data_only=False)
+        closers.append(formula_book.close)
+        formulas_iter = formula_book[sheet.title].iter_rows(values_only=True)
+        next(formulas_iter, None)
     header_row = next(rows_iter, None) or ()
     header = [str(h).strip() if h is not None else "" for h in header_row]
     while header and header[-1] == "":
@@ -555,9 +629,26 @@ def _open_xlsx(file_path: Path, inner_name: str, options: dict, closers: list) -
     if len(header) > max_columns:
         raise MalformedFile(f"The header has {len(header)} columns; at most {max_columns} are allowed.")
 
+    used = set(options.get("used_columns") or header)
+
     def rows() -> Iterator[SourceRow]:
         width = len(header)
         for number, record in enumerate(rows_iter, start=2):
+            formulas = next(formulas_iter, None) if formulas_iter is not None else None
+            if formulas and None in record[:width]:
+                problem = _formula_without_value(header, record, formulas, number, used)
+                if problem is not None:
+                    # The row as the merchant sees it: saved values, and the formulas where none was saved.
+                    values = {
+                        header[i]: _cell(
+                            record[i]
+                            if i < len(record) and record[i] is not None
+                            else (formulas[i] if i < len(formulas) else None)
+                        )
+                        for i in range(width)
+                    }
+                    yield SourceRow(number, values, problem)
+                    continue
             if record is None or all(v is None or v == "" for v in record):
                 continue
             values = {header[i]: _cell(record[i]) if i < len(record) else "" for i in range(width)}
@@ -570,6 +661,57 @@ def _open_xlsx(file_path: Path, inner_name: str, options: dict, closers: list) -
             yield SourceRow(number, values)
 
     return Source("xlsx", "xlsx", header, rows(), notes=[f"sheet {sheet.title!r}"], _closers=closers)
+
+
+_FORMULA_TAG = re.compile(rb"<(?:\w+:)?f[\s>/]")
+
+
+def _has_formulas(file_path: Path, member: str | None) -> bool:
+    """Whether the sheet's XML holds a formula (`<f>`), found by streaming it through zlib: cheap next to
+    parsing it, and only workbooks with formulas pay for reading the sheet twice."""
+    try:
+        with zipfile.ZipFile(file_path) as archive:
+            names = [member] if member in archive.namelist() else archive.namelist()
+            for name in names:
+                if not name.startswith("xl/worksheets/"):
+                    continue
+                with archive.open(name) as handle:
+                    tail = b""
+                    while chunk := handle.read(1024 * 1024):
+                        if _FORMULA_TAG.search(tail + chunk):
+                            return True
+                        tail = chunk[-16:]
+    except (zipfile.BadZipFile, OSError, KeyError):
+        return False
+    return False
+
+
+def _formula_without_value(
+    header: list[str], record: tuple, formulas: tuple, number: int, used: set[str]
+) -> RowProblem | None:
+    """A cell the profile reads that holds a formula but no saved value: the row cannot be trusted."""
+    found = []
+    for i, name in enumerate(header):
+        formula = formulas[i] if i < len(formulas) else None
+        value = record[i] if i < len(record) else None
+        if value is None and name in used and isinstance(formula, str) and formula.startswith("="):
+            found.append(f"{name} ({_column_letter(i)}{number}) is {formula}")
+    if not found:
+        return None
+    column = found[0].split(" (", 1)[0]
+    return RowProblem(
+        column,
+        "formula_without_value",
+        "Formula without a saved value: "
+        + "; ".join(found)
+        + ". Open the file in a spreadsheet, let it calculate, save it and import it again.",
+    )
+
+
+def _column_letter(index: int) -> str:
+    from openpyxl.utils import get_column_letter
+
+    return get_column_letter(index + 1)
 
 
 def _open_parquet(file_path: Path, inner_name: str, options: dict, closers: list) -> Source:

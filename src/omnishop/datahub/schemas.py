@@ -77,11 +77,24 @@ class QuarantinedRowOut(Schema):
     reasons: list[dict]
     status: str
     resolved_by_job: int | None
+    seen_again: int = Field(0, description="Later imports that met the same row while it was open.")
+    last_seen_by_job: int | None = Field(None, description="The last import that met it again.")
     created_at: datetime
 
     @staticmethod
     def resolve_job(obj) -> int:
         return obj.job_id
+
+    @staticmethod
+    def resolve_seen_again(obj) -> int:
+        seen = getattr(obj, "seen_again", None)  # annotated by the list endpoint (one query per page)
+        return obj.sightings.count() if seen is None else seen
+
+    @staticmethod
+    def resolve_last_seen_by_job(obj) -> int | None:
+        if hasattr(obj, "last_seen_by_job"):
+            return obj.last_seen_by_job
+        return obj.sightings.order_by("-id").values_list("job_id", flat=True).first()
 
     @staticmethod
     def resolve_resolved_by_job(obj) -> int | None:
@@ -137,6 +150,18 @@ class RejectReasonOut(Schema):
     sample_lines: list[int] = Field([], description="Up to five source lines with this reason.")
 
 
+class MojibakeExampleOut(Schema):
+    line: int
+    column: str
+    read: str = Field(description="The cell as the file's encoding read it.")
+    repaired: str
+
+
+class MojibakeOut(Schema):
+    rows: int = Field(description="Rows whose text was repaired (UTF-8 read as another encoding).")
+    examples: list[MojibakeExampleOut]
+
+
 class JobQualityOut(Schema):
     """A job's data-quality report; the figures after `open_quarantine` exist once the job has run."""
 
@@ -151,6 +176,8 @@ class JobQualityOut(Schema):
     duplicates_exact: bool | None = Field(None, description="False when the file was too big to count all.")
     rejects_by_reason: list[RejectReasonOut] = []
     missing_optional_columns: list[str] = []
+    unknown_columns: list[str] = Field([], description="Columns of the file no field reads: not imported.")
+    mojibake_repaired: MojibakeOut | None = None
     merged: int | None = None
     entities: dict[str, Any] | None = Field(None, description="Side effects, e.g. variants created.")
     seconds: float | None = None

@@ -17,7 +17,7 @@ from typing import Any, BinaryIO
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
 from omnishop.core.errors import ValidationFailed
@@ -31,7 +31,7 @@ from .errors import (
     QuarantineRowClosed,
     QuarantineRowNotFound,
 )
-from .models import ImportJob, MatchCandidate, QuarantinedRow
+from .models import ImportJob, MatchCandidate, QuarantinedRow, QuarantineSighting
 from .profiles import get_profile
 from .targets import target_for
 
@@ -137,6 +137,18 @@ def import_files(
     return jobs
 
 
+def check_import(
+    *, profile: str, path: str | Path, channel=None, limit: int = 10_000, options: dict | None = None
+) -> dict:
+    """Dry run (`omnishop import check`): how the file would map and what would be quarantined; every
+    write is rolled back."""
+    from .check import check_file
+
+    if not Path(path).is_file():
+        raise ValidationFailed("There is no file at this path.", field="path")
+    return check_file(profile=profile, path=path, channel=channel, limit=limit, options=options)
+
+
 def run_import(*, job: ImportJob, progress=None, resume: bool = False) -> ImportJob:
     """Run a pending job (or resume a failed/interrupted one after its last committed line)."""
     allowed = {ImportJob.Status.PENDING} | (
@@ -197,6 +209,14 @@ def get_job(*, principal, job_id: int) -> ImportJob:
     return job
 
 
+def quarantine_of(*, job: ImportJob) -> QuerySet[QuarantinedRow]:
+    """The quarantined rows a job met: those it opened and those already waiting that it saw again."""
+    seen = QuarantineSighting.objects.filter(job=job).values("row_id")
+    return QuarantinedRow.objects.filter(Q(job=job) | Q(pk__in=seen)).annotate(
+        seen_again=Count("sightings"), last_seen_by_job=Max("sightings__job")
+    )
+
+
 def quality_report(*, job: ImportJob) -> dict:
     """The job's data-quality report: completeness per field, duplicates, rejects by reason, merges."""
     report = dict(job.quality or {})
@@ -206,7 +226,7 @@ def quality_report(*, job: ImportJob) -> dict:
             "profile": job.profile,
             "status": job.status,
             "counts": counts_of(job),
-            "open_quarantine": job.quarantined_rows.filter(status=QuarantinedRow.Status.OPEN).count(),
+            "open_quarantine": quarantine_of(job=job).filter(status=QuarantinedRow.Status.OPEN).count(),
         }
     )
     return report
@@ -351,6 +371,7 @@ def write_temp_copy(data: bytes, suffix: str) -> Path:
 
 
 __all__ = [
+    "check_import",
     "discard_quarantined",
     "enqueue_import",
     "get_job",

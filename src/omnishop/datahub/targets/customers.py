@@ -35,6 +35,9 @@ class CustomersTarget(Target):
         self.review = float(self.options.get("review_score", 0.75))
         self.created: set[int] = set()
 
+    def quarantine_key(self, data: dict) -> str:
+        return self.key(data) or ""
+
     def key(self, data: dict) -> str | None:
         for name in ("external_id", "email", "phone"):
             if data.get(name):

@@ -18,11 +18,13 @@ from collections import Counter, defaultdict
 from decimal import Decimal
 
 from django.db import connection
+from django.db.models import F
 from django.utils import timezone
 
 from omnishop.orders.services import history
 
-from ..models import StagedDocument, StagedTransactionLine
+from ..models import ImportJob, QuarantinedRow, StagedDocument, StagedTransactionLine
+from .base import content_hash
 
 Kind = StagedTransactionLine.Kind
 Use = StagedTransactionLine.Use
@@ -30,7 +32,12 @@ Status = StagedDocument.Status
 CHUNK = 2000  # documents per round trip
 _LINE_FIELDS = (
     "id", "document_no", "kind", "sku", "description", "quantity", "line_total", "currency", "customer_id",
-    "country", "variant_id",
+    "country", "variant_id", "consumed_as",
+)  # fmt: skip
+# What a quarantined line shows of itself: the staged fields, written back under the profile's columns.
+_QUARANTINE_FIELDS = (
+    "id", "job_id", "natural_key", "document_no", "sku", "description", "quantity", "unit_price", "line_total",
+    "currency", "occurred_at", "customer_ref", "country_raw",
 )  # fmt: skip
 _SALE_STATUS = {"created": Status.ORDER, "replaced": Status.ORDER, "conflict": Status.CONFLICT}
 
@@ -44,6 +51,7 @@ class OrderHistory:
         self.statuses: dict[str, list[str]] = defaultdict(list)  # document → status
         self.counts: Counter = Counter()
         self.times: dict[str, object] = {}  # document → when it happened
+        self.blocked: list[int] = []  # lines that can never be built: quarantined at the end
 
     def consume(self) -> None:
         open_documents = StagedDocument.objects.filter(
@@ -64,6 +72,7 @@ class OrderHistory:
         for start in range(0, len(ordered), CHUNK):
             chunk = ordered[start : start + CHUNK]
             self.record_returns(self.load(chunk), chunk)
+        self.quarantine_blocked()
         self.mark()
         for name, count in self.counts.items():
             self.target.entity_counts[name] += count
@@ -84,9 +93,12 @@ class OrderHistory:
                 external_id=document, occurred_at=self.times[document], currency=rows[0][7], lines=[]
             )
             order_lines: list[int] = []
-            for pk, _, kind, sku, title, quantity, total, _, customer_id, country, variant_id in rows:
+            blocked = 0
+            for pk, _, kind, sku, title, quantity, total, _, customer_id, country, variant_id, use in rows:
                 sale.customer_id = sale.customer_id or customer_id
                 sale.country = sale.country or country
+                if use == Use.QUARANTINED:
+                    continue  # waits in quarantine; a re-submitted fix is a line of its own
                 if kind == Kind.WRITE_OFF:
                     self.counts["lines_write_off"] += 1
                 elif kind == Kind.ADJUSTMENT:
@@ -102,16 +114,17 @@ class OrderHistory:
                     self.uses[Use.ADJUSTMENT].append(pk)
                     self.counts["lines_adjustment"] += 1
                 elif variant_id is None:
-                    # A product line whose stock code never got a product: the invoice cannot be whole.
-                    sale = None
-                    break
+                    # A product line whose stock code has no product at the end of the import (with
+                    # `create_products`, no line of the source ever named it): waiting cannot build it.
+                    # It goes to quarantine once, with its reason; the rest of the invoice is built, and
+                    # a fixed line re-submitted later rebuilds the invoice whole (as `link_products` does).
+                    self.blocked.append(pk)
+                    blocked += 1
                 else:
                     sale.lines.append(history.PastLine(variant_id, sku, title, quantity, total))
                     order_lines.append(pk)
-            if sale is None:
-                self.statuses[Status.REJECTED].append(document)
-                self.counts["orders_rejected_unknown_product"] += 1
-                self.counts["lines_rejected"] += len(rows)
+            if blocked and not order_lines:
+                self.statuses[Status.QUARANTINED].append(document)
                 continue
             if not order_lines:
                 self.statuses[Status.NOT_A_SALE].append(document)  # only write-offs / adjustments
@@ -136,7 +149,7 @@ class OrderHistory:
                 external_id=document, occurred_at=self.times[document], currency=rows[0][7], lines=[]
             )
             ids = []
-            for pk, _, _kind, sku, _, quantity, total, _, customer_id, _, variant_id in rows:
+            for pk, _, _kind, sku, _, quantity, total, _, customer_id, _, variant_id, _use in rows:
                 credit.customer_id = credit.customer_id or customer_id
                 product = self.target.is_product_sku(sku)
                 if product and variant_id is None:
@@ -175,6 +188,65 @@ class OrderHistory:
                     use = Use.UNMATCHED_RETURN
                 self.uses[use].append(pk)
                 self.counts[f"lines_{use}"] += 1
+
+    # -- lines that can never be built -----------------------------------------------------------------
+    def quarantine_blocked(self) -> None:
+        """Quarantine the lines no product will ever come for, under the profile's own columns (so they can
+        be fixed and re-submitted like any row), on the job that staged them, whose counts move from
+        imported to quarantined; the line is marked and never retried."""
+        if not self.blocked:
+            return
+        target, job = self.target, self.target.job
+        columns = {f.name: f.columns[0] for f in target.profile.fields if f.columns}
+        scope = f"{target.source}/{target.profile.target}"[:200]
+        rows, moved = [], Counter()
+        for start in range(0, len(self.blocked), CHUNK):
+            chunk = self.blocked[start : start + CHUNK]
+            for values in StagedTransactionLine.objects.filter(pk__in=chunk).values(*_QUARANTINE_FIELDS):
+                sku = values["sku"]
+                if target.sku_prefix and sku.startswith(target.sku_prefix):
+                    sku = sku[len(target.sku_prefix) :]
+                fields = {**values, "sku": sku, "occurred_at": values["occurred_at"].isoformat()}
+                raw = {
+                    column: "" if fields.get(name) is None else str(fields[name])
+                    for name, column in columns.items()
+                    if name in fields
+                }
+                reason = {
+                    "field": "sku",
+                    "code": "unknown_product",
+                    "message": (
+                        f"No product for stock code {values['sku']} ({values['description'] or 'no name'!r}, "
+                        f"{values['quantity']} at {values['unit_price']}) in invoice {values['document_no']} "
+                        f"(line {values['natural_key']}): no line of this source names it, so the invoice "
+                        "was built without it. Import the product and re-submit, or discard."
+                    ),
+                }
+                rows.append(
+                    QuarantinedRow(
+                        job_id=values["job_id"],
+                        line=0,
+                        raw=raw,
+                        reasons=[reason],
+                        scope=scope,
+                        fingerprint=content_hash(raw),
+                        row_key=target.quarantine_key(values),
+                    )
+                )
+                moved[values["job_id"]] += 1
+        QuarantinedRow.objects.bulk_create(rows, batch_size=1000)
+        self.uses[Use.QUARANTINED].extend(self.blocked)
+        self.counts["lines_quarantined"] += len(self.blocked)
+        for job_id, count in moved.items():
+            if job_id == job.pk:
+                target.late_quarantine.extend(r.reasons[0] for r in rows if r.job_id == job.pk)
+                continue
+            # A document left rejected by an import before this rule: its own job's counts move.
+            for counted in ("imported", "updated"):
+                if ImportJob.objects.filter(pk=job_id, **{f"{counted}__gte": count}).update(
+                    **{counted: F(counted) - count, "quarantined": F("quarantined") + count}
+                ):
+                    break
 
     # -- bookkeeping -----------------------------------------------------------------------------------
     def mark(self) -> None:

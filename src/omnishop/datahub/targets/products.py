@@ -113,6 +113,11 @@ class ProductsTarget(Target):
     def no_key_reason(self) -> dict:
         return {"field": "sku", "code": "required", "message": "The row has neither a SKU nor a product key."}
 
+    def quarantine_key(self, data: dict) -> str:
+        if data.get("sku"):
+            return f"sku:{data['sku']}"
+        return f"product:{data['product_key']}" if data.get("product_key") else ""
+
     def row_key(self, row: Prepared) -> str | None:
         data = row.data
         if self.flavour == "shopify":

@@ -12,6 +12,7 @@ from .base import IMPORTED, QUARANTINED, UNCHANGED, UPDATED, Prepared, Result, T
 
 class StockLevelsTarget(Target):
     entity = "stock_level"
+    key_fields = ("sku", "location")
 
     def write(self, rows: list[Prepared]) -> list[Result]:
         from omnishop.catalog.models import Variant

@@ -26,6 +26,7 @@ class SuppliersTarget(Target):
     """Suppliers (marketplace sellers, vendors) by their code, in bulk; re-imports update in place."""
 
     entity = "supplier"
+    key_fields = ("code",)
     FIELDS = ("name", "email", "phone", "country", "city", "postcode", "currency")
 
     def write(self, rows: list[Prepared]) -> list[Result]:
@@ -92,6 +93,7 @@ class SupplierOffersTarget(Target):
     by the catalog's `save_offers`, which applies the one-preferred-offer rule in the database too."""
 
     entity = "supplier_offer"
+    key_fields = ("supplier", "sku")
 
     def write(self, rows: list[Prepared]) -> list[Result]:
         suppliers, variants = {}, {}

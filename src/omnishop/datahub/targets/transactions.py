@@ -35,6 +35,7 @@ _HAS_LOWER = re.compile(r"[a-z]")
 
 class TransactionsTarget(Target):
     entity = "transaction_line"
+    key_fields = ("document_no", "sku")
 
     def __init__(self, *, profile, job) -> None:
         super().__init__(profile=profile, job=job)

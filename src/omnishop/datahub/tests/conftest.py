@@ -24,7 +24,8 @@ def assert_balanced(job: ImportJob) -> None:
         job.merged,
         job.quarantined,
     )
-    assert job.quarantined == job.quarantined_rows.count()
+    # A row already in quarantine from an earlier job is counted again, as a sighting of its open entry.
+    assert job.quarantined == job.quarantined_rows.count() + job.quarantine_sightings.count()
 
 
 def dataset(*parts: str) -> Path:

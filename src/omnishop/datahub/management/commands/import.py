@@ -3,11 +3,14 @@
 omnishop import online_retail var/inbox/online_retail_2011-0*.csv.gz --channel web
 omnishop import --list                      # the profiles and what they import
 omnishop import --rerun 42                  # run job 42's stored file again (finish a killed job)
+omnishop import check shopify_products new-store.csv --channel web   # dry run: mapping, unknown
+                                            # columns, rows that would be quarantined; writes nothing
 """
 
 from __future__ import annotations
 
 import gzip
+import json
 import os
 
 from django.core.management.base import BaseCommand, CommandError
@@ -41,6 +44,8 @@ class Command(BaseCommand):
         parser.add_argument("--list", action="store_true", help="List the import profiles.")
         parser.add_argument("--rerun", type=int, help="Run the stored file of this job id again.")
         parser.add_argument("--no-progress", action="store_true")
+        parser.add_argument("--limit", type=int, default=10_000, help="check: rows to try (default 10,000).")
+        parser.add_argument("--json", action="store_true", help="check: print the report as JSON.")
 
     def handle(self, *args, **options):
         from rich.console import Console
@@ -63,6 +68,18 @@ class Command(BaseCommand):
                 from omnishop.channels.services import get_channel
 
                 channel = get_channel(options["channel"])
+            if options["profile"] == "check":
+                if len(options["files"]) != 2:
+                    raise CommandError("Usage: omnishop import check PROFILE FILE [--channel CODE]")
+                profile, path = options["files"]
+                report = services.check_import(
+                    profile=profile, path=path, channel=channel, limit=options["limit"]
+                )
+                if options["json"]:
+                    self.stdout.write(json.dumps(report, indent=2, default=str))
+                else:
+                    print_check(console, report)
+                return
             if options["rerun"]:
                 old = ImportJob.objects.filter(pk=options["rerun"]).first()
                 if old is None:
@@ -147,3 +164,44 @@ class Command(BaseCommand):
             job = services.run_import(job=job, progress=tick)
             progress.update(task, completed=job.rows_read, total=job.rows_read)
         return job
+
+
+def print_check(console, report: dict) -> None:
+    """The dry run's report as a person reads it: the mapping of the first rows, then what would happen."""
+    from rich.table import Table
+
+    console.print(
+        f"[bold]{report['file']}[/bold] through [bold]{report['profile']}[/bold] ({report['target']}): "
+        f"{report['format']}, {report['encoding']}, {report['rows_checked']} rows checked"
+        + (" (stopped at --limit)" if report["stopped_at_limit"] else "")
+        + " — nothing was written."
+    )
+    if report["error"]:
+        console.print(
+            f"[red]the import would fail: {report['error']['code']}: {report['error']['message']}[/red]"
+        )
+    for row in report["first_rows"]:
+        table = Table("field", "column", "read", "value", title=f"line {row['line']}", title_justify="left")
+        for entry in row["fields"]:
+            table.add_row(entry["field"], entry["column"], entry["read"], entry["value"])
+        console.print(table)
+        for reason in row["reasons"]:
+            console.print(
+                f"  [yellow]{reason.get('field') or '*'}: {reason['code']}: {reason['message']}[/yellow]"
+            )
+    would = report["would"]
+    console.print("would be: " + ", ".join(f"{name} {count}" for name, count in would.items()))
+    if report["unknown_columns"]:
+        console.print("columns no field reads (not imported): " + ", ".join(report["unknown_columns"]))
+    if report["missing_optional_columns"]:
+        console.print("optional columns missing: " + ", ".join(report["missing_optional_columns"]))
+    repaired = report["mojibake_repaired"] or {}
+    if repaired.get("rows"):
+        console.print(f"rows with mojibake repaired: {repaired['rows']}")
+    if report["quarantined"]:
+        table = Table("line", "why", "already in quarantine", title="rows that would be quarantined")
+        for entry in report["quarantined"]:
+            why = "; ".join(f"{r.get('field') or '*'}: {r['code']}: {r['message']}" for r in entry["reasons"])
+            seen = f"#{entry['already_in_quarantine']}" if entry["already_in_quarantine"] else ""
+            table.add_row(str(entry["line"]) if entry["line"] else "end of run", why, seen)
+        console.print(table)

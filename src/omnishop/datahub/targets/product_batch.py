@@ -79,6 +79,8 @@ class Batch:
         self.new_listings: list[ChannelListing] = []
         self.changed_listings: dict[int, ChannelListing] = {}
         self.new_images: list[ProductImage] = []
+        self.changed_images: dict[int, ProductImage] = {}
+        self.floating: list[ProductImage] = []  # new images without a position: after their gallery
         self.product_entries: dict[str, tuple[Product, tuple | None]] = {}
         self.emptied: dict[tuple, Product] = {}  # holding products a configurable took children from
         self.listings: dict[tuple, ChannelListing] = {}  # (pk | new, variant) -> its listing on the channel
@@ -110,8 +112,9 @@ class Batch:
             if title:
                 titles.add(str(title))
             urls.update(url[:1000] for url in data.get("images") or [])
-            if data.get("image_url"):
-                urls.update((data["image_url"], data["image_url"][:1000]))
+            for name in ("image_url", "variant_image"):
+                if data.get(name):
+                    urls.update((data[name], data[name][:1000]))
         self.load_products(keys)
         self.load_variants(skus, gtin_forms)
         self.load_listings(list(self.variants_by_pk))
@@ -226,13 +229,87 @@ class Batch:
         self.listings[ref_of(listing.variant)] = listing
         self.new_listings.append(listing)
 
-    def image(self, product: Product, url: str, *, alt: str = "", position: int = 0) -> ProductImage:
-        """ProductImage get_or_create(product, url) against the batch."""
+    def image(
+        self,
+        product: Product,
+        url: str,
+        *,
+        alt: str | None = None,
+        position: int | None = None,
+        refresh: bool = False,
+    ) -> ProductImage:
+        """ProductImage get_or_create(product, url) against the batch. With `refresh`, an image already
+        there takes the row's alt text and position (Shopify: the file says where each image goes). A new
+        image without a position goes after the product's gallery (placed when the batch is written)."""
         key = (ref_of(product), url)
-        if key not in self.images:
-            self.images[key] = ProductImage(product=product, url=url, alt=alt, position=position)
-            self.new_images.append(self.images[key])
-        return self.images[key]
+        image = self.images.get(key)
+        if image is None:
+            image = ProductImage(product=product, url=url, alt=alt or "", position=position or 0)
+            self.images[key] = image
+            self.new_images.append(image)
+            if position is None:
+                self.floating.append(image)
+            self.touch(product)
+            return image
+        if refresh:
+            changed = False
+            if alt is not None and image.alt != alt:
+                image.alt, changed = alt, True
+            if position is not None and (image.position != position or image in self.floating):
+                image.position, changed = position, True
+                if image in self.floating:
+                    self.floating.remove(image)
+            if changed:
+                self.change_image(image, product)
+        return image
+
+    def link_image(self, variant: Variant, product: Product, url: str) -> ProductImage:
+        """A variant's own image (Shopify `Variant Image`): the product's image with that URL, added to the
+        product when it is not one yet, tied to the variant. The catalog ties an image to one variant: an
+        image already tied to another variant stays with it (counted as `variant_images_shared`)."""
+        image = self.image(product, url)
+        if image.variant_id is not None:  # tied in the database
+            same = variant.pk is not None and image.variant_id == variant.pk
+        elif image.variant is not None:  # tied earlier in this batch (no query: the FK is unset)
+            same = image.variant is variant
+        else:
+            image.variant = variant
+            self.change_image(image, product)
+            self.target.entity_counts["variant_images_linked"] += 1
+            return image
+        if not same:
+            self.target.entity_counts["variant_images_shared"] += 1
+        return image
+
+    def change_image(self, image: ProductImage, product: Product) -> None:
+        if image.pk is not None:
+            self.changed_images[image.pk] = image
+            self.touch(product)
+
+    def touch(self, product: Product) -> None:
+        """An image changed: the product's updated_at moves (catalog.images does the same)."""
+        if product.pk is not None:
+            self.changed_products.setdefault(product.pk, product)
+
+    def place_floating(self, dropped: set[int]) -> None:
+        """Positions for new images that came without one: after every other image of their product."""
+        floating = [i for i in self.floating if id(i.product) not in dropped]
+        if not floating:
+            return
+        last: dict[tuple, int] = {}
+        floating_ids = {id(i) for i in floating}
+        for image in self.images.values():
+            if id(image) not in floating_ids:
+                ref = ("pk", image.product_id) if image.product_id else ref_of(image.product)
+                last[ref] = max(last.get(ref, 0), image.position)
+        saved = {i.product.pk for i in floating if i.product.pk is not None}
+        if saved:
+            rows = ProductImage.objects.filter(product_id__in=saved).values_list("product_id", "position")
+            for pk, position in rows:
+                last[("pk", pk)] = max(last.get(("pk", pk), 0), position)
+        for image in floating:
+            ref = ref_of(image.product)
+            last[ref] = image.position = last.get(ref, 0) + 1
 
     # -- writing ---------------------------------------------------------------------------------------
     def flush(self) -> None:
@@ -241,6 +318,7 @@ class Batch:
         for product in self.emptied.values():
             if id(product) in dropped:
                 target.drop(product)
+        self.place_floating(dropped)  # before the inserts: products are still keyed as in self.images
         created = [p for p in self.new_products if id(p) not in dropped]
         append(Product, created, now=now, key="slug")
         target.loaded.update((p.pk, p) for p in created)
@@ -257,8 +335,11 @@ class Batch:
         ChannelListing.objects.bulk_update(
             list(self.changed_listings.values()), LISTING_FIELDS, batch_size=500
         )
-        ProductImage.objects.bulk_create(
-            [i for i in self.new_images if id(i.product) not in dropped], batch_size=500
+        new_images = [i for i in self.new_images if id(i.product) not in dropped]
+        ProductImage.objects.bulk_create(new_images, batch_size=500)
+        target.entity_counts["images_added"] += len(new_images)
+        ProductImage.objects.bulk_update(
+            list(self.changed_images.values()), ["alt", "position", "variant"], batch_size=500
         )
         entries = {
             key: (product.pk, "")

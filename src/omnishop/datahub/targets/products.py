@@ -205,18 +205,30 @@ class ProductsTarget(Target):
             product = self.product_for(row, create=False)
             if product is None or not data.get("image_url"):
                 raise RowRejected("product_key", "unknown_product", "An image row before its product row.")
-            image = self.batch.image(
-                product,
-                data["image_url"],
-                alt=(data.get("image_alt") or "")[:300],
-                position=data.get("image_position") or 0,
-            )
-            return IMPORTED, image
+            return IMPORTED, self.shopify_image(product, data)
         if key.startswith("product:"):
             product, merged = self.upsert_product(data, key=data.get("sku") or data["product_key"])
             self.attach_waiting_children(product, data)
             return (MERGED if merged else IMPORTED), product
-        return self.upsert_variant(row, key[len("variant:") :])
+        outcome, variant = self.upsert_variant(row, key[len("variant:") :])
+        if self.flavour == "shopify" and (data.get("image_url") or data.get("variant_image")):
+            # A variant row may carry one of the product's images and the variant's own image.
+            product = self.product_by_pk(variant.product_id) if variant.product_id else variant.product
+            if data.get("image_url"):
+                self.shopify_image(product, data)
+            if data.get("variant_image"):
+                self.batch.link_image(variant, product, data["variant_image"][:1000])
+        return outcome, variant
+
+    def shopify_image(self, product: Product, data: dict):
+        """The row's `Image Src` on its product, at its `Image Position` with its alt text."""
+        return self.batch.image(
+            product,
+            data["image_url"][:1000],
+            alt=(data.get("image_alt") or "")[:300],
+            position=data.get("image_position"),
+            refresh=True,
+        )
 
     def product_key_of(self, row: Prepared) -> str:
         data = row.data
@@ -288,12 +300,7 @@ class ProductsTarget(Target):
         for position, url in enumerate(data.get("images") or []):
             batch.image(product, url[:1000], position=position)
         if data.get("image_url"):
-            batch.image(
-                product,
-                data["image_url"][:1000],
-                alt=(data.get("image_alt") or "")[:300],
-                position=data.get("image_position") or 0,
-            )
+            self.shopify_image(product, data)
         return product, merged
 
     def match_product(self, title: str, attributes: dict) -> Product | None:

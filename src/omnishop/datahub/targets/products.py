@@ -72,9 +72,11 @@ class ProductsTarget(Target):
         self.loaded: dict[int, Product] = {}  # pk -> the one Product object this job works on
         self.title_index: dict[str, list] | None = None  # normalised title -> [pk | Product], oldest first
         self.batch: Batch | None = None
+        self.parent_weights: dict[str, int] = {}  # WooCommerce "id:NN" or SKU -> the row's weight in grams
 
     # -- per row ---------------------------------------------------------------------------------------
     def write(self, rows: list[Prepared]) -> list[Result]:
+        self.inherit_from_parents(rows)
         keys = [self.row_key(row) for row in rows]
         digests = [content_hash(row.data) if key else "" for row, key in zip(rows, keys, strict=True)]
         existing = load_ledger(self.rows, [k for k in keys if k])
@@ -109,6 +111,22 @@ class ProductsTarget(Target):
         self.batch = None
         record(self.rows, {key: (obj.pk, digest) for key, (obj, digest) in entries.items()}, existing)
         return results
+
+    def inherit_from_parents(self, rows: list[Prepared]) -> None:
+        """WooCommerce: a variation whose weight cell is empty weighs what its parent (a row earlier in the
+        file) weighs. Filled in before the row's content hash, so a parent's new weight reaches them."""
+        if self.flavour != "woocommerce":
+            return
+        for row in rows:
+            data = row.data
+            if data.get("product_type") == "variation":
+                if data.get("weight_grams") is None and data.get("parent") in self.parent_weights:
+                    data["weight_grams"] = self.parent_weights[data["parent"]]
+            elif data.get("weight_grams") is not None:
+                for name in ("external_id", "sku"):
+                    if data.get(name):
+                        ref = f"id:{data[name]}" if name == "external_id" else data[name]
+                        self.parent_weights[ref] = data["weight_grams"]
 
     def no_key_reason(self) -> dict:
         return {"field": "sku", "code": "required", "message": "The row has neither a SKU nor a product key."}
@@ -262,6 +280,8 @@ class ProductsTarget(Target):
         for name in self.attribute_fields:  # profile option: plain fields kept as product attributes
             if data.get(name) is not None:
                 attributes[name] = data[name]
+        if self.flavour == "woocommerce":
+            attributes.update(self.woocommerce_attributes(data))
         fields = {
             "title": title[:500],
             "description": data.get("description") or "",
@@ -302,6 +322,26 @@ class ProductsTarget(Target):
         if data.get("image_url"):
             self.shopify_image(product, data)
         return product, merged
+
+    def woocommerce_attributes(self, data: dict) -> dict:
+        """What a WooCommerce row says about its product beyond the catalog's columns: a simple or external
+        product's attributes (`Color: Gray`; several values as a list — a variable product's are its
+        variants' axes instead) and a downloadable product's files."""
+        out: dict = {}
+        if data.get("product_type") not in ("variable", "variation"):
+            for i in (1, 2):
+                name, value = data.get(f"attribute{i}_name"), data.get(f"attribute{i}_value")
+                if name and value:
+                    values = [v.strip() for v in str(value).split(", ") if v.strip()]
+                    out[slugify(name) or f"attribute{i}"] = values[0] if len(values) == 1 else values
+        downloads = [
+            {"name": data.get(f"download{i}_name") or "", "url": data[f"download{i}_url"]}
+            for i in (1, 2)
+            if data.get(f"download{i}_url")
+        ]
+        if downloads:
+            out["downloads"] = downloads
+        return out
 
     def match_product(self, title: str, attributes: dict) -> Product | None:
         wanted = normalise_title(title)

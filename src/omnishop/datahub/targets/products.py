@@ -231,7 +231,9 @@ class ProductsTarget(Target):
         outcome, variant = self.upsert_variant(row, key[len("variant:") :])
         if self.flavour == "shopify" and (data.get("image_url") or data.get("variant_image")):
             # A variant row may carry one of the product's images and the variant's own image.
-            product = self.product_by_pk(variant.product_id) if variant.product_id else variant.product
+            product = (
+                self.product_by_pk(variant.product_id) if variant.product_id else None
+            ) or variant.product
             if data.get("image_url"):
                 self.shopify_image(product, data)
             if data.get("variant_image"):

@@ -119,3 +119,19 @@ def test_a_changed_row_does_not_duplicate_its_images(run_import, retail_channel)
     top = Product.objects.get(title="Classic Varsity Top")
     assert ProductImage.objects.filter(product=top).count() == 5
     assert ProductImage.objects.get(product=top, url=f"{CDN}/front.jpg").alt == "Front view (new)"
+
+
+def test_a_variant_image_named_by_two_variants_stays_with_the_first_and_is_reported(
+    run_import, retail_channel
+):
+    """The catalog ties an image to one variant: the second variant's link is counted, not stored."""
+    header, rows = _apparel()
+    for row in rows:
+        if row["Handle"] == "classic-varsity-top" and row["Option1 Value"] in ("Small", "Medium"):
+            row["Variant Image"] = f"{CDN}/shared.jpg"
+    job = run_import("shopify_products", _csv(header, rows), channel=retail_channel)
+    top = Product.objects.get(title="Classic Varsity Top")
+    shared = ProductImage.objects.get(product=top, url=f"{CDN}/shared.jpg")
+    assert shared.variant.attributes["size"] == "Small"
+    assert (job.entity_counts["variant_images_linked"], job.entity_counts["variant_images_shared"]) == (1, 1)
+    assert ProductImage.objects.filter(product=top).count() == 2

@@ -777,9 +777,7 @@ def _open_xml(stream, options: dict, closers: list) -> Source:
         number = 0
         root = None
         try:
-            for event, element in iterparse(
-                stream, events=("start-ns", "start", "end"), forbid_dtd=True
-            ):
+            for event, element in iterparse(stream, events=("start-ns", "start", "end"), forbid_dtd=True):
                 if event == "start-ns":
                     prefix, uri = element
                     prefixes.setdefault(uri, prefix)

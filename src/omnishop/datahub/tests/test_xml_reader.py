@@ -33,7 +33,17 @@ def test_namespaced_children_keep_their_declared_prefix():
 
 def test_repeated_elements_become_lists_with_their_attributes():
     tee = read(FIXTURE, {"format": "xml", "record_tag": "item"})[0]
-    assert tee["category"] == ["Blue", "featured", "Green", "Large", "Medium", "Red", "Small", "variable", "Tshirts"]
+    assert tee["category"] == [
+        "Blue",
+        "featured",
+        "Green",
+        "Large",
+        "Medium",
+        "Red",
+        "Small",
+        "variable",
+        "Tshirts",
+    ]
     assert tee["category@domain"][-2:] == ["product_type", "product_cat"]
     assert tee["category@nicename"][-1] == "tshirts"
     assert len(tee["wp:postmeta"]) == 36  # every key/value pair, not the last one only
@@ -42,7 +52,11 @@ def test_repeated_elements_become_lists_with_their_attributes():
 def test_key_value_pairs_and_attribute_keyed_elements_become_fields():
     rows = read(FIXTURE, WXR_OPTIONS)
     tee, tshirt, red = rows[0], rows[1], rows[2]
-    assert (tee["meta._sku"], tee["meta._weight"], tee["meta._stock_status"]) == ("woo-vneck-tee", "0.5", "instock")
+    assert (tee["meta._sku"], tee["meta._weight"], tee["meta._stock_status"]) == (
+        "woo-vneck-tee",
+        "0.5",
+        "instock",
+    )
     assert tee["meta._price"] == ["15", "20"]  # a key met twice keeps both values
     assert tee["meta._regular_price"] == ""
     assert "wp:postmeta" not in tee  # the pairs are the fields

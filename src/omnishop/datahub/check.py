@@ -97,6 +97,7 @@ def _report(job: ImportJob, spec, runner, error: dict | None) -> dict[str, Any]:
         "unknown_columns": quality.get("unknown_columns", []),
         "missing_optional_columns": quality.get("missing_optional_columns", []),
         "mojibake_repaired": quality.get("mojibake_repaired"),
+        "filtered": quality.get("filtered"),  # rows the profile's `filter` leaves out
         "rejects_by_reason": quality.get("rejects_by_reason", []),
         "first_rows": first,
         "quarantined": quarantined,

@@ -450,6 +450,16 @@ def split(value: Any, *, sep: str = ",", level_sep: str | None = None) -> list:
     return items
 
 
+@cleaner("items")
+def items(value: Any, *, paths: bool = False) -> list:
+    """A repeated XML element (a list of texts, or one text when it occurs once) → its non-empty texts in
+    order; with `paths = true` each becomes a one-level category path (['Tshirts'] → [['Tshirts']])."""
+    values = value if isinstance(value, list) else [value]
+    out = [text(item) for item in values if item is not None and not isinstance(item, dict)]
+    out = list(dict.fromkeys(item for item in out if item))
+    return [[item] for item in out] if paths else out
+
+
 @cleaner("key_values")
 def key_values(value: Any, *, sep: str = ",", kv_sep: str = "=") -> dict:
     """'size=XS,color=Black' → {'size': 'XS', 'color': 'Black'} (Magento additional_attributes)."""

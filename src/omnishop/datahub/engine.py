@@ -77,6 +77,8 @@ class QualityStats:
         self.unknown_columns: list[str] = []
         self.mojibake_rows = 0
         self.mojibake_examples: list[dict] = []
+        self.filter_rule = profile.row_filter.describe() if profile.row_filter else None
+        self.filtered = 0  # rows the profile's `filter` left out: not read into the job
 
     def observe(self, row: SourceRow, data: dict, reasons: list[dict]) -> None:
         self.rows += 1
@@ -141,6 +143,7 @@ class QualityStats:
             # Rows whose text was UTF-8 read as another encoding (or mojibake already in the file):
             # repaired before cleaning, counted and shown here.
             "mojibake_repaired": {"rows": self.mojibake_rows, "examples": self.mojibake_examples[:5]},
+            "filtered": {"rows": self.filtered, "rule": self.filter_rule},
             "merged": job.merged,
             "entities": job.entity_counts,
         }
@@ -322,6 +325,20 @@ class Runner:
         open_keys.difference_update(matched)
 
     # -- whole file -----------------------------------------------------------------------------------
+    def kept(self, rows: Iterator[SourceRow]) -> Iterator[SourceRow]:
+        """The rows the profile's `filter` keeps (all, without one); the others are only counted. A row the
+        reader could not read (`problem`) is kept, so it is quarantined rather than silently dropped."""
+        row_filter = self.profile.row_filter
+        if row_filter is None:
+            yield from rows
+            return
+        accepts = row_filter.accepts
+        for row in rows:
+            if row.problem is None and not accepts(row.values):
+                self.stats.filtered += 1
+                continue
+            yield row
+
     def run(self, path: Path, *, resume: bool = False, limit: int | None = None) -> ImportJob:
         """Stream the file through the profile into the target; `limit` stops after that many rows (the
         dry run of `check`)."""
@@ -335,14 +352,15 @@ class Runner:
         with open_source(
             path, format=job.format or reader_options.get("format"), options=reader_options
         ) as source:
-            first = next(source.rows, None)
+            source_rows = self.kept(source.rows)
+            first = next(source_rows, None)
             header = columns_of(source, first)
             self.stats.missing_optional_columns = profile.check_columns(header) if first or header else []
             self.stats.unknown_columns = profile.unknown_columns(header)[:200]
             job.format, job.encoding = source.format, source.encoding
             job.save(update_fields=["format", "encoding"])
             batch: list[SourceRow] = []
-            rows: Iterable[SourceRow] = chain([first], source.rows) if first else ()
+            rows: Iterable[SourceRow] = chain([first], source_rows) if first else ()
             if limit is not None:
                 rows = islice(rows, limit + 1)
             for count, row in enumerate(rows, start=1):

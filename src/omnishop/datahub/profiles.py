@@ -10,6 +10,15 @@ naming the target that writes the cleaned rows. A new channel format is a new fi
     column = "InvoiceNo"              # or columns = [...] (first non-empty wins), or value = constant
     required = true
     clean = ["identifier"]            # cleaner names or {name = "...", option = ...} tables
+
+A profile may keep only some rows of a file (a WordPress export holds pages and attachments besides the
+products): `filter` is one condition or a list of conditions that must all hold, each on a source field
+as read, with exactly one of `equals = "x"`, `in = ["x", "y"]` or `not_in = ["x", "y"]`:
+
+    filter = { field = "wp:post_type", in = ["product", "product_variation"] }
+
+Rows the filter leaves out are not read into the job (not imported, not quarantined); the quality report
+counts them under `filtered`.
 """
 
 from __future__ import annotations
@@ -45,6 +54,69 @@ class FieldSpec:
     steps: list
 
 
+_OPERATORS = ("equals", "in", "not_in")
+
+
+@dataclass(frozen=True)
+class Condition:
+    field: str
+    operator: str  # equals | in | not_in
+    values: frozenset[str]
+
+    def holds(self, values: dict[str, Any]) -> bool:
+        """Compared as trimmed text; a repeated element (a list) matches when any of its values does, a
+        missing field matches nothing (so `not_in` keeps it)."""
+        raw = values.get(self.field)
+        items = raw if isinstance(raw, list) else ([] if raw is None else [raw])
+        found = any(str(item).strip() in self.values for item in items)
+        return not found if self.operator == "not_in" else found
+
+    def describe(self) -> str:
+        listed = ", ".join(sorted(self.values))
+        if self.operator == "equals":
+            return f"{self.field} = {listed}"
+        return f"{self.field} {'in' if self.operator == 'in' else 'not in'} [{listed}]"
+
+
+@dataclass(frozen=True)
+class RowFilter:
+    """The profile's `filter`: the rows of a file it imports; all conditions must hold."""
+
+    conditions: tuple[Condition, ...]
+
+    def accepts(self, values: dict[str, Any]) -> bool:
+        return all(condition.holds(values) for condition in self.conditions)
+
+    def describe(self) -> str:
+        return " and ".join(condition.describe() for condition in self.conditions)
+
+
+def parse_filter(spec: Any, source: str) -> RowFilter | None:
+    if spec is None:
+        return None
+    specs = spec if isinstance(spec, list) else [spec]
+    conditions = []
+    for item in specs:
+        if not isinstance(item, dict) or not isinstance(item.get("field"), str) or not item["field"]:
+            raise InvalidProfile(f"{source}: each filter condition needs a `field` (a source field name).")
+        operators = [name for name in _OPERATORS if name in item]
+        if len(operators) != 1 or set(item) - {"field", *_OPERATORS}:
+            raise InvalidProfile(
+                f"{source}: filter on {item['field']} needs exactly one of equals, in or not_in.",
+                field="filter",
+            )
+        operator = operators[0]
+        wanted = item[operator]
+        if operator == "equals":
+            if isinstance(wanted, list | dict):
+                raise InvalidProfile(f"{source}: filter `equals` takes one value.", field="filter")
+            wanted = [wanted]
+        elif not isinstance(wanted, list) or not wanted:
+            raise InvalidProfile(f"{source}: filter `{operator}` takes a list of values.", field="filter")
+        conditions.append(Condition(item["field"], operator, frozenset(str(v).strip() for v in wanted)))
+    return RowFilter(tuple(conditions))
+
+
 @dataclass
 class Profile:
     name: str
@@ -58,6 +130,7 @@ class Profile:
     path: Path
     extra_columns: str = "ignore"
     notes: list[str] = field(default_factory=list)
+    row_filter: RowFilter | None = None
 
     def required_columns(self) -> set[tuple[str, ...]]:
         return {f.columns for f in self.fields if f.required and f.columns}
@@ -264,6 +337,7 @@ def parse_profile(path: Path, *, country: str | None = None) -> Profile:
         options=dict(data.get("options", {})),
         fields=fields,
         path=path,
+        row_filter=parse_filter(data.get("filter"), path.name),
     )
 
 

@@ -740,39 +740,62 @@ def _open_parquet(file_path: Path, inner_name: str, options: dict, closers: list
 
 def _open_xml(stream, options: dict, closers: list) -> Source:
     """Records are the elements named `record_tag` (default: the root's children); a record's fields are
-    its attributes and its children's text. DTDs, entities and external references are refused."""
+    its attributes and its children's text. DTDs, entities and external references are refused.
+
+    Names: a namespaced element is named with the prefix the document declares for its namespace
+    (`content:encoded`, `excerpt:encoded`, `wp:post_type`); an element without one, or in the default
+    namespace, by its plain name. A child's attributes become `child@attribute` fields. A child met more
+    than once in a record becomes a list of its values, in document order (`category`, `wp:postmeta`).
+    Two reader options turn generic repeated children into named fields:
+    - `pairs = [{element = "wp:postmeta", key = "wp:meta_key", value = "wp:meta_value", prefix = "meta."}]`:
+      each such child becomes the field prefix + its key's text (`meta._sku`) holding its value's text;
+    - `keyed_by_attribute = [{element = "category", attribute = "domain"}]`: each such child also becomes
+      the field element.attribute-value (`category.product_cat`) holding its text.
+    A field met more than once is a list either way. Records are cleared as soon as they are read, so
+    memory stays bounded by one record whatever the document's size."""
     from xml.etree.ElementTree import ParseError
 
     from defusedxml import DefusedXmlException
     from defusedxml.ElementTree import iterparse
 
     record_tag = options.get("record_tag")
+    pairs = {p["element"]: p for p in options.get("pairs") or []}
+    keyed = {k["element"]: k["attribute"] for k in options.get("keyed_by_attribute") or []}
+    prefixes: dict[str, str] = {}  # namespace URI -> the prefix first declared for it
+    names: dict[str, str] = {}  # Clark name {uri}local -> its name as written
+
+    def name_of(tag: str) -> str:
+        name = names.get(tag)
+        if name is None:
+            uri, _, local = tag[1:].partition("}") if tag.startswith("{") else ("", "", tag)
+            prefix = prefixes.get(uri)
+            name = names[tag] = f"{prefix}:{local}" if prefix else local
+        return name
 
     def rows() -> Iterator[SourceRow]:
         depth = 0
         number = 0
         root = None
         try:
-            for event, element in iterparse(stream, events=("start", "end"), forbid_dtd=True):
+            for event, element in iterparse(stream, events=("start-ns", "start", "end"), forbid_dtd=True):
+                if event == "start-ns":
+                    prefix, uri = element
+                    prefixes.setdefault(uri, prefix)
+                    continue
                 if event == "start":
                     depth += 1
                     if root is None:
                         root = element
                     continue
                 depth -= 1
-                tag = _local(element.tag)
-                is_record = tag == record_tag if record_tag else depth == 1
+                if record_tag:
+                    is_record = record_tag in (name_of(element.tag), _local(element.tag))
+                else:
+                    is_record = depth == 1
                 if not is_record:
                     continue
                 number += 1
-                values: dict[str, Any] = {_local(k): v for k, v in element.attrib.items()}
-                for child in element:
-                    values[_local(child.tag)] = (
-                        (child.text or "").strip() if len(child) == 0 else _flatten(child)
-                    )
-                if not len(element) and element.text and element.text.strip():
-                    values.setdefault(tag, element.text.strip())
-                yield SourceRow(number, values)
+                yield SourceRow(number, _record_values(element, name_of, pairs, keyed))
                 element.clear()
                 if root is not None:
                     for stale in list(root):
@@ -787,12 +810,51 @@ def _open_xml(stream, options: dict, closers: list) -> Source:
     return Source("xml", "xml", [], rows(), _closers=closers)
 
 
+def _record_values(element, name_of, pairs: dict, keyed: dict) -> dict[str, Any]:
+    values: dict[str, Any] = {name_of(k): v for k, v in element.attrib.items()}
+    for child in element:
+        name = name_of(child.tag)
+        pair = pairs.get(name)
+        if pair is not None:
+            key = value = None
+            for part in child:
+                part_name = name_of(part.tag)
+                if part_name == pair["key"]:
+                    key = (part.text or "").strip()
+                elif part_name == pair["value"]:
+                    value = (part.text or "").strip()
+            if key:
+                _add(values, f"{pair.get('prefix', '')}{key}", value or "")
+                continue
+        text = (child.text or "").strip() if len(child) == 0 else _flatten(child, name_of)
+        _add(values, name, text)
+        for attribute, attribute_value in child.attrib.items():
+            _add(values, f"{name}@{name_of(attribute)}", attribute_value)
+        if name in keyed and child.get(keyed[name]):
+            _add(values, f"{name}.{child.get(keyed[name])}", text)
+    if not len(element) and element.text and element.text.strip():
+        values.setdefault(name_of(element.tag), element.text.strip())
+    return values
+
+
+def _add(values: dict[str, Any], name: str, value: Any) -> None:
+    """A name met once holds its value; met again, the list of its values in document order."""
+    if name not in values:
+        values[name] = value
+        return
+    held = values[name]
+    if type(held) is list:  # an XML value is otherwise a text or a dict: a list means "repeated"
+        held.append(value)
+    else:
+        values[name] = [held, value]
+
+
 def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
-def _flatten(element) -> dict:
-    return {_local(c.tag): (c.text or "").strip() for c in element}
+def _flatten(element, name_of=_local) -> dict:
+    return {name_of(c.tag): (c.text or "").strip() for c in element}
 
 
 def columns_of(source: Source, first: SourceRow | None) -> list[str]:

@@ -198,6 +198,13 @@ def print_check(console, report: dict) -> None:
     repaired = report["mojibake_repaired"] or {}
     if repaired.get("rows"):
         console.print(f"rows with mojibake repaired: {repaired['rows']}")
+    filtered = report.get("filtered") or {}
+    if filtered.get("rows"):
+        from rich.markup import escape
+
+        console.print(
+            f"rows left out by the profile's filter ({escape(filtered['rule'])}): {filtered['rows']}"
+        )
     if report["quarantined"]:
         table = Table("line", "why", "already in quarantine", title="rows that would be quarantined")
         for entry in report["quarantined"]:

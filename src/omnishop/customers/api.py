@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.http import HttpRequest, HttpResponse
-from ninja import Query, Router
+from ninja import Query, Router, Status
 
 from omnishop.auth import channel_key, shopper, staff
 from omnishop.core.errors import NotFound, ValidationFailed
@@ -133,7 +133,7 @@ def delete_my_address(request: HttpRequest, address_id: Id):
     services.delete_address(
         address=services.get_address(customer=request.auth.customer, address_id=address_id)
     )
-    return 204, None
+    return Status(204, None)
 
 
 def _preferences_out(customer: Customer) -> dict:

@@ -255,15 +255,17 @@ class Deltas:
         ):
             row[i] += sign * value
         row[7 + kind] += sign
+        blocks = [(grain, bucket(f.day, grain), f.channel_id, f.currency) for grain in GRAINS]
         for variant, (product, units, revenue) in f.lines.items():
+            units, money = sign * units, sign * Decimal(revenue)
             entry = self.products[(f.day, f.channel_id, f.currency, int(variant))]
             entry[0] = product
-            entry[1] += sign * units
-            entry[2] += sign * Decimal(revenue)
-            for grain in GRAINS:
-                block = self.blocks[(grain, bucket(f.day, grain), f.channel_id, f.currency, product)]
-                block[0] += sign * units
-                block[1] += sign * Decimal(revenue)
+            entry[1] += units
+            entry[2] += money
+            for block in blocks:
+                row = self.blocks[(*block, product)]
+                row[0] += units
+                row[1] += money
         for reason, units in f.reasons.items():
             self.reasons[(f.day, f.channel_id, reason)] += sign * units
 

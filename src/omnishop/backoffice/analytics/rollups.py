@@ -257,15 +257,15 @@ class Deltas:
         row[7 + kind] += sign
         blocks = [(grain, bucket(f.day, grain), f.channel_id, f.currency) for grain in GRAINS]
         for variant, (product, units, revenue) in f.lines.items():
-            units, money = sign * units, sign * Decimal(revenue)
+            count, money = sign * int(units), sign * Decimal(revenue)
             entry = self.products[(f.day, f.channel_id, f.currency, int(variant))]
             entry[0] = product
-            entry[1] += units
+            entry[1] += count
             entry[2] += money
             for block in blocks:
-                row = self.blocks[(*block, product)]
-                row[0] += units
-                row[1] += money
+                total = self.blocks[(*block, product)]
+                total[0] += count
+                total[1] += money
         for reason, units in f.reasons.items():
             self.reasons[(f.day, f.channel_id, reason)] += sign * units
 

@@ -1,7 +1,8 @@
 """The recommendations context's operations. Other apps import from here (never from api or admin).
 
 `events` (recording behaviour, linking anonymous visitors, retention), `training` (building, evaluating
-and activating model versions), `serving` (the recommendation lists, filtered for a channel).
+and activating model versions), `serving` (the recommendation lists, filtered for a channel),
+`performance` (impressions, clicks and attributed revenue per placement).
 """
 
 from .events import (
@@ -12,6 +13,16 @@ from .events import (
     link_anonymous,
     purge_old_events,
     record_events,
+)
+from .performance import (
+    PLACEMENTS,
+    attribute_order,
+    attribution_days,
+    is_robot,
+    placement,
+    record_click,
+    record_impressions,
+    shopping_as,
 )
 from .serving import (
     Recommendation,
@@ -26,17 +37,25 @@ from .training import active_version, train
 __all__ = [
     "EVENT_WEIGHTS",
     "MAX_BATCH",
+    "PLACEMENTS",
     "BatchResult",
     "Recommendation",
     "Rejection",
     "active_version",
+    "attribute_order",
+    "attribution_days",
     "bought_together",
     "for_cart",
     "for_customer",
     "for_session",
+    "is_robot",
     "link_anonymous",
+    "placement",
     "purge_old_events",
+    "record_click",
     "record_events",
+    "record_impressions",
+    "shopping_as",
     "similar_products",
     "train",
 ]

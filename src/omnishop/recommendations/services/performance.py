@@ -108,19 +108,21 @@ def record_click(
     placement_name: str | None,
     product_id: int,
     customer=None,
+    customer_id: int | None = None,
     anonymous_id: str = "",
     now: datetime | None = None,
 ) -> Click | None:
-    """Record that a shopper followed a recommended product; None when it does not count (not a placement,
-    no identity, or the same shopper's click on it there within CLICK_REPEAT)."""
+    """Record that a shopper (a customer, or the id `customer_id` of an active one; else an anonymous
+    visitor) followed a recommended product; None when it does not count (not a placement, no identity, or
+    the same shopper's click on it there within CLICK_REPEAT)."""
     name = placement(placement_name)
     anonymous_id = (anonymous_id or "")[:64]
     if customer is not None:
-        customer = customer_services.active(customer)
-    if name is None or (customer is None and not anonymous_id):
+        customer_id = customer_services.active(customer).pk
+    if name is None or (customer_id is None and not anonymous_id):
         return None
     now = now or timezone.now()
-    same = Q(customer_id=customer.pk) if customer is not None else Q(anonymous_id=anonymous_id)
+    same = Q(customer_id=customer_id) if customer_id is not None else Q(anonymous_id=anonymous_id)
     with transaction.atomic():
         if Click.objects.filter(
             same, placement=name, product_id=product_id, occurred_at__gt=now - CLICK_REPEAT
@@ -132,7 +134,7 @@ def record_click(
             placement=name,
             product_id=product_id,
             version=version,
-            customer_id=customer.pk if customer is not None else None,
+            customer_id=customer_id,
             anonymous_id=anonymous_id,
             occurred_at=now,
         )

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from omnishop.recommendations import services
-from omnishop.recommendations.models import Attribution, AttributionDay, Click, ItemDay
+from omnishop.recommendations.models import Attribution, AttributionDay, Click, Event, ItemDay
 
 from .test_order_purchases import Shop
 
@@ -166,3 +166,57 @@ def test_the_attribution_is_part_of_the_orders_transaction(shop, ada):
         assert Attribution.objects.count() == 1
         raise Abort
     assert not Attribution.objects.exists() and not AttributionDay.objects.exists()
+
+
+def test_an_app_reports_impressions_and_clicks_through_the_events_api(
+    api, web_channel, make_key, make_product, make_customer
+):
+    mug, cup = make_product("Mug", channels=[web_channel]), make_product("Cup", channels=[web_channel])
+    ada = make_customer(web_channel, "ada@example.com")
+    key = make_key(web_channel, ["events:write"])
+    response = api.with_key(key).post(
+        "/events",
+        {
+            "events": [
+                {
+                    "kind": "impression",
+                    "placement": "product.similar",
+                    "result_ids": [mug.pk, cup.pk, 999_999],
+                },
+                {
+                    "kind": "click",
+                    "placement": "product.similar",
+                    "product_id": cup.pk,
+                    "customer_id": ada.pk,
+                },
+                {"kind": "click", "placement": "app.banner", "product_id": cup.pk, "anonymous_id": "d1"},
+                {"kind": "impression", "placement": "product.similar"},
+                {"kind": "click", "placement": "product.similar", "product_id": cup.pk},
+            ]
+        },
+    )
+    assert response.status_code == 202, response.content
+    body = response.json()
+    assert body["accepted"] == 2
+    assert [(r["index"], r["code"]) for r in body["rejected"]] == [
+        (2, "unknown_placement"),
+        (3, "product_required"),
+        (4, "identity_required"),
+    ]
+    assert counters(web_channel) == {("product.similar", mug.pk): (1, 0), ("product.similar", cup.pk): (1, 1)}
+    (click,) = Click.objects.all()
+    assert (click.customer_id, click.product_id) == (ada.pk, cup.pk)
+    assert not Event.objects.exists()  # impressions and clicks are no training signal
+
+
+def test_an_apps_visitor_who_signs_in_gets_their_anonymous_clicks_attributed(shop, ada):
+    variant = shop.variant()
+    services.record_click(
+        channel=shop.channel,
+        placement_name="home.popular",
+        product_id=variant.product_id,
+        anonymous_id="device-9",
+    )
+    assert services.link_anonymous(anonymous_id="device-9", customer=ada) == 0  # no behaviour events
+    shop.checkout({variant: 1}, customer=ada)
+    assert list(Attribution.objects.values_list("placement", flat=True)) == ["home.popular"]

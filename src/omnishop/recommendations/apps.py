@@ -12,8 +12,8 @@ class RecommendationsConfig(AppConfig):
         from omnishop.orders.models import OrderEvent
         from omnishop.orders.services import on_order_paid, on_past_orders_recorded
 
+        from .services.attribution import on_order_event
         from .services.order_events import record_order_purchases, record_past_purchases
-        from .services.performance import on_order_event
 
         # Purchases come from orders too; orders never import recommendations (see docs/ARCHITECTURE.md).
         on_order_paid(record_order_purchases)

@@ -2,7 +2,8 @@
 
 `events` (recording behaviour, linking anonymous visitors, retention), `training` (building, evaluating
 and activating model versions), `serving` (the recommendation lists, filtered for a channel),
-`performance` (impressions, clicks and attributed revenue per placement).
+`performance` (impressions and clicks per placement); `attribution` (orders' lines brought by a clicked
+recommendation) is connected at start-up and not re-exported (it reads orders' tables).
 """
 
 from .events import (
@@ -16,7 +17,6 @@ from .events import (
 )
 from .performance import (
     PLACEMENTS,
-    attribute_order,
     attribution_days,
     is_robot,
     placement,
@@ -42,7 +42,6 @@ __all__ = [
     "Recommendation",
     "Rejection",
     "active_version",
-    "attribute_order",
     "attribution_days",
     "bought_together",
     "for_cart",

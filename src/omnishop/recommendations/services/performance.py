@@ -1,14 +1,13 @@
 """How recommendations perform: impressions, clicks and the revenue they bring, per placement.
 
-A *placement* is a named place where a channel shows recommended products (`PLACEMENTS`: the web shop's home,
-product page, cart and empty search). Showing a list adds its products' impressions to daily counters
+A *placement* is a named place where a channel shows recommended products (`PLACEMENTS`: the web shop's
+home, product page, cart and empty search). Showing a list adds its products' impressions to daily counters
 (`ItemDay`, one `INSERT … ON CONFLICT DO UPDATE` per page render); following one of them is a `Click` (kept
 raw: attribution looks it up) that also adds to the counters. When an order is placed, each line whose
 product the same shopper (customer, or visitor id of their browser session) clicked in a recommendation
 within `attribution_days()` before is an `Attribution` to the placement of the last such click, with the
-line's total; `AttributionDay` sums them per day, channel, placement and currency. Attribution runs in the
-order's transaction (a listener on the order's `placed` timeline entry, connected at start-up), so an
-order and its attribution commit together. The dashboard reads only the two counter tables.
+line's total, written in the order's transaction (`attribution.py`); `AttributionDay` sums them per day,
+channel, placement and currency. The dashboard reads only the two counter tables.
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ import re
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -29,7 +27,7 @@ from django.utils.translation import gettext_lazy
 
 from omnishop.customers import services as customer_services
 
-from ..models import Attribution, AttributionDay, Click, ItemDay
+from ..models import Click, ItemDay
 from .serving import active_version_number
 
 #: placement name -> what staff read on the dashboard; only these names are recorded (anything else is ignored)
@@ -65,7 +63,7 @@ def is_robot(user_agent: str | None) -> bool:
     return not user_agent or bool(_ROBOT.search(user_agent[:512]))
 
 
-def _upsert(model, keys: Sequence[str], added: Sequence[str], rows: list[tuple]) -> None:
+def upsert(model, keys: Sequence[str], added: Sequence[str], rows: list[tuple]) -> None:
     """Add the `added` columns of each row to the row of its key, inserting it when missing: ONE statement
     (rows must have distinct keys: one statement may not update a row twice)."""
     if not rows:
@@ -98,7 +96,7 @@ def record_impressions(*, channel, shown: Mapping[str, Sequence[int]], now: date
             continue
         for product_id in list(product_ids)[:MAX_ITEMS]:
             counts[(day, channel.pk, name, int(product_id), version)] += 1
-    _upsert(ItemDay, ITEM_KEYS, ("impressions", "clicks"), [(*k, n, 0) for k, n in counts.items()])
+    upsert(ItemDay, ITEM_KEYS, ("impressions", "clicks"), [(*k, n, 0) for k, n in counts.items()])
     return sum(counts.values())
 
 
@@ -139,7 +137,7 @@ def record_click(
             occurred_at=now,
         )
         day = connection.ops.adapt_datefield_value(now.astimezone(UTC).date())
-        _upsert(
+        upsert(
             ItemDay,
             ITEM_KEYS,
             ("impressions", "clicks"),
@@ -164,81 +162,6 @@ def shopping_as(anonymous_id: str) -> Iterator[None]:
         _visitor.reset(token)
 
 
-def attribute_order(order, *, anonymous_id: str | None = None) -> int:
-    """Attribute the lines of a just-placed order to the recommendations their shopper clicked (in the
-    caller's transaction); returns the lines attributed. Without a customer or visitor id: no query."""
-    anonymous_id = _visitor.get() if anonymous_id is None else anonymous_id
-    customer_id = order.customer_id
-    if customer_id is None and not anonymous_id:
-        return 0
-    placed_at = order.created_at or timezone.now()
-    who = Q()
-    if customer_id is not None:
-        who |= Q(customer_id=customer_id)
-    if anonymous_id:
-        who |= Q(anonymous_id=anonymous_id)
-    clicks = list(
-        Click.objects.filter(
-            who,
-            occurred_at__gte=placed_at - timedelta(days=attribution_days()),
-            occurred_at__lte=placed_at,
-        )
-        .order_by("occurred_at", "pk")
-        .values_list("pk", "product_id", "placement")
-    )
-    if not clicks:
-        return 0
-    last = {product_id: (pk, name) for pk, product_id, name in clicks}  # the last click of a product wins
-    from omnishop.orders.models import OrderLine
-
-    lines = [
-        row
-        for row in OrderLine.objects.filter(order_id=order.pk).values_list(
-            "pk", "variant__product_id", "quantity", "line_total"
-        )
-        if row[1] in last
-    ]
-    if not lines:
-        return 0
-    day = placed_at.astimezone(UTC).date()
-    rows = []
-    totals: dict[str, list] = defaultdict(lambda: [0, Decimal(0)])
-    for line_id, product_id, quantity, line_total in lines:
-        click_id, name = last[product_id]
-        rows.append(
-            Attribution(
-                order_id=order.pk,
-                order_line_id=line_id,
-                click_id=click_id,
-                channel_id=order.channel_id,
-                placement=name,
-                product_id=product_id,
-                day=day,
-                currency=order.currency,
-                quantity=quantity,
-                revenue=line_total,
-            )
-        )
-        totals[name][0] += quantity
-        totals[name][1] += line_total
-    with transaction.atomic(savepoint=False):
-        if Attribution.objects.filter(order_id=order.pk).exists():
-            return 0  # attributed before (a replayed entry): counted once
-        Attribution.objects.bulk_create(rows)
-        adapt = connection.ops.adapt_datefield_value
-        _upsert(
-            AttributionDay,
-            ("day", "channel_id", "placement", "currency"),
-            ("orders", "units", "revenue"),
-            [
-                (adapt(day), order.channel_id, name, order.currency, 1, u, r)
-                for name, (u, r) in totals.items()
-            ],
-        )
-    return len(rows)
-
-
-def on_order_event(sender, instance, created: bool, raw: bool = False, **kwargs) -> None:
-    """post_save of orders.OrderEvent: a `placed` entry is written in the new order's transaction."""
-    if created and not raw and instance.kind == "placed":
-        attribute_order(instance.order)
+def current_visitor() -> str:
+    """The browser session `shopping_as` names for the orders placed now ("" outside one)."""
+    return _visitor.get()

@@ -68,6 +68,9 @@ def upsert(model, keys: Sequence[str], added: Sequence[str], rows: list[tuple]) 
     (rows must have distinct keys: one statement may not update a row twice)."""
     if not rows:
         return
+    # In key order: two pages counting the same products in another order never wait for each other's rows
+    # the other way round (a deadlock on PostgreSQL).
+    rows = sorted(rows, key=lambda row: tuple(row[: len(keys)]))
     qn = connection.ops.quote_name
     table = qn(model._meta.db_table)
     columns = (*keys, *added)

@@ -220,3 +220,29 @@ def test_an_apps_visitor_who_signs_in_gets_their_anonymous_clicks_attributed(sho
     assert services.link_anonymous(anonymous_id="device-9", customer=ada) == 0  # no behaviour events
     shop.checkout({variant: 1}, customer=ada)
     assert list(Attribution.objects.values_list("placement", flat=True)) == ["home.popular"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pages_counting_the_same_products_in_any_order_at_once_lose_nothing(web_channel):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection, connections
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs real parallel connections (PostgreSQL)")
+    products = list(range(1, 9))
+
+    def page(n: int) -> None:
+        try:
+            shown = products if n % 2 else products[::-1]
+            for _ in range(20):
+                with transaction.atomic():  # a page inside a longer transaction holds its rows until commit
+                    services.record_impressions(channel=web_channel, shown={"home.popular": shown})
+                    services.record_impressions(channel=web_channel, shown={"product.similar": shown[:3]})
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        list(pool.map(page, range(6)))
+    assert counters(web_channel)[("home.popular", 1)] == (120, 0)
+    assert sum(i for i, _ in counters(web_channel).values()) == 6 * 20 * (8 + 3)

@@ -385,6 +385,8 @@ OMNISHOP_DATAHUB_BATCH_SIZE = int(os.environ.get("OMNISHOP_DATAHUB_BATCH_SIZE", 
 
 # --- recommendations and search ---------------------------------------------------------------------------
 OMNISHOP_RECS_EVENT_RETENTION_DAYS = int(os.environ.get("OMNISHOP_RECS_EVENT_RETENTION_DAYS", "400"))
+# An order line counts as brought by a recommendation its shopper clicked within this many days before.
+OMNISHOP_RECS_ATTRIBUTION_DAYS = int(os.environ.get("OMNISHOP_RECS_ATTRIBUTION_DAYS", "7"))
 CELERY_BEAT_SCHEDULE["recommendations-retrain"] = {
     "task": "omnishop.recommendations.tasks.train_models",
     "schedule": float(os.environ.get("OMNISHOP_RECS_RETRAIN_SECONDS", str(6 * 3600))),

@@ -472,6 +472,59 @@ def actions() -> s.AnalyticsActionsOut:
     )
 
 
+# -- recommendation performance (docs/recommendations.md#performance) ---------------------------------------
+
+
+def recommendation_performance(p: Period) -> s.AnalyticsRecommendationsOut:
+    """Impressions, clicks, click-through and attributed orders and revenue per placement and currency, from
+    the recommendations' daily counters (impressions and clicks count in their channel's currency)."""
+    from omnishop.recommendations.models import AttributionDay, ItemDay
+    from omnishop.recommendations.services import PLACEMENTS
+
+    currency_of = dict(Channel.objects.values_list("pk", "currency"))
+    figures: dict[tuple[str, str], list] = defaultdict(lambda: [0, 0, 0, 0, ZERO])
+    for r in (
+        p.filter(ItemDay.objects)
+        .values("placement", "channel_id")
+        .annotate(impressions=Sum("impressions"), clicks=Sum("clicks"))
+        .order_by()
+    ):
+        row = figures[(r["placement"], currency_of.get(r["channel_id"], ""))]
+        row[0] += r["impressions"] or 0
+        row[1] += r["clicks"] or 0
+    for r in (
+        p.filter(AttributionDay.objects)
+        .values("placement", "currency")
+        .annotate(orders=Sum("orders"), units=Sum("units"), revenue=Sum("revenue"))
+        .order_by()
+    ):
+        row = figures[(r["placement"], r["currency"])]
+        row[2] += r["orders"] or 0
+        row[3] += r["units"] or 0
+        row[4] += Decimal(r["revenue"] or 0)
+    order = {name: i for i, name in enumerate(PLACEMENTS)}
+    return s.AnalyticsRecommendationsOut(
+        period=p.out(),
+        rows=[
+            s.AnalyticsRecommendationRow(
+                placement=placement,
+                label=str(PLACEMENTS.get(placement, placement)),
+                currency=currency,
+                impressions=shown,
+                clicks=clicks,
+                ctr_pct=round(100 * clicks / shown, 2) if shown else None,
+                attributed_orders=orders,
+                attributed_units=units,
+                attributed_revenue=str(quantize(revenue, currency)) if currency else str(revenue),
+            )
+            for (placement, currency), (shown, clicks, orders, units, revenue) in sorted(
+                figures.items(), key=lambda kv: (order.get(kv[0][0], len(order)), kv[0])
+            )
+            if shown or clicks or orders
+        ],
+    )
+
+
 #: chart name -> (title, function): the page, the JSON endpoints and the CSV downloads share this list
 CHARTS = {
     "sales": (gettext_lazy("Sales by channel over time"), sales),
@@ -481,4 +534,5 @@ CHARTS = {
     "returns": (gettext_lazy("Returns by reason"), returns_by_reason),
     "statuses": (gettext_lazy("Orders by status"), orders_by_status),
     "zero-result-searches": (gettext_lazy("Searches with no results"), zero_result_searches),
+    "recommendations": (gettext_lazy("Recommendation performance"), recommendation_performance),
 }

@@ -68,6 +68,7 @@ CHARTS = [
     ("returns", "bar-units"),
     ("statuses", "bar-orders"),
     ("zero-result-searches", "bar-searches"),
+    ("recommendations", "bar-recs"),
 ]
 TITLES = {
     "top-products": _("Top products by revenue"),

@@ -319,6 +319,13 @@ class ProductsTarget(Target):
         self.products[key] = product
         if known is None or known[0] != product.pk:
             batch.product_entries[key] = (product, known)
+        if self.flavour == "woocommerce" and data.get("external_id"):
+            # WooCommerce names a variation's parent by its post id ("id:NN"): the ledger keeps that name
+            # too, so a variation imported by a later job (or file) still finds its product.
+            alias = f"id:{data['external_id']}"
+            aliased = batch.product_entry(alias) if alias != key else None
+            if alias != key and (aliased is None or aliased[0] != product.pk):
+                batch.product_entries[alias] = (product, aliased)
         for position, url in enumerate(data.get("images") or []):
             batch.image(product, url[:1000], position=position)
         if data.get("image_url"):

@@ -162,11 +162,6 @@ def test_row_filter_equals_in_and_not_in(tmp_path):
     assert rule.describe() == "kind not in [attachment, page] and status = publish"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the products target resolves a WooCommerce parent id (id:NN) only among rows of the same job "
-    "(ProductsTarget.woo_ids); the product ledger does not record post ids yet (targets/, not this change)",
-)
 def test_a_variation_finds_its_parent_imported_by_an_earlier_job(run_import, retail_channel):
     parent = item(6, "Polo", "product", meta={"_sku": "woo-polo"}, terms=[("product_type", "variable")])
     run_import("woocommerce_wxr_products", wxr(parent), name="parent.xml", channel=retail_channel)

@@ -26,6 +26,7 @@ DEPTH: dict[str, dict[str, tuple[int, int]]] = {
         "payments": (150, 20),
         "order_history": (60, 12),
         "customers_merge": (40, 0),
+        "landed_cost": (40, 0),
     },
     "deep": {
         "orders": (2500, 40),
@@ -33,6 +34,7 @@ DEPTH: dict[str, dict[str, tuple[int, int]]] = {
         "payments": (1500, 30),
         "order_history": (600, 16),
         "customers_merge": (400, 0),
+        "landed_cost": (400, 0),
     },
     "mutation": {
         "orders": (20, 15),
@@ -40,6 +42,7 @@ DEPTH: dict[str, dict[str, tuple[int, int]]] = {
         "payments": (25, 20),
         "order_history": (10, 12),
         "customers_merge": (5, 0),
+        "landed_cost": (10, 0),
     },
 }
 

@@ -3,7 +3,8 @@
 Modules by concept: `stock` (the guarded primitives, receipts, adjustments, the ledger check), `holds`
 (reservations and allocations), `availability` (available-to-promise), `strategies` (allocation),
 `transfers` (transfers and cycle counts), `replenishment` (reorder suggestions and purchase orders),
-`locations` (locations, channel links and policies).
+`locations` (locations, channel links and policies), `valuation` (landed cost of receipts and the
+weighted-average cost of stock).
 """
 
 from .arrivals import on_stock_arrived
@@ -57,6 +58,7 @@ from .transfers import (
     review_count,
     start_count,
 )
+from .valuation import allocate_charge, valuations_of
 from .worklists import low_stock_on_sale
 
 __all__ = [
@@ -72,6 +74,7 @@ __all__ = [
     "SkuQuantity",
     "Suggestion",
     "adjust_stock",
+    "allocate_charge",
     "allocate_reservation",
     "allocate_stock",
     "atp",
@@ -112,6 +115,7 @@ __all__ = [
     "ship_allocation",
     "start_count",
     "suggest_replenishment",
+    "valuations_of",
     "variants_by_sku",
     "verify_ledger",
 ]

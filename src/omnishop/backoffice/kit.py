@@ -12,7 +12,7 @@ from decimal import Decimal
 from django.contrib import admin, messages
 
 from omnishop.core.errors import DomainError
-from omnishop.core.money import quantize
+from omnishop.core.money import quantize, quantize_unit_cost
 
 
 def money(amount: Decimal | None, currency: str) -> str:
@@ -20,6 +20,16 @@ def money(amount: Decimal | None, currency: str) -> str:
     if amount is None:
         return "—"
     return f"{quantize(Decimal(amount), currency)} {currency}"
+
+
+def unit_money(amount: Decimal | None, currency: str) -> str:
+    """A unit cost with its 4 places but no trailing zeros past the currency's minor units: '2.45 GBP',
+    '2.8625 GBP' — an average cost rounded to pence would hide what it is made of."""
+    if amount is None:
+        return "—"
+    amount = quantize_unit_cost(Decimal(amount))
+    short = quantize(amount, currency)
+    return f"{short if short == amount else amount} {currency}"
 
 
 def run_each(model_admin, request, items: Iterable, call: Callable, *, label: Callable, done: str) -> int:

@@ -291,30 +291,13 @@ def create_purchase_order(
     rows = []
     for i, line in enumerate(lines):
         variant: Variant = variants[line.sku]
-        offer = offers.get(variant.pk)
-        if offer is not None and offer.currency != supplier.currency:
-            if line.unit_cost is None or offer.freight_per_unit or offer.duty_percent:
-                raise CurrencyMismatch(
-                    f"{supplier.code}'s offer for {line.sku} is in {offer.currency}, the order in "
-                    f"{supplier.currency}; give unit_cost in {supplier.currency} and correct the offer.",
-                    field=f"lines[{i}].unit_cost",
-                    expected=supplier.currency,
-                    got=offer.currency,
-                )
-            offer = None  # a cost typed in the order's currency; nothing of the offer lands on it
-        cost = line.unit_cost
-        if cost is None:
-            if offer is None:
-                raise NoSupplierOffer(
-                    f"{supplier.code} has no offer for {line.sku}; give unit_cost.",
-                    field=f"lines[{i}].unit_cost",
-                )
-            cost = offer.cost
-        landed = cost
-        if offer is not None:
-            landed = landed_unit_cost(
-                cost=cost, freight_per_unit=offer.freight_per_unit, duty_percent=offer.duty_percent
-            )
+        cost, landed = line_costs(
+            offer=offers.get(variant.pk),
+            unit_cost=line.unit_cost,
+            currency=supplier.currency,
+            sku=line.sku,
+            field=f"lines[{i}].unit_cost",
+        )
         rows.append((variant, line.quantity, cost, landed))
     with transaction.atomic():
         order = _new_order(
@@ -333,6 +316,47 @@ def create_purchase_order(
             ]
         )
     return order
+
+
+def line_costs(
+    *,
+    offer: SupplierOffer | None,
+    unit_cost: Decimal | None,
+    currency: str,
+    sku: str,
+    field: str = "unit_cost",
+) -> tuple[Decimal, Decimal]:
+    """(unit cost, landed unit cost) of a purchase order line in `currency`: the cost typed in, or else the
+    supplier's offer's; landed = that cost + the offer's freight a unit + its duty % of the cost. An offer in
+    another currency is refused (`currency_mismatch`) when its cost or its freight and duty would be used."""
+    if offer is not None and offer.currency != currency:
+        if unit_cost is None or offer.freight_per_unit or offer.duty_percent:
+            raise CurrencyMismatch(
+                f"The supplier's offer for {sku} is in {offer.currency}, the order in {currency}; give the "
+                f"unit cost in {currency} and correct the offer.",
+                field=field,
+                expected=currency,
+                got=offer.currency,
+            )
+        offer = None  # a cost typed in the order's currency; nothing of the offer lands on it
+    if unit_cost is None:
+        if offer is None:
+            raise NoSupplierOffer(f"The supplier has no offer for {sku}; give unit_cost.", field=field)
+        unit_cost = offer.cost
+    if offer is None:
+        return unit_cost, unit_cost
+    landed = landed_unit_cost(
+        cost=unit_cost, freight_per_unit=offer.freight_per_unit, duty_percent=offer.duty_percent
+    )
+    return unit_cost, landed
+
+
+def costs_for_draft_line(
+    *, order: PurchaseOrder, variant: Variant, unit_cost: Decimal, field: str = "unit_cost"
+) -> tuple[Decimal, Decimal]:
+    """`line_costs` for a line added to or changed on a draft by hand (the admin's order screen)."""
+    offer = SupplierOffer.objects.filter(supplier_id=order.supplier_id, variant=variant).first()
+    return line_costs(offer=offer, unit_cost=unit_cost, currency=order.currency, sku=variant.sku, field=field)
 
 
 def change_draft_quantities(*, order: PurchaseOrder, quantities: dict[str, int]) -> PurchaseOrder:

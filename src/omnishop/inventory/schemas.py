@@ -414,7 +414,7 @@ class ReceiveLineIn(InputSchema):
 class ReceiveIn(InputSchema):
     lines: list[ReceiveLineIn]
     allow_over_receipt: bool = False
-    extra_charge: Decimal | None = Field(
+    extra_charge: Amount | None = Field(
         default=None,
         description="The delivery's freight, clearance or other charges in the order's currency (decimal "
         "string), spread over the newly received lines by value.",

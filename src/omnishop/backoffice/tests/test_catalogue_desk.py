@@ -141,7 +141,9 @@ def test_the_product_page_shows_images_variants_listings_stock_and_offers(staff,
     )
     assert "<td>7</td><td>0</td><td>0</td><td>7</td>" in page  # on hand, allocated, reserved, free
     # landed: 12.40 + 0.85 freight + 12 % duty (1.488) = 14.738 a unit
-    assert "<td>Acme Textiles</td><td>—</td><td>12.40 GBP</td><td>14.738 GBP</td><td>9</td><td>24</td>" in page
+    assert (
+        "<td>Acme Textiles</td><td>—</td><td>12.40 GBP</td><td>14.738 GBP</td><td>9</td><td>24</td>" in page
+    )
 
 
 def test_bulk_publish_on_one_channel_publishes_only_there_and_announces_it(staff, products, web_channel):

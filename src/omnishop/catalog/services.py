@@ -570,6 +570,8 @@ def save_offers(*, offers: Sequence[SupplierOffer]) -> list[SupplierOffer]:
                     "min_order_quantity",
                     "pack_size",
                     "is_preferred",
+                    "freight_per_unit",
+                    "duty_percent",
                     "updated_at",
                 ],
                 batch_size=500,

@@ -565,6 +565,7 @@ def test_a_delivery_is_shown_and_booked_at_its_landed_cost_with_its_extra_charge
     page = desk.get(url("purchase_order", po.pk)).content.decode()
     assert "3.05 GBP" in page and "30.50 GBP" in page  # landed unit cost and landed line total
     assert "Landed value" in page and "37.70 GBP" in page  # 30.50 + 7.20
+    assert "packs of 1; freight 0.30 GBP a unit, duty 10 %" in page  # the offer's components
     inventory.send_purchase_order(order=po)
     mug = po.lines.get(variant__sku="MUG")
     cup = po.lines.get(variant__sku="CUP")

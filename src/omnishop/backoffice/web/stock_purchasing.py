@@ -119,6 +119,16 @@ def order_new(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _landing(offer: SupplierOffer | None) -> str:
+    """'freight 0.30 GBP a unit, duty 10 %' — what the offer lands on top of its cost ('' if nothing)."""
+    if offer is None or not (offer.freight_per_unit or offer.duty_percent):
+        return ""
+    return _("freight %(freight)s a unit, duty %(duty)s %%") % {
+        "freight": unit_money(offer.freight_per_unit, offer.currency),
+        "duty": f"{Decimal(offer.duty_percent).normalize():f}",
+    }
+
+
 def _lines(order: PurchaseOrder):
     lines = list(order.lines.select_related("variant").prefetch_related("receipts"))
     offers = {
@@ -136,6 +146,7 @@ def _lines(order: PurchaseOrder):
             "total": money(x.unit_cost * x.quantity, order.currency),
             "landed_total": money(x.landed_unit_cost * x.quantity, order.currency),
             "offer": offers.get(x.variant_id),
+            "offer_landing": _landing(offers.get(x.variant_id)),
             "receipts": [
                 {
                     "receipt": r,

@@ -8,10 +8,11 @@ built by `rollups.rebuild()` — the backfill path an import takes — whose thr
 
 Cases per database:
 - `dashboard-90d`: every query the dashboard page runs (KPI cards with the previous period, sales per day,
-  top products by revenue and by units, top categories, stock per location, returns by reason, orders by
-  status, zero-result searches, the action list) for the last 90 days; p50/p99 over repeated calls. Baseline:
-  one raw SQL aggregate over the orders table for the same 90 days (orders and sales per channel and
-  currency) — the cheapest way to get only the headline totals without rollups.
+  top products and top categories each by revenue and by units, stock per location, returns by reason,
+  orders by status, zero-result searches, the action list) for the last 90 days; p50/p99 over repeated calls,
+  and under `queries` each query's own p50/p99 and statement count. Baseline: one raw SQL aggregate over the
+  orders table for the same 90 days (orders and sales per channel and currency) — the cheapest way to get
+  only the headline totals without rollups.
 - `kpis-90d`: the KPI cards alone, same baseline.
 - `rollup-per-order`: µs the rollup adds to `place_order` (card payment, one line): median time per order with
   the rollup listener connected minus disconnected, blocks interleaved.
@@ -116,19 +117,47 @@ _LINE_COLUMNS = (
 )  # fmt: skip
 
 
-def _dashboard(p) -> None:
+def _page_queries(p) -> list[tuple[str, object]]:
+    """The queries the dashboard page runs, in page order (web/analytics.py: the cards, CHARTS, the action
+    list)."""
     from omnishop.backoffice.analytics import queries
 
-    queries.kpis(p)
-    queries.sales(p)
-    queries.top_products(p, by="revenue")
-    queries.top_products(p, by="units")
-    queries.top_categories(p)
-    queries.stock(p)
-    queries.returns_by_reason(p)
-    queries.orders_by_status(p)
-    queries.zero_result_searches(p)
-    queries.actions()
+    return [
+        ("kpis", lambda: queries.kpis(p)),
+        ("sales", lambda: queries.sales(p)),
+        ("top_products_revenue", lambda: queries.top_products(p, by="revenue")),
+        ("top_products_units", lambda: queries.top_products(p, by="units")),
+        ("top_categories_revenue", lambda: queries.top_categories(p, by="revenue")),
+        ("top_categories_units", lambda: queries.top_categories(p, by="units")),
+        ("stock", lambda: queries.stock(p)),
+        ("returns_by_reason", lambda: queries.returns_by_reason(p)),
+        ("orders_by_status", lambda: queries.orders_by_status(p)),
+        ("zero_result_searches", lambda: queries.zero_result_searches(p)),
+        ("actions", queries.actions),
+    ]
+
+
+def _dashboard(p) -> None:
+    for _name, query in _page_queries(p):
+        query()
+
+
+def _per_query(p, repeats: int) -> dict:
+    """Each query of the page on its own: statements it sends, p50/p99 over `repeats` calls."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    out = {}
+    for name, query in _page_queries(p):
+        with CaptureQueriesContext(connection) as captured:
+            query()
+        samples = _timed(query, repeats)
+        out[name] = {
+            "statements": len(captured.captured_queries),
+            "p50_ms": round(percentile(samples, 50), 3),
+            "p99_ms": round(percentile(samples, 99), 3),
+        }
+    return out
 
 
 def _baseline(p):
@@ -234,6 +263,7 @@ def worker(url: str, orders: int, repeats: int) -> None:
     end = datetime.fromisoformat(seeded["end"]).date() - timedelta(days=1)
     p = queries.period(start=end - timedelta(days=89), end=end)
     dashboard = _timed(lambda: _dashboard(p), repeats)
+    per_query = _per_query(p, repeats)
     kpis = _timed(lambda: queries.kpis(p), repeats)
     baseline = _timed(_baseline(p), repeats)
     cost = _placement_cost(30 if repeats < 20 else 100)
@@ -247,6 +277,7 @@ def worker(url: str, orders: int, repeats: int) -> None:
                 "seed_s": seed_s,
                 "rebuild_s": rebuild_s,
                 "dashboard": dashboard,
+                "per_query": per_query,
                 "kpis": kpis,
                 "baseline": baseline,
                 "cost": cost,
@@ -299,6 +330,12 @@ def main(ctx) -> None:
                     "notes": f"{what}, {len(r[key])} calls after a warm-up; {history}",
                 }
             )
+            if key == "dashboard":
+                cases[-1]["statements"] = sum(q["statements"] for q in r["per_query"].values())
+                cases[-1]["queries"] = r["per_query"]
+                for query, q in r["per_query"].items():
+                    print(f"  {name:10s} {query:24s} {q['statements']:3d} statements  p50 {q['p50_ms']:8.3f}  "
+                          f"p99 {q['p99_ms']:8.3f} ms")  # fmt: skip
         rollup_ms, total_ms = r["cost"]["rollup_ms"], r["cost"]["total_ms"]
         cases.append(
             {

@@ -365,10 +365,28 @@ OMNISHOP_DATAHUB_MAX_DECOMPRESSED_BYTES = int(
     os.environ.get("OMNISHOP_DATAHUB_MAX_DECOMPRESSED_BYTES", str(4 * 1024**3))
 )
 OMNISHOP_DATAHUB_MAX_COLUMNS = int(os.environ.get("OMNISHOP_DATAHUB_MAX_COLUMNS", "1000"))
+# Limits that hold while a file streams (docs/datahub.md "Limits"): memory stays bounded whatever the input.
+OMNISHOP_DATAHUB_MAX_LINE_BYTES = int(os.environ.get("OMNISHOP_DATAHUB_MAX_LINE_BYTES", str(16 * 1024**2)))
+OMNISHOP_DATAHUB_MAX_CELL_BYTES = int(os.environ.get("OMNISHOP_DATAHUB_MAX_CELL_BYTES", str(16 * 1024**2)))
+OMNISHOP_DATAHUB_MAX_XML_RECORD_BYTES = int(
+    os.environ.get("OMNISHOP_DATAHUB_MAX_XML_RECORD_BYTES", str(32 * 1024**2))
+)
+OMNISHOP_DATAHUB_MAX_XML_RECORD_ELEMENTS = int(
+    os.environ.get("OMNISHOP_DATAHUB_MAX_XML_RECORD_ELEMENTS", "100000")
+)
+OMNISHOP_DATAHUB_MAX_XLSX_PART_BYTES = int(
+    os.environ.get("OMNISHOP_DATAHUB_MAX_XLSX_PART_BYTES", str(32 * 1024**2))
+)
+OMNISHOP_DATAHUB_MAX_MATERIALISED_BYTES = int(
+    os.environ.get("OMNISHOP_DATAHUB_MAX_MATERIALISED_BYTES", str(512 * 1024**2))
+)
+OMNISHOP_DATAHUB_MAX_BATCH_BYTES = int(os.environ.get("OMNISHOP_DATAHUB_MAX_BATCH_BYTES", str(64 * 1024**2)))
 OMNISHOP_DATAHUB_BATCH_SIZE = int(os.environ.get("OMNISHOP_DATAHUB_BATCH_SIZE", "5000"))
 
 # --- recommendations and search ---------------------------------------------------------------------------
 OMNISHOP_RECS_EVENT_RETENTION_DAYS = int(os.environ.get("OMNISHOP_RECS_EVENT_RETENTION_DAYS", "400"))
+# An order line counts as brought by a recommendation its shopper clicked within this many days before.
+OMNISHOP_RECS_ATTRIBUTION_DAYS = int(os.environ.get("OMNISHOP_RECS_ATTRIBUTION_DAYS", "7"))
 CELERY_BEAT_SCHEDULE["recommendations-retrain"] = {
     "task": "omnishop.recommendations.tasks.train_models",
     "schedule": float(os.environ.get("OMNISHOP_RECS_RETRAIN_SECONDS", str(6 * 3600))),

@@ -1,5 +1,6 @@
 from django.apps import AppConfig, apps
 from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy
 
 
 def ensure_roles_after_migrate(sender, using="default", **kwargs) -> None:
@@ -27,9 +28,9 @@ class BackofficeConfig(AppConfig):
 
         rollups.connect()  # the dashboard's rollups follow every order change (docs/backoffice.md#analytics)
 
-        admin.site.site_header = "Omnishop back-office"
+        admin.site.site_header = gettext_lazy("Omnishop back-office")
         admin.site.site_title = "Omnishop"
-        admin.site.index_title = "One customer, one catalog, one stock — every channel"
+        admin.site.index_title = gettext_lazy("One customer, one catalog, one stock — every channel")
         admin.site.index_template = "backoffice/home/admin_index.html"  # the Desks box above the models
         admin.site.login_template = "backoffice/home/admin_login.html"  # staff land on /admin/ops/
         post_migrate.connect(ensure_roles_after_migrate, dispatch_uid="backoffice.ensure_roles")

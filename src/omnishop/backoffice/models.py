@@ -101,3 +101,30 @@ class DailyReturnReason(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["day", "channel", "reason"], name="daily_return_reason_key"),
         ]
+
+
+class ProductSales(models.Model):
+    """Per product, channel and currency, per day, ISO week (starting Monday) or calendar month: units and
+    revenue of counted orders. Top products and top categories read a period as its whole months, then the
+    whole weeks of what is left, then single days — a few thousand rows for 90 days instead of one per day
+    and variant (`queries.calendar_blocks`, docs/adr/0025-product-sales-in-calendar-blocks.md)."""
+
+    class Grain(models.TextChoices):
+        DAY = "day", "Day"
+        WEEK = "week", "ISO week (Monday to Sunday)"
+        MONTH = "month", "Calendar month"
+
+    grain = models.CharField(max_length=5, choices=Grain.choices)
+    start = models.DateField(help_text="The block's first day: the day, the week's Monday, the month's 1st.")
+    channel = models.ForeignKey("channels.Channel", on_delete=models.CASCADE, related_name="+")
+    currency = models.CharField(max_length=3)
+    product = models.ForeignKey("catalog.Product", on_delete=models.CASCADE, related_name="+")
+    units = models.IntegerField(default=0)
+    revenue = models.DecimalField(max_digits=16, decimal_places=4, default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["grain", "start", "channel", "currency", "product"], name="product_sales_key"
+            ),
+        ]

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.utils.translation import gettext_noop
 
 DASHBOARD = "backoffice.view_dashboard"
 REFUND = "payments.change_payment"
@@ -84,7 +85,7 @@ _CUSTOMER_CARE = (
 @dataclass(frozen=True)
 class Role:
     key: str  # used on the command line: `omnishop roles assign alice warehouse`
-    name: str  # the Django group's name
+    name: str  # the Django group's name (English; the desks show it translated: gettext_noop)
     description: str
     desk: str  # where /admin/ops/ lands this role: a desk panel of web/home.py, or "dashboard"
     permissions: tuple[str, ...]
@@ -96,7 +97,7 @@ class Role:
 ROLES: tuple[Role, ...] = (
     Role(
         key="store_manager",
-        name="Store manager",
+        name=gettext_noop("Store manager"),
         description="Runs the shop day to day: every order, stock and catalogue operation, refunds up to the "
         "limit and store credit, purchasing; lands on the dashboard.",
         desk="dashboard",
@@ -121,7 +122,7 @@ ROLES: tuple[Role, ...] = (
     ),
     Role(
         key="warehouse",
-        name="Warehouse and fulfilment",
+        name=gettext_noop("Warehouse and fulfilment"),
         description="Picks, packs and ships orders per location, receives returns and stock, adjusts, "
         "transfers and counts stock; no money, no prices.",
         desk="warehouse",
@@ -137,7 +138,7 @@ ROLES: tuple[Role, ...] = (
     ),
     Role(
         key="customer_service",
-        name="Customer service",
+        name=gettext_noop("Customer service"),
         description="Answers customers: order changes and returns, the exception queue, refunds up to the "
         "limit, store credit, the customer 360 and merges, and the support desk's conversations.",
         desk="service",
@@ -157,7 +158,7 @@ ROLES: tuple[Role, ...] = (
     ),
     Role(
         key="merchandiser",
-        name="Merchandiser",
+        name=gettext_noop("Merchandiser"),
         description="Owns products, listings, prices and publication per channel, and purchasing; sees "
         "stock and the dashboard; never touches orders or money.",
         desk="merchandising",
@@ -174,7 +175,7 @@ ROLES: tuple[Role, ...] = (
     ),
     Role(
         key="finance",
-        name="Finance",
+        name=gettext_noop("Finance"),
         description="Captures payments, refunds (also above the refund limit), issues store credit and "
         "reads orders, payments and purchase costs.",
         desk="finance",
@@ -192,7 +193,7 @@ ROLES: tuple[Role, ...] = (
     ),
     Role(
         key="analyst",
-        name="Analyst (read-only)",
+        name=gettext_noop("Analyst (read-only)"),
         description="Reads everything the dashboard and the desks show; changes nothing.",
         desk="dashboard",
         permissions=(

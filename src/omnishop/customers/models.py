@@ -8,6 +8,7 @@ equality on an index; normalisation itself lives in `normalise.py`.
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 
 class Customer(models.Model):
@@ -132,10 +133,10 @@ class MarketingConsent(models.Model):
     a regulator asks for)."""
 
     class Source(models.TextChoices):
-        CUSTOMER_ACCOUNT = "customer_account", "Customer's own account"
-        CHANNEL = "channel", "Reported by the channel"
-        STAFF = "staff", "Entered by staff"
-        IMPORT = "import", "Data import"
+        CUSTOMER_ACCOUNT = "customer_account", _("Customer's own account")
+        CHANNEL = "channel", _("Reported by the channel")
+        STAFF = "staff", _("Entered by staff")
+        IMPORT = "import", _("Data import")
 
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="consents")
     channel = models.ForeignKey("channels.Channel", on_delete=models.PROTECT, related_name="+")

@@ -47,6 +47,16 @@ class ArchiveTooLarge(SourceError):
     default_message = "The compressed file expands beyond the allowed size (possible zip bomb)."
 
 
+class LineTooLong(SourceError):
+    code = "line_too_long"
+    default_message = "A line of the file is longer than allowed; reading stopped there."
+
+
+class RecordTooLarge(SourceError):
+    code = "record_too_large"
+    default_message = "A record or a cell of the file is larger than allowed; reading stopped there."
+
+
 class FileTooLarge(SourceError):
     code = "file_too_large"
     status = 413

@@ -6,6 +6,12 @@ element), JSON Lines, XLSX (openpyxl read-only), XML (defusedxml, no DTD/entitie
 positions or whitespace-separated), Parquet (pyarrow, in batches). Compressed input is decompressed on
 the fly with a hard limit on the expanded size, so a zip bomb stops with `archive_too_large`.
 
+Every limit holds while streaming, so memory stays bounded whatever the input: a text line is read at most
+`OMNISHOP_DATAHUB_MAX_LINE_BYTES` characters at a time (a longer one stops reading: `line_too_long`); an XML
+text or attribute run, an XML record's bytes and element count, an XLSX cell or shared-strings table and a
+Parquet row group have limits checked before or while they are read (`record_too_large`); an XLSX inside a
+zip or gzip is checked to be a workbook before it is copied out, and the copy is capped.
+
 A problem with one row (wrong column count, undecodable bytes, malformed JSON line) is reported on that
 row (`SourceRow.problem`) so the engine can quarantine it; a problem with the file as a whole raises a
 `SourceError` subclass.
@@ -21,7 +27,6 @@ import io
 import json
 import os
 import re
-import shutil
 import tempfile
 import zipfile
 import zlib
@@ -37,7 +42,9 @@ from django.conf import settings
 from .errors import (
     ArchiveTooLarge,
     BinaryFile,
+    LineTooLong,
     MalformedFile,
+    RecordTooLarge,
     SourceError,
     TruncatedFile,
     UndecodableFile,
@@ -191,13 +198,52 @@ def _is_xlsx(raw: BinaryIO) -> bool:
         raw.seek(0)
 
 
-def _materialise(stream: BinaryIO, closers: list, suffix: str) -> Path:
-    """Formats that need random access (XLSX, Parquet) inside gzip/zip: copy out, still size-limited."""
+_MAGIC = {".xlsx": (b"PK\x03\x04", "an XLSX workbook (a zip)"), ".parquet": (b"PAR1", "a Parquet file")}
+
+
+def _materialise(stream: BinaryIO, closers: list, suffix: str, name: str) -> Path:
+    """Formats that need random access (XLSX, Parquet) inside gzip/zip: copy out, after checking that the
+    content starts like one (a member merely *named* .xlsx is not unpacked), and never more than
+    `OMNISHOP_DATAHUB_MAX_MATERIALISED_BYTES` (the decompressed stream is counted as well)."""
+    magic, what = _MAGIC[suffix]
+    head = stream.peek(len(magic))[: len(magic)] if hasattr(stream, "peek") else b""
+    if head != magic:
+        raise MalformedFile(f"{name} is not {what}; nothing was unpacked.")
+    cap = _limit("OMNISHOP_DATAHUB_MAX_MATERIALISED_BYTES", 512 * 1024**2)
     handle = tempfile.NamedTemporaryFile(prefix="datahub-", suffix=suffix, delete=False)  # noqa: SIM115
-    with handle:
-        shutil.copyfileobj(stream, handle, length=1024 * 1024)
     closers.append(lambda: os.unlink(handle.name))
+    written = 0
+    with handle:
+        while chunk := stream.read(1024 * 1024):
+            written += len(chunk)
+            if written > cap:
+                raise ArchiveTooLarge(
+                    f"{name} is larger than the {cap} bytes a workbook or Parquet file inside an archive may "
+                    "have; unpack it and import the file itself.",
+                    limit=cap,
+                )
+            handle.write(chunk)
     return Path(handle.name)
+
+
+def _bounded_lines(text, limit: int) -> Iterator[str]:
+    """The lines of `text` (terminators kept), each read at most `limit` characters at a time: a longer
+    line stops the file with `line_too_long` instead of being assembled in memory."""
+    number = 0
+    while line := text.readline(limit + 1):
+        number += 1
+        if len(line) > limit and line[-1] not in "\r\n":
+            raise LineTooLong(
+                f"Line {number} is longer than {limit} characters; reading stopped there "
+                "(OMNISHOP_DATAHUB_MAX_LINE_BYTES).",
+                limit=limit,
+                line=number,
+            )
+        yield line
+
+
+def _line_limit() -> int:
+    return _limit("OMNISHOP_DATAHUB_MAX_LINE_BYTES", 16 * 1024**2)
 
 
 # --- detection ------------------------------------------------------------------------------------------
@@ -294,10 +340,10 @@ def open_source(path: str | Path, *, format: str | None = None, options: dict | 
         if fmt not in FORMATS:
             raise UnsupportedFormat(f"Format '{fmt}' is not supported; use one of {', '.join(FORMATS)}.")
         if fmt == "xlsx":
-            file_path = _materialise(stream, closers, ".xlsx") if compressed else path
+            file_path = _materialise(stream, closers, ".xlsx", inner_name) if compressed else path
             return _open_xlsx(file_path, inner_name, options, closers)
         if fmt == "parquet":
-            file_path = _materialise(stream, closers, ".parquet") if compressed else path
+            file_path = _materialise(stream, closers, ".parquet", inner_name) if compressed else path
             return _open_parquet(file_path, inner_name, options, closers)
         if fmt == "xml":
             return _open_xml(stream, options, closers)
@@ -379,7 +425,8 @@ def _open_csv(text, fmt: str, encoding: str, options: dict, closers: list) -> So
             delimiter = csv.Sniffer().sniff(sample.rsplit("\n", 1)[0] or sample, delimiters=",;\t|").delimiter
         except csv.Error:
             delimiter = ","
-    reader = csv.reader(text, delimiter=delimiter, quotechar=options.get("quotechar", '"'), strict=False)
+    lines = _bounded_lines(text, _line_limit())
+    reader = csv.reader(lines, delimiter=delimiter, quotechar=options.get("quotechar", '"'), strict=False)
     try:
         header = next(reader)
     except StopIteration:
@@ -445,7 +492,7 @@ def _open_csv(text, fmt: str, encoding: str, options: dict, closers: list) -> So
 
 def _jsonl_rows(text) -> Iterator[SourceRow]:
     max_bytes = _limit("DATAHUB_MAX_RECORD_BYTES", 4 * 1024 * 1024)
-    for number, line in enumerate(text, start=1):
+    for number, line in enumerate(_bounded_lines(text, _line_limit()), start=1):
         if not line.strip():
             continue
         if len(line) > max_bytes:
@@ -543,7 +590,7 @@ def _open_fixed_width(text, encoding: str, options: dict, closers: list) -> Sour
     columns = options.get("columns")
     names = options.get("names")
     has_header = options.get("header", True)
-    lines = iter(text)
+    lines = _bounded_lines(text, _line_limit())
     line_no = 0
     if has_header:
         header_line = next(lines, "")
@@ -603,6 +650,7 @@ def _open_xlsx(file_path: Path, inner_name: str, options: dict, closers: list) -
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
+    _check_xlsx_parts(file_path, inner_name)
     try:
         workbook = load_workbook(file_path, read_only=True, data_only=True)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError) as exc:
@@ -616,7 +664,7 @@ def _open_xlsx(file_path: Path, inner_name: str, options: dict, closers: list) -
     # Cells are read as their saved values. A formula saved without one (files written by scripts, never
     # opened in a spreadsheet) reads as empty: the same sheet read as formulas, in step, tells them apart.
     formulas_iter: Iterator | None = None
-    if _has_formulas(file_path, getattr(sheet, "_worksheet_path", None)):
+    if _scan_sheet(file_path, getattr(sheet, "_worksheet_path", None), inner_name):
         formula_book = load_workbook(file_path, read_only=True, data_only=False)
         closers.append(formula_book.close)
         formulas_iter = formula_book[sheet.title].iter_rows(values_only=True)
@@ -666,24 +714,57 @@ def _open_xlsx(file_path: Path, inner_name: str, options: dict, closers: list) -
 _FORMULA_TAG = re.compile(rb"<(?:\w+:)?f[\s>/]")
 
 
-def _has_formulas(file_path: Path, member: str | None) -> bool:
-    """Whether the sheet's XML holds a formula (`<f>`), found by streaming it through zlib: cheap next to
-    parsing it, and only workbooks with formulas pay for reading the sheet twice."""
+def _check_xlsx_parts(file_path: Path, name: str) -> None:
+    """Before openpyxl opens the workbook: the parts it reads whole (shared strings, styles, the workbook)
+    must be small, and the declared sizes (which bound what zipfile will decompress) must add up to no more
+    than the decompression limit. A worksheet is streamed, and checked by `_scan_sheet`."""
+    limit = _limit("OMNISHOP_DATAHUB_MAX_DECOMPRESSED_BYTES", 4 * 1024**3)
+    part_limit = _limit("OMNISHOP_DATAHUB_MAX_XLSX_PART_BYTES", 32 * 1024**2)
+    try:
+        with zipfile.ZipFile(file_path) as archive:
+            parts = archive.infolist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise MalformedFile(f"{name} is not a readable XLSX workbook ({exc}).") from None
+    total = sum(part.file_size for part in parts)
+    if total > limit:
+        raise ArchiveTooLarge(f"{name} expands to {total} bytes, more than the {limit} allowed.", limit=limit)
+    for part in parts:
+        if not part.filename.startswith("xl/worksheets/") and part.file_size > part_limit:
+            raise RecordTooLarge(
+                f"{name}: {part.filename} expands to {part.file_size} bytes; a workbook part read whole may "
+                f"have at most {part_limit} (OMNISHOP_DATAHUB_MAX_XLSX_PART_BYTES).",
+                limit=part_limit,
+            )
+
+
+def _scan_sheet(file_path: Path, member: str | None, name: str) -> bool:
+    """Stream the sheet's XML through zlib once, before openpyxl parses it: a cell (a run between two `<`)
+    longer than `OMNISHOP_DATAHUB_MAX_CELL_BYTES` stops the file before it can be built in memory; the
+    answer is whether the sheet holds a formula (`<f>`), so only workbooks with formulas pay for reading
+    the sheet a second time as formulas."""
+    cell = _limit("OMNISHOP_DATAHUB_MAX_CELL_BYTES", 16 * 1024**2)
+    formulas = False
     try:
         with zipfile.ZipFile(file_path) as archive:
             names = [member] if member in archive.namelist() else archive.namelist()
-            for name in names:
-                if not name.startswith("xl/worksheets/"):
+            for sheet in names:
+                if not sheet.startswith("xl/worksheets/"):
                     continue
-                with archive.open(name) as handle:
+                with archive.open(sheet) as handle:
+                    guard = _XmlGuard(handle, cell=cell, record=2**62)
                     tail = b""
-                    while chunk := handle.read(1024 * 1024):
-                        if _FORMULA_TAG.search(tail + chunk):
-                            return True
+                    while chunk := guard.read(1024 * 1024):
+                        if not formulas and _FORMULA_TAG.search(tail + chunk):
+                            formulas = True
                         tail = chunk[-16:]
     except (zipfile.BadZipFile, OSError, KeyError):
-        return False
-    return False
+        return formulas
+    except RecordTooLarge:
+        raise RecordTooLarge(
+            f"{name}: a cell is longer than {cell} bytes; reading stopped there (OMNISHOP_DATAHUB_MAX_CELL_BYTES).",
+            limit=cell,
+        ) from None
+    return formulas
 
 
 def _formula_without_value(
@@ -723,12 +804,27 @@ def _open_parquet(file_path: Path, inner_name: str, options: dict, closers: list
     except (pa.ArrowInvalid, OSError) as exc:
         raise MalformedFile(f"{inner_name} is not a readable Parquet file ({exc}).") from None
     closers.append(parquet.close)
+    # Rows are read a batch at a time. The footer declares each row group's uncompressed size: a batch is
+    # sized so that rows of that average size stay under the limit, and a row group whose rows average more
+    # than the limit (one giant value) is refused before anything is decompressed.
+    batch_limit = _limit("OMNISHOP_DATAHUB_MAX_BATCH_BYTES", 64 * 1024**2)
+    batch_size = int(options.get("batch_size", 10000))
+    for index in range(parquet.metadata.num_row_groups):
+        group = parquet.metadata.row_group(index)
+        per_row = group.total_byte_size / max(1, group.num_rows)
+        if per_row > batch_limit:
+            raise RecordTooLarge(
+                f"{inner_name}: the rows of row group {index + 1} hold {int(per_row)} bytes each; at most "
+                f"{batch_limit} are read at once (OMNISHOP_DATAHUB_MAX_BATCH_BYTES).",
+                limit=batch_limit,
+            )
+        batch_size = max(1, min(batch_size, int(batch_limit // max(per_row, 1))))
     header = list(parquet.schema_arrow.names)
 
     def rows() -> Iterator[SourceRow]:
         number = 0
         try:
-            for batch in parquet.iter_batches(batch_size=int(options.get("batch_size", 10000))):
+            for batch in parquet.iter_batches(batch_size=batch_size):
                 for record in batch.to_pylist():
                     number += 1
                     yield SourceRow(number, {k: _cell(v) for k, v in record.items()})
@@ -736,6 +832,50 @@ def _open_parquet(file_path: Path, inner_name: str, options: dict, closers: list
             raise TruncatedFile(f"The Parquet data is corrupt after record {number}: {exc}.") from None
 
     return Source("parquet", "parquet", header, rows(), _closers=closers)
+
+
+class _XmlGuard(io.RawIOBase):
+    """Counts the XML as the parser reads it: a text or attribute run (the bytes between two `<`) longer
+    than `cell` bytes, or more than `record` bytes since the last record ended, stops the file before the
+    parser can build it in memory."""
+
+    def __init__(self, inner: BinaryIO, *, cell: int, record: int) -> None:
+        self.inner = inner
+        self.cell = cell
+        self.record = record
+        self.run = 0
+        self.since_record = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def mark(self) -> None:
+        self.since_record = 0
+
+    def readinto(self, buffer) -> int:
+        data = self.inner.read(len(buffer))
+        parts = data.split(b"<")
+        if len(parts) == 1:
+            self.run += len(data)
+            longest = self.run
+        else:
+            longest = max(self.run + len(parts[0]), max(map(len, parts[1:])))
+            self.run = len(parts[-1])
+        if longest > self.cell:
+            raise RecordTooLarge(
+                f"The XML holds a text or attribute longer than {self.cell} bytes; reading stopped there "
+                "(OMNISHOP_DATAHUB_MAX_CELL_BYTES).",
+                limit=self.cell,
+            )
+        self.since_record += len(data)
+        if self.since_record > self.record:
+            raise RecordTooLarge(
+                f"An XML record is larger than {self.record} bytes; reading stopped there "
+                "(OMNISHOP_DATAHUB_MAX_XML_RECORD_BYTES).",
+                limit=self.record,
+            )
+        buffer[: len(data)] = data
+        return len(data)
 
 
 def _open_xml(stream, options: dict, closers: list) -> Source:
@@ -752,7 +892,8 @@ def _open_xml(stream, options: dict, closers: list) -> Source:
     - `keyed_by_attribute = [{element = "category", attribute = "domain"}]`: each such child also becomes
       the field element.attribute-value (`category.product_cat`) holding its text.
     A field met more than once is a list either way. Records are cleared as soon as they are read, so
-    memory stays bounded by one record whatever the document's size."""
+    memory stays bounded by one record whatever the document's size — and one record is bounded too: its
+    bytes, its number of elements and the length of any text or attribute (`_XmlGuard`)."""
     from xml.etree.ElementTree import ParseError
 
     from defusedxml import DefusedXmlException
@@ -772,34 +913,53 @@ def _open_xml(stream, options: dict, closers: list) -> Source:
             name = names[tag] = f"{prefix}:{local}" if prefix else local
         return name
 
+    guard = _XmlGuard(
+        stream,
+        cell=_limit("OMNISHOP_DATAHUB_MAX_CELL_BYTES", 16 * 1024**2),
+        record=_limit("OMNISHOP_DATAHUB_MAX_XML_RECORD_BYTES", 32 * 1024**2),
+    )
+    max_elements = _limit("OMNISHOP_DATAHUB_MAX_XML_RECORD_ELEMENTS", 100_000)
+
+    def is_record(element, depth: int) -> bool:
+        if record_tag:
+            return record_tag in (name_of(element.tag), _local(element.tag))
+        return depth == 2  # the root's children
+
     def rows() -> Iterator[SourceRow]:
-        depth = 0
         number = 0
-        root = None
+        open_: list = []  # the elements started and not yet ended, outermost first
+        records = 0  # how many of them are records
+        elements = 0  # started since the last record ended
         try:
-            for event, element in iterparse(stream, events=("start-ns", "start", "end"), forbid_dtd=True):
+            for event, element in iterparse(guard, events=("start-ns", "start", "end"), forbid_dtd=True):
                 if event == "start-ns":
                     prefix, uri = element
                     prefixes.setdefault(uri, prefix)
                     continue
                 if event == "start":
-                    depth += 1
-                    if root is None:
-                        root = element
+                    open_.append(element)
+                    records += is_record(element, len(open_))
+                    elements += 1
+                    if elements > max_elements:
+                        raise RecordTooLarge(
+                            f"XML record {number + 1} has more than {max_elements} elements; reading stopped "
+                            "there (OMNISHOP_DATAHUB_MAX_XML_RECORD_ELEMENTS).",
+                            limit=max_elements,
+                        )
                     continue
-                depth -= 1
-                if record_tag:
-                    is_record = record_tag in (name_of(element.tag), _local(element.tag))
-                else:
-                    is_record = depth == 1
-                if not is_record:
-                    continue
-                number += 1
-                yield SourceRow(number, _record_values(element, name_of, pairs, keyed))
-                element.clear()
-                if root is not None:
-                    for stale in list(root):
-                        root.remove(stale)
+                record = is_record(element, len(open_))
+                open_.pop()
+                if record:
+                    records -= 1
+                    number += 1
+                    elements = 0
+                    guard.mark()
+                    yield SourceRow(number, _record_values(element, name_of, pairs, keyed))
+                    element.clear()
+                if open_ and (record or not records):
+                    # A record, once read, and anything outside every record is dropped from its parent
+                    # at once: the tree never holds more than the open elements and the current record.
+                    open_[-1].remove(element)
         except DefusedXmlException as exc:
             raise UnsafeXml(f"The XML uses a DTD, entities or external references, refused: {exc}.") from None
         except ParseError as exc:

@@ -126,3 +126,48 @@ def ensure_trained(*, recorded: int) -> None:
     """Train once: after recording the events, or when no version is active yet."""
     if recorded or training.active_version() is None:
         training.train()
+
+
+PERFORMANCE_DAYS = 14
+
+
+def ensure_recommendation_performance(*, channels: dict[str, Channel]) -> int:
+    """Two weeks of the web shop's home and product pages showing the trained model's picks, and the clicks a
+    few percent of visitors make, so the dashboard's Recommendation performance is not empty (recorded once,
+    through the services the shop uses); returns the clicks recorded. No attributed revenue: the demo's
+    orders are past invoices."""
+    from omnishop.recommendations import services as recs
+    from omnishop.recommendations.models import ItemDay
+    from omnishop.recommendations.services import serving
+
+    web = channels[PURCHASE_CHANNEL]
+    if ItemDay.objects.filter(channel=web).exists():
+        return 0
+    popular = [r.product_id for r in serving.for_session(channel=web, anonymous_id="", limit=8)]
+    if not popular:
+        return 0
+    similar = [r.product_id for r in serving.similar_products(channel=web, product_id=popular[0], limit=4)]
+    rng = random.Random(SEED)
+    now = timezone.now()
+    clicks = 0
+    for days_ago in range(PERFORMANCE_DAYS, 0, -1):
+        day = now - timedelta(days=days_ago)
+        pages = {
+            "home.popular": (popular, rng.randint(40, 90)),
+            "product.similar": (similar, rng.randint(10, 30)),
+        }
+        for placement, (products, views) in pages.items():
+            if not products:
+                continue
+            for _ in range(views):
+                recs.record_impressions(channel=web, shown={placement: products}, now=day)
+            for n in range(int(views * rng.uniform(0.02, 0.08))):
+                clicked = recs.record_click(
+                    channel=web,
+                    placement_name=placement,
+                    product_id=rng.choice(products),
+                    anonymous_id=f"demo-visitor-{days_ago}-{placement}-{n}",
+                    now=day + timedelta(minutes=n),
+                )
+                clicks += clicked is not None
+    return clicks

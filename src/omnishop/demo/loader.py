@@ -150,6 +150,7 @@ def load_demo(
         say("behaviour events and a recommendations model")
         recorded = behaviour.ensure_events(products, channels=channels)
         behaviour.ensure_trained(recorded=recorded)
+        behaviour.ensure_recommendation_performance(channels=channels)
         search_services.refresh_index(force=True)
     if not small:
         # The data hub commits per batch: outside the demo's one transaction, and once (a finished job stays).

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class StockLocation(models.Model):
     class Kind(models.TextChoices):
-        WAREHOUSE = "warehouse", "Warehouse"
-        RETAIL_STORE = "retail_store", "Retail store"
-        DROP_SHIP = "drop_ship", "Drop-ship supplier"
+        WAREHOUSE = "warehouse", _("Warehouse")
+        RETAIL_STORE = "retail_store", _("Retail store")
+        DROP_SHIP = "drop_ship", _("Drop-ship supplier")
 
     code = models.SlugField(max_length=50, unique=True)
     name = models.CharField(max_length=200)
@@ -78,8 +80,8 @@ class ChannelInventoryPolicy(models.Model):
     """How much of the stock a channel may promise, how long its checkouts hold stock, how it allocates."""
 
     class Strategy(models.TextChoices):
-        PRIORITY = "priority", "By channel location priority"
-        FEWEST_LOCATIONS = "fewest_locations", "One location if possible, else the fewest"
+        PRIORITY = "priority", _("By channel location priority")
+        FEWEST_LOCATIONS = "fewest_locations", _("One location if possible, else the fewest")
 
     channel = models.OneToOneField(
         "channels.Channel", on_delete=models.CASCADE, related_name="inventory_policy"
@@ -153,14 +155,14 @@ class StockMovement(models.Model):
     """One change of on_hand, never edited or deleted: the ledger that on_hand must always add up to."""
 
     class Kind(models.TextChoices):
-        RECEIPT = "receipt", "Receipt"
-        SALE = "sale", "Sale / shipment"
-        RETURN = "return", "Customer return"
-        ADJUSTMENT = "adjustment", "Adjustment"
-        CYCLE_COUNT = "cycle_count", "Cycle count"
-        TRANSFER_OUT = "transfer_out", "Transfer out"
-        TRANSFER_IN = "transfer_in", "Transfer in"
-        WRITE_OFF = "write_off", "Damage / write-off"
+        RECEIPT = "receipt", _("Receipt")
+        SALE = "sale", _("Sale / shipment")
+        RETURN = "return", _("Customer return")
+        ADJUSTMENT = "adjustment", _("Adjustment")
+        CYCLE_COUNT = "cycle_count", _("Cycle count")
+        TRANSFER_OUT = "transfer_out", _("Transfer out")
+        TRANSFER_IN = "transfer_in", _("Transfer in")
+        WRITE_OFF = "write_off", _("Damage / write-off")
 
     variant = models.ForeignKey("catalog.Variant", on_delete=models.PROTECT, related_name="+")
     location = models.ForeignKey(StockLocation, on_delete=models.PROTECT, related_name="+")
@@ -212,10 +214,10 @@ class Reservation(models.Model):
     """Stock held for a checkout until it expires, is released, or becomes an order's allocation."""
 
     class Status(models.TextChoices):
-        ACTIVE = "active"
-        CONVERTED = "converted"
-        RELEASED = "released"
-        EXPIRED = "expired"
+        ACTIVE = "active", _("Active")
+        CONVERTED = "converted", _("Converted")
+        RELEASED = "released", _("Released")
+        EXPIRED = "expired", _("Expired")
 
     # The unique (channel, key) index serves channel lookups.
     channel = models.ForeignKey(
@@ -257,9 +259,9 @@ class Allocation(models.Model):
     """Stock committed to a placed order: which units come from which location."""
 
     class Status(models.TextChoices):
-        ALLOCATED = "allocated"
-        FULFILLED = "fulfilled"
-        CANCELLED = "cancelled"
+        ALLOCATED = "allocated", _("Allocated")
+        FULFILLED = "fulfilled", _("Fulfilled")
+        CANCELLED = "cancelled", _("Cancelled")
 
     # The unique (channel, key) index serves channel lookups.
     channel = models.ForeignKey(
@@ -302,10 +304,10 @@ class AllocationLine(models.Model):
 
 class Transfer(models.Model):
     class Status(models.TextChoices):
-        REQUESTED = "requested"
-        IN_TRANSIT = "in_transit"
-        RECEIVED = "received"
-        CANCELLED = "cancelled"
+        REQUESTED = "requested", pgettext_lazy("transfer status", "Requested")
+        IN_TRANSIT = "in_transit", _("In Transit")
+        RECEIVED = "received", _("Received")
+        CANCELLED = "cancelled", _("Cancelled")
 
     source = models.ForeignKey(StockLocation, on_delete=models.PROTECT, related_name="transfers_out")
     destination = models.ForeignKey(StockLocation, on_delete=models.PROTECT, related_name="transfers_in")
@@ -340,9 +342,9 @@ class CycleCount(models.Model):
     """A count sheet for one location; completing it books the differences as cycle-count movements."""
 
     class Status(models.TextChoices):
-        OPEN = "open"
-        COMPLETED = "completed"
-        CANCELLED = "cancelled"
+        OPEN = "open", _("Open")
+        COMPLETED = "completed", _("Completed")
+        CANCELLED = "cancelled", _("Cancelled")
 
     location = models.ForeignKey(StockLocation, on_delete=models.PROTECT, related_name="counts")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
@@ -372,11 +374,11 @@ class CycleCountLine(models.Model):
 
 class PurchaseOrder(models.Model):
     class Status(models.TextChoices):
-        DRAFT = "draft"
-        SENT = "sent"
-        PARTIALLY_RECEIVED = "partially_received"
-        RECEIVED = "received"
-        CANCELLED = "cancelled"
+        DRAFT = "draft", _("Draft")
+        SENT = "sent", _("Sent")
+        PARTIALLY_RECEIVED = "partially_received", _("Partially Received")
+        RECEIVED = "received", _("Received")
+        CANCELLED = "cancelled", _("Cancelled")
 
     number = models.CharField(max_length=30, unique=True)
     supplier = models.ForeignKey("catalog.Supplier", on_delete=models.PROTECT, related_name="purchase_orders")

@@ -9,14 +9,15 @@ from decimal import Decimal
 
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 
 
 class ShippingMethod(models.Model):
     class Kind(models.TextChoices):
-        FLAT = "flat", "Flat fee"
-        WEIGHT = "weight", "By weight band"
-        FREE_OVER = "free_over", "Flat fee, free over a threshold"
-        PICKUP = "pickup", "Store pick-up / click and collect"
+        FLAT = "flat", _("Flat fee")
+        WEIGHT = "weight", _("By weight band")
+        FREE_OVER = "free_over", _("Flat fee, free over a threshold")
+        PICKUP = "pickup", _("Store pick-up / click and collect")
 
     channel = models.ForeignKey("channels.Channel", on_delete=models.CASCADE, related_name="shipping_methods")
     code = models.SlugField(max_length=50)
@@ -60,9 +61,9 @@ class TaxRate(models.Model):
 
 class Cart(models.Model):
     class Status(models.TextChoices):
-        OPEN = "open", "Open"
-        CHECKING_OUT = "checking_out", "Being checked out"
-        ORDERED = "ordered", "Turned into an order"
+        OPEN = "open", _("Open")
+        CHECKING_OUT = "checking_out", _("Being checked out")
+        ORDERED = "ordered", _("Turned into an order")
 
     channel = models.ForeignKey("channels.Channel", on_delete=models.CASCADE, related_name="+")
     customer = models.ForeignKey(
@@ -96,17 +97,17 @@ class CartLine(models.Model):
 
 class Order(models.Model):
     class Status(models.TextChoices):
-        PENDING_PAYMENT = "pending_payment", "Waiting for payment"
-        PAID = "paid", "Paid, to be shipped"
-        ON_HOLD = "on_hold", "In the exception queue"
-        PARTIALLY_FULFILLED = "partially_fulfilled", "Partly shipped"
-        FULFILLED = "fulfilled", "Shipped"
-        DELIVERED = "delivered", "Delivered"
-        COMPLETED = "completed", "Completed"
-        PARTIALLY_RETURNED = "partially_returned", "Partly returned"
-        RETURNED = "returned", "Returned"
-        CANCELLED = "cancelled", "Cancelled"
-        MERGED = "merged", "Merged into another order"
+        PENDING_PAYMENT = "pending_payment", _("Waiting for payment")
+        PAID = "paid", _("Paid, to be shipped")
+        ON_HOLD = "on_hold", _("In the exception queue")
+        PARTIALLY_FULFILLED = "partially_fulfilled", _("Partly shipped")
+        FULFILLED = "fulfilled", _("Shipped")
+        DELIVERED = "delivered", _("Delivered")
+        COMPLETED = "completed", _("Completed")
+        PARTIALLY_RETURNED = "partially_returned", _("Partly returned")
+        RETURNED = "returned", _("Returned")
+        CANCELLED = "cancelled", _("Cancelled")
+        MERGED = "merged", _("Merged into another order")
 
     number = models.CharField(max_length=40, unique=True)
     payment_reference = models.CharField(
@@ -242,10 +243,10 @@ class Fulfilment(models.Model):
     """One shipment, from one location."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "To pick and pack"
-        SHIPPED = "shipped", "Shipped"
-        DELIVERED = "delivered", "Delivered"
-        CANCELLED = "cancelled", "Cancelled"
+        PENDING = "pending", _("To pick and pack")
+        SHIPPED = "shipped", _("Shipped")
+        DELIVERED = "delivered", _("Delivered")
+        CANCELLED = "cancelled", _("Cancelled")
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="fulfilments")
     location = models.ForeignKey("inventory.StockLocation", on_delete=models.PROTECT, related_name="+")
@@ -271,15 +272,15 @@ class FulfilmentLine(models.Model):
 
 class ReturnRequest(models.Model):
     class Status(models.TextChoices):
-        REQUESTED = "requested", "Requested"
-        APPROVED = "approved", "Approved, waiting for the parcel"
-        REJECTED = "rejected", "Rejected"
-        RECEIVED = "received", "Received and refunded"
+        REQUESTED = "requested", _("Requested")
+        APPROVED = "approved", _("Approved, waiting for the parcel")
+        REJECTED = "rejected", _("Rejected")
+        RECEIVED = "received", _("Received and refunded")
 
     class RefundTo(models.TextChoices):
-        ORIGINAL = "original", "The original payment method"
-        STORE_CREDIT = "store_credit", "Store credit"
-        EXCHANGE = "exchange", "Pays for an exchange order"
+        ORIGINAL = "original", _("The original payment method")
+        STORE_CREDIT = "store_credit", _("Store credit")
+        EXCHANGE = "exchange", _("Pays for an exchange order")
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="returns")
     number = models.CharField(max_length=50, unique=True)
@@ -296,8 +297,8 @@ class ReturnRequest(models.Model):
 
 class ReturnLine(models.Model):
     class Disposition(models.TextChoices):
-        RESTOCK = "restock", "Back on sale"
-        WRITE_OFF = "write_off", "Written off"
+        RESTOCK = "restock", _("Back on sale")
+        WRITE_OFF = "write_off", _("Written off")
 
     request = models.ForeignKey(ReturnRequest, on_delete=models.CASCADE, related_name="lines")
     order_line = models.ForeignKey(OrderLine, on_delete=models.CASCADE, related_name="return_lines")
@@ -310,9 +311,9 @@ class OrderException(models.Model):
     """The exception queue: an order that needs a person (out of stock, carrier exception, failed payment)."""
 
     class Reason(models.TextChoices):
-        OUT_OF_STOCK = "out_of_stock", "Out of stock at payment"
-        CARRIER_EXCEPTION = "carrier_exception", "Carrier reported a problem"
-        PAYMENT_FAILED = "payment_failed", "Payment failed"
+        OUT_OF_STOCK = "out_of_stock", _("Out of stock at payment")
+        CARRIER_EXCEPTION = "carrier_exception", _("Carrier reported a problem")
+        PAYMENT_FAILED = "payment_failed", _("Payment failed")
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="exceptions")
     reason = models.CharField(max_length=20, choices=Reason.choices)

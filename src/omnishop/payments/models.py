@@ -6,16 +6,17 @@ context sits below orders: orders call payments, never the reverse (orders liste
 
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 
 
 class Payment(models.Model):
     class Status(models.TextChoices):
-        PENDING = "pending", "Waiting for the money (bank transfer, cash on delivery)"
-        REQUIRES_ACTION = "requires_action", "Waiting for the shopper (3-D Secure)"
-        AUTHORIZED = "authorized", "Authorised, not captured"
-        CAPTURED = "captured", "Captured (fully or partly)"
-        VOIDED = "voided", "Authorisation released"
-        FAILED = "failed", "Declined or failed"
+        PENDING = "pending", _("Waiting for the money (bank transfer, cash on delivery)")
+        REQUIRES_ACTION = "requires_action", _("Waiting for the shopper (3-D Secure)")
+        AUTHORIZED = "authorized", _("Authorised, not captured")
+        CAPTURED = "captured", _("Captured (fully or partly)")
+        VOIDED = "voided", _("Authorisation released")
+        FAILED = "failed", _("Declined or failed")
 
     reference = models.CharField(max_length=40, db_index=True, help_text="The order's payment reference.")
     channel = models.ForeignKey("channels.Channel", on_delete=models.PROTECT, related_name="+")
@@ -55,9 +56,9 @@ class Payment(models.Model):
 
 class Refund(models.Model):
     class Status(models.TextChoices):
-        PENDING = "pending", "Sent to the provider"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
+        PENDING = "pending", _("Sent to the provider")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
 
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
     amount = models.DecimalField(max_digits=14, decimal_places=4)
@@ -95,9 +96,9 @@ class StoreCreditEntry(models.Model):
     """The ledger of an account: the balance always equals the sum of its entries."""
 
     class Kind(models.TextChoices):
-        ISSUE = "issue", "Issued (gift card, goodwill, refund as credit)"
-        SPEND = "spend", "Spent on an order"
-        REFUND = "refund", "Refunded back to the balance"
+        ISSUE = "issue", _("Issued (gift card, goodwill, refund as credit)")
+        SPEND = "spend", _("Spent on an order")
+        REFUND = "refund", _("Refunded back to the balance")
 
     account = models.ForeignKey(StoreCreditAccount, on_delete=models.PROTECT, related_name="entries")
     kind = models.CharField(max_length=10, choices=Kind.choices)

@@ -7,11 +7,18 @@ class RecommendationsConfig(AppConfig):
     verbose_name = "Recommendations"
 
     def ready(self) -> None:
+        from django.db.models.signals import post_save
+
+        from omnishop.orders.models import OrderEvent
         from omnishop.orders.services import on_order_paid, on_past_orders_recorded
 
+        from .services.attribution import on_order_event
         from .services.order_events import record_order_purchases, record_past_purchases
 
         # Purchases come from orders too; orders never import recommendations (see docs/ARCHITECTURE.md).
         on_order_paid(record_order_purchases)
         # And from imported order history (recent enough to be kept).
         on_past_orders_recorded(record_past_purchases)
+        # A placed order's lines are attributed to the recommendations its shopper clicked, in the order's
+        # transaction (its `placed` timeline entry; as the dashboard's rollups do).
+        post_save.connect(on_order_event, sender=OrderEvent, dispatch_uid="recommendations.attribution")

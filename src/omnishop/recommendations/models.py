@@ -97,3 +97,85 @@ class CandidateList(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["version", "kind", "key"], name="recs_list_unique"),
         ]
+
+
+# -- how recommendations perform (docs/recommendations.md#performance) ------------------------------------
+
+
+class ItemDay(models.Model):
+    """How often one recommended product was shown and clicked in one placement of a channel on one UTC day,
+    under one model version: counters added to with `INSERT … ON CONFLICT DO UPDATE` (one statement per
+    page render), never a row per impression."""
+
+    day = models.DateField()
+    channel = models.ForeignKey("channels.Channel", on_delete=models.CASCADE, related_name="+")
+    placement = models.CharField(max_length=40)
+    product_id = models.BigIntegerField()
+    version = models.PositiveIntegerField(default=0, help_text="Model version number (0: none active).")
+    impressions = models.BigIntegerField(default=0)
+    clicks = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "channel", "placement", "product_id", "version"], name="recs_itemday_unique"
+            ),
+        ]
+
+
+class Click(models.Model):
+    """One shopper following a recommended product (the raw record attribution looks up)."""
+
+    channel = models.ForeignKey("channels.Channel", on_delete=models.CASCADE, related_name="+")
+    placement = models.CharField(max_length=40)
+    product_id = models.BigIntegerField()
+    version = models.PositiveIntegerField(default=0)
+    customer_id = models.BigIntegerField(null=True, blank=True)
+    anonymous_id = models.CharField(max_length=64, blank=True, default="")
+    occurred_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["customer_id", "occurred_at"], name="recs_click_customer"),
+            models.Index(fields=["anonymous_id", "occurred_at"], name="recs_click_anonymous"),
+            models.Index(fields=["occurred_at"], name="recs_click_time"),
+        ]
+
+
+class Attribution(models.Model):
+    """An order line whose product the same shopper clicked in a recommendation within the attribution window
+    before the order was placed (the last such click wins); written in the order's transaction."""
+
+    order_id = models.BigIntegerField()
+    order_line_id = models.BigIntegerField(unique=True)
+    click = models.ForeignKey(Click, null=True, on_delete=models.SET_NULL, related_name="+")
+    channel = models.ForeignKey("channels.Channel", on_delete=models.CASCADE, related_name="+")
+    placement = models.CharField(max_length=40)
+    product_id = models.BigIntegerField()
+    day = models.DateField(help_text="UTC day the order was placed.")
+    currency = models.CharField(max_length=3)
+    quantity = models.PositiveIntegerField()
+    revenue = models.DecimalField(max_digits=14, decimal_places=4)
+
+    class Meta:
+        indexes = [models.Index(fields=["order_id"], name="recs_attr_order")]
+
+
+class AttributionDay(models.Model):
+    """Attributed orders, units and revenue per day, channel, placement and currency (counters kept with the
+    attributions, in the order's transaction)."""
+
+    day = models.DateField()
+    channel = models.ForeignKey("channels.Channel", on_delete=models.CASCADE, related_name="+")
+    placement = models.CharField(max_length=40)
+    currency = models.CharField(max_length=3)
+    orders = models.BigIntegerField(default=0)
+    units = models.BigIntegerField(default=0)
+    revenue = models.DecimalField(max_digits=18, decimal_places=4, default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "channel", "placement", "currency"], name="recs_attrday_unique"
+            ),
+        ]

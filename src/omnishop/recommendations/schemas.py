@@ -10,7 +10,7 @@ from pydantic import Field
 
 from omnishop.core.schemas import Id, InputSchema, OutputSchema
 
-EventKind = Literal["view", "search", "add_to_cart", "purchase", "wishlist"]
+EventKind = Literal["view", "search", "add_to_cart", "purchase", "wishlist", "impression", "click"]
 
 
 class EventIn(InputSchema):
@@ -23,6 +23,13 @@ class EventIn(InputSchema):
     occurred_at: datetime | None = None
     customer_id: Id | None = None
     anonymous_id: str | None = Field(None, max_length=64)
+    placement: str | None = Field(
+        None,
+        max_length=40,
+        description="impression and click: where the recommendations were shown (docs/recommendations.md"
+        "#performance), e.g. product.similar. An impression lists the products shown in result_ids (or one in "
+        "product_id); a click names the product followed and the shopper (customer_id or anonymous_id).",
+    )
 
 
 class EventBatchIn(InputSchema):

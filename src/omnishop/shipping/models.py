@@ -1,6 +1,7 @@
 """Carriers (configuration) and the tracking events they send for shipped fulfilments."""
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Carrier(models.Model):
@@ -25,12 +26,12 @@ class Carrier(models.Model):
 
 class TrackingEvent(models.Model):
     class Status(models.TextChoices):
-        LABEL_CREATED = "label_created", "Label created"
-        IN_TRANSIT = "in_transit", "In transit"
-        OUT_FOR_DELIVERY = "out_for_delivery", "Out for delivery"
-        DELIVERED = "delivered", "Delivered"
-        EXCEPTION = "exception", "Exception"
-        RETURNED = "returned", "Returned to sender"
+        LABEL_CREATED = "label_created", _("Label created")
+        IN_TRANSIT = "in_transit", _("In transit")
+        OUT_FOR_DELIVERY = "out_for_delivery", _("Out for delivery")
+        DELIVERED = "delivered", _("Delivered")
+        EXCEPTION = "exception", _("Exception")
+        RETURNED = "returned", _("Returned to sender")
 
     carrier = models.ForeignKey(Carrier, on_delete=models.PROTECT, related_name="events")
     fulfilment = models.ForeignKey(

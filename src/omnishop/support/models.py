@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class SlaPolicy(models.Model):
@@ -41,16 +42,16 @@ class Inbox(models.Model):
     """Where conversations arrive: an e-mail address, the web chat, a phone number, a channel's messages."""
 
     class Kind(models.TextChoices):
-        EMAIL = "email", "E-mail"
-        CHAT = "chat", "Web chat"
-        PHONE = "phone", "Phone"
-        CHANNEL = "channel", "Channel messages (marketplace, app)"
-        CONTACT_FORM = "contact_form", "The shop's contact form"
+        EMAIL = "email", _("E-mail")
+        CHAT = "chat", _("Web chat")
+        PHONE = "phone", _("Phone")
+        CHANNEL = "channel", _("Channel messages (marketplace, app)")
+        CONTACT_FORM = "contact_form", _("The shop's contact form")
 
     class Assignment(models.TextChoices):
-        MANUAL = "manual", "Agents take conversations themselves"
-        ROUND_ROBIN = "round_robin", "Round-robin among online agents"
-        LEAST_OPEN = "least_open", "The online agent with the fewest open conversations"
+        MANUAL = "manual", _("Agents take conversations themselves")
+        ROUND_ROBIN = "round_robin", _("Round-robin among online agents")
+        LEAST_OPEN = "least_open", _("The online agent with the fewest open conversations")
 
     code = models.SlugField(max_length=50, unique=True)
     name = models.CharField(max_length=200)
@@ -100,16 +101,16 @@ class Conversation(models.Model):
     """One customer problem, across every channel it was raised on."""
 
     class Status(models.TextChoices):
-        OPEN = "open", "Open"
-        PENDING = "pending", "Waiting for the customer"
-        SNOOZED = "snoozed", "Snoozed"
-        RESOLVED = "resolved", "Resolved"
+        OPEN = "open", _("Open")
+        PENDING = "pending", _("Waiting for the customer")
+        SNOOZED = "snoozed", _("Snoozed")
+        RESOLVED = "resolved", _("Resolved")
 
     class Priority(models.TextChoices):
-        LOW = "low", "Low"
-        NORMAL = "normal", "Normal"
-        HIGH = "high", "High"
-        URGENT = "urgent", "Urgent"
+        LOW = "low", _("Low")
+        NORMAL = "normal", _("Normal")
+        HIGH = "high", _("High")
+        URGENT = "urgent", _("Urgent")
 
     number = models.CharField(max_length=20, unique=True, help_text="Public id shown to the shopper: C-…")
     inbox = models.ForeignKey(Inbox, on_delete=models.PROTECT, related_name="conversations")
@@ -177,18 +178,18 @@ class Conversation(models.Model):
 
 class Message(models.Model):
     class Direction(models.TextChoices):
-        INBOUND = "inbound", "From the customer"
-        OUTBOUND = "outbound", "To the customer"
-        NOTE = "note", "Internal note"
-        EVENT = "event", "Something that happened (an action, a call)"
+        INBOUND = "inbound", _("From the customer")
+        OUTBOUND = "outbound", _("To the customer")
+        NOTE = "note", _("Internal note")
+        EVENT = "event", _("Something that happened (an action, a call)")
 
     class Via(models.TextChoices):
-        EMAIL = "email", "E-mail"
-        CHAT = "chat", "Chat"
-        PHONE = "phone", "Phone"
-        CHANNEL = "channel", "Channel message"
-        CONTACT_FORM = "contact_form", "Contact form"
-        DESK = "desk", "The desk"
+        EMAIL = "email", _("E-mail")
+        CHAT = "chat", _("Chat")
+        PHONE = "phone", _("Phone")
+        CHANNEL = "channel", _("Channel message")
+        CONTACT_FORM = "contact_form", _("Contact form")
+        DESK = "desk", _("The desk")
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
     direction = models.CharField(max_length=10, choices=Direction.choices)
@@ -246,11 +247,11 @@ class Call(models.Model):
     """A phone call as the voice provider reported it."""
 
     class Outcome(models.TextChoices):
-        RINGING = "ringing", "Ringing"
-        ANSWERED = "answered", "Answered"
-        MISSED = "missed", "Missed"
-        VOICEMAIL = "voicemail", "Voicemail"
-        FAILED = "failed", "Failed"
+        RINGING = "ringing", _("Ringing")
+        ANSWERED = "answered", _("Answered")
+        MISSED = "missed", _("Missed")
+        VOICEMAIL = "voicemail", _("Voicemail")
+        FAILED = "failed", _("Failed")
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="calls")
     provider_sid = models.CharField(max_length=64, unique=True)

@@ -79,6 +79,13 @@ def zero_result_searches(request: HttpRequest, q: Query[PeriodIn]):
     return queries.zero_result_searches(_period(q))
 
 
+@router.get("/recommendations", response={200: s.AnalyticsRecommendationsOut, **ERRORS}, auth=READ)
+def recommendations(request: HttpRequest, q: Query[PeriodIn]):
+    """Recommendation performance per placement and currency: impressions, clicks, click-through, and the
+    orders, units and revenue attributed to a clicked recommendation (docs/recommendations.md)."""
+    return queries.recommendation_performance(_period(q))
+
+
 @router.get("/actions", response={200: s.AnalyticsActionsOut, **ERRORS}, auth=READ)
 def actions(request: HttpRequest):
     """The action list: what needs a person now."""

@@ -30,12 +30,14 @@ from django.db import connection, transaction
 from django.db.models import OuterRef, Subquery, Sum
 from django.db.models.signals import post_save
 
+from omnishop.backoffice.analytics.queries import bucket
 from omnishop.backoffice.models import (
     DailyProductSales,
     DailyReturnReason,
     DailySales,
     DailyStatus,
     OrderFacts,
+    ProductSales,
 )
 from omnishop.core.bulk import insert_rows
 from omnishop.orders.models import Order, OrderEvent, OrderLine, ReturnLine, ReturnRequest
@@ -49,6 +51,10 @@ NOT_COUNTED = frozenset({S.CANCELLED, S.MERGED})
 ZERO = Decimal(0)
 #: timeline kinds that never change a figure (a status change writes its own `status_changed` entry)
 NEUTRAL_KINDS = frozenset({"note", "fulfilments_created", "shipped", "delivered", "tracking"})
+#: every table `rebuild` rewrites
+ROLLUPS = (DailySales, DailyProductSales, ProductSales, DailyStatus, DailyReturnReason, OrderFacts)
+#: the blocks `ProductSales` keeps each product's sales in (queries.calendar_blocks reads a period from them)
+GRAINS = ("day", "week", "month")
 
 
 @dataclass(frozen=True)
@@ -233,6 +239,7 @@ class Deltas:
     def __init__(self) -> None:
         self.sales: dict[tuple, list] = defaultdict(lambda: [0, 0, ZERO, ZERO, 0, 0, 0, 0, 0, 0])
         self.products: dict[tuple, list] = defaultdict(lambda: [0, 0, ZERO])  # product, units, revenue
+        self.blocks: dict[tuple, list] = defaultdict(lambda: [0, ZERO])  # units, revenue
         self.status: dict[tuple, int] = defaultdict(int)
         self.reasons: dict[tuple, int] = defaultdict(int)
 
@@ -248,32 +255,53 @@ class Deltas:
         ):
             row[i] += sign * value
         row[7 + kind] += sign
+        blocks = [(grain, bucket(f.day, grain), f.channel_id, f.currency) for grain in GRAINS]
         for variant, (product, units, revenue) in f.lines.items():
+            count, money = sign * int(units), sign * Decimal(revenue)
             entry = self.products[(f.day, f.channel_id, f.currency, int(variant))]
             entry[0] = product
-            entry[1] += sign * units
-            entry[2] += sign * Decimal(revenue)
+            entry[1] += count
+            entry[2] += money
+            for block in blocks:
+                total = self.blocks[(*block, product)]
+                total[0] += count
+                total[1] += money
         for reason, units in f.reasons.items():
             self.reasons[(f.day, f.channel_id, reason)] += sign * units
 
-    def write(self) -> None:
+    def write(self, *, into_empty: bool = False) -> None:
+        """Add the differences to the rollups; `into_empty` (a rebuild, after emptying them) appends the rows
+        in bulk instead of one upsert per row — every key occurs once here."""
+        write = _append if into_empty else _upsert
         day = connection.ops.adapt_datefield_value
         sales = [(day(k[0]), k[1], k[2], *v) for k, v in self.sales.items() if any(x != 0 for x in v)]
-        _upsert(DailySales, ("day", "channel_id", "currency"), SALES_COLUMNS, sales)
+        write(DailySales, ("day", "channel_id", "currency"), SALES_COLUMNS, sales)
         products = [
             (day(k[0]), k[1], k[2], k[3], v[0], v[1], v[2]) for k, v in self.products.items() if v[1] or v[2]
         ]
-        _upsert(
+        write(
             DailyProductSales,
             ("day", "channel_id", "currency", "variant_id"),
             ("units", "revenue"),
             products,
             replaced=("product_id",),
         )
+        blocks = [(k[0], day(k[1]), *k[2:], *v) for k, v in self.blocks.items() if v[0] or v[1]]
+        write(
+            ProductSales,
+            ("grain", "start", "channel_id", "currency", "product_id"),
+            ("units", "revenue"),
+            blocks,
+        )
         status = [(day(k[0]), k[1], k[2], v) for k, v in self.status.items() if v]
-        _upsert(DailyStatus, ("day", "channel_id", "status"), ("orders",), status)
+        write(DailyStatus, ("day", "channel_id", "status"), ("orders",), status)
         reasons = [(day(k[0]), k[1], k[2], v) for k, v in self.reasons.items() if v]
-        _upsert(DailyReturnReason, ("day", "channel_id", "reason"), ("units",), reasons)
+        write(DailyReturnReason, ("day", "channel_id", "reason"), ("units",), reasons)
+
+
+def _append(model, keys: tuple, added: tuple, rows: list, *, replaced: tuple = ()) -> None:
+    """Insert the rows as they are (the table is empty and every key occurs once)."""
+    insert_rows(model._meta.db_table, (*keys, *replaced, *added), rows)
 
 
 def _upsert(model, keys: tuple, added: tuple, rows: list, *, replaced: tuple = ()) -> None:
@@ -335,7 +363,7 @@ def rebuild(*, batch: int = 5000) -> int:
     """Recompute every rollup from the orders (backfill of imported history, repair); returns the orders
     counted in. Runs in one transaction: the dashboard shows the old figures until the new ones commit."""
     with transaction.atomic():
-        for model in (DailySales, DailyProductSales, DailyStatus, DailyReturnReason, OrderFacts):
+        for model in ROLLUPS:
             model.objects.all().delete()
         first_orders: dict[int, int] = {}
         for customer_id, pk in (
@@ -352,8 +380,17 @@ def rebuild(*, batch: int = 5000) -> int:
             for facts in chunk.values():
                 deltas.add(facts, +1)
             insert_rows(OrderFacts._meta.db_table, FACT_COLUMNS, [f.values(pk) for pk, f in chunk.items()])
-        deltas.write()
+        deltas.write(into_empty=True)
+        _analyze(ROLLUPS)
     return len(ids)
+
+
+def _analyze(models: Iterable) -> None:
+    """Fresh planner statistics for tables rewritten wholesale: until autovacuum notices (up to a minute or
+    more), PostgreSQL would plan the dashboard's range reads with default guesses on the new rows."""
+    with connection.cursor() as cursor:
+        for model in models:
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
 
 
 def on_order_event(sender, instance: OrderEvent, created: bool, raw: bool = False, **kwargs) -> None:

@@ -160,3 +160,22 @@ class AnalyticsActionRow(Schema):
 
 class AnalyticsActionsOut(Schema):
     rows: list[AnalyticsActionRow]
+
+
+class AnalyticsRecommendationRow(Schema):
+    placement: str = Field(description="Where the shop showed the recommendations, e.g. home.popular.")
+    label: str
+    currency: str = Field(
+        description="The channels' currency (impressions, clicks) and the orders' (revenue)."
+    )
+    impressions: int
+    clicks: int
+    ctr_pct: float | None = Field(description="Clicks per 100 impressions; null without impressions.")
+    attributed_orders: int
+    attributed_units: int
+    attributed_revenue: str
+
+
+class AnalyticsRecommendationsOut(Schema):
+    period: AnalyticsPeriodOut
+    rows: list[AnalyticsRecommendationRow]

@@ -185,7 +185,9 @@ class AdjustStockForm(OnceForm):
         min_value=-MAX_QUANTITY,
         max_value=MAX_QUANTITY,
     )
-    reason_code = forms.ChoiceField(label=_("Reason"), choices=sorted(ADJUSTMENT_REASONS.items()))
+    reason_code = forms.ChoiceField(
+        label=_("Reason"), choices=[(k, _(v)) for k, v in sorted(ADJUSTMENT_REASONS.items())]
+    )
     note = forms.CharField(label=_("Note"), max_length=500, required=False)
 
     def clean_delta(self):

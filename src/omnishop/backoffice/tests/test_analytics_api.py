@@ -16,7 +16,9 @@ from django.urls import reverse
 from omnishop.backoffice.analytics import queries
 from omnishop.backoffice.web.analytics import CHARTS
 from omnishop.conftest import ApiClient
-from omnishop.recommendations.models import Event
+from omnishop.core.money import quantize
+from omnishop.recommendations import services as recs
+from omnishop.recommendations.models import Attribution, Event
 
 from .test_analytics_rollups import DAY0, Shops, receive_one_unit_back
 
@@ -24,7 +26,7 @@ pytestmark = pytest.mark.django_db
 
 PERIOD = {"start": str(DAY0.date()), "end": str((DAY0 + timedelta(days=6)).date())}
 ENDPOINTS = ["kpis", "sales", "top-products", "top-categories", "stock", "returns", "statuses"]
-ENDPOINTS += ["zero-result-searches"]
+ENDPOINTS += ["zero-result-searches", "recommendations"]
 
 
 @pytest.fixture
@@ -35,9 +37,21 @@ def shops(web_channel, market_channel, make_key):
 @pytest.fixture
 def history(shops):
     """A week: web orders on days 0 and 2 (one returned), a marketplace order on day 1, a cancelled one,
-    and a search that found nothing; plus a web order in the previous week for the comparison."""
+    and a search that found nothing; plus a web order in the previous week for the comparison. On day 0 the
+    web shop's home showed two recommended products and a product page one; Ada followed the first home
+    recommendation and bought that product (2 units) in her day-0 order."""
     ada, bob = shops.customers[:2]
     shops.place(market=False, day=-3, quantities=[1], customer=ada)
+    first_product, second_product = shops.variants[0].product_id, shops.variants[1].product_id
+    recs.record_impressions(
+        channel=shops.web.channel,
+        shown={"home.popular": [first_product, second_product], "product.similar": [first_product]},
+        now=DAY0,
+    )
+    recs.record_click(
+        channel=shops.web.channel, placement_name="home.popular", product_id=first_product, customer=ada,
+        now=DAY0,
+    )  # fmt: skip
     first = shops.place(market=False, day=0, quantities=[2, 1], customer=ada)
     shops.place(market=True, day=1, quantities=[0, 0, 4], customer=bob)
     shops.place(market=False, day=2, quantities=[1], customer=bob)
@@ -98,6 +112,39 @@ def test_charts_answer_typed_rows(history, staff_api):
     assert stock == [{"location": "main-wh", "name": "Main warehouse", "stock_outs": 0, "low_stock": 0}]
     actions = {a["action"]: a["count"] for a in staff_api.get("/analytics/actions").json()["rows"]}
     assert actions["ready_to_fulfil"] == 3 and actions["exceptions_open"] == 0
+
+
+def test_recommendation_performance_per_placement_with_attributed_revenue(history, staff_api):
+    rows = staff_api.get("/analytics/recommendations", PERIOD).json()["rows"]
+    line = Attribution.objects.get().revenue
+    assert rows == [
+        {
+            "placement": "home.popular",
+            "label": "Home: popular right now",
+            "currency": "GBP",
+            "impressions": 2,
+            "clicks": 1,
+            "ctr_pct": 50.0,
+            "attributed_orders": 1,
+            "attributed_units": 2,
+            "attributed_revenue": str(quantize(line, "GBP")),
+        },
+        {
+            "placement": "product.similar",
+            "label": "Product page: you may also like",
+            "currency": "GBP",
+            "impressions": 1,
+            "clicks": 0,
+            "ctr_pct": 0.0,
+            "attributed_orders": 0,
+            "attributed_units": 0,
+            "attributed_revenue": "0.00",
+        },
+    ]
+    market = staff_api.get("/analytics/recommendations", {**PERIOD, "channel": "marketplace"}).json()
+    assert market["rows"] == []
+    before = {"start": "2026-08-01", "end": "2026-08-31"}
+    assert staff_api.get("/analytics/recommendations", before).json()["rows"] == []
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)

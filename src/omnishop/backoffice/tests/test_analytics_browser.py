@@ -1,9 +1,13 @@
 """The dashboard in a real browser: a member of staff signs in, sees the KPI cards and the charts drawn by
-Chart.js, opens a chart's table view with the same figures, and axe-core finds no serious or critical
-violation (screenshot docs/screenshots/backoffice-dashboard.png)."""
+Chart.js, opens a chart's table view with the same figures (the recommendation performance's also equal to
+its CSV download and its JSON), and axe-core finds no serious or critical violation (screenshot
+docs/screenshots/backoffice-dashboard.png)."""
 
 from __future__ import annotations
 
+import csv
+import io
+import re
 from datetime import timedelta
 
 import pytest
@@ -11,6 +15,7 @@ from django.utils import timezone
 
 from omnishop.backoffice.tests import test_analytics_rollups as support
 from omnishop.orders import services
+from omnishop.recommendations import services as recs
 from omnishop.testing_browser import assert_accessible, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -31,6 +36,20 @@ def month_of_orders(web_channel, market_channel, make_key, staff_user, monkeypat
     services.cancel_order(order=placed[-1], actor="staff:1")
     support.receive_one_unit_back(placed[1], reason="too small")
     support.receive_one_unit_back(placed[2], reason="arrived damaged")
+    # The web shop's home showed three recommendations and a product page one; a customer followed one
+    # and bought it the next day.
+    first, second = shops.variants[0].product_id, shops.variants[1].product_id
+    seen = support.DAY0 + timedelta(days=20)
+    recs.record_impressions(
+        channel=shops.web.channel,
+        shown={"home.popular": [first, second, first], "product.similar": [second]},
+        now=seen,
+    )
+    recs.record_click(
+        channel=shops.web.channel, placement_name="home.popular", product_id=first,
+        customer=shops.customers[1], now=seen,
+    )  # fmt: skip
+    shops.place(market=False, day=21, quantities=[2], customer=shops.customers[1])
     return shops
 
 
@@ -68,6 +87,32 @@ def test_the_dashboard_draws_its_charts_with_tables_and_is_accessible(browser_pa
 
     assert_accessible(page)
     screenshot(page, "backoffice-dashboard")
+
+
+def test_recommendation_performance_has_a_table_equal_to_its_csv_and_json(browser_page, month_of_orders):
+    page = browser_page("desktop")
+    sign_in(page)
+    figure = page.locator("#chart-recommendations")
+    assert figure.get_by_role("heading", name="Recommendation performance").is_visible()
+    assert page.evaluate(
+        "() => Chart.getChart(document.querySelector('#chart-recommendations canvas')).data.labels"
+    ) == ["Home: popular right now (GBP)", "Product page: you may also like (GBP)"]
+    figure.get_by_role("button", name="Show the table").click()
+    table = figure.locator("table")
+    assert table.is_visible()
+    columns = table.locator("thead th").all_text_contents()
+    cells = [row.locator("td").all_text_contents() for row in table.locator("tbody tr").all()]
+
+    as_json = page.request.get(figure.get_by_role("link", name=re.compile("^JSON")).get_attribute("href"))
+    rows = as_json.json()["rows"]
+    download = page.request.get(figure.get_by_role("link", name=re.compile("^CSV")).get_attribute("href"))
+    assert download.headers["content-type"].startswith("text/csv")
+    as_csv = list(csv.reader(io.StringIO(download.text())))
+    assert as_csv[0] == columns
+    assert as_csv[1:] == cells == [[str(row[c]) for c in columns] for row in rows]
+    home = next(r for r in rows if r["placement"] == "home.popular")
+    assert (home["impressions"], home["clicks"], home["ctr_pct"]) == (3, 1, 33.33)
+    assert (home["attributed_orders"], home["attributed_units"], home["currency"]) == (1, 2, "GBP")
 
 
 def test_the_dashboard_fits_a_phone_and_tablet_width(browser_page, month_of_orders):

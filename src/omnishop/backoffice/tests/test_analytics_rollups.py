@@ -16,13 +16,14 @@ from unittest import mock
 import pytest
 from django.core.management import call_command
 
-from omnishop.backoffice.analytics import rollups
+from omnishop.backoffice.analytics import queries, rollups
 from omnishop.backoffice.models import (
     DailyProductSales,
     DailyReturnReason,
     DailySales,
     DailyStatus,
     OrderFacts,
+    ProductSales,
 )
 from omnishop.catalog.models import ChannelListing
 from omnishop.customers.models import Customer
@@ -118,9 +119,10 @@ def direct_totals() -> dict:
     """The figures, order by order, from the orders, their payments, the credit ledger and their returns."""
     sales: dict = defaultdict(lambda: [0, 0, Decimal(0), Decimal(0), 0, 0, 0, 0, 0, 0])
     products: dict = defaultdict(lambda: [0, Decimal(0)])
+    blocks: dict = defaultdict(lambda: [0, Decimal(0)])
     status: dict = defaultdict(int)
     reasons: dict = defaultdict(int)
-    for o in Order.objects.prefetch_related("lines", "returns__lines"):
+    for o in Order.objects.prefetch_related("lines__variant", "returns__lines"):
         day = o.created_at.astimezone(UTC).date()
         status[(day, o.channel_id, o.status)] += 1
         row = sales[(day, o.channel_id, o.currency)]
@@ -165,12 +167,19 @@ def direct_totals() -> dict:
         for line in lines:
             products[(day, o.channel_id, o.currency, line.variant_id)][0] += line.quantity - line.cancelled
             products[(day, o.channel_id, o.currency, line.variant_id)][1] += line.line_total
+            for grain in ("day", "week", "month"):
+                block = blocks[
+                    (grain, queries.bucket(day, grain), o.channel_id, o.currency, line.variant.product_id)
+                ]
+                block[0] += line.quantity - line.cancelled
+                block[1] += line.line_total
         for r in received:
             for rl in r.lines.all():
                 reasons[(day, o.channel_id, rl.reason or "(no reason given)")] += rl.quantity
     return {
         "sales": _drop_zeros({k: tuple(v) for k, v in sales.items()}),
         "products": _drop_zeros({k: tuple(v) for k, v in products.items()}),
+        "blocks": _drop_zeros({k: tuple(v) for k, v in blocks.items()}),
         "status": _drop_zeros(dict(status)),
         "reasons": _drop_zeros(dict(reasons)),
     }
@@ -191,6 +200,12 @@ def rollup_totals() -> dict:
                 for r in DailyProductSales.objects.all()
             }
         ),
+        "blocks": _drop_zeros(
+            {
+                (r.grain, r.start, r.channel_id, r.currency, r.product_id): (r.units, r.revenue)
+                for r in ProductSales.objects.all()
+            }
+        ),
         "status": _drop_zeros({(r.day, r.channel_id, r.status): r.orders for r in DailyStatus.objects.all()}),
         "reasons": _drop_zeros(
             {(r.day, r.channel_id, r.reason): r.units for r in DailyReturnReason.objects.all()}
@@ -200,7 +215,7 @@ def rollup_totals() -> dict:
 
 def assert_rollups_equal_the_orders() -> None:
     direct, rolled = direct_totals(), rollup_totals()
-    for table in ("sales", "products", "status", "reasons"):
+    for table in ("sales", "products", "blocks", "status", "reasons"):
         assert rolled[table] == direct[table], table
 
 

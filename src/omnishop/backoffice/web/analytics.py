@@ -68,12 +68,37 @@ CHARTS = [
     ("returns", "bar-units"),
     ("statuses", "bar-orders"),
     ("zero-result-searches", "bar-searches"),
+    ("recommendations", "bar-recs"),
 ]
 TITLES = {
     "top-products": _("Top products by revenue"),
     "top-products-units": _("Top products by units"),
     "top-categories": _("Top categories by revenue"),
     "top-categories-units": _("Top categories by units"),
+}
+# The headings of a chart's table; its CSV and JSON keep the field names (the API's).
+HEADINGS = {
+    "bucket": _("Period"),
+    "channel": _("Channel"),
+    "currency": _("Currency"),
+    "orders": _("Orders"),
+    "units": _("Units"),
+    "sales": _("Sales"),
+    "refunds": _("Refunds"),
+    "net_sales": _("Net sales"),
+    "product_id": _("Product id"),
+    "product": _("Product"),
+    "revenue": _("Revenue"),
+    "category": _("Category"),
+    "location": _("Location"),
+    "name": _("Location name"),
+    "stock_outs": _("Stock-outs"),
+    "low_stock": _("Low stock"),
+    "reason": _("Reason"),
+    "status": _("Status code"),
+    "label": _("Status"),
+    "query": _("Search terms"),
+    "searches": _("Searches"),
 }
 
 
@@ -107,6 +132,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
                 "kind": kind,
                 "title": title,
                 "columns": columns,
+                "headings": [HEADINGS.get(c, c) for c in columns],
                 "rows": [[row[c] for c in columns] for row in rows],
                 "data": rows,
                 "data_id": f"data-{name}",

@@ -15,6 +15,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from omnishop.catalog import services as catalog
@@ -32,7 +33,7 @@ PAGE_SIZE = 50
 PREVIEW_SALT = "backoffice.bulk-price"
 
 # (label, url name, permission needed to see the entry) — shown in every desk's navigation
-NAV: list[tuple[str, str, str]] = [("Products", "products", VIEW)]
+NAV: list[tuple[str, str, str]] = [(gettext_lazy("Products"), "products", VIEW)]
 
 
 def _product_page(request: HttpRequest, filters: ProductFilterForm, bulk: BulkPublishForm, *, status=200):

@@ -9,6 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import path
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from omnishop.core.errors import DomainError
@@ -26,8 +27,8 @@ PAGE_SIZE = 50
 
 # (label, url name, permission needed to see the entry) — shown in every desk's navigation
 NAV: list[tuple[str, str, str]] = [
-    ("Customers", "customers", VIEW),
-    ("Duplicates", "duplicates", VIEW),
+    (gettext_lazy("Customers"), "customers", VIEW),
+    (gettext_lazy("Duplicates"), "duplicates", VIEW),
 ]
 
 

@@ -179,7 +179,7 @@ def adjust(request: HttpRequest) -> HttpResponse:
                 "sku": variant.sku,
                 "loc": data["location"].code,
                 "delta": data["delta"],
-                "reason": inventory.ADJUSTMENT_REASONS[data["reason_code"]],
+                "reason": _(inventory.ADJUSTMENT_REASONS[data["reason_code"]]),
                 "before": before,
                 "after": before + data["delta"],
             }

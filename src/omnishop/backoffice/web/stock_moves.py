@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from omnishop.core.errors import DomainError
 from omnishop.inventory import services as inventory
@@ -79,9 +80,19 @@ def transfer_new(request: HttpRequest) -> HttpResponse:
 
 TRANSFER_ACTIONS = {
     # action: (status it acts on, service, message, moves stock)
-    "dispatch": (Transfer.Status.REQUESTED, inventory.dispatch_transfer, _("Transfer dispatched."), True),
-    "receive": (Transfer.Status.IN_TRANSIT, inventory.receive_transfer, _("Transfer received."), True),
-    "cancel": (Transfer.Status.REQUESTED, None, _("Transfer cancelled."), False),
+    "dispatch": (
+        Transfer.Status.REQUESTED,
+        inventory.dispatch_transfer,
+        gettext_lazy("Transfer dispatched."),
+        True,
+    ),
+    "receive": (
+        Transfer.Status.IN_TRANSIT,
+        inventory.receive_transfer,
+        gettext_lazy("Transfer received."),
+        True,
+    ),
+    "cancel": (Transfer.Status.REQUESTED, None, gettext_lazy("Transfer cancelled."), False),
 }
 
 

@@ -37,7 +37,7 @@ CHANGE = "support.change_conversation"
 PAGE_SIZE = 25
 desk_actions = services.desk
 
-NAV: list[tuple[str, str, str]] = [("Support", "support", VIEW)]
+NAV: list[tuple[str, str, str]] = [(gettext_lazy("Support"), "support", VIEW)]
 
 
 def _conversation(request: HttpRequest, number: str) -> Conversation:
@@ -410,7 +410,8 @@ def _summary(action: str, order: Order, form) -> list[str]:
         ]
     if action == "decide_return":
         return [
-            _("%(decision)s return %(rma)s.") % {"decision": data["decision"].title(), "rma": data["rma"]}
+            (_("Approve return %(rma)s.") if data["decision"] == "approve" else _("Reject return %(rma)s."))
+            % {"rma": data["rma"]}
         ]
     if action == "address":
         return [

@@ -351,6 +351,18 @@ def test_the_demo_shop_recommends_from_real_purchases_and_finds_products(small_d
         assert answer.status_code == 200 and answer.json()["items"], path
 
 
+def test_the_dashboard_shows_two_weeks_of_recommendation_performance(small_demo, credentials_file):
+    from omnishop.backoffice.analytics import queries
+    from omnishop.recommendations.models import ItemDay
+
+    rows = {r.placement: r for r in queries.recommendation_performance(queries.period()).rows}
+    assert rows["home.popular"].impressions > 1000 and rows["home.popular"].clicks > 0
+    assert rows["home.popular"].ctr_pct and rows["home.popular"].ctr_pct < 10
+    counters = ItemDay.objects.count()
+    loader.load_demo(small=True, credentials_file=credentials_file)
+    assert ItemDay.objects.count() == counters  # recorded once
+
+
 def test_loading_the_demo_again_neither_records_events_nor_retrains(small_demo, credentials_file):
     events, versions = Event.objects.count(), ModelVersion.objects.count()
     again = loader.load_demo(small=True, credentials_file=credentials_file)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from omnishop.catalog.models import Variant
 
@@ -208,14 +209,15 @@ def record_return(
     )
 
 
+# The labels are English here (services answer in English); the stock desk shows them translated.
 ADJUSTMENT_REASONS = {
-    "found": "Units found",
-    "correction": "Correction of a booking error",
-    "damaged": "Damaged",
-    "lost": "Lost / missing",
-    "theft": "Theft",
-    "expired": "Expired / past sell-by",
-    "sample": "Used as sample or display",
+    "found": gettext_noop("Units found"),
+    "correction": gettext_noop("Correction of a booking error"),
+    "damaged": gettext_noop("Damaged"),
+    "lost": gettext_noop("Lost / missing"),
+    "theft": gettext_noop("Theft"),
+    "expired": gettext_noop("Expired / past sell-by"),
+    "sample": gettext_noop("Used as sample or display"),
 }
 WRITE_OFF_REASONS = {"damaged", "lost", "theft", "expired"}
 

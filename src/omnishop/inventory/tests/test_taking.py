@@ -368,6 +368,34 @@ def test_losing_the_last_units_to_another_buyer_is_insufficient_stock(
     assert_books_balance()
 
 
+@pytest.mark.parametrize("holder", ["reservation", "allocation"])
+def test_a_channel_with_one_location_that_loses_a_race_does_not_plan_again(
+    holder, shop, warehouse, make_variant, stock, level, someone_else_first, monkeypatch
+):
+    # A re-plan at the only location can only refuse too: it would cost a hot SKU's buyers a second read
+    # (and, up to three times, the lock queue again) for nothing. Count every plan, the refused ones included.
+    a = make_variant("A")
+    stock(a, warehouse, 5)
+    someone_else_first(lambda n: reserve(shop, ("A", 4), key="faster"))
+    planned = []
+    patched = taking.plan
+
+    def counting(**kwargs):
+        planned.append(kwargs["key"])
+        return patched(**kwargs)
+
+    monkeypatch.setattr(taking, "plan", counting)
+    with pytest.raises(InsufficientStock) as caught:
+        if holder == "reservation":
+            reserve(shop, ("A", 2))
+        else:
+            services.allocate_stock(channel=shop, lines=[LineRequest("A", 2)], order_reference="O-9")
+    assert caught.value.details == {"sku": "A", "requested": 2, "available": 1}
+    assert len(planned) == 2  # ours once, the faster buyer's once — never ours again
+    assert (level(a, warehouse).reserved, level(a, warehouse).allocated) == (4, 0)
+    assert_books_balance()
+
+
 def test_a_lost_race_at_one_location_is_planned_again_from_the_others(
     web_channel, make_location, make_variant, stock, someone_else_first
 ):

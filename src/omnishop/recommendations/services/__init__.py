@@ -1,7 +1,9 @@
 """The recommendations context's operations. Other apps import from here (never from api or admin).
 
 `events` (recording behaviour, linking anonymous visitors, retention), `training` (building, evaluating
-and activating model versions), `serving` (the recommendation lists, filtered for a channel).
+and activating model versions), `serving` (the recommendation lists, filtered for a channel),
+`performance` (impressions and clicks per placement); `attribution` (orders' lines brought by a clicked
+recommendation) is connected at start-up and not re-exported (it reads orders' tables).
 """
 
 from .events import (
@@ -12,6 +14,15 @@ from .events import (
     link_anonymous,
     purge_old_events,
     record_events,
+)
+from .performance import (
+    PLACEMENTS,
+    attribution_days,
+    is_robot,
+    placement,
+    record_click,
+    record_impressions,
+    shopping_as,
 )
 from .serving import (
     Recommendation,
@@ -26,17 +37,24 @@ from .training import active_version, train
 __all__ = [
     "EVENT_WEIGHTS",
     "MAX_BATCH",
+    "PLACEMENTS",
     "BatchResult",
     "Recommendation",
     "Rejection",
     "active_version",
+    "attribution_days",
     "bought_together",
     "for_cart",
     "for_customer",
     "for_session",
+    "is_robot",
     "link_anonymous",
+    "placement",
     "purge_old_events",
+    "record_click",
     "record_events",
+    "record_impressions",
+    "shopping_as",
     "similar_products",
     "train",
 ]

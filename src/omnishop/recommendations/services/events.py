@@ -19,7 +19,8 @@ from omnishop.customers import services as customer_services
 from omnishop.customers.models import Customer
 
 from ..errors import BatchTooLarge, IdentityRequired
-from ..models import Event
+from ..models import Click, Event
+from . import performance
 
 MAX_BATCH = 500
 MAX_RESULT_IDS = 100
@@ -68,20 +69,75 @@ def record_events(
     products, variants, customers = _lookups(channel, events, customer)
     result = BatchResult()
     rows: list[Event] = []
+    shown: dict[datetime, dict[str, list[int]]] = {}
+    clicks: list[Event] = []
+    impressions = 0
     for index, raw in enumerate(events):
+        if raw["kind"] == "impression":
+            problem, ids = _impression(index, raw, products, now, oldest)
+            if ids:
+                impressions += 1
+                shown.setdefault(raw.get("occurred_at") or now, {}).setdefault(raw["placement"], []).extend(
+                    ids
+                )
+            elif problem:
+                result.rejected.append(problem)
+            continue
+        if raw["kind"] == "click" and performance.placement(raw.get("placement")) is None:
+            result.rejected.append(_unknown_placement(index))
+            continue
         problem, row = _build(
             index, raw, channel, customer, products, variants, customers, now, oldest, source
         )
         if problem:
             result.rejected.append(problem)
+        elif raw["kind"] == "click":
+            row.query = raw["placement"]
+            clicks.append(row)
         else:
             rows.append(row)
     if rows:
         with transaction.atomic():
             created = Event.objects.bulk_create(rows, batch_size=500)
         result.event_ids = [e.pk for e in created if e.pk is not None]
-    result.accepted = len(rows)
+    # Impressions and clicks are performance counters (services/performance.py), no training signal.
+    for when, placements in shown.items():
+        performance.record_impressions(channel=channel, shown=placements, now=when)
+    for click in clicks:
+        if click.product_id is None:  # _build refuses a click without a product
+            continue
+        performance.record_click(
+            channel=channel,
+            placement_name=click.query,
+            product_id=click.product_id,
+            customer_id=click.customer_id,
+            anonymous_id=click.anonymous_id,
+            now=click.occurred_at,
+        )
+    result.accepted = len(rows) + len(clicks) + impressions
     return result
+
+
+def _unknown_placement(index: int) -> Rejection:
+    return Rejection(index, "unknown_placement", "No such placement (see PLACEMENTS).", "placement")
+
+
+def _impression(index, raw, products, now, oldest) -> tuple[Rejection | None, list[int]]:
+    """An app's impression: the known products it showed in a known placement, at a sane time."""
+    if performance.placement(raw.get("placement")) is None:
+        return _unknown_placement(index), []
+    problem = _time_problem(index, raw.get("occurred_at") or now, now, oldest)
+    if problem:
+        return problem, []
+    wanted = ([raw["product_id"]] if raw.get("product_id") is not None else []) + list(
+        raw.get("result_ids") or []
+    )
+    ids = [i for i in wanted if i in products][:MAX_RESULT_IDS]
+    if not ids:
+        return Rejection(
+            index, "product_required", "An impression lists the products shown.", "result_ids"
+        ), []
+    return None, ids
 
 
 def _lookups(channel, events, customer):
@@ -103,18 +159,22 @@ def _lookups(channel, events, customer):
     return products, variants, customers
 
 
+def _time_problem(index: int, occurred_at: datetime, now: datetime, oldest: datetime) -> Rejection | None:
+    if timezone.is_naive(occurred_at):
+        return Rejection(index, "naive_timestamp", "Give occurred_at with a UTC offset.", "occurred_at")
+    if occurred_at > now + CLOCK_SKEW:
+        return Rejection(index, "future_timestamp", "occurred_at is in the future.", "occurred_at")
+    if occurred_at < oldest:
+        return Rejection(index, "too_old", "occurred_at is older than the retention period.", "occurred_at")
+    return None
+
+
 def _build(index, raw, channel, customer, products, variants, customers, now, oldest, source):
     kind = raw["kind"]
     occurred_at = raw.get("occurred_at") or now
-    if timezone.is_naive(occurred_at):
-        return Rejection(index, "naive_timestamp", "Give occurred_at with a UTC offset.", "occurred_at"), None
-    if occurred_at > now + CLOCK_SKEW:
-        return Rejection(index, "future_timestamp", "occurred_at is in the future.", "occurred_at"), None
-    if occurred_at < oldest:
-        return (
-            Rejection(index, "too_old", "occurred_at is older than the retention period.", "occurred_at"),
-            None,
-        )
+    problem = _time_problem(index, occurred_at, now, oldest)
+    if problem:
+        return problem, None
     product_id = raw.get("product_id")
     variant_id = raw.get("variant_id")
     if variant_id is not None:
@@ -184,6 +244,10 @@ def link_anonymous(*, anonymous_id: str, customer: Customer) -> int:
         raise IdentityRequired("anonymous_id is required.", field="anonymous_id")
     customer = customer_services.active(customer)
     with transaction.atomic():
+        # The visitor's recommendation clicks become theirs too: their next order is attributed to them.
+        Click.objects.filter(anonymous_id=anonymous_id, customer_id__isnull=True).update(
+            customer_id=customer.pk
+        )
         return Event.objects.filter(anonymous_id=anonymous_id, customer_id__isnull=True).update(
             customer_id=customer.pk
         )

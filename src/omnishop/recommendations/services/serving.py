@@ -56,6 +56,22 @@ def _version_id() -> int | None:
     return found
 
 
+def active_version_number() -> int:
+    """The active version's number (0 when none is active), cached like its id: performance counters are
+    kept per version at the cost of no query per page."""
+    now = time.monotonic()
+    cached = _version_cache.get("number")
+    if cached and cached[0] > now:
+        return cached[1] or 0
+    found = (
+        ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE)
+        .values_list("number", flat=True)
+        .first()
+    )
+    _version_cache["number"] = (now + VERSION_TTL, found)
+    return found or 0
+
+
 def _placeholders(values: Sequence) -> str:
     return ", ".join(["%s"] * len(values))
 

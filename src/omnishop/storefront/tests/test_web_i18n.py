@@ -156,10 +156,9 @@ def test_the_json_apis_stay_english_whatever_the_client_asks(client, store):
 # --- the catalogue: the compiled .mo says what the .po says ------------------------------------------------
 
 
-def _po_entries(path: Path) -> dict:
-    """msgid (or (msgctxt, msgid), or (msgid, n) for plurals) -> msgstr, as GNUTranslations keys its catalog;
-    untranslated and fuzzy entries are left out, as msgfmt leaves them out."""
-    entries: dict = {}
+def _po_blocks(path: Path):
+    """Each entry of a .po file: its fields (msgctxt, msgid, msgid_plural, msgstr or msgstr[n]) and whether it
+    is marked fuzzy; obsolete (#~) entries have no fields."""
     for block in path.read_text(encoding="utf-8").split("\n\n"):
         fields: dict[str, str] = {}
         key = None
@@ -174,6 +173,14 @@ def _po_entries(path: Path) -> dict:
                 continue
             key, _, value = line.partition(" ")
             fields[key] = ast.literal_eval(value)
+        yield fields, fuzzy
+
+
+def _po_entries(path: Path) -> dict:
+    """msgid (or (msgctxt, msgid), or (msgid, n) for plurals) -> msgstr, as GNUTranslations keys its catalog;
+    untranslated and fuzzy entries are left out, as msgfmt leaves them out."""
+    entries: dict = {}
+    for fields, fuzzy in _po_blocks(path):
         if "msgid" not in fields or fields["msgid"] == "" or fuzzy:
             continue
         msgid = fields["msgid"]
@@ -205,6 +212,21 @@ def test_every_po_file_is_compiled_into_its_mo():
             f"{mo} is older than {po}: run `omnishop compilemessages` "
             f"(differs: {sorted(map(str, stale))[:5]}, not in the .po: {sorted(map(str, extra))[:5]})"
         )
+
+
+def test_every_message_is_translated_and_none_is_fuzzy():
+    """The shop's and the desks' catalogue: makemessages adds new strings untranslated (or guessed and marked
+    fuzzy, which Django ignores); each must be translated before it is committed."""
+    for po in LOCALE_DIR.glob("*/LC_MESSAGES/django.po"):
+        untranslated, fuzzy = [], []
+        for fields, is_fuzzy in _po_blocks(po):
+            if fields.get("msgid", "") == "":
+                continue  # the header (or an obsolete #~ entry)
+            if is_fuzzy:
+                fuzzy.append(fields["msgid"])
+            if not all(v for k, v in fields.items() if k.startswith("msgstr")):
+                untranslated.append(fields["msgid"])
+        assert not untranslated and not fuzzy, (po, untranslated[:10], fuzzy[:10])
 
 
 def test_every_translation_keeps_its_placeholders():

@@ -4,9 +4,13 @@
 from __future__ import annotations
 
 import json
+import logging
+import secrets
 from decimal import Decimal, InvalidOperation
+from urllib.parse import urlencode
 
 import orjson
+from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -15,6 +19,7 @@ from django.views.decorators.http import require_GET
 
 from omnishop.catalog.models import Category, ChannelListing
 from omnishop.core.errors import DomainError
+from omnishop.recommendations import services as recs
 from omnishop.recommendations.services import serving
 from omnishop.search import services as search
 
@@ -22,6 +27,8 @@ from .. import services as storefront
 from .common import cacheable, image_url, money, shopper, web_channel
 
 PAGE_SIZE = 24
+VISITOR_SESSION_KEY = "shop_visitor"
+logger = logging.getLogger(__name__)
 
 
 # --- product cards ---------------------------------------------------------------------------------------
@@ -53,18 +60,72 @@ def decorate_card(card: dict) -> dict:
     return card
 
 
-def recommended(request: HttpRequest, channel, *, limit: int = 8) -> tuple[str, list[dict]]:
-    """'Recommended for you' for a signed-in shopper, else what this visitor viewed or what is popular."""
+def recommended(
+    request: HttpRequest, channel, *, limit: int = 8, placement: str | None = None
+) -> tuple[str, str, list[dict]]:
+    """'Recommended for you' for a signed-in shopper, else what this visitor viewed or what is popular:
+    (title, placement, tracked cards). The placement is the home page's unless one is given."""
     customer = shopper(request)
     if customer is not None:
         picks = serving.for_customer(channel=channel, customer=customer, limit=limit)
-        title = _("Recommended for you")
+        title, where = _("Recommended for you"), "home.for_you"
     else:
         picks = serving.for_session(
             channel=channel, anonymous_id=request.session.session_key or "", limit=limit
         )
-        title = _("Popular right now")
-    return title, cards_for(channel, [p.product_id for p in picks])
+        title, where = _("Popular right now"), "home.popular"
+    where = placement or where
+    return title, where, tracked(cards_for(channel, [p.product_id for p in picks]), where)
+
+
+# --- recommendation performance (docs/recommendations.md#performance) --------------------------------------
+
+
+def tracked(cards: list[dict], placement: str) -> list[dict]:
+    """Cards of recommended products whose links say where they were recommended (`?rec=<placement>`):
+    following one counts a click when the product page is served, without JavaScript."""
+    for card in cards:
+        card["url"] = f"{card['url']}?{urlencode({'rec': placement})}"
+    return cards
+
+
+def visitor_id(request: HttpRequest, *, create: bool = False) -> str:
+    """This browser's id for recommendation clicks and attribution: kept in the session, so it survives
+    signing in (the session's key changes then, its data stays)."""
+    found = request.session.get(VISITOR_SESSION_KEY, "")
+    if not found and create:
+        found = request.session[VISITOR_SESSION_KEY] = secrets.token_urlsafe(16)
+    return found
+
+
+def count_impressions(request: HttpRequest, channel, shown: dict[str, list[dict]]) -> None:
+    """Count the recommended cards a page shows (one statement); robots are no audience. A failure to
+    count is logged and never costs the shopper the page."""
+    ids = {placement: [c["id"] for c in cards] for placement, cards in shown.items() if cards}
+    if not ids or recs.is_robot(request.headers.get("User-Agent")):
+        return
+    try:
+        recs.record_impressions(channel=channel, shown=ids)
+    except DatabaseError:
+        logger.exception("recommendation impressions not counted")
+
+
+def count_click(request: HttpRequest, channel, product_id: int) -> None:
+    """A product page reached by a tracked link (`?rec=`): the shopper followed a recommendation. Made-up
+    placements and robots are ignored."""
+    placement = recs.placement(request.GET.get("rec"))
+    if placement is None or recs.is_robot(request.headers.get("User-Agent")):
+        return
+    try:
+        recs.record_click(
+            channel=channel,
+            placement_name=placement,
+            product_id=product_id,
+            customer=shopper(request),
+            anonymous_id=visitor_id(request, create=True),
+        )
+    except DatabaseError:
+        logger.exception("recommendation click not counted")
 
 
 def top_categories(channel) -> list[dict]:
@@ -84,7 +145,8 @@ def home(request: HttpRequest) -> HttpResponse:
     page = storefront.product_page(
         channel_code=channel.code, query=storefront.PageQuery(limit=8, ordering="-id")
     )
-    title, picks = recommended(request, channel)
+    title, placement, picks = recommended(request, channel)
+    count_impressions(request, channel, {placement: picks})
     return render(
         request,
         "storefront/home.html",
@@ -172,7 +234,8 @@ def _results(request: HttpRequest, *, category) -> HttpResponse:
     suggestions: list[dict] = []
     popular: list[dict] = []
     if result is not None and not items:
-        popular = recommended(request, channel)[1]
+        popular = recommended(request, channel, placement="search.popular")[2]
+        count_impressions(request, channel, {"search.popular": popular})
         if q:
             first = q.split()[0][:40]
             try:
@@ -338,8 +401,28 @@ def product(request: HttpRequest, slug: str) -> HttpResponse:
             "availability": detail["availability"],
         }
     )
-    similar = serving.similar_products(channel=channel, product_id=detail["id"], limit=4)
-    together = serving.bought_together(channel=channel, product_id=detail["id"], limit=4)
+    count_click(request, channel, detail["id"])
+    similar = tracked(
+        cards_for(
+            channel,
+            [
+                r.product_id
+                for r in serving.similar_products(channel=channel, product_id=detail["id"], limit=4)
+            ],
+        ),
+        "product.similar",
+    )
+    together = tracked(
+        cards_for(
+            channel,
+            [
+                r.product_id
+                for r in serving.bought_together(channel=channel, product_id=detail["id"], limit=4)
+            ],
+        ),
+        "product.together",
+    )
+    count_impressions(request, channel, {"product.similar": similar, "product.together": together})
     canonical = request.build_absolute_uri(reverse("shop:product", args=[slug]))
     structured = _structured_data(detail, canonical, images[0]["src"], request)
     customer = shopper(request)
@@ -351,8 +434,8 @@ def product(request: HttpRequest, slug: str) -> HttpResponse:
             "product": detail,
             "card": card,
             "images": images,
-            "similar": cards_for(channel, [r.product_id for r in similar]),
-            "together": cards_for(channel, [r.product_id for r in together]),
+            "similar": similar,
+            "together": together,
             "canonical": canonical,
             "structured_data": structured,
             "one_click": customer is not None,

@@ -25,10 +25,11 @@ from omnishop.orders.pricing import MAX_LINE_QUANTITY
 from omnishop.orders.services.common import address_from_book, postcode_problem
 from omnishop.payments import services as payments
 from omnishop.payments.errors import PaymentDeclined
+from omnishop.recommendations import services as recs
 from omnishop.recommendations.services import serving
 from omnishop.shipping import services as shipping
 
-from .catalog import cards_for, top_categories
+from .catalog import cards_for, count_impressions, top_categories, tracked, visitor_id
 from .common import CART_SESSION_KEY, image_url, money, refusal, shopper, status_text, web_channel
 
 PAYMENT_CHOICES = {
@@ -166,18 +167,22 @@ def cart_page(request: HttpRequest) -> HttpResponse:
     )
     picks = []
     if lines:
-        picks = cards_for(
-            channel,
-            [
-                r.product_id
-                for r in serving.for_cart(
-                    channel=channel,
-                    product_ids=[x["product_id"] for x in lines],
-                    customer=shopper(request),
-                    limit=4,
-                )
-            ],
+        picks = tracked(
+            cards_for(
+                channel,
+                [
+                    r.product_id
+                    for r in serving.for_cart(
+                        channel=channel,
+                        product_ids=[x["product_id"] for x in lines],
+                        customer=shopper(request),
+                        limit=4,
+                    )
+                ],
+            ),
+            "cart.complements",
         )
+        count_impressions(request, channel, {"cart.complements": picks})
     return render(
         request,
         "storefront/cart.html",
@@ -423,12 +428,14 @@ def _place(request: HttpRequest, cart, data: dict):
         orders.set_checkout_details(
             cart=cart, shipping_address=address, shipping_method=data["shipping_method"], email=data["email"]
         )
-        order = orders.checkout_cart(
-            cart=cart,
-            payment=orders.PaymentRequest(provider=provider, token=token),
-            key=f"web:{cart.token}",
-            actor=f"shopper:{request.user.pk}" if request.user.is_authenticated else "guest:web",
-        )
+        # The order's lines are attributed to recommendations this browser followed (recs.shopping_as).
+        with recs.shopping_as(visitor_id(request)):
+            order = orders.checkout_cart(
+                cart=cart,
+                payment=orders.PaymentRequest(provider=provider, token=token),
+                key=f"web:{cart.token}",
+                actor=f"shopper:{request.user.pk}" if request.user.is_authenticated else "guest:web",
+            )
     except DomainError as refused:
         field = FIELD_OF.get(refused.field or "")
         message = refusal(refused)
@@ -501,14 +508,15 @@ def buy_now(request: HttpRequest) -> HttpResponse:
     if request.POST.get("confirm") == "1":
         key = request.POST.get("key", "")[:64] or secrets.token_hex(16)
         try:
-            order = orders.quick_checkout(
-                channel=channel,
-                customer=customer,
-                sku=sku,
-                quantity=quantity,
-                key=key,
-                actor=f"shopper:{request.user.pk}",
-            )
+            with recs.shopping_as(visitor_id(request)):
+                order = orders.quick_checkout(
+                    channel=channel,
+                    customer=customer,
+                    sku=sku,
+                    quantity=quantity,
+                    key=key,
+                    actor=f"shopper:{request.user.pk}",
+                )
         except DomainError as refused:
             messages.error(request, refusal(refused))
             return redirect(back)

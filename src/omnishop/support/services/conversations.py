@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from omnishop.channels.models import Channel
 from omnishop.customers import services as customers
@@ -389,7 +389,7 @@ def set_status(
 def _move(conversation: Conversation, status: str, *, actor, now: datetime, snoozed_until=None) -> None:
     if status not in TRANSITIONS.get(conversation.status, set()):
         raise InvalidConversationTransition(
-            f"A {conversation.get_status_display().lower()} conversation cannot become {status}.",
+            f"A {_english(Status(conversation.status).label).lower()} conversation cannot become {status}.",
             field="status",
         )
     if status == Status.SNOOZED and (snoozed_until is None or snoozed_until <= now):
@@ -406,7 +406,9 @@ def _move(conversation: Conversation, status: str, *, actor, now: datetime, snoo
     conversation.status = status
     conversation.save()
     record_event(
-        conversation=conversation, text=f"Status: {conversation.get_status_display()}.", author=actor
+        conversation=conversation,
+        text=f"Status: {_english(Status(conversation.status).label)}.",
+        author=actor,
     )
 
 
@@ -492,3 +494,10 @@ def of_customer(customer) -> QuerySet:
         .select_related("inbox", "order")
         .order_by("-last_message_at", "-pk")
     )
+
+
+def _english(label) -> str:
+    """A choice's (lazy) label as stored in the timeline and API errors: English, whatever the agent's
+    language. Pass the label itself: get_FOO_display() has already translated it."""
+    with translation.override("en"):
+        return str(label)

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
 
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from ..errors import CallNotFound, InboxNotFound, InvalidCallOutcome
 from ..models import Call, CallbackTask, Inbox, Message
@@ -207,7 +207,7 @@ def note_call(*, call: Call, author, notes: str = "", outcome: str | None = None
             _retell(call)
         record_event(
             conversation=call.conversation,
-            text=f"Call {call.provider_sid}: {call.get_outcome_display().lower()}."
+            text=f"Call {call.provider_sid}: {_english(Outcome(call.outcome).label).lower()}."
             + (f" Notes: {call.notes}" if notes.strip() else ""),
             author=author,
         )
@@ -262,7 +262,7 @@ def _retell(call: Call) -> None:
 
 
 def _describe(number: str, seconds: int | None, outcome: str) -> str:
-    label = Outcome(outcome).label.lower()
+    label = _english(Outcome(outcome).label).lower()
     if seconds is None:
         return f"Call from {number}, {label}"
     minutes, rest = divmod(int(seconds), 60)
@@ -280,3 +280,9 @@ def form_pairs(data: Mapping) -> list[tuple[str, str]]:
 def client_identity(agent) -> str:
     """The agent's Twilio Client identity (the desk's softphone registers with it)."""
     return f"agent_{agent.pk}"
+
+
+def _english(label) -> str:
+    """A choice's label as stored in the timeline: English, whatever language the request was in."""
+    with translation.override("en"):
+        return str(label)

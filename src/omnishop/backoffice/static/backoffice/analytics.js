@@ -72,6 +72,12 @@
         {label: "Low stock (open alerts)", values: rows.map(function (r) { return r.low_stock; })}
       ]);
     }
+    if (kind === "bar-recs") {
+      // click-through per placement; impressions, clicks and attributed revenue are in the table
+      return bars(labels, [
+        {label: "Click-through (%)", values: rows.map(function (r) { return r.ctr_pct === null ? 0 : r.ctr_pct; })}
+      ]);
+    }
     var field = {"bar-revenue": "revenue", "bar-units": "units", "bar-orders": "orders",
                  "bar-searches": "searches"}[kind];
     return bars(labels, [{label: field, values: rows.map(function (r) { return parseFloat(r[field]); })}]);

@@ -26,6 +26,7 @@ DEPTH: dict[str, dict[str, tuple[int, int]]] = {
         "payments": (150, 20),
         "order_history": (60, 12),
         "customers_merge": (40, 0),
+        "landed_cost": (40, 0),
     },
     "deep": {
         "orders": (2500, 40),
@@ -33,6 +34,7 @@ DEPTH: dict[str, dict[str, tuple[int, int]]] = {
         "payments": (1500, 30),
         "order_history": (600, 16),
         "customers_merge": (400, 0),
+        "landed_cost": (400, 0),
     },
     "mutation": {
         "orders": (20, 15),
@@ -40,6 +42,7 @@ DEPTH: dict[str, dict[str, tuple[int, int]]] = {
         "payments": (25, 20),
         "order_history": (10, 12),
         "customers_merge": (5, 0),
+        "landed_cost": (10, 0),
     },
 }
 
@@ -49,7 +52,11 @@ DEPTH: dict[str, dict[str, tuple[int, int]]] = {
 # minutes at the full depth) runs a shorter search that still exercises what differs between the two —
 # row locks, transactions seen from the services, numeric columns — as it did when it found cancel_order
 # reading a stale status. `make test-deep` searches at full depth on both.
-CI_ON_POSTGRESQL: dict[str, tuple[int, int]] = {"orders": (60, 30), "payments": (60, 20)}
+CI_ON_POSTGRESQL: dict[str, tuple[int, int]] = {
+    "orders": (60, 30),
+    "payments": (60, 20),
+    "landed_cost": (15, 0),
+}
 
 
 def profile() -> str:

@@ -12,7 +12,7 @@ from decimal import Decimal
 from django.contrib import admin, messages
 
 from omnishop.core.errors import DomainError
-from omnishop.core.money import quantize
+from omnishop.core.money import minor_units, quantize, quantize_unit_cost
 
 
 def money(amount: Decimal | None, currency: str) -> str:
@@ -20,6 +20,16 @@ def money(amount: Decimal | None, currency: str) -> str:
     if amount is None:
         return "—"
     return f"{quantize(Decimal(amount), currency)} {currency}"
+
+
+def unit_money(amount: Decimal | None, currency: str) -> str:
+    """A unit cost to its 4 places without the trailing zeros past the currency's minor units: '2.45 GBP',
+    '14.738 GBP', '2.8625 GBP' — a landed or average cost rounded to pence would hide what it is made of."""
+    if amount is None:
+        return "—"
+    amount = quantize_unit_cost(Decimal(amount))
+    places = max(minor_units(currency), -int(amount.normalize().as_tuple().exponent))
+    return f"{amount.quantize(Decimal(1).scaleb(-places))} {currency}"
 
 
 def run_each(model_admin, request, items: Iterable, call: Callable, *, label: Callable, done: str) -> int:

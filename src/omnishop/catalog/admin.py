@@ -3,6 +3,8 @@ derived data (category paths, the one preferred offer) and bulk actions go throu
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django import forms
 from django.contrib import admin, messages
 from django.db import models
@@ -195,13 +197,26 @@ class OfferForm(forms.ModelForm):
             "min_order_quantity",
             "pack_size",
             "is_preferred",
+            "freight_per_unit",
+            "duty_percent",
         )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("freight_per_unit", "duty_percent"):
+            self.fields[name].required = False  # blank = none
 
     def clean_currency(self):
         try:
             return validate_currency(self.cleaned_data.get("currency") or "")
         except DomainError as exc:
             raise _form_error(exc) from None
+
+    def clean_freight_per_unit(self):
+        return self.cleaned_data.get("freight_per_unit") or Decimal(0)
+
+    def clean_duty_percent(self):
+        return self.cleaned_data.get("duty_percent") or Decimal(0)
 
     def _get_validation_exclusions(self):
         return {*super()._get_validation_exclusions(), "is_preferred"}
@@ -230,8 +245,19 @@ class OfferInline(admin.TabularInline):
         "min_order_quantity",
         "pack_size",
         "is_preferred",
+        "freight_per_unit",
+        "duty_percent",
+        "landed_unit_cost",
     )
+    readonly_fields = ("landed_unit_cost",)
     extra = 0
+
+    @admin.display(description="landed unit cost")
+    def landed_unit_cost(self, obj):
+        """Cost + freight + duty, as purchase orders drafted from this offer will record it."""
+        if obj is None or obj.pk is None:
+            return "—"
+        return f"{services.offer_landed_unit_cost(obj)} {obj.currency}"
 
 
 @admin.register(Variant)
@@ -374,12 +400,19 @@ class SupplierOfferAdmin(admin.ModelAdmin):
         "min_order_quantity",
         "pack_size",
         "is_preferred",
+        "freight_per_unit",
+        "duty_percent",
+        "landed_unit_cost",
     )
     list_filter = ("is_preferred", "supplier")
     list_select_related = ("variant", "supplier")
     search_fields = ("variant__sku", "supplier__code", "supplier__name", "supplier_sku")
     raw_id_fields = ("variant",)
+    fields = (*OfferForm.Meta.fields, "landed_unit_cost")
+    readonly_fields = ("landed_unit_cost",)
     actions = ["make_preferred"]
+
+    landed_unit_cost = OfferInline.landed_unit_cost
 
     def save_model(self, request, obj, form, change):
         services.save_offer(offer=obj)

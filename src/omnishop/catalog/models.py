@@ -188,7 +188,9 @@ class Supplier(models.Model):
 
 
 class SupplierOffer(models.Model):
-    """What a supplier charges for a variant and how it must be ordered (MOQ, pack size, lead time)."""
+    """What a supplier charges for a variant and how it must be ordered (MOQ, pack size, lead time), and what
+    lands on top of the price before the goods are on the shelf: freight a unit and import duty as a
+    percentage of the cost, both in the offer's currency (landed unit cost: `suppliers.landed_unit_cost`)."""
 
     supplier = models.ForeignKey(Supplier, on_delete=models.CASCADE, related_name="offers")
     variant = models.ForeignKey(Variant, on_delete=models.CASCADE, related_name="supplier_offers")
@@ -199,6 +201,20 @@ class SupplierOffer(models.Model):
     min_order_quantity = models.PositiveIntegerField(default=1)
     pack_size = models.PositiveIntegerField(default=1)
     is_preferred = models.BooleanField(default=False)
+    freight_per_unit = models.DecimalField(
+        max_digits=14,
+        decimal_places=4,
+        default=0,
+        db_default=0,
+        help_text="Freight and handling a unit, in the offer's currency (0 = none or included in the cost).",
+    )
+    duty_percent = models.DecimalField(
+        max_digits=7,
+        decimal_places=4,
+        default=0,
+        db_default=0,
+        help_text="Import duty as a percentage of the cost (12.5 = 12.5 %; 0 = none).",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -210,4 +226,8 @@ class SupplierOffer(models.Model):
             models.CheckConstraint(condition=Q(cost__gte=0), name="offer_cost_not_negative"),
             models.CheckConstraint(condition=Q(min_order_quantity__gte=1), name="offer_moq_positive"),
             models.CheckConstraint(condition=Q(pack_size__gte=1), name="offer_pack_size_positive"),
+            models.CheckConstraint(condition=Q(freight_per_unit__gte=0), name="offer_freight_not_negative"),
+            models.CheckConstraint(
+                condition=Q(duty_percent__gte=0) & Q(duty_percent__lt=1000), name="offer_duty_percent_range"
+            ),
         ]

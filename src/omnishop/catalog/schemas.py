@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from ninja import Schema
 from pydantic import Field
 
-from omnishop.core.money import quantize
+from omnishop.core.money import quantize, quantize_unit_cost
 from omnishop.core.schemas import Id, InputSchema, Int32, OutputSchema, Page, RefusesNul
+
+from .suppliers import offer_landed_unit_cost
 
 AttributeType = Literal["text", "number", "boolean", "choice"]
 AttributeValues = dict[str, Any]
@@ -329,6 +332,13 @@ class OfferIn(CatalogIn):
     pack_size: Positive = 1
     supplier_sku: str = Field(default="", max_length=100)
     is_preferred: bool = False
+    freight_per_unit: str = Field(
+        default="0",
+        description='Freight a unit in the offer\'s currency, decimal string (up to 4 places), e.g. "0.3500".',
+    )
+    duty_percent: str = Field(
+        default="0", description='Import duty as a percentage of the cost, 0 to 999.9999, e.g. "12.5".'
+    )
 
 
 class OfferPatch(CatalogIn):
@@ -339,6 +349,8 @@ class OfferPatch(CatalogIn):
     pack_size: Positive | None = None
     supplier_sku: str | None = Field(default=None, max_length=100)
     is_preferred: bool | None = None
+    freight_per_unit: str | None = None
+    duty_percent: str | None = None
 
 
 class OfferOut(OutputSchema):
@@ -354,6 +366,11 @@ class OfferOut(OutputSchema):
     min_order_quantity: int
     pack_size: int
     is_preferred: bool
+    freight_per_unit: str
+    duty_percent: str
+    landed_unit_cost: str = Field(
+        description="cost + freight_per_unit + duty_percent % of cost, rounded half up to 4 places."
+    )
     updated_at: datetime
 
     @staticmethod
@@ -367,6 +384,18 @@ class OfferOut(OutputSchema):
     @staticmethod
     def resolve_cost(obj) -> str:
         return str(obj.cost)
+
+    @staticmethod
+    def resolve_freight_per_unit(obj) -> str:
+        return str(quantize_unit_cost(Decimal(obj.freight_per_unit)))
+
+    @staticmethod
+    def resolve_duty_percent(obj) -> str:
+        return str(quantize_unit_cost(Decimal(obj.duty_percent)))
+
+    @staticmethod
+    def resolve_landed_unit_cost(obj) -> str:
+        return str(offer_landed_unit_cost(obj))
 
 
 class OfferPage(Page):

@@ -1,4 +1,5 @@
-"""Suppliers and what they charge for each variant (cost, currency, lead time, MOQ, pack size).
+"""Suppliers and what they charge for each variant (cost, currency, lead time, MOQ, pack size, and the
+freight and duty that land on top of the cost).
 
 Costs are the merchant's private data: the API shows them to staff and write-scoped channel keys only.
 At most one offer per variant is preferred; marking one preferred unsets the others in the same
@@ -18,7 +19,7 @@ from django.db.models import ProtectedError, RestrictedError
 from email_validator import EmailNotValidError, validate_email
 
 from omnishop.core.errors import Conflict, ValidationFailed
-from omnishop.core.money import InvalidAmount, validate_currency
+from omnishop.core.money import InvalidAmount, quantize_unit_cost, validate_currency
 
 from .errors import (
     DuplicateOffer,
@@ -104,6 +105,36 @@ def parse_cost(value: Any, *, field: str = "cost") -> Decimal:
     if amount >= Decimal("1e10") or amount != amount.quantize(Decimal("0.0001")):
         raise InvalidAmount("A cost has at most 4 decimal places and 10 integer digits.", field=field)
     return amount.quantize(Decimal("0.0001"))
+
+
+MAX_DUTY_PERCENT = Decimal("999.9999")
+
+
+def parse_percent(value: Any, *, field: str = "duty_percent") -> Decimal:
+    """A percentage from 0 to 999.9999 (duties above 100 % exist), up to 4 decimal places."""
+    if isinstance(value, float | bool) or value is None:
+        raise ValidationFailed('Send a percentage as a decimal string, e.g. "12.5".', field=field)
+    try:
+        percent = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ValidationFailed(f"'{value}' is not a decimal percentage.", field=field) from None
+    if not percent.is_finite() or not 0 <= percent <= MAX_DUTY_PERCENT:
+        raise ValidationFailed(f"A percentage is from 0 to {MAX_DUTY_PERCENT}.", field=field)
+    if percent != percent.quantize(Decimal("0.0001")):
+        raise ValidationFailed("A percentage has at most 4 decimal places.", field=field)
+    return percent.quantize(Decimal("0.0001"))
+
+
+def landed_unit_cost(*, cost: Decimal, freight_per_unit: Decimal, duty_percent: Decimal) -> Decimal:
+    """What one unit costs once on the shelf: cost + freight a unit + duty % × cost, all in one currency,
+    rounded once, half up, to 4 places (duty is charged on the cost, the goods' value at the supplier)."""
+    return quantize_unit_cost(cost + freight_per_unit + cost * duty_percent / 100)
+
+
+def offer_landed_unit_cost(offer: SupplierOffer) -> Decimal:
+    return landed_unit_cost(
+        cost=offer.cost, freight_per_unit=offer.freight_per_unit, duty_percent=offer.duty_percent
+    )
 
 
 # --- suppliers ----------------------------------------------------------------------------------
@@ -236,6 +267,10 @@ def _offer_fields(offer: SupplierOffer, changes: dict[str, Any]) -> None:
         offer.supplier_sku = _text(changes["supplier_sku"] or "", field="supplier_sku", max_length=100)
     if "is_preferred" in changes:
         offer.is_preferred = bool(changes["is_preferred"])
+    if "freight_per_unit" in changes:
+        offer.freight_per_unit = parse_cost(changes["freight_per_unit"], field="freight_per_unit")
+    if "duty_percent" in changes:
+        offer.duty_percent = parse_percent(changes["duty_percent"])
 
 
 def save_offer(*, offer: SupplierOffer) -> SupplierOffer:
@@ -275,8 +310,11 @@ def create_offer(
     pack_size: int = 1,
     supplier_sku: str = "",
     is_preferred: bool = False,
+    freight_per_unit: Any = "0",
+    duty_percent: Any = "0",
 ) -> SupplierOffer:
-    """Record what `supplier` charges for `variant`; currency and lead time default to the supplier's."""
+    """Record what `supplier` charges for `variant`; currency and lead time default to the supplier's; freight
+    a unit and duty % (in the offer's currency) default to none."""
     offer = SupplierOffer(supplier=supplier, variant=variant)
     _offer_fields(
         offer,
@@ -288,6 +326,8 @@ def create_offer(
             "pack_size": pack_size,
             "supplier_sku": supplier_sku,
             "is_preferred": is_preferred,
+            "freight_per_unit": freight_per_unit,
+            "duty_percent": duty_percent,
         },
     )
     if SupplierOffer.objects.filter(supplier=supplier, variant=variant).exists():
@@ -307,6 +347,8 @@ def update_offer(*, offer: SupplierOffer, **changes: Any) -> SupplierOffer:
         "pack_size",
         "supplier_sku",
         "is_preferred",
+        "freight_per_unit",
+        "duty_percent",
     }
     unknown = set(changes) - allowed
     if unknown:

@@ -2,7 +2,9 @@
 
 Rules: amounts are quantised to the currency's minor unit (GBP 2, JPY 0, BHD 3) with ROUND_HALF_UP, the
 rule shoppers and tax authorities expect; a line is rounded once, after unit price × quantity; totals are
-sums of rounded lines. Floats never enter: parsing rejects them.
+sums of rounded lines. Unit costs (what a supplier charges, landed costs, stock's average cost) keep 4
+decimal places whatever the currency — suppliers quote fractions of a cent — also rounded half up. Floats
+never enter: parsing rejects them.
 """
 
 from __future__ import annotations
@@ -49,6 +51,14 @@ def minor_unit_exponent(currency: str) -> Decimal:
 
 def quantize(amount: Decimal, currency: str) -> Decimal:
     return amount.quantize(minor_unit_exponent(currency), rounding=ROUND_HALF_UP)
+
+
+UNIT_COST_EXPONENT = Decimal("0.0001")
+
+
+def quantize_unit_cost(amount: Decimal) -> Decimal:
+    """A unit cost to its 4 decimal places, half up (1.50015 → 1.5002)."""
+    return amount.quantize(UNIT_COST_EXPONENT, rounding=ROUND_HALF_UP)
 
 
 # The money columns are DecimalField(max_digits=14, decimal_places=4): at most 10 digits before the point.

@@ -193,6 +193,8 @@ def _entities() -> dict[str, Entity]:
                 "min_order_quantity",
                 "pack_size",
                 "is_preferred",
+                "freight_per_unit",
+                "duty_percent",
             ],
             lambda p: SupplierOffer.objects.all(),
         ),

@@ -3,6 +3,7 @@ calls a service, so the ledger and the holds always add up."""
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 
 from omnishop.core.errors import DomainError
@@ -23,6 +24,7 @@ from .models import (
     StockLevel,
     StockLocation,
     StockMovement,
+    StockValuation,
     Transfer,
     TransferLine,
 )
@@ -135,6 +137,25 @@ class StockLevelAdmin(admin.ModelAdmin):
     @admin.display(description="free")
     def free_units(self, obj):
         return obj.free
+
+
+@admin.register(StockValuation)
+class StockValuationAdmin(admin.ModelAdmin):
+    """The weighted-average landed cost per variant and location; only purchase order receipts change it."""
+
+    list_display = ("variant", "location", "average_cost", "currency", "quantity", "value", "updated_at")
+    list_filter = ("location", "currency")
+    search_fields = ("variant__sku",)
+    list_select_related = ("variant", "location")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(StockMovement)
@@ -285,11 +306,34 @@ class CycleCountAdmin(admin.ModelAdmin):
         _each(self, request, queryset, lambda c: services.cancel_count(count=c), "Cancelled")
 
 
+class PurchaseOrderLineForm(forms.ModelForm):
+    """A draft's line typed or changed here lands like one drafted by the services: its unit cost plus the
+    supplier offer's freight and duty (`costs_for_draft_line`)."""
+
+    class Meta:
+        model = PurchaseOrderLine
+        fields = ("variant", "quantity", "unit_cost")
+
+    def clean(self):
+        data = super().clean()
+        variant, cost = data.get("variant"), data.get("unit_cost")
+        order = getattr(self.instance, "purchase_order", None)
+        if variant is not None and cost is not None and order is not None:
+            try:
+                _, self.instance.landed_unit_cost = services.costs_for_draft_line(
+                    order=order, variant=variant, unit_cost=cost
+                )
+            except DomainError as exc:
+                raise forms.ValidationError(exc.message) from None
+        return data
+
+
 class PurchaseOrderLineInline(admin.TabularInline):
     model = PurchaseOrderLine
+    form = PurchaseOrderLineForm
     extra = 0
-    fields = ("variant", "quantity", "received", "unit_cost")
-    readonly_fields = ("received",)
+    fields = ("variant", "quantity", "received", "unit_cost", "landed_unit_cost")
+    readonly_fields = ("received", "landed_unit_cost")
 
     def _draft(self, obj) -> bool:
         return obj is None or obj.status == PurchaseOrder.Status.DRAFT

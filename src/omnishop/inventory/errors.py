@@ -70,3 +70,8 @@ class UnknownStrategy(ValidationFailed):
 
 class NoSupplierOffer(ValidationFailed):
     code = "no_supplier_offer"
+
+
+class ValuationCurrencyMismatch(Conflict):
+    code = "valuation_currency_mismatch"
+    default_message = "The stock is valued in another currency; receiving this would mix currencies."

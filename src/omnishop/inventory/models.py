@@ -1,5 +1,6 @@
 """Stock: where it is (locations), how much (stock levels), why it changed (the append-only ledger), who holds
-it (reservations, allocations), how it moves (transfers, counts) and how it is bought (purchase orders).
+it (reservations, allocations), how it moves (transfers, counts), how it is bought (purchase orders) and
+what it cost (the landed cost of each receipt and the weighted-average cost per variant and location).
 
 Invariants live here as database constraints so no code path, concurrent or not, can break them:
 every stock quantity is ≥ 0 and `allocated + reserved ≤ on_hand` — except on a level a till oversold at a
@@ -400,26 +401,74 @@ class PurchaseOrderLine(models.Model):
     quantity = models.PositiveIntegerField()
     received = models.PositiveIntegerField(default=0)
     unit_cost = models.DecimalField(max_digits=14, decimal_places=4)
+    # unit_cost + the supplier offer's freight a unit + its duty % of unit_cost, fixed when the line is
+    # drafted (equal to unit_cost when the offer has neither); in the order's currency.
+    landed_unit_cost = models.DecimalField(max_digits=14, decimal_places=4)
 
     class Meta:
         ordering = ["id"]
         constraints = [
             models.UniqueConstraint(fields=["purchase_order", "variant"], name="poline_variant_unique"),
             models.CheckConstraint(condition=Q(quantity__gte=1), name="poline_qty_positive"),
+            models.CheckConstraint(condition=Q(unit_cost__gte=0), name="poline_unit_cost_not_negative"),
+            models.CheckConstraint(
+                condition=Q(landed_unit_cost__gte=0), name="poline_landed_cost_not_negative"
+            ),
         ]
 
 
 class PurchaseOrderReceipt(models.Model):
-    """One receipt line (e.g. a delivery note line). Its key makes a repeated receipt a no-op."""
+    """One receipt line (e.g. a delivery note line). Its key makes a repeated receipt a no-op.
+
+    `landed_unit_cost` is what each unit of it cost on arrival, in the order's currency: the line's landed
+    unit cost plus this receipt's share of the delivery's extra charge (`extra_charge`) spread over its units.
+    """
 
     line = models.ForeignKey(PurchaseOrderLine, on_delete=models.CASCADE, related_name="receipts")
     key = models.CharField(max_length=100)
     quantity = models.PositiveIntegerField()
     movement = models.OneToOneField(StockMovement, on_delete=models.PROTECT, related_name="+")
+    extra_charge = models.DecimalField(max_digits=14, decimal_places=4, default=0, db_default=0)
+    landed_unit_cost = models.DecimalField(max_digits=14, decimal_places=4)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["line", "key"], name="poreceipt_line_key_unique")]
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["line", "key"], name="poreceipt_line_key_unique"),
+            models.CheckConstraint(condition=Q(extra_charge__gte=0), name="poreceipt_charge_not_negative"),
+            models.CheckConstraint(
+                condition=Q(landed_unit_cost__gte=0), name="poreceipt_landed_cost_not_negative"
+            ),
+        ]
+
+
+class StockValuation(models.Model):
+    """What the units of a variant at a location cost, landed: a moving weighted average that purchase order
+    receipts update (services/valuation.py), in one currency.
+
+    `quantity` and `value` are the units and their total landed value right after the last costed receipt;
+    `average_cost` = value / quantity rounded half up to 4 places. Units that leave (sales, write-offs)
+    leave at the average and do not change it, so the next receipt weighs the units then on hand. Kept
+    apart from `StockLevel`, which every sale updates: this row changes only when goods are received.
+    """
+
+    variant = models.ForeignKey("catalog.Variant", on_delete=models.PROTECT, related_name="+", db_index=False)
+    location = models.ForeignKey(StockLocation, on_delete=models.PROTECT, related_name="+")
+    currency = models.CharField(max_length=3)
+    quantity = models.IntegerField()
+    value = models.DecimalField(max_digits=24, decimal_places=4)
+    average_cost = models.DecimalField(max_digits=14, decimal_places=4)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["variant_id", "location_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["variant", "location"], name="valuation_variant_location_unique"),
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="valuation_quantity_positive"),
+            models.CheckConstraint(condition=Q(value__gte=0), name="valuation_value_not_negative"),
+            models.CheckConstraint(condition=Q(average_cost__gte=0), name="valuation_average_not_negative"),
+        ]
 
 
 class LowStockAlert(models.Model):

@@ -92,11 +92,26 @@ class StockLevelOut(Schema):
     reserved: int
     free: int
     reorder_point: int | None
+    average_cost: Decimal | None = Field(
+        description="Weighted-average landed unit cost of the units here, from purchase order receipts "
+        "(null: none received yet, or the caller may not see costs)."
+    )
+    cost_currency: str | None
     updated_at: datetime
 
     @staticmethod
     def resolve_sku(obj) -> str:
         return obj.variant.sku
+
+    @staticmethod
+    def resolve_average_cost(obj) -> Decimal | None:
+        valuation = getattr(obj, "valuation", None)
+        return valuation.average_cost if valuation else None
+
+    @staticmethod
+    def resolve_cost_currency(obj) -> str | None:
+        valuation = getattr(obj, "valuation", None)
+        return valuation.currency if valuation else None
 
     @staticmethod
     def resolve_location(obj) -> str:
@@ -328,6 +343,9 @@ class SuggestionOut(Schema):
     quantity: int
     unit_cost: Decimal
     currency: str
+    landed_unit_cost: Decimal = Field(
+        description="unit_cost + the offer's freight a unit + its duty % of it."
+    )
 
 
 class ReplenishIn(InputSchema):
@@ -349,11 +367,24 @@ class PurchaseOrderIn(InputSchema):
     note: str = Field(default="", max_length=500)
 
 
+class PurchaseOrderReceiptOut(Schema):
+    key: str
+    quantity: int
+    extra_charge: Decimal = Field(description="This receipt's share of the delivery's extra charge.")
+    landed_unit_cost: Decimal = Field(description="The line's landed unit cost + extra_charge / quantity.")
+    created_at: datetime
+
+
 class PurchaseOrderLineOut(Schema):
     sku: str
     quantity: int
     received: int
     unit_cost: Decimal
+    landed_unit_cost: Decimal = Field(
+        description="unit_cost + the supplier offer's freight a unit + its duty % of unit_cost, fixed when "
+        "the line was drafted; in the order's currency."
+    )
+    receipts: list[PurchaseOrderReceiptOut]
 
 
 class PurchaseOrderOut(Schema):
@@ -383,6 +414,11 @@ class ReceiveLineIn(InputSchema):
 class ReceiveIn(InputSchema):
     lines: list[ReceiveLineIn]
     allow_over_receipt: bool = False
+    extra_charge: Amount | None = Field(
+        default=None,
+        description="The delivery's freight, clearance or other charges in the order's currency (decimal "
+        "string), spread over the newly received lines by value.",
+    )
 
 
 class AlertOut(Schema):

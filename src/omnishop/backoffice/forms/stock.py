@@ -12,6 +12,7 @@ from decimal import Decimal, InvalidOperation
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from omnishop.backoffice.kit import unit_money
 from omnishop.catalog.models import Supplier
 from omnishop.inventory.models import StockLocation
 from omnishop.inventory.services import ADJUSTMENT_REASONS
@@ -292,9 +293,10 @@ class DraftQuantitiesForm(forms.Form):
 
 
 class ReceivePurchaseOrderForm(OnceForm):
-    """Units delivered now per open line (0 = none of it in this delivery)."""
+    """Units delivered now per open line (0 = none of it in this delivery), each shown with the landed unit
+    cost it will be booked at, and the delivery's extra charge (freight, clearance…) if any."""
 
-    def __init__(self, *args, lines=(), **kwargs):
+    def __init__(self, *args, lines=(), currency: str = "", **kwargs):
         super().__init__(*args, **kwargs)
         self.skus: dict[str, str] = {}
         for line in lines:
@@ -302,11 +304,25 @@ class ReceivePurchaseOrderForm(OnceForm):
             self.skus[name] = line.variant.sku
             self.fields[name] = forms.IntegerField(
                 label=_("Receive %(sku)s") % {"sku": line.variant.sku},
+                help_text=_("Lands at %(cost)s a unit (before this delivery's extra charge).")
+                % {"cost": unit_money(line.landed_unit_cost, currency)},
                 min_value=0,
                 max_value=MAX_QUANTITY,
                 initial=0,
                 required=False,  # blank = none of it in this delivery
             )
+        self.fields["extra_charge"] = forms.DecimalField(
+            label=_("Extra charge for this delivery"),
+            help_text=_(
+                "Freight, customs clearance or other charges in %(currency)s invoiced for this delivery "
+                "alone; spread over its lines by value. Leave blank if none."
+            )
+            % {"currency": currency},
+            min_value=0,
+            max_digits=14,
+            decimal_places=4,
+            required=False,
+        )
 
     def received(self) -> list[tuple[str, int]]:
         out = [(sku, self.cleaned_data.get(name)) for name, sku in self.skus.items()]

@@ -42,7 +42,15 @@ def build_catalogue(web, market, *, image_base: str = "https://img.example.com")
     warehouse = inventory.create_location(code="main-wh", name="Main warehouse")
     inventory.receive_stock(variant=medium, location=warehouse, quantity=7, reference="t")
     acme = catalog.create_supplier(code="acme", name="Acme Textiles", country="GB")
-    catalog.create_offer(supplier=acme, variant=medium, cost="12.40", lead_time_days=9, min_order_quantity=24)
+    catalog.create_offer(
+        supplier=acme,
+        variant=medium,
+        cost="12.40",
+        lead_time_days=9,
+        min_order_quantity=24,
+        freight_per_unit="0.85",
+        duty_percent="12",
+    )
     return hoodie, mug
 
 
@@ -132,7 +140,10 @@ def test_the_product_page_shows_images_variants_listings_stock_and_offers(staff,
         in page
     )
     assert "<td>7</td><td>0</td><td>0</td><td>7</td>" in page  # on hand, allocated, reserved, free
-    assert "<td>Acme Textiles</td><td>—</td><td>12.40 GBP</td><td>9</td><td>24</td>" in page
+    # landed: 12.40 + 0.85 freight + 12 % duty (1.488) = 14.738 a unit
+    assert (
+        "<td>Acme Textiles</td><td>—</td><td>12.40 GBP</td><td>14.738 GBP</td><td>9</td><td>24</td>" in page
+    )
 
 
 def test_bulk_publish_on_one_channel_publishes_only_there_and_announces_it(staff, products, web_channel):

@@ -8,12 +8,13 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from omnishop.catalog.models import Product, Variant
+from omnishop.catalog.models import Product, SupplierOffer, Variant
 from omnishop.inventory import services as inventory
 from omnishop.inventory.models import (
     CycleCount,
     LowStockAlert,
     PurchaseOrder,
+    PurchaseOrderReceipt,
     StockLevel,
     StockMovement,
     Transfer,
@@ -556,6 +557,58 @@ def test_a_purchase_order_is_received_in_part_then_in_full_each_delivery_once(de
     assert po.status == PurchaseOrder.Status.RECEIVED
     assert (world.on_hand(world.mug), world.on_hand(world.cup)) == (20, 10)
     books_balance()
+
+
+def test_a_delivery_is_shown_and_booked_at_its_landed_cost_with_its_extra_charge(desk, world):
+    SupplierOffer.objects.filter(variant=world.mug).update(freight_per_unit=Decimal("0.30"), duty_percent=10)
+    po = make_draft(world)  # MUG 10 × (2.50 + 0.30 + 0.25) = 3.05 landed; CUP 6 × 1.20, nothing on top
+    page = desk.get(url("purchase_order", po.pk)).content.decode()
+    assert "3.05 GBP" in page and "30.50 GBP" in page  # landed unit cost and landed line total
+    assert "Landed value" in page and "37.70 GBP" in page  # 30.50 + 7.20
+    assert "packs of 1; freight 0.30 GBP a unit, duty 10 %" in page  # the offer's components
+    inventory.send_purchase_order(order=po)
+    mug = po.lines.get(variant__sku="MUG")
+    cup = po.lines.get(variant__sku="CUP")
+    form = desk.get(url("purchase_order", po.pk)).context["receive_form"]
+    assert "3.05 GBP" in str(form[f"receive_{mug.pk}"].help_text)
+    delivery = {
+        "token": "dn-1",
+        f"receive_{mug.pk}": "4",
+        f"receive_{cup.pk}": "5",
+        "extra_charge": "3.1",
+    }
+    bad = desk.post(url("purchase_order-receive", po.pk), {**delivery, "extra_charge": "-1"})
+    assert bad.status_code == 400 and bad.context["receive_form"].errors["extra_charge"]
+    preview = desk.post(url("purchase_order-receive", po.pk), delivery).content.decode()
+    assert "Receive 4 × MUG at main-wh (on hand goes up by 4), landed at 3.05 GBP a unit." in preview
+    assert "Spread an extra charge of 3.10 GBP over these lines by value." in preview
+    desk.post(url("purchase_order-receive", po.pk), {**delivery, "confirm": "yes"})
+    # Values 4 × 3.05 = 12.20 and 5 × 1.20 = 6.00: the 3.10 splits 2.0780 / 1.0220.
+    receipts = {r.line.variant.sku: r for r in PurchaseOrderReceipt.objects.select_related("line__variant")}
+    assert (receipts["MUG"].extra_charge, receipts["MUG"].landed_unit_cost) == (
+        Decimal("2.0780"),
+        Decimal("3.5695"),
+    )
+    page = desk.get(url("purchase_order", po.pk)).content.decode()
+    assert "3.5695 GBP" in page and "2.08 GBP" in page  # the receipt's landed cost and its charge share
+    sku = desk.get(url("stock-sku", "MUG"))
+    average = {r["location"].code: r.get("average_cost") for r in sku.context["rows"]}
+    # 10 units on hand before, uncosted, taken at the first landed cost: all 14 at 3.5695
+    assert average == {"main-wh": "3.5695 GBP", "north": "—"}
+    books_balance()
+
+
+def test_the_average_cost_is_shown_only_to_staff_who_may_see_purchasing(client, world):
+    po = make_draft(world)
+    inventory.send_purchase_order(order=po)
+    inventory.receive_purchase_order(order=po, lines=[inventory.ReceiptLine("MUG", 2, "k")])
+    client.force_login(staff_with("inventory.view_stocklevel", username="picker"))
+    page = client.get(url("stock-sku", "MUG"))
+    assert page.status_code == 200 and "Average landed cost" not in page.content.decode()
+    client.force_login(
+        staff_with("inventory.view_stocklevel", "inventory.view_purchaseorder", username="buyer")
+    )
+    assert "Average landed cost" in client.get(url("stock-sku", "MUG")).content.decode()
 
 
 def test_receiving_nothing_is_refused_and_a_draft_cannot_be_received(desk, world):

@@ -1,15 +1,17 @@
 """The stock desk in a real browser (Debian's Chromium through Playwright) at desktop width: a return
 received back into stock, a cycle count whose difference is reviewed and posted, a purchase order received
-in part; axe-core on the SKU screen and the count review; the README's screenshots."""
+in part at its landed cost with a delivery's extra charge; axe-core on the SKU screen and the count review; the README's screenshots."""
 
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 import pytest
 from django.conf import settings
 from django.test import Client
 
+from omnishop.catalog.models import SupplierOffer
 from omnishop.inventory import services as inventory
 from omnishop.inventory.models import PurchaseOrder, StockMovement
 from omnishop.orders import services as orders
@@ -96,6 +98,8 @@ def test_a_cycle_count_difference_is_reviewed_then_posted_to_the_ledger(staff_pa
 
 
 def test_a_purchase_order_received_in_part_shows_so_and_stock_goes_up_by_the_delivery(staff_page, world):
+    # The potter's mug lands at 2.50 + 0.30 freight + 10 % duty = 3.05 a unit.
+    SupplierOffer.objects.filter(variant=world.mug).update(freight_per_unit=Decimal("0.30"), duty_percent=10)
     po = inventory.create_purchase_order(
         supplier=world.supplier,
         location=world.warehouse,
@@ -107,11 +111,25 @@ def test_a_purchase_order_received_in_part_shows_so_and_stock_goes_up_by_the_del
     page.get_by_label("Quantity of MUG").fill("12")
     page.get_by_role("button", name="Save quantities").click()
     page.get_by_text("Quantities saved.").wait_for()
+    lines = page.get_by_role("table", name="Lines")
+    # unit cost, landed unit cost, line total, landed line total: editing the quantity kept the landed cost
+    assert lines.get_by_role("row", name=re.compile(r"^MUG ")).get_by_role("cell").all_inner_texts()[3:7] == [
+        "2.50 GBP",
+        "3.05 GBP",
+        "30.00 GBP",
+        "36.60 GBP",
+    ]
     page.get_by_role("button", name="Send to supplier").click()
     page.get_by_text("Purchase order sent.").wait_for()
-    page.get_by_label("Receive MUG").fill("5")
+    receive_mug = page.get_by_label("Receive MUG")
+    assert "Lands at 3.05 GBP a unit" in page.locator(f"#{receive_mug.get_attribute('id')}_help").inner_text()
+    receive_mug.fill("5")
+    page.get_by_label("Extra charge for this delivery").fill("2")  # this delivery's courier, all on the mugs
     page.get_by_role("button", name="Review delivery").click()
-    page.get_by_role("region", name="Confirm").get_by_role("button", name="Confirm").click()
+    confirm = page.get_by_role("region", name="Confirm")
+    assert "landed at 3.05 GBP a unit" in confirm.inner_text()
+    assert "Spread an extra charge of 2.00 GBP" in confirm.inner_text()
+    confirm.get_by_role("button", name="Confirm").click()
     page.get_by_text("Delivery received.").wait_for()
     assert page.get_by_text("Partially Received").is_visible()
     lines = page.get_by_role("table", name="Lines")
@@ -121,12 +139,29 @@ def test_a_purchase_order_received_in_part_shows_so_and_stock_goes_up_by_the_del
         "5",
         "7",
     ]
+    receipts = page.get_by_role("table", name="Receipts")
+    # 3.05 + 2.00 spread over the 5 mugs = 3.45 a unit
+    assert receipts.get_by_role("row", name=re.compile(r"^MUG ")).get_by_role("cell").all_inner_texts()[
+        1:4
+    ] == [
+        "5",
+        "2.00 GBP",
+        "3.45 GBP",
+    ]
     assert_accessible(page)
     screenshot(page, "backoffice-purchase-order")
     po.refresh_from_db()
     assert po.status == PurchaseOrder.Status.PARTIALLY_RECEIVED
     assert world.on_hand(world.mug) == 15
     assert inventory.verify_ledger() == []
+    page.get_by_role("link", name="MUG").first.click()
+    page.wait_for_url("**/stock/sku/MUG/")
+    by_location = page.get_by_role("table", name="Stock by location")
+    warehouse = by_location.get_by_role("row", name=re.compile(r"^Main warehouse"))
+    warehouse.wait_for()
+    # the 10 uncosted units already there are taken at the first landed cost: all 15 at 3.45
+    assert warehouse.get_by_role("cell").all_inner_texts()[0] == "15"
+    assert warehouse.get_by_role("cell").all_inner_texts()[-1] == "3.45 GBP"
 
 
 def test_the_sku_screen_is_found_by_sku_and_accessible_at_desktop_and_tablet_width(staff_page, world):

@@ -24,7 +24,7 @@ from omnishop.core.errors import DomainError
 from omnishop.inventory.models import StockLevel
 
 from ..forms.catalogue import BulkPriceForm, BulkPublishForm, ProductFilterForm
-from ..kit import money
+from ..kit import money, unit_money
 from .common import attempt, confirmed, desk, staff_view
 
 VIEW = "catalog.view_product"
@@ -98,7 +98,11 @@ def product_detail(request: HttpRequest, pk: int) -> HttpResponse:
     offers = []
     if user.has_perm("catalog.view_supplieroffer"):
         offers = [
-            {"offer": o, "cost": money(o.cost, o.currency)}
+            {
+                "offer": o,
+                "cost": money(o.cost, o.currency),
+                "landed": unit_money(catalog.offer_landed_unit_cost(o), o.currency),
+            }
             for o in SupplierOffer.objects.filter(variant_id__in=ids)
             .select_related("supplier", "variant")
             .order_by("variant__position", "variant_id", "supplier__code")

@@ -10,6 +10,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from omnishop.backoffice.kit import unit_money
 from omnishop.catalog.models import Variant
 from omnishop.channels.models import Channel
 from omnishop.inventory import services as inventory
@@ -63,6 +64,12 @@ def sku_page(request: HttpRequest, sku: str) -> HttpResponse:
     levels = {s.location_id: s for s in all_levels}
     rows = [{"location": x, "level": levels.pop(x.pk, None)} for x in active_locations()]
     rows += [{"location": s.location, "level": s} for s in levels.values()]  # inactive locations with stock
+    show_costs = request.user.has_perm(VIEW_PO)  # costs are the buyers' data
+    if show_costs:
+        valuations = inventory.valuations_of((variant.pk, row["location"].pk) for row in rows)
+        for row in rows:
+            valuation = valuations.get((variant.pk, row["location"].pk))
+            row["average_cost"] = unit_money(valuation.average_cost, valuation.currency) if valuation else "—"
     channels = list(Channel.objects.filter(is_active=True).order_by("code"))
     availability = [inventory.availability_of(channel=c, variant=variant) for c in channels]
     movements = StockMovement.objects.filter(variant=variant).select_related("location").order_by("-id")
@@ -82,6 +89,7 @@ def sku_page(request: HttpRequest, sku: str) -> HttpResponse:
             "channels": list(zip(channels, availability, strict=True)),
             "movements": movements[:20],
             "can_move": request.user.has_perm(MOVE_STOCK),
+            "show_costs": show_costs,
         },
         title=_("Stock of %(sku)s") % {"sku": variant.sku},
     )

@@ -1,5 +1,6 @@
 """Purchasing on the stock desk: replenishment suggestions turned into draft purchase orders, orders typed
-in by a buyer, a draft's quantities edited, sent, received in part or in full, or cancelled."""
+in by a buyer, a draft's quantities edited, sent, received in part or in full (with the delivery's extra
+charge), or cancelled — every line shown at its unit cost and its landed unit cost."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from omnishop.backoffice.kit import money
+from omnishop.backoffice.kit import money, unit_money
 from omnishop.catalog.models import SupplierOffer
 from omnishop.core.errors import DomainError
 from omnishop.inventory import services as inventory
@@ -77,7 +78,8 @@ def suggestions(request: HttpRequest) -> HttpResponse:
             "rows": [
                 {
                     "s": s,
-                    "cost": money(s.unit_cost, s.currency),
+                    "cost": unit_money(s.unit_cost, s.currency),
+                    "landed": unit_money(s.landed_unit_cost, s.currency),
                     "total": money(s.unit_cost * s.quantity, s.currency),
                 }
                 for s in rows or []
@@ -117,8 +119,18 @@ def order_new(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _landing(offer: SupplierOffer | None) -> str:
+    """'freight 0.30 GBP a unit, duty 10 %' — what the offer lands on top of its cost ('' if nothing)."""
+    if offer is None or not (offer.freight_per_unit or offer.duty_percent):
+        return ""
+    return _("freight %(freight)s a unit, duty %(duty)s %%") % {
+        "freight": unit_money(offer.freight_per_unit, offer.currency),
+        "duty": f"{Decimal(offer.duty_percent).normalize():f}",
+    }
+
+
 def _lines(order: PurchaseOrder):
-    lines = list(order.lines.select_related("variant"))
+    lines = list(order.lines.select_related("variant").prefetch_related("receipts"))
     offers = {
         o.variant_id: o
         for o in SupplierOffer.objects.filter(
@@ -129,9 +141,20 @@ def _lines(order: PurchaseOrder):
         {
             "line": x,
             "open": max(0, x.quantity - x.received),
-            "unit_cost": money(x.unit_cost, order.currency),
+            "unit_cost": unit_money(x.unit_cost, order.currency),
+            "landed_unit_cost": unit_money(x.landed_unit_cost, order.currency),
             "total": money(x.unit_cost * x.quantity, order.currency),
+            "landed_total": money(x.landed_unit_cost * x.quantity, order.currency),
             "offer": offers.get(x.variant_id),
+            "offer_landing": _landing(offers.get(x.variant_id)),
+            "receipts": [
+                {
+                    "receipt": r,
+                    "extra_charge": money(r.extra_charge, order.currency) if r.extra_charge else "—",
+                    "landed_unit_cost": unit_money(r.landed_unit_cost, order.currency),
+                }
+                for r in x.receipts.all()
+            ],
         }
         for x in lines
     ]
@@ -153,6 +176,12 @@ def _order_page(request: HttpRequest, order: PurchaseOrder, status: int = 200, *
         "total": money(
             sum((x["line"].unit_cost * x["line"].quantity for x in lines), Decimal(0)), order.currency
         ),
+        "landed_total": money(
+            sum((x["line"].landed_unit_cost * x["line"].quantity for x in lines), Decimal(0)), order.currency
+        ),
+        "receipts": sorted(
+            ((x["line"], r) for x in lines for r in x["receipts"]), key=lambda pair: pair[1]["receipt"].pk
+        ),
         "can_change": can_change,
         "errors": list(extra.get("errors", [])),
         "summary": extra.get("summary"),
@@ -163,7 +192,9 @@ def _order_page(request: HttpRequest, order: PurchaseOrder, status: int = 200, *
     receivable = (PurchaseOrder.Status.SENT, PurchaseOrder.Status.PARTIALLY_RECEIVED)
     if can_change and order.status in receivable:
         open_lines = [x["line"] for x in lines if x["open"]]
-        context["receive_form"] = extra.get("receive_form") or ReceivePurchaseOrderForm(lines=open_lines)
+        context["receive_form"] = extra.get("receive_form") or ReceivePurchaseOrderForm(
+            lines=open_lines, currency=order.currency
+        )
     # A refused form the order's state no longer offers (received while a draft, edited once sent): its
     # reason is shown above the page instead.
     context["errors"] += [
@@ -234,16 +265,30 @@ def order_receive(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method != "POST":
         return _back(order)
     # Every line parses (not only the open ones), so a repeated post still reads the same delivery.
-    form = ReceivePurchaseOrderForm(request.POST, lines=list(order.lines.select_related("variant")))
+    form = ReceivePurchaseOrderForm(
+        request.POST, lines=list(order.lines.select_related("variant")), currency=order.currency
+    )
     if not form.is_valid():
         return _order_page(request, order, status=400, receive_form=form)
     received = form.received()
+    extra_charge = form.cleaned_data.get("extra_charge")
     if not confirmed(request):
+        landed = {x.variant.sku: x.landed_unit_cost for x in order.lines.select_related("variant")}
         summary = [
-            _("Receive %(qty)s × %(sku)s at %(loc)s (on hand goes up by %(qty)s).")
-            % {"qty": qty, "sku": sku, "loc": order.location.code}
+            _("Receive %(qty)s × %(sku)s at %(loc)s (on hand goes up by %(qty)s), landed at %(cost)s a unit.")
+            % {
+                "qty": qty,
+                "sku": sku,
+                "loc": order.location.code,
+                "cost": unit_money(landed[sku], order.currency),
+            }
             for sku, qty in received
         ]
+        if extra_charge:
+            summary.append(
+                _("Spread an extra charge of %(charge)s over these lines by value.")
+                % {"charge": money(extra_charge, order.currency)}
+            )
         return _order_page(request, order, receive_form=form, summary=summary, confirming="receive")
     key = f"desk:{form.cleaned_data['token']}"
     if PurchaseOrderReceipt.objects.filter(line__purchase_order=order, key=key).exists():
@@ -252,6 +297,7 @@ def order_receive(request: HttpRequest, pk: int) -> HttpResponse:
     call = lambda: inventory.receive_purchase_order(  # noqa: E731
         order=order,
         lines=[inventory.ReceiptLine(sku, qty, key) for sku, qty in received],
+        extra_charge=extra_charge,
         actor=actor(request),
     )
     if run(request, form, call, done=_("Delivery received.")) is not None:

@@ -211,3 +211,29 @@ def test_a_variant_page_refuses_two_preferred_offers_at_once(admin_client, catal
     assert two_preferred.status_code == 200
     assert b"at most one offer" in two_preferred.content
     assert SupplierOffer.objects.filter(is_preferred=True).count() == 1
+
+
+def test_the_offer_screen_takes_freight_and_duty_and_shows_the_landed_unit_cost(admin_client, catalog):
+    offer = SupplierOffer.objects.get()
+    url = reverse("admin:catalog_supplieroffer_change", args=[offer.pk])
+    fields = {
+        "supplier": offer.supplier_id,
+        "variant": offer.variant_id,
+        "supplier_sku": "",
+        "cost": "4.0000",
+        "currency": "GBP",
+        "lead_time_days": 7,
+        "min_order_quantity": 1,
+        "pack_size": 1,
+    }
+    refused = admin_client.post(url, {**fields, "freight_per_unit": "-1", "duty_percent": "0"})
+    assert refused.status_code == 200 and refused.context_data["adminform"].form.errors
+    saved = admin_client.post(url, {**fields, "freight_per_unit": "0.5", "duty_percent": "12.5"})
+    assert saved.status_code == 302, saved.content
+    offer.refresh_from_db()
+    assert (str(offer.freight_per_unit), str(offer.duty_percent)) == ("0.5000", "12.5000")
+    page = admin_client.get(url).content.decode()
+    assert "5.0000 GBP" in page  # 4.00 + 0.50 + 12.5 % of 4.00
+    assert (
+        "5.0000 GBP" in admin_client.get(reverse("admin:catalog_supplieroffer_changelist")).content.decode()
+    )

@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 import pytest
+from django.db import IntegrityError, transaction
 
 from omnishop.catalog import services
 from omnishop.catalog.models import Supplier, SupplierOffer
@@ -108,6 +109,11 @@ def test_offers_default_to_the_suppliers_currency_and_lead_time(supplier, hoodie
         ({"currency": "ABC"}, "invalid_currency", "currency"),
         ({"variant_id": 99999}, "variant_not_found", "variant_id"),
         ({"supplier_id": 99999}, "supplier_not_found", "supplier_id"),
+        ({"freight_per_unit": "-0.01"}, "invalid_amount", "freight_per_unit"),
+        ({"freight_per_unit": "0.00001"}, "invalid_amount", "freight_per_unit"),
+        ({"duty_percent": "-1"}, "validation_error", "duty_percent"),
+        ({"duty_percent": "1000"}, "validation_error", "duty_percent"),
+        ({"duty_percent": "2.00001"}, "validation_error", "duty_percent"),
     ],
 )
 def test_bad_offers_are_refused(staff_api, supplier, hoodie, change, code, field):
@@ -181,3 +187,66 @@ def test_deleting_a_supplier_removes_its_offers(staff_api, supplier, offer):
     assert staff_api.delete(f"/catalog/suppliers/{supplier.pk}").status_code == 204
     assert not SupplierOffer.objects.exists()
     assert error(staff_api.get(f"/catalog/suppliers/{supplier.pk}"))["code"] == "supplier_not_found"
+
+
+@pytest.mark.parametrize(
+    ("cost", "freight", "duty", "landed"),
+    [
+        ("2.5000", "0.3000", "12.5", "3.1125"),  # 2.50 + 0.30 + 12.5 % of 2.50
+        ("2.5000", "0", "0", "2.5000"),  # no landed components: the cost itself
+        ("1.0001", "0", "50", "1.5002"),  # 1.50015 rounds half up
+        ("1.0003", "0", "50", "1.5005"),  # 1.50045 rounds half up, not to even
+        ("0.0000", "0.7500", "20", "0.7500"),  # free goods still cost their freight
+    ],
+)
+def test_landed_unit_cost_is_cost_plus_freight_plus_duty_on_the_cost_rounded_half_up(
+    cost, freight, duty, landed
+):
+    result = services.landed_unit_cost(
+        cost=Decimal(cost), freight_per_unit=Decimal(freight), duty_percent=Decimal(duty)
+    )
+    assert result == Decimal(landed) and result.as_tuple().exponent == -4
+
+
+def test_an_offers_landed_cost_components_round_trip_through_the_api(staff_api, supplier, hoodie):
+    variant = hoodie.variants.first()
+    created = staff_api.post(
+        "/catalog/supplier-offers",
+        {
+            "supplier_id": supplier.pk,
+            "variant_id": variant.pk,
+            "cost": "2.50",
+            "freight_per_unit": "0.3",
+            "duty_percent": "12.5",
+        },
+    )
+    assert created.status_code == 201, created.content
+    body = created.json()
+    assert (body["freight_per_unit"], body["duty_percent"], body["landed_unit_cost"]) == (
+        "0.3000",
+        "12.5000",
+        "3.1125",
+    )
+    changed = staff_api.patch(f"/catalog/supplier-offers/{body['id']}", {"duty_percent": "0"})
+    assert changed.status_code == 200, changed.content
+    assert changed.json()["landed_unit_cost"] == "2.8000"
+    read = staff_api.get(f"/catalog/supplier-offers/{body['id']}").json()
+    assert (read["freight_per_unit"], read["duty_percent"], read["landed_unit_cost"]) == (
+        "0.3000",
+        "0.0000",
+        "2.8000",
+    )
+    plain = services.create_offer(supplier=supplier, variant=hoodie.variants.last(), cost="4")
+    assert (plain.freight_per_unit, plain.duty_percent) == (Decimal(0), Decimal(0))
+
+
+@pytest.mark.parametrize("field", ["freight_per_unit", "duty_percent"])
+def test_the_database_refuses_negative_landed_cost_components(supplier, hoodie, field):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        SupplierOffer.objects.create(
+            supplier=supplier,
+            variant=hoodie.variants.first(),
+            cost=Decimal(1),
+            currency="GBP",
+            **{field: Decimal("-0.0001")},
+        )

@@ -86,7 +86,8 @@ class SuppliersTarget(Target):
 
 
 class SupplierOffersTarget(Target):
-    """What a supplier charges for a variant: (supplier code, SKU) → cost, currency, lead time, MOQ, pack.
+    """What a supplier charges for a variant: (supplier code, SKU) → cost, currency, lead time, MOQ, pack,
+    and freight a unit and duty % when the file has them.
 
     Rows are decided in file order against the batch's offers (every offer of the batch's variants is
     loaded, so a preferred row unsets its variant's other preferred offer in memory), then written at once
@@ -137,6 +138,11 @@ class SupplierOffersTarget(Target):
             try:  # the catalog's checks, before the offer changes
                 cost = catalog.parse_cost(data["cost"])
                 currency = validate_currency(data.get("currency") or supplier.currency)
+                freight, duty = data.get("freight_per_unit"), data.get("duty_percent")
+                freight = (
+                    None if freight in (None, "") else catalog.parse_cost(freight, field="freight_per_unit")
+                )
+                duty = None if duty in (None, "") else catalog.parse_percent(duty)
             except DomainError as exc:
                 results.append(Result(QUARANTINED, [reason_of(exc)]))
                 continue
@@ -151,6 +157,11 @@ class SupplierOffersTarget(Target):
             offer.lead_time_days = data.get("lead_time_days") or supplier.default_lead_time_days
             offer.min_order_quantity = data.get("min_order_quantity") or 1
             offer.pack_size = data.get("pack_size") or 1
+            # Landed-cost components only when the file has them: a plain price list keeps them.
+            if freight is not None:
+                offer.freight_per_unit = freight
+            if duty is not None:
+                offer.duty_percent = duty
             if data.get("is_preferred") is not None:
                 offer.is_preferred = bool(data["is_preferred"])
             if offer.is_preferred:  # save_offer's rule: the variant's other preferred offer steps down

@@ -248,6 +248,33 @@ def test_an_offer_cost_with_more_than_four_decimals_is_quarantined(run_import, r
     assert not SupplierOffer.objects.exists()
 
 
+def test_a_price_list_carries_freight_and_duty_and_one_without_them_keeps_them(run_import, retail_channel):
+    catalog.create_product(
+        title="Mug", variants=[catalog.NewVariant(sku="MUG-1"), catalog.NewVariant(sku="MUG-2")]
+    )
+    catalog.create_supplier(code="acme", name="Acme", currency="EUR")
+    job = run_import(
+        "supplier_offers",
+        csv(
+            "supplier,sku,cost,freight_per_unit,duty_percent",
+            "acme,MUG-1,2.00,0.25,12.5",
+            "acme,MUG-2,2.00,-1,",
+        ),
+    )
+    assert (job.imported, job.quarantined) == (1, 1)
+    assert reasons(job) == {3: ("freight_per_unit", "invalid_amount")}
+    offer = SupplierOffer.objects.get()
+    assert (offer.freight_per_unit, offer.duty_percent) == (Decimal("0.2500"), Decimal("12.5000"))
+    assert catalog.offer_landed_unit_cost(offer) == Decimal("2.5000")
+    run_import("supplier_offers", csv("supplier,sku,cost", "acme,MUG-1,2.10"))  # a plain price list
+    offer.refresh_from_db()
+    assert (offer.cost, offer.freight_per_unit, offer.duty_percent) == (
+        Decimal("2.1000"),
+        Decimal("0.2500"),
+        Decimal("12.5000"),
+    )
+
+
 def test_supplier_contact_details_are_checked_and_stored_as_the_catalog_stores_them(run_import, own_profiles):
     job = run_import(
         "rules_suppliers",

@@ -41,8 +41,24 @@ def order_out(po: PurchaseOrder) -> dict:
         "sent_at": po.sent_at,
         "closed_at": po.closed_at,
         "lines": [
-            {"sku": x.variant.sku, "quantity": x.quantity, "received": x.received, "unit_cost": x.unit_cost}
-            for x in po.lines.select_related("variant")
+            {
+                "sku": x.variant.sku,
+                "quantity": x.quantity,
+                "received": x.received,
+                "unit_cost": x.unit_cost,
+                "landed_unit_cost": x.landed_unit_cost,
+                "receipts": [
+                    {
+                        "key": r.key,
+                        "quantity": r.quantity,
+                        "extra_charge": r.extra_charge,
+                        "landed_unit_cost": r.landed_unit_cost,
+                        "created_at": r.created_at,
+                    }
+                    for r in x.receipts.all()
+                ],
+            }
+            for x in po.lines.select_related("variant").prefetch_related("receipts")
         ],
     }
 
@@ -144,6 +160,7 @@ def receive_order(request: HttpRequest, order_id: Id, body: ReceiveIn):
         order=_order(order_id),
         lines=[services.ReceiptLine(x.sku, x.quantity, x.key) for x in body.lines],
         allow_over_receipt=body.allow_over_receipt,
+        extra_charge=body.extra_charge,
         actor=actor(request),
     )
     return order_out(_order(order.pk))

@@ -3,7 +3,8 @@
 Modules by concept: `stock` (the guarded primitives, receipts, adjustments, the ledger check), `holds`
 (reservations and allocations), `availability` (available-to-promise), `strategies` (allocation),
 `transfers` (transfers and cycle counts), `replenishment` (reorder suggestions and purchase orders),
-`locations` (locations, channel links and policies).
+`locations` (locations, channel links and policies), `valuation` (landed cost of receipts and the
+weighted-average cost of stock).
 """
 
 from .arrivals import on_stock_arrived
@@ -25,6 +26,7 @@ from .replenishment import (
     Suggestion,
     cancel_purchase_order,
     change_draft_quantities,
+    costs_for_draft_line,
     create_purchase_order,
     create_replenishment_orders,
     open_low_stock_alerts,
@@ -57,6 +59,7 @@ from .transfers import (
     review_count,
     start_count,
 )
+from .valuation import allocate_charge, valuations_of
 from .worklists import low_stock_on_sale
 
 __all__ = [
@@ -72,6 +75,7 @@ __all__ = [
     "SkuQuantity",
     "Suggestion",
     "adjust_stock",
+    "allocate_charge",
     "allocate_reservation",
     "allocate_stock",
     "atp",
@@ -85,6 +89,7 @@ __all__ = [
     "change_draft_quantities",
     "channel_locations",
     "complete_count",
+    "costs_for_draft_line",
     "create_location",
     "create_purchase_order",
     "create_replenishment_orders",
@@ -112,6 +117,7 @@ __all__ = [
     "ship_allocation",
     "start_count",
     "suggest_replenishment",
+    "valuations_of",
     "variants_by_sku",
     "verify_ledger",
 ]

@@ -8,6 +8,10 @@ offer's lead time in days and z the service level's normal quantile (95 % → 1.
     reorder point ROP = μ · L + SS                    (rounded up)
     position          = free stock + still on order   (open purchase orders to this location)
     suggest when position < ROP:  ROP + μ · review_days − position, rounded up to the MOQ, then to whole packs.
+
+Each line records its landed unit cost when drafted (the supplier offer's freight and duty on top of the
+unit cost, `catalog.services.landed_unit_cost`); receipts book it, plus their share of a delivery's extra
+charge, and fold it into the stock's weighted-average cost (`valuation`).
 """
 
 from __future__ import annotations
@@ -27,7 +31,9 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from omnishop.catalog.models import Supplier, SupplierOffer, Variant
+from omnishop.catalog.services import landed_unit_cost, offer_landed_unit_cost
 from omnishop.core.errors import InvalidTransition, ValidationFailed
+from omnishop.core.money import CurrencyMismatch
 
 from ..errors import DuplicateLine, NoSupplierOffer, OverReceipt
 from ..models import (
@@ -40,6 +46,7 @@ from ..models import (
     StockMovement,
 )
 from .stock import add_on_hand, check_quantity, record_events, variants_by_sku
+from .valuation import allocate_charge, parse_extra_charge, receipt_unit_cost, revalue_on_receipt
 
 OPEN_PO = (PurchaseOrder.Status.DRAFT, PurchaseOrder.Status.SENT, PurchaseOrder.Status.PARTIALLY_RECEIVED)
 
@@ -61,6 +68,7 @@ class Suggestion:
     quantity: int
     unit_cost: Decimal
     currency: str
+    landed_unit_cost: Decimal
 
 
 def round_to_order(quantity: int, *, moq: int, pack_size: int) -> int:
@@ -164,6 +172,7 @@ def suggest_replenishment(
                 quantity=round_to_order(need, moq=offer.min_order_quantity, pack_size=offer.pack_size),
                 unit_cost=offer.cost,
                 currency=offer.currency,
+                landed_unit_cost=offer_landed_unit_cost(offer),
             )
         )
     if reorder_points:
@@ -192,7 +201,8 @@ def create_replenishment_orders(
     service_level: float = 0.95,
     actor: str = "",
 ) -> list[PurchaseOrder]:
-    """Draft purchase orders for everything under its reorder point, one per (supplier, location).
+    """Draft purchase orders for everything under its reorder point, one per (supplier, location) — and
+    per currency, in the rare case one supplier's offers are in several.
 
     Running it twice does not order twice: the first run's drafts count as on order.
     """
@@ -200,15 +210,15 @@ def create_replenishment_orders(
         suggestions = suggest_replenishment(
             location=location, window_days=window_days, service_level=service_level
         )
-        groups: dict[tuple[int, int], list[Suggestion]] = defaultdict(list)
+        groups: dict[tuple[int, int, str], list[Suggestion]] = defaultdict(list)
         for s in suggestions:
-            groups[(s.supplier_id, s.location_id)].append(s)
+            groups[(s.supplier_id, s.location_id, s.currency)].append(s)
         orders = []
-        for (supplier_id, location_id), items in sorted(groups.items()):
+        for (supplier_id, location_id, currency), items in sorted(groups.items()):
             order = _new_order(
                 supplier_id=supplier_id,
                 location_id=location_id,
-                currency=items[0].currency,
+                currency=currency,
                 actor=actor,
                 note="Replenishment suggestion",
             )
@@ -219,6 +229,7 @@ def create_replenishment_orders(
                         variant_id=s.variant_id,
                         quantity=s.quantity,
                         unit_cost=s.unit_cost,
+                        landed_unit_cost=s.landed_unit_cost,
                     )
                     for s in items
                 ]
@@ -259,7 +270,9 @@ def create_purchase_order(
     note: str = "",
     actor: str = "",
 ) -> PurchaseOrder:
-    """A draft purchase order typed in by a buyer."""
+    """A draft purchase order typed in by a buyer, in the supplier's currency. A line without a unit cost
+    takes the supplier's offer's; every line lands at its unit cost plus the offer's freight and duty (an
+    offer in another currency than the order's is refused rather than mixed in)."""
     if not lines:
         raise ValidationFailed("At least one line is needed.", field="lines")
     seen = set()
@@ -278,16 +291,14 @@ def create_purchase_order(
     rows = []
     for i, line in enumerate(lines):
         variant: Variant = variants[line.sku]
-        cost = line.unit_cost
-        if cost is None:
-            offer = offers.get(variant.pk)
-            if offer is None:
-                raise NoSupplierOffer(
-                    f"{supplier.code} has no offer for {line.sku}; give unit_cost.",
-                    field=f"lines[{i}].unit_cost",
-                )
-            cost = offer.cost
-        rows.append((variant, line.quantity, cost))
+        cost, landed = line_costs(
+            offer=offers.get(variant.pk),
+            unit_cost=line.unit_cost,
+            currency=supplier.currency,
+            sku=line.sku,
+            field=f"lines[{i}].unit_cost",
+        )
+        rows.append((variant, line.quantity, cost, landed))
     with transaction.atomic():
         order = _new_order(
             supplier_id=supplier.pk,
@@ -297,9 +308,55 @@ def create_purchase_order(
             note=note,
         )
         PurchaseOrderLine.objects.bulk_create(
-            [PurchaseOrderLine(purchase_order=order, variant=v, quantity=q, unit_cost=c) for v, q, c in rows]
+            [
+                PurchaseOrderLine(
+                    purchase_order=order, variant=v, quantity=q, unit_cost=c, landed_unit_cost=lc
+                )
+                for v, q, c, lc in rows
+            ]
         )
     return order
+
+
+def line_costs(
+    *,
+    offer: SupplierOffer | None,
+    unit_cost: Decimal | None,
+    currency: str,
+    sku: str,
+    field: str = "unit_cost",
+) -> tuple[Decimal, Decimal]:
+    """(unit cost, landed unit cost) of a purchase order line in `currency`: the cost typed in, or else the
+    supplier's offer's; landed = that cost + the offer's freight a unit + its duty % of the cost. An offer in
+    another currency is refused (`currency_mismatch`) when its cost or its freight and duty would be used."""
+    if offer is not None and offer.currency != currency:
+        if unit_cost is None or offer.freight_per_unit or offer.duty_percent:
+            raise CurrencyMismatch(
+                f"The supplier's offer for {sku} is in {offer.currency}, the order in {currency}; give the "
+                f"unit cost in {currency} and correct the offer.",
+                field=field,
+                expected=currency,
+                got=offer.currency,
+            )
+        offer = None  # a cost typed in the order's currency; nothing of the offer lands on it
+    if unit_cost is None:
+        if offer is None:
+            raise NoSupplierOffer(f"The supplier has no offer for {sku}; give unit_cost.", field=field)
+        unit_cost = offer.cost
+    if offer is None:
+        return unit_cost, unit_cost
+    landed = landed_unit_cost(
+        cost=unit_cost, freight_per_unit=offer.freight_per_unit, duty_percent=offer.duty_percent
+    )
+    return unit_cost, landed
+
+
+def costs_for_draft_line(
+    *, order: PurchaseOrder, variant: Variant, unit_cost: Decimal, field: str = "unit_cost"
+) -> tuple[Decimal, Decimal]:
+    """`line_costs` for a line added to or changed on a draft by hand (the admin's order screen)."""
+    offer = SupplierOffer.objects.filter(supplier_id=order.supplier_id, variant=variant).first()
+    return line_costs(offer=offer, unit_cost=unit_cost, currency=order.currency, sku=variant.sku, field=field)
 
 
 def change_draft_quantities(*, order: PurchaseOrder, quantities: dict[str, int]) -> PurchaseOrder:
@@ -368,11 +425,20 @@ class ReceiptLine:
 
 
 def receive_purchase_order(
-    *, order: PurchaseOrder, lines: Sequence[ReceiptLine], allow_over_receipt: bool = False, actor: str = ""
+    *,
+    order: PurchaseOrder,
+    lines: Sequence[ReceiptLine],
+    allow_over_receipt: bool = False,
+    extra_charge: Decimal | None = None,
+    actor: str = "",
 ) -> PurchaseOrder:
-    """Book delivered goods: a receipt movement per new receipt line; repeats of a key are no-ops."""
+    """Book delivered goods: a receipt movement per new receipt line; repeats of a key are no-ops. Each
+    receipt lands at its line's landed unit cost plus its share of `extra_charge` (the delivery's freight,
+    clearance…, in the order's currency, spread over the new lines by value) and updates the stock's
+    weighted-average cost; a stock valued in another currency refuses the whole delivery."""
     if not lines:
         raise ValidationFailed("At least one line is needed.", field="lines")
+    charge = parse_extra_charge(extra_charge)
     keys = set()
     for i, line in enumerate(lines):
         check_quantity(line.quantity, field=f"lines[{i}].quantity")
@@ -418,7 +484,9 @@ def receive_purchase_order(
                     received=po_line.received,
                 )
             todo.append((po_line, line))
-        for po_line, line in sorted(todo, key=lambda pair: pair[0].variant_id):
+        shares = allocate_charge(charge, [(line.quantity, p.landed_unit_cost) for p, line in todo])
+        booked = sorted(zip(todo, shares, strict=True), key=lambda item: item[0][0].variant_id)
+        for (po_line, line), share in booked:
             movement = StockMovement.objects.create(
                 variant_id=po_line.variant_id,
                 location_id=locked.location_id,
@@ -429,14 +497,31 @@ def receive_purchase_order(
                 reference=locked.number,
                 actor=actor,
             )
+            landed = receipt_unit_cost(line_cost=po_line.landed_unit_cost, units=line.quantity, share=share)
             try:
                 with transaction.atomic():
                     PurchaseOrderReceipt.objects.create(
-                        line=po_line, key=line.key, quantity=line.quantity, movement=movement
+                        line=po_line,
+                        key=line.key,
+                        quantity=line.quantity,
+                        movement=movement,
+                        extra_charge=share,
+                        landed_unit_cost=landed,
                     )
             except IntegrityError:  # pragma: no cover - guarded by the PO row lock above
                 raise InvalidTransition("Receipt line already booked.", field="lines") from None
-            add_on_hand(variant_id=po_line.variant_id, location_id=locked.location_id, quantity=line.quantity)
+            on_hand = add_on_hand(
+                variant_id=po_line.variant_id, location_id=locked.location_id, quantity=line.quantity
+            )
+            revalue_on_receipt(
+                variant_id=po_line.variant_id,
+                location_id=locked.location_id,
+                sku=line.sku,
+                currency=locked.currency,
+                units=line.quantity,
+                unit_cost=landed,
+                on_hand_after=on_hand,
+            )
         PurchaseOrderLine.objects.bulk_update([p for p, _ in todo], ["received"])
         record_events(((p.variant_id, locked.location_id) for p, _ in todo), cause="receipt")
         complete = all(x.received >= x.quantity for x in po_lines.values())

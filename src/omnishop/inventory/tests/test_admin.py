@@ -1,5 +1,7 @@
 """Back-office screens render, and their actions go through the services (the books stay balanced)."""
 
+from decimal import Decimal
+
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -33,6 +35,7 @@ def test_every_inventory_screen_renders(admin_client, shop, warehouse, make_vari
         "purchaseorder",
         "lowstockalert",
         "channelinventorypolicy",
+        "stockvaluation",
     ):
         response = admin_client.get(reverse(f"admin:inventory_{model}_changelist"))
         assert response.status_code == 200, model
@@ -79,3 +82,38 @@ def test_replenish_action_drafts_purchase_orders(admin_client, warehouse):
     )
     assert "0 draft purchase order(s) created." in response.content.decode()
     assert PurchaseOrder.objects.count() == 0
+
+
+def test_a_line_added_to_a_draft_in_the_admin_lands_like_one_the_services_draft(
+    admin_client, warehouse, make_variant, make_offer
+):
+    mug, cup = make_variant("MUG"), make_variant("CUP")
+    offer = make_offer(mug, "potter", cost=Decimal("2"), freight_per_unit=Decimal("0.25"), duty_percent=10)
+    make_offer(cup, "potter", cost=Decimal("1"), freight_per_unit=Decimal("0.10"))
+    po = services.create_purchase_order(
+        supplier=offer.supplier, location=warehouse, lines=[services.OrderLine("MUG", 5)]
+    )
+    line = po.lines.get()
+    form = {
+        "supplier": po.supplier_id,
+        "location": po.location_id,
+        "currency": po.currency,
+        "note": "",
+        "lines-TOTAL_FORMS": 2,
+        "lines-INITIAL_FORMS": 1,
+        "lines-MIN_NUM_FORMS": 0,
+        "lines-MAX_NUM_FORMS": 1000,
+        "lines-0-id": line.pk,
+        "lines-0-purchase_order": po.pk,
+        "lines-0-variant": mug.pk,
+        "lines-0-quantity": 5,
+        "lines-0-unit_cost": "1.8000",  # renegotiated: still lands with the offer's freight and duty
+        "lines-1-purchase_order": po.pk,
+        "lines-1-variant": cup.pk,
+        "lines-1-quantity": 3,
+        "lines-1-unit_cost": "1.0000",
+    }
+    response = admin_client.post(reverse("admin:inventory_purchaseorder_change", args=[po.pk]), form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    landed = {x.variant.sku: x.landed_unit_cost for x in po.lines.select_related("variant")}
+    assert landed == {"MUG": Decimal("2.2300"), "CUP": Decimal("1.1000")}

@@ -7,6 +7,7 @@ import random
 import threading
 from collections import Counter
 from datetime import timedelta
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 from django.db import connection
@@ -14,7 +15,7 @@ from django.utils import timezone
 
 from omnishop.core.errors import DomainError
 from omnishop.inventory import services
-from omnishop.inventory.models import Allocation, Reservation, StockLevel
+from omnishop.inventory.models import Allocation, Reservation, StockLevel, StockValuation
 from omnishop.inventory.services import LineRequest
 
 from .conftest import assert_books_balance
@@ -179,4 +180,37 @@ def test_expiry_sweeper_and_order_placement_racing_on_the_same_holds_settle_each
     assert Allocation.objects.count() == statuses["converted"]
     level = StockLevel.objects.get(variant=v)
     assert (level.reserved, level.allocated) == (0, statuses["converted"])
+    assert_books_balance()
+
+
+def test_concurrent_receipts_of_one_sku_fold_every_unit_into_its_average_once(
+    warehouse, make_variant, make_offer
+):
+    """Eight purchase orders at eight landed costs, received at once: the stock level's row lock serialises
+    them, so the average is over every unit, none lost to a concurrent update or a duplicate valuation."""
+    v = make_variant(
+        "LANDED-RACE"
+    )  # no stock level and no valuation yet: the first receipts race to create them
+    orders = []
+    for n in range(8):
+        offer = make_offer(
+            v, f"kiln-{n}", cost=f"{n + 1}.0000", freight_per_unit="0.2500", is_preferred=False
+        )
+        po = services.create_purchase_order(
+            supplier=offer.supplier, location=warehouse, lines=[services.OrderLine("LANDED-RACE", n + 1)]
+        )
+        orders.append(services.send_purchase_order(order=po))
+
+    def receive(po):
+        services.receive_purchase_order(
+            order=po, lines=[services.ReceiptLine("LANDED-RACE", po.lines.get().quantity, "dn")]
+        )
+
+    assert run_concurrently(receive, orders, workers=8) == ["ok"] * 8
+    valuation = StockValuation.objects.get(variant=v, location=warehouse)
+    units = sum(range(1, 9))  # 36
+    value = sum(Decimal(n) * (Decimal(n) + Decimal("0.25")) for n in range(1, 9))  # Σ units × landed
+    assert (valuation.quantity, valuation.value) == (units, value)
+    assert valuation.average_cost == (value / units).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
+    assert StockLevel.objects.get(variant=v, location=warehouse).on_hand == units
     assert_books_balance()

@@ -1,11 +1,13 @@
 """Replenishment from the ledger's sales, draft purchase orders per supplier, receiving them once."""
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from omnishop.catalog.models import SupplierOffer
 from omnishop.inventory import services
 from omnishop.inventory.models import LowStockAlert, PurchaseOrder, StockLevel, StockMovement
 from omnishop.inventory.services import LineRequest
@@ -69,6 +71,16 @@ def test_replenish_creates_draft_orders_grouped_by_supplier_rounded_to_moq_and_p
     assert LowStockAlert.objects.filter(variant=selling, resolved_at__isnull=True).exists()
 
 
+def test_replenishment_suggests_and_drafts_at_the_preferred_offers_landed_cost(selling, warehouse):
+    SupplierOffer.objects.filter(variant=selling).update(freight_per_unit=Decimal("0.15"), duty_percent=5)
+    services.adjust_stock(variant=selling, location=warehouse, delta=-35, reason_code="lost")
+    (s,) = services.suggest_replenishment(location=warehouse)
+    assert (s.unit_cost, s.landed_unit_cost, s.currency) == (Decimal("1.2000"), Decimal("1.4100"), "GBP")
+    (order,) = services.create_replenishment_orders(location=warehouse)
+    line = order.lines.get()
+    assert (line.unit_cost, line.landed_unit_cost) == (Decimal("1.2000"), Decimal("1.4100"))
+
+
 def test_receiving_a_purchase_order_books_receipts_once_per_receipt_line(staff_api, selling, warehouse):
     created = staff_api.post(
         "/inventory/purchase-orders",
@@ -76,7 +88,16 @@ def test_receiving_a_purchase_order_books_receipts_once_per_receipt_line(staff_a
     )
     assert created.status_code == 201, created.content
     po = created.json()
-    assert po["lines"] == [{"sku": "MUG", "quantity": 24, "received": 0, "unit_cost": "1.2000"}]
+    assert po["lines"] == [
+        {
+            "sku": "MUG",
+            "quantity": 24,
+            "received": 0,
+            "unit_cost": "1.2000",
+            "landed_unit_cost": "1.2000",  # the offer has no freight or duty
+            "receipts": [],
+        }
+    ]
     early = staff_api.post(
         f"/inventory/purchase-orders/{po['id']}/receive",
         {"lines": [{"sku": "MUG", "quantity": 1, "key": "a"}]},

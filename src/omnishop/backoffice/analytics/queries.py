@@ -28,6 +28,7 @@ from omnishop.inventory.models import LowStockAlert, StockLevel, StockLocation
 from omnishop.orders.models import Order, OrderException
 from omnishop.payments.models import Payment
 from omnishop.recommendations.models import Event
+from omnishop.support.services import jobs as support_jobs
 from omnishop.webhooks.models import WebhookEndpoint
 
 from . import schemas as s
@@ -454,6 +455,12 @@ def actions() -> s.AnalyticsActionsOut:
             _("Backorders waiting for stock"),
             Order.objects.filter(backordered_at__isnull=False, status=Order.Status.ON_HOLD).count(),
             reverse(admin("orders_order")) + "?status__exact=on_hold",
+        ),
+        (
+            "conversations_breaching_sla",
+            _("Conversations past their SLA"),
+            support_jobs.breached(now=timezone.now()).count(),
+            reverse("backoffice:support") + "?box=all&due_soon=on",
         ),
         (
             "webhooks_failing",

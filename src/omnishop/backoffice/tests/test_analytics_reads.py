@@ -129,7 +129,7 @@ def two_locations(months_of_orders):
         ("returns", lambda p: queries.returns_by_reason(p), 1),
         ("statuses", lambda p: queries.orders_by_status(p), 1),
         ("searches", lambda p: queries.zero_result_searches(p), 1),
-        ("actions", lambda p: queries.actions(), 5),
+        ("actions", lambda p: queries.actions(), 6),
     ],
 )
 def test_each_card_and_chart_reads_in_a_fixed_number_of_statements(

@@ -45,15 +45,21 @@ class Breach:
         return f"SLA breached: {what.lower()} was due {self.due_at:%Y-%m-%d %H:%M} UTC."
 
 
+def breached(*, now: datetime | None = None):
+    """The conversations past a target while their clock runs: unanswered past the first-response due time,
+    or unresolved past the resolution due time (a queryset: the dashboard counts it, the job reads it)."""
+    now = now or timezone.now()
+    return Conversation.objects.filter(status__in=CLOCK_RUNNING).filter(
+        Q(first_response_at__isnull=True, first_response_due_at__lt=now) | Q(resolution_due_at__lt=now)
+    )
+
+
 def sla_breaches(*, now: datetime | None = None) -> list[Breach]:
     """Conversations past a target while their clock runs: unanswered past the first-response due time, or
     unresolved past the resolution due time (one conversation can be both)."""
     now = now or timezone.now()
     late = (
-        Conversation.objects.filter(status__in=CLOCK_RUNNING)
-        .filter(
-            Q(first_response_at__isnull=True, first_response_due_at__lt=now) | Q(resolution_due_at__lt=now)
-        )
+        breached(now=now)
         .select_related("inbox", "customer", "assignee")
         .order_by("first_response_due_at", "pk")
     )

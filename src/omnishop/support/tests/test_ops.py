@@ -107,6 +107,30 @@ def test_sla_breaches_are_listed_marked_once_and_alerted_to_the_agent(
     assert Message.objects.filter(conversation=late, body_text__startswith="SLA breached").count() == 2
 
 
+def test_the_dashboards_action_list_counts_the_conversations_past_their_sla(write_in, agent, email_inbox):
+    from omnishop.backoffice.analytics import queries
+
+    email_inbox.sla_policy = SlaPolicy.objects.create(
+        name="Fast", first_response_minutes=30, resolution_minutes=120
+    )
+    email_inbox.save()
+    hour_ago = timezone.now() - timedelta(hours=1)
+    late = write_in("No answer yet", sender="late@example.com", received_at=hour_ago).conversation
+    answered = write_in("Answered", sender="fine@example.com", received_at=hour_ago).conversation
+    services.reply(conversation=answered, author=agent, body_text="Here you go")
+    waiting = write_in("Waiting on them", sender="wait@example.com", received_at=hour_ago).conversation
+    services.set_status(conversation=waiting, status=S.PENDING)
+    write_in("Just now", sender="new@example.com")
+
+    def action():
+        return {row.action: row for row in queries.actions().rows}["conversations_breaching_sla"]
+
+    assert action().count == 1  # the unanswered one; answered, waiting on the customer and fresh are not
+    assert action().link == "/admin/ops/support/?box=all&due_soon=on"
+    services.reply(conversation=late, author=agent, body_text="Sorry for the wait")
+    assert action().count == 0  # answered now, and its resolution is not due for another hour
+
+
 def test_an_unassigned_breach_alerts_the_inboxs_agents(write_in, agent, make_agent, email_inbox, mailoutbox):
     other = make_agent("kim", inboxes=[email_inbox])
     other.email = "kim@shop.example"

@@ -53,10 +53,15 @@ def _seed(orders: int) -> dict:
     from omnishop.orders.models import Order, OrderLine
 
     rng = random.Random(13)
+    # Scale knobs (defaults: the committed run). Complete Journey's scale is about
+    # BENCH_DASHBOARD_ORDERS=114029 BENCH_DASHBOARD_MAX_LINES=18 BENCH_DASHBOARD_PRODUCTS=20000 (≈ 1.1 M lines).
+    products_n = int(os.environ.get("BENCH_DASHBOARD_PRODUCTS", "500"))
+    max_lines = int(os.environ.get("BENCH_DASHBOARD_MAX_LINES", "8"))
     web = create_channel(code="bench-web", name="Web", kind="web", currency="GBP")
     market = create_channel(code="bench-market", name="Market", kind="marketplace", currency="EUR")
     Product.objects.bulk_create(
-        [Product(title=f"Bench product {i}", slug=f"bench-product-{i}") for i in range(500)], batch_size=500
+        [Product(title=f"Bench product {i}", slug=f"bench-product-{i}") for i in range(products_n)],
+        batch_size=500,
     )
     products = list(Product.objects.order_by("pk").values_list("pk", flat=True))
     Variant.objects.bulk_create(
@@ -80,7 +85,7 @@ def _seed(orders: int) -> dict:
                 "cancelled" if n % 50 == 0 else rng.choice(["paid", "fulfilled", "completed", "delivered"])
             )
             lines = [(rng.choice(variants), rng.randint(1, 3), Decimal(rng.randint(300, 9000)) / 100) for _ in
-                     range(rng.randint(1, 8))]  # fmt: skip
+                     range(rng.randint(1, max_lines))]  # fmt: skip
             merged = {}
             for (vid, sku), qty, price in lines:
                 merged.setdefault(vid, [sku, 0, price])[1] += qty
@@ -102,7 +107,7 @@ def _seed(orders: int) -> dict:
                 )  # fmt: skip
         insert_rows(OrderLine._meta.db_table, _LINE_COLUMNS, line_rows)
         lines_total += len(line_rows)
-    return {"orders": orders, "lines": lines_total, "end": end.date().isoformat()}
+    return {"orders": orders, "lines": lines_total, "products": products_n, "end": end.date().isoformat()}
 
 
 _ORDER_COLUMNS = (
@@ -306,7 +311,7 @@ def main(ctx) -> None:
         r = run_worker(__file__, url, str(orders), str(repeats))
         s = r["seeded"]
         history = (
-            f"{s['orders']} orders / {s['lines']} lines bulk-inserted over {DAYS} days (not the Complete Journey "
+            f"{s['orders']} orders / {s['lines']} lines / {s.get('products', 500)} products bulk-inserted over {DAYS} days (not the Complete Journey "
             f"import: see the module docstring), rollups by rebuild() in {r['rebuild_s']:.1f} s"
         )
         base = {

@@ -23,6 +23,7 @@ from .conftest import (
     CARD_3DS,
     CARD_DECLINED,
     CARD_NO_FUNDS,
+    CARD_OK,
     WHSEC,
     card,
     deliver,
@@ -356,8 +357,22 @@ def test_finance_sees_failed_payments_most_recently_failed_first(web_channel, dj
 
 
 def test_what_a_reference_has_paid_in_ignores_refunds_and_is_zero_without_payments(web_channel):
-    assert services.captured_amount(reference="ORD-1") == 0
+    assert services.captured_amount(reference="ORD-1") == services.paid_amount(reference="ORD-1") == 0
     p = card(web_channel, "30.00")
     card(web_channel, "5.00", capture=False)
     services.refund_payment(payment=p, amount=Decimal("10.00"), key="r")
     assert services.captured_amount(reference="ORD-1") == Decimal("30.00")
+    assert services.paid_amount(reference="ORD-1") == Decimal("20.00")
+
+
+def test_a_card_charge_in_yen_is_rounded_to_whole_yen(web_channel):
+    p = services.start_payment(
+        channel=web_channel,
+        reference="J-1",
+        provider="test_card",
+        amount=Decimal("1000.5"),
+        currency="JPY",
+        token=CARD_OK,
+    )
+    stored = Payment.objects.get(pk=p.pk)
+    assert (str(p.amount), stored.amount, stored.captured) == ("1001", Decimal("1001"), Decimal("1001"))

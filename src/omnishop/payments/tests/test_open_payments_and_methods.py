@@ -9,7 +9,7 @@ import pytest
 from omnishop.core.errors import ValidationFailed
 from omnishop.customers.models import Customer
 from omnishop.payments import services
-from omnishop.payments.errors import UnknownProvider
+from omnishop.payments.errors import PaymentNotFound, UnknownProvider
 from omnishop.payments.models import Payment, SavedPaymentMethod
 
 from .conftest import CARD_3DS, card, transfer
@@ -105,3 +105,38 @@ def test_a_saved_method_needs_a_known_provider_and_a_sensible_token(shopper):
     )
     assert (len(longest.token), longest.label) == (200, "L" * 60)
     assert SavedPaymentMethod.objects.count() == 1
+
+
+def test_removing_the_default_method_makes_the_newest_one_left_the_default(shopper, other_shopper):
+    theirs = services.save_payment_method(customer=other_shopper, provider="test_card", token="tok_x")
+    oldest = services.save_payment_method(customer=shopper, provider="test_card", token="tok_1")
+    newer = services.save_payment_method(customer=shopper, provider="manual", token="tok_2", is_default=False)
+    default = services.save_payment_method(customer=shopper, provider="test_card", token="tok_3")
+    services.remove_payment_method(customer=shopper, method_id=default.pk)
+    assert not SavedPaymentMethod.objects.filter(pk=default.pk).exists()
+    assert list(SavedPaymentMethod.objects.filter(customer=shopper, is_default=True)) == [newer]
+    assert services.default_payment_method(customer=shopper) == newer
+    assert SavedPaymentMethod.objects.get(pk=oldest.pk).is_default is False
+    assert SavedPaymentMethod.objects.get(pk=theirs.pk).is_default is True
+
+
+def test_removing_a_spare_method_leaves_the_default_and_the_last_one_leaves_none(shopper):
+    default = services.save_payment_method(customer=shopper, provider="test_card", token="tok_1")
+    spare = services.save_payment_method(
+        customer=shopper, provider="test_card", token="tok_2", is_default=False
+    )
+    services.remove_payment_method(customer=shopper, method_id=spare.pk)
+    assert list(SavedPaymentMethod.objects.filter(customer=shopper)) == [default]
+    assert SavedPaymentMethod.objects.get(pk=default.pk).is_default is True
+    services.remove_payment_method(customer=shopper, method_id=default.pk)
+    assert services.default_payment_method(customer=shopper) is None
+
+
+def test_a_shopper_cannot_remove_another_shoppers_method_or_one_that_is_gone(shopper, other_shopper):
+    mine = services.save_payment_method(customer=shopper, provider="test_card", token="tok_1")
+    theirs = services.save_payment_method(customer=other_shopper, provider="test_card", token="tok_x")
+    for method_id in (theirs.pk, theirs.pk + 100):
+        with pytest.raises(PaymentNotFound) as refused:
+            services.remove_payment_method(customer=shopper, method_id=method_id)
+        assert (refused.value.code, refused.value.field) == ("payment_not_found", "method_id")
+    assert set(SavedPaymentMethod.objects.values_list("pk", flat=True)) == {mine.pk, theirs.pk}

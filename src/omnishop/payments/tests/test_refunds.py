@@ -11,11 +11,12 @@ from omnishop.core.errors import ValidationFailed
 from omnishop.payments import credit, services
 from omnishop.payments.errors import RefundExceedsCaptured, RefundKeyReused
 from omnishop.payments.models import Payment, Refund
-from omnishop.payments.services import SettledPayment
+from omnishop.payments.services import SettledPayment, SettledRefund
 
-from .conftest import card, transfer
+from .conftest import CARD_OK, card, transfer
 
 pytestmark = pytest.mark.django_db
+PAST = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def test_a_refund_gives_back_part_of_a_captured_payment(web_channel, told):
@@ -223,3 +224,88 @@ def test_a_reference_refund_starts_with_the_payment_taken_last_not_the_one_writt
         (taken_last.pk, Decimal("6")),
         (taken_first.pk, Decimal("1")),
     ]
+
+
+def test_finance_sees_refunds_newest_first_and_those_above_a_limit(web_channel, django_assert_num_queries):
+    p = card(web_channel, "50.00")
+    smaller = services.refund_payment(payment=p, amount=Decimal("4.00"), key="a")
+    larger = services.refund_payment(payment=p, amount=Decimal("20.00"), key="b")
+    services.record_settled_payments(
+        channel=web_channel,
+        payments=[SettledPayment(reference="H-1", currency="GBP", amount=Decimal("30"), at=PAST)],
+        label="paid on amazon",
+    )
+    services.record_settled_refunds(
+        refunds=[SettledRefund(reference="H-1", amount=Decimal("25"), key="cn", reason="", at=PAST)]
+    )
+    imported = Refund.objects.get(key="cn")
+    with django_assert_num_queries(1):
+        listed = services.recent_refunds()
+        channels = {r.payment.channel.code for r in listed}
+    assert listed == [larger, smaller, imported] and channels == {web_channel.code}
+    assert services.recent_refunds(above=Decimal("4.00")) == [larger, imported]
+    assert services.recent_refunds(above=Decimal("20.00"), limit=1) == [imported]
+    assert services.recent_refunds(limit=1) == [larger]
+
+
+def test_finance_sees_the_25_newest_refunds_by_default(web_channel):
+    p = card(web_channel, "50.00")
+    refunds = [services.refund_payment(payment=p, amount=Decimal("1"), key=f"r{i}") for i in range(26)]
+    assert services.recent_refunds() == refunds[::-1][:25]
+
+
+def test_refund_errors_name_amounts_in_the_currency_of_the_payment(make_channel):
+    tokyo = make_channel("tokyo", "web", "JPY")
+    p = services.start_payment(
+        channel=tokyo,
+        reference="R",
+        provider="test_card",
+        amount=Decimal("5000"),
+        currency="JPY",
+        token=CARD_OK,
+    )
+    services.refund_payment(payment=p, amount=Decimal("1000"), key="a")
+    with pytest.raises(RefundKeyReused) as reused:
+        services.refund_payment(payment=p, amount=Decimal("2000"), key="a")
+    assert reused.value.details == {"amount": "1000"}
+    with pytest.raises(RefundExceedsCaptured) as refused:
+        services.refund_payment(payment=p, amount=Decimal("4001"), key="b")
+    assert refused.value.details == {"refundable": "4000", "requested": "4001"}
+    with pytest.raises(RefundExceedsCaptured) as refused:
+        services.refund_reference(reference="R", amount=Decimal("4001"), currency="JPY", key="c")
+    assert (refused.value.field, refused.value.details) == ("amount", {"refundable": "4000"})
+
+
+def test_each_refund_of_a_store_credit_payment_goes_back_to_the_balance(web_channel, shopper):
+    credit.issue_credit(customer=shopper, amount=Decimal("20"), currency="GBP", key="gift")
+    p = services.start_payment(
+        channel=web_channel,
+        reference="ORD-1",
+        provider="store_credit",
+        amount=Decimal("15"),
+        currency="GBP",
+        customer=shopper,
+    )
+    services.refund_payment(payment=p, amount=Decimal("4"), key="a")
+    services.refund_payment(payment=p, amount=Decimal("6"), key="b")
+    assert credit.balance_of(customer=shopper, currency="GBP") == Decimal("15")
+    assert credit.verify_credit_ledger() == []
+
+
+def test_store_credit_is_refunded_last_even_when_it_was_taken_last(web_channel, shopper):
+    credit.issue_credit(customer=shopper, amount=Decimal("100"), currency="GBP", key="gift")
+    paid_by_card = card(web_channel, "20", reference="R")
+    stored = services.start_payment(
+        channel=web_channel,
+        reference="R",
+        provider="store_credit",
+        amount=Decimal("10"),
+        currency="GBP",
+        customer=shopper,
+    )
+    refunds = services.refund_reference(reference="R", amount=Decimal("25"), currency="GBP", key="k")
+    assert [(r.payment_id, r.amount) for r in refunds] == [
+        (paid_by_card.pk, Decimal("20")),
+        (stored.pk, Decimal("5")),
+    ]
+    assert credit.balance_of(customer=shopper, currency="GBP") == Decimal("95")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from django.test import override_settings
 
 from omnishop.core.errors import InvalidTransition, ValidationFailed
 from omnishop.payments import services
@@ -18,7 +19,18 @@ from omnishop.payments.errors import (
 )
 from omnishop.payments.models import Payment
 
-from .conftest import CARD_3DS, CARD_DECLINED, CARD_NO_FUNDS, card, transfer
+from .conftest import (
+    CARD_3DS,
+    CARD_DECLINED,
+    CARD_NO_FUNDS,
+    CARD_OK,
+    WHSEC,
+    card,
+    deliver,
+    intent_event,
+    stripe_payment,
+    transfer,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -305,3 +317,63 @@ def test_captures_in_a_currency_without_minor_units_are_whole_units(web_channel)
 def test_a_zero_transfer_confirmed_is_captured(web_channel):
     p = services.confirm_payment(payment=transfer(web_channel, "0"))
     assert (p.status, p.captured) == ("captured", 0)
+
+
+def test_finance_sees_authorised_payments_still_to_capture_oldest_first(
+    web_channel, django_assert_num_queries
+):
+    waiting = [card(web_channel, "10.00", capture=False, reference=f"ORD-{i}") for i in range(26)]
+    card(web_channel, "10.00", reference="ORD-PAID")
+    transfer(web_channel, reference="ORD-TRANSFER")
+    services.void_payment(payment=card(web_channel, "10.00", capture=False, reference="ORD-VOID"))
+    with django_assert_num_queries(1):
+        listed = services.payments_to_capture()
+        channels = {p.channel.code for p in listed}
+    assert listed == waiting[:25] and channels == {web_channel.code}
+    assert services.payments_to_capture(limit=2) == waiting[:2]
+
+
+def test_finance_sees_failed_payments_most_recently_failed_first(web_channel, django_assert_num_queries):
+    late = stripe_payment(web_channel, intent="pi_late")
+    declined = [
+        services.record_failed_attempt(
+            channel=web_channel,
+            reference=f"ORD-{i}",
+            provider="test_card",
+            amount=Decimal("10"),
+            currency="GBP",
+            failure_code="card_declined",
+        )
+        for i in range(25)
+    ]
+    card(web_channel, "10.00", capture=False)
+    with override_settings(OMNISHOP_STRIPE_WEBHOOK_SECRET=WHSEC):
+        deliver(intent_event("requires_payment_method", intent="pi_late"))
+    with django_assert_num_queries(1):
+        listed = services.failed_payments()
+        channels = {p.channel.code for p in listed}
+    assert listed == [late, *declined[::-1][:24]] and channels == {web_channel.code}
+    assert services.failed_payments(limit=2) == [late, declined[-1]]
+
+
+def test_what_a_reference_has_paid_in_ignores_refunds_and_is_zero_without_payments(web_channel):
+    assert services.captured_amount(reference="ORD-1") == services.paid_amount(reference="ORD-1") == 0
+    p = card(web_channel, "30.00")
+    card(web_channel, "5.00", capture=False)
+    services.refund_payment(payment=p, amount=Decimal("10.00"), key="r")
+    assert services.captured_amount(reference="ORD-1") == Decimal("30.00")
+    assert services.paid_amount(reference="ORD-1") == Decimal("20.00")
+
+
+def test_a_card_charge_in_yen_is_rounded_to_whole_yen(web_channel):
+    p = services.start_payment(
+        channel=web_channel,
+        reference="J-1",
+        provider="test_card",
+        amount=Decimal("1000.5"),
+        currency="JPY",
+        token=CARD_OK,
+    )
+    stored = Payment.objects.get(pk=p.pk)
+    assert (str(p.amount), str(p.captured)) == ("1001", "1001")
+    assert (stored.amount, stored.captured) == (Decimal("1001"), Decimal("1001"))

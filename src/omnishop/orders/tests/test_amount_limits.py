@@ -69,6 +69,19 @@ def test_shipping_that_takes_a_channel_order_past_the_total_is_refused(shop):
     _nothing_kept(shop, v)
 
 
+def test_a_shipping_method_that_takes_a_channel_order_past_the_total_is_refused_on_the_method(shop):
+    v = shop.variant(price="9999999999.00", stock=5)
+    with pytest.raises(AmountTooLarge) as refused:
+        services.create_channel_order(
+            channel=shop.channel,
+            lines=[services.ChannelLine(v.sku, 1)],
+            shipping_method=shop.standard.code,
+            actor="test",
+        )
+    assert refused.value.field == "shipping_method"
+    _nothing_kept(shop, v)
+
+
 def test_the_largest_order_that_fits_is_taken(shop):
     v = shop.variant(price="9999999999.00", stock=5)
     order, created = services.create_channel_order(

@@ -47,6 +47,14 @@ def test_a_checkout_whose_line_total_overflows_is_refused_before_the_charge(shop
     _nothing_kept(shop, v)
 
 
+def test_a_checkout_whose_shipping_takes_it_past_the_total_is_refused_on_the_method(shop):
+    v = shop.variant(price="9999999999.00", stock=5)
+    with pytest.raises(AmountTooLarge) as refused:
+        shop.checkout({v: 1})
+    assert refused.value.field == "shipping_method"
+    _nothing_kept(shop, v)
+
+
 def test_lines_that_fit_but_sum_past_the_order_total_are_refused(shop):
     a = shop.variant(price="6000000000.00", stock=5)
     b = shop.variant(price="6000000000.00", stock=5)
@@ -66,6 +74,19 @@ def test_shipping_that_takes_a_channel_order_past_the_total_is_refused(shop):
             actor="test",
         )
     assert refused.value.field == "shipping_total"
+    _nothing_kept(shop, v)
+
+
+def test_a_shipping_method_that_takes_a_channel_order_past_the_total_is_refused_on_the_method(shop):
+    v = shop.variant(price="9999999999.00", stock=5)
+    with pytest.raises(AmountTooLarge) as refused:
+        services.create_channel_order(
+            channel=shop.channel,
+            lines=[services.ChannelLine(v.sku, 1)],
+            shipping_method=shop.standard.code,
+            actor="test",
+        )
+    assert refused.value.field == "shipping_method"
     _nothing_kept(shop, v)
 
 

@@ -197,6 +197,8 @@ def test_cancelling_part_of_a_pending_transfer_lowers_what_is_still_due(shop):
     assert order.status == S.PENDING_PAYMENT and order.total == Decimal("14.95")
     p = Payment.objects.get()
     assert (p.status, p.amount) == ("pending", Decimal("14.95"))
+    # nothing was paid, so the timeline says nothing was refunded
+    assert order.events.get(kind="cancelled_lines").after["refunded"] == "0"
 
 
 def channel_order(shop, lines, paid_amount=None, external_id=None):
@@ -721,6 +723,16 @@ def test_a_refund_of_less_than_a_pound_is_still_made(shop):
     order = services.cancel_order(order=order, quantities={order.lines.get(variant=a).pk: 1}, actor="t")
     assert refunds(order) == [(f"cancel:{order.number}:1:{p.pk}", Decimal("0.40"))]
     assert services.paid(order) == order.total == Decimal("14.95")
+
+
+def test_cancelling_an_order_paid_less_than_one_pound_refunds_it(shop):
+    v = shop.variant(price="0.80", stock=5)
+    order = channel_order(shop, {v: 1}, paid_amount="0.80")
+    assert order.status == S.PAID and services.paid(order) == Decimal("0.80")
+    order = services.cancel_order(order=order, actor="staff")
+    assert order.status == S.CANCELLED and services.paid(order) == 0
+    assert [amount for _, amount in refunds(order)] == [Decimal("0.80")]
+    assert order.events.get(kind="cancelled").after["refunded"] == "0.80"
 
 
 def test_refunds_in_a_three_decimal_currency_are_exact_to_the_fils(make_channel, make_key):

@@ -7,13 +7,14 @@ from decimal import Decimal
 
 import pytest
 
+from omnishop.inventory import services as inventory
 from omnishop.orders import services
 from omnishop.orders.errors import Overpayment
 from omnishop.orders.models import Order
 from omnishop.payments import services as payments
 from omnishop.payments.models import Payment
 
-from .conftest import ADDRESS
+from .conftest import ADDRESS, Shop
 
 pytestmark = pytest.mark.django_db
 
@@ -83,3 +84,31 @@ def test_an_overpaid_order_reads_with_nothing_due(api, shop):
     r = api.with_key(shop.key).get(f"/orders/{order.number}")
     assert r.status_code == 200, r.content
     assert (r.json()["paid"], r.json()["balance_due"]) == ("100000.00", "0.00")
+
+
+@pytest.fixture
+def fils_shop(make_channel, make_key):
+    channel = make_channel("bh", "marketplace", "BHD", country="BH")
+    wh = inventory.create_location(code="bh-wh", name="Manama")
+    inventory.set_channel_locations(channel=channel, location_codes=[wh.code])
+    return Shop(channel, wh, make_key)
+
+
+def test_a_channel_order_paid_to_the_fils_in_a_three_decimal_currency_is_paid(fils_shop):
+    v = fils_shop.variant(price="1.234", stock=5)
+    order, created = services.create_channel_order(
+        channel=fils_shop.channel, lines=[services.ChannelLine(v.sku, 1)], paid_amount="1.234", actor="test"
+    )
+    assert created and (order.total, order.status) == (Decimal("1.234"), Order.Status.PAID)
+
+
+def test_an_overpaid_channel_order_names_its_total_to_the_fils(fils_shop):
+    v = fils_shop.variant(price="1.234", stock=5)
+    with pytest.raises(Overpayment) as refused:
+        services.create_channel_order(
+            channel=fils_shop.channel,
+            lines=[services.ChannelLine(v.sku, 1)],
+            paid_amount="2.000",
+            actor="test",
+        )
+    assert refused.value.details == {"paid": "2.000", "total": "1.234"}

@@ -117,6 +117,7 @@ class PayloadTooLarge(DomainError):
 # paths, body size, rate limits, an HTTP error raised by ninja itself (any 4xx), and the 500 of a bug.
 EDGE_CODES: dict[str, tuple[int, ...]] = {
     "malformed_json": (400,),
+    "bad_request": (400,),
     "authentication_required": (401,),
     "permission_denied": (403,),
     "not_found": (404,),

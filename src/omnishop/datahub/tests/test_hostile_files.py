@@ -192,7 +192,10 @@ except SourceError as exc:
     code = exc.code
 except MemoryError:
     code = "memory_error"
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM: this process's own peak. (ru_maxrss would also count the parent's memory copied at fork, which a
+# long test session makes large: Linux carries the high-water mark across exec.)
+with open("/proc/self/status") as status:
+    peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
 print(json.dumps({"code": code, "rows": rows, "peak_mb": round(peak)}))
 """
 

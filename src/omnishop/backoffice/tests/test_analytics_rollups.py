@@ -62,7 +62,10 @@ class Shops:
     def place(self, *, market: bool, day: int, quantities: list[int], customer=None, bank=False) -> Order:
         """An order placed on day `day` after DAY0 (the clock is moved for the placement only)."""
         lines = {v: q for v, q in zip(self.variants, quantities, strict=False) if q}
-        at = DAY0 + timedelta(days=day, minutes=next(_keys))
+        # The minute keeps orders apart within a day; `_keys` is shared by every test that places orders
+        # (other files reuse Shops), so it is taken modulo 600: 10:00 + < 10 h stays on day `day` however many
+        # orders ran before (unbounded, a long session pushed orders past midnight into the next day).
+        at = DAY0 + timedelta(days=day, minutes=next(_keys) % 600)
         with mock.patch("django.utils.timezone.now", return_value=at):
             if market:
                 order, _ = services.create_channel_order(

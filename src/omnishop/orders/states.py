@@ -13,6 +13,7 @@ from django.db import transaction
 from omnishop.channels.models import Channel
 from omnishop.core import outbox
 from omnishop.core.errors import InvalidTransition
+from omnishop.core.money import quantize
 
 from .models import Order, OrderEvent
 
@@ -50,7 +51,6 @@ def event(order: Order, kind: str, *, actor: str, message: str = "", before=None
 
 def announce(order: Order, type: str, *, kind: str, actor: str, before=None, after=None) -> None:
     """The outbox event `type` about `order`, in the caller's transaction."""
-    status = (after or {}).get("status") if kind == "status_changed" else order.status
     outbox.emit(
         type,
         aggregate_type="order",
@@ -61,9 +61,9 @@ def announce(order: Order, type: str, *, kind: str, actor: str, before=None, aft
                 "number": order.number,
                 "channel": channel_code(order),
                 "external_id": order.external_id,
-                "status": status,
+                "status": order.status,
                 "currency": order.currency,
-                "total": str(order.total),
+                "total": str(quantize(Decimal(order.total), order.currency)),
                 "customer_id": order.customer_id,
             },
             "change": {"kind": kind, "actor": actor, "before": before, "after": after},

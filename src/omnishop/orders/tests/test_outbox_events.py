@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.utils import timezone
@@ -150,3 +151,34 @@ def test_folded_stock_marks_are_purged_a_day_later_and_unfolded_ones_kept(shop):
     inventory.receive_stock(variant=v, location=shop.warehouse, quantity=1, reference="t")
     assert purge_folded(now=timezone.now() + timedelta(days=2)) >= 1
     assert StockEvent.objects.filter(delivered_at__isnull=True).count() == 1
+
+
+def test_an_announced_change_carries_the_order_and_the_whole_change_as_the_timeline_records_it(shop):
+    """Every field of the envelope channels receive: the order's figures and the change's kind, actor, before
+    and after (the same values as the timeline entry)."""
+    from .conftest import ADDRESS
+
+    v = shop.variant(price="12.00", stock=5)
+    order = shop.checkout({v: 1})
+    order = services.change_address(order=order, address={**ADDRESS, "line1": "9 New Road"}, actor="shopper")
+    entry = order.events.get(kind="address_changed")
+    event = OutboxEvent.objects.get(aggregate_id=order.number, type="order.address_changed").envelope()
+    assert event["aggregate"]["type"] == "order"
+    assert event["channel"] == shop.channel.code
+    assert event["data"]["order"] == {
+        "number": order.number,
+        "channel": shop.channel.code,
+        "external_id": order.external_id,
+        "status": order.status,
+        "currency": order.currency,
+        "total": "16.95",  # in the currency's minor unit, however the order was loaded
+        "customer_id": order.customer_id,
+    }
+    assert order.total == Decimal("16.95")
+    assert event["data"]["change"] == {
+        "kind": "address_changed",
+        "actor": "shopper",
+        "before": entry.before,
+        "after": entry.after,
+    }
+    assert entry.before["address"]["line1"] != "9 New Road" == entry.after["address"]["line1"]

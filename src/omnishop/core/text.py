@@ -67,8 +67,12 @@ def normalise(text: str) -> str:
 
 
 def _stem(word: str) -> str:
+    """English plurals to one form. "-ies" is the plural of both "-y" (batteries) and "-ie" (hoodies,
+    cookies), so words of five letters or more ending in either meet at "-y": hoodie, hoodies → hoody."""
     if len(word) > 4 and word.endswith("ies"):
         return word[:-3] + "y"
+    if len(word) > 4 and word.endswith("ie"):
+        return word[:-2] + "y"
     if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
         return word[:-1]
     return word

@@ -79,6 +79,7 @@ def search_products(
         "total": result.total,
         "facets": result.facets,
         "query_tokens": result.query_tokens,
+        "corrections": result.corrections,
         "next_cursor": result.next_cursor,
     }
 

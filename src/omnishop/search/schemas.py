@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ninja import Schema
+from ninja import Field, Schema
 
 from omnishop.core.schemas import InputSchema
 
@@ -39,6 +39,11 @@ class SearchOut(Schema):
     total: int
     facets: FacetsOut
     query_tokens: list[str]
+    corrections: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Only when nothing matched a word as typed: the catalogue words it was read as "
+        '(e.g. {"hodie": ["hoodie"]}).',
+    )
     next_cursor: str | None = None
 
 

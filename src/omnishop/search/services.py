@@ -26,6 +26,7 @@ from omnishop.core.errors import ValidationFailed
 from omnishop.core.money import quantize
 from omnishop.core.text import normalise, tokenize
 
+from . import spelling
 from .backends import Term, backend
 from .models import SearchDocument, Synonym
 
@@ -108,6 +109,7 @@ def index_products(*, product_ids: Sequence[int] | None = None) -> int:
             engine.replace(docs)
             if gone:
                 engine.remove(gone)
+        spelling.forget()
         count += len(live)
         batch.clear()
 
@@ -177,7 +179,10 @@ def parse_query(query: str, *, prefix: bool = False) -> list[Term]:
     for i, token in enumerate(tokens):
         alternatives = [(token,)] + [tuple(s.split()) for s in synonyms.get(token, [])]
         last = i == len(tokens) - 1
-        terms.append(Term(tuple(alternatives), prefix=prefix and last and ends_in_word))
+        typing = prefix and last and ends_in_word
+        if typing and len(token) > 3 and token.endswith("i") and token.isalpha():
+            alternatives.append((token[:-1] + "y",))  # "hoodi…" is on its way to "hoodie", indexed "hoody"
+        terms.append(Term(tuple(alternatives), prefix=typing))
     return terms
 
 
@@ -197,6 +202,8 @@ class SearchResult:
     facets: dict
     next_cursor: str | None
     query_tokens: list[str]
+    #: typed word -> the title words it was also read as (only when nothing matched it as typed)
+    corrections: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _listings(channel, product_ids: Sequence[int] | None, filters: Filters):
@@ -277,6 +284,7 @@ def search_products(
         raise ValidationFailed("limit must be between 1 and 100.", field="limit")
     offset = _offset(cursor)
     terms = parse_query(query, prefix=prefix)
+    corrections: dict[str, list[str]] = {}
     browsing = not terms
     if browsing and filters == Filters():
         raise QueryEmpty("Give a query with at least one word, or a filter to browse by.", field="q")
@@ -286,6 +294,11 @@ def search_products(
     else:
         engine = backend()
         ranked = engine.match(terms, any_term=False, limit=CANDIDATES)
+        if not ranked and not prefix:
+            # Nothing holds every word as typed: read unknown words as the closest title words.
+            terms, corrections = spelling.correct(terms, query)
+            if corrections:
+                ranked = engine.match(terms, any_term=False, limit=CANDIDATES)
         if len(ranked) < offset + limit and len(terms) > 1:
             found = {pk for pk, _ in ranked}
             ranked += [r for r in engine.match(terms, any_term=True, limit=CANDIDATES) if r[0] not in found]
@@ -344,6 +357,7 @@ def search_products(
         facets=_facets([by_product[pk] for pk in order]),
         next_cursor=_cursor(offset + limit) if offset + limit < len(order) else None,
         query_tokens=[t.alternatives[0][0] for t in terms],
+        corrections=corrections,
     )
     if log and query.strip():
         _log(channel, query, [i["product_id"] for i in items], customer, anonymous_id)

@@ -6,3 +6,13 @@ def _index_sees_every_edit(settings):
     # In production a process looks for catalogue edits at most once a second; tests edit and search
     # within microseconds, so they look every time.
     settings.OMNISHOP_SEARCH_REFRESH_SECONDS = 0
+
+
+@pytest.fixture(autouse=True)
+def _fresh_spelling_vocabulary():
+    # A process keeps its title vocabulary for minutes; each test starts from its own catalogue.
+    from omnishop.search import spelling
+
+    spelling.forget()
+    yield
+    spelling.forget()

@@ -269,6 +269,11 @@ def _results(request: HttpRequest, *, category) -> HttpResponse:
             "next_url": next_url,
             "error": error,
             "suggestions": suggestions,
+            "corrected": (
+                " ".join(result.corrections.get(w, [w])[0] for w in search.normalise(q).split())
+                if result and result.corrections
+                else ""
+            ),
             "popular": popular,
             "searched": result is not None,
             "categories": top_categories(channel),

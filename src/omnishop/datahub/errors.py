@@ -114,3 +114,20 @@ class QuarantineRowClosed(DomainError):
 class UnknownEntity(NotFound):
     code = "unknown_export_entity"
     default_message = "Nothing by this name can be exported."
+
+
+class ProductMergeNotFound(NotFound):
+    code = "product_merge_not_found"
+    default_message = "No such product merge."
+
+
+class MergeAlreadyUndone(DomainError):
+    code = "merge_already_undone"
+    status = 409
+    default_message = "This product merge was already undone."
+
+
+class MergeNotUndoable(DomainError):
+    code = "merge_not_undoable"
+    status = 409
+    default_message = "This product merge cannot be undone exactly any more."

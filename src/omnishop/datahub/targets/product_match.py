@@ -394,10 +394,12 @@ class ProductMatching:
             if record is not None and image.pk is not None:
                 record.moved.setdefault("images", []).append(image.pk)
                 touched[record.pk] = record
-        for listing in batch.new_listings:
-            variant = listing.variant
+        for listing in batch.new_listings:  # a listing on a variant the product had before
+            variant = batch.variants_by_pk.get(listing.variant_id)
+            if variant is None or variant.pk in new_variant_ids:
+                continue
             record = active.get(variant.product_id)
-            if record is not None and variant.pk not in new_variant_ids:
+            if record is not None:
                 record.moved.setdefault("shared_listings", []).append(listing.variant_id)
                 touched[record.pk] = record
         if not touched:

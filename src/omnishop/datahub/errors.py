@@ -2,6 +2,7 @@
 not exceptions but quarantine reasons (see cleaners.CleanError)."""
 
 from omnishop.core.errors import DomainError, NotFound, ValidationFailed
+from omnishop.customers.merging import MergeAlreadyUndone  # noqa: F401  one class per code (409)
 
 
 class UnknownProfile(NotFound):
@@ -119,12 +120,6 @@ class UnknownEntity(NotFound):
 class ProductMergeNotFound(NotFound):
     code = "product_merge_not_found"
     default_message = "No such product merge."
-
-
-class MergeAlreadyUndone(DomainError):
-    code = "merge_already_undone"
-    status = 409
-    default_message = "This product merge was already undone."
 
 
 class MergeNotUndoable(DomainError):

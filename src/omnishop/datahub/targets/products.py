@@ -1,8 +1,9 @@
 """Products target: products and variants from channel product exports (Shopify, WooCommerce, Magento 2).
 
 Product rows are matched across channels before anything is created: a variant by SKU, then GTIN; a new
-product by its normalised title plus attributes. A row that lands on an existing object from another
-source counts as `merged`. Each row's content hash sits in the ledger, so re-importing a file is a no-op.
+product key against the catalog with a score (`product_match`): another source's product is only filled
+where it lacks a value, a doubtful or conflicting match goes to the review queue. A row that lands on an
+existing object from another source counts as `merged`. Each row's content hash sits in the ledger, so re-importing a file is a no-op.
 
 Flavours (profile option `flavour`) differ only in how rows group into products:
 - shopify: rows share a Handle; the row with a Title carries the product, others add variants or images.

@@ -46,8 +46,8 @@ def merge_products(
     if keep.pk == merged.pk:
         raise ValidationFailed("A product cannot be merged into itself.", field="candidate_id")
     with transaction.atomic():
-        keep = Product.objects.select_for_update().select_related("category").get(pk=keep.pk)
-        merged = Product.objects.select_for_update().select_related("category").get(pk=merged.pk)
+        keep = Product.objects.select_for_update().get(pk=keep.pk)
+        merged = Product.objects.select_for_update().get(pk=merged.pk)
         filled = fill_missing(
             keep,
             {

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 from django.forms.models import model_to_dict
+from django.test import Client
 
 from omnishop.catalog import services as catalog
 from omnishop.catalog.models import ChannelListing, Product, ProductImage, Variant
@@ -362,3 +363,21 @@ def test_an_undo_that_cannot_be_exact_is_refused_over_the_api(run_import, appare
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "merge_not_undoable"
     merge.refresh_from_db()
     assert merge.undone_at is None and Variant.objects.get(sku="OBS-M").product_id == apparel.pk
+
+
+def test_staff_undo_a_product_merge_from_the_back_office(run_import, apparel, marketplace, staff_user):
+    run_import("shopify_products", _same_shirt(), channel=marketplace)
+    merge = ProductMerge.objects.get()
+    client = Client()
+    client.force_login(staff_user)
+    assert client.get("/admin/datahub/productmerge/").status_code == 200
+    done = client.post(
+        "/admin/datahub/productmerge/", {"action": "undo", "_selected_action": [merge.pk]}, follow=True
+    )
+    assert done.status_code == 200
+    merge.refresh_from_db()
+    assert merge.undone_at is not None and Variant.objects.get(sku="OBS-M").product_id != apparel.pk
+    again = client.post(
+        "/admin/datahub/productmerge/", {"action": "undo", "_selected_action": [merge.pk]}, follow=True
+    )
+    assert "already undone" in again.content.decode()

@@ -7,8 +7,8 @@ of the product's GTINs — and each candidate gets a score with its reasons.
 - Another source's or a hand-made product: score >= `product_match_auto` and no conflicting field → merge:
   the source's variants, listings and images attach to it, only *missing* fields are filled, and a
   `ProductMerge` records what is needed to undo it (`datahub.product_merges.undo_product_merge`).
-- Score >= `product_match_review`, or a conflict (brand differs, an attribute disagrees) → the row makes its
-  own product and a `MatchCandidate` opens in the review queue. Below → its own product, nothing else.
+- Score >= `product_match_review`, or any conflict (brand differs, an attribute disagrees) → the row makes
+  its own product and a `MatchCandidate` opens in the review queue. Otherwise its own product, nothing else.
 - A pair staff rejected (or a merge undone) is never proposed or merged again.
 
 The score is the sum of the evidence (capped at 1): same normalised title 0.5, a shared GTIN 0.7, the same
@@ -280,7 +280,7 @@ class ProductMatching:
         best = matches[0] if matches else None
         if best is not None and not best.conflicts and best.score >= self.auto:
             return Decision(product=best.product, match=best)
-        review = [m for m in matches if m.score >= self.review]
+        review = [m for m in matches if m.score >= self.review or m.conflicts]
         return Decision(review=review)
 
     def loaded_unknown(self) -> set[int]:

@@ -318,17 +318,22 @@ def test_a_rejected_pair_is_never_proposed_again(run_import, apparel, marketplac
     assert Variant.objects.get(sku="OBS-B2").product_id == candidate.right_id  # the source's own product
 
 
-def test_below_the_review_score_a_product_is_simply_new(run_import, apparel, marketplace):
-    job = run_import(
-        "shopify_products",
-        shopify({**OTHER_VENDOR, "Title": "Ocean Blue Shirt"}),
-        channel=marketplace,
-        options={"target": {"product_match_review": 0.9}},
-    )
+def test_below_the_review_score_a_product_is_simply_new_but_a_conflict_is_always_reviewed(
+    run_import, apparel, marketplace, make_channel
+):
+    strict = {"target": {"product_match_review": 0.9}}
+    no_vendor = shopify({**OTHER_VENDOR, "Vendor": ""})  # the same title, nothing else alike, no conflict
+    job = run_import("shopify_products", no_vendor, channel=marketplace, options=strict)
     assert (job.imported, job.queued_for_review) == (1, 0)
     assert (
         not MatchCandidate.objects.exists() and Product.objects.filter(title="Ocean Blue Shirt").count() == 2
     )
+    outlet = make_channel("outlet", "web", "GBP", country="GB")
+    conflicting = run_import(
+        "shopify_products", shopify({**OTHER_VENDOR, "Variant SKU": "OBS-C"}), channel=outlet, options=strict
+    )
+    assert conflicting.queued_for_review == 1
+    assert sorted(MatchCandidate.objects.values_list("left_id", flat=True))[0] == apparel.pk
 
 
 def test_product_merges_are_listed_and_undone_over_the_api(run_import, apparel, marketplace, staff_api):

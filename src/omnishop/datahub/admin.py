@@ -1,14 +1,23 @@
 """Back-office screens for the data hub: jobs with their counts and data-quality report, the quarantine
-(discard / re-submit as is), the identity-resolution review queue (merge / keep apart), and the staged
-sales documents and lines with what each became (read-only). Actions call the services."""
+(discard / re-submit as is), the identity-resolution review queue (merge / keep apart), product merges
+(undo), and the staged sales documents and lines with what each became (read-only). Actions call the
+services."""
 
 from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 
 from omnishop.backoffice.kit import ReadOnlyAdmin
+from omnishop.core.errors import DomainError
 
-from . import services
-from .models import ImportJob, MatchCandidate, QuarantinedRow, StagedDocument, StagedTransactionLine
+from . import product_merges, services
+from .models import (
+    ImportJob,
+    MatchCandidate,
+    ProductMerge,
+    QuarantinedRow,
+    StagedDocument,
+    StagedTransactionLine,
+)
 
 
 class QuarantineInline(admin.TabularInline):
@@ -114,7 +123,7 @@ class MatchCandidateAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
-    @admin.action(description="Merge (through the customers merge service; undoable there)")
+    @admin.action(description="Merge (customers: the customers merge service; products: undoable below)")
     def merge(self, request, queryset):
         for candidate in queryset.filter(status=MatchCandidate.Status.OPEN):
             services.decide_match(candidate=candidate, merge=True, user=request.user)
@@ -123,6 +132,33 @@ class MatchCandidateAdmin(admin.ModelAdmin):
     def keep_apart(self, request, queryset):
         for candidate in queryset.filter(status=MatchCandidate.Status.OPEN):
             services.decide_match(candidate=candidate, merge=False, user=request.user)
+
+
+@admin.register(ProductMerge)
+class ProductMergeAdmin(ReadOnlyAdmin):
+    """Every product merge (at import time or accepted from the review queue) with what it filled and moved;
+    the undo action gives each back exactly or says why it cannot."""
+
+    list_display = (
+        "id",
+        "kind",
+        "product",
+        "merged_product_id",
+        "sources",
+        "score",
+        "created_at",
+        "undone_at",
+    )
+    list_filter = ("kind", "undone_at")
+    actions = ["undo"]
+
+    @admin.action(description="Undo (exactly, or refused with the reason)")
+    def undo(self, request, queryset):
+        for merge in queryset:
+            try:
+                product_merges.undo_product_merge(merge=merge, user=request.user)
+            except DomainError as exc:  # shown to the user, nothing half-done: the undo is one transaction
+                self.message_user(request, f"Merge #{merge.pk}: {exc.message}", messages.ERROR)
 
 
 @admin.register(StagedDocument)

@@ -18,7 +18,7 @@ from omnishop.core.idempotency import IDEMPOTENCY_KEY, idempotent, run_idempoten
 from omnishop.core.pagination import paginate
 from omnishop.core.schemas import ERRORS, Id, Int32
 
-from . import exports, services
+from . import exports, product_merges, services
 from .models import ImportJob, MatchCandidate
 from .profiles import list_profiles
 from .schemas import (
@@ -29,6 +29,8 @@ from .schemas import (
     MatchOut,
     MatchPage,
     OverallQualityOut,
+    ProductMergeOut,
+    ProductMergePage,
     ProfileOut,
     QuarantinedRowOut,
     QuarantinePage,
@@ -251,6 +253,42 @@ def decide(request: HttpRequest, candidate_id: Id, body: DecisionIn):
     if candidate is None:
         raise ValidationFailed("No such candidate.", field="candidate_id")
     return services.decide_match(candidate=candidate, merge=body.merge, user=request.auth.user)
+
+
+@router.get(
+    "/product-merges", response={200: ProductMergePage, **ERRORS}, auth=[staff("datahub.view_importjob")]
+)
+def list_product_merges(
+    request: HttpRequest,
+    product: int | None = None,
+    undone: bool | None = None,
+    cursor: str | None = None,
+    limit: Int32 = 50,
+):
+    """Every product merge (at import time or accepted from the review queue), newest first."""
+    qs = product_merges.product_merges(product_id=product, undone=undone).select_related("channel")
+    page = paginate(qs, cursor=cursor, limit=limit, ordering="-id", allowed=["id"])
+    return {"items": page.items, "next_cursor": page.next_cursor}
+
+
+@router.get(
+    "/product-merges/{merge_id}",
+    response={200: ProductMergeOut, **ERRORS},
+    auth=[staff("datahub.view_importjob")],
+)
+def get_product_merge(request: HttpRequest, merge_id: Id):
+    return product_merges.get_product_merge(merge_id=merge_id)
+
+
+@router.post(
+    "/product-merges/{merge_id}/undo",
+    response={200: ProductMergeOut, **ERRORS},
+    auth=[staff("customers.merge_customer")],
+)
+def undo_product_merge(request: HttpRequest, merge_id: Id):
+    """Undo a product merge exactly (409 merge_already_undone / merge_not_undoable)."""
+    merge = product_merges.get_product_merge(merge_id=merge_id)
+    return product_merges.undo_product_merge(merge=merge, user=request.auth.user)
 
 
 @router.get("/exports/{entity}", auth=[staff("datahub.view_importjob")], response={200: None, **ERRORS})

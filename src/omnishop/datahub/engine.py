@@ -145,6 +145,7 @@ class QualityStats:
             "mojibake_repaired": {"rows": self.mojibake_rows, "examples": self.mojibake_examples[:5]},
             "filtered": {"rows": self.filtered, "rule": self.filter_rule},
             "merged": job.merged,
+            "queued_for_review": job.queued_for_review,
             "entities": job.entity_counts,
         }
 
@@ -268,8 +269,12 @@ class Runner:
             for outcome in OUTCOMES:
                 setattr(job, outcome, getattr(job, outcome) + counts[outcome])
             job.last_line = max(job.last_line, last_line)
+            job.queued_for_review += self.target.queued  # imported rows whose object awaits review
+            self.target.queued = 0
             job.entity_counts = dict(self.target.entity_counts)
-            job.save(update_fields=[*OUTCOMES, "rows_read", "last_line", "entity_counts"])
+            job.save(
+                update_fields=[*OUTCOMES, "rows_read", "last_line", "entity_counts", "queued_for_review"]
+            )
         if self.progress:
             self.progress(job)
 
@@ -461,6 +466,7 @@ def announce_finished(job: ImportJob) -> None:
             "unchanged": job.unchanged,
             "merged": job.merged,
             "quarantined": job.quarantined,
+            "queued_for_review": job.queued_for_review,
             "error_code": job.error_code,
         },
     )

@@ -2,6 +2,7 @@
 not exceptions but quarantine reasons (see cleaners.CleanError)."""
 
 from omnishop.core.errors import DomainError, NotFound, ValidationFailed
+from omnishop.customers.merging import MergeAlreadyUndone  # noqa: F401  one class per code (409)
 
 
 class UnknownProfile(NotFound):
@@ -114,3 +115,14 @@ class QuarantineRowClosed(DomainError):
 class UnknownEntity(NotFound):
     code = "unknown_export_entity"
     default_message = "Nothing by this name can be exported."
+
+
+class ProductMergeNotFound(NotFound):
+    code = "product_merge_not_found"
+    default_message = "No such product merge."
+
+
+class MergeNotUndoable(DomainError):
+    code = "merge_not_undoable"
+    status = 409
+    default_message = "This product merge cannot be undone exactly any more."

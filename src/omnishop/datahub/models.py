@@ -39,6 +39,10 @@ class ImportJob(models.Model):
     unchanged = models.PositiveBigIntegerField(default=0)
     merged = models.PositiveBigIntegerField(default=0)
     quarantined = models.PositiveBigIntegerField(default=0)
+    queued_for_review = models.PositiveBigIntegerField(
+        default=0,
+        help_text="Imported rows whose product looks like another channel's: a review candidate was opened.",
+    )
     last_line = models.PositiveBigIntegerField(default=0, help_text="Last source line committed.")
     entity_counts = models.JSONField(
         default=dict, blank=True, help_text="Side effects, e.g. variants created."
@@ -300,3 +304,63 @@ class MatchCandidate(models.Model):
                 fields=["entity", "left_id", "right_id"], name="datahub_match_pair_unique"
             )
         ]
+
+
+class ProductMerge(models.Model):
+    """One product folded into another, at import time (a new channel's product matched an existing one) or
+    by a staff decision on a review candidate, with what it takes to undo it exactly: the previous values
+    of the fields it filled, and what moved (variants, images, ledger entries) or was added by the source.
+
+    `kind` import: `product` took the source's listing, variants and images; the source's own product never
+    existed (`incoming` keeps the fields it would have had). `kind` review: `merged_product` was folded into
+    `product` and deactivated (kept, so undo gives the same row back)."""
+
+    class Kind(models.TextChoices):
+        IMPORT = "import", "Matched when a channel's file was imported"
+        REVIEW = "review", "Accepted from the review queue"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    product = models.ForeignKey(
+        "catalog.Product", null=True, on_delete=models.SET_NULL, related_name="+", help_text="Kept product."
+    )
+    merged_product_id = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="review: the product folded in; import, after undo: the one given back.",
+    )
+    sources = models.JSONField(default=list, help_text="Ledger sources (source@channel) that merged in.")
+    channel = models.ForeignKey(
+        "channels.Channel", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    job = models.ForeignKey(ImportJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    candidate = models.ForeignKey(
+        MatchCandidate, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    score = models.FloatField()
+    reasons = models.JSONField(default=list)
+    filled = models.JSONField(default=dict, help_text="Field -> its value before the merge filled it.")
+    incoming = models.JSONField(default=dict, help_text="import: the fields the source's own product has.")
+    moved = models.JSONField(
+        default=dict, help_text="{variants, images, records, shared_listings}: ids that moved or were added."
+    )
+    previous = models.JSONField(default=dict, help_text="review: the merged product's is_active.")
+    variant_conflicts = models.JSONField(
+        default=list, help_text="Variants kept side by side with the same option values (not merged here)."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undone_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["product"], condition=Q(undone_at__isnull=True), name="datahub_merge_active")
+        ]
+
+    def __str__(self) -> str:
+        return f"product merge #{self.pk} into {self.product_id}"

@@ -35,6 +35,9 @@ class JobOut(Schema):
     unchanged: int
     merged: int
     quarantined: int
+    queued_for_review: int = Field(
+        0, description="Imported rows whose product looks like another channel's: a review candidate opened."
+    )
     entity_counts: dict
     error_code: str
     error_message: str
@@ -131,6 +134,43 @@ class MatchPage(Schema):
     next_cursor: str | None
 
 
+class ProductMergeOut(Schema):
+    id: int
+    kind: str = Field(description="import: matched while importing; review: accepted from the review queue.")
+    product_id: int | None = Field(description="The kept product.")
+    merged_product_id: int | None = Field(
+        description="review: the product folded in; import, once undone: the source's product given back."
+    )
+    sources: list[str]
+    channel: str | None
+    job: int | None
+    candidate: int | None
+    score: float
+    reasons: list
+    filled: dict = Field(description="Field -> {before, after} of what the merge filled on the kept product.")
+    moved: dict = Field(description="Ids of the variants and images (and ledger entries) it moved or added.")
+    variant_conflicts: list = Field(description="Variants kept side by side with the same option values.")
+    created_at: datetime
+    undone_at: datetime | None
+
+    @staticmethod
+    def resolve_channel(obj) -> str | None:
+        return obj.channel.code if obj.channel_id else None
+
+    @staticmethod
+    def resolve_job(obj) -> int | None:
+        return obj.job_id
+
+    @staticmethod
+    def resolve_candidate(obj) -> int | None:
+        return obj.candidate_id
+
+
+class ProductMergePage(Schema):
+    items: list[ProductMergeOut]
+    next_cursor: str | None
+
+
 class DecisionIn(InputSchema):
     merge: bool
 
@@ -142,6 +182,7 @@ class OutcomeCountsOut(Schema):
     unchanged: int = 0
     merged: int = 0
     quarantined: int = 0
+    queued_for_review: int = 0
 
 
 class RejectReasonOut(Schema):
@@ -179,6 +220,7 @@ class JobQualityOut(Schema):
     unknown_columns: list[str] = Field([], description="Columns of the file no field reads: not imported.")
     mojibake_repaired: MojibakeOut | None = None
     merged: int | None = None
+    queued_for_review: int | None = None
     entities: dict[str, Any] | None = Field(None, description="Side effects, e.g. variants created.")
     seconds: float | None = None
 

@@ -233,7 +233,7 @@ def quality_report(*, job: ImportJob) -> dict:
 
 
 def counts_of(job: ImportJob) -> dict:
-    return {name: getattr(job, name) for name in ("rows_read", *engine.OUTCOMES)}
+    return {name: getattr(job, name) for name in ("rows_read", *engine.OUTCOMES, "queued_for_review")}
 
 
 def overall_quality(*, principal) -> dict:
@@ -244,7 +244,14 @@ def overall_quality(*, principal) -> dict:
     totals: Counter = Counter()
     reasons: Counter = Counter()
     for job in jobs.select_related(None).only(
-        "rows_read", "imported", "updated", "unchanged", "merged", "quarantined", "quality"
+        "rows_read",
+        "imported",
+        "updated",
+        "unchanged",
+        "merged",
+        "quarantined",
+        "queued_for_review",
+        "quality",
     ):
         totals.update(counts_of(job))
         for entry in (job.quality or {}).get("rejects_by_reason", []):
@@ -339,7 +346,8 @@ def discard_quarantined(*, row: QuarantinedRow) -> QuarantinedRow:
 
 
 def decide_match(*, candidate: MatchCandidate, merge: bool, user=None) -> MatchCandidate:
-    """Staff decision on a look-alike pair: merge (through the customers merge service) or keep apart."""
+    """Staff decision on a look-alike pair: merge (customers through the customers merge service, products
+    through `product_merges.merge_products`, undoable) or keep apart (never proposed again)."""
     if candidate.status != MatchCandidate.Status.OPEN:
         raise QuarantineRowClosed("This candidate was already decided.", field="candidate_id")
     with transaction.atomic():
@@ -354,6 +362,22 @@ def decide_match(*, candidate: MatchCandidate, merge: bool, user=None) -> MatchC
                 actor_label="datahub review",
                 reason="; ".join(candidate.reasons)[:500],
                 score=candidate.score,
+            )
+        if merge and candidate.entity == "product":
+            from omnishop.catalog.models import Product
+
+            from .product_merges import merge_products
+
+            products = Product.objects.in_bulk([candidate.left_id, candidate.right_id])
+            if len(products) != 2:
+                raise ValidationFailed("One of the two products no longer exists.", field="candidate_id")
+            merge_products(
+                keep=products[candidate.left_id],
+                merged=products[candidate.right_id],
+                score=candidate.score,
+                reasons=candidate.reasons,
+                candidate=candidate,
+                user=user,
             )
         candidate.status = MatchCandidate.Status.MERGED if merge else MatchCandidate.Status.REJECTED
         candidate.decided_by = user if getattr(user, "pk", None) else None

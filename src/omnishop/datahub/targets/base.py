@@ -74,6 +74,9 @@ class Target:
         # Reasons of rows this job counted as written that `finish` found can never be built: the engine
         # moves them from imported to quarantined (the target has filed them).
         self.late_quarantine: list[dict] = []
+        # Rows written since the engine last looked whose object went to the review queue (imported rows
+        # that look like another channel's object): the engine adds them to the job's queued_for_review.
+        self.queued = 0
 
     def require_channel(self):
         if self.channel is None:

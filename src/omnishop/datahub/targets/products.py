@@ -1,8 +1,9 @@
 """Products target: products and variants from channel product exports (Shopify, WooCommerce, Magento 2).
 
 Product rows are matched across channels before anything is created: a variant by SKU, then GTIN; a new
-product by its normalised title plus attributes. A row that lands on an existing object from another
-source counts as `merged`. Each row's content hash sits in the ledger, so re-importing a file is a no-op.
+product key against the catalog with a score (`product_match`): another source's product is only filled
+where it lacks a value, a doubtful or conflicting match goes to the review queue. A row that lands on an
+existing object from another source counts as `merged`. Each row's content hash sits in the ledger, so re-importing a file is a no-op.
 
 Flavours (profile option `flavour`) differ only in how rows group into products:
 - shopify: rows share a Handle; the row with a Title carries the product, others add variants or images.
@@ -41,6 +42,7 @@ from .base import (
 )
 from .catalog_common import among, chunks, load_ledger, normalise_title, reason_of, record
 from .product_batch import Batch, ref_of
+from .product_match import Decision, ProductMatching
 
 
 def _short(value: str, limit: int) -> str:
@@ -73,6 +75,7 @@ class ProductsTarget(Target):
         self.title_index: dict[str, list] | None = None  # normalised title -> [pk | Product], oldest first
         self.batch: Batch | None = None
         self.parent_weights: dict[str, int] = {}  # WooCommerce "id:NN" or SKU -> the row's weight in grams
+        self.matching = ProductMatching(self)  # cross-channel product matching, merges and review queue
 
     # -- per row ---------------------------------------------------------------------------------------
     def write(self, rows: list[Prepared]) -> list[Result]:
@@ -86,6 +89,7 @@ class ProductsTarget(Target):
             if key and not (key in existing and existing[key][1] == digest)
         ]
         self.batch = Batch(self, live, existing)  # unchanged rows need nothing from the database
+        self.matching.start_batch(live)
         results, entries = [], {}
         for row, key, digest in zip(rows, keys, digests, strict=True):
             if key is None:
@@ -95,6 +99,7 @@ class ProductsTarget(Target):
             if key in existing and existing[key][1] == digest:
                 results.append(Result(UNCHANGED))
                 continue
+            self.matching.start_row()
             try:
                 outcome, obj = self.apply(row, key, update=key in existing)
             except RowRejected as exc:
@@ -107,7 +112,9 @@ class ProductsTarget(Target):
                 outcome = UPDATED
             entries[key] = (obj, digest)
             results.append(Result(outcome))
+            self.queued += self.matching.row_queued
         self.batch.flush()
+        self.matching.after_flush(self.batch)
         self.batch = None
         record(self.rows, {key: (obj.pk, digest) for key, (obj, digest) in entries.items()}, existing)
         return results
@@ -229,6 +236,7 @@ class ProductsTarget(Target):
             self.attach_waiting_children(product, data)
             return (MERGED if merged else IMPORTED), product
         outcome, variant = self.upsert_variant(row, key[len("variant:") :])
+        outcome = self.matching.outcome(outcome)  # its product was matched into another channel's
         if self.flavour == "shopify" and (data.get("image_url") or data.get("variant_image")):
             # A variant row may carry one of the product's images and the variant's own image.
             product = (
@@ -299,14 +307,22 @@ class ProductsTarget(Target):
         known = batch.product_entry(key)
         if product is None:
             product = self.product_by_pk(known[0]) if known else None
+        decision = None
         if product is None and self.options.get("match_titles", True):
-            product = self.match_product(title, attributes)
+            decision = self.match_product(title, attributes, fields=fields, data=data, key=key)
+            product = decision.product
             merged = product is not None
         if product is None:
             product = Product(slug=self.unique_slug(title, key), **fields)
             batch.create_product(product)
             self.index_title(product)
             self.entity_counts["products_created"] += 1
+            if decision is not None and decision.review:  # looks like another channel's: staff decide
+                self.matching.queue(decision.review, product)
+        elif decision is not None and decision.match is not None:
+            self.matching.merge(product, decision.match, fields)  # another channel's: fill what it lacks
+        elif self.matching.merged_into(product):
+            self.matching.refill(product, fields)  # this source merged into it: it does not own it
         else:
             retitled = normalise_title(fields["title"]) != normalise_title(product.title)
             for name, value in fields.items():
@@ -352,24 +368,13 @@ class ProductsTarget(Target):
             out["downloads"] = downloads
         return out
 
-    def match_product(self, title: str, attributes: dict) -> Product | None:
-        wanted = normalise_title(title)
-        if not wanted or self.title_index is None:
-            return None
-        for entry in self.title_index.get(wanted, ()):
-            candidate = self.product_by_pk(entry) if isinstance(entry, int) else entry
-            if candidate is None or getattr(candidate, "_dropped", False):
-                continue
-            if normalise_title(candidate.title) != wanted:
-                continue
-            shared = set(attributes) & set(candidate.attributes)
-            if all(
-                str(attributes[k]).lower() == str(candidate.attributes[k]).lower()
-                for k in shared
-                if k not in ("tags", "source")
-            ):
-                return candidate
-        return None
+    def match_product(self, title: str, attributes: dict, *, fields: dict, data: dict, key: str) -> Decision:
+        """A new product key against the catalog (see `product_match`): the source's own product with this
+        title, another channel's product to merge into (score and no conflict), or none — with the
+        candidates to queue for review."""
+        return self.matching.decide(
+            fields={**fields, "title": title}, attributes=attributes, data=data, key=key
+        )
 
     def unique_slug(self, title: str, key: str) -> str:
         base = self.slug_bases.get(title)

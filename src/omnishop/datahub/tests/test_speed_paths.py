@@ -185,7 +185,9 @@ def test_completeness_counts_each_field_of_each_fill_pattern():
     full = {"document_no": "1", "sku": "A", "quantity": 1}
     for line, data in enumerate([full, full, {"document_no": "2"}, {}], start=2):
         stats.observe(SourceRow(line, {"n": str(line)}), data, [])
-    completeness = stats.report(type("Job", (), {"merged": 0, "entity_counts": {}})())["completeness"]
+    completeness = stats.report(
+        type("Job", (), {"merged": 0, "queued_for_review": 0, "entity_counts": {}})()
+    )["completeness"]
     assert completeness["document_no"] == 0.75
     assert completeness["sku"] == 0.5
     assert completeness["quantity"] == 0.5

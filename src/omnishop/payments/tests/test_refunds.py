@@ -139,6 +139,18 @@ def test_a_reference_refund_skips_what_is_already_refunded_and_open_payments(web
     assert services.paid_amount(reference="R") == 0
 
 
+def test_the_same_key_on_two_references_refunds_each_of_them(web_channel):
+    """A refund key is a retry guard within its reference: "return-1" on order A is no replay of
+    "return-1" on order B, even for the same amount."""
+    a = card(web_channel, "10", reference="A")
+    b = card(web_channel, "10", reference="B")
+    first = services.refund_reference(reference="A", amount=Decimal("4"), currency="GBP", key="return-1")
+    second = services.refund_reference(reference="B", amount=Decimal("4"), currency="GBP", key="return-1")
+    assert [(r.payment_id, r.amount) for r in first] == [(a.pk, Decimal("4"))]
+    assert [(r.payment_id, r.amount) for r in second] == [(b.pk, Decimal("4"))]
+    assert (services.paid_amount(reference="A"), services.paid_amount(reference="B")) == (6, 6)
+
+
 def test_a_reference_refund_stops_once_the_amount_is_given_back(web_channel):
     a = card(web_channel, "20", reference="R")
     b = card(web_channel, "10", reference="R")

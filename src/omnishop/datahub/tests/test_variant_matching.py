@@ -361,3 +361,45 @@ def test_every_attribute_meta_of_a_wxr_variation_is_an_option_axis(run_import, c
     assert nologo.title == "red / l / No logo"
     assert Variant.objects.get(sku="wxr-hoodie-logo").attributes["logo"] == "Logo"
     assert "meta.attribute_logo" not in job.quality["unknown_columns"]
+
+
+DOCS = Path(__file__).resolve().parents[4] / "docs" / "datahub.md"
+
+
+def worked_example() -> tuple[str, str, str]:
+    """The profile, the SKU map and the file of docs/datahub.md's worked example, as the page shows them."""
+    text = DOCS.read_text(encoding="utf-8")
+    section = text.split("## Adapting to a new export without code", 1)[1].split("\n## ", 1)[0]
+    blocks = [block.split("\n", 1)[1] for block in section.split("```")[1::2]]
+    return blocks[0], blocks[1], blocks[2]
+
+
+def test_the_worked_example_of_the_docs_imports_as_described(run_import, channels, profile_dir):
+    woo, fork = channels
+    run_import("woocommerce_products", WOO, name="woo.csv", channel=woo)
+    profile, sku_map, data = worked_example()
+    (profile_dir / "fork_products.toml").write_text(profile)
+    (profile_dir / "fork-skus.csv").write_text(sku_map)
+    profiles._index.cache_clear()
+    products, variants = Product.objects.count(), Variant.objects.count()
+
+    job = run_import("fork_products", data.encode(), name="fork.csv", channel=fork)
+    assert (job.merged, job.imported, job.quarantined) == (3, 0, 0)
+    assert job.entity_counts["variants_mapped_by_sku_map"] == 3
+    assert (Product.objects.count(), Variant.objects.count()) == (products, variants)
+    listed = dict(
+        ChannelListing.objects.filter(channel=fork).values_list("variant__sku", "price"),
+    )
+    assert listed == {
+        "woo-hoodie-red-logo": Decimal("44.90"),
+        "woo-hoodie-red-nologo": Decimal("41.50"),
+        "woo-cap": Decimal("14.00"),
+    }
+    weights = dict(Variant.objects.filter(sku__in=listed).values_list("sku", "weight_grams"))
+    assert weights == {"woo-hoodie-red-logo": 450, "woo-hoodie-red-nologo": 450, "woo-cap": 120}
+    assert len(services.quality_report(job=job)["variant_matches"]) == 3
+    assert set(SkuAlias.objects.filter(channel=fork).values_list("external_sku", flat=True)) == {
+        "FK-1001",
+        "FK-1002",
+        "FK-CAP",
+    }

@@ -3,7 +3,8 @@
 Product rows are matched across channels before anything is created: a variant by the SKU map or a
 remembered SKU alias of the channel, its SKU, its GTIN, then by its option values inside the product it
 lands on (`variant_match`); a new product by its normalised title plus attributes. A row that lands on an
-existing object from another source counts as `merged`. Each row's content hash sits in the ledger, so re-importing a file is a no-op.
+existing object from another source counts as `merged`. Each row's content hash sits in the ledger, so
+re-importing a file is a no-op.
 
 Flavours (profile option `flavour`) differ only in how rows group into products:
 - shopify: rows share a Handle; the row with a Title carries the product, others add variants or images.
@@ -114,7 +115,7 @@ class ProductsTarget(Target):
             entries[key] = (obj, digest)
             results.append(Result(outcome))
         self.batch.flush()
-        self.matcher.flush()
+        self.matcher.flush(self.batch)
         self.batch = None
         record(self.rows, {key: (obj.pk, digest) for key, (obj, digest) in entries.items()}, existing)
         return results

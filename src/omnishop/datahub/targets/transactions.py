@@ -1,6 +1,7 @@
 """Transaction lines (Online Retail invoice lines, CDNOW purchases) into the staging table, plus what
 already has a home: the customers they belong to (customers context, by the channel's customer id) and
-the products/variants their stock codes name (catalog).
+the products/variants their stock codes name (catalog; a code the catalogue lacks may be the channel's own
+SKU for a variant, found through its SKU aliases).
 
 Orders do not exist yet; the staging table is the contract with the orders context (docs/datahub.md).
 A line's natural key is (document, position of the line within the document in the file), so exact

@@ -158,7 +158,8 @@ class VariantMatcher:
         self.aliases: dict[str, tuple[int | None, str]] = {}  # channel SKU -> (variant id, how)
         self.stored: dict[str, SkuAlias] = {}  # channel SKU -> its row, when one exists
         self.pending: dict[str, tuple[Variant, str]] = {}  # learnt in this batch, written by `flush`
-        self.claimed: set[int] = set()  # variants this job's rows landed on: this source's now
+        self.claimed: set[int] = set()  # variants this job's rows landed on or made: this source's now
+        self.made: set[int] = set()  # products this job created: they hold only this job's variants
         self.options_of: dict[int, list[tuple[int, tuple, str]]] = {}  # product -> (variant, key, GTIN)
         self.cases: list[dict] = []
 
@@ -194,7 +195,7 @@ class VariantMatcher:
     ) -> Variant | None:
         """The product's one variant from another source with the row's option values, or None. Two such
         variants: the row keeps its own (created as before) and the case is reported."""
-        if product.pk is None:  # a product new in this job has only this job's variants
+        if product.pk is None or product.pk in self.made:  # a product new in this job: only its variants
             return None
         wanted = option_key(axes)
         entries = self.options_of.get(product.pk)
@@ -210,6 +211,7 @@ class VariantMatcher:
         ]
         if candidates:
             ours = self.of_this_source(candidates)
+            self.claimed.update(ours)  # asked once: they stay this source's
             candidates = [pk for pk in candidates if pk not in ours]
         if len(candidates) > 1:
             self.target.entity_counts["variant_matches_ambiguous"] += 1
@@ -251,8 +253,11 @@ class VariantMatcher:
         if len(self.cases) < MAX_CASES:
             self.cases.append(case)
 
-    def flush(self) -> None:
-        """Write the aliases the batch learnt (its new variants have their ids now)."""
+    def flush(self, batch: Batch) -> None:
+        """After the batch is written: its new products and variants are this job's (no option match with
+        them, no query to learn it), and the aliases it learnt are written (new variants have ids now)."""
+        self.made.update(p.pk for p in batch.new_products if p.pk is not None)
+        self.claimed.update(v.pk for v in batch.new_variants if v.pk is not None)
         if not self.pending:
             return
         job = self.target.job

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from decimal import Decimal
 from pathlib import Path
 
@@ -357,8 +358,7 @@ def test_every_attribute_meta_of_a_wxr_variation_is_an_option_axis(run_import, c
     assert (job.imported, job.quarantined) == (3, 0)
     nologo = Variant.objects.get(sku="wxr-hoodie-nologo")
     assert nologo.attributes == {"color": "red", "size": "l", "logo": "No logo"}
-    assert list(nologo.attributes) == ["color", "size", "logo"]  # color and size first, as before
-    assert nologo.title == "red / l / No logo"
+    assert nologo.title == "red / l / No logo"  # color and size first, as before (JSONB keeps no order)
     assert Variant.objects.get(sku="wxr-hoodie-logo").attributes["logo"] == "Logo"
     assert "meta.attribute_logo" not in job.quality["unknown_columns"]
 
@@ -383,6 +383,17 @@ def test_the_worked_example_of_the_docs_imports_as_described(run_import, channel
     profiles._index.cache_clear()
     products, variants = Product.objects.count(), Variant.objects.count()
 
+    # The dry run shows where each SKU would go, and writes nothing.
+    (profile_dir.parent / "fork.csv").write_text(data)
+    check = services.check_import(profile="fork_products", path=profile_dir.parent / "fork.csv", channel=fork)
+    assert check["would"]["merged"] == 3
+    assert {(c["sku"], c["variant_sku"]) for c in check["variant_matches"]} == {
+        ("FK-1001", "woo-hoodie-red-logo"),
+        ("FK-1002", "woo-hoodie-red-nologo"),
+        ("FK-CAP", "woo-cap"),
+    }
+    assert not SkuAlias.objects.exists() and not ChannelListing.objects.filter(channel=fork).exists()
+
     job = run_import("fork_products", data.encode(), name="fork.csv", channel=fork)
     assert (job.merged, job.imported, job.quarantined) == (3, 0, 0)
     assert job.entity_counts["variants_mapped_by_sku_map"] == 3
@@ -403,3 +414,40 @@ def test_the_worked_example_of_the_docs_imports_as_described(run_import, channel
         "FK-1002",
         "FK-CAP",
     }
+
+
+def test_an_upload_gives_its_sku_map_in_its_options_and_reads_the_cases_in_its_quality_report(
+    datahub_dirs, run_import, channels, make_key
+):
+    from django.test import Client
+
+    from .test_api import upload
+
+    woo, fork = channels
+    run_import("woocommerce_products", WOO, name="woo.csv", channel=woo)
+    client = Client()
+    headers = {"Authorization": f"Bearer {make_key(fork, scopes=['imports:write'])}"}
+    refused = upload(
+        client,
+        headers,
+        GERMAN_FORK,
+        profile="woocommerce_products",
+        name="fork.csv",
+        options='{"target": {"sku_map_file": "/etc/passwd"}}',
+    )
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "invalid_sku_map"
+    response = upload(
+        client,
+        headers,
+        GERMAN_FORK,
+        profile="woocommerce_products",
+        name="fork.csv",
+        options=json.dumps({"target": {"sku_map": MAP_ENTRIES}}),
+    )
+    assert response.status_code == 202, response.content
+    job = response.json()
+    quality = client.get(f"/api/v1/datahub/imports/{job['id']}/quality", headers=headers).json()
+    assert quality["entities"]["variants_mapped_by_sku_map"] == 3
+    cases = {case["sku"]: case for case in quality["variant_matches"]}
+    assert cases["FC-9"]["how"] == "sku_map" and cases["FC-9"]["variant_sku"] == "woo-cap"
+    assert cases["FC-9"]["variant"] == Variant.objects.get(sku="woo-cap").pk

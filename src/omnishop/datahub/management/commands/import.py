@@ -219,6 +219,13 @@ def print_check(console, report: dict) -> None:
         console.print(
             f"rows left out by the profile's filter ({escape(filtered['rule'])}): {filtered['rows']}"
         )
+    if report.get("variant_matches"):
+        table = Table("line", "SKU", "how", "variant", title="variants matched across channels")
+        for case in report["variant_matches"]:
+            table.add_row(
+                str(case["line"]), case["sku"], case["how"], case["variant_sku"] or "(kept its own)"
+            )
+        console.print(table)
     if report["quarantined"]:
         table = Table("line", "why", "already in quarantine", title="rows that would be quarantined")
         for entry in report["quarantined"]:

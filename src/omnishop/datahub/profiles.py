@@ -232,7 +232,7 @@ class Profile:
         rows_cleaned = zip(*cleaned_columns, strict=True)
         if broken is no and gaps is no:
             return [(dict(zip(names, values, strict=True)), []) for values in rows_cleaned]
-        results = []
+        results: list[tuple[dict[str, Any], list[dict]]] = []
         append = results.append
         for values, is_broken, has_gaps in zip(rows_cleaned, broken, gaps, strict=True):
             if is_broken:

@@ -451,3 +451,19 @@ def test_an_upload_gives_its_sku_map_in_its_options_and_reads_the_cases_in_its_q
     cases = {case["sku"]: case for case in quality["variant_matches"]}
     assert cases["FC-9"]["how"] == "sku_map" and cases["FC-9"]["variant_sku"] == "woo-cap"
     assert cases["FC-9"]["variant"] == Variant.objects.get(sku="woo-cap").pk
+
+
+def test_staff_see_the_channels_sku_aliases_and_can_delete_a_wrong_one(run_import, channels, staff_user):
+    from django.test import Client
+
+    woo, fork = channels
+    run_import("woocommerce_products", WOO, name="woo.csv", channel=woo)
+    run_import("woocommerce_products", FORK, name="fork.csv", channel=fork)
+    client = Client()
+    client.force_login(staff_user)
+    page = client.get("/admin/datahub/skualias/?q=FH-RED-NOLOGO")
+    assert page.status_code == 200 and "FH-RED-NOLOGO" in page.content.decode()
+    alias = SkuAlias.objects.get(external_sku="FH-RED-NOLOGO")
+    assert client.get(f"/admin/datahub/skualias/{alias.pk}/delete/").status_code == 200
+    assert client.post(f"/admin/datahub/skualias/{alias.pk}/delete/", {"post": "yes"}).status_code == 302
+    assert not SkuAlias.objects.filter(pk=alias.pk).exists()

@@ -13,13 +13,16 @@ of the product's GTINs — and each candidate gets a score with its reasons.
 
 The score is the sum of the evidence (capped at 1): same normalised title 0.5, a shared GTIN 0.7, the same
 brand 0.2, descriptions alike (token-set Dice ≥ 0.5) up to 0.15, shared attributes that agree 0.1, the same
-category 0.1. Weights and thresholds are documented in docs/datahub.md.
+option names (a variable product's axes, e.g. color and logo, against the existing product's variants) 0.1,
+the same category 0.1. Weights and thresholds are documented in docs/datahub.md.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from django.utils.text import slugify
 
 from omnishop.catalog import gtin as gtins
 from omnishop.catalog.models import Product, Variant
@@ -38,6 +41,7 @@ WEIGHTS = {
     "brand": 0.2,
     "description": 0.15,
     "attributes": 0.1,
+    "options": 0.1,
     "category": 0.1,
 }
 IGNORED_ATTRIBUTES = {"tags", "source", "_options", "vendor_type", "grouped_skus", "downloads"}
@@ -60,8 +64,16 @@ def similarity(left: str, right: str) -> float:
     return 2 * len(a & b) / (len(a) + len(b))
 
 
-def score_pair(existing: Product, fields: dict, *, gtin_hits: list[str]) -> Match:
-    """The evidence that `fields` (an incoming product) and `existing` are the same product."""
+def score_pair(
+    existing: Product,
+    fields: dict,
+    *,
+    gtin_hits: list[str],
+    options: frozenset[str] = frozenset(),
+    known_options: frozenset[str] = frozenset(),
+) -> Match:
+    """The evidence that `fields` (an incoming product) and `existing` are the same product; `options` are
+    the option names the incoming product declares, `known_options` the axes of `existing`'s variants."""
     match = Match(existing, 0.0)
     score = 0.0
     if normalise_title(fields["title"]) == normalise_title(existing.title):
@@ -99,6 +111,12 @@ def score_pair(existing: Product, fields: dict, *, gtin_hits: list[str]) -> Matc
     elif shared:
         score += WEIGHTS["attributes"]
         match.reasons.append(f"attributes: {', '.join(shared)} agree")
+    if options and known_options:
+        if options == known_options:
+            score += WEIGHTS["options"]
+            match.reasons.append(f"options: same option names ({', '.join(sorted(options))})")
+        else:
+            match.reasons.append("options: differ")
     category = fields.get("category")
     if category is not None and existing.category_id is not None:
         if category.pk == existing.category_id:
@@ -108,6 +126,15 @@ def score_pair(existing: Product, fields: dict, *, gtin_hits: list[str]) -> Matc
             match.reasons.append("category: differs")
     match.score = round(min(score, 1.0), 4)
     return match
+
+
+def declared_options(*, flavour: str, data: dict, attributes: dict) -> frozenset[str]:
+    """The option names an incoming product declares: Shopify's Option names, a WooCommerce variable
+    product's Attribute N names (slugified, as its variants' axes are)."""
+    names = list(attributes.get("_options") or [])
+    if not names and flavour == "woocommerce" and data.get("product_type") == "variable":
+        names = [data[f"attribute{i}_name"] for i in (1, 2) if data.get(f"attribute{i}_name")]
+    return frozenset(n for n in (slugify(str(name)) for name in names) if n)
 
 
 def fill_missing(product: Product, fields: dict) -> dict:
@@ -173,6 +200,7 @@ class ProductMatching:
         self.active: dict[int, ProductMerge] | None = None  # product pk -> this source's merge into it
         self.rejected: dict[int, set[int]] | None = None  # product pk -> products judged different
         self.gtins_by_key: dict[str, set[str]] = {}
+        self.axes: dict[int, frozenset[str]] = {}  # candidate product pk -> its variants' option axes
         self.created: set[int] = set()  # pks of products this job created
         self.owners_read = False  # the batch's loaded products have their owners read
         self.new_merges: list[tuple[Product, Match, dict, dict]] = []
@@ -271,8 +299,15 @@ class ProductMatching:
                 pool[candidate.pk] = (candidate, [])
         rejected = self.rejected_pairs()
         mine = self.products_of_source()
+        options = declared_options(flavour=target.flavour, data=data, attributes=attributes)
         matches = [
-            score_pair(product, fields, gtin_hits=codes_)
+            score_pair(
+                product,
+                fields,
+                gtin_hits=codes_,
+                options=options,
+                known_options=self.axes_of(pk) if options else frozenset(),
+            )
             for pk, (product, codes_) in pool.items()
             if not (rejected.get(pk, set()) & mine) and product.is_active
         ]
@@ -282,6 +317,14 @@ class ProductMatching:
             return Decision(product=best.product, match=best)
         review = [m for m in matches if m.score >= self.review or m.conflicts]
         return Decision(review=review)
+
+    def axes_of(self, pk: int) -> frozenset[str]:
+        """The option axes of a candidate product's variants (one query per candidate, asked only when the
+        incoming product declares options)."""
+        if pk not in self.axes:
+            rows = Variant.objects.filter(product_id=pk).values_list("attributes", flat=True)
+            self.axes[pk] = frozenset(slugify(str(name)) for attributes in rows for name in attributes or {})
+        return self.axes[pk]
 
     def loaded_unknown(self) -> set[int]:
         """Products in the job's identity map whose owners are not known yet: read in one query per batch."""

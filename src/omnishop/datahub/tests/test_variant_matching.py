@@ -32,6 +32,8 @@ COLUMNS = [
     "SKU",
     "Name",
     "Published",
+    "Description",
+    "Categories",
     "Regular price",
     "Parent",
     "Attribute 1 name",
@@ -41,14 +43,25 @@ COLUMNS = [
 ]
 
 
+# What a shop says about its goods beyond names and prices; a fork of the shop carries the same text.
+ABOUT = {
+    "Hoodie": ("<p>Heavy cotton hoodie with a kangaroo pocket and a lined hood.</p>", "Clothing > Hoodies"),
+    "Cap": ("<p>Six-panel cotton cap with an adjustable strap.</p>", "Clothing > Accessories"),
+}
+
+
 def woo_csv(rows: list[tuple]) -> bytes:
-    """WooCommerce product CSV rows: (ID, Type, SKU, Name, price, Parent, color, logo)."""
+    """WooCommerce product CSV rows: (ID, Type, SKU, Name, price, Parent, color, logo); a product row
+    (not a variation) of a product in ABOUT gets its description and categories."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(COLUMNS)
     for post_id, kind, sku, name, price, parent, color, logo in rows:
         names = ("Color", "Logo") if color or logo else ("", "")
-        writer.writerow([post_id, kind, sku, name, "1", price, parent, names[0], color, names[1], logo])
+        about = ABOUT.get(name, ("", "")) if kind != "variation" else ("", "")
+        writer.writerow(
+            [post_id, kind, sku, name, "1", *about, price, parent, names[0], color, names[1], logo]
+        )
     return out.getvalue().encode()
 
 
@@ -59,11 +72,12 @@ WOO = woo_csv(
         (11, "variation", "woo-hoodie-red-logo", "Hoodie - Red, Logo", "45", "id:10", "Red", "Logo"),
         (12, "variation", "woo-hoodie-red-nologo", "Hoodie - Red, No logo", "42", "id:10", "Red", "No logo"),
         (13, "variation", "woo-hoodie-blue-logo", "Hoodie - Blue, Logo", "45", "id:10", "Blue", "Logo"),
-        (20, "simple", "woo-cap", "Cap", "15", "", "", ""),
+        (20, "simple", "woo-cap", "Cap", "15", "", "Navy", ""),
     ]
 )
-# … and a fork's catalogue of the same goods on channel B: same titles, its own ids and SKUs, the option
-# values written a little differently, and one combination channel A does not sell.
+# … and a fork's catalogue of the same goods on channel B: same titles, descriptions, categories and
+# attributes (a fork copies the shop), its own ids and SKUs, the option values written a little
+# differently, and one combination channel A does not sell.
 FORK = woo_csv(
     [
         (110, "variable", "FORK-HOODIE", "Hoodie", "", "", "Red, Blue", "Logo, No logo"),
@@ -71,7 +85,7 @@ FORK = woo_csv(
         (112, "variation", "FH-RED-NOLOGO", "Hoodie - Red, No logo", "41", "id:110", "Red", "No  logo"),
         (113, "variation", "FH-BLUE-LOGO", "Hoodie - Blue, Logo", "44", "id:110", "BLUE", "Logo"),
         (114, "variation", "FH-BLUE-NOLOGO", "Hoodie - Blue, No logo", "41", "id:110", "Blue", "No logo"),
-        (120, "simple", "FORK-CAP", "Cap", "14", "", "", ""),
+        (120, "simple", "FORK-CAP", "Cap", "14", "", "Navy", ""),
     ]
 )
 
@@ -130,7 +144,7 @@ def test_a_forks_catalogue_with_other_skus_adds_no_duplicate_variants(run_import
     assert Variant.objects.count() == 5
 
     # A changed fork row updates its listing on A's variant, still without a new variant.
-    changed = FORK.replace(b'"Hoodie - Red, No logo",1,41', b'"Hoodie - Red, No logo",1,39')
+    changed = FORK.replace(b'"Hoodie - Red, No logo",1,,,41', b'"Hoodie - Red, No logo",1,,,39')
     third = run_import("woocommerce_products", changed, name="fork.csv", channel=fork)
     assert (third.updated, third.unchanged) == (1, 5)
     assert Variant.objects.count() == 5

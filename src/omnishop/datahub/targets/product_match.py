@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING
 from django.utils.text import slugify
 
 from omnishop.catalog import gtin as gtins
-from omnishop.catalog.models import Product, Variant
+from omnishop.catalog.models import ChannelListing, Product, Variant
 
-from ..models import ImportedRecord, MatchCandidate, ProductMerge
+from ..models import ImportedRecord, MatchCandidate, ProductMerge, SkuAlias
 from .base import IMPORTED, MERGED, Prepared
 from .catalog_common import among, normalise_title
 
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from .products import ProductsTarget
 
 AUTO, REVIEW = 0.85, 0.5
+OPTION_MATCH = SkuAlias.How.OPTION_VALUES.value
 WEIGHTS = {
     "title": 0.5,
     "gtin": 0.7,
@@ -207,6 +208,7 @@ class ProductMatching:
         self.pending: dict[int, int] = {}  # product pk -> its entry in new_merges
         self.changed_merges: dict[int, ProductMerge] = {}
         self.candidates: list[tuple[Match, Product]] = []
+        self.landings: list[tuple[str, Variant, str, dict, dict]] = []  # (sku, variant, how, fields, filled)
         self.row_merged = self.row_queued = False
 
     # -- per batch ---------------------------------------------------------------------------------------
@@ -361,6 +363,11 @@ class ProductMatching:
         merge.incoming = incoming_of(fields)
         self.changed_merges[merge.pk] = merge
 
+    def landed(self, *, sku: str, variant: Variant, how: str, fields: dict, filled: dict) -> None:
+        """A row landed on an older variant under another SKU (option values, SKU map): a merge of the
+        variant's product records an option match so undo can give the row its own variant back."""
+        self.landings.append((sku, variant, how, fields, filled))
+
     def queue(self, matches: list[Match], product: Product) -> None:
         self.candidates.extend((m, product) for m in matches)
         self.row_queued = True
@@ -423,8 +430,10 @@ class ProductMatching:
         """What this batch added under products the source merged into — variants, images, listings on the
         product's older variants — goes on the merge record: undo gives it back (or, for a listing on a
         variant the product had before, refuses)."""
+        landings, self.landings = self.landings, []
         if not active:
             return
+        landed = {variant.pk for _sku, variant, _how, _fields, _filled in landings}
         new_variant_ids = {v.pk for v in batch.new_variants}
         touched: dict[int, ProductMerge] = {}
         for variant in batch.new_variants:
@@ -439,12 +448,13 @@ class ProductMatching:
                 touched[record.pk] = record
         for listing in batch.new_listings:  # a listing on a variant the product had before
             variant = batch.variants_by_pk.get(listing.variant_id)
-            if variant is None or variant.pk in new_variant_ids:
-                continue
+            if variant is None or variant.pk in new_variant_ids or variant.pk in landed:
+                continue  # a landing by option values is recorded below; one by the SKU map stays
             record = active.get(variant.product_id)
             if record is not None:
                 record.moved.setdefault("shared_listings", []).append(listing.variant_id)
                 touched[record.pk] = record
+        self.note_option_matches(landings, active, touched)
         if not touched:
             return
         products = {r.product_id for r in touched.values()}
@@ -464,6 +474,49 @@ class ProductMatching:
                 if other_attributes == attributes
             ]
             self.changed_merges[record.pk] = record
+
+    def note_option_matches(
+        self, landings: list, active: dict[int, ProductMerge], touched: dict[int, ProductMerge]
+    ) -> None:
+        """Rows that landed by option values on a variant of a product the source merged into: the merge
+        records the row's own variant (SKU, options, weight, GTIN), what it filled on the kept variant and
+        the channel's listing, so undo builds the source's variant back and moves the listing to it."""
+        channel = self.target.channel
+        found = [(sku, v, f, filled) for sku, v, how, f, filled in landings if how == OPTION_MATCH]
+        found = [item for item in found if item[1].product_id in active]
+        if not found:
+            return
+        listings: dict[int, int] = {}
+        if channel is not None:
+            listings = dict(
+                ChannelListing.objects.filter(
+                    channel=channel, variant_id__in={v.pk for _s, v, _f, _d in found}
+                ).values_list("variant_id", "pk")
+            )
+        for sku, variant, fields, filled in found:
+            record = active[variant.product_id]
+            entries = record.moved.setdefault("option_matches", [])
+            old = next((e for e in entries if e["sku"] == sku), None)
+            if old is not None and old.get("id") is not None:
+                continue  # folded when staff accepted the merge: undo recreates that very row
+            entry = {
+                "sku": sku,
+                "variant": variant.pk,
+                "channel": channel.pk if channel is not None else None,
+                "fields": {k: v for k, v in fields.items() if v not in (None, "")},
+                "filled": merge_filled(old["filled"], filled) if old else filled,
+                "listings": sorted(
+                    {
+                        *(old["listings"] if old else []),
+                        *([listings[variant.pk]] if variant.pk in listings else []),
+                    }
+                ),
+            }
+            if old is not None:
+                entries[entries.index(old)] = entry
+            else:
+                entries.append(entry)
+            touched[record.pk] = record
 
 
 def attributes_agree(incoming: dict, stored: dict) -> bool:

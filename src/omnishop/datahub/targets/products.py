@@ -485,6 +485,8 @@ class ProductsTarget(Target):
                 for name in ("weight_grams", "gtin")
                 if fields.get(name) not in (None, "") and getattr(variant, name) in (None, "")
             }
+            filled = {name: {"before": getattr(variant, name), "after": v} for name, v in missing.items()}
+            self.matching.landed(sku=sku, variant=variant, how=how, fields=fields, filled=filled)
             for name, value in missing.items():
                 setattr(variant, name, value)
             if missing:

@@ -16,12 +16,19 @@ import pytest
 from django.core.management import call_command
 
 from omnishop.catalog.models import ChannelListing, Product, Variant
-from omnishop.datahub import profiles, services
+from omnishop.datahub import product_merges, profiles, services
 from omnishop.datahub.errors import InvalidSkuMap
-from omnishop.datahub.models import ImportJob, SkuAlias, StagedTransactionLine
+from omnishop.datahub.models import (
+    ImportJob,
+    MatchCandidate,
+    ProductMerge,
+    SkuAlias,
+    StagedTransactionLine,
+)
 from omnishop.inventory.models import StockLevel
 from omnishop.inventory.services import create_location
 
+from .test_product_matching import catalog_rows
 from .test_woocommerce_wxr import item, wxr
 
 pytestmark = pytest.mark.django_db
@@ -481,3 +488,84 @@ def test_staff_see_the_channels_sku_aliases_and_can_delete_a_wrong_one(run_impor
     assert client.get(f"/admin/datahub/skualias/{alias.pk}/delete/").status_code == 200
     assert client.post(f"/admin/datahub/skualias/{alias.pk}/delete/", {"post": "yes"}).status_code == 302
     assert not SkuAlias.objects.filter(pk=alias.pk).exists()
+
+
+def test_undoing_the_forks_merges_gives_it_back_its_own_variants_exactly(run_import, channels):
+    """Issue 15: an exact undo of a product merge also undoes what variant matching did for the source
+    inside the merged product — its own variants come back as its rows had them, with its listings."""
+    woo, fork = channels
+    run_import("woocommerce_products", WOO, name="woo.csv", channel=woo)
+    before = catalog_rows()
+    run_import("woocommerce_products", FORK, name="fork.csv", channel=fork)
+    merges = list(ProductMerge.objects.filter(undone_at__isnull=True))
+    assert sorted(m.product.title for m in merges) == ["Cap", "Hoodie"]
+    for merge in merges:
+        product_merges.undo_product_merge(merge=merge)
+
+    after = catalog_rows()
+    forks = set(Product.objects.filter(variants__listings__channel=fork).values_list("pk", flat=True))
+    assert len(forks) == 2
+    assert [r for r in after["Product"] if r["id"] not in forks] == before["Product"]
+    assert [r for r in after["Variant"] if r["product"] not in forks] == before["Variant"]
+    assert [r for r in after["ChannelListing"] if r["channel"] != fork.pk] == before["ChannelListing"]
+    assert sorted(Variant.objects.filter(product__in=forks).values_list("sku", flat=True)) == [
+        "FH-BLUE-LOGO",
+        "FH-BLUE-NOLOGO",
+        "FH-RED-LOGO",
+        "FH-RED-NOLOGO",
+        "FORK-CAP",
+    ]
+    red_logo = Variant.objects.get(sku="FH-RED-LOGO")
+    assert red_logo.attributes == {"color": "red", "logo": "logo"}  # the fork's own spelling
+    assert ChannelListing.objects.get(channel=fork, variant__sku="FH-RED-NOLOGO").price == Decimal("41")
+    assert not SkuAlias.objects.exists()
+    # The ledger names the fork's own variants and products again: a re-import changes nothing.
+    again = run_import("woocommerce_products", FORK, name="fork.csv", channel=fork)
+    assert again.unchanged == 6 and Variant.objects.count() == 9
+
+
+def test_accepting_a_candidate_folds_variants_with_the_same_options_unless_unsafe(
+    run_import, channels, staff_user
+):
+    woo, fork = channels
+    run_import("woocommerce_products", WOO, name="woo.csv", channel=woo)
+    strict = {"target": {"product_match_auto": 0.99}}  # staff decide every match
+    job = run_import("woocommerce_products", FORK, name="fork.csv", channel=fork, options=strict)
+    assert job.queued_for_review == 2 and Variant.objects.count() == 9
+    create_location(code="fork-store", name="Fork store", kind="retail_store")
+    counts = b"sku,location,on_hand\r\nFH-BLUE-LOGO,fork-store,6\r\n"
+    assert run_import("stock_levels", counts, name="counts.csv", channel=fork).imported == 1
+    hoodie = Product.objects.get(title="Hoodie", variants__sku="woo-hoodie-red-logo")
+    candidate = MatchCandidate.objects.get(entity="product", left_id=hoodie.pk)
+    before = catalog_rows()
+
+    services.decide_match(candidate=candidate, merge=True, user=staff_user)
+    merge = ProductMerge.objects.get()
+    # Red/logo and red/no logo fold into channel A's variants, which take the fork's listings; their
+    # SKUs become the fork's aliases. Blue/logo has stock: kept side by side and reported.
+    assert not Variant.objects.filter(sku__in=["FH-RED-LOGO", "FH-RED-NOLOGO"]).exists()
+    red_logo = Variant.objects.get(sku="woo-hoodie-red-logo")
+    assert sorted(red_logo.listings.values_list("channel__code", flat=True)) == ["fork", "woo"]
+    aliases = dict(SkuAlias.objects.filter(channel=fork).values_list("external_sku", "variant__sku"))
+    assert aliases == {"FH-RED-LOGO": "woo-hoodie-red-logo", "FH-RED-NOLOGO": "woo-hoodie-red-nologo"}
+    [conflict] = merge.variant_conflicts
+    assert (conflict["variant"], conflict["same_as"]) == ("FH-BLUE-LOGO", "woo-hoodie-blue-logo")
+    assert "stock" in conflict["reason"]
+    assert sorted(hoodie.variants.values_list("sku", flat=True)) == [
+        "FH-BLUE-LOGO",
+        "FH-BLUE-NOLOGO",
+        "woo-hoodie-blue-logo",
+        "woo-hoodie-red-logo",
+        "woo-hoodie-red-nologo",
+    ]
+    # The fork's orders name the folded SKU: it still resolves, to the kept variant.
+    orders = (
+        b"InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\r\n"
+        b"536365,FH-RED-LOGO,HOODIE RED LOGO,2,2011-01-05 10:00:00,44,17850,United Kingdom\r\n"
+    )
+    run_import("online_retail", orders, name="orders.csv", channel=fork)
+    assert StagedTransactionLine.objects.get(source="online_retail@fork").variant_id == red_logo.pk
+
+    product_merges.undo_product_merge(merge=merge)
+    assert catalog_rows() == before  # the folded variants are the very rows again, with their listings
+    assert not SkuAlias.objects.exists()

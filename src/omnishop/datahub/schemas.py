@@ -148,8 +148,13 @@ class ProductMergeOut(Schema):
     score: float
     reasons: list
     filled: dict = Field(description="Field -> {before, after} of what the merge filled on the kept product.")
-    moved: dict = Field(description="Ids of the variants and images (and ledger entries) it moved or added.")
-    variant_conflicts: list = Field(description="Variants kept side by side with the same option values.")
+    moved: dict = Field(
+        description="Ids of the variants and images (and ledger entries) it moved or added; `option_matches`: "
+        "the source's variants matched or folded by option values (undo gives them back)."
+    )
+    variant_conflicts: list = Field(
+        description="Variants kept side by side with the same option values (folding was unsafe: `reason`)."
+    )
     created_at: datetime
     undone_at: datetime | None
 

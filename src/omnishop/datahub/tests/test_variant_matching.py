@@ -569,3 +569,24 @@ def test_accepting_a_candidate_folds_variants_with_the_same_options_unless_unsaf
     product_merges.undo_product_merge(merge=merge)
     assert catalog_rows() == before  # the folded variants are the very rows again, with their listings
     assert not SkuAlias.objects.exists()
+
+
+def test_undoing_a_merge_keeps_what_the_sku_map_decided(run_import, channels):
+    woo, fork = channels
+    run_import("woocommerce_products", WOO, name="woo.csv", channel=woo)
+    job = run_import(
+        "woocommerce_products",
+        GERMAN_FORK,
+        name="fork.csv",
+        channel=fork,
+        options={"target": {"sku_map": MAP_ENTRIES}},
+    )
+    assert_mapped(job, fork)
+    merge = ProductMerge.objects.get(product__title="Hoodie")
+    product_merges.undo_product_merge(merge=merge)  # not refused: a map's listings are not the merge's
+    # The map is staff configuration: its aliases and the listings it placed stay where it sent them.
+    aliases = dict(SkuAlias.objects.filter(channel=fork).values_list("external_sku", "variant__sku"))
+    assert aliases == MAP_ENTRIES
+    for catalog_sku in MAP_ENTRIES.values():
+        assert ChannelListing.objects.filter(channel=fork, variant__sku=catalog_sku).exists()
+    assert Variant.objects.count() == 4

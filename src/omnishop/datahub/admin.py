@@ -1,7 +1,7 @@
 """Back-office screens for the data hub: jobs with their counts and data-quality report, the quarantine
 (discard / re-submit as is), the identity-resolution review queue (merge / keep apart), product merges
-(undo), and the staged sales documents and lines with what each became (read-only). Actions call the
-services."""
+(undo), the staged sales documents and lines with what each became (read-only), and the channels' SKU
+aliases (view, delete a wrong one). Actions call the services."""
 
 from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
@@ -15,6 +15,7 @@ from .models import (
     MatchCandidate,
     ProductMerge,
     QuarantinedRow,
+    SkuAlias,
     StagedDocument,
     StagedTransactionLine,
 )
@@ -196,3 +197,17 @@ class StagedTransactionLineAdmin(ReadOnlyAdmin):
     search_fields = ("=document_no", "=sku", "=customer_ref")
     raw_id_fields = ("job", "channel", "customer", "variant")
     show_full_result_count = False
+
+
+@admin.register(SkuAlias)
+class SkuAliasAdmin(ReadOnlyAdmin):
+    """A channel's SKU for a catalogue variant, learnt by a products import (option values) or from a SKU
+    map. Deleting a wrong one lets the channel's next import match that SKU again (or follow a map)."""
+
+    list_display = ("external_sku", "channel", "source", "variant", "how", "job", "created_at")
+    list_filter = ("how", "channel")
+    search_fields = ("=external_sku", "=variant__sku")
+    raw_id_fields = ("variant", "job", "channel")
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("datahub.delete_skualias")

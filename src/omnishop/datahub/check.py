@@ -101,6 +101,8 @@ def _report(job: ImportJob, spec, runner, error: dict | None) -> dict[str, Any]:
         "rejects_by_reason": quality.get("rejects_by_reason", []),
         "first_rows": first,
         "quarantined": quarantined,
+        # products: which of the channel's SKUs would land on which variant (option values, SKU map)
+        "variant_matches": runner.target.report().get("variant_matches", [])[:MAX_LISTED],
     }
 
 

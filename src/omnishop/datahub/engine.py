@@ -434,7 +434,7 @@ def run_job(job: ImportJob, *, progress: Progress | None = None, resume: bool = 
     finally:
         job.finished_at = timezone.now()
         if runner is not None:
-            job.quality = runner.stats.report(job)
+            job.quality = {**runner.stats.report(job), **runner.target.report()}
             job.quality["seconds"] = round(time.perf_counter() - started, 3)
         if job.status == ImportJob.Status.RUNNING:  # an unexpected exception is propagating
             job.status = ImportJob.Status.FAILED

@@ -84,6 +84,14 @@ class MissingColumns(SourceError):
     default_message = "The file lacks columns the profile requires."
 
 
+class InvalidSkuMap(SourceError):
+    """A profile's or job's SKU map cannot be read: a missing file, a malformed row, a non-text entry, or a
+    server path given by an uploader."""
+
+    code = "invalid_sku_map"
+    default_message = "The SKU map is not valid."
+
+
 class JobNotFound(NotFound):
     code = "import_job_not_found"
     default_message = "No such import job."

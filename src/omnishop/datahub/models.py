@@ -364,3 +364,44 @@ class ProductMerge(models.Model):
 
     def __str__(self) -> str:
         return f"product merge #{self.pk} into {self.product_id}"
+
+
+class SkuAlias(models.Model):
+    """A channel's own SKU for a catalogue variant whose SKU differs (a fork of a shop, a marketplace
+    listing): learnt when a products import matched the row to the variant by its option values, or
+    configured in an SKU map. Every later import from that channel (products, orders, stock) resolves the
+    channel's SKU through it. The namespace is the channel; an import without a channel keeps its aliases
+    under its source."""
+
+    class How(models.TextChoices):
+        OPTION_VALUES = "option_values", "Same option values inside the matched product"
+        SKU_MAP = "sku_map", "The profile's or the job's SKU map"
+
+    channel = models.ForeignKey(
+        "channels.Channel", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    source = models.CharField(max_length=80, help_text="The import source that learnt the alias.")
+    external_sku = models.CharField(max_length=64, help_text="The SKU as the channel writes it.")
+    variant = models.ForeignKey("catalog.Variant", on_delete=models.CASCADE, related_name="+")
+    how = models.CharField(max_length=16, choices=How.choices)
+    job = models.ForeignKey(ImportJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "external_sku"],
+                condition=Q(channel__isnull=False),
+                name="datahub_sku_alias_channel_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["source", "external_sku"],
+                condition=Q(channel__isnull=True),
+                name="datahub_sku_alias_source_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.external_sku} → variant {self.variant_id} ({self.how})"

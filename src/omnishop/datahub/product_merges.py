@@ -10,18 +10,21 @@ the folded product rather than deleting it, so undo gives the very same rows bac
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
+from datetime import datetime
 
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.text import slugify
 
-from omnishop.catalog.models import Category, Product, ProductImage, Variant
+from omnishop.catalog.models import Category, ChannelListing, Product, ProductImage, Variant
 from omnishop.core.errors import ValidationFailed
 
 from .errors import MergeAlreadyUndone, MergeNotUndoable, ProductMergeNotFound
-from .models import ImportedRecord, MatchCandidate, ProductMerge
+from .models import ImportedRecord, MatchCandidate, ProductMerge, SkuAlias
 from .targets.product_match import fill_missing
+from .targets.variant_match import option_key
 
 FIELD_OF = {"category": "category_id"}
 
@@ -41,8 +44,9 @@ def merge_products(
     *, keep: Product, merged: Product, score: float, reasons: list, candidate=None, user=None
 ) -> ProductMerge:
     """Fold `merged` into `keep`: variants, images and ledger entries move, `keep` gets only the fields it
-    lacks, `merged` is deactivated. Variants with the same option values are kept side by side and listed
-    as `variant_conflicts` (variant matching decides them)."""
+    lacks, `merged` is deactivated. A variant with the option values of exactly one of `keep`'s variants is
+    folded into it (`_fold_variants`); one that cannot be folded safely stays side by side and is listed
+    in `variant_conflicts` with the reason."""
     if keep.pk == merged.pk:
         raise ValidationFailed("A product cannot be merged into itself.", field="candidate_id")
     with transaction.atomic():
@@ -57,15 +61,8 @@ def merge_products(
                 "attributes": merged.attributes,
             },
         )
+        folded, conflicts = _fold_variants(keep, merged)
         theirs = list(Variant.objects.filter(product=merged).values_list("pk", "sku", "attributes"))
-        ours = list(Variant.objects.filter(product=keep).values_list("sku", "attributes"))
-        conflicts = [
-            {"variant": sku, "same_as": other, "options": attributes}
-            for _pk, sku, attributes in theirs
-            if attributes
-            for other, other_attributes in ours
-            if other_attributes == attributes
-        ]
         images = list(ProductImage.objects.filter(product=merged).values_list("pk", flat=True))
         records = list(_ledger_of(merged.pk).values_list("pk", "source", "entity"))
         Variant.objects.filter(pk__in=[pk for pk, _sku, _a in theirs]).update(product_id=keep.pk)
@@ -90,6 +87,7 @@ def merge_products(
                 "variants": [pk for pk, _s, _a in theirs],
                 "images": images,
                 "records": [r[0] for r in records],
+                "option_matches": folded,
             },
             previous=previous,
             variant_conflicts=conflicts,
@@ -138,6 +136,8 @@ def undo_product_merge(*, merge: ProductMerge, user=None) -> ProductMerge:
             _ledger_of(keep.pk).filter(source__in=merge.sources).update(object_id=other.pk)
         Variant.objects.filter(pk__in=variants).update(product_id=other.pk)
         ProductImage.objects.filter(pk__in=images).update(product_id=other.pk)
+        for entry in (merge.moved or {}).get("option_matches", []):
+            _unfold(entry, keep=keep, other=other, merge=merge)
         keep.save(update_fields=[*restored, "updated_at"])
         now = timezone.now()
         candidate = merge.candidate or MatchCandidate(
@@ -178,6 +178,149 @@ def _check_contributions(merge: ProductMerge, keep: Product) -> tuple[list[int],
             field="merge_id",
         )
     return variants, images
+
+
+def _fold_variants(keep: Product, merged: Product) -> tuple[list[dict], list[dict]]:
+    """Variant matching on an accepted merge: each of `merged`'s variants whose option values name exactly
+    one of `keep`'s variants (and no other of `merged`'s) is folded into it — its listings move to the kept
+    variant, its SKU becomes a `SkuAlias` (option_values) of its listings' channels, its ledger entries
+    point at the kept variant, and it is deleted (every field is recorded, so undo recreates the very same
+    row). One with stock, order lines or any other reference, a listing on a channel the kept variant is
+    already listed on, another GTIN, or a taken alias, stays side by side: a `variant_conflicts` entry."""
+    ours: dict[tuple, list[Variant]] = {}
+    for variant in Variant.objects.filter(product=keep):
+        ours.setdefault(option_key(variant.attributes), []).append(variant)
+    theirs = list(Variant.objects.filter(product=merged))
+    keys = Counter(option_key(v.attributes) for v in theirs)
+    folded, conflicts = [], []
+    for variant in theirs:
+        key = option_key(variant.attributes)
+        same = ours.get(key, [])
+        if not same:
+            continue
+        if len(same) > 1 or keys[key] > 1:
+            if variant.attributes:
+                conflicts += [_conflict(variant, o, "several variants with these options") for o in same]
+            continue
+        kept = same[0]
+        reason = _unsafe_to_fold(variant, kept)
+        if reason:
+            conflicts.append(_conflict(variant, kept, reason))
+            continue
+        folded.append(_fold(variant, kept))
+    return folded, conflicts
+
+
+def _conflict(variant: Variant, other: Variant, reason: str) -> dict:
+    return {"variant": variant.sku, "same_as": other.sku, "options": variant.attributes, "reason": reason}
+
+
+def _unsafe_to_fold(variant: Variant, kept: Variant) -> str:
+    """Why folding `variant` into `kept` could not be undone exactly or would lose a reference ('' if safe)."""
+    if variant.gtin and kept.gtin and variant.gtin != kept.gtin:
+        return "another GTIN"
+    for relation in Variant._meta.get_fields(include_hidden=True):
+        if not (relation.auto_created and not relation.concrete and relation.one_to_many):
+            continue
+        if relation.related_model is ChannelListing:
+            continue
+        if relation.related_model._default_manager.filter(**{relation.field.name: variant}).exists():
+            return f"has {relation.related_model._meta.verbose_name_plural}"
+    channels = list(ChannelListing.objects.filter(variant=variant).values_list("channel_id", flat=True))
+    if ChannelListing.objects.filter(variant=kept, channel_id__in=channels).exists():
+        return "both are listed on the same channel"
+    if SkuAlias.objects.filter(channel_id__in=channels, external_sku=variant.sku).exists():
+        return "the channel already has an alias for this SKU"
+    return ""
+
+
+def _fold(variant: Variant, kept: Variant) -> dict:
+    listings = list(ChannelListing.objects.filter(variant=variant).values_list("pk", "channel_id"))
+    records = list(
+        ImportedRecord.objects.filter(
+            entity="row", natural_key=f"variant:{variant.sku}", object_id=variant.pk
+        ).values_list("pk", "source")
+    )
+    entry = {
+        "sku": variant.sku,
+        "variant": kept.pk,
+        "id": variant.pk,
+        "fields": {
+            "title": variant.title,
+            "attributes": variant.attributes,
+            "weight_grams": variant.weight_grams,
+            "gtin": variant.gtin,
+            "position": variant.position,
+            "is_active": variant.is_active,
+            "created_at": variant.created_at.isoformat(),
+        },
+        "filled": {},
+        "listings": [pk for pk, _c in listings],
+        "records": [pk for pk, _s in records],
+    }
+    source = records[0][1] if records else "product merge"
+    ChannelListing.objects.filter(pk__in=entry["listings"]).update(variant_id=kept.pk)
+    ImportedRecord.objects.filter(pk__in=entry["records"]).update(object_id=kept.pk)
+    variant.delete()  # nothing refers to it any more; its GTIN may go to the kept variant
+    for name in ("weight_grams", "gtin"):
+        value = entry["fields"][name]
+        if value not in (None, "") and getattr(kept, name) in (None, ""):
+            entry["filled"][name] = {"before": getattr(kept, name), "after": value}
+            setattr(kept, name, value)
+    if entry["filled"]:
+        kept.save(update_fields=[*entry["filled"], "updated_at"])
+    aliases = SkuAlias.objects.bulk_create(
+        SkuAlias(
+            channel_id=channel,
+            source=source[:80],
+            external_sku=entry["sku"],
+            variant_id=kept.pk,
+            how=SkuAlias.How.OPTION_VALUES,
+        )
+        for channel in sorted({c for _pk, c in listings})
+    )
+    entry["aliases"] = [a.pk for a in aliases]
+    return entry
+
+
+def _unfold(entry: dict, *, keep: Product, other: Product, merge: ProductMerge) -> None:
+    """Give back a variant that variant matching put on a kept variant: the very row (accepted merge) or
+    the source's own variant as its row had it (import), with its listings, ledger entries and no alias."""
+    kept = Variant.objects.select_for_update().filter(pk=entry["variant"], product=keep).first()
+    if kept is None:
+        raise MergeNotUndoable(
+            f"The variant {entry['sku']} was matched into was moved or deleted since.", field="merge_id"
+        )
+    if Variant.objects.filter(sku=entry["sku"]).exists():
+        raise MergeNotUndoable(f"The SKU {entry['sku']} is a variant of its own now.", field="merge_id")
+    for name, change in entry.get("filled", {}).items():
+        if getattr(kept, name) != change["after"]:
+            raise MergeNotUndoable(
+                f"The {name} of variant {kept.sku} was changed after the merge filled it.", field="merge_id"
+            )
+        setattr(kept, name, change["before"])
+    if entry.get("filled"):
+        kept.save(update_fields=[*entry["filled"], "updated_at"])
+    fields = dict(entry["fields"])
+    created_at = fields.pop("created_at", None)
+    own = Variant(product=other, sku=entry["sku"], **fields)
+    if entry.get("id") is not None:
+        own.pk = entry["id"]
+    own.save(force_insert=True)
+    if created_at:
+        Variant.objects.filter(pk=own.pk).update(created_at=datetime.fromisoformat(created_at))
+    ChannelListing.objects.filter(pk__in=entry.get("listings", []), variant=kept).update(variant_id=own.pk)
+    if "aliases" in entry:
+        SkuAlias.objects.filter(pk__in=entry["aliases"]).delete()
+        ImportedRecord.objects.filter(pk__in=entry.get("records", [])).update(object_id=own.pk)
+    else:  # an import-time match: the alias and the ledger entry the products target wrote
+        scope = {"channel_id": entry["channel"]} if entry.get("channel") else {"channel__isnull": True}
+        SkuAlias.objects.filter(
+            **scope, external_sku=entry["sku"], variant=kept, how=SkuAlias.How.OPTION_VALUES
+        ).delete()
+        ImportedRecord.objects.filter(
+            source__in=merge.sources, entity="row", natural_key=f"variant:{entry['sku']}", object_id=kept.pk
+        ).update(object_id=own.pk)
 
 
 def _restore_filled(product: Product, filled: dict) -> list[str]:

@@ -11,6 +11,10 @@ naming the target that writes the cleaned rows. A new channel format is a new fi
     required = true
     clean = ["identifier"]            # cleaner names or {name = "...", option = ...} tables
 
+A field may also gather every column whose name starts with a prefix: `column_prefix = "meta.attribute_"`
+gives a table of (the column's name without the prefix) -> (its value cleaned by the field's chain), empty
+values left out (a WordPress export's `attribute_*` meta of a variation, however many the shop has).
+
 A profile may keep only some rows of a file (a WordPress export holds pages and attachments besides the
 products): `filter` is one condition or a list of conditions that must all hold, each on a source field
 as read, with exactly one of `equals = "x"`, `in = ["x", "y"]` or `not_in = ["x", "y"]`:
@@ -52,6 +56,7 @@ class FieldSpec:
     constant: Any
     clean: Chain
     steps: list
+    prefix: str | None = None  # `column_prefix`: every column starting with it, as a table
 
 
 _OPERATORS = ("equals", "in", "not_in")
@@ -160,14 +165,22 @@ class Profile:
         """Columns of the file no field reads (a platform added a column, or a field is missing from the
         profile): their data is not imported, and the quality report says so."""
         used = set(self.used_columns())
-        return [c for c in dict.fromkeys(header) if c and c not in used and c not in _OWN_COLUMNS]
+        prefixes = tuple(f.prefix for f in self.fields if f.prefix)
+        return [
+            c
+            for c in dict.fromkeys(header)
+            if c and c not in used and c not in _OWN_COLUMNS and not (prefixes and c.startswith(prefixes))
+        ]
 
     def apply(self, values: dict[str, Any]) -> tuple[dict[str, Any], list[dict]]:
         """Clean one source row: (Omnishop field -> value, reasons). Every failing field is reported,
         not just the first. `apply_many` does the same for a batch, faster."""
         get = values.get
         cleaned = []
-        for _name, chain, _required, column, columns, constant in self._plan:
+        for _name, chain, _required, column, columns, constant, prefix in self._plan:
+            if prefix is not None:
+                cleaned.append(_prefixed(chain, values, prefix))
+                continue
             if column is not None:
                 raw = get(column)
             elif columns is not None:
@@ -187,8 +200,11 @@ class Profile:
         no = [False] * count
         broken, gaps = no, no  # per row: a failing or empty required field / an empty optional field
         cleaned_columns = []
-        for _name, chain, required, column, columns, constant in self._plan:
-            if column is not None:
+        for _name, chain, required, column, columns, constant, prefix in self._plan:
+            if prefix is not None:
+                cleaned = [_prefixed(chain, row, prefix) for row in rows]
+                raws = None
+            elif column is not None:
                 try:
                     raws = list(map(itemgetter(column), rows))
                 except KeyError:  # a JSON/XML record without the key
@@ -197,7 +213,9 @@ class Profile:
                 raws = [_first_filled(row, columns) for row in rows]
             else:
                 raws = [constant] * count
-            if set(map(type, raws)) == {str}:
+            if raws is None:
+                pass  # a prefix field: cleaned above
+            elif set(map(type, raws)) == {str}:
                 cleaned = list(map(chain.memo.__getitem__, raws))
             else:  # empty cells, typed cells (XLSX, JSON numbers)
                 cleaned = list(map(chain.outcome, raws))
@@ -214,7 +232,7 @@ class Profile:
         rows_cleaned = zip(*cleaned_columns, strict=True)
         if broken is no and gaps is no:
             return [(dict(zip(names, values, strict=True)), []) for values in rows_cleaned]
-        results = []
+        results: list[tuple[dict[str, Any], list[dict]]] = []
         append = results.append
         for values, is_broken, has_gaps in zip(rows_cleaned, broken, gaps, strict=True):
             if is_broken:
@@ -241,7 +259,8 @@ class Profile:
 
     @property
     def _plan(self) -> list[tuple]:
-        """(name, chain, required, the single column, the several columns, the constant) per field."""
+        """(name, chain, required, the single column, the several columns, the constant, the column
+        prefix) per field."""
         plan = self.__dict__.get("_compiled_plan")
         if plan is None:
             plan = self.__dict__["_compiled_plan"] = [
@@ -252,6 +271,7 @@ class Profile:
                     f.columns[0] if len(f.columns) == 1 else None,
                     f.columns if len(f.columns) > 1 else None,
                     f.constant,
+                    f.prefix,
                 )
                 for f in self.fields
             ]
@@ -266,7 +286,12 @@ class Profile:
             "source": self.source,
             "format": self.reader.get("format"),
             "fields": [
-                {"field": f.name, "columns": list(f.columns), "required": f.required, "clean": f.steps}
+                {
+                    "field": f.name,
+                    "columns": list(f.columns) or ([f"{f.prefix}*"] if f.prefix else []),
+                    "required": f.required,
+                    "clean": f.steps,
+                }
                 for f in self.fields
             ],
         }
@@ -279,6 +304,20 @@ def _first_filled(values: dict[str, Any], columns: tuple[str, ...]) -> Any:
         if not is_empty(candidate):
             return candidate
     return None
+
+
+def _prefixed(chain: Chain, values: dict[str, Any], prefix: str) -> Any:
+    """A `column_prefix` field: {name without the prefix: cleaned value} of the filled columns, None when
+    none is filled, or the first `Failure`."""
+    out = {}
+    for column, raw in values.items():
+        if column.startswith(prefix) and len(column) > len(prefix):
+            value = chain.outcome(raw)
+            if type(value) is Failure:
+                return value
+            if value is not None:
+                out[column[len(prefix) :]] = value
+    return out or None
 
 
 def _profile_dirs() -> list[Path]:
@@ -310,13 +349,20 @@ def parse_profile(path: Path, *, country: str | None = None) -> Profile:
         if isinstance(spec, str):
             spec = {"column": spec}
         columns = tuple(spec.get("columns") or ([spec["column"]] if spec.get("column") else []))
+        prefix = spec.get("column_prefix")
+        if prefix is not None and (not isinstance(prefix, str) or not prefix or columns):
+            raise InvalidProfile(
+                f"{path.name}: field {field_name}: `column_prefix` is a non-empty text, without `column(s)`."
+            )
         steps = list(spec.get("clean", []))
         try:
             chain = build_chain(_localise(steps, country))
         except KeyError as exc:
             raise InvalidProfile(f"{path.name}: field {field_name} uses unknown cleaner {exc}.") from None
-        if not columns and "value" not in spec:
-            raise InvalidProfile(f"{path.name}: field {field_name} needs `column`, `columns` or `value`.")
+        if not columns and not prefix and "value" not in spec:
+            raise InvalidProfile(
+                f"{path.name}: field {field_name} needs `column`, `columns`, `column_prefix` or `value`."
+            )
         fields.append(
             FieldSpec(
                 name=field_name,
@@ -325,6 +371,7 @@ def parse_profile(path: Path, *, country: str | None = None) -> Profile:
                 constant=spec.get("value"),
                 clean=chain,
                 steps=steps,
+                prefix=prefix,
             )
         )
     return Profile(

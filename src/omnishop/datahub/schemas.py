@@ -148,8 +148,13 @@ class ProductMergeOut(Schema):
     score: float
     reasons: list
     filled: dict = Field(description="Field -> {before, after} of what the merge filled on the kept product.")
-    moved: dict = Field(description="Ids of the variants and images (and ledger entries) it moved or added.")
-    variant_conflicts: list = Field(description="Variants kept side by side with the same option values.")
+    moved: dict = Field(
+        description="Ids of the variants and images (and ledger entries) it moved or added; `option_matches`: "
+        "the source's variants matched or folded by option values (undo gives them back)."
+    )
+    variant_conflicts: list = Field(
+        description="Variants kept side by side with the same option values (folding was unsafe: `reason`)."
+    )
     created_at: datetime
     undone_at: datetime | None
 
@@ -203,6 +208,21 @@ class MojibakeOut(Schema):
     examples: list[MojibakeExampleOut]
 
 
+class VariantMatchOut(Schema):
+    line: int = Field(description="Source line of the row.")
+    sku: str = Field(description="The channel's SKU on the row.")
+    how: str = Field(
+        description="option_values (same options inside the matched product), sku_map (the SKU map), or "
+        "ambiguous (several variants of other sources have these options: the row kept its own variant)."
+    )
+    variant: int | None = Field(
+        None, description="The catalogue variant the SKU now names (none if ambiguous)."
+    )
+    variant_sku: str | None = None
+    product: int | None = None
+    candidates: list[int] = Field([], description="ambiguous: the variants that had the row's options.")
+
+
 class JobQualityOut(Schema):
     """A job's data-quality report; the figures after `open_quarantine` exist once the job has run."""
 
@@ -222,6 +242,9 @@ class JobQualityOut(Schema):
     merged: int | None = None
     queued_for_review: int | None = None
     entities: dict[str, Any] | None = Field(None, description="Side effects, e.g. variants created.")
+    variant_matches: list[VariantMatchOut] = Field(
+        [], description="Products: rows whose SKU was matched to another channel's variant, and why."
+    )
     seconds: float | None = None
 
 

@@ -34,6 +34,7 @@ from .errors import (
 from .models import ImportJob, MatchCandidate, QuarantinedRow, QuarantineSighting
 from .profiles import get_profile
 from .targets import target_for
+from .targets.variant_match import check_job_options
 
 
 def _upload_dir() -> Path:
@@ -93,6 +94,11 @@ def _check_options(options: dict) -> dict:
     unknown = set(options) - allowed
     if unknown:
         raise ValidationFailed(f"Unknown import option(s): {', '.join(sorted(unknown))}.", field="options")
+    target = options.get("target")
+    if target is not None:
+        if not isinstance(target, dict):
+            raise ValidationFailed("options.target must be a JSON object.", field="options")
+        check_job_options(target)  # an inline SKU map, checked now; never a server path
     return options
 
 

@@ -102,6 +102,10 @@ class Target:
         """After the last batch; returns how many imported rows became merges (identity resolution)."""
         return 0
 
+    def report(self) -> dict:
+        """Sections the target adds to the job's quality report (the products target: `variant_matches`)."""
+        return {}
+
 
 class Ledger:
     """Natural key → (object id, content hash) for one (source, entity), loaded per batch."""

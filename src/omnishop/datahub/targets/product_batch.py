@@ -162,6 +162,26 @@ class Batch:
                 self.load_listings([variant.pk])
         return self.by_sku[sku]
 
+    def preload(self, *, pks: set[int], skus: set[str]) -> None:
+        """Variants the batch's rows name otherwise than by their own SKU or GTIN (a remembered SKU alias,
+        the SKU map's catalogue SKU), with their listings: one query each for those not loaded yet."""
+        pks = {pk for pk in pks if pk not in self.variants_by_pk}
+        skus = {sku for sku in skus if sku not in self.by_sku}
+        found: list[Variant] = []
+        for queryset in among(Variant.objects.all(), "pk", pks):
+            found.extend(queryset)
+        for queryset in among(Variant.objects.all(), "sku", skus):
+            found.extend(queryset)
+        self.by_sku.update(dict.fromkeys(skus))
+        for variant in found:
+            self.add_variant(self.variants_by_pk.setdefault(variant.pk, variant))
+        self.load_listings([v.pk for v in found])
+
+    def variant_by_pk(self, pk: int) -> Variant | None:
+        if pk not in self.variants_by_pk:
+            self.preload(pks={pk}, skus=set())
+        return self.variants_by_pk.get(pk)
+
     def variant_by_gtin(self, code: str) -> Variant | None:
         """catalog.find_variant_by_gtin against the batch: any stored GTIN length names one trade item."""
         canonical = gtins.as_gtin14(code)

@@ -13,7 +13,8 @@ of the product's GTINs — and each candidate gets a score with its reasons.
 
 The score is the sum of the evidence (capped at 1): same normalised title 0.5, a shared GTIN 0.7, the same
 brand 0.2, descriptions alike (token-set Dice ≥ 0.5) up to 0.15, shared attributes that agree 0.1, the same
-category 0.1. Weights and thresholds are documented in docs/datahub.md.
+option names (a variable product's axes, e.g. color and logo, against the existing product's variants) 0.1,
+the same category 0.1. Weights and thresholds are documented in docs/datahub.md.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from omnishop.catalog import gtin as gtins
-from omnishop.catalog.models import Product, Variant
+from django.utils.text import slugify
 
-from ..models import ImportedRecord, MatchCandidate, ProductMerge
+from omnishop.catalog import gtin as gtins
+from omnishop.catalog.models import ChannelListing, Product, Variant
+
+from ..models import ImportedRecord, MatchCandidate, ProductMerge, SkuAlias
 from .base import IMPORTED, MERGED, Prepared
 from .catalog_common import among, normalise_title
 
@@ -32,12 +35,14 @@ if TYPE_CHECKING:
     from .products import ProductsTarget
 
 AUTO, REVIEW = 0.85, 0.5
+OPTION_MATCH = SkuAlias.How.OPTION_VALUES.value
 WEIGHTS = {
     "title": 0.5,
     "gtin": 0.7,
     "brand": 0.2,
     "description": 0.15,
     "attributes": 0.1,
+    "options": 0.1,
     "category": 0.1,
 }
 IGNORED_ATTRIBUTES = {"tags", "source", "_options", "vendor_type", "grouped_skus", "downloads"}
@@ -60,8 +65,16 @@ def similarity(left: str, right: str) -> float:
     return 2 * len(a & b) / (len(a) + len(b))
 
 
-def score_pair(existing: Product, fields: dict, *, gtin_hits: list[str]) -> Match:
-    """The evidence that `fields` (an incoming product) and `existing` are the same product."""
+def score_pair(
+    existing: Product,
+    fields: dict,
+    *,
+    gtin_hits: list[str],
+    options: frozenset[str] = frozenset(),
+    known_options: frozenset[str] = frozenset(),
+) -> Match:
+    """The evidence that `fields` (an incoming product) and `existing` are the same product; `options` are
+    the option names the incoming product declares, `known_options` the axes of `existing`'s variants."""
     match = Match(existing, 0.0)
     score = 0.0
     if normalise_title(fields["title"]) == normalise_title(existing.title):
@@ -99,6 +112,12 @@ def score_pair(existing: Product, fields: dict, *, gtin_hits: list[str]) -> Matc
     elif shared:
         score += WEIGHTS["attributes"]
         match.reasons.append(f"attributes: {', '.join(shared)} agree")
+    if options and known_options:
+        if options == known_options:
+            score += WEIGHTS["options"]
+            match.reasons.append(f"options: same option names ({', '.join(sorted(options))})")
+        else:
+            match.reasons.append("options: differ")
     category = fields.get("category")
     if category is not None and existing.category_id is not None:
         if category.pk == existing.category_id:
@@ -108,6 +127,15 @@ def score_pair(existing: Product, fields: dict, *, gtin_hits: list[str]) -> Matc
             match.reasons.append("category: differs")
     match.score = round(min(score, 1.0), 4)
     return match
+
+
+def declared_options(*, flavour: str, data: dict, attributes: dict) -> frozenset[str]:
+    """The option names an incoming product declares: Shopify's Option names, a WooCommerce variable
+    product's Attribute N names (slugified, as its variants' axes are)."""
+    names = list(attributes.get("_options") or [])
+    if not names and flavour == "woocommerce" and data.get("product_type") == "variable":
+        names = [data[f"attribute{i}_name"] for i in (1, 2) if data.get(f"attribute{i}_name")]
+    return frozenset(n for n in (slugify(str(name)) for name in names) if n)
 
 
 def fill_missing(product: Product, fields: dict) -> dict:
@@ -173,12 +201,14 @@ class ProductMatching:
         self.active: dict[int, ProductMerge] | None = None  # product pk -> this source's merge into it
         self.rejected: dict[int, set[int]] | None = None  # product pk -> products judged different
         self.gtins_by_key: dict[str, set[str]] = {}
+        self.axes: dict[int, frozenset[str]] = {}  # candidate product pk -> its variants' option axes
         self.created: set[int] = set()  # pks of products this job created
         self.owners_read = False  # the batch's loaded products have their owners read
         self.new_merges: list[tuple[Product, Match, dict, dict]] = []
         self.pending: dict[int, int] = {}  # product pk -> its entry in new_merges
         self.changed_merges: dict[int, ProductMerge] = {}
         self.candidates: list[tuple[Match, Product]] = []
+        self.landings: list[tuple[str, Variant, str, dict, dict]] = []  # (sku, variant, how, fields, filled)
         self.row_merged = self.row_queued = False
 
     # -- per batch ---------------------------------------------------------------------------------------
@@ -271,8 +301,15 @@ class ProductMatching:
                 pool[candidate.pk] = (candidate, [])
         rejected = self.rejected_pairs()
         mine = self.products_of_source()
+        options = declared_options(flavour=target.flavour, data=data, attributes=attributes)
         matches = [
-            score_pair(product, fields, gtin_hits=codes_)
+            score_pair(
+                product,
+                fields,
+                gtin_hits=codes_,
+                options=options,
+                known_options=self.axes_of(pk) if options else frozenset(),
+            )
             for pk, (product, codes_) in pool.items()
             if not (rejected.get(pk, set()) & mine) and product.is_active
         ]
@@ -282,6 +319,14 @@ class ProductMatching:
             return Decision(product=best.product, match=best)
         review = [m for m in matches if m.score >= self.review or m.conflicts]
         return Decision(review=review)
+
+    def axes_of(self, pk: int) -> frozenset[str]:
+        """The option axes of a candidate product's variants (one query per candidate, asked only when the
+        incoming product declares options)."""
+        if pk not in self.axes:
+            rows = Variant.objects.filter(product_id=pk).values_list("attributes", flat=True)
+            self.axes[pk] = frozenset(slugify(str(name)) for attributes in rows for name in attributes or {})
+        return self.axes[pk]
 
     def loaded_unknown(self) -> set[int]:
         """Products in the job's identity map whose owners are not known yet: read in one query per batch."""
@@ -317,6 +362,11 @@ class ProductMatching:
         merge.filled = merge_filled(merge.filled, filled)
         merge.incoming = incoming_of(fields)
         self.changed_merges[merge.pk] = merge
+
+    def landed(self, *, sku: str, variant: Variant, how: str, fields: dict, filled: dict) -> None:
+        """A row landed on an older variant under another SKU (option values, SKU map): a merge of the
+        variant's product records an option match so undo can give the row its own variant back."""
+        self.landings.append((sku, variant, how, fields, filled))
 
     def queue(self, matches: list[Match], product: Product) -> None:
         self.candidates.extend((m, product) for m in matches)
@@ -380,8 +430,10 @@ class ProductMatching:
         """What this batch added under products the source merged into — variants, images, listings on the
         product's older variants — goes on the merge record: undo gives it back (or, for a listing on a
         variant the product had before, refuses)."""
+        landings, self.landings = self.landings, []
         if not active:
             return
+        landed = {variant.pk for _sku, variant, _how, _fields, _filled in landings}
         new_variant_ids = {v.pk for v in batch.new_variants}
         touched: dict[int, ProductMerge] = {}
         for variant in batch.new_variants:
@@ -396,12 +448,13 @@ class ProductMatching:
                 touched[record.pk] = record
         for listing in batch.new_listings:  # a listing on a variant the product had before
             variant = batch.variants_by_pk.get(listing.variant_id)
-            if variant is None or variant.pk in new_variant_ids:
-                continue
+            if variant is None or variant.pk in new_variant_ids or variant.pk in landed:
+                continue  # a landing by option values is recorded below; one by the SKU map stays
             record = active.get(variant.product_id)
             if record is not None:
                 record.moved.setdefault("shared_listings", []).append(listing.variant_id)
                 touched[record.pk] = record
+        self.note_option_matches(landings, active, touched)
         if not touched:
             return
         products = {r.product_id for r in touched.values()}
@@ -421,6 +474,49 @@ class ProductMatching:
                 if other_attributes == attributes
             ]
             self.changed_merges[record.pk] = record
+
+    def note_option_matches(
+        self, landings: list, active: dict[int, ProductMerge], touched: dict[int, ProductMerge]
+    ) -> None:
+        """Rows that landed by option values on a variant of a product the source merged into: the merge
+        records the row's own variant (SKU, options, weight, GTIN), what it filled on the kept variant and
+        the channel's listing, so undo builds the source's variant back and moves the listing to it."""
+        channel = self.target.channel
+        found = [(sku, v, f, filled) for sku, v, how, f, filled in landings if how == OPTION_MATCH]
+        found = [item for item in found if item[1].product_id in active]
+        if not found:
+            return
+        listings: dict[int, int] = {}
+        if channel is not None:
+            listings = dict(
+                ChannelListing.objects.filter(
+                    channel=channel, variant_id__in={v.pk for _s, v, _f, _d in found}
+                ).values_list("variant_id", "pk")
+            )
+        for sku, variant, fields, filled in found:
+            record = active[variant.product_id]
+            entries = record.moved.setdefault("option_matches", [])
+            old = next((e for e in entries if e["sku"] == sku), None)
+            if old is not None and old.get("id") is not None:
+                continue  # folded when staff accepted the merge: undo recreates that very row
+            entry = {
+                "sku": sku,
+                "variant": variant.pk,
+                "channel": channel.pk if channel is not None else None,
+                "fields": {k: v for k, v in fields.items() if v not in (None, "")},
+                "filled": merge_filled(old["filled"], filled) if old else filled,
+                "listings": sorted(
+                    {
+                        *(old["listings"] if old else []),
+                        *([listings[variant.pk]] if variant.pk in listings else []),
+                    }
+                ),
+            }
+            if old is not None:
+                entries[entries.index(old)] = entry
+            else:
+                entries.append(entry)
+            touched[record.pk] = record
 
 
 def attributes_agree(incoming: dict, stored: dict) -> bool:

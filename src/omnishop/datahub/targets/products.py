@@ -1,9 +1,11 @@
 """Products target: products and variants from channel product exports (Shopify, WooCommerce, Magento 2).
 
-Product rows are matched across channels before anything is created: a variant by SKU, then GTIN; a new
-product key against the catalog with a score (`product_match`): another source's product is only filled
-where it lacks a value, a doubtful or conflicting match goes to the review queue. A row that lands on an
-existing object from another source counts as `merged`. Each row's content hash sits in the ledger, so re-importing a file is a no-op.
+Product rows are matched across channels before anything is created: a variant by the SKU map or a
+remembered SKU alias of the channel, its SKU, its GTIN, then by its option values inside the product it
+lands on (`variant_match`); a new product key against the catalog with a score (`product_match`): another
+source's product is only filled where it lacks a value, a doubtful or conflicting match goes to the review
+queue. A row that lands on an existing object from another source counts as `merged`. Each row's content
+hash sits in the ledger, so re-importing a file is a no-op.
 
 Flavours (profile option `flavour`) differ only in how rows group into products:
 - shopify: rows share a Handle; the row with a Title carries the product, others add variants or images.
@@ -43,6 +45,7 @@ from .base import (
 from .catalog_common import among, chunks, load_ledger, normalise_title, reason_of, record
 from .product_batch import Batch, ref_of
 from .product_match import Decision, ProductMatching
+from .variant_match import OPTION_VALUES, SKU_MAP, VariantMatcher
 
 
 def _short(value: str, limit: int) -> str:
@@ -76,6 +79,7 @@ class ProductsTarget(Target):
         self.batch: Batch | None = None
         self.parent_weights: dict[str, int] = {}  # WooCommerce "id:NN" or SKU -> the row's weight in grams
         self.matching = ProductMatching(self)  # cross-channel product matching, merges and review queue
+        self.matcher = VariantMatcher(self)  # SKU map, SKU aliases, option-value matching of variants
 
     # -- per row ---------------------------------------------------------------------------------------
     def write(self, rows: list[Prepared]) -> list[Result]:
@@ -90,6 +94,9 @@ class ProductsTarget(Target):
         ]
         self.batch = Batch(self, live, existing)  # unchanged rows need nothing from the database
         self.matching.start_batch(live)
+        self.matcher.prepare(
+            self.batch, {k[len("variant:") :] for k in keys if k and k.startswith("variant:")}
+        )
         results, entries = [], {}
         for row, key, digest in zip(rows, keys, digests, strict=True):
             if key is None:
@@ -115,6 +122,7 @@ class ProductsTarget(Target):
             self.queued += self.matching.row_queued
         self.batch.flush()
         self.matching.after_flush(self.batch)
+        self.matcher.flush(self.batch)
         self.batch = None
         record(self.rows, {key: (obj.pk, digest) for key, (obj, digest) in entries.items()}, existing)
         return results
@@ -422,14 +430,22 @@ class ProductsTarget(Target):
         return node
 
     def upsert_variant(self, row: Prepared, sku: str):
-        batch = self.batch
+        batch, matcher = self.batch, self.matcher
         data = row.data
         if self.flavour == "shopify":
             sku = self.shopify_sku(row)
         # The catalog's rules first, so a rejected row changes nothing.
         gtin = catalog.validate_gtin(data.get("gtin"))
         listing_values = self.listing_values(data)
-        variant = batch.variant_by_sku(sku)
+        variant, how = matcher.known(sku, batch)  # the SKU map, then an alias the channel's SKU has
+        if how == SKU_MAP and variant is None:
+            raise RowRejected(
+                "sku",
+                "unknown_mapped_sku",
+                f"The SKU map sends {sku} to {matcher.sku_map[sku]}, which is not in the catalogue.",
+            )
+        if variant is None:
+            variant = batch.variant_by_sku(sku)
         holder = batch.variant_by_gtin(gtin) if gtin else None  # any GTIN length: one trade item
         merged = False
         if variant is None:
@@ -442,6 +458,12 @@ class ProductsTarget(Target):
         if variant is not None and not known:
             merged = True  # the same SKU/GTIN came from another channel or file: one variant
         axes = self.axes_of(row)
+        product = None
+        if variant is None:
+            product = self.parent_product(row)
+            variant = matcher.by_options(product, axes, sku=sku, gtin=gtin, line=row.line, batch=batch)
+            if variant is not None:
+                how, merged = OPTION_VALUES, not known
         fields = {
             "title": " / ".join(str(v) for v in axes.values())[:300],
             "attributes": axes,
@@ -450,11 +472,28 @@ class ProductsTarget(Target):
         if gtin and (variant is None or variant.gtin in (None, "", gtin)):
             fields["gtin"] = gtin
         if variant is None:
-            product = self.parent_product(row)
+            assert product is not None
             variant = Variant(product=product, sku=sku, **fields)
             batch.create_variant(variant)
             self.variant_count[id(product)] += 1
             self.entity_counts["variants_created"] += 1
+        elif how:
+            # Another channel's variant under another SKU: the row adds its listing and fills what the
+            # variant lacks; the variant's own title and options stay.
+            missing = {
+                name: fields[name]
+                for name in ("weight_grams", "gtin")
+                if fields.get(name) not in (None, "") and getattr(variant, name) in (None, "")
+            }
+            filled = {name: {"before": getattr(variant, name), "after": v} for name, v in missing.items()}
+            self.matching.landed(sku=sku, variant=variant, how=how, fields=fields, filled=filled)
+            for name, value in missing.items():
+                setattr(variant, name, value)
+            if missing:
+                if variant.gtin:
+                    batch.add_variant(variant)
+                batch.change_variant(variant, saved=True)
+            matcher.landed(sku, variant, how, line=row.line)
         else:
             for name, value in fields.items():
                 if value not in (None, "", {}):
@@ -462,6 +501,7 @@ class ProductsTarget(Target):
             if variant.gtin and gtin:
                 batch.add_variant(variant)
             batch.change_variant(variant, saved=True)
+        matcher.claim(variant)
         self.listing(variant, listing_values)
         return (MERGED if merged else IMPORTED), variant
 
@@ -483,10 +523,18 @@ class ProductsTarget(Target):
                 return dict(parent[1])
             attributes = data.get("attributes") or {}
             return {k: attributes[k] for k in ("size", "color") if k in attributes}
+        if self.flavour != "woocommerce" or data.get("product_type") != "variation":
+            return axes
         for i in (1, 2):
             name, value = data.get(f"attribute{i}_name"), data.get(f"attribute{i}_value")
-            if name and value and self.flavour == "woocommerce" and data.get("product_type") == "variation":
+            if name and value:
                 axes[slugify(name)] = value
+        # WordPress export: every `attribute_*` meta of a variation, global (`attribute_pa_color`) or custom
+        # (`attribute_logo`), is an axis named without `pa_`; the two slots above keep their order first.
+        for name, value in (data.get("variation_attributes") or {}).items():
+            axis = slugify(str(name).removeprefix("pa_"))
+            if axis and value not in (None, "") and axis not in axes:
+                axes[axis] = value
         return axes
 
     def parent_product(self, row: Prepared) -> Product:
@@ -584,6 +632,9 @@ class ProductsTarget(Target):
             setattr(listing, name, value)
         if listing.pk is not None:
             self.batch.changed_listings[listing.pk] = listing
+
+    def report(self) -> dict:
+        return self.matcher.report()
 
     def finish(self) -> int:
         if self.flavour == "shopify":

@@ -1,13 +1,15 @@
 """Stock levels per location from a channel's or warehouse's stock export: each row states how many units
 of a SKU are on hand at a location. The inventory context owns stock; the data hub turns the stated
 quantity into the difference from the books and books it with `adjust_stock` (reason "correction"), so
-the ledger explains every change and a re-import of the same counts is a no-op."""
+the ledger explains every change and a re-import of the same counts is a no-op. A SKU the catalogue lacks
+is looked up among the channel's SKU aliases (`variant_match`)."""
 
 from __future__ import annotations
 
 from omnishop.core.errors import DomainError
 
 from .base import IMPORTED, QUARANTINED, UNCHANGED, UPDATED, Prepared, Result, Target
+from .variant_match import aliased_variant_ids
 
 
 class StockLevelsTarget(Target):
@@ -19,7 +21,13 @@ class StockLevelsTarget(Target):
         from omnishop.inventory.models import StockLevel, StockLocation
         from omnishop.inventory.services import adjust_stock
 
-        variants = {v.sku: v for v in Variant.objects.filter(sku__in={r.data["sku"] for r in rows})}
+        skus = {r.data["sku"] for r in rows}
+        variants = {v.sku: v for v in Variant.objects.filter(sku__in=skus)}
+        # The channel's own SKUs for catalogue variants (learnt by its products imports, or its SKU map).
+        aliased = aliased_variant_ids(channel=self.channel, source=self.source, skus=skus - set(variants))
+        if aliased:
+            by_pk = Variant.objects.in_bulk(set(aliased.values()))
+            variants.update((sku, by_pk[pk]) for sku, pk in aliased.items() if pk in by_pk)
         locations = {
             loc.code: loc for loc in StockLocation.objects.filter(code__in={r.data["location"] for r in rows})
         }

@@ -1,6 +1,7 @@
 """Transaction lines (Online Retail invoice lines, CDNOW purchases) into the staging table, plus what
 already has a home: the customers they belong to (customers context, by the channel's customer id) and
-the products/variants their stock codes name (catalog).
+the products/variants their stock codes name (catalog; a code the catalogue lacks may be the channel's own
+SKU for a variant, found through its SKU aliases).
 
 Orders do not exist yet; the staging table is the contract with the orders context (docs/datahub.md).
 A line's natural key is (document, position of the line within the document in the file), so exact
@@ -24,9 +25,10 @@ from django.utils.text import slugify
 from omnishop.catalog.models import Product, Variant
 from omnishop.core.bulk import insert_rows
 
-from ..models import StagedDocument, StagedTransactionLine
+from ..models import SkuAlias, StagedDocument, StagedTransactionLine
 from .base import IMPORTED, QUARANTINED, UNCHANGED, UPDATED, Prepared, Result, Target
 from .history import OrderHistory, lines_of_documents
+from .variant_match import aliased_variant_ids
 
 Kind = StagedTransactionLine.Kind
 _HAS_UPPER = re.compile(r"[A-Z]")
@@ -68,6 +70,7 @@ class TransactionsTarget(Target):
         self.variant_ids: dict[str, int] = {}
         self.customer_ids: dict[str, int] = {}
         self.skus_seen: set[str] = set()
+        self.channel_has_aliases: bool | None = None
         if self.link_customers or self.build_orders:
             self.require_channel()
 
@@ -286,6 +289,7 @@ class TransactionsTarget(Target):
         wanted = [s for s in titles if s not in self.variant_ids]
         for sku, variant_id in Variant.objects.filter(sku__in=wanted).values_list("sku", "id"):
             self.variant_ids[sku] = variant_id
+        self.resolve_aliases([s for s in wanted if s not in self.variant_ids])
         missing = [s for s in wanted if s not in self.variant_ids]
         if not missing:
             return
@@ -334,6 +338,17 @@ class TransactionsTarget(Target):
         for start in range(0, len(wanted), 2000):
             chunk = wanted[start : start + 2000]
             self.variant_ids.update(Variant.objects.filter(sku__in=chunk).values_list("sku", "id"))
+        self.resolve_aliases([s for s in wanted if s not in self.variant_ids])
+
+    def resolve_aliases(self, skus: list[str]) -> None:
+        """Stock codes the catalogue lacks may be the channel's own SKUs for its variants (learnt by the
+        channel's products imports, or its SKU map): one query per batch, only when some are missing."""
+        if not skus or self.channel_id is None:
+            return
+        if self.channel_has_aliases is None:  # asked once per job: most channels have none
+            self.channel_has_aliases = SkuAlias.objects.filter(channel_id=self.channel_id).exists()
+        if self.channel_has_aliases:
+            self.variant_ids.update(aliased_variant_ids(channel=self.channel, source=self.source, skus=skus))
 
     # -- customers: the channel's customer id --------------------------------------------------------------
     def ensure_customers(self, lines: list[dict]) -> None:

@@ -16,7 +16,7 @@ from omnishop.catalog import services as catalog
 from omnishop.catalog.models import ChannelListing, Product, ProductImage, Variant
 from omnishop.datahub import product_merges, services
 from omnishop.datahub.errors import MergeAlreadyUndone, MergeNotUndoable
-from omnishop.datahub.models import MatchCandidate, ProductMerge
+from omnishop.datahub.models import MatchCandidate, ProductMerge, SkuAlias
 
 from .conftest import dataset
 
@@ -183,12 +183,15 @@ def test_an_import_time_merge_is_undone_exactly_and_a_reimport_keeps_them_apart(
     job = run_import("shopify_products", _same_shirt(), channel=marketplace)
     assert (job.merged, job.imported, job.queued_for_review) == (1, 0, 0)
     apparel.refresh_from_db()
-    assert sorted(apparel.variants.values_list("sku", flat=True))[0] == "OBS-M"
+    # Neither side has options: the row's variant is the shirt's one variant (variant matching), its SKU
+    # an alias of the channel.
+    [shirt] = apparel.variants.all()
+    assert SkuAlias.objects.get(channel=marketplace, external_sku="OBS-M").variant == shirt
+    assert ChannelListing.objects.get(channel=marketplace).variant == shirt
     assert apparel.attributes["vendor_type"] == "Shirts"  # filled: the shirt had no Type
     merge = ProductMerge.objects.get()
-    assert (
-        sorted(merge.moved) == ["images", "shared_listings", "variants"] and len(merge.moved["images"]) == 1
-    )
+    assert sorted(merge.moved) == ["images", "option_matches", "shared_listings", "variants"]
+    assert len(merge.moved["images"]) == 1 and merge.moved["option_matches"][0]["sku"] == "OBS-M"
 
     product_merges.undo_product_merge(merge=merge, user=staff)
     after = catalog_rows()
@@ -204,6 +207,8 @@ def test_an_import_time_merge_is_undone_exactly_and_a_reimport_keeps_them_apart(
         "Shirts",
     )
     assert list(own.images.values_list("url", flat=True)) == ["https://cdn.example.com/market/ocean.jpg"]
+    assert ChannelListing.objects.get(channel=marketplace).variant.sku == "OBS-M"
+    assert not SkuAlias.objects.exists()
     assert MatchCandidate.objects.get(left_id=apparel.pk, right_id=own.pk).status == "rejected"
     with pytest.raises(MergeAlreadyUndone):
         product_merges.undo_product_merge(merge=merge)
@@ -269,7 +274,13 @@ def test_accepting_a_candidate_merges_and_undoing_it_restores_every_row(
     merge = ProductMerge.objects.get()
     assert (merge.kind, merge.product_id, merge.merged_product_id) == ("review", apparel.pk, own.pk)
     assert merge.sources == ["shopify@market"] and merge.decided_by == staff
-    assert Variant.objects.get(sku="OBS-B").product_id == apparel.pk
+    # The two one-variant products' variants are one: OBS-B folds into the shirt's variant, which takes
+    # its listing, and stays the channel's SKU for it (an alias); nothing is left side by side.
+    [shirt] = apparel.variants.all()
+    assert not Variant.objects.filter(sku="OBS-B").exists()
+    assert ChannelListing.objects.get(channel=marketplace).variant == shirt
+    assert SkuAlias.objects.get(channel=marketplace, external_sku="OBS-B").variant == shirt
+    assert merge.variant_conflicts == []
     own.refresh_from_db()
     assert own.is_active is False
     apparel.refresh_from_db()
@@ -280,6 +291,7 @@ def test_accepting_a_candidate_merges_and_undoing_it_restores_every_row(
     changed = shopify({**OTHER_VENDOR, "Variant Price": "44", "Vendor": "Renamed"})
     job = run_import("shopify_products", changed, channel=marketplace)
     assert (job.updated, job.queued_for_review) == (1, 0)
+    assert ChannelListing.objects.get(channel=marketplace).variant == shirt
     apparel.refresh_from_db()
     assert apparel.brand == "partners-demo"
 
@@ -288,7 +300,8 @@ def test_accepting_a_candidate_merges_and_undoing_it_restores_every_row(
     for rows in (before, after):  # the price the later import changed is not the merge's to undo
         for listing in rows["ChannelListing"]:
             listing.pop("price")
-    assert after == before
+    assert after == before  # OBS-B is the very row again, with its listing
+    assert not SkuAlias.objects.exists()
     candidate.refresh_from_db()
     assert candidate.status == "rejected"
 
@@ -367,7 +380,7 @@ def test_an_undo_that_cannot_be_exact_is_refused_over_the_api(run_import, appare
     refused = staff_api.post(f"/datahub/product-merges/{merge.pk}/undo")
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "merge_not_undoable"
     merge.refresh_from_db()
-    assert merge.undone_at is None and Variant.objects.get(sku="OBS-M").product_id == apparel.pk
+    assert merge.undone_at is None and SkuAlias.objects.get(external_sku="OBS-M").variant.product == apparel
 
 
 def test_staff_undo_a_product_merge_from_the_back_office(run_import, apparel, marketplace, staff_user):

@@ -3,6 +3,8 @@
 omnishop import online_retail var/inbox/online_retail_2011-0*.csv.gz --channel web
 omnishop import --list                      # the profiles and what they import
 omnishop import --rerun 42                  # run job 42's stored file again (finish a killed job)
+omnishop import woocommerce_products fork.csv --channel fork --sku-map fork-skus.csv
+                                            # the channel's SKUs that differ: channel_sku,catalog_sku
 omnishop import check shopify_products new-store.csv --channel web   # dry run: mapping, unknown
                                             # columns, rows that would be quarantined; writes nothing
 """
@@ -46,6 +48,10 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true")
         parser.add_argument("--limit", type=int, default=10_000, help="check: rows to try (default 10,000).")
         parser.add_argument("--json", action="store_true", help="check: print the report as JSON.")
+        parser.add_argument(
+            "--sku-map",
+            help="CSV of channel_sku,catalog_sku: the channel's SKUs that name catalogue variants.",
+        )
 
     def handle(self, *args, **options):
         from rich.console import Console
@@ -68,12 +74,19 @@ class Command(BaseCommand):
                 from omnishop.channels.services import get_channel
 
                 channel = get_channel(options["channel"])
+            job_options = None
+            if options["sku_map"]:
+                from pathlib import Path
+
+                from omnishop.datahub.targets.variant_match import read_sku_map_file
+
+                job_options = {"target": {"sku_map": read_sku_map_file(Path(options["sku_map"]))}}
             if options["profile"] == "check":
                 if len(options["files"]) != 2:
                     raise CommandError("Usage: omnishop import check PROFILE FILE [--channel CODE]")
                 profile, path = options["files"]
                 report = services.check_import(
-                    profile=profile, path=path, channel=channel, limit=options["limit"]
+                    profile=profile, path=path, channel=channel, limit=options["limit"], options=job_options
                 )
                 if options["json"]:
                     self.stdout.write(json.dumps(report, indent=2, default=str))
@@ -98,6 +111,7 @@ class Command(BaseCommand):
                             stream=handle,
                             filename=os.path.basename(path),
                             channel=channel,
+                            options=job_options,
                         )
                     jobs.append(self._run(services, job, path, options))
         except DomainError as exc:
@@ -205,6 +219,13 @@ def print_check(console, report: dict) -> None:
         console.print(
             f"rows left out by the profile's filter ({escape(filtered['rule'])}): {filtered['rows']}"
         )
+    if report.get("variant_matches"):
+        table = Table("line", "SKU", "how", "variant", title="variants matched across channels")
+        for case in report["variant_matches"]:
+            table.add_row(
+                str(case["line"]), case["sku"], case["how"], case["variant_sku"] or "(kept its own)"
+            )
+        console.print(table)
     if report["quarantined"]:
         table = Table("line", "why", "already in quarantine", title="rows that would be quarantined")
         for entry in report["quarantined"]:

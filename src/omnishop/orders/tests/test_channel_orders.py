@@ -301,6 +301,10 @@ def test_channel_orders_in_a_three_decimal_currency_keep_their_fils(make_channel
         Decimal("2.125"),
     )
     assert order.status == S.PAID and services.paid(order) == Decimal("2.125")
+    from omnishop.core.models import OutboxEvent
+
+    placed = OutboxEvent.objects.get(aggregate_id=order.number, type="order.placed").envelope()
+    assert placed["data"]["order"]["total"] == "2.125"  # channels read the fils too
     short, _ = import_order(
         bh, [Line(v.sku, 1, unit_price="1.997")], shipping_total="0.128", paid_amount="2.124"
     )

@@ -182,3 +182,21 @@ def test_an_announced_change_carries_the_order_and_the_whole_change_as_the_timel
         "after": entry.after,
     }
     assert entry.before["address"]["line1"] != "9 New Road" == entry.after["address"]["line1"]
+
+
+def test_a_payment_change_announces_a_refund_only_when_money_went_back_however_little(shop):
+    """order.refunded follows every payment change that carries refunds (the cumulative amount in
+    data.change.after.refunded), and only those: a 3-D Secure payment completing is no refund."""
+    from omnishop.payments import services as payments
+    from omnishop.payments.models import Payment
+
+    v = shop.variant(price="12.00", stock=3)
+    order = shop.checkout({v: 1}, card="4000002500003155")  # needs 3-D Secure: waits as pending_payment
+    payment = Payment.objects.get(reference=order.number)
+    payments.confirm_payment(payment=payment)
+    assert [t for t, _ in order_events(order.number)] == ["order.placed", "order.paid"]
+    payments.refund_payment(
+        payment=Payment.objects.get(pk=payment.pk), amount=Decimal("0.50"), key="goodwill"
+    )
+    refunded = OutboxEvent.objects.get(aggregate_id=order.number, type="order.refunded").envelope()
+    assert Decimal(refunded["data"]["change"]["after"]["refunded"]) == Decimal("0.50")

@@ -200,3 +200,23 @@ def test_a_payment_change_announces_a_refund_only_when_money_went_back_however_l
     )
     refunded = OutboxEvent.objects.get(aggregate_id=order.number, type="order.refunded").envelope()
     assert Decimal(refunded["data"]["change"]["after"]["refunded"]) == Decimal("0.50")
+
+
+def test_an_order_read_without_its_channel_is_announced_under_its_channels_code(shop):
+    """The envelope's channel comes from the loaded channel when there is one, else from the process's
+    table of channel codes (one query per channel per process)."""
+    from omnishop.orders import states
+    from omnishop.orders.models import Order
+
+    order = shop.checkout({shop.variant(stock=2): 1})
+    states._channel_codes.clear()
+    bare = Order.objects.get(pk=order.pk)
+    assert "channel" not in bare._state.fields_cache
+    states.event(bare, "exception", actor="test", after={"reason": "address_unverified"})
+    announced = (
+        OutboxEvent.objects.filter(aggregate_id=order.number, type="order.exception")
+        .latest("sequence")
+        .envelope()
+    )
+    assert announced["channel"] == announced["data"]["order"]["channel"] == shop.channel.code
+    assert states._channel_codes == {shop.channel.pk: shop.channel.code}

@@ -133,6 +133,18 @@ def test_card_requiring_action_waits_as_pending_payment_until_confirmed(shop):
     assert order.status == Order.Status.PAID
 
 
+def test_a_retried_checkout_is_answered_from_the_first_order_without_running_checkout_again(
+    shop, django_assert_max_num_queries
+):
+    """A retry (a double click, a timed-out app) must not quote, hold stock or charge again before it finds
+    the first order: with a remote provider that charge would really be made, then undone."""
+    v = shop.variant(stock=5)
+    first = shop.checkout({v: 1}, key="retry-me")
+    with django_assert_max_num_queries(2):
+        again = shop.checkout({v: 1}, key="retry-me")
+    assert again.pk == first.pk and again.replayed is True
+
+
 def test_same_checkout_key_twice_is_one_order_and_one_charge(shop):
     v = shop.variant(stock=5)
     first = shop.checkout({v: 1}, key="double-click")

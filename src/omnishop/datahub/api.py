@@ -260,7 +260,7 @@ def decide(request: HttpRequest, candidate_id: Id, body: DecisionIn):
 )
 def list_product_merges(
     request: HttpRequest,
-    product: int | None = None,
+    product: Id | None = None,
     undone: bool | None = None,
     cursor: str | None = None,
     limit: Int32 = 50,

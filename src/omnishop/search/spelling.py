@@ -133,7 +133,7 @@ def correct(terms: Sequence[Term], query: str) -> tuple[list[Term], dict[str, li
             continue
         near = [w for w in vocab.neighbours(word) if (w,) not in term.alternatives]
         if near:
-            typed = typed_words(query) if not corrections else typed
+            typed = typed or typed_words(query)  # read once, at the first correction
             corrections[typed.get(word, word)] = [vocab.spelt.get(w, w) for w in near]
             term = Term((*term.alternatives, *((w,) for w in near)), prefix=term.prefix)
         out.append(term)

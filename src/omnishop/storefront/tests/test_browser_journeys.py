@@ -130,6 +130,15 @@ def test_nothing_found_offers_help(browser_page, store):
     assert_accessible(page)
 
 
+def test_a_misspelt_search_says_what_it_was_read_as(browser_page, store):
+    page = browser_page("desktop")
+    page.goto("/search?q=hodie")
+    assert page.get_by_text("showing results for “hoodie”").is_visible()
+    assert page.get_by_role("link", name="Chaz Kangeroo Hoodie").first.is_visible()
+    assert_accessible(page)
+    screenshot(page, "search-corrected-desktop")
+
+
 def test_the_cart_survives_sign_in(browser_page, store):
     from allauth.account.models import EmailAddress
 

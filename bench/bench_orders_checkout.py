@@ -6,7 +6,7 @@ POSTing /api/v1/orders/checkout (channel key, one random SKU of 2,000, test_card
 for a fixed window. A checkout there quotes, reserves stock, takes the payment, writes the order with its line,
 payment, allocation and timeline. Baseline, same run, same database, same client threads: the equivalent
 transaction in raw SQL via psycopg (conditional stock decrement + order + line insert, one COMMIT) on
-copies of the tables. Flash sale: 200 clients at once on one SKU with 100 units — it must end with exactly 100
+copies of the tables. Flash sale: 1,000 buyers at once on one SKU with 100 units — it must end with exactly 100
 orders and 0 units left; its wall time and p99 are reported.
 """
 
@@ -36,7 +36,7 @@ from bench.worker import setup_django  # noqa: E402
 SKUS = 2000
 FLASH = "BENCH-FLASH"
 FLASH_UNITS = 100
-FLASH_CLIENTS = 200
+FLASH_CLIENTS = 1000
 CHANNEL = "bench-orders"
 LOCATION = "bench-orders-wh"
 ADDRESS = {

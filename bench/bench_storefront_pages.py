@@ -127,7 +127,7 @@ ORDER BY k.rank
 _LISTED = """p.is_active AND EXISTS (SELECT 1 FROM catalog_variant v JOIN catalog_channellisting l
   ON l.variant_id = v.id WHERE v.product_id = p.id AND v.is_active AND l.is_published
   AND l.channel_id = (SELECT id FROM ch))"""
-_PG_VECTOR = "setweight(to_tsvector('simple', d.title_tokens), 'A') || setweight(to_tsvector('simple', d.body_tokens), 'B')"
+_PG_VECTOR = "d.search_vector"  # the stored, GIN-indexed weighted vector (search migration 0003)
 BASELINE_SQL = {
     "home": _CARDS.format(
         picked=f"SELECT p.id, -p.id AS rank FROM catalog_product p WHERE {_LISTED} ORDER BY p.id DESC LIMIT 8",
@@ -144,7 +144,7 @@ BASELINE_SQL = {
         picked=f"""SELECT m.id, m.rank FROM (
             SELECT d.product_id AS id, -ts_rank_cd({_PG_VECTOR}, q, 1) AS rank
             FROM search_searchdocument d, to_tsquery('simple', %s) q
-            WHERE ({_PG_VECTOR}) @@ q ORDER BY rank, d.product_id LIMIT 200) m
+            WHERE {_PG_VECTOR} @@ q ORDER BY rank, d.product_id LIMIT 200) m
           JOIN catalog_product p ON p.id = m.id WHERE {_LISTED} ORDER BY m.rank LIMIT 24""",
         extra="",
     ),

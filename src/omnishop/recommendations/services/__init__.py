@@ -14,6 +14,7 @@ from .events import (
     link_anonymous,
     purge_old_events,
     record_events,
+    record_search,
 )
 from .performance import (
     PLACEMENTS,
@@ -53,6 +54,7 @@ __all__ = [
     "purge_old_events",
     "record_click",
     "record_events",
+    "record_search",
     "record_impressions",
     "shopping_as",
     "similar_products",

@@ -119,7 +119,12 @@ def record_events(
 
 
 def record_search(
-    *, channel, query: str, result_ids: Sequence[int], customer: Customer | None = None, anonymous_id: str = ""
+    *,
+    channel,
+    query: str,
+    result_ids: Sequence[int],
+    customer: Customer | None = None,
+    anonymous_id: str = "",
 ) -> None:
     """The search service's own log line: one INSERT, no look-ups (it found those products itself), and on
     PostgreSQL committed without waiting for the WAL flush — a crash may lose the last fraction of a second

@@ -43,6 +43,7 @@ __all__ = [
 MAX_QUERY_CHARS = 500
 MAX_TERMS = 12
 CANDIDATES = 200
+SUGGEST_CANDIDATES_PER_ITEM = 4
 INDEX_BATCH = 500
 
 
@@ -160,7 +161,22 @@ def set_synonyms(*, term: str, synonyms: Sequence[str]) -> Synonym:
     cleaned = [" ".join(tokenize(s)) for s in synonyms]
     cleaned = [s for s in dict.fromkeys(cleaned) if s and s != tokens[0]]
     synonym, _ = Synonym.objects.update_or_create(term=tokens[0], defaults={"synonyms": cleaned})
+    _synonyms_cache.clear()
     return synonym
+
+
+# The merchant's synonyms are read whole and kept for OMNISHOP_SEARCH_REFRESH_SECONDS, like the index's
+# freshness check: a search then costs no statement for them (a table of a few hundred short rows).
+_synonyms_cache: dict[str, tuple[float, dict[str, list[str]]]] = {}
+
+
+def _synonyms() -> dict[str, list[str]]:
+    every = float(getattr(settings, "OMNISHOP_SEARCH_REFRESH_SECONDS", 1.0))
+    now = time.monotonic()
+    cached = _synonyms_cache.get("all")
+    if cached is None or cached[0] + every <= now:
+        cached = _synonyms_cache["all"] = (now, dict(Synonym.objects.values_list("term", "synonyms")))
+    return cached[1]
 
 
 # --- querying ---------------------------------------------------------------------------------------------
@@ -173,7 +189,7 @@ def parse_query(query: str, *, prefix: bool = False) -> list[Term]:
             f"A query is at most {MAX_QUERY_CHARS} characters.", field="q", limit=MAX_QUERY_CHARS
         )
     tokens = list(dict.fromkeys(tokenize(query)))[:MAX_TERMS]
-    synonyms = dict(Synonym.objects.filter(term__in=tokens).values_list("term", "synonyms")) if tokens else {}
+    synonyms = _synonyms() if tokens else {}
     ends_in_word = bool(normalise(query)[-1:].isalnum()) if query else False
     terms = []
     for i, token in enumerate(tokens):
@@ -204,6 +220,8 @@ class SearchResult:
     query_tokens: list[str]
     #: typed word -> the title words it was also read as (only when nothing matched it as typed)
     corrections: dict[str, list[str]] = field(default_factory=dict)
+    #: False when the engine stopped at the candidate limit (more products match than were looked at)
+    exhaustive: bool = True
 
 
 def _listings(channel, product_ids: Sequence[int] | None, filters: Filters):
@@ -211,12 +229,13 @@ def _listings(channel, product_ids: Sequence[int] | None, filters: Filters):
         channel=channel, is_published=True, variant__is_active=True, variant__product__is_active=True
     )
     if product_ids is not None:
-        # Variant ids first: filtering listings by (channel, variant) uses the unique index, where a join
-        # filtered on the product would have SQLite walk every listing of the channel.
-        variant_ids = list(
-            Variant.objects.filter(product_id__in=list(product_ids)).values_list("pk", flat=True)
-        )
-        qs = qs.filter(variant_id__in=variant_ids)
+        # The candidates' variants as a subquery, so listings are found through the (channel, variant)
+        # unique index, where a join filtered on the product alone would walk every listing of the channel
+        # (SQLite) or hash-join whole tables (PostgreSQL); the product filter as well lets PostgreSQL start
+        # from the variant's product index. One statement: no round trip of its own for the variant ids.
+        ids = list(product_ids)
+        variants = Variant.objects.filter(product_id__in=ids).values("pk")
+        qs = qs.filter(variant_id__in=variants, variant__product_id__in=ids)
     if filters.min_price is not None:
         qs = qs.filter(price__gte=filters.min_price)
     if filters.max_price is not None:
@@ -274,6 +293,8 @@ def search_products(
     anonymous_id: str = "",
     log: bool = True,
     ordering: str = "relevance",
+    candidates: int = CANDIDATES,
+    facets: bool = True,
 ) -> SearchResult:
     """Products the channel sells that match `query` (and the filters), with facet counts, ranked by
     relevance or ordered over every match by `ordering` (title, -title, newest) before the page is cut."""
@@ -289,19 +310,24 @@ def search_products(
     if browsing and filters == Filters():
         raise QueryEmpty("Give a query with at least one word, or a filter to browse by.", field="q")
     refresh_index()
+    exhaustive = True
     if browsing:
         ranked = None
     else:
         engine = backend()
-        ranked = engine.match(terms, any_term=False, limit=CANDIDATES)
+        ranked = engine.match(terms, any_term=False, limit=candidates)
+        exhaustive = len(ranked) < candidates
         if not ranked and not prefix:
             # Nothing holds every word as typed: read unknown words as the closest title words.
             terms, corrections = spelling.correct(terms, query)
             if corrections:
-                ranked = engine.match(terms, any_term=False, limit=CANDIDATES)
+                ranked = engine.match(terms, any_term=False, limit=candidates)
+                exhaustive = len(ranked) < candidates
         if len(ranked) < offset + limit and len(terms) > 1:
             found = {pk for pk, _ in ranked}
-            ranked += [r for r in engine.match(terms, any_term=True, limit=CANDIDATES) if r[0] not in found]
+            more = engine.match(terms, any_term=True, limit=candidates)
+            exhaustive = len(more) < candidates
+            ranked += [r for r in more if r[0] not in found]
     listings = _listings(channel, [pk for pk, _ in ranked] if ranked is not None else None, filters)
     rows = list(
         listings.values_list(
@@ -314,7 +340,7 @@ def search_products(
             "variant__product__category__path",
             "variant__product__brand",
             "variant__product__attributes",
-        )[: CANDIDATES * 4]
+        )[: candidates * 4]
     )
     stocked = _in_stock(channel, [r[1] for r in rows]) if filters.in_stock else None
     by_product: dict[int, dict] = {}
@@ -354,10 +380,11 @@ def search_products(
     result = SearchResult(
         items=items,
         total=len(order),
-        facets=_facets([by_product[pk] for pk in order]),
+        facets=_facets([by_product[pk] for pk in order]) if facets else {},
         next_cursor=_cursor(offset + limit) if offset + limit < len(order) else None,
         query_tokens=[t.alternatives[0][0] for t in terms],
         corrections=corrections,
+        exhaustive=exhaustive,
     )
     if log and query.strip():
         _log(channel, query, [i["product_id"] for i in items], customer, anonymous_id)
@@ -390,18 +417,8 @@ def _facets(entries: list[dict]) -> dict:
 def _log(channel, query, result_ids, customer, anonymous_id) -> None:
     from omnishop.recommendations import services as recommendations
 
-    recommendations.record_events(
-        channel=channel,
-        events=[
-            {
-                "kind": "search",
-                "query": query[:500],
-                "result_ids": result_ids,
-                "anonymous_id": anonymous_id or ("" if customer else "-"),
-            }
-        ],
-        customer=customer,
-        source="search",
+    recommendations.record_search(
+        channel=channel, query=query, result_ids=result_ids, customer=customer, anonymous_id=anonymous_id
     )
 
 
@@ -409,5 +426,18 @@ def suggest(*, channel, query: str, limit: int = 8) -> list[dict]:
     """Type-ahead: titles of products the channel sells whose words start with what was typed."""
     if not 1 <= limit <= 20:
         raise ValidationFailed("limit must be between 1 and 20.", field="limit")
-    result = search_products(channel=channel, query=query, limit=limit, prefix=True, log=False)
+    # The best few candidates usually hold `limit` products the channel sells; the full candidate set is
+    # read only when they do not (the page is then the same: candidates come in rank order either way).
+    for candidates in (limit * SUGGEST_CANDIDATES_PER_ITEM, CANDIDATES):
+        result = search_products(
+            channel=channel,
+            query=query,
+            limit=limit,
+            prefix=True,
+            log=False,
+            candidates=candidates,
+            facets=False,
+        )
+        if len(result.items) == limit or result.exhaustive:
+            break
     return [{"product_id": i["product_id"], "title": i["title"]} for i in result.items]

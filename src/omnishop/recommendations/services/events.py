@@ -145,7 +145,7 @@ def record_search(
     # One statement in its own (implicit) transaction; set_config(..., true) lasts for that transaction only.
     fields = [f for f in Event._meta.concrete_fields if not f.primary_key]
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    values = ", ".join(f"%s::{f.cast_db_type(connection)}" for f in fields)  # a SELECT list needs the types
+    values = ", ".join(f"%s::{f.db_type(connection)}" for f in fields)  # a SELECT list needs the types
     params = [f.get_db_prep_save(f.pre_save(row, add=True), connection) for f in fields]
     with connection.cursor() as cursor:
         cursor.execute(

@@ -16,3 +16,12 @@ def _fresh_spelling_vocabulary():
     spelling.forget()
     yield
     spelling.forget()
+
+
+@pytest.fixture(autouse=True)
+def _no_synonyms_kept_after_the_test():
+    # A process keeps the synonyms for the refresh interval; a test's synonyms are rolled back with it.
+    from omnishop.search import services
+
+    yield
+    services._synonyms_cache.clear()

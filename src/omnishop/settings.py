@@ -131,6 +131,19 @@ else:
     DATABASES["default"].setdefault("OPTIONS", {})
     if os.environ.get("OMNISHOP_TEST_DB_NAME"):
         DATABASES["default"]["TEST"] = {"NAME": os.environ["OMNISHOP_TEST_DB_NAME"]}
+# A connection pooler between Omnishop and PostgreSQL (ADR 0031): "" (none) or "pgbouncer" (transaction pool
+# mode). A server session then lives only as long as one transaction, so nothing may outlive it: no server-side
+# prepared statements (Debian's PgBouncer 1.18 does not track them; psycopg's automatic preparation off too),
+# no WITH HOLD cursors behind `.iterator()`. Advisory locks are transaction-scoped already.
+OMNISHOP_DB_POOLER = os.environ.get("OMNISHOP_DB_POOLER", "")
+if OMNISHOP_DB_POOLER not in {"", "pgbouncer"}:
+    raise ImproperlyConfigured("OMNISHOP_DB_POOLER must be empty or pgbouncer.")
+# Hot statements (stock taking, storefront reads) run as server-side prepared statements unless a pooler is in
+# the way.
+OMNISHOP_DB_PREPARE = not OMNISHOP_DB_POOLER
+if DATABASE_VENDOR == "postgresql" and OMNISHOP_DB_POOLER:
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+    DATABASES["default"]["OPTIONS"]["prepare_threshold"] = None
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -331,8 +344,9 @@ STORAGES = {
 # The web shop sells in this channel; product images load only from these hosts (else a placeholder).
 OMNISHOP_WEB_CHANNEL = os.environ.get("OMNISHOP_WEB_CHANNEL", "web")
 OMNISHOP_IMAGE_HOSTS = tuple(h for h in os.environ.get("OMNISHOP_IMAGE_HOSTS", "").split(",") if h)
-# Storefront reads run as server-side prepared statements on PostgreSQL (off: OMNISHOP_STOREFRONT_PREPARE=0).
-OMNISHOP_STOREFRONT_PREPARE = env_bool("OMNISHOP_STOREFRONT_PREPARE", True)
+# Storefront reads run as server-side prepared statements on PostgreSQL (off: OMNISHOP_STOREFRONT_PREPARE=0;
+# always off behind a pooler, OMNISHOP_DB_POOLER).
+OMNISHOP_STOREFRONT_PREPARE = env_bool("OMNISHOP_STOREFRONT_PREPARE", True) and OMNISHOP_DB_PREPARE
 # HTTP caching of public catalogue resources (core/http_cache.py, ADR 0024): seconds a shared cache may serve
 # a copy without asking, then may keep serving it while it revalidates; and the longest an ETag derived from
 # the catalogue version lives even when no change is seen.

@@ -14,7 +14,7 @@ from django.test import Client
 pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db(transaction=True)]
 
 SHOPPERS = 8
-PAGES_EACH = 15
+PAGES_EACH = 6
 
 
 @pytest.fixture(autouse=True)

@@ -180,7 +180,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start_server(db_url: str, threads: int = 1) -> tuple[subprocess.Popen, int]:
+def _start_server(
+    db_url: str, threads: int = 1, extra_env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen, int]:
     port = _free_port()
     env = {
         **os.environ,
@@ -190,6 +192,7 @@ def _start_server(db_url: str, threads: int = 1) -> tuple[subprocess.Popen, int]
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "SECURE_SSL_REDIRECT": "0",
         "PYTHONPATH": str(ROOT / "src"),
+        **(extra_env or {}),
     }
     server = subprocess.Popen(
         [

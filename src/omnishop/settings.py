@@ -13,6 +13,7 @@ from pathlib import Path
 import dj_database_url
 from csp import constants as csp
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue as KombuQueue
 
 BASE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = BASE_DIR.parent.parent
@@ -131,6 +132,19 @@ else:
     DATABASES["default"].setdefault("OPTIONS", {})
     if os.environ.get("OMNISHOP_TEST_DB_NAME"):
         DATABASES["default"]["TEST"] = {"NAME": os.environ["OMNISHOP_TEST_DB_NAME"]}
+# A connection pooler between Omnishop and PostgreSQL (ADR 0031): "" (none) or "pgbouncer" (transaction pool
+# mode). A server session then lives only as long as one transaction, so nothing may outlive it: no server-side
+# prepared statements (Debian's PgBouncer 1.18 does not track them; psycopg's automatic preparation off too),
+# no WITH HOLD cursors behind `.iterator()`. Advisory locks are transaction-scoped already.
+OMNISHOP_DB_POOLER = os.environ.get("OMNISHOP_DB_POOLER", "")
+if OMNISHOP_DB_POOLER not in {"", "pgbouncer"}:
+    raise ImproperlyConfigured("OMNISHOP_DB_POOLER must be empty or pgbouncer.")
+# Hot statements (stock taking, storefront reads) run as server-side prepared statements unless a pooler is in
+# the way.
+OMNISHOP_DB_PREPARE = not OMNISHOP_DB_POOLER
+if DATABASE_VENDOR == "postgresql" and OMNISHOP_DB_POOLER:
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+    DATABASES["default"]["OPTIONS"]["prepare_threshold"] = None
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -156,7 +170,33 @@ CELERY_RESULT_BACKEND = REDIS_URL or None
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
+# A job whose worker process dies (SIGKILL, out of memory) goes back on its queue instead of being marked
+# failed; every job is written to be run again safely (ADR 0031). A whole worker killed leaves its job
+# unacknowledged in Redis: another worker takes it after the visibility timeout, which must therefore exceed
+# the longest job (an import can run many minutes), or a job still running is handed to a second worker.
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": int(os.environ.get("OMNISHOP_CELERY_VISIBILITY_TIMEOUT", "3600"))
+}
+# Jobs on separate queues, so a long import or a retraining never delays the checkout's jobs: one worker per
+# queue in production (`omnishop worker --queues imports`); a worker without --queues consumes all five.
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_QUEUES = [
+    KombuQueue(name, routing_key=name) for name in ("checkout", "delivery", "imports", "training", "default")
+]
+CELERY_TASK_ROUTES = {
+    # checkout-adjacent: stock held by abandoned checkouts, stock given to backordered orders
+    "omnishop.inventory.tasks.expire_reservations": {"queue": "checkout"},
+    "omnishop.orders.tasks.*": {"queue": "checkout"},
+    # delivery to the outside world: the outbox relay (webhooks, connectors' pushes), connectors, e-mail
+    "omnishop.core.tasks.relay": {"queue": "delivery"},
+    "omnishop.connectors.tasks.*": {"queue": "delivery"},
+    "omnishop.support.tasks.poll_imap": {"queue": "delivery"},
+    "omnishop.support.tasks.resend_failed_email": {"queue": "delivery"},
+    "omnishop.datahub.tasks.*": {"queue": "imports"},
+    "omnishop.recommendations.tasks.*": {"queue": "training"},
+}
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "purge-expired-idempotency-keys": {
@@ -331,8 +371,9 @@ STORAGES = {
 # The web shop sells in this channel; product images load only from these hosts (else a placeholder).
 OMNISHOP_WEB_CHANNEL = os.environ.get("OMNISHOP_WEB_CHANNEL", "web")
 OMNISHOP_IMAGE_HOSTS = tuple(h for h in os.environ.get("OMNISHOP_IMAGE_HOSTS", "").split(",") if h)
-# Storefront reads run as server-side prepared statements on PostgreSQL (off: OMNISHOP_STOREFRONT_PREPARE=0).
-OMNISHOP_STOREFRONT_PREPARE = env_bool("OMNISHOP_STOREFRONT_PREPARE", True)
+# Storefront reads run as server-side prepared statements on PostgreSQL (off: OMNISHOP_STOREFRONT_PREPARE=0;
+# always off behind a pooler, OMNISHOP_DB_POOLER).
+OMNISHOP_STOREFRONT_PREPARE = env_bool("OMNISHOP_STOREFRONT_PREPARE", True) and OMNISHOP_DB_PREPARE
 # HTTP caching of public catalogue resources (core/http_cache.py, ADR 0024): seconds a shared cache may serve
 # a copy without asking, then may keep serving it while it revalidates; and the longest an ETag derived from
 # the catalogue version lives even when no change is seen.

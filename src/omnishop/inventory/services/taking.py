@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -73,11 +74,12 @@ class Taken:
 
 def _query(sql: str, params: list, *, many: bool = False):
     """Run one hot-path statement. On PostgreSQL it is a prepared statement with server-side parameters
-    (planned once per connection, like the raw-SQL baseline); elsewhere Django's cursor."""
+    (planned once per connection, like the raw-SQL baseline) unless a transaction-mode pooler sits in
+    between (OMNISHOP_DB_PREPARE, ADR 0031); elsewhere Django's cursor."""
     if connection.vendor == "postgresql":
         connection.ensure_connection()
         with connection.connection.cursor() as cursor:
-            cursor.execute(sql, params, prepare=True)
+            cursor.execute(sql, params, prepare=settings.OMNISHOP_DB_PREPARE)
             return cursor.fetchall() if many else cursor.fetchone()
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

@@ -158,9 +158,8 @@ def test_worker_with_beat_runs_the_scheduler_with_its_schedule_under_var(setting
 def test_omnishop_worker_runs_a_job_sent_through_redis(tmp_path):
     if not REDIS_URL:
         pytest.skip("OMNISHOP_TEST_REDIS_URL is set by scripts/run-tests (make test), which starts Redis")
-    from celery import Celery
-
     from omnishop.core.models import IdempotencyRecord
+    from omnishop.testing_workers import celery_client
 
     expired = IdempotencyRecord.objects.create(
         scope="user:9",
@@ -177,9 +176,7 @@ def test_omnishop_worker_runs_a_job_sent_through_redis(tmp_path):
         start_new_session=True,
     )
     try:
-        result = Celery(broker=REDIS_URL, backend=REDIS_URL).send_task(
-            "omnishop.core.tasks.purge_expired_idempotency_keys"
-        )
+        result = celery_client().send_task("omnishop.core.tasks.purge_expired_idempotency_keys")
         deadline = time.monotonic() + 90
         while not result.ready():
             if worker.poll() is not None or time.monotonic() > deadline:

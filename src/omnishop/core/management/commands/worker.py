@@ -21,7 +21,10 @@ class Command(BaseCommand):
             "--concurrency", type=int, default=None, help="Worker processes (default: one per CPU core)."
         )
         parser.add_argument(
-            "--queues", default=None, help="Comma-separated queues to consume (default: all)."
+            "--queues",
+            default=None,
+            help="Comma-separated queues to consume: checkout, delivery, imports, training, default "
+            "(default: all; one worker per queue in production, ADR 0031).",
         )
         parser.add_argument("--loglevel", default="info")
         parser.add_argument(

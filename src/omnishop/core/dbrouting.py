@@ -4,8 +4,9 @@ Everything goes to the primary unless a read path is explicitly marked with `rea
 public catalogue, search, the analytics dashboard). Even a marked read stays on the primary when:
 - no replica is configured (`DATABASE_REPLICA_URL` unset — the default, and always on SQLite);
 - it runs inside a `transaction.atomic` block on the primary (a transaction reads its own snapshot);
-- the request wrote (a non-safe method, or an ORM write during the request), or the client wrote within the
-  last `OMNISHOP_REPLICA_STICKY_SECONDS` (a signed cookie carries the deadline) — read-your-writes;
+- the request wrote (a non-safe method, or an INSERT, UPDATE or DELETE it ran on the primary), or the client
+  wrote within the last `OMNISHOP_REPLICA_STICKY_SECONDS` (a signed cookie carries the deadline) —
+  read-your-writes;
 - the replica is unreachable, no longer in recovery, or its replay lag exceeds
   `OMNISHOP_REPLICA_MAX_LAG_SECONDS`; that check is cached per process for `OMNISHOP_REPLICA_CHECK_SECONDS`.
 
@@ -27,6 +28,7 @@ from django.conf import settings
 from django.core import signing
 from django.db import DatabaseError, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.signals import connection_created
 
 logger = logging.getLogger(__name__)
 
@@ -34,9 +36,17 @@ PRIMARY = "default"
 REPLICA = "replica"
 COOKIE = "omnishop_primary"
 _SIGNING_SALT = "omnishop.core.dbrouting.sticky"
-# Writes that are bookkeeping, not something the client reads back: they pin the rest of their request to
-# the primary but do not make the client sticky (a search logs an event on every GET).
-UNPINNED_MODELS = frozenset({"sessions.session", "recommendations.event", "django_cache.cacheentry"})
+# Tables of bookkeeping, not something the client reads back: a write to them pins the rest of its request to
+# the primary but does not make the client sticky (a search logs a behaviour event on every GET; sessions; the
+# database cache; the search index refreshed on the way).
+UNPINNED_TABLES = (
+    "django_session",
+    "omnishop_cache",
+    "recommendations_event",
+    "search_searchdocument",
+    "search_fts",
+)
+_WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "MERGE")
 
 _marked: ContextVar[bool] = ContextVar("omnishop_reads_from_replica", default=False)
 _request: ContextVar[_RequestState | None] = ContextVar("omnishop_replica_request", default=None)
@@ -76,6 +86,16 @@ def reads_from_replica() -> Iterator[None]:
         _marked.reset(token)
 
 
+@contextmanager
+def reads_from_primary() -> Iterator[None]:
+    """Unmark a block inside a marked one: bookkeeping that reads in order to write (an index refresh)."""
+    token = _marked.set(False)
+    try:
+        yield
+    finally:
+        _marked.reset(token)
+
+
 def read_alias() -> str:
     """The alias a read of the current context goes to (see the module docstring for the rules)."""
     if not _marked.get() or not replica_configured():
@@ -96,14 +116,43 @@ def read_connection() -> BaseDatabaseWrapper:
 # -- read-your-writes ----------------------------------------------------------------------------------------
 
 
-def note_write(model_label: str | None = None) -> None:
-    """A write happened in this context: the rest of the request reads from the primary."""
+def note_statement(sql: str) -> None:
+    """Seen on the primary during a request: a write pins the rest of the request (and, unless it is
+    bookkeeping, the client). Statements, not the router's db_for_write, because Django asks the router for
+    write intents that write nothing (get_or_create finding its row) and raw SQL never asks it."""
     state = _request.get()
-    if state is None:
+    if state is None or state.wrote:
+        return
+    head = sql.lstrip()[:120].upper()
+    if not (
+        head.startswith(_WRITE_VERBS)
+        or (head.startswith("WITH") and any(v in sql.upper() for v in _WRITE_VERBS))
+    ):
         return
     state.pinned = True
-    if model_label not in UNPINNED_MODELS:
+    if not any(table.upper() in head for table in UNPINNED_TABLES):
         state.wrote = True
+
+
+def _watch_writes(execute, sql, params, many, context):
+    if _request.get() is not None:
+        note_statement(sql if isinstance(sql, str) else str(sql))
+    return execute(sql, params, many, context)
+
+
+def _install_watch(connection: BaseDatabaseWrapper) -> None:
+    if connection.alias == PRIMARY and _watch_writes not in connection.execute_wrappers:
+        connection.execute_wrappers.append(_watch_writes)
+
+
+def _on_connection_created(sender, connection, **kwargs) -> None:
+    _install_watch(connection)
+
+
+def watch_writes() -> None:
+    """Watch every statement the primary runs in this process (each thread's connection, as it opens)."""
+    connection_created.connect(_on_connection_created, dispatch_uid="omnishop.core.dbrouting.watch_writes")
+    _install_watch(connections[PRIMARY])
 
 
 def sticky_cookie_value() -> str:
@@ -219,7 +268,6 @@ class ReplicaRouter:
         return read_alias()
 
     def db_for_write(self, model, **hints) -> str:
-        note_write(model._meta.label_lower)
         return PRIMARY
 
     def allow_relation(self, obj1, obj2, **hints) -> bool:
@@ -243,6 +291,7 @@ class ReadYourWritesMiddleware:
 
     def __init__(self, get_response) -> None:
         self.get_response = get_response
+        watch_writes()
 
     def __call__(self, request):
         unsafe = request.method not in _SAFE_METHODS

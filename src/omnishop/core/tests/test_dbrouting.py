@@ -44,12 +44,18 @@ def test_the_sticky_cookie_pins_only_while_it_is_fresh_and_genuine(settings):
 
 
 @pytest.mark.parametrize(
-    ("label", "sticky"),
-    [("catalog.product", True), ("sessions.session", False), ("recommendations.event", False)],
+    ("sql", "pinned", "sticky"),
+    [
+        ('INSERT INTO "catalog_product" ("title") VALUES (%s)', True, True),
+        ('  update "inventory_stocklevel" SET "on_hand" = 1', True, True),
+        ("WITH moved AS (DELETE FROM cart_line RETURNING id) SELECT count(*) FROM moved", True, True),
+        ('UPDATE "django_session" SET "session_data" = %s', True, False),
+        ('INSERT INTO "recommendations_event" ("kind") VALUES (%s)', True, False),
+        ('SELECT "catalog_product"."id" FROM "catalog_product"', False, False),
+    ],
 )
-def test_a_write_pins_its_request_and_only_a_real_write_makes_the_client_sticky(label, sticky):
+def test_a_write_pins_its_request_and_only_a_real_write_makes_the_client_sticky(sql, pinned, sticky):
     with dbrouting.request_scope(pinned=False) as state:
-        dbrouting.note_write(label)
-        assert state.pinned
-        assert state.wrote is sticky
-    dbrouting.note_write(label)  # outside a request: nothing to pin, no error
+        dbrouting.note_statement(sql)
+        assert (state.pinned, state.wrote) == (pinned, sticky)
+    dbrouting.note_statement(sql)  # outside a request: nothing to pin, no error

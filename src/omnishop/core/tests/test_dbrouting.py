@@ -5,6 +5,8 @@ The routing itself, against a real hot standby, is tested in storefront/tests/te
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from django.core import signing
 from django.db import connections, router
@@ -12,7 +14,12 @@ from django.db import connections, router
 from omnishop.catalog.models import Product
 from omnishop.core import dbrouting
 
+without_replica = pytest.mark.skipif(
+    bool(os.environ.get("DATABASE_REPLICA_URL")), reason="the suite runs with a configured replica"
+)
 
+
+@without_replica
 def test_without_a_replica_marked_reads_use_the_one_database_and_no_router_or_middleware_is_installed(
     db, settings
 ):
@@ -26,6 +33,7 @@ def test_without_a_replica_marked_reads_use_the_one_database_and_no_router_or_mi
         assert Product.objects.all().db == "default"
 
 
+@without_replica
 def test_a_post_leaves_no_sticky_cookie_without_a_replica(db, client):
     answer = client.post("/api/v1/storefront/web/products", {})
     assert dbrouting.COOKIE not in answer.cookies

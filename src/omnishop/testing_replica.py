@@ -89,12 +89,16 @@ class Replica:
         options = f"-p {self.port} -k {self.home} -c listen_addresses=127.0.0.1"
         self.ctl("-l", str(self.home / "server.log"), "-w", "-t", "60", "-o", options, "start")
 
+    @property
+    def running(self) -> bool:
+        return (self.data / "postmaster.pid").exists()
+
     def stop(self, mode: str = "fast") -> None:
         self.ctl("-m", mode, "stop")
 
     def remove(self) -> None:
         """Stop the server if it runs and delete its files."""
-        if (self.data / "postmaster.pid").exists():
+        if self.running:
             with contextlib.suppress(RuntimeError):  # already gone
                 self.stop("immediate")
         shutil.rmtree(self.home, ignore_errors=True)

@@ -2,11 +2,11 @@
 
 The catalogue of api.catalog (bench/catalog_fixture.py) in its own database on the bench PostgreSQL; a hot
 standby of that server made with `pg_basebackup -R` (omnishop/testing_replica.py) on a free port. The same
-`omnishop serve` (gunicorn, 2 workers) runs twice in the same run: once with DATABASE_REPLICA_URL (the
-storefront's list and detail reads go to the replica, ADR 0030) — the case — and once without (every read on
-the primary) — the baseline. wrk at 8 connections rotates over the same pages and products (cold: no
-validator), each case ≥ 3 times, median. The replica's `pg_stat_database` counters are read before and after
-each phase, to prove where the reads went (rows returned by the replica's test database).
+`omnishop serve` (gunicorn, 2 workers) runs twice side by side: with DATABASE_REPLICA_URL (the storefront's
+list and detail reads go to the replica, ADR 0030) — the case — and without (every read on the primary) —
+the baseline. wrk at 8 connections rotates over the same pages and products (cold: no validator), 3 repeats
+per case alternating which server goes first, median. The replica's `pg_stat_database` counters are read
+around every run, to prove where the reads went (rows returned by the replica's copy of the database).
 
 On one 2-core machine a replica adds no CPU: the primary and the replica share the same cores as the app
 server and wrk. The figure measures what routing costs (the per-process lag check, the second connection)
@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -41,6 +42,11 @@ def _flush_lsn(database_url: str) -> str:
 
     with psycopg.connect(database_url, autocommit=True) as conn:
         return str(conn.execute("SELECT pg_current_wal_flush_lsn()").fetchone()[0])
+
+
+def _free_port_for(name: str, ports: dict[str, int]) -> int:
+    ports[name] = _free_port()
+    return ports[name]
 
 
 def main(ctx: BenchContext) -> None:
@@ -74,26 +80,36 @@ def main(ctx: BenchContext) -> None:
     )
     results: dict[tuple[str, str], list[dict]] = {}
     rows_on_replica: dict[str, int] = {}
+    ports: dict[str, int] = {}
     try:
         replica.caught_up_with(_flush_lsn(database_url))
         replica_url = f"postgres://{primary.get('user', 'postgres')}@127.0.0.1:{replica.port}/{dbname}"
-        for target, target_env in (
-            ("primary", env),
-            ("replica", {**env, "DATABASE_REPLICA_URL": replica_url}),
-        ):
-            port = _free_port()
-            server = serve(target_env, port)
-            before = _replica_rows(replica, dbname)
-            try:
-                for kind in ("list", "detail"):
-                    script = work / f"{kind}.lua"
-                    paths = ", ".join(json.dumps(item["path"]) for item in sample[kind])
-                    script.write_text(LUA % {"paths": paths, "etags": ""})
-                    _wrk(port, script, CONNECTIONS, 2)  # warm both workers' connections and statements
-                    results[kind, target] = [_wrk(port, script, CONNECTIONS, seconds) for _ in range(REPEATS)]
-            finally:
+        # Both servers run side by side and the repeats alternate between them (primary first, then replica
+        # first), so that the machine's drifting load falls on both alike.
+        servers: dict[str, subprocess.Popen] = {}
+        try:
+            servers["primary"] = serve(env, _free_port_for("primary", ports))
+            servers["replica"] = serve(
+                {**env, "DATABASE_REPLICA_URL": replica_url}, _free_port_for("replica", ports)
+            )
+            for kind in ("list", "detail"):
+                script = work / f"{kind}.lua"
+                paths = ", ".join(json.dumps(item["path"]) for item in sample[kind])
+                script.write_text(LUA % {"paths": paths, "etags": ""})
+                for target in servers:  # warm both workers' connections and prepared statements
+                    _wrk(ports[target], script, CONNECTIONS, 2)
+                    results[kind, target] = []
+                for repeat in range(REPEATS):
+                    order = ("primary", "replica") if repeat % 2 == 0 else ("replica", "primary")
+                    for target in order:
+                        before = _replica_rows(replica, dbname)
+                        results[kind, target].append(_wrk(ports[target], script, CONNECTIONS, seconds))
+                        rows_on_replica[target] = (
+                            rows_on_replica.get(target, 0) + _replica_rows(replica, dbname) - before
+                        )
+        finally:
+            for server in servers.values():
                 stop(server)
-            rows_on_replica[target] = _replica_rows(replica, dbname) - before
     finally:
         replica.remove()
         shutil.rmtree(work, ignore_errors=True)
@@ -121,7 +137,7 @@ def main(ctx: BenchContext) -> None:
                 "runs": [round(r["rps"], 1) for r in case],
                 "baseline": {
                     "what": f"the same server and requests ({what}, cold) with every read on the primary "
-                    "(no DATABASE_REPLICA_URL), same run",
+                    "(no DATABASE_REPLICA_URL), same run, repeats interleaved",
                     "value": round(median([r["rps"] for r in base]), 1),
                     "p50_ms": round(median([r["p50_us"] for r in base]) / 1000, 3),
                     "p99_ms": round(median([r["p99_us"] for r in base]) / 1000, 3),

@@ -146,6 +146,29 @@ if DATABASE_VENDOR == "postgresql" and OMNISHOP_DB_POOLER:
     DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
     DATABASES["default"]["OPTIONS"]["prepare_threshold"] = None
 
+# A streaming read replica (docs/scaling.md, ADR 0030): explicitly marked read paths (catalogue, search,
+# analytics) read from it; everything else, and any request or client that wrote lately, uses the primary.
+# PostgreSQL only; without DATABASE_REPLICA_URL there is one database and no router.
+OMNISHOP_REPLICA_STICKY_SECONDS = int(os.environ.get("OMNISHOP_REPLICA_STICKY_SECONDS", "5"))
+OMNISHOP_REPLICA_MAX_LAG_SECONDS = float(os.environ.get("OMNISHOP_REPLICA_MAX_LAG_SECONDS", "2"))
+OMNISHOP_REPLICA_CHECK_SECONDS = float(os.environ.get("OMNISHOP_REPLICA_CHECK_SECONDS", "1"))
+_replica_url = os.environ.get("DATABASE_REPLICA_URL", "")
+if _replica_url and DATABASE_VENDOR == "postgresql":
+    DATABASES["replica"] = dj_database_url.parse(_replica_url)
+    DATABASES["replica"].update(
+        CONN_MAX_AGE=DATABASES["default"]["CONN_MAX_AGE"],
+        CONN_HEALTH_CHECKS=True,
+        # An unreachable replica must cost a short wait once per check interval, not a hung request.
+        OPTIONS={"connect_timeout": 2},
+        # Under test the alias mirrors the test database (a replica cannot create one: it is read-only).
+        TEST={"MIRROR": "default"},
+    )
+    DATABASE_ROUTERS = ["omnishop.core.dbrouting.ReplicaRouter"]
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+        "omnishop.core.dbrouting.ReadYourWritesMiddleware",
+    )
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache, background work -----------------------------------------------------------------------------

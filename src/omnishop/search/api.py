@@ -8,6 +8,7 @@ from ninja import Query, Router
 from omnishop.auth import channel_key, shopper, staff
 from omnishop.channels.models import Channel
 from omnishop.channels.services import ChannelNotFound
+from omnishop.core.dbrouting import reads_from_replica
 from omnishop.core.errors import PermissionDenied, ValidationFailed
 from omnishop.core.schemas import ERRORS, Amount, Id, Int32
 
@@ -65,15 +66,16 @@ def search_products(
         in_stock=in_stock,
     )
     customer = request.auth.customer if request.auth.kind == "shopper" else None
-    result = services.search_products(
-        channel=target,
-        query=q,
-        filters=filters,
-        limit=limit,
-        cursor=cursor,
-        customer=customer,
-        anonymous_id=(anonymous_id or "")[:64],
-    )
+    with reads_from_replica():  # the search's event log is written on the primary, as every write is
+        result = services.search_products(
+            channel=target,
+            query=q,
+            filters=filters,
+            limit=limit,
+            cursor=cursor,
+            customer=customer,
+            anonymous_id=(anonymous_id or "")[:64],
+        )
     return {
         "items": result.items,
         "total": result.total,
@@ -87,7 +89,9 @@ def search_products(
 @router.get("/suggest", response={200: list[SearchSuggestionOut], **ERRORS}, auth=READ)
 def suggest(request: HttpRequest, q: str = "", channel: str | None = None, limit: Int32 = 8):
     """Type-ahead: products whose words start with what has been typed so far."""
-    return services.suggest(channel=_channel(request, channel), query=q, limit=limit)
+    target = _channel(request, channel)
+    with reads_from_replica():
+        return services.suggest(channel=target, query=q, limit=limit)
 
 
 @router.put("/synonyms", response={200: SynonymOut, **ERRORS}, auth=[staff("search.change_synonym")])

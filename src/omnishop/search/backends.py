@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from django.db import connection
 
+from omnishop.core.dbrouting import read_connection
+
 FTS_TABLE = "search_fts"
 PG_VECTOR = "setweight(to_tsvector('simple', title_tokens), 'A') || setweight(to_tsvector('simple', body_tokens), 'B')"
 # The weighted vector is stored (a generated column, migration 0003): matching and ranking read it instead of
@@ -73,7 +75,7 @@ class SQLiteFTS5(Backend):
             f"SELECT rowid, bm25({FTS_TABLE}, 4.0, 1.0) AS rank FROM {FTS_TABLE} "
             f"WHERE {FTS_TABLE} MATCH %s ORDER BY rank LIMIT %s"
         )
-        with connection.cursor() as cursor:
+        with read_connection().cursor() as cursor:
             cursor.execute(sql, [self.expression(terms, any_term=any_term), limit])
             # bm25() is lower-is-better; flip it so every backend returns higher-is-better.
             return [(pk, -rank) for pk, rank in cursor.fetchall()]
@@ -103,7 +105,7 @@ class PostgresFTS(Backend):
             f"FROM search_searchdocument, to_tsquery('simple', %s) q "
             f"WHERE {PG_COLUMN} @@ q ORDER BY rank DESC, product_id LIMIT %s"
         )
-        with connection.cursor() as cursor:
+        with read_connection().cursor() as cursor:
             cursor.execute(sql, [self.expression(terms, any_term=any_term), limit])
             return [(pk, float(rank)) for pk, rank in cursor.fetchall()]
 

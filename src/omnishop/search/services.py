@@ -22,6 +22,7 @@ from django.db import transaction
 from django.db.models import Max
 
 from omnishop.catalog.models import Category, ChannelListing, Product, Variant
+from omnishop.core.dbrouting import reads_from_primary
 from omnishop.core.errors import ValidationFailed
 from omnishop.core.money import quantize
 from omnishop.core.text import normalise, tokenize
@@ -145,12 +146,13 @@ def refresh_index(*, force: bool = False) -> int:
     if not force and "at" in _checked and _checked["at"] + every > now:
         return 0
     _checked["at"] = now
-    seen = SearchDocument.objects.aggregate(m=Max("source_updated_at"))["m"]
-    changed = Product.objects.all()
-    if seen is not None:
-        changed = changed.filter(updated_at__gt=seen)
-    ids = list(changed.values_list("pk", flat=True)[:50_000])
-    return index_products(product_ids=ids) if ids else 0
+    with reads_from_primary():  # it reads to write: a lagging replica would index stale products
+        seen = SearchDocument.objects.aggregate(m=Max("source_updated_at"))["m"]
+        changed = Product.objects.all()
+        if seen is not None:
+            changed = changed.filter(updated_at__gt=seen)
+        ids = list(changed.values_list("pk", flat=True)[:50_000])
+        return index_products(product_ids=ids) if ids else 0
 
 
 def set_synonyms(*, term: str, synonyms: Sequence[str]) -> Synonym:

@@ -23,11 +23,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from django.apps import apps
-from django.db import connection
 from django.utils.dateparse import parse_datetime
 
 import omnishop
 from omnishop.core import http_cache
+from omnishop.core.dbrouting import read_connection
 
 from . import queries
 
@@ -76,7 +76,7 @@ def _aware(value) -> datetime | None:
 def catalogue_validators(channel_code: str) -> http_cache.Validators | None:
     """ETag and Last-Modified of the channel's storefront resources; None for no such active channel
     (the request then answers its 404 as usual, uncached)."""
-    with queries.prepared_statements(), connection.cursor() as cursor:
+    with queries.prepared_statements(), read_connection().cursor() as cursor:
         cursor.execute(_version_sql(), [channel_code])
         row = cursor.fetchone()
     if row is None:

@@ -12,7 +12,8 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 from django.conf import settings
-from django.db import connection
+
+from omnishop.core.dbrouting import read_connection
 
 # One row per product of the page, in page order, with its published variants' ids and price range.
 _PAGE_SQL = """
@@ -96,6 +97,7 @@ def prepared_statements():
     read scope, for its own statements and the inventory availability query it calls.
     `OMNISHOP_STOREFRONT_PREPARE=0` turns it off.
     """
+    connection = read_connection()
     if connection.vendor != "postgresql" or not settings.OMNISHOP_STOREFRONT_PREPARE:
         yield
         return
@@ -144,6 +146,7 @@ def page_rows(
         # A product matches on its own title or on the title this channel lists it under.
         listing_where = "AND (UPPER(p.title) LIKE %s ESCAPE '\\' OR UPPER(l.title) LIKE %s ESCAPE '\\')"
         listing_params = [pattern, pattern]
+    connection = read_connection()
     # LIMIT is a literal (a validated int), not a parameter: a prepared statement's generic plan cannot
     # see a parameter's value, assumes a large page and hash-joins whole tables (measured: 4× slower).
     sql = _PAGE_SQL.format(
@@ -160,6 +163,7 @@ def page_rows(
 
 def detail_rows(*, channel_code: str, slug: str) -> list[tuple]:
     """One row per published variant of the product `slug` in the channel; none if it is not for sale."""
+    connection = read_connection()
     vendor = connection.vendor
     sql = _DETAIL_BY_VENDOR.get(vendor)
     if sql is None:
@@ -176,14 +180,14 @@ def detail_rows(*, channel_code: str, slug: str) -> list[tuple]:
 
 def channel_currency(channel_code: str) -> str | None:
     """The currency of an active channel, or None when there is no such active channel."""
-    with connection.cursor() as cursor:
+    with read_connection().cursor() as cursor:
         cursor.execute(_CHANNEL_SQL, [channel_code])
         row = cursor.fetchone()
     return row[1] if row else None
 
 
 def channel_id(channel_code: str) -> int | None:
-    with connection.cursor() as cursor:
+    with read_connection().cursor() as cursor:
         cursor.execute(_CHANNEL_SQL, [channel_code])
         row = cursor.fetchone()
     return row[0] if row else None

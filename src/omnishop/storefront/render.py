@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 import orjson
 
 from omnishop.core import http_cache
+from omnishop.core.dbrouting import reads_from_replica
 
 from . import caching, services
 
@@ -21,19 +22,21 @@ Answer = tuple[int, bytes, list[tuple[str, str]]]  # status, body, caching heade
 def product_page(channel_code: str, params: Mapping[str, str], **conditional: str | None) -> Answer:
     """A page of the channel's products; `conditional`: if_none_match, if_modified_since (header values)."""
     query = services.parse_page_query(params)  # a request the list refuses (422) is never answered 304
-    return answer(
-        channel_code,
-        lambda: orjson.dumps(services.product_page(channel_code=channel_code, query=query)),
-        **conditional,
-    )
+    with reads_from_replica():  # public catalogue: a page a moment old is fine (ADR 0030)
+        return answer(
+            channel_code,
+            lambda: orjson.dumps(services.product_page(channel_code=channel_code, query=query)),
+            **conditional,
+        )
 
 
 def product_detail(channel_code: str, slug: str, **conditional: str | None) -> Answer:
-    return answer(
-        channel_code,
-        lambda: orjson.dumps(services.product_detail(channel_code=channel_code, slug=slug)),
-        **conditional,
-    )
+    with reads_from_replica():
+        return answer(
+            channel_code,
+            lambda: orjson.dumps(services.product_detail(channel_code=channel_code, slug=slug)),
+            **conditional,
+        )
 
 
 def answer(

@@ -23,9 +23,11 @@ from urllib.parse import parse_qsl
 
 import orjson
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connection
+from django.db import InterfaceError, OperationalError, connection, connections
+from django.http.cookie import parse_cookie
 from django.http.request import split_domain_port, validate_host
 
+from omnishop.core import dbrouting
 from omnishop.core.errors import DomainError
 from omnishop.wsgi import application as django_application
 
@@ -109,7 +111,13 @@ class StorefrontFastPath:
         secure = self._is_secure(environ)
         if not self._host_allowed(environ) or (settings.SECURE_SSL_REDIRECT and not secure):
             return self.app(environ, start_response)  # Django answers 400 / redirects, as it always does
-        status, body, cache_headers = self._answer(parts, environ)
+        if dbrouting.replica_configured():
+            # Read-your-writes as ReadYourWritesMiddleware does it: a client that wrote lately reads the primary.
+            cookie = parse_cookie(environ.get("HTTP_COOKIE", "")).get(dbrouting.COOKIE)
+            with dbrouting.request_scope(pinned=dbrouting.cookie_pins(cookie)):
+                status, body, cache_headers = self._answer(parts, environ)
+        else:
+            status, body, cache_headers = self._answer(parts, environ)
         head = environ["REQUEST_METHOD"] == "HEAD"
         return self._respond(start_response, status, body, secure, head, cache_headers)
 
@@ -126,9 +134,11 @@ class StorefrontFastPath:
                 return render.product_detail(parts[0], parts[2], **conditional)
             except DomainError as exc:
                 return exc.status, _error_body(exc), []
-            except (OperationalError, InterfaceError):
+            except (OperationalError, InterfaceError) as exc:
                 # A connection the server dropped (restart, idle timeout): retry once on a new one.
                 connection.close()
+                if dbrouting.replica_configured() and connections[dbrouting.REPLICA].errors_occurred:
+                    dbrouting.replica_failed(exc)  # the retry reads from the primary
                 if attempt == 2:
                     logger.exception(
                         "Storefront request failed on the database: %s", environ.get("PATH_INFO")
@@ -188,12 +198,14 @@ class StorefrontFastPath:
     @staticmethod
     def _end_of_request() -> None:
         """Django's end-of-request connection care, minus re-arming the per-request health check."""
-        if connection.connection is None:
-            return
-        if connection.errors_occurred or (
-            connection.close_at is not None and time.monotonic() >= connection.close_at
+        for alias in (
+            (dbrouting.PRIMARY, dbrouting.REPLICA) if dbrouting.replica_configured() else (dbrouting.PRIMARY,)
         ):
-            connection.close_if_unusable_or_obsolete()
+            conn = connections[alias]
+            if conn.connection is None:
+                continue
+            if conn.errors_occurred or (conn.close_at is not None and time.monotonic() >= conn.close_at):
+                conn.close_if_unusable_or_obsolete()
 
 
 application = StorefrontFastPath(django_application)

@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from omnishop.backoffice.analytics import queries
 from omnishop.channels.models import Channel
+from omnishop.core.dbrouting import reads_from_replica
 from omnishop.core.errors import DomainError
 
 from .common import desk, staff_view
@@ -118,6 +119,7 @@ def _chart(name: str, p: queries.Period):
 
 
 @staff_view(PERMISSION)
+@reads_from_replica()  # the dashboard's figures may lag the primary by the allowed replica lag (ADR 0030)
 def dashboard(request: HttpRequest) -> HttpResponse:
     form, p = _period(request)
     query = request.GET.urlencode()
@@ -163,6 +165,7 @@ def _api_url(name: str, query: str) -> str:
 
 
 @staff_view(PERMISSION)
+@reads_from_replica()
 def dashboard_csv(request: HttpRequest, name: str) -> HttpResponse:
     """One chart's rows as CSV: the columns and values of its JSON endpoint's `rows`."""
     _form, p = _period(request)

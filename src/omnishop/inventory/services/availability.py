@@ -13,11 +13,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connection
 from django.db.models import F, Max, Q, Sum
 
 from omnishop.catalog.models import Variant
 from omnishop.channels.models import Channel
+from omnishop.core.dbrouting import read_connection
 from omnishop.core.pagination import PageResult, paginate
 
 from ..models import ChannelInventoryPolicy, ChannelLocation, StockLevel, StockLocation
@@ -49,7 +49,8 @@ def availability_for(*, channel: Channel, variant_ids: Iterable[int]) -> dict[in
         pol=ChannelInventoryPolicy._meta.db_table,
         ids=", ".join(["%s"] * len(ids)),
     )
-    with connection.cursor() as cursor:
+    # The primary unless the caller marked its reads for the replica (the catalogue's display of stock).
+    with read_connection().cursor() as cursor:
         cursor.execute(sql, [channel.pk, *ids])
         for variant_id, free, buffer, quota_percent, quota_minus in cursor.fetchall():
             result[variant_id] = atp(

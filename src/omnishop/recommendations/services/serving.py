@@ -109,9 +109,9 @@ def _read(
     session: str | None = None,
 ) -> _Read:
     """One statement (a UNION ALL of indexed reads): the channel's catalogue generation, the active version,
-    whether the channel tracks stock, the precomputed lists of `lists` — (kind, keys) pairs; kind "viewed" means
-    the similar lists of the session's recently viewed products — and, when asked, whether `product_id` exists,
-    what `bought_by` bought in the last `bought_days` days and what `session` viewed (newest first)."""
+    whether the channel tracks stock, the precomputed lists of `lists` ((kind, keys) pairs), and, when asked,
+    whether `product_id` exists, what `bought_by` bought in the last `bought_days` days, and what `session`
+    viewed (newest first) with the similar list of each viewed product."""
     pg = connection.vendor == "postgresql"
     js, big = ("jsonb", "bigint") if pg else ("text", "integer")
     nulls = f"CAST(NULL AS {js}), CAST(NULL AS {js}), CAST(NULL AS {big})"
@@ -130,21 +130,27 @@ def _read(
             "ORDER BY occurred_at DESC, id DESC LIMIT %s) "
         )
         params = [session, channel.pk, Event.Kind.VIEW, Event.Kind.ADD_TO_CART, SESSION_EVENTS, *params]
-        parts.append(
-            f"SELECT 'e', product_id, CAST(NULL AS {js}), CAST(NULL AS {js}), "
-            "ROW_NUMBER() OVER (ORDER BY occurred_at DESC, id DESC) FROM recent"
+        # Each viewed product with its similar list, by two point reads of the unique index per view.
+        similar = (
+            f"(SELECT c.{{}} FROM {CandidateList._meta.db_table} c WHERE c.version_id = {version} "
+            "AND c.kind = %s AND c.key = r.product_id)"
         )
+        parts.append(
+            f"SELECT 'e', r.product_id, {similar.format('product_ids')}, {similar.format('scores')}, "
+            "ROW_NUMBER() OVER (ORDER BY r.occurred_at DESC, r.id DESC) FROM recent r"
+        )
+        params += [CandidateList.Kind.SIMILAR, CandidateList.Kind.SIMILAR]
+    table = CandidateList._meta.db_table
     lists_sql = (
-        f"SELECT kind, key, product_ids, scores, CAST(NULL AS {big}) FROM {CandidateList._meta.db_table} "
-        f"WHERE version_id = {version} AND kind = %s AND key IN "
+        f"SELECT kind, key, product_ids, scores, CAST(NULL AS {big}) FROM {table} "
+        f"WHERE version_id = {version} AND kind = %s AND key = %s"
     )
-    for kind, keys in lists:  # one branch per kind: each an equality on the (version, kind, key) unique index
-        if kind == "viewed":
-            parts.append(lists_sql + "(SELECT product_id FROM recent)")
-            params.append(CandidateList.Kind.SIMILAR)
-        elif keys:
-            parts.append(lists_sql + f"({_placeholders(keys)})")
-            params += [kind, *keys]
+    # One branch per list, each an equality on the whole (version, kind, key) unique index: a plan that
+    # cannot go wrong whatever the planner's statistics say about a version trained a minute ago.
+    for kind, keys in lists:
+        for key in dict.fromkeys(keys):
+            parts.append(lists_sql)
+            params += [kind, key]
     if product_id is not None:
         parts.append(f"SELECT 'p', id, {nulls} FROM {Product._meta.db_table} WHERE id = %s")
         params.append(product_id)
@@ -172,6 +178,8 @@ def _read(
             out.bought.add(value)
         elif tag == "e":
             viewed.append((position, value))
+            if ids is not None:
+                out.lists[(CandidateList.Kind.SIMILAR, value)] = _List(_json(ids), _json(scores))
         else:
             out.lists[(tag, value)] = _List(_json(ids), _json(scores))
     out.viewed = [p for _, p in sorted(viewed)]
@@ -301,7 +309,7 @@ def for_cart(*, channel, product_ids: Sequence[int], customer=None, limit: int =
 
 def for_session(*, channel, anonymous_id: str, limit: int = 10) -> list[Recommendation]:
     """'Because you viewed': for a visitor not signed in, products like the ones they just looked at."""
-    read = _read(channel, [("viewed", []), _popular_keys(channel)], session=anonymous_id)
+    read = _read(channel, [_popular_keys(channel)], session=anonymous_id)
     viewed = list(dict.fromkeys(read.viewed))
     ranked = _merged(read.of(CandidateList.Kind.SIMILAR, viewed), "because_you_viewed")
     return _finish(channel, read, ranked + _popular(read, channel), exclude=set(viewed), limit=limit)

@@ -94,7 +94,8 @@ def catalogue_changed(events: list[tuple[str, str]]) -> None:
     else:
         for scope in scopes:
             _sets.pop(scope, None)
-    transaction.on_commit(lambda: raise_generations(scopes))
+    # robust: a failure to raise the counter is logged; it must not turn a committed change into an error
+    transaction.on_commit(lambda: raise_generations(scopes), robust=True)
 
 
 def raise_generations(scopes: Iterable[str]) -> None:

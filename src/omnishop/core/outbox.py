@@ -30,6 +30,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -79,6 +80,24 @@ class UnknownEventType(DomainError):
     status = 422
 
 
+#: Told of every batch of events as it is written, in the writer's transaction, as (type, channel code) pairs.
+#: For contexts that keep a derived cache in memory (recommendations' sellable products per channel): they
+#: learn of a change at once, without waiting for the relay. A listener only notes what changed (it may
+#: register an on-commit action); it must not write in the writer's transaction.
+_emit_listeners: list[Callable[[list[tuple[str, str]]], None]] = []
+
+
+def on_emit(listener: Callable[[list[tuple[str, str]]], None]) -> None:
+    """Register `listener(pairs)` to be called with the (type, channel) of the events each write records."""
+    if listener not in _emit_listeners:
+        _emit_listeners.append(listener)
+
+
+def _tell(pairs: list[tuple[str, str]]) -> None:
+    for listener in _emit_listeners:
+        listener(pairs)
+
+
 def new_event_id(now: datetime | None = None) -> str:
     """`evt_` + a ULID (48-bit milliseconds, 80 random bits): unique and sortable by time."""
     millis = int((now or timezone.now()).timestamp() * 1000)
@@ -122,7 +141,7 @@ def emit(
     aggregate_id = str(aggregate_id)
     now = timezone.now()
     with transaction.atomic():
-        return OutboxEvent.objects.create(
+        event = OutboxEvent.objects.create(
             event_id=new_event_id(now),
             type=type,
             aggregate_type=aggregate_type,
@@ -134,6 +153,8 @@ def emit(
             occurred_at=now,
             txid=_txid(),
         )
+        _tell([(type, event.channel)])
+        return event
 
 
 @dataclass(frozen=True)
@@ -199,6 +220,7 @@ def emit_many(events: list[NewEvent]) -> int:
                 )
             )
         OutboxEvent.objects.bulk_create(rows, batch_size=500)
+        _tell(sorted({(row.type, row.channel) for row in rows}))
     return len(rows)
 
 

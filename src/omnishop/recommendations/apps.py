@@ -9,11 +9,13 @@ class RecommendationsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_save
 
+        from omnishop.core import outbox
         from omnishop.orders.models import OrderEvent
         from omnishop.orders.services import on_order_paid, on_past_orders_recorded
 
         from .services.attribution import on_order_event
         from .services.order_events import record_order_purchases, record_past_purchases
+        from .services.sellable import catalogue_changed
 
         # Purchases come from orders too; orders never import recommendations (see docs/ARCHITECTURE.md).
         on_order_paid(record_order_purchases)
@@ -22,3 +24,5 @@ class RecommendationsConfig(AppConfig):
         # A placed order's lines are attributed to the recommendations its shopper clicked, in the order's
         # transaction (its `placed` timeline entry; as the dashboard's rollups do).
         post_save.connect(on_order_event, sender=OrderEvent, dispatch_uid="recommendations.attribution")
+        # What a channel sells changed (listing, product, import): serving's in-memory maps are rebuilt.
+        outbox.on_emit(catalogue_changed)

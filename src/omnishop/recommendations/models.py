@@ -99,6 +99,16 @@ class CandidateList(models.Model):
         ]
 
 
+class ServingGeneration(models.Model):
+    """A counter per channel (its code; "" for shared product data) raised after each commit that changes what
+    channels can sell — a listing published or withdrawn, a product changed or deleted, an import finished.
+    Serving reads it with the lists, in the same statement, and rebuilds its in-memory set of a channel's
+    sellable products when it moved (docs/adr/0033)."""
+
+    scope = models.CharField(max_length=50, unique=True, help_text='Channel code, or "" for every channel.')
+    generation = models.BigIntegerField(default=0)
+
+
 # -- how recommendations perform (docs/recommendations.md#performance) ------------------------------------
 
 

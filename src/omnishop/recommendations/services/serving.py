@@ -2,25 +2,32 @@
 
 Filtering happens at read time so a product unpublished or sold out a minute ago is never shown: only
 products the channel publishes (and, where the channel has stock locations, can promise) are returned,
-and what the customer bought recently is left out (configurable per request).
+and what the customer bought recently is left out (configurable per request). Each call is one statement
+(`_read`: the lists, the active version, the channel's catalogue generation, the recent purchases or views),
+publication is checked against this process's map of the channel's sellable products (`sellable.py`, rebuilt
+when the generation moves), and stock with one availability query for the few products kept (ADR 0033).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
+from itertools import islice
 
 import orjson
 from django.db import connection
 from django.utils import timezone
 
-from omnishop.catalog.models import ChannelListing, Product, Variant
+from omnishop.catalog.models import Product
 from omnishop.customers import services as customer_services
+from omnishop.inventory.models import ChannelLocation
 
 from ..errors import ProductNotFound
-from ..models import CandidateList, Event, ModelVersion
+from ..models import CandidateList, Event, ModelVersion, ServingGeneration
+from .sellable import forget as forget_sellable
+from .sellable import sellable_set
 
 DEFAULT_EXCLUDE_PURCHASED_DAYS = 30
 SESSION_EVENTS = 20
@@ -34,26 +41,16 @@ class Recommendation:
     reason: str
 
 
-# The active version changes a few times a day; reading it once per request would be most of the cost.
-# Activation in this process forgets it at once; other processes see a new version within this many seconds.
+# Serving reads the active version with its lists (one statement); the performance counters' version number
+# is cached instead: activation in this process forgets it at once, other processes within this many seconds.
 VERSION_TTL = 2.0
 _version_cache: dict[str, tuple[float, int | None]] = {}
 
 
 def forget_version() -> None:
+    """Forget the cached version number and this process's maps of sellable products."""
     _version_cache.clear()
-
-
-def _version_id() -> int | None:
-    now = time.monotonic()
-    cached = _version_cache.get("active")
-    if cached and cached[0] > now:
-        return cached[1]
-    found = (
-        ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).values_list("pk", flat=True).first()
-    )
-    _version_cache["active"] = (now + VERSION_TTL, found)
-    return found
+    forget_sellable()
 
 
 def active_version_number() -> int:
@@ -86,116 +83,159 @@ class _List:
     scores: list[float]
 
 
-def _lists(version_id: int | None, kind: str, keys: Iterable[int]) -> dict[int, _List]:
-    """Precomputed lists by key: one indexed read (raw SQL: the ORM's overhead would dominate here)."""
-    keys = list(keys)
-    if version_id is None or not keys:
-        return {}
-    sql = (
-        f"SELECT key, product_ids, scores FROM {CandidateList._meta.db_table} "
-        f"WHERE version_id = %s AND kind = %s AND key IN ({_placeholders(keys)})"
+@dataclass
+class _Read:
+    """Everything one call needs from the database, read in one statement."""
+
+    version_id: int | None = None
+    generation: int = 0
+    tracks_stock: bool = False
+    product_found: bool = False
+    lists: dict[tuple[str, int], _List] = field(default_factory=dict)
+    bought: set[int] = field(default_factory=set)
+    viewed: list[int] = field(default_factory=list)
+
+    def of(self, kind: str, keys: Iterable[int]) -> list[_List]:
+        return [self.lists[(kind, k)] for k in keys if (kind, k) in self.lists]
+
+
+def _read(
+    channel,
+    lists: Sequence[tuple[str, Sequence[int]]],
+    *,
+    product_id: int | None = None,
+    bought_by: int | None = None,
+    bought_days: int = 0,
+    session: str | None = None,
+) -> _Read:
+    """One statement (a UNION ALL of indexed reads): the channel's catalogue generation, the active version,
+    whether the channel tracks stock, the precomputed lists of `lists` ((kind, keys) pairs), and, when asked,
+    whether `product_id` exists, what `bought_by` bought in the last `bought_days` days, and what `session`
+    viewed (newest first) with the similar list of each viewed product."""
+    pg = connection.vendor == "postgresql"
+    js, big = ("jsonb", "bigint") if pg else ("text", "integer")
+    nulls = f"CAST(NULL AS {js}), CAST(NULL AS {js}), CAST(NULL AS {big})"
+    version = f"(SELECT id FROM {ModelVersion._meta.db_table} WHERE status = 'active')"
+    parts = [
+        f"SELECT 'g', generation, {nulls} FROM {ServingGeneration._meta.db_table} WHERE scope IN ('', %s)",
+        f"SELECT 'v', id, {nulls} FROM {ModelVersion._meta.db_table} WHERE status = 'active'",
+        f"SELECT 's', COUNT(*), {nulls} FROM {ChannelLocation._meta.db_table} WHERE channel_id = %s",
+    ]
+    params: list = [channel.code, channel.pk]
+    prefix = ""
+    if session is not None:
+        prefix = (
+            f"WITH recent AS (SELECT product_id, occurred_at, id FROM {Event._meta.db_table} "
+            "WHERE anonymous_id = %s AND channel_id = %s AND kind IN (%s, %s) "
+            "ORDER BY occurred_at DESC, id DESC LIMIT %s) "
+        )
+        params = [session, channel.pk, Event.Kind.VIEW, Event.Kind.ADD_TO_CART, SESSION_EVENTS, *params]
+        # Each viewed product with its similar list, by two point reads of the unique index per view.
+        similar = (
+            f"(SELECT c.{{}} FROM {CandidateList._meta.db_table} c WHERE c.version_id = {version} "
+            "AND c.kind = %s AND c.key = r.product_id)"
+        )
+        parts.append(
+            f"SELECT 'e', r.product_id, {similar.format('product_ids')}, {similar.format('scores')}, "
+            "ROW_NUMBER() OVER (ORDER BY r.occurred_at DESC, r.id DESC) FROM recent r"
+        )
+        params += [CandidateList.Kind.SIMILAR, CandidateList.Kind.SIMILAR]
+    table = CandidateList._meta.db_table
+    lists_sql = (
+        f"SELECT kind, key, product_ids, scores, CAST(NULL AS {big}) FROM {table} "
+        f"WHERE version_id = {version} AND kind = %s AND key = %s"
     )
+    # One branch per list, each an equality on the whole (version, kind, key) unique index: a plan that
+    # cannot go wrong whatever the planner's statistics say about a version trained a minute ago.
+    for kind, keys in lists:
+        for key in dict.fromkeys(keys):
+            parts.append(lists_sql)
+            params += [kind, key]
+    if product_id is not None:
+        parts.append(f"SELECT 'p', id, {nulls} FROM {Product._meta.db_table} WHERE id = %s")
+        params.append(product_id)
+    if bought_by is not None and bought_days > 0:
+        parts.append(
+            f"SELECT DISTINCT 'b', product_id, {nulls} FROM {Event._meta.db_table} "
+            "WHERE customer_id = %s AND occurred_at >= %s AND kind = %s"
+        )
+        params += [bought_by, timezone.now() - timedelta(days=bought_days), Event.Kind.PURCHASE]
+    out = _Read()
     with connection.cursor() as cursor:
-        cursor.execute(sql, [version_id, kind, *keys])
-        return {key: _List(_json(ids), _json(scores)) for key, ids, scores in cursor.fetchall()}
-
-
-def _popular(version_id: int | None, channel) -> list[tuple[int, float]]:
-    """What sells on this channel, then what sells everywhere (key 0) for products it has not sold yet."""
-    found = _lists(version_id, CandidateList.Kind.POPULAR, [channel.pk, 0])
-    out: list[tuple[int, float]] = []
-    for key in (channel.pk, 0):
-        if key in found:
-            out.extend(zip(found[key].product_ids, found[key].scores, strict=False))
+        cursor.execute(prefix + " UNION ALL ".join(parts), params)
+        rows = cursor.fetchall()
+    viewed: list[tuple[int, int]] = []
+    for tag, value, ids, scores, position in rows:
+        if tag == "g":
+            out.generation += value
+        elif tag == "v":
+            out.version_id = value
+        elif tag == "s":
+            out.tracks_stock = value > 0
+        elif tag == "p":
+            out.product_found = True
+        elif tag == "b":
+            out.bought.add(value)
+        elif tag == "e":
+            viewed.append((position, value))
+            if ids is not None:
+                out.lists[(CandidateList.Kind.SIMILAR, value)] = _List(_json(ids), _json(scores))
+        else:
+            out.lists[(tag, value)] = _List(_json(ids), _json(scores))
+    out.viewed = [p for _, p in sorted(viewed)]
     return out
 
 
-# Written so that SQLite (no planner statistics) starts from the few candidate products: the variants of
-# these products, then their listing on the channel by the (channel, variant) unique index.
-_SELLABLE_SQL = """
-SELECT v.product_id, l.variant_id, l.title, p.title
-FROM {variant} v
-CROSS JOIN {listing} l
-CROSS JOIN {product} p
-WHERE v.product_id IN ({ids}) AND l.variant_id = v.id AND l.channel_id = %s AND p.id = v.product_id
-  AND l.is_published AND v.is_active AND p.is_active
-ORDER BY l.variant_id
-"""
+def _popular(read: _Read, channel) -> list[tuple[int, float, str]]:
+    """What sells on this channel, then what sells everywhere (key 0) for products it has not sold yet."""
+    out: list[tuple[int, float, str]] = []
+    for found in read.of(CandidateList.Kind.POPULAR, (channel.pk, 0)):
+        out.extend((p, s, "popular") for p, s in zip(found.product_ids, found.scores, strict=False))
+    return out
 
 
-def _sellable(channel, product_ids: Sequence[int]) -> dict[int, str]:
-    """Product id → title for the products `channel` can sell now: one query (two with stock tracking)."""
-    if not product_ids:
-        return {}
-    sql = _SELLABLE_SQL.format(
-        listing=ChannelListing._meta.db_table,
-        variant=Variant._meta.db_table,
-        product=Product._meta.db_table,
-        ids=_placeholders(product_ids),
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*product_ids, channel.pk])
-        listings = cursor.fetchall()
-    titles: dict[int, str] = {}
-    variants_of: dict[int, list[int]] = {}
-    for product_id, variant_id, listing_title, product_title in listings:
-        titles.setdefault(product_id, listing_title or product_title)
-        variants_of.setdefault(product_id, []).append(variant_id)
-    stocked = _stocked_variants(channel, [v for vs in variants_of.values() for v in vs])
-    if stocked is None:
-        return titles
-    return {p: t for p, t in titles.items() if any(v in stocked for v in variants_of[p])}
+def _popular_keys(channel) -> tuple[str, list[int]]:
+    return (CandidateList.Kind.POPULAR, [channel.pk, 0])
 
 
-def _stocked_variants(channel, variant_ids: list[int]) -> set[int] | None:
-    """Variants with units the channel may promise, or None when the channel does not track stock."""
-    from omnishop.inventory import services as inventory
-
-    if not variant_ids or not _tracks_stock(channel):
-        return None
-    available = inventory.availability_for(channel=channel, variant_ids=variant_ids)
-    return {v for v, units in available.items() if units > 0}
-
-
-def _tracks_stock(channel) -> bool:
-    """Whether the channel sells from stock locations (cached briefly: it changes when merchants set up)."""
-    from omnishop.inventory import services as inventory
-
-    now = time.monotonic()
-    cached = _version_cache.get(f"stock:{channel.pk}")
-    if cached and cached[0] > now:
-        return bool(cached[1])
-    tracks = bool(inventory.channel_locations(channel=channel))
-    _version_cache[f"stock:{channel.pk}"] = (now + VERSION_TTL, int(tracks))
-    return tracks
+def _finish(channel, read: _Read, ranked: list[tuple[int, float, str]], *, exclude: set[int], limit: int):
+    """Deduplicate, drop excluded and unsellable products, keep the first `limit`: publication from this
+    process's map of the channel (at the generation just read), stock live for the few candidates kept."""
+    if read.version_id is None:
+        return []
+    sellable = sellable_set(channel, read.generation)
+    candidates = _published(ranked, exclude, sellable.titles)
+    if not read.tracks_stock:
+        return list(islice(candidates, limit))
+    return _in_stock(channel, candidates, sellable, limit)
 
 
-def _recently_bought(customer_id: int | None, days: int) -> set[int]:
-    if customer_id is None or days <= 0:
-        return set()
-    since = timezone.now() - timedelta(days=days)
-    sql = (
-        f"SELECT DISTINCT product_id FROM {Event._meta.db_table} "
-        "WHERE customer_id = %s AND occurred_at >= %s AND kind = %s"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [customer_id, since, Event.Kind.PURCHASE])
-        return {row[0] for row in cursor.fetchall()}
-
-
-def _finish(channel, ranked: list[tuple[int, float, str]], *, exclude: set[int], limit: int):
-    """Deduplicate, drop excluded and unsellable products, keep the first `limit`."""
+def _published(ranked, exclude: set[int], titles: dict[int, str]) -> Iterator[Recommendation]:
     seen: set[int] = set()
-    candidates = []
     for product_id, score, reason in ranked:
         if product_id in seen or product_id in exclude:
             continue
         seen.add(product_id)
-        candidates.append((product_id, score, reason))
-        if len(candidates) >= limit * 4 + 20:
+        title = titles.get(product_id)
+        if title is not None:
+            yield Recommendation(product_id, title, round(float(score), 5), reason)
+
+
+def _in_stock(channel, candidates: Iterator[Recommendation], sellable, limit: int) -> list[Recommendation]:
+    """The first `limit` candidates with units to promise: a first batch a little larger than asked, then (if
+    too many were sold out) the rest in one more — one availability query, at most two."""
+    from omnishop.inventory import services as inventory
+
+    out: list[Recommendation] = []
+    for size in (limit + 10, None):
+        batch = list(islice(candidates, size))
+        if not batch:
             break
-    titles = _sellable(channel, [c[0] for c in candidates])
-    out = [Recommendation(p, titles[p], round(float(s), 5), r) for p, s, r in candidates if p in titles]
+        variants = [v for c in batch for v in sellable.variants[c.product_id]]
+        available = inventory.availability_for(channel=channel, variant_ids=variants)
+        out += [c for c in batch if any(available.get(v, 0) > 0 for v in sellable.variants[c.product_id])]
+        if len(out) >= limit:
+            break
     return out[:limit]
 
 
@@ -208,73 +248,68 @@ def _merged(lists: Iterable[_List], reason: str) -> list[tuple[int, float, str]]
     return [(p, s, reason) for p, s in sorted(totals.items(), key=lambda kv: -kv[1])]
 
 
-def _with_popular(version_id, ranked, channel):
-    return ranked + [(p, s, "popular") for p, s in _popular(version_id, channel)]
-
-
 def for_customer(
     *, channel, customer, limit: int = 10, exclude_purchased_days: int = DEFAULT_EXCLUDE_PURCHASED_DAYS
 ) -> list[Recommendation]:
     """Personal picks; customers with no history yet get what is popular now."""
     customer = customer_services.active(customer)
-    version_id = _version_id()
-    found = _lists(version_id, CandidateList.Kind.CUSTOMER, [customer.pk]).get(customer.pk)
-    ranked = (
-        [(p, s, "personal") for p, s in zip(found.product_ids, found.scores, strict=False)] if found else []
+    read = _read(
+        channel,
+        [(CandidateList.Kind.CUSTOMER, [customer.pk]), _popular_keys(channel)],
+        bought_by=customer.pk,
+        bought_days=exclude_purchased_days,
     )
-    exclude = _recently_bought(customer.pk, exclude_purchased_days)
-    return _finish(channel, _with_popular(version_id, ranked, channel), exclude=exclude, limit=limit)
+    ranked = [
+        (p, s, "personal")
+        for found in read.of(CandidateList.Kind.CUSTOMER, [customer.pk])
+        for p, s in zip(found.product_ids, found.scores, strict=False)
+    ]
+    return _finish(channel, read, ranked + _popular(read, channel), exclude=read.bought, limit=limit)
 
 
-def _require_product(product_id: int) -> None:
-    if not Product.objects.filter(pk=product_id).exists():
+def _one_product(channel, kind: str, product_id: int, reason: str, limit: int) -> list[Recommendation]:
+    read = _read(channel, [(kind, [product_id])], product_id=product_id)
+    if not read.product_found:
         raise ProductNotFound(f"No product {product_id}.", field="product_id")
+    return _finish(
+        channel, read, _merged(read.of(kind, [product_id]), reason), exclude={product_id}, limit=limit
+    )
 
 
 def similar_products(*, channel, product_id: int, limit: int = 10) -> list[Recommendation]:
     """Products like this one (bought by the same people, or described alike)."""
-    found = _lists(_version_id(), CandidateList.Kind.SIMILAR, [product_id]).get(product_id)
-    if found is None:
-        _require_product(product_id)
-    ranked = _merged([found], "similar") if found else []
-    return _finish(channel, ranked, exclude={product_id}, limit=limit)
+    return _one_product(channel, CandidateList.Kind.SIMILAR, product_id, "similar", limit)
 
 
 def bought_together(*, channel, product_id: int, limit: int = 10) -> list[Recommendation]:
     """Products customers bought (or put in the cart) along with this one."""
-    found = _lists(_version_id(), CandidateList.Kind.BOUGHT_TOGETHER, [product_id]).get(product_id)
-    if found is None:
-        _require_product(product_id)
-    ranked = _merged([found], "bought_together") if found else []
-    return _finish(channel, ranked, exclude={product_id}, limit=limit)
+    return _one_product(channel, CandidateList.Kind.BOUGHT_TOGETHER, product_id, "bought_together", limit)
 
 
 def for_cart(*, channel, product_ids: Sequence[int], customer=None, limit: int = 10) -> list[Recommendation]:
     """Complements for a whole cart: bought-together lists of its products summed, then similar ones."""
-    version_id = _version_id()
     product_ids = list(dict.fromkeys(product_ids))
-    together = _lists(version_id, CandidateList.Kind.BOUGHT_TOGETHER, product_ids).values()
-    similar = _lists(version_id, CandidateList.Kind.SIMILAR, product_ids).values()
-    ranked = _merged(together, "bought_together") + _merged(similar, "similar")
-    exclude = set(product_ids)
-    if customer is not None:
-        exclude |= _recently_bought(customer_services.active(customer).pk, DEFAULT_EXCLUDE_PURCHASED_DAYS)
-    return _finish(channel, _with_popular(version_id, ranked, channel), exclude=exclude, limit=limit)
+    buyer = customer_services.active(customer).pk if customer is not None else None
+    read = _read(
+        channel,
+        [
+            (CandidateList.Kind.BOUGHT_TOGETHER, product_ids),
+            (CandidateList.Kind.SIMILAR, product_ids),
+            _popular_keys(channel),
+        ],
+        bought_by=buyer,
+        bought_days=DEFAULT_EXCLUDE_PURCHASED_DAYS,
+    )
+    ranked = _merged(read.of(CandidateList.Kind.BOUGHT_TOGETHER, product_ids), "bought_together") + _merged(
+        read.of(CandidateList.Kind.SIMILAR, product_ids), "similar"
+    )
+    exclude = set(product_ids) | read.bought
+    return _finish(channel, read, ranked + _popular(read, channel), exclude=exclude, limit=limit)
 
 
 def for_session(*, channel, anonymous_id: str, limit: int = 10) -> list[Recommendation]:
     """'Because you viewed': for a visitor not signed in, products like the ones they just looked at."""
-    sql = (
-        f"SELECT product_id FROM {Event._meta.db_table} WHERE anonymous_id = %s AND channel_id = %s "
-        "AND kind IN (%s, %s) ORDER BY occurred_at DESC LIMIT %s"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            sql, [anonymous_id, channel.pk, Event.Kind.VIEW, Event.Kind.ADD_TO_CART, SESSION_EVENTS]
-        )
-        recent = [row[0] for row in cursor.fetchall()]
-    version_id = _version_id()
-    viewed = list(dict.fromkeys(recent))
-    similar = _lists(version_id, CandidateList.Kind.SIMILAR, viewed)
-    ranked = _merged([similar[p] for p in viewed if p in similar], "because_you_viewed")
-    return _finish(channel, _with_popular(version_id, ranked, channel), exclude=set(viewed), limit=limit)
+    read = _read(channel, [_popular_keys(channel)], session=anonymous_id)
+    viewed = list(dict.fromkeys(read.viewed))
+    ranked = _merged(read.of(CandidateList.Kind.SIMILAR, viewed), "because_you_viewed")
+    return _finish(channel, read, ranked + _popular(read, channel), exclude=set(viewed), limit=limit)

@@ -78,6 +78,8 @@ def _query(sql: str, params: list, *, many: bool = False):
         connection.ensure_connection()
         with connection.connection.cursor() as cursor:
             cursor.execute(sql, params, prepare=True)
+            if connection.queries_logged:  # counted like Django's own statements (query-count tests)
+                connection.queries_log.append({"sql": sql, "time": "0.000"})
             return cursor.fetchall() if many else cursor.fetchone()
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

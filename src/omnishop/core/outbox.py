@@ -121,7 +121,7 @@ def emit(
         raise UnknownEventType(f"{type!r} is not an event type Omnishop emits.", field="type")
     aggregate_id = str(aggregate_id)
     now = timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # the caller's change and its event fail together
         return OutboxEvent.objects.create(
             event_id=new_event_id(now),
             type=type,
@@ -163,7 +163,7 @@ def emit_many(events: list[NewEvent]) -> int:
         counts[key] = counts.get(key, 0) + 1
     table = OutboxSequence._meta.db_table
     now = timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         last: dict[tuple[str, str], int] = {}
         items = sorted(counts.items())  # one lock order for every writer: no deadlock between two imports
         for start in range(0, len(items), 500):

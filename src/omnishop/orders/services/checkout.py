@@ -116,8 +116,9 @@ def place_order(
     country = (
         address["country"] if address else (pickup.country if pickup and pickup.country else channel.country)
     )
-    priced = listed_lines(channel=channel, skus=quantities)
-    q = quote(channel=channel, lines=priced, method=method, country=country)
+    # The tax rate comes with the listings (one query for both); `quantities` is not empty, so neither is priced.
+    priced = listed_lines(channel=channel, skus=quantities, tax_country=country)
+    q = quote(channel=channel, lines=priced, method=method, country=country, rate=priced[0].tax_rate)
     check_fits(q, shipping_field="shipping_method")
     provider = get_provider(payment.provider)
     fields = dict(

@@ -12,6 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.db.models import DecimalField, Subquery, Value
+from django.db.models.functions import Coalesce
+
 from omnishop.catalog.models import ChannelListing
 from omnishop.core.money import MAX_AMOUNT, quantize
 
@@ -53,9 +56,30 @@ class Quote:
     notes: list[str] = field(default_factory=list)
 
 
-def listed_lines(*, channel, quantities: dict[int, int] | None = None, skus: dict[str, int] | None = None):
-    """Look up published listings (one query) for variant ids or SKUs → PricedLine without taxes."""
+_NO_COUNTRY = object()
+
+
+def listed_lines(
+    *,
+    channel,
+    quantities: dict[int, int] | None = None,
+    skus: dict[str, int] | None = None,
+    tax_country=_NO_COUNTRY,
+):
+    """Look up published listings (one query) for variant ids or SKUs → PricedLine without taxes. With
+    `tax_country`, the same query reads the channel's tax rate for that destination into each line's
+    tax_rate (what `tax_rate_for` would answer), so `quote(rate=…)` needs no query of its own."""
     qs = ChannelListing.objects.filter(channel=channel).select_related("variant", "variant__product")
+    if tax_country is not _NO_COUNTRY:
+        rates = TaxRate.objects.filter(channel=channel)
+        qs = qs.annotate(
+            destination_rate=Coalesce(
+                Subquery(rates.filter(country=tax_country or "").values("rate")[:1]),
+                Subquery(rates.filter(country="*").values("rate")[:1]),
+                Value(ZERO),
+                output_field=DecimalField(max_digits=6, decimal_places=4),
+            )
+        )
     if skus is not None:
         qs = qs.filter(variant__sku__in=list(skus))
     else:
@@ -94,6 +118,7 @@ def listed_lines(*, channel, quantities: dict[int, int] | None = None, skus: dic
                 quantity=quantity,
                 unit_price=quantize(listing.price, channel.currency),
                 weight_grams=(variant.weight_grams or 0) * quantity,
+                tax_rate=getattr(listing, "destination_rate", ZERO),
             )
         )
     return lines
@@ -150,10 +175,18 @@ def shipping_fee(method: ShippingMethod, *, goods: Decimal, weight_grams: int, c
     return quantize(method.price, currency)
 
 
-def quote(*, channel, lines: list[PricedLine], method: ShippingMethod | None, country: str | None) -> Quote:
-    """Tax and total `lines` plus shipping for a destination country."""
+def quote(
+    *,
+    channel,
+    lines: list[PricedLine],
+    method: ShippingMethod | None,
+    country: str | None,
+    rate: Decimal | None = None,
+) -> Quote:
+    """Tax and total `lines` plus shipping for a destination country (`rate`: its tax rate, if already read)."""
     currency, inclusive = channel.currency, channel.prices_include_tax
-    rate = tax_rate_for(channel=channel, country=country)
+    if rate is None:
+        rate = tax_rate_for(channel=channel, country=country)
     q = Quote(
         currency=currency, prices_include_tax=inclusive, lines=lines, shipping_method=method, tax_rate=rate
     )

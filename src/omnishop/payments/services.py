@@ -72,7 +72,7 @@ def start_payment(
     amount = quantize(amount, currency)
     if amount < 0:
         raise ValidationFailed("The amount cannot be negative.", field="amount")
-    payment = Payment.objects.create(
+    payment = Payment(
         reference=reference,
         channel=channel,
         customer=customer,
@@ -81,11 +81,27 @@ def start_payment(
         currency=currency,
         amount=amount,
     )
+    if impl.authorizes_unsaved:
+        return _authorize_then_insert(impl, payment, token=token, capture=capture, notify=notify)
+    payment.save(force_insert=True)
     try:
         result = impl.authorize(payment=payment, token=token, capture=capture)
     except (PaymentDeclined, ValidationFailed) as exc:
         Payment.objects.filter(pk=payment.pk).update(status=Payment.Status.FAILED, failure_code=exc.code)
         raise
+    _take_result(payment, result, currency)
+    payment.save(
+        update_fields=["status", "external_id", "client_secret", "method_label", "failure_code", "captured"]
+    )
+    if payment.status == Payment.Status.FAILED:
+        error = InsufficientFunds if result.failure_code == "insufficient_funds" else PaymentDeclined
+        raise error(f"The payment was declined ({result.failure_code}).", field="payment.token")
+    if notify:
+        _notify(payment)
+    return payment
+
+
+def _take_result(payment: Payment, result, currency: str) -> None:
     payment.status = result.status
     payment.external_id = result.external_id
     payment.client_secret = result.client_secret
@@ -93,9 +109,18 @@ def start_payment(
     payment.failure_code = result.failure_code
     if result.captured is not None:
         payment.captured = quantize(result.captured, currency)
-    payment.save(
-        update_fields=["status", "external_id", "client_secret", "method_label", "failure_code", "captured"]
-    )
+
+
+def _authorize_then_insert(impl, payment: Payment, *, token: str, capture: bool, notify: bool) -> Payment:
+    """A provider that answers without the row: one INSERT with the outcome (a decline is kept as failed)."""
+    try:
+        result = impl.authorize(payment=payment, token=token, capture=capture)
+    except (PaymentDeclined, ValidationFailed) as exc:
+        payment.status, payment.failure_code = Payment.Status.FAILED, exc.code
+        payment.save(force_insert=True)
+        raise
+    _take_result(payment, result, payment.currency)
+    payment.save(force_insert=True)
     if payment.status == Payment.Status.FAILED:
         error = InsufficientFunds if result.failure_code == "insufficient_funds" else PaymentDeclined
         raise error(f"The payment was declined ({result.failure_code}).", field="payment.token")

@@ -269,34 +269,42 @@ class Deltas:
         for reason, units in f.reasons.items():
             self.reasons[(f.day, f.channel_id, reason)] += sign * units
 
+    def changes(self) -> list[tuple]:
+        """(model, keys, added, rows, replaced) per rollup, in one fixed table order (the lock order)."""
+        day = connection.ops.adapt_datefield_value
+        sales = [(day(k[0]), k[1], k[2], *v) for k, v in self.sales.items() if any(x != 0 for x in v)]
+        products = [
+            (day(k[0]), k[1], k[2], k[3], v[0], v[1], v[2]) for k, v in self.products.items() if v[1] or v[2]
+        ]
+        blocks = [(k[0], day(k[1]), *k[2:], *v) for k, v in self.blocks.items() if v[0] or v[1]]
+        status = [(day(k[0]), k[1], k[2], v) for k, v in self.status.items() if v]
+        reasons = [(day(k[0]), k[1], k[2], v) for k, v in self.reasons.items() if v]
+        return [
+            (DailySales, ("day", "channel_id", "currency"), SALES_COLUMNS, sales, ()),
+            (
+                DailyProductSales,
+                ("day", "channel_id", "currency", "variant_id"),
+                ("units", "revenue"),
+                products,
+                ("product_id",),
+            ),
+            (
+                ProductSales,
+                ("grain", "start", "channel_id", "currency", "product_id"),
+                ("units", "revenue"),
+                blocks,
+                (),
+            ),
+            (DailyStatus, ("day", "channel_id", "status"), ("orders",), status, ()),
+            (DailyReturnReason, ("day", "channel_id", "reason"), ("units",), reasons, ()),
+        ]
+
     def write(self, *, into_empty: bool = False) -> None:
         """Add the differences to the rollups; `into_empty` (a rebuild, after emptying them) appends the rows
         in bulk instead of one upsert per row — every key occurs once here."""
         write = _append if into_empty else _upsert
-        day = connection.ops.adapt_datefield_value
-        sales = [(day(k[0]), k[1], k[2], *v) for k, v in self.sales.items() if any(x != 0 for x in v)]
-        write(DailySales, ("day", "channel_id", "currency"), SALES_COLUMNS, sales)
-        products = [
-            (day(k[0]), k[1], k[2], k[3], v[0], v[1], v[2]) for k, v in self.products.items() if v[1] or v[2]
-        ]
-        write(
-            DailyProductSales,
-            ("day", "channel_id", "currency", "variant_id"),
-            ("units", "revenue"),
-            products,
-            replaced=("product_id",),
-        )
-        blocks = [(k[0], day(k[1]), *k[2:], *v) for k, v in self.blocks.items() if v[0] or v[1]]
-        write(
-            ProductSales,
-            ("grain", "start", "channel_id", "currency", "product_id"),
-            ("units", "revenue"),
-            blocks,
-        )
-        status = [(day(k[0]), k[1], k[2], v) for k, v in self.status.items() if v]
-        write(DailyStatus, ("day", "channel_id", "status"), ("orders",), status)
-        reasons = [(day(k[0]), k[1], k[2], v) for k, v in self.reasons.items() if v]
-        write(DailyReturnReason, ("day", "channel_id", "reason"), ("units",), reasons)
+        for model, keys, added, rows, replaced in self.changes():
+            write(model, keys, added, rows, replaced=replaced)
 
 
 def _append(model, keys: tuple, added: tuple, rows: list, *, replaced: tuple = ()) -> None:
@@ -304,23 +312,49 @@ def _append(model, keys: tuple, added: tuple, rows: list, *, replaced: tuple = (
     insert_rows(model._meta.db_table, (*keys, *replaced, *added), rows)
 
 
-def _upsert(model, keys: tuple, added: tuple, rows: list, *, replaced: tuple = ()) -> None:
-    """Add `added` columns to the row of each key (inserting it when missing), one statement per row; rows
-    are (keys…, replaced…, added…). Concurrent writers add, never overwrite (the upsert takes the row lock)."""
-    if not rows:
-        return
+def _upsert_sql(model, keys: tuple, added: tuple, replaced: tuple, rows: int) -> str:
+    """INSERT … VALUES (one tuple per row) ON CONFLICT (keys) DO UPDATE: `added` columns add, `replaced`
+    columns overwrite. Concurrent writers add, never overwrite (the upsert takes the row lock)."""
     qn = connection.ops.quote_name
     table = qn(model._meta.db_table)
     columns = (*keys, *replaced, *added)
     updates = [f"{qn(c)} = excluded.{qn(c)}" for c in replaced]
     updates += [f"{qn(c)} = {table}.{qn(c)} + excluded.{qn(c)}" for c in added]
-    sql = (
-        f"INSERT INTO {table} ({', '.join(qn(c) for c in columns)}) "
-        f"VALUES ({', '.join(['%s'] * len(columns))}) "
+    one = f"({', '.join(['%s'] * len(columns))})"
+    return (
+        f"INSERT INTO {table} ({', '.join(qn(c) for c in columns)}) VALUES {', '.join([one] * rows)} "
         f"ON CONFLICT ({', '.join(qn(c) for c in keys)}) DO UPDATE SET {', '.join(updates)}"
     )
+
+
+def _upsert(model, keys: tuple, added: tuple, rows: list, *, replaced: tuple = ()) -> None:
+    """Add `added` columns to the row of each key (inserting it when missing), one statement per row; rows
+    are (keys…, replaced…, added…)."""
+    if not rows:
+        return
     with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
+        cursor.executemany(_upsert_sql(model, keys, added, replaced, 1), rows)
+
+
+def _write_in_one_statement(deltas: Deltas, facts: list[OrderFacts]) -> None:
+    """PostgreSQL: every rollup's upsert and the facts' upsert as the parts of ONE statement (one round trip
+    instead of one per table). Each table's keys occur once (Deltas groups by key), as one upsert needs; the
+    parts keep the fixed table order of `Deltas.changes`, so concurrent writers lock in one order."""
+    parts, params = [], []
+    for model, keys, added, rows, replaced in deltas.changes():
+        if rows:
+            parts.append(_upsert_sql(model, keys, added, replaced, len(rows)))
+            params += [value for row in rows for value in row]
+    if facts:
+        parts.append(_upsert_sql(OrderFacts, ("order_id",), (), FACT_COLUMNS[1:], len(facts)))
+        prep = {f.attname: f for f in OrderFacts._meta.concrete_fields}
+        for row in facts:
+            params += [prep[c].get_db_prep_save(getattr(row, c), connection) for c in FACT_COLUMNS]
+    if not parts:
+        return
+    sql = "WITH " + ", ".join(f"part{i} AS ({part})" for i, part in enumerate(parts)) + " SELECT 1"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 # -- the two ways in ---------------------------------------------------------------------------------------
@@ -345,8 +379,11 @@ def refresh(*, order_ids: Iterable[int]) -> None:
             if after is not None:
                 deltas.add(after, +1)
                 changed.append(after.row(pk))
-        deltas.write()
-        _save_facts(changed)
+        if connection.vendor == "postgresql":
+            _write_in_one_statement(deltas, changed)
+        else:
+            deltas.write()
+            _save_facts(changed)
 
 
 def _save_facts(rows: list[OrderFacts]) -> None:

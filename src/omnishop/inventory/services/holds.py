@@ -325,9 +325,13 @@ def allocate_stock(
         return _allocate_beyond_stock(
             channel=channel, lines=lines, order_reference=order_reference, location=pickup_location
         )
-    allocation = Allocation.objects.select_related("channel").get(pk=taken.pk)
-    if taken.replay:
+    if taken.replay or taken.head is None:
+        allocation = Allocation.objects.select_related("channel").get(pk=taken.pk)
         return _replay_allocation(allocation, taken.plan.demand)
+    # The row as written, without reading it back under the stock lock.
+    columns = {k: v for k, v in taken.head.items() if k != "channel_id"}
+    allocation = Allocation(pk=taken.pk, channel=channel, reservation=None, closed_at=None, **columns)
+    allocation._state.adding, allocation._state.db = False, Allocation.objects.db
     return allocation
 
 

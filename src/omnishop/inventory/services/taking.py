@@ -70,6 +70,7 @@ class Taken:
     plan: Plan
     at: datetime
     replay: bool = False
+    head: dict | None = None  # the header's columns as written (None for a replay)
 
 
 def _query(sql: str, params: list, *, many: bool = False):
@@ -80,6 +81,8 @@ def _query(sql: str, params: list, *, many: bool = False):
         connection.ensure_connection()
         with connection.connection.cursor() as cursor:
             cursor.execute(sql, params, prepare=settings.OMNISHOP_DB_PREPARE)
+            if connection.queries_logged:  # counted like Django's own statements (query-count tests)
+                connection.queries_log.append({"sql": sql, "time": "0.000"})
             return cursor.fetchall() if many else cursor.fetchone()
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -295,6 +298,7 @@ def _take_in_transaction(
     try:
         with transaction.atomic():
             row = holder.objects.create(**head)
+            head["created_at"] = row.created_at  # auto_now_add wrote its own clock reading
             if isinstance(row, Reservation):
                 ReservationLine.objects.bulk_create(
                     [
@@ -365,7 +369,7 @@ def take(
         run = _take_in_one_statement if fast else _take_in_transaction
         pk, go = run(picks=current.picks, holder=holder, head=values, column=column, cause=cause, now=now)
         if pk is not None:
-            return Taken(pk, current, now)
+            return Taken(pk, current, now, head=values)
         if go:  # a concurrent request with the same key won: replay it
             existing = holder.objects.get(channel=channel, **{_HOLDERS[holder][0]: key})
             return Taken(existing.pk, current, now, replay=True)

@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from omnishop.core import faults
+from omnishop.core import faults, outbox
 from omnishop.core.errors import DomainError, IdempotencyKeyReused, ValidationFailed
 from omnishop.core.money import parse_amount, quantize
 from omnishop.inventory import services as inventory
@@ -116,8 +116,9 @@ def place_order(
     country = (
         address["country"] if address else (pickup.country if pickup and pickup.country else channel.country)
     )
-    priced = listed_lines(channel=channel, skus=quantities)
-    q = quote(channel=channel, lines=priced, method=method, country=country)
+    # The tax rate comes with the listings (one query for both); `quantities` is not empty, so neither is priced.
+    priced = listed_lines(channel=channel, skus=quantities, tax_country=country)
+    q = quote(channel=channel, lines=priced, method=method, country=country, rate=priced[0].tax_rate)
     check_fits(q, shipping_field="shipping_method")
     provider = get_provider(payment.provider)
     fields = dict(
@@ -202,7 +203,8 @@ def _place_in_one_transaction(fields, priced, payment: PaymentRequest, pickup, a
                 notify=False,
             )
             faults.crash_point("checkout.after_charge")
-            order = _write_order(fields, priced, taken, actor)
+            with outbox.collected():  # order.placed and order.paid in one write
+                order = _write_order(fields, priced, taken, actor)
             allocation = inventory.allocate_stock(
                 channel=fields["channel"],
                 lines=[inventory.LineRequest(sku=p.sku, quantity=p.quantity) for p in priced],
@@ -256,7 +258,8 @@ def _place_with_reservation(fields, priced, payment: PaymentRequest, pickup, act
         raise
     try:
         with transaction.atomic():
-            order = _write_order(fields, priced, taken, actor)
+            with outbox.collected():
+                order = _write_order(fields, priced, taken, actor)
             allocation = inventory.allocate_reservation(reservation=reservation, order_reference=number)
             OrderAllocation.objects.create(order=order, allocation=allocation)
     except BaseException:

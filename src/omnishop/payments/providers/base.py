@@ -36,6 +36,9 @@ class Provider:
     synchronous = True
     #: answers without a network call, so a checkout may charge inside its database transaction
     in_process = True
+    #: authorize() needs no saved row (no payment id sent anywhere): the payment is written once, with the
+    #: answer, instead of inserted pending and updated
+    authorizes_unsaved = False
 
     def authorize(self, *, payment, token: str, capture: bool) -> ProviderResult:
         raise NotImplementedError

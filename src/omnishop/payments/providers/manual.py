@@ -5,6 +5,7 @@ from .base import Provider, ProviderResult
 
 class ManualProvider(Provider):
     code = "manual"
+    authorizes_unsaved = True
 
     def authorize(self, *, payment, token: str, capture: bool) -> ProviderResult:
         return ProviderResult(status="pending", method_label=token[:60] or "bank transfer")

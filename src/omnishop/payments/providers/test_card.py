@@ -21,6 +21,7 @@ TEST_CARDS = {
 
 class TestCardProvider(Provider):
     code = "test_card"
+    authorizes_unsaved = True
 
     def authorize(self, *, payment, token: str, capture: bool) -> ProviderResult:
         number = token.replace(" ", "")

@@ -93,12 +93,7 @@ def start_payment(
     payment.save(
         update_fields=["status", "external_id", "client_secret", "method_label", "failure_code", "captured"]
     )
-    if payment.status == Payment.Status.FAILED:
-        error = InsufficientFunds if result.failure_code == "insufficient_funds" else PaymentDeclined
-        raise error(f"The payment was declined ({result.failure_code}).", field="payment.token")
-    if notify:
-        _notify(payment)
-    return payment
+    return _declined_or_notified(payment, result, notify=notify)
 
 
 def _take_result(payment: Payment, result, currency: str) -> None:
@@ -121,6 +116,11 @@ def _authorize_then_insert(impl, payment: Payment, *, token: str, capture: bool,
         raise
     _take_result(payment, result, payment.currency)
     payment.save(force_insert=True)
+    return _declined_or_notified(payment, result, notify=notify)
+
+
+def _declined_or_notified(payment: Payment, result, *, notify: bool) -> Payment:
+    """After the provider answered and the row is written: a decline raises, an accepted payment is announced."""
     if payment.status == Payment.Status.FAILED:
         error = InsufficientFunds if result.failure_code == "insufficient_funds" else PaymentDeclined
         raise error(f"The payment was declined ({result.failure_code}).", field="payment.token")

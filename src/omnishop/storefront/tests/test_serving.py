@@ -15,24 +15,15 @@ from pathlib import Path
 import orjson
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 
 from omnishop.core.management.commands.serve import gunicorn_config
 from omnishop.core.management.commands.worker import celery_argv
+from omnishop.testing_workers import database_url_of_test_db
 
 OMNISHOP = str(Path(sys.executable).with_name("omnishop"))
 REDIS_URL = os.environ.get("OMNISHOP_TEST_REDIS_URL", "")
-
-
-def database_url_of_test_db() -> str:
-    settings = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{Path(settings['NAME']).resolve()}"
-    host, port = settings["HOST"] or "127.0.0.1", settings["PORT"] or 5432
-    auth = settings["USER"] + (f":{settings['PASSWORD']}" if settings["PASSWORD"] else "")
-    return f"postgres://{auth}@{host}:{port}/{settings['NAME']}"
 
 
 def production_env(tmp_path: Path, **extra) -> dict:

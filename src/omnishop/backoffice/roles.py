@@ -74,6 +74,14 @@ _CATALOGUE_EDITING = (
     "catalog.view_supplier",
     "catalog.view_supplieroffer",
 )
+# The product review queue and product merges (accept, keep apart, undo): a catalogue decision.
+MERGE_PRODUCTS = "datahub.merge_product"
+_PRODUCT_MERGES = (
+    "datahub.view_importjob",
+    "datahub.view_matchcandidate",
+    "datahub.view_productmerge",
+    MERGE_PRODUCTS,
+)
 _CUSTOMER_CARE = (
     "customers.add_customer",
     "customers.change_customer",
@@ -114,6 +122,7 @@ ROLES: tuple[Role, ...] = (
             *_STOCK_OPERATIONS,
             *_PURCHASING,
             *_CATALOGUE_EDITING,
+            *_PRODUCT_MERGES,
             *_CUSTOMER_CARE,
             *SUPPORT_ANSWER,
             "search.view_synonym",
@@ -159,13 +168,14 @@ ROLES: tuple[Role, ...] = (
     Role(
         key="merchandiser",
         name=gettext_noop("Merchandiser"),
-        description="Owns products, listings, prices and publication per channel, and purchasing; sees "
+        description="Owns products, listings, prices and publication per channel, product merges and purchasing; sees "
         "stock and the dashboard; never touches orders or money.",
         desk="merchandising",
         permissions=(
             DASHBOARD,
             *_READ_CATALOGUE,
             *_CATALOGUE_EDITING,
+            *_PRODUCT_MERGES,
             *_READ_STOCK,
             *_PURCHASING,
             "search.view_synonym",
@@ -239,6 +249,9 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("catalog.price", "Change a listing's price", ("catalog.change_channellisting",)),
     Operation("customers.view", "Read customers", ("customers.view_customer",)),
     Operation("customers.merge", "Merge two customers", ("customers.merge_customer",)),
+    Operation(
+        "catalog.undo_product_merge", "Undo a product merge", ("datahub.view_importjob", MERGE_PRODUCTS)
+    ),
     Operation("search.synonyms", "Edit search synonyms", ("search.change_synonym",)),
 )
 

@@ -20,7 +20,7 @@ from omnishop.core.pagination import paginate
 from omnishop.core.schemas import ERRORS, Id, Int32
 
 from . import exports, product_merges, services
-from .models import ImportJob, MatchCandidate
+from .models import ImportJob
 from .profiles import list_profiles
 from .schemas import (
     DecisionIn,
@@ -43,6 +43,7 @@ from .schemas import (
 router = Router(tags=["datahub"])
 WRITE = [channel_key("imports:write"), staff("datahub.add_importjob")]
 READ = [channel_key("imports:write"), staff("datahub.view_importjob")]
+MERGE_PRODUCT = "datahub.merge_product"
 
 
 def _channel_for(request: HttpRequest, code: str | None):
@@ -241,7 +242,7 @@ def discard(request: HttpRequest, row_id: Id):
 @router.get("/matches", response={200: MatchPage, **ERRORS}, auth=[staff("datahub.view_importjob")])
 def list_matches(request: HttpRequest, status: str = "open", cursor: str | None = None, limit: Int32 = 50):
     """The identity-resolution review queue: look-alike pairs below the auto-merge score."""
-    qs = MatchCandidate.objects.filter(status=status)
+    qs = services.match_candidates(status=status)
     page = paginate(qs, cursor=cursor, limit=limit, ordering="-score", allowed=["score", "id"])
     return {"items": page.items, "next_cursor": page.next_cursor}
 
@@ -249,12 +250,14 @@ def list_matches(request: HttpRequest, status: str = "open", cursor: str | None 
 @router.post(
     "/matches/{candidate_id}/decision",
     response={200: MatchOut, **ERRORS},
-    auth=[staff("customers.merge_customer")],
+    auth=[staff()],  # which permission depends on what the pair is: checked below
 )
 def decide(request: HttpRequest, candidate_id: Id, body: DecisionIn):
-    candidate = MatchCandidate.objects.filter(pk=candidate_id).first()
-    if candidate is None:
-        raise ValidationFailed("No such candidate.", field="candidate_id")
+    """Merge or keep apart: customers need `customers.merge_customer`, products `datahub.merge_product`."""
+    candidate = services.get_match_candidate(candidate_id=candidate_id)
+    needed = MERGE_PRODUCT if candidate.entity == "product" else "customers.merge_customer"
+    if not request.auth.user.has_perm(needed):
+        raise PermissionDenied(f"Staff permission needed: {needed}.", field="candidate_id")
     return services.decide_match(candidate=candidate, merge=body.merge, user=request.auth.user)
 
 
@@ -286,7 +289,7 @@ def get_product_merge(request: HttpRequest, merge_id: Id):
 @router.post(
     "/product-merges/{merge_id}/undo",
     response={200: ProductMergeOut, **ERRORS},
-    auth=[staff("customers.merge_customer")],
+    auth=[staff("datahub.view_importjob", MERGE_PRODUCT)],
 )
 def undo_product_merge(request: HttpRequest, merge_id: Id):
     """Undo a product merge exactly (409 merge_already_undone / merge_not_undoable)."""

@@ -358,6 +358,9 @@ class ProductMerge(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        # Folding one product into another (a review decision) and undoing a merge: a catalogue decision,
+        # not a customer-care one (customers.merge_customer), so merchandisers can hold it without the 360.
+        permissions = [("merge_product", "Can merge products and undo product merges")]
         indexes = [
             models.Index(fields=["product"], condition=Q(undone_at__isnull=True), name="datahub_merge_active")
         ]

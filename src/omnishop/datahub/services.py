@@ -351,6 +351,19 @@ def discard_quarantined(*, row: QuarantinedRow) -> QuarantinedRow:
 # --- identity-resolution review queue -------------------------------------------------------------------
 
 
+def match_candidates(*, entity: str | None = None, status: str = MatchCandidate.Status.OPEN):
+    """The review queue (or its decided part), best score first."""
+    qs = MatchCandidate.objects.filter(status=status)
+    return qs.filter(entity=entity) if entity else qs
+
+
+def get_match_candidate(*, candidate_id: int) -> MatchCandidate:
+    candidate = MatchCandidate.objects.filter(pk=candidate_id).first()
+    if candidate is None:
+        raise ValidationFailed("No such candidate.", field="candidate_id")
+    return candidate
+
+
 def decide_match(*, candidate: MatchCandidate, merge: bool, user=None) -> MatchCandidate:
     """Staff decision on a look-alike pair: merge (customers through the customers merge service, products
     through `product_merges.merge_products`, undoable) or keep apart (never proposed again)."""
@@ -402,10 +415,13 @@ def write_temp_copy(data: bytes, suffix: str) -> Path:
 
 __all__ = [
     "check_import",
+    "decide_match",
     "discard_quarantined",
     "enqueue_import",
     "get_job",
+    "get_match_candidate",
     "import_files",
+    "match_candidates",
     "quality_report",
     "rerun_import",
     "resubmit_quarantined",

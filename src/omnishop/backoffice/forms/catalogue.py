@@ -114,3 +114,22 @@ class BulkPriceForm(SelectionForm):
         ),
     )
     expected = forms.CharField(widget=forms.HiddenInput, required=False)
+
+
+class ProductMatchForm(forms.Form):
+    """One decision on the product review queue (merge or keep apart a candidate) or an undo of a merge."""
+
+    MERGE, KEEP_APART, UNDO = "merge", "keep_apart", "undo"
+
+    action = forms.ChoiceField(
+        choices=[(MERGE, _("Merge")), (KEEP_APART, _("Keep apart")), (UNDO, _("Undo the merge"))]
+    )
+    candidate = forms.IntegerField(required=False, min_value=1)
+    merge = forms.IntegerField(required=False, min_value=1)
+
+    def clean(self):
+        data = super().clean()
+        needs = "merge" if data.get("action") == self.UNDO else "candidate"
+        if data.get("action") and not data.get(needs):
+            raise forms.ValidationError(_("Choose what to decide on."))
+        return data

@@ -126,6 +126,8 @@ CALLS: dict[str, Callable[..., Call]] = {
     "catalog.price": _price,
     "customers.view": lambda world: Call("get", "/customers", None, 200),
     "customers.merge": _merge,
+    # past the permission check: the merge does not exist
+    "catalog.undo_product_merge": lambda world: Call("post", "/datahub/product-merges/999999/undo", {}, 404),
     "search.synonyms": lambda world: Call(
         "put", "/search/synonyms", {"term": "hoody", "synonyms": ["hoodie"]}, 200
     ),

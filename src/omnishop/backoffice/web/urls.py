@@ -5,10 +5,10 @@ from __future__ import annotations
 from django.http import HttpRequest
 from django.urls import reverse
 
-from . import analytics, catalogue, home, orders, people, stock, support
+from . import analytics, catalogue, home, matches, orders, people, stock, support
 
 app_name = "backoffice"
-DESKS = (home, people, analytics, orders, stock, catalogue, support)
+DESKS = (home, people, analytics, orders, stock, catalogue, matches, support)
 
 urlpatterns = [pattern for module in DESKS for pattern in module.urlpatterns]
 

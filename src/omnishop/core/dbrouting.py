@@ -56,6 +56,7 @@ _request: ContextVar[_RequestState | None] = ContextVar("omnishop_replica_reques
 class _RequestState:
     pinned: bool  # read from the primary for the rest of this request
     wrote: bool = False  # this request wrote something the client may read back
+    used_replica: bool = False  # a read of this request was sent to the replica
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,11 @@ def read_alias() -> str:
         return PRIMARY
     if connections[PRIMARY].in_atomic_block:
         return PRIMARY
-    return REPLICA if replica_health().usable else PRIMARY
+    if not replica_health().usable:
+        return PRIMARY
+    if state is not None:
+        state.used_replica = True
+    return REPLICA
 
 
 def read_connection() -> BaseDatabaseWrapper:
@@ -228,6 +233,19 @@ def replica_failed(exc: BaseException) -> None:
     logger.warning("Reads fall back to the primary: a read on the replica failed (%s)", exc)
 
 
+def _replica_just_failed() -> bool:
+    """After a request that read the replica failed: check the replica now (its connection dropped first, it
+    may be broken) and keep the answer for the next OMNISHOP_REPLICA_CHECK_SECONDS. True when unusable."""
+    global _health
+    connections[REPLICA].close()
+    result = check_replica()
+    with _health_lock:
+        _health = (time.monotonic(), result)
+    if not result.usable:
+        logger.warning("Reads fall back to the primary: %s (a request that read it failed)", result.reason)
+    return not result.usable
+
+
 def check_replica() -> ReplicaHealth:
     """Measure now: the primary's flushed WAL position, then how far the replica has replayed.
 
@@ -297,6 +315,12 @@ class ReadYourWritesMiddleware:
         unsafe = request.method not in _SAFE_METHODS
         with request_scope(pinned=unsafe or cookie_pins(request.COOKIES.get(COOKIE))) as state:
             response = self.get_response(request)
+        if response.status_code >= 500 and state.used_replica and not state.pinned and _replica_just_failed():
+            # The replica died since the last check and a read on it failed (the view answered 500). Nothing
+            # was written (a write pins the request, and a pinned request never reads the replica): the
+            # request runs again, on the primary — as the storefront fast path retries its reads.
+            with request_scope(pinned=True) as state:
+                response = self.get_response(request)
         if unsafe or state.wrote:
             response.set_cookie(
                 COOKIE,

@@ -211,3 +211,18 @@ def test_a_replica_that_is_down_sends_reads_to_the_primary_without_an_error(hood
     dbrouting.forget_replica_health()
     assert _title(Client()) == "Chaz Kangeroo Hoodie"
     assert "unreachable" in dbrouting.replica_health().reason
+
+
+def test_a_replica_that_dies_between_checks_costs_a_django_view_no_error(hoodie, routed, settings):
+    """The Django path (ninja endpoints, the analytics pages): a read that fails on a replica that died since
+    the last check is run again on the primary, once, and the replica is marked down until the next check."""
+    settings.OMNISHOP_REPLICA_CHECK_SECONDS = 60  # the last check ("usable") outlives the replica
+    assert _title(Client()) == "Chaz Kangeroo Hoodie"  # read on the replica, health cached as usable
+    assert dbrouting.replica_health().usable
+    routed.stop("immediate")
+    with CaptureQueriesContext(connections["default"]) as primary:
+        assert _title(Client()) == "Chaz Kangeroo Hoodie"  # 200, not 500
+    assert primary.captured_queries  # the retry read the primary
+    health = dbrouting.replica_health()
+    assert not health.usable and "unreachable" in health.reason
+    assert _title(Client()) == "Chaz Kangeroo Hoodie"  # and now straight to the primary, no retry needed

@@ -3,9 +3,11 @@
 `deliver_due` is a relay worker (settings OMNISHOP_RELAY_WORKERS). It works in rounds: it claims up to
 `OMNISHOP_WEBHOOK_CONCURRENCY` due deliveries in one short transaction (`FOR UPDATE SKIP LOCKED` on
 PostgreSQL, and a compare-and-set UPDATE everywhere that sets `status=delivering`, `locked_until` and a
-random `claim_token`), sends them at once (one thread per request, no database work in the threads, no
-transaction open), and records every attempt in one transaction — only for the rows it still holds by its
-token. A round lasts at most egress's 15 s limit, well within the 60 s lease; a relay that died leaves rows
+random `claim_token`), sends them at once (one request per thread of a pool kept for the process, no
+database work in the threads, no transaction open; egress keeps a keep-alive connection pool per checked
+address), and records every attempt in one transaction with a fixed number of statements (one INSERT for
+the attempts, one UPDATE per success status code, one for the failures) — only for the rows it still holds
+by its token. A round lasts at most egress's 15 s limit, well within the 60 s lease; a relay that died leaves rows
 that another relay takes over once `locked_until` has passed, and the two never both record one attempt.
 
 Order per aggregate: a delivery is not claimed while an earlier one (lower `sequence`) of the same endpoint
@@ -21,6 +23,7 @@ import random
 import secrets
 import time
 from collections import Counter, defaultdict
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -47,7 +50,7 @@ Status = WebhookDelivery.Status
 DEFAULT_RETRY_SCHEDULE = (5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 10 * 3600, 24 * 3600, 24 * 3600)
 DEFAULT_PAUSE_AFTER = 20
 DEFAULT_LEASE_SECONDS = 60
-DEFAULT_CONCURRENCY = 16
+DEFAULT_CONCURRENCY = 32
 MAX_RETRY_AFTER = 24 * 3600
 USER_AGENT = "Omnishop-Webhooks/1"
 
@@ -162,7 +165,11 @@ def claim_due(*, limit: int = 100) -> tuple[str, list[WebhookDelivery]]:
         WebhookDelivery.objects.filter(Q(id__in=ids) & _claimable(now)).update(
             status=Status.DELIVERING, locked_until=now + lease(), claim_token=token
         )
-    claimed = WebhookDelivery.objects.filter(id__in=ids, claim_token=token).order_by("next_attempt_at", "id")
+    claimed = (
+        WebhookDelivery.objects.filter(id__in=ids, claim_token=token)
+        .select_related("endpoint")  # send_claimed needs every endpoint: read with the rows, not after
+        .order_by("next_attempt_at", "id")
+    )
     return token, list(claimed)
 
 
@@ -236,6 +243,24 @@ def _post(delivery: WebhookDelivery, endpoint: WebhookEndpoint) -> _Outcome:
     return outcome
 
 
+_POOL: ThreadPoolExecutor | None = None
+_POOL_SIZE = 0
+_POOL_LOCK = threading.Lock()
+
+
+def _pool(size: int) -> ThreadPoolExecutor:
+    """The process's delivery threads, kept between rounds (starting 16 threads a round cost more CPU than
+    signing and posting a round's deliveries); grown when the concurrency setting asks for more."""
+    global _POOL, _POOL_SIZE
+    wanted = max(size, concurrency())
+    with _POOL_LOCK:
+        if _POOL is None or _POOL_SIZE < wanted:
+            # The old pool is not shut down: another relay thread may be submitting to it right now; its idle
+            # threads end once it is collected.
+            _POOL, _POOL_SIZE = ThreadPoolExecutor(wanted, thread_name_prefix="webhook"), wanted
+        return _POOL
+
+
 def send_claimed(claimed: list[WebhookDelivery], *, token: str) -> int:
     """Send claimed deliveries at once (a thread per request) and record every attempt; returns how many
     were sent. A delivery whose endpoint was paused or disabled meanwhile goes back (or is cancelled)."""
@@ -248,7 +273,10 @@ def send_claimed(claimed: list[WebhookDelivery], *, token: str) -> int:
         ).values_list("pk", flat=True)
     )
     claimed = [d for d in claimed if d.pk in still_ours]  # a relay that stalled past its lease sends nothing
-    endpoints = WebhookEndpoint.objects.in_bulk({d.endpoint_id for d in claimed})
+    # claim_due reads the endpoints with the rows; a caller's own list may not have them.
+    missing = {d.endpoint_id for d in claimed if not WebhookDelivery.endpoint.is_cached(d)}
+    endpoints = WebhookEndpoint.objects.in_bulk(missing) if missing else {}
+    endpoints.update({d.endpoint_id: d.endpoint for d in claimed if WebhookDelivery.endpoint.is_cached(d)})
     sendable = []
     for delivery in claimed:
         endpoint = endpoints.get(delivery.endpoint_id)
@@ -271,8 +299,7 @@ def send_claimed(claimed: list[WebhookDelivery], *, token: str) -> int:
     if len(sendable) == 1:
         outcomes = [_post(*sendable[0])]
     elif sendable:
-        with ThreadPoolExecutor(max_workers=len(sendable), thread_name_prefix="webhook") as pool:
-            outcomes = list(pool.map(lambda pair: _post(*pair), sendable))
+        outcomes = list(_pool(len(sendable)).map(lambda pair: _post(*pair), sendable))
     else:
         return 0
     _record(outcomes, token=token)
@@ -317,6 +344,10 @@ def _verdict(outcome: _Outcome, now: datetime) -> tuple[str, dict]:
     return ("throttled" if status_code == 429 else "failed"), changes
 
 
+_FAILURE_FIELDS = ["attempts", "last_status_code", "last_error", "locked_until", "claim_token", "status",
+                   "next_attempt_at"]  # fmt: skip
+
+
 def _record(outcomes: list[_Outcome], *, token: str) -> None:
     """Every attempt of a round in one transaction, each only while the delivery is still ours (a few
     statements per round: successes are one UPDATE per status code); then the endpoints' consequences
@@ -325,6 +356,7 @@ def _record(outcomes: list[_Outcome], *, token: str) -> None:
     effects: list[tuple[str, _Outcome]] = []
     attempts = []
     succeeded: dict[int, list[int]] = defaultdict(list)  # status code → delivery ids
+    unsent: list[WebhookDelivery] = []  # failed attempts: one UPDATE for all of them
     failures: Counter[int] = Counter()  # endpoint id → failed attempts this round
     reset: set[int] = set()  # endpoints that answered 2xx this round
     with transaction.atomic():
@@ -342,7 +374,9 @@ def _record(outcomes: list[_Outcome], *, token: str) -> None:
                 succeeded[changes["last_status_code"]].append(outcome.delivery.pk)
                 reset.add(outcome.endpoint.pk)
             else:
-                WebhookDelivery.objects.filter(pk=outcome.delivery.pk).update(**changes)
+                row = WebhookDelivery(pk=outcome.delivery.pk, **changes)
+                row.next_attempt_at = changes.get("next_attempt_at", outcome.delivery.next_attempt_at)
+                unsent.append(row)
                 if verdict != "throttled":
                     failures[outcome.endpoint.pk] += 1
             response = outcome.response
@@ -367,6 +401,8 @@ def _record(outcomes: list[_Outcome], *, token: str) -> None:
                 locked_until=None,
                 claim_token="",
             )
+        if unsent:
+            WebhookDelivery.objects.bulk_update(unsent, _FAILURE_FIELDS)
         endpoints = {o.endpoint.pk: o.endpoint for o in outcomes}
         for endpoint_id in reset:
             if endpoints[endpoint_id].consecutive_failures and not failures[endpoint_id]:

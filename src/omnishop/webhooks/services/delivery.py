@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 import orjson
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, Min, OuterRef, Q, Subquery
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
@@ -114,7 +114,7 @@ def due_deliveries(now: datetime):
     return _sendable().filter(_claimable(now)).order_by("next_attempt_at", "id")
 
 
-def _sendable():
+def _sendable(*, fanned_out: bool = True):
     earlier = WebhookDelivery.objects.filter(
         endpoint_id=OuterRef("endpoint_id"),
         aggregate_type=OuterRef("aggregate_type"),
@@ -122,36 +122,74 @@ def _sendable():
         sequence__lt=OuterRef("sequence"),
         status__in=WebhookDelivery.UNSETTLED,
     )
-    # Relays fan out in parallel: an earlier event of the aggregate may still be on its way to the sink.
-    not_fanned_out = OutboxEvent.objects.filter(
+    # A scalar subquery, not NOT EXISTS: PostgreSQL turns NOT EXISTS into an anti-join, and with statistics
+    # taken while the queue was short (its usual state) it scanned every unsettled delivery for each
+    # candidate: tens of ms a claim behind a backlog of 3,000, growing with its square. A scalar subquery is
+    # run per candidate as a probe of the unsettled index for its aggregate.
+    # A ping goes to a paused endpoint too: it is how staff check that the receiver is back before resuming.
+    query = (
+        WebhookDelivery.objects.filter(
+            Q(endpoint__paused_at__isnull=True) | Q(event_type=PING),
+            endpoint__is_active=True,
+            endpoint__disabled_at__isnull=True,
+        )
+        .alias(held_by=Subquery(earlier.order_by().values("pk")[:1]))
+        .filter(held_by__isnull=True)
+    )
+    if fanned_out:
+        # Relays fan out in parallel: an earlier event of the aggregate may still be on its way to the sink.
+        query = query.filter(~Exists(_not_fanned_out()))
+    return query
+
+
+def _not_fanned_out():
+    return OutboxEvent.objects.filter(
         aggregate_type=OuterRef("aggregate_type"),
         aggregate_id=OuterRef("aggregate_id"),
         sequence__lt=OuterRef("sequence"),
         dispatched_at__isnull=True,
     )
-    # A ping goes to a paused endpoint too: it is how staff check that the receiver is back before resuming.
-    return WebhookDelivery.objects.filter(
-        Q(endpoint__paused_at__isnull=True) | Q(event_type=PING),
-        endpoint__is_active=True,
-        endpoint__disabled_at__isnull=True,
-    ).filter(~Exists(earlier), ~Exists(not_fanned_out))
 
 
 def _candidates(now: datetime, limit: int) -> list[int]:
     """Ids to claim, abandoned leases first. Each query walks an index in the order it sorts by and stops at
     `limit` (no sort of every due row); held deliveries (paused endpoints) sort after every due one."""
-    ids: list[int] = []
+    rows: list[tuple[int, str, str, int]] = []
     for due, order in (
         (Q(status=Status.DELIVERING, locked_until__lt=now), "locked_until"),
         (Q(status=Status.PENDING, next_attempt_at__lte=now), "next_attempt_at"),
     ):
-        query = _sendable().filter(due).order_by(order)
+        query = _sendable(fanned_out=False).filter(due).order_by(order)
         if connection.features.has_select_for_update_skip_locked:
             query = query.select_for_update(skip_locked=True, of=("self",))
-        ids += query.values_list("id", flat=True)[: limit - len(ids)]
-        if len(ids) >= limit:
+        rows += query.values_list("id", "aggregate_type", "aggregate_id", "sequence")[: limit - len(rows)]
+        if len(rows) >= limit:
             break
-    return ids
+    return _fanned_out(rows)
+
+
+def _fanned_out(rows: list[tuple[int, str, str, int]]) -> list[int]:
+    """The candidates whose aggregate has no earlier event still waiting to be fanned out (by another relay).
+    One query for all candidates: as a subquery per candidate PostgreSQL walked every undispatched event for
+    each one (its statistics say the undispatched index is tiny), 1-2 ms a candidate behind a backlog."""
+    if not rows:
+        return []
+    first_undispatched: dict[tuple[str, str], int] = dict(
+        ((kind, ident), first)
+        for kind, ident, first in OutboxEvent.objects.filter(
+            dispatched_at__isnull=True,
+            aggregate_type__in={row[1] for row in rows},
+            aggregate_id__in={row[2] for row in rows},
+        )
+        .values_list("aggregate_type", "aggregate_id")
+        .annotate(first=Min("sequence"))
+        .order_by()
+    )
+    return [
+        pk
+        for pk, kind, ident, sequence in rows
+        if first_undispatched.get((kind, ident), sequence) >= sequence
+    ]
 
 
 def claim_due(*, limit: int = 100) -> tuple[str, list[WebhookDelivery]]:

@@ -97,7 +97,9 @@ def run(events: int, aggregates: int, receiver: _Receiver, tag: str) -> dict:
                 break
     after = receiver.stats()
     if os.environ.get("SLOWEST"):  # the slowest statements, to see where the database time goes
-        for query in sorted(queries.captured_queries, key=lambda q: -float(q["time"]))[: int(os.environ["SLOWEST"])]:
+        for query in sorted(queries.captured_queries, key=lambda q: -float(q["time"]))[
+            : int(os.environ["SLOWEST"])
+        ]:
             print(query["time"], query["sql"][:300])
     delivered = after["count"] - before["count"]
     return {
@@ -136,7 +138,13 @@ def main() -> None:
         )
         stamp = str(int(time.time()))
         results = [run(events, 200, receiver, f"{stamp}-{i}") for i in range(repeat)]
-        for key in ("statements_per_event", "cpu_ms_per_event", "rounds", "receiver_connections", "delivered"):
+        for key in (
+            "statements_per_event",
+            "cpu_ms_per_event",
+            "rounds",
+            "receiver_connections",
+            "delivered",
+        ):
             values = [r[key] for r in results]
             print(f"{key:22s} median {statistics.median(values):8.2f}   runs {[round(v, 2) for v in values]}")
         WebhookEndpoint.objects.filter(app_name="cost-probe").delete()

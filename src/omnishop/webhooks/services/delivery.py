@@ -21,9 +21,9 @@ import email.utils
 import logging
 import random
 import secrets
+import threading
 import time
 from collections import Counter, defaultdict
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -292,7 +292,7 @@ def _pool(size: int) -> ThreadPoolExecutor:
     global _POOL, _POOL_SIZE
     wanted = max(size, concurrency())
     with _POOL_LOCK:
-        if _POOL is None or _POOL_SIZE < wanted:
+        if _POOL is None or wanted > _POOL_SIZE:
             # The old pool is not shut down: another relay thread may be submitting to it right now; its idle
             # threads end once it is collected.
             _POOL, _POOL_SIZE = ThreadPoolExecutor(wanted, thread_name_prefix="webhook"), wanted

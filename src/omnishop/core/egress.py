@@ -180,7 +180,9 @@ def _client(target: Target) -> httpx.Client:
             follow_redirects=False,
             trust_env=False,
             verify=_TLS,
-            limits=httpx.Limits(max_connections=32, max_keepalive_connections=16, keepalive_expiry=30),
+            # As many kept-alive connections as a relay sends at once (OMNISHOP_WEBHOOK_CONCURRENCY):
+            # a round to one endpoint reuses the last round's connections instead of opening new ones.
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=32, keepalive_expiry=30),
         )
         _CLIENTS[key] = client
         while len(_CLIENTS) > MAX_POOLS:

@@ -161,6 +161,7 @@ def emit(
             txid=_txid(),
         )
         _tell([(type, event.channel)])
+        _wake_relay_on_commit()
         return event
 
 
@@ -195,6 +196,7 @@ def emit_many(events: list[NewEvent]) -> int:
         with transaction.atomic(savepoint=False):
             written = _emit_in_one_statement(events, counts, now)
             _tell(sorted({(event.type, event.channel or "") for event in events}))
+            _wake_relay_on_commit()
         return written
     with transaction.atomic(savepoint=False):
         last: dict[tuple[str, str], int] = {}
@@ -233,6 +235,7 @@ def emit_many(events: list[NewEvent]) -> int:
             )
         OutboxEvent.objects.bulk_create(rows, batch_size=500)
         _tell(sorted({(row.type, row.channel) for row in rows}))
+        _wake_relay_on_commit()
     return len(rows)
 
 
@@ -480,6 +483,8 @@ def read(
 # --- Running the relay --------------------------------------------------------------------------------
 
 _wake = threading.Event()
+#: Set once a relay thread runs in this process: from then on every write of events wakes it after commit.
+_relay_running = threading.Event()
 
 
 def wake() -> None:
@@ -491,6 +496,13 @@ def wake_on_commit() -> None:
     transaction.on_commit(wake)
 
 
+def _wake_relay_on_commit() -> None:
+    """An event written where a relay thread runs is fanned out and delivered as soon as it commits, not
+    at the next poll (OMNISHOP_RELAY_POLL, 0.5 s): the poll is only the fallback for other processes' events."""
+    if _relay_running.is_set():
+        transaction.on_commit(wake)
+
+
 def enabled() -> bool:
     """Whether `omnishop serve` runs a relay thread in its workers (embedded default, or forced on)."""
     mode = getattr(settings, "OMNISHOP_RELAY", "auto")
@@ -498,7 +510,8 @@ def enabled() -> bool:
 
 
 class RelayThread(threading.Thread):
-    """Runs `run_once` until stopped: at once while there is work, else after `poll` seconds or a wake-up."""
+    """Runs `run_once` until stopped: at once while there is work, else after `poll` seconds or a wake-up
+    (every commit of events in this process wakes it)."""
 
     def __init__(self, *, poll: float | None = None) -> None:
         super().__init__(name="omnishop-relay", daemon=True)
@@ -506,6 +519,8 @@ class RelayThread(threading.Thread):
         self.stopped = threading.Event()
 
     def run(self) -> None:
+        _relay_running.set()
+        woken = False
         while not self.stopped.is_set():
             work = 0
             try:
@@ -515,12 +530,14 @@ class RelayThread(threading.Thread):
                 log.exception("Relay round failed.")
             if work:
                 continue
-            connections.close_all()
-            _wake.wait(self.poll)
+            if not woken:  # idle for a whole poll: give the connection back; while woken often, keep it
+                connections.close_all()
+            woken = _wake.wait(self.poll)
             _wake.clear()
 
     def stop(self, timeout: float | None = 10) -> None:
         self.stopped.set()
+        _relay_running.clear()
         _wake.set()
         self.join(timeout)
 

@@ -193,6 +193,23 @@ def test_the_relay_thread_delivers_after_commit_and_stops(sink, settings):
     assert event.event_id in sink and not thread.is_alive()
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_commit_of_events_wakes_the_relay_thread_without_waiting_for_its_poll(sink, settings):
+    thread = outbox.RelayThread(poll=3600)  # a poll that would never come within the test
+    thread.start()
+    try:
+        threading.Event().wait(0.2)  # its first round found nothing: it now waits for the poll or a wake-up
+        with transaction.atomic():
+            event = emit("t")  # no explicit wake_on_commit: writing the event is enough
+        for _ in range(200):
+            if event.event_id in sink:
+                break
+            threading.Event().wait(0.05)
+    finally:
+        thread.stop()
+    assert event.event_id in sink and not thread.is_alive()
+
+
 def test_serve_runs_the_relay_in_its_workers_in_the_embedded_default(settings):
     from omnishop.core.management.commands.serve import gunicorn_config
 

@@ -1,10 +1,12 @@
 """Purchases from orders: one `purchase` event per order line when an order becomes paid.
 
-Orders know nothing of recommendations; this module registers `record_order_purchases` with
-`orders.services.on_order_paid` at start-up. The listener runs after the order's commit and may run more
-than once for one order (paid again after a hold, a repeated notification), so it is idempotent: every
-event of an order carries the time the order was FIRST paid (from the order's timeline), and a line whose
-(channel, variant, that time) purchase from source "orders" already exists is not written again.
+Orders know nothing of recommendations: every path to `paid` announces `order.paid` in the outbox, and
+`sink` (an outbox sink, settings.OMNISHOP_OUTBOX_SINKS) hears it from the relay, after the order's commit and
+off the checkout's request (ADR 0036: purchases are at most one relay round late, ≈ 0.5 s). The relay may
+hand the same event over again (a crash before it marks the batch dispatched), and an order may be paid more
+than once (paid again after a hold), so `record_order_purchases` is idempotent: every event of an order
+carries the time the order was FIRST paid (from the order's timeline), and a line whose (channel, variant,
+that time) purchase from source "orders" already exists is not written again.
 """
 
 from __future__ import annotations
@@ -90,6 +92,21 @@ def record_order_purchases(order: Order) -> int:
                     rejection.message,
                 )
         return written
+
+
+def sink(events) -> None:
+    """Outbox sink: the purchases of every order an `order.paid` event of the batch names. One order's
+    failure is logged and skipped (as the in-process listener did): it must neither hold back the batch's
+    other sinks (webhooks, connectors) nor the other orders' purchases."""
+    numbers = [event.aggregate_id for event in events if event.type == "order.paid"]
+    if not numbers:
+        return
+    for order in Order.objects.filter(number__in=numbers).order_by("pk"):
+        try:
+            with transaction.atomic():  # a savepoint: a failure undoes this order's writes only
+                record_order_purchases(order)
+        except Exception:
+            logger.exception("purchases of paid order %s not recorded", order.number)
 
 
 def first_paid_at(order: Order) -> datetime:

@@ -82,6 +82,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--sort", default="cumulative")
+    parser.add_argument("--dump", help="also write the cProfile stats to this file (pstats, snakeviz)")
     args = parser.parse_args()
     db_url = os.environ["DATABASE_URL"]
     os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
@@ -166,6 +167,8 @@ def main() -> None:
         checkout()
     profile.disable()
     drain()
+    if args.dump:
+        profile.dump_stats(args.dump)
     out = io.StringIO()
     stats = pstats.Stats(profile, stream=out)
     stats.sort_stats(args.sort).print_stats(args.top)

@@ -204,21 +204,45 @@ def test_one_orders_failing_purchases_are_logged_and_hold_back_neither_the_other
     mug = shop.variant()
     broken_order = shop.checkout({mug: 1}, customer=ada, key="k-broken")
     order = shop.checkout({mug: 1}, customer=ada, key="k-fine")
-    real = order_events.record_order_purchases
+    real = order_events.record_purchases
 
-    def record(o):
-        if o.pk == broken_order.pk:
-            real(o)  # its writes are undone with its savepoint
+    def record(*, order_ids):
+        written = real(order_ids=order_ids)
+        if broken_order.pk in order_ids:  # its writes (and the batch's) are undone with their savepoint
             raise RuntimeError("purchases down")
-        return real(o)
+        return written
 
-    monkeypatch.setattr(order_events, "record_order_purchases", record)
+    monkeypatch.setattr(order_events, "record_purchases", record)
     with caplog.at_level(logging.ERROR):
         relay()
     assert purchases(order).count() == 1  # the fine order's, not the broken one's
     assert "purchases of paid order" in caplog.text and "purchases down" in caplog.text
+    assert [e.occurred_at for e in purchases(order)] == [paid_time(order)]
     # Every event was handed on (webhooks and connectors were not held back).
     assert not OutboxEvent.objects.filter(dispatched_at__isnull=True).exists()
+
+
+@pytest.mark.django_db
+def test_a_relay_batch_of_guest_orders_costs_the_statements_of_one_order(shop):
+    from django.test.utils import CaptureQueriesContext
+
+    from omnishop.core.models import OutboxEvent
+
+    mug, tea = shop.variant(), shop.variant()
+    one = [shop.checkout({mug: 1}, key="one")]
+    five = [shop.checkout({mug: 1, tea: 2}, key=f"five-{i}") for i in range(5)]
+
+    def sink(orders):
+        paid = OutboxEvent.objects.filter(type="order.paid", aggregate_id__in=[o.number for o in orders])
+        with CaptureQueriesContext(connection) as captured:
+            order_events.sink(list(paid))
+        return len(captured)
+
+    alone = sink(one)
+    assert sink(five) == alone  # one guest basket per order, one insert for the batch
+    assert purchases(one[0]).count() == 1 + 5 * 2
+    guests = purchases(one[0]).values_list("anonymous_id", flat=True)
+    assert sorted(set(guests)) == sorted(f"order:{o.number}" for o in one + five)
 
 
 @pytest.mark.django_db

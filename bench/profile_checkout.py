@@ -82,6 +82,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--sort", default="cumulative")
+    parser.add_argument("--no-profile", action="store_true", help="only the statements and CPU per order")
     parser.add_argument("--dump", help="also write the cProfile stats to this file (pstats, snakeviz)")
     args = parser.parse_args()
     db_url = os.environ["DATABASE_URL"]
@@ -161,6 +162,8 @@ def main() -> None:
         f"{relay_ms[len(relay_ms) // 2]:.2f} (rounds {', '.join(f'{x:.2f}' for x in relay_ms)})"
     )
 
+    if args.no_profile:
+        return
     profile = cProfile.Profile(time.process_time)  # CPU, not the waits of a loaded machine
     profile.enable()
     for _ in range(args.n):

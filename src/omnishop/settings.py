@@ -480,6 +480,8 @@ CELERY_BEAT_SCHEDULE["orders-allocate-backorders"] = {
 OMNISHOP_OUTBOX_SINKS: list[str] = [
     "omnishop.webhooks.services.sink",  # one delivery per subscribed endpoint (docs/webhooks.md)
     "omnishop.feeds.services.sink",  # catalogue feeds marked stale (docs/feeds.md)
+    # paid orders' purchase events, off the checkout's request (docs/recommendations.md, ADR 0036)
+    "omnishop.recommendations.services.order_events.sink",
 ]
 OMNISHOP_RELAY_WORKERS: list[str] = [
     "omnishop.inventory.services.stock_events.fold_stock_changes",  # coalesced stock.availability_changed

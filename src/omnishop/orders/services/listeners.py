@@ -1,7 +1,8 @@
 """Telling other contexts that an order became paid (or that past orders were imported), after the commit,
 without orders knowing who listens.
 
-Recommendations count purchases this way (orders never import them). A listener is called once per move
+Recommendations count purchases from the outbox's `order.paid` instead (ADR 0036: off the request); an
+in-process listener is for what must follow the commit at once, in the same process. A listener is called once per move
 to `paid` (an order paid again after a hold calls it again), so listeners must be idempotent. A failing
 listener is logged and skipped: it never breaks a checkout that has already committed.
 """
@@ -33,7 +34,8 @@ def order_paid(order: Order) -> None:
     """Announce order.paid in the caller's transaction (the outbox) and schedule the in-process listeners
     for `order` once it commits (at once outside one)."""
     announce(order, "order.paid", kind="paid", actor="", after={"status": Order.Status.PAID})
-    transaction.on_commit(lambda: _notify(order))
+    if LISTENERS:  # none by default: recommendations hear order.paid from the outbox (ADR 0036)
+        transaction.on_commit(lambda: _notify(order))
 
 
 def _notify(order: Order) -> None:

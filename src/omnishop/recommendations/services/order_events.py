@@ -1,10 +1,12 @@
 """Purchases from orders: one `purchase` event per order line when an order becomes paid.
 
-Orders know nothing of recommendations; this module registers `record_order_purchases` with
-`orders.services.on_order_paid` at start-up. The listener runs after the order's commit and may run more
-than once for one order (paid again after a hold, a repeated notification), so it is idempotent: every
-event of an order carries the time the order was FIRST paid (from the order's timeline), and a line whose
-(channel, variant, that time) purchase from source "orders" already exists is not written again.
+Orders know nothing of recommendations: every path to `paid` announces `order.paid` in the outbox, and
+`sink` (an outbox sink, settings.OMNISHOP_OUTBOX_SINKS) hears it from the relay, after the order's commit and
+off the checkout's request (ADR 0036: purchases are at most one relay round late, ≈ 0.5 s). The relay may
+hand the same event over again (a crash before it marks the batch dispatched), and an order may be paid more
+than once (paid again after a hold), so `record_order_purchases` is idempotent: every event of an order
+carries the time the order was FIRST paid (from the order's timeline), and a line whose (channel, variant,
+that time) purchase from source "orders" already exists is not written again.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from omnishop.customers import services as customer_services
-from omnishop.orders.models import Order
+from omnishop.orders.models import Order, OrderEvent, OrderLine
 
 from ..models import Event
 from .events import MAX_BATCH, record_events
@@ -35,70 +37,122 @@ def guest_identity(order: Order) -> str:
 
 def record_order_purchases(order: Order) -> int:
     """Write the purchase events of a paid order that are not written yet; returns how many were written."""
+    return record_purchases(order_ids=[order.pk])
+
+
+def record_purchases(*, order_ids) -> int:
+    """`record_order_purchases` for many orders at once (a relay batch), with the same statements whatever
+    their number: the orders locked together (in id order, so two batches lock in one order), their first-paid
+    times, lines and already-written purchases read once each, one insert per (channel, customer)."""
     with transaction.atomic():
         # The row lock serialises two listeners of one order (two workers, a retried webhook).
-        locked = (
-            Order.objects.select_for_update(of=("self",))
-            .select_related("channel")
-            .filter(pk=order.pk)
-            .first()
-        )
-        if locked is None or locked.status in NOT_PURCHASES:
+        orders = [
+            order
+            for order in Order.objects.select_for_update(of=("self",))
+            .select_related("channel", "customer")
+            .filter(pk__in=list(order_ids))
+            .order_by("pk")
+            if order.status not in NOT_PURCHASES
+        ]
+        if not orders:
             return 0
-        order = locked
-        paid_at = first_paid_at(order)
-        lines = [line for line in order.lines.select_related("variant") if line.open_quantity > 0]
+        paid = first_paid_times(orders)
+        lines: dict[int, list] = {}
+        for line in OrderLine.objects.filter(order__in=orders).select_related("variant").order_by("pk"):
+            if line.open_quantity > 0:
+                lines.setdefault(line.order_id, []).append(line)
         done = set(
             Event.objects.filter(
-                channel=order.channel,
+                channel_id__in={order.channel_id for order in orders},
                 kind=Event.Kind.PURCHASE,
                 source=SOURCE,
-                occurred_at=paid_at,
-                variant_id__in=[line.variant_id for line in lines],
-            ).values_list("variant_id", flat=True)
+                occurred_at__in=set(paid.values()),
+                variant_id__in={line.variant_id for some in lines.values() for line in some},
+            ).values_list("channel_id", "variant_id", "occurred_at")
         )
-        customer = customer_services.active(order.customer) if order.customer is not None else None
-        events = []
-        for line in lines:
-            if line.variant_id in done:
-                continue
-            raw = {
-                "kind": Event.Kind.PURCHASE,
-                # Both ids: record_events resolves a product only from product_id (a variant alone is refused).
-                "product_id": line.variant.product_id,
-                "variant_id": line.variant_id,
-                "quantity": line.open_quantity,
-                "occurred_at": paid_at,
-            }
-            if customer is None:
-                raw["anonymous_id"] = guest_identity(order)
-            events.append(raw)
+        # (channel, customer) -> the events and, beside each, its order's number (for the log)
+        groups: dict[tuple, tuple] = {}
+        for order in orders:
+            customer = customer_services.active(order.customer) if order.customer is not None else None
+            key = (order.channel_id, customer.pk if customer is not None else None)
+            _, _, events, numbers = groups.setdefault(key, (order.channel, customer, [], []))
+            for line in lines.get(order.pk, ()):
+                if (order.channel_id, line.variant_id, paid[order.pk]) in done:
+                    continue
+                raw = {
+                    "kind": Event.Kind.PURCHASE,
+                    # Both ids: record_events resolves a product only from product_id (a variant alone is
+                    # refused).
+                    "product_id": line.variant.product_id,
+                    "variant_id": line.variant_id,
+                    "quantity": line.open_quantity,
+                    "occurred_at": paid[order.pk],
+                }
+                if customer is None:
+                    raw["anonymous_id"] = guest_identity(order)
+                events.append(raw)
+                numbers.append(order.number)
         written = 0
-        for start in range(0, len(events), MAX_BATCH):
-            result = record_events(
-                channel=order.channel,
-                events=events[start : start + MAX_BATCH],
-                customer=customer,
-                source=SOURCE,
-            )
-            written += result.accepted
-            for rejection in result.rejected:
-                logger.warning(
-                    "purchase event of order %s not recorded: %s (%s)",
-                    order.number,
-                    rejection.code,
-                    rejection.message,
+        for channel, customer, events, numbers in groups.values():
+            for start in range(0, len(events), MAX_BATCH):
+                result = record_events(
+                    channel=channel,
+                    events=events[start : start + MAX_BATCH],
+                    customer=customer,
+                    source=SOURCE,
                 )
+                written += result.accepted
+                for rejection in result.rejected:
+                    logger.warning(
+                        "purchase event of order %s not recorded: %s (%s)",
+                        numbers[start + rejection.index],
+                        rejection.code,
+                        rejection.message,
+                    )
         return written
+
+
+def sink(events) -> None:
+    """Outbox sink: the purchases of every order an `order.paid` event of the batch names, all at once. If
+    that fails, order by order, each failure logged and undone with its savepoint (as the in-process listener
+    did): one order must neither hold back the batch's other sinks (webhooks, connectors) nor the other
+    orders' purchases."""
+    numbers = {event.aggregate_id for event in events if event.type == "order.paid"}
+    if not numbers:
+        return
+    ids = list(Order.objects.filter(number__in=numbers).order_by("pk").values_list("pk", flat=True))
+    try:
+        with transaction.atomic():
+            record_purchases(order_ids=ids)
+        return
+    except Exception:
+        if len(ids) == 1:
+            logger.exception("purchases of paid order %s not recorded", next(iter(numbers)))
+            return
+    for pk in ids:
+        try:
+            with transaction.atomic():  # a savepoint: a failure undoes this order's writes only
+                record_purchases(order_ids=[pk])
+        except Exception:
+            logger.exception("purchases of paid order id %s not recorded", pk)
+
+
+def first_paid_times(orders: list[Order]) -> dict[int, datetime]:
+    """When each order first became paid (one read): placed paid, or its first move to `paid`."""
+    paid: dict[int, datetime] = {}
+    entries = OrderEvent.objects.filter(order__in=orders, kind__in=("placed", "status_changed")).order_by(
+        "order_id", "created_at", "pk"
+    )
+    for entry in entries.only("order_id", "after", "created_at"):
+        if entry.order_id not in paid and (entry.after or {}).get("status") == Order.Status.PAID:
+            paid[entry.order_id] = entry.created_at
+    # A paid order always has that entry; an order without one counts from when it was placed.
+    return {order.pk: paid.get(order.pk, order.created_at) for order in orders}
 
 
 def first_paid_at(order: Order) -> datetime:
     """When the order first became paid: placed paid, or its first move to `paid` on the timeline."""
-    for entry in order.events.filter(kind__in=("placed", "status_changed")).order_by("created_at", "pk"):
-        if (entry.after or {}).get("status") == Order.Status.PAID:
-            return entry.created_at
-    # A paid order always has that entry; an order without one counts from when it was placed.
-    return order.created_at
+    return first_paid_times([order])[order.pk]
 
 
 # -- imported history ----------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Purchases come from orders: a paid order writes one purchase event per line, once, after its commit."""
+"""Purchases come from orders: a paid order writes one purchase event per line, once, when the outbox relay
+hands its `order.paid` on (after its commit, off the checkout's request; ADR 0036)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ import pytest
 from django.db import connection, connections
 
 from omnishop.catalog.models import ChannelListing, Product, Variant
+from omnishop.core import outbox
 from omnishop.inventory import services as inventory
 from omnishop.orders import services as orders
 from omnishop.orders.models import Order
-from omnishop.orders.services import listeners as paid_hook
 from omnishop.payments import services as payments
 from omnishop.payments.models import Payment
 from omnishop.recommendations.models import Event
+from omnishop.recommendations.services import order_events
 from omnishop.recommendations.services.order_events import record_order_purchases
 
 _seq = itertools.count(1)
@@ -81,18 +83,22 @@ def purchases(order: Order):
     )
 
 
+def relay() -> None:
+    """What the relay thread of `omnishop serve` (or `omnishop relay`) does after the commit."""
+    while outbox.relay_once():
+        pass
+
+
 def paid_time(order: Order):
     entries = order.events.filter(kind__in=("placed", "status_changed")).order_by("created_at", "pk")
     return next(e.created_at for e in entries if (e.after or {}).get("status") == "paid")
 
 
 @pytest.mark.django_db
-def test_a_paid_checkout_counts_one_purchase_per_line_for_its_customer(
-    shop, ada, django_capture_on_commit_callbacks
-):
+def test_a_paid_checkout_counts_one_purchase_per_line_for_its_customer(shop, ada):
     mug, tea = shop.variant(), shop.variant()
-    with django_capture_on_commit_callbacks(execute=True):
-        order = shop.checkout({mug: 2, tea: 1}, customer=ada)
+    order = shop.checkout({mug: 2, tea: 1}, customer=ada)
+    relay()
     assert order.status == Order.Status.PAID
     rows = list(purchases(order))
     assert [(e.variant_id, e.product_id, e.quantity, e.customer_id) for e in rows] == sorted(
@@ -102,51 +108,62 @@ def test_a_paid_checkout_counts_one_purchase_per_line_for_its_customer(
 
 
 @pytest.mark.django_db
-def test_nothing_is_counted_before_the_commit_or_when_the_checkout_rolls_back(
-    shop, ada, django_capture_on_commit_callbacks
-):
+def test_nothing_is_counted_on_the_checkouts_request_only_when_the_relay_hands_order_paid_on(shop, ada):
     mug = shop.variant()
-    with django_capture_on_commit_callbacks(execute=False) as pending:
-        order = shop.checkout({mug: 1}, customer=ada)
+    order = shop.checkout({mug: 1}, customer=ada)
     assert order.status == Order.Status.PAID
     assert not purchases(order).exists()
-    assert len(pending) == 1
+    relay()
+    assert purchases(order).count() == 1
 
 
 @pytest.mark.django_db
-def test_an_order_confirmed_after_3d_secure_counts_once_however_often_it_is_announced_paid(
-    shop, ada, django_capture_on_commit_callbacks
-):
+def test_a_rolled_back_checkout_leaves_no_event_and_counts_nothing(shop, ada):
+    from django.db import transaction
+
     mug = shop.variant()
-    with django_capture_on_commit_callbacks(execute=True):
-        order = shop.checkout({mug: 3}, customer=ada, card=CARD_3DS)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        shop.checkout({mug: 1}, customer=ada)
+        raise RuntimeError("the caller's transaction fails after the checkout")
+    relay()
+    assert not Event.objects.filter(kind="purchase").exists()
+
+
+@pytest.mark.django_db
+def test_an_order_confirmed_after_3d_secure_counts_once_however_often_it_is_announced_paid(shop, ada):
+    from omnishop.core.models import OutboxEvent
+    from omnishop.orders.services import listeners as paid_hook
+
+    mug = shop.variant()
+    order = shop.checkout({mug: 3}, customer=ada, card=CARD_3DS)
+    relay()
     assert order.status == Order.Status.PENDING_PAYMENT
     assert not purchases(order).exists()
-    with django_capture_on_commit_callbacks(execute=True):
-        payments.confirm_payment(payment=Payment.objects.get(reference=order.number))
+    payments.confirm_payment(payment=Payment.objects.get(reference=order.number))
+    relay()
     order.refresh_from_db()
     assert order.status == Order.Status.PAID
     assert [(e.variant_id, e.quantity) for e in purchases(order)] == [(mug.pk, 3)]
-    # A repeated notification (a retried job, a second worker) and a direct second call change nothing.
-    with django_capture_on_commit_callbacks(execute=True):
-        paid_hook.order_paid(order)
+    # Announced again, the event handed over twice (a relay that crashed before marking it dispatched), and a
+    # direct second call: nothing changes.
+    paid_hook.order_paid(order)
+    relay()
+    order_events.sink(OutboxEvent.objects.filter(aggregate_id=order.number, type="order.paid"))
     assert record_order_purchases(order) == 0
     assert purchases(order).count() == 1
 
 
 @pytest.mark.django_db
-def test_a_pos_sale_created_already_paid_counts_its_lines_as_one_guest_basket(
-    make_channel, django_capture_on_commit_callbacks
-):
+def test_a_pos_sale_created_already_paid_counts_its_lines_as_one_guest_basket(make_channel):
     store = Shop(make_channel("store", "pos_store", "GBP"))
     mug, tea = store.variant(), store.variant()
-    with django_capture_on_commit_callbacks(execute=True):
-        order, created = orders.create_channel_order(
-            channel=store.channel,
-            lines=[orders.ChannelLine(sku=mug.sku, quantity=1), orders.ChannelLine(sku=tea.sku, quantity=2)],
-            handed_over=True,
-            actor="channel:store",
-        )
+    order, created = orders.create_channel_order(
+        channel=store.channel,
+        lines=[orders.ChannelLine(sku=mug.sku, quantity=1), orders.ChannelLine(sku=tea.sku, quantity=2)],
+        handed_over=True,
+        actor="channel:store",
+    )
+    relay()
     assert created and order.status == Order.Status.FULFILLED
     rows = list(purchases(order))
     assert [(e.variant_id, e.quantity) for e in rows] == sorted([(mug.pk, 1), (tea.pk, 2)])
@@ -155,58 +172,90 @@ def test_a_pos_sale_created_already_paid_counts_its_lines_as_one_guest_basket(
 
 
 @pytest.mark.django_db
-def test_an_order_cancelled_before_payment_counts_nothing(shop, ada, django_capture_on_commit_callbacks):
+def test_an_order_cancelled_before_payment_counts_nothing(shop, ada):
     mug = shop.variant()
-    with django_capture_on_commit_callbacks(execute=True):
-        order = shop.checkout({mug: 1}, customer=ada, card=CARD_3DS)
-        order = orders.cancel_order(order=order, actor="test", reason="changed mind")
+    order = shop.checkout({mug: 1}, customer=ada, card=CARD_3DS)
+    order = orders.cancel_order(order=order, actor="test", reason="changed mind")
+    relay()
     assert order.status == Order.Status.CANCELLED
     assert record_order_purchases(order) == 0
     assert not Event.objects.filter(kind="purchase").exists()
 
 
 @pytest.mark.django_db
-def test_partly_cancelled_lines_count_only_what_was_kept(shop, ada, django_capture_on_commit_callbacks):
+def test_partly_cancelled_lines_count_only_what_was_kept(shop, ada):
     mug, tea = shop.variant(), shop.variant()
-    with django_capture_on_commit_callbacks(execute=True):
-        order = shop.checkout({mug: 3, tea: 1}, customer=ada, card=CARD_3DS)
-        line = order.lines.get(variant=tea)
-        order = orders.cancel_order(order=order, quantities={line.pk: 1}, actor="test")
-        payments.confirm_payment(payment=Payment.objects.get(reference=order.number))
+    order = shop.checkout({mug: 3, tea: 1}, customer=ada, card=CARD_3DS)
+    line = order.lines.get(variant=tea)
+    order = orders.cancel_order(order=order, quantities={line.pk: 1}, actor="test")
+    payments.confirm_payment(payment=Payment.objects.get(reference=order.number))
+    relay()
     order.refresh_from_db()
     assert order.status == Order.Status.PAID
     assert [(e.variant_id, e.quantity) for e in purchases(order)] == [(mug.pk, 3)]
 
 
 @pytest.mark.django_db
-def test_a_failing_listener_is_logged_and_neither_breaks_checkout_nor_the_purchase_count(
-    shop, ada, monkeypatch, caplog, django_capture_on_commit_callbacks
+def test_one_orders_failing_purchases_are_logged_and_hold_back_neither_the_others_nor_the_relay(
+    shop, ada, monkeypatch, caplog
 ):
-    def broken(order):
-        raise RuntimeError("listener down")
+    from omnishop.core.models import OutboxEvent
 
-    monkeypatch.setattr(paid_hook, "LISTENERS", [broken, *paid_hook.LISTENERS])
     mug = shop.variant()
-    with caplog.at_level(logging.ERROR), django_capture_on_commit_callbacks(execute=True):
-        order = shop.checkout({mug: 1}, customer=ada)
-    assert order.status == Order.Status.PAID
-    assert purchases(order).count() == 1
-    assert "order-paid listener" in caplog.text and "listener down" in caplog.text
+    broken_order = shop.checkout({mug: 1}, customer=ada, key="k-broken")
+    order = shop.checkout({mug: 1}, customer=ada, key="k-fine")
+    real = order_events.record_purchases
+
+    def record(*, order_ids):
+        written = real(order_ids=order_ids)
+        if broken_order.pk in order_ids:  # its writes (and the batch's) are undone with their savepoint
+            raise RuntimeError("purchases down")
+        return written
+
+    monkeypatch.setattr(order_events, "record_purchases", record)
+    with caplog.at_level(logging.ERROR):
+        relay()
+    assert purchases(order).count() == 1  # the fine order's, not the broken one's
+    assert "purchases of paid order" in caplog.text and "purchases down" in caplog.text
+    assert [e.occurred_at for e in purchases(order)] == [paid_time(order)]
+    # Every event was handed on (webhooks and connectors were not held back).
+    assert not OutboxEvent.objects.filter(dispatched_at__isnull=True).exists()
 
 
 @pytest.mark.django_db
-def test_purchases_of_a_merged_customer_go_to_the_surviving_record(
-    shop, ada, django_capture_on_commit_callbacks
-):
+def test_a_relay_batch_of_guest_orders_costs_the_statements_of_one_order(shop):
+    from django.test.utils import CaptureQueriesContext
+
+    from omnishop.core.models import OutboxEvent
+
+    mug, tea = shop.variant(), shop.variant()
+    one = [shop.checkout({mug: 1}, key="one")]
+    five = [shop.checkout({mug: 1, tea: 2}, key=f"five-{i}") for i in range(5)]
+
+    def sink(orders):
+        paid = OutboxEvent.objects.filter(type="order.paid", aggregate_id__in=[o.number for o in orders])
+        with CaptureQueriesContext(connection) as captured:
+            order_events.sink(list(paid))
+        return len(captured)
+
+    alone = sink(one)
+    assert sink(five) == alone  # one guest basket per order, one insert for the batch
+    assert purchases(one[0]).count() == 1 + 5 * 2
+    guests = purchases(one[0]).values_list("anonymous_id", flat=True)
+    assert sorted(set(guests)) == sorted(f"order:{o.number}" for o in one + five)
+
+
+@pytest.mark.django_db
+def test_purchases_of_a_merged_customer_go_to_the_surviving_record(shop, ada):
     from omnishop.customers.models import Customer
 
     survivor = Customer.objects.create(email="ada.l@example.com")
     Customer.objects.filter(pk=ada.pk).update(merged_into=survivor)
     ada.refresh_from_db()
     mug = shop.variant()
-    with django_capture_on_commit_callbacks(execute=True):
-        order = shop.checkout({mug: 1}, customer=ada, card=CARD_3DS)
-        payments.confirm_payment(payment=Payment.objects.get(reference=order.number))
+    order = shop.checkout({mug: 1}, customer=ada, card=CARD_3DS)
+    payments.confirm_payment(payment=Payment.objects.get(reference=order.number))
+    relay()
     assert list(purchases(order).values_list("customer_id", flat=True)) == [survivor.pk]
 
 
@@ -216,8 +265,7 @@ def test_two_workers_announcing_the_same_paid_order_at_once_count_it_once(shop, 
     if connection.vendor != "postgresql":
         pytest.skip("needs real parallel connections (PostgreSQL)")
     mug, tea = shop.variant(), shop.variant()
-    order = shop.checkout({mug: 1, tea: 2}, customer=ada)  # autocommit: the listener already ran
-    Event.objects.all().delete()
+    order = shop.checkout({mug: 1, tea: 2}, customer=ada)
 
     def announce(_):
         try:

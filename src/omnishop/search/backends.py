@@ -37,7 +37,11 @@ class Backend:
     def remove(self, product_ids: Sequence[int]) -> None:
         pass
 
-    def match(self, terms: Sequence[Term], *, any_term: bool, limit: int) -> list[tuple[int, float]]:
+    def match(
+        self, terms: Sequence[Term], *, any_term: bool, limit: int, rank_at_most: int | None = None
+    ) -> list[tuple[int, float]]:
+        """The best `limit` (product id, score), higher is better. `rank_at_most`: an engine whose ranking
+        costs time per matching document may rank only that many of them (type-ahead asks for it)."""
         raise NotImplementedError
 
 
@@ -68,7 +72,8 @@ class SQLiteFTS5(Backend):
             parts.append("(" + " OR ".join(alts) + ")")
         return (" OR " if any_term else " AND ").join(parts)
 
-    def match(self, terms, *, any_term, limit):
+    def match(self, terms, *, any_term, limit, rank_at_most=None):
+        # FTS5 reads its ranked matches from its own index structure; there is no cost to bound here.
         if not terms:
             return []
         sql = (
@@ -97,16 +102,28 @@ class PostgresFTS(Backend):
             parts.append("(" + " | ".join(alts) + ")")
         return (" | " if any_term else " & ").join(parts)
 
-    def match(self, terms, *, any_term, limit):
+    def match(self, terms, *, any_term, limit, rank_at_most=None):
         if not terms:
             return []
-        sql = (
-            f"SELECT product_id, ts_rank_cd({PG_COLUMN}, q, 1) AS rank "
-            f"FROM search_searchdocument, to_tsquery('simple', %s) q "
-            f"WHERE {PG_COLUMN} @@ q ORDER BY rank DESC, product_id LIMIT %s"
-        )
+        if rank_at_most is None:
+            sql = (
+                f"SELECT product_id, ts_rank_cd({PG_COLUMN}, q, 1) AS rank "
+                f"FROM search_searchdocument, to_tsquery('simple', %s) q "
+                f"WHERE {PG_COLUMN} @@ q ORDER BY rank DESC, product_id LIMIT %s"
+            )
+            params = [self.expression(terms, any_term=any_term), limit]
+        else:
+            # Only the first `rank_at_most` rows the GIN index finds are read and ranked (in table order),
+            # so a common word costs a bounded number of heap visits and rank computations.
+            sql = (
+                f"SELECT d.product_id, ts_rank_cd(d.{PG_COLUMN}, q, 1) AS rank "
+                f"FROM to_tsquery('simple', %s) q, LATERAL (SELECT product_id, {PG_COLUMN} "
+                f"FROM search_searchdocument WHERE {PG_COLUMN} @@ q LIMIT %s) d "
+                f"ORDER BY rank DESC, d.product_id LIMIT %s"
+            )
+            params = [self.expression(terms, any_term=any_term), rank_at_most, limit]
         with read_connection().cursor() as cursor:
-            cursor.execute(sql, [self.expression(terms, any_term=any_term), limit])
+            cursor.execute(sql, params)
             return [(pk, float(rank)) for pk, rank in cursor.fetchall()]
 
 

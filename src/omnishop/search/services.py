@@ -356,19 +356,21 @@ def search_products(
             exhaustive = len(more) < candidates
             ranked += [r for r in more if r[0] not in found]
     listings = _listings(channel, [pk for pk, _ in ranked] if ranked is not None else None, filters)
-    rows = list(
-        listings.values_list(
-            "variant__product_id",
-            "variant_id",
-            "price",
-            "currency",
-            "title",
-            "variant__product__title",
-            "variant__product__category__path",
-            "variant__product__brand",
-            "variant__product__attributes",
-        )[: candidates * 4]
-    )
+    rows: list[tuple] = []
+    if ranked != []:  # when nothing matched there is no listing to read (an empty array would still be sent)
+        rows = list(
+            listings.values_list(
+                "variant__product_id",
+                "variant_id",
+                "price",
+                "currency",
+                "title",
+                "variant__product__title",
+                "variant__product__category__path",
+                "variant__product__brand",
+                "variant__product__attributes",
+            )[: candidates * 4]
+        )
     stocked = _in_stock(channel, [r[1] for r in rows]) if filters.in_stock else None
     by_product: dict[int, dict] = {}
     for pid, vid, price, currency, listing_title, title, path, brand, attributes in rows:

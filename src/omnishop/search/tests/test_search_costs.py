@@ -55,6 +55,16 @@ def test_a_search_is_three_statements_match_listings_and_its_event(
 
 
 @pytest.mark.django_db
+def test_a_search_that_finds_nothing_reads_no_listings(
+    web_channel, shelf, steady_process, django_assert_max_num_queries
+):
+    steady_process(web_channel)
+    with django_assert_max_num_queries(2):  # the match and the search event
+        result = services.search_products(channel=web_channel, query="蒙牛", anonymous_id="v1")
+    assert result.items == [] and result.total == 0
+
+
+@pytest.mark.django_db
 def test_type_ahead_is_two_statements(web_channel, shelf, steady_process, django_assert_max_num_queries):
     steady_process(web_channel)
     with django_assert_max_num_queries(2):

@@ -55,6 +55,16 @@ def test_a_search_is_three_statements_match_listings_and_its_event(
 
 
 @pytest.mark.django_db
+def test_a_search_that_finds_nothing_reads_no_listings(
+    web_channel, shelf, steady_process, django_assert_max_num_queries
+):
+    steady_process(web_channel)
+    with django_assert_max_num_queries(2):  # the match and the search event
+        result = services.search_products(channel=web_channel, query="蒙牛", anonymous_id="v1")
+    assert result.items == [] and result.total == 0
+
+
+@pytest.mark.django_db
 def test_type_ahead_is_two_statements(web_channel, shelf, steady_process, django_assert_max_num_queries):
     steady_process(web_channel)
     with django_assert_max_num_queries(2):
@@ -88,3 +98,37 @@ def test_a_logged_search_leaves_the_connections_durability_as_it_was(web_channel
         with connection.cursor() as cursor:
             cursor.execute("SHOW synchronous_commit")
             assert cursor.fetchone()[0] == "on"  # set_config(..., true) lasted for the event's own statement
+
+
+@pytest.mark.django_db
+def test_type_ahead_ranks_a_bounded_number_of_the_products_holding_the_prefix(web_channel, monkeypatch):
+    # A 3-letter prefix can be held by thousands of products; type-ahead ranks only the first few the
+    # index finds (PostgreSQL), so its cost does not grow with the catalogue. FTS5 reads its ranking from
+    # its own index and returns the best overall.
+    from omnishop.search.backends import backend
+
+    for n in range(6):
+        _product(web_channel, f"Kettle number {n}", n=n)
+    services.refresh_index(force=True)
+    terms = services.parse_query("ket", prefix=True)
+    bounded = backend().match(terms, any_term=False, limit=5, rank_at_most=3)
+    everything = backend().match(terms, any_term=False, limit=5)
+    assert len(everything) == 5
+    assert len(bounded) == (3 if connection.vendor == "postgresql" else 5)
+    monkeypatch.setattr(services, "SUGGEST_RANKED_AT_MOST", 3)
+    assert len(services.suggest(channel=web_channel, query="ket", limit=5)) == len(bounded)
+
+
+@pytest.mark.django_db
+def test_indexing_leaves_nothing_in_the_search_index_pending_list(web_channel, shelf):
+    # A GIN pending list is read again by every search until something merges it (after a bulk reindex it
+    # held thousands of entries and the planner chose a table scan over the index): indexing merges it.
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's GIN index; FTS5 has no pending list")
+    services.refresh_index(force=True)
+    _product(web_channel, "Green kettle", n=99)
+    assert services.refresh_index(force=True) == 1
+    with connection.cursor() as cursor:
+        # the number of pending-list pages this merge found: zero if indexing left none
+        cursor.execute("SELECT gin_clean_pending_list('search_document_vector'::regclass)")
+        assert cursor.fetchone()[0] == 0

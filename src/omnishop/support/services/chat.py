@@ -10,6 +10,7 @@ session. Transport (server-sent events) and waiting live in `support/chat.py` an
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from django.conf import settings
 from django.core import signing
@@ -41,7 +42,14 @@ class ChatSession:
     token: str
     conversation: Conversation
     floor: int  # the first message of the session: the shopper's stream starts here
-    offline: bool
+    known_offline: bool | None = None  # known when the session starts; else asked when first needed
+
+    @cached_property
+    def offline(self) -> bool:
+        """Nobody can answer live (one query, only where it matters: a message needs no answer to it)."""
+        if self.known_offline is not None:
+            return self.known_offline
+        return not agents_online(self.conversation.inbox)
 
 
 # --- Who answers ---------------------------------------------------------------------------------------
@@ -110,7 +118,7 @@ def start(
     mark_present(conversation.pk)
     _publish(message, conversation.inbox_id)
     token = signing.dumps({"c": conversation.pk, "f": message.pk}, salt=SALT, compress=True)
-    return ChatSession(token=token, conversation=conversation, floor=message.pk, offline=offline)
+    return ChatSession(token=token, conversation=conversation, floor=message.pk, known_offline=offline)
 
 
 def session(token: str) -> ChatSession:
@@ -121,9 +129,7 @@ def session(token: str) -> ChatSession:
         floor = int(data["f"])
     except (signing.BadSignature, Conversation.DoesNotExist, KeyError, TypeError, ValueError):
         raise ChatNotFound(field="token") from None
-    return ChatSession(
-        token=token, conversation=conversation, floor=floor, offline=not agents_online(conversation.inbox)
-    )
+    return ChatSession(token=token, conversation=conversation, floor=floor)
 
 
 def post(*, chat: ChatSession, body_text: str, client_id: str = "", address: str = "") -> Message:

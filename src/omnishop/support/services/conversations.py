@@ -153,40 +153,56 @@ def _check_attachment(item: IncomingAttachment) -> str:
     return ""
 
 
-def receive(*, inbox: Inbox, incoming: Incoming) -> Message:
-    """Store a message from a channel in its conversation: the same message (same external id) is stored once."""
-    if incoming.external_id:
+def receive(*, inbox: Inbox, incoming: Incoming, known_new: bool = False) -> Message:
+    """Store a message from a channel in its conversation: the same message (same external id) is stored once.
+
+    One transaction per message, the sender's customer resolved inside it (a failed message leaves no
+    customer behind). `known_new`: the caller has just looked the external id up and found nothing."""
+    if incoming.external_id and not known_new:
         existing = Message.objects.filter(via=incoming.via, external_id=incoming.external_id).first()
         if existing is not None:
             return existing
     if not (incoming.body_text.strip() or incoming.body_html.strip() or incoming.attachments):
         raise EmptyMessage(field="body")
-    customer = _customer_for(inbox, incoming)
+    if incoming.customer is None and not (incoming.sender_email or incoming.sender_phone):
+        raise SenderRequired(field="sender")
     numbers = threading.order_numbers_in(incoming.subject, incoming.body_text)
     now = incoming.received_at or timezone.now()
     try:
         with transaction.atomic():
-            conversation = threading.find_conversation(
-                customer=customer,
-                reply_token=incoming.reply_token,
-                in_reply_to=incoming.in_reply_to,
-                references=incoming.references,
-                order_numbers=numbers,
-            )
+            customer = _customer_for(inbox, incoming)
+            conversation = None
+            if (
+                incoming.reply_token
+            ):  # the conversation the message names (a chat's next message), found locked
+                conversation = (
+                    Conversation.objects.select_for_update().filter(reply_token=incoming.reply_token).first()
+                )
             if conversation is None:
-                conversation = _open(inbox, customer, incoming, now)
-            else:
-                conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
-                _wake(conversation, now)
-            if conversation.order_id is None:
+                found = threading.find_conversation(
+                    customer=customer,
+                    in_reply_to=incoming.in_reply_to,
+                    references=incoming.references,
+                    order_numbers=numbers,
+                )
+                if found is not None:
+                    conversation = Conversation.objects.select_for_update().get(pk=found.pk)
+            if conversation is None:
                 order = threading.order_for(customer=customer, email=incoming.sender_email, numbers=numbers)
-                if order is not None:
-                    conversation.order = order
-                    conversation.return_request = threading.open_return_of(order)
-            if incoming.via == Message.Via.EMAIL:
-                conversation.sender_verified = sender_verified(incoming.auth_results)
-            conversation.last_message_at = now
-            conversation.save()
+                conversation = _open(inbox, customer, incoming, now, order=order)
+            else:
+                _wake(conversation, now)
+                if conversation.order_id is None:
+                    order = threading.order_for(
+                        customer=customer, email=incoming.sender_email, numbers=numbers
+                    )
+                    if order is not None:
+                        conversation.order = order
+                        conversation.return_request = threading.open_return_of(order)
+                if incoming.via == Message.Via.EMAIL:
+                    conversation.sender_verified = sender_verified(incoming.auth_results)
+                conversation.last_message_at = now
+                conversation.save()
             return _store(conversation, incoming, now)
     except IntegrityError:
         if incoming.external_id:  # the same message arrived twice at the same moment: keep the first
@@ -196,17 +212,22 @@ def receive(*, inbox: Inbox, incoming: Incoming) -> Message:
         raise
 
 
-def _open(inbox: Inbox, customer, incoming: Incoming, now: datetime) -> Conversation:
+def _open(inbox: Inbox, customer, incoming: Incoming, now: datetime, *, order=None) -> Conversation:
+    """A new conversation, written once (its order and sender check known before the INSERT)."""
     conversation = Conversation(
         number=new_number(),
         inbox=inbox,
         customer=customer,
+        order=order,
+        return_request=threading.open_return_of(order) if order is not None else None,
         subject=(incoming.subject or incoming.body_text.strip().split("\n")[0])[:300],
         language=incoming.language or inbox.language,
         reply_token=secrets.token_urlsafe(24),
         team=inbox.team,
         last_message_at=now,
     )
+    if incoming.via == Message.Via.EMAIL:
+        conversation.sender_verified = sender_verified(incoming.auth_results)
     conversation.created_at = now
     conversation.assignee = assignment.choose_assignee(inbox)
     sla.set_due_times(conversation, inbox.sla_policy)

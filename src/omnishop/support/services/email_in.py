@@ -47,12 +47,21 @@ def inbox_for(recipients: list[str], token: str = "") -> Inbox:
     for address in recipients:
         local, _, domain = address.lower().partition("@")
         wanted.append(f"{local.partition('+')[0]}@{domain}")
-    inboxes = {i.address.lower(): i for i in Inbox.objects.filter(kind=Inbox.Kind.EMAIL, is_active=True)}
+    active = Inbox.objects.filter(kind=Inbox.Kind.EMAIL, is_active=True).select_related(
+        "channel",
+        "sla_policy",
+        "team",  # what receiving reads of the inbox, in the same statement
+    )
+    inboxes = {i.address.lower(): i for i in active}
     for address in wanted:
         if address in inboxes:
             return inboxes[address]
     if token:
-        conversation = Conversation.objects.select_related("inbox").filter(reply_token=token).first()
+        conversation = (
+            Conversation.objects.select_related("inbox__channel", "inbox__sla_policy", "inbox__team")
+            .filter(reply_token=token)
+            .first()
+        )
         if conversation is not None:
             return conversation.inbox
     raise InboxNotFound(f"No e-mail inbox for {', '.join(recipients) or 'no recipient'}.", field="to")
@@ -100,6 +109,7 @@ def receive_email(
             auth_results={**mail.auth_results, **({"provider": provider} if provider else {})},
             attachments=mail.attachments,
         ),
+        known_new=True,  # looked up above
     )
     return Outcome("message", "", stored)
 

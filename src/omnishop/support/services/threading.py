@@ -73,6 +73,7 @@ def find_conversation(
             return earlier.conversation
     candidate = (
         Conversation.objects.filter(customer=customer, last_message_at__gte=timezone.now() - JOIN_WINDOW)
+        .select_related("order")  # its number decides below whether the message is about it
         .exclude(status=Conversation.Status.RESOLVED)
         .order_by("-last_message_at", "-pk")
         .first()

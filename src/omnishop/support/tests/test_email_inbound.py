@@ -253,3 +253,25 @@ def test_charset_labels_are_read_as_what_clients_mean():
     assert mime.decode_bytes("\u9555".encode("gbk"), "gb2312") == "\u9555"
     assert mime.decode_bytes("\u3435".encode("big5hkscs"), "big5") == "\u3435"  # HKSCS under a Big5 label
     assert mime.decode_bytes(b"plain", "x-unknown-charset") == "plain"
+
+
+def test_a_threaded_reply_costs_at_most_13_statements(email_inbox, write_in, make_agent):
+    """Issue 12's ingest target: the statements an e-mail costs are the figure a loaded machine does not
+    change (this one took 15 before the cut, in two transactions: the duplicate check twice, the inbox's
+    channel read apart, the customer resolved in its own transaction)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    conversation = write_in("Where is my parcel?", sender="ada.lovelace@gmail.com").conversation
+    out = services.reply(
+        conversation=conversation, author=make_agent(inboxes=[email_inbox]), body_text="Sent"
+    )
+    Message.objects.filter(pk=out.pk).update(external_id="<170112345678.4242.1@shop.example>")
+    with CaptureQueriesContext(connection) as queries:
+        outcome = deliver("gmail_reply.eml")  # In-Reply-To: <170112345678.4242.1@shop.example>
+    assert outcome.message.conversation_id == conversation.pk
+    work = [q["sql"] for q in queries if not q["sql"].startswith(("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE"))]
+    # duplicate check, inbox, [PostgreSQL: the sender's lock], customer (+ its name filled in), identity
+    # refreshed, the replied-to message, the conversation locked, the order named and the open orders, the
+    # conversation updated, the message inserted
+    assert len(work) <= 13, work

@@ -196,9 +196,15 @@ class StockEvent(models.Model):
     """A mark: a variant's stock changed at a location. Folded into stock.availability_changed outbox events
     (services/stock_events.py); `delivered_at` = when it was folded."""
 
-    # Written on every sale: only the indexes the outbox reader needs.
-    variant = models.ForeignKey("catalog.Variant", on_delete=models.CASCADE, related_name="+", db_index=False)
-    location = models.ForeignKey(StockLocation, on_delete=models.CASCADE, related_name="+", db_index=False)
+    # Written on every sale: only the indexes the outbox reader needs, and no database foreign keys (ADR 0037:
+    # their checks lock the shared variant and location rows at every commit); the pair is copied from the
+    # stock level row the same statement locks, which has them. Django still cascades deletes.
+    variant = models.ForeignKey(
+        "catalog.Variant", on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
+    location = models.ForeignKey(
+        StockLocation, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
     cause = models.CharField(max_length=30)
     created_at = models.DateTimeField(auto_now_add=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
@@ -219,9 +225,10 @@ class Reservation(models.Model):
         RELEASED = "released", _("Released")
         EXPIRED = "expired", _("Expired")
 
-    # The unique (channel, key) index serves channel lookups.
+    # The unique (channel, key) index serves channel lookups. No database foreign key (ADR 0037): its check
+    # would lock the channel row every reservation shares; Django still protects channels from deletion.
     channel = models.ForeignKey(
-        "channels.Channel", on_delete=models.PROTECT, related_name="+", db_index=False
+        "channels.Channel", on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
     )
     key = models.CharField(max_length=255, help_text="Idempotency key: the same key returns the same hold.")
     reference = models.CharField(max_length=100, blank=True, help_text="e.g. the checkout id")
@@ -244,8 +251,14 @@ class Reservation(models.Model):
 
 class ReservationLine(models.Model):
     reservation = models.ForeignKey(Reservation, on_delete=models.CASCADE, related_name="lines")
-    variant = models.ForeignKey("catalog.Variant", on_delete=models.PROTECT, related_name="+", db_index=False)
-    location = models.ForeignKey(StockLocation, on_delete=models.PROTECT, related_name="+", db_index=False)
+    # No database foreign keys for the pair (ADR 0037): copied from the stock level row the reserving statement
+    # locks, which has them; Django still protects variants and locations from deletion.
+    variant = models.ForeignKey(
+        "catalog.Variant", on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
+    location = models.ForeignKey(
+        StockLocation, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
     quantity = models.PositiveIntegerField()
 
     class Meta:

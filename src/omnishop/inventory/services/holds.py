@@ -30,6 +30,7 @@ from ..models import (
     StockLocation,
     StockMovement,
 )
+from .reserving import reserve_in_one_statement
 from .stock import ALLOCATED, RESERVED, Change, apply_changes, check_quantity, record_events, variants_by_sku
 from .taking import (
     LineRequest,
@@ -68,6 +69,28 @@ def reserve_stock(
     """
     if not key or len(key) > 255:
         raise ValidationFailed("A reservation key of 1 to 255 characters is needed.", field="key")
+    if (
+        connection.vendor == "postgresql"
+        and pickup_location is None
+        and channel.kind != Channel.Kind.POS_STORE
+    ):
+        check_lines(lines)
+        now = timezone.now()
+        done = reserve_in_one_statement(
+            channel_id=channel.pk, lines=lines, key=key, reference=reference, now=now
+        )
+        if done is not None:
+            reservation = Reservation(
+                pk=done.pk,
+                channel=channel,
+                key=key,
+                reference=reference,
+                status=Reservation.Status.ACTIVE,
+                expires_at=done.expires_at,
+                created_at=now,
+            )
+            reservation._state.adding = False
+            return reservation
     taken = take(
         channel=channel,
         lines=lines,

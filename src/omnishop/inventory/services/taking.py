@@ -78,12 +78,24 @@ def _query(sql: str, params: list, *, many: bool = False):
     (planned once per connection, like the raw-SQL baseline) unless a transaction-mode pooler sits in
     between (OMNISHOP_DB_PREPARE, ADR 0031); elsewhere Django's cursor."""
     if connection.vendor == "postgresql":
+        import psycopg
+
         connection.ensure_connection()
-        with connection.connection.cursor() as cursor:
-            cursor.execute(sql, params, prepare=settings.OMNISHOP_DB_PREPARE)
-            if connection.queries_logged:  # counted like Django's own statements (query-count tests)
-                connection.queries_log.append({"sql": sql, "time": "0.000"})
-            return cursor.fetchall() if many else cursor.fetchone()
+        raw = connection.connection
+        # Django's own cursors bind client-side (psycopg.ClientCursor, which never prepares) and Django
+        # switches psycopg's preparation off (prepare_threshold None); a server-side-binding cursor on the
+        # same connection (and transaction) with preparation allowed for this one call does prepare.
+        threshold = raw.prepare_threshold
+        if settings.OMNISHOP_DB_PREPARE:
+            raw.prepare_threshold = 0
+        try:
+            with psycopg.Cursor(raw) as cursor:
+                cursor.execute(sql, params, prepare=settings.OMNISHOP_DB_PREPARE)
+                if connection.queries_logged:  # counted like Django's own statements (query-count tests)
+                    connection.queries_log.append({"sql": sql, "time": "0.000"})
+                return cursor.fetchall() if many else cursor.fetchone()
+        finally:
+            raw.prepare_threshold = threshold
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall() if many else cursor.fetchone()

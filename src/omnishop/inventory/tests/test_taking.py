@@ -20,7 +20,7 @@ from omnishop.inventory.models import (
     StockEvent,
     StockLocation,
 )
-from omnishop.inventory.services import LineRequest, taking
+from omnishop.inventory.services import LineRequest, holds, taking
 
 from .conftest import assert_books_balance
 
@@ -344,6 +344,9 @@ def someone_else_first(monkeypatch):
             return planned
 
         monkeypatch.setattr(taking, "plan", plan_then_someone_else)
+        # The one-statement reservation (PostgreSQL, one location) has no gap between read and write to
+        # step into: send every reservation through the plan-then-take path whose gap this simulates.
+        monkeypatch.setattr(holds, "reserve_in_one_statement", lambda **kwargs: None)
         return calls
 
     return arrange

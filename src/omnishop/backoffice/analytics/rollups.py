@@ -332,12 +332,19 @@ def _upsert_sql(model, keys: tuple, added: tuple, replaced: tuple, rows: int) ->
 
 
 def _upsert(model, keys: tuple, added: tuple, rows: list, *, replaced: tuple = ()) -> None:
-    """Add `added` columns to the row of each key (inserting it when missing), one statement per row; rows
-    are (keys…, replaced…, added…)."""
+    """Add `added` columns to the row of each key (inserting it when missing), many rows per statement (each
+    key occurs once in `rows`); rows are (keys…, replaced…, added…)."""
     if not rows:
         return
+    # Up to 900 parameters per statement (SQLite's oldest limit is 999): an imported history's 50,000 rows
+    # are a few hundred statements, not 50,000.
+    per = max(1, 900 // (len(keys) + len(added) + len(replaced)))
     with connection.cursor() as cursor:
-        cursor.executemany(_upsert_sql(model, keys, added, replaced, 1), rows)
+        full = _upsert_sql(model, keys, added, replaced, per) if len(rows) >= per else ""
+        for start in range(0, len(rows), per):
+            chunk = rows[start : start + per]
+            sql = full if len(chunk) == per else _upsert_sql(model, keys, added, replaced, len(chunk))
+            cursor.execute(sql, [value for row in chunk for value in row])
 
 
 #: above this many rollup rows, PostgreSQL stages them with COPY instead of one VALUES statement

@@ -35,6 +35,13 @@ DATA = ROOT.parent / "shared" / "datasets" / "online_retail_uci"
 CHANNEL = "bench-retail"
 RAW_TABLE = "bench_raw_online_retail"
 CLEAR = [
+    # the dashboard's rollups of the past orders (kept by backoffice.analytics in the import's transaction)
+    "backoffice_orderfacts",
+    "backoffice_dailyproductsales",
+    "backoffice_productsales",
+    "backoffice_dailysales",
+    "backoffice_dailystatus",
+    "backoffice_dailyreturnreason",
     "payments_refund",
     "payments_payment",
     "orders_returnline",

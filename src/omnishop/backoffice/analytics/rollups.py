@@ -269,6 +269,10 @@ class Deltas:
         for reason, units in f.reasons.items():
             self.reasons[(f.day, f.channel_id, reason)] += sign * units
 
+    def size(self) -> int:
+        """Rollup rows touched (an upper bound: rows whose difference is zero are left out later)."""
+        return len(self.sales) + len(self.products) + len(self.blocks) + len(self.status) + len(self.reasons)
+
     def changes(self) -> list[tuple]:
         """(model, keys, added, rows, replaced) per rollup, in one fixed table order (the lock order)."""
         day = connection.ops.adapt_datefield_value
@@ -328,12 +332,61 @@ def _upsert_sql(model, keys: tuple, added: tuple, replaced: tuple, rows: int) ->
 
 
 def _upsert(model, keys: tuple, added: tuple, rows: list, *, replaced: tuple = ()) -> None:
-    """Add `added` columns to the row of each key (inserting it when missing), one statement per row; rows
-    are (keys…, replaced…, added…)."""
+    """Add `added` columns to the row of each key (inserting it when missing), many rows per statement (each
+    key occurs once in `rows`); rows are (keys…, replaced…, added…)."""
     if not rows:
         return
+    # Up to 900 parameters per statement (SQLite's oldest limit is 999): an imported history's 50,000 rows
+    # are a few hundred statements, not 50,000.
+    per = max(1, 900 // (len(keys) + len(added) + len(replaced)))
     with connection.cursor() as cursor:
-        cursor.executemany(_upsert_sql(model, keys, added, replaced, 1), rows)
+        full = _upsert_sql(model, keys, added, replaced, per) if len(rows) >= per else ""
+        for start in range(0, len(rows), per):
+            chunk = rows[start : start + per]
+            sql = full if len(chunk) == per else _upsert_sql(model, keys, added, replaced, len(chunk))
+            cursor.execute(sql, [value for row in chunk for value in row])
+
+
+#: above this many rollup rows, PostgreSQL stages them with COPY instead of one VALUES statement
+STAGE_ABOVE = 500
+
+
+def _write_staged(deltas: Deltas, facts: list[Facts], ids: list[int]) -> None:
+    """PostgreSQL, many rows (an imported history's orders): each table's rows go by COPY into a temporary
+    table and join it with one `INSERT … SELECT … ON CONFLICT DO UPDATE`. A VALUES list of a few hundred
+    thousand parameters costs seconds to build on the client and to parse and plan on the server; COPY
+    costs neither. Same tables in the same order as the one-statement path, rows in key order."""
+    qn = connection.ops.quote_name
+    tables = [change for change in deltas.changes() if change[3]]
+    if facts:
+        tables.append(
+            (
+                OrderFacts,
+                ("order_id",),
+                (),
+                [f.values(pk) for pk, f in zip(ids, facts, strict=True)],
+                FACT_COLUMNS[1:],
+            )
+        )
+    with connection.cursor() as cursor:
+        for model, keys, added, rows, replaced in tables:
+            table = qn(model._meta.db_table)
+            staged = qn(f"_stage_{model._meta.db_table}")
+            columns = (*keys, *replaced, *added)
+            listed = ", ".join(qn(c) for c in columns)
+            cursor.execute(f"DROP TABLE IF EXISTS {staged}")
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE {staged} ON COMMIT DROP AS SELECT {listed} FROM {table} WITH NO DATA"
+            )
+            insert_rows(f"_stage_{model._meta.db_table}", columns, rows)
+            updates = [f"{qn(c)} = excluded.{qn(c)}" for c in replaced]
+            updates += [f"{qn(c)} = {table}.{qn(c)} + excluded.{qn(c)}" for c in added]
+            cursor.execute(
+                f"INSERT INTO {table} ({listed}) SELECT {listed} FROM {staged} "
+                f"ORDER BY {', '.join(qn(c) for c in keys)} "
+                f"ON CONFLICT ({', '.join(qn(c) for c in keys)}) DO UPDATE SET {', '.join(updates)}"
+            )
+            cursor.execute(f"DROP TABLE {staged}")
 
 
 def _write_in_one_statement(deltas: Deltas, facts: list[OrderFacts]) -> None:
@@ -369,7 +422,7 @@ def refresh(*, order_ids: Iterable[int]) -> None:
             for row in OrderFacts.objects.select_for_update().filter(order_id__in=ids)
         }
         new = facts_for(ids)
-        deltas, changed = Deltas(), []
+        deltas, changed, changed_ids = Deltas(), [], []
         for pk in ids:
             before, after = old.get(pk), new.get(pk)
             if before == after:
@@ -378,12 +431,15 @@ def refresh(*, order_ids: Iterable[int]) -> None:
                 deltas.add(before, -1)
             if after is not None:
                 deltas.add(after, +1)
-                changed.append(after.row(pk))
-        if connection.vendor == "postgresql":
-            _write_in_one_statement(deltas, changed)
-        else:
+                changed.append(after)
+                changed_ids.append(pk)
+        if connection.vendor != "postgresql":
             deltas.write()
-            _save_facts(changed)
+            _save_facts([f.row(pk) for pk, f in zip(changed_ids, changed, strict=True)])
+        elif deltas.size() + len(changed) > STAGE_ABOVE:
+            _write_staged(deltas, changed, changed_ids)
+        else:
+            _write_in_one_statement(deltas, [f.row(pk) for pk, f in zip(changed_ids, changed, strict=True)])
 
 
 def _save_facts(rows: list[OrderFacts]) -> None:

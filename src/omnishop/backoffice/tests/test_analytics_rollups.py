@@ -340,3 +340,25 @@ def test_an_order_dated_before_the_customers_first_order_makes_it_returning_at_t
     kinds = dict(OrderFacts.objects.values_list("order_id", "customer_kind"))
     assert kinds == {later.pk: "returning", earlier.pk: "new"}
     assert_rollups_equal_the_orders()
+
+
+def test_a_refresh_of_many_orders_at_once_adds_the_same_figures_as_one_order_at_a_time(shops, monkeypatch):
+    """An imported history refreshes thousands of orders at once: on PostgreSQL its rows are staged by COPY
+    (forced here for a few orders) and added onto whatever the rollups already hold."""
+    a = shops.place(market=False, day=0, quantities=[1, 2], customer=shops.customers[0])
+    shops.place(market=True, day=3, quantities=[0, 1, 4], customer=shops.customers[0])
+    shops.place(market=False, day=1, quantities=[2], customer=shops.customers[1])
+    services.cancel_order(order=shops.place(market=False, day=0, quantities=[1]), actor="t")
+    receive_one_unit_back(a, reason="late")
+    before = rollup_totals()
+    for model in rollups.ROLLUPS:
+        model.objects.all().delete()
+    monkeypatch.setattr(rollups, "STAGE_ABOVE", 0)
+    ids = sorted(Order.objects.values_list("pk", flat=True))
+    rollups.refresh(order_ids=ids[:2])  # the second refresh adds onto the rows the first wrote
+    rollups.refresh(order_ids=ids[2:])
+    assert rollup_totals() == before
+    assert OrderFacts.objects.count() == len(ids)
+    monkeypatch.setattr(rollups, "STAGE_ABOVE", 500)
+    services.cancel_order(order=shops.place(market=False, day=0, quantities=[1]), actor="t")
+    assert_rollups_equal_the_orders()

@@ -35,7 +35,7 @@ from ..models import (
     StockLevel,
     StockLocation,
 )
-from .taking import LineRequest, _query, insufficient
+from .taking import LineRequest, insufficient, run_statement
 
 # Strategies that, with one candidate location, take every line from it (a registered custom strategy
 # might decide otherwise, so it always goes through the general path).
@@ -177,7 +177,7 @@ def reserve_in_one_statement(
         now,  # events
         now,  # alerts
     ]
-    pk, expires_at, fit, pre, short_seen, short_locked = _query(_sql(len(lines)), params)
+    pk, expires_at, fit, pre, short_seen, short_locked = run_statement(_sql(len(lines)), params)
     if pk is not None:
         return Reserved(pk, expires_at)
     short = short_seen if not pre else short_locked

@@ -73,7 +73,7 @@ class Taken:
     head: dict | None = None  # the header's columns as written (None for a replay)
 
 
-def _query(sql: str, params: list, *, many: bool = False):
+def run_statement(sql: str, params: list, *, many: bool = False):
     """Run one hot-path statement. On PostgreSQL it is a prepared statement with server-side parameters
     (planned once per connection, like the raw-SQL baseline) unless a transaction-mode pooler sits in
     between (OMNISHOP_DB_PREPARE, ADR 0031); elsewhere Django's cursor."""
@@ -173,7 +173,7 @@ def plan(
         pol=ChannelInventoryPolicy._meta.db_table,
         skus=", ".join(["%s"] * len(lines)),
     )
-    rows = _query(sql, [channel.pk, key, channel.pk, channel.pk, *(x.sku for x in lines)], many=True)
+    rows = run_statement(sql, [channel.pk, key, channel.pk, channel.pk, *(x.sku for x in lines)], many=True)
     variants = {row[1]: row[0] for row in rows}
     for index, line in enumerate(lines):
         if line.sku not in variants:
@@ -297,7 +297,7 @@ def _take_in_one_statement(
     for p in picks:
         params += [p.variant_id, p.location_id, p.quantity]
     params += [*head.values(), now, cause, now, now]
-    head_id, go, _updated = _query(sql, params)
+    head_id, go, _updated = run_statement(sql, params)
     return head_id, bool(go)
 
 
@@ -480,7 +480,7 @@ def convert_in_one_statement(
         allocation_line=AllocationLine._meta.db_table,
         sl=StockLevel._meta.db_table,
     )
-    allocation_id, closed, _moved = _query(
+    allocation_id, closed, _moved = run_statement(
         sql, [now, reservation_id, now, order_reference, now, reservation_id, now]
     )
     return allocation_id, bool(closed)

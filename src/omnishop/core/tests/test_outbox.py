@@ -148,10 +148,16 @@ def test_a_reader_never_passes_an_event_whose_transaction_commits_later():
     writer.join()
     # Transaction ids are cluster-wide: a transaction open in another database of the same server (a second
     # test run beside this one) holds the horizon back too. Held back is right; out of order never is.
-    cursor, deadline = page.next_cursor or None, time.monotonic() + 30
-    while not (page := outbox.read(after=cursor)).events and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert [e.aggregate_id for e in page.events] == ["slow", "fast"]
+    # An older transaction can also sit between the two, releasing "slow" before "fast": read on from the
+    # cursor until both arrived, and check the order they arrived in.
+    cursor, seen, deadline = page.next_cursor or None, [], time.monotonic() + 30
+    while len(seen) < 2 and time.monotonic() < deadline:
+        page = outbox.read(after=cursor)
+        seen += [e.aggregate_id for e in page.events]
+        cursor = page.next_cursor or None
+        if len(seen) < 2:
+            time.sleep(0.05)
+    assert seen == ["slow", "fast"]
 
 
 @pytest.mark.postgres_only

@@ -209,7 +209,6 @@ def forget_replica_health() -> None:
 
 def replica_health() -> ReplicaHealth:
     """The replica's health, checked at most once per OMNISHOP_REPLICA_CHECK_SECONDS in this process."""
-    global _health
     now = time.monotonic()
     cached = _health
     if cached is not None and now - cached[0] < settings.OMNISHOP_REPLICA_CHECK_SECONDS:
@@ -217,33 +216,31 @@ def replica_health() -> ReplicaHealth:
     with _health_lock:
         if _health is not None and now - _health[0] < settings.OMNISHOP_REPLICA_CHECK_SECONDS:
             return _health[1]
-        result = check_replica()
-        if not result.usable:
-            logger.warning("Reads fall back to the primary: %s", result.reason)
-        _health = (time.monotonic(), result)
-        return result
+        return _keep(check_replica())
 
 
 def replica_failed(exc: BaseException) -> None:
     """A read on the replica failed mid-request: use the primary until the next check is due."""
-    global _health
     connections[REPLICA].close()
     with _health_lock:
-        _health = (time.monotonic(), ReplicaHealth(False, None, f"a read on the replica failed ({exc})"))
-    logger.warning("Reads fall back to the primary: a read on the replica failed (%s)", exc)
+        _keep(ReplicaHealth(False, None, f"a read on the replica failed ({exc})"))
 
 
 def _replica_just_failed() -> bool:
     """After a request that read the replica failed: check the replica now (its connection dropped first, it
     may be broken) and keep the answer for the next OMNISHOP_REPLICA_CHECK_SECONDS. True when unusable."""
-    global _health
     connections[REPLICA].close()
-    result = check_replica()
     with _health_lock:
-        _health = (time.monotonic(), result)
+        return not _keep(check_replica()).usable
+
+
+def _keep(result: ReplicaHealth) -> ReplicaHealth:
+    """Remember a check's answer until the next is due (the caller holds `_health_lock`); log a fallback."""
+    global _health
     if not result.usable:
-        logger.warning("Reads fall back to the primary: %s (a request that read it failed)", result.reason)
-    return not result.usable
+        logger.warning("Reads fall back to the primary: %s", result.reason)
+    _health = (time.monotonic(), result)
+    return result
 
 
 def check_replica() -> ReplicaHealth:

@@ -182,6 +182,13 @@ def test_relays_running_at_once_fan_each_event_out_once(sink):
     assert sorted(sink) == sorted(ids)  # every event once: no loss, no double fan-out
 
 
+def _await(sink, event, *, seconds: float) -> None:
+    """Until the relay thread has handed `event` to the sink, or `seconds` passed (the caller asserts)."""
+    deadline = time.monotonic() + seconds
+    while event.event_id not in sink and time.monotonic() < deadline:
+        threading.Event().wait(0.05)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_relay_thread_delivers_after_commit_and_stops(sink, settings):
     thread = outbox.RelayThread(poll=0.05)
@@ -190,10 +197,7 @@ def test_the_relay_thread_delivers_after_commit_and_stops(sink, settings):
         with transaction.atomic():
             event = emit("t")
             outbox.wake_on_commit()
-        for _ in range(100):
-            if event.event_id in sink:
-                break
-            threading.Event().wait(0.05)
+        _await(sink, event, seconds=5)
     finally:
         thread.stop()
     assert event.event_id in sink and not thread.is_alive()
@@ -207,10 +211,7 @@ def test_a_commit_of_events_wakes_the_relay_thread_without_waiting_for_its_poll(
         threading.Event().wait(0.2)  # its first round found nothing: it now waits for the poll or a wake-up
         with transaction.atomic():
             event = emit("t")  # no explicit wake_on_commit: writing the event is enough
-        for _ in range(200):
-            if event.event_id in sink:
-                break
-            threading.Event().wait(0.05)
+        _await(sink, event, seconds=10)
     finally:
         thread.stop()
     assert event.event_id in sink and not thread.is_alive()

@@ -215,6 +215,7 @@ CELERY_TASK_ROUTES = {
     # delivery to the outside world: the outbox relay (webhooks, connectors' pushes), connectors, e-mail
     "omnishop.core.tasks.relay": {"queue": "delivery"},
     "omnishop.connectors.tasks.*": {"queue": "delivery"},
+    "omnishop.payments.tasks.*": {"queue": "delivery"},  # asks Stripe what a lost answer did
     "omnishop.support.tasks.poll_imap": {"queue": "delivery"},
     "omnishop.support.tasks.resend_failed_email": {"queue": "delivery"},
     "omnishop.datahub.tasks.*": {"queue": "imports"},
@@ -464,6 +465,15 @@ CELERY_BEAT_SCHEDULE["recommendations-purge-events"] = {
 # Stripe (payments): secret API key and the webhook signing secret; unset = the stripe provider is off.
 OMNISHOP_STRIPE_SECRET_KEY = os.environ.get("OMNISHOP_STRIPE_SECRET_KEY", "")
 OMNISHOP_STRIPE_WEBHOOK_SECRET = os.environ.get("OMNISHOP_STRIPE_WEBHOOK_SECRET", "")
+# Another server speaking Stripe's API (stripe-mock; the tests' fake); the SDK's retries of a call whose
+# connection broke or that got a 5xx (safe: every money-moving call carries an idempotency key).
+OMNISHOP_STRIPE_API_BASE = os.environ.get("OMNISHOP_STRIPE_API_BASE", "https://api.stripe.com")
+OMNISHOP_STRIPE_NETWORK_RETRIES = int(os.environ.get("OMNISHOP_STRIPE_NETWORK_RETRIES", "2"))
+# An attempt whose answer was lost is settled (money given back) by this job, once it is 2 minutes old.
+CELERY_BEAT_SCHEDULE["payments-settle-unknown-attempts"] = {
+    "task": "omnishop.payments.tasks.settle_unknown_attempts",
+    "schedule": 60.0,
+}
 # Carrier tracking webhooks older or newer than this many seconds are refused (replay protection).
 OMNISHOP_SHIPPING_WEBHOOK_TOLERANCE = int(os.environ.get("OMNISHOP_SHIPPING_WEBHOOK_TOLERANCE", "300"))
 # A cart checkout holds its cart this long at most: a checkout whose process died (kill -9, OOM) leaves the

@@ -47,3 +47,14 @@ class ProviderUnavailable(DomainError):
     code = "provider_unavailable"
     status = 502
     default_message = "The payment provider could not be reached."
+
+
+class PaymentOutcomeUnknown(ProviderUnavailable):
+    """The provider may have taken the money: the connection broke or it answered 5xx after the request left.
+    The attempt stays `pending` and is settled later (payments.services.settle_unknown_attempts)."""
+
+    code = "payment_outcome_unknown"
+    status = 502
+    default_message = (
+        "The payment provider did not answer; if the card was charged, the charge will be given back."
+    )

@@ -4,17 +4,23 @@ A payment row is written before the provider is called and updated after, so a c
 visible `pending` row, never an untracked charge. Amounts only move through conditional UPDATEs that keep
 captured <= amount and refunded <= captured. The paid amount of a reference is captured - refunded over
 its payments. Listeners (the orders context) are told after a payment changed.
+
+A remote provider's lost answer (`PaymentOutcomeUnknown`: the connection broke after the request left) leaves
+the row `pending` with failure code `outcome_unknown`. Its caller gave the attempt up (the checkout released
+the stock and placed nothing), so `settle_unknown_attempts` later asks the provider what it holds for the
+row and gives any money taken back (void or refund); an attempt the provider never saw is marked failed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.db.models import F, Sum
+from django.utils import timezone
 
 from omnishop.core.bulk import insert_rows
 from omnishop.core.errors import InvalidTransition, ValidationFailed
@@ -25,14 +31,19 @@ from .errors import (
     InsufficientFunds,
     PaymentDeclined,
     PaymentNotFound,
+    PaymentOutcomeUnknown,
+    ProviderUnavailable,
     RefundExceedsCaptured,
     RefundKeyReused,
 )
 from .models import Payment, Refund, SavedPaymentMethod, WebhookDelivery
 from .providers import get_provider
+from .providers.base import ProviderResult
 
 LISTENERS: list[Callable[[Payment], None]] = []
 STORED = Decimal("0.0001")  # the scale amounts are stored with
+OUTCOME_UNKNOWN = "outcome_unknown"  # failure code of an attempt whose answer was lost (still pending)
+ABANDONED = "attempt_abandoned"  # failure code once such an attempt is settled (money given back)
 
 
 def on_payment_changed(listener: Callable[[Payment], None]) -> None:
@@ -86,7 +97,11 @@ def start_payment(
     payment.save(force_insert=True)
     try:
         result = impl.authorize(payment=payment, token=token, capture=capture)
-    except (PaymentDeclined, ValidationFailed) as exc:
+    except PaymentOutcomeUnknown:
+        # The provider may have acted: keep the row pending and marked, for settle_unknown_attempts.
+        Payment.objects.filter(pk=payment.pk).update(failure_code=OUTCOME_UNKNOWN)
+        raise
+    except (PaymentDeclined, ValidationFailed, ProviderUnavailable) as exc:
         Payment.objects.filter(pk=payment.pk).update(status=Payment.Status.FAILED, failure_code=exc.code)
         raise
     _take_result(payment, result, currency)
@@ -372,11 +387,70 @@ def handle_webhook(*, provider: str, body: bytes, headers) -> list[Payment]:
                 continue
             payment = Payment.objects.filter(provider=provider, external_id=update.external_id).first()
             if payment is None:
+                payment = _adopt(provider, update)
+            if payment is None:
                 continue
             changed.append(
                 _apply(payment, status=update.status, captured=update.captured, refunded=update.refunded)
             )
     return changed
+
+
+def _adopt(provider: str, update) -> Payment | None:
+    """An event about an intent whose creation answer was lost: the row it names (by the id the adapter sent
+    as metadata) learns its external id, so this and later events apply to it."""
+    pk = str(update.extra.get("payment") or "")
+    if not pk.isdigit():
+        return None
+    adopted = Payment.objects.filter(pk=int(pk), provider=provider, external_id="").update(
+        external_id=update.external_id
+    )
+    return Payment.objects.get(pk=int(pk)) if adopted else None
+
+
+def settle_unknown_attempts(
+    *, now: datetime | None = None, wait: timedelta = timedelta(minutes=2), limit: int = 50
+) -> dict[str, int]:
+    """Resolve attempts whose provider answer was lost, once they are `wait` old (the provider's search
+    catches up with its writes within that): money the provider took is given back (void or refund), an
+    attempt it never saw is marked failed. A provider still unreachable is asked again at the next run."""
+    cutoff = (now or timezone.now()) - wait
+    counts = {"given_back": 0, "never_charged": 0, "unreachable": 0}
+    for payment in Payment.objects.filter(failure_code=OUTCOME_UNKNOWN, created_at__lte=cutoff)[:limit]:
+        impl = get_provider(payment.provider)
+        found: ProviderResult | None
+        try:
+            if payment.external_id:
+                found = impl.confirm(payment=payment)
+                found.external_id = payment.external_id
+            else:
+                found = impl.find(payment=payment)
+            if found is None:
+                Payment.objects.filter(pk=payment.pk, failure_code=OUTCOME_UNKNOWN).update(
+                    status=Payment.Status.FAILED, failure_code=ABANDONED
+                )
+                counts["never_charged"] += 1
+                continue
+            _give_back(payment, found)
+        except ProviderUnavailable:
+            counts["unreachable"] += 1
+            continue
+        counts["given_back"] += 1
+    return counts
+
+
+def _give_back(payment: Payment, found) -> None:
+    Payment.objects.filter(pk=payment.pk, external_id="").update(external_id=found.external_id)
+    payment = _apply(payment, status=found.status, captured=found.captured)
+    if payment.status == Payment.Status.CAPTURED and payment.net > 0:
+        refund_payment(payment=payment, amount=payment.net, key="attempt-abandoned", reason="answer lost")
+    elif payment.status in (
+        Payment.Status.AUTHORIZED,
+        Payment.Status.PENDING,
+        Payment.Status.REQUIRES_ACTION,
+    ):
+        payment = void_payment(payment=payment)
+    Payment.objects.filter(pk=payment.pk).update(failure_code=ABANDONED)
 
 
 # --- saved payment methods ----------------------------------------------------------------------------

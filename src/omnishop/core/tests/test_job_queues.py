@@ -12,6 +12,7 @@ QUEUE_OF = {
     "omnishop.connectors.tasks.pull_orders": "delivery",
     "omnishop.connectors.tasks.reconcile_all": "delivery",
     "omnishop.connectors.tasks.work_due": "delivery",
+    "omnishop.payments.tasks.settle_unknown_attempts": "delivery",
     "omnishop.support.tasks.poll_imap": "delivery",
     "omnishop.support.tasks.resend_failed_email": "delivery",
     "omnishop.datahub.tasks.run_import_job": "imports",

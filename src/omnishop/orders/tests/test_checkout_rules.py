@@ -797,7 +797,7 @@ def test_a_duplicate_stripe_checkout_cancels_the_losing_authorisation(shop, sett
         return {"id": intent, "status": "requires_capture", "amount_received": 0}
 
     monkeypatch.setattr(stripe.PaymentIntent, "create", create)
-    monkeypatch.setattr(stripe.PaymentIntent, "cancel", lambda **kw: cancelled.append(kw["intent"]) or {})
+    monkeypatch.setattr(stripe.PaymentIntent, "cancel", lambda intent, **kw: cancelled.append(intent) or {})
     order = place(shop, {v.sku: 1}, payment=services.PaymentRequest("stripe", "pm_card"))
     assert order.replayed is True and order.status == Order.Status.PENDING_PAYMENT
     assert cancelled == ["pi_1"]

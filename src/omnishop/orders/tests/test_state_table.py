@@ -121,22 +121,17 @@ def backorder_filled(shop, order, variant):
 
 
 @pytest.fixture
-def stripe_sdk(monkeypatch, settings):
-    """Stripe's SDK at the network edge: a payment intent that waits for 3-D Secure."""
-    import stripe
+def stripe_sdk(settings):
+    """Stripe's API on 127.0.0.1 (payments/tests/stripe_fake.py): its 3-D Secure test card waits for the shopper."""
+    from omnishop.connectors.fakes.base import FakeServer
+    from omnishop.payments.tests.stripe_fake import SECRET_KEY, StripeFake
 
-    settings.OMNISHOP_STRIPE_SECRET_KEY = "sk_test_x"
+    server = FakeServer(StripeFake()).start()
+    settings.OMNISHOP_STRIPE_SECRET_KEY = SECRET_KEY
     settings.OMNISHOP_STRIPE_WEBHOOK_SECRET = "whsec_test_x"
-    monkeypatch.setattr(
-        stripe.PaymentIntent,
-        "create",
-        lambda **kw: {
-            "id": "pi_3ds",
-            "status": "requires_action",
-            "client_secret": "cs",
-            "amount_received": 0,
-        },
-    )
+    settings.OMNISHOP_STRIPE_API_BASE = server.url
+    yield server.app
+    server.stop()
 
 
 def stripe_webhook(kind: str, status: str, settings) -> None:
@@ -144,12 +139,13 @@ def stripe_webhook(kind: str, status: str, settings) -> None:
     import hmac
     import time
 
+    intent = Payment.objects.get(provider="stripe").external_id
     body = orjson.dumps(
         {
             "id": f"evt_{kind}",
             "object": "event",
             "type": kind,
-            "data": {"object": {"id": "pi_3ds", "status": status, "currency": "gbp", "amount_received": 0}},
+            "data": {"object": {"id": intent, "status": status, "currency": "gbp", "amount_received": 0}},
         }
     )
     ts = str(int(time.time()))
@@ -169,7 +165,9 @@ def _pending_paid(shop, **_):
 
 def _pending_on_hold(shop, settings, request, **_):
     request.getfixturevalue("stripe_sdk")
-    order = shop.checkout({shop.variant(stock=3): 1}, provider="stripe", card="pm_card")
+    order = shop.checkout(
+        {shop.variant(stock=3): 1}, provider="stripe", card="pm_card_authenticationRequired"
+    )
     return order, lambda: stripe_webhook("payment_intent.payment_failed", "requires_payment_method", settings)
 
 

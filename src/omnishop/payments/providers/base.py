@@ -50,6 +50,11 @@ class Provider:
         """The shopper finished the extra step (3-D Secure) or staff confirmed the transfer arrived."""
         raise NotImplementedError
 
+    def find(self, *, payment) -> ProviderResult | None:
+        """What the provider holds for this payment row when its authorisation's answer was lost (None: it
+        never acted). Only remote providers can lose an answer; in-process ones never need this."""
+        raise NotImplementedError
+
     def void(self, *, payment) -> ProviderResult:
         return ProviderResult(status="voided")
 

@@ -4,6 +4,13 @@ Keys come from settings (OMNISHOP_STRIPE_SECRET_KEY, OMNISHOP_STRIPE_WEBHOOK_SEC
 Webhooks are verified with `stripe.WebhookSignature.verify_header` (HMAC-SHA256 over timestamp + raw body, with
 a 5-minute tolerance); `payment_intent.succeeded`, `payment_intent.payment_failed`,
 `payment_intent.canceled`, `payment_intent.amount_capturable_updated` and `charge.refunded` are applied.
+
+What a failed call means decides what is kept. A card error is a decline. An error Stripe answered with a 4xx
+(bad request, bad key, rate limit, idempotency conflict) means it did not act: nothing was charged. A broken
+connection or a 5xx after the request left means it may have acted: `PaymentOutcomeUnknown`, and the payment
+is settled later by looking the intent up by its metadata (`find`). Every money-moving call carries an
+idempotency key, so the SDK's own retries (OMNISHOP_STRIPE_NETWORK_RETRIES) never charge twice.
+OMNISHOP_STRIPE_API_BASE points the SDK at another server speaking Stripe's API (stripe-mock, the tests' fake).
 """
 
 from __future__ import annotations
@@ -16,7 +23,13 @@ from django.conf import settings
 
 from omnishop.core.money import minor_units
 
-from ..errors import BadWebhookSignature, PaymentDeclined, ProviderUnavailable
+from ..errors import (
+    BadWebhookSignature,
+    InsufficientFunds,
+    PaymentDeclined,
+    PaymentOutcomeUnknown,
+    ProviderUnavailable,
+)
 from .base import Provider, ProviderResult, WebhookUpdate
 
 _STATUS = {
@@ -28,6 +41,11 @@ _STATUS = {
     "succeeded": "captured",
     "canceled": "voided",
 }
+
+
+def _decline_code(exc: stripe.CardError) -> str:
+    error = getattr(exc, "error", None)
+    return str(getattr(error, "decline_code", "") or "") if error is not None else ""
 
 
 def to_minor(amount: Decimal, currency: str) -> int:
@@ -49,15 +67,23 @@ class StripeProvider(Provider):
             raise ProviderUnavailable("Stripe is not configured (OMNISHOP_STRIPE_SECRET_KEY).")
         return key
 
-    def _call(self, fn, **params):
+    def _call(self, fn, *args, moves_money: bool = True, **params):
+        """One SDK call. `moves_money`: a failure whose outcome is unknown may have charged, captured,
+        refunded or cancelled — the caller must not assume it did not happen."""
+        key = self._key()
+        stripe.api_base = getattr(settings, "OMNISHOP_STRIPE_API_BASE", "https://api.stripe.com")
+        stripe.max_network_retries = getattr(settings, "OMNISHOP_STRIPE_NETWORK_RETRIES", 2)
         try:
-            result = fn(api_key=self._key(), **params)
+            result = fn(*args, api_key=key, **params)
             return result.to_dict() if hasattr(result, "to_dict") else result
         except stripe.CardError as exc:
-            raise PaymentDeclined(
-                exc.user_message or "The card was declined.", field="payment.token"
-            ) from None
+            declined = InsufficientFunds if _decline_code(exc) == "insufficient_funds" else PaymentDeclined
+            raise declined(exc.user_message or "The card was declined.", field="payment.token") from None
         except stripe.StripeError as exc:
+            status = getattr(exc, "http_status", None)
+            unknown = isinstance(exc, stripe.APIConnectionError) or status is None or status >= 500
+            if moves_money and unknown:
+                raise PaymentOutcomeUnknown(f"Stripe did not answer: {exc.user_message or exc}") from None
             raise ProviderUnavailable(f"Stripe: {exc.user_message or exc}") from None
 
     def authorize(self, *, payment, token: str, capture: bool) -> ProviderResult:
@@ -84,7 +110,7 @@ class StripeProvider(Provider):
     def capture(self, *, payment, amount: Decimal) -> ProviderResult:
         intent = self._call(
             stripe.PaymentIntent.capture,
-            intent=payment.external_id,
+            payment.external_id,
             amount_to_capture=to_minor(amount, payment.currency),
         )
         return ProviderResult(
@@ -92,14 +118,33 @@ class StripeProvider(Provider):
         )
 
     def confirm(self, *, payment) -> ProviderResult:
-        intent = self._call(stripe.PaymentIntent.retrieve, id=payment.external_id)
+        intent = self._call(stripe.PaymentIntent.retrieve, payment.external_id, moves_money=False)
         return ProviderResult(
             status=_STATUS.get(intent["status"], "pending"),
             captured=from_minor(intent.get("amount_received") or 0, payment.currency),
         )
 
+    def find(self, *, payment) -> ProviderResult | None:
+        """The intent created for this payment row, if Stripe has one: looked up by the `payment` metadata
+        that `authorize` sets (Stripe's search lags writes by up to a minute; callers wait that long)."""
+        found = self._call(
+            stripe.PaymentIntent.search,
+            moves_money=False,
+            query=f"metadata['payment']:'{int(payment.pk)}'",
+            limit=1,
+        )
+        data = found.get("data") or []
+        if not data:
+            return None
+        intent = data[0]
+        return ProviderResult(
+            status=_STATUS.get(intent["status"], "pending"),
+            external_id=intent["id"],
+            captured=from_minor(intent.get("amount_received") or 0, payment.currency),
+        )
+
     def void(self, *, payment) -> ProviderResult:
-        self._call(stripe.PaymentIntent.cancel, intent=payment.external_id)
+        self._call(stripe.PaymentIntent.cancel, payment.external_id)
         return ProviderResult(status="voided")
 
     def refund(self, *, payment, amount: Decimal, key: str) -> ProviderResult:
@@ -133,6 +178,7 @@ class StripeProvider(Provider):
                     external_id=obj["id"],
                     status=_STATUS.get(obj["status"]),
                     captured=from_minor(obj.get("amount_received") or 0, currency),
+                    extra={"payment": (obj.get("metadata") or {}).get("payment", "")},
                 )
             ]
         if kind == "charge.refunded" and obj.get("payment_intent"):

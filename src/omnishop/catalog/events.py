@@ -30,6 +30,7 @@ def listing_event(
             else str(listing.compare_at_price),
             "currency": listing.currency,
             "published": False if deleted else bool(listing.is_published),
+            "title": listing.title,  # the channel's own title; "" = the product's
             "deleted": deleted,
         },
     )

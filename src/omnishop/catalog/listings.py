@@ -255,7 +255,7 @@ def upsert_listing(
 
 def _announced_state(listing: ChannelListing) -> tuple:
     """What listing.changed tells channels: a change of anything else is not announced."""
-    return (listing.price, listing.compare_at_price, listing.currency, listing.is_published)
+    return (listing.price, listing.compare_at_price, listing.currency, listing.is_published, listing.title)
 
 
 def set_listings_published(*, listings: QuerySet[ChannelListing], published: bool) -> int:

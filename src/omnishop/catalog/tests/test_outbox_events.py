@@ -47,6 +47,15 @@ def test_a_price_change_is_announced_to_the_channel_and_an_unchanged_save_is_not
     assert last["data"]["published"] is True and last["data"]["product_id"] == hoodie.pk
 
 
+def test_a_change_of_the_channels_own_title_is_announced_with_it(hoodie, web_channel):
+    variant = hoodie.variants.get(sku="HOOD-M")
+    listings.upsert_listing(channel=web_channel, variant=variant, price="30.00", is_published=True)
+    listings.upsert_listing(channel=web_channel, variant=variant, title="Hoodie – organic cotton, M")
+    listings.upsert_listing(channel=web_channel, variant=variant, title="Hoodie – organic cotton, M")
+    listings.upsert_listing(channel=web_channel, variant=variant, title="")
+    assert [e.payload["title"] for e in events("listing.changed")] == ["", "Hoodie – organic cotton, M", ""]
+
+
 def test_unpublishing_and_deleting_listings_are_announced(hoodie, web_channel):
     for variant in hoodie.variants.all():
         listings.upsert_listing(channel=web_channel, variant=variant, price="30.00", is_published=True)

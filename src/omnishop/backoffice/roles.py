@@ -59,6 +59,7 @@ _STOCK_OPERATIONS = (
 )
 _PURCHASING = (
     "inventory.view_purchaseorder",
+    "inventory.view_cost",
     "inventory.add_purchaseorder",
     "inventory.change_purchaseorder",
 )
@@ -199,6 +200,7 @@ ROLES: tuple[Role, ...] = (
             *_READ_ORDERS,
             *_READ_CUSTOMERS,
             "inventory.view_purchaseorder",
+            "inventory.view_cost",
         ),
     ),
     Role(
@@ -214,6 +216,7 @@ ROLES: tuple[Role, ...] = (
             *_READ_PAYMENTS,
             *_READ_CUSTOMERS,
             "inventory.view_purchaseorder",
+            "inventory.view_cost",
             "recommendations.view_modelversion",
             "search.view_synonym",
             *SUPPORT_READ,

@@ -406,6 +406,8 @@ class PurchaseOrder(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        # Unit, landed and average costs are the buyers' data: receiving a delivery does not need them.
+        permissions = [("view_cost", "Can see purchase, landed and average stock costs")]
 
 
 class PurchaseOrderLine(models.Model):

@@ -341,10 +341,13 @@ class SuggestionOut(Schema):
     reorder_point: int
     position: int
     quantity: int
-    unit_cost: Decimal
+    unit_cost: Decimal | None = Field(
+        description="The offer's unit cost (null: the caller may not see costs)."
+    )
     currency: str
-    landed_unit_cost: Decimal = Field(
-        description="unit_cost + the offer's freight a unit + its duty % of it."
+    landed_unit_cost: Decimal | None = Field(
+        description="unit_cost + the offer's freight a unit + its duty % of it (null: the caller may not see "
+        "costs)."
     )
 
 
@@ -370,8 +373,12 @@ class PurchaseOrderIn(InputSchema):
 class PurchaseOrderReceiptOut(Schema):
     key: str
     quantity: int
-    extra_charge: Decimal = Field(description="This receipt's share of the delivery's extra charge.")
-    landed_unit_cost: Decimal = Field(description="The line's landed unit cost + extra_charge / quantity.")
+    extra_charge: Decimal | None = Field(
+        description="This receipt's share of the delivery's extra charge (null: the caller may not see costs)."
+    )
+    landed_unit_cost: Decimal | None = Field(
+        description="The line's landed unit cost + extra_charge / quantity (null: the caller may not see costs)."
+    )
     created_at: datetime
 
 
@@ -379,10 +386,13 @@ class PurchaseOrderLineOut(Schema):
     sku: str
     quantity: int
     received: int
-    unit_cost: Decimal
-    landed_unit_cost: Decimal = Field(
+    unit_cost: Decimal | None = Field(
+        description="In the order's currency (null: the caller may not see costs)."
+    )
+    landed_unit_cost: Decimal | None = Field(
         description="unit_cost + the supplier offer's freight a unit + its duty % of unit_cost, fixed when "
-        "the line was drafted; in the order's currency."
+        "the line was drafted; in the order's currency (null: the caller may not see costs, "
+        "inventory.view_cost)."
     )
     receipts: list[PurchaseOrderReceiptOut]
 

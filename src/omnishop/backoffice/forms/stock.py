@@ -296,7 +296,9 @@ class ReceivePurchaseOrderForm(OnceForm):
     """Units delivered now per open line (0 = none of it in this delivery), each shown with the landed unit
     cost it will be booked at, and the delivery's extra charge (freight, clearance…) if any."""
 
-    def __init__(self, *args, lines=(), currency: str = "", **kwargs):
+    def __init__(self, *args, lines=(), currency: str = "", with_costs: bool = True, **kwargs):
+        """`with_costs`: False for staff who may not see costs (the warehouse) — no cost shown, and no extra
+        charge asked (a freight invoice is the buyers' business)."""
         super().__init__(*args, **kwargs)
         self.skus: dict[str, str] = {}
         for line in lines:
@@ -305,12 +307,16 @@ class ReceivePurchaseOrderForm(OnceForm):
             self.fields[name] = forms.IntegerField(
                 label=_("Receive %(sku)s") % {"sku": line.variant.sku},
                 help_text=_("Lands at %(cost)s a unit (before this delivery's extra charge).")
-                % {"cost": unit_money(line.landed_unit_cost, currency)},
+                % {"cost": unit_money(line.landed_unit_cost, currency)}
+                if with_costs
+                else "",
                 min_value=0,
                 max_value=MAX_QUANTITY,
                 initial=0,
                 required=False,  # blank = none of it in this delivery
             )
+        if not with_costs:
+            return
         self.fields["extra_charge"] = forms.DecimalField(
             label=_("Extra charge for this delivery"),
             help_text=_(

@@ -606,9 +606,55 @@ def test_the_average_cost_is_shown_only_to_staff_who_may_see_purchasing(client, 
     page = client.get(url("stock-sku", "MUG"))
     assert page.status_code == 200 and "Average landed cost" not in page.content.decode()
     client.force_login(
-        staff_with("inventory.view_stocklevel", "inventory.view_purchaseorder", username="buyer")
+        staff_with("inventory.view_stocklevel", "inventory.view_purchaseorder", username="receiver")
     )
+    assert "Average landed cost" not in client.get(url("stock-sku", "MUG")).content.decode()
+    client.force_login(staff_with("inventory.view_stocklevel", "inventory.view_cost", username="buyer"))
     assert "Average landed cost" in client.get(url("stock-sku", "MUG")).content.decode()
+
+
+def test_the_warehouse_receives_a_purchase_order_without_seeing_a_cost(client, world):
+    from omnishop.conftest import ApiClient
+
+    from .test_home import staff_in
+
+    for n in range(4):  # sell the cups out: a suggestion to reorder them, at 1.20 GBP
+        world.shipped_order({world.cup: 1}, key=f"c{n}")
+    suggestions = "/inventory/replenishment/suggestions"
+    client.force_login(staff_in("store_manager"))
+    assert [(r["sku"], r["unit_cost"]) for r in ApiClient(client).get(suggestions).json()] == [
+        ("CUP", "1.2000")
+    ]
+    client.force_login(staff_in("warehouse"))
+    suggested = ApiClient(client).get(suggestions).json()
+    assert [(r["sku"], r["unit_cost"], r["landed_unit_cost"]) for r in suggested] == [("CUP", None, None)]
+    SupplierOffer.objects.filter(variant=world.mug).update(freight_per_unit=Decimal("0.30"), duty_percent=10)
+    po = make_draft(world)  # MUG lands at 3.05 GBP, CUP at 1.20 GBP
+    inventory.send_purchase_order(order=po)
+    mug = po.lines.get(variant__sku="MUG")
+    costs = ("3.05", "2.50", "1.20", "Unit cost", "Landed", "Order value", "extra charge")
+    page = client.get(url("purchase_order", po.pk))
+    assert page.status_code == 200 and "Receive a delivery" in page.content.decode()
+    assert [c for c in costs if c in page.content.decode()] == []
+    assert "extra_charge" not in page.context["receive_form"].fields
+    delivery = {"token": "dn-w", f"receive_{mug.pk}": "4", "extra_charge": "9"}
+    preview = client.post(url("purchase_order-receive", po.pk), delivery).content.decode()
+    assert "Receive 4 × MUG at main-wh (on hand goes up by 4)." in preview
+    assert [c for c in costs if c in preview] == []
+    client.post(url("purchase_order-receive", po.pk), {**delivery, "confirm": "yes"})
+    receipt = PurchaseOrderReceipt.objects.get()
+    assert (receipt.quantity, receipt.extra_charge) == (4, 0)  # an extra charge it was not asked is ignored
+    assert [c for c in costs if c in client.get(url("purchase_order", po.pk)).content.decode()] == []
+    api = ApiClient(client)
+    lines = api.get(f"/inventory/purchase-orders/{po.pk}").json()["lines"]
+    assert {(x["unit_cost"], x["landed_unit_cost"]) for x in lines} == {(None, None)}
+    (received,) = [r for x in lines for r in x["receipts"]]
+    assert (received["quantity"], received["extra_charge"], received["landed_unit_cost"]) == (4, None, None)
+    # The store manager (purchasing) sees the same order with its costs.
+    client.force_login(staff_in("store_manager"))
+    assert "3.05 GBP" in client.get(url("purchase_order", po.pk)).content.decode()
+    lines = ApiClient(client).get(f"/inventory/purchase-orders/{po.pk}").json()["lines"]
+    assert {x["sku"]: x["landed_unit_cost"] for x in lines} == {"MUG": "3.0500", "CUP": "1.2000"}
 
 
 def test_receiving_nothing_is_refused_and_a_draft_cannot_be_received(desk, world):

@@ -29,6 +29,7 @@ VIEW_ALERTS = "inventory.view_lowstockalert"
 VIEW_PO = "inventory.view_purchaseorder"
 ADD_PO = "inventory.add_purchaseorder"
 CHANGE_PO = "inventory.change_purchaseorder"
+VIEW_COST = "inventory.view_cost"  # unit, landed and average costs: the buyers' data
 VIEW_RETURNS = "orders.view_returnrequest"
 CHANGE_ORDERS = "orders.change_order"
 

@@ -19,7 +19,7 @@ from omnishop.inventory.models import LowStockAlert, StockLevel, StockMovement
 from ..forms.stock import AdjustStockForm, ReceiveStockForm, SkuSearchForm
 from ..forms.stock import locations as active_locations
 from .common import actor, confirmed, denied, desk, staff_view
-from .stock_common import MOVE_STOCK, VIEW_ALERTS, VIEW_PO, VIEW_STOCK, once
+from .stock_common import MOVE_STOCK, VIEW_ALERTS, VIEW_COST, VIEW_PO, VIEW_STOCK, once
 
 
 @staff_view(VIEW_STOCK)
@@ -64,7 +64,7 @@ def sku_page(request: HttpRequest, sku: str) -> HttpResponse:
     levels = {s.location_id: s for s in all_levels}
     rows = [{"location": x, "level": levels.pop(x.pk, None)} for x in active_locations()]
     rows += [{"location": s.location, "level": s} for s in levels.values()]  # inactive locations with stock
-    show_costs = request.user.has_perm(VIEW_PO)  # costs are the buyers' data
+    show_costs = request.user.has_perm(VIEW_COST)
     if show_costs:
         valuations = inventory.valuations_of((variant.pk, row["location"].pk) for row in rows)
         for row in rows:

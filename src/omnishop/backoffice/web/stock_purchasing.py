@@ -20,7 +20,7 @@ from omnishop.inventory.models import PurchaseOrder, PurchaseOrderReceipt
 
 from ..forms.stock import DraftQuantitiesForm, PurchaseOrderForm, ReceivePurchaseOrderForm, ReplenishForm
 from .common import actor, confirmed, denied, desk, staff_view
-from .stock_common import ADD_PO, CHANGE_PO, VIEW_PO, once, refuse, run
+from .stock_common import ADD_PO, CHANGE_PO, VIEW_COST, VIEW_PO, once, refuse, run
 
 
 @staff_view(VIEW_PO)
@@ -85,6 +85,7 @@ def suggestions(request: HttpRequest) -> HttpResponse:
                 for s in rows or []
             ],
             "can_add": request.user.has_perm(ADD_PO),
+            "show_costs": request.user.has_perm(VIEW_COST),
         },
         title=_("Replenishment suggestions"),
         status=status,
@@ -170,7 +171,9 @@ def order_page(request: HttpRequest, pk: int) -> HttpResponse:
 def _order_page(request: HttpRequest, order: PurchaseOrder, status: int = 200, **extra) -> HttpResponse:
     lines = _lines(order)
     can_change = request.user.has_perm(CHANGE_PO)
+    show_costs = request.user.has_perm(VIEW_COST)
     context = {
+        "show_costs": show_costs,
         "order": order,
         "lines": lines,
         "total": money(
@@ -193,7 +196,7 @@ def _order_page(request: HttpRequest, order: PurchaseOrder, status: int = 200, *
     if can_change and order.status in receivable:
         open_lines = [x["line"] for x in lines if x["open"]]
         context["receive_form"] = extra.get("receive_form") or ReceivePurchaseOrderForm(
-            lines=open_lines, currency=order.currency
+            lines=open_lines, currency=order.currency, with_costs=show_costs
         )
     # A refused form the order's state no longer offers (received while a draft, edited once sent): its
     # reason is shown above the page instead.
@@ -265,8 +268,12 @@ def order_receive(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method != "POST":
         return _back(order)
     # Every line parses (not only the open ones), so a repeated post still reads the same delivery.
+    show_costs = request.user.has_perm(VIEW_COST)
     form = ReceivePurchaseOrderForm(
-        request.POST, lines=list(order.lines.select_related("variant")), currency=order.currency
+        request.POST,
+        lines=list(order.lines.select_related("variant")),
+        currency=order.currency,
+        with_costs=show_costs,
     )
     if not form.is_valid():
         return _order_page(request, order, status=400, receive_form=form)
@@ -282,6 +289,9 @@ def order_receive(request: HttpRequest, pk: int) -> HttpResponse:
                 "loc": order.location.code,
                 "cost": unit_money(landed[sku], order.currency),
             }
+            if show_costs
+            else _("Receive %(qty)s × %(sku)s at %(loc)s (on hand goes up by %(qty)s).")
+            % {"qty": qty, "sku": sku, "loc": order.location.code}
             for sku, qty in received
         ]
         if extra_charge:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from django.http import HttpRequest
 
 from omnishop.auth import staff
@@ -28,7 +30,8 @@ CHANGE = [staff("inventory.change_purchaseorder")]
 ADD = [staff("inventory.add_purchaseorder")]
 
 
-def order_out(po: PurchaseOrder) -> dict:
+def order_out(po: PurchaseOrder, *, costs: bool = True) -> dict:
+    """`costs`: False for a caller without inventory.view_cost (the warehouse) — every cost is null."""
     return {
         "id": po.pk,
         "number": po.number,
@@ -45,14 +48,14 @@ def order_out(po: PurchaseOrder) -> dict:
                 "sku": x.variant.sku,
                 "quantity": x.quantity,
                 "received": x.received,
-                "unit_cost": x.unit_cost,
-                "landed_unit_cost": x.landed_unit_cost,
+                "unit_cost": x.unit_cost if costs else None,
+                "landed_unit_cost": x.landed_unit_cost if costs else None,
                 "receipts": [
                     {
                         "key": r.key,
                         "quantity": r.quantity,
-                        "extra_charge": r.extra_charge,
-                        "landed_unit_cost": r.landed_unit_cost,
+                        "extra_charge": r.extra_charge if costs else None,
+                        "landed_unit_cost": r.landed_unit_cost if costs else None,
                         "created_at": r.created_at,
                     }
                     for r in x.receipts.all()
@@ -61,6 +64,11 @@ def order_out(po: PurchaseOrder) -> dict:
             for x in po.lines.select_related("variant").prefetch_related("receipts")
         ],
     }
+
+
+def _costs(request: HttpRequest) -> bool:
+    """Unit, landed and average costs are the buyers' data: the warehouse receives without them."""
+    return request.auth.user.has_perm("inventory.view_cost")
 
 
 def _order(pk: int) -> PurchaseOrder:
@@ -76,9 +84,12 @@ def suggestions(
 ):
     """What to reorder now, from sales velocity over the window, lead time and safety stock."""
     where = services.location_by_code(location) if location else None
-    return services.suggest_replenishment(
+    found = services.suggest_replenishment(
         location=where, window_days=window_days, service_level=service_level
     )
+    if _costs(request):
+        return found
+    return [dataclasses.replace(s, unit_cost=None, landed_unit_cost=None) for s in found]
 
 
 @router.post("/replenishment/run", response={201: list[PurchaseOrderOut], **ERRORS}, auth=ADD)
@@ -93,7 +104,7 @@ def run_replenishment(request: HttpRequest, body: ReplenishIn, idempotency_key: 
             service_level=body.service_level,
             actor=actor(request),
         )
-        return [order_out(_order(o.pk)) for o in orders]
+        return [order_out(_order(o.pk), costs=_costs(request)) for o in orders]
 
     return idempotent(request, idempotency_key, 201, build, schema=list[PurchaseOrderOut])
 
@@ -113,7 +124,10 @@ def list_orders(
         if value:
             qs = qs.filter(**{lookup: value})
     page = paginate(qs, cursor=cursor, limit=limit, ordering=ordering, allowed=("id", "created_at"))
-    return {"items": [order_out(o) for o in page.items], "next_cursor": page.next_cursor}
+    return {
+        "items": [order_out(o, costs=_costs(request)) for o in page.items],
+        "next_cursor": page.next_cursor,
+    }
 
 
 @router.post("/purchase-orders", response={201: PurchaseOrderOut, **ERRORS}, auth=ADD)
@@ -129,26 +143,26 @@ def create_order(request: HttpRequest, body: PurchaseOrderIn, idempotency_key: s
             note=body.note,
             actor=actor(request),
         )
-        return order_out(_order(order.pk))
+        return order_out(_order(order.pk), costs=_costs(request))
 
     return idempotent(request, idempotency_key, 201, build, schema=PurchaseOrderOut)
 
 
 @router.get("/purchase-orders/{int:order_id}", response={200: PurchaseOrderOut, **ERRORS}, auth=VIEW)
 def get_order(request: HttpRequest, order_id: Id):
-    return order_out(_order(order_id))
+    return order_out(_order(order_id), costs=_costs(request))
 
 
 @router.post("/purchase-orders/{int:order_id}/send", response={200: PurchaseOrderOut, **ERRORS}, auth=CHANGE)
 def send_order(request: HttpRequest, order_id: Id):
-    return order_out(services.send_purchase_order(order=_order(order_id)))
+    return order_out(services.send_purchase_order(order=_order(order_id)), costs=_costs(request))
 
 
 @router.post(
     "/purchase-orders/{int:order_id}/cancel", response={200: PurchaseOrderOut, **ERRORS}, auth=CHANGE
 )
 def cancel_order(request: HttpRequest, order_id: Id):
-    return order_out(services.cancel_purchase_order(order=_order(order_id)))
+    return order_out(services.cancel_purchase_order(order=_order(order_id)), costs=_costs(request))
 
 
 @router.post(
@@ -163,4 +177,4 @@ def receive_order(request: HttpRequest, order_id: Id, body: ReceiveIn):
         extra_charge=body.extra_charge,
         actor=actor(request),
     )
-    return order_out(_order(order.pk))
+    return order_out(_order(order.pk), costs=_costs(request))

@@ -157,7 +157,7 @@ def list_stock(
     page = paginate(
         qs, cursor=cursor, limit=limit, ordering=ordering, allowed=("id", "updated_at", "on_hand")
     )
-    if request.auth.user.has_perm("inventory.view_purchaseorder"):  # costs are the buyers' data
+    if request.auth.user.has_perm("inventory.view_cost"):  # costs are the buyers' data
         valuations = services.valuations_of((x.variant_id, x.location_id) for x in page.items)
         for level in page.items:
             level.valuation = valuations.get((level.variant_id, level.location_id))

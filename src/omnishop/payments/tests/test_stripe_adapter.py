@@ -229,3 +229,27 @@ def test_a_webhook_naming_a_row_that_already_has_an_intent_is_not_adopted(web_ch
     )
     payment.refresh_from_db()
     assert payment.external_id != "pi_other"
+
+
+def test_the_settlement_reads_its_attempts_through_a_partial_index_on_postgresql(web_channel):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("plans are PostgreSQL's")
+    for i in range(3):
+        services.record_failed_attempt(
+            channel=web_channel,
+            reference=f"ORD-{i}",
+            provider="test_card",
+            amount=Decimal("1"),
+            currency="GBP",
+            failure_code="card_declined",
+        )
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+    waiting = Payment.objects.filter(failure_code=services.OUTCOME_UNKNOWN, created_at__lte=later())
+    assert "payment_outcome_unknown" in waiting.explain()
+    assert (
+        "payment_to_capture" in Payment.objects.filter(status="authorized").order_by("created_at").explain()
+    )
+    assert "payment_failed" in Payment.objects.filter(status="failed").order_by("-updated_at").explain()

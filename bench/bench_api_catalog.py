@@ -34,8 +34,10 @@ from bench.harness import ROOT, BenchContext, median, percentile
 from bench.worker import serve, stop
 
 DB_NAME = "omnishop_bench_catalog"
-CONNECTIONS = (1, 8, 32)
-REPEATS = 3
+SMOKE = os.environ.get("BENCH_CATALOG_SMOKE", "") == "1"
+CONNECTIONS = (8,) if SMOKE else (1, 8, 32)
+REPEATS = 1 if SMOKE else 3
+WORKERS = 2
 
 LUA = r"""
 local paths = {%(paths)s}
@@ -131,6 +133,8 @@ def _env(database_url: str, var_dir: Path) -> dict:
         "PYTHONPATH": f"{ROOT / 'src'}:{ROOT}",
         "LOG_LEVEL": "ERROR",
         "OMNISHOP_HTTP_CACHE_VERSION_TTL": "86400",  # no ETag expires mid-run (the sample's are the server's)
+        # Off for the sample (its statements are a miss's) and the cold server; the warm server turns it on.
+        "OMNISHOP_STOREFRONT_RESPONSE_CACHE_BYTES": "0",
     }
 
 
@@ -205,6 +209,28 @@ def _check_revalidated(port: int, items: list[dict]) -> None:
             raise RuntimeError(f"{item['path']} answered {status}, not 304, to its ETag {item['etag']}")
 
 
+def _prime(port: int, script: Path, requests: int, limit_s: float = 60) -> None:
+    """Fill the workers' response caches: `requests` rotating requests (or `limit_s` seconds) at 8 clients."""
+    sent, deadline = 0, time.monotonic() + limit_s
+    while sent < requests and time.monotonic() < deadline:
+        sent += _wrk(port, script, 8, 3)["requests"]
+
+
+def _bodies(port: int, items: list[dict]) -> dict[str, bytes]:
+    import http.client
+
+    bodies = {}
+    for item in items:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("GET", item["path"])
+        response = conn.getresponse()
+        bodies[item["path"]] = response.read()
+        conn.close()
+        if response.status != 200:
+            raise RuntimeError(f"{item['path']} answered {response.status}")
+    return bodies
+
+
 def _baseline(database_url: str, requests: list[list], seconds: float, threads: int = 8) -> dict:
     """Replay each request's statements (prepared, as the app sends them) from `threads` connections."""
     import psycopg
@@ -268,40 +294,61 @@ def main(ctx: BenchContext) -> None:
         f"catalog: {fixture}; rotating over {len(sample['list'])} pages and {len(sample['detail'])} products"
     )
 
-    port = _free_port()
-    server = serve(env, port)
-    postgres = _postgres_pids(database_url)
-    # CPU per request of each party: the figure that does not depend on what else the machine is doing.
-    cpu_of = {
-        "server": lambda: _children(server_pid(server)),
-        "db": lambda: postgres + _children(postgres[0]),
-    }
-    if not postgres:
-        del cpu_of["db"]
     http: dict[tuple[str, str], dict[int, list[dict]]] = {}
-    try:
-        for kind in ("list", "detail"):
-            for mode in ("cold", "revalidated"):
-                script = work / f"{kind}-{mode}.lua"
-                paths = ", ".join(json.dumps(item["path"]) for item in sample[kind])
-                etags = ", ".join(json.dumps(item["etag"]) for item in sample[kind]) if mode != "cold" else ""
-                script.write_text(LUA % {"paths": paths, "etags": etags})
-                if mode == "revalidated":
-                    _check_revalidated(port, sample[kind])
-                _wrk(port, script, 8, 2)  # warm both workers' connections and prepared statements
-                http[kind, mode] = {
-                    connections: [_wrk(port, script, connections, seconds, cpu_of) for _ in range(REPEATS)]
-                    for connections in CONNECTIONS
-                }
-                if mode == "revalidated":
-                    _check_revalidated(port, sample[kind])
-    finally:
-        stop(server)
+    cold_bodies: dict[str, dict[str, bytes]] = {}
+    hit_rate: dict[str, float] = {}
+    for modes, cache_bytes in ((("cold", "revalidated"), "0"), (("warm",), str(32 * 1024 * 1024))):
+        port = _free_port()
+        server = serve({**env, "OMNISHOP_STOREFRONT_RESPONSE_CACHE_BYTES": cache_bytes}, port, WORKERS)
+        postgres = _postgres_pids(database_url)
+        # CPU per request of each party: the figure that does not depend on what else the machine is doing.
+        cpu_of = {
+            "server": lambda server=server: _children(server_pid(server)),
+            "db": lambda postgres=postgres: postgres + _children(postgres[0]),
+        }
+        if not postgres:
+            del cpu_of["db"]
+        try:
+            for kind in ("list", "detail"):
+                if "cold" in modes:
+                    cold_bodies[kind] = _bodies(port, sample[kind])
+                for mode in modes:
+                    script = work / f"{kind}-{mode}.lua"
+                    paths = ", ".join(json.dumps(item["path"]) for item in sample[kind])
+                    etags = (
+                        ", ".join(json.dumps(item["etag"]) for item in sample[kind])
+                        if mode == "revalidated"
+                        else ""
+                    )
+                    script.write_text(LUA % {"paths": paths, "etags": etags})
+                    if mode == "revalidated":
+                        _check_revalidated(port, sample[kind])
+                    _wrk(port, script, 8, 2)  # warm both workers' connections and prepared statements
+                    if mode == "warm":
+                        _prime(port, script, 3 * WORKERS * len(sample[kind]))
+                    http[kind, mode] = {
+                        connections: [
+                            _wrk(port, script, connections, seconds, cpu_of) for _ in range(REPEATS)
+                        ]
+                        for connections in CONNECTIONS
+                    }
+                    if mode == "revalidated":
+                        _check_revalidated(port, sample[kind])
+                    if mode == "warm":
+                        if _bodies(port, sample[kind]) != cold_bodies[kind]:
+                            raise RuntimeError(
+                                f"{kind}: a body from the response cache differs from a miss's"
+                            )
+                        # Timed requests only; every miss a worker could still have is counted as one.
+                        total = sum(r["requests"] for runs in http[kind, mode].values() for r in runs)
+                        hit_rate[kind] = max(0.0, 1 - len(sample[kind]) * WORKERS / total)
+        finally:
+            stop(server)
 
     load = os.getloadavg()[1]
     notes = (
         f"load average {load:.1f} on the machine during the run (other work shares the cores); "
-        f"omnishop serve: gunicorn 2 sync workers, lean storefront WSGI path; wrk on the same "
+        f"omnishop serve: gunicorn {WORKERS} sync workers, lean storefront WSGI path; wrk on the same "
         f"{os.cpu_count()}-core machine; {REPEATS}×{seconds}s per case, median; catalog {fixture['products']} "
         f"products / {fixture['variants']} variants / 3 channels; rotating over "
     )
@@ -322,6 +369,7 @@ def main(ctx: BenchContext) -> None:
         for mode, key, baseline_what in (
             ("cold", "statements", what),
             ("revalidated", "revalidation", "a revalidation answered 304: the catalogue version statement"),
+            ("warm", "revalidation", "a response-cache hit: the catalogue version statement"),
         ):
             requests = [[(sql, params) for sql, params in item[key]] for item in sample[kind]]
             runs = [_baseline(database_url, requests, max(3, seconds // 2)) for _ in range(REPEATS)]
@@ -337,7 +385,7 @@ def main(ctx: BenchContext) -> None:
                 errors = sum(
                     r["connect"] + r["read"] + r["write"] + r["timeout"] + r["status"] for r in results
                 )
-                suffix = "" if mode == "cold" else "-revalidated"
+                suffix = "" if mode == "cold" else f"-{mode}"
                 case = {
                     "case": f"{connections}-client{'s' if connections > 1 else ''}{suffix}",
                     "unit": "requests/s",
@@ -354,10 +402,15 @@ def main(ctx: BenchContext) -> None:
                     "baseline": baseline,
                     "notes": notes
                     + f"{len(sample[kind])} paths"
-                    + (
-                        "" if mode == "cold" else "; each with If-None-Match: its current ETag (304, no body)"
-                    ),
+                    + {
+                        "cold": "; response cache off: every request renders",
+                        "revalidated": "; each with If-None-Match: its current ETag (304, no body)",
+                        "warm": "; no validator, response cache on (32 MiB per worker): a hit answers the kept "
+                        "body after the version statement",
+                    }[mode],
                 }
+                if mode == "warm":
+                    case["hit_rate_at_least"] = round(hit_rate[kind], 4)
                 cases.append(case)
         ctx.report(benchmark, cases)
     shutil.rmtree(work, ignore_errors=True)

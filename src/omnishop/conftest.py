@@ -67,6 +67,16 @@ class ApiClient:
         return self.client.delete(f"/api/v1{path}", headers=self._headers(headers))
 
 
+@pytest.fixture(autouse=True)
+def _fresh_storefront_response_cache():
+    """Each test starts with an empty storefront response cache (ADR 0043): a body kept by an earlier test
+    must not answer a later one whose rolled-back ids and frozen clocks happen to give the same version."""
+    from omnishop.storefront import response_cache
+
+    response_cache.clear()
+    yield
+
+
 @pytest.fixture
 def api() -> ApiClient:
     return ApiClient()

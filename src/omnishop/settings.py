@@ -406,6 +406,11 @@ OMNISHOP_HTTP_CACHE_STALE_WHILE_REVALIDATE = int(
     os.environ.get("OMNISHOP_HTTP_CACHE_STALE_WHILE_REVALIDATE", "300")
 )
 OMNISHOP_HTTP_CACHE_VERSION_TTL = int(os.environ.get("OMNISHOP_HTTP_CACHE_VERSION_TTL", "300"))
+# The storefront API keeps rendered list and detail bodies per process, keyed by the catalogue version
+# (storefront/response_cache.py, ADR 0043): at most this many bytes per worker; 0 turns it off.
+OMNISHOP_STOREFRONT_RESPONSE_CACHE_BYTES = int(
+    os.environ.get("OMNISHOP_STOREFRONT_RESPONSE_CACHE_BYTES", str(32 * 1024 * 1024))
+)
 
 # --- back-office: a refund above this amount (in the order's currency) also needs the finance role's
 # permission payments.change_refund (backoffice/web/orders_money.py).

@@ -49,6 +49,7 @@ CLEAR = [
     "orders_orderevent",
     "orders_orderline",
     "orders_order",
+    "datahub_aliasstockcount",
     "datahub_quarantinedrow",
     "datahub_matchcandidate",
     "datahub_stagedtransactionline",

@@ -408,3 +408,32 @@ class SkuAlias(models.Model):
 
     def __str__(self) -> str:
         return f"{self.external_sku} → variant {self.variant_id} ({self.how})"
+
+
+class AliasStockCount(models.Model):
+    """A stock count a channel stated for one of its SKUs that reached a catalogue variant through an
+    alias: the last count per (SKU, location) and the sum of the corrections it booked there. What an
+    undo of the merge behind the alias needs to give the count back to the channel's own variant — a
+    count equal to the books books nothing, so the stock ledger alone cannot tell (docs/datahub.md)."""
+
+    channel = models.ForeignKey(
+        "channels.Channel", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    source = models.CharField(max_length=80)
+    external_sku = models.CharField(max_length=64)
+    variant = models.ForeignKey("catalog.Variant", on_delete=models.CASCADE, related_name="+")
+    location = models.ForeignKey("inventory.StockLocation", on_delete=models.CASCADE, related_name="+")
+    on_hand = models.IntegerField(help_text="The last count the channel stated.")
+    booked = models.IntegerField(default=0, help_text="Sum of the corrections its counts booked.")
+    job = models.ForeignKey(ImportJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "external_sku", "variant", "location"], name="datahub_alias_count_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.external_sku}@{self.location_id}: {self.on_hand}"

@@ -22,7 +22,14 @@ from omnishop.catalog.models import Category, ChannelListing, Product, ProductIm
 from omnishop.core.errors import ValidationFailed
 
 from .errors import MergeAlreadyUndone, MergeNotUndoable, ProductMergeNotFound
-from .models import ImportedRecord, MatchCandidate, ProductMerge, SkuAlias
+from .models import (
+    AliasStockCount,
+    ImportedRecord,
+    MatchCandidate,
+    ProductMerge,
+    SkuAlias,
+    StagedTransactionLine,
+)
 from .targets.product_match import fill_missing
 from .targets.variant_match import option_key
 
@@ -311,16 +318,93 @@ def _unfold(entry: dict, *, keep: Product, other: Product, merge: ProductMerge) 
         Variant.objects.filter(pk=own.pk).update(created_at=datetime.fromisoformat(created_at))
     ChannelListing.objects.filter(pk__in=entry.get("listings", []), variant=kept).update(variant_id=own.pk)
     if "aliases" in entry:
-        SkuAlias.objects.filter(pk__in=entry["aliases"]).delete()
+        aliases = SkuAlias.objects.filter(pk__in=entry["aliases"])
+        scopes = [{"channel_id": c} for c in sorted(set(aliases.values_list("channel_id", flat=True)))]
+        aliases.delete()
         ImportedRecord.objects.filter(pk__in=entry.get("records", [])).update(object_id=own.pk)
     else:  # an import-time match: the alias and the ledger entry the products target wrote
         scope = {"channel_id": entry["channel"]} if entry.get("channel") else {"channel__isnull": True}
+        scopes = [scope if entry.get("channel") else {**scope, "source__in": merge.sources}]
         SkuAlias.objects.filter(
             **scope, external_sku=entry["sku"], variant=kept, how=SkuAlias.How.OPTION_VALUES
         ).delete()
         ImportedRecord.objects.filter(
             source__in=merge.sources, entity="row", natural_key=f"variant:{entry['sku']}", object_id=kept.pk
         ).update(object_id=own.pk)
+    for scope in scopes:
+        _give_back_bookings(scope, sku=entry["sku"], kept=kept, own=own, merge=merge)
+
+
+def _give_back_bookings(scope: dict, *, sku: str, kept: Variant, own: Variant, merge: ProductMerge) -> None:
+    """What the channel's order and stock imports booked on the kept variant through the alias goes to
+    its own variant, as if the alias had never been: its staged lines and the past orders built from them
+    (the orders context writes a timeline entry per order, which brings the rollups along), and its stock
+    counts — the kept variant's corrections are reversed, the own variant receives the last count — each
+    as a new movement, so on hand stays the sum of the ledger."""
+    from omnishop.channels.models import Channel
+    from omnishop.core.errors import DomainError
+    from omnishop.inventory.services import adjust_stock
+    from omnishop.orders.services import history
+
+    actor = f"datahub:product-merge:{merge.pk}"
+    message = f"Undo of product merge #{merge.pk}: the channel's SKU {sku} names its own variant again."
+    staged = StagedTransactionLine.objects.filter(**scope, sku=sku, variant_id=kept.pk)
+    documents = set(staged.values_list("source", "document_no"))
+    if documents:
+        # A document with this SKU and another naming the kept variant became one order line of both.
+        shared = StagedTransactionLine.objects.filter(
+            source__in={s for s, _d in documents},
+            document_no__in={d for _s, d in documents},
+            variant_id=kept.pk,
+        ).exclude(sku=sku)
+        if any((s, d) in documents for s, d in shared.values_list("source", "document_no")):
+            raise MergeNotUndoable(
+                f"An order of the channel has {sku} and {kept.sku} in one line; it cannot be split.",
+                field="merge_id",
+            )
+        staged.update(variant_id=own.pk)
+    channel_id = scope.get("channel_id")
+    if channel_id is not None:
+        try:
+            history.move_past_lines(
+                channel=Channel.objects.get(pk=channel_id),
+                sku=sku,
+                from_variant_id=kept.pk,
+                to_variant_id=own.pk,
+                actor=actor,
+                message=message,
+            )
+        except DomainError as exc:
+            raise MergeNotUndoable(exc.message, field="merge_id") from exc
+    for count in AliasStockCount.objects.filter(**scope, external_sku=sku, variant=kept).select_related(
+        "location"
+    ):
+        try:
+            if count.booked:
+                adjust_stock(
+                    variant=kept,
+                    location=count.location,
+                    delta=-count.booked,
+                    reason_code="correction",
+                    note=message,
+                    actor=actor,
+                )
+            if count.on_hand:
+                adjust_stock(
+                    variant=own,
+                    location=count.location,
+                    delta=count.on_hand,
+                    reason_code="correction",
+                    note=message,
+                    actor=actor,
+                )
+        except DomainError as exc:
+            raise MergeNotUndoable(
+                f"The stock the channel counted for {sku} at {count.location.code} cannot go back: "
+                f"{exc.message}",
+                field="merge_id",
+            ) from exc
+        count.delete()
 
 
 def _restore_filled(product: Product, filled: dict) -> list[str]:

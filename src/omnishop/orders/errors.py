@@ -80,3 +80,8 @@ class AmountTooLarge(ValidationFailed):
 class CreditExceedsPaid(Conflict):
     code = "credit_exceeds_paid"
     default_message = "The credit is more than what was paid for the order and not yet given back."
+
+
+class LinesNotMovable(Conflict):
+    code = "lines_not_movable"
+    default_message = "These order lines cannot move to that variant."

@@ -2,12 +2,14 @@
 of a SKU are on hand at a location. The inventory context owns stock; the data hub turns the stated
 quantity into the difference from the books and books it with `adjust_stock` (reason "correction"), so
 the ledger explains every change and a re-import of the same counts is a no-op. A SKU the catalogue lacks
-is looked up among the channel's SKU aliases (`variant_match`)."""
+is looked up among the channel's SKU aliases (`variant_match`); a count booked through an alias is also
+kept per (SKU, location) in `AliasStockCount`, so undoing the merge behind the alias can give it back."""
 
 from __future__ import annotations
 
 from omnishop.core.errors import DomainError
 
+from ..models import AliasStockCount
 from .base import IMPORTED, QUARANTINED, UNCHANGED, UPDATED, Prepared, Result, Target
 from .variant_match import aliased_variant_ids
 
@@ -32,6 +34,8 @@ class StockLevelsTarget(Target):
             loc.code: loc for loc in StockLocation.objects.filter(code__in={r.data["location"] for r in rows})
         }
         results = []
+        # Counts that came through an alias: (SKU, variant, location) -> [last count taken, booked]
+        through_alias: dict[tuple, list] = {}
         for row in rows:
             data = row.data
             variant, location = variants.get(data["sku"]), locations.get(data["location"])
@@ -54,7 +58,12 @@ class StockLevelsTarget(Target):
             level = StockLevel.objects.filter(variant=variant, location=location).first()
             on_hand = level.on_hand if level else 0
             delta = data["on_hand"] - on_hand
+            counted = None
+            if data["sku"] in aliased:
+                counted = through_alias.setdefault((data["sku"], variant.pk, location.pk), [None, 0])
             if delta == 0:
+                if counted is not None:
+                    counted[0] = data["on_hand"]
                 results.append(Result(UNCHANGED if level else IMPORTED))
                 continue
             try:
@@ -71,6 +80,31 @@ class StockLevelsTarget(Target):
                     Result(QUARANTINED, [{"field": "on_hand", "code": exc.code, "message": exc.message}])
                 )
                 continue
+            if counted is not None:
+                counted[0], counted[1] = data["on_hand"], counted[1] + delta
             self.entity_counts["stock_adjustments"] += 1
             results.append(Result(UPDATED if level else IMPORTED))
+        self.remember_alias_counts(through_alias)
         return results
+
+    def remember_alias_counts(self, counts: dict[tuple, list]) -> None:
+        """Keep the last count and the sum of corrections per (channel SKU, variant, location)."""
+        if not counts:
+            return
+        stored = {
+            (c.external_sku, c.variant_id, c.location_id): c
+            for c in AliasStockCount.objects.filter(
+                source=self.source, external_sku__in={sku for sku, _v, _l in counts}
+            )
+        }
+        for (sku, variant_id, location_id), (on_hand, booked) in counts.items():
+            count = stored.get((sku, variant_id, location_id))
+            if on_hand is None:  # its counts were refused (quarantined): nothing taken
+                continue
+            if count is None:
+                count = AliasStockCount(
+                    channel=self.channel, source=self.source, external_sku=sku, variant_id=variant_id,
+                    location_id=location_id, on_hand=0,
+                )  # fmt: skip
+            count.on_hand, count.booked, count.job = on_hand, count.booked + booked, self.job
+            count.save()

@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
+from omnishop.backoffice.analytics import rollups
+from omnishop.backoffice.tests.test_analytics_rollups import rollup_totals
 from omnishop.catalog.models import ChannelListing, Product, Variant
 from omnishop.datahub import product_merges, profiles, services
-from omnishop.datahub.errors import InvalidSkuMap
+from omnishop.datahub.errors import InvalidSkuMap, MergeNotUndoable
 from omnishop.datahub.models import (
     ImportJob,
     MatchCandidate,
@@ -25,8 +27,9 @@ from omnishop.datahub.models import (
     SkuAlias,
     StagedTransactionLine,
 )
-from omnishop.inventory.models import StockLevel
-from omnishop.inventory.services import create_location
+from omnishop.inventory.models import StockLevel, StockMovement
+from omnishop.inventory.services import adjust_stock, create_location
+from omnishop.orders.models import Order, OrderLine, ReturnLine
 
 from .test_product_matching import catalog_rows
 from .test_woocommerce_wxr import item, wxr
@@ -569,6 +572,9 @@ def test_accepting_a_candidate_folds_variants_with_the_same_options_unless_unsaf
     product_merges.undo_product_merge(merge=merge)
     assert catalog_rows() == before  # the folded variants are the very rows again, with their listings
     assert not SkuAlias.objects.exists()
+    # … and the order the fork imported through the alias names the fork's variant again.
+    assert StagedTransactionLine.objects.get(source="online_retail@fork").variant.sku == "FH-RED-LOGO"
+    assert OrderLine.objects.get(order__channel=fork).variant.sku == "FH-RED-LOGO"
 
 
 def test_undoing_a_merge_keeps_what_the_sku_map_decided(run_import, channels):
@@ -590,3 +596,109 @@ def test_undoing_a_merge_keeps_what_the_sku_map_decided(run_import, channels):
     for catalog_sku in MAP_ENTRIES.values():
         assert ChannelListing.objects.filter(channel=fork, variant__sku=catalog_sku).exists()
     assert Variant.objects.count() == 4
+
+
+FORK_ORDERS = (
+    b"InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\r\n"
+    b"536365,FH-RED-LOGO,HOODIE RED LOGO,2,2011-01-05 10:00:00,44,17850,United Kingdom\r\n"
+    b"536365,FH-BLUE-NOLOGO,HOODIE BLUE NO LOGO,1,2011-01-05 10:00:00,41,17850,United Kingdom\r\n"
+    b"536366,FORK-CAP,CAP,3,2011-01-06 11:00:00,14,17850,United Kingdom\r\n"
+    b"C536367,FORK-CAP,CAP,-1,2011-01-07 12:00:00,14,17850,United Kingdom\r\n"
+)
+FORK_COUNTS = b"sku,location,on_hand\r\nFH-RED-LOGO,fork-store,6\r\nFH-RED-NOLOGO,fork-store,3\r\n"
+
+
+def stock_books() -> dict[str, tuple[int, int]]:
+    """SKU -> (on hand at fork-store, sum of its ledger there): the two must agree."""
+    books = {}
+    for level in StockLevel.objects.filter(location__code="fork-store").select_related("variant"):
+        moved = StockMovement.objects.filter(variant=level.variant, location=level.location)
+        books[level.variant.sku] = (level.on_hand, sum(moved.values_list("quantity", flat=True)))
+    return books
+
+
+def test_undoing_a_merge_gives_the_channels_orders_and_stock_counts_back_to_its_own_variants(
+    run_import, channels
+):
+    """Issue 15: orders and stock counts the fork imported through an alias (its SKU for the shop's
+    variant) follow the fork's own variant when the merge is undone — as if it had never been merged."""
+    woo, fork = channels
+    run_import("woocommerce_products", WOO, name="woo.csv", channel=woo)
+    location = create_location(code="fork-store", name="Fork store", kind="retail_store")
+    red_logo, red_nologo = (Variant.objects.get(sku=f"woo-hoodie-red-{s}") for s in ("logo", "nologo"))
+    adjust_stock(variant=red_logo, location=location, delta=10, reason_code="correction")
+    adjust_stock(variant=red_nologo, location=location, delta=3, reason_code="correction")
+    run_import("woocommerce_products", FORK, name="fork.csv", channel=fork)
+    assert run_import("online_retail", FORK_ORDERS, name="orders.csv", channel=fork).quarantined == 0
+    # The fork counts 6 red/logo (the shop's 10 become 6) and 3 red/no logo (already so: no movement).
+    assert run_import("stock_levels", FORK_COUNTS, name="counts.csv", channel=fork).quarantined == 0
+    assert stock_books()["woo-hoodie-red-logo"] == (6, 6)
+    fork_orders = Order.objects.filter(channel=fork)
+    assert set(OrderLine.objects.filter(order__in=fork_orders).values_list("variant__sku", flat=True)) == {
+        "woo-hoodie-red-logo",
+        "FH-BLUE-NOLOGO",
+        "woo-cap",
+    }
+    totals = sorted(fork_orders.values_list("number", "total"))
+
+    for merge in ProductMerge.objects.filter(undone_at__isnull=True):
+        product_merges.undo_product_merge(merge=merge)
+
+    # Order lines and staged lines name the fork's own variants; the orders' totals do not move.
+    assert sorted(
+        OrderLine.objects.filter(order__in=fork_orders).values_list(
+            "order__external_id", "sku", "variant__sku"
+        )
+    ) == [
+        ("536365", "FH-BLUE-NOLOGO", "FH-BLUE-NOLOGO"),
+        ("536365", "FH-RED-LOGO", "FH-RED-LOGO"),
+        ("536366", "FORK-CAP", "FORK-CAP"),
+    ]
+    staged = StagedTransactionLine.objects.filter(source="online_retail@fork")
+    assert {sku: v for sku, v in staged.values_list("sku", "variant__sku")} == {
+        "FH-RED-LOGO": "FH-RED-LOGO",
+        "FH-BLUE-NOLOGO": "FH-BLUE-NOLOGO",
+        "FORK-CAP": "FORK-CAP",
+    }
+    assert sorted(fork_orders.values_list("number", "total")) == totals
+    assert ReturnLine.objects.get().order_line.variant.sku == "FORK-CAP"
+    # The shop's variants hold their own stock again; the fork's hold what the fork counted; every
+    # level equals its ledger.
+    assert stock_books() == {
+        "woo-hoodie-red-logo": (10, 10),
+        "woo-hoodie-red-nologo": (3, 3),
+        "FH-RED-LOGO": (6, 6),
+        "FH-RED-NOLOGO": (3, 3),
+    }
+    # The dashboard's rollups follow the lines to their variants: equal to a rebuild from the orders.
+    figures = rollup_totals()
+    assert {key[3] for key in figures["products"]} == set(
+        Variant.objects.filter(sku__in=["FH-RED-LOGO", "FH-BLUE-NOLOGO", "FORK-CAP"]).values_list(
+            "pk", flat=True
+        )
+    )
+    rollups.rebuild()
+    assert rollup_totals() == figures
+    # Importing the fork's files again changes nothing.
+    assert run_import("online_retail", FORK_ORDERS, name="orders.csv", channel=fork).unchanged == 4
+    assert run_import("stock_levels", FORK_COUNTS, name="counts.csv", channel=fork).unchanged == 2
+    assert stock_books()["FH-RED-LOGO"] == (6, 6)
+
+
+def test_an_order_line_holding_the_alias_and_the_catalogue_sku_refuses_the_undo(run_import, channels):
+    """Both SKUs in one invoice became one order line of the shop's variant: it cannot be split exactly."""
+    woo, fork = channels
+    shop = WOO.replace(b"woo-hoodie-red-logo", b"WOO-RED-LOGO")  # a SKU the orders profile keeps as it is
+    run_import("woocommerce_products", shop, name="woo.csv", channel=woo)
+    run_import("woocommerce_products", FORK, name="fork.csv", channel=fork)
+    both = (
+        FORK_ORDERS + b"536365,WOO-RED-LOGO,HOODIE RED LOGO,1,2011-01-05 10:00:00,44,17850,United Kingdom\r\n"
+    )
+    run_import("online_retail", both, name="orders.csv", channel=fork)
+    line = OrderLine.objects.get(order__external_id="536365", variant__sku="WOO-RED-LOGO")
+    assert line.quantity == 3
+    merge = ProductMerge.objects.get(product__title="Hoodie")
+    with pytest.raises(MergeNotUndoable, match="cannot be split"):
+        product_merges.undo_product_merge(merge=merge)
+    assert ProductMerge.objects.get(pk=merge.pk).undone_at is None
+    assert OrderLine.objects.get(pk=line.pk).variant.sku == "WOO-RED-LOGO"

@@ -28,7 +28,9 @@ from omnishop.core.bulk import insert_rows
 from omnishop.core.money import minor_unit_exponent, quantize
 from omnishop.payments import services as payments
 
+from ..errors import LinesNotMovable
 from ..models import Order, OrderEvent, OrderLine, ReturnLine, ReturnRequest
+from ..states import event
 from . import listeners
 from .common import new_token
 
@@ -217,6 +219,35 @@ def _line_row(order_id: int, line: PastLine, currency: str) -> tuple:
     unit = (line.amount / q).quantize(FOUR)
     return (order_id, line.variant_id, line.sku[:64], line.title[:500], q, q, q, 0, 0, unit, ZERO, line.amount,
             ZERO, line.amount, 0)  # fmt: skip
+
+
+def move_past_lines(
+    *, channel, sku: str, from_variant_id: int, to_variant_id: int, actor: str, message: str
+) -> list[int]:
+    """The channel's order lines that named `sku` but were booked on another variant (the data hub resolved
+    the channel's SKU through an alias it has since taken back) move to `to_variant_id`; each order's timeline
+    says so, which brings the dashboard's rollups along. Returns the orders changed."""
+    with transaction.atomic(savepoint=False):
+        lines = OrderLine.objects.filter(order__channel=channel, sku=sku, variant_id=from_variant_id)
+        order_ids = sorted(set(lines.values_list("order_id", flat=True)))
+        if not order_ids:
+            return []
+        if OrderLine.objects.filter(order_id__in=order_ids, variant_id=to_variant_id).exists():
+            raise LinesNotMovable(
+                f"An order of {channel.code} already has a line of the variant {sku} would move to.",
+                field="sku",
+            )
+        lines.update(variant_id=to_variant_id)
+        for order in Order.objects.filter(pk__in=order_ids).select_related("channel"):
+            event(
+                order,
+                "lines_relinked",
+                actor=actor,
+                message=message,
+                before={"sku": sku, "variant": from_variant_id},
+                after={"sku": sku, "variant": to_variant_id},
+            )
+        return order_ids
 
 
 def _order_ids(channel, external_ids: list[str]) -> dict[str, int]:

@@ -9,6 +9,9 @@ resolution, order link (named in the text and the sender's, else the only open o
 the INSERTs, each e-mail its own transaction. The mix: 40 % a known customer's new question naming their
 order, 40 % replies threading by In-Reply-To to an earlier e-mail, 20 % a stranger's first e-mail.
 
+A second PostgreSQL case posts the same payloads over HTTP to `omnishop serve --workers 2` on 127.0.0.1 from
+8 concurrent posters (as a provider delivers webhooks in parallel), with the server processes' CPU per e-mail.
+
 Baseline (same run, same database): the same message rows written by one raw parameterised INSERT per
 e-mail through the same Django connection, one transaction each — what storing alone costs.
 """

@@ -9,6 +9,9 @@ resolution, order link (named in the text and the sender's, else the only open o
 the INSERTs, each e-mail its own transaction. The mix: 40 % a known customer's new question naming their
 order, 40 % replies threading by In-Reply-To to an earlier e-mail, 20 % a stranger's first e-mail.
 
+A second PostgreSQL case posts the same payloads over HTTP to `omnishop serve --workers 2` on 127.0.0.1 from
+8 concurrent posters (as a provider delivers webhooks in parallel), with the server processes' CPU per e-mail.
+
 Baseline (same run, same database): the same message rows written by one raw parameterised INSERT per
 e-mail through the same Django connection, one transaction each — what storing alone costs.
 """
@@ -20,6 +23,7 @@ import json
 import os
 import random
 import shutil
+import socket
 import sys
 import tempfile
 import time
@@ -30,7 +34,7 @@ if str(ROOT) not in sys.path:  # run as a script (the worker process)
     sys.path.insert(0, str(ROOT))
 
 from bench.harness import BenchContext, median, percentile  # noqa: E402
-from bench.worker import run_worker, setup_django  # noqa: E402
+from bench.worker import BENCH_SECRET, run_worker, serve, setup_django, stop  # noqa: E402
 
 DB_NAME = "bench_support_ingest"
 SECRET = "bench:ingest-secret"
@@ -253,6 +257,123 @@ def worker(url: str, count: int) -> None:
     )
 
 
+# --- Over HTTP: `omnishop serve` (2 gunicorn workers) and concurrent posters, as a provider delivers ---------
+
+POSTERS = 8  # concurrent webhook deliveries in flight
+
+
+def _server_env(url: str, var_dir: str) -> dict:
+    return {
+        **os.environ,
+        "DATABASE_URL": url,
+        "SECRET_KEY": BENCH_SECRET,
+        "DEBUG": "0",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_SSL_REDIRECT": "0",
+        "OMNISHOP_VAR_DIR": var_dir,
+        "OMNISHOP_SCHEDULER": "off",
+        "OMNISHOP_RELAY": "off",
+        "OMNISHOP_SUPPORT_WEBHOOK_SECRET": SECRET,
+        "PYTHONPATH": str(ROOT / "src"),  # this checkout's code, whatever the virtualenv's script points at
+    }
+
+
+def _group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU of every live process in a process group (the gunicorn master and its workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # fields after "(comm)": state ppid pgrp … utime(11) stime(12)
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def _people(url: str) -> list[tuple[str, str]]:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "SELECT c.email, o.number FROM customers_customer c JOIN orders_order o ON o.customer_id = c.id"
+            " WHERE c.email LIKE 'shopper%%' ORDER BY c.id"
+        ).fetchall()
+
+
+def _post_all(port: int, emails, posters: int) -> tuple[float, list[float], int]:
+    """POST every e-mail over keep-alive HTTP connections from `posters` threads at once."""
+    import http.client
+    import threading
+
+    auth = "Basic " + base64.b64encode(SECRET.encode()).decode()
+    headers = {"Content-Type": "application/json", "Authorization": auth, "Host": "127.0.0.1"}
+    queue = list(range(len(emails)))
+    lock = threading.Lock()
+    latencies: list[float] = []
+    errors = [0]
+
+    def poster() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        while True:
+            with lock:
+                if not queue:
+                    break
+                index = queue.pop(0)
+            t = time.perf_counter()
+            try:
+                conn.request("POST", "/support/email/postmark/inbound/", emails[index][0], headers)
+                response = conn.getresponse()
+                response.read()
+                ok = response.status == 200
+            except OSError:
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                ok = False
+            with lock:
+                latencies.append((time.perf_counter() - t) * 1000)
+                errors[0] += not ok
+        conn.close()
+
+    threads = [threading.Thread(target=poster) for _ in range(posters)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return len(emails) / (time.perf_counter() - start), latencies, errors[0]
+
+
+def http_case(url: str, count: int) -> dict:
+    """The same e-mail mix POSTed by POSTERS concurrent clients to `omnishop serve --workers 2` on 127.0.0.1;
+    the server's CPU (all its processes) per e-mail from /proc."""
+    people = _people(url)
+    var_dir = tempfile.mkdtemp(prefix="bench-support-http-")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = serve(_server_env(url, var_dir), port, workers=2)
+    try:
+        _post_all(port, _emails(50, people, run=199), POSTERS)  # warm-up: both workers' caches and plans
+        runs, latencies, errors, cpu = [], [], 0, []
+        for run in range(REPEATS):
+            emails = _emails(count, people, run=100 + run)
+            before = _group_cpu_seconds(server.pid)
+            rate, lat, failed = _post_all(port, emails, POSTERS)
+            cpu.append((_group_cpu_seconds(server.pid) - before) * 1000 / count)
+            runs.append(rate)
+            latencies += lat
+            errors += failed
+    finally:
+        stop(server)
+        shutil.rmtree(var_dir, ignore_errors=True)
+    return {"runs": runs, "latencies": latencies, "errors": errors, "cpu_ms": cpu}
+
+
 def main(ctx: BenchContext) -> None:
     count = int(os.environ.get("BENCH_SUPPORT_EMAILS", "150" if ctx.quick else "500"))
     databases = []
@@ -289,6 +410,29 @@ def main(ctx: BenchContext) -> None:
                 f"{r['conversations']} conversations, {r['with_order']} linked to an order; target >= 200 e-mails/s",
             }
         )
+        if name == "postgresql":
+            h = http_case(url, count)
+            cases.append(
+                {
+                    "case": "postgresql-postmark-webhook-http",
+                    "unit": "e-mails/s",
+                    "value": round(median(h["runs"]), 1),
+                    "p50_ms": round(percentile(h["latencies"], 50), 3),
+                    "p99_ms": round(percentile(h["latencies"], 99), 3),
+                    "errors": h["errors"],
+                    "baseline": {
+                        "what": "the same message rows by one raw parameterised INSERT per e-mail, one transaction "
+                        "each, same database, same run (the in-process case's baseline)",
+                        "value": round(median(r["raw"]), 1),
+                    },
+                    "cpu_ms_per_email": round(median(h["cpu_ms"]), 2),
+                    "notes": f"omnishop serve --workers 2 (gunicorn) on 127.0.0.1, {POSTERS} concurrent posters on "
+                    f"keep-alive connections, the same signed Postmark payloads and mix as the in-process case; "
+                    f"{count} e-mails per run, median of {REPEATS} runs; cpu_ms_per_email = CPU of the server's "
+                    f"processes (master + workers, /proc) per e-mail, PostgreSQL's own CPU not included; "
+                    f"target >= 200 e-mails/s",
+                }
+            )
         if name == "postgresql" and r.get("version"):
             v = str(r["version"])
             ctx.database_version = ctx.database_version or f"postgresql {v[:2]}.{int(v[2:])}"

@@ -10,6 +10,7 @@ from datetime import datetime
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from . import events
@@ -130,6 +131,40 @@ def resolve_customer(
         # Another request recorded the same (channel, external_id) a moment ago: it is ours to reuse now.
         with transaction.atomic():
             return _resolve(channel, external_id, email, phone, first_name, last_name, now)
+
+
+def resolve_known_email(
+    *, channel, email: str, first_name: str = "", last_name: str = "", seen_at: datetime | None = None
+) -> Customer | None:
+    """A sender the channel already knows by this e-mail alone (no channel id, no phone): the same customer
+    `resolve_customer` would return, found by one exact lookup of that identity instead of the search over
+    every customer's profile and identities; None when the channel does not know it (resolve_customer then).
+
+    It takes the same identifier lock, so two messages of one sender still follow one another, and refreshes
+    the identity's last-seen time and the customer's blank names as `resolve_customer` does."""
+    email = optional_email(email)
+    if not email:
+        return None
+    now = seen_at or timezone.now()
+    with transaction.atomic():
+        _lock_identifiers(f"customer-email:{email}")
+        identity = (
+            ChannelIdentity.objects.filter(
+                channel=channel, external_id="", email=email, phone="", customer__merged_into__isnull=True
+            )
+            .select_related("customer")
+            .order_by("customer__created_at", "customer_id", "pk")  # the oldest, as _find_by_contact
+            .first()
+        )
+        if identity is None:
+            return None
+        if now > identity.last_seen_at:
+            ChannelIdentity.objects.filter(pk=identity.pk).update(last_seen_at=Greatest("last_seen_at", now))
+        customer = identity.customer
+        fill_blanks(
+            customer, first_name=(first_name or "").strip(), last_name=(last_name or "").strip(), email=email
+        )
+    return customer
 
 
 def _lock_identifiers(*values: str) -> None:

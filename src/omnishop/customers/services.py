@@ -25,7 +25,13 @@ from .addresses import (
 )
 from .duplicates import DuplicatePair, SameCustomer, find_duplicates, mark_distinct
 from .errors import CustomerNotFound, IdentifierRequired, MergeRecordNotFound
-from .identities import Resolution, active, ensure_channel_customers, resolve_customer
+from .identities import (
+    Resolution,
+    active,
+    ensure_channel_customers,
+    resolve_customer,
+    resolve_known_email,
+)
 from .merging import (
     AlreadyMerged,
     MergeAlreadyUndone,
@@ -86,6 +92,7 @@ __all__ = [
     "preferences_of",
     "preview_merge",
     "resolve_customer",
+    "resolve_known_email",
     "undo_merge",
     "update_address",
     "update_preferences",

@@ -132,6 +132,13 @@ def _customer_for(inbox: Inbox, incoming: Incoming):
     if not (incoming.sender_email or incoming.sender_phone):
         raise SenderRequired(field="sender")
     first, _, last = (incoming.sender_name or "").strip().partition(" ")
+    if incoming.sender_email and not incoming.sender_phone:
+        # Most mail comes from senders the channel knows by e-mail: one exact lookup instead of the search.
+        known = customers.resolve_known_email(
+            channel=_channel_for(inbox), email=incoming.sender_email, first_name=first, last_name=last
+        )
+        if known is not None:
+            return known
     return customers.resolve_customer(
         channel=_channel_for(inbox),
         email=incoming.sender_email or None,
@@ -179,14 +186,13 @@ def receive(*, inbox: Inbox, incoming: Incoming, known_new: bool = False) -> Mes
                     Conversation.objects.select_for_update().filter(reply_token=incoming.reply_token).first()
                 )
             if conversation is None:
-                found = threading.find_conversation(
+                conversation = threading.find_conversation(
                     customer=customer,
                     in_reply_to=incoming.in_reply_to,
                     references=incoming.references,
                     order_numbers=numbers,
+                    lock=True,  # found and locked in one statement
                 )
-                if found is not None:
-                    conversation = Conversation.objects.select_for_update().get(pk=found.pk)
             if conversation is None:
                 order = threading.order_for(customer=customer, email=incoming.sender_email, numbers=numbers)
                 conversation = _open(inbox, customer, incoming, now, order=order)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from dataclasses import dataclass
 from email.message import Message as MimeMessage
 
@@ -41,18 +42,42 @@ def token_in(recipients: list[str]) -> str:
     return ""
 
 
-def inbox_for(recipients: list[str], token: str = "") -> Inbox:
-    """The e-mail inbox a message was sent to: by its address (a `+tag` ignored), else by the reply token."""
-    wanted = []
-    for address in recipients:
-        local, _, domain = address.lower().partition("@")
-        wanted.append(f"{local.partition('+')[0]}@{domain}")
+# The active e-mail inboxes by address, read once per process and kept INBOX_CACHE_SECONDS: every inbound
+# e-mail needs them and they change only when an admin edits one. A save or delete of an inbox, its SLA
+# policy, team or channel in this process forgets them at once (signals below); another process's edit is
+# seen within INBOX_CACHE_SECONDS.
+INBOX_CACHE_SECONDS = 10.0
+_inbox_cache: tuple[float, dict[str, Inbox]] | None = None
+
+
+def _email_inboxes() -> dict[str, Inbox]:
+    global _inbox_cache
+    cached = _inbox_cache
+    if cached is not None and time.monotonic() - cached[0] < INBOX_CACHE_SECONDS:
+        return cached[1]
     active = Inbox.objects.filter(kind=Inbox.Kind.EMAIL, is_active=True).select_related(
         "channel",
         "sla_policy",
         "team",  # what receiving reads of the inbox, in the same statement
     )
     inboxes = {i.address.lower(): i for i in active}
+    _inbox_cache = (time.monotonic(), inboxes)
+    return inboxes
+
+
+def forget_inboxes(**kwargs) -> None:
+    """Drop the cached inboxes (a signal receiver; tests call it when their database is rolled back)."""
+    global _inbox_cache
+    _inbox_cache = None
+
+
+def inbox_for(recipients: list[str], token: str = "") -> Inbox:
+    """The e-mail inbox a message was sent to: by its address (a `+tag` ignored), else by the reply token."""
+    wanted = []
+    for address in recipients:
+        local, _, domain = address.lower().partition("@")
+        wanted.append(f"{local.partition('+')[0]}@{domain}")
+    inboxes = _email_inboxes()
     for address in wanted:
         if address in inboxes:
             return inboxes[address]

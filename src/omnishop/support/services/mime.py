@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 from email import policy
 from email.header import decode_header
+from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.utils import getaddresses, parseaddr
@@ -54,9 +55,35 @@ MACHINE_SENDERS = re.compile(r"^(mailer-daemon|postmaster|no-?reply|do-?not-?rep
 VERDICT = re.compile(r"\b(spf|dkim|dmarc)\s*=\s*([a-z]+)", re.IGNORECASE)
 
 
+class _RememberingHeaders(HeaderRegistry):
+    """The stdlib's header registry, remembering the headers it built. With policy.default every read of a
+    header parses it again (the parser itself asks a part for its Content-Type about six times); a parsed
+    header is an immutable str, so the same (name, value) can be handed out again. Bounded: forgets all of
+    them at HEADER_MEMORY entries."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._built: dict[tuple[str, str], BaseHeader] = {}
+
+    def __call__(self, name: str, value: str) -> BaseHeader:
+        key = (name, value)
+        found = self._built.get(key)
+        if found is None:
+            if len(self._built) >= HEADER_MEMORY:
+                self._built.clear()
+            found = self._built[key] = super().__call__(name, value)
+        return found
+
+
+HEADER_MEMORY = 4096
+# policy.default (what the e-mail service reads, and anymail's parser with it: inbound.py) with parsed headers
+# remembered; nothing else differs.
+POLICY = policy.default.clone(header_factory=_RememberingHeaders())
+
+
 def parse(raw: bytes) -> EmailMessage:
     """A MIME message from its bytes (as an IMAP server or a provider's raw field hands it over)."""
-    message = BytesParser(policy=policy.default).parsebytes(raw)
+    message = BytesParser(policy=POLICY).parsebytes(raw)
     assert isinstance(message, EmailMessage)  # policy.default builds EmailMessage objects
     return message
 

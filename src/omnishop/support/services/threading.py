@@ -56,23 +56,30 @@ def find_conversation(
     in_reply_to: str = "",
     references: str = "",
     order_numbers: Iterable[str] = (),
+    lock: bool = False,
 ) -> Conversation | None:
+    """`lock`: the conversation comes locked for update (inside the caller's transaction)."""
+    conversations = Conversation.objects.all()
+    if lock:
+        conversations = conversations.select_for_update(of=("self",))  # not the joined message or order
     if reply_token:
-        by_token = Conversation.objects.filter(reply_token=reply_token).first()
+        by_token = conversations.filter(reply_token=reply_token).first()
         if by_token is not None:
             return by_token
     ids = message_ids(in_reply_to, references)
     if ids:
+        # The conversation of the latest of our messages the headers name.
         earlier = (
-            Message.objects.filter(external_id__in=ids + [f"<{i}>" for i in ids], via=Message.Via.EMAIL)
-            .select_related("conversation")
-            .order_by("-created_at")
+            conversations.filter(
+                messages__external_id__in=ids + [f"<{i}>" for i in ids], messages__via=Message.Via.EMAIL
+            )
+            .order_by("-messages__created_at")
             .first()
         )
         if earlier is not None:
-            return earlier.conversation
+            return earlier
     candidate = (
-        Conversation.objects.filter(customer=customer, last_message_at__gte=timezone.now() - JOIN_WINDOW)
+        conversations.filter(customer=customer, last_message_at__gte=timezone.now() - JOIN_WINDOW)
         .select_related("order")  # its number decides below whether the message is about it
         .exclude(status=Conversation.Status.RESOLVED)
         .order_by("-last_message_at", "-pk")

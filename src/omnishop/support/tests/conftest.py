@@ -8,6 +8,15 @@ from omnishop.inventory import services as inventory
 from omnishop.orders.tests.conftest import Shop
 from omnishop.support import services
 from omnishop.support.models import Inbox, Message
+from omnishop.support.services import email_in
+
+
+@pytest.fixture(autouse=True)
+def _fresh_inbox_cache():
+    """A rolled-back test leaves no signal behind: inbound e-mail must not remember its inboxes."""
+    email_in.forget_inboxes()
+    yield
+    email_in.forget_inboxes()
 
 
 @pytest.fixture

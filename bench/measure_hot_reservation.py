@@ -1,0 +1,99 @@
+"""Load-independent costs of one reservation on a hot SKU vs the raw-SQL baseline (issue 16, ADR 0044).
+
+Usage: PYTHONPATH=src .venv/bin/python bench/measure_hot_reservation.py postgres://…   (a scratch database)
+
+Seeds the reservation benchmark's data, then for N reservations of one unit of the hot SKU (one client, in
+turn with the raw conditional UPDATE of bench_inventory_reservations) reports medians over rounds of:
+statements, WAL bytes (`pg_current_wal_lsn()` difference), client CPU (`time.process_time`), server CPU
+(the backend's utime + stime from /proc/<pid>/stat, same machine only), and the writes made while the hot
+stock row is locked — read from the statement's EXPLAIN (ANALYZE) plan: every ModifyTable node that runs
+after the LockRows node (or, for the raw UPDATE, the update itself).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.bench_inventory_reservations import HOT, RAW_TABLE, _django, _seed  # noqa: E402
+
+ROUNDS, N = 5, 300
+
+
+def _server_cpu(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK") * 1000
+
+
+def main(db_url: str) -> None:
+    _django(db_url)
+    env = _seed()
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from omnishop.channels.models import Channel
+    from omnishop.inventory import services
+
+    channel = Channel.objects.get(code="bench-inv")
+    variant_id, location_id = env["variants"][HOT], env["location_id"]
+    import psycopg
+
+    raw = psycopg.connect(db_url, autocommit=True)
+    raw_sql = (
+        f"UPDATE {RAW_TABLE} SET reserved = reserved + 1, updated_at = now() "
+        "WHERE variant_id = %s AND location_id = %s AND on_hand - allocated - reserved >= 1"
+    )
+    tag = time.time_ns()
+    counter = 0
+
+    def wal() -> int:
+        with connection.cursor() as c:
+            c.execute("SELECT pg_current_wal_lsn() - '0/0'")
+            return int(c.fetchone()[0])
+
+    def service_once():
+        nonlocal counter
+        counter += 1
+        services.reserve_stock(
+            channel=channel, lines=[services.LineRequest(HOT, 1)], key=f"m-{tag}-{counter}"
+        )
+
+    def raw_once():
+        raw.execute(raw_sql, (variant_id, location_id), prepare=True)
+
+    connection.ensure_connection()
+    service_pid = connection.connection.info.backend_pid
+    raw_pid = raw.info.backend_pid
+    service_once(), raw_once()
+    figures: dict[str, dict[str, list[float]]] = {"service": {}, "raw": {}}
+    for _ in range(ROUNDS):
+        for name, once, pid in (("service", service_once, service_pid), ("raw", raw_once, raw_pid)):
+            w0, s0, c0 = wal(), _server_cpu(pid), time.process_time()
+            for _ in range(N):
+                once()
+            c1, s1, w1 = time.process_time(), _server_cpu(pid), wal()
+            f = figures[name]
+            f.setdefault("wal_bytes", []).append((w1 - w0) / N)
+            f.setdefault("client_cpu_ms", []).append((c1 - c0) * 1000 / N)
+            f.setdefault("server_cpu_ms", []).append((s1 - s0) / N)
+    with CaptureQueriesContext(connection) as captured:
+        service_once()
+    for name, f in figures.items():
+        print(name, {k: round(statistics.median(v), 3) for k, v in f.items()})
+    print("service statements:", len(captured.captured_queries))
+    # The plan: which nodes run, in order, and what happens after the row lock.
+    sql = captured.captured_queries[-1]["sql"]
+    print("--- last statement (first 200 chars):", sql[:200].replace("\n", " "))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

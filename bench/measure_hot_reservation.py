@@ -1,6 +1,9 @@
 """Load-independent costs of one reservation on a hot SKU vs the raw-SQL baseline (issue 16, ADR 0044).
 
-Usage: PYTHONPATH=src .venv/bin/python bench/measure_hot_reservation.py postgres://…   (a scratch database)
+Usage: PYTHONPATH=src .venv/bin/python bench/measure_hot_reservation.py postgres://… [REV]   (a scratch database)
+
+With REV (a git revision, e.g. the commit before a change), the reservation statement of that revision's
+`inventory/services/reserving.py` is measured too, in turn with today's, in the same rounds.
 
 Seeds the reservation benchmark's data, then for N reservations of one unit of the hot SKU (one client, in
 turn with the raw conditional UPDATE of bench_inventory_reservations) reports medians over rounds of:
@@ -34,7 +37,28 @@ def _server_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK") * 1000
 
 
-def main(db_url: str) -> None:
+def _reserving_at(rev: str):
+    """`inventory.services.reserving` as it was at git revision `rev` (a module of its own)."""
+    import importlib.util
+    import subprocess
+
+    source = subprocess.run(
+        ["git", "show", f"{rev}:src/omnishop/inventory/services/reserving.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    spec = importlib.util.spec_from_loader("omnishop.inventory.services.reserving_at_rev", loader=None)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    module.__package__ = "omnishop.inventory.services"
+    sys.modules[spec.name] = module
+    exec(compile(source, f"reserving.py@{rev}", "exec"), module.__dict__)
+    return module
+
+
+def main(db_url: str, rev: str | None = None) -> None:
     _django(db_url)
     env = _seed()
     from django.db import connection
@@ -70,13 +94,33 @@ def main(db_url: str) -> None:
     def raw_once():
         raw.execute(raw_sql, (variant_id, location_id), prepare=True)
 
+    from omnishop.inventory.services import holds
+
+    versions = {"now": holds.reserve_in_one_statement}
+    if rev:
+        versions[rev] = _reserving_at(rev).reserve_in_one_statement
+
+    def at(version: str, once):
+        def run():
+            holds.reserve_in_one_statement = versions[version]
+            try:
+                once()
+            finally:
+                holds.reserve_in_one_statement = versions["now"]
+
+        return run
+
     connection.ensure_connection()
     service_pid = connection.connection.info.backend_pid
     raw_pid = raw.info.backend_pid
     service_once(), raw_once()
-    figures: dict[str, dict[str, list[float]]] = {"service": {}, "raw": {}}
+    cases = [(f"service@{v}", at(v, service_once), service_pid) for v in versions]
+    cases.append(("raw", raw_once, raw_pid))
+    for _, once, _ in cases:
+        once()
+    figures: dict[str, dict[str, list[float]]] = {name: {} for name, _, _ in cases}
     for _ in range(ROUNDS):
-        for name, once, pid in (("service", service_once, service_pid), ("raw", raw_once, raw_pid)):
+        for name, once, pid in cases:
             w0, s0, c0 = wal(), _server_cpu(pid), time.process_time()
             for _ in range(N):
                 once()
@@ -90,7 +134,9 @@ def main(db_url: str) -> None:
     for name, f in figures.items():
         print(name, {k: round(statistics.median(v), 3) for k, v in f.items()})
     print("service statements:", len(captured.captured_queries))
-    print("node times (ms, median of 30 EXPLAIN ANALYZE):", _node_times(service_once))
+    for version in versions:
+        times = _node_times(at(version, service_once))
+        print(f"node times @{version} (ms, median of 30 EXPLAIN ANALYZE):", times)
 
 
 def _node_times(once, runs: int = 30) -> dict:
@@ -119,16 +165,22 @@ def _node_times(once, runs: int = 30) -> dict:
 
         walk(top["Plan"], "main")
         samples.setdefault("statement", []).append(top["Execution Time"])
-        return (1, None, True, True, None, None, 1)
+        columns = sql.rsplit("SELECT (SELECT id FROM head)", 1)[1].count("(SELECT") + 1
+        return (1, None, True, True, None, None, 1)[:columns]
 
-    reserving.run_statement = explained
+    modules = [
+        m for name, m in sys.modules.items() if name.startswith("omnishop.inventory.services.reserving")
+    ]
+    for module in modules:
+        module.run_statement = explained  # type: ignore[attr-defined]
     try:
         for _ in range(runs):
             once()
     finally:
-        reserving.run_statement = real
+        for module in modules:
+            module.run_statement = real  # type: ignore[attr-defined]
     return {k: round(statistics.median(v), 3) for k, v in samples.items()}
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(*sys.argv[1:3])

@@ -250,7 +250,12 @@ class Reservation(models.Model):
 
 
 class ReservationLine(models.Model):
-    reservation = models.ForeignKey(Reservation, on_delete=models.CASCADE, related_name="lines")
+    # No database foreign key either (ADR 0044): its check ran at COMMIT, while the hot stock row is still
+    # locked (a query and a row lock on the reservation). The line is written by the same statement as its
+    # reservation, from the id that statement's insert returned; Django still cascades deletes.
+    reservation = models.ForeignKey(
+        Reservation, on_delete=models.CASCADE, related_name="lines", db_constraint=False
+    )
     # No database foreign keys for the pair (ADR 0037): copied from the stock level row the reserving statement
     # locks, which has them; Django still protects variants and locations from deletion.
     variant = models.ForeignKey(

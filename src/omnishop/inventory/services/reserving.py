@@ -8,9 +8,11 @@ statement itself:
 - resolve the SKUs, the channel's one location and its policy (defaults when it has none);
 - a snapshot check of every line's available-to-promise (after safety buffer and quota), as the plan does —
   a buyer who cannot be served is refused without locking anything;
+- insert the reservation, its lines and the stock-changed marks (the same rows as `taking._TAKE_SQL`) —
+  BEFORE any stock row is locked (ADR 0044), so a hot SKU's row is not held while they are written;
 - lock the stock rows in (variant, location) order and check the available-to-promise again on the latest
-  rows; only if every line passes insert the reservation, its lines and the stock-changed marks and add
-  the quantities (the same writes as `taking._TAKE_SQL`).
+  rows; if every line passes, add the quantities; if one fails (someone was faster between the snapshot and
+  the lock), `omnishop_refuse_reservation()` raises and the whole statement — its inserts too — is undone.
 
 The statement writes nothing and says so when it cannot decide alone (an unknown SKU, no or several
 candidate locations, a custom allocation strategy, an existing reservation with the key, a concurrent twin
@@ -23,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connection
+from django.db import connection, transaction
 
 from ..models import (
     ChannelInventoryPolicy,
@@ -40,6 +42,10 @@ from .taking import LineRequest, insufficient, run_statement
 # Strategies that, with one candidate location, take every line from it (a registered custom strategy
 # might decide otherwise, so it always goes through the general path).
 SINGLE_LOCATION_STRATEGIES = ("priority", "fewest_locations")
+
+# The error the statement raises (migration inventory.0006) when the check on the locked rows fails after
+# it wrote the reservation's rows: the statement, and so every row it wrote, is undone.
+REFUSAL = "omnishop:insufficient_stock"
 
 
 def _atp(free: str) -> str:
@@ -79,33 +85,36 @@ seen AS (
     LEFT JOIN {sl} s ON s.variant_id = w.variant_id AND s.location_id = w.location_id
 ),
 pre AS (SELECT (SELECT yes FROM fit) AND COALESCE(BOOL_AND(promised >= qty), FALSE) AS go FROM seen),
+head AS (
+    INSERT INTO {holder} (channel_id, key, reference, status, expires_at, created_at)
+    SELECT %s, %s, %s, 'active', %s::timestamptz + make_interval(secs => pol.ttl), %s
+    FROM pol WHERE (SELECT go FROM pre)
+    ON CONFLICT (channel_id, key) DO NOTHING
+    RETURNING id, expires_at
+),
+line_rows AS (
+    INSERT INTO {line_table} (reservation_id, variant_id, location_id, quantity)
+    SELECT head.id, w.variant_id, w.location_id, w.qty FROM head, want w
+    RETURNING 1
+),
+events AS (
+    INSERT INTO {event_table} (variant_id, location_id, cause, created_at)
+    SELECT w.variant_id, w.location_id, 'reserved', %s FROM head, want w
+    RETURNING 1
+),
+written AS (SELECT (SELECT COUNT(*) FROM line_rows) + (SELECT COUNT(*) FROM events) = 2 * {n} AS yes),
 locked AS (
     SELECT s.id, s.variant_id, s.location_id, w.ord, w.qty, {atp_locked} AS promised
     FROM {sl} s JOIN want w ON s.variant_id = w.variant_id AND s.location_id = w.location_id CROSS JOIN pol
-    WHERE (SELECT go FROM pre)
+    WHERE (SELECT yes FROM written)
     ORDER BY s.variant_id, s.location_id
     FOR UPDATE OF s
 ),
 ok AS (SELECT COUNT(*) FILTER (WHERE promised >= qty) = {n} AS go FROM locked),
-head AS (
-    INSERT INTO {holder} (channel_id, key, reference, status, expires_at, created_at)
-    SELECT %s, %s, %s, 'active', %s::timestamptz + make_interval(secs => pol.ttl), %s
-    FROM pol WHERE (SELECT go FROM ok)
-    ON CONFLICT (channel_id, key) DO NOTHING
-    RETURNING id, expires_at
-),
 upd AS (
     UPDATE {sl} s SET reserved = s.reserved + l.qty, updated_at = %s
-    FROM locked l WHERE s.id = l.id AND EXISTS (SELECT 1 FROM head)
+    FROM locked l WHERE s.id = l.id AND (SELECT go FROM ok)
     RETURNING s.variant_id, s.location_id, s.on_hand - s.allocated - s.reserved AS free, s.reorder_point, l.qty
-),
-line_rows AS (
-    INSERT INTO {line_table} (reservation_id, variant_id, location_id, quantity)
-    SELECT head.id, l.variant_id, l.location_id, l.qty FROM head, locked l
-),
-events AS (
-    INSERT INTO {event_table} (variant_id, location_id, cause, created_at)
-    SELECT l.variant_id, l.location_id, 'reserved', %s FROM head, locked l
 ),
 alerts AS (
     INSERT INTO {alert_table} (variant_id, location_id, free, reorder_point, created_at)
@@ -115,7 +124,8 @@ alerts AS (
 )
 SELECT (SELECT id FROM head), (SELECT expires_at FROM head), (SELECT yes FROM fit), (SELECT go FROM pre),
        (SELECT ARRAY[ord, promised] FROM seen WHERE promised < qty ORDER BY ord LIMIT 1),
-       (SELECT ARRAY[ord, promised] FROM locked WHERE promised < qty ORDER BY ord LIMIT 1)
+       (SELECT omnishop_refuse_reservation(ord, promised) FROM locked WHERE promised < qty ORDER BY ord LIMIT 1),
+       (SELECT COUNT(*) FROM upd)
 """
 
 _DEFAULTS = ChannelInventoryPolicy()
@@ -177,11 +187,29 @@ def reserve_in_one_statement(
         now,  # events
         now,  # alerts
     ]
-    pk, expires_at, fit, pre, short_seen, short_locked = run_statement(_sql(len(lines)), params)
+    import psycopg
+
+    try:
+        pk, expires_at, fit, pre, short, _refused, _updated = run_statement(_sql(len(lines)), params)
+    except psycopg.errors.RaiseException as exc:
+        refused = _refusal(exc)
+        if refused is None:
+            raise
+        if connection.in_atomic_block:  # the statement failed inside the caller's transaction
+            transaction.set_rollback(True)
+        index, available = refused
+        raise insufficient(lines[index].sku, lines[index].quantity, available) from None
     if pk is not None:
         return Reserved(pk, expires_at)
-    short = short_seen if not pre else short_locked
-    if fit and short is not None:
+    if fit and not pre and short is not None:
         line = lines[short[0]]
         raise insufficient(line.sku, line.quantity, short[1])
     return None  # cannot decide alone, or a twin with the same key won: the general path replays
+
+
+def _refusal(exc) -> tuple[int, int] | None:
+    """(line index, units promised) when `exc` is the statement's own refusal on the locked rows."""
+    if exc.diag.message_primary != REFUSAL:
+        return None
+    index, available = (exc.diag.message_detail or "").split(",")
+    return int(index), int(available)

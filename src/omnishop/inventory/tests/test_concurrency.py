@@ -9,13 +9,21 @@ from collections import Counter
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
+import psycopg
 import pytest
 from django.db import connection
 from django.utils import timezone
 
 from omnishop.core.errors import DomainError
 from omnishop.inventory import services
-from omnishop.inventory.models import Allocation, Reservation, StockLevel, StockValuation
+from omnishop.inventory.models import (
+    Allocation,
+    Reservation,
+    ReservationLine,
+    StockEvent,
+    StockLevel,
+    StockValuation,
+)
 from omnishop.inventory.services import LineRequest
 
 from .conftest import assert_books_balance
@@ -214,3 +222,76 @@ def test_concurrent_receipts_of_one_sku_fold_every_unit_into_its_average_once(
     assert valuation.average_cost == (value / units).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
     assert StockLevel.objects.get(variant=v, location=warehouse).on_hand == units
     assert_books_balance()
+
+
+def _second_connection():
+    """A psycopg connection of its own (not Django's), to the same test database."""
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    return psycopg.connect(**params, autocommit=True)
+
+
+def _wait_until_blocked(watcher) -> None:
+    """Until a reservation statement waits for a lock (found by its text: behind PgBouncer the client's
+    backend pid is not the server's)."""
+    for _ in range(500):
+        row = watcher.execute(
+            "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            " AND query LIKE %s",
+            ["%WITH line(ord, sku, qty)%"],
+        ).fetchone()
+        if row:
+            return
+        threading.Event().wait(0.01)
+    raise AssertionError("the reservation never waited for the stock row")
+
+
+def test_a_reservation_writes_its_rows_before_it_waits_for_the_hot_row_and_undoes_them_when_beaten(
+    shop, warehouse, make_variant, stock
+):
+    """ADR 0044: the rows are written before the stock row is locked; if the locked row no longer has the
+    units (a faster buyer committed between the snapshot check and the lock), the whole statement is undone."""
+    v = make_variant("HOT")
+    stock(v, warehouse, 3)
+    holder, watcher = _second_connection(), _second_connection()
+    holder.autocommit = False
+    # Another buyer holds the row (uncommitted) and is about to take every unit.
+    holder.execute(
+        "UPDATE inventory_stocklevel SET reserved = on_hand WHERE variant_id = %s AND location_id = %s",
+        [v.pk, warehouse.pk],
+    )
+    result: dict = {}
+
+    def buy():
+        try:
+            services.reserve_stock(channel=shop, lines=[LineRequest("HOT", 2)], key="beaten")
+            result["outcome"] = "ok"
+        except DomainError as exc:
+            result["outcome"], result["details"] = exc.code, exc.details
+        finally:
+            connection.close()
+
+    buyer = threading.Thread(target=buy)
+    buyer.start()
+    try:
+        _wait_until_blocked(watcher)
+        # While it waits for the stock row, its reservation row exists already: a twin insert of the same key
+        # has to wait for it (and gives up after the lock timeout).
+        with pytest.raises(psycopg.errors.LockNotAvailable), watcher.transaction():
+            watcher.execute("SET LOCAL lock_timeout = '200ms'")
+            watcher.execute(
+                "INSERT INTO inventory_reservation (channel_id, key, reference, status, expires_at, created_at)"
+                " VALUES (%s, 'beaten', '', 'active', now(), now())",
+                [shop.pk],
+            )
+    finally:
+        holder.commit()  # the faster buyer commits (or the test failed: let the buyer go)
+    buyer.join(timeout=30)
+    assert result["outcome"] == "insufficient_stock"
+    assert result["details"] == {"sku": "HOT", "requested": 2, "available": 0}
+    assert not Reservation.objects.filter(key="beaten").exists()
+    assert not ReservationLine.objects.exists()
+    assert not StockEvent.objects.filter(cause="reserved").exists()
+    holder.close()
+    watcher.close()

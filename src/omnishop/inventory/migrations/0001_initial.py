@@ -6,400 +6,913 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('catalog', '0001_initial'),
-        ('channels', '0001_initial'),
+        ("catalog", "0001_initial"),
+        ("channels", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='PurchaseOrder',
+            name="PurchaseOrder",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.CharField(max_length=30, unique=True)),
-                ('status', models.CharField(choices=[('draft', 'Draft'), ('sent', 'Sent'), ('partially_received', 'Partially Received'), ('received', 'Received'), ('cancelled', 'Cancelled')], default='draft', max_length=20)),
-                ('currency', models.CharField(max_length=3)),
-                ('note', models.CharField(blank=True, max_length=500)),
-                ('created_by', models.CharField(blank=True, max_length=100)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('closed_at', models.DateTimeField(blank=True, null=True)),
-                ('supplier', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='purchase_orders', to='catalog.supplier')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("number", models.CharField(max_length=30, unique=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("draft", "Draft"),
+                            ("sent", "Sent"),
+                            ("partially_received", "Partially Received"),
+                            ("received", "Received"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="draft",
+                        max_length=20,
+                    ),
+                ),
+                ("currency", models.CharField(max_length=3)),
+                ("note", models.CharField(blank=True, max_length=500)),
+                ("created_by", models.CharField(blank=True, max_length=100)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                ("closed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "supplier",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="purchase_orders",
+                        to="catalog.supplier",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-id'],
+                "ordering": ["-id"],
             },
         ),
         migrations.CreateModel(
-            name='PurchaseOrderLine',
+            name="PurchaseOrderLine",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('quantity', models.PositiveIntegerField()),
-                ('received', models.PositiveIntegerField(default=0)),
-                ('unit_cost', models.DecimalField(decimal_places=4, max_digits=14)),
-                ('purchase_order', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='lines', to='inventory.purchaseorder')),
-                ('variant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='catalog.variant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("quantity", models.PositiveIntegerField()),
+                ("received", models.PositiveIntegerField(default=0)),
+                ("unit_cost", models.DecimalField(decimal_places=4, max_digits=14)),
+                (
+                    "purchase_order",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="lines",
+                        to="inventory.purchaseorder",
+                    ),
+                ),
+                (
+                    "variant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="catalog.variant"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='Reservation',
+            name="Reservation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(help_text='Idempotency key: the same key returns the same hold.', max_length=255)),
-                ('reference', models.CharField(blank=True, help_text='e.g. the checkout id', max_length=100)),
-                ('status', models.CharField(choices=[('active', 'Active'), ('converted', 'Converted'), ('released', 'Released'), ('expired', 'Expired')], default='active', max_length=10)),
-                ('expires_at', models.DateTimeField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('closed_at', models.DateTimeField(blank=True, null=True)),
-                ('channel', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='channels.channel')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "key",
+                    models.CharField(
+                        help_text="Idempotency key: the same key returns the same hold.", max_length=255
+                    ),
+                ),
+                ("reference", models.CharField(blank=True, help_text="e.g. the checkout id", max_length=100)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("active", "Active"),
+                            ("converted", "Converted"),
+                            ("released", "Released"),
+                            ("expired", "Expired"),
+                        ],
+                        default="active",
+                        max_length=10,
+                    ),
+                ),
+                ("expires_at", models.DateTimeField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("closed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "channel",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="channels.channel"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-id'],
+                "ordering": ["-id"],
             },
         ),
         migrations.CreateModel(
-            name='Allocation',
+            name="Allocation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('order_reference', models.CharField(max_length=100)),
-                ('status', models.CharField(choices=[('allocated', 'Allocated'), ('fulfilled', 'Fulfilled'), ('cancelled', 'Cancelled')], default='allocated', max_length=10)),
-                ('strategy', models.CharField(blank=True, max_length=30)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('closed_at', models.DateTimeField(blank=True, null=True)),
-                ('channel', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='channels.channel')),
-                ('reservation', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='allocation', to='inventory.reservation')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("order_reference", models.CharField(max_length=100)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("allocated", "Allocated"),
+                            ("fulfilled", "Fulfilled"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="allocated",
+                        max_length=10,
+                    ),
+                ),
+                ("strategy", models.CharField(blank=True, max_length=30)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("closed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "channel",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="channels.channel"
+                    ),
+                ),
+                (
+                    "reservation",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="allocation",
+                        to="inventory.reservation",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-id'],
+                "ordering": ["-id"],
             },
         ),
         migrations.CreateModel(
-            name='StockLocation',
+            name="StockLocation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.SlugField(unique=True)),
-                ('name', models.CharField(max_length=200)),
-                ('kind', models.CharField(choices=[('warehouse', 'Warehouse'), ('retail_store', 'Retail store'), ('drop_ship', 'Drop-ship supplier')], default='warehouse', max_length=20)),
-                ('address_line1', models.CharField(blank=True, max_length=200)),
-                ('address_line2', models.CharField(blank=True, max_length=200)),
-                ('city', models.CharField(blank=True, max_length=100)),
-                ('postcode', models.CharField(blank=True, max_length=20)),
-                ('country', models.CharField(blank=True, help_text='ISO-3166 alpha-2', max_length=2)),
-                ('ships_to_customers', models.BooleanField(default=True)),
-                ('serves_pickup', models.BooleanField(default=False)),
-                ('is_active', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('supplier', models.ForeignKey(blank=True, help_text='For drop-ship locations: the supplier who holds and ships the stock.', null=True, on_delete=django.db.models.deletion.PROTECT, to='catalog.supplier')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.SlugField(unique=True)),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("warehouse", "Warehouse"),
+                            ("retail_store", "Retail store"),
+                            ("drop_ship", "Drop-ship supplier"),
+                        ],
+                        default="warehouse",
+                        max_length=20,
+                    ),
+                ),
+                ("address_line1", models.CharField(blank=True, max_length=200)),
+                ("address_line2", models.CharField(blank=True, max_length=200)),
+                ("city", models.CharField(blank=True, max_length=100)),
+                ("postcode", models.CharField(blank=True, max_length=20)),
+                ("country", models.CharField(blank=True, help_text="ISO-3166 alpha-2", max_length=2)),
+                ("ships_to_customers", models.BooleanField(default=True)),
+                ("serves_pickup", models.BooleanField(default=False)),
+                ("is_active", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "supplier",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="For drop-ship locations: the supplier who holds and ships the stock.",
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        to="catalog.supplier",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['code'],
+                "ordering": ["code"],
             },
         ),
         migrations.CreateModel(
-            name='StockLevel',
+            name="StockLevel",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('on_hand', models.IntegerField(default=0)),
-                ('allocated', models.IntegerField(default=0)),
-                ('reserved', models.IntegerField(default=0)),
-                ('reorder_point', models.IntegerField(blank=True, help_text='Set by replenishment; a low-stock alert opens below it.', null=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('variant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='stock_levels', to='catalog.variant')),
-                ('location', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='stock_levels', to='inventory.stocklocation')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("on_hand", models.IntegerField(default=0)),
+                ("allocated", models.IntegerField(default=0)),
+                ("reserved", models.IntegerField(default=0)),
+                (
+                    "reorder_point",
+                    models.IntegerField(
+                        blank=True,
+                        help_text="Set by replenishment; a low-stock alert opens below it.",
+                        null=True,
+                    ),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "variant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="stock_levels",
+                        to="catalog.variant",
+                    ),
+                ),
+                (
+                    "location",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="stock_levels",
+                        to="inventory.stocklocation",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['variant_id', 'location_id'],
+                "ordering": ["variant_id", "location_id"],
             },
         ),
         migrations.CreateModel(
-            name='StockEvent',
+            name="StockEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('cause', models.CharField(max_length=30)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('delivered_at', models.DateTimeField(blank=True, null=True)),
-                ('variant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='catalog.variant')),
-                ('location', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='inventory.stocklocation')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("cause", models.CharField(max_length=30)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("delivered_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "variant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="catalog.variant"
+                    ),
+                ),
+                (
+                    "location",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="inventory.stocklocation",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='ReservationLine',
+            name="ReservationLine",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('quantity', models.PositiveIntegerField()),
-                ('reservation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='lines', to='inventory.reservation')),
-                ('variant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='catalog.variant')),
-                ('location', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='inventory.stocklocation')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("quantity", models.PositiveIntegerField()),
+                (
+                    "reservation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="lines",
+                        to="inventory.reservation",
+                    ),
+                ),
+                (
+                    "variant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="catalog.variant"
+                    ),
+                ),
+                (
+                    "location",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="inventory.stocklocation",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.AddField(
-            model_name='purchaseorder',
-            name='location',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='purchase_orders', to='inventory.stocklocation'),
+            model_name="purchaseorder",
+            name="location",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="purchase_orders",
+                to="inventory.stocklocation",
+            ),
         ),
         migrations.CreateModel(
-            name='LowStockAlert',
+            name="LowStockAlert",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('free', models.IntegerField()),
-                ('reorder_point', models.IntegerField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('resolved_at', models.DateTimeField(blank=True, null=True)),
-                ('variant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='catalog.variant')),
-                ('location', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='inventory.stocklocation')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("free", models.IntegerField()),
+                ("reorder_point", models.IntegerField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("resolved_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "variant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="catalog.variant"
+                    ),
+                ),
+                (
+                    "location",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="inventory.stocklocation",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-id'],
+                "ordering": ["-id"],
             },
         ),
         migrations.CreateModel(
-            name='CycleCount',
+            name="CycleCount",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('open', 'Open'), ('completed', 'Completed'), ('cancelled', 'Cancelled')], default='open', max_length=10)),
-                ('created_by', models.CharField(blank=True, max_length=100)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('completed_at', models.DateTimeField(blank=True, null=True)),
-                ('location', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='counts', to='inventory.stocklocation')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("open", "Open"), ("completed", "Completed"), ("cancelled", "Cancelled")],
+                        default="open",
+                        max_length=10,
+                    ),
+                ),
+                ("created_by", models.CharField(blank=True, max_length=100)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("completed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "location",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="counts",
+                        to="inventory.stocklocation",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-id'],
+                "ordering": ["-id"],
             },
         ),
         migrations.CreateModel(
-            name='ChannelLocation',
+            name="ChannelLocation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('priority', models.PositiveIntegerField(default=0)),
-                ('channel', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='stock_locations', to='channels.channel')),
-                ('location', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='channel_links', to='inventory.stocklocation')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("priority", models.PositiveIntegerField(default=0)),
+                (
+                    "channel",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="stock_locations",
+                        to="channels.channel",
+                    ),
+                ),
+                (
+                    "location",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="channel_links",
+                        to="inventory.stocklocation",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['channel_id', 'priority', 'location_id'],
+                "ordering": ["channel_id", "priority", "location_id"],
             },
         ),
         migrations.CreateModel(
-            name='AllocationLine',
+            name="AllocationLine",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('quantity', models.PositiveIntegerField()),
-                ('shipped', models.PositiveIntegerField(default=0)),
-                ('allocation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='lines', to='inventory.allocation')),
-                ('variant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='catalog.variant')),
-                ('location', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='inventory.stocklocation')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("quantity", models.PositiveIntegerField()),
+                ("shipped", models.PositiveIntegerField(default=0)),
+                (
+                    "allocation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="lines",
+                        to="inventory.allocation",
+                    ),
+                ),
+                (
+                    "variant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="catalog.variant"
+                    ),
+                ),
+                (
+                    "location",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="inventory.stocklocation",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='StockMovement',
+            name="StockMovement",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('receipt', 'Receipt'), ('sale', 'Sale / shipment'), ('return', 'Customer return'), ('adjustment', 'Adjustment'), ('cycle_count', 'Cycle count'), ('transfer_out', 'Transfer out'), ('transfer_in', 'Transfer in'), ('write_off', 'Damage / write-off')], max_length=20)),
-                ('quantity', models.IntegerField(help_text='Signed change of on_hand.')),
-                ('reason_code', models.CharField(blank=True, max_length=40)),
-                ('reference_type', models.CharField(blank=True, help_text='purchase_order, order, transfer…', max_length=30)),
-                ('reference', models.CharField(blank=True, max_length=100)),
-                ('actor', models.CharField(blank=True, help_text='user:12, channel:web, system', max_length=100)),
-                ('note', models.CharField(blank=True, max_length=500)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('location', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='inventory.stocklocation')),
-                ('variant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='catalog.variant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("receipt", "Receipt"),
+                            ("sale", "Sale / shipment"),
+                            ("return", "Customer return"),
+                            ("adjustment", "Adjustment"),
+                            ("cycle_count", "Cycle count"),
+                            ("transfer_out", "Transfer out"),
+                            ("transfer_in", "Transfer in"),
+                            ("write_off", "Damage / write-off"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("quantity", models.IntegerField(help_text="Signed change of on_hand.")),
+                ("reason_code", models.CharField(blank=True, max_length=40)),
+                (
+                    "reference_type",
+                    models.CharField(blank=True, help_text="purchase_order, order, transfer…", max_length=30),
+                ),
+                ("reference", models.CharField(blank=True, max_length=100)),
+                (
+                    "actor",
+                    models.CharField(blank=True, help_text="user:12, channel:web, system", max_length=100),
+                ),
+                ("note", models.CharField(blank=True, max_length=500)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "location",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="inventory.stocklocation",
+                    ),
+                ),
+                (
+                    "variant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="catalog.variant"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='PurchaseOrderReceipt',
+            name="PurchaseOrderReceipt",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(max_length=100)),
-                ('quantity', models.PositiveIntegerField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('line', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='receipts', to='inventory.purchaseorderline')),
-                ('movement', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='inventory.stockmovement')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("key", models.CharField(max_length=100)),
+                ("quantity", models.PositiveIntegerField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "line",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="receipts",
+                        to="inventory.purchaseorderline",
+                    ),
+                ),
+                (
+                    "movement",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="inventory.stockmovement",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Transfer',
+            name="Transfer",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('requested', 'Requested'), ('in_transit', 'In Transit'), ('received', 'Received'), ('cancelled', 'Cancelled')], default='requested', max_length=12)),
-                ('note', models.CharField(blank=True, max_length=500)),
-                ('created_by', models.CharField(blank=True, max_length=100)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('dispatched_at', models.DateTimeField(blank=True, null=True)),
-                ('received_at', models.DateTimeField(blank=True, null=True)),
-                ('destination', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='transfers_in', to='inventory.stocklocation')),
-                ('source', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='transfers_out', to='inventory.stocklocation')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("requested", "Requested"),
+                            ("in_transit", "In Transit"),
+                            ("received", "Received"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="requested",
+                        max_length=12,
+                    ),
+                ),
+                ("note", models.CharField(blank=True, max_length=500)),
+                ("created_by", models.CharField(blank=True, max_length=100)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("dispatched_at", models.DateTimeField(blank=True, null=True)),
+                ("received_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "destination",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="transfers_in",
+                        to="inventory.stocklocation",
+                    ),
+                ),
+                (
+                    "source",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="transfers_out",
+                        to="inventory.stocklocation",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-id'],
+                "ordering": ["-id"],
             },
         ),
         migrations.CreateModel(
-            name='TransferLine',
+            name="TransferLine",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('quantity', models.PositiveIntegerField()),
-                ('transfer', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='lines', to='inventory.transfer')),
-                ('variant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='catalog.variant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("quantity", models.PositiveIntegerField()),
+                (
+                    "transfer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="lines",
+                        to="inventory.transfer",
+                    ),
+                ),
+                (
+                    "variant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="catalog.variant"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='ChannelInventoryPolicy',
+            name="ChannelInventoryPolicy",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('reservation_ttl_seconds', models.PositiveIntegerField(default=900)),
-                ('max_hold_seconds', models.PositiveIntegerField(default=3600, help_text='Longest a reservation may be held in total, extensions included.')),
-                ('safety_buffer', models.PositiveIntegerField(default=0, help_text='Units per SKU never promised.')),
-                ('quota_percent', models.PositiveSmallIntegerField(blank=True, help_text='At most this % of free stock is promised (blank = no quota).', null=True)),
-                ('quota_minus', models.PositiveIntegerField(default=0, help_text='…minus this many units.')),
-                ('allocation_strategy', models.CharField(choices=[('priority', 'By channel location priority'), ('fewest_locations', 'One location if possible, else the fewest')], default='priority', max_length=30)),
-                ('channel', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='inventory_policy', to='channels.channel')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("reservation_ttl_seconds", models.PositiveIntegerField(default=900)),
+                (
+                    "max_hold_seconds",
+                    models.PositiveIntegerField(
+                        default=3600,
+                        help_text="Longest a reservation may be held in total, extensions included.",
+                    ),
+                ),
+                (
+                    "safety_buffer",
+                    models.PositiveIntegerField(default=0, help_text="Units per SKU never promised."),
+                ),
+                (
+                    "quota_percent",
+                    models.PositiveSmallIntegerField(
+                        blank=True,
+                        help_text="At most this % of free stock is promised (blank = no quota).",
+                        null=True,
+                    ),
+                ),
+                ("quota_minus", models.PositiveIntegerField(default=0, help_text="…minus this many units.")),
+                (
+                    "allocation_strategy",
+                    models.CharField(
+                        choices=[
+                            ("priority", "By channel location priority"),
+                            ("fewest_locations", "One location if possible, else the fewest"),
+                        ],
+                        default="priority",
+                        max_length=30,
+                    ),
+                ),
+                (
+                    "channel",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="inventory_policy",
+                        to="channels.channel",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'channel inventory policies',
-                'constraints': [models.CheckConstraint(condition=models.Q(('quota_percent__isnull', True), ('quota_percent__lte', 100), _connector='OR'), name='policy_quota_max_100'), models.CheckConstraint(condition=models.Q(('reservation_ttl_seconds__gte', 1)), name='policy_ttl_positive')],
+                "verbose_name_plural": "channel inventory policies",
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("quota_percent__isnull", True), ("quota_percent__lte", 100), _connector="OR"
+                        ),
+                        name="policy_quota_max_100",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("reservation_ttl_seconds__gte", 1)), name="policy_ttl_positive"
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='CycleCountLine',
+            name="CycleCountLine",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('expected', models.IntegerField(help_text='on_hand when the count was completed')),
-                ('counted', models.PositiveIntegerField()),
-                ('count', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='lines', to='inventory.cyclecount')),
-                ('variant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='catalog.variant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("expected", models.IntegerField(help_text="on_hand when the count was completed")),
+                ("counted", models.PositiveIntegerField()),
+                (
+                    "count",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="lines",
+                        to="inventory.cyclecount",
+                    ),
+                ),
+                (
+                    "variant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="catalog.variant"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
-                'constraints': [models.UniqueConstraint(fields=('count', 'variant'), name='countline_variant_unique')],
+                "ordering": ["id"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("count", "variant"), name="countline_variant_unique")
+                ],
             },
         ),
         migrations.AddConstraint(
-            model_name='purchaseorderline',
-            constraint=models.UniqueConstraint(fields=('purchase_order', 'variant'), name='poline_variant_unique'),
+            model_name="purchaseorderline",
+            constraint=models.UniqueConstraint(
+                fields=("purchase_order", "variant"), name="poline_variant_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='purchaseorderline',
-            constraint=models.CheckConstraint(condition=models.Q(('quantity__gte', 1)), name='poline_qty_positive'),
+            model_name="purchaseorderline",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("quantity__gte", 1)), name="poline_qty_positive"
+            ),
         ),
         migrations.AddIndex(
-            model_name='reservation',
-            index=models.Index(condition=models.Q(('status', 'active')), fields=['expires_at'], name='reservation_active_expiry'),
+            model_name="reservation",
+            index=models.Index(
+                condition=models.Q(("status", "active")),
+                fields=["expires_at"],
+                name="reservation_active_expiry",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='reservation',
-            constraint=models.UniqueConstraint(fields=('channel', 'key'), name='reservation_channel_key_unique'),
+            model_name="reservation",
+            constraint=models.UniqueConstraint(
+                fields=("channel", "key"), name="reservation_channel_key_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='allocation',
-            constraint=models.UniqueConstraint(fields=('channel', 'order_reference'), name='allocation_channel_order_unique'),
+            model_name="allocation",
+            constraint=models.UniqueConstraint(
+                fields=("channel", "order_reference"), name="allocation_channel_order_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='stocklocation',
-            constraint=models.CheckConstraint(condition=models.Q(('kind__in', ['warehouse', 'retail_store', 'drop_ship'])), name='location_kind_valid'),
+            model_name="stocklocation",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("kind__in", ["warehouse", "retail_store", "drop_ship"])),
+                name="location_kind_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='stocklocation',
-            constraint=models.CheckConstraint(condition=models.Q(('ships_to_customers', True), ('serves_pickup', True), _connector='OR'), name='location_ships_or_serves_pickup'),
+            model_name="stocklocation",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("ships_to_customers", True), ("serves_pickup", True), _connector="OR"),
+                name="location_ships_or_serves_pickup",
+            ),
         ),
         migrations.AddIndex(
-            model_name='stocklevel',
-            index=models.Index(fields=['location', 'updated_at'], name='stocklevel_location_updated'),
+            model_name="stocklevel",
+            index=models.Index(fields=["location", "updated_at"], name="stocklevel_location_updated"),
         ),
         migrations.AddConstraint(
-            model_name='stocklevel',
-            constraint=models.UniqueConstraint(fields=('variant', 'location'), name='stocklevel_variant_location_unique'),
+            model_name="stocklevel",
+            constraint=models.UniqueConstraint(
+                fields=("variant", "location"), name="stocklevel_variant_location_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='stocklevel',
-            constraint=models.CheckConstraint(condition=models.Q(('on_hand__gte', 0)), name='stocklevel_on_hand_not_negative'),
+            model_name="stocklevel",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("on_hand__gte", 0)), name="stocklevel_on_hand_not_negative"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='stocklevel',
-            constraint=models.CheckConstraint(condition=models.Q(('allocated__gte', 0)), name='stocklevel_allocated_not_negative'),
+            model_name="stocklevel",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("allocated__gte", 0)), name="stocklevel_allocated_not_negative"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='stocklevel',
-            constraint=models.CheckConstraint(condition=models.Q(('reserved__gte', 0)), name='stocklevel_reserved_not_negative'),
+            model_name="stocklevel",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("reserved__gte", 0)), name="stocklevel_reserved_not_negative"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='stocklevel',
-            constraint=models.CheckConstraint(condition=models.Q(('on_hand__gte', django.db.models.expressions.CombinedExpression(models.F('allocated'), '+', models.F('reserved')))), name='stocklevel_committed_le_on_hand'),
+            model_name="stocklevel",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "on_hand__gte",
+                        django.db.models.expressions.CombinedExpression(
+                            models.F("allocated"), "+", models.F("reserved")
+                        ),
+                    )
+                ),
+                name="stocklevel_committed_le_on_hand",
+            ),
         ),
         migrations.AddIndex(
-            model_name='stockevent',
-            index=models.Index(condition=models.Q(('delivered_at__isnull', True)), fields=['id'], name='stockevent_undelivered'),
+            model_name="stockevent",
+            index=models.Index(
+                condition=models.Q(("delivered_at__isnull", True)),
+                fields=["id"],
+                name="stockevent_undelivered",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='reservationline',
-            constraint=models.CheckConstraint(condition=models.Q(('quantity__gte', 1)), name='reservationline_qty_positive'),
+            model_name="reservationline",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("quantity__gte", 1)), name="reservationline_qty_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='lowstockalert',
-            constraint=models.UniqueConstraint(condition=models.Q(('resolved_at__isnull', True)), fields=('variant', 'location'), name='lowstock_one_open'),
+            model_name="lowstockalert",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("resolved_at__isnull", True)),
+                fields=("variant", "location"),
+                name="lowstock_one_open",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='cyclecount',
-            constraint=models.UniqueConstraint(condition=models.Q(('status', 'open')), fields=('location',), name='cyclecount_one_open_per_location'),
+            model_name="cyclecount",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status", "open")),
+                fields=("location",),
+                name="cyclecount_one_open_per_location",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='channellocation',
-            constraint=models.UniqueConstraint(fields=('channel', 'location'), name='channel_location_unique'),
+            model_name="channellocation",
+            constraint=models.UniqueConstraint(
+                fields=("channel", "location"), name="channel_location_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='allocationline',
-            constraint=models.CheckConstraint(condition=models.Q(('quantity__gte', 1)), name='allocationline_qty_positive'),
+            model_name="allocationline",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("quantity__gte", 1)), name="allocationline_qty_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='allocationline',
-            constraint=models.CheckConstraint(condition=models.Q(('shipped__lte', models.F('quantity'))), name='allocationline_shipped_le_qty'),
+            model_name="allocationline",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("shipped__lte", models.F("quantity"))),
+                name="allocationline_shipped_le_qty",
+            ),
         ),
         migrations.AddIndex(
-            model_name='stockmovement',
-            index=models.Index(fields=['variant', 'location', 'created_at'], name='movement_variant_location'),
+            model_name="stockmovement",
+            index=models.Index(
+                fields=["variant", "location", "created_at"], name="movement_variant_location"
+            ),
         ),
         migrations.AddIndex(
-            model_name='stockmovement',
-            index=models.Index(fields=['kind', 'created_at'], name='movement_kind_created'),
+            model_name="stockmovement",
+            index=models.Index(fields=["kind", "created_at"], name="movement_kind_created"),
         ),
         migrations.AddConstraint(
-            model_name='stockmovement',
-            constraint=models.CheckConstraint(condition=models.Q(('quantity', 0), _negated=True), name='movement_quantity_not_zero'),
+            model_name="stockmovement",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("quantity", 0), _negated=True), name="movement_quantity_not_zero"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='purchaseorderreceipt',
-            constraint=models.UniqueConstraint(fields=('line', 'key'), name='poreceipt_line_key_unique'),
+            model_name="purchaseorderreceipt",
+            constraint=models.UniqueConstraint(fields=("line", "key"), name="poreceipt_line_key_unique"),
         ),
         migrations.AddConstraint(
-            model_name='transfer',
-            constraint=models.CheckConstraint(condition=models.Q(('source', models.F('destination')), _negated=True), name='transfer_distinct_locations'),
+            model_name="transfer",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("source", models.F("destination")), _negated=True),
+                name="transfer_distinct_locations",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='transferline',
-            constraint=models.UniqueConstraint(fields=('transfer', 'variant'), name='transferline_variant_unique'),
+            model_name="transferline",
+            constraint=models.UniqueConstraint(
+                fields=("transfer", "variant"), name="transferline_variant_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='transferline',
-            constraint=models.CheckConstraint(condition=models.Q(('quantity__gte', 1)), name='transferline_qty_positive'),
+            model_name="transferline",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("quantity__gte", 1)), name="transferline_qty_positive"
+            ),
         ),
     ]

@@ -12,62 +12,106 @@ def leave_room_for_in_place_updates(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('catalog', '0001_initial'),
-        ('channels', '0001_initial'),
-        ('inventory', '0001_initial'),
+        ("catalog", "0001_initial"),
+        ("channels", "0001_initial"),
+        ("inventory", "0001_initial"),
     ]
 
     operations = [
         migrations.RunPython(leave_room_for_in_place_updates, migrations.RunPython.noop),
         migrations.RemoveIndex(
-            model_name='stocklevel',
-            name='stocklevel_location_updated',
+            model_name="stocklevel",
+            name="stocklevel_location_updated",
         ),
         migrations.AlterField(
-            model_name='allocation',
-            name='channel',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='channels.channel'),
+            model_name="allocation",
+            name="channel",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="channels.channel",
+            ),
         ),
         migrations.AlterField(
-            model_name='allocationline',
-            name='location',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='inventory.stocklocation'),
+            model_name="allocationline",
+            name="location",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="inventory.stocklocation",
+            ),
         ),
         migrations.AlterField(
-            model_name='allocationline',
-            name='variant',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='catalog.variant'),
+            model_name="allocationline",
+            name="variant",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="catalog.variant",
+            ),
         ),
         migrations.AlterField(
-            model_name='reservation',
-            name='channel',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='channels.channel'),
+            model_name="reservation",
+            name="channel",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="channels.channel",
+            ),
         ),
         migrations.AlterField(
-            model_name='reservationline',
-            name='location',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='inventory.stocklocation'),
+            model_name="reservationline",
+            name="location",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="inventory.stocklocation",
+            ),
         ),
         migrations.AlterField(
-            model_name='reservationline',
-            name='variant',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='catalog.variant'),
+            model_name="reservationline",
+            name="variant",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="catalog.variant",
+            ),
         ),
         migrations.AlterField(
-            model_name='stockevent',
-            name='location',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='inventory.stocklocation'),
+            model_name="stockevent",
+            name="location",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="inventory.stocklocation",
+            ),
         ),
         migrations.AlterField(
-            model_name='stockevent',
-            name='variant',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='catalog.variant'),
+            model_name="stockevent",
+            name="variant",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="catalog.variant",
+            ),
         ),
         migrations.AlterField(
-            model_name='stocklevel',
-            name='variant',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='stock_levels', to='catalog.variant'),
+            model_name="stocklevel",
+            name="variant",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="stock_levels",
+                to="catalog.variant",
+            ),
         ),
     ]

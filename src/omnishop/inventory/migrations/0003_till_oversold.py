@@ -5,37 +5,54 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('catalog', '0002_sku_key'),
-        ('inventory', '0002_lean_indexes'),
+        ("catalog", "0002_sku_key"),
+        ("inventory", "0002_lean_indexes"),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name='stocklevel',
-            name='stocklevel_on_hand_not_negative',
+            model_name="stocklevel",
+            name="stocklevel_on_hand_not_negative",
         ),
         migrations.RemoveConstraint(
-            model_name='stocklevel',
-            name='stocklevel_committed_le_on_hand',
+            model_name="stocklevel",
+            name="stocklevel_committed_le_on_hand",
         ),
         migrations.AddField(
-            model_name='stocklevel',
-            name='oversold',
+            model_name="stocklevel",
+            name="oversold",
             field=models.BooleanField(db_default=False, default=False),
         ),
         migrations.AddField(
-            model_name='stocklocation',
-            name='allows_negative_stock',
-            field=models.BooleanField(default=False, help_text="A sale handed over at this location's tills is booked even beyond the recorded stock (on hand goes negative and the sale is flagged); otherwise such a sale waits in the exception queue."),
+            model_name="stocklocation",
+            name="allows_negative_stock",
+            field=models.BooleanField(
+                default=False,
+                help_text="A sale handed over at this location's tills is booked even beyond the recorded stock (on hand goes negative and the sale is flagged); otherwise such a sale waits in the exception queue.",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='stocklevel',
-            constraint=models.CheckConstraint(condition=models.Q(('on_hand__gte', 0), ('oversold', True), _connector='OR'), name='stocklevel_on_hand_not_negative'),
+            model_name="stocklevel",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("on_hand__gte", 0), ("oversold", True), _connector="OR"),
+                name="stocklevel_on_hand_not_negative",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='stocklevel',
-            constraint=models.CheckConstraint(condition=models.Q(('on_hand__gte', django.db.models.expressions.CombinedExpression(models.F('allocated'), '+', models.F('reserved'))), ('oversold', True), _connector='OR'), name='stocklevel_committed_le_on_hand'),
+            model_name="stocklevel",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "on_hand__gte",
+                        django.db.models.expressions.CombinedExpression(
+                            models.F("allocated"), "+", models.F("reserved")
+                        ),
+                    ),
+                    ("oversold", True),
+                    _connector="OR",
+                ),
+                name="stocklevel_committed_le_on_hand",
+            ),
         ),
     ]

@@ -17,97 +17,124 @@ def lines_and_receipts_land_at_their_unit_cost(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('catalog', '0003_offer_landed_cost'),
-        ('inventory', '0003_till_oversold'),
+        ("catalog", "0003_offer_landed_cost"),
+        ("inventory", "0003_till_oversold"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='StockValuation',
+            name="StockValuation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('currency', models.CharField(max_length=3)),
-                ('quantity', models.IntegerField()),
-                ('value', models.DecimalField(decimal_places=4, max_digits=24)),
-                ('average_cost', models.DecimalField(decimal_places=4, max_digits=14)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("currency", models.CharField(max_length=3)),
+                ("quantity", models.IntegerField()),
+                ("value", models.DecimalField(decimal_places=4, max_digits=24)),
+                ("average_cost", models.DecimalField(decimal_places=4, max_digits=14)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['variant_id', 'location_id'],
+                "ordering": ["variant_id", "location_id"],
             },
         ),
         migrations.AlterModelOptions(
-            name='purchaseorderreceipt',
-            options={'ordering': ['id']},
+            name="purchaseorderreceipt",
+            options={"ordering": ["id"]},
         ),
         migrations.AddField(
-            model_name='purchaseorderline',
-            name='landed_unit_cost',
+            model_name="purchaseorderline",
+            name="landed_unit_cost",
             field=models.DecimalField(decimal_places=4, max_digits=14, null=True),
         ),
         migrations.AddField(
-            model_name='purchaseorderreceipt',
-            name='extra_charge',
+            model_name="purchaseorderreceipt",
+            name="extra_charge",
             field=models.DecimalField(db_default=0, decimal_places=4, default=0, max_digits=14),
         ),
         migrations.AddField(
-            model_name='purchaseorderreceipt',
-            name='landed_unit_cost',
+            model_name="purchaseorderreceipt",
+            name="landed_unit_cost",
             field=models.DecimalField(decimal_places=4, max_digits=14, null=True),
         ),
         migrations.RunPython(lines_and_receipts_land_at_their_unit_cost, migrations.RunPython.noop),
         migrations.AlterField(
-            model_name='purchaseorderline',
-            name='landed_unit_cost',
+            model_name="purchaseorderline",
+            name="landed_unit_cost",
             field=models.DecimalField(decimal_places=4, max_digits=14),
         ),
         migrations.AlterField(
-            model_name='purchaseorderreceipt',
-            name='landed_unit_cost',
+            model_name="purchaseorderreceipt",
+            name="landed_unit_cost",
             field=models.DecimalField(decimal_places=4, max_digits=14),
         ),
         migrations.AddConstraint(
-            model_name='purchaseorderline',
-            constraint=models.CheckConstraint(condition=models.Q(('unit_cost__gte', 0)), name='poline_unit_cost_not_negative'),
+            model_name="purchaseorderline",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("unit_cost__gte", 0)), name="poline_unit_cost_not_negative"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='purchaseorderline',
-            constraint=models.CheckConstraint(condition=models.Q(('landed_unit_cost__gte', 0)), name='poline_landed_cost_not_negative'),
+            model_name="purchaseorderline",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("landed_unit_cost__gte", 0)), name="poline_landed_cost_not_negative"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='purchaseorderreceipt',
-            constraint=models.CheckConstraint(condition=models.Q(('extra_charge__gte', 0)), name='poreceipt_charge_not_negative'),
+            model_name="purchaseorderreceipt",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("extra_charge__gte", 0)), name="poreceipt_charge_not_negative"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='purchaseorderreceipt',
-            constraint=models.CheckConstraint(condition=models.Q(('landed_unit_cost__gte', 0)), name='poreceipt_landed_cost_not_negative'),
+            model_name="purchaseorderreceipt",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("landed_unit_cost__gte", 0)), name="poreceipt_landed_cost_not_negative"
+            ),
         ),
         migrations.AddField(
-            model_name='stockvaluation',
-            name='location',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='inventory.stocklocation'),
+            model_name="stockvaluation",
+            name="location",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="+", to="inventory.stocklocation"
+            ),
         ),
         migrations.AddField(
-            model_name='stockvaluation',
-            name='variant',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='catalog.variant'),
+            model_name="stockvaluation",
+            name="variant",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="catalog.variant",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='stockvaluation',
-            constraint=models.UniqueConstraint(fields=('variant', 'location'), name='valuation_variant_location_unique'),
+            model_name="stockvaluation",
+            constraint=models.UniqueConstraint(
+                fields=("variant", "location"), name="valuation_variant_location_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='stockvaluation',
-            constraint=models.CheckConstraint(condition=models.Q(('quantity__gte', 1)), name='valuation_quantity_positive'),
+            model_name="stockvaluation",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("quantity__gte", 1)), name="valuation_quantity_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='stockvaluation',
-            constraint=models.CheckConstraint(condition=models.Q(('value__gte', 0)), name='valuation_value_not_negative'),
+            model_name="stockvaluation",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("value__gte", 0)), name="valuation_value_not_negative"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='stockvaluation',
-            constraint=models.CheckConstraint(condition=models.Q(('average_cost__gte', 0)), name='valuation_average_not_negative'),
+            model_name="stockvaluation",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("average_cost__gte", 0)), name="valuation_average_not_negative"
+            ),
         ),
     ]

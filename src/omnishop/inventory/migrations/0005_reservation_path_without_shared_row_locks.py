@@ -5,37 +5,66 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('catalog', '0003_offer_landed_cost'),
-        ('channels', '0001_initial'),
-        ('inventory', '0004_landed_cost'),
+        ("catalog", "0003_offer_landed_cost"),
+        ("channels", "0001_initial"),
+        ("inventory", "0004_landed_cost"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='reservation',
-            name='channel',
-            field=models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='channels.channel'),
+            model_name="reservation",
+            name="channel",
+            field=models.ForeignKey(
+                db_constraint=False,
+                db_index=False,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="channels.channel",
+            ),
         ),
         migrations.AlterField(
-            model_name='reservationline',
-            name='location',
-            field=models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='inventory.stocklocation'),
+            model_name="reservationline",
+            name="location",
+            field=models.ForeignKey(
+                db_constraint=False,
+                db_index=False,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="inventory.stocklocation",
+            ),
         ),
         migrations.AlterField(
-            model_name='reservationline',
-            name='variant',
-            field=models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='catalog.variant'),
+            model_name="reservationline",
+            name="variant",
+            field=models.ForeignKey(
+                db_constraint=False,
+                db_index=False,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="catalog.variant",
+            ),
         ),
         migrations.AlterField(
-            model_name='stockevent',
-            name='location',
-            field=models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='inventory.stocklocation'),
+            model_name="stockevent",
+            name="location",
+            field=models.ForeignKey(
+                db_constraint=False,
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="inventory.stocklocation",
+            ),
         ),
         migrations.AlterField(
-            model_name='stockevent',
-            name='variant',
-            field=models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='catalog.variant'),
+            model_name="stockevent",
+            name="variant",
+            field=models.ForeignKey(
+                db_constraint=False,
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="catalog.variant",
+            ),
         ),
     ]

@@ -5,15 +5,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('inventory', '0006_reservation_refusal_function'),
+        ("inventory", "0006_reservation_refusal_function"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='reservationline',
-            name='reservation',
-            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.CASCADE, related_name='lines', to='inventory.reservation'),
+            model_name="reservationline",
+            name="reservation",
+            field=models.ForeignKey(
+                db_constraint=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="lines",
+                to="inventory.reservation",
+            ),
         ),
     ]

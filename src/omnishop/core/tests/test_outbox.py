@@ -262,9 +262,11 @@ def counting_worker():
 def test_an_idle_relay_listening_for_notify_runs_no_round_until_a_commit_of_events(sink, settings):
     if connection.vendor != "postgresql":
         pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
+    if settings.OMNISHOP_DB_POOLER:
+        pytest.skip("behind PgBouncer the relay polls (the next tests); a LISTEN through it hears nothing")
     settings.OMNISHOP_RELAY_WORKERS = ["omnishop.core.tests.test_outbox.counting_worker"]
     settings.OMNISHOP_RELAY_IDLE_POLL = 3600  # a fallback poll that never comes within the test
-    settings.OMNISHOP_DB_POOLER, settings.OMNISHOP_RELAY_LISTEN_URL = "", ""
+    settings.OMNISHOP_RELAY_LISTEN_URL = ""
     ROUNDS.clear()
     thread = outbox.RelayThread()
     thread.start()

@@ -42,7 +42,7 @@ sys.path.insert(0, sys.argv[1])
 from bench.worker import setup_django
 setup_django(os.environ["BENCH_DATABASE_URL"], debug=None)
 from omnishop.core import outbox
-outbox.loop(poll=0.01, until=time.monotonic() + float(sys.argv[2]))
+outbox.loop(until=time.monotonic() + float(sys.argv[2]))
 """
 
 

@@ -506,7 +506,15 @@ OMNISHOP_RELAY_WORKERS: list[str] = [
 OMNISHOP_RELAY = os.environ.get("OMNISHOP_RELAY", "auto")
 if OMNISHOP_RELAY not in {"auto", "on", "off"}:
     raise ImproperlyConfigured("OMNISHOP_RELAY must be auto, on or off.")
+# An idle relay waits for work (ADR 0042). On PostgreSQL it LISTENs for the NOTIFY each commit of events sends and
+# polls only every OMNISHOP_RELAY_IDLE_POLL seconds as a fallback; where it cannot LISTEN (SQLite, PgBouncer in
+# transaction mode) it polls every OMNISHOP_RELAY_POLL seconds. Behind PgBouncer, OMNISHOP_RELAY_LISTEN_URL (a
+# direct PostgreSQL URL, one connection per relay) lets it LISTEN anyway. After a wake-up it pauses
+# OMNISHOP_RELAY_COALESCE seconds so that a burst of commits becomes one batch.
 OMNISHOP_RELAY_POLL = float(os.environ.get("OMNISHOP_RELAY_POLL", "0.5"))
+OMNISHOP_RELAY_IDLE_POLL = float(os.environ.get("OMNISHOP_RELAY_IDLE_POLL", "2.0"))
+OMNISHOP_RELAY_LISTEN_URL = os.environ.get("OMNISHOP_RELAY_LISTEN_URL", "")
+OMNISHOP_RELAY_COALESCE = float(os.environ.get("OMNISHOP_RELAY_COALESCE", "0.01"))
 # Stock changes of one SKU within this window become one stock.availability_changed event per channel.
 OMNISHOP_STOCK_EVENT_WINDOW = float(os.environ.get("OMNISHOP_STOCK_EVENT_WINDOW", "1.0"))
 # Outgoing HTTP may reach loopback only when this is on (tests and the demo's local fakes); never in production.

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import logging
 import os
 import threading
@@ -481,15 +482,30 @@ def read(
 
 
 # --- Running the relay --------------------------------------------------------------------------------
+#
+# A relay loop (RelayThread in `omnishop serve`, `loop` for `omnishop relay`) runs rounds while there is work
+# and otherwise waits on a Waker (ADR 0042): on PostgreSQL a LISTEN connection hears the NOTIFY that every
+# commit of outbox events or stock marks sends (migration core 0005, a statement trigger), so an idle relay
+# runs no statement until something commits, and polls only every OMNISHOP_RELAY_IDLE_POLL seconds as a
+# fallback. Without a listener (SQLite; PgBouncer in transaction mode without OMNISHOP_RELAY_LISTEN_URL, where
+# LISTEN cannot work) it polls every OMNISHOP_RELAY_POLL seconds and this process's commits wake it directly.
 
-_wake = threading.Event()
-#: Set once a relay thread runs in this process: from then on every write of events wakes it after commit.
+NOTIFY_CHANNEL = "omnishop_outbox"
+
+#: The wakers of this process's relay loops: `wake()` sets them all.
+_wakers: set[Waker] = set()
+_wakers_lock = threading.Lock()
+#: Set while a relay loop of this process has no listener: then every write of events wakes it after commit.
 _relay_running = threading.Event()
+_loop_state = threading.local()
 
 
 def wake() -> None:
-    """Tell this process's relay thread that something was committed (saves waiting for the next poll)."""
-    _wake.set()
+    """Tell this process's relay loops that something was committed (saves waiting for the next poll)."""
+    with _wakers_lock:
+        wakers = list(_wakers)
+    for waker in wakers:
+        waker.set()
 
 
 def wake_on_commit() -> None:
@@ -497,10 +513,25 @@ def wake_on_commit() -> None:
 
 
 def _wake_relay_on_commit() -> None:
-    """An event written where a relay thread runs is fanned out and delivered as soon as it commits, not
-    at the next poll (OMNISHOP_RELAY_POLL, 0.5 s): the poll is only the fallback for other processes' events."""
+    """An event written where a relay loop without a listener runs is fanned out as soon as it commits, not at
+    the next poll. With a listener the database's NOTIFY wakes it: no callback on the writer's commit."""
     if _relay_running.is_set():
         transaction.on_commit(wake)
+
+
+def wake_within(seconds: float) -> None:
+    """A relay worker says that work of its becomes due in `seconds` (a stock mark's window ends, a retry is
+    due): the loop that runs it does not wait longer than that. Outside a relay loop it does nothing."""
+    deadline = time.monotonic() + max(seconds, 0.0)
+    current = getattr(_loop_state, "deadline", None)
+    if getattr(_loop_state, "active", False) and (current is None or deadline < current):
+        _loop_state.deadline = deadline
+
+
+def in_relay_loop() -> bool:
+    """Whether the calling thread is a long-running relay loop (a worker may then leave requests in flight
+    between rounds and call `wake()` when they finish; `run_once` elsewhere must finish its work)."""
+    return bool(getattr(_loop_state, "active", False))
 
 
 def enabled() -> bool:
@@ -509,19 +540,153 @@ def enabled() -> bool:
     return mode == "on" or (mode == "auto" and not settings.REDIS_URL)
 
 
-class RelayThread(threading.Thread):
-    """Runs `run_once` until stopped: at once while there is work, else after `poll` seconds or a wake-up
-    (every commit of events in this process wakes it)."""
+def _listen_params() -> dict | str | None:
+    """Where the relay LISTENs: OMNISHOP_RELAY_LISTEN_URL, else the default database's own server unless a
+    pooler stands in front of it (PgBouncer's transaction mode hands the session to other clients between
+    transactions: the LISTEN would be on a server connection this relay no longer holds); None = poll."""
+    url = getattr(settings, "OMNISHOP_RELAY_LISTEN_URL", "")
+    if url:
+        return url
+    if connection.vendor != "postgresql" or getattr(settings, "OMNISHOP_DB_POOLER", ""):
+        return None
+    params = connection.settings_dict
+    return {
+        key: value
+        for key, value in {
+            "dbname": params["NAME"],
+            "user": params.get("USER"),
+            "password": params.get("PASSWORD"),
+            "host": params.get("HOST"),
+            "port": params.get("PORT"),
+        }.items()
+        if value
+    }
 
-    def __init__(self, *, poll: float | None = None) -> None:
-        super().__init__(name="omnishop-relay", daemon=True)
-        self.poll = getattr(settings, "OMNISHOP_RELAY_POLL", 0.5) if poll is None else poll
-        self.stopped = threading.Event()
 
-    def run(self) -> None:
-        _relay_running.set()
+class Waker:
+    """What an idle relay loop waits on: a pipe for this process's own wake-ups (commits here, requests that
+    finished in a delivery pool) and, on PostgreSQL, a LISTEN connection for every process's commits."""
+
+    def __init__(self) -> None:
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._read, False)
+        os.set_blocking(self._write, False)
+        self.listener = None  # a psycopg connection in autocommit, LISTENing
+        self._retry_listen_at = 0.0
+        with _wakers_lock:
+            _wakers.add(self)
+
+    def set(self) -> None:
+        with contextlib.suppress(BlockingIOError):  # the pipe is full of wake-ups already
+            os.write(self._write, b"x")
+
+    @property
+    def listening(self) -> bool:
+        return self.listener is not None
+
+    def listen(self) -> bool:
+        """(Re)connect the listener when there should be one; True when it was just connected (the caller
+        then runs a round: what committed before the LISTEN was not announced to it)."""
+        if self.listener is not None or time.monotonic() < self._retry_listen_at:
+            return False
+        params = _listen_params()
+        if params is None:
+            return False
+        import psycopg
+
+        try:
+            if isinstance(params, str):
+                conn = psycopg.connect(params, autocommit=True)
+            else:
+                conn = psycopg.connect(**params, autocommit=True)
+            conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        except psycopg.Error:
+            log.exception("The relay cannot LISTEN; it polls and tries again in 30 s.")
+            self._retry_listen_at = time.monotonic() + 30
+            return False
+        self.listener = conn
+        return True
+
+    def _drain(self) -> bool:
         woken = False
-        while not self.stopped.is_set():
+        try:
+            while os.read(self._read, 4096):
+                woken = True
+        except BlockingIOError:
+            pass
+        if self.listener is not None:
+            try:
+                pgconn = self.listener.pgconn
+                pgconn.consume_input()
+                while pgconn.notifies() is not None:
+                    woken = True
+            except Exception:  # the connection broke: poll until it is back, and run a round now
+                log.exception("The relay's LISTEN connection failed; reconnecting.")
+                self.drop_listener()
+                woken = True
+        return woken
+
+    def wait(self, timeout: float) -> bool:
+        """Until a wake-up or `timeout` seconds; True when woken. A wake-up is followed by a short pause
+        (OMNISHOP_RELAY_COALESCE) so that a burst of commits is claimed as one batch."""
+        import select
+
+        if self._drain():
+            return True
+        handles = [self._read] + ([self.listener.fileno()] if self.listener is not None else [])
+        ready, _, _ = select.select(handles, [], [], max(timeout, 0.0))
+        if not ready:
+            return False
+        pause = float(getattr(settings, "OMNISHOP_RELAY_COALESCE", 0.01))
+        if pause > 0:
+            time.sleep(pause)
+        self._drain()
+        return True
+
+    def drop_listener(self) -> None:
+        if self.listener is not None:
+            with contextlib.suppress(Exception):
+                self.listener.close()
+            self.listener = None
+
+    def close(self) -> None:
+        with _wakers_lock:
+            _wakers.discard(self)
+        self.drop_listener()
+        for fd in (self._read, self._write):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _idle_wait(poll: float | None, waker: Waker) -> float:
+    """How long an idle relay waits: a long fallback poll while it listens, a short one when it cannot,
+    never past a worker's `wake_within` deadline."""
+    if poll is None:
+        if waker.listening:
+            poll = float(getattr(settings, "OMNISHOP_RELAY_IDLE_POLL", 2.0))
+        else:
+            poll = float(getattr(settings, "OMNISHOP_RELAY_POLL", 0.5))
+    deadline = getattr(_loop_state, "deadline", None)
+    _loop_state.deadline = None
+    if deadline is not None:
+        poll = min(poll, max(deadline - time.monotonic(), 0.0))
+    return poll
+
+
+def _run_loop(
+    stopped: Callable[[], bool], *, poll: float | None, waker: Waker, until: float | None = None
+) -> None:
+    """Rounds while there is work; then wait for a NOTIFY, a wake-up, a worker's deadline or the poll."""
+    _loop_state.active, _loop_state.deadline = True, None
+    woken = False
+    try:
+        while not stopped():
+            if waker.listen():
+                woken = True
+            if waker.listening:
+                _relay_running.clear()
+            else:
+                _relay_running.set()
             work = 0
             try:
                 close_old_connections()
@@ -532,19 +697,58 @@ class RelayThread(threading.Thread):
                 continue
             if not woken:  # idle for a whole poll: give the connection back; while woken often, keep it
                 connections.close_all()
-            woken = _wake.wait(self.poll)
-            _wake.clear()
+            if stopped():
+                break
+            wait = _idle_wait(poll, waker)
+            if until is not None:
+                wait = min(wait, max(until - time.monotonic(), 0.0))
+            woken = waker.wait(wait)
+    finally:
+        _loop_state.active = False
+        _relay_running.clear()
+        with contextlib.suppress(Exception):
+            for finish in _loop_finishers:
+                finish()
+
+
+#: Called when a relay loop ends, in its thread (a worker completes what it left in flight).
+_loop_finishers: list[Callable[[], None]] = []
+
+
+def on_loop_end(finish: Callable[[], None]) -> None:
+    if finish not in _loop_finishers:
+        _loop_finishers.append(finish)
+
+
+class RelayThread(threading.Thread):
+    """Runs `run_once` until stopped: at once while there is work, else after a NOTIFY, a wake-up or the
+    fallback poll (`poll`; by default OMNISHOP_RELAY_IDLE_POLL while listening, else OMNISHOP_RELAY_POLL)."""
+
+    def __init__(self, *, poll: float | None = None) -> None:
+        super().__init__(name="omnishop-relay", daemon=True)
+        self.poll = poll
+        self.stopped = threading.Event()
+        self.waker = Waker()
+
+    def run(self) -> None:
+        try:
+            _run_loop(self.stopped.is_set, poll=self.poll, waker=self.waker)
+        finally:
+            self.waker.close()
+            connections.close_all()
 
     def stop(self, timeout: float | None = 10) -> None:
         self.stopped.set()
-        _relay_running.clear()
-        _wake.set()
+        self.waker.set()
         self.join(timeout)
 
 
-def loop(*, poll: float = 0.5, until: float | None = None) -> None:
+def loop(*, poll: float | None = None, until: float | None = None) -> None:
     """`omnishop relay`: run rounds forever (or until the monotonic time `until`)."""
-    while until is None or time.monotonic() < until:
-        if not run_once():
-            connections.close_all()
-            time.sleep(poll)
+    waker = Waker()
+    try:
+        _run_loop(
+            lambda: until is not None and time.monotonic() >= until, poll=poll, waker=waker, until=until
+        )
+    finally:
+        waker.close()

@@ -246,3 +246,95 @@ def test_dispatched_events_are_purged_after_the_retention_and_undispatched_ones_
     assert list(OutboxEvent.objects.values_list("aggregate_id", flat=True)) == ["pending"]
     assert outbox.purge_dispatched(now=timezone.now() + timedelta(days=400)) == 0
     assert pending.pk
+
+
+ROUNDS: list[float] = []
+
+
+def counting_worker():
+    """A relay worker that only counts the rounds it is called in."""
+    ROUNDS.append(time.monotonic())
+    return 0
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_an_idle_relay_listening_for_notify_runs_no_round_until_a_commit_of_events(sink, settings):
+    if connection.vendor != "postgresql":
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
+    if settings.OMNISHOP_DB_POOLER:
+        pytest.skip("behind PgBouncer the relay polls (the next tests); a LISTEN through it hears nothing")
+    settings.OMNISHOP_RELAY_WORKERS = ["omnishop.core.tests.test_outbox.counting_worker"]
+    settings.OMNISHOP_RELAY_IDLE_POLL = 3600  # a fallback poll that never comes within the test
+    settings.OMNISHOP_RELAY_LISTEN_URL = ""
+    ROUNDS.clear()
+    thread = outbox.RelayThread()
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not (thread.waker.listening and ROUNDS) and time.monotonic() < deadline:
+            threading.Event().wait(0.05)
+        assert thread.waker.listening
+        idle = len(ROUNDS)
+        threading.Event().wait(0.5)
+        assert len(ROUNDS) == idle  # idle: no statement, no round, no 10 ms poll
+        with transaction.atomic():
+            event = emit("t")  # the NOTIFY of the outbox trigger wakes it; no in-process wake is registered
+            assert outbox.wake not in [callback for _, callback, _ in connection.run_on_commit]
+        _await(sink, event, seconds=10)
+    finally:
+        thread.stop()
+    assert event.event_id in sink and len(ROUNDS) > idle
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_rolled_back_write_of_events_sends_no_notify(settings):
+    if connection.vendor != "postgresql":
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
+    import psycopg
+
+    params = outbox._listen_params()
+    if params is None:
+        pytest.skip("behind a pooler without OMNISHOP_RELAY_LISTEN_URL: no direct connection to listen on")
+    listener = (
+        psycopg.connect(**params, autocommit=True)
+        if isinstance(params, dict)
+        else psycopg.connect(params, autocommit=True)
+    )
+    try:
+        listener.execute(f"LISTEN {outbox.NOTIFY_CHANNEL}")
+        with pytest.raises(RuntimeError), transaction.atomic():
+            emit("gone")
+            raise RuntimeError("rolled back")
+        assert list(listener.notifies(timeout=0.3)) == []
+        with transaction.atomic():  # three events in one transaction: one notification
+            outbox.emit_many([outbox.NewEvent("product.updated", "product", str(n), {}) for n in range(3)])
+            emit("x")
+        got = list(listener.notifies(timeout=2, stop_after=1))
+        got += list(listener.notifies(timeout=0.3))
+        assert [n.channel for n in got] == [outbox.NOTIFY_CHANNEL]
+    finally:
+        listener.close()
+
+
+def test_behind_pgbouncer_the_relay_polls_unless_given_a_direct_url_to_listen_on(settings):
+    settings.OMNISHOP_DB_POOLER, settings.OMNISHOP_RELAY_LISTEN_URL = "pgbouncer", ""
+    assert outbox._listen_params() is None
+    settings.OMNISHOP_RELAY_LISTEN_URL = "postgres://relay@db.internal:5432/omnishop"
+    assert outbox._listen_params() == "postgres://relay@db.internal:5432/omnishop"
+    settings.OMNISHOP_DB_POOLER, settings.OMNISHOP_RELAY_LISTEN_URL = "", ""
+    assert (outbox._listen_params() is None) == (connection.vendor != "postgresql")
+
+
+def test_a_burst_of_wake_ups_is_one_wake_after_the_coalescing_pause(settings):
+    settings.OMNISHOP_RELAY_COALESCE = 0.02
+    settings.OMNISHOP_DB_POOLER, settings.OMNISHOP_RELAY_LISTEN_URL = "pgbouncer", ""  # no listener
+    waker = outbox.Waker()
+    try:
+        for _ in range(50):
+            outbox.wake()
+        assert waker.wait(5) is True
+        assert waker.wait(0) is False  # the burst was one wake-up
+    finally:
+        waker.close()

@@ -34,7 +34,12 @@ def fold_stock_changes(*, limit: int = 2000, now: datetime | None = None) -> int
         marks = StockEvent.objects.filter(delivered_at__isnull=True).order_by("id")
         if connection.features.has_select_for_update_skip_locked:
             marks = marks.select_for_update(skip_locked=True)
-        first = list(marks.filter(created_at__lte=due_before).values_list("variant_id", flat=True)[:limit])
+        # The oldest marks, due or not (one statement): a relay loop learns when the first undue one is due.
+        oldest = list(marks.values_list("variant_id", "created_at")[:limit])
+        first = [variant_id for variant_id, created_at in oldest if created_at <= due_before]
+        undue = [created_at for _, created_at in oldest if created_at > due_before]
+        if undue:
+            outbox.wake_within((min(undue) - due_before).total_seconds())
         if not first:
             return 0
         variant_ids = set(first)

@@ -24,7 +24,7 @@ import secrets
 import threading
 import time
 from collections import Counter, defaultdict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -35,7 +35,7 @@ from django.db.models import Exists, F, Min, OuterRef, Q, Subquery
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
-from omnishop.core import egress
+from omnishop.core import egress, outbox
 from omnishop.core.models import OutboxEvent
 
 from ..events import PING
@@ -66,6 +66,13 @@ def pause_after() -> int:
 def concurrency() -> int:
     """Deliveries a relay sends at once (one round)."""
     return max(1, int(getattr(settings, "OMNISHOP_WEBHOOK_CONCURRENCY", DEFAULT_CONCURRENCY)))
+
+
+def per_endpoint() -> int:
+    """Deliveries of one endpoint a relay has in flight at most (default: half its concurrency), so that a
+    slow endpoint leaves the other slots to the others."""
+    default = max(1, concurrency() // 2)
+    return max(1, int(getattr(settings, "OMNISHOP_WEBHOOK_PER_ENDPOINT", default) or default))
 
 
 def lease() -> timedelta:
@@ -151,18 +158,32 @@ def _not_fanned_out():
     )
 
 
-def _candidates(now: datetime, limit: int) -> list[int]:
+def _candidates(now: datetime, limit: int, *, room: dict[int, int] | None = None) -> list[int]:
     """Ids to claim, abandoned leases first. Each query walks an index in the order it sorts by and stops at
-    `limit` (no sort of every due row); held deliveries (paused endpoints) sort after every due one."""
+    `limit` (no sort of every due row); held deliveries (paused endpoints) sort after every due one.
+    `room`: endpoint id → how many more of its deliveries may be claimed (absent: `per_endpoint()`)."""
     rows: list[tuple[int, str, str, int]] = []
+    left = dict(room or {})
+    full = [endpoint_id for endpoint_id, n in left.items() if n <= 0]
     for due, order in (
         (Q(status=Status.DELIVERING, locked_until__lt=now), "locked_until"),
         (Q(status=Status.PENDING, next_attempt_at__lte=now), "next_attempt_at"),
     ):
         query = _sendable(fanned_out=False).filter(due).order_by(order)
+        if full:
+            query = query.exclude(endpoint_id__in=full)
         if connection.features.has_select_for_update_skip_locked:
             query = query.select_for_update(skip_locked=True, of=("self",))
-        rows += query.values_list("id", "aggregate_type", "aggregate_id", "sequence")[: limit - len(rows)]
+        found = query.values_list("id", "aggregate_type", "aggregate_id", "sequence", "endpoint_id")[
+            : limit - len(rows)
+        ]
+        for pk, kind, ident, sequence, endpoint_id in found:
+            # One endpoint gets at most its share of a claim: a slow one cannot take every slot (the rows left
+            # out were locked by this transaction only; they stay pending for the next claim).
+            if left.setdefault(endpoint_id, per_endpoint()) <= 0:
+                continue
+            left[endpoint_id] -= 1
+            rows.append((pk, kind, ident, sequence))
         if len(rows) >= limit:
             break
     return _fanned_out(rows)
@@ -192,12 +213,13 @@ def _fanned_out(rows: list[tuple[int, str, str, int]]) -> list[int]:
     ]
 
 
-def claim_due(*, limit: int = 100) -> tuple[str, list[WebhookDelivery]]:
-    """Take up to `limit` due deliveries under a lease; returns the claim token and the claimed rows."""
+def claim_due(*, limit: int = 100, room: dict[int, int] | None = None) -> tuple[str, list[WebhookDelivery]]:
+    """Take up to `limit` due deliveries under a lease; returns the claim token and the claimed rows.
+    `room` limits how many more deliveries of an endpoint may be taken (see `_candidates`)."""
     now = timezone.now()
     token = secrets.token_hex(16)
     with transaction.atomic():
-        ids = _candidates(now, limit)
+        ids = _candidates(now, limit, room=room)
         if not ids:
             return token, []
         WebhookDelivery.objects.filter(Q(id__in=ids) & _claimable(now)).update(
@@ -214,7 +236,10 @@ def claim_due(*, limit: int = 100) -> tuple[str, list[WebhookDelivery]]:
 def deliver_due(limit: int = 100) -> int:
     """Relay worker: send what is due, in rounds of `concurrency()` deliveries sent at once; returns how
     many deliveries it attempted. Each round is claimed just before it is sent, so a round lasts at most the
-    egress time limit (15 s), well within the lease."""
+    egress time limit (15 s), well within the lease. In a relay loop the requests stay in flight between
+    rounds instead (`_deliver_in_flight`): a slow endpoint does not hold the round for the others."""
+    if outbox.in_relay_loop():
+        return _deliver_in_flight(limit)
     attempted = 0
     while attempted < limit:
         token, claimed = claim_due(limit=min(concurrency(), limit - attempted))
@@ -302,6 +327,22 @@ def _pool(size: int) -> ThreadPoolExecutor:
 def send_claimed(claimed: list[WebhookDelivery], *, token: str) -> int:
     """Send claimed deliveries at once (a thread per request) and record every attempt; returns how many
     were sent. A delivery whose endpoint was paused or disabled meanwhile goes back (or is cancelled)."""
+    sendable = _still_sendable(claimed, token=token)
+    if len(sendable) == 1:
+        outcomes = [_post(*sendable[0])]
+    elif sendable:
+        outcomes = list(_pool(len(sendable)).map(lambda pair: _post(*pair), sendable))
+    else:
+        return 0
+    _record(outcomes, token=token)
+    return len(outcomes)
+
+
+def _still_sendable(
+    claimed: list[WebhookDelivery], *, token: str
+) -> list[tuple[WebhookDelivery, WebhookEndpoint]]:
+    """The claimed deliveries still ours and to an endpoint that takes them, with their endpoints; the others
+    go back to pending (endpoint paused or inactive) or are cancelled (endpoint disabled)."""
     still_ours = set(
         WebhookDelivery.objects.filter(
             pk__in=[d.pk for d in claimed],
@@ -334,14 +375,85 @@ def send_claimed(claimed: list[WebhookDelivery], *, token: str) -> int:
             )
             continue
         sendable.append((delivery, endpoint))
-    if len(sendable) == 1:
-        outcomes = [_post(*sendable[0])]
-    elif sendable:
-        outcomes = list(_pool(len(sendable)).map(lambda pair: _post(*pair), sendable))
-    else:
+    return sendable
+
+
+# --- requests in flight between rounds (relay loops) -----------------------------------------------------
+
+_flight = threading.local()
+
+
+@dataclass
+class _InFlight:
+    """A relay loop's requests in flight: its own bounded pool (OMNISHOP_WEBHOOK_CONCURRENCY threads), each
+    request with the token of its claim, and how many each endpoint has in flight."""
+
+    pool: ThreadPoolExecutor
+    requests: list[tuple[Future, str]]
+    per_endpoint: Counter[int]
+
+
+def _in_flight() -> _InFlight:
+    state = getattr(_flight, "state", None)
+    if state is None:
+        pool = ThreadPoolExecutor(concurrency(), thread_name_prefix="webhook-loop")
+        state = _flight.state = _InFlight(pool=pool, requests=[], per_endpoint=Counter())
+    return state
+
+
+def _harvest(state: _InFlight, *, wait: bool = False) -> int:
+    """Record the requests that finished (all of them with `wait`), per claim; returns how many."""
+    if wait:
+        for future, _ in state.requests:
+            future.exception()  # waits; _post catches every failure of a request itself
+    done = [(future, token) for future, token in state.requests if future.done()]
+    if not done:
         return 0
-    _record(outcomes, token=token)
-    return len(outcomes)
+    state.requests = [(future, token) for future, token in state.requests if not future.done()]
+    by_token: dict[str, list[_Outcome]] = defaultdict(list)
+    for future, token in done:
+        outcome = future.result()
+        by_token[token].append(outcome)
+        state.per_endpoint[outcome.endpoint.pk] -= 1
+    for token, outcomes in by_token.items():
+        _record(outcomes, token=token)
+    return len(done)
+
+
+def _deliver_in_flight(limit: int) -> int:
+    """One round of a relay loop: record the requests that finished, then claim and start as many as there
+    are free threads (no endpoint more than `per_endpoint()` at once). A finished request wakes the loop
+    (`outbox.wake`), so a fast endpoint's deliveries go on while a slow one's request is still open; order
+    per aggregate holds because a delivery in flight keeps the later ones of its aggregate unclaimable.
+    Returns how many attempts it recorded (requests merely started are not work: the wake-up brings the
+    loop back when they finish)."""
+    state = _in_flight()
+    recorded = _harvest(state)
+    free = min(limit, concurrency() - len(state.requests))
+    if free <= 0:
+        return recorded
+    room = {endpoint_id: per_endpoint() - n for endpoint_id, n in state.per_endpoint.items() if n}
+    token, claimed = claim_due(limit=free, room=room)
+    for delivery, endpoint in _still_sendable(claimed, token=token) if claimed else []:
+        future = state.pool.submit(_post, delivery, endpoint)
+        future.add_done_callback(lambda _: outbox.wake())
+        state.requests.append((future, token))
+        state.per_endpoint[endpoint.pk] += 1
+    return recorded
+
+
+def finish_in_flight() -> None:
+    """When a relay loop ends: wait for its requests and record them (a lease would hand them over to
+    another relay otherwise, which would send them again)."""
+    state = getattr(_flight, "state", None)
+    if state is None:
+        return
+    _harvest(state, wait=True)
+    state.pool.shutdown(wait=False)
+    _flight.state = None
+
+
+outbox.on_loop_end(finish_in_flight)
 
 
 # --- recording ------------------------------------------------------------------------------------------
@@ -377,6 +489,7 @@ def _verdict(outcome: _Outcome, now: datetime) -> tuple[str, dict]:
         changes.update(status=Status.FAILED)
     else:
         changes.update(status=Status.PENDING, next_attempt_at=now + delay)
+        outbox.wake_within(delay.total_seconds())  # a relay loop comes back for the retry, not a poll later
     if outcome.refused:
         return "refused", changes
     return ("throttled" if status_code == 429 else "failed"), changes

@@ -73,6 +73,8 @@ class Receiver:
         self.received: list[Received] = []
         self.answers: list[Answer] = []
         self.default = Answer()
+        #: When set by a test: every request is held open until this event is set (a slow endpoint).
+        self.hold: threading.Event | None = None
         self._lock = threading.Lock()
         receiver = self
 
@@ -85,6 +87,8 @@ class Receiver:
                         Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                     )
                     answer = receiver.answers.pop(0) if receiver.answers else receiver.default
+                if receiver.hold is not None:
+                    receiver.hold.wait(60)
                 if answer.delay:
                     time.sleep(answer.delay)
                 try:

@@ -19,7 +19,13 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--once", action="store_true", help="Relay what is due now, then exit.")
-        parser.add_argument("--poll", type=float, default=0.5, help="Seconds to wait when there is no work.")
+        parser.add_argument(
+            "--poll",
+            type=float,
+            default=None,
+            help="Seconds to wait when there is no work (default: OMNISHOP_RELAY_IDLE_POLL while it LISTENs "
+            "on PostgreSQL, else OMNISHOP_RELAY_POLL).",
+        )
 
     def handle(self, *args, **options):
         if options["once"]:

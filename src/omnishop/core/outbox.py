@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import close_old_connections, connection, connections, transaction
+from django.db import DatabaseError, close_old_connections, connection, connections, transaction
 from django.db.models import F, Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
@@ -484,10 +484,11 @@ def read(
 # --- Running the relay --------------------------------------------------------------------------------
 #
 # A relay loop (RelayThread in `omnishop serve`, `loop` for `omnishop relay`) runs rounds while there is work
-# and otherwise waits on a Waker (ADR 0042): on PostgreSQL a LISTEN connection hears the NOTIFY that every
-# commit of outbox events or stock marks sends (migration core 0005, a statement trigger), so an idle relay
-# runs no statement until something commits, and polls only every OMNISHOP_RELAY_IDLE_POLL seconds as a
-# fallback. Without a listener (SQLite; PgBouncer in transaction mode without OMNISHOP_RELAY_LISTEN_URL, where
+# and otherwise waits on a Waker (ADR 0042): on PostgreSQL a LISTEN connection hears the NOTIFY that a commit
+# of outbox events or stock marks sends (migrations core 0005/0006, a statement trigger) — only the first
+# commit after a relay raised the sleep flag (`mark_sleeping`), because notifying commits serialise on one
+# cluster-wide lock — so an idle relay runs no statement until something commits, and polls only every
+# OMNISHOP_RELAY_IDLE_POLL seconds as a fallback. Without a listener (SQLite; PgBouncer in transaction mode without OMNISHOP_RELAY_LISTEN_URL, where
 # LISTEN cannot work) it polls every OMNISHOP_RELAY_POLL seconds and this process's commits wake it directly.
 
 NOTIFY_CHANNEL = "omnishop_outbox"
@@ -607,6 +608,24 @@ class Waker:
         self.listener = conn
         return True
 
+    def mark_sleeping(self) -> bool:
+        """Raise the sleep flag that makes the next writer of events NOTIFY (migration core 0006); True when
+        this call raised it — the caller then runs one more round, for a commit that came between its last
+        claim and the flag and so announced nothing. False when it was up already (another relay raised it)
+        or a writer is taking it down right now (that writer notifies at its commit)."""
+        if self.listener is None:
+            return False
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "UPDATE core_relaywake SET sleeping = true WHERE id = "
+                    "(SELECT id FROM core_relaywake WHERE NOT sleeping FOR UPDATE SKIP LOCKED)"
+                )
+                return cursor.rowcount == 1
+        except DatabaseError:  # not migrated yet, or the database is away: the fallback poll still runs
+            log.warning("The relay could not raise its sleep flag; it relies on the poll.", exc_info=True)
+            return False
+
     def _drain(self) -> bool:
         woken = False
         try:
@@ -695,6 +714,8 @@ def _run_loop(
                 log.exception("Relay round failed.")
             if work:
                 continue
+            if waker.listening and waker.mark_sleeping():
+                continue  # one more round, for what committed before the flag was up
             if not woken:  # idle for a whole poll: give the connection back; while woken often, keep it
                 connections.close_all()
             if stopped():

@@ -289,7 +289,7 @@ def test_an_idle_relay_listening_for_notify_runs_no_round_until_a_commit_of_even
 
 @pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
-def test_a_rolled_back_write_of_events_sends_no_notify(settings):
+def test_only_the_first_commit_after_a_relay_fell_asleep_notifies_and_a_rollback_never_does(settings):
     if connection.vendor != "postgresql":
         pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
     import psycopg
@@ -302,8 +302,14 @@ def test_a_rolled_back_write_of_events_sends_no_notify(settings):
         if isinstance(params, dict)
         else psycopg.connect(params, autocommit=True)
     )
+    waker = outbox.Waker()
+    waker.listener = listener  # stands for a relay's own LISTEN connection (mark_sleeping needs one)
     try:
         listener.execute(f"LISTEN {outbox.NOTIFY_CHANNEL}")
+        listener.execute("UPDATE core_relaywake SET sleeping = false")
+        emit("nobody sleeps")  # no relay asleep: nobody is told (a notifying commit takes a global lock)
+        assert list(listener.notifies(timeout=0.3)) == []
+        assert waker.mark_sleeping() is True and waker.mark_sleeping() is False  # raised once
         with pytest.raises(RuntimeError), transaction.atomic():
             emit("gone")
             raise RuntimeError("rolled back")
@@ -314,8 +320,10 @@ def test_a_rolled_back_write_of_events_sends_no_notify(settings):
         got = list(listener.notifies(timeout=2, stop_after=1))
         got += list(listener.notifies(timeout=0.3))
         assert [n.channel for n in got] == [outbox.NOTIFY_CHANNEL]
+        emit("after the wake-up")  # the first writer took the flag down: the next one sends nothing
+        assert list(listener.notifies(timeout=0.3)) == []
     finally:
-        listener.close()
+        waker.close()
 
 
 def test_behind_pgbouncer_the_relay_polls_unless_given_a_direct_url_to_listen_on(settings):

@@ -275,6 +275,7 @@ def test_an_idle_relay_listening_for_notify_runs_no_round_until_a_commit_of_even
         while not (thread.waker.listening and ROUNDS) and time.monotonic() < deadline:
             threading.Event().wait(0.05)
         assert thread.waker.listening
+        threading.Event().wait(0.3)  # the round after it raised its sleep flag (core 0006) is over by now
         idle = len(ROUNDS)
         threading.Event().wait(0.5)
         assert len(ROUNDS) == idle  # idle: no statement, no round, no 10 ms poll

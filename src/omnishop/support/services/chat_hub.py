@@ -15,11 +15,12 @@ can be dropped).
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
+import os
 import threading
 import time
+import uuid
 from collections import deque
 from dataclasses import dataclass
 
@@ -32,6 +33,8 @@ logger = logging.getLogger(__name__)
 CHANNEL = "omnishop:support:messages"
 # A stream re-waits between reads; the sources outlive a moment without waiters rather than restart each time.
 IDLE_GRACE_SECONDS = 2.0
+_HOST_TOKEN = uuid.uuid4().hex
+MEMORY = 2000  # arrivals remembered for streams about to wait
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,11 @@ class Arrival:
     pk: int
     conversation_id: int
     inbox_id: int
+
+
+def _origin() -> str:
+    """This process, on what it publishes (the pid tells forked workers apart, the token machines)."""
+    return f"{os.getpid()}:{_HOST_TOKEN}"
 
 
 def poll_seconds() -> float:
@@ -50,17 +58,38 @@ def redis_url() -> str:
     return str(getattr(settings, "OMNISHOP_CHAT_REDIS_URL", "") or getattr(settings, "REDIS_URL", "") or "")
 
 
+class _Waiter:
+    """One waiting stream: what it waits for, and its own condition on the hub's lock (woken alone)."""
+
+    __slots__ = ("after", "cond", "conversation_ids", "inbox_ids", "woken")
+
+    def __init__(self, lock: threading.Lock, after: int, conversation_ids: set, inbox_ids: set) -> None:
+        self.cond = threading.Condition(lock)
+        self.after = after
+        self.conversation_ids = conversation_ids
+        self.inbox_ids = inbox_ids
+        self.woken = False
+
+
 class Hub:
     def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._recent: deque[Arrival] = deque(maxlen=2000)
+        self._lock = threading.Lock()
+        # Arrivals remembered (a stream that read the database a moment before a message committed, and
+        # begins to wait just after it was announced, still sees it): the newest message per conversation
+        # and per inbox, forgotten with the oldest arrival once MEMORY of them are kept.
+        self._recent: deque[Arrival] = deque()
+        self._latest_in_conversation: dict[int, int] = {}
+        self._latest_in_inbox: dict[int, int] = {}
+        # The waiting streams by what they wait for: an arrival wakes only its conversation's and inbox's.
+        self._by_conversation: dict[int, set[_Waiter]] = {}
+        self._by_inbox: dict[int, set[_Waiter]] = {}
         self._cursor: int | None = None
         self._waiters = 0
         self._poller: threading.Thread | None = None
         self._subscriber: threading.Thread | None = None
         self._last_waited = 0.0
-        self._seq = 0  # arrivals ever added: a waiter checks only those it has not seen
         self.generation = 0  # moves on shutdown: streams of an earlier generation end
+        self.wakeups = 0  # times a waiting stream was woken or timed out (what a message costs the others)
 
     # --- streams ------------------------------------------------------------------------------------------
 
@@ -70,45 +99,71 @@ class Hub:
         conversation_ids = set(conversation_ids or ())
         inbox_ids = set(inbox_ids or ())
         deadline = time.monotonic() + timeout
-        with self._cond:
+        with self._lock:
+            if any(self._latest_in_conversation.get(c, 0) > after for c in conversation_ids) or any(
+                self._latest_in_inbox.get(i, 0) > after for i in inbox_ids
+            ):
+                return True
             generation = self.generation
+            waiter = _Waiter(self._lock, after, conversation_ids, inbox_ids)
+            for key in conversation_ids:
+                self._by_conversation.setdefault(key, set()).add(waiter)
+            for key in inbox_ids:
+                self._by_inbox.setdefault(key, set()).add(waiter)
             self._waiters += 1
             # The poll starts at the oldest cursor a stream waits from: a message committed between the
             # stream's last read and this call is still seen.
             self._cursor = after if self._cursor is None else min(self._cursor, after)
             self._ensure_threads()
-            checked = self._seq - len(self._recent)  # everything still remembered is checked once
             try:
-                while True:
-                    new = self._seq - checked
-                    if new:
-                        for arrival in itertools.islice(reversed(self._recent), new):
-                            if arrival.pk > after and (
-                                arrival.conversation_id in conversation_ids or arrival.inbox_id in inbox_ids
-                            ):
-                                return True
-                        checked = self._seq
+                while not waiter.woken:
                     left = deadline - time.monotonic()
                     if left <= 0 or generation != self.generation:
                         return False
-                    self._cond.wait(left)
+                    waiter.cond.wait(left)
+                    self.wakeups += 1
+                return True
             finally:
+                _discard(self._by_conversation, conversation_ids, waiter)
+                _discard(self._by_inbox, inbox_ids, waiter)
                 self._waiters -= 1
                 self._last_waited = time.monotonic()
 
     def notify(self, arrivals) -> None:
-        with self._cond:
-            items = list(arrivals)
-            self._recent.extend(items)
-            self._seq += len(items)
-            self._cond.notify_all()
+        """Remember the arrivals and wake the streams waiting for them (and only those)."""
+        with self._lock:
+            for arrival in arrivals:
+                self._remember(arrival)
+                waiters = self._by_conversation.get(arrival.conversation_id, set()) | self._by_inbox.get(
+                    arrival.inbox_id, set()
+                )
+                for waiter in waiters:
+                    if arrival.pk > waiter.after and not waiter.woken:
+                        waiter.woken = True
+                        waiter.cond.notify()
+
+    def _remember(self, arrival: Arrival) -> None:
+        """Called holding the lock."""
+        if len(self._recent) >= MEMORY:
+            old = self._recent.popleft()
+            if self._latest_in_conversation.get(old.conversation_id) == old.pk:
+                del self._latest_in_conversation[old.conversation_id]
+            if self._latest_in_inbox.get(old.inbox_id) == old.pk:
+                del self._latest_in_inbox[old.inbox_id]
+        self._recent.append(arrival)
+        if arrival.pk > self._latest_in_conversation.get(arrival.conversation_id, 0):
+            self._latest_in_conversation[arrival.conversation_id] = arrival.pk
+        if arrival.pk > self._latest_in_inbox.get(arrival.inbox_id, 0):
+            self._latest_in_inbox[arrival.inbox_id] = arrival.pk
 
     def shutdown(self, timeout: float = 5.0) -> None:
         """End every waiting stream and stop the sources (a worker stopping; a test's end)."""
-        with self._cond:
+        with self._lock:
             self.generation += 1
             self._last_waited = 0.0
-            self._cond.notify_all()
+            for waiters in (*self._by_conversation.values(), *self._by_inbox.values()):
+                for waiter in waiters:
+                    waiter.cond.notify()
             threads = [t for t in (self._poller, self._subscriber) if t is not None]
         for thread in threads:
             thread.join(timeout)
@@ -124,27 +179,29 @@ class Hub:
             self._subscriber = threading.Thread(target=self._listen, name="support-chat-redis", daemon=True)
             self._subscriber.start()
 
-    def _keep_going(self, slot: str) -> bool:
-        with self._cond:
-            if self._waiters or time.monotonic() - self._last_waited < IDLE_GRACE_SECONDS:
+    def _keep_going(self, slot: str, generation: int) -> bool:
+        with self._lock:
+            if generation == self.generation and (
+                self._waiters or time.monotonic() - self._last_waited < IDLE_GRACE_SECONDS
+            ):
                 return True
-            setattr(self, slot, None)
-            if slot == "_poller":
+            if getattr(self, slot) is threading.current_thread():
+                setattr(self, slot, None)
+            if slot == "_poller" and self._poller is None:
                 self._cursor = None  # the next stream starts the poll from where it stands
             return False
 
-    def _pause(self, seconds: float) -> None:
+    def _pause(self, seconds: float, generation: int) -> None:
         """Sleep between polls; a shutdown cuts it short."""
-        with self._cond:
-            generation = self.generation
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline and generation == self.generation:
             time.sleep(min(0.05, seconds))
 
     def _poll(self) -> None:
+        generation = self.generation  # a shutdown stops this poller, even while streams still end
         try:
-            while self._keep_going("_poller"):
-                with self._cond:
+            while self._keep_going("_poller", generation):
+                with self._lock:
                     cursor = self._cursor or 0
                 rows = list(
                     Message.objects.filter(pk__gt=cursor)
@@ -152,13 +209,13 @@ class Hub:
                     .values_list("pk", "conversation_id", "conversation__inbox_id")[:1000]
                 )
                 if rows:
-                    with self._cond:
+                    with self._lock:
                         self._cursor = max(self._cursor or 0, rows[-1][0])
                     self.notify(Arrival(*row) for row in rows)
-                self._pause(poll_seconds())
+                self._pause(poll_seconds(), generation)
         except Exception:  # a broken database must not kill the process; streams fall back to their timeout
             logger.exception("support chat poller stopped")
-            with self._cond:
+            with self._lock:
                 self._poller = None
         finally:
             connection.close()
@@ -166,26 +223,51 @@ class Hub:
     def _listen(self) -> None:
         import redis
 
+        generation = self.generation
         client = redis.Redis.from_url(redis_url())
         pubsub = client.pubsub(ignore_subscribe_messages=True)
         try:
             pubsub.subscribe(CHANNEL)
-            while self._keep_going("_subscriber"):
+            while self._keep_going("_subscriber", generation):
                 item = pubsub.get_message(timeout=1.0)
                 if item and item.get("type") == "message":
                     data = json.loads(item["data"])
+                    if data.get("origin") == _origin():
+                        continue  # published here: this process's streams were woken already
                     self.notify([Arrival(data["pk"], data["conversation_id"], data["inbox_id"])])
         except Exception:
             logger.exception("support chat Redis subscriber stopped")
-            with self._cond:
+            with self._lock:
                 self._subscriber = None
         finally:
             pubsub.close()
             client.close()
 
 
+def _discard(index: dict[int, set[_Waiter]], keys, waiter: _Waiter) -> None:
+    for key in keys:
+        waiters = index.get(key)
+        if waiters is not None:
+            waiters.discard(waiter)
+            if not waiters:
+                del index[key]
+
+
 HUB = Hub()
-_publisher = threading.local()
+_clients: dict[str, object] = {}  # one Redis client (a thread-safe connection pool) per URL and process
+_clients_lock = threading.Lock()
+
+
+def _redis_client(url: str):
+    """The process's publishing client: its pool keeps connections open for every thread (a client per
+    thread opened one Redis connection per server thread); redis-py renews the pool after a fork."""
+    import redis
+
+    with _clients_lock:
+        client = _clients.get(url)
+        if client is None:
+            client = _clients[url] = redis.Redis.from_url(url)
+        return client
 
 
 def publish(message: Message, *, inbox_id: int) -> None:
@@ -197,10 +279,7 @@ def publish(message: Message, *, inbox_id: int) -> None:
         return
     import redis
 
-    client = getattr(_publisher, "client", None)
-    if client is None:
-        client = _publisher.client = redis.Redis.from_url(url)
     try:
-        client.publish(CHANNEL, json.dumps(arrival.__dict__))
+        _redis_client(url).publish(CHANNEL, json.dumps({**arrival.__dict__, "origin": _origin()}))
     except redis.RedisError:  # the database poll delivers it a moment later
         logger.warning("support chat: Redis publish failed", exc_info=True)

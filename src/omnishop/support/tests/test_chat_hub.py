@@ -1,0 +1,81 @@
+"""The chat hub wakes the streams a message is for, and only those: with 100 chats open in a process, one
+shopper's message must not wake the other 99 streams (each waking took the hub's lock and the GIL: a
+thundering herd per message)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from django.test import override_settings
+
+from omnishop.support.services.chat_hub import Arrival, Hub
+
+pytestmark = pytest.mark.django_db(transaction=True)  # the hub's poller reads the message table
+
+
+@pytest.fixture
+def hub():
+    with override_settings(OMNISHOP_CHAT_POLL_SECONDS=30, OMNISHOP_CHAT_REDIS_URL="", REDIS_URL=""):
+        hub = Hub()
+        yield hub
+        hub.shutdown()
+
+
+def waiting(hub: Hub, **wake) -> tuple[threading.Thread, dict]:
+    result: dict = {}
+    thread = threading.Thread(
+        target=lambda: result.update(woken=hub.wait(after=100, timeout=20, **wake)), daemon=True
+    )
+    thread.start()
+    return thread, result
+
+
+def until_waiting(hub: Hub, count: int) -> None:
+    deadline = time.monotonic() + 10
+    while hub._waiters < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert hub._waiters == count
+
+
+def test_a_message_wakes_its_conversations_stream_and_the_inbox_stream_but_no_other(hub):
+    streams = {c: waiting(hub, conversation_ids=[c]) for c in range(1, 101)}
+    inbox_list, inbox_result = waiting(hub, inbox_ids=[7])
+    other_inbox, other_inbox_result = waiting(hub, inbox_ids=[8])
+    until_waiting(hub, 102)
+
+    hub.notify([Arrival(pk=101, conversation_id=42, inbox_id=7)])
+    streams[42][0].join(5)
+    inbox_list.join(5)
+    assert streams[42][1] == {"woken": True} and inbox_result == {"woken": True}
+    time.sleep(0.2)
+    assert hub.wakeups == 2  # not 102
+    assert hub._waiters == 100  # the 99 other conversations' streams and the other inbox's still wait
+    assert all(not result for c, (_, result) in streams.items() if c != 42) and not other_inbox_result
+
+    hub.shutdown()  # a stopping worker ends every stream at once
+    for thread, _ in streams.values():
+        thread.join(5)
+    other_inbox.join(5)
+    assert all(result == {"woken": False} for c, (_, result) in streams.items() if c != 42)
+
+
+def test_a_message_announced_just_before_a_stream_waits_is_not_missed(hub):
+    hub.notify([Arrival(pk=101, conversation_id=42, inbox_id=7)])
+    began = time.monotonic()
+    assert hub.wait(conversation_ids=[42], after=100, timeout=10) is True  # read before it committed
+    assert hub.wait(inbox_ids=[7], after=100, timeout=10) is True
+    assert time.monotonic() - began < 5
+    assert hub.wait(conversation_ids=[42], after=101, timeout=0.2) is False  # already read it
+
+
+def test_an_older_message_does_not_wake_a_stream_that_has_read_past_it(hub):
+    thread, result = waiting(hub, conversation_ids=[42])
+    until_waiting(hub, 1)
+    hub.notify([Arrival(pk=99, conversation_id=42, inbox_id=7)])
+    time.sleep(0.2)
+    assert not result and hub._waiters == 1
+    hub.notify([Arrival(pk=102, conversation_id=42, inbox_id=7)])
+    thread.join(5)
+    assert result == {"woken": True}

@@ -25,12 +25,13 @@ from collections import deque
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, connections
 
 from ..models import Message
 
 logger = logging.getLogger(__name__)
 CHANNEL = "omnishop:support:messages"
+PG_CHANNEL = "omnishop_support_messages"
 # A stream re-waits between reads; the sources outlive a moment without waiters rather than restart each time.
 IDLE_GRACE_SECONDS = 2.0
 _HOST_TOKEN = uuid.uuid4().hex
@@ -50,8 +51,19 @@ def _origin() -> str:
 
 
 def poll_seconds() -> float:
-    default = 1.0 if redis_url() else 0.2
+    default = 1.0 if redis_url() or HUB.pg_listening else 0.2
     return float(getattr(settings, "OMNISHOP_CHAT_POLL_SECONDS", default))
+
+
+def pg_notify() -> bool:
+    """PostgreSQL without Redis: chat messages are announced with NOTIFY and heard by one LISTEN connection
+    per process (not through a pooler in transaction mode, where a session does not outlive a transaction)."""
+    return (
+        not redis_url()
+        and connection.vendor == "postgresql"
+        and not getattr(settings, "OMNISHOP_DB_POOLER", "")
+        and bool(getattr(settings, "OMNISHOP_CHAT_PG_NOTIFY", True))
+    )
 
 
 def redis_url() -> str:
@@ -87,6 +99,8 @@ class Hub:
         self._waiters = 0
         self._poller: threading.Thread | None = None
         self._subscriber: threading.Thread | None = None
+        self._pg_listener: threading.Thread | None = None
+        self.pg_listening = False  # LISTEN is on: the database poll slows to a backstop
         self._last_waited = 0.0
         self.generation = 0  # moves on shutdown: streams of an earlier generation end
         self.wakeups = 0  # times a waiting stream was woken or timed out (what a message costs the others)
@@ -164,7 +178,7 @@ class Hub:
             for waiters in (*self._by_conversation.values(), *self._by_inbox.values()):
                 for waiter in waiters:
                     waiter.cond.notify()
-            threads = [t for t in (self._poller, self._subscriber) if t is not None]
+            threads = [t for t in (self._poller, self._subscriber, self._pg_listener) if t is not None]
         for thread in threads:
             thread.join(timeout)
 
@@ -178,6 +192,11 @@ class Hub:
         if redis_url() and self._subscriber is None:
             self._subscriber = threading.Thread(target=self._listen, name="support-chat-redis", daemon=True)
             self._subscriber.start()
+        if self._pg_listener is None and pg_notify():
+            self._pg_listener = threading.Thread(
+                target=self._listen_pg, name="support-chat-listen", daemon=True
+            )
+            self._pg_listener.start()
 
     def _keep_going(self, slot: str, generation: int) -> bool:
         with self._lock:
@@ -243,6 +262,36 @@ class Hub:
             pubsub.close()
             client.close()
 
+    def _listen_pg(self) -> None:
+        """LISTEN on a connection of its own (Django's connections belong to their threads and requests)."""
+        import psycopg
+
+        generation = self.generation
+        listener = None
+        try:
+            listener = psycopg.connect(**connections["default"].get_connection_params(), autocommit=True)
+            listener.execute(f"LISTEN {PG_CHANNEL}")
+            with self._lock:
+                self.pg_listening = True
+            while self._keep_going("_pg_listener", generation):
+                arrivals = []
+                for note in listener.notifies(timeout=1.0, stop_after=100):
+                    data = json.loads(note.payload)
+                    if data.get("origin") != _origin():  # published here: woken already
+                        arrivals.append(Arrival(data["pk"], data["conversation_id"], data["inbox_id"]))
+                if arrivals:
+                    self.notify(arrivals)
+        except Exception:  # the poll (back at its short interval) delivers; streams never hang on this
+            logger.exception("support chat LISTEN stopped")
+            with self._lock:
+                if self._pg_listener is threading.current_thread():
+                    self._pg_listener = None
+        finally:
+            with self._lock:
+                self.pg_listening = False
+            if listener is not None:
+                listener.close()
+
 
 def _discard(index: dict[int, set[_Waiter]], keys, waiter: _Waiter) -> None:
     for key in keys:
@@ -276,6 +325,13 @@ def publish(message: Message, *, inbox_id: int) -> None:
     HUB.notify([arrival])
     url = redis_url()
     if not url:
+        if pg_notify():
+            # Delivered when the caller's transaction commits (at once outside one); one statement.
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_notify(%s, %s)",
+                    [PG_CHANNEL, json.dumps({**arrival.__dict__, "origin": _origin()})],
+                )
         return
     import redis
 

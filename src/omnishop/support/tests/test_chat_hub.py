@@ -7,9 +7,11 @@ from __future__ import annotations
 import threading
 import time
 
+import orjson
 import pytest
 from django.test import override_settings
 
+from omnishop.support.services import chat_hub
 from omnishop.support.services.chat_hub import Arrival, Hub
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the hub's poller reads the message table
@@ -79,3 +81,29 @@ def test_an_older_message_does_not_wake_a_stream_that_has_read_past_it(hub):
     hub.notify([Arrival(pk=102, conversation_id=42, inbox_id=7)])
     thread.join(5)
     assert result == {"woken": True}
+
+
+def test_on_postgresql_a_notify_from_another_process_wakes_a_waiting_stream(hub):
+    from django.db import connections
+
+    if not chat_hub.pg_notify():
+        pytest.skip("LISTEN/NOTIFY: PostgreSQL without Redis, not through a pooler in transaction mode")
+    import psycopg
+
+    thread, result = waiting(hub, conversation_ids=[424242])
+    deadline = time.monotonic() + 10
+    while not hub.pg_listening and time.monotonic() < deadline:
+        time.sleep(0.02)  # until this process's hub listens
+    assert hub.pg_listening
+    with psycopg.connect(**connections["default"].get_connection_params(), autocommit=True) as other_worker:
+        sent = time.monotonic()
+        other_worker.execute(
+            "SELECT pg_notify(%s, %s)",
+            [
+                chat_hub.PG_CHANNEL,
+                orjson.dumps({"pk": 10**9, "conversation_id": 424242, "inbox_id": 1}).decode(),
+            ],
+        )
+        thread.join(15)
+    assert result == {"woken": True}
+    assert time.monotonic() - sent < 2  # the database poll (every 30 s here) could not have woken it

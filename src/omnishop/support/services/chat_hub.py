@@ -56,13 +56,14 @@ def poll_seconds() -> float:
 
 
 def pg_notify() -> bool:
-    """PostgreSQL without Redis: chat messages are announced with NOTIFY and heard by one LISTEN connection
-    per process (not through a pooler in transaction mode, where a session does not outlive a transaction)."""
+    """PostgreSQL without Redis, when OMNISHOP_CHAT_PG_NOTIFY is on (off by default: ADR 0039): chat messages
+    are announced with NOTIFY and heard by one LISTEN connection per process (never through a pooler in
+    transaction mode, where a session does not outlive a transaction)."""
     return (
-        not redis_url()
+        bool(getattr(settings, "OMNISHOP_CHAT_PG_NOTIFY", False))
+        and not redis_url()
         and connection.vendor == "postgresql"
         and not getattr(settings, "OMNISHOP_DB_POOLER", "")
-        and bool(getattr(settings, "OMNISHOP_CHAT_PG_NOTIFY", True))
     )
 
 

@@ -83,12 +83,12 @@ def test_an_older_message_does_not_wake_a_stream_that_has_read_past_it(hub):
     assert result == {"woken": True}
 
 
+@override_settings(OMNISHOP_CHAT_PG_NOTIFY=True)  # opt-in (ADR 0039)
 def test_on_postgresql_a_notify_from_another_process_wakes_a_waiting_stream(hub):
-    from django.db import connections
-
     if not chat_hub.pg_notify():
         pytest.skip("LISTEN/NOTIFY: PostgreSQL without Redis, not through a pooler in transaction mode")
     import psycopg
+    from django.db import connections
 
     thread, result = waiting(hub, conversation_ids=[424242])
     deadline = time.monotonic() + 10

@@ -81,7 +81,7 @@ class _Waiter:
         self.after = after
         self.conversation_ids = conversation_ids
         self.inbox_ids = inbox_ids
-        self.woken = False
+        self.woken = 0  # the highest message past `after` that arrived for it
 
 
 class Hub:
@@ -108,17 +108,23 @@ class Hub:
 
     # --- streams ------------------------------------------------------------------------------------------
 
-    def wait(self, *, conversation_ids=None, inbox_ids=None, after: int, timeout: float) -> bool:
+    def wait(self, *, conversation_ids=None, inbox_ids=None, after: int, timeout: float) -> int:
         """Block until a message past `after` arrives in one of the conversations (or inboxes), or timeout.
-        True when something arrived (the caller reads it from the database)."""
+        The highest such message's key when something arrived (the caller reads it from the database; if it
+        was not for the caller to see — a desk note, an event — the caller waits after it next time), else 0."""
         conversation_ids = set(conversation_ids or ())
         inbox_ids = set(inbox_ids or ())
         deadline = time.monotonic() + timeout
         with self._lock:
-            if any(self._latest_in_conversation.get(c, 0) > after for c in conversation_ids) or any(
-                self._latest_in_inbox.get(i, 0) > after for i in inbox_ids
-            ):
-                return True
+            latest = max(
+                (
+                    *(self._latest_in_conversation.get(c, 0) for c in conversation_ids),
+                    *(self._latest_in_inbox.get(i, 0) for i in inbox_ids),
+                ),
+                default=0,
+            )
+            if latest > after:
+                return latest
             generation = self.generation
             waiter = _Waiter(self._lock, after, conversation_ids, inbox_ids)
             for key in conversation_ids:
@@ -134,10 +140,10 @@ class Hub:
                 while not waiter.woken:
                     left = deadline - time.monotonic()
                     if left <= 0 or generation != self.generation:
-                        return False
+                        return 0
                     waiter.cond.wait(left)
                     self.wakeups += 1
-                return True
+                return waiter.woken
             finally:
                 _discard(self._by_conversation, conversation_ids, waiter)
                 _discard(self._by_inbox, inbox_ids, waiter)
@@ -153,9 +159,10 @@ class Hub:
                     arrival.inbox_id, set()
                 )
                 for waiter in waiters:
-                    if arrival.pk > waiter.after and not waiter.woken:
-                        waiter.woken = True
-                        waiter.cond.notify()
+                    if arrival.pk > max(waiter.after, waiter.woken):
+                        if not waiter.woken:
+                            waiter.cond.notify()
+                        waiter.woken = arrival.pk
 
     def _remember(self, arrival: Arrival) -> None:
         """Called holding the lock."""

@@ -157,7 +157,7 @@ def email_transcript(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @_answer_errors
-def shopper_stream(request: HttpRequest) -> HttpResponse:
+def shopper_stream(request: HttpRequest) -> StreamingHttpResponse:
     session = _session_from(request)
     chat.mark_present(session.conversation.pk)
     messages = chat.shopper_messages(session)
@@ -177,7 +177,7 @@ def shopper_stream(request: HttpRequest) -> HttpResponse:
 @staff_member_required
 @require_GET
 @_answer_errors
-def agent_stream(request: HttpRequest, number: str) -> HttpResponse:
+def agent_stream(request: HttpRequest, number: str) -> StreamingHttpResponse:
     """New messages of one conversation, for an agent of its inbox (the desk's conversation page)."""
     messages = chat.agent_messages(user=request.user, number=number)
     conversation_id = messages.values_list("conversation_id", flat=True).first()
@@ -193,7 +193,7 @@ def agent_stream(request: HttpRequest, number: str) -> HttpResponse:
 @staff_member_required
 @require_GET
 @_answer_errors
-def agent_inbox_stream(request: HttpRequest) -> HttpResponse:
+def agent_inbox_stream(request: HttpRequest) -> StreamingHttpResponse:
     """New messages in every conversation of the agent's inboxes (the desk's inbox list)."""
     messages = chat.inbox_messages(user=request.user)
     return _stream(

@@ -164,6 +164,14 @@ class Hub:
                             waiter.cond.notify()
                         waiter.woken = arrival.pk
 
+    def forget(self) -> None:
+        """Drop the remembered arrivals (a test database that reuses keys after a flush: an earlier test's
+        message must not stand for this one's)."""
+        with self._lock:
+            self._recent.clear()
+            self._latest_in_conversation.clear()
+            self._latest_in_inbox.clear()
+
     def _remember(self, arrival: Arrival) -> None:
         """Called holding the lock."""
         if len(self._recent) >= MEMORY:

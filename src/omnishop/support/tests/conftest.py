@@ -8,6 +8,14 @@ from omnishop.inventory import services as inventory
 from omnishop.orders.tests.conftest import Shop
 from omnishop.support import services
 from omnishop.support.models import Inbox, Message
+from omnishop.support.services import chat_hub
+
+
+@pytest.fixture(autouse=True)
+def chat_hub_forgets():
+    """A flushed test database hands out the same keys again: the process's chat hub must not take an
+    earlier test's message for this one's (a stream would wait past it and miss the new one)."""
+    chat_hub.HUB.forget()
 
 
 @pytest.fixture

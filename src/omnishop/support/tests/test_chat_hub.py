@@ -128,9 +128,8 @@ def test_a_shoppers_stream_does_not_spin_on_a_message_it_may_not_see(web_channel
     event = Message.objects.filter(conversation=session.conversation).latest("pk")
     assert event.direction == Message.Direction.EVENT and event.pk > session.floor
     chat_hub.HUB.notify([Arrival(event.pk, session.conversation.pk, inbox.pk)])  # as the poll announces it
-    request = RequestFactory().get(
-        f"/support/chat/stream?token={session.token}", **{"wsgi.multithread": True}
-    )
+    request = RequestFactory().get(f"/support/chat/stream?token={session.token}")
+    request.META["wsgi.multithread"] = True  # a threaded server: the stream waits
     with override_settings(OMNISHOP_CHAT_STREAM_SECONDS=1.5), CaptureQueriesContext(connection) as queries:
         body = b"".join(views.shopper_stream(request).streaming_content)
     assert b'"text":"Hello?"' in body and b"Chat started" not in body

@@ -157,7 +157,7 @@ def email_transcript(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @_answer_errors
-def shopper_stream(request: HttpRequest) -> HttpResponse:
+def shopper_stream(request: HttpRequest) -> StreamingHttpResponse:
     session = _session_from(request)
     chat.mark_present(session.conversation.pk)
     messages = chat.shopper_messages(session)
@@ -177,7 +177,7 @@ def shopper_stream(request: HttpRequest) -> HttpResponse:
 @staff_member_required
 @require_GET
 @_answer_errors
-def agent_stream(request: HttpRequest, number: str) -> HttpResponse:
+def agent_stream(request: HttpRequest, number: str) -> StreamingHttpResponse:
     """New messages of one conversation, for an agent of its inbox (the desk's conversation page)."""
     messages = chat.agent_messages(user=request.user, number=number)
     conversation_id = messages.values_list("conversation_id", flat=True).first()
@@ -193,7 +193,7 @@ def agent_stream(request: HttpRequest, number: str) -> HttpResponse:
 @staff_member_required
 @require_GET
 @_answer_errors
-def agent_inbox_stream(request: HttpRequest) -> HttpResponse:
+def agent_inbox_stream(request: HttpRequest) -> StreamingHttpResponse:
     """New messages in every conversation of the agent's inboxes (the desk's inbox list)."""
     messages = chat.inbox_messages(user=request.user)
     return _stream(
@@ -257,6 +257,10 @@ def _stream(request, messages, *, after: int, wake: dict, shape, on_wait=None) -
 
     def events() -> Iterator[bytes]:
         cursor = after
+        # What the stream waits past: its cursor, or a message it was woken for but may not see (a desk
+        # note or an event on the shopper's stream) — else it would wake for that message again at once.
+        wait_after = after
+        woken = 0
         generation = chat.hub_generation()
         deadline = time.monotonic() + hold
         # An id-only block sets EventSource's last event id without an event: a browser that reconnects
@@ -269,12 +273,13 @@ def _stream(request, messages, *, after: int, wake: dict, shape, on_wait=None) -
                 yield _event(message, shape)
             if batch:
                 continue
+            wait_after = max(wait_after, cursor, woken)
             left = deadline - time.monotonic()
             if left <= 0:
                 return
             if not connection.in_atomic_block:
                 connection.close()  # wait without holding one of the database's connections
-            woken = chat.wait(after=cursor, timeout=min(left, HEARTBEAT_SECONDS), **wake)
+            woken = chat.wait(after=wait_after, timeout=min(left, HEARTBEAT_SECONDS), **wake)
             if generation != chat.hub_generation():
                 return  # the server is stopping
             if not woken:

@@ -224,8 +224,9 @@ def latest_pk(messages: QuerySet) -> int:
     return messages.order_by("-pk").values_list("pk", flat=True).first() or 0
 
 
-def wait(*, after: int, timeout: float, conversation_ids=(), inbox_ids=()) -> bool:
-    """Block (holding no database connection) until a message past `after` may have arrived, or timeout."""
+def wait(*, after: int, timeout: float, conversation_ids=(), inbox_ids=()) -> int:
+    """Block (holding no database connection) until a message past `after` may have arrived, or timeout:
+    the highest arrived message's key, else 0."""
     return chat_hub.HUB.wait(
         conversation_ids=conversation_ids, inbox_ids=inbox_ids, after=after, timeout=timeout
     )

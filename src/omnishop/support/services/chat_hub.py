@@ -15,23 +15,27 @@ can be dropped).
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
+import os
 import threading
 import time
+import uuid
 from collections import deque
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, connections
 
 from ..models import Message
 
 logger = logging.getLogger(__name__)
 CHANNEL = "omnishop:support:messages"
+PG_CHANNEL = "omnishop_support_messages"
 # A stream re-waits between reads; the sources outlive a moment without waiters rather than restart each time.
 IDLE_GRACE_SECONDS = 2.0
+_HOST_TOKEN = uuid.uuid4().hex
+MEMORY = 2000  # arrivals remembered for streams about to wait
 
 
 @dataclass(frozen=True)
@@ -41,75 +45,156 @@ class Arrival:
     inbox_id: int
 
 
+def _origin() -> str:
+    """This process, on what it publishes (the pid tells forked workers apart, the token machines)."""
+    return f"{os.getpid()}:{_HOST_TOKEN}"
+
+
 def poll_seconds() -> float:
-    default = 1.0 if redis_url() else 0.2
+    default = 1.0 if redis_url() or HUB.pg_listening else 0.2
     return float(getattr(settings, "OMNISHOP_CHAT_POLL_SECONDS", default))
+
+
+def pg_notify() -> bool:
+    """PostgreSQL without Redis, when OMNISHOP_CHAT_PG_NOTIFY is on (off by default: ADR 0039): chat messages
+    are announced with NOTIFY and heard by one LISTEN connection per process (never through a pooler in
+    transaction mode, where a session does not outlive a transaction)."""
+    return (
+        bool(getattr(settings, "OMNISHOP_CHAT_PG_NOTIFY", False))
+        and not redis_url()
+        and connection.vendor == "postgresql"
+        and not getattr(settings, "OMNISHOP_DB_POOLER", "")
+    )
 
 
 def redis_url() -> str:
     return str(getattr(settings, "OMNISHOP_CHAT_REDIS_URL", "") or getattr(settings, "REDIS_URL", "") or "")
 
 
+class _Waiter:
+    """One waiting stream: what it waits for, and its own condition on the hub's lock (woken alone)."""
+
+    __slots__ = ("after", "cond", "conversation_ids", "inbox_ids", "woken")
+
+    def __init__(self, lock: threading.Lock, after: int, conversation_ids: set, inbox_ids: set) -> None:
+        self.cond = threading.Condition(lock)
+        self.after = after
+        self.conversation_ids = conversation_ids
+        self.inbox_ids = inbox_ids
+        self.woken = 0  # the highest message past `after` that arrived for it
+
+
 class Hub:
     def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._recent: deque[Arrival] = deque(maxlen=2000)
+        self._lock = threading.Lock()
+        # Arrivals remembered (a stream that read the database a moment before a message committed, and
+        # begins to wait just after it was announced, still sees it): the newest message per conversation
+        # and per inbox, forgotten with the oldest arrival once MEMORY of them are kept.
+        self._recent: deque[Arrival] = deque()
+        self._latest_in_conversation: dict[int, int] = {}
+        self._latest_in_inbox: dict[int, int] = {}
+        # The waiting streams by what they wait for: an arrival wakes only its conversation's and inbox's.
+        self._by_conversation: dict[int, set[_Waiter]] = {}
+        self._by_inbox: dict[int, set[_Waiter]] = {}
         self._cursor: int | None = None
         self._waiters = 0
         self._poller: threading.Thread | None = None
         self._subscriber: threading.Thread | None = None
+        self._pg_listener: threading.Thread | None = None
+        self.pg_listening = False  # LISTEN is on: the database poll slows to a backstop
         self._last_waited = 0.0
-        self._seq = 0  # arrivals ever added: a waiter checks only those it has not seen
         self.generation = 0  # moves on shutdown: streams of an earlier generation end
+        self.wakeups = 0  # times a waiting stream was woken or timed out (what a message costs the others)
 
     # --- streams ------------------------------------------------------------------------------------------
 
-    def wait(self, *, conversation_ids=None, inbox_ids=None, after: int, timeout: float) -> bool:
+    def wait(self, *, conversation_ids=None, inbox_ids=None, after: int, timeout: float) -> int:
         """Block until a message past `after` arrives in one of the conversations (or inboxes), or timeout.
-        True when something arrived (the caller reads it from the database)."""
+        The highest such message's key when something arrived (the caller reads it from the database; if it
+        was not for the caller to see — a desk note, an event — the caller waits after it next time), else 0."""
         conversation_ids = set(conversation_ids or ())
         inbox_ids = set(inbox_ids or ())
         deadline = time.monotonic() + timeout
-        with self._cond:
+        with self._lock:
+            latest = max(
+                (
+                    *(self._latest_in_conversation.get(c, 0) for c in conversation_ids),
+                    *(self._latest_in_inbox.get(i, 0) for i in inbox_ids),
+                ),
+                default=0,
+            )
+            if latest > after:
+                return latest
             generation = self.generation
+            waiter = _Waiter(self._lock, after, conversation_ids, inbox_ids)
+            for key in conversation_ids:
+                self._by_conversation.setdefault(key, set()).add(waiter)
+            for key in inbox_ids:
+                self._by_inbox.setdefault(key, set()).add(waiter)
             self._waiters += 1
             # The poll starts at the oldest cursor a stream waits from: a message committed between the
             # stream's last read and this call is still seen.
             self._cursor = after if self._cursor is None else min(self._cursor, after)
             self._ensure_threads()
-            checked = self._seq - len(self._recent)  # everything still remembered is checked once
             try:
-                while True:
-                    new = self._seq - checked
-                    if new:
-                        for arrival in itertools.islice(reversed(self._recent), new):
-                            if arrival.pk > after and (
-                                arrival.conversation_id in conversation_ids or arrival.inbox_id in inbox_ids
-                            ):
-                                return True
-                        checked = self._seq
+                while not waiter.woken:
                     left = deadline - time.monotonic()
                     if left <= 0 or generation != self.generation:
-                        return False
-                    self._cond.wait(left)
+                        return 0
+                    waiter.cond.wait(left)
+                    self.wakeups += 1
+                return waiter.woken
             finally:
+                _discard(self._by_conversation, conversation_ids, waiter)
+                _discard(self._by_inbox, inbox_ids, waiter)
                 self._waiters -= 1
                 self._last_waited = time.monotonic()
 
     def notify(self, arrivals) -> None:
-        with self._cond:
-            items = list(arrivals)
-            self._recent.extend(items)
-            self._seq += len(items)
-            self._cond.notify_all()
+        """Remember the arrivals and wake the streams waiting for them (and only those)."""
+        with self._lock:
+            for arrival in arrivals:
+                self._remember(arrival)
+                waiters = self._by_conversation.get(arrival.conversation_id, set()) | self._by_inbox.get(
+                    arrival.inbox_id, set()
+                )
+                for waiter in waiters:
+                    if arrival.pk > max(waiter.after, waiter.woken):
+                        if not waiter.woken:
+                            waiter.cond.notify()
+                        waiter.woken = arrival.pk
+
+    def forget(self) -> None:
+        """Drop the remembered arrivals (a test database that reuses keys after a flush: an earlier test's
+        message must not stand for this one's)."""
+        with self._lock:
+            self._recent.clear()
+            self._latest_in_conversation.clear()
+            self._latest_in_inbox.clear()
+
+    def _remember(self, arrival: Arrival) -> None:
+        """Called holding the lock."""
+        if len(self._recent) >= MEMORY:
+            old = self._recent.popleft()
+            if self._latest_in_conversation.get(old.conversation_id) == old.pk:
+                del self._latest_in_conversation[old.conversation_id]
+            if self._latest_in_inbox.get(old.inbox_id) == old.pk:
+                del self._latest_in_inbox[old.inbox_id]
+        self._recent.append(arrival)
+        if arrival.pk > self._latest_in_conversation.get(arrival.conversation_id, 0):
+            self._latest_in_conversation[arrival.conversation_id] = arrival.pk
+        if arrival.pk > self._latest_in_inbox.get(arrival.inbox_id, 0):
+            self._latest_in_inbox[arrival.inbox_id] = arrival.pk
 
     def shutdown(self, timeout: float = 5.0) -> None:
         """End every waiting stream and stop the sources (a worker stopping; a test's end)."""
-        with self._cond:
+        with self._lock:
             self.generation += 1
             self._last_waited = 0.0
-            self._cond.notify_all()
-            threads = [t for t in (self._poller, self._subscriber) if t is not None]
+            for waiters in (*self._by_conversation.values(), *self._by_inbox.values()):
+                for waiter in waiters:
+                    waiter.cond.notify()
+            threads = [t for t in (self._poller, self._subscriber, self._pg_listener) if t is not None]
         for thread in threads:
             thread.join(timeout)
 
@@ -123,28 +208,35 @@ class Hub:
         if redis_url() and self._subscriber is None:
             self._subscriber = threading.Thread(target=self._listen, name="support-chat-redis", daemon=True)
             self._subscriber.start()
+        if self._pg_listener is None and pg_notify():
+            self._pg_listener = threading.Thread(
+                target=self._listen_pg, name="support-chat-listen", daemon=True
+            )
+            self._pg_listener.start()
 
-    def _keep_going(self, slot: str) -> bool:
-        with self._cond:
-            if self._waiters or time.monotonic() - self._last_waited < IDLE_GRACE_SECONDS:
+    def _keep_going(self, slot: str, generation: int) -> bool:
+        with self._lock:
+            if generation == self.generation and (
+                self._waiters or time.monotonic() - self._last_waited < IDLE_GRACE_SECONDS
+            ):
                 return True
-            setattr(self, slot, None)
-            if slot == "_poller":
+            if getattr(self, slot) is threading.current_thread():
+                setattr(self, slot, None)
+            if slot == "_poller" and self._poller is None:
                 self._cursor = None  # the next stream starts the poll from where it stands
             return False
 
-    def _pause(self, seconds: float) -> None:
+    def _pause(self, seconds: float, generation: int) -> None:
         """Sleep between polls; a shutdown cuts it short."""
-        with self._cond:
-            generation = self.generation
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline and generation == self.generation:
             time.sleep(min(0.05, seconds))
 
     def _poll(self) -> None:
+        generation = self.generation  # a shutdown stops this poller, even while streams still end
         try:
-            while self._keep_going("_poller"):
-                with self._cond:
+            while self._keep_going("_poller", generation):
+                with self._lock:
                     cursor = self._cursor or 0
                 rows = list(
                     Message.objects.filter(pk__gt=cursor)
@@ -152,13 +244,13 @@ class Hub:
                     .values_list("pk", "conversation_id", "conversation__inbox_id")[:1000]
                 )
                 if rows:
-                    with self._cond:
+                    with self._lock:
                         self._cursor = max(self._cursor or 0, rows[-1][0])
                     self.notify(Arrival(*row) for row in rows)
-                self._pause(poll_seconds())
+                self._pause(poll_seconds(), generation)
         except Exception:  # a broken database must not kill the process; streams fall back to their timeout
             logger.exception("support chat poller stopped")
-            with self._cond:
+            with self._lock:
                 self._poller = None
         finally:
             connection.close()
@@ -166,26 +258,81 @@ class Hub:
     def _listen(self) -> None:
         import redis
 
+        generation = self.generation
         client = redis.Redis.from_url(redis_url())
         pubsub = client.pubsub(ignore_subscribe_messages=True)
         try:
             pubsub.subscribe(CHANNEL)
-            while self._keep_going("_subscriber"):
+            while self._keep_going("_subscriber", generation):
                 item = pubsub.get_message(timeout=1.0)
                 if item and item.get("type") == "message":
                     data = json.loads(item["data"])
+                    if data.get("origin") == _origin():
+                        continue  # published here: this process's streams were woken already
                     self.notify([Arrival(data["pk"], data["conversation_id"], data["inbox_id"])])
         except Exception:
             logger.exception("support chat Redis subscriber stopped")
-            with self._cond:
+            with self._lock:
                 self._subscriber = None
         finally:
             pubsub.close()
             client.close()
 
+    def _listen_pg(self) -> None:
+        """LISTEN on a connection of its own (Django's connections belong to their threads and requests)."""
+        import psycopg
+
+        generation = self.generation
+        listener = None
+        try:
+            listener = psycopg.connect(**connections["default"].get_connection_params(), autocommit=True)
+            listener.execute(f"LISTEN {PG_CHANNEL}")
+            with self._lock:
+                self.pg_listening = True
+            while self._keep_going("_pg_listener", generation):
+                arrivals = []
+                for note in listener.notifies(timeout=1.0, stop_after=100):
+                    data = json.loads(note.payload)
+                    if data.get("origin") != _origin():  # published here: woken already
+                        arrivals.append(Arrival(data["pk"], data["conversation_id"], data["inbox_id"]))
+                if arrivals:
+                    self.notify(arrivals)
+        except Exception:  # the poll (back at its short interval) delivers; streams never hang on this
+            logger.exception("support chat LISTEN stopped")
+            with self._lock:
+                if self._pg_listener is threading.current_thread():
+                    self._pg_listener = None
+        finally:
+            with self._lock:
+                self.pg_listening = False
+            if listener is not None:
+                listener.close()
+
+
+def _discard(index: dict[int, set[_Waiter]], keys, waiter: _Waiter) -> None:
+    for key in keys:
+        waiters = index.get(key)
+        if waiters is not None:
+            waiters.discard(waiter)
+            if not waiters:
+                del index[key]
+
 
 HUB = Hub()
-_publisher = threading.local()
+_clients: dict[str, object] = {}  # one Redis client (a thread-safe connection pool) per URL and process
+_clients_lock = threading.Lock()
+
+
+def _redis_client(url: str):
+    """The process's publishing client: its pool keeps connections open for every thread (a client per
+    thread opened one Redis connection per server thread); redis-py renews the pool after a fork."""
+    import redis
+
+    with _clients_lock:
+        client = _clients.get(url)
+        if client is None:
+            client = _clients[url] = redis.Redis.from_url(url)
+        return client
 
 
 def publish(message: Message, *, inbox_id: int) -> None:
@@ -194,13 +341,17 @@ def publish(message: Message, *, inbox_id: int) -> None:
     HUB.notify([arrival])
     url = redis_url()
     if not url:
+        if pg_notify():
+            # Delivered when the caller's transaction commits (at once outside one); one statement.
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_notify(%s, %s)",
+                    [PG_CHANNEL, json.dumps({**arrival.__dict__, "origin": _origin()})],
+                )
         return
     import redis
 
-    client = getattr(_publisher, "client", None)
-    if client is None:
-        client = _publisher.client = redis.Redis.from_url(url)
     try:
-        client.publish(CHANNEL, json.dumps(arrival.__dict__))
+        _redis_client(url).publish(CHANNEL, json.dumps({**arrival.__dict__, "origin": _origin()}))
     except redis.RedisError:  # the database poll delivers it a moment later
         logger.warning("support chat: Redis publish failed", exc_info=True)

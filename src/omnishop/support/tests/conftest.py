@@ -8,7 +8,7 @@ from omnishop.inventory import services as inventory
 from omnishop.orders.tests.conftest import Shop
 from omnishop.support import services
 from omnishop.support.models import Inbox, Message
-from omnishop.support.services import email_in
+from omnishop.support.services import chat_hub, email_in
 
 
 @pytest.fixture(autouse=True)
@@ -17,6 +17,13 @@ def _fresh_inbox_cache():
     email_in.forget_inboxes()
     yield
     email_in.forget_inboxes()
+
+
+@pytest.fixture(autouse=True)
+def chat_hub_forgets():
+    """A flushed test database hands out the same keys again: the process's chat hub must not take an
+    earlier test's message for this one's (a stream would wait past it and miss the new one)."""
+    chat_hub.HUB.forget()
 
 
 @pytest.fixture

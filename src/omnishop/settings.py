@@ -227,6 +227,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "omnishop.core.tasks.purge_expired_idempotency_keys",
         "schedule": 3600.0,
     },
+    "purge-rate-counters": {"task": "omnishop.core.tasks.purge_rate_counters", "schedule": 3600.0},
 }
 # Without Redis there is no Celery beat: `omnishop serve` runs this schedule in its workers (core/scheduler.py;
 # auto = only without REDIS_URL, on, off), checking for due jobs every OMNISHOP_SCHEDULER_TICK seconds.

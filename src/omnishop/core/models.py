@@ -121,3 +121,15 @@ class OutboxSequence(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["aggregate_type", "aggregate_id"], name="outbox_sequence_unique")
         ]
+
+
+class RateCounter(models.Model):
+    """A fixed-window counter or a timed mark shared by every process (core/ratelimit.py) when there is no
+    Redis: one upsert a hit, where the database cache spent a COUNT(*) of its whole table on every write."""
+
+    bucket = models.CharField(max_length=200, primary_key=True)
+    window_ends_at = models.DateTimeField(db_index=True)
+    hits = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.bucket}: {self.hits} until {self.window_ends_at:%H:%M:%S}"

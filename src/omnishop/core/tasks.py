@@ -2,12 +2,18 @@
 
 from celery import shared_task
 
-from . import idempotency, outbox
+from . import idempotency, outbox, ratelimit
 
 
 @shared_task(name="omnishop.core.tasks.purge_expired_idempotency_keys")
 def purge_expired_idempotency_keys() -> int:
     return idempotency.purge_expired()
+
+
+@shared_task(name="omnishop.core.tasks.purge_rate_counters")
+def purge_rate_counters() -> int:
+    """Hourly: rate-limit windows and marks that ended more than an hour ago (the embedded default's)."""
+    return ratelimit.purge_expired()
 
 
 @shared_task(name="omnishop.core.tasks.relay")

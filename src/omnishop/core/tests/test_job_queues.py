@@ -20,6 +20,7 @@ QUEUE_OF = {
     "omnishop.recommendations.tasks.purge_old_events": "training",
     "omnishop.core.tasks.purge_expired_idempotency_keys": "default",
     "omnishop.core.tasks.purge_outbox": "default",
+    "omnishop.core.tasks.purge_rate_counters": "default",
     "omnishop.inventory.tasks.purge_folded_stock_marks": "default",
     "omnishop.inventory.tasks.replenish": "default",
     "omnishop.support.tasks.flag_overdue_callbacks": "default",

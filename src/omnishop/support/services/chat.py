@@ -14,7 +14,6 @@ from functools import cached_property
 
 from django.conf import settings
 from django.core import signing
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.core.validators import validate_email
@@ -22,6 +21,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from omnishop.core import ratelimit
 from omnishop.core.errors import RateLimited
 from omnishop.core.ratelimit import count_hit
 
@@ -237,11 +237,11 @@ def hub_generation() -> int:
 
 
 def mark_present(conversation_id: int) -> None:
-    cache.set(f"support:chat:present:{conversation_id}", 1, timeout=PRESENT_SECONDS)
+    ratelimit.mark(f"support:chat:present:{conversation_id}", seconds=PRESENT_SECONDS)
 
 
 def shopper_present(conversation_id: int) -> bool:
-    return bool(cache.get(f"support:chat:present:{conversation_id}"))
+    return ratelimit.is_marked(f"support:chat:present:{conversation_id}")
 
 
 def _publish(message: Message, inbox_id: int) -> None:

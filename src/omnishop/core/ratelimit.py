@@ -1,5 +1,5 @@
 """Fixed-window counters and timed marks that every worker and process shares: in Redis when it is configured
-(the cache), else in the database (`RateCounter`), where each hit is one upsert. The database cache would do,
+(any cache but the database cache), else in the database (`RateCounter`), where each hit is one upsert. The database cache would do,
 but each of its writes counts its whole table (`SELECT COUNT(*)`, to cull) and costs five statements: a chat
 message paid 17 of its 23 statements that way. Used by the failed-credential limits, the chat (limits and
 the shopper's presence) and the contact form."""
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.db import DatabaseCache
 from django.db import connection
 from django.utils import timezone
 
@@ -32,7 +32,8 @@ ON CONFLICT (bucket) DO UPDATE SET window_ends_at = excluded.window_ends_at, hit
 
 
 def _in_redis() -> bool:
-    return bool(settings.REDIS_URL)
+    """Whether the shared cache is one worth counting in (Redis): not the database cache."""
+    return not isinstance(caches["default"], DatabaseCache)
 
 
 def count_hit(bucket: str, *, window_seconds: int) -> int:

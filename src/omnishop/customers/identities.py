@@ -147,7 +147,9 @@ def resolve_known_email(
     if not email:
         return None
     now = seen_at or timezone.now()
-    with transaction.atomic():
+    # No savepoint inside the caller's transaction (it saved two statements per inbound e-mail): nothing here
+    # is retried, so an error simply fails the caller's transaction as it would have anyway.
+    with transaction.atomic(savepoint=False):
         _lock_identifiers(f"customer-email:{email}")
         found = _known_email_identity(channel.pk, email)
         if found is None:
@@ -230,7 +232,7 @@ def _resolve(channel, external_id, email, phone, first_name, last_name, now) -> 
             created = True
         customer = found
     fill_blanks(customer, first_name=first_name, last_name=last_name, email=email, phone=phone)
-    if identity is None and not external_id:
+    if identity is None and not external_id and not created:  # a customer created just now has none
         identity = ChannelIdentity.objects.filter(
             channel=channel, customer=customer, external_id="", email=email, phone=phone
         ).first()

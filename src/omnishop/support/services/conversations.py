@@ -264,6 +264,15 @@ def _resume_clock(conversation: Conversation, now: datetime) -> None:
 
 
 def _store(conversation: Conversation, incoming: Incoming, now: datetime) -> Message:
+    """The message and its kept attachments in two INSERTs at most: the attachments are checked first, so the
+    refused ones are part of the message's row and all kept ones go in one statement."""
+    kept, refused = [], []
+    for item in incoming.attachments:
+        reason = _check_attachment(item)
+        if reason:
+            refused.append({"filename": item.filename, "reason": reason})
+        else:
+            kept.append(item)
     message = Message.objects.create(
         conversation=conversation,
         direction=incoming.direction,
@@ -278,14 +287,11 @@ def _store(conversation: Conversation, incoming: Incoming, now: datetime) -> Mes
         in_reply_to=incoming.in_reply_to[:300],
         references=incoming.references,
         auth_results=incoming.auth_results,
+        refused_attachments=refused,
         created_at=now,
     )
-    refused = []
-    for item in incoming.attachments:
-        reason = _check_attachment(item)
-        if reason:
-            refused.append({"filename": item.filename, "reason": reason})
-            continue
+    attachments = []
+    for item in kept:
         attachment = Attachment(
             message=message,
             filename=item.filename[:255],
@@ -294,10 +300,9 @@ def _store(conversation: Conversation, incoming: Incoming, now: datetime) -> Mes
             sha256=hashlib.sha256(item.content).hexdigest(),
         )
         attachment.file.save(item.filename[-100:] or "attachment", ContentFile(item.content), save=False)
-        attachment.save()
-    if refused:
-        message.refused_attachments = refused
-        message.save(update_fields=["refused_attachments"])
+        attachments.append(attachment)
+    if attachments:
+        Attachment.objects.bulk_create(attachments)
     return message
 
 

@@ -197,6 +197,7 @@ def receive(*, inbox: Inbox, incoming: Incoming, known_new: bool = False) -> Mes
                 order = threading.order_for(customer=customer, email=incoming.sender_email, numbers=numbers)
                 conversation = _open(inbox, customer, incoming, now, order=order)
             else:
+                before = _values(conversation)
                 _wake(conversation, now)
                 if conversation.order_id is None:
                     order = threading.order_for(
@@ -208,7 +209,9 @@ def receive(*, inbox: Inbox, incoming: Incoming, known_new: bool = False) -> Mes
                 if incoming.via == Message.Via.EMAIL:
                     conversation.sender_verified = sender_verified(incoming.auth_results)
                 conversation.last_message_at = now
-                conversation.save()
+                # Only the columns this message changed (the row is locked, so nothing else is overwritten).
+                changed = [name for name, value in _values(conversation).items() if before[name] != value]
+                conversation.save(update_fields=[*changed, "updated_at"])
             return _store(conversation, incoming, now)
     except IntegrityError:
         if incoming.external_id:  # the same message arrived twice at the same moment: keep the first
@@ -216,6 +219,10 @@ def receive(*, inbox: Inbox, incoming: Incoming, known_new: bool = False) -> Mes
             if existing is not None:
                 return existing
         raise
+
+
+def _values(conversation: Conversation) -> dict:
+    return {f.name: getattr(conversation, f.attname) for f in Conversation._meta.concrete_fields}
 
 
 def _open(inbox: Inbox, customer, incoming: Incoming, now: datetime, *, order=None) -> Conversation:

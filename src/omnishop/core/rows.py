@@ -34,6 +34,11 @@ def width(model: type[Model]) -> int:
 
 
 @cache
+def _attnames(model: type[Model]) -> tuple[str, ...]:
+    return tuple(f.attname for f in _fields(model))
+
+
+@cache
 def _converters(model: type[Model], vendor: str) -> tuple:
     out = []
     for f in _fields(model):
@@ -49,7 +54,7 @@ def instance(model: type[M], row: Sequence[Any], start: int = 0) -> M:
     for i, (col, converters) in enumerate(_converters(model, connection.vendor)):
         for convert in converters:
             values[i] = convert(values[i], col, connection)
-    return model.from_db(connection.alias, None, values)
+    return model.from_db(connection.alias, _attnames(model), values)
 
 
 def lock_suffix(alias: str) -> str:

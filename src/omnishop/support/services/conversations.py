@@ -197,6 +197,7 @@ def receive(*, inbox: Inbox, incoming: Incoming, known_new: bool = False) -> Mes
                 order = threading.order_for(customer=customer, email=incoming.sender_email, numbers=numbers)
                 conversation = _open(inbox, customer, incoming, now, order=order)
             else:
+                before = _values(conversation)
                 _wake(conversation, now)
                 if conversation.order_id is None:
                     order = threading.order_for(
@@ -208,7 +209,9 @@ def receive(*, inbox: Inbox, incoming: Incoming, known_new: bool = False) -> Mes
                 if incoming.via == Message.Via.EMAIL:
                     conversation.sender_verified = sender_verified(incoming.auth_results)
                 conversation.last_message_at = now
-                conversation.save()
+                # Only the columns this message changed (the row is locked, so nothing else is overwritten).
+                changed = [name for name, value in _values(conversation).items() if before[name] != value]
+                conversation.save(update_fields=[*changed, "updated_at"])
             return _store(conversation, incoming, now)
     except IntegrityError:
         if incoming.external_id:  # the same message arrived twice at the same moment: keep the first
@@ -216,6 +219,10 @@ def receive(*, inbox: Inbox, incoming: Incoming, known_new: bool = False) -> Mes
             if existing is not None:
                 return existing
         raise
+
+
+def _values(conversation: Conversation) -> dict:
+    return {f.name: getattr(conversation, f.attname) for f in Conversation._meta.concrete_fields}
 
 
 def _open(inbox: Inbox, customer, incoming: Incoming, now: datetime, *, order=None) -> Conversation:
@@ -264,6 +271,15 @@ def _resume_clock(conversation: Conversation, now: datetime) -> None:
 
 
 def _store(conversation: Conversation, incoming: Incoming, now: datetime) -> Message:
+    """The message and its kept attachments in two INSERTs at most: the attachments are checked first, so the
+    refused ones are part of the message's row and all kept ones go in one statement."""
+    kept, refused = [], []
+    for item in incoming.attachments:
+        reason = _check_attachment(item)
+        if reason:
+            refused.append({"filename": item.filename, "reason": reason})
+        else:
+            kept.append(item)
     message = Message.objects.create(
         conversation=conversation,
         direction=incoming.direction,
@@ -278,14 +294,11 @@ def _store(conversation: Conversation, incoming: Incoming, now: datetime) -> Mes
         in_reply_to=incoming.in_reply_to[:300],
         references=incoming.references,
         auth_results=incoming.auth_results,
+        refused_attachments=refused,
         created_at=now,
     )
-    refused = []
-    for item in incoming.attachments:
-        reason = _check_attachment(item)
-        if reason:
-            refused.append({"filename": item.filename, "reason": reason})
-            continue
+    attachments = []
+    for item in kept:
         attachment = Attachment(
             message=message,
             filename=item.filename[:255],
@@ -294,10 +307,9 @@ def _store(conversation: Conversation, incoming: Incoming, now: datetime) -> Mes
             sha256=hashlib.sha256(item.content).hexdigest(),
         )
         attachment.file.save(item.filename[-100:] or "attachment", ContentFile(item.content), save=False)
-        attachment.save()
-    if refused:
-        message.refused_attachments = refused
-        message.save(update_fields=["refused_attachments"])
+        attachments.append(attachment)
+    if attachments:
+        Attachment.objects.bulk_create(attachments)
     return message
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from email.message import Message as MimeMessage
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from ..errors import EmptyMessage, InboxNotFound, SenderRequired
 from ..models import Conversation, Inbox, Message
@@ -106,7 +106,7 @@ def receive_email(
 ) -> Outcome:
     """Store one inbound e-mail where it belongs; the same Message-ID is stored once, however often it comes."""
     mail = mime.read(message, raw=raw, recipients=recipients)
-    known = Message.objects.filter(via=Message.Via.EMAIL, external_id=mail.message_id).first()
+    known = _stored(mail.message_id)
     if known is not None:
         if known.direction == Message.Direction.OUTBOUND:
             return _dropped(mail, "our own message came back (mail loop)")
@@ -137,6 +137,21 @@ def receive_email(
         known_new=True,  # looked up above
     )
     return Outcome("message", "", stored)
+
+
+def _stored(message_id: str) -> Message | None:
+    """The message already stored under this Message-ID, or None. Nearly every e-mail is new, so the
+    lookup is one hand-written statement reading the id alone (no queryset compiled on the hot path); the
+    rare duplicate is then loaded whole."""
+    with connection.cursor() as cursor:
+        cursor.execute(_STORED_SQL, [Message.Via.EMAIL, message_id])
+        row = cursor.fetchone()
+    return None if row is None else Message.objects.get(pk=row[0])
+
+
+_STORED_SQL = (  # as Message.objects.filter(via=…, external_id=…).first()
+    "SELECT id FROM support_message WHERE via = %s AND external_id = %s ORDER BY id LIMIT 1"
+)
 
 
 def _machine_mail(mail: mime.Mail, token: str) -> Outcome:

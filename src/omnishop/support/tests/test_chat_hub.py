@@ -135,3 +135,52 @@ def test_a_shoppers_stream_does_not_spin_on_a_message_it_may_not_see(web_channel
     assert b'"text":"Hello?"' in body and b"Chat started" not in body
     reads = [q for q in queries.captured_queries if '"support_message"' in q["sql"]]
     assert len(reads) <= 4  # the first message, an empty read, one wake for the event, one empty read
+
+
+def test_the_poll_announces_a_message_whose_key_is_behind_its_cursor(write_in):
+    """Keys are drawn at insert: another worker's message can commit after one with a higher key that the
+    poll already passed. The poll reads back behind its cursor, so that message still wakes its stream."""
+    if connection.vendor != "postgresql":
+        pytest.skip("two writers at once: SQLite has one")
+    from django.db import transaction
+
+    drawn, release, done = threading.Event(), threading.Event(), {}
+
+    def slow_worker():
+        try:
+            with transaction.atomic():
+                done["early"] = write_in("first", sender="ada@example.com")  # its key is drawn first…
+                drawn.set()
+                release.wait(10)  # …and it commits only after the poll has passed a later key
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=slow_worker)
+    worker.start()
+    assert drawn.wait(10)
+    early = done["early"]
+    late = write_in("second", sender="bob@example.com")
+    assert late.pk > early.pk
+    with override_settings(OMNISHOP_CHAT_POLL_SECONDS=0.05, OMNISHOP_CHAT_REDIS_URL="", REDIS_URL=""):
+        hub = Hub()
+        try:
+            result: dict = {}
+            stream = threading.Thread(
+                target=lambda: result.update(
+                    woken=hub.wait(conversation_ids=[early.conversation_id], after=early.pk - 1, timeout=10)
+                )
+            )
+            stream.start()
+            deadline = time.monotonic() + 10
+            while (hub._cursor or 0) < late.pk and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert hub._cursor >= late.pk and not result  # the poll passed `late`; `early` is not visible yet
+            release.set()
+            worker.join(10)
+            stream.join(10)
+            assert result == {"woken": early.pk}
+            # Announced once: a stream that read it is not woken again by the polls that read it back.
+            assert hub.wait(conversation_ids=[early.conversation_id], after=early.pk, timeout=0.3) == 0
+        finally:
+            release.set()
+            hub.shutdown()

@@ -101,6 +101,16 @@ def run(events: int, aggregates: int, receiver: _Receiver, tag: str) -> dict:
             : int(os.environ["SLOWEST"])
         ]:
             print(query["time"], query["sql"][:300])
+    if os.environ.get("STATEMENTS"):  # the statements by their first words, most frequent first
+        import collections
+        import re
+
+        shapes = collections.Counter(
+            re.sub(r"\s+", " ", re.sub(r"'[^']*'|\b\d+\b", "?", q["sql"]))[:140]
+            for q in queries.captured_queries
+        )
+        for shape, count in shapes.most_common(int(os.environ["STATEMENTS"])):
+            print(f"{count:6d}  {shape}")
     delivered = after["count"] - before["count"]
     return {
         "delivered": delivered,

@@ -150,6 +150,17 @@ class WebhookDelivery(models.Model):
                 name="webhook_delivery_unsettled",
             ),
             models.Index(fields=["endpoint", "created_at"], name="webhook_delivery_endpoint_time"),
+            # A relay's claim on PostgreSQL walks each endpoint's due deliveries (delivery.py).
+            models.Index(
+                fields=["endpoint", "next_attempt_at"],
+                condition=Q(status="pending"),
+                name="webhook_delivery_endpoint_due",
+            ),
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status="pending", event_type="webhook.ping"),
+                name="webhook_delivery_pings_due",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -165,10 +165,13 @@ def _candidates(now: datetime, limit: int, *, room: dict[int, int] | None = None
     rows: list[tuple[int, str, str, int]] = []
     left = dict(room or {})
     full = [endpoint_id for endpoint_id, n in left.items() if n <= 0]
-    for due, order in (
+    phases = [
         (Q(status=Status.DELIVERING, locked_until__lt=now), "locked_until"),
         (Q(status=Status.PENDING, next_attempt_at__lte=now), "next_attempt_at"),
-    ):
+    ]
+    if connection.vendor == "postgresql":
+        phases.pop()  # pending deliveries: per endpoint, below
+    for due, order in phases:
         query = _sendable(fanned_out=False).filter(due).order_by(order)
         if full:
             query = query.exclude(endpoint_id__in=full)
@@ -186,7 +189,80 @@ def _candidates(now: datetime, limit: int, *, room: dict[int, int] | None = None
             rows.append((pk, kind, ident, sequence))
         if len(rows) >= limit:
             break
+    if connection.vendor == "postgresql" and len(rows) < limit:
+        rows += _pending_per_endpoint(now, limit - len(rows), left)
     return _fanned_out(rows)
+
+
+# Pending deliveries on PostgreSQL, endpoint by endpoint: each sending endpoint walks its own due index
+# (webhook_delivery_endpoint_due) for at most its room, so an endpoint at its in-flight cap costs nothing.
+# A single walk of the global due index that left such an endpoint out had to read (and probe the order of)
+# every one of its pending rows to find none: with one receiver 500 deliveries behind, every round of a
+# relay read ~500 rows (events.delivery, 5 December). Paused endpoints take only pings (their own index).
+_PENDING_PER_ENDPOINT = """
+WITH room AS (
+    SELECT e.id, GREATEST(%(cap)s - COALESCE(r.n, 0), 0) AS n, e.paused_at IS NULL AS sending
+      FROM webhooks_webhookendpoint e
+      LEFT JOIN unnest(%(ids)s::bigint[], %(taken)s::int[]) AS r(endpoint_id, n) ON r.endpoint_id = e.id
+     WHERE e.is_active AND e.disabled_at IS NULL
+),
+due AS (
+    SELECT d.*
+      FROM room
+     CROSS JOIN LATERAL (
+        SELECT d.id, d.aggregate_type, d.aggregate_id, d.sequence, d.endpoint_id, d.next_attempt_at
+          FROM webhooks_webhookdelivery d
+         WHERE d.endpoint_id = room.id AND d.status = 'pending' AND d.next_attempt_at <= %(now)s
+           AND (SELECT h.id FROM webhooks_webhookdelivery h
+                 WHERE h.endpoint_id = d.endpoint_id AND h.aggregate_type = d.aggregate_type
+                   AND h.aggregate_id = d.aggregate_id AND h.sequence < d.sequence
+                   AND h.status IN ('pending', 'delivering') LIMIT 1) IS NULL
+         ORDER BY d.next_attempt_at
+         LIMIT room.n
+           FOR UPDATE OF d SKIP LOCKED
+     ) d
+     WHERE room.sending AND room.n > 0
+),
+pings AS (
+    SELECT d.id, d.aggregate_type, d.aggregate_id, d.sequence, d.endpoint_id, d.next_attempt_at
+      FROM webhooks_webhookdelivery d
+      JOIN room ON room.id = d.endpoint_id AND NOT room.sending AND room.n > 0
+     WHERE d.status = 'pending' AND d.event_type = %(ping)s AND d.next_attempt_at <= %(now)s
+     ORDER BY d.next_attempt_at
+     LIMIT %(limit)s
+       FOR UPDATE OF d SKIP LOCKED
+)
+SELECT id, aggregate_type, aggregate_id, sequence, endpoint_id
+  FROM (SELECT * FROM due UNION ALL SELECT * FROM pings) AS found
+ ORDER BY next_attempt_at, id
+ LIMIT %(limit)s
+"""
+
+
+def _pending_per_endpoint(now: datetime, limit: int, left: dict[int, int]) -> list[tuple[int, str, str, int]]:
+    """Up to `limit` due pending deliveries, oldest first, no endpoint more than its room in `left` (absent:
+    `per_endpoint()`); `left` is decremented. Rows locked but not taken stay pending (this claim's lock only)."""
+    ids = list(left)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _PENDING_PER_ENDPOINT,
+            {
+                "cap": per_endpoint(),
+                "ids": ids,
+                "taken": [per_endpoint() - left[i] for i in ids],
+                "now": now,
+                "ping": PING,
+                "limit": limit,
+            },
+        )
+        found = cursor.fetchall()
+    rows = []
+    for pk, kind, ident, sequence, endpoint_id in found:
+        if left.setdefault(endpoint_id, per_endpoint()) <= 0:
+            continue
+        left[endpoint_id] -= 1
+        rows.append((pk, kind, ident, sequence))
+    return rows
 
 
 def _fanned_out(rows: list[tuple[int, str, str, int]]) -> list[int]:

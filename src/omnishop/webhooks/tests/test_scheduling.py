@@ -85,3 +85,43 @@ def test_a_fast_endpoint_receives_all_its_events_while_a_slow_ones_requests_are_
     assert len(fast.received) == 6 and len(slow.received) == 3  # each delivery sent once
     assert f1 == [1, 2, 3, 4, 5]
     assert not thread.is_alive()
+
+
+@pytest.mark.django_db
+def test_a_claim_reads_nothing_of_an_endpoint_at_its_cap_however_long_its_queue(endpoint_for, settings):
+    """PostgreSQL: a claim walks each endpoint's own due index for at most its room. It used to walk the
+    global due index leaving the full endpoint out, which read (and probed the order of) every one of that
+    endpoint's pending deliveries to find none — each round of a relay behind a backlog (events.delivery)."""
+    from django.db import connection
+
+    from omnishop.webhooks.services import delivery
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the per-endpoint claim and the statistics it is checked with are PostgreSQL's")
+    settings.OMNISHOP_OUTBOX_SINKS = ["omnishop.webhooks.services.sink"]
+    settings.OMNISHOP_RELAY_WORKERS = []
+    settings.OMNISHOP_WEBHOOK_CONCURRENCY, settings.OMNISHOP_WEBHOOK_PER_ENDPOINT = 8, 4
+    busy, _ = endpoint_for("http://127.0.0.1:9/busy", event_types=["order.paid"])
+    other, _ = endpoint_for("http://127.0.0.1:9/other", event_types=["order.shipped"])
+    for n in range(300):
+        _emit("order.paid", f"B-{n}")
+    _emit("order.shipped", "O-1")
+    outbox.relay_once()
+
+    def read() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT COALESCE(idx_tup_fetch, 0) + COALESCE(seq_tup_read, 0) FROM pg_stat_xact_user_tables "
+                "WHERE relname = 'webhooks_webhookdelivery'"
+            )
+            return cursor.fetchone()[0]
+
+    before = read()
+    _, claimed = delivery.claim_due(limit=8, room={busy.pk: 0})
+    touched = read() - before
+    assert [d.endpoint_id for d in claimed] == [other.pk]
+    assert touched < 20, f"the claim read {touched} delivery rows for one delivery"
+
+    # With room again, the busy endpoint gets exactly its share, oldest first, one per aggregate.
+    _, claimed = delivery.claim_due(limit=8, room={busy.pk: 3})
+    assert [d.aggregate_id for d in claimed] == ["B-0", "B-1", "B-2"]

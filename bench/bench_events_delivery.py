@@ -13,7 +13,8 @@ Cases, each repeated (median of the runs):
   receiver has them all (relay throughput).
 Baseline for the drain cases, same run, same database, same receiver: a raw loop with psycopg — INSERT the
 same number of rows into a plain table, then N consumers each `SELECT … FOR UPDATE SKIP LOCKED LIMIT 100`,
-POST each row to the receiver with one keep-alive httpx client, DELETE them, COMMIT. It has no signing,
+POST each row to the receiver over one keep-alive urllib3 connection (the relay's client too; httpx
+until 5 December 2026), DELETE them, COMMIT. It has no signing,
 no delivery or attempt rows, no egress checks, no per-aggregate ordering: the ratio is what those cost.
 """
 
@@ -62,9 +63,9 @@ outbox.loop(until=time.monotonic() + float(sys.argv[2]))
 """
 
 RAW_CONSUMER = r"""
-import os, sys, time, httpx, psycopg
+import os, sys, time, urllib3, psycopg
 url, port, deadline = os.environ["BENCH_DATABASE_URL"], sys.argv[1], time.monotonic() + float(sys.argv[2])
-client = httpx.Client()
+client = urllib3.HTTPConnectionPool("127.0.0.1", int(port), maxsize=1, retries=False)
 with psycopg.connect(url) as conn:
     while time.monotonic() < deadline:
         with conn.transaction():
@@ -72,8 +73,8 @@ with psycopg.connect(url) as conn:
                 "SELECT id, payload FROM bench_raw_outbox ORDER BY id LIMIT 100 FOR UPDATE SKIP LOCKED"
             ).fetchall()
             for rid, payload in rows:
-                client.post(f"http://127.0.0.1:{port}/raw", content=payload, headers={"x-id": f"raw-{rid}",
-                            "content-type": "application/json"})
+                client.urlopen("POST", "/raw", body=payload, headers={"x-id": f"raw-{rid}",
+                               "content-type": "application/json"}).data
             if rows:
                 conn.execute("DELETE FROM bench_raw_outbox WHERE id = ANY(%s)", [[r[0] for r in rows]])
         if not rows:
@@ -290,7 +291,7 @@ def main(ctx: BenchContext) -> None:
                     "errors": sum(r["missing"] for r in results),
                     "baseline": {
                         "what": f"raw psycopg INSERT + SELECT … FOR UPDATE SKIP LOCKED LIMIT 100 loop with {relays} "
-                        "consumer(s), each row POSTed with a keep-alive httpx client to the same receiver, same "
+                        "consumer(s), each row POSTed with a keep-alive urllib3 connection to the same receiver, same "
                         "database, same run (no signing, no delivery/attempt rows, no egress checks, no ordering)",
                         "value": round(median([r["value"] for r in raw]), 1),
                     },

@@ -149,8 +149,9 @@ def test_a_reader_never_passes_an_event_whose_transaction_commits_later():
     # Transaction ids are cluster-wide: a transaction open in another database of the same server (a second
     # test run beside this one) holds the horizon back too. Held back is right; out of order never is.
     # An older transaction can also sit between the two, releasing "slow" before "fast": read on from the
-    # cursor until both arrived, and check the order they arrived in.
-    cursor, seen, deadline = page.next_cursor or None, [], time.monotonic() + 30
+    # cursor until both arrived, and check the order they arrived in. The other test run may hold a
+    # transaction for minutes (the feeds' tens-of-thousands-of-rows test ran 191 s on a loaded machine): wait.
+    cursor, seen, deadline = page.next_cursor or None, [], time.monotonic() + 300
     while len(seen) < 2 and time.monotonic() < deadline:
         page = outbox.read(after=cursor)
         seen += [e.aggregate_id for e in page.events]

@@ -162,16 +162,15 @@ def _candidates(now: datetime, limit: int, *, room: dict[int, int] | None = None
     """Ids to claim, abandoned leases first. Each query walks an index in the order it sorts by and stops at
     `limit` (no sort of every due row); held deliveries (paused endpoints) sort after every due one.
     `room`: endpoint id → how many more of its deliveries may be claimed (absent: `per_endpoint()`)."""
-    rows: list[tuple[int, str, str, int]] = []
     left = dict(room or {})
+    if connection.vendor == "postgresql":
+        return _fanned_out(_candidates_per_endpoint(now, limit, left))
+    rows: list[tuple[int, str, str, int]] = []
     full = [endpoint_id for endpoint_id, n in left.items() if n <= 0]
-    phases = [
+    for due, order in (
         (Q(status=Status.DELIVERING, locked_until__lt=now), "locked_until"),
         (Q(status=Status.PENDING, next_attempt_at__lte=now), "next_attempt_at"),
-    ]
-    if connection.vendor == "postgresql":
-        phases.pop()  # pending deliveries: per endpoint, below
-    for due, order in phases:
+    ):
         query = _sendable(fanned_out=False).filter(due).order_by(order)
         if full:
             query = query.exclude(endpoint_id__in=full)
@@ -180,43 +179,61 @@ def _candidates(now: datetime, limit: int, *, room: dict[int, int] | None = None
         found = query.values_list("id", "aggregate_type", "aggregate_id", "sequence", "endpoint_id")[
             : limit - len(rows)
         ]
-        for pk, kind, ident, sequence, endpoint_id in found:
-            # One endpoint gets at most its share of a claim: a slow one cannot take every slot (the rows left
-            # out were locked by this transaction only; they stay pending for the next claim).
-            if left.setdefault(endpoint_id, per_endpoint()) <= 0:
-                continue
-            left[endpoint_id] -= 1
-            rows.append((pk, kind, ident, sequence))
+        rows += _within_room(found, left)
         if len(rows) >= limit:
             break
-    if connection.vendor == "postgresql" and len(rows) < limit:
-        rows += _pending_per_endpoint(now, limit - len(rows), left)
     return _fanned_out(rows)
 
 
-# Pending deliveries on PostgreSQL, endpoint by endpoint: each sending endpoint walks its own due index
-# (webhook_delivery_endpoint_due) for at most its room, so an endpoint at its in-flight cap costs nothing.
-# A single walk of the global due index that left such an endpoint out had to read (and probe the order of)
-# every one of its pending rows to find none: with one receiver 500 deliveries behind, every round of a
-# relay read ~500 rows (events.delivery, 5 December). Paused endpoints take only pings (their own index).
-_PENDING_PER_ENDPOINT = """
+def _within_room(found, left: dict[int, int]) -> list[tuple[int, str, str, int]]:
+    """One endpoint gets at most its share of a claim: a slow one cannot take every slot (the rows left out
+    were locked by this transaction only; they stay pending for the next claim). Decrements `left`."""
+    rows = []
+    for pk, kind, ident, sequence, endpoint_id in found:
+        if left.setdefault(endpoint_id, per_endpoint()) <= 0:
+            continue
+        left[endpoint_id] -= 1
+        rows.append((pk, kind, ident, sequence))
+    return rows
+
+
+# The candidates on PostgreSQL, in one statement: abandoned leases first, then each sending endpoint's due
+# deliveries from its own index (webhook_delivery_endpoint_due), at most its room, so an endpoint at its
+# in-flight cap costs nothing — a single walk of the global due index that left such an endpoint out had to
+# read (and probe the order of) every one of its pending rows to find none: with one receiver 500 deliveries
+# behind, every round of a relay read ~500 rows (events.delivery, 5 December). Paused endpoints take only
+# pings (their own index). `held` is the per-aggregate order: an earlier unsettled delivery of the same
+# endpoint and aggregate holds a row back (a scalar subquery: a probe of webhook_delivery_unsettled per row).
+_HELD = """(SELECT h.id FROM webhooks_webhookdelivery h
+              WHERE h.endpoint_id = d.endpoint_id AND h.aggregate_type = d.aggregate_type
+                AND h.aggregate_id = d.aggregate_id AND h.sequence < d.sequence
+                AND h.status IN ('pending', 'delivering') LIMIT 1) IS NULL"""
+_CANDIDATES = f"""
 WITH room AS (
     SELECT e.id, GREATEST(%(cap)s - COALESCE(r.n, 0), 0) AS n, e.paused_at IS NULL AS sending
       FROM webhooks_webhookendpoint e
       LEFT JOIN unnest(%(ids)s::bigint[], %(taken)s::int[]) AS r(endpoint_id, n) ON r.endpoint_id = e.id
      WHERE e.is_active AND e.disabled_at IS NULL
 ),
+leased AS (
+    SELECT 0 AS phase, d.locked_until AS due_at, d.id, d.aggregate_type, d.aggregate_id, d.sequence,
+           d.endpoint_id
+      FROM webhooks_webhookdelivery d
+      JOIN room ON room.id = d.endpoint_id AND room.n > 0
+     WHERE d.status = 'delivering' AND d.locked_until < %(now)s AND (room.sending OR d.event_type = %(ping)s)
+       AND {_HELD}
+     ORDER BY d.locked_until
+     LIMIT %(limit)s
+       FOR UPDATE OF d SKIP LOCKED
+),
 due AS (
     SELECT d.*
       FROM room
      CROSS JOIN LATERAL (
-        SELECT d.id, d.aggregate_type, d.aggregate_id, d.sequence, d.endpoint_id, d.next_attempt_at
+        SELECT 1 AS phase, d.next_attempt_at AS due_at, d.id, d.aggregate_type, d.aggregate_id, d.sequence,
+               d.endpoint_id
           FROM webhooks_webhookdelivery d
-         WHERE d.endpoint_id = room.id AND d.status = 'pending' AND d.next_attempt_at <= %(now)s
-           AND (SELECT h.id FROM webhooks_webhookdelivery h
-                 WHERE h.endpoint_id = d.endpoint_id AND h.aggregate_type = d.aggregate_type
-                   AND h.aggregate_id = d.aggregate_id AND h.sequence < d.sequence
-                   AND h.status IN ('pending', 'delivering') LIMIT 1) IS NULL
+         WHERE d.endpoint_id = room.id AND d.status = 'pending' AND d.next_attempt_at <= %(now)s AND {_HELD}
          ORDER BY d.next_attempt_at
          LIMIT room.n
            FOR UPDATE OF d SKIP LOCKED
@@ -224,7 +241,8 @@ due AS (
      WHERE room.sending AND room.n > 0
 ),
 pings AS (
-    SELECT d.id, d.aggregate_type, d.aggregate_id, d.sequence, d.endpoint_id, d.next_attempt_at
+    SELECT 1 AS phase, d.next_attempt_at AS due_at, d.id, d.aggregate_type, d.aggregate_id, d.sequence,
+           d.endpoint_id
       FROM webhooks_webhookdelivery d
       JOIN room ON room.id = d.endpoint_id AND NOT room.sending AND room.n > 0
      WHERE d.status = 'pending' AND d.event_type = %(ping)s AND d.next_attempt_at <= %(now)s
@@ -233,19 +251,19 @@ pings AS (
        FOR UPDATE OF d SKIP LOCKED
 )
 SELECT id, aggregate_type, aggregate_id, sequence, endpoint_id
-  FROM (SELECT * FROM due UNION ALL SELECT * FROM pings) AS found
- ORDER BY next_attempt_at, id
+  FROM (SELECT * FROM leased UNION ALL SELECT * FROM due UNION ALL SELECT * FROM pings) AS found
+ ORDER BY phase, due_at, id
  LIMIT %(limit)s
 """
 
 
-def _pending_per_endpoint(now: datetime, limit: int, left: dict[int, int]) -> list[tuple[int, str, str, int]]:
-    """Up to `limit` due pending deliveries, oldest first, no endpoint more than its room in `left` (absent:
-    `per_endpoint()`); `left` is decremented. Rows locked but not taken stay pending (this claim's lock only)."""
+def _candidates_per_endpoint(
+    now: datetime, limit: int, left: dict[int, int]
+) -> list[tuple[int, str, str, int]]:
     ids = list(left)
     with connection.cursor() as cursor:
         cursor.execute(
-            _PENDING_PER_ENDPOINT,
+            _CANDIDATES,
             {
                 "cap": per_endpoint(),
                 "ids": ids,
@@ -255,14 +273,7 @@ def _pending_per_endpoint(now: datetime, limit: int, left: dict[int, int]) -> li
                 "limit": limit,
             },
         )
-        found = cursor.fetchall()
-    rows = []
-    for pk, kind, ident, sequence, endpoint_id in found:
-        if left.setdefault(endpoint_id, per_endpoint()) <= 0:
-            continue
-        left[endpoint_id] -= 1
-        rows.append((pk, kind, ident, sequence))
-    return rows
+        return _within_room(cursor.fetchall(), left)
 
 
 def _fanned_out(rows: list[tuple[int, str, str, int]]) -> list[int]:
@@ -290,14 +301,16 @@ def _fanned_out(rows: list[tuple[int, str, str, int]]) -> list[int]:
 
 
 def claim_due(*, limit: int = 100, room: dict[int, int] | None = None) -> tuple[str, list[WebhookDelivery]]:
-    """Take up to `limit` due deliveries under a lease; returns the claim token and the claimed rows.
-    `room` limits how many more deliveries of an endpoint may be taken (see `_candidates`)."""
+    """Take up to `limit` due deliveries under a lease; returns the claim token and the claimed rows (with
+    their endpoints). `room` limits how many more deliveries of an endpoint may be taken (`_candidates`)."""
     now = timezone.now()
     token = secrets.token_hex(16)
     with transaction.atomic():
         ids = _candidates(now, limit, room=room)
         if not ids:
             return token, []
+        if connection.vendor == "postgresql":
+            return token, _lease_returning(ids, now=now, token=token)
         WebhookDelivery.objects.filter(Q(id__in=ids) & _claimable(now)).update(
             status=Status.DELIVERING, locked_until=now + lease(), claim_token=token
         )
@@ -307,6 +320,44 @@ def claim_due(*, limit: int = 100, room: dict[int, int] | None = None) -> tuple[
         .order_by("next_attempt_at", "id")
     )
     return token, list(claimed)
+
+
+def _lease_returning(ids: list[int], *, now: datetime, token: str) -> list[WebhookDelivery]:
+    """PostgreSQL: lease the candidates and read them back with their endpoints in the same statement."""
+    delivery_fields = WebhookDelivery._meta.concrete_fields
+    endpoint_fields = WebhookEndpoint._meta.concrete_fields
+    columns = ", ".join(
+        [f"d.{f.column}" for f in delivery_fields] + [f"e.{f.column}" for f in endpoint_fields]
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE webhooks_webhookdelivery d SET status = 'delivering', locked_until = %(until)s, "
+            "claim_token = %(token)s FROM webhooks_webhookendpoint e "
+            "WHERE e.id = d.endpoint_id AND d.id = ANY(%(ids)s) AND ("
+            "(d.status = 'pending' AND d.next_attempt_at <= %(now)s) "
+            "OR (d.status = 'delivering' AND d.locked_until < %(now)s)) "
+            f"RETURNING {columns}",
+            {"until": now + lease(), "token": token, "ids": ids, "now": now},
+        )
+        rows = cursor.fetchall()
+    claimed = []
+    split = len(delivery_fields)
+    for row in rows:
+        delivery = _from_row(WebhookDelivery, delivery_fields, row[:split])
+        delivery.endpoint = _from_row(WebhookEndpoint, endpoint_fields, row[split:])
+        claimed.append(delivery)
+    claimed.sort(key=lambda d: (d.next_attempt_at, d.pk))
+    return claimed
+
+
+def _from_row(model, fields, values):
+    """A model instance from raw column values, through each field's database converters (JSON, say)."""
+    converted = []
+    for field, value in zip(fields, values, strict=True):
+        for converter in field.get_db_converters(connection) + connection.ops.get_db_converters(field):
+            value = converter(value, field, connection)
+        converted.append(value)
+    return model.from_db(connection.alias, [f.attname for f in fields], converted)
 
 
 def deliver_due(limit: int = 100) -> int:
@@ -321,7 +372,7 @@ def deliver_due(limit: int = 100) -> int:
         token, claimed = claim_due(limit=min(concurrency(), limit - attempted))
         if not claimed:
             break
-        sent = send_claimed(claimed, token=token)
+        sent = send_claimed(claimed, token=token, fresh=True)
         if not sent:
             break
         attempted += sent
@@ -400,10 +451,11 @@ def _pool(size: int) -> ThreadPoolExecutor:
         return _POOL
 
 
-def send_claimed(claimed: list[WebhookDelivery], *, token: str) -> int:
+def send_claimed(claimed: list[WebhookDelivery], *, token: str, fresh: bool = False) -> int:
     """Send claimed deliveries at once (a thread per request) and record every attempt; returns how many
-    were sent. A delivery whose endpoint was paused or disabled meanwhile goes back (or is cancelled)."""
-    sendable = _still_sendable(claimed, token=token)
+    were sent. A delivery whose endpoint was paused or disabled meanwhile goes back (or is cancelled); one
+    whose lease was lost sends nothing (`fresh`: claimed just now by `claim_due`, not checked again)."""
+    sendable = _still_sendable(claimed, token=token, fresh=fresh)
     if len(sendable) == 1:
         outcomes = [_post(*sendable[0])]
     elif sendable:
@@ -415,19 +467,21 @@ def send_claimed(claimed: list[WebhookDelivery], *, token: str) -> int:
 
 
 def _still_sendable(
-    claimed: list[WebhookDelivery], *, token: str
+    claimed: list[WebhookDelivery], *, token: str, fresh: bool = False
 ) -> list[tuple[WebhookDelivery, WebhookEndpoint]]:
     """The claimed deliveries still ours and to an endpoint that takes them, with their endpoints; the others
-    go back to pending (endpoint paused or inactive) or are cancelled (endpoint disabled)."""
-    still_ours = set(
-        WebhookDelivery.objects.filter(
-            pk__in=[d.pk for d in claimed],
-            claim_token=token,
-            status=Status.DELIVERING,
-            locked_until__gt=timezone.now(),
-        ).values_list("pk", flat=True)
-    )
-    claimed = [d for d in claimed if d.pk in still_ours]  # a relay that stalled past its lease sends nothing
+    go back to pending (endpoint paused or inactive) or are cancelled (endpoint disabled). `fresh`: claimed
+    by `claim_due` just now (the lease is ours: not read again)."""
+    if not fresh:
+        still_ours = set(
+            WebhookDelivery.objects.filter(
+                pk__in=[d.pk for d in claimed],
+                claim_token=token,
+                status=Status.DELIVERING,
+                locked_until__gt=timezone.now(),
+            ).values_list("pk", flat=True)
+        )
+        claimed = [d for d in claimed if d.pk in still_ours]  # a relay stalled past its lease sends nothing
     # claim_due reads the endpoints with the rows; a caller's own list may not have them.
     missing = {d.endpoint_id for d in claimed if not WebhookDelivery.endpoint.is_cached(d)}
     endpoints = WebhookEndpoint.objects.in_bulk(missing) if missing else {}
@@ -510,7 +564,7 @@ def _deliver_in_flight(limit: int) -> int:
         return recorded
     room = {endpoint_id: per_endpoint() - n for endpoint_id, n in state.per_endpoint.items() if n}
     token, claimed = claim_due(limit=free, room=room)
-    for delivery, endpoint in _still_sendable(claimed, token=token) if claimed else []:
+    for delivery, endpoint in _still_sendable(claimed, token=token, fresh=True) if claimed else []:
         future = state.pool.submit(_post, delivery, endpoint)
         future.add_done_callback(lambda _: outbox.wake())
         state.requests.append((future, token))

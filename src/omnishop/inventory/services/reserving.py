@@ -49,8 +49,9 @@ REFUSAL = "omnishop:insufficient_stock"
 
 
 def _atp(free: str) -> str:
-    """`taking.atp()` in SQL for one location's free units (`free` may be NULL: no stock row)."""
-    units = f"GREATEST(COALESCE({free}, 0), 0)::bigint"
+    """`taking.atp()` in SQL for one location's free units (`free` may be NULL: no stock row — PostgreSQL's
+    GREATEST ignores a NULL argument, so it counts as 0)."""
+    units = f"GREATEST({free}, 0)::bigint"
     return (
         f"GREATEST(0, LEAST({units} - pol.sb, "
         f"CASE WHEN pol.qp IS NULL THEN {units} ELSE ({units} * pol.qp) / 100 - pol.qm END))"
@@ -148,13 +149,13 @@ upd AS (
     RETURNING s.variant_id, s.location_id, s.on_hand - s.allocated - s.reserved AS free, s.reorder_point, w.qty
 ),
 late AS (
-    SELECT {atp_locked} AS promised
-    FROM {sl} s JOIN want w ON s.variant_id = w.variant_id AND s.location_id = w.location_id CROSS JOIN pol
+    SELECT s.on_hand - s.allocated - s.reserved AS f
+    FROM {sl} s JOIN want w ON s.variant_id = w.variant_id AND s.location_id = w.location_id
     WHERE (SELECT yes FROM written) AND NOT EXISTS (SELECT 1 FROM upd)
     FOR UPDATE OF s
 ),"""
 _REFUSE_ONE = (
-    "(SELECT omnishop_refuse_reservation(0, COALESCE((SELECT promised FROM late), 0))"
+    "(SELECT omnishop_refuse_reservation(0, {atp_late}) FROM pol"
     " WHERE (SELECT yes FROM written) AND NOT EXISTS (SELECT 1 FROM upd))"
 )
 
@@ -163,10 +164,13 @@ _SQL_BY_LINES: dict[int, str] = {}
 
 
 def _sql(lines: int) -> str:
+    """The statement for `lines` lines, its whitespace collapsed: psycopg parses a statement's placeholders
+    again at every call unless it is at most 4,096 bytes long (`MAX_CACHED_STATEMENT_LENGTH`); the one-line
+    statement is below that (≈ 0.1 ms of client CPU a reservation)."""
     sql = _SQL_BY_LINES.get(lines)
     if sql is None:
         take, refuse = (_TAKE_ONE, _REFUSE_ONE) if lines == 1 else (_TAKE_MANY, _REFUSE_MANY)
-        sql = _SQL_BY_LINES[lines] = (
+        sql = (
             _RESERVE_SQL.replace("{take}", take)
             .replace("{refuse}", refuse)
             .format(
@@ -183,8 +187,10 @@ def _sql(lines: int) -> str:
                 alert_table=LowStockAlert._meta.db_table,
                 atp_seen=_atp("s.on_hand - s.allocated - s.reserved"),
                 atp_locked=_atp("s.on_hand - s.allocated - s.reserved"),
+                atp_late=_atp("(SELECT f FROM late)"),
             )
         )
+        sql = _SQL_BY_LINES[lines] = " ".join(sql.split())  # no string literal in it holds whitespace
     return sql
 
 

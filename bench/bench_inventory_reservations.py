@@ -224,6 +224,8 @@ def _client(conn, mode: str, db_url: str, env: dict) -> None:
                 return exc.code
 
     op(uniform[0])  # warm up: connection, imports, prepared statements
+    if mode == "raw":
+        op(uniform[0], True)  # the bare UPDATE's prepared statement too
     conn.send("ready")
     while True:
         case = conn.recv()

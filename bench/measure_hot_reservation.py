@@ -6,7 +6,8 @@ With REV (a git revision, e.g. the commit before a change), the reservation stat
 `inventory/services/reserving.py` is measured too, in turn with today's, in the same rounds.
 
 Seeds the reservation benchmark's data, then for N reservations of one unit of the hot SKU (one client, in
-turn with the raw conditional UPDATE of bench_inventory_reservations) reports medians over rounds of:
+turn with the raw-SQL baselines of bench_inventory_reservations: the same durable work, and the bare
+conditional UPDATE) reports medians over rounds of:
 statements, WAL bytes (`pg_current_wal_lsn()` difference), client CPU (`time.process_time`), server CPU
 (the backend's utime + stime from /proc/<pid>/stat, same machine only), and the writes made while the hot
 stock row is locked — read from the statement's EXPLAIN (ANALYZE) plan: every ModifyTable node that runs
@@ -24,7 +25,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_inventory_reservations import HOT, RAW_TABLE, _django, _seed  # noqa: E402
+from bench.bench_inventory_reservations import (  # noqa: E402
+    HOT,
+    RAW_RESERVE_SQL,
+    RAW_UPDATE_SQL,
+    _django,
+    _seed,
+)
 
 ROUNDS, N = 5, 300
 
@@ -72,10 +79,6 @@ def main(db_url: str, rev: str | None = None) -> None:
     import psycopg
 
     raw = psycopg.connect(db_url, autocommit=True)
-    raw_sql = (
-        f"UPDATE {RAW_TABLE} SET reserved = reserved + 1, updated_at = now() "
-        "WHERE variant_id = %s AND location_id = %s AND on_hand - allocated - reserved >= 1"
-    )
     tag = time.time_ns()
     counter = 0
 
@@ -91,8 +94,21 @@ def main(db_url: str, rev: str | None = None) -> None:
             channel=channel, lines=[services.LineRequest(HOT, 1)], key=f"m-{tag}-{counter}"
         )
 
+    def raw_params():
+        nonlocal counter
+        counter += 1
+        return {
+            "channel": channel.pk,
+            "key": f"r-{tag}-{counter}",
+            "variant": variant_id,
+            "location": location_id,
+        }
+
     def raw_once():
-        raw.execute(raw_sql, (variant_id, location_id), prepare=True)
+        raw.execute(RAW_RESERVE_SQL, raw_params(), prepare=True)
+
+    def raw_update_once():
+        raw.execute(RAW_UPDATE_SQL, (variant_id, location_id), prepare=True)
 
     from omnishop.inventory.services import holds
 
@@ -113,9 +129,10 @@ def main(db_url: str, rev: str | None = None) -> None:
     connection.ensure_connection()
     service_pid = connection.connection.info.backend_pid
     raw_pid = raw.info.backend_pid
-    service_once(), raw_once()
+    service_once(), raw_once(), raw_update_once()
     cases = [(f"service@{v}", at(v, service_once), service_pid) for v in versions]
     cases.append(("raw", raw_once, raw_pid))
+    cases.append(("raw-update-only", raw_update_once, raw_pid))
     for _, once, _ in cases:
         once()
     figures: dict[str, dict[str, list[float]]] = {name: {} for name, _, _ in cases}
@@ -137,6 +154,35 @@ def main(db_url: str, rev: str | None = None) -> None:
     for version in versions:
         times = _node_times(at(version, service_once))
         print(f"node times @{version} (ms, median of 30 EXPLAIN ANALYZE):", times)
+    print("node times raw (ms, median of 30 EXPLAIN ANALYZE):", _raw_node_times(raw, raw_params))
+
+
+def _walk(plan: dict, name: str, samples: dict[str, list[float]]) -> None:
+    name = plan.get("Subplan Name") or name
+    if plan["Node Type"] in ("ModifyTable", "LockRows"):
+        samples.setdefault(name.replace("CTE ", ""), []).append(plan["Actual Total Time"])
+    for child in plan.get("Plans", []):
+        _walk(child, name, samples)
+
+
+def _raw_node_times(raw, params, runs: int = 30) -> dict:
+    samples: dict[str, list[float]] = {}
+    for _ in range(runs):
+        top = raw.execute("EXPLAIN (ANALYZE, VERBOSE, FORMAT JSON) " + RAW_RESERVE_SQL, params()).fetchone()[
+            0
+        ][0]
+        _walk(top["Plan"], "main", samples)
+        samples.setdefault("statement", []).append(top["Execution Time"])
+    return {k: round(statistics.median(v), 3) for k, v in samples.items()}
+
+
+def _columns(sql: str) -> int:
+    """How many columns the statement's final SELECT returns (commas at parenthesis depth 0)."""
+    tail, depth, columns = sql.rsplit("SELECT (SELECT id FROM head)", 1)[1], 0, 1
+    for char in tail:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        columns += char == "," and depth == 0
+    return columns
 
 
 def _node_times(once, runs: int = 30) -> dict:
@@ -155,18 +201,9 @@ def _node_times(once, runs: int = 30) -> dict:
     def explained(sql, params, many=False):
         row = real("EXPLAIN (ANALYZE, VERBOSE, FORMAT JSON) " + sql, params)
         top = (row[0] if isinstance(row[0], list) else json.loads(row[0]))[0]
-
-        def walk(node, name):
-            name = node.get("Subplan Name") or name
-            if node["Node Type"] in ("ModifyTable", "LockRows"):
-                samples.setdefault(name.replace("CTE ", ""), []).append(node["Actual Total Time"])
-            for child in node.get("Plans", []):
-                walk(child, name)
-
-        walk(top["Plan"], "main")
+        _walk(top["Plan"], "main", samples)
         samples.setdefault("statement", []).append(top["Execution Time"])
-        columns = sql.rsplit("SELECT (SELECT id FROM head)", 1)[1].count("(SELECT") + 1
-        return (1, None, True, True, None, None, 1)[:columns]
+        return (1, None, True, True, None, None, 1)[: _columns(sql)]
 
     modules = [
         m for name, m in sys.modules.items() if name.startswith("omnishop.inventory.services.reserving")

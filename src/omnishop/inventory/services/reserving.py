@@ -49,8 +49,9 @@ REFUSAL = "omnishop:insufficient_stock"
 
 
 def _atp(free: str) -> str:
-    """`taking.atp()` in SQL for one location's free units (`free` may be NULL: no stock row)."""
-    units = f"GREATEST(COALESCE({free}, 0), 0)::bigint"
+    """`taking.atp()` in SQL for one location's free units (`free` may be NULL: no stock row — PostgreSQL's
+    GREATEST ignores a NULL argument, so it counts as 0)."""
+    units = f"GREATEST({free}, 0)::bigint"
     return (
         f"GREATEST(0, LEAST({units} - pol.sb, "
         f"CASE WHEN pol.qp IS NULL THEN {units} ELSE ({units} * pol.qp) / 100 - pol.qm END))"
@@ -103,6 +104,22 @@ events AS (
     RETURNING 1
 ),
 written AS (SELECT (SELECT COUNT(*) FROM line_rows) + (SELECT COUNT(*) FROM events) = 2 * {n} AS yes),
+{take}
+alerts AS (
+    INSERT INTO {alert_table} (variant_id, location_id, free, reorder_point, created_at)
+    SELECT variant_id, location_id, free, reorder_point, %s FROM upd
+    WHERE reorder_point IS NOT NULL AND free < reorder_point AND free + qty >= reorder_point
+    ON CONFLICT DO NOTHING
+)
+SELECT (SELECT id FROM head), (SELECT expires_at FROM head), (SELECT yes FROM fit), (SELECT go FROM pre),
+       (SELECT ARRAY[ord, promised] FROM seen WHERE promised < qty ORDER BY ord LIMIT 1),
+       {refuse},
+       (SELECT COUNT(*) FROM upd)
+"""
+
+# Several lines: lock the rows in (variant, location) order first (no deadlock between two multi-line
+# reservations), check every line on the latest rows, then update them all or none.
+_TAKE_MANY = """
 locked AS (
     SELECT s.id, s.variant_id, s.location_id, w.ord, w.qty, {atp_locked} AS promised
     FROM {sl} s JOIN want w ON s.variant_id = w.variant_id AND s.location_id = w.location_id CROSS JOIN pol
@@ -115,41 +132,65 @@ upd AS (
     UPDATE {sl} s SET reserved = s.reserved + l.qty, updated_at = %s
     FROM locked l WHERE s.id = l.id AND (SELECT go FROM ok)
     RETURNING s.variant_id, s.location_id, s.on_hand - s.allocated - s.reserved AS free, s.reorder_point, l.qty
+),"""
+_REFUSE_MANY = "(SELECT omnishop_refuse_reservation(ord, promised) FROM locked WHERE promised < qty ORDER BY ord LIMIT 1)"
+
+# One line (ADR 0047): nothing to order, so the conditional UPDATE takes the row lock itself, as the raw
+# baseline does — PostgreSQL re-checks its WHERE on the latest row version once the lock is granted — instead
+# of a `FOR UPDATE` first (a lock record in the WAL, a second look-up of the row, both inside the lock). Only
+# when it updated nothing (a faster buyer committed in between) is the row locked to read what is left for
+# the refusal, which undoes the statement.
+_TAKE_ONE = """
+upd AS (
+    UPDATE {sl} s SET reserved = s.reserved + w.qty, updated_at = %s
+    FROM want w CROSS JOIN pol
+    WHERE s.variant_id = w.variant_id AND s.location_id = w.location_id AND (SELECT yes FROM written)
+      AND {atp_locked} >= w.qty
+    RETURNING s.variant_id, s.location_id, s.on_hand - s.allocated - s.reserved AS free, s.reorder_point, w.qty
 ),
-alerts AS (
-    INSERT INTO {alert_table} (variant_id, location_id, free, reorder_point, created_at)
-    SELECT variant_id, location_id, free, reorder_point, %s FROM upd
-    WHERE reorder_point IS NOT NULL AND free < reorder_point AND free + qty >= reorder_point
-    ON CONFLICT DO NOTHING
+late AS (
+    SELECT s.on_hand - s.allocated - s.reserved AS f
+    FROM {sl} s JOIN want w ON s.variant_id = w.variant_id AND s.location_id = w.location_id
+    WHERE (SELECT yes FROM written) AND NOT EXISTS (SELECT 1 FROM upd)
+    FOR UPDATE OF s
+),"""
+_REFUSE_ONE = (
+    "(SELECT omnishop_refuse_reservation(0, {atp_late}) FROM pol"
+    " WHERE (SELECT yes FROM written) AND NOT EXISTS (SELECT 1 FROM upd))"
 )
-SELECT (SELECT id FROM head), (SELECT expires_at FROM head), (SELECT yes FROM fit), (SELECT go FROM pre),
-       (SELECT ARRAY[ord, promised] FROM seen WHERE promised < qty ORDER BY ord LIMIT 1),
-       (SELECT omnishop_refuse_reservation(ord, promised) FROM locked WHERE promised < qty ORDER BY ord LIMIT 1),
-       (SELECT COUNT(*) FROM upd)
-"""
 
 _DEFAULTS = ChannelInventoryPolicy()
 _SQL_BY_LINES: dict[int, str] = {}
 
 
 def _sql(lines: int) -> str:
+    """The statement for `lines` lines, its whitespace collapsed: psycopg parses a statement's placeholders
+    again at every call unless it is at most 4,096 bytes long (`MAX_CACHED_STATEMENT_LENGTH`); the one-line
+    statement is below that (≈ 0.1 ms of client CPU a reservation)."""
     sql = _SQL_BY_LINES.get(lines)
     if sql is None:
-        sql = _SQL_BY_LINES[lines] = _RESERVE_SQL.format(
-            values=", ".join(["(%s::integer, %s::text, %s::integer)"] * lines),
-            n=lines,
-            strategies=", ".join(f"'{s}'" for s in SINGLE_LOCATION_STRATEGIES),
-            pol=ChannelInventoryPolicy._meta.db_table,
-            cl=ChannelLocation._meta.db_table,
-            loc=StockLocation._meta.db_table,
-            holder=Reservation._meta.db_table,
-            sl=StockLevel._meta.db_table,
-            line_table=ReservationLine._meta.db_table,
-            event_table=StockEvent._meta.db_table,
-            alert_table=LowStockAlert._meta.db_table,
-            atp_seen=_atp("s.on_hand - s.allocated - s.reserved"),
-            atp_locked=_atp("s.on_hand - s.allocated - s.reserved"),
+        take, refuse = (_TAKE_ONE, _REFUSE_ONE) if lines == 1 else (_TAKE_MANY, _REFUSE_MANY)
+        sql = (
+            _RESERVE_SQL.replace("{take}", take)
+            .replace("{refuse}", refuse)
+            .format(
+                values=", ".join(["(%s::integer, %s::text, %s::integer)"] * lines),
+                n=lines,
+                strategies=", ".join(f"'{s}'" for s in SINGLE_LOCATION_STRATEGIES),
+                pol=ChannelInventoryPolicy._meta.db_table,
+                cl=ChannelLocation._meta.db_table,
+                loc=StockLocation._meta.db_table,
+                holder=Reservation._meta.db_table,
+                sl=StockLevel._meta.db_table,
+                line_table=ReservationLine._meta.db_table,
+                event_table=StockEvent._meta.db_table,
+                alert_table=LowStockAlert._meta.db_table,
+                atp_seen=_atp("s.on_hand - s.allocated - s.reserved"),
+                atp_locked=_atp("s.on_hand - s.allocated - s.reserved"),
+                atp_late=_atp("(SELECT f FROM late)"),
+            )
         )
+        sql = _SQL_BY_LINES[lines] = " ".join(sql.split())  # no string literal in it holds whitespace
     return sql
 
 

@@ -224,6 +224,57 @@ def test_concurrent_receipts_of_one_sku_fold_every_unit_into_its_average_once(
     assert_books_balance()
 
 
+@pytest.mark.parametrize(
+    ("taken_first", "outcome", "details"),
+    [
+        (2, "insufficient_stock", {"sku": "HOT", "requested": 2, "available": 1}),
+        (1, "ok", None),
+    ],
+)
+def test_a_buyer_who_waited_for_the_hot_row_is_served_or_told_what_is_left_on_it(
+    shop, warehouse, make_variant, stock, taken_first, outcome, details
+):
+    """ADR 0047: a one-line reservation waits in its conditional UPDATE (no FOR UPDATE first); once the
+    faster buyer commits, the check runs on the row it left — enough: reserved; too little: refused with the
+    units left then, and nothing of the refused reservation stays."""
+    v = make_variant("HOT")
+    stock(v, warehouse, 3)
+    holder, watcher = _second_connection(), _second_connection()
+    holder.autocommit = False
+    holder.execute(
+        "UPDATE inventory_stocklevel SET reserved = reserved + %s WHERE variant_id = %s AND location_id = %s",
+        [taken_first, v.pk, warehouse.pk],
+    )
+    result: dict = {}
+
+    def buy():
+        try:
+            services.reserve_stock(channel=shop, lines=[LineRequest("HOT", 2)], key="waited")
+            result["outcome"] = "ok"
+        except DomainError as exc:
+            result["outcome"], result["details"] = exc.code, exc.details
+        finally:
+            connection.close()
+
+    buyer = threading.Thread(target=buy)
+    buyer.start()
+    try:
+        _wait_until_blocked(watcher)
+    finally:
+        holder.commit()
+    buyer.join(timeout=30)
+    assert result["outcome"] == outcome
+    assert result.get("details") == details
+    level = StockLevel.objects.get(variant=v, location=warehouse)
+    served = outcome == "ok"
+    assert level.reserved == taken_first + (2 if served else 0)
+    assert Reservation.objects.filter(key="waited").exists() is served
+    assert ReservationLine.objects.filter(quantity=2).exists() is served
+    assert StockEvent.objects.filter(cause="reserved").count() == (1 if served else 0)
+    holder.close()
+    watcher.close()
+
+
 def _second_connection():
     """A psycopg connection of its own (not Django's), to the same test database."""
     params = connection.get_connection_params()

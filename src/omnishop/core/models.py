@@ -90,6 +90,13 @@ class OutboxEvent(models.Model):
             models.Index(
                 fields=["id"], condition=models.Q(dispatched_at__isnull=True), name="outbox_undispatched"
             ),
+            # "Is an earlier event of this aggregate still waiting to be fanned out?" (a webhook claim asks
+            # it per candidate): a probe of the few undispatched rows, not of the aggregate's whole history.
+            models.Index(
+                fields=["aggregate_type", "aggregate_id", "sequence"],
+                condition=models.Q(dispatched_at__isnull=True),
+                name="outbox_aggregate_undispatched",
+            ),
             models.Index(fields=["txid", "id"], name="outbox_read_order"),
             models.Index(fields=["type", "txid", "id"], name="outbox_type_read"),
         ]

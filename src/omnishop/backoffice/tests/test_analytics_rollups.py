@@ -368,3 +368,13 @@ def test_a_refresh_of_many_orders_at_once_adds_the_same_figures_as_one_order_at_
     monkeypatch.setattr(rollups, "STAGE_ABOVE", 500)
     services.cancel_order(order=shops.place(market=False, day=0, quantities=[1]), actor="t")
     assert_rollups_equal_the_orders()
+
+
+def test_a_deleted_order_takes_its_facts_along_without_a_database_constraint(shops):
+    """The rollups' foreign keys have no database constraint (ADR 0046): Django's cascade still removes an
+    order's facts with the order, and the facts of every other order stay."""
+    gone = shops.place(market=False, day=0, quantities=[1], customer=shops.customers[0])
+    kept = shops.place(market=False, day=1, quantities=[2], customer=shops.customers[1])
+    assert set(OrderFacts.objects.values_list("order_id", flat=True)) == {gone.pk, kept.pk}
+    gone.delete()
+    assert list(OrderFacts.objects.values_list("order_id", flat=True)) == [kept.pk]

@@ -4,6 +4,11 @@
 the difference to the daily rollups, so the rollups always equal the sum of the snapshots, which equal what
 the orders, payments and returns say (docs/adr/0017-dashboard-charts-and-rollups.md). Figures are booked on
 the UTC day the order was placed.
+
+The foreign keys of these tables have no database constraint (`db_constraint=False`, ADR 0046): the rows are
+derived from order lines whose own foreign keys hold, Django's `on_delete=CASCADE` still deletes them with
+their order, variant, product or channel, `rollups.rebuild` recomputes them, and the constraint checks at
+commit were a third of the server's work for an imported history's rollups. The indexes stay.
 """
 
 from django.db import models
@@ -17,9 +22,13 @@ class OrderFacts(models.Model):
         RETURNING = "returning", "Customer ordered before"
         GUEST = "guest", "No customer account"
 
-    order = models.OneToOneField("orders.Order", primary_key=True, on_delete=models.CASCADE, related_name="+")
+    order = models.OneToOneField(
+        "orders.Order", primary_key=True, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
     day = models.DateField()
-    channel = models.ForeignKey("channels.Channel", on_delete=models.CASCADE, related_name="+")
+    channel = models.ForeignKey(
+        "channels.Channel", on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
     currency = models.CharField(max_length=3)
     status = models.CharField(max_length=20)
     customer_kind = models.CharField(max_length=10, choices=CustomerKind.choices)
@@ -36,7 +45,9 @@ class DailySales(models.Model):
     """Per UTC day, channel and currency: the KPI figures of the orders placed that day."""
 
     day = models.DateField()
-    channel = models.ForeignKey("channels.Channel", on_delete=models.CASCADE, related_name="+")
+    channel = models.ForeignKey(
+        "channels.Channel", on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
     currency = models.CharField(max_length=3)
     orders = models.IntegerField(default=0)
     cancelled = models.IntegerField(default=0)
@@ -60,10 +71,16 @@ class DailyProductSales(models.Model):
     """Per UTC day, channel, currency and variant: units and revenue (line totals) of counted orders."""
 
     day = models.DateField()
-    channel = models.ForeignKey("channels.Channel", on_delete=models.CASCADE, related_name="+")
+    channel = models.ForeignKey(
+        "channels.Channel", on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
     currency = models.CharField(max_length=3)
-    variant = models.ForeignKey("catalog.Variant", on_delete=models.CASCADE, related_name="+")
-    product = models.ForeignKey("catalog.Product", on_delete=models.CASCADE, related_name="+")
+    variant = models.ForeignKey(
+        "catalog.Variant", on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+    product = models.ForeignKey(
+        "catalog.Product", on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
     units = models.IntegerField(default=0)
     revenue = models.DecimalField(max_digits=16, decimal_places=4, default=0)
 
@@ -79,7 +96,9 @@ class DailyStatus(models.Model):
     """Per UTC day (placed) and channel: how many of those orders are in each status now."""
 
     day = models.DateField()
-    channel = models.ForeignKey("channels.Channel", on_delete=models.CASCADE, related_name="+")
+    channel = models.ForeignKey(
+        "channels.Channel", on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
     status = models.CharField(max_length=20)
     orders = models.IntegerField(default=0)
 
@@ -93,7 +112,9 @@ class DailyReturnReason(models.Model):
     """Per UTC day (placed) and channel: units received back, by the reason the customer gave."""
 
     day = models.DateField()
-    channel = models.ForeignKey("channels.Channel", on_delete=models.CASCADE, related_name="+")
+    channel = models.ForeignKey(
+        "channels.Channel", on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
     reason = models.CharField(max_length=200)
     units = models.IntegerField(default=0)
 
@@ -116,9 +137,13 @@ class ProductSales(models.Model):
 
     grain = models.CharField(max_length=5, choices=Grain.choices)
     start = models.DateField(help_text="The block's first day: the day, the week's Monday, the month's 1st.")
-    channel = models.ForeignKey("channels.Channel", on_delete=models.CASCADE, related_name="+")
+    channel = models.ForeignKey(
+        "channels.Channel", on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
     currency = models.CharField(max_length=3)
-    product = models.ForeignKey("catalog.Product", on_delete=models.CASCADE, related_name="+")
+    product = models.ForeignKey(
+        "catalog.Product", on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
     units = models.IntegerField(default=0)
     revenue = models.DecimalField(max_digits=16, decimal_places=4, default=0)
 

@@ -349,6 +349,9 @@ def _upsert(model, keys: tuple, added: tuple, rows: list, *, replaced: tuple = (
 
 #: above this many rollup rows, PostgreSQL stages them with COPY instead of one VALUES statement
 STAGE_ABOVE = 500
+#: above this many orders of which none has facts yet (an imported history), PostgreSQL sums the rollups
+#: from the staged facts in SQL instead of per order in Python
+NEW_IN_SQL_ABOVE = 50
 
 
 def _write_staged(deltas: Deltas, facts: list[Facts], ids: list[int]) -> None:
@@ -389,6 +392,113 @@ def _write_staged(deltas: Deltas, facts: list[Facts], ids: list[int]) -> None:
             cursor.execute(f"DROP TABLE {staged}")
 
 
+def _add_new_facts_in_sql(facts: list[Facts], ids: list[int]) -> None:
+    """PostgreSQL, orders with no facts yet (an imported history): only the facts go by COPY into a temporary
+    table; each rollup's rows are summed from it by the server — one `INSERT … SELECT … GROUP BY … ORDER BY
+    key ON CONFLICT DO UPDATE` per table, the same rows `Deltas.add` of each order with sign +1 would add
+    (rows that add nothing are left out, as `Deltas.changes` leaves them out). Same tables in the same order
+    as the other paths; no Python work per order line."""
+    qn = connection.ops.quote_name
+    facts_table = OrderFacts._meta.db_table
+    staged = qn(f"_stage_{facts_table}")
+    listed = ", ".join(qn(c) for c in FACT_COLUMNS)
+    # The counted orders' lines, summed per day, channel, currency and variant (one pass over the JSON).
+    per_variant = qn("_stage_variant_sales")
+    expand = (
+        f"CREATE TEMPORARY TABLE {per_variant} ON COMMIT DROP AS SELECT f.day, f.channel_id, f.currency, "
+        "l.variant::bigint AS variant_id, max((l.line->>0)::bigint) AS product_id, "
+        "sum((l.line->>1)::integer) AS units, sum((l.line->>2)::numeric) AS revenue "
+        f"FROM {staged} f CROSS JOIN LATERAL jsonb_each(f.lines) AS l(variant, line) WHERE f.counted "
+        "GROUP BY 1, 2, 3, 4"
+    )
+    block_start = (
+        "CASE g.grain WHEN 'week' THEN v.day - (extract(isodow FROM v.day)::integer - 1) "
+        "WHEN 'month' THEN date_trunc('month', v.day::timestamp)::date ELSE v.day END"
+    )
+    grains = " UNION ALL ".join(f"SELECT '{grain}'::varchar AS grain" for grain in GRAINS)
+    kinds = [str(kind) for kind in OrderFacts.CustomerKind]
+    sums = (
+        # (model, keys, replaced, added, what to select) in the order and with the columns of Deltas.changes
+        (
+            DailySales,
+            ("day", "channel_id", "currency"),
+            (),
+            SALES_COLUMNS,
+            "f.day, f.channel_id, f.currency, count(*) FILTER (WHERE f.counted), "
+            "count(*) FILTER (WHERE f.status = %(cancelled)s), "
+            "coalesce(sum(f.sales) FILTER (WHERE f.counted), 0), "
+            "coalesce(sum(f.refunds) FILTER (WHERE f.counted), 0), "
+            "coalesce(sum(f.units) FILTER (WHERE f.counted), 0), "
+            "coalesce(sum(f.returned_units) FILTER (WHERE f.counted), 0), "
+            "count(*) FILTER (WHERE f.counted AND f.returned_units > 0), "
+            + ", ".join(f"count(*) FILTER (WHERE f.counted AND f.customer_kind = '{k}')" for k in kinds)
+            + f" FROM {staged} f GROUP BY f.day, f.channel_id, f.currency "
+            "HAVING count(*) FILTER (WHERE f.counted OR f.status = %(cancelled)s) > 0",
+        ),
+        (
+            DailyProductSales,
+            ("day", "channel_id", "currency", "variant_id"),
+            ("product_id",),
+            ("units", "revenue"),
+            f"* FROM {per_variant} v WHERE v.units <> 0 OR v.revenue <> 0",
+        ),
+        (
+            ProductSales,
+            ("grain", "start", "channel_id", "currency", "product_id"),
+            (),
+            ("units", "revenue"),
+            f"g.grain, {block_start}, v.channel_id, v.currency, v.product_id, sum(v.units), sum(v.revenue) "
+            f"FROM {per_variant} v CROSS JOIN ({grains}) g GROUP BY 1, 2, 3, 4, 5 "
+            "HAVING sum(v.units) <> 0 OR sum(v.revenue) <> 0",
+        ),
+        (
+            DailyStatus,
+            ("day", "channel_id", "status"),
+            (),
+            ("orders",),
+            f"f.day, f.channel_id, f.status, count(*) FROM {staged} f GROUP BY f.day, f.channel_id, f.status",
+        ),
+        (
+            DailyReturnReason,
+            ("day", "channel_id", "reason"),
+            (),
+            ("units",),
+            f"f.day, f.channel_id, r.reason, sum(r.units::integer) FROM {staged} f "
+            "CROSS JOIN LATERAL jsonb_each_text(f.reasons) AS r(reason, units) WHERE f.counted "
+            "GROUP BY f.day, f.channel_id, r.reason HAVING sum(r.units::integer) <> 0",
+        ),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {staged}")
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {staged} ON COMMIT DROP AS SELECT {listed} FROM {qn(facts_table)} "
+            "WITH NO DATA"
+        )
+        insert_rows(
+            f"_stage_{facts_table}", FACT_COLUMNS, [f.values(pk) for pk, f in zip(ids, facts, strict=True)]
+        )
+        cursor.execute(f"DROP TABLE IF EXISTS {per_variant}")
+        cursor.execute(expand)
+        for model, keys, replaced, added, select in sums:
+            table = qn(model._meta.db_table)
+            columns = ", ".join(qn(c) for c in (*keys, *replaced, *added))
+            updates = [f"{qn(c)} = excluded.{qn(c)}" for c in replaced]
+            updates += [f"{qn(c)} = {table}.{qn(c)} + excluded.{qn(c)}" for c in added]
+            key = ", ".join(qn(c) for c in keys)
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) SELECT {select} ORDER BY "
+                f"{', '.join(str(i + 1) for i in range(len(keys)))} "
+                f"ON CONFLICT ({key}) DO UPDATE SET {', '.join(updates)}",
+                {"cancelled": S.CANCELLED.value},
+            )
+        updates = ", ".join(f"{qn(c)} = excluded.{qn(c)}" for c in FACT_COLUMNS[1:])
+        cursor.execute(
+            f"INSERT INTO {qn(facts_table)} ({listed}) SELECT {listed} FROM {staged} ORDER BY {qn('order_id')} "
+            f"ON CONFLICT ({qn('order_id')}) DO UPDATE SET {updates}"
+        )
+        cursor.execute(f"DROP TABLE {staged}, {per_variant}")
+
+
 def _write_in_one_statement(deltas: Deltas, facts: list[OrderFacts]) -> None:
     """PostgreSQL: every rollup's upsert and the facts' upsert as the parts of ONE statement (one round trip
     instead of one per table). Each table's keys occur once (Deltas groups by key), as one upsert needs; the
@@ -422,6 +532,9 @@ def refresh(*, order_ids: Iterable[int]) -> None:
             for row in OrderFacts.objects.select_for_update().filter(order_id__in=ids)
         }
         new = facts_for(ids)
+        if not old and len(new) > NEW_IN_SQL_ABOVE and connection.vendor == "postgresql":
+            _add_new_facts_in_sql(list(new.values()), list(new))
+            return
         deltas, changed, changed_ids = Deltas(), [], []
         for pk in ids:
             before, after = old.get(pk), new.get(pk)

@@ -342,9 +342,14 @@ def test_an_order_dated_before_the_customers_first_order_makes_it_returning_at_t
     assert_rollups_equal_the_orders()
 
 
-def test_a_refresh_of_many_orders_at_once_adds_the_same_figures_as_one_order_at_a_time(shops, monkeypatch):
+@pytest.mark.parametrize("new_in_sql_above", [0, 10**9], ids=["summed-in-sql", "deltas-staged"])
+def test_a_refresh_of_many_orders_at_once_adds_the_same_figures_as_one_order_at_a_time(
+    shops, monkeypatch, new_in_sql_above
+):
     """An imported history refreshes thousands of orders at once: on PostgreSQL its rows are staged by COPY
-    (forced here for a few orders) and added onto whatever the rollups already hold."""
+    (forced here for a few orders) — orders with no facts yet have their rollups summed from the staged facts
+    by the server, or (the other path) their differences staged per rollup row — and added onto whatever the
+    rollups already hold."""
     a = shops.place(market=False, day=0, quantities=[1, 2], customer=shops.customers[0])
     shops.place(market=True, day=3, quantities=[0, 1, 4], customer=shops.customers[0])
     shops.place(market=False, day=1, quantities=[2], customer=shops.customers[1])
@@ -354,6 +359,7 @@ def test_a_refresh_of_many_orders_at_once_adds_the_same_figures_as_one_order_at_
     for model in rollups.ROLLUPS:
         model.objects.all().delete()
     monkeypatch.setattr(rollups, "STAGE_ABOVE", 0)
+    monkeypatch.setattr(rollups, "NEW_IN_SQL_ABOVE", new_in_sql_above)
     ids = sorted(Order.objects.values_list("pk", flat=True))
     rollups.refresh(order_ids=ids[:2])  # the second refresh adds onto the rows the first wrote
     rollups.refresh(order_ids=ids[2:])
@@ -362,3 +368,13 @@ def test_a_refresh_of_many_orders_at_once_adds_the_same_figures_as_one_order_at_
     monkeypatch.setattr(rollups, "STAGE_ABOVE", 500)
     services.cancel_order(order=shops.place(market=False, day=0, quantities=[1]), actor="t")
     assert_rollups_equal_the_orders()
+
+
+def test_a_deleted_order_takes_its_facts_along_without_a_database_constraint(shops):
+    """The rollups' foreign keys have no database constraint (ADR 0046): Django's cascade still removes an
+    order's facts with the order, and the facts of every other order stay."""
+    gone = shops.place(market=False, day=0, quantities=[1], customer=shops.customers[0])
+    kept = shops.place(market=False, day=1, quantities=[2], customer=shops.customers[1])
+    assert set(OrderFacts.objects.values_list("order_id", flat=True)) == {gone.pk, kept.pk}
+    gone.delete()
+    assert list(OrderFacts.objects.values_list("order_id", flat=True)) == [kept.pk]

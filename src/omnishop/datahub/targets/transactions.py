@@ -22,7 +22,8 @@ from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from django.utils.text import slugify
 
-from omnishop.catalog.models import Product, Variant
+from omnishop.catalog import services as catalog
+from omnishop.catalog.models import Variant
 from omnishop.core.bulk import insert_rows
 
 from ..models import SkuAlias, StagedDocument, StagedTransactionLine
@@ -293,21 +294,20 @@ class TransactionsTarget(Target):
         missing = [s for s in wanted if s not in self.variant_ids]
         if not missing:
             return
-        products = [
-            Product(
-                title=titles[sku][:500],
-                slug=f"{slugify(titles[sku])[:150]}-{slugify(sku)}"[:200],
-                attributes={"source": self.source},
-            )
-            for sku in missing
-        ]
-        Product.objects.bulk_create(products, batch_size=1000)
-        variants = [Variant(product_id=p.pk, sku=sku) for sku, p in zip(missing, products, strict=True)]
-        Variant.objects.bulk_create(variants, batch_size=1000)
-        for variant in variants:
-            self.variant_ids[variant.sku] = variant.pk
-        self.entity_counts["products_created"] += len(products)
-        self.entity_counts["variants_created"] += len(variants)
+        created = catalog.create_single_variant_products(
+            rows=[
+                (
+                    sku,
+                    titles[sku][:500],
+                    f"{slugify(titles[sku])[:150]}-{slugify(sku)}"[:200],
+                    {"source": self.source},
+                )
+                for sku in missing
+            ]
+        )
+        self.variant_ids.update(created)
+        self.entity_counts["products_created"] += len(created)
+        self.entity_counts["variants_created"] += len(created)
 
     def drop_unknown_products(self, staged: dict, results: list[Result]) -> dict:
         """A line naming a product the catalog lacks waits in quarantine (import the product master, then

@@ -254,8 +254,8 @@ def test_a_real_month_balances_order_by_order(run_import, retail_channel, django
         document_no__in=invoices, kind=StagedTransactionLine.Kind.SALE, variant__isnull=False
     ).aggregate(s=Sum("quantity"))["s"]
     assert OrderLine.objects.aggregate(s=Sum("quantity"))["s"] == staged_units
-    # The dashboard's figures took the history in bulk (on PostgreSQL: staged by COPY): the same figures as
-    # a rebuild from the orders.
+    # The dashboard's figures took the history in bulk (on PostgreSQL: facts by COPY, rollups summed in SQL):
+    # the same figures as a rebuild from the orders.
     assert DailyProductSales.objects.count() > 500
     figures = rollup_totals()
     rollups.rebuild()

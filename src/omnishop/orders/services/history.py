@@ -121,9 +121,11 @@ def record_past_sales(*, channel, sales: list[PastSale], actor: str) -> dict[str
         now = timezone.now()
         orders, lines_of, totals, paid, events, replaced = [], {}, {}, [], [], []
         for external_id, sale in by_id.items():
-            merged = _merge_lines(sale)
             exponent = minor_unit_exponent(sale.currency)
-            merged = [line._replace(amount=line.amount.quantize(exponent, ROUND_HALF_UP)) for line in merged]
+            merged = [
+                PastLine(variant, sku, title, quantity, amount.quantize(exponent, ROUND_HALF_UP))
+                for variant, sku, title, quantity, amount in _merge_lines(sale)
+            ]
             subtotal = sum([line.amount for line in merged], ZERO)
             shipping = quantize(sale.shipping, sale.currency)
             fees = quantize(sale.fees, sale.currency)
@@ -179,7 +181,7 @@ def record_past_sales(*, channel, sales: list[PastSale], actor: str) -> dict[str
                     number=_number(channel, external_id),
                     customer_id=by_id[external_id].customer_id,
                     occurred_at=by_id[external_id].occurred_at,
-                    lines=tuple((line.variant_id, line.quantity) for line in merged),
+                    lines=tuple([(line[0], line[3]) for line in merged]),  # (variant id, quantity)
                 )
                 for external_id, merged in lines_of.items()
             ],
@@ -197,8 +199,12 @@ def record_past_sales(*, channel, sales: list[PastSale], actor: str) -> dict[str
 
 def _merge_lines(sale: PastSale) -> list[PastLine]:
     """One order line per variant: repeated lines of the same product in an invoice add up."""
+    lines = sale.lines
+    variants = {line[0] for line in lines}
+    if len(variants) == len(lines) and all(line[3] > 0 for line in lines):
+        return lines  # each variant once, nothing to drop: most invoices
     merged: dict[int, PastLine] = {}
-    for line in sale.lines:
+    for line in lines:
         if line.quantity <= 0:
             continue
         seen = merged.get(line.variant_id)

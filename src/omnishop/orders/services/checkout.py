@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from omnishop.core import faults, outbox
+from omnishop.core import batch, faults, outbox
 from omnishop.core.errors import DomainError, IdempotencyKeyReused, ValidationFailed
 from omnishop.core.money import parse_amount, quantize
 from omnishop.inventory import services as inventory
@@ -40,7 +40,7 @@ from ..models import Cart, Order, OrderAllocation, OrderException, OrderLine, Sh
 from ..pricing import PricedLine, check_fits, listed_lines, quote
 from ..states import event
 from .common import address_from_book, allocate, clean_address, new_number, new_token, record_allocation
-from .listeners import order_paid
+from .listeners import PlacedRows, order_paid
 
 
 @dataclass(frozen=True)
@@ -170,6 +170,11 @@ def _write_order(fields: dict, priced: list[PricedLine], taken: Payment, actor: 
         status=status, payment_reference=number, tracking_token=new_token(), **fields
     )
     _order_lines(order, priced, allocated=True)
+    # The rollups take the new order's figures from here rather than reading its rows back.
+    order.placed_rows = PlacedRows(
+        lines=tuple((p.variant_id, p.product_id, p.quantity, p.line_total) for p in priced),
+        refunded=taken.refunded,
+    )
     event(
         order,
         "placed",
@@ -203,7 +208,8 @@ def _place_in_one_transaction(fields, priced, payment: PaymentRequest, pickup, a
                 notify=False,
             )
             faults.crash_point("checkout.after_charge")
-            with outbox.collected():  # order.placed and order.paid in one write
+            # The timeline entry, the rollups and order.placed + order.paid: one statement (core.batch).
+            with batch.deferred(), outbox.collected():
                 order = _write_order(fields, priced, taken, actor)
             allocation = inventory.allocate_stock(
                 channel=fields["channel"],
@@ -258,7 +264,7 @@ def _place_with_reservation(fields, priced, payment: PaymentRequest, pickup, act
         raise
     try:
         with transaction.atomic():
-            with outbox.collected():
+            with batch.deferred(), outbox.collected():
                 order = _write_order(fields, priced, taken, actor)
             allocation = inventory.allocate_reservation(reservation=reservation, order_reference=number)
             OrderAllocation.objects.create(order=order, allocation=allocation)

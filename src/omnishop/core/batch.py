@@ -1,0 +1,96 @@
+"""One round trip for a transaction's trailing writes (PostgreSQL).
+
+Inside a `deferred()` block, writers whose rows nobody reads back in the same transaction — a timeline
+entry, the dashboard's rollup upserts and facts, the outbox's events — hand their SQL to the block instead
+of running it (`defer`); when the block ends without an error, the database receives all of it as the parts
+of ONE statement (`WITH w0 AS (INSERT …), w1 AS (INSERT …) … SELECT 1`). Every part of a WITH runs to
+completion whether or not it is read, all in the caller's transaction: an error in any part fails the
+statement and, with it, the caller's transaction — nothing is half-written.
+
+The parts share one snapshot and cannot see each other's rows, so two rules keep the result the same as
+running the statements one by one: a writer defers only rows that no other part of the block writes again
+(each table's upsert keys occur once per block), and a reader of a table whose writes may be pending calls
+`flush()` first. Outside a block, or on SQLite, `defer` says no and the writer runs its own statement.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from django.db import connection
+
+_state = threading.local()
+
+
+@dataclass
+class _Pending:
+    parts: list[str] = field(default_factory=list)
+    params: list = field(default_factory=list)
+
+
+def active() -> bool:
+    """True inside a `deferred()` block on PostgreSQL (where `defer` accepts parts)."""
+    return getattr(_state, "pending", None) is not None
+
+
+def defer(parts: list[str], params: list) -> bool:
+    """Keep `parts` (data-modifying statements, `%s` parameters in order) for the block's one statement;
+    a part may read an earlier part of the same call by the name `{part0}`, `{part1}`… (its RETURNING).
+    Returns False — run the statement yourself — outside a block."""
+    pending: _Pending | None = getattr(_state, "pending", None)
+    if pending is None:
+        return False
+    names = [f"w{len(pending.parts) + i}" for i in range(len(parts))]
+    for sql in parts:
+        for i, name in enumerate(names):
+            sql = sql.replace(f"{{part{i}}}", name)
+        pending.parts.append(sql)
+    pending.params += params
+    return True
+
+
+def flush() -> None:
+    """Send what is pending now (a reader of the deferred tables is about to run)."""
+    pending: _Pending | None = getattr(_state, "pending", None)
+    if pending is None or not pending.parts:
+        return
+    parts, params = pending.parts, pending.params
+    pending.parts, pending.params = [], []
+    sql = "WITH " + ", ".join(f"w{i} AS ({part})" for i, part in enumerate(parts)) + " SELECT 1"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+class deferred:
+    """The block whose trailing writes go as one statement when it ends (PostgreSQL only; elsewhere it does
+    nothing). Must be inside the caller's transaction; an exception in the block writes nothing. Nested
+    blocks belong to the outermost one."""
+
+    def __enter__(self) -> None:
+        self.owner = connection.vendor == "postgresql" and getattr(_state, "pending", None) is None
+        if self.owner:
+            _state.pending = _Pending()
+
+    def __exit__(self, kind, value, traceback) -> None:
+        if not self.owner:
+            return
+        try:
+            if kind is None:
+                flush()
+        finally:
+            _state.pending = None
+
+
+def insert_sql(instance, *, returning: str = "") -> tuple[str, list]:
+    """INSERT of a model instance's concrete columns (its auto primary key left to the database, defaults
+    such as auto_now_add applied as `save` would), for a deferred part or a statement of several."""
+    meta = type(instance)._meta
+    fields = [f for f in meta.concrete_fields if not (f.primary_key and getattr(instance, f.attname) is None)]
+    qn = connection.ops.quote_name
+    columns = ", ".join(qn(f.column) for f in fields)
+    values = [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
+    sql = f"INSERT INTO {qn(meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"
+    if returning:
+        sql += f" RETURNING {returning}"
+    return sql, values

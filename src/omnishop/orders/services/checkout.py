@@ -211,13 +211,20 @@ def _place_in_one_transaction(fields, priced, payment: PaymentRequest, pickup, a
             # The timeline entry, the rollups and order.placed + order.paid: one statement (core.batch).
             with batch.deferred(), outbox.collected():
                 order = _write_order(fields, priced, taken, actor)
+            # The order's link to its allocation is written by the take's own statement.
             allocation = inventory.allocate_stock(
                 channel=fields["channel"],
                 lines=[inventory.LineRequest(sku=p.sku, quantity=p.quantity) for p in priced],
                 order_reference=fields["number"],
                 pickup_location=pickup,
+                link=inventory.HolderLink(
+                    table=OrderAllocation._meta.db_table,
+                    holder_column="allocation_id",
+                    values={"order_id": order.pk, "is_active": True},
+                ),
             )
-            OrderAllocation.objects.create(order=order, allocation=allocation)
+            if not getattr(allocation, "linked", False):  # an allocation replayed, or taken beyond stock
+                OrderAllocation.objects.create(order=order, allocation=allocation)
             faults.crash_point("checkout.before_commit")
         faults.crash_point("checkout.after_commit")
     except PaymentDeclined as declined:

@@ -82,15 +82,33 @@ class deferred:
             _state.pending = None
 
 
-def insert_sql(instance, *, returning: str = "") -> tuple[str, list]:
-    """INSERT of a model instance's concrete columns (its auto primary key left to the database, defaults
-    such as auto_now_add applied as `save` would), for a deferred part or a statement of several."""
-    meta = type(instance)._meta
-    fields = [f for f in meta.concrete_fields if not (f.primary_key and getattr(instance, f.attname) is None)]
+def insert_sql(
+    *instances, returning: str = "", expressions: dict[str, str] | None = None
+) -> tuple[str, list]:
+    """INSERT of model instances of one model (their concrete columns; an unset auto primary key left to the
+    database; defaults such as auto_now_add applied as `save` would), for a deferred part or a statement of
+    several. `expressions` gives a column SQL instead of the instance's value (e.g. an id from an earlier
+    part: `{"order_id": "(SELECT id FROM o)"}`)."""
+    meta = type(instances[0])._meta
+    expressions = expressions or {}
+    fields = [
+        f
+        for f in meta.concrete_fields
+        if not (f.primary_key and getattr(instances[0], f.attname) is None) or f.column in expressions
+    ]
     qn = connection.ops.quote_name
     columns = ", ".join(qn(f.column) for f in fields)
-    values = [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
-    sql = f"INSERT INTO {qn(meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"
+    rows, values = [], []
+    for instance in instances:
+        row = []
+        for f in fields:
+            if f.column in expressions:
+                row.append(expressions[f.column])
+            else:
+                row.append("%s")
+                values.append(f.get_db_prep_save(f.pre_save(instance, True), connection))
+        rows.append(f"({', '.join(row)})")
+    sql = f"INSERT INTO {qn(meta.db_table)} ({columns}) VALUES {', '.join(rows)}"
     if returning:
         sql += f" RETURNING {returning}"
     return sql, values

@@ -11,6 +11,8 @@ The parts share one snapshot and cannot see each other's rows, so two rules keep
 running the statements one by one: a writer defers only rows that no other part of the block writes again
 (each table's upsert keys occur once per block), and a reader of a table whose writes may be pending calls
 `flush()` first. Outside a block, or on SQLite, `defer` says no and the writer runs its own statement.
+A savepoint rolled back inside the block would not take deferred parts with it: keep blocks free of caught
+errors (the checkout's block holds its order's trailing writes only).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ _state = threading.local()
 class _Pending:
     parts: list[str] = field(default_factory=list)
     params: list = field(default_factory=list)
+    keys: set[str] = field(default_factory=set)
 
 
 def active() -> bool:
@@ -34,13 +37,19 @@ def active() -> bool:
     return getattr(_state, "pending", None) is not None
 
 
-def defer(parts: list[str], params: list) -> bool:
+def defer(parts: list[str], params: list, *, key: str = "") -> bool:
     """Keep `parts` (data-modifying statements, `%s` parameters in order) for the block's one statement;
     a part may read an earlier part of the same call by the name `{part0}`, `{part1}`… (its RETURNING).
-    Returns False — run the statement yourself — outside a block."""
+    `key` names writes that may touch the same rows again (upserts of shared rollup rows): a second deferral
+    with the same key sends what is pending first, so no statement upserts one row twice. Returns False — run
+    the statement yourself — outside a block."""
     pending: _Pending | None = getattr(_state, "pending", None)
     if pending is None:
         return False
+    if key and key in pending.keys:
+        flush()
+    if key:
+        pending.keys.add(key)
     names = [f"w{len(pending.parts) + i}" for i in range(len(parts))]
     for sql in parts:
         for i, name in enumerate(names):
@@ -56,7 +65,7 @@ def flush() -> None:
     if pending is None or not pending.parts:
         return
     parts, params = pending.parts, pending.params
-    pending.parts, pending.params = [], []
+    pending.parts, pending.params, pending.keys = [], [], set()
     sql = "WITH " + ", ".join(f"w{i} AS ({part})" for i, part in enumerate(parts)) + " SELECT 1"
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

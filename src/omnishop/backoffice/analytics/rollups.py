@@ -404,7 +404,8 @@ def _write_in_one_statement(deltas: Deltas, facts: list[OrderFacts]) -> None:
         prep = {f.attname: f for f in OrderFacts._meta.concrete_fields}
         for row in facts:
             params += [prep[c].get_db_prep_save(getattr(row, c), connection) for c in FACT_COLUMNS]
-    if not parts or batch.defer(parts, params):  # deferred: sent with the block's other trailing writes
+    # Deferred: sent with the block's other trailing writes (a second write of the block sends the first).
+    if not parts or batch.defer(parts, params, key="backoffice.rollups"):
         return
     sql = "WITH " + ", ".join(f"part{i} AS ({part})" for i, part in enumerate(parts)) + " SELECT 1"
     with connection.cursor() as cursor:

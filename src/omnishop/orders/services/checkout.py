@@ -257,7 +257,7 @@ def _place_in_one_transaction(fields, priced, payment: PaymentRequest, pickup, a
                     values={"order_id": order.pk, "is_active": True},
                 ),
             )
-            if not getattr(allocation, "linked", False):  # an allocation replayed, or taken beyond stock
+            if not allocation.linked:  # an allocation replayed, or taken beyond stock
                 OrderAllocation.objects.create(order=order, allocation=allocation)
             faults.crash_point("checkout.before_commit")
         faults.crash_point("checkout.after_commit")

@@ -53,7 +53,7 @@ class PlacedRows(NamedTuple):
     timeline entry: listeners of that entry (the dashboard's rollups) take the figures from here instead of
     reading the rows back in the order's transaction."""
 
-    lines: tuple[tuple[int, int, int, Decimal], ...]  # (variant id, product id, quantity, line total)
+    lines: tuple[tuple[int, int | None, int, Decimal], ...]  # (variant id, product id, quantity, line total)
     refunded: Decimal  # money refunded on the order's payment reference so far
 
 

@@ -41,6 +41,7 @@ from django.db.models import F, Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
+from . import batch
 from .errors import DomainError
 from .models import OutboxEvent, OutboxSequence
 from .pagination import InvalidCursor
@@ -148,6 +149,7 @@ def emit(
         return OutboxEvent(
             type=type, aggregate_type=aggregate_type, aggregate_id=aggregate_id, payload=payload
         )
+    batch.flush()  # its sequence number is read: pending events of the block first
     with transaction.atomic(savepoint=False):  # the caller's change and its event fail together
         event = OutboxEvent.objects.create(
             event_id=new_event_id(now),
@@ -199,6 +201,7 @@ def emit_many(events: list[NewEvent]) -> int:
             _tell(sorted({(event.type, event.channel or "") for event in events}))
             _wake_relay_on_commit()
         return written
+    batch.flush()
     with transaction.atomic(savepoint=False):
         last: dict[tuple[str, str], int] = {}
         items = sorted(counts.items())  # one lock order for every writer: no deadlock between two imports
@@ -240,19 +243,21 @@ def emit_many(events: list[NewEvent]) -> int:
     return len(rows)
 
 
-_EMIT_SQL = """
-WITH seq AS (
+#: the two parts of one emit: take a block of sequence numbers per aggregate, insert the events numbered from
+#: it ({seq} names the first part); run as one WITH statement, or deferred into a `batch` block's statement
+_EMIT_SEQUENCE_SQL = """
     INSERT INTO {sequence} (aggregate_type, aggregate_id, last) VALUES {counts}
     ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET last = {sequence}.last + excluded.last
     RETURNING aggregate_type, aggregate_id, last
-)
+"""
+_EMIT_EVENTS_SQL = """
 INSERT INTO {event} (event_id, type, aggregate_type, aggregate_id, sequence, channel, version, payload,
                      occurred_at, txid, dispatch_attempts, dispatch_error)
 SELECT e.event_id, e.type, e.aggregate_type, e.aggregate_id, seq.last - e.after, e.channel, e.version, e.payload,
        e.occurred_at, pg_current_xact_id()::text::bigint, 0, ''
 FROM (VALUES {rows}) AS e(ord, event_id, type, aggregate_type, aggregate_id, after, channel, version, payload,
                          occurred_at)
-JOIN seq ON seq.aggregate_type = e.aggregate_type AND seq.aggregate_id = e.aggregate_id
+JOIN {seq} seq ON seq.aggregate_type = e.aggregate_type AND seq.aggregate_id = e.aggregate_id
 ORDER BY e.ord
 """
 
@@ -260,14 +265,12 @@ ORDER BY e.ord
 def _emit_in_one_statement(events: list[NewEvent], counts: dict[tuple[str, str], int], now: datetime) -> int:
     """PostgreSQL: take the sequence numbers and insert the events in ONE statement (one round trip)."""
     items = sorted(counts.items())  # the same lock order as emit_many's other path
-    sql = _EMIT_SQL.format(
-        sequence=OutboxSequence._meta.db_table,
-        event=OutboxEvent._meta.db_table,
-        counts=", ".join(["(%s, %s, %s)"] * len(items)),
-        rows=", ".join(
-            ["(%s::integer, %s, %s, %s, %s, %s::integer, %s, %s::smallint, %s::jsonb, %s::timestamptz)"]
-            * len(events)
-        ),
+    sequence = _EMIT_SEQUENCE_SQL.format(
+        sequence=OutboxSequence._meta.db_table, counts=", ".join(["(%s, %s, %s)"] * len(items))
+    )
+    rows = ", ".join(
+        ["(%s::integer, %s, %s, %s, %s, %s::integer, %s, %s::smallint, %s::jsonb, %s::timestamptz)"]
+        * len(events)
     )
     params: list = [p for (kind, ident), n in items for p in (kind, ident, n)]
     left = dict(counts)
@@ -279,6 +282,10 @@ def _emit_in_one_statement(events: list[NewEvent], counts: dict[tuple[str, str],
             ord, new_event_id(now), event.type, key[0], key[1], left[key], event.channel or "", event.version,
             payload_field.get_db_prep_save(event.payload, connection), now,
         ]  # fmt: skip
+    insert = _EMIT_EVENTS_SQL.format(event=OutboxEvent._meta.db_table, rows=rows, seq="{part0}")
+    if batch.defer([sequence, insert], params):  # sent with the block's other trailing writes
+        return len(events)
+    sql = f"WITH seq AS ({sequence}) {insert.replace('{part0}', 'seq')}"
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount

@@ -293,6 +293,8 @@ class Allocation(models.Model):
     strategy = models.CharField(max_length=30, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # Not a column: allocate_stock wrote the caller's link row with it (taking.HolderLink).
+    linked: bool = False
 
     class Meta:
         ordering = ["-id"]

@@ -6,6 +6,7 @@ between them are in `states.py`.
 """
 
 from decimal import Decimal
+from typing import Any
 
 from django.db import models
 from django.db.models import F, Q
@@ -155,6 +156,9 @@ class Order(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     # Not a column: set on the instance a checkout returns when the key answered an earlier order (200, not 201).
     replayed: bool = False
+    # Not a column: what a checkout just wrote for this new order (services.listeners.PlacedRows), read by the
+    # listeners of its `placed` timeline entry instead of reading the rows back.
+    placed_rows: Any = None
 
     class Meta:
         ordering = ["-created_at", "-pk"]

@@ -38,6 +38,7 @@ class PricedLine:
     line_tax: Decimal = ZERO
     line_total: Decimal = ZERO
     line_listed: Decimal = ZERO  # unit price × quantity as the channel lists it (gross or net)
+    product_id: int | None = None
 
 
 @dataclass
@@ -119,6 +120,7 @@ def listed_lines(
                 unit_price=quantize(listing.price, channel.currency),
                 weight_grams=(variant.weight_grams or 0) * quantity,
                 tax_rate=getattr(listing, "destination_rate", ZERO),
+                product_id=variant.product_id,
             )
         )
     return lines

@@ -77,8 +77,13 @@ def start_payment(
     customer=None,
     capture: bool = True,
     notify: bool = True,
+    insert: bool = True,
 ) -> Payment:
-    """Charge (or authorise) `amount` for `reference`; a decline raises after recording the failed attempt."""
+    """Charge (or authorise) `amount` for `reference`; a decline raises after recording the failed attempt.
+
+    `insert=False` (a caller that writes the row with its own in one statement, inside its transaction: the
+    checkout): a provider that answers without the row returns the payment unsaved — a decline raises
+    without writing it (the caller's rollback would undo it anyway). Other providers save as usual."""
     impl = get_provider(provider)
     amount = quantize(amount, currency)
     if amount < 0:
@@ -93,7 +98,9 @@ def start_payment(
         amount=amount,
     )
     if impl.authorizes_unsaved:
-        return _authorize_then_insert(impl, payment, token=token, capture=capture, notify=notify)
+        return _authorize_then_insert(
+            impl, payment, token=token, capture=capture, notify=notify, insert=insert
+        )
     payment.save(force_insert=True)
     try:
         result = impl.authorize(payment=payment, token=token, capture=capture)
@@ -121,16 +128,23 @@ def _take_result(payment: Payment, result, currency: str) -> None:
         payment.captured = quantize(result.captured, currency)
 
 
-def _authorize_then_insert(impl, payment: Payment, *, token: str, capture: bool, notify: bool) -> Payment:
-    """A provider that answers without the row: one INSERT with the outcome (a decline is kept as failed)."""
+def _authorize_then_insert(
+    impl, payment: Payment, *, token: str, capture: bool, notify: bool, insert: bool = True
+) -> Payment:
+    """A provider that answers without the row: one INSERT with the outcome (a decline is kept as failed),
+    or none when the caller writes it (`insert=False`)."""
     try:
         result = impl.authorize(payment=payment, token=token, capture=capture)
     except (PaymentDeclined, ValidationFailed) as exc:
         payment.status, payment.failure_code = Payment.Status.FAILED, exc.code
-        payment.save(force_insert=True)
+        if insert:
+            payment.save(force_insert=True)
         raise
     _take_result(payment, result, payment.currency)
-    payment.save(force_insert=True)
+    if insert:
+        payment.save(force_insert=True)
+    elif notify:
+        raise ValueError("An unsaved payment cannot be announced: write it, then notify.")
     return _declined_or_notified(payment, result, notify=notify)
 
 

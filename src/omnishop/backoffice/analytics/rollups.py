@@ -27,7 +27,7 @@ from datetime import date
 from decimal import Decimal
 
 from django.db import connection, transaction
-from django.db.models import OuterRef, Subquery, Sum
+from django.db.models import OuterRef, Q, Subquery, Sum
 from django.db.models.signals import post_save
 
 from omnishop.backoffice.analytics.queries import bucket
@@ -39,9 +39,10 @@ from omnishop.backoffice.models import (
     OrderFacts,
     ProductSales,
 )
+from omnishop.core import batch
 from omnishop.core.bulk import insert_rows
 from omnishop.orders.models import Order, OrderEvent, OrderLine, ReturnLine, ReturnRequest
-from omnishop.orders.services.listeners import on_past_orders_recorded
+from omnishop.orders.services.listeners import PlacedRows, on_past_orders_recorded
 from omnishop.payments.models import Payment
 
 logger = logging.getLogger(__name__)
@@ -513,7 +514,8 @@ def _write_in_one_statement(deltas: Deltas, facts: list[OrderFacts]) -> None:
         prep = {f.attname: f for f in OrderFacts._meta.concrete_fields}
         for row in facts:
             params += [prep[c].get_db_prep_save(getattr(row, c), connection) for c in FACT_COLUMNS]
-    if not parts:
+    # Deferred: sent with the block's other trailing writes (a second write of the block sends the first).
+    if not parts or batch.defer(parts, params, key="backoffice.rollups"):
         return
     sql = "WITH " + ", ".join(f"part{i} AS ({part})" for i, part in enumerate(parts)) + " SELECT 1"
     with connection.cursor() as cursor:
@@ -526,6 +528,7 @@ def _write_in_one_statement(deltas: Deltas, facts: list[OrderFacts]) -> None:
 def refresh(*, order_ids: Iterable[int]) -> None:
     """Bring the rollups up to date with these orders' rows, in the caller's transaction."""
     ids = sorted(set(order_ids))
+    batch.flush()  # the facts and rollups are read below: pending writes of the block first
     with transaction.atomic(savepoint=False):  # part of the caller's change: it fails with it
         old = {
             row.order_id: Facts.of_row(row)
@@ -599,9 +602,58 @@ def _analyze(models: Iterable) -> None:
             cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
 
 
+def placed_facts(order: Order, rows: PlacedRows) -> Facts:
+    """The facts of an order placed in the caller's transaction, from the rows its checkout just wrote
+    (`facts_for` would read them back): booked on its own day, refunds only from its own payment (its
+    number is its new payment reference), no returns yet. A customer's order needs one read: is it their
+    first?"""
+    if order.customer_id is None:
+        kind = OrderFacts.CustomerKind.GUEST
+    else:
+        earlier = Order.objects.filter(customer_id=order.customer_id).filter(
+            Q(created_at__lt=order.created_at) | Q(created_at=order.created_at, pk__lt=order.pk)
+        )
+        kind = OrderFacts.CustomerKind.RETURNING if earlier.exists() else OrderFacts.CustomerKind.NEW
+    lines: dict[str, list] = {}
+    for variant_id, product_id, quantity, line_total in rows.lines:
+        if quantity or line_total:
+            lines[str(variant_id)] = [product_id, quantity, str(line_total)]
+    return Facts(
+        day=order.created_at.date(),
+        channel_id=order.channel_id,
+        currency=order.currency,
+        status=order.status,
+        customer_kind=str(kind),
+        sales=order.total,
+        refunds=rows.refunded,
+        units=sum(line[2] for line in rows.lines),
+        returned_units=0,
+        lines=lines,
+        reasons={},
+    )
+
+
+def record_placed(order: Order, rows: PlacedRows) -> None:
+    """`refresh` for an order placed in the caller's transaction, without reading anything back: it has
+    no facts yet (no one else can see the order), so its facts are added as they are — in one statement,
+    or deferred into the checkout's one trailing statement (core.batch)."""
+    facts = placed_facts(order, rows)
+    deltas = Deltas()
+    deltas.add(facts, +1)
+    if connection.vendor != "postgresql":
+        deltas.write()
+        _save_facts([facts.row(order.pk)])
+    else:
+        _write_in_one_statement(deltas, [facts.row(order.pk)])
+
+
 def on_order_event(sender, instance: OrderEvent, created: bool, raw: bool = False, **kwargs) -> None:
     if created and not raw and instance.kind not in NEUTRAL_KINDS:
-        refresh(order_ids=[instance.order_id])
+        rows = getattr(instance.order, "placed_rows", None) if instance.kind == "placed" else None
+        if rows is not None:  # the checkout says what it wrote: nothing to read back
+            record_placed(instance.order, rows)
+        else:
+            refresh(order_ids=[instance.order_id])
 
 
 def on_past_orders(channel, orders) -> None:

@@ -46,7 +46,7 @@ from .stock import (
     verify_ledger,
 )
 from .strategies import Candidate, Pick, register_strategy
-from .taking import LineRequest, atp
+from .taking import HolderLink, LineRequest, atp
 from .transfers import (
     CountDifference,
     SkuQuantity,
@@ -67,6 +67,7 @@ __all__ = [
     "Availability",
     "Candidate",
     "CountDifference",
+    "HolderLink",
     "LineRequest",
     "Mismatch",
     "OrderLine",

@@ -33,6 +33,7 @@ from ..models import (
 from .reserving import reserve_in_one_statement
 from .stock import ALLOCATED, RESERVED, Change, apply_changes, check_quantity, record_events, variants_by_sku
 from .taking import (
+    HolderLink,
     LineRequest,
     allocation_head,
     check_lines,
@@ -316,8 +317,12 @@ def allocate_stock(
     lines: Sequence[LineRequest],
     order_reference: str,
     pickup_location: StockLocation | None = None,
+    link: HolderLink | None = None,
 ) -> Allocation:
     """Commit stock to an order placed without a reservation (POS sale, marketplace order import).
+
+    `link`: a row the caller keeps about the allocation (its order's link), written by the same statement;
+    `allocation.linked` says whether it was (not when an earlier allocation of the reference is replayed).
 
     Idempotent by order reference; returns which units come from which location (its lines). A POS sale
     handed over at a store that allows negative stock is never refused for stock: what the ledger lacks is
@@ -337,6 +342,7 @@ def allocate_stock(
             column="allocated",
             cause="allocated",
             pickup_location=pickup_location,
+            link=link,
         )
     except InsufficientStock:
         if not (
@@ -355,6 +361,7 @@ def allocate_stock(
     columns = {k: v for k, v in taken.head.items() if k != "channel_id"}
     allocation = Allocation(pk=taken.pk, channel=channel, reservation=None, closed_at=None, **columns)
     allocation._state.adding, allocation._state.db = False, Allocation.objects.db
+    allocation.linked = taken.linked
     return allocation
 
 

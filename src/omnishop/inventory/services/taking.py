@@ -65,12 +65,24 @@ class Plan:
 
 
 @dataclass(frozen=True)
+class HolderLink:
+    """A row another context keeps about a new holder (an order's link to its allocation), written with
+    the holder by the take's own statement: `table` gets `values` and the holder's id in `holder_column`.
+    Not written when the take replays an existing holder (`Taken.linked` says which)."""
+
+    table: str
+    holder_column: str
+    values: dict
+
+
+@dataclass(frozen=True)
 class Taken:
     pk: int
     plan: Plan
     at: datetime
     replay: bool = False
     head: dict | None = None  # the header's columns as written (None for a replay)
+    linked: bool = False  # the HolderLink row was written with the holder
 
 
 def run_statement(sql: str, params: list, *, many: bool = False):
@@ -264,19 +276,38 @@ alerts AS (
     SELECT variant_id, location_id, free, reorder_point, %s FROM upd
     WHERE reorder_point IS NOT NULL AND free < reorder_point AND free + qty >= reorder_point
     ON CONFLICT DO NOTHING
-)
+){link}
 SELECT (SELECT id FROM head), (SELECT go FROM ok), (SELECT COUNT(*) FROM upd)
 """
 
 
+def _link_sql(link: HolderLink | None, *, source: str) -> tuple[str, list]:
+    """The link row's INSERT, the holder id read from `source`: `head.id FROM head` in the one statement,
+    `%s` (a parameter after the values) in the transactional take."""
+    if link is None:
+        return "", []
+    qn = connection.ops.quote_name
+    columns = ", ".join(qn(c) for c in (*link.values, link.holder_column))
+    values = ", ".join(["%s"] * len(link.values))
+    return f"INSERT INTO {qn(link.table)} ({columns}) SELECT {values}, {source}", list(link.values.values())
+
+
 def _take_in_one_statement(
-    *, picks: list[Pick], holder: Holder, head: dict, column: str, cause: str, now: datetime
+    *,
+    picks: list[Pick],
+    holder: Holder,
+    head: dict,
+    column: str,
+    cause: str,
+    now: datetime,
+    link: HolderLink | None = None,
 ) -> tuple[int | None, bool]:
     """(holder id, True) taken; (None, True) the key was taken by a concurrent twin; (None, False) raced."""
     key_column, head_table = _HOLDERS[holder]
     line_model = ReservationLine if holder is Reservation else AllocationLine
     line_fk = "reservation_id" if holder is Reservation else "allocation_id"
     extra_columns, extra_values = ("", "") if holder is Reservation else (", shipped", ", 0")
+    link_sql, link_params = _link_sql(link, source="head.id FROM head")
     sql = _TAKE_SQL.format(
         values=", ".join(["(%s::bigint, %s::bigint, %s::integer)"] * len(picks)),
         sl=StockLevel._meta.db_table,
@@ -292,11 +323,12 @@ def _take_in_one_statement(
         line_extra_values=extra_values,
         event_table=StockEvent._meta.db_table,
         alert_table=LowStockAlert._meta.db_table,
+        link=f",\nlink AS ({link_sql})" if link is not None else "",
     )
     params: list = []
     for p in picks:
         params += [p.variant_id, p.location_id, p.quantity]
-    params += [*head.values(), now, cause, now, now]
+    params += [*head.values(), now, cause, now, now, *link_params]
     head_id, go, _updated = run_statement(sql, params)
     return head_id, bool(go)
 
@@ -305,7 +337,14 @@ def _take_in_one_statement(
 
 
 def _take_in_transaction(
-    *, picks: list[Pick], holder: Holder, head: dict, column: str, cause: str, now: datetime
+    *,
+    picks: list[Pick],
+    holder: Holder,
+    head: dict,
+    column: str,
+    cause: str,
+    now: datetime,
+    link: HolderLink | None = None,
 ) -> tuple[int | None, bool]:
     try:
         with transaction.atomic():
@@ -350,6 +389,10 @@ def _take_in_transaction(
                 cause=cause,
                 now=now,
             )
+            if link is not None:
+                sql, params = _link_sql(link, source="%s")
+                with connection.cursor() as cursor:  # the same row the one statement writes
+                    cursor.execute(sql, [*params, row.pk])
             return row.pk, True
     except Raced:
         return None, False
@@ -367,6 +410,7 @@ def take(
     column: str,
     cause: str,
     pickup_location: StockLocation | None = None,
+    link: HolderLink | None = None,
 ) -> Taken:
     """Hold stock for `holder` (Reservation: reserved, Allocation: allocated). `head` holds the header's
     columns; `head_fields(plan, now)` may not be known before planning, so `head` may be a callable."""
@@ -379,9 +423,11 @@ def take(
             return Taken(current.existing_id, current, now, replay=True)
         values = head(current, now) if callable(head) else head
         run = _take_in_one_statement if fast else _take_in_transaction
-        pk, go = run(picks=current.picks, holder=holder, head=values, column=column, cause=cause, now=now)
+        pk, go = run(
+            picks=current.picks, holder=holder, head=values, column=column, cause=cause, now=now, link=link
+        )
         if pk is not None:
-            return Taken(pk, current, now, head=values)
+            return Taken(pk, current, now, head=values, linked=link is not None)
         if go:  # a concurrent request with the same key won: replay it
             existing = holder.objects.get(channel=channel, **{_HOLDERS[holder][0]: key})
             return Taken(existing.pk, current, now, replay=True)

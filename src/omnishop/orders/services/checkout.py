@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from omnishop.core import faults, outbox
+from omnishop.core import batch, faults, outbox
 from omnishop.core.errors import DomainError, IdempotencyKeyReused, ValidationFailed
 from omnishop.core.money import parse_amount, quantize
 from omnishop.inventory import services as inventory
@@ -40,7 +40,7 @@ from ..models import Cart, Order, OrderAllocation, OrderException, OrderLine, Sh
 from ..pricing import PricedLine, check_fits, listed_lines, quote
 from ..states import event
 from .common import address_from_book, allocate, clean_address, new_number, new_token, record_allocation
-from .listeners import order_paid
+from .listeners import PlacedRows, order_paid
 
 
 @dataclass(frozen=True)
@@ -65,25 +65,60 @@ def shipping_method_for(*, channel, code: str | None) -> ShippingMethod:
 
 
 def _order_lines(order: Order, priced: list[PricedLine], *, allocated: bool) -> list[OrderLine]:
-    return OrderLine.objects.bulk_create(
-        [
-            OrderLine(
-                order=order,
-                variant_id=p.variant_id,
-                sku=p.sku,
-                title=p.title,
-                quantity=p.quantity,
-                allocated=p.quantity if allocated else 0,
-                unit_price=p.unit_price,
-                tax_rate=p.tax_rate,
-                line_net=p.line_net,
-                line_tax=p.line_tax,
-                line_total=p.line_total,
-                weight_grams=p.weight_grams,
-            )
-            for p in priced
-        ]
-    )
+    return OrderLine.objects.bulk_create(_line_rows(order, priced, allocated=allocated))
+
+
+def _line_rows(order: Order, priced: list[PricedLine], *, allocated: bool) -> list[OrderLine]:
+    return [
+        OrderLine(
+            order=order,
+            variant_id=p.variant_id,
+            sku=p.sku,
+            title=p.title,
+            quantity=p.quantity,
+            allocated=p.quantity if allocated else 0,
+            unit_price=p.unit_price,
+            tax_rate=p.tax_rate,
+            line_net=p.line_net,
+            line_tax=p.line_tax,
+            line_total=p.line_total,
+            weight_grams=p.weight_grams,
+        )
+        for p in priced
+    ]
+
+
+def _insert_order(order: Order, lines: list[OrderLine], payment: Payment) -> None:
+    """Write the order, its lines and (when not written yet) its payment. On PostgreSQL that is ONE
+    statement — each INSERT a part of a WITH, the lines taking the order's id from its RETURNING — so a
+    failure of any row (the checkout key's unique constraint) fails all of them."""
+    if connection.vendor != "postgresql":
+        if payment.pk is None:
+            payment.save(force_insert=True)
+        order.save(force_insert=True)
+        OrderLine.objects.bulk_create(lines)
+        return
+    parts, params = [], []
+    if payment.pk is None:
+        sql, values = batch.insert_sql(payment, returning="id")
+        parts.append(f"p AS ({sql})")
+        params += values
+    sql, values = batch.insert_sql(order, returning="id")
+    parts.append(f"o AS ({sql})")
+    params += values
+    sql, values = batch.insert_sql(*lines, expressions={"order_id": "(SELECT id FROM o)"})
+    parts.append(f"l AS ({sql})")
+    params += values
+    paid = "(SELECT id FROM p)" if payment.pk is None else "NULL"
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH {', '.join(parts)} SELECT {paid}, (SELECT id FROM o)", params)
+        payment_id, order.pk = cursor.fetchone()
+    for instance in (payment, order):
+        instance._state.adding, instance._state.db = False, connection.alias
+    if payment_id is not None:
+        payment.pk = payment_id
+    for line in lines:
+        line.order_id = order.pk
 
 
 def place_order(
@@ -166,10 +201,13 @@ def _replay(channel, key: str, request_hash: str) -> Order | None:
 def _write_order(fields: dict, priced: list[PricedLine], taken: Payment, actor: str) -> Order:
     number = fields["number"]
     status = Order.Status.PAID if taken.captured >= fields["total"] else Order.Status.PENDING_PAYMENT
-    order = Order.objects.create(
-        status=status, payment_reference=number, tracking_token=new_token(), **fields
+    order = Order(status=status, payment_reference=number, tracking_token=new_token(), **fields)
+    _insert_order(order, _line_rows(order, priced, allocated=True), taken)
+    # The rollups take the new order's figures from here rather than reading its rows back.
+    order.placed_rows = PlacedRows(
+        lines=tuple((p.variant_id, p.product_id, p.quantity, p.line_total) for p in priced),
+        refunded=taken.refunded,
     )
-    _order_lines(order, priced, allocated=True)
     event(
         order,
         "placed",
@@ -201,17 +239,26 @@ def _place_in_one_transaction(fields, priced, payment: PaymentRequest, pickup, a
                 token=payment.token,
                 customer=fields["customer"],
                 notify=False,
+                insert=False,  # written with the order and its lines (_insert_order)
             )
             faults.crash_point("checkout.after_charge")
-            with outbox.collected():  # order.placed and order.paid in one write
+            # The timeline entry, the rollups and order.placed + order.paid: one statement (core.batch).
+            with batch.deferred(), outbox.collected():
                 order = _write_order(fields, priced, taken, actor)
+            # The order's link to its allocation is written by the take's own statement.
             allocation = inventory.allocate_stock(
                 channel=fields["channel"],
                 lines=[inventory.LineRequest(sku=p.sku, quantity=p.quantity) for p in priced],
                 order_reference=fields["number"],
                 pickup_location=pickup,
+                link=inventory.HolderLink(
+                    table=OrderAllocation._meta.db_table,
+                    holder_column="allocation_id",
+                    values={"order_id": order.pk, "is_active": True},
+                ),
             )
-            OrderAllocation.objects.create(order=order, allocation=allocation)
+            if not allocation.linked:  # an allocation replayed, or taken beyond stock
+                OrderAllocation.objects.create(order=order, allocation=allocation)
             faults.crash_point("checkout.before_commit")
         faults.crash_point("checkout.after_commit")
     except PaymentDeclined as declined:
@@ -258,7 +305,7 @@ def _place_with_reservation(fields, priced, payment: PaymentRequest, pickup, act
         raise
     try:
         with transaction.atomic():
-            with outbox.collected():
+            with batch.deferred(), outbox.collected():
                 order = _write_order(fields, priced, taken, actor)
             allocation = inventory.allocate_reservation(reservation=reservation, order_reference=number)
             OrderAllocation.objects.create(order=order, allocation=allocation)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 from typing import NamedTuple
 
 from django.db import transaction
@@ -45,6 +46,15 @@ def _notify(order: Order) -> None:
         except Exception:
             # The order is committed and paid; a listener's failure must not surface as a checkout error.
             logger.exception("order-paid listener %r failed for order %s", listener, order.number)
+
+
+class PlacedRows(NamedTuple):
+    """What the checkout just wrote for a new order, set on it as `order.placed_rows` before its `placed`
+    timeline entry: listeners of that entry (the dashboard's rollups) take the figures from here instead of
+    reading the rows back in the order's transaction."""
+
+    lines: tuple[tuple[int, int | None, int, Decimal], ...]  # (variant id, product id, quantity, line total)
+    refunded: Decimal  # money refunded on the order's payment reference so far
 
 
 # -- past orders (imported history) ------------------------------------------------------------------------

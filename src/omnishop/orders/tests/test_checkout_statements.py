@@ -2,26 +2,30 @@
 (POST /api/v1/orders/checkout, channel key, one SKU, flat shipping, test_card), statement by statement.
 
 Every statement the request sends counts, BEGIN, COMMIT and savepoints included, and so do the subscribers
-to order events that run on the request (analytics rollups in the transaction). On PostgreSQL (18; was 45
-before the round-trip work of December 2026, 29 before the purchases moved to the outbox, ADR 0036):
+to order events that run on the request (analytics rollups in the transaction). On PostgreSQL 10 (ADR 0045;
+18 before it, 29 before the purchases moved to the outbox, ADR 0036, 45 before December 2026):
 
   request      1 API key + channel (authenticate_api_key; not cached: a revoked key must stop at once)
   checkout     2 replay check (order by channel + checkout key)
                3 shipping method         4 listings + the destination's tax rate (one query)
-               5 BEGIN                   6 payment INSERT (the test card answers before the row is written)
-               7 order INSERT            8 lines INSERT (bulk)      9 timeline entry `placed`
-  analytics   10 old facts (FOR UPDATE)  11 the order's facts      12 its lines' facts
-              13 every rollup upsert and the facts upsert (one statement)
-  checkout    14 outbox: order.placed + order.paid with their sequence numbers (one statement)
-              15 stock plan (one read)   16 take: lock, guard, allocation, lines, stock events (one statement)
-              17 order ↔ allocation link 18 COMMIT
-The recommendation purchase (11 statements in its own transaction, after the commit, until ADR 0036) is
-written by the outbox relay from order.paid: off the request, checked here by running the relay.
-SQLite runs the take as ORM statements in the transaction (allocation, lines, events, guarded UPDATE) and
-the rollups as one statement per table, hence more statements there (28; 39 before ADR 0036).
+               5 BEGIN
+               6 payment + order + lines: one INSERT each, the parts of one WITH (the lines take the
+                 order's id from its RETURNING)
+               7 the trailing writes (core.batch): timeline entry `placed`, every rollup upsert and the
+                 order's facts (from the rows just written, nothing read back), order.placed + order.paid
+                 with their sequence numbers — one WITH statement
+               8 stock plan (one read)   9 take: lock, guard, allocation, lines, stock events and the
+                                           order <-> allocation link (one statement)
+              10 COMMIT
+The recommendation purchase is written by the outbox relay from order.paid: off the request (ADR 0036),
+checked here by running the relay.
+SQLite runs the same writes as one statement per table (no data-modifying WITH there) and the take as ORM
+statements in a savepoint, hence more statements there (25; 28 before ADR 0045).
 """
 
 from __future__ import annotations
+
+import re
 
 import pytest
 from django.db import connection
@@ -34,7 +38,68 @@ from .conftest import ADDRESS, CARD_OK, assert_books_balance
 # A real transaction (not the test's wrapping one): BEGIN/COMMIT and savepoints are what production sees.
 pytestmark = pytest.mark.django_db(transaction=True)
 
-MAX_STATEMENTS = {"postgresql": 18, "sqlite": 28}
+MAX_STATEMENTS = {"postgresql": 10, "sqlite": 25}
+
+#: what each statement is (see `label`); a new or moved statement fails the test with its name
+STATEMENTS = {
+    "postgresql": [
+        "read channels_apikey",
+        "read orders_order",
+        "read orders_shippingmethod",
+        "read catalog_channellisting",
+        "BEGIN",
+        "write payments_payment + orders_order + orders_orderline",
+        "write orders_orderevent + backoffice_dailysales + backoffice_dailyproductsales"
+        " + backoffice_productsales + backoffice_dailystatus + backoffice_orderfacts"
+        " + core_outboxsequence + core_outboxevent",
+        "read catalog_variant",
+        "write inventory_allocation + inventory_stocklevel + inventory_allocationline"
+        " + inventory_stockevent + inventory_lowstockalert + orders_orderallocation",
+        "COMMIT",
+    ],
+    "sqlite": [
+        "read channels_apikey",
+        "read orders_order",
+        "read orders_shippingmethod",
+        "read catalog_channellisting",
+        "BEGIN",
+        "write payments_payment",
+        "write orders_order",
+        "write orders_orderline",
+        "write orders_orderevent",
+        "write backoffice_dailysales",
+        "write backoffice_dailyproductsales",
+        "write backoffice_productsales",
+        "write backoffice_dailystatus",
+        "write backoffice_orderfacts",
+        "write core_outboxsequence",
+        "write core_outboxevent",
+        "read catalog_variant",
+        "SAVEPOINT",
+        "write inventory_allocation",
+        "write inventory_allocationline",
+        "write inventory_stockevent",
+        "write inventory_stocklevel",
+        "write orders_orderallocation",
+        "RELEASE",
+        "COMMIT",
+    ],
+}
+
+
+def label(sql: str) -> str:
+    """A statement's name: BEGIN/COMMIT/SAVEPOINT…, `write` + the tables it writes (in order), or `read` +
+    the table of its top-level FROM."""
+    words = sql.split()
+    if words[0].upper() in ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE"):
+        return words[0].upper()
+    written = re.findall(r'(?:INSERT INTO|(?<!DO )(?<!FOR )UPDATE)\s+"?(\w+)"?', sql)
+    if written:
+        return "write " + " + ".join(dict.fromkeys(written))
+    top = sql
+    while re.search(r"\([^()]*\)", top):  # subqueries (and any parentheses) out: the top level's FROM
+        top = re.sub(r"\([^()]*\)", "", top)
+    return "read " + re.search(r'FROM\s+"?(\w+)"?', top).group(1)
 
 
 def checkout_body(sku: str) -> dict:
@@ -57,6 +122,7 @@ def test_a_headless_checkout_takes_at_most_its_counted_statements(api, shop, dja
     assert r.status_code == 201, r.content
     for i, q in enumerate(captured.captured_queries, 1):  # the list, with -s
         print(f"{i:3d} {' '.join(q['sql'].split())[:400]}")
+    assert [label(q["sql"]) for q in captured.captured_queries] == STATEMENTS[connection.vendor]
     # Everything the fewer statements must still write: order, allocation, stock ledger, outbox, rollups;
     # and the relay the recommendation purchase.
     order = Order.objects.get(number=r.json()["number"])
@@ -87,4 +153,39 @@ def test_a_replayed_checkout_answers_the_same_order_without_writing(api, shop):
     assert first.status_code == again.status_code == 201
     assert first.json()["number"] == again.json()["number"] and again["Idempotent-Replayed"] == "true"
     assert shop.stock(v).allocated == 1
+    assert_books_balance()
+
+
+def test_a_failing_part_of_the_merged_statements_undoes_the_whole_checkout(shop, monkeypatch):
+    """The payment, order and lines are one statement and the trailing writes another (core.batch): when a
+    part fails — here the order's first outbox sequence number is already taken — nothing of the checkout
+    stays: no payment, order, timeline, rollup, facts or stock allocated."""
+    from django.db import IntegrityError
+    from django.utils import timezone
+
+    from omnishop.backoffice.models import DailySales, OrderFacts
+    from omnishop.core.models import OutboxEvent
+    from omnishop.orders.models import OrderEvent
+    from omnishop.orders.services import checkout
+    from omnishop.payments.models import Payment
+
+    v = shop.variant(stock=5)
+    monkeypatch.setattr(checkout, "new_number", lambda channel: "WEB-TAKEN00001")
+    OutboxEvent.objects.create(
+        event_id="evt_taken", type="order.placed", aggregate_type="order", aggregate_id="WEB-TAKEN00001",
+        sequence=1, payload={}, occurred_at=timezone.now(),
+    )  # fmt: skip
+    with pytest.raises(IntegrityError):
+        shop.checkout({v: 1}, key="fails")
+    assert not Order.objects.exists() and not OrderEvent.objects.exists()
+    assert not Payment.objects.filter(reference="WEB-TAKEN00001").exists()
+    assert not OrderFacts.objects.exists() and not DailySales.objects.exists()
+    assert OutboxEvent.objects.filter(aggregate_id="WEB-TAKEN00001").count() == 1
+    assert (shop.stock(v).on_hand, shop.stock(v).allocated) == (5, 0)
+    assert_books_balance()
+    # The same checkout goes through once the number is free.
+    monkeypatch.setattr(checkout, "new_number", lambda channel: "WEB-FREE000001")
+    order = shop.checkout({v: 1}, key="fails")
+    assert order.status == "paid" and shop.stock(v).allocated == 1
+    assert DailySales.objects.get(channel=shop.channel).orders == 1
     assert_books_balance()

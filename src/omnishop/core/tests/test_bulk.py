@@ -208,5 +208,7 @@ def test_a_column_mixing_types_goes_to_the_driver_for_its_chunk_only(scratch_tab
     rows = [(i, 4 if i == 4 else f"row {i}", Decimal(i) / 8) for i in range(1, 9)]
     insert_rows(scratch_table, ["id", "label", "amount"], rows)
     for row_id, label, amount in rows:
-        insert_like_the_orm(100 + row_id, (str(label), amount, None, None, None, None, None, None, None, None))
+        insert_like_the_orm(
+            100 + row_id, (str(label), amount, None, None, None, None, None, None, None, None)
+        )
         assert stored(row_id) == stored(100 + row_id)

@@ -129,7 +129,7 @@ def _copy_column(column: tuple) -> Sequence[str] | None:
     if kind is str or issubclass(kind, str):
         values = set(column)
         values.discard(None)
-        if any(map(_NEEDS_ESCAPE.search, values)):
+        if _NEEDS_ESCAPE.search("".join(values)):  # one C-level scan of the distinct values
             column = tuple(None if v is None else v.translate(_ESCAPES) for v in column)
         return tuple(_NULL if v is None else v for v in column) if nulls else column
     if kind is bool:

@@ -163,3 +163,52 @@ def test_appending_nothing_touches_nothing(scratch_table):
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT COUNT(*) FROM {connection.ops.quote_name(scratch_table)}")
         assert cursor.fetchone()[0] == 0
+
+
+class Colour(models.TextChoices):
+    RED = "red", "Red"
+
+
+def test_text_that_copy_must_escape_is_stored_as_written(scratch_table):
+    """PostgreSQL's COPY text format gives tab, newline, carriage return and backslash a meaning (and `\\N`
+    is NULL): text holding them, in a plain column and inside JSON, arrives unchanged."""
+    awkward = "tab\there\nnew line\r\nback\\slash \\N not null \\. end"
+    rows = [
+        (1, awkward, None, None, None, None, None, None, None, None, {"note": awkward, "list": [awkward]}),
+        (2, "\\N", None, None, None, None, None, None, None, None, ["\\", "\t"]),
+        (3, "", None, None, None, None, None, None, None, None, None),
+        (4, Colour.RED, None, None, None, None, None, None, None, None, None),
+    ]
+    insert_rows(scratch_table, ["id", *FIELDS], rows)
+    for row in rows:
+        insert_like_the_orm(100 + row[0], row[1:])
+        assert stored(row[0]) == stored(100 + row[0]), row[1]
+    assert stored(1)["label"] == awkward
+    assert stored(2)["label"] == "\\N"
+    assert stored(3)["label"] == ""
+    assert stored(4)["label"] == "red"
+
+
+def test_the_same_local_time_on_both_sides_of_a_clock_change_is_two_instants(scratch_table):
+    berlin = ZoneInfo("Europe/Berlin")
+    first, second = (datetime(2011, 10, 30, 2, 30, tzinfo=berlin, fold=fold) for fold in (0, 1))
+    insert_rows(scratch_table, ["id", "label", "at"], [(1, "summer", first), (2, "winter", second)])
+    for row_id, moment in ((1, first), (2, second)):
+        insert_like_the_orm(10 + row_id, ("x", None, None, None, None, None, None, None, moment, None))
+        assert stored(row_id)["at"] == stored(10 + row_id)["at"]
+    assert stored(1)["at"] != stored(2)["at"]
+
+
+def test_a_column_mixing_types_goes_to_the_driver_for_its_chunk_only(scratch_table, monkeypatch):
+    """A column `insert_rows` does not format itself (here text mixed with a number) goes to the driver
+    row by row — only for the rows of its chunk; the other chunks keep the fast path."""
+    from omnishop.core import bulk
+
+    monkeypatch.setattr(bulk, "_COPY_ROWS_PER_WRITE", 3)
+    rows = [(i, 4 if i == 4 else f"row {i}", Decimal(i) / 8) for i in range(1, 9)]
+    insert_rows(scratch_table, ["id", "label", "amount"], rows)
+    for row_id, label, amount in rows:
+        insert_like_the_orm(
+            100 + row_id, (str(label), amount, None, None, None, None, None, None, None, None)
+        )
+        assert stored(row_id) == stored(100 + row_id)

@@ -190,6 +190,26 @@ class TransactionsTarget(Target):
             return
         now = timezone.now()
         table = connection.ops.quote_name(StagedDocument._meta.db_table)
+        if connection.vendor == "postgresql":
+            # One statement of three array parameters: ~1,700 documents a batch, one round of planning.
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"INSERT INTO {table} (source, document_no, is_credit, occurred_at, status, updated_at) "
+                    "SELECT %s, d.document_no, d.is_credit, d.occurred_at, %s, %s "
+                    "FROM unnest(%s::text[], %s::boolean[], %s::timestamptz[]) "
+                    "AS d (document_no, is_credit, occurred_at) "
+                    "ON CONFLICT (source, document_no) DO UPDATE SET status = excluded.status, "
+                    "occurred_at = excluded.occurred_at, updated_at = excluded.updated_at",
+                    [
+                        self.source,
+                        StagedDocument.Status.PENDING.value,
+                        now,
+                        list(documents),
+                        [credit for credit, _ in documents.values()],
+                        [at for _, at in documents.values()],
+                    ],
+                )
+            return
         with connection.cursor() as cursor:
             cursor.executemany(
                 f"INSERT INTO {table} (source, document_no, is_credit, occurred_at, status, updated_at) "

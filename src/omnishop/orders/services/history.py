@@ -459,10 +459,17 @@ def _write_returns(channel, requests, orders, actor) -> None:
     if returned:
         table = connection.ops.quote_name(OrderLine._meta.db_table)
         with connection.cursor() as cursor:
-            cursor.executemany(
-                f"UPDATE {table} SET returned = returned + %s WHERE id = %s",
-                [(q, pk) for pk, q in returned.items()],
-            )
+            if connection.vendor == "postgresql":  # one statement, not one per line
+                cursor.execute(
+                    f"UPDATE {table} AS line SET returned = line.returned + d.quantity "
+                    "FROM unnest(%s::bigint[], %s::integer[]) AS d (id, quantity) WHERE line.id = d.id",
+                    [list(returned), list(returned.values())],
+                )
+            else:
+                cursor.executemany(
+                    f"UPDATE {table} SET returned = returned + %s WHERE id = %s",
+                    [(q, pk) for pk, q in returned.items()],
+                )
     payments.record_settled_refunds(refunds=refunds)
     _restate_return_status({order_id for (_, order_id) in requests})
     insert_rows(OrderEvent._meta.db_table, _EVENT_COLUMNS, events)

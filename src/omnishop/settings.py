@@ -516,11 +516,15 @@ OMNISHOP_RELAY_POLL = float(os.environ.get("OMNISHOP_RELAY_POLL", "0.5"))
 OMNISHOP_RELAY_IDLE_POLL = float(os.environ.get("OMNISHOP_RELAY_IDLE_POLL", "2.0"))
 OMNISHOP_RELAY_LISTEN_URL = os.environ.get("OMNISHOP_RELAY_LISTEN_URL", "")
 OMNISHOP_RELAY_COALESCE = float(os.environ.get("OMNISHOP_RELAY_COALESCE", "0.01"))
-# A round that did less than OMNISHOP_RELAY_FULL_ROUND items of work is followed by the next no sooner than
-# OMNISHOP_RELAY_MIN_ROUND seconds after it started (a trickle of commits is taken in batches; a backlog is not
-# paced). 0 turns pacing off.
+# A busy relay paces its rounds (docs/events.md, "Running the relay"): after a round with less than
+# OMNISHOP_RELAY_FULL_ROUND items of work the next waits for the loop's pause, which doubles from
+# OMNISHOP_RELAY_MIN_ROUND up to OMNISHOP_RELAY_MAX_ROUND while rounds stay light and halves when one is full or
+# a worker hit a limit; OMNISHOP_RELAY_EMPTY_ROUNDS empty rounds after work are looked at again before the relay
+# sleeps. OMNISHOP_RELAY_MIN_ROUND=0 turns pacing off.
 OMNISHOP_RELAY_MIN_ROUND = float(os.environ.get("OMNISHOP_RELAY_MIN_ROUND", "0.02"))
-OMNISHOP_RELAY_FULL_ROUND = int(os.environ.get("OMNISHOP_RELAY_FULL_ROUND", "64"))
+OMNISHOP_RELAY_MAX_ROUND = float(os.environ.get("OMNISHOP_RELAY_MAX_ROUND", "0.08"))
+OMNISHOP_RELAY_FULL_ROUND = int(os.environ.get("OMNISHOP_RELAY_FULL_ROUND", "32"))
+OMNISHOP_RELAY_EMPTY_ROUNDS = int(os.environ.get("OMNISHOP_RELAY_EMPTY_ROUNDS", "2"))
 # Stock changes of one SKU within this window become one stock.availability_changed event per channel.
 OMNISHOP_STOCK_EVENT_WINDOW = float(os.environ.get("OMNISHOP_STOCK_EVENT_WINDOW", "1.0"))
 # Outgoing HTTP may reach loopback only when this is on (tests and the demo's local fakes); never in production.

@@ -329,11 +329,17 @@ RETRY_DELAYS = (5, 30, 120, 600, 1800, 3600)
 
 
 def _claim(limit: int, now: datetime) -> list[OutboxEvent]:
-    due = Q(dispatched_at__isnull=True) & (Q(retry_at__isnull=True) | Q(retry_at__lte=now))
-    query = OutboxEvent.objects.filter(due).order_by("id")
-    if connection.features.has_select_for_update_skip_locked:
-        query = query.select_for_update(skip_locked=True)
-    return list(query[:limit])
+    """Undispatched events due now, oldest first, locked (SKIP LOCKED where the database has it). Written as
+    SQL: a relay runs this every round, mostly to find little or nothing, and compiling the ORM query cost
+    more CPU than running it."""
+    lock = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    return list(
+        OutboxEvent.objects.raw(
+            f"SELECT * FROM {OutboxEvent._meta.db_table} WHERE dispatched_at IS NULL "
+            f"AND (retry_at IS NULL OR retry_at <= %s) ORDER BY id LIMIT %s{lock}",
+            [connection.ops.adapt_datetimefield_value(now), limit],
+        )
+    )
 
 
 def relay_once(limit: int = 500, *, now: datetime | None = None) -> int:
@@ -344,6 +350,8 @@ def relay_once(limit: int = 500, *, now: datetime | None = None) -> int:
         events = _claim(limit, now)
         if not events:
             return 0
+        if len(events) >= limit:
+            pressed()
         try:
             with transaction.atomic():
                 for sink in handlers:
@@ -536,6 +544,13 @@ def wake_within(seconds: float) -> None:
         _loop_state.deadline = deadline
 
 
+def pressed() -> None:
+    """A worker of a relay loop says it hit a limit this round (a claim as large as it may take, an endpoint
+    at its in-flight cap): more is waiting, so the next round is not paced."""
+    if getattr(_loop_state, "active", False):
+        _loop_state.pressed = True
+
+
 def in_relay_loop() -> bool:
     """Whether the calling thread is a long-running relay loop (a worker may then leave requests in flight
     between rounds and call `wake()` when they finish; `run_once` elsewhere must finish its work)."""
@@ -700,14 +715,23 @@ def _idle_wait(poll: float | None, waker: Waker) -> float:
 
 
 def _pace(work: int, started: float) -> None:
-    """After a round that did less than a full batch, the next starts no sooner than OMNISHOP_RELAY_MIN_ROUND
-    seconds after this one started. A round costs ~15 statements whatever it carries (outbox claim, stock
-    marks, webhook record and claim, connector tasks); under a steady trickle of commits an unpaced loop ran
-    a round per event or two, and N relays N times over — the CPU that the writers and the database needed
-    (events.delivery). A backlog (full rounds) is drained without pauses."""
-    pause = float(getattr(settings, "OMNISHOP_RELAY_MIN_ROUND", 0.02))
-    if pause <= 0 or work >= int(getattr(settings, "OMNISHOP_RELAY_FULL_ROUND", 64)):
+    """Rounds are paced while they carry little. A round costs ~10 round trips whatever it carries (outbox
+    claim, stock-mark look, webhook claim and record, connector tasks); under a steady trickle of commits an
+    unpaced loop ran a round per event or two, and N relays N times over — the CPU that the writers and the
+    database needed (events.delivery). After a round with less than OMNISHOP_RELAY_FULL_ROUND items of work
+    the next starts no sooner than the loop's pause after this one started; the pause doubles while rounds
+    stay light (up to OMNISHOP_RELAY_MAX_ROUND: several relays sharing a trickle each back off) and halves
+    back (down to OMNISHOP_RELAY_MIN_ROUND) when a round is full. A backlog is drained without pauses."""
+    floor = float(getattr(settings, "OMNISHOP_RELAY_MIN_ROUND", 0.02))
+    if floor <= 0:
         return
+    ceiling = max(floor, float(getattr(settings, "OMNISHOP_RELAY_MAX_ROUND", 0.08)))
+    pause = getattr(_loop_state, "pause", floor)
+    pressed, _loop_state.pressed = getattr(_loop_state, "pressed", False), False
+    if pressed or work >= int(getattr(settings, "OMNISHOP_RELAY_FULL_ROUND", 32)):
+        _loop_state.pause = max(floor, pause / 2)
+        return
+    _loop_state.pause = min(ceiling, pause * 2)
     wait = started + pause - time.monotonic()
     if wait > 0:
         time.sleep(wait)
@@ -735,7 +759,14 @@ def _run_loop(
             except Exception:  # the database is away, say: try again after the poll interval
                 log.exception("Relay round failed.")
             if work:
+                _loop_state.empty = 0
                 _pace(work, started)
+                continue
+            # Busy a moment ago: look again after the pause before going to sleep (a relay sharing a stream of
+            # commits with others often finds a round empty; sleeping would make the next commit NOTIFY).
+            _loop_state.empty = getattr(_loop_state, "empty", 0) + 1
+            if _loop_state.empty <= int(getattr(settings, "OMNISHOP_RELAY_EMPTY_ROUNDS", 2)):
+                _pace(0, started)
                 continue
             if waker.listening and waker.mark_sleeping():
                 continue  # one more round, for what committed before the flag was up

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from decimal import Decimal
 
+from django.db import connection as db_connection
 from django.db.models import Q
 from django.utils import timezone
 
@@ -34,6 +35,8 @@ BATCHED = ("listing", "stock")
 def work_due(limit: int = 500) -> int:
     """Run due connector tasks; returns how many tasks were finished (done, failed or rescheduled)."""
     now = timezone.now()
+    if not _any_task_due(now):
+        return 0
     connections = (
         ChannelConnection.objects.filter(is_active=True)
         .filter(Q(next_allowed_at__isnull=True) | Q(next_allowed_at__lte=now))
@@ -48,6 +51,18 @@ def work_due(limit: int = 500) -> int:
     for connection in connections:
         worked += work_connection(connection, limit=limit)
     return worked
+
+
+def _any_task_due(now) -> bool:
+    """One plain indexed look before the connections query: a relay runs this worker every round, and
+    compiling that query (joins, DISTINCT, related channel) cost more CPU than the look (ADR 0048's relay work)."""
+    with db_connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT 1 FROM connectors_connectortask WHERE (status = 'pending' AND next_attempt_at <= %s) "
+            "OR (status = 'running' AND locked_until < %s) LIMIT 1",
+            [db_connection.ops.adapt_datetimefield_value(now)] * 2,
+        )
+        return cursor.fetchone() is not None
 
 
 def work_connection(connection: ChannelConnection, *, limit: int = 500) -> int:

@@ -570,6 +570,7 @@ def _deliver_in_flight(limit: int) -> int:
     recorded = _harvest(state)
     free = min(limit, concurrency() - len(state.requests))
     if free <= 0:
+        outbox.pressed()
         return recorded
     room = {endpoint_id: per_endpoint() - n for endpoint_id, n in state.per_endpoint.items() if n}
     token, claimed = claim_due(limit=free, room=room)
@@ -578,6 +579,8 @@ def _deliver_in_flight(limit: int) -> int:
         future.add_done_callback(lambda _: outbox.wake())
         state.requests.append((future, token))
         state.per_endpoint[endpoint.pk] += 1
+    if len(claimed) >= free or any(n >= per_endpoint() for n in state.per_endpoint.values()):
+        outbox.pressed()  # the relay's or an endpoint's room is full: do not pace the next round
     return recorded
 
 

@@ -351,22 +351,34 @@ def _claim_on_postgresql(
         rows = cursor.fetchall()
     claimed = []
     split = len(delivery_fields)
+    make_delivery, make_endpoint = _maker(WebhookDelivery), _maker(WebhookEndpoint)
     for row in rows:
-        delivery = _from_row(WebhookDelivery, delivery_fields, row[:split])
-        delivery.endpoint = _from_row(WebhookEndpoint, endpoint_fields, row[split:])
+        delivery = make_delivery(row[:split])
+        delivery.endpoint = make_endpoint(row[split:])
         claimed.append(delivery)
     claimed.sort(key=lambda d: (d.next_attempt_at, d.pk))
     return claimed
 
 
-def _from_row(model, fields, values):
-    """A model instance from raw column values, through each field's database converters (JSON, say)."""
-    converted = []
-    for field, value in zip(fields, values, strict=True):
-        for converter in field.get_db_converters(connection) + connection.ops.get_db_converters(field):
-            value = converter(value, field, connection)
-        converted.append(value)
-    return model.from_db(connection.alias, [f.attname for f in fields], converted)
+def _maker(model):
+    """Model instances from raw column values (the model's concrete fields in order), through each field's
+    database converters (JSON, say) — looked up once per claim, not per row and field."""
+    fields = model._meta.concrete_fields
+    names = [f.attname for f in fields]
+    steps = [
+        (index, field, converters)
+        for index, field in enumerate(fields)
+        if (converters := field.get_db_converters(connection) + connection.ops.get_db_converters(field))
+    ]
+
+    def make(values):
+        values = list(values)
+        for index, field, converters in steps:
+            for converter in converters:
+                values[index] = converter(values[index], field, connection)
+        return model.from_db(connection.alias, names, values)
+
+    return make
 
 
 def deliver_due(limit: int = 100) -> int:

@@ -726,9 +726,9 @@ def _pace(work: int, started: float) -> None:
     if floor <= 0:
         return
     ceiling = max(floor, float(getattr(settings, "OMNISHOP_RELAY_MAX_ROUND", 0.08)))
-    pause = getattr(_loop_state, "pause", floor)
-    pressed, _loop_state.pressed = getattr(_loop_state, "pressed", False), False
-    if pressed or work >= int(getattr(settings, "OMNISHOP_RELAY_FULL_ROUND", 32)):
+    pause = _loop_state.pause or floor
+    hit_limit, _loop_state.pressed = _loop_state.pressed, False
+    if hit_limit or work >= int(getattr(settings, "OMNISHOP_RELAY_FULL_ROUND", 32)):
         _loop_state.pause = max(floor, pause / 2)
         return
     _loop_state.pause = min(ceiling, pause * 2)
@@ -742,6 +742,7 @@ def _run_loop(
 ) -> None:
     """Rounds while there is work; then wait for a NOTIFY, a wake-up, a worker's deadline or the poll."""
     _loop_state.active, _loop_state.deadline = True, None
+    _loop_state.pause, _loop_state.pressed, _loop_state.empty = 0.0, False, 0  # pacing (`_pace`)
     woken = False
     try:
         while not stopped():
@@ -764,7 +765,7 @@ def _run_loop(
                 continue
             # Busy a moment ago: look again after the pause before going to sleep (a relay sharing a stream of
             # commits with others often finds a round empty; sleeping would make the next commit NOTIFY).
-            _loop_state.empty = getattr(_loop_state, "empty", 0) + 1
+            _loop_state.empty += 1
             if _loop_state.empty <= int(getattr(settings, "OMNISHOP_RELAY_EMPTY_ROUNDS", 2)):
                 _pace(0, started)
                 continue

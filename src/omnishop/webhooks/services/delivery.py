@@ -177,36 +177,34 @@ def _candidates(now: datetime, limit: int, *, room: dict[int, int] | None = None
         found = query.values_list("id", "aggregate_type", "aggregate_id", "sequence", "endpoint_id")[
             : limit - len(rows)
         ]
-        rows += _within_room(found, left)
+        for pk, kind, ident, sequence, endpoint_id in found:
+            # One endpoint gets at most its share of a claim: a slow one cannot take every slot (the rows left
+            # out were locked by this transaction only; they stay pending for the next claim).
+            if left.setdefault(endpoint_id, per_endpoint()) <= 0:
+                continue
+            left[endpoint_id] -= 1
+            rows.append((pk, kind, ident, sequence))
         if len(rows) >= limit:
             break
     return _fanned_out(rows)
 
 
-def _within_room(found, left: dict[int, int]) -> list[tuple[int, str, str, int]]:
-    """One endpoint gets at most its share of a claim: a slow one cannot take every slot (the rows left out
-    were locked by this transaction only; they stay pending for the next claim). Decrements `left`."""
-    rows = []
-    for pk, kind, ident, sequence, endpoint_id in found:
-        if left.setdefault(endpoint_id, per_endpoint()) <= 0:
-            continue
-        left[endpoint_id] -= 1
-        rows.append((pk, kind, ident, sequence))
-    return rows
-
-
-# The candidates on PostgreSQL, in one statement: abandoned leases first, then each sending endpoint's due
-# deliveries from its own index (webhook_delivery_endpoint_due), at most its room, so an endpoint at its
-# in-flight cap costs nothing — a single walk of the global due index that left such an endpoint out had to
-# read (and probe the order of) every one of its pending rows to find none: with one receiver 500 deliveries
-# behind, every round of a relay read ~500 rows (events.delivery, 5 December). Paused endpoints take only
-# pings (their own index). `held` is the per-aggregate order: an earlier unsettled delivery of the same
-# endpoint and aggregate holds a row back (a scalar subquery: a probe of webhook_delivery_unsettled per row).
+# The whole claim on PostgreSQL in one statement (autocommit: one round trip). Candidates: abandoned leases
+# first, then each sending endpoint's due deliveries from its own index (webhook_delivery_endpoint_due), at
+# most its room, so an endpoint at its in-flight cap costs nothing — a single walk of the global due index
+# that left such an endpoint out had to read (and probe the order of) every one of its pending rows to find
+# none: with one receiver 500 deliveries behind, every round of a relay read ~500 rows (events.delivery,
+# 5 December). Paused endpoints take only pings (their own index). `_HELD` is the per-aggregate order: an
+# earlier unsettled delivery of the same endpoint and aggregate holds a row back (a scalar subquery: a probe
+# of webhook_delivery_unsettled per row). Then each endpoint within its room across the phases, those whose
+# aggregate has no earlier event still waiting to be fanned out (by another relay; a probe of
+# outbox_aggregate_undispatched per row), leased and read back with their endpoints. Rows locked and not
+# taken stay pending (this statement's locks only).
 _HELD = """(SELECT h.id FROM webhooks_webhookdelivery h
               WHERE h.endpoint_id = d.endpoint_id AND h.aggregate_type = d.aggregate_type
                 AND h.aggregate_id = d.aggregate_id AND h.sequence < d.sequence
                 AND h.status IN ('pending', 'delivering') LIMIT 1) IS NULL"""
-_CANDIDATES = f"""
+_CLAIM = f"""
 WITH room AS (
     SELECT e.id, GREATEST(%(cap)s - COALESCE(r.n, 0), 0) AS n, e.paused_at IS NULL AS sending
       FROM webhooks_webhookendpoint e
@@ -247,16 +245,7 @@ pings AS (
      ORDER BY d.next_attempt_at
      LIMIT %(limit)s
        FOR UPDATE OF d SKIP LOCKED
-)
-"""
-
-# The whole claim on PostgreSQL in one statement (autocommit: one round trip): the candidates above, each
-# endpoint within its room across the phases, those whose aggregate has no earlier event still waiting to be
-# fanned out (by another relay; a probe of outbox_aggregate_undispatched per row), leased and read back with
-# their endpoints. Rows locked and not taken stay pending (this statement's locks only).
-_CLAIM = (
-    _CANDIDATES.rstrip()
-    + """, found AS (
+), found AS (
     SELECT f.*, row_number() OVER (PARTITION BY f.endpoint_id ORDER BY f.phase, f.due_at, f.id) AS nth
       FROM (SELECT * FROM leased UNION ALL SELECT * FROM due UNION ALL SELECT * FROM pings) AS f
 ), chosen AS (
@@ -273,9 +262,8 @@ UPDATE webhooks_webhookdelivery d
    SET status = 'delivering', locked_until = %(until)s, claim_token = %(token)s
   FROM chosen, webhooks_webhookendpoint e
  WHERE d.id = chosen.id AND e.id = d.endpoint_id
-RETURNING {columns}
+RETURNING {{columns}}
 """
-)
 
 
 def _fanned_out(rows: list[tuple[int, str, str, int]]) -> list[int]:

@@ -21,9 +21,11 @@ no delivery or attempt rows, no egress checks, no per-aggregate ordering: the ra
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -53,20 +55,41 @@ ThreadingHTTPServer.request_queue_size = 128
 ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
 """
 
-RELAY = r"""
+# Each process imports and connects, says so (a file named after its pid in the start directory), and waits
+# for the `go` file there: start-up, ~1 s of CPU per relay, stays out of the measured window. Until
+# 5 December 2026 the rate case only slept 1.5 s: four relays still importing Django on two cores starved
+# the producer and delayed the first events (4 relays: producer at 409/s, p99 824 ms).
+START = r"""
 import os, sys, time
+def ready_then_wait(start):
+    open(os.path.join(start, str(os.getpid())), "w").close()
+    while not os.path.exists(os.path.join(start, "go")):
+        time.sleep(0.005)
+"""
+
+RELAY = (
+    START
+    + r"""
 sys.path.insert(0, sys.argv[1])
 from bench.worker import setup_django
 setup_django(os.environ["BENCH_DATABASE_URL"], debug=None)
+from django.db import connection
 from omnishop.core import outbox
+connection.ensure_connection()
+ready_then_wait(sys.argv[3])
 outbox.loop(until=time.monotonic() + float(sys.argv[2]))
 """
+)
 
-RAW_CONSUMER = r"""
-import os, sys, time, urllib3, psycopg
-url, port, deadline = os.environ["BENCH_DATABASE_URL"], sys.argv[1], time.monotonic() + float(sys.argv[2])
+RAW_CONSUMER = (
+    START
+    + r"""
+import urllib3, psycopg
+url, port = os.environ["BENCH_DATABASE_URL"], sys.argv[1]
 client = urllib3.HTTPConnectionPool("127.0.0.1", int(port), maxsize=1, retries=False)
 with psycopg.connect(url) as conn:
+    ready_then_wait(sys.argv[3])
+    deadline = time.monotonic() + float(sys.argv[2])
     while time.monotonic() < deadline:
         with conn.transaction():
             rows = conn.execute(
@@ -80,6 +103,7 @@ with psycopg.connect(url) as conn:
         if not rows:
             time.sleep(0.01)
 """
+)
 
 
 def _port() -> int:
@@ -113,11 +137,31 @@ def _wait_for(log: Path, ids: set[str], timeout: float) -> dict[str, float]:
     return _arrivals(log)
 
 
-def _relays(count: int, seconds: float) -> list[subprocess.Popen]:
-    return [
-        subprocess.Popen([sys.executable, "-c", RELAY, str(ROOT), str(seconds)], env=_env(), cwd=ROOT)
+_start_dirs: list[Path] = []
+
+
+def _start(code: str, args: list[str], count: int) -> tuple[list[subprocess.Popen], float]:
+    """`count` processes running `code`; returns once every one has started up and been told to go, with the
+    wall-clock time of the go."""
+    start = Path(tempfile.mkdtemp(prefix="bench-events-start-"))
+    _start_dirs.append(start)
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, *args, str(start)], env=_env(), cwd=ROOT)
         for _ in range(count)
     ]
+    deadline = time.monotonic() + 120
+    while sum(1 for p in procs if (start / str(p.pid)).exists()) < count:
+        if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+            _stop(procs)
+            raise RuntimeError(f"{count} process(es) did not start up (events.delivery)")
+        time.sleep(0.01)
+    went = time.time()
+    (start / "go").touch()
+    return procs, went
+
+
+def _relays(count: int, seconds: float) -> tuple[list[subprocess.Popen], float]:
+    return _start(RELAY, [str(ROOT), str(seconds)], count)
 
 
 def _stop(procs: list[subprocess.Popen]) -> None:
@@ -164,8 +208,8 @@ def _emit(n: int, run: str) -> tuple[str, float]:
 
 def rate_case(relays: int, log: Path, *, rate: int, seconds: float, run: str) -> dict:
     _settle()
-    procs = _relays(relays, seconds + 30)
-    time.sleep(1.5)  # relays started and connected
+    procs, _ = _relays(relays, seconds + 30)
+    time.sleep(0.5)  # relays in their loop
     committed: dict[str, float] = {}
     start = time.perf_counter()
     total = int(rate * seconds)
@@ -192,8 +236,7 @@ def rate_case(relays: int, log: Path, *, rate: int, seconds: float, run: str) ->
 def drain_case(relays: int, log: Path, *, events: int, run: str) -> dict:
     _settle()
     ids = {_emit(n, run)[0] for n in range(events)}
-    started = time.time()
-    procs = _relays(relays, 120)
+    procs, started = _relays(relays, 120)
     seen = _wait_for(log, ids, timeout=120)
     _stop(procs)
     got = [seen[k] for k in ids if k in seen]
@@ -223,11 +266,7 @@ def raw_drain(consumers: int, port: int, log: Path, *, events: int) -> dict:
                     ids.add(f"raw-{row[0]}")
                 if not cursor.nextset():
                     break
-    started = time.time()
-    procs = [
-        subprocess.Popen([sys.executable, "-c", RAW_CONSUMER, str(port), "120"], env=_env(), cwd=ROOT)
-        for _ in range(consumers)
-    ]
+    procs, started = _start(RAW_CONSUMER, [str(port), "120"], consumers)
     seen = _wait_for(log, ids, timeout=120)
     _stop(procs)
     got = [seen[k] for k in ids if k in seen]
@@ -296,9 +335,12 @@ def main(ctx: BenchContext) -> None:
                         "value": round(median([r["value"] for r in raw]), 1),
                     },
                     "notes": f"backlog of {backlog} committed events, then {relays} relay process(es) start; "
-                    f"{runs} runs; relay start-up (Django import, ~1 s) is inside the window",
+                    f"{runs} runs; the clock starts once every relay has imported Django and connected (so does "
+                    "the baseline's)",
                 }
             )
     finally:
         receiver.terminate()
+        for start in _start_dirs:
+            shutil.rmtree(start, ignore_errors=True)
     ctx.report("events.delivery", cases)

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from django.db import transaction
+import orjson
+from django.db import connection, transaction
 from django.utils import timezone
 
 from omnishop.core.outbox import new_event_id
@@ -42,6 +43,9 @@ def sink(events: Sequence) -> None:
     if not endpoints:
         return
     now = timezone.now()
+    if connection.vendor == "postgresql":
+        _insert_on_postgresql(events, endpoints, now)
+        return
     rows = []
     for event in events:
         envelope = None
@@ -64,6 +68,35 @@ def sink(events: Sequence) -> None:
                 )
             )
     WebhookDelivery.objects.bulk_create(rows, batch_size=500, ignore_conflicts=True)
+
+
+# The same rows as the portable path's bulk_create, in one statement with one parameter: the envelopes and
+# their endpoints as a JSON array that PostgreSQL unpacks. Django's bulk_create on PostgreSQL sends one array
+# per column, and psycopg's client-side binding quotes every element of them in Python: about half of a
+# relay's CPU per event went there (events.delivery, 5 December 2026).
+_INSERT = f"""
+INSERT INTO {WebhookDelivery._meta.db_table}
+    (endpoint_id, outbox_id, event_id, event_type, aggregate_type, aggregate_id, sequence, payload,
+     status, attempts, next_attempt_at, claim_token, last_error, created_at)
+SELECT (r->>0)::bigint, (r->>1)::bigint, r->2->>'id', r->2->>'type', r->2->'aggregate'->>'type',
+       r->2->'aggregate'->>'id', (r->2->'aggregate'->>'sequence')::integer, r->2,
+       'pending', 0, CASE WHEN (r->>3)::boolean THEN %s ELSE %s END, '', '', %s
+FROM jsonb_array_elements(%s::jsonb) AS r
+ON CONFLICT (endpoint_id, event_id) DO NOTHING
+"""
+
+
+def _insert_on_postgresql(events: Sequence, endpoints: list[WebhookEndpoint], now: datetime) -> None:
+    rows = []
+    for event in events:
+        envelope = None
+        for endpoint in endpoints:
+            if wants(endpoint, event_type=event.type, channel=event.channel or ""):
+                envelope = envelope or event.envelope()
+                rows.append((endpoint.pk, event.id, envelope, endpoint.paused_at is not None))
+    if rows:
+        with connection.cursor() as cursor:
+            cursor.execute(_INSERT, [HELD, now, now, orjson.dumps(rows).decode()])
 
 
 def ping(*, endpoint: WebhookEndpoint) -> WebhookDelivery:

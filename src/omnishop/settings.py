@@ -498,6 +498,9 @@ OMNISHOP_OUTBOX_SINKS: list[str] = [
     "omnishop.feeds.services.sink",  # catalogue feeds marked stale (docs/feeds.md)
     # paid orders' purchase events, off the checkout's request (docs/recommendations.md, ADR 0036)
     "omnishop.recommendations.services.order_events.sink",
+    # serving's catalogue generations, one statement per batch (ADR 0050); relays lock the counter rows in
+    # one order, until their transaction commits
+    "omnishop.recommendations.services.sellable.sink",
 ]
 OMNISHOP_RELAY_WORKERS: list[str] = [
     "omnishop.inventory.services.stock_events.fold_stock_changes",  # coalesced stock.availability_changed

@@ -3,10 +3,12 @@
 Serving filters every precomputed list by "published on this channel, active product and variant". Asking the
 database that for each call was most of its cost, so each process keeps one map per channel (product id →
 title and variants) and rebuilds it when the channel's generation moved. Generations are rows of
-`ServingGeneration`, raised after the commit of any outbox event that can change what a channel sells
-(listing.changed, product.*, import.finished: `catalogue_changed`, registered with `core.outbox.on_emit`); the
-process that wrote the change also drops its own map at once. A map older than SAFETY_SECONDS is rebuilt
-anyway, for writes that bypass the outbox (raw SQL, a crash between commit and the counter's update).
+`ServingGeneration`, raised by the outbox relay when it fans out an event that can change what a channel sells
+(listing.changed, product.*, import.finished: `sink`, in settings.OMNISHOP_OUTBOX_SINKS, one statement per
+relay batch); the process that wrote the change drops its own map at once (`catalogue_changed`, registered
+with `core.outbox.on_emit`). A map older than SAFETY_SECONDS is rebuilt anyway, for writes that bypass the
+outbox (raw SQL). Until December 2026 every writer raised the counters after its own commit: one more
+transaction, and one more lock on the shared row, per product or listing change (ADR 0050).
 Stock is not cached here: serving checks the availability of the few products it returns, live.
 """
 
@@ -81,30 +83,41 @@ def forget() -> None:
     _sets.clear()
 
 
-def catalogue_changed(events: list[tuple[str, str]]) -> None:
-    """Outbox listener: drop this process's maps of the channels concerned now, raise their generations after
-    commit (a counter raised in the writer's transaction would lock one row per channel until it commits)."""
-    scopes = {
+def _scopes(events: Iterable[tuple[str, str]]) -> set[str]:
+    """The generation scopes that (type, channel) pairs move: "" for shared product data, else the channel."""
+    return {
         "" if kind.startswith("product.") else channel for kind, channel in events if kind in CATALOGUE_EVENTS
     }
-    if not scopes:
-        return
+
+
+def catalogue_changed(events: list[tuple[str, str]]) -> None:
+    """Outbox listener, in the writer's process: drop its maps of the channels concerned now (the other
+    processes learn of the change from the generations that `sink` raises)."""
+    scopes = _scopes(events)
     if "" in scopes:
         _sets.clear()
     else:
         for scope in scopes:
             _sets.pop(scope, None)
-    # robust: a failure to raise the counter is logged; it must not turn a committed change into an error
-    transaction.on_commit(lambda: raise_generations(scopes), robust=True)
+
+
+def sink(events) -> None:
+    """Outbox sink: raise the generations of what the batch's events changed, once per batch."""
+    scopes = _scopes((event.type, event.channel or "") for event in events)
+    if scopes:
+        raise_generations(scopes)
 
 
 def raise_generations(scopes: Iterable[str]) -> None:
-    """Move the counters of `scopes` on: every process rebuilds those channels' maps at its next call."""
+    """Move the counters of `scopes` on, in one statement (rows in one order: two relays never deadlock):
+    every process rebuilds those channels' maps at its next call."""
     table = ServingGeneration._meta.db_table
+    ordered = sorted(set(scopes))
+    if not ordered:
+        return
     with transaction.atomic(), connection.cursor() as cursor:
-        for scope in sorted(set(scopes)):
-            cursor.execute(
-                f"INSERT INTO {table} (scope, generation) VALUES (%s, 1) "
-                f"ON CONFLICT (scope) DO UPDATE SET generation = {table}.generation + 1",
-                [scope],
-            )
+        cursor.execute(
+            f"INSERT INTO {table} (scope, generation) VALUES {', '.join(['(%s, 1)'] * len(ordered))} "
+            f"ON CONFLICT (scope) DO UPDATE SET generation = {table}.generation + 1",
+            ordered,
+        )

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from omnishop.catalog import services as catalog
 from omnishop.catalog.models import ChannelListing
+from omnishop.core import outbox
 from omnishop.inventory import services as inventory
 from omnishop.inventory.models import StockLevel, StockLocation
 from omnishop.recommendations import services
@@ -155,15 +156,24 @@ def test_a_change_announced_by_another_process_is_seen_through_the_generation(
     )
 
 
-def test_a_listing_change_raises_the_channel_generation_after_commit(
+def test_a_listing_change_raises_the_channel_generation_when_the_relay_fans_it_out(
     trained, web_channel, market_channel, django_capture_on_commit_callbacks
 ):
+    """The writer's commit costs no counter update (ADR 0050); the relay raises each scope once per batch."""
     products, _ = trained
+    outbox.relay_once()
+    before = dict(ServingGeneration.objects.values_list("scope", "generation"))
     with django_capture_on_commit_callbacks(execute=True):
         unpublish(web_channel, products["milk"])
     with django_capture_on_commit_callbacks(execute=True):
         catalog.update_product(product=products["milk"], title="Whole milk")
-    assert dict(ServingGeneration.objects.values_list("scope", "generation")) == {web_channel.code: 1, "": 1}
+        catalog.update_product(product=products["milk"], title="Semi-skimmed milk")
+    assert dict(ServingGeneration.objects.values_list("scope", "generation")) == before
+    assert outbox.relay_once() >= 3
+    after = dict(ServingGeneration.objects.values_list("scope", "generation"))
+    assert after[web_channel.code] == before.get(web_channel.code, 0) + 1
+    assert after[""] == before.get("", 0) + 1
+    assert after.get(market_channel.code) == before.get(market_channel.code)
 
 
 @pytest.mark.parametrize("stock", [False, True], ids=["publication-only", "stock-tracked"])

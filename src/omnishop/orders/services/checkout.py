@@ -18,11 +18,12 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from omnishop.core import batch, faults, outbox
+from omnishop.core import batch, faults, outbox, rows
 from omnishop.core.errors import DomainError, IdempotencyKeyReused, ValidationFailed
 from omnishop.core.money import parse_amount, quantize
 from omnishop.inventory import services as inventory
 from omnishop.inventory.errors import InsufficientStock
+from omnishop.inventory.models import StockLocation
 from omnishop.payments import services as payments
 from omnishop.payments.errors import PaymentDeclined
 from omnishop.payments.models import Payment
@@ -52,15 +53,33 @@ class PaymentRequest:
 def shipping_method_for(*, channel, code: str | None) -> ShippingMethod:
     if not code:
         raise ShippingMethodUnavailable("Choose a shipping method.", field="shipping_method")
-    method = (
-        ShippingMethod.objects.select_related("pickup_location")
-        .filter(channel=channel, code=code, is_active=True)
-        .first()
-    )
+    method = _active_method(channel, code)
     if method is None:
         raise ShippingMethodUnavailable(
             f"No shipping method '{code}' on this channel.", field="shipping_method"
         )
+    return method
+
+
+def _active_method(channel, code: str) -> ShippingMethod | None:
+    """The channel's active method `code` with its pickup location (if any), in one hand-written statement:
+    every checkout reads it, and compiling the queryset cost more CPU than the answer (profile_checkout.py)."""
+    sql = (
+        f"SELECT {rows.columns(ShippingMethod, 'm')}, {rows.columns(StockLocation, 'x')} "
+        f"FROM {ShippingMethod._meta.db_table} m LEFT JOIN {StockLocation._meta.db_table} x "
+        "ON x.id = m.pickup_location_id WHERE m.channel_id = %s AND m.code = %s AND m.is_active "
+        "ORDER BY m.id LIMIT 1"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [channel.pk, code])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    method = rows.instance(ShippingMethod, row)
+    pickup = None
+    if method.pickup_location_id is not None:
+        pickup = rows.instance(StockLocation, row, rows.width(ShippingMethod))
+    ShippingMethod.pickup_location.field.set_cached_value(method, pickup)
     return method
 
 
@@ -187,7 +206,18 @@ def place_order(
 
 
 def _replay(channel, key: str, request_hash: str) -> Order | None:
-    existing = Order.objects.select_related("channel").filter(channel=channel, checkout_key=key).first()
+    # hand-written: every checkout asks it first (profile_checkout.py); the key is unique per channel
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {rows.columns(Order, 'o')} FROM {Order._meta.db_table} o "
+            "WHERE o.channel_id = %s AND o.checkout_key = %s ORDER BY o.id LIMIT 1",
+            [channel.pk, key],
+        )
+        row = cursor.fetchone()
+    existing = None
+    if row is not None:
+        existing = rows.instance(Order, row)
+        Order.channel.field.set_cached_value(existing, channel)
     if (
         existing is not None
         and request_hash

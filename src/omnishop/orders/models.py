@@ -180,9 +180,7 @@ class Order(models.Model):
 
 
 class OrderLine(models.Model):
-    # No index of its own: the unique (order, variant) index starts with the order and answers every lookup
-    # by order; one index less to maintain per line written (checkouts, imported order history).
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines", db_index=False)
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
     variant = models.ForeignKey("catalog.Variant", on_delete=models.PROTECT, related_name="+")
     sku = models.CharField(max_length=64)
     title = models.CharField(max_length=500, blank=True)

@@ -39,11 +39,16 @@ def version_validators(parts: Iterable[object], *, last_modified: datetime) -> V
     outlives one bucket; Last-Modified is never before the bucket's start, for the same reason.
     """
     ttl = max(1, int(settings.OMNISHOP_HTTP_CACHE_VERSION_TTL))
-    bucket = int(time.time()) // ttl
+    bucket = version_bucket()
     material = repr((bucket, *parts)).encode()
     tag = hashlib.blake2b(material, digest_size=12).hexdigest()
     floor = datetime.fromtimestamp(bucket * ttl, tz=UTC)
     return Validators(etag=f'W/"{tag}"', last_modified=max(last_modified, floor))
+
+
+def version_bucket() -> int:
+    """The current OMNISHOP_HTTP_CACHE_VERSION_TTL bucket (validators made in another bucket differ)."""
+    return int(time.time()) // max(1, int(settings.OMNISHOP_HTTP_CACHE_VERSION_TTL))
 
 
 def is_not_modified(

@@ -35,7 +35,7 @@ from django.db.models import Exists, F, Min, OuterRef, Q, Subquery
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
-from omnishop.core import egress, outbox
+from omnishop.core import egress, outbox, rows
 from omnishop.core.models import OutboxEvent
 
 from ..events import PING
@@ -315,11 +315,7 @@ def claim_due(*, limit: int = 100, room: dict[int, int] | None = None) -> tuple[
 def _claim_on_postgresql(
     now: datetime, limit: int, room: dict[int, int], *, token: str
 ) -> list[WebhookDelivery]:
-    delivery_fields = WebhookDelivery._meta.concrete_fields
-    endpoint_fields = WebhookEndpoint._meta.concrete_fields
-    columns = ", ".join(
-        [f"d.{f.column}" for f in delivery_fields] + [f"e.{f.column}" for f in endpoint_fields]
-    )
+    columns = f"{rows.columns(WebhookDelivery, 'd')}, {rows.columns(WebhookEndpoint, 'e')}"
     cap = per_endpoint()
     ids = list(room)
     with connection.cursor() as cursor:
@@ -336,37 +332,15 @@ def _claim_on_postgresql(
                 "token": token,
             },
         )
-        rows = cursor.fetchall()
+        found = cursor.fetchall()
     claimed = []
-    split = len(delivery_fields)
-    make_delivery, make_endpoint = _maker(WebhookDelivery), _maker(WebhookEndpoint)
-    for row in rows:
-        delivery = make_delivery(row[:split])
-        delivery.endpoint = make_endpoint(row[split:])
+    split = rows.width(WebhookDelivery)
+    for row in found:
+        delivery = rows.instance(WebhookDelivery, row)
+        WebhookDelivery.endpoint.field.set_cached_value(delivery, rows.instance(WebhookEndpoint, row, split))
         claimed.append(delivery)
     claimed.sort(key=lambda d: (d.next_attempt_at, d.pk))
     return claimed
-
-
-def _maker(model):
-    """Model instances from raw column values (the model's concrete fields in order), through each field's
-    database converters (JSON, say) — looked up once per claim, not per row and field."""
-    fields = model._meta.concrete_fields
-    names = [f.attname for f in fields]
-    steps = [
-        (index, field, converters)
-        for index, field in enumerate(fields)
-        if (converters := field.get_db_converters(connection) + connection.ops.get_db_converters(field))
-    ]
-
-    def make(values):
-        values = list(values)
-        for index, field, converters in steps:
-            for converter in converters:
-                values[index] = converter(values[index], field, connection)
-        return model.from_db(connection.alias, names, values)
-
-    return make
 
 
 def deliver_due(limit: int = 100) -> int:

@@ -7,7 +7,7 @@ ignored — so a relay that crashes after the sink and runs the batch again writ
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 import orjson
@@ -44,30 +44,34 @@ def sink(events: Sequence) -> None:
         return
     now = timezone.now()
     if connection.vendor == "postgresql":
-        _insert_on_postgresql(events, endpoints, now)
+        _insert_on_postgresql(_matches(events, endpoints), now)
         return
-    rows = []
+    rows = [
+        WebhookDelivery(
+            endpoint=endpoint,
+            outbox_id=event.id,
+            event_id=event.event_id,
+            event_type=event.type,
+            aggregate_type=event.aggregate_type,
+            aggregate_id=str(event.aggregate_id),
+            sequence=event.sequence,
+            payload=envelope,
+            next_attempt_at=HELD if endpoint.paused_at else now,
+            created_at=now,
+        )
+        for event, endpoint, envelope in _matches(events, endpoints)
+    ]
+    WebhookDelivery.objects.bulk_create(rows, batch_size=500, ignore_conflicts=True)
+
+
+def _matches(events: Sequence, endpoints: list[WebhookEndpoint]) -> Iterator[tuple]:
+    """(event, endpoint, envelope) for each endpoint that wants each event; one envelope per event."""
     for event in events:
         envelope = None
         for endpoint in endpoints:
-            if not wants(endpoint, event_type=event.type, channel=event.channel or ""):
-                continue
-            envelope = envelope or event.envelope()
-            rows.append(
-                WebhookDelivery(
-                    endpoint=endpoint,
-                    outbox_id=event.id,
-                    event_id=event.event_id,
-                    event_type=event.type,
-                    aggregate_type=event.aggregate_type,
-                    aggregate_id=str(event.aggregate_id),
-                    sequence=event.sequence,
-                    payload=envelope,
-                    next_attempt_at=HELD if endpoint.paused_at else now,
-                    created_at=now,
-                )
-            )
-    WebhookDelivery.objects.bulk_create(rows, batch_size=500, ignore_conflicts=True)
+            if wants(endpoint, event_type=event.type, channel=event.channel or ""):
+                envelope = envelope or event.envelope()
+                yield event, endpoint, envelope
 
 
 # The same rows as the portable path's bulk_create, in one statement with one parameter: the envelopes and
@@ -86,14 +90,11 @@ ON CONFLICT (endpoint_id, event_id) DO NOTHING
 """
 
 
-def _insert_on_postgresql(events: Sequence, endpoints: list[WebhookEndpoint], now: datetime) -> None:
-    rows = []
-    for event in events:
-        envelope = None
-        for endpoint in endpoints:
-            if wants(endpoint, event_type=event.type, channel=event.channel or ""):
-                envelope = envelope or event.envelope()
-                rows.append((endpoint.pk, event.id, envelope, endpoint.paused_at is not None))
+def _insert_on_postgresql(matches: Iterator[tuple], now: datetime) -> None:
+    rows = [
+        (endpoint.pk, event.id, envelope, endpoint.paused_at is not None)
+        for event, endpoint, envelope in matches
+    ]
     if rows:
         with connection.cursor() as cursor:
             cursor.execute(_INSERT, [HELD, now, now, orjson.dumps(rows).decode()])

@@ -37,7 +37,6 @@ RAW_TABLE = "bench_raw_online_retail"
 CLEAR = [
     # the dashboard's rollups of the past orders (kept by backoffice.analytics in the import's transaction)
     "backoffice_orderfacts",
-    "backoffice_dailyproductsales",
     "backoffice_productsales",
     "backoffice_dailysales",
     "backoffice_dailystatus",

@@ -67,31 +67,6 @@ class DailySales(models.Model):
         permissions = [("view_dashboard", "Can view the analytics dashboard and its API")]
 
 
-class DailyProductSales(models.Model):
-    """Per UTC day, channel, currency and variant: units and revenue (line totals) of counted orders."""
-
-    day = models.DateField()
-    channel = models.ForeignKey(
-        "channels.Channel", on_delete=models.CASCADE, related_name="+", db_constraint=False
-    )
-    currency = models.CharField(max_length=3)
-    variant = models.ForeignKey(
-        "catalog.Variant", on_delete=models.CASCADE, related_name="+", db_constraint=False
-    )
-    product = models.ForeignKey(
-        "catalog.Product", on_delete=models.CASCADE, related_name="+", db_constraint=False
-    )
-    units = models.IntegerField(default=0)
-    revenue = models.DecimalField(max_digits=16, decimal_places=4, default=0)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["day", "channel", "currency", "variant"], name="daily_product_sales_key"
-            ),
-        ]
-
-
 class DailyStatus(models.Model):
     """Per UTC day (placed) and channel: how many of those orders are in each status now."""
 

@@ -32,7 +32,6 @@ from django.db.models.signals import post_save
 
 from omnishop.backoffice.analytics.queries import bucket
 from omnishop.backoffice.models import (
-    DailyProductSales,
     DailyReturnReason,
     DailySales,
     DailyStatus,
@@ -53,7 +52,7 @@ ZERO = Decimal(0)
 #: timeline kinds that never change a figure (a status change writes its own `status_changed` entry)
 NEUTRAL_KINDS = frozenset({"note", "fulfilments_created", "shipped", "delivered", "tracking"})
 #: every table `rebuild` rewrites
-ROLLUPS = (DailySales, DailyProductSales, ProductSales, DailyStatus, DailyReturnReason, OrderFacts)
+ROLLUPS = (DailySales, ProductSales, DailyStatus, DailyReturnReason, OrderFacts)
 #: the blocks `ProductSales` keeps each product's sales in (queries.calendar_blocks reads a period from them)
 GRAINS = ("day", "week", "month")
 
@@ -239,7 +238,6 @@ class Deltas:
 
     def __init__(self) -> None:
         self.sales: dict[tuple, list] = defaultdict(lambda: [0, 0, ZERO, ZERO, 0, 0, 0, 0, 0, 0])
-        self.products: dict[tuple, list] = defaultdict(lambda: [0, 0, ZERO])  # product, units, revenue
         self.blocks: dict[tuple, list] = defaultdict(lambda: [0, ZERO])  # units, revenue
         self.status: dict[tuple, int] = defaultdict(int)
         self.reasons: dict[tuple, int] = defaultdict(int)
@@ -257,12 +255,8 @@ class Deltas:
             row[i] += sign * value
         row[7 + kind] += sign
         blocks = [(grain, bucket(f.day, grain), f.channel_id, f.currency) for grain in GRAINS]
-        for variant, (product, units, revenue) in f.lines.items():
+        for product, units, revenue in f.lines.values():
             count, money = sign * int(units), sign * Decimal(revenue)
-            entry = self.products[(f.day, f.channel_id, f.currency, int(variant))]
-            entry[0] = product
-            entry[1] += count
-            entry[2] += money
             for block in blocks:
                 total = self.blocks[(*block, product)]
                 total[0] += count
@@ -272,27 +266,17 @@ class Deltas:
 
     def size(self) -> int:
         """Rollup rows touched (an upper bound: rows whose difference is zero are left out later)."""
-        return len(self.sales) + len(self.products) + len(self.blocks) + len(self.status) + len(self.reasons)
+        return len(self.sales) + len(self.blocks) + len(self.status) + len(self.reasons)
 
     def changes(self) -> list[tuple]:
         """(model, keys, added, rows, replaced) per rollup, in one fixed table order (the lock order)."""
         day = connection.ops.adapt_datefield_value
         sales = [(day(k[0]), k[1], k[2], *v) for k, v in self.sales.items() if any(x != 0 for x in v)]
-        products = [
-            (day(k[0]), k[1], k[2], k[3], v[0], v[1], v[2]) for k, v in self.products.items() if v[1] or v[2]
-        ]
         blocks = [(k[0], day(k[1]), *k[2:], *v) for k, v in self.blocks.items() if v[0] or v[1]]
         status = [(day(k[0]), k[1], k[2], v) for k, v in self.status.items() if v]
         reasons = [(day(k[0]), k[1], k[2], v) for k, v in self.reasons.items() if v]
         return [
             (DailySales, ("day", "channel_id", "currency"), SALES_COLUMNS, sales, ()),
-            (
-                DailyProductSales,
-                ("day", "channel_id", "currency", "variant_id"),
-                ("units", "revenue"),
-                products,
-                ("product_id",),
-            ),
             (
                 ProductSales,
                 ("grain", "start", "channel_id", "currency", "product_id"),
@@ -403,11 +387,11 @@ def _add_new_facts_in_sql(facts: list[Facts], ids: list[int]) -> None:
     facts_table = OrderFacts._meta.db_table
     staged = qn(f"_stage_{facts_table}")
     listed = ", ".join(qn(c) for c in FACT_COLUMNS)
-    # The counted orders' lines, summed per day, channel, currency and variant (one pass over the JSON).
-    per_variant = qn("_stage_variant_sales")
+    # The counted orders' lines, summed per day, channel, currency and product (one pass over the JSON).
+    per_product = qn("_stage_product_sales")
     expand = (
-        f"CREATE TEMPORARY TABLE {per_variant} ON COMMIT DROP AS SELECT f.day, f.channel_id, f.currency, "
-        "l.variant::bigint AS variant_id, max((l.line->>0)::bigint) AS product_id, "
+        f"CREATE TEMPORARY TABLE {per_product} ON COMMIT DROP AS SELECT f.day, f.channel_id, f.currency, "
+        "(l.line->>0)::bigint AS product_id, "
         "sum((l.line->>1)::integer) AS units, sum((l.line->>2)::numeric) AS revenue "
         f"FROM {staged} f CROSS JOIN LATERAL jsonb_each(f.lines) AS l(variant, line) WHERE f.counted "
         "GROUP BY 1, 2, 3, 4"
@@ -437,19 +421,12 @@ def _add_new_facts_in_sql(facts: list[Facts], ids: list[int]) -> None:
             "HAVING count(*) FILTER (WHERE f.counted OR f.status = %(cancelled)s) > 0",
         ),
         (
-            DailyProductSales,
-            ("day", "channel_id", "currency", "variant_id"),
-            ("product_id",),
-            ("units", "revenue"),
-            f"* FROM {per_variant} v WHERE v.units <> 0 OR v.revenue <> 0",
-        ),
-        (
             ProductSales,
             ("grain", "start", "channel_id", "currency", "product_id"),
             (),
             ("units", "revenue"),
             f"g.grain, {block_start}, v.channel_id, v.currency, v.product_id, sum(v.units), sum(v.revenue) "
-            f"FROM {per_variant} v CROSS JOIN ({grains}) g GROUP BY 1, 2, 3, 4, 5 "
+            f"FROM {per_product} v CROSS JOIN ({grains}) g GROUP BY 1, 2, 3, 4, 5 "
             "HAVING sum(v.units) <> 0 OR sum(v.revenue) <> 0",
         ),
         (
@@ -478,7 +455,7 @@ def _add_new_facts_in_sql(facts: list[Facts], ids: list[int]) -> None:
         insert_rows(
             f"_stage_{facts_table}", FACT_COLUMNS, [f.values(pk) for pk, f in zip(ids, facts, strict=True)]
         )
-        cursor.execute(f"DROP TABLE IF EXISTS {per_variant}")
+        cursor.execute(f"DROP TABLE IF EXISTS {per_product}")
         cursor.execute(expand)
         for model, keys, replaced, added, select in sums:
             table = qn(model._meta.db_table)
@@ -497,7 +474,7 @@ def _add_new_facts_in_sql(facts: list[Facts], ids: list[int]) -> None:
             f"INSERT INTO {qn(facts_table)} ({listed}) SELECT {listed} FROM {staged} ORDER BY {qn('order_id')} "
             f"ON CONFLICT ({qn('order_id')}) DO UPDATE SET {updates}"
         )
-        cursor.execute(f"DROP TABLE {staged}, {per_variant}")
+        cursor.execute(f"DROP TABLE {staged}, {per_product}")
 
 
 def _write_in_one_statement(deltas: Deltas, facts: list[OrderFacts]) -> None:

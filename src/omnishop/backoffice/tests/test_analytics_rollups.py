@@ -18,7 +18,6 @@ from django.core.management import call_command
 
 from omnishop.backoffice.analytics import queries, rollups
 from omnishop.backoffice.models import (
-    DailyProductSales,
     DailyReturnReason,
     DailySales,
     DailyStatus,
@@ -121,7 +120,6 @@ def _drop_zeros(table: dict) -> dict:
 def direct_totals() -> dict:
     """The figures, order by order, from the orders, their payments, the credit ledger and their returns."""
     sales: dict = defaultdict(lambda: [0, 0, Decimal(0), Decimal(0), 0, 0, 0, 0, 0, 0])
-    products: dict = defaultdict(lambda: [0, Decimal(0)])
     blocks: dict = defaultdict(lambda: [0, Decimal(0)])
     status: dict = defaultdict(int)
     reasons: dict = defaultdict(int)
@@ -168,8 +166,6 @@ def direct_totals() -> dict:
             row[i] += value
         row[kind] += 1
         for line in lines:
-            products[(day, o.channel_id, o.currency, line.variant_id)][0] += line.quantity - line.cancelled
-            products[(day, o.channel_id, o.currency, line.variant_id)][1] += line.line_total
             for grain in ("day", "week", "month"):
                 block = blocks[
                     (grain, queries.bucket(day, grain), o.channel_id, o.currency, line.variant.product_id)
@@ -181,7 +177,6 @@ def direct_totals() -> dict:
                 reasons[(day, o.channel_id, rl.reason or "(no reason given)")] += rl.quantity
     return {
         "sales": _drop_zeros({k: tuple(v) for k, v in sales.items()}),
-        "products": _drop_zeros({k: tuple(v) for k, v in products.items()}),
         "blocks": _drop_zeros({k: tuple(v) for k, v in blocks.items()}),
         "status": _drop_zeros(dict(status)),
         "reasons": _drop_zeros(dict(reasons)),
@@ -195,12 +190,6 @@ def rollup_totals() -> dict:
             {
                 (r.day, r.channel_id, r.currency): tuple(getattr(r, c) for c in rollups.SALES_COLUMNS)
                 for r in DailySales.objects.all()
-            }
-        ),
-        "products": _drop_zeros(
-            {
-                (r.day, r.channel_id, r.currency, r.variant_id): (r.units, r.revenue)
-                for r in DailyProductSales.objects.all()
             }
         ),
         "blocks": _drop_zeros(
@@ -218,19 +207,23 @@ def rollup_totals() -> dict:
 
 def assert_rollups_equal_the_orders() -> None:
     direct, rolled = direct_totals(), rollup_totals()
-    for table in ("sales", "products", "blocks", "status", "reasons"):
+    for table in ("sales", "blocks", "status", "reasons"):
         assert rolled[table] == direct[table], table
 
 
 # -- tests -------------------------------------------------------------------------------------------------
 
 
-def test_a_placed_order_is_in_the_days_figures_at_once_with_its_units_and_revenue_per_variant(shops):
+def test_a_placed_order_is_in_the_days_figures_at_once_with_its_units_and_revenue_per_product(shops):
     order = shops.place(market=False, day=0, quantities=[2, 1], customer=shops.customers[0])
     row = DailySales.objects.get(day=DAY0.date(), channel=shops.web.channel)
     assert (row.orders, row.sales, row.units, row.new_customers) == (1, order.total, 3, 1)
-    by_variant = {r.variant_id: (r.units, r.revenue) for r in DailyProductSales.objects.all()}
-    assert by_variant == {line.variant_id: (line.quantity, line.line_total) for line in order.lines.all()}
+    by_product = {r.product_id: (r.units, r.revenue) for r in ProductSales.objects.filter(grain="day")}
+    expected: dict = defaultdict(lambda: (0, Decimal(0)))
+    for line in order.lines.select_related("variant"):
+        units, revenue = expected[line.variant.product_id]
+        expected[line.variant.product_id] = (units + line.quantity, revenue + line.line_total)
+    assert by_product == dict(expected)
     assert DailyStatus.objects.get(channel=shops.web.channel, status=S.PAID).orders == 1
     assert_rollups_equal_the_orders()
 
@@ -255,7 +248,7 @@ def test_cancelling_moves_the_order_out_of_the_sales_and_into_the_cancelled_coun
     assert (row.orders, row.cancelled, row.sales, row.units) == (0, 1, 0, 0)
     statuses = {r.status: r.orders for r in DailyStatus.objects.all()}
     assert statuses == {S.PAID: 0, S.CANCELLED: 1}
-    assert DailyProductSales.objects.get().units == 0
+    assert [r.units for r in ProductSales.objects.filter(grain="day")] == [0]
     assert_rollups_equal_the_orders()
 
 

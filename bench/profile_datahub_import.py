@@ -62,6 +62,11 @@ class Clocks:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--month", default="2010-12")
+    parser.add_argument(
+        "--reimport",
+        action="store_true",
+        help="import the month once unmeasured, then measure importing it again",
+    )
     args = parser.parse_args()
     setup_django(os.environ["DATABASE_URL"])
     from django.conf import settings
@@ -84,6 +89,9 @@ def main() -> None:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_backend_pid()")
             pid = cursor.fetchone()[0]
+    path = DATA / f"online_retail_{args.month}.csv.gz"
+    if args.reimport:
+        services.import_files(profile="online_retail", paths=[path], channel=channel)
     clocks = Clocks(pid)
     phases = [
         (engine.Runner, "write", "batch transaction, ledger, quarantine"),
@@ -108,7 +116,6 @@ def main() -> None:
         statements[0] += 1
         return execute(sql, params, many, context)
 
-    path = DATA / f"online_retail_{args.month}.csv.gz"
     client, server = time.process_time(), clocks.server()
     with connection.execute_wrapper(count):
         job = services.import_files(profile="online_retail", paths=[path], channel=channel)[0]

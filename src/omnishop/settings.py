@@ -435,6 +435,9 @@ OMNISHOP_DATAHUB_MAX_UPLOAD_BYTES = int(
 OMNISHOP_DATAHUB_MAX_DECOMPRESSED_BYTES = int(
     os.environ.get("OMNISHOP_DATAHUB_MAX_DECOMPRESSED_BYTES", str(4 * 1024**3))
 )
+# A transactions import meets rows it staged before by their raw digest and leaves them uncleaned; off:
+# every row is cleaned and compared by its cleaned content (the same outcome, slower).
+OMNISHOP_DATAHUB_RECOGNISE_ROWS = env_bool("OMNISHOP_DATAHUB_RECOGNISE_ROWS", True)
 OMNISHOP_DATAHUB_MAX_COLUMNS = int(os.environ.get("OMNISHOP_DATAHUB_MAX_COLUMNS", "1000"))
 # Limits that hold while a file streams (docs/datahub.md "Limits"): memory stays bounded whatever the input.
 OMNISHOP_DATAHUB_MAX_LINE_BYTES = int(os.environ.get("OMNISHOP_DATAHUB_MAX_LINE_BYTES", str(16 * 1024**2)))

@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
-from itertools import chain, islice
+from hashlib import blake2b
+from itertools import chain, islice, repeat
 from pathlib import Path
 
 from django.conf import settings
@@ -35,6 +36,7 @@ from .targets.base import (  # the row types live with the targets (which never 
     MERGED,
     OUTCOMES,
     QUARANTINED,
+    UNCHANGED,
     UPDATED,
     Prepared,
     content_hash,
@@ -79,12 +81,23 @@ class QualityStats:
         self.mojibake_examples: list[dict] = []
         self.filter_rule = profile.row_filter.describe() if profile.row_filter else None
         self.filtered = 0  # rows the profile's `filter` left out: not read into the job
+        self.recognised = 0  # rows met again as staged before: counted unchanged, not cleaned
 
     def observe(self, row: SourceRow, data: dict, reasons: list[dict]) -> None:
-        self.rows += 1
         # Rows of a file share a handful of fill patterns: count the pattern (the cleaned fields, in plan
         # order), and spread it over the fields once, in `report`.
         self.shapes[tuple(data)] += 1
+        self.observe_read(row)
+        if reasons:
+            self.count_reasons(reasons, row.line)
+
+    def observe_known(self, row: SourceRow) -> None:
+        """A row met again exactly as it was staged: read (duplicates, mojibake) but not cleaned."""
+        self.recognised += 1
+        self.observe_read(row)
+
+    def observe_read(self, row: SourceRow) -> None:
+        self.rows += 1
         if self.tracking:
             values = row.values
             try:
@@ -99,8 +112,6 @@ class QualityStats:
                 if len(seen) > MAX_DUPLICATE_TRACKING:
                     self.tracking = False
                     seen.clear()
-        if reasons:
-            self.count_reasons(reasons, row.line)
         if row.repaired is not None:
             self.mojibake_rows += 1
             if len(self.mojibake_examples) < 5:
@@ -127,11 +138,15 @@ class QualityStats:
         return filled
 
     def report(self, job: ImportJob) -> dict:
-        rows = self.rows or 1
+        cleaned = self.rows - self.recognised
         filled = self.filled
         return {
             "rows": self.rows,
-            "completeness": {name: round(filled[name] / rows, 4) for name in self.fields},
+            # Over the rows cleaned by this job (none when every row was met again unchanged).
+            "completeness": {name: round(filled[name] / cleaned, 4) for name in self.fields}
+            if cleaned
+            else {},
+            "recognised_unchanged": self.recognised,
             "duplicate_rows": self.duplicates,
             "duplicates_exact": self.tracking,
             "rejects_by_reason": [
@@ -183,17 +198,26 @@ class Runner:
         self.claimed: set[int] = set()  # open entries this job has seen again (each at most once)
         self.open_keys: set[str] | None = None  # natural keys waiting in quarantine when the job began
         self.first_rows: list[SourceRow] = []  # kept to show how a file maps (`check`)
+        self.recognising = target.recognises_rows and settings.OMNISHOP_DATAHUB_RECOGNISE_ROWS
+        self.salt = blake2b(target.digest_salt(), digest_size=16).digest() if self.recognising else b""
+        self.hashers: dict[tuple, object] = {}  # header → salted hasher, copied per row
         self.stopped_at_limit = False
 
     # -- one batch ------------------------------------------------------------------------------------
     def commit(self, batch: list[SourceRow], *, skip_through: int = 0) -> None:
-        job = self.job
+        digests: list[int | None] | None = None
+        if self.recognising and not skip_through:
+            digests = self.digests(batch)
+            known = self.target.recognise([row.values for row in batch], digests)
+            if known:
+                self.commit_recognised(batch, digests, known)
+                return
         good: list[Prepared] = []
         bad: list[QuarantinedRow] = []
         skipped: list[Prepared] = []
         observe = self.stats.observe
         cleaned = iter(self.profile.apply_many([row.values for row in batch if row.problem is None]))
-        for row in batch:
+        for row, digest in zip(batch, digests or repeat(None), strict=False):
             values = row.values
             if row.problem is not None:
                 data, reasons = {}, [row.problem.as_dict()]
@@ -205,28 +229,112 @@ class Runner:
                 continue
             observe(row, data, reasons)
             if reasons:
-                bad.append(
-                    QuarantinedRow(
-                        job=job,
-                        line=row.line,
-                        raw=raw_json(values),
-                        reasons=reasons,
-                        row_key=self.target.quarantine_key(data),
-                    )
-                )
+                bad.append(self.quarantined(row, data, reasons))
             elif "_quarantine_id" in values:
-                good.append(Prepared(row.line, values, data, resubmitted_from=_quarantine_id(values)))
+                good.append(
+                    Prepared(row.line, values, data, resubmitted_from=_quarantine_id(values), digest=digest)
+                )
             else:
-                good.append(Prepared(row.line, values, data))
+                good.append(Prepared(row.line, values, data, digest=digest))
         if skipped:
             self.target.skip(skipped)
         if not good and not bad:
             return
         self.write(good, bad, read=len(good) + len(bad), last_line=batch[-1].line)
 
-    def write(self, good: list[Prepared], bad: list[QuarantinedRow], *, read: int, last_line: int) -> None:
+    def commit_recognised(
+        self, batch: list[SourceRow], digests: list[int | None], known: dict[int, list[str]]
+    ) -> None:
+        """A batch some of whose rows the target holds already: a row met again where it was (its raw
+        digest known, its place the same) is counted unchanged and neither cleaned nor built; every other
+        row is cleaned, placed in file order between them, and written as usual."""
+        target, stats = self.target, self.stats
+        unknown = [
+            i
+            for i, (row, d) in enumerate(zip(batch, digests, strict=True))
+            if d not in known and not row.problem
+        ]
+        cleaned = dict(zip(unknown, self.profile.apply_many([batch[i].values for i in unknown]), strict=True))
+        good: list[Prepared] = []
+        bad: list[QuarantinedRow] = []
+        unchanged = 0
+        for index, (row, digest) in enumerate(zip(batch, digests, strict=True)):
+            keys = known.get(digest)
+            if keys is not None and target.place_known(keys):
+                stats.observe_known(row)
+                unchanged += 1
+                continue
+            values = row.values
+            if row.problem is not None:
+                data, reasons = {}, [row.problem.as_dict()]
+            elif keys is not None:
+                data, reasons = self.profile.apply(values)  # met again out of its place: a row like any other
+            else:
+                data, reasons = cleaned[index]
+            stats.observe(row, data, reasons)
+            if reasons:
+                bad.append(self.quarantined(row, data, reasons))
+                continue
+            resubmitted = _quarantine_id(values) if "_quarantine_id" in values else None
+            prepared = Prepared(row.line, values, data, resubmitted_from=resubmitted, digest=digest)
+            target.place(prepared)
+            good.append(prepared)
+        self.write(
+            good, bad, read=len(good) + len(bad) + unchanged, last_line=batch[-1].line, unchanged=unchanged
+        )
+
+    def digests(self, batch: list[SourceRow]) -> list[int | None]:
+        """Each row as read, hashed to 64 bits with its column names and the target's salt (None for a row
+        the reader could not read). Text cells are joined as they are; a typed cell (XLSX, JSON) by type and
+        repr."""
+        out: list[int | None] = []
+        append, hashers, salt = out.append, self.hashers, self.salt
+        from_bytes = int.from_bytes
+        for row in batch:
+            if row.problem is not None:
+                append(None)
+                continue
+            values = row.values
+            columns = tuple(values)
+            base = hashers.get(columns)
+            if base is None:
+                if len(hashers) > 1000:  # JSON/XML records vary in their keys: keep the memo small
+                    hashers.clear()
+                base = hashers[columns] = blake2b(
+                    salt + "\x1e".join(columns).encode("utf-8", "surrogatepass") + b"\x1d", digest_size=8
+                )
+            digest = base.copy()
+            try:
+                text = "\x1f".join(values.values())
+            except TypeError:
+                text = "\x1f".join(
+                    value if type(value) is str else f"\x02{type(value).__name__}\x03{value!r}"
+                    for value in values.values()
+                )
+            digest.update(text.encode("utf-8", "surrogatepass"))
+            append(from_bytes(digest.digest(), "big", signed=True))
+        return out
+
+    def quarantined(self, row: SourceRow, data: dict, reasons: list[dict]) -> QuarantinedRow:
+        return QuarantinedRow(
+            job=self.job,
+            line=row.line,
+            raw=raw_json(row.values),
+            reasons=reasons,
+            row_key=self.target.quarantine_key(data),
+        )
+
+    def write(
+        self,
+        good: list[Prepared],
+        bad: list[QuarantinedRow],
+        *,
+        read: int,
+        last_line: int,
+        unchanged: int = 0,
+    ) -> None:
         job = self.job
-        counts: Counter = Counter()
+        counts: Counter = Counter({UNCHANGED: unchanged})
         with transaction.atomic():
             if self.open_keys is None:
                 self.open_keys = set(

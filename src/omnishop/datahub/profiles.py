@@ -243,6 +243,31 @@ class Profile:
                 append((dict(zip(names, values)), []))  # noqa: B905
         return results
 
+    def clean_fields(self, rows: list[dict[str, Any]], names: Sequence[str]) -> list[tuple]:
+        """Only the fields `names` of each row, cleaned as `apply_many` cleans them: per row a tuple in the
+        order of `names`, None for a field that is empty, fails, or is not in the profile."""
+        columns = []
+        plan = {spec[0]: spec for spec in self._plan}
+        for name in names:
+            spec = plan.get(name)
+            if spec is None or spec[6] is not None:  # unknown, or a `column_prefix` table
+                columns.append([None] * len(rows))
+                continue
+            _name, chain, _required, column, several, constant, _prefix = spec
+            if column is not None:
+                raws = [row.get(column) for row in rows]
+            elif several is not None:
+                raws = [_first_filled(row, several) for row in rows]
+            else:
+                raws = [constant] * len(rows)
+            cleaned = (
+                map(chain.memo.__getitem__, raws)
+                if set(map(type, raws)) == {str}
+                else map(chain.outcome, raws)
+            )
+            columns.append([None if type(v) is Failure else v for v in cleaned])
+        return list(zip(*columns, strict=True)) if columns else [()] * len(rows)
+
     def _assemble(self, cleaned: Sequence[Any]) -> tuple[dict[str, Any], list[dict]]:
         """(field -> value, reasons) from each field's cleaned value, None or Failure, in plan order."""
         out: dict[str, Any] = {}

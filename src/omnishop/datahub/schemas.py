@@ -233,6 +233,11 @@ class JobQualityOut(Schema):
     open_quarantine: int
     rows: int | None = None
     completeness: dict[str, float] | None = Field(None, description="Share of rows with a value, per field.")
+    recognised_unchanged: int | None = Field(
+        None,
+        description="Rows met again exactly as an earlier import staged them (same raw row, same profile, "
+        "same place): counted unchanged without being cleaned again; completeness covers the other rows.",
+    )
     duplicate_rows: int | None = None
     duplicates_exact: bool | None = Field(None, description="False when the file was too big to count all.")
     rejects_by_reason: list[RejectReasonOut] = []

@@ -32,6 +32,8 @@ class Prepared:
     raw: dict
     data: dict[str, Any]
     resubmitted_from: int | None = None  # QuarantinedRow id when a fixed row is re-submitted
+    digest: int | None = None  # the row as read, hashed (`Target.recognises_rows`); None when not taken
+    key: str | None = None  # the natural key, when the engine placed the row before writing it
 
 
 @dataclass(slots=True)
@@ -91,6 +93,28 @@ class Target:
         if not values or any(value is None or value == "" for value in values):
             return ""
         return ":".join(map(str, values))[:300]
+
+    # A target that keeps each row's raw digest can tell, before cleaning, which rows of a file it already
+    # holds exactly as they are (`recognise` + `place_known`): the engine counts those unchanged without
+    # cleaning or building them, and hands every other row to `place` in file order.
+    recognises_rows = False
+
+    def digest_salt(self) -> bytes:
+        """What, besides a row's raw values, decides what the row becomes (profile, options, version)."""
+        return b""
+
+    def recognise(self, rows: list[dict], digests: list[int | None]) -> dict[int, list[str]]:
+        """digest -> natural keys of the rows held with that raw digest (exact duplicates share one), for
+        the batch's `rows` (as read) and their `digests`."""
+        return {}
+
+    def place_known(self, keys: list[str]) -> bool:
+        """True (and the row takes its place) when a recognised row sits where it sat before."""
+        return False
+
+    def place(self, row: Prepared) -> None:
+        """Give a row that is to be written its natural key now, in file order (rows `place_known` took
+        are interleaved with it)."""
 
     def write(self, rows: list[Prepared]) -> list[Result]:
         raise NotImplementedError

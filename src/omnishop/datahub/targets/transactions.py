@@ -17,11 +17,14 @@ from decimal import Decimal
 from functools import lru_cache
 from hashlib import blake2b
 
+import orjson
+from django.conf import settings
 from django.db import connection
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from django.utils.text import slugify
 
+import omnishop
 from omnishop.catalog import services as catalog
 from omnishop.catalog.models import Variant
 from omnishop.core.bulk import insert_rows
@@ -32,6 +35,7 @@ from .history import OrderHistory, lines_of_documents
 from .variant_match import aliased_variant_ids
 
 Kind = StagedTransactionLine.Kind
+_RAW_DIGEST_FORMAT = "raw-digest-1"  # raised when what a digest covers changes
 _HAS_UPPER = re.compile(r"[A-Z]")
 _HAS_LOWER = re.compile(r"[a-z]")
 
@@ -39,6 +43,7 @@ _HAS_LOWER = re.compile(r"[a-z]")
 class TransactionsTarget(Target):
     entity = "transaction_line"
     key_fields = ("document_no", "sku")
+    recognises_rows = True
 
     def __init__(self, *, profile, job) -> None:
         super().__init__(profile=profile, job=job)
@@ -72,6 +77,7 @@ class TransactionsTarget(Target):
         self.customer_ids: dict[str, int] = {}
         self.skus_seen: set[str] = set()
         self.channel_has_aliases: bool | None = None
+        self.held_before: bool | None = None  # the source had staged lines when the job began
         if self.link_customers or self.build_orders:
             self.require_channel()
 
@@ -119,6 +125,58 @@ class TransactionsTarget(Target):
         for row in rows:
             self.key(row)
 
+    # -- rows met again --------------------------------------------------------------------------------
+    def digest_salt(self) -> bytes:
+        """The profile file, the options in force, the channel's country (it localises cleaners), the phone
+        region and the code's version: a change to any of them cleans every row again."""
+        parts = [
+            _RAW_DIGEST_FORMAT,
+            omnishop.__version__,
+            self.profile.path.read_bytes().decode("utf-8", "replace"),
+            orjson.dumps(self.options, option=orjson.OPT_SORT_KEYS, default=str).decode(),
+            self.channel.country if self.channel is not None else "",
+            settings.OMNISHOP_DEFAULT_PHONE_REGION or "",
+        ]
+        return "\x1e".join(parts).encode()
+
+    def recognise(self, rows: list[dict], digests: list[int | None]) -> dict[int, list[str]]:
+        """Looked up by document, as `existing_hashes` does (its index, a few hundred documents a batch):
+        only the fields that make a row's document are cleaned for it."""
+        if self.held_before is None:
+            # A source with no staged line when the job began can meet none of its rows again in place:
+            # a row of this job staged earlier in the file holds a position a later copy cannot take.
+            self.held_before = StagedTransactionLine.objects.filter(source=self.source).exists()
+        found: dict[int, list[str]] = {}
+        if not self.held_before:
+            return found
+        documents = set()
+        for document, customer in self.profile.clean_fields(rows, ("document_no", "customer_ref")):
+            if document:
+                documents.add(
+                    f"{customer}-{document}" if customer and self.document_with_customer else document
+                )
+        wanted = set(digests)
+        for key, digest in lines_of_documents(self.source, list(documents), ("natural_key", "raw_hash")):
+            if digest in wanted:
+                found.setdefault(digest, []).append(key)
+        return found
+
+    def place_known(self, keys: list[str]) -> bool:
+        """The row is where it was when it was staged: position n of its document now as then (a line
+        inserted above it in the document, or a copy of it elsewhere, moves it or makes it another row)."""
+        document, _, position = keys[0].rpartition(":")
+        if not position.isdigit():
+            return False  # a fixed quarantine row's key (`document:q<id>`): keyed by its entry, not met here
+        expected = self.positions[document] + 1
+        if f"{document}:{expected}" not in keys:
+            return False
+        self.positions[document] = expected
+        return True
+
+    def place(self, row: Prepared) -> None:
+        if not row.resubmitted_from:
+            row.key = self.key(row)
+
     # -- writing ---------------------------------------------------------------------------------------
     def write(self, rows: list[Prepared]) -> list[Result]:
         """Build each line as a row of the staging table (a list in _COLUMNS order), resolve products and
@@ -145,6 +203,7 @@ class TransactionsTarget(Target):
         now = timezone.now()
         new: list[list] = []
         changed: list[StagedTransactionLine] = []
+        redigested: list[tuple[str, int]] = []
         variant_ids, customer_ids = self.variant_ids, self.customer_ids
         for key, (index, line) in staged.items():
             line[I_VARIANT] = variant_ids.get(line[I_SKU])
@@ -153,11 +212,15 @@ class TransactionsTarget(Target):
             known = existing.get(key)
             if known is None:
                 new.append(line)
-            elif known != line[I_HASH]:
+            elif known[0] != line[I_HASH]:
                 changed.append(StagedTransactionLine(**dict(zip(_FIELDS, line, strict=True))))
                 results[index] = _UPDATED
             else:
                 results[index] = _UNCHANGED
+                if line[I_RAW] is not None and known[1] != line[I_RAW]:
+                    redigested.append(
+                        (key, line[I_RAW])
+                    )  # the same line read another way (or before digests)
         insert_rows(StagedTransactionLine._meta.db_table, _COLUMNS, new)
         if changed:
             ids = dict(
@@ -168,15 +231,36 @@ class TransactionsTarget(Target):
             for line in changed:
                 line.pk = ids[line.natural_key]
             StagedTransactionLine.objects.bulk_update(changed, _UPDATABLE, batch_size=500)
+        if redigested:
+            self.redigest(redigested)
         if self.build_orders:
             self.reopen_documents(new, changed)
         return results
 
-    def existing_hashes(self, lines: list[list]) -> dict[str, str]:
-        """natural key → content hash of what is already staged for the batch's documents: looked up by
-        document (a few hundred per batch), not by line key (thousands of parameters to send)."""
+    def existing_hashes(self, lines: list[list]) -> dict[str, tuple[str, int | None]]:
+        """natural key → (content hash, raw digest) of what is already staged for the batch's documents:
+        looked up by document (a few hundred per batch), not by line key (thousands of parameters)."""
         documents = list({line[I_DOC] for line in lines})
-        return dict(lines_of_documents(self.source, documents, ("natural_key", "content_hash")))
+        rows = lines_of_documents(self.source, documents, ("natural_key", "content_hash", "raw_hash"))
+        return {key: (content, raw) for key, content, raw in rows}
+
+    def redigest(self, lines: list[tuple[str, int]]) -> None:
+        """Unchanged lines whose raw digest differs (staged before digests, or read from the file's twin in
+        another format) take this row's digest, so the next import of this file meets them without cleaning."""
+        table = connection.ops.quote_name(StagedTransactionLine._meta.db_table)
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute(
+                    f"UPDATE {table} AS s SET raw_hash = d.raw_hash "
+                    "FROM unnest(%s::text[], %s::bigint[]) AS d (natural_key, raw_hash) "
+                    "WHERE s.source = %s AND s.natural_key = d.natural_key",
+                    [[key for key, _ in lines], [digest for _, digest in lines], self.source],
+                )
+            else:
+                cursor.executemany(
+                    f"UPDATE {table} SET raw_hash = %s WHERE source = %s AND natural_key = %s",
+                    [(digest, self.source, key) for key, digest in lines],
+                )
 
     def reopen_documents(self, new: list[list], changed: list[StagedTransactionLine]) -> None:
         """Documents with a new or changed line wait for the end of the import to become order history."""
@@ -239,7 +323,8 @@ class TransactionsTarget(Target):
             or (kind == Kind.CANCELLATION and quantity > 0)
             or (line_total is None and unit_price is None)
         ):
-            self.key(row, document)  # the line still takes its position: the rest keeps its keys
+            if row.key is None:
+                self.key(row, document)  # the line still takes its position: the rest keeps its keys
             return None, _line_reasons(quantity, unit_price, kind, line_total)
         if line_total is None:
             line_total = unit_price * quantity
@@ -262,8 +347,9 @@ class TransactionsTarget(Target):
         )
         return [
             self.source,
-            self.key(row, document),
+            row.key if row.key is not None else self.key(row, document),
             blake2b(fingerprint.encode(), digest_size=16).hexdigest(),
+            row.digest,
             self.job_id,
             self.channel_id,
             document,
@@ -447,6 +533,7 @@ _COLUMNS = (
     "source",
     "natural_key",
     "content_hash",
+    "raw_hash",
     "job_id",
     "channel_id",
     "document_no",
@@ -468,11 +555,12 @@ _COLUMNS = (
 )
 
 _FIELDS = _COLUMNS  # model keyword arguments for the (rare) changed line
-(I_SOURCE, I_KEY, I_HASH, I_JOB, I_CHANNEL, I_DOC, I_KIND, I_SKU, I_DESCRIPTION, I_QTY, I_PRICE, I_TOTAL,
+(I_SOURCE, I_KEY, I_HASH, I_RAW, I_JOB, I_CHANNEL, I_DOC, I_KIND, I_SKU, I_DESCRIPTION, I_QTY, I_PRICE, I_TOTAL,
  I_CURRENCY, I_AT, I_REF, I_CUSTOMER, I_COUNTRY, I_COUNTRY_RAW, I_VARIANT, I_USE, I_CREATED) = range(len(_COLUMNS))  # fmt: skip
 
 _UPDATABLE = [
     "content_hash",
+    "raw_hash",
     "job",
     "document_no",
     "kind",

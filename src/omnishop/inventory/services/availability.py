@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 from django.db.models import F, Max, Q, Sum
 
@@ -31,9 +32,20 @@ FROM {cl} cl
 JOIN {loc} loc ON loc.id = cl.location_id AND loc.is_active
 JOIN {sl} sl ON sl.location_id = cl.location_id
 LEFT JOIN {pol} p ON p.channel_id = cl.channel_id
-WHERE cl.channel_id = %s AND sl.variant_id IN ({ids})
+WHERE cl.channel_id = %s AND sl.variant_id {match}
 GROUP BY sl.variant_id
 """
+
+
+@lru_cache(maxsize=64)
+def _sql(match: str) -> str:
+    return _SQL.format(
+        cl=ChannelLocation._meta.db_table,
+        loc=StockLocation._meta.db_table,
+        sl=StockLevel._meta.db_table,
+        pol=ChannelInventoryPolicy._meta.db_table,
+        match=match,
+    )
 
 
 def availability_for(*, channel: Channel, variant_ids: Iterable[int]) -> dict[int, int]:
@@ -42,16 +54,15 @@ def availability_for(*, channel: Channel, variant_ids: Iterable[int]) -> dict[in
     result = dict.fromkeys(ids, 0)
     if not ids:
         return result
-    sql = _SQL.format(
-        cl=ChannelLocation._meta.db_table,
-        loc=StockLocation._meta.db_table,
-        sl=StockLevel._meta.db_table,
-        pol=ChannelInventoryPolicy._meta.db_table,
-        ids=", ".join(["%s"] * len(ids)),
-    )
-    # The primary unless the caller marked its reads for the replica (the catalogue's display of stock).
-    with read_connection().cursor() as cursor:
-        cursor.execute(sql, [channel.pk, *ids])
+    connection = read_connection()  # the primary unless the caller marked its reads for the replica
+    if connection.vendor == "postgresql":
+        # One array parameter: one statement text whatever the number of variants (prepared once per
+        # connection), and no per-placeholder query conversion in the driver (a page has ~60 variants).
+        sql, params = _sql("= ANY(%s)"), [channel.pk, ids]
+    else:
+        sql, params = _sql(f"IN ({', '.join(['%s'] * len(ids))})"), [channel.pk, *ids]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
         for variant_id, free, buffer, quota_percent, quota_minus in cursor.fetchall():
             result[variant_id] = atp(
                 int(free),

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 
 from django.db import connection
 
+from . import statements
+
 _state = threading.local()
 
 
@@ -67,8 +69,7 @@ def flush() -> None:
     parts, params = pending.parts, pending.params
     pending.parts, pending.params, pending.keys = [], [], set()
     sql = "WITH " + ", ".join(f"w{i} AS ({part})" for i, part in enumerate(parts)) + " SELECT 1"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    statements.execute(sql, params)  # long: its placeholders converted once (core.statements)
 
 
 class deferred:

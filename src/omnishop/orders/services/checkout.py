@@ -18,7 +18,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from omnishop.core import batch, faults, outbox, rows
+from omnishop.core import batch, faults, outbox, rows, statements
 from omnishop.core.errors import DomainError, IdempotencyKeyReused, ValidationFailed
 from omnishop.core.money import parse_amount, quantize
 from omnishop.inventory import services as inventory
@@ -129,9 +129,9 @@ def _insert_order(order: Order, lines: list[OrderLine], payment: Payment) -> Non
     parts.append(f"l AS ({sql})")
     params += values
     paid = "(SELECT id FROM p)" if payment.pk is None else "NULL"
-    with connection.cursor() as cursor:
-        cursor.execute(f"WITH {', '.join(parts)} SELECT {paid}, (SELECT id FROM o)", params)
-        payment_id, order.pk = cursor.fetchone()
+    payment_id, order.pk = statements.execute(
+        f"WITH {', '.join(parts)} SELECT {paid}, (SELECT id FROM o)", params, fetch=True
+    )
     for instance in (payment, order):
         instance._state.adding, instance._state.db = False, connection.alias
     if payment_id is not None:

@@ -1,0 +1,68 @@
+"""Long hot-path statements sent to PostgreSQL with server-side parameters, their placeholders converted once.
+
+Django's cursors bind client-side (psycopg's `ClientCursor`): psycopg finds each `%s` of the query with a
+regular expression and quotes every value into the text in Python. It remembers the first step only for
+queries of at most 50 parameters and 4,096 bytes (`psycopg._queries.MAX_CACHED_STATEMENT_*`); the checkout's
+two writes — payment + order + lines, and the trailing writes of `core.batch` — are longer, so every
+checkout split them again (~13 % of the request's Python under cProfile, `bench/profile_checkout.py`).
+
+`execute` converts `%s`/`%%` to `$1…$n`/`%` once per distinct statement (our own cache, any length) and runs
+it through psycopg's `RawCursor`: values go as typed parameters (psycopg's C dumpers), nothing is quoted
+into the text. The statement still passes Django's execute wrappers and its query log, so statement counts
+and `django_assert_num_queries` see it. Other databases: Django's cursor, unchanged.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+
+from django.db import connection
+
+_PLACEHOLDER = re.compile(r"%([%s])")
+
+
+@lru_cache(maxsize=1024)
+def numbered(sql: str) -> str:
+    """`sql` with its `%s` placeholders as `$1…$n` and `%%` as `%` (psycopg's own format, no named ones)."""
+    count = 0
+
+    def replace(match: re.Match) -> str:
+        nonlocal count
+        if match.group(1) == "%":
+            return "%"
+        count += 1
+        return f"${count}"
+
+    return _PLACEHOLDER.sub(replace, sql)
+
+
+def execute(sql: str, params: Sequence, *, fetch: bool = False) -> tuple | None:
+    """Run one statement on the default connection; with `fetch`, return its first row."""
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchone() if fetch else None
+    import psycopg
+
+    connection.ensure_connection()
+    row: list = [None]
+
+    def run(sql: str, params: Sequence, many: bool, context: dict) -> None:
+        # Errors as Django's (IntegrityError for a unique key, …), as its own cursors raise them.
+        with connection.wrap_database_errors, psycopg.RawCursor(connection.connection) as cursor:
+            cursor.execute(numbered(sql), params)
+            if fetch:
+                row[0] = cursor.fetchone()
+
+    executor = run
+    for wrapper in reversed(connection.execute_wrappers):  # as Django's CursorWrapper nests them
+        executor = functools.partial(wrapper, executor)
+    try:
+        executor(sql, params, False, {"connection": connection, "cursor": None})
+    finally:
+        if connection.queries_logged:  # logged like Django's own statements, failed ones too
+            connection.queries_log.append({"sql": sql, "time": "0.000"})
+    return row[0]

@@ -18,6 +18,7 @@ import functools
 import re
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import Any
 
 from django.db import connection
 
@@ -39,8 +40,8 @@ def numbered(sql: str) -> str:
     return _PLACEHOLDER.sub(replace, sql)
 
 
-def execute(sql: str, params: Sequence, *, fetch: bool = False) -> tuple | None:
-    """Run one statement on the default connection; with `fetch`, return its first row."""
+def execute(sql: str, params: Sequence, *, fetch: bool = False) -> Any:
+    """Run one statement on the default connection; with `fetch`, return its first row (else None)."""
     if connection.vendor != "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(sql, params)

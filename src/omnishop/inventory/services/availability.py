@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from typing import Any
 
 from django.db.models import F, Max, Q, Sum
 
@@ -55,6 +56,7 @@ def availability_for(*, channel: Channel, variant_ids: Iterable[int]) -> dict[in
     if not ids:
         return result
     connection = read_connection()  # the primary unless the caller marked its reads for the replica
+    params: list[Any]
     if connection.vendor == "postgresql":
         # One array parameter: one statement text whatever the number of variants (prepared once per
         # connection), and no per-placeholder query conversion in the driver (a page has ~60 variants).

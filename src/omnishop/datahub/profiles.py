@@ -200,25 +200,9 @@ class Profile:
         no = [False] * count
         broken, gaps = no, no  # per row: a failing or empty required field / an empty optional field
         cleaned_columns = []
-        for _name, chain, required, column, columns, constant, prefix in self._plan:
-            if prefix is not None:
-                cleaned = [_prefixed(chain, row, prefix) for row in rows]
-                raws = None
-            elif column is not None:
-                try:
-                    raws = list(map(itemgetter(column), rows))
-                except KeyError:  # a JSON/XML record without the key
-                    raws = [row.get(column) for row in rows]
-            elif columns is not None:
-                raws = [_first_filled(row, columns) for row in rows]
-            else:
-                raws = [constant] * count
-            if raws is None:
-                pass  # a prefix field: cleaned above
-            elif set(map(type, raws)) == {str}:
-                cleaned = list(map(chain.memo.__getitem__, raws))
-            else:  # empty cells, typed cells (XLSX, JSON numbers)
-                cleaned = list(map(chain.outcome, raws))
+        for spec in self._plan:
+            required = spec[2]
+            cleaned = _cleaned_column(spec, rows)
             cleaned_columns.append(cleaned)
             if None in cleaned:
                 empty = list(map(operator.is_, cleaned, repeat(None)))
@@ -253,19 +237,7 @@ class Profile:
             if spec is None or spec[6] is not None:  # unknown, or a `column_prefix` table
                 columns.append([None] * len(rows))
                 continue
-            _name, chain, _required, column, several, constant, _prefix = spec
-            if column is not None:
-                raws = [row.get(column) for row in rows]
-            elif several is not None:
-                raws = [_first_filled(row, several) for row in rows]
-            else:
-                raws = [constant] * len(rows)
-            cleaned = (
-                map(chain.memo.__getitem__, raws)
-                if set(map(type, raws)) == {str}
-                else map(chain.outcome, raws)
-            )
-            columns.append([None if type(v) is Failure else v for v in cleaned])
+            columns.append([None if type(v) is Failure else v for v in _cleaned_column(spec, rows)])
         return list(zip(*columns, strict=True)) if columns else [()] * len(rows)
 
     def _assemble(self, cleaned: Sequence[Any]) -> tuple[dict[str, Any], list[dict]]:
@@ -320,6 +292,26 @@ class Profile:
                 for f in self.fields
             ],
         }
+
+
+def _cleaned_column(spec: tuple, rows: list[dict[str, Any]]) -> list:
+    """One field of every row, cleaned (value, None for empty, or `Failure`): the field's raw values pulled
+    out and looked up in its chain's memo with C-level `map`s (`apply_many`'s per-field step)."""
+    _name, chain, _required, column, columns, constant, prefix = spec
+    if prefix is not None:
+        return [_prefixed(chain, row, prefix) for row in rows]
+    if column is not None:
+        try:
+            raws = list(map(itemgetter(column), rows))
+        except KeyError:  # a JSON/XML record without the key
+            raws = [row.get(column) for row in rows]
+    elif columns is not None:
+        raws = [_first_filled(row, columns) for row in rows]
+    else:
+        raws = [constant] * len(rows)
+    if set(map(type, raws)) == {str}:
+        return list(map(chain.memo.__getitem__, raws))
+    return list(map(chain.outcome, raws))  # empty cells, typed cells (XLSX, JSON numbers)
 
 
 def _first_filled(values: dict[str, Any], columns: tuple[str, ...]) -> Any:

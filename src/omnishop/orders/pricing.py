@@ -154,6 +154,9 @@ def _listings(channel, *, skus, quantities, tax_country) -> list[ChannelListing]
     return listings
 
 
+RATE_PLACES = Decimal("0.0001")
+
+
 def _rate(value) -> Decimal:
     """A tax rate as the queryset's DecimalField(6, 4) annotation reads it (SQLite answers a float)."""
     if value is None:
@@ -161,9 +164,6 @@ def _rate(value) -> Decimal:
     if not isinstance(value, Decimal):
         value = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
     return value.quantize(RATE_PLACES)
-
-
-RATE_PLACES = Decimal("0.0001")
 
 
 def tax_rate_for(*, channel, country: str | None) -> Decimal:

@@ -21,6 +21,7 @@ after a later one) — core.http_cache.version_validators' TTL bucket.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import cache
 
 from django.apps import apps
 from django.utils.dateparse import parse_datetime
@@ -55,14 +56,11 @@ FROM channels_channel ch {policy}
 WHERE ch.code = %s AND ch.is_active
 """
 
-_SQL: list[str] = []  # built on first use (the installed apps are fixed once the process runs)
 
-
+@cache  # built on first use (the installed apps are fixed once the process runs)
 def _version_sql() -> str:
-    if not _SQL:
-        stock = apps.is_installed("omnishop.inventory")
-        _SQL.append(_VERSION_SQL.format(stock=_STOCK if stock else "", policy=_POLICY if stock else ""))
-    return _SQL[0]
+    stock = apps.is_installed("omnishop.inventory")
+    return _VERSION_SQL.format(stock=_STOCK if stock else "", policy=_POLICY if stock else "")
 
 
 def _aware(value) -> datetime | None:

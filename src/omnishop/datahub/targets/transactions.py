@@ -218,9 +218,8 @@ class TransactionsTarget(Target):
             else:
                 results[index] = _UNCHANGED
                 if line[I_RAW] is not None and known[1] != line[I_RAW]:
-                    redigested.append(
-                        (key, line[I_RAW])
-                    )  # the same line read another way (or before digests)
+                    # the same line read another way (the file's twin), or staged before digests
+                    redigested.append((key, line[I_RAW]))
         insert_rows(StagedTransactionLine._meta.db_table, _COLUMNS, new)
         if changed:
             ids = dict(

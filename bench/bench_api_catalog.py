@@ -2,13 +2,16 @@
 
 Loads a fixed catalog (bench/catalog_fixture.py: ≥ 10,000 variants, 3 channels, listings, stock) into
 its own database on the bench PostgreSQL, migrates it with `omnishop migrate`, serves it with
-`omnishop serve` (gunicorn, 2 workers) and drives it with wrk at 1, 8 and 32 connections, rotating over
+`omnishop serve` (its default server, granian, 2 workers) and drives it with wrk at 1, 8 and 32 connections, rotating over
 many pages (cursors of all three channels) and product details. Each case runs ≥ 3 times; the value is
 the median req/s, with the median of the runs' p50 and p99 (wrk's own histogram, via a Lua `done`).
 
 Baseline, same run, same database: the exact statements those requests execute (captured with their
 parameters from the service), sent through psycopg as prepared statements from 8 threads with one
 connection each — requests/s, p50, p99. ratio = HTTP req/s ÷ baseline req/s.
+
+Servers (ADR 0053): every case runs on `omnishop serve`'s default, granian; the cold and warm cases at 8
+clients run again on `--server gunicorn` (sync workers) in the same run, as `…-gunicorn` cases.
 
 Cold and revalidated: every case runs twice, once as a first visit (no validator: the catalogue version,
 the page or detail, the stock) and once as a CDN or browser revalidating its copy (`If-None-Match` with
@@ -38,6 +41,14 @@ SMOKE = os.environ.get("BENCH_CATALOG_SMOKE", "") == "1"
 CONNECTIONS = (8,) if SMOKE else (1, 8, 32)
 REPEATS = 1 if SMOKE else 3
 WORKERS = 2
+WARM_CACHE_BYTES = str(32 * 1024 * 1024)
+# (server, modes, response cache bytes, connections): the default server in full, gunicorn at 8 clients.
+SERVERS = (
+    ("granian", ("cold", "revalidated"), "0", CONNECTIONS),
+    ("granian", ("warm",), WARM_CACHE_BYTES, CONNECTIONS),
+    ("gunicorn", ("cold",), "0", (8,)),
+    ("gunicorn", ("warm",), WARM_CACHE_BYTES, (8,)),
+)
 
 LUA = r"""
 local paths = {%(paths)s}
@@ -294,12 +305,14 @@ def main(ctx: BenchContext) -> None:
         f"catalog: {fixture}; rotating over {len(sample['list'])} pages and {len(sample['detail'])} products"
     )
 
-    http: dict[tuple[str, str], dict[int, list[dict]]] = {}
+    http: dict[tuple[str, str, str], dict[int, list[dict]]] = {}
     cold_bodies: dict[str, dict[str, bytes]] = {}
-    hit_rate: dict[str, float] = {}
-    for modes, cache_bytes in ((("cold", "revalidated"), "0"), (("warm",), str(32 * 1024 * 1024))):
+    hit_rate: dict[tuple[str, str], float] = {}
+    for server_kind, modes, cache_bytes, connection_counts in SERVERS:
         port = _free_port()
-        server = serve({**env, "OMNISHOP_STOREFRONT_RESPONSE_CACHE_BYTES": cache_bytes}, port, WORKERS)
+        server = serve(
+            {**env, "OMNISHOP_STOREFRONT_RESPONSE_CACHE_BYTES": cache_bytes}, port, WORKERS, server_kind
+        )
         postgres = _postgres_pids(database_url)
         # CPU per request of each party: the figure that does not depend on what else the machine is doing.
         cpu_of = {
@@ -310,7 +323,7 @@ def main(ctx: BenchContext) -> None:
             del cpu_of["db"]
         try:
             for kind in ("list", "detail"):
-                if "cold" in modes:
+                if "cold" in modes and kind not in cold_bodies:
                     cold_bodies[kind] = _bodies(port, sample[kind])
                 for mode in modes:
                     script = work / f"{kind}-{mode}.lua"
@@ -326,11 +339,11 @@ def main(ctx: BenchContext) -> None:
                     _wrk(port, script, 8, 2)  # warm both workers' connections and prepared statements
                     if mode == "warm":
                         _prime(port, script, 3 * WORKERS * len(sample[kind]))
-                    http[kind, mode] = {
+                    http[kind, mode, server_kind] = runs = {
                         connections: [
                             _wrk(port, script, connections, seconds, cpu_of) for _ in range(REPEATS)
                         ]
-                        for connections in CONNECTIONS
+                        for connections in connection_counts
                     }
                     if mode == "revalidated":
                         _check_revalidated(port, sample[kind])
@@ -340,15 +353,15 @@ def main(ctx: BenchContext) -> None:
                                 f"{kind}: a body from the response cache differs from a miss's"
                             )
                         # Timed requests only; every miss a worker could still have is counted as one.
-                        total = sum(r["requests"] for runs in http[kind, mode].values() for r in runs)
-                        hit_rate[kind] = max(0.0, 1 - len(sample[kind]) * WORKERS / total)
+                        total = sum(r["requests"] for repeats in runs.values() for r in repeats)
+                        hit_rate[kind, server_kind] = max(0.0, 1 - len(sample[kind]) * WORKERS / total)
         finally:
             stop(server)
 
     load = os.getloadavg()[1]
     notes = (
         f"load average {load:.1f} on the machine during the run (other work shares the cores); "
-        f"omnishop serve: gunicorn {WORKERS} sync workers, lean storefront WSGI path; wrk on the same "
+        f"omnishop serve: {WORKERS} workers, lean storefront WSGI path; wrk on the same "
         f"{os.cpu_count()}-core machine; {REPEATS}×{seconds}s per case, median; catalog {fixture['products']} "
         f"products / {fixture['variants']} variants / 3 channels; rotating over "
     )
@@ -380,12 +393,19 @@ def main(ctx: BenchContext) -> None:
                 "p50_ms": round(median([r["p50_ms"] for r in runs]), 3),
                 "p99_ms": round(median([r["p99_ms"] for r in runs]), 3),
             }
-            for connections in CONNECTIONS:
-                results = http[kind, mode][connections]
+            for server_kind, connections in [
+                (server_kind, connections)
+                for server_kind, modes, _, connection_counts in SERVERS
+                if mode in modes
+                for connections in connection_counts
+            ]:
+                results = http[kind, mode, server_kind][connections]
                 errors = sum(
                     r["connect"] + r["read"] + r["write"] + r["timeout"] + r["status"] for r in results
                 )
-                suffix = "" if mode == "cold" else f"-{mode}"
+                suffix = ("" if mode == "cold" else f"-{mode}") + (
+                    "-gunicorn" if server_kind == "gunicorn" else ""
+                )
                 case = {
                     "case": f"{connections}-client{'s' if connections > 1 else ''}{suffix}",
                     "unit": "requests/s",
@@ -400,8 +420,9 @@ def main(ctx: BenchContext) -> None:
                         if f"{name}_cpu_ms" in results[0]
                     },
                     "baseline": baseline,
+                    "server": server_kind,
                     "notes": notes
-                    + f"{len(sample[kind])} paths"
+                    + f"{len(sample[kind])} paths; {server_kind}"
                     + {
                         "cold": "; response cache off: every request renders",
                         "revalidated": "; each with If-None-Match: its current ETag (304, no body)",
@@ -410,7 +431,7 @@ def main(ctx: BenchContext) -> None:
                     }[mode],
                 }
                 if mode == "warm":
-                    case["hit_rate_at_least"] = round(hit_rate[kind], 4)
+                    case["hit_rate_at_least"] = round(hit_rate[kind, server_kind], 4)
                 cases.append(case)
         ctx.report(benchmark, cases)
     shutil.rmtree(work, ignore_errors=True)

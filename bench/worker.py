@@ -56,11 +56,14 @@ def run_worker(module_file: str, *args: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def serve(env: dict, port: int, workers: int = 2) -> subprocess.Popen:
-    """`omnishop serve` (gunicorn) on 127.0.0.1:`port` in its own process group, once /health answers."""
+def serve(env: dict, port: int, workers: int = 2, server_kind: str = "") -> subprocess.Popen:
+    """`omnishop serve` on 127.0.0.1:`port` in its own process group, once /health answers.
+
+    `server_kind`: granian or gunicorn (`--server`); empty for the command's default (granian)."""
     omnishop = str(Path(sys.executable).with_name("omnishop"))
+    choice = ["--server", server_kind] if server_kind else []
     server = subprocess.Popen(
-        [omnishop, "serve", "--port", str(port), "--workers", str(workers)],
+        [omnishop, "serve", "--port", str(port), "--workers", str(workers), *choice],
         env=env,
         cwd=ROOT,
         stdout=subprocess.DEVNULL,

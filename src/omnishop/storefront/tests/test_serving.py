@@ -1,4 +1,4 @@
-"""`omnishop serve` (gunicorn + whitenoise) and `omnishop worker` (Celery on Redis), run for real."""
+"""`omnishop serve` (granian or gunicorn, + whitenoise) and `omnishop worker` (Celery on Redis), run for real."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 from django.utils import timezone
 
-from omnishop.core.management.commands.serve import gunicorn_config
+from omnishop.core.management.commands.serve import granian_config, gunicorn_config, one_thread
 from omnishop.core.management.commands.worker import celery_argv
 from omnishop.testing_workers import database_url_of_test_db
 
@@ -62,6 +62,91 @@ def stop(process: subprocess.Popen) -> str:
         return process.communicate()[0].decode(errors="replace")
 
 
+SERVE_OPTIONS = {
+    "host": "127.0.0.1",
+    "port": 8000,
+    "workers": 2,
+    "threads": 1,
+    "timeout": 30,
+    "keep_alive": 5,
+    "max_requests": 0,
+    "access_log": False,
+}
+
+
+def test_granian_defaults_are_two_workers_of_one_thread_over_http1_without_access_log():
+    config = granian_config(SERVE_OPTIONS)
+    assert (config["address"], config["port"], config["interface"], config["http"]) == (
+        "127.0.0.1",
+        8000,
+        "wsgi",
+        "1",
+    )
+    assert (config["workers"], config["blocking_threads"], config["log_access"]) == (2, 1, False)
+    assert config["respawn_failed_workers"] and config["workers_kill_timeout"] == 30
+    assert (config["http1_settings"].keep_alive, config["http1_settings"].header_read_timeout) == (True, 5000)
+    threaded = granian_config({**SERVE_OPTIONS, "threads": 4, "keep_alive": 0, "access_log": True})
+    assert (threaded["blocking_threads"], threaded["log_access"]) == (4, True)
+    assert not threaded["http1_settings"].keep_alive
+
+
+def test_a_granian_worker_of_one_thread_says_it_is_not_multithreaded():
+    """granian says `wsgi.multithread: True` on one thread too; the live chat would then park the only thread
+    of a worker on a 25-second stream (support/chat.py reads the flag)."""
+    seen = {}
+
+    def application(environ, start_response):
+        seen["multithread"] = environ["wsgi.multithread"]
+        return [b""]
+
+    one_thread(application)({"wsgi.multithread": True}, lambda *a: None)
+    assert seen == {"multithread": False}
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_a_served_application_hears_how_many_threads_its_worker_has(tmp_path, threads):
+    port = free_port()
+    probe = "omnishop.storefront.tests.wsgi_probe:application"
+    server = subprocess.Popen(
+        [
+            OMNISHOP,
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--threads",
+            str(threads),
+            "--no-collectstatic",
+            "--wsgi",
+            probe,
+        ],
+        env=production_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                status, _, body = get(f"http://127.0.0.1:{port}/")
+                assert status == 200
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise AssertionError(f"omnishop serve did not start:\n{stop(server)}") from None
+                time.sleep(0.2)
+    finally:
+        stop(server)
+    assert orjson.loads(body) == {"multithread": threads > 1, "server": "Granian"}
+
+
+def test_granian_refuses_max_requests_with_the_server_to_use_instead(tmp_path):
+    with pytest.raises(CommandError, match="--server gunicorn"):
+        call_command("serve", max_requests=1000, server="granian", no_collectstatic=True)
+
+
 def test_serve_defaults_are_two_sync_workers_without_access_log():
     options = {
         "host": "127.0.0.1",
@@ -89,14 +174,15 @@ def test_serve_defaults_are_two_sync_workers_without_access_log():
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("choice", [[], ["--server", "gunicorn"]], ids=["default-granian", "gunicorn"])
 def test_serve_answers_the_storefront_and_the_admin_css_with_debug_off(
-    tmp_path, web_channel, make_product, list_in
+    tmp_path, web_channel, make_product, list_in, choice
 ):
     product = make_product("Served")
     list_in(product, web_channel, "2.5")
     port = free_port()
     server = subprocess.Popen(
-        [OMNISHOP, "serve", "--port", str(port), "--workers", "1"],
+        [OMNISHOP, "serve", "--port", str(port), "--workers", "1", *choice],
         env=production_env(tmp_path),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -119,8 +205,12 @@ def test_serve_answers_the_storefront_and_the_admin_css_with_debug_off(
         assert [item["slug"] for item in orjson.loads(body)["items"]] == [product.slug]
         status, _, body = get(f"http://127.0.0.1:{port}/admin/login/")
         assert status == 200 and b"/static/admin/css/base.css" in body
+        # The lean path's second shape: the product's detail.
+        status, _, _ = get(f"http://127.0.0.1:{port}/api/v1/storefront/web/products/{product.slug}")
+        assert status == 200
     finally:
-        stop(server)
+        output = stop(server)
+    assert ("granian" if not choice else "gunicorn") in output
 
 
 @override_settings(REDIS_URL="")

@@ -1,7 +1,8 @@
 """orders.checkout_http: checkout throughput over HTTP on PostgreSQL, and the flash sale.
 
-`omnishop serve` (gunicorn, 2 sync workers) serves the API; the load generator runs on the same machine as
-threads (each request a fresh connection, as sync workers close them), 1, 8 and 32 concurrent clients, each
+`omnishop serve` (its default server, granian: 2 workers of one thread; at 8 clients also gunicorn's 2 sync
+workers, and 2 workers of 4 threads at 8 and 32) serves the API; the load generator runs on the same machine as
+threads (each request a fresh connection), 1, 8 and 32 concurrent clients, each
 POSTing /api/v1/orders/checkout (channel key, one random SKU of 2,000, test_card payment, Idempotency-Key)
 for a fixed window. A checkout there quotes, reserves stock, takes the payment, writes the order with its line,
 payment, allocation and timeline. Baseline, same run, same database, same client threads: the equivalent
@@ -181,8 +182,9 @@ def _free_port() -> int:
 
 
 def _start_server(
-    db_url: str, threads: int = 1, extra_env: dict[str, str] | None = None
+    db_url: str, threads: int = 1, extra_env: dict[str, str] | None = None, server_kind: str = ""
 ) -> tuple[subprocess.Popen, int]:
+    """`omnishop serve`, 2 workers: its default server (granian) unless `server_kind` names one."""
     port = _free_port()
     env = {
         **os.environ,
@@ -205,6 +207,7 @@ def _start_server(
             "--threads",  # the gthread cases ran sync workers until 3 Dec: this argument was not passed
             str(threads),
             "--no-collectstatic",
+            *(["--server", server_kind] if server_kind else []),
         ],
         env=env,
         cwd=ROOT,
@@ -418,7 +421,7 @@ def main(ctx: BenchContext) -> None:
                         "errors": baseline["errors"],
                         "outcomes": baseline["outcomes"],
                     },
-                    "notes": f"POST /api/v1/orders/checkout, omnishop serve (gunicorn, 2 sync workers), {clients} client "
+                    "notes": f"POST /api/v1/orders/checkout, omnishop serve (granian, 2 workers of 1 thread), {clients} client "
                     f"threads on the same machine, {repeats}x{seconds:.0f}s windows, value = median; "
                     f"outcomes {http['outcomes']}",
                 }
@@ -429,8 +432,35 @@ def main(ctx: BenchContext) -> None:
             server.wait(timeout=20)
         except subprocess.TimeoutExpired:
             server.kill()
-    # The same 2 worker processes with 4 threads each (gthread): a worker waiting on a commit's fsync no
-    # longer idles the CPU, so commits overlap (PostgreSQL group commit), as the raw-SQL clients' do.
+    # The same at 8 clients on gunicorn's 2 sync workers (`--server gunicorn`, ADR 0053), same run.
+    server, port = _start_server(ctx.database_url, server_kind="gunicorn")
+    try:
+        _run(lambda: _checkout_op(port, env["api_key"], any_sku), 4, 1.0)
+        http = _measure(lambda: _checkout_op(port, env["api_key"], any_sku), 8, seconds, repeats)
+        base = next(c for c in cases if c["case"] == "8-clients-uniform")["baseline"]
+        cases.append(
+            {
+                "case": "8-clients-uniform-gunicorn",
+                "unit": "orders/s",
+                "value": http["value"],
+                "p50_ms": http["p50_ms"],
+                "p99_ms": http["p99_ms"],
+                "errors": http["errors"],
+                "error_rate": http["error_rate"],
+                "baseline": base,
+                "notes": "as 8-clients-uniform but omnishop serve --server gunicorn (2 sync workers); "
+                f"outcomes {http['outcomes']}",
+            }
+        )
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    # The same 2 worker processes with 4 threads each: a worker waiting on a commit's fsync no longer idles
+    # the CPU, so commits overlap (PostgreSQL group commit), as the raw-SQL clients' do. Until 5 Dec these
+    # cases ran gunicorn's gthread worker and were named `-gthread`; now granian's 4 blocking threads.
     server, port = _start_server(ctx.database_url, threads=4)
     try:
         _run(lambda: _checkout_op(port, env["api_key"], any_sku), 4, 1.0)
@@ -439,7 +469,7 @@ def main(ctx: BenchContext) -> None:
             base = next(c for c in cases if c["case"] == f"{clients}-clients-uniform")["baseline"]
             cases.append(
                 {
-                    "case": f"{clients}-clients-uniform-gthread",
+                    "case": f"{clients}-clients-uniform-threads",
                     "unit": "orders/s",
                     "value": http["value"],
                     "p50_ms": http["p50_ms"],
@@ -447,7 +477,7 @@ def main(ctx: BenchContext) -> None:
                     "errors": http["errors"],
                     "error_rate": http["error_rate"],
                     "baseline": base,
-                    "notes": f"as {clients}-clients-uniform but omnishop serve --workers 2 --threads 4 (gthread); "
+                    "notes": f"as {clients}-clients-uniform but omnishop serve --workers 2 --threads 4 (granian); "
                     f"outcomes {http['outcomes']}",
                 }
             )

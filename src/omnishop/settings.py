@@ -486,7 +486,9 @@ CELERY_BEAT_SCHEDULE["payments-settle-unknown-attempts"] = {
 # Carrier tracking webhooks older or newer than this many seconds are refused (replay protection).
 OMNISHOP_SHIPPING_WEBHOOK_TOLERANCE = int(os.environ.get("OMNISHOP_SHIPPING_WEBHOOK_TOLERANCE", "300"))
 # A cart checkout holds its cart this long at most: a checkout whose process died (kill -9, OOM) leaves the
-# claim to expire, then a retry completes it. Longer than any live checkout (gunicorn's timeout is 30 s).
+# claim to expire, then a retry completes it. Longer than any live checkout should take (gunicorn kills a request
+# at 30 s; granian, the default server, has no such watchdog): one that outlives its claim still commits at most
+# once, the unique checkout key lets only one of it and its retry commit (docs/orders.md).
 OMNISHOP_CHECKOUT_CLAIM_SECONDS = int(os.environ.get("OMNISHOP_CHECKOUT_CLAIM_SECONDS", "120"))
 # Received stock goes to backordered orders (first in, first out) within a minute.
 CELERY_BEAT_SCHEDULE["orders-allocate-backorders"] = {

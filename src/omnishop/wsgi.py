@@ -1,4 +1,4 @@
-"""WSGI entry point for gunicorn (`omnishop serve`)."""
+"""WSGI entry point of the Django application (`omnishop serve` runs it behind storefront/wsgi.py)."""
 
 import os
 

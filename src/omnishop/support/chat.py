@@ -3,9 +3,10 @@
 
 A stream answers `text/event-stream`: one `message` event per message (`id:` is the message's key, so a
 reconnecting EventSource resumes after the last one it saw through `Last-Event-ID`). It is short-lived on
-purpose: on a threaded server (gunicorn's gthread, `omnishop serve --threads N`; Django's live server) it
+purpose: on a threaded server (`omnishop serve --threads N`, granian or gunicorn's gthread; Django's live server) it
 holds its thread up to OMNISHOP_CHAT_STREAM_SECONDS (25 s) and the browser reconnects; on sync workers,
-where a held stream would take a whole worker from every other visitor, it answers what is there at once
+where a held stream would take a whole worker from every other visitor (`wsgi.multithread` false: one thread
+per worker, the default), it answers what is there at once
 and asks the browser to come back in a second (`retry:`) — long-polling in EventSource's clothes.
 While a stream waits it holds no database connection (`services.chat_hub`).
 """

@@ -1,7 +1,8 @@
-"""Crash tests: the real server (`omnishop serve`, gunicorn) killed by SIGKILL in the middle of a checkout.
+"""Crash tests: the real server (`omnishop serve`, granian) killed by SIGKILL in the middle of a checkout.
 
 A worker dies at a named point (omnishop.core.faults: before the charge, after the charge, before the commit,
-after the commit) with no chance to clean up. Afterwards: every order a client was told about exists, no
+after the commit) with no chance to clean up, four times within seconds (the server respawns the worker each
+time: ADR 0053). Afterwards: every order a client was told about exists, no
 half-written order exists, the same request retried with its Idempotency-Key completes exactly once and
 returns the same order, and `omnishop inventory verify` finds the stock ledger balanced. PostgreSQL only:
 the server's connection dies with the process and the server rolls its transaction back, as in production.
@@ -85,7 +86,7 @@ def omnishop_command(*args: str, env: dict, **kw) -> subprocess.Popen:
 
 
 class Server:
-    """`omnishop serve` with one gunicorn worker on a free loopback port."""
+    """`omnishop serve` with one worker on a free loopback port."""
 
     def __init__(self, env: dict) -> None:
         with socket.socket() as s:

@@ -27,9 +27,10 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--server",
-            choices=["auto", "gunicorn", "runserver"],
+            choices=["auto", "granian", "gunicorn", "runserver"],
             default="auto",
-            help="auto: `omnishop serve` (gunicorn) when installed, else Django's development server.",
+            help="auto: `omnishop serve` (granian) when installed, else Django's development server; "
+            "granian or gunicorn: `omnishop serve --server …`.",
         )
 
     def handle(self, *args, **options):
@@ -67,12 +68,18 @@ class Command(BaseCommand):
         integrations.start_fakes(options["port"])
         server = options["server"]
         if server == "auto":
-            server = "gunicorn" if "serve" in get_commands() else "runserver"
+            server = "granian" if "serve" in get_commands() else "runserver"
         self.stdout.write(f"Starting the server ({server}); stop it with Ctrl-C.")
-        if server == "gunicorn":
+        if server in ("granian", "gunicorn"):
             # With DEBUG on, whitenoise serves static files straight from the apps (autorefresh), so the
             # collect step (seconds on every start) is only needed when the demo runs with DEBUG off.
-            call_command("serve", host=options["host"], port=options["port"], no_collectstatic=settings.DEBUG)
+            call_command(
+                "serve",
+                host=options["host"],
+                port=options["port"],
+                server=server,
+                no_collectstatic=settings.DEBUG,
+            )
         else:
             call_command("runserver", f"{options['host']}:{options['port']}", use_reloader=False)
 

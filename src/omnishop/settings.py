@@ -399,6 +399,8 @@ OMNISHOP_IMAGE_HOSTS = tuple(h for h in os.environ.get("OMNISHOP_IMAGE_HOSTS", "
 # Storefront reads run as server-side prepared statements on PostgreSQL (off: OMNISHOP_STOREFRONT_PREPARE=0;
 # always off behind a pooler, OMNISHOP_DB_POOLER).
 OMNISHOP_STOREFRONT_PREPARE = env_bool("OMNISHOP_STOREFRONT_PREPARE", True) and OMNISHOP_DB_PREPARE
+# A storefront page on PostgreSQL in its LATERAL form (storefront/queries.py, ADR 0054); 0: the portable form.
+OMNISHOP_STOREFRONT_LATERAL_PAGE = env_bool("OMNISHOP_STOREFRONT_LATERAL_PAGE", True)
 # HTTP caching of public catalogue resources (core/http_cache.py, ADR 0024): seconds a shared cache may serve
 # a copy without asking, then may keep serving it while it revalidates; and the longest an ETag derived from
 # the catalogue version lives even when no change is seen.

@@ -45,6 +45,78 @@ GROUP BY p.id, p.slug, p.title, c.path, c.name, p.image_url, p.image_alt, ch.id,
 ORDER BY {order}
 """
 
+# PostgreSQL's forms of the same page (ADR 0054; SQLite has no LATERAL and keeps _PAGE_SQL). Both aggregate
+# each product's published listings in one LATERAL subquery and read its first image once, after the LIMIT —
+# instead of joining the listings a second time, grouping by nine keys and reading the first image twice.
+# Same rows, same order as _PAGE_SQL: test_page_forms.py compares them on PostgreSQL.
+#
+# In id order (the default) without a search term the aggregate also chooses the page: the primary key is
+# walked in order and each product's listings are read once, until the page is full. (With a term that few
+# titles match, every product's listings would be aggregated: twice the time of the EXISTS, measured.)
+_PAGE_SQL_BY_ID = """
+WITH ch AS (SELECT id, currency FROM channels_channel WHERE code = %s AND is_active),
+page AS (
+    SELECT p.id, p.slug, p.title, p.category_id,
+           a.variant_ids, a.low, a.high, a.compare_at, a.title AS listing_title
+    FROM catalog_product p
+    CROSS JOIN LATERAL (
+        SELECT string_agg(v.id::text, ',') AS variant_ids, MIN(l.price) AS low, MAX(l.price) AS high,
+               MAX(l.compare_at_price) AS compare_at, MAX(l.title) AS title, count(*) AS n
+        FROM catalog_variant v
+        JOIN catalog_channellisting l ON l.variant_id = v.id
+        WHERE v.product_id = p.id AND v.is_active AND l.is_published AND l.channel_id = (SELECT id FROM ch)
+    ) a
+    WHERE p.is_active {where} AND a.n > 0
+    ORDER BY {order}
+    LIMIT {limit:d}
+)
+SELECT p.id, p.slug, p.title, c.path, c.name, img.url, img.alt, ch.id, ch.currency,
+       p.variant_ids, p.low, p.high, p.compare_at, p.listing_title
+FROM page p
+CROSS JOIN ch
+LEFT JOIN LATERAL (
+    SELECT i.url, i.alt FROM catalog_productimage i WHERE i.product_id = p.id
+    ORDER BY i.position, i.id LIMIT 1
+) img ON true
+LEFT JOIN catalog_category c ON c.id = p.category_id
+ORDER BY {order}
+"""
+
+# In title order, or with a search term, the page is chosen as in _PAGE_SQL, whose EXISTS stops at a
+# product's first matching listing: in title order every product is looked at before the first row is known.
+_PAGE_SQL_LATERAL = """
+WITH ch AS (SELECT id, currency FROM channels_channel WHERE code = %s AND is_active),
+page AS (
+    SELECT p.id, p.slug, p.title, p.category_id
+    FROM catalog_product p
+    WHERE p.is_active {where}
+      AND EXISTS (
+        SELECT 1 FROM catalog_variant v
+        JOIN catalog_channellisting l ON l.variant_id = v.id
+        WHERE v.product_id = p.id AND v.is_active AND l.is_published
+          AND l.channel_id = (SELECT id FROM ch) {listing_where})
+    ORDER BY {order}
+    LIMIT {limit:d}
+)
+SELECT p.id, p.slug, p.title, c.path, c.name, img.url, img.alt, ch.id, ch.currency,
+       a.variant_ids, a.low, a.high, a.compare_at, a.title
+FROM page p
+CROSS JOIN ch
+CROSS JOIN LATERAL (
+    SELECT string_agg(v.id::text, ',') AS variant_ids, MIN(l.price) AS low, MAX(l.price) AS high,
+           MAX(l.compare_at_price) AS compare_at, MAX(l.title) AS title
+    FROM catalog_variant v
+    JOIN catalog_channellisting l ON l.variant_id = v.id
+    WHERE v.product_id = p.id AND v.is_active AND l.is_published AND l.channel_id = ch.id
+) a
+LEFT JOIN LATERAL (
+    SELECT i.url, i.alt FROM catalog_productimage i WHERE i.product_id = p.id
+    ORDER BY i.position, i.id LIMIT 1
+) img ON true
+LEFT JOIN catalog_category c ON c.id = p.category_id
+ORDER BY {order}
+"""
+
 # The product's published variant ids as "12,13,14".
 _VARIANT_IDS = {"postgresql": "string_agg(v.id::text, ',')", "sqlite": "group_concat(v.id, ',')"}
 
@@ -147,15 +219,19 @@ def page_rows(
         listing_where = "AND (UPPER(p.title) LIKE %s ESCAPE '\\' OR UPPER(l.title) LIKE %s ESCAPE '\\')"
         listing_params = [pattern, pattern]
     connection = read_connection()
+    lateral = connection.vendor == "postgresql" and settings.OMNISHOP_STOREFRONT_LATERAL_PAGE
     # LIMIT is a literal (a validated int), not a parameter: a prepared statement's generic plan cannot
     # see a parameter's value, assumes a large page and hash-joins whole tables (measured: 4× slower).
-    sql = _PAGE_SQL.format(
-        where=" ".join(where),
-        listing_where=listing_where,
-        order=order,
-        limit=int(limit),
-        variant_ids=_VARIANT_IDS.get(connection.vendor, _VARIANT_IDS["sqlite"]),
-    )
+    if lateral and ordering in ("id", "-id") and not q:
+        sql = _PAGE_SQL_BY_ID.format(where=" ".join(where), order=order, limit=int(limit))
+    else:
+        sql = (_PAGE_SQL_LATERAL if lateral else _PAGE_SQL).format(
+            where=" ".join(where),
+            listing_where=listing_where,
+            order=order,
+            limit=int(limit),
+            variant_ids=_VARIANT_IDS.get(connection.vendor, _VARIANT_IDS["sqlite"]),
+        )
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, *listing_params])
         return cursor.fetchall()

@@ -336,9 +336,22 @@ def _run(make_op, clients: int, seconds: float) -> tuple[float, list[float], dic
 
 
 def _measure(make_op, clients: int, seconds: float, repeats: int) -> dict:
-    rates, samples, outcomes = [], [], {}
+    return _measure_interleaved({"only": make_op}, clients, seconds, repeats)["only"]
+
+
+def _measure_interleaved(make_ops: dict, clients: int, seconds: float, repeats: int) -> dict[str, dict]:
+    """Each named op's windows taken in turn (a, b, a, b, …): what the database is doing in the background
+    (a checkpoint after the baseline's writes, autovacuum) falls on all of them alike."""
+    runs: dict[str, list] = {name: [] for name in make_ops}
     for _ in range(repeats):
-        rate, s, o = _run(make_op, clients, seconds)
+        for name, make_op in make_ops.items():
+            runs[name].append(_run(make_op, clients, seconds))
+    return {name: _summary(windows) for name, windows in runs.items()}
+
+
+def _summary(windows: list) -> dict:
+    rates, samples, outcomes = [], [], {}
+    for rate, s, o in windows:
         rates.append(rate)
         samples += s
         for k, v in o.items():
@@ -397,67 +410,64 @@ def main(ctx: BenchContext) -> None:
         return random.choice(skus)
 
     cases: list[dict] = []
-    server, port = _start_server(ctx.database_url)
+    # The default server (granian) and gunicorn's 2 sync workers (`--server gunicorn`, ADR 0053) run side by
+    # side; at 8 clients their windows alternate, so neither inherits the other's or the baseline's aftermath.
+    servers = {
+        "granian": _start_server(ctx.database_url),
+        "gunicorn": _start_server(ctx.database_url, server_kind="gunicorn"),
+    }
     try:
-        _run(lambda: _checkout_op(port, env["api_key"], any_sku), 4, 1.0)  # warm both workers
+        for _, port in servers.values():
+            _run(lambda port=port: _checkout_op(port, env["api_key"], any_sku), 4, 1.0)  # warm both workers
         for clients in (1, 8, 32):
             baseline = _measure(lambda: _raw_op(ctx.database_url, env, any_sku), clients, seconds, repeats)
-            http = _measure(lambda: _checkout_op(port, env["api_key"], any_sku), clients, seconds, repeats)
-            cases.append(
+            measured = _measure_interleaved(
                 {
-                    "case": f"{clients}-clients-uniform",
-                    "unit": "orders/s",
-                    "value": http["value"],
-                    "p50_ms": http["p50_ms"],
-                    "p99_ms": http["p99_ms"],
-                    "errors": http["errors"],
-                    "error_rate": http["error_rate"],
-                    "baseline": {
-                        "what": "same transaction as raw SQL via psycopg (stock decrement + order + line, "
-                        "one COMMIT), same database, same run, same client threads",
-                        "value": baseline["value"],
-                        "p50_ms": baseline["p50_ms"],
-                        "p99_ms": baseline["p99_ms"],
-                        "errors": baseline["errors"],
-                        "outcomes": baseline["outcomes"],
-                    },
-                    "notes": f"POST /api/v1/orders/checkout, omnishop serve (granian, 2 workers of 1 thread), {clients} client "
-                    f"threads on the same machine, {repeats}x{seconds:.0f}s windows, value = median; "
-                    f"outcomes {http['outcomes']}",
-                }
+                    kind: (lambda port=port: _checkout_op(port, env["api_key"], any_sku))
+                    for kind, (_, port) in servers.items()
+                    if kind == "granian" or clients == 8
+                },
+                clients,
+                seconds,
+                repeats,
             )
+            for kind, http in measured.items():
+                cases.append(
+                    {
+                        "case": f"{clients}-clients-uniform" + ("-gunicorn" if kind == "gunicorn" else ""),
+                        "unit": "orders/s",
+                        "value": http["value"],
+                        "p50_ms": http["p50_ms"],
+                        "p99_ms": http["p99_ms"],
+                        "errors": http["errors"],
+                        "error_rate": http["error_rate"],
+                        "baseline": {
+                            "what": "same transaction as raw SQL via psycopg (stock decrement + order + line, "
+                            "one COMMIT), same database, same run, same client threads",
+                            "value": baseline["value"],
+                            "p50_ms": baseline["p50_ms"],
+                            "p99_ms": baseline["p99_ms"],
+                            "errors": baseline["errors"],
+                            "outcomes": baseline["outcomes"],
+                        },
+                        "notes": "POST /api/v1/orders/checkout, omnishop serve ("
+                        + (
+                            "granian, 2 workers of 1 thread"
+                            if kind == "granian"
+                            else "--server gunicorn, 2 sync workers"
+                        )
+                        + f"), {clients} client threads on the same machine, {repeats}x{seconds:.0f}s windows"
+                        + (", alternating with the other server's" if len(measured) > 1 else "")
+                        + f", value = median; outcomes {http['outcomes']}",
+                    }
+                )
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-    # The same at 8 clients on gunicorn's 2 sync workers (`--server gunicorn`, ADR 0053), same run.
-    server, port = _start_server(ctx.database_url, server_kind="gunicorn")
-    try:
-        _run(lambda: _checkout_op(port, env["api_key"], any_sku), 4, 1.0)
-        http = _measure(lambda: _checkout_op(port, env["api_key"], any_sku), 8, seconds, repeats)
-        base = next(c for c in cases if c["case"] == "8-clients-uniform")["baseline"]
-        cases.append(
-            {
-                "case": "8-clients-uniform-gunicorn",
-                "unit": "orders/s",
-                "value": http["value"],
-                "p50_ms": http["p50_ms"],
-                "p99_ms": http["p99_ms"],
-                "errors": http["errors"],
-                "error_rate": http["error_rate"],
-                "baseline": base,
-                "notes": "as 8-clients-uniform but omnishop serve --server gunicorn (2 sync workers); "
-                f"outcomes {http['outcomes']}",
-            }
-        )
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        for server, _ in servers.values():
+            server.terminate()
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
     # The same 2 worker processes with 4 threads each: a worker waiting on a commit's fsync no longer idles
     # the CPU, so commits overlap (PostgreSQL group commit), as the raw-SQL clients' do. Until 5 Dec these
     # cases ran gunicorn's gthread worker and were named `-gthread`; now granian's 4 blocking threads.

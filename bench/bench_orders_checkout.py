@@ -13,6 +13,7 @@ orders and 0 units left; its wall time and p99 are reported.
 
 from __future__ import annotations
 
+import functools
 import http.client
 import os
 import random
@@ -336,17 +337,7 @@ def _run(make_op, clients: int, seconds: float) -> tuple[float, list[float], dic
 
 
 def _measure(make_op, clients: int, seconds: float, repeats: int) -> dict:
-    return _measure_interleaved({"only": make_op}, clients, seconds, repeats)["only"]
-
-
-def _measure_interleaved(make_ops: dict, clients: int, seconds: float, repeats: int) -> dict[str, dict]:
-    """Each named op's windows taken in turn (a, b, a, b, …): what the database is doing in the background
-    (a checkpoint after the baseline's writes, autovacuum) falls on all of them alike."""
-    runs: dict[str, list] = {name: [] for name in make_ops}
-    for _ in range(repeats):
-        for name, make_op in make_ops.items():
-            runs[name].append(_run(make_op, clients, seconds))
-    return {name: _summary(windows) for name, windows in runs.items()}
+    return _summary([_run(make_op, clients, seconds) for _ in range(repeats)])
 
 
 def _summary(windows: list) -> dict:
@@ -410,64 +401,76 @@ def main(ctx: BenchContext) -> None:
         return random.choice(skus)
 
     cases: list[dict] = []
-    # The default server (granian) and gunicorn's 2 sync workers (`--server gunicorn`, ADR 0053) run side by
-    # side; at 8 clients their windows alternate, so neither inherits the other's or the baseline's aftermath.
-    servers = {
-        "granian": _start_server(ctx.database_url),
-        "gunicorn": _start_server(ctx.database_url, server_kind="gunicorn"),
-    }
+    server, port = _start_server(ctx.database_url)
     try:
-        for _, port in servers.values():
-            _run(lambda port=port: _checkout_op(port, env["api_key"], any_sku), 4, 1.0)  # warm both workers
+        _run(lambda: _checkout_op(port, env["api_key"], any_sku), 4, 1.0)  # warm both workers
         for clients in (1, 8, 32):
             baseline = _measure(lambda: _raw_op(ctx.database_url, env, any_sku), clients, seconds, repeats)
-            measured = _measure_interleaved(
+            http = _measure(lambda: _checkout_op(port, env["api_key"], any_sku), clients, seconds, repeats)
+            cases.append(
                 {
-                    kind: (lambda port=port: _checkout_op(port, env["api_key"], any_sku))
-                    for kind, (_, port) in servers.items()
-                    if kind == "granian" or clients == 8
-                },
-                clients,
-                seconds,
-                repeats,
+                    "case": f"{clients}-clients-uniform",
+                    "unit": "orders/s",
+                    "value": http["value"],
+                    "p50_ms": http["p50_ms"],
+                    "p99_ms": http["p99_ms"],
+                    "errors": http["errors"],
+                    "error_rate": http["error_rate"],
+                    "baseline": {
+                        "what": "same transaction as raw SQL via psycopg (stock decrement + order + line, "
+                        "one COMMIT), same database, same run, same client threads",
+                        "value": baseline["value"],
+                        "p50_ms": baseline["p50_ms"],
+                        "p99_ms": baseline["p99_ms"],
+                        "errors": baseline["errors"],
+                        "outcomes": baseline["outcomes"],
+                    },
+                    "notes": f"POST /api/v1/orders/checkout, omnishop serve (granian, 2 workers of 1 thread), {clients} client "
+                    f"threads on the same machine, {repeats}x{seconds:.0f}s windows, value = median; "
+                    f"outcomes {http['outcomes']}",
+                }
             )
-            for kind, http in measured.items():
-                cases.append(
-                    {
-                        "case": f"{clients}-clients-uniform" + ("-gunicorn" if kind == "gunicorn" else ""),
-                        "unit": "orders/s",
-                        "value": http["value"],
-                        "p50_ms": http["p50_ms"],
-                        "p99_ms": http["p99_ms"],
-                        "errors": http["errors"],
-                        "error_rate": http["error_rate"],
-                        "baseline": {
-                            "what": "same transaction as raw SQL via psycopg (stock decrement + order + line, "
-                            "one COMMIT), same database, same run, same client threads",
-                            "value": baseline["value"],
-                            "p50_ms": baseline["p50_ms"],
-                            "p99_ms": baseline["p99_ms"],
-                            "errors": baseline["errors"],
-                            "outcomes": baseline["outcomes"],
-                        },
-                        "notes": "POST /api/v1/orders/checkout, omnishop serve ("
-                        + (
-                            "granian, 2 workers of 1 thread"
-                            if kind == "granian"
-                            else "--server gunicorn, 2 sync workers"
-                        )
-                        + f"), {clients} client threads on the same machine, {repeats}x{seconds:.0f}s windows"
-                        + (", alternating with the other server's" if len(measured) > 1 else "")
-                        + f", value = median; outcomes {http['outcomes']}",
-                    }
-                )
     finally:
-        for server, _ in servers.values():
-            server.terminate()
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    # granian against gunicorn's 2 sync workers (`--server gunicorn`, ADR 0053) at 8 clients: one server at a
+    # time (an idle server's relay threads still wake on every order), their windows alternating with a fresh
+    # start each, so that neither inherits the other's or a baseline's aftermath (a checkpoint, autovacuum).
+    windows: dict[str, list] = {"granian": [], "gunicorn": []}
+    for _ in range(repeats):
+        for kind in windows:
+            server, port = _start_server(ctx.database_url, server_kind=kind)
             try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.kill()
+                op = functools.partial(_checkout_op, port, env["api_key"], any_sku)
+                _run(op, 4, 1.0)
+                windows[kind].append(_run(op, 8, seconds))
+            finally:
+                server.terminate()
+                try:
+                    server.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    server.kill()
+    base = next(c for c in cases if c["case"] == "8-clients-uniform")["baseline"]
+    for kind, runs in windows.items():
+        http = _summary(runs)
+        cases.append(
+            {
+                "case": f"8-clients-uniform-ab-{kind}",
+                "unit": "orders/s",
+                "value": http["value"],
+                "p50_ms": http["p50_ms"],
+                "p99_ms": http["p99_ms"],
+                "errors": http["errors"],
+                "error_rate": http["error_rate"],
+                "baseline": base,
+                "notes": f"omnishop serve on {kind}, 2 workers of 1 thread; {repeats} windows of {seconds:.0f}s "
+                "alternating with the other server's, each on a freshly started server; value = median; "
+                f"outcomes {http['outcomes']}",
+            }
+        )
     # The same 2 worker processes with 4 threads each: a worker waiting on a commit's fsync no longer idles
     # the CPU, so commits overlap (PostgreSQL group commit), as the raw-SQL clients' do. Until 5 Dec these
     # cases ran gunicorn's gthread worker and were named `-gthread`; now granian's 4 blocking threads.

@@ -83,27 +83,32 @@ class QualityStats:
         self.filtered = 0  # rows the profile's `filter` left out: not read into the job
         self.recognised = 0  # rows met again as staged before: counted unchanged, not cleaned
 
-    def observe(self, row: SourceRow, data: dict, reasons: list[dict]) -> None:
+    def observe(self, row: SourceRow, data: dict, reasons: list[dict], digest: int | None = None) -> None:
         # Rows of a file share a handful of fill patterns: count the pattern (the cleaned fields, in plan
         # order), and spread it over the fields once, in `report`.
         self.shapes[tuple(data)] += 1
-        self.observe_read(row)
+        self.observe_read(row, digest)
         if reasons:
             self.count_reasons(reasons, row.line)
 
-    def observe_known(self, row: SourceRow) -> None:
+    def observe_known(self, row: SourceRow, digest: int) -> None:
         """A row met again exactly as it was staged: read (duplicates, mojibake) but not cleaned."""
         self.recognised += 1
-        self.observe_read(row)
+        self.observe_read(row, digest)
 
-    def observe_read(self, row: SourceRow) -> None:
+    def observe_read(self, row: SourceRow, digest: int | None = None) -> None:
+        """`digest`: the row's raw digest when the job computed one (`Runner.digests`: the cells and column
+        names, hashed to 64 bits) — equal rows have equal digests, so it serves as their key here too."""
         self.rows += 1
         if self.tracking:
-            values = row.values
-            try:
-                key = hash(tuple(values.values()))
-            except TypeError:  # JSON records can hold lists
-                key = hash(tuple(map(str, values.values())))
+            if digest is not None:
+                key = digest
+            else:
+                values = row.values
+                try:
+                    key = hash(tuple(values.values()))
+                except TypeError:  # JSON records can hold lists
+                    key = hash(tuple(map(str, values.values())))
             seen = self.seen
             if key in seen:
                 self.duplicates += 1
@@ -227,7 +232,7 @@ class Runner:
                 if not reasons:
                     skipped.append(Prepared(row.line, values, data))
                 continue
-            observe(row, data, reasons)
+            observe(row, data, reasons, digest)
             if reasons:
                 bad.append(self.quarantined(row, data, reasons))
             elif "_quarantine_id" in values:
@@ -261,7 +266,7 @@ class Runner:
         for index, (row, digest) in enumerate(zip(batch, digests, strict=True)):
             keys = known.get(digest)
             if keys is not None and target.place_known(keys):
-                stats.observe_known(row)
+                stats.observe_known(row, digest)
                 unchanged += 1
                 continue
             values = row.values
@@ -271,7 +276,7 @@ class Runner:
                 data, reasons = self.profile.apply(values)  # met again out of its place: a row like any other
             else:
                 data, reasons = cleaned[index]
-            stats.observe(row, data, reasons)
+            stats.observe(row, data, reasons, digest)
             if reasons:
                 bad.append(self.quarantined(row, data, reasons))
                 continue

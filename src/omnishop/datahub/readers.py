@@ -478,6 +478,10 @@ def _open_csv(text, fmt: str, encoding: str, options: dict, closers: list) -> So
                 )
                 yield SourceRow(start, values, problem)
                 continue
+            if "\x1f".join(record).isascii():
+                # Most rows: nothing to repair, and no undecodable byte (its surrogate is not ASCII).
+                yield SourceRow(start, dict(zip(header, record)))  # noqa: B905 (width checked above)
+                continue
             repair = _repair_mojibake(record, single_byte)
             if repair is not None:
                 fixed, changed = repair

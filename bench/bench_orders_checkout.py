@@ -228,6 +228,25 @@ def _start_server(
     return server, port
 
 
+def _stop(server: subprocess.Popen) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+
+
+def _case(name: str, http: dict, baseline: dict, notes: str) -> dict:
+    keys = ("value", "p50_ms", "p99_ms", "errors", "error_rate")
+    return {
+        "case": name,
+        "unit": "orders/s",
+        **{k: http[k] for k in keys},
+        "baseline": baseline,
+        "notes": notes,
+    }
+
+
 def _checkout_op(port: int, key: str, sku_for):
     def op() -> str:
         payload = orjson.dumps(
@@ -431,11 +450,7 @@ def main(ctx: BenchContext) -> None:
                 }
             )
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        _stop(server)
     # granian against gunicorn's 2 sync workers (`--server gunicorn`, ADR 0053) at 8 clients: one server at a
     # time (an idle server's relay threads still wake on every order), their windows alternating with a fresh
     # start each, so that neither inherits the other's or a baseline's aftermath (a checkpoint, autovacuum).
@@ -448,28 +463,19 @@ def main(ctx: BenchContext) -> None:
                 _run(op, 4, 1.0)
                 windows[kind].append(_run(op, 8, seconds))
             finally:
-                server.terminate()
-                try:
-                    server.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    server.kill()
+                _stop(server)
     base = next(c for c in cases if c["case"] == "8-clients-uniform")["baseline"]
     for kind, runs in windows.items():
         http = _summary(runs)
         cases.append(
-            {
-                "case": f"8-clients-uniform-ab-{kind}",
-                "unit": "orders/s",
-                "value": http["value"],
-                "p50_ms": http["p50_ms"],
-                "p99_ms": http["p99_ms"],
-                "errors": http["errors"],
-                "error_rate": http["error_rate"],
-                "baseline": base,
-                "notes": f"omnishop serve on {kind}, 2 workers of 1 thread; {repeats} windows of {seconds:.0f}s "
+            _case(
+                f"8-clients-uniform-ab-{kind}",
+                http,
+                base,
+                f"omnishop serve on {kind}, 2 workers of 1 thread; {repeats} windows of {seconds:.0f}s "
                 "alternating with the other server's, each on a freshly started server; value = median; "
                 f"outcomes {http['outcomes']}",
-            }
+            )
         )
     # The same 2 worker processes with 4 threads each: a worker waiting on a commit's fsync no longer idles
     # the CPU, so commits overlap (PostgreSQL group commit), as the raw-SQL clients' do. Until 5 Dec these
@@ -481,18 +487,13 @@ def main(ctx: BenchContext) -> None:
             http = _measure(lambda: _checkout_op(port, env["api_key"], any_sku), clients, seconds, repeats)
             base = next(c for c in cases if c["case"] == f"{clients}-clients-uniform")["baseline"]
             cases.append(
-                {
-                    "case": f"{clients}-clients-uniform-threads",
-                    "unit": "orders/s",
-                    "value": http["value"],
-                    "p50_ms": http["p50_ms"],
-                    "p99_ms": http["p99_ms"],
-                    "errors": http["errors"],
-                    "error_rate": http["error_rate"],
-                    "baseline": base,
-                    "notes": f"as {clients}-clients-uniform but omnishop serve --workers 2 --threads 4 (granian); "
+                _case(
+                    f"{clients}-clients-uniform-threads",
+                    http,
+                    base,
+                    f"as {clients}-clients-uniform but omnishop serve --workers 2 --threads 4 (granian); "
                     f"outcomes {http['outcomes']}",
-                }
+                )
             )
         _flash_stock(env)
         from django.db.models import Sum
@@ -503,11 +504,7 @@ def main(ctx: BenchContext) -> None:
         flash = _flash_sale(port, env)
         sold = (OrderLine.objects.filter(sku=FLASH).aggregate(n=Sum("quantity"))["n"] or 0) - before
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        _stop(server)
     from omnishop.inventory import services as inventory
     from omnishop.inventory.models import StockLevel
 

@@ -23,18 +23,11 @@ from bench.bench_orders_checkout import (
     _run,
     _seed,
     _start_server,
+    _stop,
 )
 from bench.harness import BenchContext, median, percentile
 
 CLIENTS = 8
-
-
-def _stop(server: subprocess.Popen) -> None:
-    server.terminate()
-    try:
-        server.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        server.kill()
 
 
 def main(ctx: BenchContext) -> None:

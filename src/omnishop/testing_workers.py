@@ -14,6 +14,17 @@ from django.db import connection
 
 REDIS_URL = os.environ.get("OMNISHOP_TEST_REDIS_URL", "")
 WORKER_SECRET_KEY = "test-worker-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+# `omnishop serve`'s options at their defaults, for tests of the server configurations it builds.
+SERVE_OPTIONS = {
+    "host": "127.0.0.1",
+    "port": 8000,
+    "workers": 2,
+    "threads": 1,
+    "timeout": 30,
+    "keep_alive": 5,
+    "max_requests": 0,
+    "access_log": False,
+}
 
 
 def database_url_of_test_db() -> str:

@@ -15,15 +15,9 @@ from django.conf import settings
 
 from omnishop.core.dbrouting import read_connection
 
-# One row per product of the page, in page order, with its published variants' ids and price range.
-_PAGE_SQL = """
-WITH ch AS (SELECT id, currency FROM channels_channel WHERE code = %s AND is_active),
-page AS (
-    SELECT p.id, p.slug, p.title, p.category_id,
-        (SELECT i.url FROM catalog_productimage i WHERE i.product_id = p.id
-         ORDER BY i.position, i.id LIMIT 1) AS image_url,
-        (SELECT i.alt FROM catalog_productimage i WHERE i.product_id = p.id
-         ORDER BY i.position, i.id LIMIT 1) AS image_alt
+_CHANNEL_CTE = "WITH ch AS (SELECT id, currency FROM channels_channel WHERE code = %s AND is_active)"
+# The page's products when they are chosen by whether any published listing of an active variant exists.
+_CHOSEN_BY_EXISTS = """
     FROM catalog_product p
     WHERE p.is_active {where}
       AND EXISTS (
@@ -32,17 +26,35 @@ page AS (
         WHERE v.product_id = p.id AND v.is_active AND l.is_published
           AND l.channel_id = (SELECT id FROM ch) {listing_where})
     ORDER BY {order}
-    LIMIT {limit:d}
+    LIMIT {limit:d}"""
+_FIRST_IMAGE = "SELECT i.url, i.alt FROM catalog_productimage i WHERE i.product_id = p.id ORDER BY i.position, i.id LIMIT 1"
+# A product's published listings of active variants in the channel, aggregated (PostgreSQL).
+_LISTINGS_AGGREGATE = """
+        SELECT string_agg(v.id::text, ',') AS variant_ids, MIN(l.price) AS low, MAX(l.price) AS high,
+               MAX(l.compare_at_price) AS compare_at, MAX(l.title) AS title, count(*) AS n
+        FROM catalog_variant v
+        JOIN catalog_channellisting l ON l.variant_id = v.id
+        WHERE v.product_id = p.id AND v.is_active AND l.is_published AND l.channel_id = (SELECT id FROM ch)"""
+
+# One row per product of the page, in page order, with its published variants' ids and price range.
+_PAGE_SQL = f"""
+{_CHANNEL_CTE},
+page AS (
+    SELECT p.id, p.slug, p.title, p.category_id,
+        (SELECT i.url FROM catalog_productimage i WHERE i.product_id = p.id
+         ORDER BY i.position, i.id LIMIT 1) AS image_url,
+        (SELECT i.alt FROM catalog_productimage i WHERE i.product_id = p.id
+         ORDER BY i.position, i.id LIMIT 1) AS image_alt{_CHOSEN_BY_EXISTS}
 )
 SELECT p.id, p.slug, p.title, c.path, c.name, p.image_url, p.image_alt, ch.id, ch.currency,
-       {variant_ids}, MIN(l.price), MAX(l.price), MAX(l.compare_at_price), MAX(l.title)
+       {{variant_ids}}, MIN(l.price), MAX(l.price), MAX(l.compare_at_price), MAX(l.title)
 FROM page p
 CROSS JOIN ch
 JOIN catalog_variant v ON v.product_id = p.id AND v.is_active
 JOIN catalog_channellisting l ON l.variant_id = v.id AND l.channel_id = ch.id AND l.is_published
 LEFT JOIN catalog_category c ON c.id = p.category_id
 GROUP BY p.id, p.slug, p.title, c.path, c.name, p.image_url, p.image_alt, ch.id, ch.currency
-ORDER BY {order}
+ORDER BY {{order}}
 """
 
 # PostgreSQL's forms of the same page (ADR 0054; SQLite has no LATERAL and keeps _PAGE_SQL). Both aggregate
@@ -53,68 +65,43 @@ ORDER BY {order}
 # In id order (the default) without a search term the aggregate also chooses the page: the primary key is
 # walked in order and each product's listings are read once, until the page is full. (With a term that few
 # titles match, every product's listings would be aggregated: twice the time of the EXISTS, measured.)
-_PAGE_SQL_BY_ID = """
-WITH ch AS (SELECT id, currency FROM channels_channel WHERE code = %s AND is_active),
+_PAGE_SQL_BY_ID = f"""
+{_CHANNEL_CTE},
 page AS (
     SELECT p.id, p.slug, p.title, p.category_id,
            a.variant_ids, a.low, a.high, a.compare_at, a.title AS listing_title
     FROM catalog_product p
-    CROSS JOIN LATERAL (
-        SELECT string_agg(v.id::text, ',') AS variant_ids, MIN(l.price) AS low, MAX(l.price) AS high,
-               MAX(l.compare_at_price) AS compare_at, MAX(l.title) AS title, count(*) AS n
-        FROM catalog_variant v
-        JOIN catalog_channellisting l ON l.variant_id = v.id
-        WHERE v.product_id = p.id AND v.is_active AND l.is_published AND l.channel_id = (SELECT id FROM ch)
+    CROSS JOIN LATERAL ({_LISTINGS_AGGREGATE}
     ) a
-    WHERE p.is_active {where} AND a.n > 0
-    ORDER BY {order}
-    LIMIT {limit:d}
+    WHERE p.is_active {{where}} AND a.n > 0
+    ORDER BY {{order}}
+    LIMIT {{limit:d}}
 )
 SELECT p.id, p.slug, p.title, c.path, c.name, img.url, img.alt, ch.id, ch.currency,
        p.variant_ids, p.low, p.high, p.compare_at, p.listing_title
 FROM page p
 CROSS JOIN ch
-LEFT JOIN LATERAL (
-    SELECT i.url, i.alt FROM catalog_productimage i WHERE i.product_id = p.id
-    ORDER BY i.position, i.id LIMIT 1
-) img ON true
+LEFT JOIN LATERAL ({_FIRST_IMAGE}) img ON true
 LEFT JOIN catalog_category c ON c.id = p.category_id
-ORDER BY {order}
+ORDER BY {{order}}
 """
 
 # In title order, or with a search term, the page is chosen as in _PAGE_SQL, whose EXISTS stops at a
 # product's first matching listing: in title order every product is looked at before the first row is known.
-_PAGE_SQL_LATERAL = """
-WITH ch AS (SELECT id, currency FROM channels_channel WHERE code = %s AND is_active),
+_PAGE_SQL_LATERAL = f"""
+{_CHANNEL_CTE},
 page AS (
-    SELECT p.id, p.slug, p.title, p.category_id
-    FROM catalog_product p
-    WHERE p.is_active {where}
-      AND EXISTS (
-        SELECT 1 FROM catalog_variant v
-        JOIN catalog_channellisting l ON l.variant_id = v.id
-        WHERE v.product_id = p.id AND v.is_active AND l.is_published
-          AND l.channel_id = (SELECT id FROM ch) {listing_where})
-    ORDER BY {order}
-    LIMIT {limit:d}
+    SELECT p.id, p.slug, p.title, p.category_id{_CHOSEN_BY_EXISTS}
 )
 SELECT p.id, p.slug, p.title, c.path, c.name, img.url, img.alt, ch.id, ch.currency,
        a.variant_ids, a.low, a.high, a.compare_at, a.title
 FROM page p
 CROSS JOIN ch
-CROSS JOIN LATERAL (
-    SELECT string_agg(v.id::text, ',') AS variant_ids, MIN(l.price) AS low, MAX(l.price) AS high,
-           MAX(l.compare_at_price) AS compare_at, MAX(l.title) AS title
-    FROM catalog_variant v
-    JOIN catalog_channellisting l ON l.variant_id = v.id
-    WHERE v.product_id = p.id AND v.is_active AND l.is_published AND l.channel_id = ch.id
+CROSS JOIN LATERAL ({_LISTINGS_AGGREGATE}
 ) a
-LEFT JOIN LATERAL (
-    SELECT i.url, i.alt FROM catalog_productimage i WHERE i.product_id = p.id
-    ORDER BY i.position, i.id LIMIT 1
-) img ON true
+LEFT JOIN LATERAL ({_FIRST_IMAGE}) img ON true
 LEFT JOIN catalog_category c ON c.id = p.category_id
-ORDER BY {order}
+ORDER BY {{order}}
 """
 
 # The product's published variant ids as "12,13,14".

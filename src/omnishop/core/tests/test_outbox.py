@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from omnishop.core import outbox
 from omnishop.core.models import OutboxEvent
+from omnishop.testing_workers import SERVE_OPTIONS
 
 SEEN: list[str] = []
 FAIL_ON: set[str] = set()
@@ -221,16 +222,7 @@ def test_a_commit_of_events_wakes_the_relay_thread_without_waiting_for_its_poll(
 def test_serve_runs_the_relay_in_its_workers_in_the_embedded_default(settings):
     from omnishop.core.management.commands.serve import gunicorn_config
 
-    options = {
-        "host": "127.0.0.1",
-        "port": 8000,
-        "workers": 2,
-        "threads": 1,
-        "timeout": 30,
-        "keep_alive": 5,
-        "max_requests": 0,
-        "access_log": False,
-    }
+    options = SERVE_OPTIONS
     settings.OMNISHOP_SCHEDULER, settings.REDIS_URL = "off", ""
     settings.OMNISHOP_RELAY = "auto"
     assert gunicorn_config(options)["post_worker_init"] is not None

@@ -13,6 +13,7 @@ from django.utils import timezone
 from omnishop.core import scheduler
 from omnishop.core.management.commands.serve import gunicorn_config
 from omnishop.core.models import ScheduledJob
+from omnishop.testing_workers import SERVE_OPTIONS
 
 RUNS: list[str] = []
 T0 = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
@@ -126,16 +127,7 @@ def test_the_default_schedule_names_real_jobs(settings):
 def test_serve_runs_the_scheduler_in_its_workers_only_in_the_embedded_default(
     mode, redis_url, runs_in_workers
 ):
-    options = {
-        "host": "127.0.0.1",
-        "port": 8000,
-        "workers": 2,
-        "threads": 1,
-        "timeout": 30,
-        "keep_alive": 5,
-        "max_requests": 0,
-        "access_log": False,
-    }
+    options = SERVE_OPTIONS
     with override_settings(OMNISHOP_SCHEDULER=mode, REDIS_URL=redis_url, OMNISHOP_RELAY="off"):
         hook = gunicorn_config(options)["post_worker_init"]
     assert (hook is not None) is runs_in_workers

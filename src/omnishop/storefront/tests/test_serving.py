@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from omnishop.core.management.commands.serve import granian_config, gunicorn_config, one_thread
 from omnishop.core.management.commands.worker import celery_argv
-from omnishop.testing_workers import database_url_of_test_db
+from omnishop.testing_workers import SERVE_OPTIONS, database_url_of_test_db
 
 OMNISHOP = str(Path(sys.executable).with_name("omnishop"))
 REDIS_URL = os.environ.get("OMNISHOP_TEST_REDIS_URL", "")
@@ -52,6 +52,27 @@ def get(url: str):
         return response.status, response.headers, response.read()
 
 
+def start_serving(tmp_path: Path, *arguments: str) -> tuple[subprocess.Popen, int]:
+    """`omnishop serve --workers 1 …` on a free port, once it answers (its process group, for `stop`)."""
+    port = free_port()
+    server = subprocess.Popen(
+        [OMNISHOP, "serve", "--port", str(port), "--workers", "1", *arguments],
+        env=production_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            get(f"http://127.0.0.1:{port}/health")
+            return server, port
+        except OSError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise AssertionError(f"omnishop serve did not start:\n{stop(server)}") from None
+            time.sleep(0.2)
+
+
 def stop(process: subprocess.Popen) -> str:
     try:
         if process.poll() is None:
@@ -60,18 +81,6 @@ def stop(process: subprocess.Popen) -> str:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         return process.communicate()[0].decode(errors="replace")
-
-
-SERVE_OPTIONS = {
-    "host": "127.0.0.1",
-    "port": 8000,
-    "workers": 2,
-    "threads": 1,
-    "timeout": 30,
-    "keep_alive": 5,
-    "max_requests": 0,
-    "access_log": False,
-}
 
 
 def test_granian_defaults_are_two_workers_of_one_thread_over_http1_without_access_log():
@@ -105,38 +114,11 @@ def test_a_granian_worker_of_one_thread_says_it_is_not_multithreaded():
 
 @pytest.mark.parametrize("threads", [1, 3])
 def test_a_served_application_hears_how_many_threads_its_worker_has(tmp_path, threads):
-    port = free_port()
     probe = "omnishop.storefront.tests.wsgi_probe:application"
-    server = subprocess.Popen(
-        [
-            OMNISHOP,
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--threads",
-            str(threads),
-            "--no-collectstatic",
-            "--wsgi",
-            probe,
-        ],
-        env=production_env(tmp_path),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    server, port = start_serving(tmp_path, "--threads", str(threads), "--no-collectstatic", "--wsgi", probe)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                status, _, body = get(f"http://127.0.0.1:{port}/")
-                assert status == 200
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise AssertionError(f"omnishop serve did not start:\n{stop(server)}") from None
-                time.sleep(0.2)
+        status, _, body = get(f"http://127.0.0.1:{port}/")
+        assert status == 200
     finally:
         stop(server)
     assert orjson.loads(body) == {"multithread": threads > 1, "server": "Granian"}
@@ -148,16 +130,7 @@ def test_granian_refuses_max_requests_with_the_server_to_use_instead(tmp_path):
 
 
 def test_serve_defaults_are_two_sync_workers_without_access_log():
-    options = {
-        "host": "127.0.0.1",
-        "port": 8000,
-        "workers": 2,
-        "threads": 1,
-        "timeout": 30,
-        "keep_alive": 5,
-        "max_requests": 0,
-        "access_log": False,
-    }
+    options = SERVE_OPTIONS
     config = gunicorn_config(options)
     assert (config["bind"], config["workers"], config["worker_class"], config["accesslog"]) == (
         "127.0.0.1:8000",
@@ -180,24 +153,8 @@ def test_serve_answers_the_storefront_and_the_admin_css_with_debug_off(
 ):
     product = make_product("Served")
     list_in(product, web_channel, "2.5")
-    port = free_port()
-    server = subprocess.Popen(
-        [OMNISHOP, "serve", "--port", str(port), "--workers", "1", *choice],
-        env=production_env(tmp_path),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    server, port = start_serving(tmp_path, *choice)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                get(f"http://127.0.0.1:{port}/health")
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise AssertionError(f"omnishop serve did not start:\n{stop(server)}") from None
-                time.sleep(0.2)
         status, headers, body = get(f"http://127.0.0.1:{port}/static/admin/css/base.css")
         assert status == 200 and headers["Content-Type"].startswith("text/css") and b"body" in body
         status, headers, body = get(f"http://127.0.0.1:{port}/api/v1/storefront/web/products")

@@ -9,7 +9,7 @@ paths to request and counts the SQL statements of each page in-process (Django's
 `django.test.utils.CaptureQueriesContext`, the second request of each page so per-process start-up work
 is not counted).
 
-Load: `omnishop serve` (gunicorn, 2 sync workers) on 127.0.0.1, driven by wrk at 1, 8 and 32 connections,
+Load: `omnishop serve` (its default server, granian since ADR 0053: 2 workers of one thread) on 127.0.0.1, driven by wrk at 1, 8 and 32 connections,
 rotating over many paths per page type: home `/`, every category `/c/<path>/`, `/search?q=` over words
 of the catalogue, `/p/<slug>/` over published products, and `/cart` over 32 sessions, each holding a cart
 made through the real form (GET the product page, read the csrftoken cookie and the form's
@@ -548,7 +548,7 @@ def main(ctx: BenchContext) -> None:
 
     load = os.getloadavg()[1]
     common = (
-        f"omnishop serve: gunicorn 2 sync workers, DEBUG off, DB sessions, no Redis; wrk on the same "
+        f"omnishop serve: granian (its default, ADR 0053), 2 workers of 1 thread, DEBUG off, DB sessions, no Redis; wrk on the same "
         f"{os.cpu_count()}-core machine (load average {load:.1f}, shared with other work); "
         f"{REPEATS}×{seconds}s per case ({REPEATS}×{duration[32]}s at 32 clients), median; catalogue {fixture['products']} products / "
         f"{fixture['variants']} variants, {prepared['listed_web']} published web listings; "

@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Sequence
-from functools import lru_cache
 from typing import Any
 
 from django.db import connection
@@ -25,7 +24,7 @@ from django.db import connection
 _PLACEHOLDER = re.compile(r"%([%s])")
 
 
-@lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=1024)
 def numbered(sql: str) -> str:
     """`sql` with its `%s` placeholders as `$1…$n` and `%%` as `%` (psycopg's own format, no named ones)."""
     count = 0

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
+from django.utils.module_loading import import_string
 
 from omnishop.core import outbox, scheduler
 
@@ -89,9 +90,11 @@ class Command(BaseCommand):
         if options["server"] == "gunicorn":
             config = gunicorn_config(options)
             kind = f"gunicorn, {config['workers']} {config['worker_class']} workers"
+            run = OmnishopServer(options["wsgi"], config).run
         else:
-            granian = granian_config(options)
-            kind = f"granian, {granian['workers']} workers × {granian['blocking_threads']} threads"
+            config = granian_config(options)
+            kind = f"granian, {config['workers']} workers × {config['blocking_threads']} threads"
+            run = partial(serve_granian, options["wsgi"], config)
         self.stdout.write(
             f"Serving Omnishop on http://{options['host']}:{options['port']}/ "
             f"({kind}; API docs at /api/v1/docs, admin at /admin/)"
@@ -101,10 +104,7 @@ class Command(BaseCommand):
         # Workers are forked from this process: a database connection opened here (by `omnishop demo`'s
         # loading, say) must not be inherited and shared by several workers.
         connections.close_all()
-        if options["server"] == "gunicorn":
-            OmnishopServer(options["wsgi"], config).run()
-        else:
-            serve_granian(options["wsgi"], granian)
+        run()
 
 
 SERVERS = ("granian", "gunicorn")
@@ -160,10 +160,10 @@ class _NoRespawnHistory(dict):
 
 
 def _load_application(wsgi_path: str):
-    import importlib
-
+    """The application named `module:attribute` (`application` when only the module is given), as gunicorn
+    reads it."""
     module, _, name = wsgi_path.partition(":")
-    return getattr(importlib.import_module(module), name or "application")
+    return import_string(f"{module}.{name or 'application'}")
 
 
 def _worker_application(wsgi_path: str, threads: int):

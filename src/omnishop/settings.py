@@ -458,6 +458,9 @@ OMNISHOP_DATAHUB_MAX_MATERIALISED_BYTES = int(
 )
 OMNISHOP_DATAHUB_MAX_BATCH_BYTES = int(os.environ.get("OMNISHOP_DATAHUB_MAX_BATCH_BYTES", str(64 * 1024**2)))
 OMNISHOP_DATAHUB_BATCH_SIZE = int(os.environ.get("OMNISHOP_DATAHUB_BATCH_SIZE", "5000"))
+# How long a running import is its runner's without a sign of life (each batch renews it): a worker that
+# finds the job running under a lease that has not run out retries after it instead of running it twice.
+OMNISHOP_DATAHUB_LEASE_SECONDS = int(os.environ.get("OMNISHOP_DATAHUB_LEASE_SECONDS", "300"))
 
 # --- recommendations and search ---------------------------------------------------------------------------
 OMNISHOP_RECS_EVENT_RETENTION_DAYS = int(os.environ.get("OMNISHOP_RECS_EVENT_RETENTION_DAYS", "400"))

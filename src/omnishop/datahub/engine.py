@@ -10,11 +10,14 @@ batches committed stays.
 from __future__ import annotations
 
 import gc
+import os
+import socket
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from hashlib import blake2b
 from itertools import chain, islice, repeat
@@ -41,6 +44,48 @@ from .targets.base import (  # the row types live with the targets (which never 
     Prepared,
     content_hash,
 )
+
+# --- the runner's lease on its job ------------------------------------------------------------------------
+
+
+class LeaseLost(Exception):
+    """Another runner took the job over (this one's lease ran out unrenewed): stop, writing nothing more."""
+
+
+def lease_owner() -> str:
+    """Who runs a job: host, process and a fresh token (a process that runs the job again is another run)."""
+    return f"{socket.gethostname()[:80]}:{os.getpid()}:{uuid.uuid4().hex[:16]}"
+
+
+def lease_deadline(now: datetime | None = None) -> datetime:
+    return (now or timezone.now()) + timedelta(seconds=settings.OMNISHOP_DATAHUB_LEASE_SECONDS)
+
+
+def hold_lease(job: ImportJob) -> None:
+    """Renew the runner's lease, first thing in a transaction that writes for the job: the renewal locks the
+    job's row until that transaction ends, so a runner that wants to take the job over waits for it and then
+    sees the renewed lease. No-op for a job run without a lease (the dry run, direct engine calls)."""
+    if not job.lease_owner:
+        return
+    job.lease_until = lease_deadline()
+    if not ImportJob.objects.filter(pk=job.pk, lease_owner=job.lease_owner).update(
+        lease_until=job.lease_until
+    ):
+        raise LeaseLost(f"Import #{job.pk} was taken over by another runner.")
+
+
+def save_job(job: ImportJob, fields: list[str], *, release: bool = False) -> None:
+    """Save `fields` of the job, renewing the lease (`release`: ending it), as long as the lease is this
+    runner's: one UPDATE either way."""
+    if not job.lease_owner:
+        job.save(update_fields=fields)
+        return
+    job.lease_until = None if release else lease_deadline()
+    values = {name: getattr(job, name) for name in fields}
+    values["lease_until"] = job.lease_until
+    if not ImportJob.objects.filter(pk=job.pk, lease_owner=job.lease_owner).update(**values):
+        raise LeaseLost(f"Import #{job.pk} was taken over by another runner.")
+
 
 # Exact-duplicate detection keeps one hash per distinct row (~70 bytes each): exact up to a million rows per
 # job, then reported as not exact — a 1M-line file must not cost 350 MB of RSS for one statistic.
@@ -341,6 +386,7 @@ class Runner:
         job = self.job
         counts: Counter = Counter({UNCHANGED: unchanged})
         with transaction.atomic():
+            hold_lease(job)
             if self.open_keys is None:
                 self.open_keys = set(
                     QuarantinedRow.objects.filter(scope=self.scope, status=QuarantinedRow.Status.OPEN)
@@ -476,7 +522,7 @@ class Runner:
             self.stats.missing_optional_columns = profile.check_columns(header) if first or header else []
             self.stats.unknown_columns = profile.unknown_columns(header)[:200]
             job.format, job.encoding = source.format, source.encoding
-            job.save(update_fields=["format", "encoding"])
+            save_job(job, ["format", "encoding"])
             batch: list[SourceRow] = []
             rows: Iterable[SourceRow] = chain([first], source_rows) if first else ()
             if limit is not None:
@@ -494,6 +540,7 @@ class Runner:
             if batch:
                 self.commit(batch, skip_through=skip_through)
         with transaction.atomic():
+            hold_lease(job)
             moved = self.target.finish()
             if moved:
                 # Identity resolution turned some newly imported rows into merges after the fact.
@@ -527,14 +574,17 @@ def heap_frozen() -> Iterator[None]:
 
 
 def run_job(job: ImportJob, *, progress: Progress | None = None, resume: bool = False) -> ImportJob:
-    """Run a pending (or, with resume, an interrupted) job to the end; the job row tells how it went."""
+    """Run a pending (or, with resume, an interrupted) job to the end; the job row tells how it went. A runner
+    that loses its lease (another took the job over) stops at its next write and leaves the job to the other:
+    it returns the job as the database has it."""
     profile = get_profile(job.profile, country=job.channel.country if job.channel_id else None)
     job.status = ImportJob.Status.RUNNING
     job.started_at = job.started_at if resume and job.started_at else timezone.now()
     job.error_code = job.error_message = ""
-    job.save(update_fields=["status", "started_at", "error_code", "error_message"])
+    save_job(job, ["status", "started_at", "error_code", "error_message"])
     started = time.perf_counter()
     runner = None
+    taken_over = False
     try:
         runner = Runner(job, profile, target_for(profile, job), progress=progress)
         with heap_frozen():
@@ -544,19 +594,30 @@ def run_job(job: ImportJob, *, progress: Progress | None = None, resume: bool = 
         job.status = ImportJob.Status.FAILED
         job.error_code = exc.code
         job.error_message = exc.message
+    except LeaseLost:
+        taken_over = True
     finally:
-        job.finished_at = timezone.now()
-        if runner is not None:
-            job.quality = {**runner.stats.report(job), **runner.target.report()}
-            job.quality["seconds"] = round(time.perf_counter() - started, 3)
-        if job.status == ImportJob.Status.RUNNING:  # an unexpected exception is propagating
-            job.status = ImportJob.Status.FAILED
-            job.error_code = job.error_code or "internal_error"
-            job.error_message = (
-                job.error_message or "The import stopped on an unexpected error; see the logs."
-            )
-        job.save(update_fields=["status", "finished_at", "quality", "error_code", "error_message"])
-        announce_finished(job)
+        if not taken_over:
+            job.finished_at = timezone.now()
+            if runner is not None:
+                job.quality = {**runner.stats.report(job), **runner.target.report()}
+                job.quality["seconds"] = round(time.perf_counter() - started, 3)
+            if job.status == ImportJob.Status.RUNNING:  # an unexpected exception is propagating
+                job.status = ImportJob.Status.FAILED
+                job.error_code = job.error_code or "internal_error"
+                job.error_message = (
+                    job.error_message or "The import stopped on an unexpected error; see the logs."
+                )
+            try:
+                save_job(
+                    job, ["status", "finished_at", "quality", "error_code", "error_message"], release=True
+                )
+            except LeaseLost:
+                taken_over = True
+            else:
+                announce_finished(job)
+    if taken_over:
+        job.refresh_from_db()
     return job
 
 

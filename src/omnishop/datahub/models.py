@@ -44,6 +44,15 @@ class ImportJob(models.Model):
         help_text="Imported rows whose product looks like another channel's: a review candidate was opened.",
     )
     last_line = models.PositiveBigIntegerField(default=0, help_text="Last source line committed.")
+    lease_owner = models.CharField(
+        max_length=120, blank=True, help_text="The runner (host, process, run) that holds the running job."
+    )
+    lease_until = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Until when the runner holds the job; renewed at every batch. Past it, another runner may "
+        "take the job over and resume it after its last committed line.",
+    )
     entity_counts = models.JSONField(
         default=dict, blank=True, help_text="Side effects, e.g. variants created."
     )

@@ -156,14 +156,33 @@ def check_import(
 
 
 def run_import(*, job: ImportJob, progress=None, resume: bool = False) -> ImportJob:
-    """Run a pending job (or resume a failed/interrupted one after its last committed line)."""
-    allowed = {ImportJob.Status.PENDING} | (
-        {ImportJob.Status.FAILED, ImportJob.Status.RUNNING} if resume else set()
+    """Run a pending job (or resume a failed/interrupted one after its last committed line).
+
+    The runner takes the job with a lease (`OMNISHOP_DATAHUB_LEASE_SECONDS`) that every batch renews. A
+    running job is resumed only once its lease has run out: a second delivery of the job while its first
+    runner is alive (a broker's visibility timeout shorter than the import) is refused with
+    `import_job_not_runnable` and `retry_after`, instead of importing the file twice at once."""
+    now = timezone.now()
+    may_claim = Q(status=ImportJob.Status.PENDING)
+    if resume:
+        may_claim |= Q(status=ImportJob.Status.FAILED) | Q(
+            Q(lease_until__isnull=True) | Q(lease_until__lt=now), status=ImportJob.Status.RUNNING
+        )
+    claimed = ImportJob.objects.filter(may_claim, pk=job.pk).update(
+        status=ImportJob.Status.RUNNING,
+        lease_owner=engine.lease_owner(),
+        lease_until=engine.lease_deadline(now),
     )
-    claimed = ImportJob.objects.filter(pk=job.pk, status__in=allowed).update(status=ImportJob.Status.RUNNING)
-    if not claimed:
-        raise JobNotRunnable(f"Import #{job.pk} is {job.status}.", status_now=job.status)
     job.refresh_from_db()
+    if not claimed:
+        if job.status == ImportJob.Status.RUNNING and job.lease_until is not None and job.lease_until >= now:
+            wait = (job.lease_until - now).total_seconds()
+            raise JobNotRunnable(
+                f"Import #{job.pk} is running; its runner holds it until {job.lease_until.isoformat()}.",
+                status_now=job.status,
+                retry_after=max(1, int(wait) + 1),
+            )
+        raise JobNotRunnable(f"Import #{job.pk} is {job.status}.", status_now=job.status)
     return engine.run_job(job, progress=progress, resume=resume)
 
 

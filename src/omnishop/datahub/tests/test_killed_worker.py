@@ -1,14 +1,18 @@
 """An import whose worker is killed (SIGKILL) halfway is finished by another worker, each row exactly once:
-late acknowledgement leaves the job in Redis, the second worker takes it after the visibility timeout and
-resumes after the last committed line (ADR 0031). Real Redis, real worker processes, on the `imports` queue."""
+late acknowledgement leaves the job in Redis, the second worker takes it after the visibility timeout and,
+once the dead runner's lease on the job has run out, resumes after the last committed line (ADR 0031). A job
+whose runner still holds it is not run twice: the worker retries when the lease would run out. Real Redis, real
+worker processes, on the `imports` queue."""
 
 from __future__ import annotations
 
 import io
 import time
+from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from omnishop.customers.models import ChannelIdentity
 from omnishop.datahub import services
@@ -54,7 +58,8 @@ def test_an_import_killed_with_its_worker_is_finished_by_another_worker_each_row
     job = services.start_import(
         profile="customers", stream=io.BytesIO(customers_file(ROWS)), filename="c.csv", channel=retail_channel
     )
-    env = {"OMNISHOP_DATAHUB_BATCH_SIZE": str(BATCH)}
+    # A short lease, so that the second worker need not wait the production five minutes after the kill.
+    env = {"OMNISHOP_DATAHUB_BATCH_SIZE": str(BATCH), "OMNISHOP_DATAHUB_LEASE_SECONDS": "2"}
     first = start_worker(queues="imports", env=env)
     try:
         celery_client().send_task("omnishop.datahub.tasks.run_import_job", args=[job.pk])
@@ -90,3 +95,40 @@ def test_an_import_killed_with_its_worker_is_finished_by_another_worker_each_row
     assert_balanced(job)
     external_ids = list(ChannelIdentity.objects.values_list("external_id", flat=True))
     assert sorted(external_ids) == sorted(f"K{n}" for n in range(ROWS))
+
+
+def test_a_job_whose_runner_still_holds_it_is_retried_when_the_lease_runs_out(datahub_dirs, retail_channel):
+    if not REDIS_URL:
+        pytest.skip("OMNISHOP_TEST_REDIS_URL is set by scripts/run-tests (make test), which starts Redis")
+    if connection.vendor == "postgresql":
+        pytest.skip(
+            "runs in the SQLite suite only (test-time budget); the lease is tested on both in test_lease.py"
+        )
+    job = services.start_import(
+        profile="customers",
+        stream=io.BytesIO(customers_file(BATCH)),
+        filename="c.csv",
+        channel=retail_channel,
+    )
+    # As a runner elsewhere leaves it, for a few seconds more: running, nothing committed.
+    held_until = timezone.now() + timedelta(seconds=3)
+    ImportJob.objects.filter(pk=job.pk).update(
+        status=ImportJob.Status.RUNNING, lease_owner="elsewhere:1:token", lease_until=held_until
+    )
+    worker = start_worker(queues="imports")
+    try:
+        celery_client().send_task("omnishop.datahub.tasks.run_import_job", args=[job.pk])
+
+        def finished() -> ImportJob | None:
+            job.refresh_from_db()
+            return job if job.status != ImportJob.Status.RUNNING else None
+
+        wait_for(finished, worker=worker, seconds=90, what="finished import")
+    finally:
+        output = stop_worker(worker)
+    assert job.status == ImportJob.Status.SUCCEEDED, output
+    # Not started while the other runner held it; started by this worker's process, once.
+    assert job.started_at >= held_until, (job.started_at, held_until)
+    assert job.lease_owner != "elsewhere:1:token" and job.lease_until is None
+    assert (job.rows_read, job.imported) == (BATCH, BATCH)
+    assert_balanced(job)

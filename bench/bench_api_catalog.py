@@ -157,7 +157,8 @@ def _run(argv: list[str], env: dict) -> str:
 
 
 def server_pid(server: subprocess.Popen) -> int:
-    """The gunicorn arbiter: `omnishop serve` itself (it runs gunicorn in-process)."""
+    """`omnishop serve` itself: it runs gunicorn's arbiter or granian's main process in-process; the workers are its
+    children."""
     return server.pid
 
 

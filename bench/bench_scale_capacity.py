@@ -1,15 +1,17 @@
-"""scale.capacity: what one request costs, measured at 1 and 2 gunicorn workers, and the capacity model built on it.
+"""scale.capacity: what one request costs, measured at 1 and 2 workers of `omnishop serve`, and the capacity model
+built on it.
 
-Four request kinds, each at 8 clients against `omnishop serve` with 1 and then 2 sync workers, on the bench
+Four request kinds, each at 8 clients against `omnishop serve` (its default server, granian: workers of one
+thread, ADR 0053) with 1 and then 2 workers, on the bench
 PostgreSQL, load generator on the same machine:
 - `api-list` and `api-detail`: the public catalogue API (bench/catalog_fixture.py's catalogue, the sample of
   bench_api_catalog, cold requests: no validator), driven by wrk;
 - `product-page`: the web shop's product page (HTML, `/p/<slug>/`) of the same products, driven by wrk;
 - `checkout`: POST /api/v1/orders/checkout (bench_orders_checkout's shop and request), driven by threads.
-For each, CPU milliseconds per request are read from /proc for the gunicorn workers (`server`), the whole
+For each, CPU milliseconds per request are read from /proc for the server's processes (`server`), the whole
 PostgreSQL cluster (`db`) and the load generator (`load`). Those are the figures that survive a shared machine.
 
-The model (docs/scaling.md, "Capacity model"): a sync worker is busy for its own CPU time plus the time it
+The model (docs/scaling.md, "Capacity model"): a one-thread worker is busy for its own CPU time plus the time it
 waits on the database, so W workers serve at most W × 1000 / (server + db) requests per second; the machine
 serves at most cores × 1000 / (server + db + load). The prediction is the smaller of the two, checked against the
 throughput measured at 1 and 2 workers in the same run (`prediction_error`). The projection cases then size a
@@ -66,8 +68,8 @@ def _database(base_url: str, name: str) -> str:
 
 
 def _model(cpu: dict, workers: int, cores: int) -> float:
-    """Requests per second the model predicts for `workers` sync workers on `cores` shared cores."""
-    busy = cpu["server"] + cpu.get("db", 0.0)  # a sync worker waits while the database works for it
+    """Requests per second the model predicts for `workers` one-thread workers on `cores` shared cores."""
+    busy = cpu["server"] + cpu.get("db", 0.0)  # a one-thread worker waits while the database works for it
     total = busy + cpu.get("load", 0.0)
     return min(workers * 1000 / busy, cores * 1000 / total)
 
@@ -92,7 +94,7 @@ def _case(kind: str, workers: int, runs: list[dict], baseline: dict, cores: int)
         "predicted": predicted,
         "prediction_error": round((value - predicted) / predicted, 3),
         "baseline": baseline,
-        "notes": f"omnishop serve --workers {workers} (sync), {CLIENTS} clients on the same {cores}-core "
+        "notes": f"omnishop serve --workers {workers} (granian, 1 thread each), {CLIENTS} clients on the same {cores}-core "
         f"machine, {len(runs)} runs, median; load average {os.getloadavg()[1]:.1f} during the run",
     }
 

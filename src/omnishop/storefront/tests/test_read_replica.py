@@ -13,6 +13,7 @@ import copy
 import time
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.db import connection, connections, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -226,3 +227,37 @@ def test_a_replica_that_dies_between_checks_costs_a_django_view_no_error(hoodie,
     health = dbrouting.replica_health()
     assert not health.usable and "unreachable" in health.reason
     assert _title(Client()) == "Chaz Kangeroo Hoodie"  # and now straight to the primary, no retry needed
+
+
+def test_the_web_shops_pages_read_the_catalogue_from_the_replica_and_the_visitor_from_the_primary(
+    hoodie, routed, settings, web_channel
+):
+    settings.OMNISHOP_WEB_CHANNEL = web_channel.code
+    routed.pause()
+    Product.objects.filter(pk=hoodie.pk).update(title="Renamed on the primary")
+    # Signed in while the replica is paused: the session exists on the primary only.
+    user = get_user_model().objects.create_user("ada", "ada@example.com", "correct horse")
+    shopper = Client()
+    shopper.force_login(user)
+
+    guest = Client()
+    for path in ("/p/hoodie/", "/", "/sitemap.xml"):
+        with CaptureQueriesContext(connections["replica"]) as on_replica:
+            page = guest.get(path)
+        assert page.status_code == 200, (path, page.status_code)
+        assert on_replica.captured_queries, path  # the catalogue came from the replica
+        if path != "/sitemap.xml":
+            body = page.content.decode()
+            # The paused replica's copy, within the lag allowed: the catalogue was read there.
+            assert "Chaz Kangeroo Hoodie" in body and "Renamed on the primary" not in body, path
+
+    with CaptureQueriesContext(connections["replica"]) as on_replica:
+        page = shopper.get("/p/hoodie/")
+    assert page.status_code == 200
+    # Signed in: the session, read from the primary (the replica has never seen it).
+    assert "Your account" in page.content.decode()
+    assert not any("django_session" in (q["sql"] or "") for q in on_replica.captured_queries)
+
+    routed.resume()
+    routed.caught_up_with(_primary_flush_lsn())
+    assert "Renamed on the primary" in guest.get("/p/hoodie/").content.decode()

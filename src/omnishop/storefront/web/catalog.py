@@ -24,7 +24,7 @@ from omnishop.recommendations.services import serving
 from omnishop.search import services as search
 
 from .. import services as storefront
-from .common import cacheable, image_url, money, shopper, web_channel
+from .common import cacheable, catalogue_reads, image_url, money, shopper, web_channel
 
 PAGE_SIZE = 24
 VISITOR_SESSION_KEY = "shop_visitor"
@@ -140,13 +140,15 @@ def top_categories(channel) -> list[dict]:
 
 @require_GET
 @cacheable()
+@catalogue_reads
 def home(request: HttpRequest) -> HttpResponse:
     channel = web_channel()
     page = storefront.product_page(
         channel_code=channel.code, query=storefront.PageQuery(limit=8, ordering="-id")
     )
     title, placement, picks = recommended(request, channel)
-    count_impressions(request, channel, {placement: picks})
+    categories = top_categories(channel)
+    count_impressions(request, channel, {placement: picks})  # written last: see catalogue_reads
     return render(
         request,
         "storefront/home.html",
@@ -155,13 +157,14 @@ def home(request: HttpRequest) -> HttpResponse:
             "featured": [decorate_card(c) for c in page["items"]],
             "picks_title": title,
             "picks": picks,
-            "categories": top_categories(channel),
+            "categories": categories,
         },
     )
 
 
 @require_GET
 @cacheable()
+@catalogue_reads
 def category(request: HttpRequest, path: str) -> HttpResponse:
     node = Category.objects.filter(path=path).first()
     if node is None:
@@ -171,6 +174,7 @@ def category(request: HttpRequest, path: str) -> HttpResponse:
 
 @require_GET
 @cacheable()
+@catalogue_reads
 def search_page(request: HttpRequest) -> HttpResponse:
     return _results(request, category=None)
 
@@ -349,6 +353,7 @@ def _facet_links(request: HttpRequest, facets: dict, chosen: dict) -> list[dict]
 
 
 @require_GET
+@catalogue_reads
 def suggestions(request: HttpRequest) -> JsonResponse:
     """Type-ahead for the search box (shop.js): titles and links, at most eight."""
     q = request.GET.get("q", "").strip()
@@ -375,6 +380,7 @@ def suggestions(request: HttpRequest) -> JsonResponse:
 
 @require_GET
 @cacheable(public=False)
+@catalogue_reads
 def product(request: HttpRequest, slug: str) -> HttpResponse:
     channel = web_channel()
     try:
@@ -406,7 +412,6 @@ def product(request: HttpRequest, slug: str) -> HttpResponse:
             "availability": detail["availability"],
         }
     )
-    count_click(request, channel, detail["id"])
     similar = tracked(
         cards_for(
             channel,
@@ -427,6 +432,9 @@ def product(request: HttpRequest, slug: str) -> HttpResponse:
         ),
         "product.together",
     )
+    categories = top_categories(channel)
+    # The writes after the reads: a write keeps the rest of the request on the primary (catalogue_reads).
+    count_click(request, channel, detail["id"])
     count_impressions(request, channel, {"product.similar": similar, "product.together": together})
     canonical = request.build_absolute_uri(reverse("shop:product", args=[slug]))
     structured = _structured_data(detail, canonical, images[0]["src"], request)
@@ -444,7 +452,7 @@ def product(request: HttpRequest, slug: str) -> HttpResponse:
             "canonical": canonical,
             "structured_data": structured,
             "one_click": customer is not None,
-            "categories": top_categories(channel),
+            "categories": categories,
         },
     )
 
@@ -509,6 +517,7 @@ def robots(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
+@catalogue_reads
 def sitemap(request: HttpRequest) -> HttpResponse:
     """Every published product and every category of the web channel (up to the protocol's 50,000 URLs)."""
     channel = web_channel()

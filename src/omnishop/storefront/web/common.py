@@ -19,6 +19,7 @@ from django.views.decorators.vary import vary_on_cookie
 
 from omnishop.channels.models import Channel
 from omnishop.core import http_cache
+from omnishop.core.dbrouting import reads_from_replica
 from omnishop.core.money import minor_units
 
 CART_SESSION_KEY = "shop_cart"
@@ -30,6 +31,22 @@ BABEL_LOCALES = {"en": "en", "zh-hans": "zh_Hans_CN"}
 def web_channel() -> Channel:
     """The channel these pages sell in (settings.OMNISHOP_WEB_CHANNEL, `web` by default)."""
     return Channel.objects.get(code=settings.OMNISHOP_WEB_CHANNEL, is_active=True)
+
+
+def catalogue_reads(view):
+    """The page's catalogue reads may go to a read replica (ADR 0030: a page a moment old is fine; without
+    `DATABASE_REPLICA_URL` everything reads the primary). The visitor's session, user and customer are read
+    first, from the primary: a session written by a GET (a visitor id) does not make the client sticky, so a
+    replica could still hold the old one. A write the page makes (impressions, a click, a search logged)
+    goes to the primary and keeps the rest of its request there."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        shopper(request)
+        with reads_from_replica():
+            return view(request, *args, **kwargs)
+
+    return wrapped
 
 
 def shopper(request: HttpRequest):

@@ -5,7 +5,7 @@ known to it, their 225 k purchases as events, 300 anonymous browsing sessions), 
 `services.train()` (its wall time is reported too), then times 400 sequential calls per endpoint with random
 keys. Baseline, same run, same database: the one indexed read of a precomputed list by raw SQL (what a
 serving layer cannot avoid), so the ratio shows what filtering, fallbacks and serialisation cost on top.
-HTTP: `omnishop serve` (gunicorn, 2 workers) on the loopback, one keep-alive client.
+HTTP: `omnishop serve` (its default server, granian, 2 workers) on the loopback, one keep-alive client.
 Runs on BENCH_DATABASE_URL (PostgreSQL, fresh database) or, without it, a temporary SQLite file. The
 Django work runs in a child process so each benchmark module gets its own settings.
 """

@@ -1,10 +1,10 @@
 """scale.pgbouncer: HTTP checkout through PgBouncer (transaction pool mode) against the same checkout straight to
 PostgreSQL, in the same run (ADR 0031).
 
-Three `omnishop serve` instances (2 sync gunicorn workers each) on the same seeded database: direct with the
-default settings (hot statements prepared on the server), direct with the pooler's settings
-(OMNISHOP_DB_POOLER=pgbouncer: nothing prepared, no server-side cursors) to separate the cost of the settings
-from the cost of the extra hop, and through a throwaway PgBouncer (scripts/pgbouncer-start, Debian's 1.18).
+Three `omnishop serve` instances (its default server, granian: 2 workers of one thread each) on the same seeded
+database: direct with the default settings (hot statements prepared on the server), direct with the pooler's
+settings (OMNISHOP_DB_POOLER=pgbouncer: nothing prepared, no server-side cursors) to separate the cost of the
+settings from the cost of the extra hop, and through a throwaway PgBouncer (scripts/pgbouncer-start, Debian's 1.18).
 Their windows alternate, so drift on a shared machine spreads over all three. The baseline of each case is the
 direct server with the default settings; the checkout's own functions come from bench_orders_checkout.
 """
@@ -110,7 +110,7 @@ def main(ctx: BenchContext) -> None:
                 "unit": "orders/s",
                 **{k: got[k] for k in ("value", "p50_ms", "p99_ms", "errors", "error_rate")},
                 "baseline": baseline,
-                "notes": f"POST /api/v1/orders/checkout, {what}; omnishop serve (gunicorn, 2 sync workers), "
+                "notes": f"POST /api/v1/orders/checkout, {what}; omnishop serve (granian, 2 workers of 1 thread), "
                 f"{CLIENTS} client threads on the same machine, {repeats}x{seconds:.0f}s windows, value = median; "
                 f"outcomes {got['outcomes']}",
             }

@@ -2,9 +2,10 @@
 
 The catalogue of api.catalog (bench/catalog_fixture.py) in its own database on the bench PostgreSQL; a hot
 standby of that server made with `pg_basebackup -R` (omnishop/testing_replica.py) on a free port. The same
-`omnishop serve` (gunicorn, 2 workers) runs twice side by side: with DATABASE_REPLICA_URL (the storefront's
-list and detail reads go to the replica, ADR 0030) — the case — and without (every read on the primary) —
-the baseline. wrk at 8 connections rotates over the same pages and products (cold: no validator), 3 repeats
+`omnishop serve` (its default server, granian, 2 workers) runs twice side by side: with DATABASE_REPLICA_URL
+(the storefront API's list and detail and the web shop's product page read the catalogue from the replica,
+ADR 0030) — the case — and without (every read on the primary) — the baseline. wrk at 8 connections rotates
+over the same pages and products (cold: no validator; the product pages of the `web` channel), 3 repeats
 per case alternating which server goes first, median. The replica's `pg_stat_database` counters are read
 around every run, to prove where the reads went (rows returned by the replica's copy of the database).
 
@@ -64,6 +65,8 @@ def main(ctx: BenchContext) -> None:
     database_url = _database(ctx.database_url)
     dbname = database_url.rsplit("/", 1)[1]
     env = _env(database_url, work / "var")
+    env.pop("REDIS_URL", None)
+    env.update({"OMNISHOP_WEB_CHANNEL": "web", "SESSION_COOKIE_SECURE": "0", "CSRF_COOKIE_SECURE": "0"})
     omnishop = str(Path(sys.executable).with_name("omnishop"))
     _run([omnishop, "migrate", "-v0"], env)
     fixture = json.loads(_run([sys.executable, "-m", "bench.catalog_fixture", "load"], env))
@@ -71,6 +74,10 @@ def main(ctx: BenchContext) -> None:
     sample_file = work / "sample.json"
     _run([sys.executable, "-m", "bench.catalog_fixture", "sample", str(sample_file)], env)
     sample = json.loads(sample_file.read_text())
+    web_details = [item for item in sample["detail"] if "/web/" in item["path"]]
+    sample["product-page"] = [
+        {"path": f"/p/{item['path'].rstrip('/').rsplit('/', 1)[1]}/"} for item in web_details
+    ]
 
     primary = conninfo_to_dict(database_url)
     replica = start_replica(
@@ -79,7 +86,7 @@ def main(ctx: BenchContext) -> None:
         user=primary.get("user", "postgres"),
     )
     results: dict[tuple[str, str], list[dict]] = {}
-    rows_on_replica: dict[str, int] = {}
+    rows_on_replica: dict[str, int] = {}  # rows the replica returned during each kind's runs on each server
     ports: dict[str, int] = {}
     try:
         replica.caught_up_with(_flush_lsn(database_url))
@@ -92,7 +99,7 @@ def main(ctx: BenchContext) -> None:
             servers["replica"] = serve(
                 {**env, "DATABASE_REPLICA_URL": replica_url}, _free_port_for("replica", ports)
             )
-            for kind in ("list", "detail"):
+            for kind in ("list", "detail", "product-page"):
                 script = work / f"{kind}.lua"
                 paths = ", ".join(json.dumps(item["path"]) for item in sample[kind])
                 script.write_text(LUA % {"paths": paths, "etags": ""})
@@ -104,8 +111,10 @@ def main(ctx: BenchContext) -> None:
                     for target in order:
                         before = _replica_rows(replica, dbname)
                         results[kind, target].append(_wrk(ports[target], script, CONNECTIONS, seconds))
-                        rows_on_replica[target] = (
-                            rows_on_replica.get(target, 0) + _replica_rows(replica, dbname) - before
+                        rows_on_replica[f"{kind}-{target}"] = (
+                            rows_on_replica.get(f"{kind}-{target}", 0)
+                            + _replica_rows(replica, dbname)
+                            - before
                         )
         finally:
             for server in servers.values():
@@ -114,11 +123,16 @@ def main(ctx: BenchContext) -> None:
         replica.remove()
         shutil.rmtree(work, ignore_errors=True)
 
-    if rows_on_replica["replica"] <= rows_on_replica["primary"]:
-        raise RuntimeError(f"the routed run did not read from the replica: rows returned {rows_on_replica}")
+    for kind in ("list", "detail", "product-page"):
+        if rows_on_replica[f"{kind}-replica"] <= rows_on_replica[f"{kind}-primary"]:
+            raise RuntimeError(f"the routed {kind} run did not read from the replica: rows {rows_on_replica}")
     load = os.getloadavg()[1]
     cases = []
-    for kind, what in (("list", "a page of 20 products"), ("detail", "a product with its variants")):
+    for kind, what in (
+        ("list", "a page of 20 products"),
+        ("detail", "a product with its variants"),
+        ("product-page", "the web shop's product page, HTML, as a guest"),
+    ):
         base, case = results[kind, "primary"], results[kind, "replica"]
 
         def errors(runs: list[dict]) -> int:
@@ -142,9 +156,12 @@ def main(ctx: BenchContext) -> None:
                     "p50_ms": round(median([r["p50_us"] for r in base]) / 1000, 3),
                     "p99_ms": round(median([r["p99_us"] for r in base]) / 1000, 3),
                 },
-                "rows_returned_by_replica": rows_on_replica,
-                "notes": f"one {os.cpu_count()}-core machine runs the primary, the replica, gunicorn (2 sync "
-                f"workers) and wrk: a replica adds no CPU here, so the ratio shows routing's overhead and "
+                "rows_returned_by_replica": {
+                    "routed": rows_on_replica[f"{kind}-replica"],
+                    "baseline": rows_on_replica[f"{kind}-primary"],
+                },
+                "notes": f"one {os.cpu_count()}-core machine runs the primary, the replica, omnishop serve "
+                f"(granian, 2 workers of 1 thread) and wrk: a replica adds no CPU here, so the ratio shows routing's overhead and "
                 f"correctness under load, not added capacity; load average {load:.1f}; {REPEATS}×{seconds}s "
                 f"per case, median; catalog {fixture['products']} products / {fixture['variants']} variants; "
                 f"rotating over {len(sample[kind])} paths",

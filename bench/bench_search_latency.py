@@ -6,7 +6,7 @@ chinese_shopping_reviews texts, all published on one channel. English queries ar
 and two words), Chinese queries category words and two-word pairs, type-ahead queries are 2-4 letter
 prefixes. Baseline, same run and database: the full-text match alone (`backend().match`, the engine's own
 cost), so the ratio shows what channel filtering, facets and logging add. HTTP: `omnishop serve`
-(gunicorn, 2 workers), one keep-alive client. Indexing throughput is reported as its own case.
+(its default server, granian, 2 workers), one keep-alive client. Indexing throughput is reported as its own case.
 """
 
 from __future__ import annotations

@@ -257,7 +257,7 @@ def worker(url: str, count: int) -> None:
     )
 
 
-# --- Over HTTP: `omnishop serve` (2 gunicorn workers) and concurrent posters, as a provider delivers ---------
+# --- Over HTTP: `omnishop serve` (2 workers, its default server) and concurrent posters, as a provider delivers
 
 POSTERS = 8  # concurrent webhook deliveries in flight
 
@@ -279,7 +279,7 @@ def _server_env(url: str, var_dir: str) -> dict:
 
 
 def _group_cpu_seconds(pgid: int) -> float:
-    """User + system CPU of every live process in a process group (the gunicorn master and its workers)."""
+    """User + system CPU of every live process in a process group (the server's main process and its workers)."""
     tick = os.sysconf("SC_CLK_TCK")
     total = 0
     for entry in os.listdir("/proc"):
@@ -426,7 +426,7 @@ def main(ctx: BenchContext) -> None:
                         "value": round(median(r["raw"]), 1),
                     },
                     "cpu_ms_per_email": round(median(h["cpu_ms"]), 2),
-                    "notes": f"omnishop serve --workers 2 (gunicorn) on 127.0.0.1, {POSTERS} concurrent posters on "
+                    "notes": f"omnishop serve --workers 2 (granian) on 127.0.0.1, {POSTERS} concurrent posters on "
                     f"keep-alive connections, the same signed Postmark payloads and mix as the in-process case; "
                     f"{count} e-mails per run, median of {REPEATS} runs; cpu_ms_per_email = CPU of the server's "
                     f"processes (master + workers, /proc) per e-mail, PostgreSQL's own CPU not included; "

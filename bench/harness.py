@@ -200,6 +200,6 @@ def latency_cases(
             **h,
             "errors": errors,
             "baseline": {"what": "in-process service call, same run", "value": s["p50_ms"]},
-            "notes": "omnishop serve (gunicorn 2 workers), one keep-alive client on the loopback",
+            "notes": "omnishop serve (its default server, granian, 2 workers), one keep-alive client on the loopback",
         },
     ]

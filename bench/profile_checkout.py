@@ -8,7 +8,8 @@ It prints
   what the outbox relay then runs for that order's events (in `omnishop serve` a relay thread of the same
   worker does it, off the request);
 - CPU ms per order (time.process_time, median of `--rounds` rounds of N checkouts), request and relay;
-- the top `--top` cumulative costs under cProfile.
+- the top `--top` cumulative costs under cProfile (of the checkouts, or with `--relay` of the relay draining
+  their events).
 
     DATABASE_URL=postgres://… PYTHONPATH=src .venv/bin/python bench/profile_checkout.py [-n 200]
 """
@@ -99,6 +100,9 @@ def main() -> None:
     parser.add_argument("--sort", default="cumulative")
     parser.add_argument("--no-profile", action="store_true", help="only the statements and CPU per order")
     parser.add_argument("--dump", help="also write the cProfile stats to this file (pstats, snakeviz)")
+    parser.add_argument(
+        "--relay", action="store_true", help="profile the relay draining N orders' events, not the checkouts"
+    )
     args = parser.parse_args()
     db_url = os.environ["DATABASE_URL"]
     os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
@@ -190,17 +194,25 @@ def main() -> None:
     if args.no_profile:
         return
     profile = cProfile.Profile(time.process_time)  # CPU, not the waits of a loaded machine
-    profile.enable()
-    for _ in range(args.n):
-        checkout()
-    profile.disable()
-    drain()
+    if args.relay:
+        for _ in range(args.n):
+            checkout()
+        profile.enable()
+        drain()
+        profile.disable()
+    else:
+        profile.enable()
+        for _ in range(args.n):
+            checkout()
+        profile.disable()
+        drain()
     if args.dump:
         profile.dump_stats(args.dump)
     out = io.StringIO()
     stats = pstats.Stats(profile, stream=out)
     stats.sort_stats(args.sort).print_stats(args.top)
-    print(f"cProfile of {args.n} checkouts (times are totals over all of them; divide by {args.n}):")
+    what = "the relay draining the events of" if args.relay else "cProfile of"
+    print(f"{what} {args.n} checkouts (times are totals over all of them; divide by {args.n}):")
     print(out.getvalue())
 
 

@@ -6,6 +6,8 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from omnishop.conftest import ApiClient
@@ -93,6 +95,34 @@ def test_many_stock_changes_of_one_sku_fold_into_one_event_per_channel_with_the_
     assert events.count() == 2
     assert not StockEvent.objects.filter(delivered_at__isnull=True).exists()
     assert fold_all() == 0  # folded marks are not folded again
+
+
+def test_a_fold_writes_its_events_together_whatever_the_number_of_skus(shop, market_channel):
+    inventory.set_channel_locations(channel=market_channel, location_codes=[shop.warehouse.code])
+
+    def fold_counting(skus: list) -> int:
+        for v in skus:
+            inventory.receive_stock(variant=v, location=shop.warehouse, quantity=1, reference="t")
+        with CaptureQueriesContext(connection) as statements:
+            fold_all()
+        return len(statements.captured_queries)
+
+    few = [shop.variant(stock=0, sku=f"FEW-{n}") for n in range(2)]
+    many = [shop.variant(stock=0, sku=f"MANY-{n}") for n in range(30)]
+    fold_all()
+    assert fold_counting(many) == fold_counting(few)  # not one INSERT and one sequence upsert per event
+    # Each SKU and channel is its own aggregate: a second fold continues its sequence.
+    fold_counting(few)
+    sequences = OutboxEvent.objects.filter(
+        type="stock.availability_changed", aggregate_id=f"{shop.channel.code}:FEW-0"
+    ).values_list("sequence", flat=True)
+    assert sorted(sequences) == list(range(1, len(sequences) + 1)) and len(sequences) >= 2
+    latest = OutboxEvent.objects.filter(aggregate_id=f"{market_channel.code}:MANY-29").get()
+    assert (latest.channel, latest.payload["available"], latest.payload["sku"]) == (
+        market_channel.code,
+        1,
+        "MANY-29",
+    )
 
 
 def test_a_location_no_channel_sells_from_announces_nothing(shop):

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from functools import cache
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 from . import statements
 
@@ -99,26 +100,35 @@ def insert_sql(
     database; defaults such as auto_now_add applied as `save` would), for a deferred part or a statement of
     several. `expressions` gives a column SQL instead of the instance's value (e.g. an id from an earlier
     part: `{"order_id": "(SELECT id FROM o)"}`)."""
-    meta = type(instances[0])._meta
+    model = type(instances[0])
     expressions = expressions or {}
-    fields = [
-        f
-        for f in meta.concrete_fields
-        if not (f.primary_key and getattr(instances[0], f.attname) is None) or f.column in expressions
-    ]
-    qn = connection.ops.quote_name
-    columns = ", ".join(qn(f.column) for f in fields)
+    with_pk = getattr(instances[0], model._meta.pk.attname) is not None
+    fields, head, valued = _insert_shape(model, with_pk, tuple(expressions))
+    conn = connections[DEFAULT_DB_ALIAS]  # the wrapper itself: the `connection` proxy costs a lookup a use
     rows, values = [], []
     for instance in instances:
         row = []
-        for f in fields:
-            if f.column in expressions:
-                row.append(expressions[f.column])
-            else:
+        for f, takes_value in zip(fields, valued, strict=True):
+            if takes_value:
                 row.append("%s")
-                values.append(f.get_db_prep_save(f.pre_save(instance, True), connection))
+                values.append(f.get_db_prep_save(f.pre_save(instance, True), conn))
+            else:
+                row.append(expressions[f.column])
         rows.append(f"({', '.join(row)})")
-    sql = f"INSERT INTO {qn(meta.db_table)} ({columns}) VALUES {', '.join(rows)}"
+    sql = f"{head} VALUES {', '.join(rows)}"
     if returning:
         sql += f" RETURNING {returning}"
     return sql, values
+
+
+@cache
+def _insert_shape(model, with_pk: bool, expressed: tuple[str, ...]) -> tuple[tuple, str, tuple[bool, ...]]:
+    """The fields an INSERT of `model` writes, its `INSERT INTO table (columns)` text, and which fields take a
+    value (the others an expression): the same for every insert of that shape, built once per process."""
+    meta = model._meta
+    fields = tuple(
+        f for f in meta.concrete_fields if not (f.primary_key and not with_pk) or f.column in expressed
+    )
+    qn = connections[DEFAULT_DB_ALIAS].ops.quote_name
+    head = f"INSERT INTO {qn(meta.db_table)} ({', '.join(qn(f.column) for f in fields)})"
+    return fields, head, tuple(f.column not in expressed for f in fields)

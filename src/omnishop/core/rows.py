@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any, TypeVar
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Model
 
 M = TypeVar("M", bound=Model)
@@ -24,6 +24,11 @@ def _fields(model: type[Model]) -> tuple:
 
 def columns(model: type[Model], alias: str) -> str:
     """The model's concrete columns as `alias."column", …`, in the order `instance` reads them."""
+    return _columns(model, alias, connection.vendor)
+
+
+@cache  # the same text for every request: quoted once per process
+def _columns(model: type[Model], alias: str, vendor: str) -> str:
     quote = connection.ops.quote_name
     return ", ".join(f"{alias}.{quote(f.column)}" for f in _fields(model))
 
@@ -50,11 +55,12 @@ def _converters(model: type[Model], vendor: str) -> tuple:
 
 def instance(model: type[M], row: Sequence[Any], start: int = 0) -> M:
     """The model instance in `row[start:start + width(model)]` (selected with `columns(model, …)`)."""
+    conn = connections[DEFAULT_DB_ALIAS]  # the wrapper itself: the `connection` proxy costs a lookup a use
     values = list(row[start : start + width(model)])
-    for i, (col, converters) in enumerate(_converters(model, connection.vendor)):
+    for i, (col, converters) in enumerate(_converters(model, conn.vendor)):
         for convert in converters:
-            values[i] = convert(values[i], col, connection)
-    return model.from_db(connection.alias, _attnames(model), values)
+            values[i] = convert(values[i], col, conn)
+    return model.from_db(conn.alias, _attnames(model), values)
 
 
 def lock_suffix(alias: str) -> str:

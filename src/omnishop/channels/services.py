@@ -9,10 +9,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from omnishop.core import rows
+from omnishop.core import rows, statements
 from omnishop.core.errors import AlreadyExists, InvalidTransition, NotFound, ValidationFailed
 from omnishop.core.money import validate_currency
 
@@ -110,13 +110,11 @@ def issue_api_key(
 def _key_with_channel(prefix: str) -> ApiKey | None:
     """The key of `prefix` with its channel, in one hand-written statement: every API request of a channel
     runs it, and compiling the queryset cost more CPU than the answer (bench/profile_checkout.py)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {rows.columns(ApiKey, 'k')}, {rows.columns(Channel, 'c')} FROM {ApiKey._meta.db_table} k "
-            f"JOIN {Channel._meta.db_table} c ON c.id = k.channel_id WHERE k.prefix = %s ORDER BY k.id LIMIT 1",
-            [prefix],
-        )
-        row = cursor.fetchone()
+    row = statements.fetch_one(
+        f"SELECT {rows.columns(ApiKey, 'k')}, {rows.columns(Channel, 'c')} FROM {ApiKey._meta.db_table} k "
+        f"JOIN {Channel._meta.db_table} c ON c.id = k.channel_id WHERE k.prefix = %s ORDER BY k.id LIMIT 1",
+        [prefix],
+    )
     if row is None:
         return None
     api_key = rows.instance(ApiKey, row)

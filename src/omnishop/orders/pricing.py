@@ -12,10 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db import connection
-
 from omnishop.catalog.models import ChannelListing, Product, Variant
-from omnishop.core import rows
+from omnishop.core import rows, statements
 from omnishop.core.money import MAX_AMOUNT, quantize
 
 from .errors import AmountTooLarge, QuantityTooLarge, ShippingMethodUnavailable, VariantUnavailable
@@ -135,9 +133,7 @@ def _listings(channel, *, skus, quantities, tax_country) -> list[ChannelListing]
         f"JOIN {Variant._meta.db_table} v ON v.id = l.variant_id "
         f"JOIN {Product._meta.db_table} p ON p.id = v.product_id WHERE l.channel_id = %s AND {where}"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, *keys])
-        found = cursor.fetchall()
+    found = statements.fetch_all(sql, [*params, *keys])
     listings = []
     at_variant = rows.width(ChannelListing)
     at_product = at_variant + rows.width(Variant)

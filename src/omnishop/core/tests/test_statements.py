@@ -49,3 +49,26 @@ def test_a_unique_violation_is_djangos_integrity_error_and_the_statement_is_seen
             statements.execute(sql, ["order", "dup"])
     assert [q for q in seen if q == sql] == [sql, sql]
     assert sum(q["sql"].startswith(f"INSERT INTO {table}") for q in captured.captured_queries) == 2
+
+
+def _prepared_here(text: str) -> int:
+    """How many of this connection's server-side prepared statements hold `text`."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s", [f"%{text}%"])
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="server-side prepared statements: PostgreSQL")
+def test_hot_reads_are_prepared_once_per_connection_unless_a_pooler_is_in_the_way(settings):
+    sql = "SELECT aggregate_id, last FROM core_outboxsequence WHERE aggregate_type = %s /* prepared-probe */"
+    OutboxSequence.objects.create(aggregate_type="probe", aggregate_id="a", last=3)
+    settings.OMNISHOP_DB_PREPARE = True
+    for _ in range(3):
+        assert statements.fetch_all(sql, ["probe"]) == [("a", 3)]
+        assert statements.fetch_one(sql, ["nothing"]) is None
+    assert _prepared_here("prepared-probe") == 1  # one text, prepared once, used six times
+
+    settings.OMNISHOP_DB_PREPARE = False  # OMNISHOP_DB_POOLER=pgbouncer: nothing may outlive the transaction
+    other = sql.replace("prepared-probe", "unprepared-probe")
+    assert statements.fetch_all(other, ["probe"]) == [("a", 3)]
+    assert _prepared_here("unprepared-probe") == 0

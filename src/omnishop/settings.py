@@ -145,6 +145,13 @@ OMNISHOP_DB_PREPARE = not OMNISHOP_DB_POOLER
 if DATABASE_VENDOR == "postgresql" and OMNISHOP_DB_POOLER:
     DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
     DATABASES["default"]["OPTIONS"]["prepare_threshold"] = None
+# Every ORM statement with server-side parameters, and psycopg preparing a statement on its connection once it
+# has run a few times: PostgreSQL then plans it once per connection instead of on every call (a client-side
+# bound statement is a new text each time). OMNISHOP_DB_SERVER_BINDING=0 returns to Django's default.
+OMNISHOP_DB_SERVER_BINDING = env_bool("OMNISHOP_DB_SERVER_BINDING", True)
+if DATABASE_VENDOR == "postgresql" and OMNISHOP_DB_SERVER_BINDING and OMNISHOP_DB_PREPARE:
+    DATABASES["default"]["OPTIONS"]["server_side_binding"] = True
+    DATABASES["default"]["OPTIONS"]["prepare_threshold"] = int(os.environ.get("OMNISHOP_DB_PREPARE_THRESHOLD", "2"))
 
 # A streaming read replica (docs/scaling.md, ADR 0030): explicitly marked read paths (catalogue, search,
 # analytics) read from it; everything else, and any request or client that wrote lately, uses the primary.

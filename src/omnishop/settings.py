@@ -151,7 +151,9 @@ if DATABASE_VENDOR == "postgresql" and OMNISHOP_DB_POOLER:
 OMNISHOP_DB_SERVER_BINDING = env_bool("OMNISHOP_DB_SERVER_BINDING", True)
 if DATABASE_VENDOR == "postgresql" and OMNISHOP_DB_SERVER_BINDING and OMNISHOP_DB_PREPARE:
     DATABASES["default"]["OPTIONS"]["server_side_binding"] = True
-    DATABASES["default"]["OPTIONS"]["prepare_threshold"] = int(os.environ.get("OMNISHOP_DB_PREPARE_THRESHOLD", "2"))
+    DATABASES["default"]["OPTIONS"]["prepare_threshold"] = int(
+        os.environ.get("OMNISHOP_DB_PREPARE_THRESHOLD", "2")
+    )
 
 # A streaming read replica (docs/scaling.md, ADR 0030): explicitly marked read paths (catalogue, search,
 # analytics) read from it; everything else, and any request or client that wrote lately, uses the primary.

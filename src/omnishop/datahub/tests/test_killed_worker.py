@@ -45,6 +45,12 @@ def wait_for(condition, *, worker, seconds: float, what: str) -> ImportJob:
     raise AssertionError(f"no {what} within {seconds} s; the worker's output:\n{stop_worker(worker)}")
 
 
+def finished(job: ImportJob) -> ImportJob | None:
+    """The job once it has stopped running, else None (for wait_for)."""
+    job.refresh_from_db()
+    return job if job.status != ImportJob.Status.RUNNING else None
+
+
 def test_an_import_killed_with_its_worker_is_finished_by_another_worker_each_row_once(
     datahub_dirs, retail_channel
 ):
@@ -81,12 +87,7 @@ def test_an_import_killed_with_its_worker_is_finished_by_another_worker_each_row
     # A short visibility timeout, so this test need not wait the production hour for the job to come back.
     second = start_worker(queues="imports", env={**env, "OMNISHOP_CELERY_VISIBILITY_TIMEOUT": "1"})
     try:
-
-        def finished() -> ImportJob | None:
-            job.refresh_from_db()
-            return job if job.status != ImportJob.Status.RUNNING else None
-
-        wait_for(finished, worker=second, seconds=90, what="finished import")
+        wait_for(lambda: finished(job), worker=second, seconds=90, what="finished import")
     finally:
         output = stop_worker(second)
     assert job.status == ImportJob.Status.SUCCEEDED, output
@@ -118,12 +119,7 @@ def test_a_job_whose_runner_still_holds_it_is_retried_when_the_lease_runs_out(da
     worker = start_worker(queues="imports")
     try:
         celery_client().send_task("omnishop.datahub.tasks.run_import_job", args=[job.pk])
-
-        def finished() -> ImportJob | None:
-            job.refresh_from_db()
-            return job if job.status != ImportJob.Status.RUNNING else None
-
-        wait_for(finished, worker=worker, seconds=90, what="finished import")
+        wait_for(lambda: finished(job), worker=worker, seconds=90, what="finished import")
     finally:
         output = stop_worker(worker)
     assert job.status == ImportJob.Status.SUCCEEDED, output

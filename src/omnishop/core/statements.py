@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
@@ -46,6 +47,21 @@ def numbered(sql: str) -> str:
         return f"${count}"
 
     return _PLACEHOLDER.sub(replace, sql)
+
+
+@contextmanager
+def preparing(prepare: bool) -> Iterator[None]:
+    """Let the block's `execute(..., prepare=True)` calls prepare on the default PostgreSQL connection. Django
+    switches psycopg's preparation off there (prepare_threshold None, which `prepare=True` alone cannot
+    override); it is allowed for the block only, and only when `prepare` (OMNISHOP_DB_PREPARE) says so."""
+    raw = connection.connection
+    threshold = raw.prepare_threshold
+    if prepare:
+        raw.prepare_threshold = 0
+    try:
+        yield
+    finally:
+        raw.prepare_threshold = threshold
 
 
 def execute(sql: str, params: Sequence, *, fetch: bool = False) -> Any:
@@ -77,22 +93,17 @@ def _run(sql: str, params: Sequence, fetch: str) -> Any:
     out: list = [None]
 
     def run(sql: str, params: Sequence, many: bool, context: dict) -> None:
-        raw = connection.connection
-        # Django switches psycopg's preparation off on its connection (prepare_threshold None, which `prepare`
-        # alone cannot override): allowed for this one call, as inventory's stock take does.
-        threshold = raw.prepare_threshold
-        if prepare:
-            raw.prepare_threshold = 0
-        try:
-            # Errors as Django's (IntegrityError for a unique key, …), as its own cursors raise them.
-            with connection.wrap_database_errors, psycopg.RawCursor(raw) as cursor:
-                cursor.execute(numbered(sql), params, prepare=prepare)
-                if fetch == "all":
-                    out[0] = cursor.fetchall()
-                elif fetch:
-                    out[0] = cursor.fetchone()
-        finally:
-            raw.prepare_threshold = threshold
+        # Errors as Django's (IntegrityError for a unique key, …), as its own cursors raise them.
+        with (
+            preparing(prepare),
+            connection.wrap_database_errors,
+            psycopg.RawCursor(connection.connection) as cursor,
+        ):
+            cursor.execute(numbered(sql), params, prepare=prepare)
+            if fetch == "all":
+                out[0] = cursor.fetchall()
+            elif fetch:
+                out[0] = cursor.fetchone()
 
     executor = run
     for wrapper in reversed(connection.execute_wrappers):  # as Django's CursorWrapper nests them

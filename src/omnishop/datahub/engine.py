@@ -65,20 +65,15 @@ def hold_lease(job: ImportJob) -> None:
     """Renew the runner's lease, first thing in a transaction that writes for the job: the renewal locks the
     job's row until that transaction ends, so a runner that wants to take the job over waits for it and then
     sees the renewed lease. No-op for a job run without a lease (the dry run, direct engine calls)."""
-    if not job.lease_owner:
-        return
-    job.lease_until = lease_deadline()
-    if not ImportJob.objects.filter(pk=job.pk, lease_owner=job.lease_owner).update(
-        lease_until=job.lease_until
-    ):
-        raise LeaseLost(f"Import #{job.pk} was taken over by another runner.")
+    save_job(job, [])
 
 
 def save_job(job: ImportJob, fields: list[str], *, release: bool = False) -> None:
     """Save `fields` of the job, renewing the lease (`release`: ending it), as long as the lease is this
-    runner's: one UPDATE either way."""
+    runner's: one UPDATE either way (none for no fields and no lease)."""
     if not job.lease_owner:
-        job.save(update_fields=fields)
+        if fields:
+            job.save(update_fields=fields)
         return
     job.lease_until = None if release else lease_deadline()
     values = {name: getattr(job, name) for name in fields}

@@ -26,6 +26,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from omnishop.channels.models import Channel
+from omnishop.core import statements
 from omnishop.core.errors import ValidationFailed
 
 from ..errors import ChannelHasNoLocations, DuplicateLine, InsufficientStock, UnknownLocation, UnknownSku
@@ -93,21 +94,15 @@ def run_statement(sql: str, params: list, *, many: bool = False):
         import psycopg
 
         connection.ensure_connection()
-        raw = connection.connection
-        # Django's own cursors bind client-side (psycopg.ClientCursor, which never prepares) and Django
-        # switches psycopg's preparation off (prepare_threshold None); a server-side-binding cursor on the
-        # same connection (and transaction) with preparation allowed for this one call does prepare.
-        threshold = raw.prepare_threshold
-        if settings.OMNISHOP_DB_PREPARE:
-            raw.prepare_threshold = 0
-        try:
-            with psycopg.Cursor(raw) as cursor:
-                cursor.execute(sql, params, prepare=settings.OMNISHOP_DB_PREPARE)
-                if connection.queries_logged:  # counted like Django's own statements (query-count tests)
-                    connection.queries_log.append({"sql": sql, "time": "0.000"})
-                return cursor.fetchall() if many else cursor.fetchone()
-        finally:
-            raw.prepare_threshold = threshold
+        # Django's own cursors bind client-side (psycopg.ClientCursor, which never prepares); a
+        # server-side-binding cursor on the same connection (and transaction) with preparation allowed for
+        # this one call does prepare. psycopg's own errors are kept (the reservation reads its RAISE).
+        prepare = settings.OMNISHOP_DB_PREPARE
+        with statements.preparing(prepare), psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(sql, params, prepare=prepare)
+            if connection.queries_logged:  # counted like Django's own statements (query-count tests)
+                connection.queries_log.append({"sql": sql, "time": "0.000"})
+            return cursor.fetchall() if many else cursor.fetchone()
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall() if many else cursor.fetchone()

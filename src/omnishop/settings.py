@@ -411,6 +411,8 @@ OMNISHOP_IMAGE_HOSTS = tuple(h for h in os.environ.get("OMNISHOP_IMAGE_HOSTS", "
 OMNISHOP_STOREFRONT_PREPARE = env_bool("OMNISHOP_STOREFRONT_PREPARE", True) and OMNISHOP_DB_PREPARE
 # A storefront page on PostgreSQL in its LATERAL form (storefront/queries.py, ADR 0054); 0: the portable form.
 OMNISHOP_STOREFRONT_LATERAL_PAGE = env_bool("OMNISHOP_STOREFRONT_LATERAL_PAGE", True)
+# ...which also reads the page's availability (inventory's SQL, ADR 0057); 0: a statement of its own.
+OMNISHOP_STOREFRONT_STOCK_IN_PAGE = env_bool("OMNISHOP_STOREFRONT_STOCK_IN_PAGE", True)
 # HTTP caching of public catalogue resources (core/http_cache.py, ADR 0024): seconds a shared cache may serve
 # a copy without asking, then may keep serving it while it revalidates; and the longest an ETag derived from
 # the catalogue version lives even when no change is seen.

@@ -10,7 +10,9 @@ channel is matched by code inside the statement, so channel A's listings cannot 
 from __future__ import annotations
 
 from contextlib import contextmanager
+from functools import cache, lru_cache
 
+from django.apps import apps
 from django.conf import settings
 
 from omnishop.core.dbrouting import read_connection
@@ -30,7 +32,7 @@ _CHOSEN_BY_EXISTS = """
 _FIRST_IMAGE = "SELECT i.url, i.alt FROM catalog_productimage i WHERE i.product_id = p.id ORDER BY i.position, i.id LIMIT 1"
 # A product's published listings of active variants in the channel, aggregated (PostgreSQL).
 _LISTINGS_AGGREGATE = """
-        SELECT string_agg(v.id::text, ',') AS variant_ids, MIN(l.price) AS low, MAX(l.price) AS high,
+        SELECT array_agg(v.id) AS variant_ids, MIN(l.price) AS low, MAX(l.price) AS high,
                MAX(l.compare_at_price) AS compare_at, MAX(l.title) AS title, count(*) AS n
         FROM catalog_variant v
         JOIN catalog_channellisting l ON l.variant_id = v.id
@@ -76,13 +78,13 @@ page AS (
     WHERE p.is_active {{where}} AND a.n > 0
     ORDER BY {{order}}
     LIMIT {{limit:d}}
-)
+){{stock_cte}}
 SELECT p.id, p.slug, p.title, c.path, c.name, img.url, img.alt, ch.id, ch.currency,
-       p.variant_ids, p.low, p.high, p.compare_at, p.listing_title
+       p.variant_ids, p.low, p.high, p.compare_at, p.listing_title{{stock_column}}
 FROM page p
 CROSS JOIN ch
 LEFT JOIN LATERAL ({_FIRST_IMAGE}) img ON true
-LEFT JOIN catalog_category c ON c.id = p.category_id
+LEFT JOIN catalog_category c ON c.id = p.category_id{{stock_join}}
 ORDER BY {{order}}
 """
 
@@ -104,7 +106,49 @@ LEFT JOIN catalog_category c ON c.id = p.category_id
 ORDER BY {{order}}
 """
 
-# The product's published variant ids as "12,13,14".
+# The units each product of the page may promise in the channel: inventory's own SQL (sellable_sql) read once
+# for all the page's variants and summed per product — the page's stock in the page's statement instead of a
+# statement of its own (ADR 0057). Only in the by-id form, whose `page` holds each product's variant ids.
+_STOCK_CTE = """,
+stock AS (
+    SELECT pv.id, SUM(s.available) AS available
+    FROM (SELECT page.id, unnest(page.variant_ids) AS variant_id FROM page) pv
+    JOIN ({sellable}) s ON s.variant_id = pv.variant_id
+    GROUP BY pv.id
+)"""
+_STOCK_COLUMN = ",\n       COALESCE(st.available, 0)::bigint"
+_STOCK_JOIN = "\nLEFT JOIN stock st ON st.id = p.id"
+
+
+@cache
+def _stock_cte() -> str | None:
+    """The page's stock CTE; None when the inventory context is not installed."""
+    if not apps.is_installed("omnishop.inventory"):
+        return None
+    from importlib import import_module
+
+    sellable_sql = import_module("omnishop.inventory.services").sellable_sql
+    return _STOCK_CTE.format(
+        sellable=sellable_sql(
+            channel="(SELECT id FROM ch)", match="= ANY(ARRAY(SELECT unnest(variant_ids) FROM page))"
+        )
+    )
+
+
+def stock_in_page(ordering: str, q: str | None) -> bool:
+    """Whether page_rows(with_stock=True) ends each row with the units the product may promise: the by-id form
+    on PostgreSQL with the inventory context installed. Otherwise the caller asks inventory itself."""
+    return (
+        ordering in ("id", "-id")
+        and not q
+        and settings.OMNISHOP_STOREFRONT_STOCK_IN_PAGE
+        and settings.OMNISHOP_STOREFRONT_LATERAL_PAGE
+        and read_connection().vendor == "postgresql"
+        and _stock_cte() is not None
+    )
+
+
+# The product's published variant ids as "12,13,14" (PostgreSQL's forms: an array of ints).
 _VARIANT_IDS = {"postgresql": "string_agg(v.id::text, ',')", "sqlite": "group_concat(v.id, ',')"}
 
 ORDERINGS = {
@@ -184,9 +228,11 @@ def page_rows(
     limit: int,
     category_path: str | None,
     q: str | None,
+    with_stock: bool = False,
 ) -> list[tuple]:
-    """Rows of up to `limit` products after the keyset `after` (sort value, id)."""
-    order, keyset, _ = ORDERINGS[ordering]
+    """Rows of up to `limit` products after the keyset `after` (sort value, id); with_stock (only when
+    stock_in_page() says so): each row ends with the units the product's published variants may promise."""
+    _, keyset, _ = ORDERINGS[ordering]
     where: list[str] = []
     params: list = [channel_code]
     if after is not None:
@@ -209,19 +255,44 @@ def page_rows(
     lateral = connection.vendor == "postgresql" and settings.OMNISHOP_STOREFRONT_LATERAL_PAGE
     # LIMIT is a literal (a validated int), not a parameter: a prepared statement's generic plan cannot
     # see a parameter's value, assumes a large page and hash-joins whole tables (measured: 4× slower).
-    if lateral and ordering in ("id", "-id") and not q:
-        sql = _PAGE_SQL_BY_ID.format(where=" ".join(where), order=order, limit=int(limit))
-    else:
-        sql = (_PAGE_SQL_LATERAL if lateral else _PAGE_SQL).format(
-            where=" ".join(where),
-            listing_where=listing_where,
-            order=order,
-            limit=int(limit),
-            variant_ids=_VARIANT_IDS.get(connection.vendor, _VARIANT_IDS["sqlite"]),
-        )
+    sql = _page_sql(
+        connection.vendor,
+        lateral,
+        " ".join(where),
+        listing_where,
+        ordering,
+        int(limit),
+        with_stock and lateral,
+    )
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, *listing_params])
         return cursor.fetchall()
+
+
+@lru_cache(maxsize=256)
+def _page_sql(
+    vendor: str, lateral: bool, where: str, listing_where: str, ordering: str, limit: int, with_stock: bool
+) -> str:
+    order = ORDERINGS[ordering][0]
+    if lateral and ordering in ("id", "-id") and not listing_where:
+        stock = (_stock_cte() or "") if with_stock else ""
+        return _PAGE_SQL_BY_ID.format(
+            where=where,
+            order=order,
+            limit=limit,
+            stock_cte=stock,
+            stock_column=_STOCK_COLUMN if stock else "",
+            stock_join=_STOCK_JOIN if stock else "",
+        )
+    if lateral:
+        return _PAGE_SQL_LATERAL.format(where=where, listing_where=listing_where, order=order, limit=limit)
+    return _PAGE_SQL.format(
+        where=where,
+        listing_where=listing_where,
+        order=order,
+        limit=limit,
+        variant_ids=_VARIANT_IDS.get(vendor, _VARIANT_IDS["sqlite"]),
+    )
 
 
 def detail_rows(*, channel_code: str, slug: str) -> list[tuple]:

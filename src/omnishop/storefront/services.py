@@ -172,9 +172,10 @@ def _cards(rows: list[tuple]) -> tuple[list[dict], list[int], int | None]:
         high,
         compare,
         ltitle,
+        *_,
     ) in rows:
         channel_id = ch_id
-        own = [int(v) for v in ids.split(",")]
+        own = ids if isinstance(ids, list) else [int(v) for v in ids.split(",")]
         variant_ids += own
         cards.append(
             {
@@ -209,6 +210,7 @@ def _product_page(channel_code: str, query: PageQuery) -> dict:
     if after is not None and not _valid_keyset(after, ordering):
         raise InvalidCursor("The cursor is not one this API issued.", field="cursor")
     wanted = query.limit + 1  # one more than a page tells whether there is a next page
+    stock_in_page = queries.stock_in_page(ordering, query.q)
     items: list[dict] = []
     first_batch = True
     while True:
@@ -222,6 +224,7 @@ def _product_page(channel_code: str, query: PageQuery) -> dict:
             limit=batch,
             category_path=query.category,
             q=query.q,
+            with_stock=stock_in_page,
         )
         if not rows:
             if first_batch and queries.channel_currency(channel_code) is None:
@@ -229,14 +232,19 @@ def _product_page(channel_code: str, query: PageQuery) -> dict:
             break
         first_batch = False
         cards, variant_ids, channel_id = _cards(rows)
-        stock = availability(channel_id, variant_ids)
-        for card in cards:
-            card["availability"] = product_availability(card.pop("_variants"), stock)
+        if stock_in_page:
+            for card, row in zip(cards, rows, strict=True):
+                del card["_variants"]
+                card["availability"] = {"in_stock": row[14] > 0, "quantity": row[14]}
+        else:
+            stock = availability(channel_id, variant_ids)
+            for card in cards:
+                card["availability"] = product_availability(card.pop("_variants"), stock)
+            if stock is None and query.in_stock is not None:
+                raise InStockFilterUnavailable(field="in_stock")
         if query.in_stock is None:
             items.extend(cards)
             break
-        if stock is None:
-            raise InStockFilterUnavailable(field="in_stock")
         items.extend(c for c in cards if c["availability"]["in_stock"] is query.in_stock)
         if len(items) >= wanted or len(cards) < batch:
             break

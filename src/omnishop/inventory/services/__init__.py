@@ -8,7 +8,7 @@ weighted-average cost of stock).
 """
 
 from .arrivals import on_stock_arrived
-from .availability import Availability, availability_feed, availability_for, availability_of
+from .availability import Availability, availability_feed, availability_for, availability_of, sellable_sql
 from .holds import (
     allocate_reservation,
     allocate_stock,
@@ -112,6 +112,7 @@ __all__ = [
     "reserve_stock",
     "review_count",
     "round_to_order",
+    "sellable_sql",
     "send_purchase_order",
     "set_channel_locations",
     "set_policy",

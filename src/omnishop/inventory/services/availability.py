@@ -38,6 +38,39 @@ GROUP BY sl.variant_id
 """
 
 
+# The same promise computed by the database, for a statement that reads it alongside other rows (the
+# storefront's page, ADR 0057): `atp` below in SQL. Tested equal to availability_for on random stock and policies.
+_SELLABLE_SQL = """
+SELECT f.variant_id, GREATEST(0, CASE WHEN f.quota_percent IS NULL THEN f.free - f.buffer
+    ELSE LEAST(f.free - f.buffer, FLOOR(f.free * f.quota_percent / 100.0)::bigint - f.quota_minus) END) AS available
+FROM (SELECT sl.variant_id, SUM(sl.on_hand - sl.allocated - sl.reserved) AS free,
+             COALESCE(MAX(pol.safety_buffer), 0) AS buffer, MAX(pol.quota_percent) AS quota_percent,
+             COALESCE(MAX(pol.quota_minus), 0) AS quota_minus
+      FROM {cl} cl
+      JOIN {loc} loc ON loc.id = cl.location_id AND loc.is_active
+      JOIN {sl} sl ON sl.location_id = cl.location_id
+      LEFT JOIN {pol} pol ON pol.channel_id = cl.channel_id
+      WHERE cl.channel_id = {channel} AND sl.variant_id {match}
+      GROUP BY sl.variant_id) f"""
+
+
+def sellable_sql(*, channel: str, match: str) -> str:
+    """A SELECT of (variant_id, available) — what availability_for answers — for embedding in a statement.
+
+    `channel` is an SQL expression for the channel's id and `match` the condition on `sl.variant_id`
+    (e.g. `= ANY(page.variant_ids)`); both are the caller's SQL text, never a value from a request. Variants
+    without stock in the channel's locations have no row (availability_for's 0).
+    """
+    return _SELLABLE_SQL.format(
+        cl=ChannelLocation._meta.db_table,
+        loc=StockLocation._meta.db_table,
+        sl=StockLevel._meta.db_table,
+        pol=ChannelInventoryPolicy._meta.db_table,
+        channel=channel,
+        match=match,
+    )
+
+
 @lru_cache(maxsize=64)
 def _sql(match: str) -> str:
     return _SQL.format(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.apps import apps
+from django.db import connection
 
 pytestmark = [
     pytest.mark.django_db,
@@ -86,3 +87,57 @@ def test_in_stock_filter_pages_through_only_sellable_products(api, web_channel, 
 
     assert walk("true") == in_stock
     assert walk("false") == sold_out
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="only PostgreSQL reads the stock in the page")
+def test_a_page_reading_its_stock_in_its_own_statement_answers_what_inventory_does(
+    api, settings, web_channel, market_channel, make_product, list_in, stock, django_assert_num_queries
+):
+    """ADR 0057: on PostgreSQL the id-ordered page reads availability inside the page's statement. Every card,
+    cursor and in_stock answer is the one the separate inventory statement gives, and a page is two
+    statements (catalogue version, page) instead of three."""
+    from omnishop.inventory.models import StockLevel
+    from omnishop.inventory.services.locations import create_location, set_channel_locations, set_policy
+
+    shop = create_location(code="shop", name="Shop")
+    set_channel_locations(channel=web_channel, location_codes=["wh", "shop"])
+    set_policy(channel=web_channel, safety_buffer=1, quota_percent=60, quota_minus=1)
+    for i in range(9):
+        product = make_product(f"Lamp {i}", variants=1 + i % 3)
+        list_in(product, web_channel)
+        list_in(product, market_channel)
+        for n, variant in enumerate(product.variants.order_by("position")):
+            stock(variant, (i * 3 + n) % 7)
+            if (i + n) % 2:
+                StockLevel.objects.create(variant=variant, location=shop, on_hand=i + n, reserved=n)
+            if i == 4:
+                stock(variant, 9, "partner")  # not a web location: never counted for web
+    queries = [
+        {},
+        {"limit": 2},
+        {"ordering": "-id", "limit": 4},
+        {"in_stock": "true", "limit": 2},
+        {"in_stock": "false"},
+        {"ordering": "title"},  # not folded: the same answer either way
+    ]
+
+    def walk(params: dict) -> list[dict]:
+        pages, cursor = [], None
+        while True:
+            page = api.get("/storefront/web/products", {**params, **({"cursor": cursor} if cursor else {})})
+            assert page.status_code == 200, page.content
+            pages.append(page.json())
+            cursor = pages[-1]["next_cursor"]
+            if not cursor:
+                return pages
+
+    settings.OMNISHOP_STOREFRONT_RESPONSE_CACHE_BYTES = 0  # every request renders (ADR 0043's cache off)
+    settings.OMNISHOP_STOREFRONT_STOCK_IN_PAGE = False
+    separate = [walk(params) for params in queries]
+    settings.OMNISHOP_STOREFRONT_STOCK_IN_PAGE = True
+    folded = [walk(params) for params in queries]
+    assert folded == separate
+    quantities = [card["availability"]["quantity"] for card in separate[0][0]["items"]]
+    assert any(quantities) and not all(quantities)  # both sellable and sold-out cards were compared
+    with django_assert_num_queries(2):
+        api.get("/storefront/web/products")

@@ -94,6 +94,10 @@ def clear() -> None:
     Category.objects.all().delete()
 
 
+def _ids(value) -> list[int]:  # an array on PostgreSQL's forms, "12,13" text in the portable one
+    return list(value) if isinstance(value, list) else [int(v) for v in value.split(",")]
+
+
 def both_forms(django_settings, **query) -> tuple[list, list]:
     django_settings.OMNISHOP_STOREFRONT_LATERAL_PAGE = True
     lateral = queries.page_rows(**query)
@@ -101,7 +105,7 @@ def both_forms(django_settings, **query) -> tuple[list, list]:
     portable = queries.page_rows(**query)
 
     def comparable(rows):  # the variant ids are a set: neither form orders its aggregate
-        return [(*row[:9], sorted(row[9].split(",")), *row[10:]) for row in rows]
+        return [(*row[:9], sorted(_ids(row[9])), *row[10:]) for row in rows]
 
     return comparable(lateral), comparable(portable)
 

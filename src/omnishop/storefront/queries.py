@@ -120,16 +120,20 @@ _STOCK_COLUMN = ",\n       COALESCE(st.available, 0)::bigint"
 _STOCK_JOIN = "\nLEFT JOIN stock st ON st.id = p.id"
 
 
+def _sellable_sql():
+    """inventory.services.sellable_sql (imported late: the storefront runs without the inventory context)."""
+    from importlib import import_module
+
+    return import_module("omnishop.inventory.services").sellable_sql
+
+
 @cache
 def _stock_cte() -> str | None:
     """The page's stock CTE; None when the inventory context is not installed."""
     if not apps.is_installed("omnishop.inventory"):
         return None
-    from importlib import import_module
-
-    sellable_sql = import_module("omnishop.inventory.services").sellable_sql
     return _STOCK_CTE.format(
-        sellable=sellable_sql(
+        sellable=_sellable_sql()(
             channel="(SELECT id FROM ch)", match="= ANY(ARRAY(SELECT unnest(variant_ids) FROM page))"
         )
     )
@@ -162,12 +166,12 @@ ORDERINGS = {
 _DETAIL_SQL = """
 SELECT p.id, p.slug, p.title, p.description, p.brand, {product_attributes}, c.path, c.name, ch.id, ch.currency,
        v.id, v.sku, v.title, {variant_attributes}, l.price, l.compare_at_price, l.title,
-       {images}
+       {images}{stock_column}
 FROM catalog_product p
 JOIN channels_channel ch ON ch.code = %s AND ch.is_active
 JOIN catalog_variant v ON v.product_id = p.id AND v.is_active
 JOIN catalog_channellisting l ON l.variant_id = v.id AND l.channel_id = ch.id AND l.is_published
-LEFT JOIN catalog_category c ON c.id = p.category_id
+LEFT JOIN catalog_category c ON c.id = p.category_id{stock_join}
 WHERE p.slug = %s AND p.is_active
 ORDER BY v.position, v.id
 """
@@ -185,7 +189,7 @@ _IMAGES = {
     ),
 }
 
-_DETAIL_BY_VENDOR: dict[str, str] = {}
+_DETAIL_BY_VENDOR: dict[tuple[str, bool], str] = {}
 
 _CHANNEL_SQL = "SELECT id, currency FROM channels_channel WHERE code = %s AND is_active"
 
@@ -295,17 +299,33 @@ def _page_sql(
     )
 
 
-def detail_rows(*, channel_code: str, slug: str) -> list[tuple]:
-    """One row per published variant of the product `slug` in the channel; none if it is not for sale."""
+def stock_in_detail() -> bool:
+    """Whether detail_rows(with_stock=True) ends each variant's row with the units it may promise (ADR 0057)."""
+    return (
+        settings.OMNISHOP_STOREFRONT_STOCK_IN_PAGE
+        and read_connection().vendor == "postgresql"
+        and apps.is_installed("omnishop.inventory")
+    )
+
+
+def detail_rows(*, channel_code: str, slug: str, with_stock: bool = False) -> list[tuple]:
+    """One row per published variant of the product `slug` in the channel; none if it is not for sale.
+    with_stock (only when stock_in_detail() says so): each row ends with the units the variant may promise."""
     connection = read_connection()
     vendor = connection.vendor
-    sql = _DETAIL_BY_VENDOR.get(vendor)
+    sql = _DETAIL_BY_VENDOR.get((vendor, with_stock))
     if sql is None:
         cast = "::text" if vendor == "postgresql" else ""
-        sql = _DETAIL_BY_VENDOR[vendor] = _DETAIL_SQL.format(
+        stock_join = ""
+        if with_stock:
+            sellable = _sellable_sql()(channel="ch.id", match="= v.id")
+            stock_join = f"\nLEFT JOIN LATERAL ({sellable}) st ON true"
+        sql = _DETAIL_BY_VENDOR[vendor, with_stock] = _DETAIL_SQL.format(
             product_attributes=f"p.attributes{cast}",
             variant_attributes=f"v.attributes{cast}",
             images=_IMAGES.get(vendor, _IMAGES["sqlite"]),
+            stock_column=",\n       COALESCE(st.available, 0)" if with_stock else "",
+            stock_join=stock_join,
         )
     with connection.cursor() as cursor:
         cursor.execute(sql, [channel_code, slug])

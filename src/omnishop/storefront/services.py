@@ -287,7 +287,8 @@ def product_detail(*, channel_code: str, slug: str) -> dict:
 
 
 def _product_detail(channel_code: str, slug: str) -> dict:
-    rows = queries.detail_rows(channel_code=channel_code, slug=slug)
+    stock_in_detail = queries.stock_in_detail()
+    rows = queries.detail_rows(channel_code=channel_code, slug=slug, with_stock=stock_in_detail)
     if not rows:
         if queries.channel_currency(channel_code) is None:
             raise ChannelNotFound(f"No active channel '{channel_code}'.", field="channel_code")
@@ -295,7 +296,7 @@ def _product_detail(channel_code: str, slug: str) -> dict:
     first = rows[0]
     (pid, pslug, ptitle, description, brand, pattrs, cpath, cname, ch_id, currency) = first[:10]
     variant_ids = [row[10] for row in rows]
-    stock = availability(ch_id, variant_ids)
+    stock = {row[10]: row[18] for row in rows} if stock_in_detail else availability(ch_id, variant_ids)
     variants = []
     prices = []
     compares = []

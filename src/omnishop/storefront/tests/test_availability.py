@@ -90,20 +90,22 @@ def test_in_stock_filter_pages_through_only_sellable_products(api, web_channel, 
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="only PostgreSQL reads the stock in the page")
-def test_a_page_reading_its_stock_in_its_own_statement_answers_what_inventory_does(
+def test_pages_and_details_reading_their_stock_in_their_own_statement_answer_what_inventory_does(
     api, settings, web_channel, market_channel, make_product, list_in, stock, django_assert_num_queries
 ):
-    """ADR 0057: on PostgreSQL the id-ordered page reads availability inside the page's statement. Every card,
-    cursor and in_stock answer is the one the separate inventory statement gives, and a page is two
-    statements (catalogue version, page) instead of three."""
+    """ADR 0057: on PostgreSQL the id-ordered page and the product detail read availability inside their own
+    statement. Every card, cursor, in_stock answer and variant figure is the one the separate inventory
+    statement gives, and a page or a detail is two statements (catalogue version, page) instead of three."""
     from omnishop.inventory.models import StockLevel
     from omnishop.inventory.services.locations import create_location, set_channel_locations, set_policy
 
     shop = create_location(code="shop", name="Shop")
     set_channel_locations(channel=web_channel, location_codes=["wh", "shop"])
     set_policy(channel=web_channel, safety_buffer=1, quota_percent=60, quota_minus=1)
+    products = []
     for i in range(9):
         product = make_product(f"Lamp {i}", variants=1 + i % 3)
+        products.append(product)
         list_in(product, web_channel)
         list_in(product, market_channel)
         for n, variant in enumerate(product.variants.order_by("position")):
@@ -132,12 +134,22 @@ def test_a_page_reading_its_stock_in_its_own_statement_answers_what_inventory_do
                 return pages
 
     settings.OMNISHOP_STOREFRONT_RESPONSE_CACHE_BYTES = 0  # every request renders (ADR 0043's cache off)
+
+    def details() -> list[dict]:
+        return [api.get(f"/storefront/web/products/{p.slug}").json() for p in products]
+
     settings.OMNISHOP_STOREFRONT_STOCK_IN_PAGE = False
     separate = [walk(params) for params in queries]
+    separate_details = details()
     settings.OMNISHOP_STOREFRONT_STOCK_IN_PAGE = True
     folded = [walk(params) for params in queries]
     assert folded == separate
+    assert details() == separate_details
     quantities = [card["availability"]["quantity"] for card in separate[0][0]["items"]]
     assert any(quantities) and not all(quantities)  # both sellable and sold-out cards were compared
+    available = [v["available"] for d in separate_details for v in d["variants"]]
+    assert any(available) and not all(available)
     with django_assert_num_queries(2):
         api.get("/storefront/web/products")
+    with django_assert_num_queries(2):
+        api.get(f"/storefront/web/products/{products[0].slug}")

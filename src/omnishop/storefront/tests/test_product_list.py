@@ -163,7 +163,9 @@ def test_listing_a_page_is_the_catalogue_version_then_one_sql_statement_plus_one
         list_in(make_product(f"Thing {i}", variants=3, images=2), web_channel)
     # The catalogue version (ETag, Last-Modified: storefront/caching.py), the page, the stock — which the id-ordered
     # page on PostgreSQL reads in its own statement (ADR 0057).
-    separate_stock = services._availability_service() is not None and not queries.stock_in_page(ordering, None)
+    separate_stock = services._availability_service() is not None and not queries.stock_in_page(
+        ordering, None
+    )
     with django_assert_num_queries(2 + separate_stock):
         response = api.get("/storefront/web/products", {"ordering": ordering})
     assert len(response.json()["items"]) == 20

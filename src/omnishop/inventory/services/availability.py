@@ -61,25 +61,21 @@ def sellable_sql(*, channel: str, match: str) -> str:
     (e.g. `= ANY(page.variant_ids)`); both are the caller's SQL text, never a value from a request. Variants
     without stock in the channel's locations have no row (availability_for's 0).
     """
-    return _SELLABLE_SQL.format(
-        cl=ChannelLocation._meta.db_table,
-        loc=StockLocation._meta.db_table,
-        sl=StockLevel._meta.db_table,
-        pol=ChannelInventoryPolicy._meta.db_table,
-        channel=channel,
-        match=match,
-    )
+    return _SELLABLE_SQL.format(**_tables(), channel=channel, match=match)
+
+
+def _tables() -> dict[str, str]:
+    return {
+        "cl": ChannelLocation._meta.db_table,
+        "loc": StockLocation._meta.db_table,
+        "sl": StockLevel._meta.db_table,
+        "pol": ChannelInventoryPolicy._meta.db_table,
+    }
 
 
 @lru_cache(maxsize=64)
 def _sql(match: str) -> str:
-    return _SQL.format(
-        cl=ChannelLocation._meta.db_table,
-        loc=StockLocation._meta.db_table,
-        sl=StockLevel._meta.db_table,
-        pol=ChannelInventoryPolicy._meta.db_table,
-        match=match,
-    )
+    return _SQL.format(**_tables(), match=match)
 
 
 def availability_for(*, channel: Channel, variant_ids: Iterable[int]) -> dict[int, int]:

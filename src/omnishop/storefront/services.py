@@ -352,6 +352,15 @@ def cards_for_products(*, channel, product_ids: list[int]) -> list[dict]:
     ids = list(dict.fromkeys(product_ids))
     if not ids:
         return []
+    if queries.stock_in_page("id", None):
+        # PostgreSQL: the storefront page's statement for these ids, its stock included (ADR 0057).
+        in_page = queries.card_rows(channel_code=channel.code, product_ids=ids)
+        chosen = {}
+        for card, row in zip(_cards(in_page)[0], in_page, strict=True):
+            del card["_variants"], card["_sort"], card["category"]
+            card["availability"] = {"in_stock": row[14] > 0, "quantity": row[14]}
+            chosen[card["id"]] = card
+        return [chosen[pid] for pid in ids if pid in chosen]
     rows = ChannelListing.objects.filter(
         channel=channel,
         is_published=True,

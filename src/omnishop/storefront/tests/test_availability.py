@@ -153,3 +153,61 @@ def test_pages_and_details_reading_their_stock_in_their_own_statement_answer_wha
         api.get("/storefront/web/products")
     with django_assert_num_queries(2):
         api.get(f"/storefront/web/products/{products[0].slug}")
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="only PostgreSQL reads cards in one statement")
+def test_cards_for_chosen_products_in_one_statement_are_the_orm_path_s_cards(
+    settings, web_channel, market_channel, make_product, list_in, stock, django_assert_num_queries
+):
+    """cards_for_products (recommendations, search results, category pages) on PostgreSQL reads the page
+    statement for the chosen ids, stock included (ADR 0057). Same cards, same order, as the ORM path: only
+    what the channel sells, given order kept, duplicates once, prices equal as amounts."""
+    from decimal import Decimal
+
+    from omnishop.inventory.services.locations import set_policy
+    from omnishop.storefront import services
+
+    set_policy(channel=web_channel, safety_buffer=1)
+    products = []
+    for i in range(8):
+        product = make_product(f"Vase {i}", variants=1 + i % 3, images=i % 3)
+        products.append(product)
+        if i == 2:
+            list_in(product, market_channel)  # not sold on web: no card
+            continue
+        listings = list_in(
+            product,
+            web_channel,
+            [f"{5 + i + n}.50" for n in range(1 + i % 3)],
+            published=i != 5,  # unpublished: no card
+            compare_at="30.00" if i % 2 else None,
+        )
+        for n, listing in enumerate(listings):
+            stock(listing.variant, (i + n) % 4)
+    ids = [products[k].pk for k in (7, 0, 2, 5, 3, 0, 6, 1, 4)] + [10**9]
+
+    def comparable(cards):
+        return [
+            (
+                c["id"],
+                c["slug"],
+                c["title"],
+                c["image"],
+                c["price"]["currency"],
+                Decimal(str(c["price"]["min"])),
+                Decimal(str(c["price"]["max"])),
+                None if c["compare_at_price"] is None else Decimal(str(c["compare_at_price"])),
+                c["availability"],
+            )
+            for c in cards
+        ]
+
+    settings.OMNISHOP_STOREFRONT_STOCK_IN_PAGE = False
+    orm = services.cards_for_products(channel=web_channel, product_ids=ids)
+    settings.OMNISHOP_STOREFRONT_STOCK_IN_PAGE = True
+    with django_assert_num_queries(1):
+        one = services.cards_for_products(channel=web_channel, product_ids=ids)
+    assert comparable(one) == comparable(orm)
+    assert [c["id"] for c in one] == [products[k].pk for k in (7, 0, 3, 6, 1, 4)]
+    assert {c["availability"]["in_stock"] for c in one} == {True, False}
+    assert any(c["image"] for c in one) and not all(c["image"] for c in one)

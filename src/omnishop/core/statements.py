@@ -50,23 +50,29 @@ def numbered(sql: str) -> str:
 
 
 @contextmanager
-def preparing(prepare: bool) -> Iterator[None]:
-    """Let the block's `execute(..., prepare=True)` calls prepare on the default PostgreSQL connection. Django
-    switches psycopg's preparation off there (prepare_threshold None, which `prepare=True` alone cannot
-    override); it is allowed for the block only, and only when `prepare` (OMNISHOP_DB_PREPARE) says so."""
-    raw = connection.connection
-    threshold = raw.prepare_threshold
+def preparing(prepare: bool, *, on=None, bind_on_server: bool = False) -> Iterator[None]:
+    """Let the block's statements prepare on a PostgreSQL connection (`on`: a Django connection, the default
+    one unless given; it must be open). Django switches psycopg's preparation off (prepare_threshold None,
+    which `prepare=True` alone cannot override); it is allowed for the block only, and only when `prepare`
+    (OMNISHOP_DB_PREPARE and the like) says so. `bind_on_server`: Django's own cursors on that connection bind
+    server-side for the block too, so that they prepare (the storefront's reads)."""
+    raw = (on or connection).connection
+    factory, threshold = raw.cursor_factory, raw.prepare_threshold
     if prepare:
         raw.prepare_threshold = 0
+        if bind_on_server:
+            import psycopg
+
+            raw.cursor_factory = psycopg.Cursor
     try:
         yield
     finally:
-        raw.prepare_threshold = threshold
+        raw.cursor_factory, raw.prepare_threshold = factory, threshold
 
 
-def execute(sql: str, params: Sequence, *, fetch: bool = False) -> Any:
-    """Run one statement on the default connection; with `fetch`, return its first row (else None)."""
-    return _run(sql, params, "one" if fetch else "")
+def execute(sql: str, params: Sequence) -> None:
+    """Run one statement on the default connection (a write; `fetch_one` for one that returns a row)."""
+    _run(sql, params, "")
 
 
 def fetch_one(sql: str, params: Sequence) -> tuple | None:

@@ -24,11 +24,10 @@ def test_a_long_statement_writes_what_it_says_and_returns_its_row():
     values = ", ".join(["(%s, %s, 1)"] * len(keys))
     params = [x for key in keys for x in ("order", key)]
     table = connection.ops.quote_name(OutboxSequence._meta.db_table)
-    row = statements.execute(
+    row = statements.fetch_one(
         f"WITH w AS (INSERT INTO {table} (aggregate_type, aggregate_id, last) VALUES {values} RETURNING 1) "
         "SELECT count(*), '100%%' FROM w",
         params,
-        fetch=True,
     )
     assert tuple(row) == (60, "100%")
     assert OutboxSequence.objects.filter(aggregate_id__in=keys).count() == 60

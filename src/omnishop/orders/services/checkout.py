@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import cast
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -127,8 +128,9 @@ def _insert_order(order: Order, lines: list[OrderLine], payment: Payment) -> Non
     parts.append(f"l AS ({sql})")
     params += values
     paid = "(SELECT id FROM p)" if payment.pk is None else "NULL"
-    payment_id, order.pk = statements.execute(
-        f"WITH {', '.join(parts)} SELECT {paid}, (SELECT id FROM o)", params, fetch=True
+    # A SELECT without FROM: always one row.
+    payment_id, order.pk = cast(
+        tuple, statements.fetch_one(f"WITH {', '.join(parts)} SELECT {paid}, (SELECT id FROM o)", params)
     )
     for instance in (payment, order):
         instance._state.adding, instance._state.db = False, connection.alias

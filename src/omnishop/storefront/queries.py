@@ -15,6 +15,7 @@ from functools import cache, lru_cache
 from django.apps import apps
 from django.conf import settings
 
+from omnishop.core import statements
 from omnishop.core.dbrouting import read_connection
 
 _CHANNEL_CTE = "WITH ch AS (SELECT id, currency FROM channels_channel WHERE code = %s AND is_active)"
@@ -120,8 +121,12 @@ _STOCK_COLUMN = ",\n       COALESCE(st.available, 0)::bigint"
 _STOCK_JOIN = "\nLEFT JOIN stock st ON st.id = p.id"
 
 
+@cache
 def _sellable_sql():
-    """inventory.services.sellable_sql (imported late: the storefront runs without the inventory context)."""
+    """inventory.services.sellable_sql, imported late (the storefront runs without the inventory context);
+    None when that context is not installed."""
+    if not apps.is_installed("omnishop.inventory"):
+        return None
     from importlib import import_module
 
     return import_module("omnishop.inventory.services").sellable_sql
@@ -130,10 +135,11 @@ def _sellable_sql():
 @cache
 def _stock_cte() -> str | None:
     """The page's stock CTE; None when the inventory context is not installed."""
-    if not apps.is_installed("omnishop.inventory"):
+    sellable_sql = _sellable_sql()
+    if sellable_sql is None:
         return None
     return _STOCK_CTE.format(
-        sellable=_sellable_sql()(
+        sellable=sellable_sql(
             channel="(SELECT id FROM ch)", match="= ANY(ARRAY(SELECT unnest(variant_ids) FROM page))"
         )
     )
@@ -208,16 +214,9 @@ def prepared_statements():
     if connection.vendor != "postgresql" or not settings.OMNISHOP_STOREFRONT_PREPARE:
         yield
         return
-    import psycopg
-
     connection.ensure_connection()
-    raw = connection.connection
-    factory, threshold = raw.cursor_factory, raw.prepare_threshold
-    raw.cursor_factory, raw.prepare_threshold = psycopg.Cursor, 0
-    try:
+    with statements.preparing(True, on=connection, bind_on_server=True):
         yield
-    finally:
-        raw.cursor_factory, raw.prepare_threshold = factory, threshold
 
 
 def _escape_like(text: str) -> str:
@@ -313,7 +312,7 @@ def stock_in_detail() -> bool:
     return (
         settings.OMNISHOP_STOREFRONT_STOCK_IN_PAGE
         and read_connection().vendor == "postgresql"
-        and apps.is_installed("omnishop.inventory")
+        and _sellable_sql() is not None
     )
 
 
@@ -327,7 +326,7 @@ def detail_rows(*, channel_code: str, slug: str, with_stock: bool = False) -> li
         cast = "::text" if vendor == "postgresql" else ""
         stock_join = ""
         if with_stock:
-            sellable = _sellable_sql()(channel="ch.id", match="= v.id")
+            sellable = _sellable_sql()(channel="ch.id", match="= v.id")  # with_stock: stock_in_detail()
             stock_join = f"\nLEFT JOIN LATERAL ({sellable}) st ON true"
         sql = _DETAIL_BY_VENDOR[vendor, with_stock] = _DETAIL_SQL.format(
             product_attributes=f"p.attributes{cast}",

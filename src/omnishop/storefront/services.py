@@ -145,7 +145,11 @@ def availability(channel_id: int | None, variant_ids: list[int]) -> dict[int, in
 def product_availability(variant_ids: list[int], stock: dict[int, int] | None) -> dict | None:
     if stock is None:
         return None
-    quantity = sum(max(stock.get(v, 0), 0) for v in variant_ids)
+    return _promise(sum(max(stock.get(v, 0), 0) for v in variant_ids))
+
+
+def _promise(quantity: int) -> dict:
+    """A card's availability from the units its product's published variants may promise."""
     return {"in_stock": quantity > 0, "quantity": quantity}
 
 
@@ -153,7 +157,9 @@ def product_availability(variant_ids: list[int], stock: dict[int, int] | None) -
 
 
 def _cards(rows: list[tuple]) -> tuple[list[dict], list[int], int | None]:
-    """Product rows (in page order) to cards; returns the cards, all their variant ids and the channel id."""
+    """Product rows (in page order) to cards; returns the cards, all their variant ids and the channel id.
+    Rows read with their stock (page_rows(with_stock=True), card_rows) give each card its availability;
+    otherwise it is None and the card keeps its variant ids (`_variants`) for the caller to ask inventory."""
     cards: list[dict] = []
     variant_ids: list[int] = []
     channel_id = None
@@ -172,7 +178,7 @@ def _cards(rows: list[tuple]) -> tuple[list[dict], list[int], int | None]:
         high,
         compare,
         ltitle,
-        *_,
+        *stock,
     ) in rows:
         channel_id = ch_id
         own = ids if isinstance(ids, list) else [int(v) for v in ids.split(",")]
@@ -190,11 +196,12 @@ def _cards(rows: list[tuple]) -> tuple[list[dict], list[int], int | None]:
                     "max": _amount(high, currency),
                 },
                 "compare_at_price": _amount(compare, currency),
-                "availability": None,
-                "_variants": own,
+                "availability": _promise(stock[0]) if stock else None,
                 "_sort": title,
             }
         )
+        if not stock:
+            cards[-1]["_variants"] = own
     return cards, variant_ids, channel_id
 
 
@@ -232,11 +239,7 @@ def _product_page(channel_code: str, query: PageQuery) -> dict:
             break
         first_batch = False
         cards, variant_ids, channel_id = _cards(rows)
-        if stock_in_page:
-            for card, row in zip(cards, rows, strict=True):
-                del card["_variants"]
-                card["availability"] = {"in_stock": row[14] > 0, "quantity": row[14]}
-        else:
+        if not stock_in_page:
             stock = availability(channel_id, variant_ids)
             for card in cards:
                 card["availability"] = product_availability(card.pop("_variants"), stock)
@@ -354,11 +357,9 @@ def cards_for_products(*, channel, product_ids: list[int]) -> list[dict]:
         return []
     if queries.stock_in_page("id", None):
         # PostgreSQL: the storefront page's statement for these ids, its stock included (ADR 0057).
-        in_page = queries.card_rows(channel_code=channel.code, product_ids=ids)
         chosen = {}
-        for card, row in zip(_cards(in_page)[0], in_page, strict=True):
-            del card["_variants"], card["_sort"], card["category"]
-            card["availability"] = {"in_stock": row[14] > 0, "quantity": row[14]}
+        for card in _cards(queries.card_rows(channel_code=channel.code, product_ids=ids))[0]:
+            del card["_sort"], card["category"]
             chosen[card["id"]] = card
         return [chosen[pid] for pid in ids if pid in chosen]
     rows = ChannelListing.objects.filter(

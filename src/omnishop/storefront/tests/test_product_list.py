@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 
 from omnishop.catalog.models import Product, Variant
 from omnishop.storefront.schemas import ProductPageOut
@@ -216,3 +217,29 @@ def test_unknown_and_inactive_channels_are_not_found(api, make_channel, make_pro
 
 def test_an_active_channel_with_nothing_published_lists_an_empty_page(api, web_channel):
     assert api.get("/storefront/web/products").json() == {"items": [], "next_cursor": None}
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="server-side prepared statements")
+def test_the_page_statement_is_prepared_on_the_connection_unless_switched_off(
+    api, settings, web_channel, make_product, list_in
+):
+    """storefront.queries.prepared_statements (core.statements.preparing on the read connection): the page's
+    statement is a server-side prepared statement, planned once per connection. Each limit is its own text
+    (a literal LIMIT), so each check here starts from a statement no earlier test prepared."""
+
+    def prepared(limit: int) -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
+                [f"%LIMIT {limit + 1}\n%"],
+            )
+            return cursor.fetchone()[0]
+
+    settings.OMNISHOP_STOREFRONT_RESPONSE_CACHE_BYTES = 0
+    list_in(make_product("Lamp"), web_channel)
+    for _ in range(2):
+        assert api.get("/storefront/web/products", {"limit": 37}).status_code == 200
+    assert prepared(37) == 1
+    settings.OMNISHOP_STOREFRONT_PREPARE = False
+    assert api.get("/storefront/web/products", {"limit": 41}).status_code == 200
+    assert prepared(41) == 0

@@ -263,15 +263,24 @@ class OrderHistory:
 def lines_of_documents(source: str, documents: list[str], fields: tuple[str, ...]) -> list[tuple]:
     """`fields` of every staged line of these documents of `source`, in file order per document: one array
     parameter on PostgreSQL (thousands of placeholders cost more to send than the rows), the ORM in chunks
-    on SQLite (its decimal columns need Django's converters)."""
+    on SQLite (its decimal columns need Django's converters).
+
+    On PostgreSQL each document is looked up on its own in the `(source, document_no)` index (a LATERAL
+    subquery the planner may not flatten): `document_no = ANY(…)` was planned from statistics, and a table
+    an import has just filled has none yet (autovacuum analyses it a minute later at the earliest) — the
+    planner then took `source = …` for rare and read every line of the source for each batch, so an import
+    slowed down as it went (ADR 0058)."""
     if not documents:
         return []
     if connection.vendor == "postgresql":
         table = connection.ops.quote_name(StagedTransactionLine._meta.db_table)
+        picked = ", ".join(f"s.{field}" for field in fields)
         with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT {', '.join(fields)} FROM {table} WHERE source = %s AND document_no = ANY(%s) ORDER BY id",
-                [source, documents],
+                f"SELECT {picked} FROM unnest(%s::text[]) AS d (document_no) CROSS JOIN LATERAL "
+                f"(SELECT id AS line_id, {', '.join(fields)} FROM {table} "
+                "WHERE source = %s AND document_no = d.document_no OFFSET 0) AS s ORDER BY s.line_id",
+                [list(dict.fromkeys(documents)), source],
             )
             return cursor.fetchall()
     rows: list[tuple] = []

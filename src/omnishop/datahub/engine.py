@@ -15,7 +15,7 @@ import socket
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -131,10 +131,23 @@ class QualityStats:
         if reasons:
             self.count_reasons(reasons, row.line)
 
-    def observe_known(self, row: SourceRow, digest: int) -> None:
-        """A row met again exactly as it was staged: read (duplicates, mojibake) but not cleaned."""
-        self.recognised += 1
-        self.observe_read(row, digest)
+    def observe_known(self, rows: list[SourceRow], digests: list[int]) -> None:
+        """Rows met again exactly as they were staged: read (duplicates, mojibake) but not cleaned. Counted a
+        batch at a time: their digests are their keys, so a set's growth counts the new ones."""
+        count = len(rows)
+        self.recognised += count
+        seen = self.seen
+        if not self.tracking or len(seen) + count > MAX_DUPLICATE_TRACKING:
+            for row, digest in zip(rows, digests, strict=True):
+                self.observe_read(row, digest)  # where tracking stops, a row at a time
+            return
+        self.rows += count
+        before = len(seen)
+        seen.update(digests)
+        self.duplicates += count - (len(seen) - before)
+        for row in rows:
+            if row.repaired is not None:
+                self.observe_repaired(row)
 
     def observe_read(self, row: SourceRow, digest: int | None = None) -> None:
         """`digest`: the row's raw digest when the job computed one (`Runner.digests`: the cells and column
@@ -158,12 +171,15 @@ class QualityStats:
                     self.tracking = False
                     seen.clear()
         if row.repaired is not None:
-            self.mojibake_rows += 1
-            if len(self.mojibake_examples) < 5:
-                self.mojibake_examples.extend(
-                    {"line": row.line, "column": column, "read": before, "repaired": after}
-                    for column, before, after in row.repaired[:2]
-                )
+            self.observe_repaired(row)
+
+    def observe_repaired(self, row: SourceRow) -> None:
+        self.mojibake_rows += 1
+        if len(self.mojibake_examples) < 5:
+            self.mojibake_examples.extend(
+                {"line": row.line, "column": column, "read": before, "repaired": after}
+                for column, before, after in (row.repaired or [])[:2]
+            )
 
     def count_reasons(self, reasons: list[dict], line: int) -> None:
         for reason in reasons:
@@ -302,12 +318,14 @@ class Runner:
         cleaned = dict(zip(unknown, self.profile.apply_many([batch[i].values for i in unknown]), strict=True))
         good: list[Prepared] = []
         bad: list[QuarantinedRow] = []
-        unchanged = 0
+        met: list[SourceRow] = []
+        met_digests: list[int] = []
+        place_known = target.place_known
         for index, (row, digest) in enumerate(zip(batch, digests, strict=True)):
             keys = known.get(digest)
-            if keys is not None and target.place_known(keys):
-                stats.observe_known(row, digest)
-                unchanged += 1
+            if keys is not None and place_known(keys):
+                met.append(row)
+                met_digests.append(digest)  # type: ignore[arg-type]  # known digests are never None
                 continue
             values = row.values
             if row.problem is not None:
@@ -324,6 +342,8 @@ class Runner:
             prepared = Prepared(row.line, values, data, resubmitted_from=resubmitted, digest=digest)
             target.place(prepared)
             good.append(prepared)
+        unchanged = len(met)
+        stats.observe_known(met, met_digests)
         self.write(
             good, bad, read=len(good) + len(bad) + unchanged, last_line=batch[-1].line, unchanged=unchanged
         )
@@ -333,22 +353,24 @@ class Runner:
         the reader could not read). Text cells are joined as they are; a typed cell (XLSX, JSON) by type and
         repr."""
         out: list[int | None] = []
-        append, hashers, salt = out.append, self.hashers, self.salt
-        from_bytes = int.from_bytes
+        append, from_bytes = out.append, int.from_bytes
+        last_columns, last_base = None, None
         for row in batch:
             if row.problem is not None:
                 append(None)
                 continue
+            joined = row.joined
+            if joined is not None:
+                # The reader joined the cells already, with the file's one tuple of column names.
+                if row.columns is not last_columns:
+                    last_columns = row.columns
+                    last_base = self.hasher(row.columns)  # type: ignore[arg-type]  # set with joined
+                digest = last_base.copy()  # type: ignore[union-attr]
+                digest.update(joined.encode("utf-8", "surrogatepass"))
+                append(from_bytes(digest.digest(), "big", signed=True))
+                continue
             values = row.values
-            columns = tuple(values)
-            base = hashers.get(columns)
-            if base is None:
-                if len(hashers) > 1000:  # JSON/XML records vary in their keys: keep the memo small
-                    hashers.clear()
-                base = hashers[columns] = blake2b(
-                    salt + "\x1e".join(columns).encode("utf-8", "surrogatepass") + b"\x1d", digest_size=8
-                )
-            digest = base.copy()
+            digest = self.hasher(tuple(values)).copy()
             try:
                 text = "\x1f".join(values.values())
             except TypeError:
@@ -359,6 +381,18 @@ class Runner:
             digest.update(text.encode("utf-8", "surrogatepass"))
             append(from_bytes(digest.digest(), "big", signed=True))
         return out
+
+    def hasher(self, columns: tuple[str, ...]):
+        """The salted hasher of rows with these column names, to be copied per row."""
+        hashers = self.hashers
+        base = hashers.get(columns)
+        if base is None:
+            if len(hashers) > 1000:  # JSON/XML records vary in their keys: keep the memo small
+                hashers.clear()
+            base = hashers[columns] = blake2b(
+                self.salt + "\x1e".join(columns).encode("utf-8", "surrogatepass") + b"\x1d", digest_size=8
+            )
+        return base
 
     def quarantined(self, row: SourceRow, data: dict, reasons: list[dict]) -> QuarantinedRow:
         return QuarantinedRow(
@@ -489,9 +523,10 @@ class Runner:
         reader could not read (`problem`) is kept, so it is quarantined rather than silently dropped."""
         row_filter = self.profile.row_filter
         if row_filter is None:
-            yield from rows
-            return
-        accepts = row_filter.accepts
+            return rows
+        return self.filtered(rows, row_filter.accepts)
+
+    def filtered(self, rows: Iterator[SourceRow], accepts) -> Iterator[SourceRow]:
         for row in rows:
             if row.problem is None and not accepts(row.values):
                 self.stats.filtered += 1
@@ -518,22 +553,19 @@ class Runner:
             self.stats.unknown_columns = profile.unknown_columns(header)[:200]
             job.format, job.encoding = source.format, source.encoding
             save_job(job, ["format", "encoding"])
-            batch: list[SourceRow] = []
-            rows: Iterable[SourceRow] = chain([first], source_rows) if first else ()
+            rows: Iterator[SourceRow] = chain([first], source_rows) if first else iter(())
             if limit is not None:
-                rows = islice(rows, limit + 1)
-            for count, row in enumerate(rows, start=1):
-                if limit is not None and count > limit:
+                rows = islice(rows, limit + 1)  # one more than the limit: was the file longer?
+            size, taken = self.batch_size, 0
+            while batch := list(islice(rows, size)):
+                if limit is not None and taken + len(batch) > limit:
                     self.stopped_at_limit = True
-                    break
-                if count <= FIRST_ROWS:
-                    self.first_rows.append(row)
-                batch.append(row)
-                if len(batch) >= self.batch_size:
+                    del batch[limit - taken :]
+                if taken < FIRST_ROWS:
+                    self.first_rows.extend(batch[: FIRST_ROWS - taken])
+                taken += len(batch)
+                if batch:
                     self.commit(batch, skip_through=skip_through)
-                    batch = []
-            if batch:
-                self.commit(batch, skip_through=skip_through)
         with transaction.atomic():
             hold_lease(job)
             moved = self.target.finish()

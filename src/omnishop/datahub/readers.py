@@ -34,6 +34,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
+from itertools import chain
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -93,6 +94,11 @@ class SourceRow:
     values: dict[str, Any]
     problem: RowProblem | None = None
     repaired: list[tuple[str, str, str]] | None = None  # (column, as read, as repaired): mojibake fixed
+    # What a reader already has at hand, so the engine's raw digest need not rebuild it: the column names
+    # (one tuple shared by the file's rows) and the cells joined by \x1f — both exactly `tuple(values)` and
+    # `"\x1f".join(values.values())`, set only where they are (text cells, no repeated column name).
+    columns: tuple[str, ...] | None = None
+    joined: str | None = None
 
 
 @dataclass
@@ -227,19 +233,52 @@ def _materialise(stream: BinaryIO, closers: list, suffix: str, name: str) -> Pat
 
 
 def _bounded_lines(text, limit: int) -> Iterator[str]:
-    """The lines of `text` (terminators kept), each read at most `limit` characters at a time: a longer
-    line stops the file with `line_too_long` instead of being assembled in memory."""
-    number = 0
-    while line := text.readline(limit + 1):
-        number += 1
-        if len(line) > limit and line[-1] not in "\r\n":
-            raise LineTooLong(
-                f"Line {number} is longer than {limit} characters; reading stopped there "
-                "(OMNISHOP_DATAHUB_MAX_LINE_BYTES).",
-                limit=limit,
-                line=number,
-            )
-        yield line
+    """The lines of `text` (terminators kept: \\n, \\r\\n or \\r, as `text` was opened with
+    `newline=""`), with no line held longer than `limit` characters: a longer line stops the file with
+    `line_too_long` instead of being assembled in memory. The text is read a block at a time and split in C
+    (`StringIO.readlines`), not a `readline` call per line: at most one block plus `limit` characters are
+    held at once."""
+    return chain.from_iterable(_line_blocks(text, limit))
+
+
+_LINE_BLOCK = 64 * 1024  # characters: what a broken stream (a truncated gzip) loses at most of what it held
+
+
+def _line_blocks(text, limit: int) -> Iterator[list[str]]:
+    number = 0  # lines handed out so far
+    tail = ""  # the unfinished line at the end of the last block
+    while True:
+        chunk = text.read(_LINE_BLOCK)
+        if not chunk:
+            if tail:
+                if len(tail.rstrip("\r\n")) > limit:
+                    raise _too_long(number + 1, limit)
+                yield [tail]
+            return
+        lines = io.StringIO(tail + chunk, newline="").readlines()
+        tail = lines.pop()
+        if tail[-1] == "\n":
+            lines.append(tail)
+            tail = ""
+        # (A last line ending in \r may be the first half of \r\n: it waits for the next block.)
+        if lines and max(map(len, lines)) > limit:
+            for index, line in enumerate(lines):
+                if len(line.rstrip("\r\n")) > limit:
+                    yield lines[:index]
+                    raise _too_long(number + index + 1, limit)
+        number += len(lines)
+        if len(tail.rstrip("\r\n")) > limit:  # it can only grow
+            yield lines
+            raise _too_long(number + 1, limit)
+        yield lines
+
+
+def _too_long(number: int, limit: int) -> LineTooLong:
+    return LineTooLong(
+        f"Line {number} is longer than {limit} characters; reading stopped there (OMNISHOP_DATAHUB_MAX_LINE_BYTES).",
+        limit=limit,
+        line=number,
+    )
 
 
 def _line_limit() -> int:
@@ -441,55 +480,62 @@ def _open_csv(text, fmt: str, encoding: str, options: dict, closers: list) -> So
 
     name = codecs.lookup(encoding).name
     single_byte = name if name in _SINGLE_BYTE or name.startswith("cp125") else None
+    # A repeated column name keeps only its last cell in a row's values: the joined record would not be them.
+    columns = tuple(header) if len(set(header)) == len(header) else None
+
+    width = len(header)
+
+    def odd(start: int, record: list[str]) -> SourceRow | None:
+        """A record that is not a plain row of text: blank (None), of another width, or not ASCII."""
+        if not record:
+            return None  # blank line
+        if len(record) != width:
+            if len(record) > max_columns:
+                values = {"_raw": delimiter.join(record[:50])[:2000] + " ..."}
+                problem = RowProblem(
+                    None,
+                    "too_many_columns",
+                    f"The row has {len(record)} columns; the header has {width}.",
+                )
+                return SourceRow(start, values, problem)
+            if len(record) < width and not any(record):
+                return None
+            values = dict(zip(header, record, strict=False))
+            if len(record) > width:
+                values["_extra"] = record[width:]
+            problem = RowProblem(
+                None, "wrong_column_count", f"The row has {len(record)} columns; the header has {width}."
+            )
+            return SourceRow(start, values, problem)
+        repair = _repair_mojibake(record, single_byte)
+        if repair is not None:
+            fixed, changed = repair
+            notes = [(header[i], _shown(record[i][:200]), fixed[i][:200]) for i in changed]
+            return SourceRow(start, dict(zip(header, fixed)), _decode_guard(fixed), notes)  # noqa: B905
+        # The width was checked above: no `strict` zip needed.
+        return SourceRow(start, dict(zip(header, record)), _decode_guard(record))  # noqa: B905
 
     def rows() -> Iterator[SourceRow]:
-        width = len(header)
         line = reader.line_num
-        while True:
-            start = line + 1
+        while True:  # a malformed record ends the inner loop; reading goes on after it
             try:
-                record = next(reader)
-            except StopIteration:
+                for record in reader:
+                    start, line = line + 1, reader.line_num
+                    if record and len(record) == width:
+                        joined = "\x1f".join(record)
+                        if joined.isascii():
+                            # Most rows: nothing to repair, and no undecodable byte (its surrogate is not
+                            # ASCII). The width was checked: no `strict` zip needed.
+                            values = dict(zip(header, record))  # noqa: B905
+                            yield SourceRow(start, values, None, None, columns, joined if columns else None)
+                            continue
+                    row = odd(start, record)
+                    if row is not None:
+                        yield row
                 return
             except csv.Error as exc:
-                line = reader.line_num
+                start, line = line + 1, reader.line_num
                 yield SourceRow(start, {"_raw": ""}, RowProblem(None, "malformed_row", str(exc)))
-                continue
-            line = reader.line_num
-            if not record:
-                continue  # blank line
-            if len(record) != width:
-                if len(record) > max_columns:
-                    values = {"_raw": delimiter.join(record[:50])[:2000] + " ..."}
-                    problem = RowProblem(
-                        None,
-                        "too_many_columns",
-                        f"The row has {len(record)} columns; the header has {width}.",
-                    )
-                    yield SourceRow(start, values, problem)
-                    continue
-                if len(record) < width and not any(record):
-                    continue
-                values = dict(zip(header, record, strict=False))
-                if len(record) > width:
-                    values["_extra"] = record[width:]
-                problem = RowProblem(
-                    None, "wrong_column_count", f"The row has {len(record)} columns; the header has {width}."
-                )
-                yield SourceRow(start, values, problem)
-                continue
-            if "\x1f".join(record).isascii():
-                # Most rows: nothing to repair, and no undecodable byte (its surrogate is not ASCII).
-                yield SourceRow(start, dict(zip(header, record)))  # noqa: B905 (width checked above)
-                continue
-            repair = _repair_mojibake(record, single_byte)
-            if repair is not None:
-                fixed, changed = repair
-                notes = [(header[i], _shown(record[i][:200]), fixed[i][:200]) for i in changed]
-                yield SourceRow(start, dict(zip(header, fixed)), _decode_guard(fixed), notes)  # noqa: B905
-                continue
-            # The width was checked above: no `strict` zip needed.
-            yield SourceRow(start, dict(zip(header, record)), _decode_guard(record))  # noqa: B905
 
     return Source(fmt, encoding, header, rows(), notes=[f"delimiter {delimiter!r}"], _closers=closers)
 

@@ -149,16 +149,25 @@ class TransactionsTarget(Target):
         found: dict[int, list[str]] = {}
         if not self.held_before:
             return found
-        documents = set()
-        for document, customer in self.profile.clean_fields(rows, ("document_no", "customer_ref")):
-            if document:
-                documents.add(
-                    f"{customer}-{document}" if customer and self.document_with_customer else document
-                )
+        if self.document_with_customer:
+            cleaned = self.profile.clean_fields(rows, ("document_no", "customer_ref"))
+            documents = {
+                f"{customer}-{document}" if customer else document
+                for document, customer in cleaned
+                if document
+            }
+        else:
+            documents = {
+                document for (document,) in self.profile.clean_fields(rows, ("document_no",)) if document
+            }
         wanted = set(digests)
         for key, digest in lines_of_documents(self.source, list(documents), ("natural_key", "raw_hash")):
             if digest in wanted:
-                found.setdefault(digest, []).append(key)
+                keys = found.get(digest)
+                if keys is None:
+                    found[digest] = [key]
+                else:
+                    keys.append(key)  # rows alike in every cell
         return found
 
     def place_known(self, keys: list[str]) -> bool:

@@ -61,6 +61,10 @@ def lease_deadline(now: datetime | None = None) -> datetime:
     return (now or timezone.now()) + timedelta(seconds=settings.OMNISHOP_DATAHUB_LEASE_SECONDS)
 
 
+# What a batch changes on its job.
+_PROGRESS_FIELDS = [*OUTCOMES, "rows_read", "last_line", "entity_counts", "queued_for_review"]
+
+
 def hold_lease(job: ImportJob) -> None:
     """Renew the runner's lease, first thing in a transaction that writes for the job: the renewal locks the
     job's row until that transaction ends, so a runner that wants to take the job over waits for it and then
@@ -414,6 +418,14 @@ class Runner:
     ) -> None:
         job = self.job
         counts: Counter = Counter({UNCHANGED: unchanged})
+        if not good and not bad:
+            # Rows met again unchanged, nothing else: the job's counts are the only write, and one UPDATE
+            # both renews the lease and fails if another runner took the job over (no transaction around it).
+            self.count(counts, read, last_line)
+            save_job(job, _PROGRESS_FIELDS)
+            if self.progress:
+                self.progress(job)
+            return
         with transaction.atomic():
             hold_lease(job)
             if self.open_keys is None:
@@ -453,18 +465,21 @@ class Runner:
                 QuarantinedRow.objects.filter(
                     pk__in=fixed, status=QuarantinedRow.Status.OPEN, job__profile=job.profile
                 ).update(status=QuarantinedRow.Status.RESOLVED, resolved_by_job=job)
-            job.rows_read += read
-            for outcome in OUTCOMES:
-                setattr(job, outcome, getattr(job, outcome) + counts[outcome])
-            job.last_line = max(job.last_line, last_line)
-            job.queued_for_review += self.target.queued  # imported rows whose object awaits review
-            self.target.queued = 0
-            job.entity_counts = dict(self.target.entity_counts)
-            job.save(
-                update_fields=[*OUTCOMES, "rows_read", "last_line", "entity_counts", "queued_for_review"]
-            )
+            self.count(counts, read, last_line)
+            job.save(update_fields=_PROGRESS_FIELDS)
         if self.progress:
             self.progress(job)
+
+    def count(self, counts: Counter, read: int, last_line: int) -> None:
+        """Add a batch's outcomes to the job (saved by the caller)."""
+        job = self.job
+        job.rows_read += read
+        for outcome in OUTCOMES:
+            setattr(job, outcome, getattr(job, outcome) + counts[outcome])
+        job.last_line = max(job.last_line, last_line)
+        job.queued_for_review += self.target.queued  # imported rows whose object awaits review
+        self.target.queued = 0
+        job.entity_counts = dict(self.target.entity_counts)
 
     def seen_before(self, bad: list[QuarantinedRow]) -> list[QuarantinedRow]:
         """The rows of `bad` that are new to the quarantine. A row already waiting there (same scope, same

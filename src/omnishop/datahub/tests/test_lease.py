@@ -21,7 +21,7 @@ from omnishop.datahub.errors import JobNotRunnable
 from omnishop.datahub.models import ImportJob
 from omnishop.datahub.tasks import run_import_job
 
-from .conftest import assert_balanced
+from .conftest import assert_balanced, dataset, head_of_gzip
 
 ROWS = 60
 
@@ -156,3 +156,33 @@ def test_two_runners_at_once_take_an_expired_job_once(datahub_dirs, retail_chann
     assert (job.status, job.rows_read, job.imported) == (ImportJob.Status.SUCCEEDED, ROWS, ROWS)
     assert ChannelIdentity.objects.count() == ROWS
     assert_balanced(job)
+
+
+@pytest.mark.django_db
+def test_a_re_import_taken_over_between_unchanged_batches_stops_there(datahub_dirs, retail_channel, settings):
+    """A batch whose rows were all met again writes only its counts (one UPDATE, no transaction): that
+    UPDATE is still the lease check, so a runner taken over stops at its next batch."""
+    settings.OMNISHOP_DATAHUB_BATCH_SIZE = 50
+    path = datahub_dirs / "retail.csv"
+    path.write_bytes(head_of_gzip(dataset("online_retail_uci", "online_retail_2010-12.csv.gz"), 201))
+    first = services.import_files(profile="online_retail", paths=[path], channel=retail_channel)[0]
+    assert first.status == ImportJob.Status.SUCCEEDED and first.imported + first.quarantined == 200
+    again = services.start_import(
+        profile="online_retail",
+        stream=io.BytesIO(path.read_bytes()),
+        filename="retail.csv",
+        channel=retail_channel,
+    )
+    batches = []
+
+    def taken_over_after_the_first_batch(progress: ImportJob) -> None:
+        batches.append((progress.last_line, progress.unchanged))
+        if len(batches) == 1:
+            ImportJob.objects.filter(pk=again.pk).update(
+                lease_owner="elsewhere:3:token", lease_until=timezone.now() + timedelta(seconds=60)
+            )
+
+    after = services.run_import(job=again, progress=taken_over_after_the_first_batch)
+    assert batches == [(51, 50)]  # fifty rows met again, then nothing more
+    assert (after.status, after.lease_owner) == (ImportJob.Status.RUNNING, "elsewhere:3:token")
+    assert (after.rows_read, after.unchanged, after.imported, after.last_line) == (50, 50, 0, 51)

@@ -44,3 +44,20 @@ def test_thousands_of_ids_are_created_in_insertion_order(make_channel):
     assert created == 6001 == Customer.objects.count()
     pairs = dict(ChannelIdentity.objects.values_list("external_id", "customer_id"))
     assert pairs == found
+
+
+def test_ids_are_looked_up_through_the_partial_unique_index_however_many(make_channel):
+    """The lookup states the partial unique index's condition (`external_id <> ''`): PostgreSQL proves it
+    from an IN list of at most 100 values only and read every identity of the table for a longer list."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    web = make_channel("web", "web", "GBP")
+    with CaptureQueriesContext(connection) as captured:
+        ensure_channel_customers(channel=web, seen={str(20000 + n): (JAN, FEB) for n in range(150)})
+    lookups = [
+        q["sql"]
+        for q in captured.captured_queries
+        if q["sql"].startswith("SELECT") and '"customers_channelidentity"."external_id" IN (' in q["sql"]
+    ]
+    assert lookups and all('NOT ("customers_channelidentity"."external_id" = \'\')' in sql for sql in lookups)

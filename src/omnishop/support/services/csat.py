@@ -156,9 +156,9 @@ def surveys_due(*, now: datetime | None = None) -> list[Conversation]:
     )
     markers = {c.pk: sent_marker(c) for c in candidates}
     sent = set(
-        Message.objects.filter(via=Message.Via.DESK, external_id__in=markers.values()).values_list(
-            "external_id", flat=True
-        )
+        Message.objects.filter(via=Message.Via.DESK, external_id__in=markers.values())
+        .exclude(external_id="")  # the unique index's condition (see jobs.mark_sla_breaches)
+        .values_list("external_id", flat=True)
     )
     return [c for c in candidates if markers[c.pk] not in sent]
 

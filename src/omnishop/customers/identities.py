@@ -13,6 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from omnishop.core import rows
+from omnishop.core.lookups import keyed_in
 
 from . import events
 from .errors import IdentifierRequired
@@ -50,11 +51,9 @@ def ensure_channel_customers(
     refs = list(seen)
     for start in range(0, len(refs), 5000):
         found.update(
-            ChannelIdentity.objects.filter(channel=channel, external_id__in=refs[start : start + 5000])
-            # The partial unique index's condition, stated: PostgreSQL proves it from an IN list of at most
-            # 100 values only, and read every identity of the table for a longer one.
-            .exclude(external_id="")
-            .values_list("external_id", "customer_id")
+            keyed_in(ChannelIdentity.objects.filter(channel=channel), refs[start : start + 5000]).values_list(
+                "external_id", "customer_id"
+            )
         )
     new = [ref for ref in refs if ref not in found]
     if not new:

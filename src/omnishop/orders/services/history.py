@@ -25,6 +25,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from omnishop.core.bulk import insert_rows
+from omnishop.core.lookups import keyed_in
 from omnishop.core.money import minor_unit_exponent, quantize
 from omnishop.payments import services as payments
 
@@ -111,9 +112,7 @@ def record_past_sales(*, channel, sales: list[PastSale], actor: str) -> dict[str
         by_id[sale.external_id] = sale  # the same invoice twice in one call: the last one stands
     with transaction.atomic():
         existing = dict(
-            Order.objects.filter(channel=channel, external_id__in=list(by_id))
-            .exclude(external_id="")  # the unique index's condition: see `_order_ids`
-            .values_list("external_id", "pk")
+            keyed_in(Order.objects.filter(channel=channel), list(by_id)).values_list("external_id", "pk")
         )
         with_returns = set(
             ReturnRequest.objects.filter(order_id__in=existing.values()).values_list("order_id", flat=True)
@@ -260,14 +259,7 @@ def _order_ids(channel, external_ids: list[str]) -> dict[str, int]:
     found: dict[str, int] = {}
     for start in range(0, len(external_ids), 5000):
         chunk = external_ids[start : start + 5000]
-        # `.exclude(external_id="")` states the condition of the partial unique index on (channel,
-        # external_id): PostgreSQL proves it from an IN list of at most 100 values only, and without it
-        # read every order of the table for a longer list (a sequential scan per batch of an import).
-        found.update(
-            Order.objects.filter(channel=channel, external_id__in=chunk)
-            .exclude(external_id="")
-            .values_list("external_id", "pk")
-        )
+        found.update(keyed_in(Order.objects.filter(channel=channel), chunk).values_list("external_id", "pk"))
     return found
 
 

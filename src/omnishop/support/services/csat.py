@@ -17,6 +17,8 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from omnishop.core.lookups import keyed_in
+
 from ..errors import AlreadyRated, SurveyClosed, SurveyLinkExpired, SurveyLinkInvalid
 from ..models import Conversation, Message
 from . import conversations
@@ -156,9 +158,9 @@ def surveys_due(*, now: datetime | None = None) -> list[Conversation]:
     )
     markers = {c.pk: sent_marker(c) for c in candidates}
     sent = set(
-        Message.objects.filter(via=Message.Via.DESK, external_id__in=markers.values())
-        .exclude(external_id="")  # the unique index's condition (see jobs.mark_sla_breaches)
-        .values_list("external_id", flat=True)
+        keyed_in(Message.objects.filter(via=Message.Via.DESK), markers.values()).values_list(
+            "external_id", flat=True
+        )
     )
     return [c for c in candidates if markers[c.pk] not in sent]
 

@@ -17,6 +17,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from omnishop.core.lookups import keyed_in
+
 from ..models import CallbackTask, Conversation, Message
 from . import conversations, csat
 
@@ -105,11 +107,9 @@ def mark_sla_breaches(*, now: datetime | None = None) -> list[Breach]:
     breaches = sla_breaches(now=now)
     # Breaches marked by earlier runs are known in one query, not found by a failing insert each minute.
     seen = set(
-        Message.objects.filter(via=Message.Via.DESK, external_id__in=[b.marker for b in breaches])
-        # The partial unique index's condition, stated: PostgreSQL proves it from an IN list of at most
-        # 100 values only, and scanned the messages for more breaches than that.
-        .exclude(external_id="")
-        .values_list("external_id", flat=True)
+        keyed_in(Message.objects.filter(via=Message.Via.DESK), [b.marker for b in breaches]).values_list(
+            "external_id", flat=True
+        )
     )
     for breach in breaches:
         if breach.marker in seen:
@@ -151,11 +151,9 @@ def flag_overdue_callbacks(*, now: datetime | None = None) -> list[CallbackTask]
     flagged = []
     tasks = list(overdue_callbacks(now=now))
     seen = set(
-        Message.objects.filter(
-            via=Message.Via.DESK, external_id__in=[f"callback-overdue:{t.pk}" for t in tasks]
-        )
-        .exclude(external_id="")  # the unique index's condition (above)
-        .values_list("external_id", flat=True)
+        keyed_in(
+            Message.objects.filter(via=Message.Via.DESK), [f"callback-overdue:{t.pk}" for t in tasks]
+        ).values_list("external_id", flat=True)
     )
     for task in tasks:
         if f"callback-overdue:{task.pk}" in seen:

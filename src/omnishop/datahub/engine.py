@@ -358,30 +358,28 @@ class Runner:
         repr."""
         out: list[int | None] = []
         append, from_bytes = out.append, int.from_bytes
-        last_columns, last_base = None, None
+        columns, base = None, None
         for row in batch:
             if row.problem is not None:
                 append(None)
                 continue
-            joined = row.joined
-            if joined is not None:
-                # The reader joined the cells already, with the file's one tuple of column names.
-                if row.columns is not last_columns:
-                    last_columns = row.columns
-                    last_base = self.hasher(row.columns)  # type: ignore[arg-type]  # set with joined
-                digest = last_base.copy()  # type: ignore[union-attr]
-                digest.update(joined.encode("utf-8", "surrogatepass"))
-                append(from_bytes(digest.digest(), "big", signed=True))
-                continue
-            values = row.values
-            digest = self.hasher(tuple(values)).copy()
-            try:
-                text = "\x1f".join(values.values())
-            except TypeError:
-                text = "\x1f".join(
-                    value if type(value) is str else f"\x02{type(value).__name__}\x03{value!r}"
-                    for value in values.values()
-                )
+            text = row.joined
+            if text is not None:
+                # The reader joined the cells already and gives the file's one tuple of column names.
+                if row.columns is not columns:
+                    columns = row.columns
+                    base = self.hasher(columns)  # type: ignore[arg-type]  # set with joined
+            else:
+                values = row.values
+                columns, base = None, self.hasher(tuple(values))
+                try:
+                    text = "\x1f".join(values.values())
+                except TypeError:
+                    text = "\x1f".join(
+                        value if type(value) is str else f"\x02{type(value).__name__}\x03{value!r}"
+                        for value in values.values()
+                    )
+            digest = base.copy()  # type: ignore[union-attr]
             digest.update(text.encode("utf-8", "surrogatepass"))
             append(from_bytes(digest.digest(), "big", signed=True))
         return out

@@ -40,6 +40,11 @@ _HAS_UPPER = re.compile(r"[A-Z]")
 _HAS_LOWER = re.compile(r"[a-z]")
 
 
+def _document_key(number: str, customer: str | None) -> str:
+    """A document of a source whose document numbers repeat per customer (`document_with_customer`)."""
+    return f"{customer}-{number}" if customer else number
+
+
 class TransactionsTarget(Target):
     entity = "transaction_line"
     key_fields = ("document_no", "sku")
@@ -109,8 +114,8 @@ class TransactionsTarget(Target):
         return Kind.SALE
 
     def document(self, data: dict) -> str:
-        if self.document_with_customer and data.get("customer_ref"):
-            return f"{data['customer_ref']}-{data['document_no']}"
+        if self.document_with_customer:
+            return _document_key(data["document_no"], data.get("customer_ref"))
         return data["document_no"]
 
     def key(self, row: Prepared, document: str | None = None) -> str:
@@ -149,17 +154,13 @@ class TransactionsTarget(Target):
         found: dict[int, list[str]] = {}
         if not self.held_before:
             return found
+        # Only the fields that make a row's document are cleaned: its number, and the customer when
+        # documents are per customer (`document`).
         if self.document_with_customer:
             cleaned = self.profile.clean_fields(rows, ("document_no", "customer_ref"))
-            documents = {
-                f"{customer}-{document}" if customer else document
-                for document, customer in cleaned
-                if document
-            }
+            documents = {_document_key(number, customer) for number, customer in cleaned if number}
         else:
-            documents = {
-                document for (document,) in self.profile.clean_fields(rows, ("document_no",)) if document
-            }
+            documents = {number for (number,) in self.profile.clean_fields(rows, ("document_no",)) if number}
         wanted = set(digests)
         for key, digest in lines_of_documents(self.source, list(documents), ("natural_key", "raw_hash")):
             if digest in wanted:

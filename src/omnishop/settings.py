@@ -413,6 +413,9 @@ OMNISHOP_STOREFRONT_PREPARE = env_bool("OMNISHOP_STOREFRONT_PREPARE", True) and 
 OMNISHOP_STOREFRONT_LATERAL_PAGE = env_bool("OMNISHOP_STOREFRONT_LATERAL_PAGE", True)
 # ...which also reads the page's availability (inventory's SQL, ADR 0057); 0: a statement of its own.
 OMNISHOP_STOREFRONT_STOCK_IN_PAGE = env_bool("OMNISHOP_STOREFRONT_STOCK_IN_PAGE", True)
+# PostgreSQL: pages without a search term are one range read of the per-channel product cards that triggers keep
+# (ADR 0059); off: OMNISHOP_STOREFRONT_CARDS=0 computes each card from the catalogue tables per request.
+OMNISHOP_STOREFRONT_CARDS = env_bool("OMNISHOP_STOREFRONT_CARDS", True)
 # HTTP caching of public catalogue resources (core/http_cache.py, ADR 0024): seconds a shared cache may serve
 # a copy without asking, then may keep serving it while it revalidates; and the longest an ETag derived from
 # the catalogue version lives even when no change is seen.

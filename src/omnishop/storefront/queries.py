@@ -89,6 +89,30 @@ LEFT JOIN catalog_category c ON c.id = p.category_id{{stock_join}}
 ORDER BY {{order}}
 """
 
+# The page read from the per-channel product cards (ADR 0059, PostgreSQL): one indexed range read of
+# storefront_productcard, which triggers on the catalogue's tables keep equal to what _LISTINGS_AGGREGATE and
+# _FIRST_IMAGE compute, in the writing transaction. Any ordering without a search term (a term also matches the
+# titles of every listing, which a card does not hold). test_page_forms.py compares it with the portable form.
+_PAGE_SQL_CARD = f"""
+{_CHANNEL_CTE},
+page AS (
+    SELECT p.id, p.slug, p.title, p.category_id, p.variant_ids, p.low, p.high, p.compare_at, p.listing_title,
+           p.image_url, p.image_alt
+    FROM (SELECT product_id AS id, slug, title, category_id, variant_ids, low, high, compare_at, listing_title,
+                 image_url, image_alt
+          FROM storefront_productcard WHERE channel_id = (SELECT id FROM ch)) p
+    WHERE true {{where}}
+    ORDER BY {{order}}
+    LIMIT {{limit:d}}
+){{stock_cte}}
+SELECT p.id, p.slug, p.title, c.path, c.name, p.image_url, p.image_alt, ch.id, ch.currency,
+       p.variant_ids, p.low, p.high, p.compare_at, p.listing_title{{stock_column}}
+FROM page p
+CROSS JOIN ch
+LEFT JOIN catalog_category c ON c.id = p.category_id{{stock_join}}
+ORDER BY {{order}}
+"""
+
 # In title order, or with a search term, the page is chosen as in _PAGE_SQL, whose EXISTS stops at a
 # product's first matching listing: in title order every product is looked at before the first row is known.
 _PAGE_SQL_LATERAL = f"""
@@ -145,11 +169,16 @@ def _stock_cte() -> str | None:
     )
 
 
+def _cards_on(vendor: str) -> bool:
+    """Whether pages without a search term are read from the product cards (ADR 0059)."""
+    return vendor == "postgresql" and settings.OMNISHOP_STOREFRONT_CARDS
+
+
 def stock_in_page(ordering: str, q: str | None) -> bool:
     """Whether page_rows(with_stock=True) ends each row with the units the product may promise: the by-id form
-    on PostgreSQL with the inventory context installed. Otherwise the caller asks inventory itself."""
+    or the cards on PostgreSQL with the inventory context installed. Otherwise the caller asks inventory itself."""
     return (
-        ordering in ("id", "-id")
+        (ordering in ("id", "-id") or _cards_on(read_connection().vendor))
         and not q
         and settings.OMNISHOP_STOREFRONT_STOCK_IN_PAGE
         and settings.OMNISHOP_STOREFRONT_LATERAL_PAGE
@@ -165,8 +194,9 @@ ORDERINGS = {
     # name: (ORDER BY clause, keyset condition for "after the cursor row", sort column)
     "id": ("p.id", "AND p.id > %s", "id"),
     "-id": ("p.id DESC", "AND p.id < %s", "id"),
-    "title": ("p.title, p.id", "AND (p.title > %s OR (p.title = %s AND p.id > %s))", "title"),
-    "-title": ("p.title DESC, p.id DESC", "AND (p.title < %s OR (p.title = %s AND p.id < %s))", "title"),
+    # Row values, which PostgreSQL turns into one index condition on (channel, title, product) of the cards.
+    "title": ("p.title, p.id", "AND (p.title, p.id) > (%s, %s)", "title"),
+    "-title": ("p.title DESC, p.id DESC", "AND (p.title, p.id) < (%s, %s)", "title"),
 }
 
 _DETAIL_SQL = """
@@ -241,7 +271,7 @@ def page_rows(
     if after is not None:
         where.append(keyset)
         value, pk = after
-        params.extend([pk] if keyset.count("%s") == 1 else [value, value, pk])
+        params.extend([pk] if keyset.count("%s") == 1 else [value, pk])
     if category_path is not None:
         where.append(
             "AND p.category_id IN (SELECT id FROM catalog_category WHERE path = %s OR path LIKE %s ESCAPE '\\')"
@@ -266,6 +296,7 @@ def page_rows(
         ordering,
         int(limit),
         with_stock and lateral,
+        _cards_on(connection.vendor),
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, *listing_params])
@@ -275,7 +306,9 @@ def page_rows(
 def card_rows(*, channel_code: str, product_ids: list[int]) -> list[tuple]:
     """page_rows' rows (with the stock column) for chosen products the channel sells, in id order: the cards
     of recommendations and search results in one statement. Only when stock_in_page("id", None) says so."""
-    sql = _page_sql("postgresql", True, "AND p.id = ANY(%s)", "", "id", len(product_ids), True)
+    sql = _page_sql(
+        "postgresql", True, "AND p.id = ANY(%s)", "", "id", len(product_ids), True, _cards_on("postgresql")
+    )
     with read_connection().cursor() as cursor:
         cursor.execute(sql, [channel_code, product_ids])
         return cursor.fetchall()
@@ -283,9 +316,26 @@ def card_rows(*, channel_code: str, product_ids: list[int]) -> list[tuple]:
 
 @lru_cache(maxsize=256)
 def _page_sql(
-    vendor: str, lateral: bool, where: str, listing_where: str, ordering: str, limit: int, with_stock: bool
+    vendor: str,
+    lateral: bool,
+    where: str,
+    listing_where: str,
+    ordering: str,
+    limit: int,
+    with_stock: bool,
+    cards: bool = False,
 ) -> str:
     order = ORDERINGS[ordering][0]
+    if lateral and cards and not listing_where:
+        stock = (_stock_cte() or "") if with_stock else ""
+        return _PAGE_SQL_CARD.format(
+            where=where,
+            order=order,
+            limit=limit,
+            stock_cte=stock,
+            stock_column=_STOCK_COLUMN if stock else "",
+            stock_join=_STOCK_JOIN if stock else "",
+        )
     if lateral and ordering in ("id", "-id") and not listing_where:
         stock = (_stock_cte() or "") if with_stock else ""
         return _PAGE_SQL_BY_ID.format(

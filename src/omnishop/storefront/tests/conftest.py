@@ -131,3 +131,10 @@ def store(web_channel, make_key, settings):
     inventory.receive_stock(variant=variant, location=warehouse, quantity=20, reference="test")
     index_products()
     return shop
+
+
+@pytest.fixture
+def channels(make_channel):
+    """Two web channels, `web` and `other`; made once per test, so Hypothesis's examples share them (and the
+    test's transaction)."""
+    return {"web": make_channel("web", "web", "GBP"), "other": make_channel("other", "web", "GBP")}

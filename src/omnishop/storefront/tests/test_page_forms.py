@@ -1,9 +1,9 @@
-"""The two forms of a storefront page's statement give the same rows (storefront/queries.py, ADR 0054).
+"""The forms of a storefront page's statement give the same rows (storefront/queries.py, ADR 0054, 0059).
 
-PostgreSQL runs the LATERAL form; the portable form (SQLite's) is the reference. For catalogues drawn by
-Hypothesis — inactive products and variants, unpublished listings, listings in another channel, images in
-any position, categories, listing titles — every ordering, cursor, category and search term gives the same
-rows in the same order from both.
+PostgreSQL reads the product cards (ADR 0059) or runs the LATERAL form (with a search term, or with the cards
+off); the portable form (SQLite's) is the reference. For catalogues drawn by Hypothesis — inactive products and
+variants, unpublished listings, listings in another channel, images in any position, categories, listing
+titles — every ordering, cursor, category and search term gives the same rows in the same order from all three.
 """
 
 from __future__ import annotations
@@ -81,12 +81,6 @@ def build(catalogue: list[dict], channels) -> None:
                 )
 
 
-@pytest.fixture
-def channels(make_channel):
-    """Made once per test; Hypothesis's examples share them (and the test's transaction)."""
-    return {"web": make_channel("web", "web", "GBP"), "other": make_channel("other", "web", "GBP")}
-
-
 def clear() -> None:
     for model in (ChannelListing, ProductImage, Variant, Product):
         model.objects.all().delete()
@@ -98,16 +92,18 @@ def _ids(value) -> list[int]:  # an array on PostgreSQL's forms, "12,13" text in
     return list(value) if isinstance(value, list) else [int(v) for v in value.split(",")]
 
 
-def both_forms(django_settings, **query) -> tuple[list, list]:
-    django_settings.OMNISHOP_STOREFRONT_LATERAL_PAGE = True
-    lateral = queries.page_rows(**query)
-    django_settings.OMNISHOP_STOREFRONT_LATERAL_PAGE = False
-    portable = queries.page_rows(**query)
+def all_forms(django_settings, **query) -> dict[str, list]:
+    """The page's rows from the product cards (ADR 0059), from the LATERAL form and from the portable form."""
+    rows = {}
+    for form, cards, lateral in (("cards", True, True), ("lateral", False, True), ("portable", False, False)):
+        django_settings.OMNISHOP_STOREFRONT_CARDS = cards
+        django_settings.OMNISHOP_STOREFRONT_LATERAL_PAGE = lateral
+        rows[form] = queries.page_rows(**query)
 
-    def comparable(rows):  # the variant ids are a set: neither form orders its aggregate
+    def comparable(rows):  # the variant ids are a set: the forms do not all order their aggregate
         return [(*row[:9], sorted(_ids(row[9])), *row[10:]) for row in rows]
 
-    return comparable(lateral), comparable(portable)
+    return {form: comparable(r) for form, r in rows.items()}
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite has one form of the page statement")
@@ -119,7 +115,7 @@ def both_forms(django_settings, **query) -> tuple[list, list]:
     category=st.sampled_from([None, "home", "gifts"]),
     q=st.sampled_from([None, "", "red", "MUG", "%_"]),
 )
-def test_the_lateral_page_gives_the_rows_of_the_portable_one(
+def test_the_lateral_and_card_pages_give_the_rows_of_the_portable_one(
     settings, channels, catalogue, ordering, limit, category, q
 ):
     clear()
@@ -128,7 +124,7 @@ def test_the_lateral_page_gives_the_rows_of_the_portable_one(
         after = None
         pages = 0
         while True:
-            lateral, portable = both_forms(
+            forms = all_forms(
                 settings,
                 channel_code="web",
                 ordering=ordering,
@@ -137,11 +133,13 @@ def test_the_lateral_page_gives_the_rows_of_the_portable_one(
                 category_path=category,
                 q=q,
             )
-            assert lateral == portable
+            portable = forms["portable"]
+            assert forms["lateral"] == portable
+            assert forms["cards"] == portable
             pages += 1
-            if len(lateral) < limit or pages > 20:
+            if len(portable) < limit or pages > 20:
                 break
-            last = lateral[-1]
+            last = portable[-1]
             after = (last[2], last[0])  # (title, id): the keyset of the title orderings; id alone is last[0]
     finally:
         clear()

@@ -1,0 +1,336 @@
+"""The per-channel product cards (ADR 0059) stay equal to the catalogue they are made from, whatever writes it.
+
+PostgreSQL only: the cards are a table that triggers on products, variants, listings and images keep in the
+writing transaction. After every change drawn by Hypothesis — single saves, queryset updates, bulk inserts,
+deletions with their cascades, a variant moved to another product, a listing moved to another channel or
+variant — the
+table must equal the cards computed afresh from the catalogue, and a page read from the cards must equal the
+portable page statement's (SQLite's, which never reads the cards). Two transactions changing one product at
+once must leave the card of both changes, and a TRUNCATE, a rebuild and the rebuild command give the same cards.
+"""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+
+import psycopg
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from omnishop.catalog.models import Category, ChannelListing, Product, ProductImage, Variant
+from omnishop.storefront import queries
+
+from .test_page_forms import all_forms, build, clear, product_shape
+
+pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db]
+
+
+@pytest.fixture(autouse=True)
+def _postgres_only():
+    if connection.vendor != "postgresql":
+        pytest.skip("the product cards are PostgreSQL's (SQLite reads the catalogue tables)")
+
+
+def cards() -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM storefront_productcard ORDER BY channel_id, product_id")
+        return cursor.fetchall()
+
+
+def fresh_cards() -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT * FROM storefront_card_rows(ARRAY(SELECT id FROM catalog_product)) ORDER BY 1, 2"
+        )
+        return cursor.fetchall()
+
+
+def assert_cards_match_the_catalogue(django_settings) -> None:
+    assert cards() == fresh_cards()
+    for ordering in ("id", "-title"):
+        forms = all_forms(
+            django_settings,
+            channel_code="web",
+            ordering=ordering,
+            after=None,
+            limit=50,
+            category_path=None,
+            q=None,
+        )
+        assert forms["cards"] == forms["portable"]
+
+
+# One change to the catalogue, applied to whatever exists when it runs (by position, modulo the count).
+change = st.one_of(
+    st.tuples(st.just("price"), st.integers(0, 20), st.integers(1, 60)),
+    st.tuples(st.just("publish"), st.integers(0, 20), st.booleans()),
+    st.tuples(st.just("listing_title"), st.integers(0, 20), st.sampled_from(["", "Gift", "Zebra"])),
+    st.tuples(st.just("all_prices"), st.integers(1, 60)),  # one UPDATE over many listings
+    st.tuples(st.just("move_listing"), st.integers(0, 20)),  # to the other channel, if free there
+    st.tuples(st.just("relist"), st.integers(0, 20), st.integers(0, 20)),  # to another variant, if free there
+    st.tuples(st.just("delete_listing"), st.integers(0, 20)),
+    st.tuples(st.just("add_listings"), st.integers(0, 20)),  # bulk_create for every unlisted variant
+    st.tuples(st.just("variant_active"), st.integers(0, 20), st.booleans()),
+    st.tuples(st.just("move_variant"), st.integers(0, 20), st.integers(0, 20)),
+    st.tuples(st.just("delete_variant"), st.integers(0, 20)),
+    st.tuples(st.just("product_active"), st.integers(0, 20), st.booleans()),
+    st.tuples(st.just("product_title"), st.integers(0, 20), st.sampled_from(["Apple", "mug", "Zebra"])),
+    st.tuples(st.just("product_category"), st.integers(0, 20), st.sampled_from([None, "home", "gifts"])),
+    st.tuples(st.just("delete_product"), st.integers(0, 20)),
+    st.tuples(st.just("image_first"), st.integers(0, 20)),  # a new image in front of the others
+    st.tuples(st.just("delete_image"), st.integers(0, 20)),
+    st.tuples(
+        st.just("deactivate_all"),
+    ),  # Product.objects.update(is_active=False): every card goes
+)
+
+
+def _nth(queryset, n: int):
+    items = list(queryset.order_by("pk"))
+    return items[n % len(items)] if items else None
+
+
+def apply(step: tuple, channels) -> None:
+    kind, *args = step
+    if kind == "price" and (listing := _nth(ChannelListing.objects, args[0])):
+        listing.price = Decimal(args[1])
+        listing.save()
+    elif kind == "publish" and (listing := _nth(ChannelListing.objects, args[0])):
+        ChannelListing.objects.filter(pk=listing.pk).update(is_published=args[1])
+    elif kind == "listing_title" and (listing := _nth(ChannelListing.objects, args[0])):
+        listing.title = args[1]
+        listing.save()
+    elif kind == "all_prices":
+        ChannelListing.objects.filter(channel=channels["web"]).update(price=Decimal(args[0]))
+    elif kind == "move_listing" and (listing := _nth(ChannelListing.objects, args[0])):
+        other = channels["other"] if listing.channel_id == channels["web"].pk else channels["web"]
+        if not ChannelListing.objects.filter(channel=other, variant_id=listing.variant_id).exists():
+            ChannelListing.objects.filter(pk=listing.pk).update(channel=other)
+    elif kind == "relist" and (listing := _nth(ChannelListing.objects, args[0])):
+        target = _nth(Variant.objects, args[1])
+        if not ChannelListing.objects.filter(channel_id=listing.channel_id, variant=target).exists():
+            ChannelListing.objects.filter(pk=listing.pk).update(variant=target)
+    elif kind == "delete_listing" and (listing := _nth(ChannelListing.objects, args[0])):
+        listing.delete()
+    elif kind == "add_listings":
+        unlisted = Variant.objects.exclude(listings__channel=channels["web"])
+        ChannelListing.objects.bulk_create(
+            ChannelListing(channel=channels["web"], variant=v, price=Decimal(5 + args[0]), currency="GBP")
+            for v in unlisted
+        )
+    elif kind == "variant_active" and (variant := _nth(Variant.objects, args[0])):
+        variant.is_active = args[1]
+        variant.save()
+    elif kind == "move_variant" and (variant := _nth(Variant.objects, args[0])):
+        if target := _nth(Product.objects, args[1]):
+            Variant.objects.filter(pk=variant.pk).update(product=target)
+    elif kind == "delete_variant" and (variant := _nth(Variant.objects, args[0])):
+        variant.delete()
+    elif kind == "product_active" and (product := _nth(Product.objects, args[0])):
+        product.is_active = args[1]
+        product.save()
+    elif kind == "product_title" and (product := _nth(Product.objects, args[0])):
+        product.title = args[1]
+        product.save()
+    elif kind == "product_category" and (product := _nth(Product.objects, args[0])):
+        product.category = Category.objects.filter(path=args[1]).first() if args[1] else None
+        product.save()
+    elif kind == "delete_product" and (product := _nth(Product.objects, args[0])):
+        product.delete()
+    elif kind == "image_first" and (product := _nth(Product.objects, args[0])):
+        ProductImage.objects.create(product=product, url=f"https://i/new/{product.pk}", alt="new", position=0)
+    elif kind == "delete_image" and (image := _nth(ProductImage.objects, args[0])):
+        image.delete()
+    elif kind == "deactivate_all":
+        Product.objects.update(is_active=False)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(catalogue=st.lists(product_shape, min_size=1, max_size=6), steps=st.lists(change, max_size=8))
+def test_the_cards_equal_the_catalogue_after_any_changes(settings, channels, catalogue, steps):
+    clear()
+    try:
+        build(catalogue, channels)
+        assert_cards_match_the_catalogue(settings)
+        for step in steps:
+            apply(step, channels)
+            assert_cards_match_the_catalogue(settings)
+    finally:
+        clear()
+    assert cards() == []
+
+
+def test_a_listing_moved_to_another_product_s_variant_takes_its_card_along(channels, settings):
+    one = {"active": True, "web": (4, True, None, ""), "other": None}
+    unlisted = {"active": True, "web": None, "other": None}
+    build(
+        [
+            {"title": "mug", "active": True, "category": None, "images": [], "variants": [one]},
+            {"title": "bag", "active": True, "category": None, "images": [], "variants": [unlisted]},
+        ],
+        channels,
+    )
+    mug, bag = Product.objects.order_by("pk")
+    assert [c[1] for c in cards()] == [mug.pk]
+    ChannelListing.objects.update(variant=bag.variants.get())
+    assert [c[1] for c in cards()] == [bag.pk]
+    assert_cards_match_the_catalogue(settings)
+
+
+def test_a_card_holds_what_a_list_shows(channels):
+    build(
+        [
+            {
+                "title": "Red Mug",
+                "active": True,
+                "category": "home/kitchen",
+                "images": [2, 0],
+                "variants": [
+                    {"active": True, "web": (12, True, 20, "Mug, red"), "other": None},
+                    {"active": True, "web": (15, True, None, ""), "other": (9, True, None, "")},
+                    {"active": False, "web": (1, True, None, ""), "other": None},
+                ],
+            }
+        ],
+        channels,
+    )
+    product = Product.objects.get()
+    variants = list(product.variants.order_by("position"))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT channel_id, slug, title, category_id, variant_ids, low, high, compare_at, listing_title,"
+            " image_url, image_alt FROM storefront_productcard WHERE product_id = %s ORDER BY channel_id",
+            [product.pk],
+        )
+        rows = cursor.fetchall()
+    assert rows == [
+        (
+            channels["web"].pk,
+            "p-0",
+            "Red Mug",
+            Category.objects.get(path="home/kitchen").pk,
+            [variants[0].pk, variants[1].pk],  # not the inactive one
+            Decimal("12.0000"),
+            Decimal("15.0000"),
+            Decimal("20.0000"),
+            "Mug, red",
+            "https://i/0/1",  # position 0 first
+            "0-1",
+        ),
+        (
+            channels["other"].pk,
+            "p-0",
+            "Red Mug",
+            rows[1][3],
+            [variants[1].pk],
+            Decimal("9.0000"),
+            Decimal("9.0000"),
+            None,
+            "",
+            "https://i/0/1",
+            "0-1",
+        ),
+    ]
+
+
+def test_truncating_the_catalogue_and_rebuilding_give_the_same_cards(channels):
+    build(
+        [
+            {
+                "title": "mug",
+                "active": True,
+                "category": None,
+                "images": [0],
+                "variants": [{"active": True, "web": (3, True, None, ""), "other": None}],
+            }
+        ],
+        channels,
+    )
+    before = cards()
+    assert len(before) == 1
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM storefront_productcard")  # what a bug or a restore could leave
+    assert cards() == []
+    call_command("rebuild_product_cards", verbosity=0)
+    assert cards() == before
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # a TRUNCATE waits for no deferred check
+        cursor.execute("TRUNCATE catalog_productimage")  # which fires no row trigger: its own one rebuilds
+    assert cards() == fresh_cards()
+    assert cards()[0][-2:] == (None, None)
+
+
+def _connect():
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    return psycopg.connect(**params)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_transactions_changing_one_product_at_once_leave_a_card_with_both_changes(channels):
+    """The first changes a listing's price and holds its transaction open; the second meanwhile deactivates
+    another variant of the same product. Without the product lock, the second's refresh computes the card
+    without the first's uncommitted price, waits only at its upsert, and then writes the old price over the
+    first's card once the first commits."""
+    build(
+        [
+            {
+                "title": "mug",
+                "active": True,
+                "category": None,
+                "images": [],
+                "variants": [
+                    {"active": True, "web": (10, True, None, ""), "other": None},
+                    {"active": True, "web": (30, True, None, ""), "other": None},
+                ],
+            }
+        ],
+        channels,
+    )
+    first_variant, second_variant = Variant.objects.order_by("position")
+    listing = ChannelListing.objects.get(variant=first_variant)
+    with _connect() as first, _connect() as second, _connect() as watcher:
+        watcher.autocommit = True
+        first.execute("UPDATE catalog_channellisting SET price = 5 WHERE id = %s", [listing.pk])
+        done = threading.Event()
+
+        def deactivate():
+            second.execute("UPDATE catalog_variant SET is_active = false WHERE id = %s", [second_variant.pk])
+            second.commit()
+            done.set()
+
+        thread = threading.Thread(target=deactivate)
+        thread.start()
+        for _ in range(500):  # until the second waits for a lock the first holds
+            if watcher.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            ).fetchone():
+                break
+            threading.Event().wait(0.01)
+        else:
+            raise AssertionError("the second transaction never waited for the first")
+        assert not done.is_set()
+        first.commit()
+        thread.join(timeout=30)
+        assert done.is_set()
+    (card,) = [c for c in cards() if c[0] == channels["web"].pk]
+    assert card[5] == [first_variant.pk]
+    assert (card[6], card[7]) == (Decimal("5.0000"), Decimal("5.0000"))
+    assert cards() == fresh_cards()
+    clear()
+
+
+def test_the_title_keyset_is_one_index_condition_on_the_cards(channels, settings):
+    settings.OMNISHOP_STOREFRONT_CARDS = True
+    sql = queries._page_sql("postgresql", True, queries.ORDERINGS["title"][1], "", "title", 20, False, True)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("EXPLAIN (COSTS OFF) " + sql, ["web", "M", 0])
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "storefront_productcard_title" in plan
+    assert "ROW((title)::text, product_id) > ROW" in plan

@@ -12,6 +12,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.test import override_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -92,13 +93,14 @@ def _ids(value) -> list[int]:  # an array on PostgreSQL's forms, "12,13" text in
     return list(value) if isinstance(value, list) else [int(v) for v in value.split(",")]
 
 
-def all_forms(django_settings, **query) -> dict[str, list]:
+def all_forms(**query) -> dict[str, list]:
     """The page's rows from the product cards (ADR 0059), from the LATERAL form and from the portable form."""
     rows = {}
     for form, cards, lateral in (("cards", True, True), ("lateral", False, True), ("portable", False, False)):
-        django_settings.OMNISHOP_STOREFRONT_CARDS = cards
-        django_settings.OMNISHOP_STOREFRONT_LATERAL_PAGE = lateral
-        rows[form] = queries.page_rows(**query)
+        # override_settings undoes itself; pytest-django's fixture would stack one layer per assignment, and a
+        # Hypothesis test makes thousands.
+        with override_settings(OMNISHOP_STOREFRONT_CARDS=cards, OMNISHOP_STOREFRONT_LATERAL_PAGE=lateral):
+            rows[form] = queries.page_rows(**query)
 
     def comparable(rows):  # the variant ids are a set: the forms do not all order their aggregate
         return [(*row[:9], sorted(_ids(row[9])), *row[10:]) for row in rows]
@@ -116,7 +118,7 @@ def all_forms(django_settings, **query) -> dict[str, list]:
     q=st.sampled_from([None, "", "red", "MUG", "%_"]),
 )
 def test_the_lateral_and_card_pages_give_the_rows_of_the_portable_one(
-    settings, channels, catalogue, ordering, limit, category, q
+    channels, catalogue, ordering, limit, category, q
 ):
     clear()
     try:
@@ -125,7 +127,6 @@ def test_the_lateral_and_card_pages_give_the_rows_of_the_portable_one(
         pages = 0
         while True:
             forms = all_forms(
-                settings,
                 channel_code="web",
                 ordering=ordering,
                 after=after,

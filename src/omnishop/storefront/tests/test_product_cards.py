@@ -49,11 +49,10 @@ def fresh_cards() -> list[tuple]:
         return cursor.fetchall()
 
 
-def assert_cards_match_the_catalogue(django_settings) -> None:
+def assert_cards_match_the_catalogue() -> None:
     assert cards() == fresh_cards()
     for ordering in ("id", "-title"):
         forms = all_forms(
-            django_settings,
             channel_code="web",
             ordering=ordering,
             after=None,
@@ -151,20 +150,20 @@ def apply(step: tuple, channels) -> None:
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(catalogue=st.lists(product_shape, min_size=1, max_size=6), steps=st.lists(change, max_size=8))
-def test_the_cards_equal_the_catalogue_after_any_changes(settings, channels, catalogue, steps):
+def test_the_cards_equal_the_catalogue_after_any_changes(channels, catalogue, steps):
     clear()
     try:
         build(catalogue, channels)
-        assert_cards_match_the_catalogue(settings)
+        assert_cards_match_the_catalogue()
         for step in steps:
             apply(step, channels)
-            assert_cards_match_the_catalogue(settings)
+            assert_cards_match_the_catalogue()
     finally:
         clear()
     assert cards() == []
 
 
-def test_a_listing_moved_to_another_product_s_variant_takes_its_card_along(channels, settings):
+def test_a_listing_moved_to_another_product_s_variant_takes_its_card_along(channels):
     one = {"active": True, "web": (4, True, None, ""), "other": None}
     unlisted = {"active": True, "web": None, "other": None}
     build(
@@ -178,7 +177,7 @@ def test_a_listing_moved_to_another_product_s_variant_takes_its_card_along(chann
     assert [c[1] for c in cards()] == [mug.pk]
     ChannelListing.objects.update(variant=bag.variants.get())
     assert [c[1] for c in cards()] == [bag.pk]
-    assert_cards_match_the_catalogue(settings)
+    assert_cards_match_the_catalogue()
 
 
 def test_a_card_holds_what_a_list_shows(channels):
@@ -325,8 +324,7 @@ def test_two_transactions_changing_one_product_at_once_leave_a_card_with_both_ch
     clear()
 
 
-def test_the_title_keyset_is_one_index_condition_on_the_cards(channels, settings):
-    settings.OMNISHOP_STOREFRONT_CARDS = True
+def test_the_title_keyset_is_one_index_condition_on_the_cards(channels):
     sql = queries._page_sql("postgresql", True, queries.ORDERINGS["title"][1], "", "title", 20, False, True)
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")

@@ -17,9 +17,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+import orjson
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import BooleanField, F, Lookup, Max, Q
+from django.db.models import BooleanField, F, Lookup, Max, Q, TextField
+from django.db.models.functions import Cast
 
 from omnishop.catalog.models import Category, ChannelListing, Product, Variant
 from omnishop.core.dbrouting import reads_from_primary
@@ -368,7 +370,8 @@ def search_products(
                 "variant__product__title",
                 "variant__product__category__path",
                 "variant__product__brand",
-                "variant__product__attributes",
+                # As text, decoded once per product below: a product comes back once per listed variant.
+                Cast("variant__product__attributes", TextField()),
             )[: candidates * 4]
         )
     stocked = _in_stock(channel, [r[1] for r in rows]) if filters.in_stock else None
@@ -376,18 +379,17 @@ def search_products(
     for pid, vid, price, currency, listing_title, title, path, brand, attributes in rows:
         if stocked is not None and vid not in stocked:
             continue
-        entry = by_product.setdefault(
-            pid,
-            {
+        entry = by_product.get(pid)
+        if entry is None:
+            entry = by_product[pid] = {
                 "product_id": pid,
                 "title": listing_title or title,
                 "min_price": price,
                 "currency": currency,
                 "category": path,
                 "brand": brand,
-                "attributes": attributes or {},
-            },
-        )
+                "attributes": (orjson.loads(attributes) if attributes else None) or {},
+            }
         entry["min_price"] = min(entry["min_price"], price)
     if ranked is None:
         order = sorted(by_product)

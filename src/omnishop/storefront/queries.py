@@ -326,19 +326,13 @@ def _page_sql(
     cards: bool = False,
 ) -> str:
     order = ORDERINGS[ordering][0]
-    if lateral and cards and not listing_where:
+    # The card form (ADR 0059) in any ordering, else the by-id form in id order: both end with the page's stock.
+    template = None
+    if lateral and not listing_where:
+        template = _PAGE_SQL_CARD if cards else _PAGE_SQL_BY_ID if ordering in ("id", "-id") else None
+    if template is not None:
         stock = (_stock_cte() or "") if with_stock else ""
-        return _PAGE_SQL_CARD.format(
-            where=where,
-            order=order,
-            limit=limit,
-            stock_cte=stock,
-            stock_column=_STOCK_COLUMN if stock else "",
-            stock_join=_STOCK_JOIN if stock else "",
-        )
-    if lateral and ordering in ("id", "-id") and not listing_where:
-        stock = (_stock_cte() or "") if with_stock else ""
-        return _PAGE_SQL_BY_ID.format(
+        return template.format(
             where=where,
             order=order,
             limit=limit,

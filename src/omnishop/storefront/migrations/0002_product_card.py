@@ -88,8 +88,7 @@ BEGIN
 END
 $$;
 
--- Statement-level triggers: one refresh per statement, whatever number of rows it wrote (COPY and bulk inserts
--- included). Each table hands over the products its changed rows belong to, before and after the change.
+-- The trigger functions (the triggers themselves: CREATE_TRIGGERS_SQL below).
 CREATE FUNCTION storefront_cards_of_products() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -145,67 +144,39 @@ BEGIN
 END
 $$;
 
-CREATE TRIGGER storefront_cards_ins AFTER INSERT ON catalog_product
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION storefront_cards_of_products();
-CREATE TRIGGER storefront_cards_upd AFTER UPDATE ON catalog_product
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION storefront_cards_of_products();
-CREATE TRIGGER storefront_cards_del AFTER DELETE ON catalog_product
-    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION storefront_cards_of_products();
-
-CREATE TRIGGER storefront_cards_ins AFTER INSERT ON catalog_variant
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION storefront_cards_of_owned();
-CREATE TRIGGER storefront_cards_upd AFTER UPDATE ON catalog_variant
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION storefront_cards_of_owned();
-CREATE TRIGGER storefront_cards_del AFTER DELETE ON catalog_variant
-    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION storefront_cards_of_owned();
-
-CREATE TRIGGER storefront_cards_ins AFTER INSERT ON catalog_productimage
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION storefront_cards_of_owned();
-CREATE TRIGGER storefront_cards_upd AFTER UPDATE ON catalog_productimage
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION storefront_cards_of_owned();
-CREATE TRIGGER storefront_cards_del AFTER DELETE ON catalog_productimage
-    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION storefront_cards_of_owned();
-
-CREATE TRIGGER storefront_cards_ins AFTER INSERT ON catalog_channellisting
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION storefront_cards_of_listings();
-CREATE TRIGGER storefront_cards_upd AFTER UPDATE ON catalog_channellisting
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION storefront_cards_of_listings();
-CREATE TRIGGER storefront_cards_del AFTER DELETE ON catalog_channellisting
-    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION storefront_cards_of_listings();
-
-CREATE TRIGGER storefront_cards_truncate AFTER TRUNCATE ON catalog_product
-    FOR EACH STATEMENT EXECUTE FUNCTION storefront_cards_rebuilt();
-CREATE TRIGGER storefront_cards_truncate AFTER TRUNCATE ON catalog_variant
-    FOR EACH STATEMENT EXECUTE FUNCTION storefront_cards_rebuilt();
-CREATE TRIGGER storefront_cards_truncate AFTER TRUNCATE ON catalog_productimage
-    FOR EACH STATEMENT EXECUTE FUNCTION storefront_cards_rebuilt();
-CREATE TRIGGER storefront_cards_truncate AFTER TRUNCATE ON catalog_channellisting
-    FOR EACH STATEMENT EXECUTE FUNCTION storefront_cards_rebuilt();
-
-SELECT storefront_rebuild_cards();
 """
 
+# Statement-level triggers: one refresh per statement, whatever number of rows it wrote (COPY and bulk inserts
+# included). Each table hands over the products its changed rows belong to, before and after the change; a
+# TRUNCATE, which fires no row or statement trigger of those kinds, rebuilds every card.
+TRIGGERS = (
+    ("catalog_product", "storefront_cards_of_products"),
+    ("catalog_variant", "storefront_cards_of_owned"),
+    ("catalog_productimage", "storefront_cards_of_owned"),
+    ("catalog_channellisting", "storefront_cards_of_listings"),
+)
+_TRANSITIONS = {
+    "ins": ("INSERT", "NEW TABLE AS new_rows"),
+    "upd": ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows"),
+    "del": ("DELETE", "OLD TABLE AS old_rows"),
+}
+CREATE_TRIGGERS_SQL = "".join(
+    f"CREATE TRIGGER storefront_cards_{name} AFTER {event} ON {table} REFERENCING {tables}"
+    f" FOR EACH STATEMENT EXECUTE FUNCTION {function}();\n"
+    for table, function in TRIGGERS
+    for name, (event, tables) in _TRANSITIONS.items()
+) + "".join(
+    f"CREATE TRIGGER storefront_cards_truncate AFTER TRUNCATE ON {table}"
+    " FOR EACH STATEMENT EXECUTE FUNCTION storefront_cards_rebuilt();\n"
+    for table, _ in TRIGGERS
+)
+DROP_TRIGGERS_SQL = "".join(
+    f"DROP TRIGGER storefront_cards_{name} ON {table};\n"
+    for table, _ in TRIGGERS
+    for name in (*_TRANSITIONS, "truncate")
+)
+
 DROP_SQL = r"""
-DROP TRIGGER storefront_cards_ins ON catalog_product;
-DROP TRIGGER storefront_cards_upd ON catalog_product;
-DROP TRIGGER storefront_cards_del ON catalog_product;
-DROP TRIGGER storefront_cards_truncate ON catalog_product;
-DROP TRIGGER storefront_cards_ins ON catalog_variant;
-DROP TRIGGER storefront_cards_upd ON catalog_variant;
-DROP TRIGGER storefront_cards_del ON catalog_variant;
-DROP TRIGGER storefront_cards_truncate ON catalog_variant;
-DROP TRIGGER storefront_cards_ins ON catalog_productimage;
-DROP TRIGGER storefront_cards_upd ON catalog_productimage;
-DROP TRIGGER storefront_cards_del ON catalog_productimage;
-DROP TRIGGER storefront_cards_truncate ON catalog_productimage;
-DROP TRIGGER storefront_cards_ins ON catalog_channellisting;
-DROP TRIGGER storefront_cards_upd ON catalog_channellisting;
-DROP TRIGGER storefront_cards_del ON catalog_channellisting;
-DROP TRIGGER storefront_cards_truncate ON catalog_channellisting;
 DROP FUNCTION storefront_cards_rebuilt();
 DROP FUNCTION storefront_cards_of_listings();
 DROP FUNCTION storefront_cards_of_owned();
@@ -225,9 +196,12 @@ def _run(schema_editor, sql: str) -> None:
 
 def create(apps, schema_editor):
     _run(schema_editor, CREATE_SQL)
+    _run(schema_editor, CREATE_TRIGGERS_SQL)
+    _run(schema_editor, "SELECT storefront_rebuild_cards()")
 
 
 def drop(apps, schema_editor):
+    _run(schema_editor, DROP_TRIGGERS_SQL)
     _run(schema_editor, DROP_SQL)
 
 

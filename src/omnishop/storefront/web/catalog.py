@@ -7,13 +7,15 @@ import json
 import logging
 import secrets
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from urllib.parse import urlencode
 
 import orjson
 from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
@@ -129,10 +131,20 @@ def count_click(request: HttpRequest, channel, product_id: int) -> None:
 
 
 def top_categories(channel) -> list[dict]:
-    return [
-        {"name": c.name, "url": reverse("shop:category", args=[c.path])}
-        for c in Category.objects.filter(parent=None).order_by("position", "name")[:12]
-    ]
+    rows = Category.objects.filter(parent=None).order_by("position", "name").values_list("name", "path")[:12]
+    return [{"name": name, "url": _category_url(path)} for name, path in rows]
+
+
+def _category_url(path: str) -> str:
+    """reverse("shop:category") for a path. Every page links up to twelve top categories, whose reverses cost
+    about 0.2 ms of a product page's 3.8 (measured in process), so each URL is kept per language, script
+    prefix and URLconf: the inputs that can change what reverse answers for the same path."""
+    return _category_url_in(get_language(), get_script_prefix(), get_urlconf(), path)
+
+
+@lru_cache(maxsize=4096)
+def _category_url_in(language, prefix, urlconf, path: str) -> str:
+    return reverse("shop:category", args=[path])
 
 
 # --- pages ------------------------------------------------------------------------------------------------

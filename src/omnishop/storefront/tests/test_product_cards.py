@@ -180,6 +180,28 @@ def test_a_listing_moved_to_another_product_s_variant_takes_its_card_along(chann
     assert_cards_match_the_catalogue()
 
 
+def test_bulk_inserts_and_updates_of_many_products_keep_every_card(channels):
+    """One statement's thousands of rows are refreshed together (migration 0003: by joins, not by searching an
+    array per row) and give every card, then after an update of them all and a deactivation of half."""
+    products = Product.objects.bulk_create(
+        Product(title=f"B{n:04}", slug=f"b-{n}", is_active=True) for n in range(1500)
+    )
+    variants = Variant.objects.bulk_create(
+        Variant(product=p, sku=f"B-{p.pk}", is_active=True) for p in products
+    )
+    ChannelListing.objects.bulk_create(
+        ChannelListing(channel=channels["web"], variant=v, price=4, currency="GBP", is_published=True)
+        for v in variants
+    )
+    assert len(cards()) == 1500
+    assert cards() == fresh_cards()
+    ChannelListing.objects.update(price=7)
+    assert {card[6] for card in cards()} == {Decimal("7.0000")}
+    Product.objects.filter(pk__in=[p.pk for p in products[::2]]).update(is_active=False)
+    assert len(cards()) == 750
+    assert cards() == fresh_cards()
+
+
 def test_a_card_holds_what_a_list_shows(channels):
     build(
         [

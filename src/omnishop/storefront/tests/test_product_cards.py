@@ -180,19 +180,25 @@ def test_a_listing_moved_to_another_product_s_variant_takes_its_card_along(chann
     assert_cards_match_the_catalogue()
 
 
+def bulk_listed(channel, n: int, prefix: str, price: int) -> list[Product]:
+    """n active products of one active variant each, listed and published in `channel`, in three bulk inserts."""
+    products = Product.objects.bulk_create(
+        Product(title=f"{prefix}{i:04}", slug=f"{prefix.lower()}-{i}", is_active=True) for i in range(n)
+    )
+    variants = Variant.objects.bulk_create(
+        Variant(product=p, sku=f"{prefix}-{p.pk}", is_active=True) for p in products
+    )
+    ChannelListing.objects.bulk_create(
+        ChannelListing(channel=channel, variant=v, price=price, currency="GBP", is_published=True)
+        for v in variants
+    )
+    return products
+
+
 def test_bulk_inserts_and_updates_of_many_products_keep_every_card(channels):
     """One statement's thousands of rows are refreshed together (migration 0003: by joins, not by searching an
     array per row) and give every card, then after an update of them all and a deactivation of half."""
-    products = Product.objects.bulk_create(
-        Product(title=f"B{n:04}", slug=f"b-{n}", is_active=True) for n in range(1500)
-    )
-    variants = Variant.objects.bulk_create(
-        Variant(product=p, sku=f"B-{p.pk}", is_active=True) for p in products
-    )
-    ChannelListing.objects.bulk_create(
-        ChannelListing(channel=channels["web"], variant=v, price=4, currency="GBP", is_published=True)
-        for v in variants
-    )
+    products = bulk_listed(channels["web"], 1500, "B", price=4)
     assert len(cards()) == 1500
     assert cards() == fresh_cards()
     ChannelListing.objects.update(price=7)
@@ -350,16 +356,7 @@ def test_the_title_keyset_is_one_index_condition_on_the_cards(channels):
     """The planner may pick any index for a handful of rows: the test fills the cards, analyses them and
     leaves it no sort, so that the only way to the rows in title order is the title index, and then requires
     the keyset to be that index's condition rather than a filter over the whole channel."""
-    products = Product.objects.bulk_create(
-        Product(title=f"T{n:04}", slug=f"t-{n}", is_active=True) for n in range(400)
-    )
-    variants = Variant.objects.bulk_create(
-        Variant(product=p, sku=f"T-{p.pk}", is_active=True) for p in products
-    )
-    ChannelListing.objects.bulk_create(
-        ChannelListing(channel=channels["web"], variant=v, price=5, currency="GBP", is_published=True)
-        for v in variants
-    )
+    bulk_listed(channels["web"], 400, "T", price=5)
     assert len(cards()) == 400
     sql = queries._page_sql("postgresql", True, queries.ORDERINGS["title"][1], "", "title", 20, False, True)
     with connection.cursor() as cursor:

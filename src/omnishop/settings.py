@@ -530,6 +530,9 @@ OMNISHOP_OUTBOX_SINKS: list[str] = [
 OMNISHOP_RELAY_WORKERS: list[str] = [
     "omnishop.inventory.services.stock_events.fold_stock_changes",  # coalesced stock.availability_changed
     "omnishop.webhooks.services.deliver_due",
+    # product cards skipped while another transaction held their product (ADR 0059, storefront 0005), looked
+    # for once a second
+    "omnishop.storefront.cards.relay_step",
 ]
 # auto = a relay thread in every `omnishop serve` worker when there is no Redis; on; off (run `omnishop relay`).
 OMNISHOP_RELAY = os.environ.get("OMNISHOP_RELAY", "auto")

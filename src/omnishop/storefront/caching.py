@@ -11,7 +11,8 @@ and stock statements run. The version is a handful of maxima that indexes answer
   availability;
 - the newest outbox event (`core_outboxevent`): deletions of listings, variants and products, which leave
   no newer `updated_at` behind;
-- the channel row, its inventory policy and its stock locations, and a summary of the category tree.
+- the channel row, its inventory policy and its stock locations, and a summary of the category tree;
+- on PostgreSQL, the count of product cards refreshed late (after another transaction held their product).
 
 Global maxima over-invalidate (a sale in one channel changes every channel's tag) but never miss a change
 made through the services; ADR 0024 says why that trade, and what bounds the rare miss (a write committed
@@ -51,16 +52,27 @@ SELECT ch.updated_at,
   (SELECT max(id) FROM core_outboxevent),
   (SELECT created_at FROM core_outboxevent ORDER BY id DESC LIMIT 1),
   (SELECT count(*) FROM catalog_category),
-  (SELECT sum(length(path) + length(name) + position) FROM catalog_category)
+  (SELECT sum(length(path) + length(name) + position) FROM catalog_category){cards}
 FROM channels_channel ch {policy}
 WHERE ch.code = %s AND ch.is_active
 """
 
 
+# PostgreSQL's product cards: a card refreshed late (another transaction held its product, ADR 0059) advances
+# this sequence after its commit, with no newer `updated_at` behind.
+_CARDS = (
+    ",\n  (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM storefront_productcard_late_refreshes)"
+)
+
+
 @cache  # built on first use (the installed apps are fixed once the process runs)
-def _version_sql() -> str:
+def _version_sql(vendor: str) -> str:
     stock = apps.is_installed("omnishop.inventory")
-    return _VERSION_SQL.format(stock=_STOCK if stock else "", policy=_POLICY if stock else "")
+    return _VERSION_SQL.format(
+        stock=_STOCK if stock else "",
+        policy=_POLICY if stock else "",
+        cards=_CARDS if vendor == "postgresql" else "",
+    )
 
 
 def _aware(value) -> datetime | None:
@@ -74,8 +86,9 @@ def _aware(value) -> datetime | None:
 def catalogue_validators(channel_code: str) -> http_cache.Validators | None:
     """ETag and Last-Modified of the channel's storefront resources; None for no such active channel
     (the request then answers its 404 as usual, uncached)."""
-    with queries.prepared_statements(), read_connection().cursor() as cursor:
-        cursor.execute(_version_sql(), [channel_code])
+    connection = read_connection()
+    with queries.prepared_statements(), connection.cursor() as cursor:
+        cursor.execute(_version_sql(connection.vendor), [channel_code])
         row = cursor.fetchone()
     if row is None:
         return None

@@ -349,8 +349,10 @@ def test_truncating_the_catalogue_and_rebuilding_give_the_same_cards(channels):
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM storefront_productcard")  # what a bug or a restore could leave
     assert cards() == []
+    version = caching.catalogue_validators("web").etag
     call_command("rebuild_product_cards", verbosity=0)
     assert cards() == before
+    assert caching.catalogue_validators("web").etag != version  # nothing cached before is served after
     with connection.cursor() as cursor:
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # a TRUNCATE waits for no deferred check
         cursor.execute("TRUNCATE catalog_productimage")  # which fires no row trigger: its own one rebuilds

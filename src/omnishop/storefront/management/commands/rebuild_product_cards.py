@@ -20,5 +20,9 @@ class Command(BaseCommand):
             cursor.execute("SELECT storefront_rebuild_cards()")
             cursor.execute("SELECT count(*) FROM storefront_productcard")
             (count,) = cursor.fetchone()
+        # After the commit, as a late refresh does: the catalogue version changes with the cards, so nothing
+        # rendered from the cards before the rebuild is served after it.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT nextval('storefront_productcard_late_refreshes')")
         if options["verbosity"]:
             self.stdout.write(f"{count} product cards rebuilt.")

@@ -1,9 +1,10 @@
-"""Late refreshes of product cards (ADR 0059, migration 0005), a relay step.
+"""Product cards refreshed outside the catalogue's own writes (ADR 0059): late, and all at once.
 
 A card's refresh skips a product that another open transaction holds and leaves it in
-`storefront_productcard_waiting`; `refresh_late_cards` refreshes those products once nobody holds them, then
-advances the sequence the storefront's catalogue version reads, after its commit, so that nothing cached from
-the card before is served after it.
+`storefront_productcard_waiting`; `refresh_late_cards` (a relay step) refreshes those products once nobody
+holds them. `rebuild_cards` rebuilds every card (`omnishop rebuild_product_cards`). Both then advance the
+sequence the storefront's catalogue version reads, after their commit, so that nothing cached from the cards
+before is served after them. PostgreSQL only: SQLite has no cards.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def relay_step() -> int:
 
 def refresh_late_cards(*, limit: int = 1000) -> int:
     """Refresh up to `limit` waiting products' cards (those still held elsewhere wait for the next round);
-    returns how many marks it took. PostgreSQL only (SQLite has no cards)."""
+    returns how many products it refreshed."""
     if connection.vendor != "postgresql":
         return 0
     with connection.cursor() as cursor:  # most rounds find nothing: one statement, no transaction
@@ -53,8 +54,21 @@ def refresh_late_cards(*, limit: int = 1000) -> int:
         if products:
             cursor.execute("SELECT storefront_refresh_cards(%s::bigint[])", [products])
     if products:
-        with (
-            connection.cursor() as cursor
-        ):  # after the commit: a version read before it still names the old cards
-            cursor.execute("SELECT nextval('storefront_productcard_late_refreshes')")
+        _advance_version()
     return len(products)
+
+
+def rebuild_cards() -> int:
+    """Every card again from the catalogue, for writes that went around the triggers; returns the count."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT storefront_rebuild_cards()")
+        cursor.execute("SELECT count(*) FROM storefront_productcard")
+        (count,) = cursor.fetchone()
+    _advance_version()
+    return count
+
+
+def _advance_version() -> None:
+    """After the commit: a catalogue version read before it still names the old cards."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval('storefront_productcard_late_refreshes')")

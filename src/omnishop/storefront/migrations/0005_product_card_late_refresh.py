@@ -37,7 +37,12 @@ BEGIN
     -- The products another open transaction holds are skipped here and refreshed once it has ended.
     locked := ARRAY(
         SELECT p.id FROM catalog_product p WHERE p.id = ANY(ids) ORDER BY p.id FOR NO KEY UPDATE OF p SKIP LOCKED);
-    busy := ARRAY(SELECT p.id FROM catalog_product p WHERE p.id = ANY(ids) EXCEPT SELECT unnest(locked));
+    -- Every id locked (the triggers pass each product once): nothing is busy, and no second read.
+    IF cardinality(locked) = cardinality(ids) THEN
+        busy := '{}';
+    ELSE
+        busy := ARRAY(SELECT p.id FROM catalog_product p WHERE p.id = ANY(ids) EXCEPT SELECT unnest(locked));
+    END IF;
     IF cardinality(busy) > 0 THEN
         INSERT INTO storefront_productcard_waiting (product_id) SELECT unnest(busy);
         ids := ARRAY(SELECT unnest(ids) EXCEPT SELECT unnest(busy));

@@ -247,9 +247,8 @@ def test_a_bulk_refresh_works_in_proportion_to_its_products_under_plans_cached_o
             "ANALYZE catalog_product, catalog_variant, catalog_channellisting, storefront_productcard"
         )
         cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-        bulk_listed(
-            channels["web"], 1, "W", price=1
-        )  # the functions' plans are made now, on those statistics
+        # The functions' plans are made now, on those statistics.
+        bulk_listed(channels["web"], 1, "W", price=1)
         cursor.execute("LOAD 'auto_explain'")
         for setting, value in (
             ("auto_explain.log_min_duration", "0"),

@@ -7,7 +7,9 @@ restore of some tables only, triggers disabled for a bulk load). PostgreSQL only
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection, transaction
+from django.db import connection
+
+from omnishop.storefront import cards
 
 
 class Command(BaseCommand):
@@ -16,13 +18,6 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if connection.vendor != "postgresql":
             raise CommandError("Product cards exist on PostgreSQL only; SQLite reads the catalogue tables.")
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SELECT storefront_rebuild_cards()")
-            cursor.execute("SELECT count(*) FROM storefront_productcard")
-            (count,) = cursor.fetchone()
-        # After the commit, as a late refresh does: the catalogue version changes with the cards, so nothing
-        # rendered from the cards before the rebuild is served after it.
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT nextval('storefront_productcard_late_refreshes')")
+        count = cards.rebuild_cards()
         if options["verbosity"]:
             self.stdout.write(f"{count} product cards rebuilt.")

@@ -19,6 +19,7 @@ the same category 0.1. Weights and thresholds are documented in docs/datahub.md.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -193,7 +194,9 @@ class ProductMatching:
     once the batch is written (new products have their primary keys then)."""
 
     def __init__(self, target: ProductsTarget) -> None:
-        self.target = target
+        # A weak proxy: the target holds this helper, and a strong reference back would be a cycle that kept
+        # every job's target alive until the garbage collector's next full pass.
+        self.target = weakref.proxy(target)
         options = target.options
         self.auto = float(options.get("product_match_auto", AUTO))
         self.review = float(options.get("product_match_review", REVIEW))

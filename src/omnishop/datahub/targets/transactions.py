@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from decimal import Decimal
-from functools import lru_cache
+from functools import lru_cache, partial
 from hashlib import blake2b
 
 import orjson
@@ -45,6 +45,12 @@ def _document_key(number: str, customer: str | None) -> str:
     return f"{customer}-{number}" if customer else number
 
 
+def _is_product_sku(non_product_skus: set[str], non_product_pattern: re.Pattern | None, sku: str) -> bool:
+    if not sku or sku in non_product_skus:
+        return False
+    return not (non_product_pattern and non_product_pattern.search(sku))
+
+
 class TransactionsTarget(Target):
     entity = "transaction_line"
     key_fields = ("document_no", "sku")
@@ -61,7 +67,12 @@ class TransactionsTarget(Target):
         self.non_product_pattern = (
             re.compile("|".join(f"(?:{p})" for p in patterns), re.I) if patterns else None
         )
-        self.is_product_sku = lru_cache(maxsize=65536)(self._is_product_sku)
+        # Cached per job over the job's own rules, not over a bound method: `self → cache → self` would be a
+        # reference cycle, and the target (with its maps of every SKU, customer and document of the file)
+        # would outlive its job until a full collection of the garbage collector.
+        self.is_product_sku = lru_cache(maxsize=65536)(
+            partial(_is_product_sku, self.non_product_skus, self.non_product_pattern)
+        )
         self.create_products = bool(options.get("create_products", False))
         # Lines name products the catalog already has (e.g. imported from the channel's product master).
         self.link_products = bool(options.get("link_products", False))
@@ -87,11 +98,6 @@ class TransactionsTarget(Target):
             self.require_channel()
 
     # -- classification --------------------------------------------------------------------------------
-    def _is_product_sku(self, sku: str) -> bool:
-        if not sku or sku in self.non_product_skus:
-            return False
-        return not (self.non_product_pattern and self.non_product_pattern.search(sku))
-
     def classify(self, document: str, sku: str, quantity: int) -> str:
         prefix = self.document_kinds.get(document)
         if prefix is None:

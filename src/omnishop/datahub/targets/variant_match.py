@@ -16,6 +16,7 @@ import csv
 import io
 import re
 import unicodedata
+import weakref
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -151,7 +152,9 @@ class VariantMatcher:
     rows landed on, and the cases it reports."""
 
     def __init__(self, target) -> None:
-        self.target = target
+        # A weak proxy: the target holds this helper, and a strong reference back would be a cycle that kept
+        # every job's target alive until the garbage collector's next full pass.
+        self.target = weakref.proxy(target)
         self.sku_map = sku_map_of(target.options, profile_path=getattr(target.profile, "path", None))
         self.scope = alias_scope(channel=target.channel, source=target.source)
         self.any_stored = SkuAlias.objects.filter(**self.scope).exists()

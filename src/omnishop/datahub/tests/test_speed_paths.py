@@ -18,6 +18,8 @@ from omnishop.datahub.engine import QualityStats
 from omnishop.datahub.profiles import get_profile, parse_profile
 from omnishop.datahub.readers import SourceRow
 
+from .conftest import dataset, head_of_gzip
+
 RETAIL_COLUMNS = [
     "InvoiceNo",
     "StockCode",
@@ -203,3 +205,50 @@ def test_an_import_leaves_the_garbage_collector_as_it_found_it(run_import, retai
     failed = run_import("online_retail", b"\x00\x01\x02" * 1000, name="garbage.csv", channel=retail_channel)
     assert failed.status == "failed"
     assert gc.isenabled() and gc.get_freeze_count() == 0
+
+
+def _garbage_of_omnishop(work) -> list[str]:
+    """The objects of Omnishop's own classes that `work` leaves unreachable but not freed: held in reference
+    cycles, they live until the collector's next full pass (with an import's maps and memos behind them)."""
+    gc.collect()
+    gc.disable()
+    try:
+        work()
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        return sorted(
+            {type(o).__qualname__ for o in gc.garbage if type(o).__module__.startswith("omnishop.")}
+        )
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+
+
+@pytest.mark.parametrize(
+    ("profile", "parts"),
+    [
+        ("online_retail", ("online_retail_uci", "online_retail_2010-12.csv.gz")),
+        ("shopify_products", ("channel_exports", "shopify", "apparel.csv")),
+        ("woocommerce_products", ("channel_exports", "woocommerce", "experimental_sample_9_products.csv")),
+    ],
+)
+def test_a_finished_import_is_freed_at_once_and_leaves_no_reference_cycle(
+    run_import, retail_channel, profile, parts
+):
+    """A job's target, profile and cleaner memos go when the job ends — by reference counting, not at the
+    collector's next full pass. A chain whose memo called back into it, a target caching its own bound
+    method, and the products target's matchers pointing back at it each made a cycle: every import's maps
+    of SKUs, customers and documents stayed in the heap, and the next import in the process ran slower (the
+    nine Online Retail months re-imported after their first import: 159–165k → 172–175k rows/s of CPU)."""
+    path = dataset(*parts)
+    data = head_of_gzip(path, 3000) if path.suffix == ".gz" else path.read_bytes()
+    jobs = []
+
+    def first_and_again():
+        for _ in range(2):  # a first import, then a re-import that meets every row again
+            jobs.append(run_import(profile, data, name=path.name.removesuffix(".gz"), channel=retail_channel))
+
+    assert _garbage_of_omnishop(first_and_again) == []
+    assert jobs[0].status == jobs[1].status == "succeeded"
+    assert jobs[0].rows_read > 0 and jobs[1].rows_read == jobs[0].rows_read

@@ -121,7 +121,23 @@ def test_a_served_application_hears_how_many_threads_its_worker_has(tmp_path, th
         assert status == 200
     finally:
         stop(server)
-    assert orjson.loads(body) == {"multithread": threads > 1, "server": "Granian"}
+    answer = orjson.loads(body)
+    assert (answer["multithread"], answer["server"]) == (threads > 1, "Granian")
+
+
+@pytest.mark.parametrize("choice", [[], ["--server", "gunicorn"]], ids=["granian", "gunicorn"])
+def test_workers_fork_from_a_frozen_heap_with_the_urlconf_loaded(tmp_path, choice):
+    """`omnishop serve` loads the URLconf and freezes the heap before it forks (serve.freeze_before_fork): a
+    worker's full collections skip the ~300,000 objects it inherits instead of walking them (130 ms each)."""
+    probe = "omnishop.storefront.tests.wsgi_probe:application"
+    server, port = start_serving(tmp_path, "--no-collectstatic", "--wsgi", probe, *choice)
+    try:
+        _, _, body = get(f"http://127.0.0.1:{port}/")
+    finally:
+        stop(server)
+    answer = orjson.loads(body)
+    assert answer["urlconf"] is True
+    assert answer["frozen"] > 100_000, answer
 
 
 def test_granian_refuses_max_requests_with_the_server_to_use_instead(tmp_path):

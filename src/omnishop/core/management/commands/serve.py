@@ -141,6 +141,7 @@ def serve_granian(wsgi_path: str, config: dict) -> None:
     from granian.server import Server
 
     _load_application(wsgi_path)  # imported once here, then shared by the forked workers
+    freeze_before_fork()
     server = Server(wsgi_path, **config)
     # granian stops the whole server when a worker dies within 5.5 s of its last respawn (its "crash loop"
     # guard). A request that kills its worker (kill -9, OOM) twice in a row would then take every other
@@ -157,6 +158,23 @@ class _NoRespawnHistory(dict):
 
     def get(self, key, default=None):
         return default
+
+
+def freeze_before_fork() -> None:
+    """Load what every request needs (the URLconf, and with it every view module and the API's routers), then
+    move the whole heap to the garbage collector's permanent generation, just before the workers fork.
+
+    A worker then never walks those ~300,000 objects: a full collection of a warm worker took 130 ms (every
+    request the worker holds waits for it) and touched every object's header, so a forked worker's pages,
+    shared with its siblings until then, were copied into it one by one. Python's `gc.freeze` documentation
+    describes this use; each worker collects what it makes itself as usual."""
+    import gc
+
+    from django.urls import get_resolver
+
+    get_resolver().url_patterns  # noqa: B018  (imports the URLconf and everything it names)
+    gc.collect()
+    gc.freeze()
 
 
 def _load_application(wsgi_path: str):
@@ -242,7 +260,9 @@ def _application_class():
         def load(self):
             from gunicorn.util import import_app
 
-            return import_app(self.wsgi_path)
+            application = import_app(self.wsgi_path)
+            freeze_before_fork()  # preload_app: the arbiter forks its workers after this
+            return application
 
     return _Server
 

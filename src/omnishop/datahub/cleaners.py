@@ -597,6 +597,7 @@ def _run(steps: list[tuple[Callable, dict]], value: Any) -> Any:
 
 
 def _clean_or_fail(steps: list[tuple[Callable, dict]], value: Any) -> Any:
+    """The value through a chain's steps (None for empty), or a `Failure`; no memo."""
     try:
         return _run(steps, value)
     except CleanError as exc:
@@ -638,13 +639,6 @@ class Chain:
         self.steps = steps
         self.memo = TextMemo(steps)
         self._typed = lru_cache(maxsize=MEMO_SIZE, typed=True)(partial(_clean_or_fail, steps))
-
-    def run(self, value: Any) -> Any:
-        return _run(self.steps, value)
-
-    def clean_or_fail(self, value: Any) -> Any:
-        """The cleaned value (None for empty), or a `Failure`; no memo."""
-        return _clean_or_fail(self.steps, value)
 
     def outcome(self, value: Any) -> Any:
         """The cleaned value (None for empty), or a `Failure`."""
